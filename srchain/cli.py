@@ -1,0 +1,201 @@
+"""The ``srchain`` command line: parses, validates, dispatches lazily, prints, writes JSON and plots.
+
+Each subcommand lives in its own module (listed in :data:`COMMANDS`) exposing
+
+* ``HELP`` -- one line for ``srchain --help``;
+* ``configure(parser)`` -- adds the command's options (the module must import nothing heavy at top level:
+  ``srchain stationary`` never imports torch, and ``srchain --help`` stays fast);
+* ``run(args) -> int`` -- does the work and returns the exit status.
+
+Mistakes the user can fix raise :class:`srchain.SrchainError`; they are printed as one line,
+``srchain: error: <message>``, and the exit status is 2. Anything else is a bug (status 1, with a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+
+from srchain.errors import SrchainError
+
+#: subcommand -> module implementing it (see the module docstring for the protocol).
+COMMANDS = {
+    "stationary": "srchain.commands.stationary",
+    "mixing": "srchain.commands.mixing",
+    "simulate": "srchain.toy.commands.simulate",
+    "figure2": "srchain.toy.commands.figure2",
+    "bigbatch": "srchain.toy.commands.bigbatch",
+    "convex": "srchain.toy.commands.convex",
+    "train": "srchain.cnn.commands.train",
+    "table1": "srchain.cnn.commands.table1",
+    "plot": "srchain.cnn.commands.plot",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        prog = self.prog.split()[0] if self.prog else "srchain"
+        sys.stderr.write(f"{prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Validating option types (argparse calls them; a ValueError/ArgumentTypeError becomes a one-line error).
+# ---------------------------------------------------------------------------------------------------------------
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return x
+
+
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return x
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0."""
+    x = finite_float(text)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return x
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (accepts 1e6-style input when it is an exact integer)."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not math.isfinite(x) or x != int(x) or x < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(x)
+
+
+def nonneg_int(text: str) -> int:
+    """An integer >= 0."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not math.isfinite(x) or x != int(x) or x < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return int(x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared option groups (design.md: these names are a stable contract).
+# ---------------------------------------------------------------------------------------------------------------
+NOISE_NAMES = ("gaussian", "laplace", "student-t", "minibatch")
+
+
+def add_problem_options(parser, default_problem="toy", methods=None, default_method="sr", multi_method=False):
+    """``--problem --dim --coupling --method --delta --domain``."""
+    g = parser.add_argument_group("problem")
+    g.add_argument("--problem", default=default_problem, metavar="NAME",
+                   help=f"registered problem (default: {default_problem}); see `srchain stationary --list-problems`")
+    g.add_argument("--dim", type=positive_int, default=None, metavar="D",
+                   help="dimension for d-dimensional problems (separable, coupled; default 2)")
+    g.add_argument("--coupling", type=nonneg_float, default=None, metavar="C",
+                   help="coupling c of the `coupled` problem, (c/2)·Σ(w_k − w_{k+1})² (default 1)")
+    if methods is not None:
+        if multi_method:
+            g.add_argument("--method", nargs="+", default=[default_method] if isinstance(default_method, str)
+                           else list(default_method), choices=methods, metavar="M",
+                           help=f"training rule(s): {', '.join(methods)}")
+        else:
+            g.add_argument("--method", default=default_method, choices=methods, metavar="M",
+                           help=f"training rule: {', '.join(methods)} (default {default_method})")
+    g.add_argument("--delta", type=positive_float, default=0.5, metavar="Δ",
+                   help="quantization step Δ of the grid lo + ΔZ (default 0.5)")
+    g.add_argument("--domain", type=finite_float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="box [LO, HI]^d holding the lattice (default: the problem's own)")
+    return g
+
+
+def add_noise_options(parser, default_sigma=2.0):
+    """``--noise --sigma --nu --batch --samples``."""
+    g = parser.add_argument_group("gradient noise")
+    g.add_argument("--noise", default="gaussian", choices=NOISE_NAMES,
+                   help="noise added to the true gradient (default gaussian)")
+    g.add_argument("--sigma", type=positive_float, default=default_sigma, metavar="S",
+                   help=f"scale of one sample's noise: gaussian std, laplace b, student-t scale; the minibatch "
+                        f"model's per-sample perturbations are drawn N(0, S²) and centred (default {default_sigma})")
+    g.add_argument("--nu", type=positive_float, default=3.0, metavar="NU",
+                   help="degrees of freedom of the student-t noise (default 3)")
+    g.add_argument("--batch", type=positive_int, default=1, metavar="B",
+                   help="batch size: the gradient noise is the mean of B samples (default 1)")
+    g.add_argument("--samples", type=positive_int, default=16, metavar="M",
+                   help="minibatch noise: number m of per-sample perturbations (default 16)")
+    return g
+
+
+def add_output_options(parser, plot=True):
+    """``--seed --json --plot --quiet``."""
+    g = parser.add_argument_group("output")
+    g.add_argument("--seed", type=nonneg_int, default=0, metavar="N", help="random seed (default 0)")
+    g.add_argument("--json", default=None, metavar="PATH", help="write the machine-readable result here")
+    if plot:
+        g.add_argument("--plot", default=None, metavar="PATH", help="write a PNG figure here")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    return g
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every subcommand configured by its module."""
+    from srchain import __version__
+
+    parser = _Parser(
+        prog="srchain",
+        description="Stochastic rounding as a Markov chain: exact stationary laws, mixing times, simulators and "
+                    "the CNN benchmark of 'Training Quantized Nets: A Deeper Understanding' (Li et al., 2017).",
+    )
+    parser.add_argument("--version", action="version", version=f"srchain {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, modname in COMMANDS.items():
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:  # a room not built yet, or an optional part missing
+            if exc.name and modname.startswith(exc.name):
+                continue
+            raise
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.configure(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``srchain`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except SrchainError as exc:
+        sys.stderr.write(f"srchain: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("srchain: interrupted (results written so far are kept)\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

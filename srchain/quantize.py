@@ -1,0 +1,131 @@
+"""Quantizers on the grid ΔZ (paper Eq. 3 and Eq. 5), as Numba kernels with NumPy wrappers.
+
+* ``qd``: deterministic rounding, Eq. 3: ``Qd(w) = sign(w) · Δ · floor(|w|/Δ + 1/2)`` (ties away from zero);
+  the binary case ``{−Δ, +Δ}`` is ``Δ · sign(w)`` with ``sign(0) = +1``.
+* ``qs``: stochastic rounding, Eq. 5: ``Qs(w) = Δ(⌊w/Δ⌋ + 1)`` if ``p ≤ w/Δ − ⌊w/Δ⌋`` else ``Δ⌊w/Δ⌋``, with
+  ``p ~ U[0, 1)``; hence ``E[Qs(w)] = w`` and ``Var[Qs(w)] = Δ² q (1 − q)`` with ``q = w/Δ − ⌊w/Δ⌋``.
+
+Both accept an optional box ``domain = (lo, hi)`` (grid points) and clip the result into it, as the paper's
+analysis assumes for a bounded domain. The scalar kernels ``qd_scalar`` / ``qs_scalar`` are meant to be
+called from other Numba kernels (the simulators); they take the uniform draw as an argument so that the
+caller owns the random stream.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, vectorize
+
+from srchain.errors import SrchainError
+
+__all__ = ["qd", "qs", "qd_binary", "qd_scalar", "qs_scalar", "QUANTIZERS", "check_delta"]
+
+
+def check_delta(delta: float) -> float:
+    """Return ``delta`` as a float, or raise :class:`SrchainError` unless it is finite and positive."""
+    delta = float(delta)
+    if not np.isfinite(delta) or delta <= 0:
+        raise SrchainError(f"the quantization step delta must be a positive finite number, got {delta!r}")
+    return delta
+
+
+@njit(cache=True, nogil=True, inline="always")
+def qd_scalar(w, delta):
+    """Eq. 3 for one number: ``sign(w) · Δ · floor(|w|/Δ + 1/2)``."""
+    k = np.floor(abs(w) / delta + 0.5)
+    return k * delta if w >= 0 else -k * delta
+
+
+@njit(cache=True, nogil=True, inline="always")
+def qs_scalar(w, delta, p):
+    """Eq. 5 for one number, given the uniform draw ``p`` in [0, 1): round up iff ``p < w/Δ − ⌊w/Δ⌋``.
+
+    (Eq. 5 writes ``p ≤ q``; for a continuous ``p`` the two agree with probability one, and ``p < q`` keeps
+    grid points fixed when ``q = 0`` and ``p = 0``.)
+    """
+    x = w / delta
+    f = np.floor(x)
+    return (f + 1.0) * delta if p < x - f else f * delta
+
+
+@vectorize(["float64(float64, float64)"], cache=True, nopython=True)
+def _qd_ufunc(w, delta):
+    return qd_scalar(w, delta)
+
+
+@vectorize(["float64(float64, float64, float64)"], cache=True, nopython=True)
+def _qs_ufunc(w, delta, p):
+    return qs_scalar(w, delta, p)
+
+
+def _clip(out, domain):
+    if domain is None:
+        return out
+    lo, hi = domain
+    return np.clip(out, lo, hi)
+
+
+def qd(w, delta: float, domain=None):
+    """Deterministic rounding Qd of Eq. 3 (round half away from zero onto ΔZ), optionally clipped.
+
+    Parameters
+    ----------
+    w : array_like
+        Real-valued weights.
+    delta : float
+        Grid spacing Δ > 0.
+    domain : (lo, hi), optional
+        Box to clip the rounded value into (use grid points).
+
+    Returns
+    -------
+    ndarray (or float for scalar input)
+
+    Examples
+    --------
+    >>> qd([0.25, 0.75, -0.25, -0.75, 1.3], 0.5).tolist()
+    [0.5, 1.0, -0.5, -1.0, 1.5]
+    """
+    delta = check_delta(delta)
+    out = _qd_ufunc(np.asarray(w, dtype=np.float64), delta)
+    return _clip(out, domain)
+
+
+def qd_binary(w, delta: float = 1.0):
+    """Binary deterministic rounding onto {−Δ, +Δ}: ``Δ · sign(w)`` with ``sign(0) = +1`` (Section 2)."""
+    delta = check_delta(delta)
+    w = np.asarray(w, dtype=np.float64)
+    return np.where(w >= 0, delta, -delta)
+
+
+def qs(w, delta: float, rng=None, domain=None, p=None):
+    """Stochastic rounding Qs of Eq. 5, optionally clipped to ``domain``.
+
+    Parameters
+    ----------
+    w : array_like
+        Real-valued weights.
+    delta : float
+        Grid spacing Δ > 0.
+    rng : numpy.random.Generator or int, optional
+        Source of the uniform draws (ignored when ``p`` is given).
+    domain : (lo, hi), optional
+        Box to clip into.
+    p : array_like, optional
+        The uniform draws themselves, broadcastable against ``w``.
+
+    Returns
+    -------
+    ndarray
+        Values on ΔZ with ``E[Qs(w)] = w`` (before clipping).
+    """
+    delta = check_delta(delta)
+    w = np.asarray(w, dtype=np.float64)
+    if p is None:
+        rng = np.random.default_rng(rng)
+        p = rng.random(w.shape)
+    out = _qs_ufunc(w, delta, np.asarray(p, dtype=np.float64))
+    return _clip(out, domain)
+
+
+#: Name -> quantizer, the vocabulary shared by the CLI and the code.
+QUANTIZERS = {"qd": qd, "qs": qs, "binary": qd_binary}
