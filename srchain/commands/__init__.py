@@ -1,0 +1,1 @@
+"""Subcommands of the core (``stationary``, ``mixing``) and what they share."""

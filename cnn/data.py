@@ -1,0 +1,257 @@
+"""Datasets and the paper's augmentation (He et al. [25]: 4-pixel padding + random 32×32 crop, horizontal flip,
+per-channel normalisation), written as vectorised torch ops on whole batches.
+
+* ``digits`` (default, offline): scikit-learn's bundled 8×8 handwritten digits (1797 images), resized
+  bilinearly to ``image_size`` (32) with the gray level copied to 3 channels; a fixed 80/20 split (1438 train /
+  359 test) drawn once with seed 0, independent of ``--seed``. Augmentation: random crop only (flipping
+  digits changes them).
+* ``cifar10`` / ``cifar100``: the official python-pickle batches in ``--data-dir`` (``cifar-10-batches-py`` /
+  ``cifar-100-python``); ``--download`` fetches the official tarball with urllib.
+* ``imagenet``: ``torchvision.datasets.ImageFolder`` on ``DATA_DIR/train`` and ``DATA_DIR/val`` (torchvision
+  is needed only here).
+
+In-memory sets yield batches from :meth:`InMemoryData.batches`: the epoch's order is a permutation drawn from a
+``torch.Generator`` seeded by ``(seed, epoch)`` (so a resumed run sees exactly the same batches), and each global
+batch of ``batch × world`` samples is split between the ranks of a DistributedDataParallel run.
+"""
+from __future__ import annotations
+
+import pickle
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from srchain.errors import SrchainError
+
+__all__ = ["InMemoryData", "FolderData", "load_dataset", "random_crop_flip", "epoch_generator"]
+
+CIFAR_URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+              "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def epoch_generator(seed: int, *keys, device="cpu") -> torch.Generator:
+    """A ``torch.Generator`` seeded from ``numpy.random.SeedSequence([seed, *keys])`` (same keys, same draws)."""
+    s = int(np.random.SeedSequence([int(seed), *[int(k) for k in keys]]).generate_state(1, np.uint64)[0] >> 1)
+    g = torch.Generator(device=device)
+    g.manual_seed(s)
+    return g
+
+
+def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crop after zero-padding by ``pad`` pixels and (optionally) a horizontal flip with probability 1/2.
+
+    One gather for the whole batch: image ``n`` is cut at offsets ``(oy_n, ox_n) ∈ [0, 2·pad]²``.
+    """
+    n, c, h, w = x.shape
+    dev = x.device
+    if pad > 0:
+        xp = F.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
+        ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
+        rows = (oy[:, None] + torch.arange(h, device=dev))[:, :, None]        # n, h, 1
+        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, :]        # n, 1, w
+        idx = torch.arange(n, device=dev)[:, None, None]
+        x = xp.permute(0, 2, 3, 1)[idx, rows, cols].permute(0, 3, 1, 2)      # n, c, h, w
+    if flip:
+        m = torch.rand(n, generator=generator, device=dev) < 0.5
+        x = torch.where(m[:, None, None, None], x.flip(3), x)
+    return x.contiguous()
+
+
+@dataclass
+class InMemoryData:
+    """A dataset held in memory: images (float in [0, 1] or uint8), labels, per-channel mean and std."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    pad: int = 4
+    flip: bool = True
+
+    def __post_init__(self):
+        x = self._float(self.train_x)
+        self.mean = x.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
+        self.std = x.std(dim=(0, 2, 3)).clamp_min(1e-6).view(1, -1, 1, 1)
+
+    @staticmethod
+    def _float(x):
+        return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+    @property
+    def image_shape(self):
+        return tuple(self.train_x.shape[1:])
+
+    def n_train_steps(self, batch: int, world: int = 1) -> int:
+        n, g = len(self.train_y), batch * world
+        steps = -(-n // g)
+        if n % g and (n % g) < 2 * world:        # BatchNorm needs >= 2 samples per rank: drop a tiny tail
+            steps -= 1
+        return max(steps, 1)
+
+    def _prepare(self, x, device, augment, generator):
+        x = self._float(x.to(device, non_blocking=True))
+        if augment and (self.pad or self.flip):
+            x = random_crop_flip(x, self.pad, self.flip, generator)
+        return (x - self.mean.to(device)) / self.std.to(device)
+
+    def batches(self, batch: int, epoch: int, seed: int, device="cpu", rank: int = 0, world: int = 1,
+                augment: bool = True):
+        """Yield ``(x, y)`` training batches of epoch ``epoch`` for this rank (order from ``(seed, epoch)``)."""
+        order = torch.randperm(len(self.train_y), generator=epoch_generator(seed, epoch, 0))
+        aug = epoch_generator(seed, epoch, 1, rank, device=torch.device(device).type)
+        g = batch * world
+        for s in range(self.n_train_steps(batch, world)):
+            idx = order[s * g:(s + 1) * g]
+            idx = idx[rank::world] if world > 1 else idx
+            yield (self._prepare(self.train_x[idx], device, augment, aug),
+                   self.train_y[idx].to(device, non_blocking=True))
+
+    def test_batches(self, batch: int, device="cpu"):
+        """Yield ``(x, y)`` test batches in order, normalised, without augmentation."""
+        for s in range(0, len(self.test_y), batch):
+            yield (self._prepare(self.test_x[s:s + batch], device, False, None),
+                   self.test_y[s:s + batch].to(device))
+
+
+def load_digits(image_size: int = 32) -> InMemoryData:
+    """scikit-learn's 8×8 digits, resized to ``image_size``, 3 channels, fixed 80/20 split (seed 0)."""
+    try:
+        from sklearn.datasets import load_digits as _load
+    except ImportError:  # pragma: no cover
+        raise SrchainError("the digits dataset needs scikit-learn: pip install scikit-learn") from None
+    d = _load()
+    x = torch.tensor(d.images, dtype=torch.float32).div_(16.0)[:, None]           # n, 1, 8, 8 in [0, 1]
+    if image_size != 8:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    x = x.clamp_(0, 1).repeat(1, 3, 1, 1).contiguous()
+    y = torch.tensor(d.target, dtype=torch.long)
+    perm = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
+    n_test = len(y) // 5
+    te, tr = perm[:n_test], perm[n_test:]
+    return InMemoryData("digits", x[tr], y[tr], x[te], y[te], 10, pad=max(1, image_size // 8), flip=False)
+
+
+def _cifar_folder(name: str, data_dir, download: bool) -> Path:
+    if data_dir is None:
+        raise SrchainError(f"--dataset {name} needs --data-dir DIR (the folder holding {CIFAR_FOLDERS[name]}, "
+                           "or where --download should put it)")
+    root = Path(data_dir).expanduser()
+    sub = CIFAR_FOLDERS[name]
+    for cand in (root / sub, root):
+        if (cand / ("test_batch" if name == "cifar10" else "test")).is_file():
+            return cand
+    if not download:
+        if not root.exists():
+            raise SrchainError(f"data folder {root} does not exist; create it and pass --download, or point "
+                               f"--data-dir at the folder holding {sub}")
+        raise SrchainError(f"{name} not found in {root} (expected {root / sub}); pass --download or fix --data-dir")
+    import urllib.request
+    root.mkdir(parents=True, exist_ok=True)
+    url = CIFAR_URLS[name]
+    tmp = root / (Path(url).name + ".part")
+    try:
+        urllib.request.urlretrieve(url, tmp)   # noqa: S310 - fixed https URL of the official dataset
+        with tarfile.open(tmp) as tar:
+            tar.extractall(root, filter="data")
+    except OSError as exc:
+        raise SrchainError(f"cannot download {url}: {exc}; download it by hand into {root}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return root / sub
+
+
+def _unpickle(path: Path):
+    with open(path, "rb") as fh:
+        return pickle.load(fh, encoding="bytes")
+
+
+def load_cifar(name: str, data_dir, download: bool = False) -> InMemoryData:
+    """CIFAR-10/100 from the official python-pickle batches (uint8 kept in memory, 32×32×3)."""
+    folder = _cifar_folder(name, data_dir, download)
+    if name == "cifar10":
+        train = [_unpickle(folder / f"data_batch_{i}") for i in range(1, 6)]
+        test = [_unpickle(folder / "test_batch")]
+        key, classes = b"labels", 10
+    else:
+        train, test = [_unpickle(folder / "train")], [_unpickle(folder / "test")]
+        key, classes = b"fine_labels", 100
+
+    def stack(parts):
+        x = np.concatenate([np.asarray(p[b"data"], dtype=np.uint8) for p in parts]).reshape(-1, 3, 32, 32)
+        y = np.concatenate([np.asarray(p[key], dtype=np.int64) for p in parts])
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+    trx, try_ = stack(train)
+    tex, tey = stack(test)
+    return InMemoryData(name, trx, try_, tex, tey, classes, pad=4, flip=True)
+
+
+def load_imagenet(data_dir):
+    """ImageNet as two ``torchvision.datasets.ImageFolder`` (``train/``, ``val/``) with He et al.'s transforms."""
+    if data_dir is None or not Path(data_dir).expanduser().is_dir():
+        raise SrchainError(f"ImageNet folder {data_dir} does not exist; pass --data-dir holding train/ and val/")
+    try:
+        from torchvision import datasets, transforms
+    except ImportError:
+        raise SrchainError("--dataset imagenet needs torchvision: pip install torchvision") from None
+    root = Path(data_dir).expanduser()
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise SrchainError(f"{root / part} does not exist; --data-dir must hold train/ and val/ ImageFolders")
+    norm = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    train = datasets.ImageFolder(root / "train", transforms.Compose([
+        transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(), norm]))
+    val = datasets.ImageFolder(root / "val", transforms.Compose([
+        transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(), norm]))
+    return FolderData("imagenet", train, val, len(train.classes))
+
+
+class FolderData:
+    """Image folders read by ``torch.utils.data.DataLoader`` workers, with the same interface as
+    :class:`InMemoryData`. Each epoch's order comes from a ``DistributedSampler`` seeded by ``seed`` and
+    ``set_epoch(epoch)``; worker seeds from a generator seeded by ``(seed, epoch)``.
+    """
+
+    def __init__(self, name, train, test, num_classes, workers: int = 8):
+        self.name, self.train, self.test, self.num_classes, self.workers = name, train, test, num_classes, workers
+
+    def n_train_steps(self, batch: int, world: int = 1) -> int:
+        return max(len(self.train) // (batch * world), 1)
+
+    def batches(self, batch, epoch, seed, device="cpu", rank=0, world=1, augment=True):
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        sampler = DistributedSampler(self.train, num_replicas=world, rank=rank, shuffle=True, seed=seed,
+                                     drop_last=True)
+        sampler.set_epoch(epoch)
+        loader = DataLoader(self.train, batch_size=batch, sampler=sampler, num_workers=self.workers,
+                            pin_memory=True, drop_last=True, generator=epoch_generator(seed, epoch, 3, rank),
+                            persistent_workers=False)
+        for x, y in loader:
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+    def test_batches(self, batch, device="cpu"):
+        from torch.utils.data import DataLoader
+
+        for x, y in DataLoader(self.test, batch_size=batch, shuffle=False, num_workers=self.workers):
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def load_dataset(name: str, data_dir=None, download: bool = False, image_size: int = 32):
+    """Load ``digits``, ``cifar10``, ``cifar100`` (:class:`InMemoryData`) or ``imagenet`` (two ImageFolders)."""
+    if name == "digits":
+        return load_digits(image_size)
+    if name in ("cifar10", "cifar100"):
+        return load_cifar(name, data_dir, download)
+    if name == "imagenet":
+        return load_imagenet(data_dir)
+    raise SrchainError(f"unknown dataset {name!r}; use digits, cifar10, cifar100 or imagenet")

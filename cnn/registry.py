@@ -1,0 +1,90 @@
+"""Names shared by the command line and the code: models, training methods, datasets (no torch import).
+
+A *method* is ``[big-][r-|sr-|bc-]{adam,sgd}`` (Section 3 and Table 1 of the paper):
+
+* ``adam`` / ``sgd``: full precision, the baseline;
+* ``r-adam``: ``w <- Qd(w - step)`` (deterministic rounding, Eq. 3);
+* ``sr-adam``: ``w <- Qs(w - step)`` (stochastic rounding, Eq. 5);
+* ``bc-adam``: BinaryConnect, latent ``w_r <- w_r - step(grad f(Q(w_r)))`` (Eq. 4);
+* ``big-``: the same with the big batch of Appendix H.1 (1024, or 512 for WRN-56-2 and ResNet-18).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from srchain.errors import SrchainError
+
+__all__ = ["MODELS", "METHODS", "DATASETS", "Method", "parse_method", "check_model", "check_dataset",
+           "BIG_BATCH", "DEFAULT_BATCH", "DATASET_CLASSES", "PAPER_MILESTONES", "PAPER_EPOCHS"]
+
+#: model name -> one-line description
+MODELS = {
+    "vgg9": "VGG-9 (Table 2): 7 conv + 2 linear",
+    "vgg-bc": "VGG-BC (Table 3): 6 conv + 3 linear, the network of BinaryConnect",
+    "resnet56": "ResNet-56 (CIFAR): 55 conv + 1 linear",
+    "wrn56-2": "wide ResNet-56 with 2x the filters",
+    "resnet18": "ResNet-18 (ImageNet)",
+}
+
+#: Appendix H.1: big-batch SR-ADAM uses 1024, except 512 for WRN-56-2 and ResNet-18.
+BIG_BATCH = {"vgg9": 1024, "vgg-bc": 1024, "resnet56": 1024, "wrn56-2": 512, "resnet18": 512}
+#: Appendix H.1: "The default minibatch size is 128."
+DEFAULT_BATCH = 128
+
+DATASETS = ("digits", "cifar10", "cifar100", "imagenet")
+DATASET_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet": 1000}
+#: Section 6: lr divided by 10 at epochs 82 and 122 (CIFAR), 30 and 60 (ImageNet, 90 epochs).
+PAPER_MILESTONES = {"cifar10": (82, 122), "cifar100": (82, 122), "imagenet": (30, 60)}
+PAPER_EPOCHS = {"digits": 10, "cifar10": 164, "cifar100": 164, "imagenet": 90}
+
+RULES = ("fp", "r", "sr", "bc")
+BASES = ("adam", "sgd")
+#: the canonical method names (the parser accepts any [big-][rule-]base)
+METHODS = tuple(
+    f"{big}{rule + '-' if rule != 'fp' else ''}{base}"
+    for base in BASES for big in ("", "big-") for rule in RULES
+)
+TABLE1_METHODS = ("adam", "bc-adam", "big-sr-adam", "sr-adam", "r-adam")
+TABLE1_LABELS = {"adam": "ADAM", "bc-adam": "BC-ADAM", "big-sr-adam": "Big SR-ADAM", "sr-adam": "SR-ADAM",
+                 "r-adam": "R-ADAM"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A parsed method name: quantization ``rule`` ('fp', 'r', 'sr', 'bc'), ``base`` optimizer, ``big`` batch."""
+
+    name: str
+    rule: str
+    base: str
+    big: bool
+
+    @property
+    def quantized(self) -> bool:
+        return self.rule != "fp"
+
+
+def parse_method(name: str) -> Method:
+    """Parse ``[big-][r-|sr-|bc-]{adam,sgd}``; raise :class:`SrchainError` for anything else."""
+    text = str(name).lower()
+    big = text.startswith("big-")
+    rest = text[4:] if big else text
+    parts = rest.split("-")
+    if len(parts) == 1 and parts[0] in BASES:
+        return Method(text, "fp", parts[0], big)
+    if len(parts) == 2 and parts[0] in RULES[1:] and parts[1] in BASES:
+        return Method(text, parts[0], parts[1], big)
+    raise SrchainError(f"unknown method {name!r}; use one of {', '.join(METHODS)}")
+
+
+def check_model(name: str) -> str:
+    """Return the model name or raise :class:`SrchainError` listing the known ones."""
+    if name not in MODELS:
+        raise SrchainError(f"unknown model {name!r}; use one of {', '.join(MODELS)}")
+    return name
+
+
+def check_dataset(name: str) -> str:
+    """Return the dataset name or raise :class:`SrchainError` listing the known ones."""
+    if name not in DATASETS:
+        raise SrchainError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    return name

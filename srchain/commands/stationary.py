@@ -1,0 +1,110 @@
+"""``srchain stationary``: exact stationary laws π_α of the SR (or R) chain and their limit π̃ (Theorem 5)."""
+from __future__ import annotations
+
+HELP = "exact stationary laws π_α of the SR/R chain and their α→0 limit π̃ (Theorem 5)"
+
+
+def configure(parser) -> None:
+    from srchain.commands.common import add_chain_options
+
+    add_chain_options(parser, default_alpha=[1.0, 0.1, 0.01, 0.001])
+    parser.add_argument("--solver", default="auto", choices=["auto", "gth", "dense", "splu"],
+                        help="stationary solver (auto picks an exact one for the chain's size)")
+    parser.epilog = ("example: srchain stationary --problem toy --method sr --delta 0.5 --noise gaussian --sigma 2 "
+                     "--alpha 1 0.1 0.01 0.001 --json out.json --plot out.png")
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from srchain.commands.common import (GIB, list_problems_and_exit, previous_results, print_table, progress)
+    from srchain.io import write_json
+    from srchain.operators import alpha0, t_tilde, transition_matrix, u_tilde
+    from srchain.spec import entropy, spec_from_args
+    from srchain.stationary import stationary, tv
+
+    if list_problems_and_exit(args):
+        return 0
+    spec = spec_from_args(args, max_states=args.max_states)
+    lat = spec.lattice
+    cells = spec.minimizer_cells()
+    header = {"command": "stationary", "problem": spec.problem.name, "dim": spec.problem.dim,
+              "method": args.method, "delta": lat.delta, "noise": spec.noise.to_dict(),
+              "domain": lat.domain.tolist()}
+    done = previous_results(args, "stationary", header)
+    done_alphas = {float(r["alpha"]) for r in done}
+
+    limit = None
+    pi_limit = None
+    if args.method == "sr":
+        U = u_tilde(spec.problem, spec.noise, lat)
+        a0 = alpha0(U)
+        lim = stationary(t_tilde(U), method=args.solver)
+        pi_limit = lim.pi
+        limit = {"alpha0": a0, "pi": pi_limit, "residual": lim.residual, "solver": lim.method,
+                 "mass_at_minimizer": float(pi_limit[cells].sum()), "entropy": entropy(pi_limit)}
+
+    results = list(done)
+    todo = [a for a in args.alpha if float(a) not in done_alphas]
+    for a in progress(todo, args, "stationary", total=len(todo)):
+        op = transition_matrix(spec.problem, spec.noise, lat, a, method=args.method, tol=args.tol,
+                               max_bytes=args.max_memory * GIB)
+        res = stationary(op.P, method=args.solver)
+        results.append({"alpha": float(a), "pi": res.pi,
+                        "tv_to_limit": None if pi_limit is None else tv(res.pi, pi_limit),
+                        "residual": res.residual, "mass_at_minimizer": float(res.pi[cells].sum()),
+                        "entropy": entropy(res.pi), "solver": res.method, "underflow": res.underflow,
+                        "dropped_mass": op.dropped_mass, "nnz": int(op.P.nnz)})
+        if args.json:  # write after every α, so an interruption loses nothing
+            _write(args, header, lat, limit, spec, results)
+    results.sort(key=lambda r: -r["alpha"])
+
+    print(f"# {spec.problem.description or spec.problem.name}; {args.method.upper()} on {lat.size} states "
+          f"(Δ={lat.delta:g}); noise {spec.noise.describe()}")
+    if limit is not None:
+        print(f"# limit π̃ of T̃ (Eq. 9): alpha0 = {limit['alpha0']:.6g}, mass at minimiser "
+              f"{limit['mass_at_minimizer']:.4g}, entropy {limit['entropy']:.4g}, min π̃ = {float(pi_limit.min()):.3g}")
+    print_table(["alpha", "TV(pi_a, pi~)", "mass@min", "entropy", "residual", "solver"],
+                [[r["alpha"], r["tv_to_limit"], r["mass_at_minimizer"], r["entropy"], r["residual"],
+                  r.get("solver", "-")] for r in results])
+    if args.json:
+        _write(args, header, lat, limit, spec, results)
+    if args.plot:
+        _plot(args.plot, spec, results, pi_limit)
+    return 0
+
+
+def _write(args, header, lat, limit, spec, results):
+    from srchain.io import write_json
+
+    write_json(args.json, {**header, "theorem5": spec.noise.theorem5_assumptions(spec.problem.gradient(lat.points)),
+                           "states": lat.points, "limit": limit,
+                           "results": sorted(results, key=lambda r: -r["alpha"])})
+
+
+def _plot(path, spec, results, pi_limit):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from srchain.commands.common import marginal
+
+    lat = spec.lattice
+    x = lat.axis(0)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = plt.cm.viridis(np.linspace(0, 0.85, max(1, len(results))))
+    for r, c in zip(results, colors):
+        ax.step(x, marginal(np.asarray(r["pi"]), lat.shape), where="mid", color=c, label=f"π_α, α={r['alpha']:g}")
+    if pi_limit is not None:
+        ax.plot(x, marginal(pi_limit, lat.shape), "k--", lw=1.5, label="π̃ (limit, Eq. 9)")
+    if spec.problem.minimizer is not None:
+        ax.axvline(spec.problem.minimizer[0], color="r", lw=0.8, ls=":", label="global minimiser")
+    ax.set_xlabel("w" if lat.dim == 1 else "w₁ (marginal)")
+    ax.set_ylabel("probability")
+    ax.set_title(f"{spec.problem.name}: stationary laws, noise {spec.noise.describe()}, Δ={lat.delta:g}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

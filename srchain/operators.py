@@ -1,0 +1,353 @@
+"""Exact transition operators on a box lattice (Section 5): T_α for SR (Eq. 6) and R (Eq. 4), Ũ, α0, T̃_α (Eq. 9).
+
+Convention
+----------
+The paper writes T_α(x, y) with columns summing to one (``T_α = I − diag(1ᵀU_α) + U_α``, Appendix F). Here the
+matrix is stored row-stochastic, ``P = T_αᵀ``, ``P[i, j] = Pr(state i → state j)``, so that laws are row
+vectors and ``π P = π``.
+
+How the entries are computed
+----------------------------
+At state ``x`` the stochastic gradient's k-th coordinate is ``g_k(x) + ξ̄_k`` with independent noise per
+coordinate, so in lattice units the SR step is ``u_k = m_k − τ ξ̄_k`` with ``m_k = −α g_k(x)/Δ`` and ``τ = α/Δ``,
+and Qs rounds each coordinate independently: the row of ``P`` is the product over coordinates of 1-D move laws.
+For one coordinate, ``Pr(Qs(x + Δu) = x + jΔ) = E[hat(u − j)]`` with ``hat(t) = max(0, 1 − |t|)`` (Eq. 5), and
+writing ``hat(t) = R(t + 1) − 2R(t) + R(t − 1)`` with the ramp ``R(t) = t⁺``,
+
+    Pr(move j) = τ [Λ(a_{j−1}) − 2Λ(a_j) + Λ(a_{j+1})],   a_c = (m − c)/τ,   Λ(a) = E[(a − ξ̄)⁺],
+
+the noise model's closed-form lower partial expectation. Moves that leave the box are clipped to its face (the
+projection the paper assumes), so the face's entry is a tail probability
+``Pr(Qs ≤ c) = τ[Υ(a_{c+1}) − Υ(a_c)]`` with ``Υ(a) = E[(ξ̄ − a)⁺]`` (resp. ``Pr(Qs ≥ c) = τ[Λ(a_{c−1}) − Λ(a_c)]``).
+For R (Eq. 4) the move law is ``Pr(j − ½ ≤ u < j + ½)`` from the noise's CDF (ties, of probability zero for
+continuous noise, round up).
+
+Dropped mass
+------------
+Moves are computed in a window ``|j| ≤ J`` per coordinate, with ``J`` covering all but ``tol`` of the noise; in
+d > 1 products below ``tol`` are dropped. Nearest-neighbour moves (one coordinate by ±Δ) and the self-loop are
+never dropped, whatever their size, so the chain keeps the irreducibility of Theorem 5's T̃. Rows are then
+renormalised, and :attr:`Operator.dropped_mass` reports the largest mass removed from any row.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+from srchain.errors import SrchainError
+from srchain.lattice import Lattice
+from srchain.noise import NoiseModel
+from srchain.problems import Problem
+
+__all__ = ["Operator", "transition_matrix", "move_laws", "u_tilde", "alpha0", "t_tilde", "METHODS",
+           "DEFAULT_TOL", "estimate_bytes"]
+
+METHODS = ("sr", "r")
+DEFAULT_TOL = 1e-14
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A transition matrix with its provenance.
+
+    Attributes
+    ----------
+    P : scipy.sparse.csr_matrix
+        Row-stochastic ``P = T_αᵀ``; ``P[i, j] = Pr(i → j)``; sorted indices; diagonal stored.
+    alpha : float
+    method : str
+        ``"sr"``, ``"r"`` or ``"t_tilde"``.
+    dropped_mass : float
+        Largest probability mass removed from one row before renormalisation.
+    window : int
+        Moves computed per coordinate: ``|j| ≤ window``.
+    """
+
+    P: sp.csr_matrix
+    alpha: float
+    method: str
+    dropped_mass: float
+    window: int
+
+    def to_dict(self) -> dict:
+        return {"alpha": self.alpha, "method": self.method, "dropped_mass": self.dropped_mass,
+                "window": self.window, "nnz": int(self.P.nnz), "states": int(self.P.shape[0])}
+
+
+def _check_alpha(alpha) -> float:
+    alpha = float(alpha)
+    if not math.isfinite(alpha) or alpha <= 0:
+        raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
+    return alpha
+
+
+def estimate_bytes(lattice: Lattice, window: int = 1) -> int:
+    """Rough peak memory of building ``P`` (bytes): the per-coordinate move tables and the CSR arrays."""
+    n, d = lattice.size, lattice.dim
+    w = 2 * window + 1
+    return int(n * d * (w + 2) * 8 * 3 + n * (2 * d + 1) * 12 * 2)
+
+
+def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, tol: float):
+    tau = alpha / lattice.delta
+    m_max = float(np.max(np.abs(grads))) * tau if grads.size else 0.0
+    q = noise.quantile_width(tol) * tau
+    J = int(math.ceil(m_max + q)) + 1
+    return max(1, min(J, max(lattice.shape) - 1))
+
+
+def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
+              tol: float = DEFAULT_TOL, grads: np.ndarray | None = None):
+    """Per-coordinate move laws of one SR (Eq. 6) or R (Eq. 4) step from every state.
+
+    Returns
+    -------
+    targets : ndarray of int64, shape (n, d, W)
+        Target coordinate index along axis k (``-1``: no entry); increasing along the last axis.
+    probs : ndarray of float64, shape (n, d, W)
+        Their probabilities (faces of the box carry the clipped tail mass).
+    window : int
+        ``J``, with ``W = 2J + 1``.
+    """
+    alpha = _check_alpha(alpha)
+    if method not in METHODS:
+        raise SrchainError(f"unknown method {method!r} for a lattice chain; choose one of {', '.join(METHODS)} "
+                           f"(BC's state is continuous: see srchain.toy.bc_law)")
+    if grads is None:
+        grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
+    delta = lattice.delta
+    tau = alpha / delta
+    J = _window(problem, noise, lattice, grads, alpha, tol)
+    offs = np.arange(-J, J + 1, dtype=np.int64)
+    m = -grads / delta * alpha  # (n, d) mean step in lattice units
+    c = lattice.coords  # (n, d)
+    nk = np.asarray(lattice.shape, dtype=np.int64)
+    tgt = c[:, :, None] + offs  # (n, d, W)
+    at_lo = tgt == 0
+    at_hi = tgt == (nk - 1)[None, :, None]
+    inside = (tgt >= 0) & (tgt <= (nk - 1)[None, :, None])
+    mm = m[:, :, None]
+    if method == "sr":
+        # Λ at a_c for c = j−1, j, j+1 (shared across j): evaluate on offsets −J−1 … J+1.
+        ext = np.arange(-J - 1, J + 2, dtype=np.float64)
+        a = (mm - ext) / tau  # (n, d, W+2)
+        lam = noise.lower_partial(a)
+        exact = tau * (lam[..., :-2] - 2.0 * lam[..., 1:-1] + lam[..., 2:])
+        ups = noise.upper_partial(a)
+        # Pr(Qs ≤ j) = τ[Υ(a_{j+1}) − Υ(a_j)];  Pr(Qs ≥ j) = τ[Λ(a_{j−1}) − Λ(a_j)]
+        le = tau * (ups[..., 2:] - ups[..., 1:-1])
+        ge = tau * (lam[..., :-2] - lam[..., 1:-1])
+        if noise.is_discrete:
+            exact = _discrete_hat(noise, mm, tau, offs)
+    else:
+        b_hi = (mm - (offs + 0.5)) / tau  # u < j + ½  ⟺  ξ̄ > b_hi
+        b_lo = (mm - (offs - 0.5)) / tau
+        sf_hi, sf_lo = noise.sf(b_hi), noise.sf(b_lo)
+        cdf_hi, cdf_lo = noise.cdf(b_hi), noise.cdf(b_lo)
+        # Pr(j−½ ≤ u < j+½) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi): use the form whose terms are small.
+        exact = np.where(b_hi > 0, sf_hi - sf_lo, cdf_lo - cdf_hi)
+        le = sf_hi  # Pr(u < j + ½)
+        ge = cdf_lo  # Pr(u ≥ j − ½)
+    probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
+    probs = np.where(inside, np.maximum(probs, 0.0), 0.0)
+    targets = np.where(inside, tgt, -1)
+    return targets, probs, J
+
+
+def _discrete_hat(noise: NoiseModel, mm, tau, offs):
+    """E[hat(m − τξ̄ − j)] summed exactly over a discrete law (no second differences)."""
+    vals, w = noise.support()
+    out = np.zeros(mm.shape[:-1] + (offs.size,))
+    for v, p in zip(vals, w):  # the support is small (C(m, B) merged values)
+        out += p * np.maximum(0.0, 1.0 - np.abs(mm - tau * v - offs))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _assemble(targets, probs, strides, tol, counts_only, indptr, indices, data, dropped):
+    """Rows of P as products over coordinates of the 1-D move laws, in increasing column order.
+
+    Keeps an entry if its probability is ≥ tol, or if it is the self-loop or a nearest-neighbour move (one
+    coordinate by ±1, the others staying). Writes the row's kept mass deficit into ``dropped``.
+    """
+    n, d, W = probs.shape
+    idx = np.zeros(d, dtype=np.int64)
+    for i in range(n):
+        # the self target per coordinate (the centre of the window, offset 0)
+        pos = indptr[i]
+        kept = 0.0
+        total = 1.0
+        for k in range(d):
+            s = 0.0
+            for w in range(W):
+                s += probs[i, k, w]
+            total *= s
+        for k in range(d):
+            idx[k] = 0
+        done = False
+        while not done:
+            p = 1.0
+            col = 0
+            moved = 0
+            far = False
+            valid = True
+            for k in range(d):
+                w = idx[k]
+                t = targets[i, k, w]
+                if t < 0 or probs[i, k, w] == 0.0:
+                    valid = False
+                    break
+                p *= probs[i, k, w]
+                col += t * strides[k]
+                own = targets[i, k, W // 2]
+                if t != own:
+                    moved += 1
+                    if abs(t - own) > 1:
+                        far = True
+            if valid and (p >= tol or (moved <= 1 and not far)):
+                if not counts_only:
+                    indices[pos] = col
+                    data[pos] = p
+                pos += 1
+                kept += p
+            # next combination (last coordinate fastest: increasing column order)
+            k = d - 1
+            while k >= 0:
+                idx[k] += 1
+                if idx[k] < W:
+                    break
+                idx[k] = 0
+                k -= 1
+            if k < 0:
+                done = True
+        if counts_only:
+            indptr[i + 1] = pos - indptr[i]
+        else:
+            dropped[i] = 1.0 - kept
+            s = 0.0
+            for q in range(indptr[i], pos):
+                s += data[q]
+            for q in range(indptr[i], pos):
+                data[q] /= s
+
+
+def _build(targets, probs, lattice: Lattice, tol: float):
+    n, d, W = probs.shape
+    strides = np.array([int(np.prod(lattice.shape[k + 1:])) for k in range(d)], dtype=np.int64)
+    counts = np.zeros(n + 1, dtype=np.int64)
+    dummy_i = np.zeros(0, dtype=np.int64)
+    dummy_f = np.zeros(0, dtype=np.float64)
+    _assemble(targets, probs, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts[1:], out=indptr[1:])
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=np.float64)
+    dropped = np.zeros(n, dtype=np.float64)
+    _assemble(targets, probs, strides, tol, False, indptr, indices, data, dropped)
+    idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
+    P = sp.csr_matrix((data, indices.astype(idx_dtype), indptr.astype(idx_dtype)), shape=(n, n))
+    P.has_sorted_indices = True
+    return P, float(np.max(np.abs(dropped))) if n else 0.0
+
+
+def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
+                      tol: float = DEFAULT_TOL, max_bytes: float | None = None) -> Operator:
+    """The exact transition matrix of SR (Eq. 6) or R (Eq. 4) on ``lattice`` with learning rate ``alpha``.
+
+    Parameters
+    ----------
+    problem, noise, lattice
+        Objective, gradient noise and state space.
+    alpha : float
+        Learning rate α > 0.
+    method : {"sr", "r"}
+    tol : float
+        Entries below ``tol`` may be dropped (see the module docstring); rows are renormalised.
+    max_bytes : float, optional
+        Refuse (with :class:`SrchainError`) when the estimated memory exceeds this.
+
+    Returns
+    -------
+    Operator
+        ``.P`` is row-stochastic: ``P = T_αᵀ`` in the paper's column convention.
+
+    Examples
+    --------
+    >>> from srchain.problems import get_problem
+    >>> from srchain.noise import make_noise
+    >>> from srchain.lattice import Lattice
+    >>> p = get_problem("toy"); lat = Lattice.from_domain(0.5, p.domain)
+    >>> op = transition_matrix(p, make_noise("gaussian", sigma=2.0), lat, alpha=0.1)
+    >>> bool(abs(op.P.sum(axis=1) - 1).max() < 1e-12)
+    True
+    """
+    alpha = _check_alpha(alpha)
+    if problem.dim != lattice.dim:
+        raise SrchainError(f"the problem is {problem.dim}-dimensional but the lattice is {lattice.dim}-dimensional")
+    grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
+    if max_bytes is not None:
+        J = _window(problem, noise, lattice, grads, alpha, tol)
+        need = estimate_bytes(lattice, J)
+        if need > max_bytes:
+            raise SrchainError(f"building T_alpha on {lattice.size:.3g} states needs about {need / 2**30:.1f} GiB, "
+                               f"more than the allowed {max_bytes / 2**30:.1f} GiB; use a coarser lattice, a smaller "
+                               f"alpha or raise --max-memory")
+    targets, probs, J = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads)
+    P, dropped = _build(targets, probs, lattice, tol)
+    return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J)
+
+
+def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_matrix:
+    """The rate matrix Ũ of Theorem 5 (row convention, zero diagonal).
+
+    ``Ũ(x, x + Δe_k) = E[(−∇f̃_k(x))⁺]/Δ = Λ(−g_k(x))/Δ`` and ``Ũ(x, x − Δe_k) = E[(∇f̃_k(x))⁺]/Δ = Υ(−g_k(x))/Δ``
+    (the paper's ∫₀^∞ p(z) z/Δ dz with z the descent direction); moves that would leave the box are clipped, so
+    they are absent (they would be self-loops).
+    """
+    grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
+    delta = lattice.delta
+    up = noise.lower_partial(-grads) / delta  # (n, d)
+    down = noise.upper_partial(-grads) / delta
+    n, d = grads.shape
+    c = lattice.coords
+    strides = np.array([int(np.prod(lattice.shape[k + 1:])) for k in range(d)], dtype=np.int64)
+    rows, cols, vals = [], [], []
+    ids = np.arange(n, dtype=np.int64)
+    for k in range(d):  # loops over the d axes, vectorised over states
+        ok = c[:, k] < lattice.shape[k] - 1
+        rows.append(ids[ok]); cols.append(ids[ok] + strides[k]); vals.append(up[ok, k])
+        ok = c[:, k] > 0
+        rows.append(ids[ok]); cols.append(ids[ok] - strides[k]); vals.append(down[ok, k])
+    U = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    U.sort_indices()
+    return U
+
+
+def alpha0(U: sp.spmatrix) -> float:
+    """The largest α0 for which ``T̃_α0 = I − α0·diag(Ũ1) + α0·Ũ`` is non-negative (Eq. 9): ``1 / max_x Σ_y Ũ(x, y)``."""
+    rates = np.asarray(U.sum(axis=1)).ravel()
+    top = float(rates.max()) if rates.size else 0.0
+    if top <= 0:
+        raise SrchainError("Ũ is zero: the chain never moves (no gradient noise reaches a neighbour)")
+    return 1.0 / top
+
+
+def t_tilde(U: sp.spmatrix, alpha: float | None = None) -> sp.csr_matrix:
+    """``T̃_α = I − α·diag(Ũ1) + α·Ũ`` (Eq. 9, row convention); ``alpha=None`` means α0.
+
+    For every α ≤ α0 it has the same stationary law π̃ (Eq. 20): ``T̃_α = (1 − α/α0) I + (α/α0) T̃_α0``.
+    """
+    a0 = alpha0(U)
+    alpha = a0 if alpha is None else _check_alpha(alpha)
+    if alpha > a0 * (1 + 1e-12):
+        raise SrchainError(f"T̃_alpha is a transition matrix only for alpha <= alpha0 = {a0:.6g}, got {alpha:g}")
+    rates = np.asarray(U.sum(axis=1)).ravel()
+    T = sp.diags(1.0 - alpha * rates) + alpha * U
+    T = sp.csr_matrix(T)
+    T.sort_indices()
+    return T

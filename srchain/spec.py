@@ -1,0 +1,60 @@
+"""From command-line options to the objects of a computation: problem, noise, lattice (``spec`` in design.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from srchain.errors import SrchainError
+from srchain.lattice import Lattice
+from srchain.noise import NoiseModel, make_noise
+from srchain.problems import Problem, get_problem
+
+__all__ = ["ChainSpec", "spec_from_args", "problem_from_args", "noise_from_args"]
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """A problem, its gradient noise and the lattice of a quantized-weight chain."""
+
+    problem: Problem
+    noise: NoiseModel
+    lattice: Lattice
+
+    def to_dict(self) -> dict:
+        return {"problem": self.problem.name, "dim": self.problem.dim, "delta": self.lattice.delta,
+                "noise": self.noise.to_dict(), "domain": self.lattice.domain.tolist(),
+                "states_count": self.lattice.size}
+
+    def minimizer_cells(self) -> np.ndarray:
+        """Indices of the lattice points within Δ of the global minimiser in every coordinate."""
+        if self.problem.minimizer is None:
+            return np.zeros(0, dtype=np.int64)
+        return self.lattice.cells(self.problem.minimizer)
+
+
+def problem_from_args(args) -> Problem:
+    return get_problem(args.problem, dim=getattr(args, "dim", None), coupling=getattr(args, "coupling", None),
+                       domain=getattr(args, "domain", None))
+
+
+def noise_from_args(args) -> NoiseModel:
+    return make_noise(args.noise, sigma=args.sigma, nu=args.nu, batch=args.batch, samples=args.samples,
+                      seed=getattr(args, "seed", 0))
+
+
+def spec_from_args(args, max_states: int | None = None) -> ChainSpec:
+    """Build and validate the :class:`ChainSpec` of the shared options (see :mod:`srchain.cli`)."""
+    problem = problem_from_args(args)
+    noise = noise_from_args(args)
+    lattice = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim, max_states=max_states)
+    if lattice.size < 2:
+        raise SrchainError("the lattice needs at least 2 states")
+    return ChainSpec(problem=problem, noise=noise, lattice=lattice)
+
+
+def entropy(pi: np.ndarray) -> float:
+    """Shannon entropy in nats, ``−Σ π log π`` (0 log 0 = 0)."""
+    p = np.asarray(pi, dtype=np.float64)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
