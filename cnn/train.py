@@ -115,8 +115,6 @@ class TrainConfig:
         c.milestones = tuple(int(x) for x in c.milestones)
         if c.scale != "none" and m.rule != "bc":
             raise SrchainError("--scale filter (per-filter BWN scale) needs a bc method")
-        if c.dataset == "imagenet" and c.model != "resnet18":
-            pass  # allowed, if unusual
         return c
 
     def to_dict(self):
@@ -236,6 +234,7 @@ def train(cfg: TrainConfig) -> dict:
     SrchainError
         For bad settings, a missing data folder, an output folder holding another run, or a non-finite loss.
     """
+    milestones_given = cfg.milestones is not None
     cfg = cfg.resolved()
     method = parse_method(cfg.method)
     out = Path(cfg.out) if cfg.out else None
@@ -246,7 +245,7 @@ def train(cfg: TrainConfig) -> dict:
             raise SrchainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         ckpt = load_checkpoint(ckpt_path)
         saved = ckpt["config"]
-        if self_milestones_unset(cfg, saved):
+        if not milestones_given and saved.get("milestones") is not None:   # derived ones follow the checkpoint
             cfg.milestones = tuple(saved["milestones"])
         diff = [k for k in _RESUME_KEYS if _norm(getattr(cfg, k)) != _norm(saved.get(k))]
         if diff:
@@ -374,16 +373,6 @@ def train(cfg: TrainConfig) -> dict:
     return {"config": cfg.to_dict(), "history": history, "final": history[-1] if history else None,
             "out": None if out is None else str(out), "stopped": stopped, "model": model, "optimizer": opt,
             "rank": rank, "world": world}
-
-
-def self_milestones_unset(cfg: TrainConfig, saved: dict) -> bool:
-    """On resume, milestones derived from ``epochs`` follow the checkpoint (so ``--epochs`` may grow)."""
-    return cfg.dataset not in PAPER_MILESTONES and saved.get("milestones") is not None and \
-        _derived_milestones(cfg) == cfg.milestones
-
-
-def _derived_milestones(cfg):
-    return (int(round(0.5 * cfg.epochs)), int(round(122 / 164 * cfg.epochs)))
 
 
 def _norm(v):

@@ -95,9 +95,11 @@ def estimate_bytes(lattice: Lattice, window: int = 1) -> int:
 def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, tol: float):
     tau = alpha / lattice.delta
     m_max = float(np.max(np.abs(grads))) * tau if grads.size else 0.0
-    q = noise.quantile_width(tol) * tau
-    J = int(math.ceil(m_max + q)) + 1
-    return max(1, min(J, max(lattice.shape) - 1))
+    q = noise.quantile_width(tol) * tau if tol > 0 else math.inf
+    far = max(lattice.shape) - 1
+    if not math.isfinite(m_max + q):
+        return max(1, far)
+    return max(1, min(int(math.ceil(m_max + q)) + 1, far))
 
 
 def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
