@@ -47,7 +47,7 @@ def test_registry_has_the_toy_problems():
     assert {"toy", "separable", "coupled"} <= set(names)
     toy = get_problem("toy")
     w = np.array([[0.0], [2.5], [4.75], [0.9], [3.4]])
-    np.testing.assert_allclose(toy.value(w), [2.0, 0.75, 0.19, 2.81, 0.76])
+    np.testing.assert_allclose(toy.value(w), [2.0, 0.75, 0.19, 2.81, 1.56])
     np.testing.assert_allclose(toy.gradient(w)[:, 0], [0.0, 0.0, 0.0, 1.8, 1.8])
     c = get_problem("coupled", dim=3, coupling=2.0)
     x = np.array([1.0, 2.0, 4.0])
