@@ -564,9 +564,8 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     for r in jump_idx:
         m, a = runs[r]
         op = None if operators is None else operators.get((m, a))
-        res = jump_chain(problem, noise, lattice, m, a, steps, chains=chains, start=None if start is None else
-                         lattice.lo[0] + lattice.delta * u0 if d == 1 else lattice.lo + lattice.delta * u0,
-                         seed=seed, burn_in=burn_in, operator=op)
+        res = jump_chain(problem, noise, lattice, m, a, steps, chains=chains,
+                         start=np.asarray(lattice.lo) + lattice.delta * u0, seed=seed, burn_in=burn_in, operator=op)
         results[r] = res
     return results  # type: ignore[return-value]
 
