@@ -86,10 +86,12 @@ def _check_alpha(alpha) -> float:
 
 
 def estimate_bytes(lattice: Lattice, window: int = 1) -> int:
-    """Rough peak memory of building ``P`` (bytes): the per-coordinate move tables and the CSR arrays."""
+    """Rough peak memory of building ``P`` (bytes): one chunk's move tables plus the CSR arrays (about
+    ``(2d + 1)`` kept entries per row in the small-α regime, counted twice for the final concatenation)."""
     n, d = lattice.size, lattice.dim
     w = 2 * window + 1
-    return int(n * d * (w + 2) * 8 * 3 + n * (2 * d + 1) * 12 * 2)
+    chunk = min(n, CHUNK)
+    return int(chunk * d * (w + 2) * 8 * 8 + n * (2 * d + 1) * 12 * 2 + n * d * 8 * 4)
 
 
 def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, tol: float):
@@ -103,8 +105,9 @@ def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.nda
 
 
 def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
-              tol: float = DEFAULT_TOL, grads: np.ndarray | None = None):
-    """Per-coordinate move laws of one SR (Eq. 6) or R (Eq. 4) step from every state.
+              tol: float = DEFAULT_TOL, grads: np.ndarray | None = None, rows: slice | None = None,
+              window: int | None = None):
+    """Per-coordinate move laws of one SR (Eq. 6) or R (Eq. 4) step from every state (or the states ``rows``).
 
     Returns
     -------
@@ -119,14 +122,15 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
     if method not in METHODS:
         raise SrchainError(f"unknown method {method!r} for a lattice chain; choose one of {', '.join(METHODS)} "
                            f"(BC's state is continuous: see srchain.toy.bc_law)")
+    rows = slice(0, lattice.size) if rows is None else rows
     if grads is None:
-        grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
+        grads = np.asarray(problem.gradient(lattice.points[rows]), dtype=np.float64).reshape(-1, lattice.dim)
     delta = lattice.delta
     tau = alpha / delta
-    J = _window(problem, noise, lattice, grads, alpha, tol)
+    J = _window(problem, noise, lattice, grads, alpha, tol) if window is None else window
     offs = np.arange(-J, J + 1, dtype=np.int64)
     m = -grads / delta * alpha  # (n, d) mean step in lattice units
-    c = lattice.coords  # (n, d)
+    c = lattice.coords[rows]  # (n, d)
     nk = np.asarray(lattice.shape, dtype=np.int64)
     tgt = c[:, :, None] + offs  # (n, d, W)
     at_lo = tgt == 0
@@ -139,10 +143,15 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
         a = (mm - ext) / tau  # (n, d, W+2)
         lam = noise.lower_partial(a)
         exact = tau * (lam[..., :-2] - 2.0 * lam[..., 1:-1] + lam[..., 2:])
-        ups = noise.upper_partial(a)
-        # Pr(Qs ≤ j) = τ[Υ(a_{j+1}) − Υ(a_j)];  Pr(Qs ≥ j) = τ[Λ(a_{j−1}) − Λ(a_j)]
-        le = tau * (ups[..., 2:] - ups[..., 1:-1])
+        # Pr(Qs ≥ j) = τ[Λ(a_{j−1}) − Λ(a_j)] (upper face);  Pr(Qs ≤ j) = τ[Υ(a_{j+1}) − Υ(a_j)] (lower face),
+        # the latter evaluated only where an entry sits on the lower face.
         ge = tau * (lam[..., :-2] - lam[..., 1:-1])
+        le = np.zeros_like(ge)
+        where = np.nonzero(at_lo)
+        if where[0].size:
+            a_next = a[..., 2:][where]
+            a_here = a[..., 1:-1][where]
+            le[where] = tau * (noise.upper_partial(a_next) - noise.upper_partial(a_here))
         if noise.is_discrete:
             exact = _discrete_hat(noise, mm, tau, offs)
     else:
@@ -237,7 +246,8 @@ def _assemble(targets, probs, strides, tol, counts_only, indptr, indices, data, 
                 data[q] /= s
 
 
-def _build(targets, probs, lattice: Lattice, tol: float):
+def _build_rows(targets, probs, lattice: Lattice, tol: float):
+    """CSR pieces (row lengths, columns, values, dropped mass) of the rows whose move laws are given."""
     n, d, W = probs.shape
     strides = np.array([int(np.prod(lattice.shape[k + 1:])) for k in range(d)], dtype=np.int64)
     counts = np.zeros(n + 1, dtype=np.int64)
@@ -251,10 +261,11 @@ def _build(targets, probs, lattice: Lattice, tol: float):
     data = np.empty(nnz, dtype=np.float64)
     dropped = np.zeros(n, dtype=np.float64)
     _assemble(targets, probs, strides, tol, False, indptr, indices, data, dropped)
-    idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
-    P = sp.csr_matrix((data, indices.astype(idx_dtype), indptr.astype(idx_dtype)), shape=(n, n))
-    P.has_sorted_indices = True
-    return P, float(np.max(np.abs(dropped))) if n else 0.0
+    return counts[1:], indices, data, float(np.max(np.abs(dropped))) if n else 0.0
+
+
+#: States per chunk when building an operator: bounds the temporary move tables (about 1 GB at d = 2, J = 3).
+CHUNK = 1 << 20
 
 
 def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
@@ -299,8 +310,27 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
             raise SrchainError(f"building T_alpha on {lattice.size:.3g} states needs about {need / 2**30:.1f} GiB, "
                                f"more than the allowed {max_bytes / 2**30:.1f} GiB; use a coarser lattice, a smaller "
                                f"alpha or raise --max-memory")
-    targets, probs, J = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads)
-    P, dropped = _build(targets, probs, lattice, tol)
+    J = _window(problem, noise, lattice, grads, alpha, tol)
+    n = lattice.size
+    lengths, cols, vals, dropped = [], [], [], 0.0
+    for start in range(0, n, CHUNK):  # a loop over chunks of ~10⁶ states, each vectorised / compiled
+        rows = slice(start, min(n, start + CHUNK))
+        targets, probs, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[rows], rows=rows,
+                                      window=J)
+        ln, ci, va, dr = _build_rows(targets, probs, lattice, tol)
+        del targets, probs
+        lengths.append(ln); cols.append(ci); vals.append(va)
+        dropped = max(dropped, dr)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(lengths), out=indptr[1:])
+    indices = np.concatenate(cols) if len(cols) > 1 else cols[0]
+    data = np.concatenate(vals) if len(vals) > 1 else vals[0]
+    del cols, vals
+    nnz = int(indptr[-1])
+    idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
+    P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)),
+                      shape=(n, n))
+    P.has_sorted_indices = True
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J)
 
 

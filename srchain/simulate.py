@@ -213,6 +213,126 @@ def _run_lattice(gens, methods, alphas, starts, shape, strides, delta, G, code, 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# 1-D lattice kernel, chains interleaved in pairs: the step of one chain is a chain of dependent operations (load
+# G[k], multiply, floor, compare, convert), so one chain per core leaves the CPU idle between them; stepping two
+# independent chains in lockstep fills those gaps (about 1.6x on the toy problem).
+# One formulation for every rule: x = u − (α/Δ)(G[q] + ξ̄);
+#   SR: u ← clip(floor(x + U)), R: u ← clip(floor(x + ½)), q = u;
+#   BC: u ← clip(x), q = floor(u + ½) (Qd) or floor(u + U) (Qs).
+# ---------------------------------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True, inline="always")
+def _step1(gen, u, q, ad, rnd, stoch, G, code, params, perm, nmax):
+    if code == 0:
+        xi = params[0] * gen.standard_normal()
+    else:
+        xi = draw_noise(gen, code, params, perm)
+    x = u - ad * (G[q] + xi)
+    if rnd:
+        if stoch:
+            x = math.floor(x + gen.random())
+        else:
+            x = math.floor(x + 0.5)
+    if x < 0.0:
+        x = 0.0
+    elif x > nmax:
+        x = nmax
+    if rnd:
+        k = int(x)
+    else:
+        if stoch:
+            k = int(math.floor(x + gen.random()))
+        else:
+            k = int(math.floor(x + 0.5))
+        if k > nmax:
+            k = int(nmax)
+    return x, k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _init1(gen, mc, start, nmax):
+    rnd = mc == 1 or mc == 2
+    stoch = mc == 2 or mc == 4
+    x = min(max(start, 0.0), nmax)
+    if rnd:
+        x = math.floor(x + 0.5)
+    if stoch and not rnd:
+        q = min(int(math.floor(x + gen.random())), int(nmax))
+    else:
+        q = min(int(math.floor(x + 0.5)), int(nmax))
+    return x, q, rnd, stoch
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _latent(lat, x, bpc, nbins):
+    b = int(x * bpc)
+    if b >= nbins:
+        b = nbins - 1
+    lat[b] += 1
+
+
+@njit(cache=True, nogil=True)
+def _pair_1d(ga, gb, ma, mb, aa, ab, sa, sb, nmax, delta, G, code, params, steps, burn, ca, cb, la, lb, bpc):
+    """Two chains in lockstep (a and b); returns their final states (lattice units)."""
+    m = params.shape[0] - 1 if code == 3 else 1
+    pa = np.arange(m)
+    pb = np.arange(m)
+    ua, qa, ra, ta = _init1(ga, ma, sa, nmax)
+    ub, qb, rb, tb = _init1(gb, mb, sb, nmax)
+    ada = aa / delta
+    adb = ab / delta
+    nbins = la.shape[0]
+    lat_a = not ra
+    lat_b = not rb
+    for t in range(burn + steps):
+        ua, qa = _step1(ga, ua, qa, ada, ra, ta, G, code, params, pa, nmax)
+        ub, qb = _step1(gb, ub, qb, adb, rb, tb, G, code, params, pb, nmax)
+        if t >= burn:
+            ca[qa] += 1
+            cb[qb] += 1
+            if lat_a:
+                _latent(la, ua, bpc, nbins)
+            if lat_b:
+                _latent(lb, ub, bpc, nbins)
+    return ua, ub
+
+
+@njit(cache=True, nogil=True)
+def _single_1d(ga, ma, aa, sa, nmax, delta, G, code, params, steps, burn, ca, la, bpc):
+    m = params.shape[0] - 1 if code == 3 else 1
+    pa = np.arange(m)
+    ua, qa, ra, ta = _init1(ga, ma, sa, nmax)
+    ada = aa / delta
+    nbins = la.shape[0]
+    lat_a = not ra
+    for t in range(burn + steps):
+        ua, qa = _step1(ga, ua, qa, ada, ra, ta, G, code, params, pa, nmax)
+        if t >= burn:
+            ca[qa] += 1
+            if lat_a:
+                _latent(la, ua, bpc, nbins)
+    return ua
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _run_lanes_1d(gens, methods, alphas, starts, nmax, delta, G, code, params, steps, burn, counts, lat_counts,
+                  bpc, finals):
+    n = len(gens)
+    groups = (n + 1) // 2
+    for g in prange(groups):
+        a = 2 * g
+        if a + 1 < n:
+            b = a + 1
+            ua, ub = _pair_1d(gens[a], gens[b], methods[a], methods[b], alphas[a], alphas[b], starts[a, 0],
+                              starts[b, 0], nmax, delta, G, code, params, steps, burn, counts[a], counts[b],
+                              lat_counts[a, 0], lat_counts[b, 0], bpc)
+            finals[a, 0] = ua
+            finals[b, 0] = ub
+        else:
+            finals[a, 0] = _single_1d(gens[a], methods[a], alphas[a], starts[a, 0], nmax, delta, G, code, params,
+                                      steps, burn, counts[a], lat_counts[a, 0], bpc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # SGD kernel (gradient off the lattice: calls the problem's Numba gradient)
 # ---------------------------------------------------------------------------------------------------------------
 @njit(nogil=True)
@@ -545,8 +665,12 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         lat = np.zeros((total, d, nbins), dtype=np.int64)
         finals = np.zeros((total, d))
         starts = np.tile(u0, (total, 1))
-        _run_lattice(gens, methods, alphas, starts, shape, strides, lattice.delta, G, code, params, steps,
-                     burn_in, counts, lat, bpc, finals)
+        if d == 1:
+            _run_lanes_1d(gens, methods, alphas, starts, float(shape[0] - 1), lattice.delta, G[:, 0].copy(), code,
+                          params, steps, burn_in, counts, lat, bpc, finals)
+        else:
+            _run_lattice(gens, methods, alphas, starts, shape, strides, lattice.delta, G, code, params, steps,
+                         burn_in, counts, lat, bpc, finals)
         finish(lat_idx, counts, lat, finals, "step")
     if sgd_idx:
         if problem.grad_kernel is None:

@@ -1,0 +1,489 @@
+"""Stationary laws of finite Markov chains, exact to relative precision on metastable chains (Theorem 5).
+
+The chains of Section 5 (SR on fine lattices, small α) are *metastable*: π concentrates in basins separated by
+barriers hundreds of orders of magnitude deep. A residual ``‖πP − π‖₁`` near machine precision does not prove an
+answer there: a linear solve pinned at a state of the wrong basin returns the wrong basin with residual 1e-15
+(TV distance 1.0 from the truth), because the errors it makes sit on states whose mass is tiny. This module
+therefore solves with GTH (Grassmann–Taksar–Heyman) elimination, which has no subtractions and computes every
+component of π to small relative error (see :mod:`srchain._gth`):
+
+* ``"birth-death"``: tridiagonal chains, by detailed balance ``π_{k+1}/π_k = P[k, k+1]/P[k+1, k]`` in log space;
+* ``"gth-dense"``: dense GTH, for small chains;
+* ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (slabs of the lattice when ``shape`` is given,
+  BFS level sets of the chain's graph otherwise); the bulk of the work is products of non-negative matrices (BLAS);
+* ``"splu"``: SciPy's sparse LU on the system pinned at a state (fast, but *not* safe on metastable chains unless
+  the pinned state is in the dominant basin: see :func:`stationary`). Never chosen by ``"auto"``.
+
+Before solving, :func:`check_ergodic` verifies irreducibility (strongly connected components) and aperiodicity
+and names the closed classes of a reducible chain.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from srchain import _gth
+from srchain.errors import SrchainError
+
+__all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stationary", "tv", "residual",
+           "is_birth_death", "METHODS"]
+
+#: Solver names accepted by :func:`stationary` (aliases: "gth" = "gth-sparse", "dense" = "gth-dense").
+METHODS = ("auto", "birth-death", "gth-dense", "gth-sparse", "splu")
+_ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse"}
+DENSE_MAX = 1500  # auto: dense GTH up to this many states
+
+
+@dataclass(frozen=True)
+class StationaryResult:
+    """A stationary law and how it was obtained.
+
+    Attributes
+    ----------
+    pi : ndarray
+        The stationary law (sums to 1, no negative entries).
+    residual : float
+        ``‖πP − π‖₁``.
+    method : str
+        The solver that ran: "birth-death", "gth-dense", "gth-sparse" or "splu".
+    underflow : int
+        Entries of ``pi`` that are exactly 0 because they are below the float64 range relative to the largest
+        (for an irreducible chain every true π(x) is positive).
+    seconds : float
+        Wall-clock time of the solve (including the checks).
+    """
+
+    pi: np.ndarray
+    residual: float
+    method: str
+    underflow: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "residual": self.residual, "underflow": self.underflow,
+                "seconds": self.seconds, "states": int(self.pi.size), "pi": self.pi.tolist()}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# input handling and small helpers
+# --------------------------------------------------------------------------------------------------------------
+def _as_csr(P) -> sp.csr_matrix:
+    """Accept a scipy sparse matrix, a dense array, or an object with a ``.P`` (an ``Operator``)."""
+    if hasattr(P, "P") and not isinstance(P, np.ndarray):
+        P = P.P
+    if sp.issparse(P):
+        A = sp.csr_matrix(P, dtype=np.float64)
+    else:
+        arr = np.asarray(P, dtype=np.float64)
+        if arr.ndim != 2:
+            raise SrchainError(f"a transition matrix must be 2-D, got shape {arr.shape}")
+        A = sp.csr_matrix(arr)
+    if A.shape[0] != A.shape[1]:
+        raise SrchainError(f"a transition matrix must be square, got shape {A.shape}")
+    if A.shape[0] == 0:
+        raise SrchainError("the chain has no states")
+    if not np.all(np.isfinite(A.data)):
+        raise SrchainError("the transition matrix has NaN or infinite entries")
+    if A.data.size and A.data.min() < 0:
+        raise SrchainError(f"the transition matrix has a negative entry ({A.data.min():.3g}); probabilities are >= 0")
+    A.sum_duplicates()
+    A.sort_indices()
+    return A
+
+
+def _check_stochastic(A: sp.csr_matrix, tol: float = 1e-9) -> None:
+    rows = np.asarray(A.sum(axis=1)).ravel()
+    bad = np.abs(rows - 1.0) > tol
+    if np.any(bad):
+        i = int(np.argmax(np.abs(rows - 1.0)))
+        raise SrchainError(f"the transition matrix is not row-stochastic: row {i} sums to {rows[i]:.15g} "
+                           f"(P[i, j] = Pr(i -> j) must sum to 1 over j; pass the transpose if yours is "
+                           f"column-stochastic)")
+
+
+def _offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
+    """The positive off-diagonal part (the transition graph without self-loops)."""
+    B = A.tocoo()
+    keep = (B.row != B.col) & (B.data > 0)
+    G = sp.csr_matrix((B.data[keep], (B.row[keep], B.col[keep])), shape=A.shape)
+    G.sort_indices()
+    return G
+
+
+def tv(p, q) -> float:
+    """Total-variation distance ``½‖p − q‖₁`` between two laws on the same states."""
+    p = np.asarray(p, dtype=np.float64).ravel()
+    q = np.asarray(q, dtype=np.float64).ravel()
+    if p.shape != q.shape:
+        raise SrchainError(f"laws on different state spaces: {p.size} and {q.size} states")
+    return 0.5 * float(np.abs(p - q).sum())
+
+
+def residual(pi, P) -> float:
+    """``‖πP − π‖₁``."""
+    A = _as_csr(P)
+    pi = np.asarray(pi, dtype=np.float64)
+    return float(np.abs(A.T @ pi - pi).sum())
+
+
+def _describe_states(states: np.ndarray, limit: int = 6) -> str:
+    s = np.sort(states)
+    if s.size == 1:
+        return "{%d}" % s[0]
+    if s[-1] - s[0] + 1 == s.size:
+        return "{states %d..%d}" % (s[0], s[-1])
+    head = ", ".join(str(int(x)) for x in s[:limit])
+    return "{" + head + (f", … ({s.size} states)" if s.size > limit else "") + "}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ergodicity
+# --------------------------------------------------------------------------------------------------------------
+def check_ergodic(P) -> None:
+    """Raise :class:`SrchainError` unless the chain is irreducible and aperiodic.
+
+    Irreducibility: the graph of positive off-diagonal entries must be strongly connected (SciPy's
+    ``connected_components(connection="strong")``, O(nnz)). For a reducible chain the error names its closed
+    classes (the sink nodes of the condensation, found with networkx): each carries its own stationary law, so the
+    answer is not unique. Aperiodicity: in an irreducible chain any positive diagonal entry makes it aperiodic
+    (O(n) shortcut); otherwise the period is computed (networkx ``is_aperiodic`` for small chains, the gcd of
+    ``level(u) + 1 − level(v)`` over the edges of a BFS level structure for large ones).
+
+    Raises
+    ------
+    SrchainError
+        Not square/stochastic, reducible (message names the closed classes), or periodic (message gives the
+        period).
+    """
+    import networkx as nx
+
+    A = _as_csr(P)
+    _check_stochastic(A)
+    n = A.shape[0]
+    if n == 1:
+        return
+    G = _offdiag(A)
+    ncomp, labels = connected_components(G, directed=True, connection="strong")
+    if ncomp > 1:
+        coo = G.tocoo()
+        cross = labels[coo.row] != labels[coo.col]
+        Q = nx.DiGraph()
+        Q.add_nodes_from(range(ncomp))
+        Q.add_edges_from(zip(labels[coo.row[cross]].tolist(), labels[coo.col[cross]].tolist()))
+        closed = sorted((c for c in Q.nodes if Q.out_degree(c) == 0),
+                        key=lambda c: int(np.flatnonzero(labels == c)[0]))
+        names = [_describe_states(np.flatnonzero(labels == c)) for c in closed[:4]]
+        listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        more = f" (and {len(closed) - 4} more)" if len(closed) > 4 else ""
+        transient = int(np.sum(~np.isin(labels, closed)))
+        raise SrchainError(
+            f"the chain is reducible: {len(closed)} closed class{'es' if len(closed) != 1 else ''}, {listed}{more}"
+            + (f", and {transient} transient states" if transient else "")
+            + "; it has no unique stationary law. Restrict the lattice to one class or use noise that connects "
+              "the states")
+    if np.any(A.diagonal() > 0):
+        return
+    if n <= 50_000:
+        g = nx.DiGraph()
+        coo = G.tocoo()
+        g.add_edges_from(zip(coo.row.tolist(), coo.col.tolist()))
+        if nx.is_aperiodic(g):
+            return
+        period = _period(G)
+    else:
+        period = _period(G)
+        if period == 1:
+            return
+    raise SrchainError(f"the chain is periodic with period {period} (no state has a positive self-loop and every "
+                       f"cycle length is a multiple of {period}); P^t does not converge. Use the lazy chain "
+                       f"(I + P)/2, which has the same stationary law, or pass check=False")
+
+
+def _period(G: sp.csr_matrix) -> int:
+    """Period of an irreducible chain: gcd of ``level(u) + 1 − level(v)`` over edges of a BFS level structure."""
+    n = G.shape[0]
+    level = np.full(n, -1, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    label = np.zeros(n, dtype=np.int64)
+    _gth.bfs_levels(G.indptr.astype(np.int64), G.indices.astype(np.int64), label, 0, 0, level, order)
+    coo = G.tocoo()
+    diffs = np.abs(level[coo.row] + 1 - level[coo.col])
+    return int(np.gcd.reduce(diffs[diffs > 0])) if np.any(diffs > 0) else 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# solvers
+# --------------------------------------------------------------------------------------------------------------
+def is_birth_death(P) -> bool:
+    """Whether every positive off-diagonal entry is between neighbours ``i, i ± 1`` (a tridiagonal chain)."""
+    A = _as_csr(P)
+    coo = A.tocoo()
+    off = coo.row != coo.col
+    return bool(np.all(np.abs(coo.row[off] - coo.col[off]) <= 1) | (not np.any(coo.data[off] > 0)))
+
+
+def _log_normalise(logw: np.ndarray) -> tuple[np.ndarray, int]:
+    logw = logw - np.max(logw)
+    w = np.exp(logw)
+    pi = w / w.sum()
+    return pi, int(np.sum(pi == 0.0))
+
+
+def birth_death_stationary(P) -> np.ndarray:
+    """Exact stationary law of a birth–death (tridiagonal, irreducible) chain by detailed balance in log space.
+
+    ``log π_{k+1} − log π_k = log P[k, k+1] − log P[k+1, k]``; normalised with a log-sum-exp, so laws spanning any
+    number of orders of magnitude come out with relative error O(n·eps) in every representable entry (entries
+    below the float64 range are 0).
+
+    Raises
+    ------
+    SrchainError
+        Not tridiagonal, or some neighbour rate is 0 (the chain is reducible).
+    """
+    A = _as_csr(P)
+    n = A.shape[0]
+    if not is_birth_death(A):
+        raise SrchainError("birth_death_stationary needs a tridiagonal chain (moves only to i - 1, i, i + 1)")
+    if n == 1:
+        return np.ones(1)
+    i = np.arange(n - 1)
+    up = np.asarray(A[i, i + 1]).ravel()
+    down = np.asarray(A[i + 1, i]).ravel()
+    if np.any(up <= 0) or np.any(down <= 0):
+        k = int(np.flatnonzero((up <= 0) | (down <= 0))[0])
+        raise SrchainError(f"the birth-death chain is reducible: no move between states {k} and {k + 1} in one "
+                           f"direction")
+    logw = np.concatenate([[0.0], np.cumsum(np.log(up) - np.log(down))])
+    return _log_normalise(logw)[0]
+
+
+def _from_mant_expo(mant: np.ndarray, expo: np.ndarray) -> np.ndarray:
+    pos = mant > 0
+    if not np.any(pos):
+        raise SrchainError("GTH produced an all-zero vector; the chain is probably reducible")
+    emax = int(expo[pos].max())
+    w = np.zeros(mant.size)
+    shift = np.clip(expo[pos] - emax, -1100, 0)
+    w[pos] = np.ldexp(mant[pos], shift)
+    return w / w.sum()
+
+
+def _gth_dense(A: sp.csr_matrix) -> np.ndarray:
+    n = A.shape[0]
+    F = A.toarray()
+    np.fill_diagonal(F, 0.0)
+    status = _gth.front_eliminate(F, n)
+    if status:
+        raise SrchainError(f"GTH found no positive rate out of state {status - 1} to the states after it; the chain "
+                           f"is reducible (or its rates underflow)")
+    one = np.zeros(1, dtype=np.int64)
+    mant, expo = _gth.multifrontal_solve(n, one, np.array([n], dtype=np.int64), np.array([0, n], dtype=np.int64),
+                                         np.arange(n, dtype=np.int64), one, F.ravel())
+    return _from_mant_expo(mant, expo)
+
+
+def _graph_nested_dissection(S: sp.csr_matrix, leaf: int = 48):
+    """Nested dissection of a symmetric pattern by BFS level sets (George's automatic nested dissection).
+
+    Returns ``(newpos, own_start, own_end, nchild)`` like :func:`srchain._gth.box_nested_dissection`.
+    """
+    n = S.shape[0]
+    indptr = S.indptr.astype(np.int64)
+    indices = S.indices.astype(np.int64)
+    label = np.zeros(n, dtype=np.int64)
+    level = np.full(n, -1, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    owns: list[np.ndarray] = []
+    nchild: list[int] = []
+    next_label = [1]
+
+    def bfs(nodes, lab, start):
+        r = _gth.bfs_levels(indptr, indices, label, lab, start, level, order)
+        reached = order[:r].copy()
+        lev = level[reached].copy()
+        level[reached] = -1
+        return reached, lev
+
+    def new_label(nodes):
+        lab = next_label[0]
+        next_label[0] += 1
+        label[nodes] = lab
+        return lab
+
+    def rec(nodes: np.ndarray, lab: int) -> int:
+        if nodes.size <= leaf:
+            owns.append(nodes)
+            nchild.append(0)
+            return 1
+        reached, lev = bfs(nodes, lab, int(nodes[0]))
+        if reached.size < nodes.size:  # disconnected domain: its pieces become siblings
+            rest = np.setdiff1d(nodes, reached, assume_unique=True)
+            la, lb = new_label(reached), new_label(rest)
+            return rec(reached, la) + rec(rest, lb)
+        for _ in range(2):  # pseudo-peripheral start
+            start = int(reached[-1])
+            reached, lev = bfs(nodes, lab, start)
+        counts = np.bincount(lev)
+        cum = np.cumsum(counts) - counts  # nodes before each level
+        N = nodes.size
+        ok = np.flatnonzero((cum >= 0.3 * N) & (cum + counts <= 0.7 * N + counts))
+        if ok.size == 0:
+            ok = np.flatnonzero(cum >= 0.5 * N)[:1] if np.any(cum >= 0.5 * N) else np.array([counts.size - 1])
+        ell = int(ok[np.argmin(counts[ok])])
+        sep = reached[lev == ell]
+        a_nodes = reached[lev < ell]
+        b_nodes = reached[lev > ell]
+        label[sep] = -1
+        kids = 0
+        if a_nodes.size:
+            kids += rec(a_nodes, new_label(a_nodes))
+        if b_nodes.size:
+            kids += rec(b_nodes, new_label(b_nodes))
+        owns.append(np.sort(sep))
+        nchild.append(kids)
+        return 1
+
+    roots = rec(np.arange(n, dtype=np.int64), 0)
+    if roots != 1:
+        raise SrchainError("the chain's graph is disconnected; the chain is reducible")
+    perm = np.concatenate(owns)
+    newpos = np.empty(n, dtype=np.int64)
+    newpos[perm] = np.arange(n, dtype=np.int64)
+    sizes = np.array([o.size for o in owns], dtype=np.int64)
+    own_end = np.cumsum(sizes)
+    own_start = own_end - sizes
+    return newpos, own_start, own_end, np.array(nchild, dtype=np.int64)
+
+
+def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None) -> np.ndarray:
+    n = A.shape[0]
+    G = _offdiag(A)
+    indptr = G.indptr.astype(np.int64)
+    indices = G.indices.astype(np.int64)
+    if shape is not None and int(np.prod(shape)) == n:
+        shp = np.asarray(shape, dtype=np.int64)
+        width = np.maximum(_gth.max_jumps(indptr, indices, shp), 1)
+        nd = _gth.box_nested_dissection(shp, width, int(leaf or 16))
+    else:
+        S = (G + G.T).tocsr()
+        S.sort_indices()
+        nd = _graph_nested_dissection(S, int(leaf or 48))
+    newpos, own_start, own_end, nchild = nd
+    rp, ri, rd = _gth.relabel_csr(indptr, indices, G.data.astype(np.float64), newpos)
+    Gt = G.T.tocsr()
+    tp, ti, td = _gth.relabel_csr(Gt.indptr.astype(np.int64), Gt.indices.astype(np.int64),
+                                  Gt.data.astype(np.float64), newpos)
+    front_ptr, front_idx = _gth.symbolic_fronts(n, own_start, own_end, nchild, rp, ri, tp, ti)
+    m = np.diff(front_ptr)
+    k = own_end - own_start
+    factor_ptr = np.concatenate([[0], np.cumsum(m * k)]).astype(np.int64)
+    factor = np.empty(int(factor_ptr[-1]))
+    status, bad = _gth.multifrontal_factor(n, own_start, own_end, nchild, rp, ri, rd, tp, ti, td,
+                                           front_ptr, front_idx, factor_ptr, factor)
+    if status:
+        old = int(np.flatnonzero(newpos == bad)[0])
+        raise SrchainError(f"GTH found no positive rate out of state {old} to the states eliminated after it; the "
+                           f"chain is reducible (or its rates underflow)")
+    mant, expo = _gth.multifrontal_solve(n, own_start, own_end, front_ptr, front_idx, factor_ptr, factor)
+    del factor
+    out = np.empty(n)
+    out[:] = _from_mant_expo(mant, expo)[newpos]
+    return out
+
+
+def _splu_pinned(A: sp.csr_matrix, pin: int | None) -> np.ndarray:
+    """Sparse LU on ``π(I − P) = 0`` with ``π[pin] = 1``; NOT safe on metastable chains unless ``pin`` lies in
+    the dominant basin (a pin elsewhere can return the wrong basin with a tiny residual)."""
+    from scipy.sparse.linalg import splu
+
+    n = A.shape[0]
+    if pin is None:
+        pin = int(np.argmax(A.diagonal()))  # a heuristic only; see the docstring
+    keep = np.r_[0:pin, pin + 1:n]
+    M = (sp.identity(n, format="csr") - A).T.tocsc()
+    Mr = M[keep][:, keep]
+    b = -np.asarray(M[keep, pin].todense()).ravel()
+    x = splu(Mr.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b)
+    pi = np.empty(n)
+    pi[keep] = x
+    pi[pin] = 1.0
+    pi = np.maximum(pi, 0.0)
+    return pi / pi.sum()
+
+
+def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None) -> StationaryResult:
+    """The stationary law π of an irreducible, aperiodic row-stochastic ``P`` (``π P = π``, Theorem 5's π_α).
+
+    Parameters
+    ----------
+    P : sparse matrix, array or Operator
+        Row-stochastic, ``P[i, j] = Pr(i → j)`` (``P = T_αᵀ`` in the paper's column convention). The diagonal
+        is never used by the GTH solvers.
+    method : {"auto", "birth-death", "gth-dense", "gth-sparse", "splu"}
+        ``"auto"``: birth-death for tridiagonal chains, dense GTH up to 1500 states, sparse GTH beyond. All three
+        are subtraction-free and accurate in the relative sense. ``"splu"`` (pinned sparse LU) is a fast
+        baseline that can return the wrong basin on metastable chains; it is never chosen automatically.
+        Aliases: ``"gth"``, ``"dense"``.
+    check : bool
+        Run :func:`check_ergodic` first (reducible or periodic chains raise).
+    shape : tuple of int, optional
+        The lattice shape when ``P`` is a chain on a C-ordered box lattice (``Lattice.shape``): the sparse GTH
+        then uses slab nested dissection, much faster than the generic graph ordering on 2-D and 3-D lattices.
+        Taken from ``P.lattice.shape`` when ``P`` carries one.
+    pin : int, optional
+        The pinned state for ``"splu"``.
+
+    Returns
+    -------
+    StationaryResult
+
+    Raises
+    ------
+    SrchainError
+        Unknown method, not stochastic, reducible or periodic (with ``check``).
+
+    References
+    ----------
+    Grassmann, Taksar, Heyman (1985), Regenerative analysis and steady state distributions for Markov chains.
+    O'Cinneide (1993), Entrywise perturbation theory and error analysis for Markov chains.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = stationary(np.array([[0.5, 0.5], [0.25, 0.75]]))
+    >>> np.round(r.pi, 12).tolist(), r.method
+    ([0.333333333333, 0.666666666667], 'gth-dense')
+    """
+    t0 = time.perf_counter()
+    if shape is None and hasattr(P, "lattice") and hasattr(P.lattice, "shape"):
+        shape = tuple(P.lattice.shape)
+    A = _as_csr(P)
+    m = _ALIASES.get(method, method)
+    if m not in METHODS:
+        raise SrchainError(f"unknown stationary method {method!r}; choose one of {', '.join(METHODS)}")
+    if check:
+        check_ergodic(A)
+    else:
+        _check_stochastic(A)
+    n = A.shape[0]
+    if m == "auto":
+        m = "birth-death" if is_birth_death(A) else ("gth-dense" if n <= DENSE_MAX else "gth-sparse")
+    if n == 1:
+        pi = np.ones(1)
+    elif m == "birth-death":
+        pi = birth_death_stationary(A)
+    elif m == "gth-dense":
+        pi = _gth_dense(A)
+    elif m == "gth-sparse":
+        pi = _gth_sparse(A, shape=shape)
+    else:
+        pi = _splu_pinned(A, pin)
+    res = float(np.abs(A.T @ pi - pi).sum())
+    return StationaryResult(pi=pi, residual=res, method=m, underflow=int(np.sum(pi == 0.0)),
+                            seconds=time.perf_counter() - t0)

@@ -1,0 +1,18 @@
+"""Shared helpers of the CNN tests (small models on the offline digits, CPU)."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture
+def small_cfg(tmp_path):
+    """A factory of tiny TrainConfigs: VGG-9 at width 1/8 on 16x16 digits, quiet, one thread-friendly size."""
+    from srchain.cnn.train import TrainConfig
+
+    def make(**kw):
+        base = dict(model="vgg9", method="sr-adam", dataset="digits", epochs=1, width=0.125, image_size=16,
+                    batch=64, quiet=True, device="cpu", out=str(tmp_path / "run"))
+        base.update(kw)
+        return TrainConfig(**base)
+
+    return make

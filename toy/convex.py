@@ -1,0 +1,544 @@
+"""SGD, R, SR and BC on the convex problems of Section 4, with the paper's step-size schedules, and the
+measured-versus-bound comparison of Lemma 1, Theorems 1–4 and Corollary 1.
+
+Algorithms (one stochastic gradient ``∇f̃`` per step: the mean of ``batch`` sampled ``∇f_i``, indices uniform
+with replacement), every iterate clipped into the box:
+
+* ``sgd``: ``w ← Π(w − α_t ∇f̃(w))``;
+* ``r``: ``w ← Π(Qd(w − α_t ∇f̃(w)))`` (deterministic rounding, Eq. 3);
+* ``sr``: ``w ← Π(Qs(w − α_t ∇f̃(w)))`` (Eq. 6);
+* ``bc``: ``w_r ← Π(w_r − α_t ∇f̃(Qd(w_r)))`` (Eq. 7 with deterministic rounding, the common choice);
+* ``bc-qs``: the same with stochastic rounding ``Qs`` (the rounding Theorem 4's proof needs: ``E[r_t] = 0``).
+
+Quantized iterates live on the largest box with corners on ΔZ^d inside the domain
+(:meth:`ConvexProblem.grid_box`), so clipping keeps them on the grid; iterates start at ``w_0 = 0``.
+
+Schedules (``t = 1 … T`` counts the gradient steps): ``strong``: ``α_t = 1/(μ t)`` — the paper's
+``1/(μ(t'+1))`` with ``t' = t − 1 = 0 … T−1`` (Theorems 1, 4, Corollary 1); ``sqrt``: ``α_t = c/√t``
+(Theorems 2, 3). The ergodic average is over the T iterates at which gradients were taken,
+``w̄_T = (1/T) Σ_{t=1}^T w_t`` (for BC of ``w_r``, as the paper does, and separately of ``Q(w_r)``); the
+schedules do not depend on T, so averages saved at checkpoints t are exactly the runs of length t.
+
+Randomness: each seed ``k`` of a run owns the stream ``SeedSequence(seed).spawn(n)[k]``, which seeds a
+xoshiro256** generator inside the Numba kernel; every method and Δ uses the same streams (common random
+numbers), and the same seed gives the same result on any number of threads.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit, prange
+
+from srchain import bounds as bnd
+from srchain.errors import SrchainError
+from srchain.quantize import check_delta, qd_scalar, qs_scalar
+from srchain.toy.convex_problems import KIND_LOGISTIC, ConvexProblem
+
+__all__ = ["METHODS", "SCHEDULES", "THEOREM_SCHEDULE", "Schedule", "RunResult", "run_convex", "run_python",
+           "seed_states", "checkpoints", "bounds_for", "summarize", "sweep", "floor_slope", "XoshiroPy"]
+
+METHODS = ("sgd", "r", "sr", "bc", "bc-qs")
+_CODE = {m: i for i, m in enumerate(METHODS)}
+SCHEDULES = ("strong", "sqrt")
+#: the schedule each result of Section 4 assumes
+THEOREM_SCHEDULE = {"theorem1": "strong", "theorem2": "sqrt", "theorem3": "sqrt", "theorem4": "strong",
+                    "corollary1": "strong"}
+BOUND_KEYS = ("theorem1", "theorem2", "theorem3", "theorem4", "corollary1")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Schedules
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Schedule:
+    """A step-size schedule: ``strong`` (α_t = 1/(μ t), t = 1…T) or ``sqrt`` (α_t = c/√t)."""
+
+    kind: str
+    mu: float = 0.0
+    c: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in SCHEDULES:
+            raise SrchainError(f"unknown schedule {self.kind!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.kind == "strong" and not self.mu > 0:
+            raise SrchainError("the schedule α_t = 1/(μ(t+1)) of Theorems 1 and 4 needs a strongly convex problem "
+                               "(μ > 0); use --schedule sqrt (Theorems 2, 3) for this problem")
+        if self.kind == "sqrt" and not (self.c > 0 and math.isfinite(self.c)):
+            raise SrchainError(f"the schedule α_t = c/√t needs c > 0, got {self.c!r}")
+
+    def alpha(self, t):
+        """α_t for t = 1, 2, … (array or scalar)."""
+        t = np.asarray(t, dtype=np.float64)
+        return 1.0 / (self.mu * t) if self.kind == "strong" else self.c / np.sqrt(t)
+
+    def to_dict(self) -> dict:
+        if self.kind == "strong":
+            return {"kind": "strong", "formula": "alpha_t = 1/(mu (t+1)), t = 0..T-1", "mu": self.mu}
+        return {"kind": "sqrt", "formula": "alpha_t = c/sqrt(t), t = 1..T", "c": self.c}
+
+
+def default_c(problem: ConvexProblem, G: float) -> float:
+    """``c = D/G``: balances the two T-dependent terms ``D²/(c√T)`` and ``c G²/√T`` of Theorems 2, 3."""
+    return problem.diameter / G
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Random numbers: xoshiro256** (Blackman & Vigna), one state of four uint64 per seed
+# ---------------------------------------------------------------------------------------------------------------
+def seed_states(seed: int, n: int) -> np.ndarray:
+    """States ``(n, 4)`` uint64 from ``SeedSequence(seed).spawn(n)`` (never all zero)."""
+    kids = np.random.SeedSequence(int(seed)).spawn(int(n))
+    st = np.stack([k.generate_state(4, dtype=np.uint64) for k in kids])
+    st[np.all(st == 0, axis=1), 0] = np.uint64(1)
+    return st
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rotl(x, k):
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _uniform(st):
+    """Next U[0, 1) double (53 random bits) from the xoshiro256** state ``st``, updated in place."""
+    s0 = st[0]
+    s1 = st[1]
+    s2 = st[2]
+    s3 = st[3]
+    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
+    return float(result >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+class XoshiroPy:
+    """The same generator in plain Python (for the reference loop and the tests)."""
+
+    MASK = (1 << 64) - 1
+
+    def __init__(self, state):
+        self.s = [int(x) for x in state]
+
+    def _rotl(self, x, k):
+        return ((x << k) | (x >> (64 - k))) & self.MASK
+
+    def uniform(self) -> float:
+        s0, s1, s2, s3 = self.s
+        result = (self._rotl((s1 * 5) & self.MASK, 7) * 9) & self.MASK
+        t = (s1 << 17) & self.MASK
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = self._rotl(s3, 45)
+        self.s = [s0, s1, s2, s3]
+        return (result >> 11) * (1.0 / 9007199254740992.0)
+
+    def random(self, size=None):
+        if size is None:
+            return self.uniform()
+        return np.array([self.uniform() for _ in range(size)])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Numba kernel: all seeds of one (method, Δ) in parallel, the steps in compiled code
+# ---------------------------------------------------------------------------------------------------------------
+@njit(cache=True, nogil=True, parallel=True)
+def _simulate(kind, A, b, lam, method, delta, sched_kind, mu, c, steps, batch, lo, hi, w0, states, ckpts, trace_len,
+              sum_w, sum_q, ck_w, ck_q, lemma, tr_r2, tr_g1, tr_qq, last):
+    n = states.shape[0]
+    m, d = A.shape
+    nck = ckpts.shape[0]
+    for s in prange(n):
+        st = states[s].copy()
+        w = w0.copy()
+        x = np.empty(d)
+        g = np.empty(d)
+        sw = np.zeros(d)
+        sq = np.zeros(d)
+        ci = 0
+        lem = 0.0
+        for k in range(steps):
+            t = k + 1
+            if sched_kind == 0:
+                alpha = 1.0 / (mu * t)
+            else:
+                alpha = c / math.sqrt(t)
+            # the point where the gradient is taken: w itself, or BC's Q(w_r)
+            if method == 3:
+                for j in range(d):
+                    x[j] = min(max(qd_scalar(w[j], delta), lo[j]), hi[j])
+            elif method == 4:
+                for j in range(d):
+                    x[j] = min(max(qs_scalar(w[j], delta, _uniform(st)), lo[j]), hi[j])
+            else:
+                for j in range(d):
+                    x[j] = w[j]
+            for j in range(d):
+                sw[j] += w[j]
+                sq[j] += x[j]
+            if ci < nck and ckpts[ci] == t:
+                for j in range(d):
+                    ck_w[s, ci, j] = sw[j]
+                    ck_q[s, ci, j] = sq[j]
+                ci += 1
+            # the stochastic gradient: mean of `batch` sampled ∇f_i(x)
+            for j in range(d):
+                g[j] = 0.0
+            for _ in range(batch):
+                i = int(_uniform(st) * m)
+                if i >= m:
+                    i = m - 1
+                z = 0.0
+                for j in range(d):
+                    z += A[i, j] * x[j]
+                if kind == 0:
+                    sc = z - b[i]
+                else:
+                    sc = -b[i] / (1.0 + math.exp(b[i] * z))
+                for j in range(d):
+                    g[j] += sc * A[i, j]
+            for j in range(d):
+                g[j] = g[j] / batch + lam * x[j]
+            # the update
+            if method == 2:
+                r2 = 0.0
+                g1 = 0.0
+                qq = 0.0
+                for j in range(d):
+                    y = w[j] - alpha * g[j]
+                    q = qs_scalar(y, delta, _uniform(st))
+                    r = q - y
+                    r2 += r * r
+                    g1 += abs(g[j])
+                    fr = y / delta - math.floor(y / delta)
+                    qq += fr * (1.0 - fr)
+                    w[j] = min(max(q, lo[j]), hi[j])
+                lem += r2 / alpha
+                if k < trace_len:
+                    tr_r2[s, k] = r2
+                    tr_g1[s, k] = delta * alpha * g1
+                    tr_qq[s, k] = delta * delta * qq
+            elif method == 1:
+                for j in range(d):
+                    w[j] = min(max(qd_scalar(w[j] - alpha * g[j], delta), lo[j]), hi[j])
+            else:
+                for j in range(d):
+                    w[j] = min(max(w[j] - alpha * g[j], lo[j]), hi[j])
+        for j in range(d):
+            sum_w[s, j] = sw[j]
+            sum_q[s, j] = sq[j]
+            last[s, j] = w[j]
+        lemma[s] = lem
+
+
+def checkpoints(steps: int, n: int = 25) -> np.ndarray:
+    """About ``n`` log-spaced step counts from 1 to ``steps`` (always including ``steps``)."""
+    pts = np.unique(np.round(np.logspace(0, np.log10(steps), n)).astype(np.int64))
+    pts = pts[(pts >= 1) & (pts <= steps)]
+    return np.unique(np.append(pts, steps)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One (method, Δ) run over ``seeds`` independent seeds.
+
+    Attributes
+    ----------
+    errors : ndarray (seeds,)
+        ``F(w̄_T) − F(w*)`` per seed (for BC, w̄ of the real-valued ``w_r``).
+    errors_q : ndarray (seeds,)
+        The same for the average of the points where gradients were taken (BC: ``Q(w_r)``; otherwise = errors).
+    ck_steps, ck_errors, ck_errors_q : checkpoints t and the errors of the averages up to t, (seeds, n_ck).
+    lemma_ratio : ndarray (seeds,)
+        SR only: ``(1/T) Σ_t ‖r_t‖²/α_t``; Lemma 1 says its expectation is ≤ √d Δ G.
+    traces : dict or None
+        SR with ``trace > 0``: per-step arrays (seeds, trace) ``r2`` = ‖r_t‖², ``g1`` = Δ α_t ‖∇f̃‖₁ (Eq. 11),
+        ``qq`` = Σ_i Δ² q_i(1 − q_i) = E_p‖r_t‖² given the past; and ``alpha`` (trace,).
+    """
+
+    method: str
+    delta: float | None
+    steps: int
+    schedule: Schedule
+    batch: int
+    errors: np.ndarray
+    errors_q: np.ndarray
+    ck_steps: np.ndarray
+    ck_errors: np.ndarray
+    ck_errors_q: np.ndarray
+    lemma_ratio: np.ndarray
+    final: np.ndarray
+    average: np.ndarray
+    average_q: np.ndarray
+    traces: dict | None = field(default=None, repr=False)
+
+
+def _validate(problem, method, delta, steps, batch):
+    if method not in METHODS:
+        raise SrchainError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if int(steps) < 1:
+        raise SrchainError(f"the number of steps T must be >= 1, got {steps!r}")
+    if int(batch) < 1:
+        raise SrchainError(f"the batch size must be >= 1, got {batch!r}")
+    if method != "sgd":
+        check_delta(delta)
+
+
+def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: int, seeds: int,
+               schedule: Schedule, seed: int = 0, batch: int = 1, n_checkpoints: int = 25,
+               trace: int = 0) -> RunResult:
+    """Run ``method`` for ``steps`` steps on ``seeds`` independent seeds (Numba, parallel over seeds).
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+    method : {'sgd', 'r', 'sr', 'bc', 'bc-qs'}
+    delta : float
+        Grid spacing Δ (ignored by ``sgd``).
+    steps : int
+        T ≥ 1.
+    seeds : int
+        Number of independent runs.
+    schedule : Schedule
+    seed : int
+        Root of ``SeedSequence(seed).spawn(seeds)``.
+    batch : int
+        Samples per stochastic gradient.
+    trace : int
+        For ``sr``: record per-step rounding statistics for the first ``trace`` steps (Lemma 1).
+
+    Returns
+    -------
+    RunResult
+    """
+    _validate(problem, method, delta, steps, batch)
+    steps, seeds, batch = int(steps), int(seeds), int(batch)
+    if seeds < 1:
+        raise SrchainError("--seeds must be >= 1")
+    d = problem.dim
+    if method == "sgd":
+        box = problem.domain
+        dlt = 1.0
+    else:
+        dlt = check_delta(delta)
+        box = problem.grid_box(dlt)
+    lo = np.ascontiguousarray(box[:, 0])
+    hi = np.ascontiguousarray(box[:, 1])
+    w0 = np.clip(np.zeros(d), lo, hi)
+    ck = checkpoints(steps, n_checkpoints)
+    states = seed_states(seed, seeds)
+    tl = int(trace) if method == "sr" else 0
+    tl = min(tl, steps)
+    sum_w = np.zeros((seeds, d))
+    sum_q = np.zeros((seeds, d))
+    ck_w = np.zeros((seeds, len(ck), d))
+    ck_q = np.zeros((seeds, len(ck), d))
+    lemma = np.zeros(seeds)
+    tr = [np.zeros((seeds, max(tl, 1))) for _ in range(3)]
+    last = np.zeros((seeds, d))
+    sched = 0 if schedule.kind == "strong" else 1
+    _simulate(int(problem.kind), np.ascontiguousarray(problem.A), np.ascontiguousarray(problem.b),
+              float(problem.lam), _CODE[method], float(dlt), sched, float(schedule.mu), float(schedule.c), steps,
+              batch, lo, hi, w0, states, ck, tl, sum_w, sum_q, ck_w, ck_q, lemma, tr[0], tr[1], tr[2], last)
+    avg = sum_w / steps
+    avg_q = sum_q / steps
+    traces = None
+    if tl > 0:
+        traces = {"r2": tr[0][:, :tl], "g1": tr[1][:, :tl], "qq": tr[2][:, :tl],
+                  "alpha": schedule.alpha(np.arange(1, tl + 1))}
+    return RunResult(method=method, delta=None if method == "sgd" else dlt, steps=steps, schedule=schedule,
+                     batch=batch, errors=problem.excess(avg), errors_q=problem.excess(avg_q), ck_steps=ck,
+                     ck_errors=problem.excess(ck_w / ck[None, :, None]),
+                     ck_errors_q=problem.excess(ck_q / ck[None, :, None]),
+                     lemma_ratio=lemma / steps, final=last, average=avg, average_q=avg_q, traces=traces)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The straightforward reference: one seed, a Python loop over steps (the benchmark's baseline, and a check)
+# ---------------------------------------------------------------------------------------------------------------
+def run_python(problem: ConvexProblem, method: str, delta: float | None, steps: int, schedule: Schedule,
+               rng, batch: int = 1) -> np.ndarray:
+    """One seed, one step at a time in Python/NumPy; returns ``(w̄_T, w̄_T of Q(w_r))``.
+
+    ``rng`` has ``random()`` and ``random(k)``: a :class:`XoshiroPy` reproduces the Numba kernel's stream
+    (same draws in the same order), a ``numpy.random.Generator`` gives the plain baseline.
+    """
+    _validate(problem, method, delta, steps, batch)
+    A, b, lam, m, d = problem.A, problem.b, problem.lam, problem.m, problem.dim
+    if method == "sgd":
+        box = problem.domain
+    else:
+        box = problem.grid_box(float(delta))
+    lo, hi = box[:, 0], box[:, 1]
+    w = np.clip(np.zeros(d), lo, hi)
+    sw = np.zeros(d)
+    sq = np.zeros(d)
+    for t in range(1, steps + 1):
+        alpha = 1.0 / (schedule.mu * t) if schedule.kind == "strong" else schedule.c / math.sqrt(t)
+        if method == "bc":
+            x = np.clip(delta * np.sign(w) * np.floor(np.abs(w) / delta + 0.5), lo, hi)
+        elif method == "bc-qs":
+            p = rng.random(d)
+            f = np.floor(w / delta)
+            x = np.clip(np.where(p < w / delta - f, f + 1, f) * delta, lo, hi)
+        else:
+            x = w
+        sw += w
+        sq += x
+        g = np.zeros(d)
+        for _ in range(batch):
+            i = min(int(rng.random() * m), m - 1)
+            z = A[i] @ x
+            sc = z - b[i] if problem.kind != KIND_LOGISTIC else -b[i] / (1.0 + math.exp(b[i] * z))
+            g += sc * A[i]
+        g = g / batch + lam * x
+        y = w - alpha * g
+        if method == "sr":
+            p = rng.random(d)
+            f = np.floor(y / delta)
+            w = np.clip(np.where(p < y / delta - f, f + 1, f) * delta, lo, hi)
+        elif method == "r":
+            w = np.clip(delta * np.sign(y) * np.floor(np.abs(y) / delta + 0.5), lo, hi)
+        else:
+            w = np.clip(y, lo, hi)
+    return sw / steps, sq / steps
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bounds and summaries
+# ---------------------------------------------------------------------------------------------------------------
+def bounds_for(problem: ConvexProblem, method: str, delta: float | None, steps: int, schedule: Schedule,
+               G: float) -> tuple[dict, dict]:
+    """The bounds of Section 4 that apply to ``method`` under ``schedule`` (others ``None``).
+
+    Returns ``(stated, proved)``: the theorems as printed, and as their proofs establish them (see
+    :mod:`srchain.bounds`). SGD gets Theorems 1, 2 with Δ = 0 (their proofs with r_t = 0). R gets none.
+    For ``bc`` (deterministic rounding) Theorem 4 and Corollary 1 are the paper's claim ("the results hold for
+    both stochastic and uniform rounding"), though their proof needs E[r_t] = 0; ``proved`` leaves them ``None``.
+    """
+    stated = dict.fromkeys(BOUND_KEYS)
+    proved = dict.fromkeys(BOUND_KEYS)
+    d, D, T = problem.dim, problem.diameter, steps
+    dl = 0.0 if method == "sgd" else float(delta)
+    strong = schedule.kind == "strong"
+    if method in ("sr", "sgd"):
+        if strong:
+            stated["theorem1"] = proved["theorem1"] = float(bnd.theorem1(T, d, dl, G, problem.mu))
+        else:
+            stated["theorem2"] = float(bnd.theorem2(T, d, dl, G, D, schedule.c))
+            proved["theorem2"] = float(bnd.theorem2_proved(T, d, dl, G, D, schedule.c))
+    elif method in ("bc", "bc-qs"):
+        if strong:
+            stated["theorem4"] = float(bnd.theorem4(T, d, dl, G, D, problem.mu, problem.L2))
+            if method == "bc-qs":
+                proved["theorem4"] = float(bnd.theorem4_proved(T, d, dl, G, D, problem.mu, problem.L2))
+            if problem.L2 == 0:
+                stated["corollary1"] = float(bnd.corollary1(T, G, problem.mu))
+                if method == "bc-qs":
+                    proved["corollary1"] = stated["corollary1"]
+        else:
+            stated["theorem3"] = float(bnd.theorem3(T, d, dl, G, D, schedule.c, problem.L))
+            proved["theorem3"] = float(bnd.theorem3_proved(T, d, dl, G, D, schedule.c, problem.L))
+    return stated, proved
+
+
+def _ci(x, level=0.95):
+    """Mean and Student-t confidence interval of the mean of ``x``."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=np.float64)
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, [mean, mean]
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, [mean - half, mean + half]
+
+
+def summarize(problem: ConvexProblem, run: RunResult, G: float) -> dict:
+    """The JSON record of one run: measured error with a 95% CI, the bounds, whether each holds.
+
+    ``holds[k]`` is ``error_mean <= bound`` (the theorems bound the expectation; ``error_ci`` shows the
+    sampling error); ``tightness[k]`` is ``bound / error_mean``.
+    """
+    stated, proved = bounds_for(problem, run.method, run.delta, run.steps, run.schedule, G)
+    mean, ci = _ci(run.errors)
+    holds = {k: (None if v is None else bool(mean <= v)) for k, v in stated.items()}
+    rec = {"method": run.method, "delta": run.delta, "steps": run.steps, "seeds": int(run.errors.size),
+           "error_mean": mean, "error_ci": ci, "bounds": stated, "holds": holds,
+           "bounds_proved": proved,
+           "holds_proved": {k: (None if v is None else bool(mean <= v)) for k, v in proved.items()},
+           "tightness": {k: (None if v is None or mean <= 0 else v / mean) for k, v in stated.items()},
+           "checkpoints": {"steps": run.ck_steps.tolist(), "error_mean": run.ck_errors.mean(axis=0).tolist()}}
+    if run.method in ("bc", "bc-qs"):
+        qm, qci = _ci(run.errors_q)
+        rec.update({"error_q_mean": qm, "error_q_ci": qci,
+                    "checkpoints_q": {"steps": run.ck_steps.tolist(),
+                                      "error_mean": run.ck_errors_q.mean(axis=0).tolist()}})
+    if run.method == "sr":
+        lm, lci = _ci(run.lemma_ratio)
+        b = float(bnd.lemma1(problem.dim, run.delta, 1.0, G))
+        rec["lemma1"] = {"quantity": "mean over t of ‖r_t‖²/α_t", "measured": lm, "measured_ci": lci,
+                         "bound": b, "holds": bool(lm <= b)}
+    return rec
+
+
+def floor_slope(deltas, errors) -> float | None:
+    """Least-squares slope of log(error) against log(Δ) (None with fewer than two positive points)."""
+    x = np.asarray(deltas, dtype=np.float64)
+    y = np.asarray(errors, dtype=np.float64)
+    ok = (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return None
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, schedule: Schedule, seed: int = 0,
+          batch: int = 1, G: float | None = None, progress=None) -> tuple[list[dict], list[RunResult], dict]:
+    """Every method at every Δ (SGD once: it does not depend on Δ).
+
+    Returns ``(records, runs, slopes)``; ``slopes[method]`` has the measured slope of log error against log Δ
+    and the slope of the applicable bound's right-hand side over the same Δ.
+    """
+    if G is None:
+        G = math.sqrt(problem.g_squared(batch)[0])
+    jobs = []
+    for mth in methods:
+        if mth == "sgd":
+            jobs.append((mth, None))
+        else:
+            jobs.extend((mth, float(dl)) for dl in deltas)
+    records, runs = [], []
+    it = jobs if progress is None else progress(jobs)
+    for mth, dl in it:
+        run = run_convex(problem, mth, dl, steps, seeds, schedule, seed=seed, batch=batch)
+        runs.append(run)
+        records.append(summarize(problem, run, G))
+    slopes = {}
+    for mth in methods:
+        if mth == "sgd":
+            continue
+        recs = [r for r in records if r["method"] == mth]
+        ds = [r["delta"] for r in recs]
+        entry = {"measured": floor_slope(ds, [r["error_mean"] for r in recs])}
+        if mth in ("bc", "bc-qs"):
+            entry["measured_q"] = floor_slope(ds, [r["error_q_mean"] for r in recs])
+        for k in BOUND_KEYS:
+            vals = [r["bounds"][k] for r in recs]
+            if all(v is not None for v in vals):
+                entry[f"bound_{k}"] = floor_slope(ds, vals)
+        entry["floor_term"] = 1.0  # every printed floor is linear in Δ
+        slopes[mth] = entry
+    return records, runs, slopes
