@@ -86,6 +86,7 @@ class TrainConfig:
     quiet: bool = False
     eval_batch: int = 500
     workers: int = 8
+    threads: int | None = None
 
     def resolved(self) -> "TrainConfig":
         """A copy with validated names and the paper's defaults filled in (batch, epochs, milestones)."""
@@ -111,7 +112,8 @@ class TrainConfig:
             if c.dataset in PAPER_MILESTONES:
                 c.milestones = PAPER_MILESTONES[c.dataset]
             else:
-                c.milestones = (int(round(0.5 * c.epochs)), int(round(122 / 164 * c.epochs)))
+                m1 = max(1, int(0.5 * c.epochs + 0.5))
+                c.milestones = (m1, max(m1 + 1, int(122 / 164 * c.epochs + 0.5)))
         c.milestones = tuple(int(x) for x in c.milestones)
         if c.scale != "none" and m.rule != "bc":
             raise SrchainError("--scale filter (per-filter BWN scale) needs a bc method")
@@ -253,6 +255,8 @@ def train(cfg: TrainConfig) -> dict:
             raise SrchainError(f"cannot resume {out}: --{k.replace('_', '-')} was {saved.get(k)!r} there, "
                                f"{getattr(cfg, k)!r} now; use the same settings or another --out")
 
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     device, rank, world = _setup(cfg.device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)

@@ -27,65 +27,120 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import get_cython_function_address
 
 _BIG = 2.0 ** 600  # rescale a front's local values when one exceeds this (float64 max is ~2^1024)
 
 
+# BLAS dgemm (SciPy's), callable from Numba with caching: the symbol is registered with LLVM by name.
+llvm.add_symbol("srchain_gth_dgemm", get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
+_vp = types.voidptr
+_dgemm = types.ExternalFunction("srchain_gth_dgemm", types.void(_vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp,
+                                                                 _vp, _vp, _vp))
+_PANEL = 48
+
+
+@njit(cache=True, nogil=True)
+def _trailing_update(F, p0, p1):
+    """``F[p1:, p1:] += F[p1:, p0:p1] @ F[p0:p1, p1:]`` for row-major F (non-negative operands)."""
+    m = F.shape[0]
+    r = m - p1
+    w = p1 - p0
+    if r * r * w < 32768:
+        for i in range(p1, m):
+            for q in range(p0, p1):
+                ci = F[i, q]
+                if ci != 0.0:
+                    for j in range(p1, m):
+                        F[i, j] += ci * F[q, j]
+        return
+    flat = F.reshape(-1)
+    ints = np.empty(6, dtype=np.int32)
+    ints[0] = r
+    ints[1] = r
+    ints[2] = w
+    ints[3] = m
+    ints[4] = m
+    ints[5] = m
+    chars = np.array([78, 78], dtype=np.uint8)  # "N", "N"
+    one = np.ones(2)
+    # column-major view: C^T (r×r, ld m) += R^T (r×w, ld m) · C'^T (w×r, ld m)
+    a = flat[p0 * m + p1:]
+    b = flat[p1 * m + p0:]
+    c = flat[p1 * m + p1:]
+    _dgemm(chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes, ints[2:].ctypes, one[0:].ctypes,
+           a.ctypes, ints[3:].ctypes, b.ctypes, ints[4:].ctypes, one[1:].ctypes, c.ctypes, ints[5:].ctypes)
+
+
 @njit(cache=True, nogil=True)
 def front_eliminate(F, k):
-    """GTH-eliminate the first ``k`` states of the dense front ``F`` (m×m); returns 0 or ``p + 1`` on a zero pivot.
+    """GTH-eliminate the first ``k`` states of the dense front ``F`` (m×m, off-diagonal rates; a root front with
+    ``k == m`` keeps its last state). Returns 0, or ``p + 1`` if state p has no positive rate to the states after it.
 
-    Rows/columns ``0..k−1`` are done by rank-1 updates; the Schur complement block ``F[k:, k:]`` receives the
-    deferred non-negative product ``F[k:, :k] @ F[:k, k:]`` (BLAS) at the end.
+    Right-looking and blocked: each panel of ``_PANEL`` pivots is eliminated by rank-1 updates of its rows and
+    columns, then the trailing matrix receives ``C · R`` (BLAS dgemm) with ``C`` the scaled columns ``c_ip`` and
+    ``R`` the pivot rows: products and sums of non-negative numbers only. Afterwards ``F[i, p]`` (i > p) holds
+    ``c_ip`` and ``F[k:, k:]`` the off-diagonal rates of the chain censored on the remaining states.
     """
     m = F.shape[0]
-    for p in range(min(k, m - 1)):  # a root front (k == m) keeps its last state
-        s = 0.0
-        for j in range(p + 1, m):
-            s += F[p, j]
-        if not (s > 0.0) or not math.isfinite(s):
-            return p + 1
-        inv = 1.0 / s
-        for i in range(p + 1, m):
-            F[i, p] *= inv
-        for i in range(p + 1, m):
-            ci = F[i, p]
-            if ci != 0.0:
-                jmax = m if i < k else k
-                for j in range(p + 1, jmax):
-                    F[i, j] += ci * F[p, j]
-    if k < m and k > 0:
-        C = np.ascontiguousarray(F[k:, :k])
-        R = np.ascontiguousarray(F[:k, k:])
-        F[k:, k:] += np.dot(C, R)
+    kk = min(k, m - 1)
+    p0 = 0
+    while p0 < kk:
+        p1 = min(p0 + _PANEL, kk)
+        for p in range(p0, p1):
+            s = 0.0
+            for j in range(p + 1, m):
+                s += F[p, j]
+            if not (s > 0.0) or not math.isfinite(s):
+                return p + 1
+            inv = 1.0 / s
+            for i in range(p + 1, m):
+                F[i, p] *= inv
+            for i in range(p + 1, p1):  # the panel's rows, every remaining column
+                ci = F[i, p]
+                if ci != 0.0:
+                    for j in range(p + 1, m):
+                        F[i, j] += ci * F[p, j]
+            for i in range(p1, m):  # other rows, the panel's columns
+                ci = F[i, p]
+                if ci != 0.0:
+                    for j in range(p + 1, p1):
+                        F[i, j] += ci * F[p, j]
+        if p1 < m:
+            _trailing_update(F, p0, p1)
+        p0 = p1
     return 0
 
 
 @njit(cache=True, nogil=True)
-def multifrontal_factor(n, own_start, own_end, nchild, indptr, indices, data, tptr, tind, tdat,
-                        front_ptr, front_idx, factor_ptr, factor):
-    """Numeric multifrontal GTH over a postordered separator tree.
+def multifrontal_factor(n, t0, t1, own_start, own_end, nchild, indptr, indices, data, tptr, tind, tdat,
+                        front_ptr, front_idx, factor_ptr, factor, in_idx, in_val, in_size):
+    """Numeric multifrontal GTH over the postordered separator-tree nodes ``t0 ≤ t < t1``.
 
-    States are labelled by elimination position. Tree node ``t`` (in postorder) owns the states
-    ``own_start[t] ≤ v < own_end[t]`` and has ``nchild[t]`` children, which are the last ``nchild[t]`` entries on
-    the update stack when ``t`` is processed. ``(indptr, indices, data)`` is P (CSR) and ``(tptr, tind, tdat)`` is
-    Pᵀ (CSR), both relabelled. ``front_idx[front_ptr[t]:front_ptr[t+1]]`` are the front's states (own first);
+    States are labelled by elimination position. Tree node ``t`` owns the states ``own_start[t] ≤ v <
+    own_end[t]`` and has ``nchild[t]`` children, whose update matrices are the top ``nchild[t]`` entries of the
+    update stack when ``t`` is processed (the stack starts with ``in_*``: index lists, matrices and sizes, flat).
+    ``(indptr, indices, data)`` is the off-diagonal part of P (CSR) and ``(tptr, tind, tdat)`` its transpose,
+    both relabelled. ``front_idx[front_ptr[t]:front_ptr[t+1]]`` are the front's states (own first);
     ``factor[factor_ptr[t]:…]`` receives the m×k block of ``c`` values (row-major).
 
-    Returns ``(status, bad_state)``: status 0 on success, 1 on a zero pivot at ``bad_state``.
+    Returns ``(status, bad_state, out_idx, out_val, out_size)``: status 0 on success, 1 on a zero pivot at
+    ``bad_state``; ``out_*`` is the final update stack (the subtree roots' update matrices).
     """
-    ntree = own_start.shape[0]
     pos = np.full(n, -1, dtype=np.int64)
-    # update stack: index lists and matrices, flat
-    stack_idx = np.empty(1024, dtype=np.int64)
-    stack_val = np.empty(1024, dtype=np.float64)
-    sp_idx = 0
-    sp_val = 0
-    st_size = np.empty(ntree + 1, dtype=np.int64)  # size u of each stacked update
-    st_top = 0
-    for t in range(ntree):
+    stack_idx = np.empty(max(1024, 2 * in_idx.shape[0]), dtype=np.int64)
+    stack_val = np.empty(max(1024, 2 * in_val.shape[0]), dtype=np.float64)
+    sp_idx = in_idx.shape[0]
+    sp_val = in_val.shape[0]
+    stack_idx[:sp_idx] = in_idx
+    stack_val[:sp_val] = in_val
+    st_size = np.empty(t1 - t0 + in_size.shape[0] + 1, dtype=np.int64)
+    st_top = in_size.shape[0]
+    st_size[:st_top] = in_size
+    for t in range(t0, t1):
         a = own_start[t]
         b = own_end[t]
         k = b - a
@@ -119,36 +174,49 @@ def multifrontal_factor(n, own_start, own_end, nchild, indptr, indices, data, tp
                     F[pr, pos[stack_idx[sp_idx + s]]] += stack_val[base + s]
         status = front_eliminate(F, k)
         if status != 0:
-            return 1, idx[status - 1]
-        # store the factor block F[:, :k]
+            return 1, idx[status - 1], stack_idx[:0], stack_val[:0], st_size[:0]
         g0 = factor_ptr[t]
         for r in range(m):
             for q in range(k):
                 factor[g0 + r * k + q] = F[r, q]
-        # push the update matrix F[k:, k:]
-        u = m - k
-        if True:  # always push (possibly empty) so that parents pop exactly nchild entries
-            need_i = sp_idx + u
-            if need_i > stack_idx.shape[0]:
-                new = np.empty(max(2 * stack_idx.shape[0], need_i), dtype=np.int64)
-                new[:sp_idx] = stack_idx[:sp_idx]
-                stack_idx = new
-            need_v = sp_val + u * u
-            if need_v > stack_val.shape[0]:
-                newv = np.empty(max(2 * stack_val.shape[0], need_v), dtype=np.float64)
-                newv[:sp_val] = stack_val[:sp_val]
-                stack_val = newv
-            for r in range(u):
-                stack_idx[sp_idx + r] = idx[k + r]
-                for s in range(u):
-                    stack_val[sp_val + r * u + s] = F[k + r, k + s]
-            sp_idx += u
-            sp_val += u * u
-            st_size[st_top] = u
-            st_top += 1
+        u = m - k  # always push (possibly empty) so that parents pop exactly nchild entries
+        need_i = sp_idx + u
+        if need_i > stack_idx.shape[0]:
+            new = np.empty(max(2 * stack_idx.shape[0], need_i), dtype=np.int64)
+            new[:sp_idx] = stack_idx[:sp_idx]
+            stack_idx = new
+        need_v = sp_val + u * u
+        if need_v > stack_val.shape[0]:
+            newv = np.empty(max(2 * stack_val.shape[0], need_v), dtype=np.float64)
+            newv[:sp_val] = stack_val[:sp_val]
+            stack_val = newv
+        for r in range(u):
+            stack_idx[sp_idx + r] = idx[k + r]
+            for s in range(u):
+                stack_val[sp_val + r * u + s] = F[k + r, k + s]
+        sp_idx += u
+        sp_val += u * u
+        st_size[st_top] = u
+        st_top += 1
         for q in range(m):
             pos[idx[q]] = -1
-    return 0, -1
+    return 0, -1, stack_idx[:sp_idx].copy(), stack_val[:sp_val].copy(), st_size[:st_top].copy()
+
+
+@njit(cache=True)
+def subtree_sizes(nchild):
+    """Number of nodes in each node's subtree, for a postordered tree given by child counts."""
+    nt = nchild.shape[0]
+    size = np.ones(nt, dtype=np.int64)
+    stack = np.empty(nt, dtype=np.int64)
+    top = 0
+    for t in range(nt):
+        for c in range(nchild[t]):
+            top -= 1
+            size[t] += size[stack[top]]
+        stack[top] = t
+        top += 1
+    return size
 
 
 @njit(cache=True, nogil=True)

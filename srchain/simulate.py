@@ -17,8 +17,10 @@ How it is fast
   once on the lattice (``problem.gradient(lattice.points)``) and the kernels are plain, cached Numba code with no
   call-back: one normal (or the noise model's draws) and, for SR, one uniform per coordinate and step, a table
   look-up, a floor and a compare. The state of SR/R is kept as integer lattice coordinates (no drift in floats).
-* Chains run in parallel (``prange`` over chains, each with its own ``numpy.random.Generator(PCG64)`` spawned
-  from ``SeedSequence(seed)``: chain ``c`` uses ``SeedSequence(seed).spawn(...)[c]``, which does not depend on the
+* Chains run in parallel (a thread pool of ``numba.get_num_threads()`` workers calling the ``nogil`` kernels;
+  a ``prange`` driver over a typed list of generators was measured 2x slower per chain and costs about 1 s per
+  process to build the typed list), each with its own ``numpy.random.Generator(PCG64)`` spawned from
+  ``SeedSequence(seed)``: chain ``c`` uses ``SeedSequence(seed).spawn(...)[c]``, which does not depend on the
   number of chains or threads, so the same seed gives the same histogram whatever the thread count).
 * Histograms are accumulated inside the kernel (``counts[chain, state]``; for BC and SGD also a binned
   histogram of the latent ``w_r`` per coordinate), so memory does not grow with the number of steps.
@@ -35,16 +37,19 @@ the next gradient is taken at).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
-from numba.typed import List
+from numba import njit
 
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
+
+# (kept for kernels compiled by older versions of this module)
+warnings.filterwarnings("ignore", message="unsafe cast from uint64 to int64")
 
 __all__ = ["SimulationResult", "simulate", "simulate_many", "jump_chain", "METHODS", "SAMPLERS",
            "make_generators", "draw_noise"]
@@ -202,16 +207,6 @@ def _chain_lattice(gen, method, alpha, start, shape, strides, delta, G, code, pa
             final[j] = u[j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _run_lattice(gens, methods, alphas, starts, shape, strides, delta, G, code, params, steps, burn,
-                 counts, lat_counts, bpc, finals):
-    """All chains in parallel: chain ``c`` uses ``gens[c]``, ``methods[c]``, ``alphas[c]``, ``starts[c]``."""
-    n = len(gens)
-    for c in prange(n):
-        _chain_lattice(gens[c], methods[c], alphas[c], starts[c], shape, strides, delta, G, code, params,
-                       steps, burn, counts[c], lat_counts[c], bpc, finals[c])
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # 1-D lattice kernel, chains interleaved in pairs: the step of one chain is a chain of dependent operations (load
 # G[k], multiply, floor, compare, convert), so one chain per core leaves the CPU idle between them; stepping two
@@ -272,7 +267,8 @@ def _latent(lat, x, bpc, nbins):
 
 @njit(cache=True, nogil=True)
 def _pair_1d(ga, gb, ma, mb, aa, ab, sa, sb, nmax, delta, G, code, params, steps, burn, ca, cb, la, lb, bpc):
-    """Two chains in lockstep (a and b); returns their final states (lattice units)."""
+    """Two chains in lockstep (a and b); returns their final states (lattice units). Written out flat (no inlined
+    helper): LLVM then keeps both chains' states in registers, twice the speed of the helper-based version."""
     m = params.shape[0] - 1 if code == 3 else 1
     pa = np.arange(m)
     pb = np.arange(m)
@@ -281,55 +277,90 @@ def _pair_1d(ga, gb, ma, mb, aa, ab, sa, sb, nmax, delta, G, code, params, steps
     ada = aa / delta
     adb = ab / delta
     nbins = la.shape[0]
-    lat_a = not ra
-    lat_b = not rb
+    gauss = code == 0
+    s0 = params[0]
     for t in range(burn + steps):
-        ua, qa = _step1(ga, ua, qa, ada, ra, ta, G, code, params, pa, nmax)
-        ub, qb = _step1(gb, ub, qb, adb, rb, tb, G, code, params, pb, nmax)
+        if gauss:
+            xa = s0 * ga.standard_normal()
+            xb = s0 * gb.standard_normal()
+        else:
+            xa = draw_noise(ga, code, params, pa)
+            xb = draw_noise(gb, code, params, pb)
+        x = ua - ada * (G[qa] + xa)
+        y = ub - adb * (G[qb] + xb)
+        if ra:
+            if ta:
+                x = math.floor(x + ga.random())
+            else:
+                x = math.floor(x + 0.5)
+        if rb:
+            if tb:
+                y = math.floor(y + gb.random())
+            else:
+                y = math.floor(y + 0.5)
+        x = min(max(x, 0.0), nmax)
+        y = min(max(y, 0.0), nmax)
+        ua = x
+        ub = y
+        if ra:
+            qa = int(x)
+        else:
+            if ta:
+                qa = min(int(math.floor(x + ga.random())), int(nmax))
+            else:
+                qa = min(int(x + 0.5), int(nmax))
+        if rb:
+            qb = int(y)
+        else:
+            if tb:
+                qb = min(int(math.floor(y + gb.random())), int(nmax))
+            else:
+                qb = min(int(y + 0.5), int(nmax))
         if t >= burn:
             ca[qa] += 1
             cb[qb] += 1
-            if lat_a:
-                _latent(la, ua, bpc, nbins)
-            if lat_b:
-                _latent(lb, ub, bpc, nbins)
+            if not ra:
+                _latent(la, x, bpc, nbins)
+            if not rb:
+                _latent(lb, y, bpc, nbins)
     return ua, ub
 
 
 @njit(cache=True, nogil=True)
 def _single_1d(ga, ma, aa, sa, nmax, delta, G, code, params, steps, burn, ca, la, bpc):
+    """One chain (flat, as :func:`_pair_1d`); returns its final state (lattice units)."""
     m = params.shape[0] - 1 if code == 3 else 1
     pa = np.arange(m)
     ua, qa, ra, ta = _init1(ga, ma, sa, nmax)
     ada = aa / delta
     nbins = la.shape[0]
-    lat_a = not ra
+    gauss = code == 0
+    s0 = params[0]
     for t in range(burn + steps):
-        ua, qa = _step1(ga, ua, qa, ada, ra, ta, G, code, params, pa, nmax)
+        if gauss:
+            xa = s0 * ga.standard_normal()
+        else:
+            xa = draw_noise(ga, code, params, pa)
+        x = ua - ada * (G[qa] + xa)
+        if ra:
+            if ta:
+                x = math.floor(x + ga.random())
+            else:
+                x = math.floor(x + 0.5)
+        x = min(max(x, 0.0), nmax)
+        ua = x
+        if ra:
+            qa = int(x)
+        else:
+            if ta:
+                qa = min(int(math.floor(x + ga.random())), int(nmax))
+            else:
+                qa = min(int(x + 0.5), int(nmax))
         if t >= burn:
             ca[qa] += 1
-            if lat_a:
-                _latent(la, ua, bpc, nbins)
+            if not ra:
+                _latent(la, x, bpc, nbins)
     return ua
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _run_lanes_1d(gens, methods, alphas, starts, nmax, delta, G, code, params, steps, burn, counts, lat_counts,
-                  bpc, finals):
-    n = len(gens)
-    groups = (n + 1) // 2
-    for g in prange(groups):
-        a = 2 * g
-        if a + 1 < n:
-            b = a + 1
-            ua, ub = _pair_1d(gens[a], gens[b], methods[a], methods[b], alphas[a], alphas[b], starts[a, 0],
-                              starts[b, 0], nmax, delta, G, code, params, steps, burn, counts[a], counts[b],
-                              lat_counts[a, 0], lat_counts[b, 0], bpc)
-            finals[a, 0] = ua
-            finals[b, 0] = ub
-        else:
-            finals[a, 0] = _single_1d(gens[a], methods[a], alphas[a], starts[a, 0], nmax, delta, G, code, params,
-                                      steps, burn, counts[a], lat_counts[a, 0], bpc)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -365,15 +396,6 @@ def _chain_sgd(gen, grad, gparams, alpha, start, lo, shape, strides, delta, code
             counts[idx] += 1
     for j in range(d):
         final[j] = w[j]
-
-
-@njit(nogil=True, parallel=True)
-def _run_sgd(gens, grad, gparams, alphas, starts, lo, shape, strides, delta, code, params, steps, burn,
-             counts, lat_counts, bpc, finals):
-    n = len(gens)
-    for c in prange(n):
-        _chain_sgd(gens[c], grad, gparams, alphas[c], starts[c], lo, shape, strides, delta, code, params,
-                   steps, burn, counts[c], lat_counts[c], bpc, finals[c])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -426,13 +448,6 @@ def _chain_jump(gen, indptr, indices, cum, leave, start, steps, burn, counts):
         if t > burn:
             counts[i] += 1
     return i
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _run_jump(gens, indptr, indices, cum, leave, starts, steps, burn, counts, finals):
-    n = len(gens)
-    for c in prange(n):
-        finals[c] = _chain_jump(gens[c], indptr, indices, cum, leave, starts[c], steps, burn, counts[c])
 
 
 def _jump_tables(P):
@@ -517,14 +532,36 @@ class SimulationResult:
         return d
 
 
-def make_generators(seed: int, chains: int) -> List:
+def make_generators(seed: int, chains: int) -> list:
     """Per-chain ``Generator(PCG64)`` streams: chain ``c`` gets ``SeedSequence(seed).spawn(chains)[c]``.
 
     ``SeedSequence.spawn`` gives child ``c`` the spawn key ``(c,)`` whatever the total, so chain ``c``'s stream is
     the same for any number of chains (and any thread count).
     """
     children = np.random.SeedSequence(int(seed)).spawn(int(chains))
-    return List([np.random.Generator(np.random.PCG64(s)) for s in children])
+    return [np.random.Generator(np.random.PCG64(s)) for s in children]
+
+
+def n_threads() -> int:
+    """Worker threads for the chains: Numba's thread count (``NUMBA_NUM_THREADS``, ``numba.set_num_threads``)."""
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
+
+
+def _parallel(tasks):
+    """Run the zero-argument callables ``tasks`` (nogil Numba kernels) on a thread pool; results in order.
+
+    Each task owns its chains' generators and histogram rows, so the result does not depend on the number of
+    threads or on the order in which tasks run.
+    """
+    workers = min(n_threads(), len(tasks))
+    if workers <= 1:
+        return [t() for t in tasks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda t: t(), tasks))
 
 
 def _check(steps, chains, burn_in, alpha):
@@ -627,11 +664,10 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     gens_proto = seed
 
     def pack(idx_list, mcode):
-        gens = List()
+        gens = []
         methods, alphas = [], []
         for r in idx_list:
-            for g in make_generators(gens_proto, chains):
-                gens.append(g)
+            gens += make_generators(gens_proto, chains)
             methods += [mcode(runs[r][0])] * chains
             alphas += [runs[r][1]] * chains
         return gens, np.array(methods, dtype=np.int64), np.array(alphas, dtype=np.float64)
@@ -666,11 +702,35 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         finals = np.zeros((total, d))
         starts = np.tile(u0, (total, 1))
         if d == 1:
-            _run_lanes_1d(gens, methods, alphas, starts, float(shape[0] - 1), lattice.delta, G[:, 0].copy(), code,
-                          params, steps, burn_in, counts, lat, bpc, finals)
+            G1 = G[:, 0].copy()
+            nmax = float(shape[0] - 1)
+            dl = lattice.delta
+
+            def pair(a, b):
+                def task():
+                    ua, ub = _pair_1d(gens[a], gens[b], methods[a], methods[b], alphas[a], alphas[b],
+                                      starts[a, 0], starts[b, 0], nmax, dl, G1, code, params, steps, burn_in,
+                                      counts[a], counts[b], lat[a, 0], lat[b, 0], bpc)
+                    finals[a, 0] = ua
+                    finals[b, 0] = ub
+                return task
+
+            def single(a):
+                def task():
+                    finals[a, 0] = _single_1d(gens[a], methods[a], alphas[a], starts[a, 0], nmax, dl, G1, code,
+                                              params, steps, burn_in, counts[a], lat[a, 0], bpc)
+                return task
+
+            tasks = [pair(a, a + 1) if a + 1 < total else single(a) for a in range(0, total, 2)]
         else:
-            _run_lattice(gens, methods, alphas, starts, shape, strides, lattice.delta, G, code, params, steps,
-                         burn_in, counts, lat, bpc, finals)
+            def chain(c):
+                def task():
+                    _chain_lattice(gens[c], methods[c], alphas[c], starts[c], shape, strides, lattice.delta, G,
+                                   code, params, steps, burn_in, counts[c], lat[c], bpc, finals[c])
+                return task
+
+            tasks = [chain(c) for c in range(total)]
+        _parallel(tasks)
         finish(lat_idx, counts, lat, finals, "step")
     if sgd_idx:
         if problem.grad_kernel is None:
@@ -682,8 +742,16 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         finals = np.zeros((total, d))
         lo = np.asarray(lattice.lo, dtype=np.float64)
         starts = np.tile(lo + lattice.delta * u0, (total, 1))
-        _run_sgd(gens, problem.grad_kernel, np.asarray(problem.params, dtype=np.float64), alphas, starts, lo,
-                 shape, strides, lattice.delta, code, params, steps, burn_in, counts, lat, bpc, finals)
+        gk = problem.grad_kernel
+        gp = np.asarray(problem.params, dtype=np.float64)
+
+        def sgd_chain(c):
+            def task():
+                _chain_sgd(gens[c], gk, gp, alphas[c], starts[c], lo, shape, strides, lattice.delta, code, params,
+                           steps, burn_in, counts[c], lat[c], bpc, finals[c])
+            return task
+
+        _parallel([sgd_chain(c) for c in range(total)])
         finish(sgd_idx, counts, lat, finals, "step")
     for r in jump_idx:
         m, a = runs[r]
@@ -742,8 +810,12 @@ def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: st
     counts = np.zeros((chains, n), dtype=np.int64)
     finals = np.zeros(chains, dtype=np.int64)
     gens = make_generators(seed, chains)
-    _run_jump(gens, indptr, indices, cum, leave, np.full(chains, i0, dtype=np.int64), steps, burn_in, counts,
-              finals)
+    def jtask(c):
+        def task():
+            finals[c] = _chain_jump(gens[c], indptr, indices, cum, leave, i0, steps, burn_in, counts[c])
+        return task
+
+    _parallel([jtask(c) for c in range(chains)])
     return SimulationResult(method=method, alpha=alpha, steps=steps, burn_in=burn_in, chains=chains, seed=int(seed),
                             states=lattice.points, counts=counts.sum(axis=0), chain_counts=counts,
                             final=lattice.points[finals], sampler="jump",

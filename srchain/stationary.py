@@ -361,7 +361,7 @@ def _graph_nested_dissection(S: sp.csr_matrix, leaf: int = 48):
     return newpos, own_start, own_end, np.array(nchild, dtype=np.int64)
 
 
-def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None) -> np.ndarray:
+def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: int | None = None) -> np.ndarray:
     n = A.shape[0]
     G = _offdiag(A)
     indptr = G.indptr.astype(np.int64)
@@ -384,17 +384,78 @@ def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None) -> np.nda
     k = own_end - own_start
     factor_ptr = np.concatenate([[0], np.cumsum(m * k)]).astype(np.int64)
     factor = np.empty(int(factor_ptr[-1]))
-    status, bad = _gth.multifrontal_factor(n, own_start, own_end, nchild, rp, ri, rd, tp, ti, td,
-                                           front_ptr, front_idx, factor_ptr, factor)
+    csr = (rp, ri, rd, tp, ti, td)
+    empty = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64))
+
+    def run(t0, t1, stack):
+        return _gth.multifrontal_factor(n, t0, t1, own_start, own_end, nchild, *csr, front_ptr, front_idx,
+                                        factor_ptr, factor, *stack)
+
+    ntree = own_start.size
+    tasks = _parallel_split(nchild, threads)
+    with _blas_single_thread():
+        if len(tasks) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(tasks)) as ex:
+                outs = list(ex.map(lambda r: run(r[0], r[1], empty), tasks))
+            for st, bad, *_ in outs:
+                if st:
+                    _zero_pivot(newpos, bad)
+            stack = tuple(np.concatenate([o[2 + i] for o in outs]) for i in range(3))
+            status, bad, *_ = run(tasks[-1][1], ntree, stack)
+        else:
+            status, bad, *_ = run(0, ntree, empty)
     if status:
-        old = int(np.flatnonzero(newpos == bad)[0])
-        raise SrchainError(f"GTH found no positive rate out of state {old} to the states eliminated after it; the "
-                           f"chain is reducible (or its rates underflow)")
+        _zero_pivot(newpos, bad)
     mant, expo = _gth.multifrontal_solve(n, own_start, own_end, front_ptr, front_idx, factor_ptr, factor)
     del factor
     out = np.empty(n)
     out[:] = _from_mant_expo(mant, expo)[newpos]
     return out
+
+
+def _zero_pivot(newpos, bad):
+    old = int(np.flatnonzero(newpos == bad)[0])
+    raise SrchainError(f"GTH found no positive rate out of state {old} to the states eliminated after it; the "
+                       f"chain is reducible (or its rates underflow)")
+
+
+def _parallel_split(nchild: np.ndarray, threads: int | None) -> list[tuple[int, int]]:
+    """Contiguous postorder ranges of the root's child subtrees (processed in parallel), or one range."""
+    import os
+
+    threads = threads or min(os.cpu_count() or 1, 8)
+    nt = nchild.size
+    if threads < 2 or nt < 64 or nchild[-1] < 2:
+        return [(0, nt)]
+    size = _gth.subtree_sizes(nchild)
+    roots = []  # the root's children: nt-2, then the node before that child's subtree, ...
+    t = nt - 2
+    for _ in range(int(nchild[-1])):
+        roots.append(t)
+        t -= size[t]
+    roots.reverse()
+    return [(int(r - size[r] + 1), int(r + 1)) for r in roots]
+
+
+class _blas_single_thread:
+    """Run BLAS single-threaded inside (the fronts run in parallel threads instead; OpenBLAS's own threads on
+    small products are slower than one thread, badly so on a loaded machine)."""
+
+    def __enter__(self):
+        try:
+            from threadpoolctl import threadpool_limits
+
+            self._ctx = threadpool_limits(limits=1, user_api="blas")
+        except Exception:  # threadpoolctl is optional
+            self._ctx = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.restore_original_limits()
+        return False
 
 
 def _splu_pinned(A: sp.csr_matrix, pin: int | None) -> np.ndarray:

@@ -502,7 +502,8 @@ def floor_slope(deltas, errors) -> float | None:
     ok = (x > 0) & (y > 0)
     if ok.sum() < 2:
         return None
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+    slope = float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+    return 0.0 if abs(slope) < 1e-9 else slope
 
 
 def sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, schedule: Schedule, seed: int = 0,

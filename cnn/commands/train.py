@@ -47,6 +47,8 @@ def add_run_options(parser, multi=False):
     g.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bfloat16 on CPU)")
     g.add_argument("--eval-batch", type=positive_int, default=500, help="test-set batch size")
     g.add_argument("--workers", type=nonneg_int, default=8, help="ImageNet data-loader workers")
+    g.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="torch intra-op CPU threads (default: torch's choice)")
 
 
 def configure(parser):
@@ -76,7 +78,7 @@ def config_from_args(args, **over):
               weight_decay=args.weight_decay, momentum=args.momentum, delta=args.delta, bits=args.bits,
               scale=args.scale, clip_latent=args.clip_latent, width=args.width, image_size=args.image_size,
               k=args.k, seed=args.seed, device=args.device, amp=args.amp, quiet=args.quiet,
-              eval_batch=args.eval_batch, workers=args.workers)
+              eval_batch=args.eval_batch, workers=args.workers, threads=args.threads)
     kw.update(over)
     return TrainConfig(**kw)
 

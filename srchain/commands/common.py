@@ -76,7 +76,8 @@ def fmt(x, spec=".3g") -> str:
     return format(float(x), spec)
 
 
-def print_table(header: list[str], rows: list[list], out=sys.stdout) -> None:
+def print_table(header: list[str], rows: list[list], out=None) -> None:
+    out = sys.stdout if out is None else out
     cells = [[str(h) for h in header]] + [[fmt(v) if not isinstance(v, str) else v for v in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for j, r in enumerate(cells):

@@ -16,3 +16,8 @@ def small_cfg(tmp_path):
         return TrainConfig(**base)
 
     return make
+
+
+# Tiny models gain nothing from intra-op threads, and on a shared 2-core machine spinning OpenMP threads make
+# them many times slower; one thread keeps the suite's time steady.
+torch.set_num_threads(1)

@@ -1,0 +1,128 @@
+"""Figures 4–7 of the paper from ``log.jsonl`` files written by :func:`srchain.cnn.train.train`.
+
+* ``fig4_flips_per_layer.png``: percentage of weights whose sign changed since initialisation, per layer, one
+  panel per log (Figure 4: R-, BC-, SR-ADAM side by side).
+* ``fig5_flips.png``: (b) percentage of conv weights changed since initialisation and (c) changed over the last
+  ``k`` epochs, one line per log (Figure 5(b, c)).
+* ``fig6_errors.png``: train (solid) and test (dashed) error per epoch, one colour per log (Figure 6).
+* ``fig7_wb_minus_wr.png``: the average ``|w_b − w_r|`` per conv layer for BC logs (Figure 7(b, c)); skipped when
+  no log carries it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from srchain.errors import SrchainError
+
+__all__ = ["read_log", "plot_logs"]
+
+
+def read_log(path) -> list:
+    """The records of a JSON-lines log; a missing or empty file raises :class:`SrchainError`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "log.jsonl"
+    try:
+        recs = [json.loads(s) for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+    except FileNotFoundError:
+        raise SrchainError(f"log {path} does not exist; pass OUT/log.jsonl of a `srchain train` run") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SrchainError(f"cannot read {path} as JSON lines: {exc}") from None
+    if not recs:
+        raise SrchainError(f"log {path} is empty")
+    return recs
+
+
+def _label(path, recs):
+    r = recs[-1]
+    if "method" in r:
+        extra = f" s{r['seed']}" if "seed" in r else ""
+        return f"{r.get('model', '')} {r['method']}{extra}".strip()
+    return Path(path).parent.name or str(path)
+
+
+def plot_logs(paths, out, labels=None, dpi=120) -> list:
+    """Write Figures 4–7 (as PNGs) for the logs ``paths`` into folder ``out``; return the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = [read_log(p) for p in paths]
+    labels = list(labels) if labels else [_label(p, r) for p, r in zip(paths, logs)]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    # Figure 4: flips since init per layer, one panel per log
+    n = len(logs)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
+    for ax, recs, lab in zip(axes[0], logs, labels):
+        ep = [r["epoch"] for r in recs]
+        for name in recs[-1]["layers"]:
+            ax.plot(ep, [r["layers"][name]["flipped_since_init"] for r in recs], label=name,
+                    ls="-" if name.startswith("conv") else "--")
+        ax.set_title(lab)
+        ax.set_xlabel("epochs")
+    axes[0][0].set_ylabel("weights changed since init (%)")
+    axes[0][-1].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    written.append(out / "fig4_flips_per_layer.png")
+    fig.savefig(written[-1], dpi=dpi)
+    plt.close(fig)
+
+    # Figure 5 (b, c): all conv layers together
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for recs, lab in zip(logs, labels):
+        ep = [r["epoch"] for r in recs]
+        a1.plot(ep, [_conv_total(r, "flipped_since_init") for r in recs], label=lab)
+        a2.plot(ep, [_conv_total(r, "flipped_last_k") for r in recs], label=lab)
+    k = logs[0][-1].get("k", 5)
+    a1.set(xlabel="epochs", ylabel="conv weights changed (%)", title="since initialisation")
+    a2.set(xlabel="epochs", ylabel="conv weights changed (%)", title=f"over the last {k} epochs")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(out / "fig5_flips.png")
+    fig.savefig(written[-1], dpi=dpi)
+    plt.close(fig)
+
+    # Figure 6: errors
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, (recs, lab) in enumerate(zip(logs, labels)):
+        ep = [r["epoch"] for r in recs]
+        c = f"C{i % 10}"
+        ax.plot(ep, [r["train_error"] for r in recs], c=c, label=lab)
+        ax.plot(ep, [r["test_error"] for r in recs], c=c, ls="--")
+    ax.set(xlabel="epochs", ylabel="error (%) (solid: train, dashed: test)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    written.append(out / "fig6_errors.png")
+    fig.savefig(written[-1], dpi=dpi)
+    plt.close(fig)
+
+    # Figure 7: |w_b - w_r| (BC logs only)
+    bc = [(recs, lab) for recs, lab in zip(logs, labels)
+          if any(v.get("mean_abs_wb_minus_wr") is not None for v in recs[-1]["layers"].values())]
+    if bc:
+        fig, axes = plt.subplots(1, len(bc), figsize=(4.2 * len(bc), 3.4), squeeze=False)
+        for ax, (recs, lab) in zip(axes[0], bc):
+            ep = [r["epoch"] for r in recs]
+            for name, v in recs[-1]["layers"].items():
+                if v.get("mean_abs_wb_minus_wr") is not None:
+                    ax.plot(ep, [r["layers"][name]["mean_abs_wb_minus_wr"] for r in recs], label=name)
+            ax.set(title=lab, xlabel="epochs", ylabel="average |w_b − w_r|")
+        axes[0][-1].legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        written.append(out / "fig7_wb_minus_wr.png")
+        fig.savefig(written[-1], dpi=dpi)
+        plt.close(fig)
+    return [str(p) for p in written]
+
+
+def _conv_total(rec, key):
+    total = rec.get(f"conv_{key}")
+    if total is not None:
+        return total
+    vals = [v[key] for n, v in rec["layers"].items() if n.startswith("conv")]
+    return sum(vals) / max(len(vals), 1)      # unweighted fallback for logs without the totals

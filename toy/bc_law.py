@@ -1,0 +1,288 @@
+"""BinaryConnect's stationary law by a discretised transfer operator (the exact counterpart of Figure 2's BC row).
+
+BC (Eq. 7) keeps a real-valued latent weight ``w_r`` and takes the gradient at its rounding:
+
+    w_r ← Π(w_r − α(∇f(Qd(w_r)) + ξ̄)),      Π the projection onto the box [lo, hi].
+
+Its state is continuous, so it is not a chain on the lattice. Its stationary law is computed here by Ulam's method:
+the box is cut into ``N`` bins of width ``h = Δ/(2r)`` (``r`` bins per half cell, so every bin lies inside one
+cell of Qd, whose cell edges are ``lo + (k ± ½)Δ``), and the transfer operator is projected onto them,
+
+    P[i, j] = (1/h) ∫_{bin i} Pr(Π(x − α g_k − αξ̄) ∈ bin j) dx,        g_k = f'(Qd(x)), constant on bin i.
+
+With ``Λ(z) = E[(z − ξ̄)⁺]`` (the noise's closed-form lower partial expectation) the inner probability averaged
+over ``x`` uniform on the bin is exact: for a bin whose shifted image is ``[c, c + h)``,
+``Pr(x' ≥ e) = (α/h)[Λ((c + h − e)/α) − Λ((c − e)/α)]``, and the projection puts the tails on the end bins.
+The stationary vector of ``P`` is computed by banded GTH elimination (subtraction-free, so metastable laws spanning
+hundreds of orders of magnitude come out right, see :mod:`srchain._gth`), and pushed forward to the law of
+``Qd(w_r)`` on the lattice by summing the bins of each cell.
+
+Refinement: ``r`` starts where ``h`` is about the noise's step ``α·std(ξ̄)`` (at least one bin per half cell)
+and doubles until the law of ``Qd(w_r)`` moves by less than ``tol`` in total variation (default 1e-3); the levels
+and their changes are reported.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from srchain.errors import SrchainError
+from srchain.lattice import Lattice
+from srchain.noise import NoiseModel
+from srchain.problems import Problem
+
+__all__ = ["BCLaw", "bc_law", "bc_transfer_matrix", "banded_gth"]
+
+_SCALE = 600  # rescale by 2^600 when back-substituted values leave [2^-600, 2^600]
+
+
+@dataclass(frozen=True)
+class BCLaw:
+    """BC's stationary law at one α.
+
+    Attributes
+    ----------
+    alpha : float
+    states : ndarray (n, 1)
+        Lattice points, aligned with ``pi``.
+    pi : ndarray (n,)
+        Law of ``Qd(w_r)`` (the pushed-forward law).
+    edges : ndarray (N + 1,)
+        Bin edges of the latent grid (real units).
+    latent : ndarray (N,)
+        Probability of each latent bin.
+    bins_per_half_cell : int
+        ``r`` of the finest level.
+    levels : list of dict
+        ``{"bins": N, "h": h, "tv_change": TV to the previous level}`` for every level computed.
+    converged : bool
+        The last change is below ``tol``.
+    tol : float
+    dropped_mass : float
+        Largest noise tail mass left out of a row (rows are renormalised).
+    """
+
+    alpha: float
+    states: np.ndarray
+    pi: np.ndarray
+    edges: np.ndarray
+    latent: np.ndarray
+    bins_per_half_cell: int
+    levels: list = field(default_factory=list)
+    converged: bool = True
+    tol: float = 1e-3
+    dropped_mass: float = 0.0
+
+    @property
+    def tv_change(self) -> float:
+        return self.levels[-1]["tv_change"] if self.levels else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"alpha": self.alpha, "pi": self.pi.tolist(), "bins_per_half_cell": self.bins_per_half_cell,
+                "bins": int(self.latent.size), "tol": self.tol, "converged": self.converged,
+                "tv_change": self.tv_change, "levels": self.levels, "dropped_mass": self.dropped_mass}
+
+
+@njit(cache=True, nogil=True)
+def banded_gth(B, b):
+    """Stationary vector of a chain whose off-diagonal rates are stored in band form ``B[i, j − i + b]``
+    (``|j − i| ≤ b``; the diagonal column ``b`` is ignored), by GTH elimination in the natural order.
+
+    Eliminating state ``p`` only touches states ``p+1 … p+b``, and the fill-in stays inside the band, so the cost is
+    ``O(N b²)``. Back-substitution rescales by ``2^±600`` and keeps a per-state frame counter, so values far
+    outside the float64 range are neither lost nor NaN. Returns ``(logpi_unnormalised_mantissa, frames)``:
+    ``π_i ∝ mant[i] · 2^(600·frame[i])``.
+    """
+    N = B.shape[0]
+    for p in range(N - 1):
+        top = min(N - 1, p + b)
+        s = 0.0
+        for j in range(p + 1, top + 1):
+            s += B[p, j - p + b]
+        if s <= 0.0:
+            continue  # cannot leave to later states: reducible in this order (left as zero)
+        for i in range(p + 1, top + 1):
+            a = B[i, p - i + b]
+            if a <= 0.0:
+                continue
+            c = a / s
+            B[i, p - i + b] = c
+            for j in range(p + 1, top + 1):
+                if j != i:
+                    B[i, j - i + b] += c * B[p, j - p + b]
+    mant = np.zeros(N)
+    frame = np.zeros(N, dtype=np.int64)
+    mant[N - 1] = 1.0
+    cur = 0
+    big = 2.0 ** _SCALE
+    small = 2.0 ** -_SCALE
+    for p in range(N - 2, -1, -1):
+        top = min(N - 1, p + b)
+        v = 0.0
+        for i in range(p + 1, top + 1):
+            a = B[i, p - i + b]
+            if a > 0.0 and mant[i] > 0.0:
+                # bring mant[i] into the current frame
+                v += mant[i] * 2.0 ** (_SCALE * (frame[i] - cur)) * a
+        if v > big or (0.0 < v < small):
+            shift = 1 if v > big else -1
+            while v > big or (0.0 < v < small):
+                v *= 2.0 ** (-_SCALE * shift)
+                cur += shift
+        mant[p] = v
+        frame[p] = cur
+    return mant, frame
+
+
+def _normalise(mant, frame):
+    with np.errstate(divide="ignore"):
+        logp = np.log(mant) + frame * _SCALE * math.log(2.0)
+    logp -= logp.max()
+    p = np.exp(logp)
+    return p / p.sum()
+
+
+def bc_transfer_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, r: int,
+                       tol: float = 1e-14, qs: bool = False):
+    """Ulam matrix of BC's latent dynamics on bins of width ``Δ/(2r)`` in band form.
+
+    Returns ``(B, b, edges, cell_of_bin, dropped)`` with ``B[i, j − i + b] = P[i, j]``.
+    """
+    if lattice.dim != 1:
+        raise SrchainError("the BC transfer operator is 1-dimensional (use the simulator for d > 1)")
+    if qs:
+        raise SrchainError("the BC transfer operator takes the gradient at Qd(w_r); BC with Qs is simulated only")
+    delta = lattice.delta
+    lo = lattice.lo[0]
+    n = lattice.size
+    h = delta / (2 * r)
+    N = (n - 1) * 2 * r
+    edges = lo + h * np.arange(N + 1)
+    cell = (np.arange(N) + r) // (2 * r)
+    g = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(n)[cell]
+    q = noise.quantile_width(tol)
+    # Row i's image before noise is the bin shifted by −αg/h bins; the noise spreads it by ±αq/h bins (all but
+    # ``tol`` of its mass). Only that window is computed (the band is as wide as the largest shift needs).
+    shift = -alpha * g / h
+    K = int(math.ceil(alpha * q / h)) + 2
+    base = np.floor(shift).astype(np.int64)
+    offs = np.arange(-K, K + 2)
+    i = np.arange(N)
+    tgt = i[:, None] + base[:, None] + offs[None, :]  # (N, w)
+    lo_t = np.clip(tgt, 0, N - 1)
+    c = edges[:-1] - alpha * g  # image of the bin's left edge, before noise
+
+    def tail_ge(edge):  # Pr(x' ≥ edge) for x uniform on the bin (the Ulam average)
+        z1 = (c[:, None] + h - edge) / alpha
+        z0 = (c[:, None] - edge) / alpha
+        return np.clip(alpha / h * (noise.lower_partial(z1) - noise.lower_partial(z0)), 0.0, 1.0)
+
+    e = lo + h * lo_t
+    s_lo = tail_ge(e)
+    s_hi = tail_ge(e + h)
+    P = s_lo - s_hi
+    # projection: mass below edge 1 goes to bin 0, mass at or above edge N−1 to bin N−1 (targets beyond the box
+    # are merged into the end bins, whose entries then hold the whole tail)
+    P = np.where(tgt == 0, 1.0 - s_hi, P)
+    P = np.where(tgt == N - 1, s_lo, P)
+    below = tgt < 0
+    above = tgt > N - 1
+    P = np.where(below | above, 0.0, np.maximum(P, 0.0))
+    # rows whose window crosses an end: the end bin's entry is the whole tail (1 − s_hi at edge 1, s_lo at N−1)
+    first_in = np.argmax(tgt >= 0, axis=1)
+    cross_lo = below.any(axis=1) & (tgt[:, -1] >= 0)
+    if cross_lo.any():
+        rr = np.nonzero(cross_lo)[0]
+        P[rr, first_in[rr]] = 1.0 - tail_ge_rows(c[rr], h, alpha, noise, lo + h)
+    cross_hi = above.any(axis=1) & (tgt[:, 0] <= N - 1)
+    if cross_hi.any():
+        rr = np.nonzero(cross_hi)[0]
+        last_in = np.where(above[rr].any(axis=1), np.argmax(above[rr], axis=1) - 1, tgt.shape[1] - 1)
+        P[rr, last_in] = tail_ge_rows(c[rr], h, alpha, noise, lo + h * (N - 1))
+    full_lo = tgt[:, -1] < 0
+    full_hi = tgt[:, 0] > N - 1
+    rows = P.sum(axis=1)
+    dropped = float(np.max(np.abs(1.0 - rows[~(full_lo | full_hi)]))) if np.any(~(full_lo | full_hi)) else 0.0
+    P /= np.where(rows > 0, rows, 1.0)[:, None]
+    bw = int(max(np.max(np.abs(tgt[~below & ~above] - np.repeat(i, tgt.shape[1])[(~below & ~above).ravel()])), 1))
+    b = min(N - 1, bw)
+    B = np.zeros((N, 2 * b + 1))
+    ok = ~below & ~above & (P > 0)
+    ii = np.broadcast_to(i[:, None], tgt.shape)[ok]
+    B[ii, tgt[ok] - ii + b] = P[ok]
+    # rows whose whole window lies beyond an end (a huge drift) jump to that end bin with probability one
+    for k in np.nonzero(full_lo)[0]:
+        if k != 0:
+            B[k, 0 - k + b] = 1.0
+    for k in np.nonzero(full_hi)[0]:
+        if k != N - 1:
+            B[k, N - 1 - k + b] = 1.0
+    return B, b, edges, cell, dropped
+
+
+def tail_ge_rows(c, h, alpha, noise, edge):
+    """``Pr(x' ≥ edge)`` for rows with pre-noise image ``[c, c + h)`` (vector ``c``)."""
+    z1 = (c + h - edge) / alpha
+    z0 = (c - edge) / alpha
+    return np.clip(alpha / h * (noise.lower_partial(z1) - noise.lower_partial(z0)), 0.0, 1.0)
+
+
+def _level(problem, noise, lattice, alpha, r, tol_drop):
+    B, b, edges, cell, dropped = bc_transfer_matrix(problem, noise, lattice, alpha, r, tol=tol_drop)
+    mant, frame = banded_gth(B, b)
+    latent = _normalise(mant, frame)
+    pi = np.bincount(cell, weights=latent, minlength=lattice.size)
+    return pi, latent, edges, dropped
+
+
+def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, tol: float = 1e-3,
+           r0: int | None = None, max_bins: int = 400_000, tol_drop: float = 1e-14) -> BCLaw:
+    """BC's stationary law (Eq. 7 with Qd) by the refined transfer operator (see the module docstring).
+
+    Parameters
+    ----------
+    problem, noise, lattice
+        A 1-D problem, its gradient noise and the lattice ``lo + ΔZ`` on the box.
+    alpha : float
+        Learning rate α > 0.
+    tol : float
+        Stop refining when the law of ``Qd(w_r)`` moves by less than this (total variation) between levels.
+    r0 : int, optional
+        Bins per half cell of the first level (default: ``h ≈ α·std(ξ̄)/2``, at least 1).
+    max_bins : int
+        Stop refining (``converged=False``) before the grid would exceed this many bins.
+
+    Returns
+    -------
+    BCLaw
+    """
+    alpha = float(alpha)
+    if not math.isfinite(alpha) or alpha <= 0:
+        raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
+    if lattice.dim != 1:
+        raise SrchainError("bc_law is for 1-D problems; simulate BC for d > 1")
+    delta = lattice.delta
+    cells2 = 2 * (lattice.size - 1)
+    if r0 is None:
+        std = noise.std if math.isfinite(noise.std) else noise.quantile_width(0.3)
+        r0 = max(1, int(math.ceil(delta / 2 / (alpha * std))))
+        r0 = min(r0, max(1, max_bins // (4 * cells2)))
+    r = int(r0)
+    levels = []
+    pi, latent, edges, dropped = _level(problem, noise, lattice, alpha, r, tol_drop)
+    levels.append({"bins": int(latent.size), "h": delta / (2 * r), "tv_change": None})
+    converged = False
+    while cells2 * 2 * r <= max_bins:
+        r2 = 2 * r
+        pi2, latent2, edges2, dropped2 = _level(problem, noise, lattice, alpha, r2, tol_drop)
+        change = 0.5 * float(np.abs(pi2 - pi).sum())
+        levels.append({"bins": int(latent2.size), "h": delta / (2 * r2), "tv_change": change})
+        pi, latent, edges, r, dropped = pi2, latent2, edges2, r2, max(dropped, dropped2)
+        if change < tol:
+            converged = True
+            break
+    return BCLaw(alpha=alpha, states=lattice.points, pi=pi, edges=edges, latent=latent, bins_per_half_cell=r,
+                 levels=levels, converged=converged, tol=tol, dropped_mass=dropped)

@@ -1,0 +1,193 @@
+"""``srchain convex``: measured E[F(w̄_T) − F(w*)] of SGD, R, SR, BC beside the bounds of Section 4."""
+from __future__ import annotations
+
+HELP = "convex problems: measured error of SGD/R/SR/BC beside Lemma 1, Theorems 1-4 and Corollary 1"
+
+#: --theorem value -> bound key
+THEOREMS = {"1": "theorem1", "2": "theorem2", "3": "theorem3", "4": "theorem4", "corollary1": "corollary1"}
+
+
+def configure(parser) -> None:
+    from srchain.cli import add_output_options, add_problem_options, nonneg_int, positive_float, positive_int
+
+    methods = ["sgd", "r", "sr", "bc", "bc-qs"]
+    add_problem_options(parser, default_problem="quadratic", methods=methods, default_method=["sr", "bc", "r", "sgd"],
+                        multi_method=True)
+    for action in parser._actions:  # several grid spacings at once
+        if action.dest == "delta":
+            action.nargs = "+"
+            action.default = [0.5, 0.25, 0.125]
+            action.help = "quantization steps Δ (each > 0; default 0.5 0.25 0.125)"
+    g = parser.add_argument_group("experiment")
+    g.add_argument("--steps", type=positive_int, default=100_000, metavar="T", help="iterations T (>= 1)")
+    g.add_argument("--seeds", type=positive_int, default=50, metavar="N", help="independent runs per (method, Δ)")
+    g.add_argument("--schedule", default="auto", choices=["auto", "strong", "sqrt"],
+                   help="strong: α_t = 1/(μ(t+1)) (Theorems 1, 4, Corollary 1); sqrt: α_t = c/√t (Theorems 2, "
+                        "3); auto: strong if the problem is strongly convex, else sqrt")
+    g.add_argument("--c", type=positive_float, default=None, metavar="C",
+                   help="constant of the sqrt schedule (default D/G, which balances its two T-terms)")
+    g.add_argument("--batch", type=positive_int, default=1, metavar="B", help="samples per stochastic gradient")
+    g.add_argument("--theorem", default=None, choices=list(THEOREMS), metavar="N",
+                   help="check one result (1, 2, 3, 4, corollary1): uses its schedule and refuses others")
+    g.add_argument("--data-seed", type=nonneg_int, default=0, metavar="N", help="seed of the problem's data")
+    add_output_options(parser)
+    parser.epilog = ("example: srchain convex --problem quadratic --method sr bc r sgd --delta 0.5 0.25 0.125 "
+                     "--steps 100000 --seeds 50 --json convex.json --plot convex.png")
+
+
+def _schedule_for(args, problem, G):
+    from srchain.errors import SrchainError
+    from srchain.toy.convex import THEOREM_SCHEDULE, Schedule, default_c
+
+    kind = args.schedule
+    if args.theorem is not None:
+        want = THEOREM_SCHEDULE[THEOREMS[args.theorem]]
+        if kind not in ("auto", want):
+            formula = "α_t = 1/(μ(t+1))" if want == "strong" else "α_t = c/√t"
+            raise SrchainError(f"Theorem {args.theorem} assumes the schedule {formula} (--schedule {want}), "
+                               f"not --schedule {kind}")
+        kind = want
+        if args.theorem == "corollary1" and problem.L2 != 0:
+            raise SrchainError(f"Corollary 1 is for quadratic problems (L2 = 0); {problem.name!r} has "
+                               f"L2 = {problem.L2:.3g}: use --theorem 4")
+    if kind == "auto":
+        kind = "strong" if problem.strongly_convex else "sqrt"
+    if kind == "strong" and args.c is not None:
+        raise SrchainError("--c sets the sqrt schedule α_t = c/√t; the strong schedule α_t = 1/(μ(t+1)) has none")
+    if kind == "strong":
+        return Schedule("strong", mu=problem.mu)
+    return Schedule("sqrt", c=args.c if args.c is not None else default_c(problem, G))
+
+
+def run(args) -> int:
+    import math
+    import sys
+
+    from srchain.commands.common import fmt, print_table, progress
+    from srchain.errors import SrchainError
+    from srchain.io import write_json
+    from srchain.toy.convex import BOUND_KEYS, sweep
+    from srchain.toy.convex_problems import get_convex_problem
+
+    if args.coupling is not None:
+        raise SrchainError("--coupling does not apply to the convex problems")
+    problem = get_convex_problem(args.problem, dim=args.dim, data_seed=args.data_seed, domain=args.domain)
+    deltas = sorted({float(d) for d in args.delta}, reverse=True)
+    methods = list(dict.fromkeys(args.method))
+    G2, how = problem.g_squared(args.batch)
+    G = math.sqrt(G2)
+    schedule = _schedule_for(args, problem, G)
+    for d in deltas:
+        if any(m != "sgd" for m in methods):
+            problem.grid_box(d)  # refuses a Δ whose grid misses the box or w*
+    header = {"command": "convex", "problem": problem.name, "dim": problem.dim, "methods": methods,
+              "deltas": deltas, "steps": args.steps, "seeds": args.seeds, "seed": args.seed, "batch": args.batch,
+              "schedule": schedule.to_dict(), "domain": problem.domain.tolist(),
+              "constants": {**problem.constants(), "G2": G2, "G2_how": how}}
+
+    def bar(jobs):
+        return progress(jobs, args, "convex", total=len(jobs))
+
+    records, runs, slopes = sweep(problem, methods, deltas, args.steps, args.seeds, schedule, seed=args.seed,
+                                  batch=args.batch, G=G, progress=bar)
+    if args.theorem is not None:
+        key = THEOREMS[args.theorem]
+        for r in records:
+            for k in BOUND_KEYS:
+                if k != key:
+                    r["bounds"][k] = r["holds"][k] = r["bounds_proved"][k] = r["holds_proved"][k] = None
+                    r["tightness"][k] = None
+    out = {**header, "results": records, "slopes": slopes}
+
+    c = header["constants"]
+    print(f"{problem.name}: {problem.description}")
+    print(f"  μ = {fmt(c['mu'])}, L = {fmt(c['L'])}, L2 = {fmt(c['L2'])}, D = {fmt(c['D'])}, d = {c['dim']}, "
+          f"G² = {fmt(G2)} ({how})")
+    sched = ("α_t = 1/(μ(t+1))" if schedule.kind == "strong" else f"α_t = {schedule.c:.4g}/√t")
+    print(f"  schedule {sched}, T = {args.steps}, {args.seeds} seeds, batch {args.batch}; error = F(w̄_T) − F(w*), "
+          f"mean [95% CI]")
+    rows = []
+    for r in records:
+        named = [(k, v) for k, v in r["bounds"].items() if v is not None
+                 and not (k == "theorem4" and r["bounds"].get("corollary1") is not None)] or [(None, None)]
+        for k, v in named:
+            extra = ""
+            if "error_q_mean" in r:
+                extra = fmt(r["error_q_mean"])
+            rows.append([r["method"], "-" if r["delta"] is None else fmt(r["delta"]), fmt(r["error_mean"]),
+                         f"[{fmt(r['error_ci'][0])}, {fmt(r['error_ci'][1])}]", extra or "-",
+                         k or "-", fmt(v), "-" if k is None else ("yes" if r["holds"][k] else "NO"),
+                         "-" if k is None or r["tightness"][k] is None else fmt(r["tightness"][k]),
+                         fmt(r["bounds_proved"].get(k)) if k else "-"])
+    print_table(["method", "Δ", "error", "95% CI", "error Q(w_r)", "bound", "value", "holds", "bound/error",
+                 "as proved"], rows, out=sys.stdout)
+    lem = [r for r in records if "lemma1" in r]
+    if lem:
+        print("Lemma 1 (mean over t of ‖r_t‖²/α_t ≤ √d·Δ·G):")
+        print_table(["Δ", "measured", "bound √dΔG", "holds"],
+                    [[fmt(r["delta"]), fmt(r["lemma1"]["measured"]), fmt(r["lemma1"]["bound"]),
+                      "yes" if r["lemma1"]["holds"] else "NO"] for r in lem], out=sys.stdout)
+    if len(deltas) >= 2 and slopes:
+        print("slope of log(error) against log(Δ) (every printed floor is linear in Δ: slope 1):")
+        srows = []
+        for mth, s in slopes.items():
+            bs = [f"{k[6:]} {fmt(v, '.2f')}" for k, v in s.items() if k.startswith("bound_") and v is not None]
+            srows.append([mth, fmt(s["measured"], ".2f"), fmt(s.get("measured_q"), ".2f") if "measured_q" in s
+                          else "-", ", ".join(bs) or "-"])
+        print_table(["method", "measured", "measured Q(w_r)", "whole bound"], srows, out=sys.stdout)
+    if args.json:
+        write_json(args.json, out)
+    if args.plot:
+        _plot(args.plot, problem, records, deltas)
+    sys.stdout.flush()
+    return 0
+
+
+def _plot(path, problem, records, deltas):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
+    styles = ["-", "--", ":", "-.", (0, (1, 4)), (0, (5, 2, 1, 2))]
+    for r in records:
+        ck = r["checkpoints"]
+        y = np.maximum(np.array(ck["error_mean"], dtype=float), 1e-16)
+        ls = styles[deltas.index(r["delta"]) % len(styles)] if r["delta"] is not None else "-"
+        lab = r["method"] if r["delta"] is None else f"{r['method']} Δ={r['delta']:g}"
+        ax1.loglog(ck["steps"], y, color=colors[r["method"]], ls=ls, lw=1.2, label=lab)
+    ax1.set_xlabel("T")
+    ax1.set_ylabel("E[F(w̄_T) − F(w*)]")
+    ax1.set_title(f"{problem.name}: error of the ergodic average")
+    ax1.legend(fontsize=6, ncol=2)
+    for m in methods:
+        recs = [r for r in records if r["method"] == m and r["delta"] is not None]
+        if not recs:
+            continue
+        ds = [r["delta"] for r in recs]
+        ax2.loglog(ds, [max(r["error_mean"], 1e-16) for r in recs], "o-", color=colors[m], label=f"{m} measured")
+        for k in ("theorem1", "theorem2", "theorem3", "theorem4"):
+            vals = [r["bounds"][k] for r in recs]
+            if all(v is not None and v > 0 for v in vals):
+                ax2.loglog(ds, vals, "--", color=colors[m], alpha=0.6, label=f"{m} {k}")
+    ax2.set_xlabel("Δ")
+    ax2.set_ylabel("error at T / bound")
+    ax2.set_title("floor versus Δ (dashed: bounds)")
+    ax2.legend(fontsize=6)
+    fig.tight_layout()
+    from pathlib import Path
+    import os
+    import tempfile
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".png", dir=p.parent if str(p.parent) else ".")
+    os.close(fd)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, p)

@@ -1,0 +1,221 @@
+"""Figure 2 of the paper (Section 5.1): SR vs BC on objective (8) as the learning rate shrinks.
+
+Start ``w = 4.0``, ``Δ = 0.5``, ``10⁶`` iterations, ``α ∈ {1, 0.1, 0.01, 0.001}``; histograms of the quantized
+weights (BC: ``Qd(w_r)``). Beside each simulated histogram this module puts the exact law it estimates:
+
+* SR: π_α, the stationary law of the exact transition matrix (:func:`srchain.operators.transition_matrix` and
+  :func:`srchain.stationary.stationary`), and its small-α limit π̃ (Theorem 5: ``T̃_α`` from Ũ);
+* BC: the stationary law of ``Qd(w_r)`` from the refined transfer operator (:mod:`srchain.toy.bc_law`).
+
+Noise. The paper does not say what noise its stochastic gradients carry. The default here is Gaussian with standard
+deviation σ = 4 per sample (batch 1): the same order as the gradient of (8) across the basins (|f'| ≤ 2.5 between
+0 and 5), so SR can cross the barriers while BC's latent weight, whose steps shrink with α, settles. Under it SR's
+law stops changing below α0 ≈ 0.048 (π_0.01 = π_0.001 = π̃ to 4 decimals) with about half its mass on the global
+minimiser's cells {4.5, 5.0}, while BC puts more than 0.999 there at α = 0.001 — the paper's picture. Any noise
+model, scale and batch can be chosen instead (``--noise --sigma --batch``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from srchain.lattice import Lattice
+from srchain.noise import NoiseModel, make_noise
+from srchain.problems import Problem, get_problem
+
+__all__ = ["FIG2_ALPHAS", "FIG2_START", "FIG2_STEPS", "FIG2_DELTA", "DEFAULT_NOISE", "Figure2", "figure2_data",
+           "plot_figure2", "default_noise"]
+
+FIG2_ALPHAS = (1.0, 0.1, 0.01, 0.001)
+FIG2_START = 4.0
+FIG2_STEPS = 1_000_000
+FIG2_DELTA = 0.5
+#: The documented default noise of Figure 2 (see the module docstring).
+DEFAULT_NOISE = {"name": "gaussian", "sigma": 4.0, "batch": 1}
+
+
+def default_noise() -> NoiseModel:
+    return make_noise(DEFAULT_NOISE["name"], sigma=DEFAULT_NOISE["sigma"], batch=DEFAULT_NOISE["batch"])
+
+
+@dataclass(frozen=True)
+class Figure2:
+    """Everything Figure 2 shows, plus the exact laws.
+
+    ``sim[(method, alpha)]`` are :class:`srchain.simulate.SimulationResult`; ``exact_sr[alpha]`` the π_α of SR,
+    ``pi_limit`` π̃; ``bc[alpha]`` :class:`srchain.toy.bc_law.BCLaw`; ``cells`` the minimiser's cells.
+    """
+
+    problem: Problem
+    noise: NoiseModel
+    lattice: Lattice
+    alphas: tuple
+    steps: int
+    chains: int
+    start: float
+    seed: int
+    sim: dict
+    exact_sr: dict = field(default_factory=dict)
+    pi_limit: np.ndarray | None = None
+    alpha0: float | None = None
+    bc: dict = field(default_factory=dict)
+    cells: np.ndarray | None = None
+    seconds: dict = field(default_factory=dict)
+
+    def masses(self) -> list[dict]:
+        """Mass on the global minimiser's cells per α: simulated and exact, for BC and SR."""
+        rows = []
+        for a in self.alphas:
+            row = {"alpha": a}
+            for m in ("bc", "sr"):
+                if (m, a) in self.sim:
+                    row[f"{m}_sim"] = self.sim[(m, a)].mass(self.cells)
+            if a in self.bc:
+                row["bc_exact"] = float(self.bc[a].pi[self.cells].sum())
+            if a in self.exact_sr:
+                row["sr_exact"] = float(self.exact_sr[a][self.cells].sum())
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict:
+        from srchain.stationary import tv
+
+        results = []
+        for a in self.alphas:
+            for m in ("bc", "sr"):
+                if (m, a) not in self.sim:
+                    continue
+                r = self.sim[(m, a)]
+                d = {"method": m, "alpha": a, "states": self.lattice.points.tolist(), "counts": r.counts.tolist(),
+                     "mass_at_minimizer": r.mass(self.cells)}
+                if m == "sr" and a in self.exact_sr:
+                    d["exact"] = {"pi": self.exact_sr[a].tolist(), "tv_sim_exact": tv(r.freq, self.exact_sr[a]),
+                                  "mass_at_minimizer": float(self.exact_sr[a][self.cells].sum())}
+                if m == "bc" and a in self.bc:
+                    law = self.bc[a]
+                    d["exact"] = {**law.to_dict(), "tv_sim_exact": tv(r.freq, law.pi),
+                                  "mass_at_minimizer": float(law.pi[self.cells].sum())}
+                    d["latent"] = {"edges": (self.lattice.lo[0] + r.latent_edges).tolist(),
+                                   "counts": r.latent_counts[0].tolist()}
+                results.append(d)
+        return {"command": "figure2", "problem": self.problem.name, "delta": self.lattice.delta,
+                "noise": {**self.noise.to_dict(), "description": self.noise.describe()},
+                "domain": self.lattice.domain.tolist(), "steps": self.steps, "chains": self.chains,
+                "start": [self.start], "seed": self.seed, "minimizer_cells": self.cells.tolist(),
+                "limit": None if self.pi_limit is None else {"alpha0": self.alpha0, "pi": self.pi_limit.tolist()},
+                "masses": self.masses(), "seconds": self.seconds, "results": results}
+
+
+def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int = FIG2_STEPS, chains: int = 1,
+                 start: float = FIG2_START, seed: int = 0, delta: float = FIG2_DELTA, problem: Problem | None = None,
+                 exact: bool = True, bc_tol: float = 1e-3, sampler: str = "step", progress=None) -> Figure2:
+    """Simulate BC and SR at each α (one parallel kernel call) and compute the exact laws.
+
+    Parameters
+    ----------
+    noise : NoiseModel, optional
+        Default :func:`default_noise` (Gaussian, σ = 4, batch 1).
+    exact : bool
+        Also compute SR's π_α and π̃ and BC's transfer-operator law (1-D problems only).
+    progress : callable, optional
+        ``progress(label)`` called as each stage finishes (the CLI passes a tqdm update).
+    """
+    from srchain.simulate import simulate_many
+
+    tick = progress or (lambda label: None)
+    problem = problem or get_problem("toy")
+    noise = noise or default_noise()
+    lat = Lattice.from_domain(delta, problem.domain, dim=problem.dim)
+    cells = lat.cells(problem.minimizer) if problem.minimizer is not None else np.zeros(0, dtype=np.int64)
+    alphas = tuple(float(a) for a in alphas)
+    runs = [(m, a) for m in ("bc", "sr") for a in alphas]
+    seconds = {}
+    t0 = time.perf_counter()
+    res = simulate_many(problem, noise, lat, runs, steps, chains=chains, start=start, seed=seed, sampler=sampler)
+    seconds["simulate"] = time.perf_counter() - t0
+    tick("simulate")
+    sim = {(r.method, r.alpha): r for r in res}
+    exact_sr, bc, pi_limit, a0 = {}, {}, None, None
+    if exact:
+        from srchain.operators import alpha0, t_tilde, transition_matrix, u_tilde
+        from srchain.stationary import stationary
+        from srchain.toy.bc_law import bc_law
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The exact laws are independent: run them on a thread pool (the GTH kernels release the GIL).
+        t0 = time.perf_counter()
+
+        def sr_law(a):
+            return stationary(transition_matrix(problem, noise, lat, a, method="sr").P).pi
+
+        def bc_one(a):
+            law = bc_law(problem, noise, lat, a, tol=bc_tol)
+            tick(f"BC law α={a:g}")
+            return law
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            bc_jobs = {a: pool.submit(bc_one, a) for a in alphas} if lat.dim == 1 else {}
+            sr_jobs = {a: pool.submit(sr_law, a) for a in alphas}
+            U = u_tilde(problem, noise, lat)
+            a0 = alpha0(U)
+            pi_limit = stationary(t_tilde(U)).pi
+            exact_sr = {a: f.result() for a, f in sr_jobs.items()}
+            tick("exact SR laws")
+            bc = {a: f.result() for a, f in bc_jobs.items()}
+        seconds["exact"] = time.perf_counter() - t0
+    return Figure2(problem=problem, noise=noise, lattice=lat, alphas=alphas, steps=int(steps), chains=int(chains),
+                   start=float(start), seed=int(seed), sim=sim, exact_sr=exact_sr, pi_limit=pi_limit, alpha0=a0,
+                   bc=bc, cells=cells, seconds=seconds)
+
+
+def plot_figure2(fig2: Figure2, path=None):
+    """The figure: objective (8) on the left, a 2 × 4 grid of histograms (BC top, SR bottom), exact laws overlaid
+    as dots (SR: π_α; BC: transfer-operator law). Returns the matplotlib figure (saved to ``path`` if given)."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.gridspec import GridSpec
+
+    lat = fig2.lattice
+    x = lat.axis(0)
+    na = len(fig2.alphas)
+    fig = plt.figure(figsize=(3.0 + 2.6 * na, 5.2))
+    gs = GridSpec(2, na + 1, figure=fig, width_ratios=[1.3] + [1] * na, wspace=0.3, hspace=0.45)
+    ax0 = fig.add_subplot(gs[:, 0])
+    w = np.linspace(lat.lo[0], lat.hi[0], 800)
+    ax0.plot(w, fig2.problem.value(w[:, None]), color="k", lw=1.2)
+    ax0.set_title(f"objective ({fig2.problem.name})", fontsize=9)
+    ax0.set_xlabel("w")
+    ax0.set_ylim(0, min(12, float(np.max(fig2.problem.value(w[:, None])))))
+    for row, m in enumerate(("bc", "sr")):
+        for col, a in enumerate(fig2.alphas):
+            ax = fig.add_subplot(gs[row, col + 1])
+            r = fig2.sim.get((m, a))
+            if r is not None:
+                ax.bar(x, r.freq, width=0.85 * lat.delta, color="tab:blue" if m == "bc" else "tab:orange",
+                       alpha=0.8, label="simulated")
+            exact = fig2.bc[a].pi if (m == "bc" and a in fig2.bc) else fig2.exact_sr.get(a) if m == "sr" else None
+            if exact is not None:
+                ax.plot(x, exact, "k.", ms=4, label="exact" if m == "sr" else "transfer op.")
+            if r is not None:
+                ax.set_title(f"{m.upper()}  α={a:g}\nmass@min {r.mass(fig2.cells):.2f}", fontsize=8)
+            ax.set_ylim(0, 1.02)
+            ax.set_xlim(lat.lo[0] - lat.delta, lat.hi[0] + lat.delta)
+            ax.tick_params(labelsize=7)
+            if row == 1:
+                ax.set_xlabel("quantized w", fontsize=8)
+            if col == 0 and row == 0:
+                ax.legend(fontsize=6, loc="upper left")
+    fig.suptitle(f"Figure 2 (Li et al. 2017): BC (top) vs SR (bottom), start {fig2.start:g}, Δ={lat.delta:g}, "
+                 f"{fig2.steps:.0e} steps × {fig2.chains} chain(s); noise {fig2.noise.describe()}", fontsize=9)
+    if path is not None:
+        import os
+
+        os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
