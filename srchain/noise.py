@@ -90,6 +90,13 @@ class NoiseModel:
         """``E[(ξ̄ − a)⁺]``."""
         raise NotImplementedError
 
+    def excess(self, a):
+        """``E[(a − ξ̄)⁺] − a⁺``: equal to ``Λ(a)`` for a ≤ 0 and to ``Υ(a)`` for a > 0 (mean-zero noise), so it is
+        small in both tails and is computed without cancellation. The operators use it to write each move
+        probability as a deterministic part plus small corrections (see :mod:`srchain.operators`)."""
+        a = np.asarray(a, dtype=np.float64)
+        return np.where(a <= 0, self.lower_partial(np.minimum(a, 0.0)), self.upper_partial(np.maximum(a, 0.0)))
+
     def cdf(self, a):
         """``P(ξ̄ ≤ a)``."""
         raise NotImplementedError
@@ -196,6 +203,13 @@ class GaussianNoise(NoiseModel):
     def upper_partial(self, a):
         s = self.s
         return s * _psi_gauss(-np.asarray(a, dtype=np.float64) / s)
+
+    def excess(self, a):
+        s = self.s
+        z = np.abs(np.ascontiguousarray(a, dtype=np.float64)) / s
+        out = np.empty_like(z).ravel()
+        _psi_gauss_flat(-z.ravel(), out)
+        return s * out.reshape(z.shape)
 
     def cdf(self, a):
         return special.ndtr(np.asarray(a, dtype=np.float64) / self.s)

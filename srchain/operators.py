@@ -19,6 +19,10 @@ writing ``hat(t) = R(t + 1) − 2R(t) + R(t − 1)`` with the ramp ``R(t) = t⁺
 the noise model's closed-form lower partial expectation. Moves that leave the box are clipped to its face (the
 projection the paper assumes), so the face's entry is a tail probability
 ``Pr(Qs ≤ c) = τ[Υ(a_{c+1}) − Υ(a_c)]`` with ``Υ(a) = E[(ξ̄ − a)⁺]`` (resp. ``Pr(Qs ≥ c) = τ[Λ(a_{c−1}) − Λ(a_c)]``).
+Evaluated as written, these second differences of numbers of size |a| lose everything to cancellation in the tails
+(a 1e-130 move would come out as ±1e-15). The code therefore splits ``Λ(a) = a⁺ + E(a)``, where the excess
+``E(a) = Λ(a) − a⁺`` equals Λ(a) for a ≤ 0 and Υ(a) for a > 0 and is small in both tails: the linear parts
+sum to the deterministic rounding of the mean step, ``hat(m − j)``, and only small excesses are differenced.
 For R (Eq. 4) the move law is ``Pr(j − ½ ≤ u < j + ½)`` from the noise's CDF (ties, of probability zero for
 continuous noise, round up).
 
@@ -138,20 +142,19 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
     inside = (tgt >= 0) & (tgt <= (nk - 1)[None, :, None])
     mm = m[:, :, None]
     if method == "sr":
-        # Λ at a_c for c = j−1, j, j+1 (shared across j): evaluate on offsets −J−1 … J+1.
+        # With E(a) = E[(a − ξ̄)⁺] − a⁺ (small in both tails, noise.excess) and a_c = (m − c)/τ:
+        #   Pr(move j) = hat(m − j) + τ[E(a_{j−1}) − 2E(a_j) + E(a_{j+1})]
+        #   Pr(Qs ≥ j) = clip(m − j + 1, 0, 1) + τ[E(a_{j−1}) − E(a_j)]       (upper face)
+        #   Pr(Qs ≤ j) = clip(j + 1 − m, 0, 1) + τ[E(a_{j+1}) − E(a_j)]       (lower face)
+        # i.e. the deterministic rounding of the mean step plus the noise's correction. Far in the tails the first
+        # terms vanish and the corrections are differences of small numbers: no catastrophic cancellation.
         ext = np.arange(-J - 1, J + 2, dtype=np.float64)
         a = (mm - ext) / tau  # (n, d, W+2)
-        lam = noise.lower_partial(a)
-        exact = tau * (lam[..., :-2] - 2.0 * lam[..., 1:-1] + lam[..., 2:])
-        # Pr(Qs ≥ j) = τ[Λ(a_{j−1}) − Λ(a_j)] (upper face);  Pr(Qs ≤ j) = τ[Υ(a_{j+1}) − Υ(a_j)] (lower face),
-        # the latter evaluated only where an entry sits on the lower face.
-        ge = tau * (lam[..., :-2] - lam[..., 1:-1])
-        le = np.zeros_like(ge)
-        where = np.nonzero(at_lo)
-        if where[0].size:
-            a_next = a[..., 2:][where]
-            a_here = a[..., 1:-1][where]
-            le[where] = tau * (noise.upper_partial(a_next) - noise.upper_partial(a_here))
+        ex = noise.excess(a)
+        dj = mm - offs  # m − j
+        exact = np.maximum(0.0, 1.0 - np.abs(dj)) + tau * (ex[..., :-2] - 2.0 * ex[..., 1:-1] + ex[..., 2:])
+        ge = np.clip(dj + 1.0, 0.0, 1.0) + tau * (ex[..., :-2] - ex[..., 1:-1])
+        le = np.clip(1.0 - dj, 0.0, 1.0) + tau * (ex[..., 2:] - ex[..., 1:-1])
         if noise.is_discrete:
             exact = _discrete_hat(noise, mm, tau, offs)
     else:
