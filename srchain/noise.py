@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
-from scipy import special, stats
+from scipy import special
 
 from srchain.errors import SrchainError
 
@@ -72,6 +72,14 @@ def _psi_gauss(z):
     out = np.empty_like(flat)
     _psi_gauss_flat(flat, out)
     return out.reshape(z.shape) if z.ndim else float(out[0])
+
+
+def _t_pdf(a, nu):
+    """Density of the standard Student-t law with ν degrees of freedom (scipy.special only: importing
+    scipy.stats costs about a second at start-up)."""
+    a = np.asarray(a, dtype=np.float64)
+    logc = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(nu * math.pi)
+    return np.exp(logc - (nu + 1) / 2 * np.log1p(a * a / nu))
 
 
 @dataclass(frozen=True)
@@ -256,10 +264,12 @@ class LaplaceNoise(NoiseModel):
         return self.lower_partial(-np.asarray(a, dtype=np.float64))
 
     def cdf(self, a):
-        return stats.laplace.cdf(a, scale=self.b)
+        a = np.asarray(a, dtype=np.float64)
+        e = 0.5 * np.exp(-np.abs(a) / self.b)
+        return np.where(a < 0, e, 1.0 - e)
 
     def sf(self, a):
-        return stats.laplace.sf(a, scale=self.b)
+        return self.cdf(-np.asarray(a, dtype=np.float64))
 
     def quantile_width(self, tol):
         return float(-self.b * math.log(tol))
@@ -296,9 +306,9 @@ class StudentTNoise(NoiseModel):
         # as (ν + a²)/(ν − 1) f(a) − |a| SF(|a|), both terms positive and of the same order (no catastrophe).
         nu = self.nu
         a = np.asarray(a, dtype=np.float64)
-        f = stats.t.pdf(a, nu)
+        f = _t_pdf(a, nu)
         t = np.abs(a)
-        neg = (nu + a * a) / (nu - 1) * f - t * stats.t.sf(t, nu)
+        neg = (nu + a * a) / (nu - 1) * f - t * special.stdtr(nu, -t)
         neg = np.maximum(neg, 0.0)
         return np.where(a >= 0, a + neg, neg)
 
@@ -309,13 +319,13 @@ class StudentTNoise(NoiseModel):
         return self.lower_partial(-np.asarray(a, dtype=np.float64))
 
     def cdf(self, a):
-        return stats.t.cdf(a, self.nu, scale=self.scale)
+        return special.stdtr(self.nu, np.asarray(a, dtype=np.float64) / self.scale)
 
     def sf(self, a):
-        return stats.t.sf(a, self.nu, scale=self.scale)
+        return special.stdtr(self.nu, -np.asarray(a, dtype=np.float64) / self.scale)
 
     def quantile_width(self, tol):
-        return float(stats.t.isf(tol / 2, self.nu, scale=self.scale))
+        return float(-special.stdtrit(self.nu, tol / 2) * self.scale)
 
     def sample(self, rng, size):
         return self.scale * rng.standard_t(self.nu, size)
@@ -463,9 +473,9 @@ class TabulatedNoise(NoiseModel):
         x = np.linspace(-half, half, points | 1)
         h = x[1] - x[0]
         if isinstance(base, LaplaceNoise):
-            p = stats.laplace.pdf(x, scale=base.b)
+            p = np.exp(-np.abs(x) / base.b) / (2 * base.b)
         else:
-            p = stats.t.pdf(x, base.nu, scale=base.scale)
+            p = _t_pdf(x / base.scale, base.nu) / base.scale
         p /= p.sum() * h
         ft = np.fft.rfft(np.fft.ifftshift(p) * h)
         conv = np.fft.fftshift(np.fft.irfft(ft**batch, n=points)) / h  # density of the sum on the same grid

@@ -91,7 +91,10 @@ def run(args) -> int:
 
     out = args.out or os.path.join("runs", f"{args.model}-{args.method}")
     cfg = config_from_args(args, out=out, resume=args.resume, stop_after=args.stop_after)
-    res = train(cfg)
+    try:
+        res = train(cfg)
+    finally:
+        _shutdown_distributed()
     if res["rank"] != 0:
         return 0
     fin = res["final"]
@@ -103,3 +106,11 @@ def run(args) -> int:
         print(f"{args.model} {args.method}: epoch {fin['epoch']}, train error {fin['train_error']:.2f}%, "
               f"test error {fin['test_error']:.2f}% ({state}; log {os.path.join(out, 'log.jsonl')})")
     return 0
+
+
+def _shutdown_distributed():
+    import sys
+
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -98,7 +98,7 @@ def _plot(path, spec, results, pi_limit):
     for r, c in zip(results, colors):
         ax.step(x, marginal(np.asarray(r["pi"]), lat.shape), where="mid", color=c, label=f"π_α, α={r['alpha']:g}")
     if pi_limit is not None:
-        ax.plot(x, marginal(pi_limit, lat.shape), "k--", lw=1.5, label="π̃ (limit, Eq. 9)")
+        ax.step(x, marginal(pi_limit, lat.shape), "k--", where="mid", lw=1.5, label="π̃ (limit, Eq. 9)")
     if spec.problem.minimizer is not None:
         ax.axvline(spec.problem.minimizer[0], color="r", lw=0.8, ls=":", label="global minimiser")
     ax.set_xlabel("w" if lat.dim == 1 else "w₁ (marginal)")

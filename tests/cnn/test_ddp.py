@@ -13,8 +13,13 @@ dist = pytest.importorskip("torch.distributed")
 @pytest.mark.slow
 @pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed support")
 def test_torchrun_two_processes_gloo(tmp_path):
+    import socket
+
+    with socket.socket() as sock:                # a free port (torchrun's --master_port 0 hangs with gloo)
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", port,
            "-m", "srchain.cli", "train", "--model", "vgg9", "--method", "sr-adam", "--epochs", "2",
            "--width", "0.125", "--image-size", "16", "--batch", "32", "--device", "cpu", "--threads", "1",
            "--quiet", "--out", str(out)]
