@@ -80,7 +80,8 @@ def qd(w: torch.Tensor, grid: Grid, out: torch.Tensor | None = None) -> torch.Te
     """
     d = grid.delta
     if grid.binary:
-        res = torch.where(w >= 0, d, -d).to(w.dtype)
+        pos = w.new_full((), d)
+        res = torch.where(w >= 0, pos, -pos)
     else:
         k = torch.floor(w.abs() / d + 0.5).clamp_(max=grid.kmax)
         res = torch.copysign(k, w).mul_(d)        # sign(w)·Δ·floor(|w|/Δ + 1/2), Eq. 3 (−0 compares == 0)
@@ -117,7 +118,8 @@ def qs(w: torch.Tensor, grid: Grid, generator: torch.Generator | None = None,
     x = (w / d).clamp_(-grid.kmax, grid.kmax)
     if grid.binary:
         # grid −Δ + 2ΔZ: fraction above −Δ is (x + 1)/2; up to +Δ iff p < (x + 1)/2 (Eq. 5)
-        res = torch.where(p < (x + 1.0) * 0.5, d, -d).to(w.dtype)
+        pos = w.new_full((), d)
+        res = torch.where(p < (x + 1.0) * 0.5, pos, -pos)
     else:
         # snap values within 1e-4 of a grid index, so w = kΔ (up to float error) stays exactly on kΔ
         r = torch.round(x)

@@ -87,6 +87,11 @@ def _csr(P) -> sp.csr_matrix:
 def _mul(A, B):
     """Product of two powers, staying sparse while the result is sparse (< 15% filled)."""
     if sp.issparse(A) and sp.issparse(B):
+        n = A.shape[0]
+        # upper bound on the product's nonzeros: Σ_k (nonzeros in column k of A)·(nonzeros in row k of B)
+        bound = float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(B.indptr).astype(float)))
+        if bound > 0.3 * n * n:
+            return A.toarray() @ B.toarray()
         C = (A @ B).tocsr()
         if C.nnz < 0.15 * C.shape[0] * C.shape[1]:
             return C
@@ -116,7 +121,7 @@ def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int) -> int:
     if d1.max() <= eps:
         # t = 0 has d(0) = max_x (1 − π(x)) > ε unless n is tiny; t_mix ≥ 1 by convention of Eq. 10 (t ≥ 0).
         return 0 if (1.0 - pi.min()) <= eps else 1
-    powers = [A]  # powers[i] = P^(2^i)
+    powers = [A if A.nnz < 0.05 * n * n else A.toarray()]  # powers[i] = P^(2^i)
     dvals = [d1]
     while True:
         if 2 ** len(powers) > max_steps:

@@ -42,7 +42,7 @@ def run(args) -> int:
     for a in progress(todo, args, "mixing", total=len(todo)):
         op = transition_matrix(spec.problem, spec.noise, lat, a, method=args.method, tol=args.tol,
                                max_bytes=args.max_memory * GIB)
-        pi = stationary(op.P).pi
+        pi = stationary(op.P, shape=lat.shape).pi
         m = mixing_time(op.P, eps=args.eps, pi=pi, max_exact_states=args.max_exact_states)
         results.append({"alpha": float(a), **{k: v for k, v in m.to_dict().items() if k != "eps"}})
         if args.json:

@@ -39,7 +39,7 @@ def run(args) -> int:
     if args.method == "sr":
         U = u_tilde(spec.problem, spec.noise, lat)
         a0 = alpha0(U)
-        lim = stationary(t_tilde(U), method=args.solver)
+        lim = stationary(t_tilde(U), method=args.solver, shape=lat.shape)
         pi_limit = lim.pi
         limit = {"alpha0": a0, "pi": pi_limit, "residual": lim.residual, "solver": lim.method,
                  "mass_at_minimizer": float(pi_limit[cells].sum()), "entropy": entropy(pi_limit)}
@@ -49,7 +49,7 @@ def run(args) -> int:
     for a in progress(todo, args, "stationary", total=len(todo)):
         op = transition_matrix(spec.problem, spec.noise, lat, a, method=args.method, tol=args.tol,
                                max_bytes=args.max_memory * GIB)
-        res = stationary(op.P, method=args.solver)
+        res = stationary(op.P, method=args.solver, shape=lat.shape)
         results.append({"alpha": float(a), "pi": res.pi,
                         "tv_to_limit": None if pi_limit is None else tv(res.pi, pi_limit),
                         "residual": res.residual, "mass_at_minimizer": float(res.pi[cells].sum()),

@@ -70,3 +70,10 @@ def test_rademacher_is_pm_delta_and_balanced():
 def test_bad_delta_is_a_user_error(delta):
     with pytest.raises(SrchainError, match="delta"):
         Grid(delta)
+
+
+def test_float64_grid_values_are_exact():
+    g = Grid(0.1, 1)
+    w = torch.tensor([-0.3, 0.0, 0.05], dtype=torch.float64)
+    assert qd(w, g).tolist() == [-0.1, 0.1, 0.1]
+    assert set(qs(w, g, torch.Generator().manual_seed(0)).tolist()) <= {-0.1, 0.1}

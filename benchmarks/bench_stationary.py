@@ -1,0 +1,94 @@
+"""Benchmark: stationary law of 10^6-state 2-D SR chains (issue 2), sparse GTH vs SciPy spsolve, same run.
+
+Chains: objective (8) per coordinate (`separable`, exact law = product of two birth–death laws) and `coupled`
+(c = 1), Δ = 14/999 on [−4, 10]^2 (1000 × 1000 states), Gaussian σ = 2, α = 5e-4.
+Each case runs in a fresh subprocess so that its peak RSS (resource.getrusage) is its own.
+
+    python benchmarks/bench_stationary.py            # 10^6-state separable and coupled chains
+    python benchmarks/bench_stationary.py --huge     # also a 10^7-state (3163 × 3163) separable chain, GTH only
+Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def case(problem: str, side: int, baseline: bool) -> dict:
+    import numpy as np
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import spsolve
+
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.operators import transition_matrix
+    from srchain.problems import get_problem
+    from srchain.stationary import birth_death_stationary, stationary, tv
+
+    delta = 14.0 / (side - 1)
+    noise = make_noise("gaussian", sigma=2.0)
+    prob = get_problem(problem, dim=2, coupling=1.0 if problem == "coupled" else None)
+    lat = Lattice.from_domain(delta, (-4.0, 10.0), 2)
+    t = time.perf_counter()
+    op = transition_matrix(prob, noise, lat, 5e-4)
+    build = time.perf_counter() - t
+    P = op.P
+    # warm the JIT on a small chain so that compile time is not counted
+    small = Lattice.from_domain(14.0 / 29, (-4.0, 10.0), 2)
+    stationary(transition_matrix(prob, noise, small, 5e-4).P, method="gth-sparse", shape=small.shape)
+    res = stationary(P, method="gth-sparse", shape=lat.shape)
+    out = {"problem": problem, "states": P.shape[0], "nnz": int(P.nnz), "build_seconds": build,
+           "gth": {"seconds": res.seconds, "residual": res.residual, "underflow": res.underflow,
+                   "method": res.method}}
+    if problem == "separable":
+        lat1 = Lattice.from_domain(delta, (-4.0, 10.0), 1)
+        q = birth_death_stationary(transition_matrix(get_problem("toy"), noise, lat1, 5e-4).P)
+        out["gth"]["tv_to_exact"] = tv(res.pi, np.kron(q, q))
+    if baseline:
+        n = P.shape[0]
+        pin = int(np.argmax(res.pi))
+        M = (sp.identity(n, format="csr") - P).T.tocsr()
+        keep = np.r_[0:pin, pin + 1:n]
+        Mr = M[keep][:, keep].tocsc()
+        b = -M[keep, pin].toarray().ravel()
+        t = time.perf_counter()
+        x = spsolve(Mr, b)
+        sec = time.perf_counter() - t
+        pi = np.empty(n)
+        pi[keep] = x
+        pi[pin] = 1.0
+        pi /= pi.sum()
+        out["spsolve_pinned_at_mode"] = {"seconds": sec, "tv_to_gth": tv(pi, res.pi),
+                                         "residual": float(np.abs(P.T @ pi - pi).sum())}
+        out["speedup_vs_spsolve"] = sec / res.seconds
+    out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--huge", action="store_true", help="also run a 10^7-state chain (GTH only)")
+    ap.add_argument("--case", nargs=3, metavar=("PROBLEM", "SIDE", "BASELINE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.case:
+        print(json.dumps(case(args.case[0], int(args.case[1]), args.case[2] == "1")))
+        return
+    runs = [("separable", 1000, 1), ("coupled", 1000, 1)] + ([("separable", 3163, 0)] if args.huge else [])
+    results = []
+    for prob, side, base in runs:
+        p = subprocess.run([sys.executable, __file__, "--case", prob, str(side), str(base)], capture_output=True,
+                           text=True)
+        if p.returncode:
+            results.append({"problem": prob, "side": side, "error": p.stderr.strip().splitlines()[-1:]})
+        else:
+            results.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    print(json.dumps({"benchmark": "stationary", "cpus": os.cpu_count(), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
