@@ -84,81 +84,252 @@ def _csr(P) -> sp.csr_matrix:
     return A
 
 
-def _mul(A, B):
-    """Product of two powers, staying sparse while the result is sparse (< 15% filled)."""
-    if sp.issparse(A) and sp.issparse(B):
-        n = A.shape[0]
-        # upper bound on the product's nonzeros: Σ_k (nonzeros in column k of A)·(nonzeros in row k of B)
-        bound = float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(B.indptr).astype(float)))
-        if bound > 0.3 * n * n:
-            return A.toarray() @ B.toarray()
-        C = (A @ B).tocsr()
-        if C.nnz < 0.15 * C.shape[0] * C.shape[1]:
-            return C
-        return C.toarray()
-    A = A.toarray() if sp.issparse(A) else A
-    return A @ B if not sp.issparse(B) else np.asarray((B.T @ A.T).T)
+# ---------------------------------------------------------------------------------------------------------------
+# Exact path. A power P^(2^k) is held as a `_Pow`: sparse (CSR), dense, or low rank ``U V`` (U: n×ρ, V: ρ×n) with
+# ``err[x]`` ≥ ‖P^(2^k)(x, ·) − Ũ(x)V‖₁, a rigorous bound on the row-L1 error (0 for the sparse and dense forms).
+# ---------------------------------------------------------------------------------------------------------------
+_SV_TOL = 1e-15       # singular values below this × the largest are float64 noise: dropped from the sketch
+_TRUNC_TOL = 1e-15    # row-L1 mass a re-compression of a low-rank square may drop (added to err)
+_CERT_MAX = 1e-11     # a compression is used only if its certified row-L1 residual is below this
+_SLACK = 1e-11        # margin for float64 rounding in decisions made with an approximate (err > 0) power
+_BLOCK = 1024         # rows per block when low-rank rows are made explicit
 
 
-def _rows_tv(M, pi, rows=None) -> np.ndarray:
-    if sp.issparse(M):
-        sub = M if rows is None else M[rows]
-        sub = sub.tocsr()
-        # ½ Σ_y |M − π| = ½(Σ_{y in row} (|M − π| − π) + Σ_y π) = ½(1 + Σ_{y in row}(|M − π| − π_y))
-        out = np.empty(sub.shape[0])
-        for r in range(sub.shape[0]):
-            s, e = sub.indptr[r], sub.indptr[r + 1]
-            cols = sub.indices[s:e]
-            out[r] = 0.5 * (pi.sum() + np.sum(np.abs(sub.data[s:e] - pi[cols]) - pi[cols]))
-        return out
-    sub = M if rows is None else M[rows]
-    return tv_rows(sub, pi)
+class _Ambiguous(Exception):
+    """A TV value of a compressed power lies within its error bound of ε: redo the decision exactly."""
 
 
-def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int) -> int:
+class _Pow:
+    __slots__ = ("kind", "S", "D", "U", "V", "err")
+
+    def __init__(self, kind, S=None, D=None, U=None, V=None, err=None):
+        self.kind, self.S, self.D, self.U, self.V, self.err = kind, S, D, U, V, err
+
+    def rows(self, idx) -> np.ndarray:
+        if self.kind == "dense":
+            return self.D[idx]
+        if self.kind == "sparse":
+            return self.S[idx].toarray()
+        return self.U[idx] @ self.V
+
+    def rmul(self, M: np.ndarray) -> np.ndarray:
+        """``M @ self`` for dense rows ``M``."""
+        if self.kind == "dense":
+            return M @ self.D
+        if self.kind == "sparse":
+            return np.asarray((self.S.T @ M.T).T)
+        return (M @ self.U) @ self.V
+
+
+def _tv_sparse(S: sp.csr_matrix, pi: np.ndarray, psum: float) -> np.ndarray:
+    """½‖S(x, ·) − π‖₁ for every row of a CSR matrix: ½(Σπ + Σ_{y in row}(|S − π_y| − π_y))."""
+    S = S.tocsr()
+    S.sort_indices()
+    p = pi[S.indices]
+    contrib = np.abs(S.data - p) - p
+    cs = np.concatenate(([0.0], np.cumsum(contrib)))
+    return 0.5 * (psum + cs[S.indptr[1:]] - cs[S.indptr[:-1]])
+
+
+def _tv_of(Q: _Pow, idx, pi, psum) -> tuple[np.ndarray, np.ndarray | None]:
+    """TV of rows ``idx`` of Q, and their explicit L1 norms (only for the low-rank form, else None)."""
+    if Q.kind == "sparse":
+        return _tv_sparse(Q.S[idx], pi, psum), None
+    if Q.kind == "dense":
+        return tv_rows(Q.D[idx], pi), None
+    tv = np.empty(len(idx))
+    for s in range(0, len(idx), _BLOCK):
+        R = Q.U[idx[s:s + _BLOCK]] @ Q.V
+        tv[s:s + _BLOCK] = 0.5 * np.abs(R - pi[None, :]).sum(axis=1)
+    return tv, None
+
+
+def _classify(tv: np.ndarray, err: np.ndarray | None, eps: float):
+    """(above, below): rows certified to have TV > ε, and rows certified to have TV ≤ ε.
+
+    With an exact power (err None) this is the plain comparison. With a compressed one the true TV lies in
+    ``tv ± (err/2 + slack)``.
+    """
+    if err is None:
+        return tv > eps, tv <= eps
+    b = 0.5 * err + _SLACK
+    return tv - b > eps, tv + b <= eps
+
+
+def _density(S: sp.csr_matrix) -> float:
+    return S.nnz / float(S.shape[0] * S.shape[1])
+
+
+def _square(Q: _Pow) -> _Pow:
+    """Q·Q in the cheapest exact form (sparse while it stays sparse), or the low-rank square."""
+    n = (Q.S if Q.kind == "sparse" else Q.D if Q.kind == "dense" else Q.U).shape[0]
+    if Q.kind == "sparse":
+        A = Q.S
+        # multiply-adds of the sparse product: Σ_k (nonzeros in column k)·(nonzeros in row k); scipy's sparse
+        # product runs ~40× slower per multiply-add than dense BLAS, so go dense beyond n³/40.
+        work = float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(A.indptr).astype(float)))
+        if work < n ** 3 / 40.0:
+            C = (A @ A).tocsr()
+            if _density(C) < 0.1:
+                return _Pow("sparse", S=C)
+            return _Pow("dense", D=C.toarray())
+        D = A.toarray()
+        return _Pow("dense", D=D @ D)
+    if Q.kind == "dense":
+        return _Pow("dense", D=Q.D @ Q.D)
+    return _square_lowrank(Q)
+
+
+def _truncate(G: np.ndarray, s: np.ndarray, Vt: np.ndarray, tol: float):
+    """Keep the leading terms of ``G diag(s) Vt`` (G with orthonormal columns) whose dropped tail is at most ``tol``
+    in every row's L1 norm; return (U, V, dropped-bound per row)."""
+    c = np.abs(Vt).sum(axis=1)                                 # ‖Vt_j‖₁
+    T = np.abs(G) * (s * c)[None, :]                           # bound of term j in row x
+    tail = np.cumsum(T[:, ::-1], axis=1)[:, ::-1]              # tail[x, j] = Σ_{i ≥ j} T[x, i]
+    tmax = tail.max(axis=0)
+    ok = np.flatnonzero(tmax <= tol)
+    rho = int(ok[0]) if ok.size else len(s)
+    rho = max(rho, 1)
+    dropped = tail[:, rho] if rho < len(s) else np.zeros(G.shape[0])
+    return G[:, :rho] * s[:rho][None, :], Vt[:rho], dropped
+
+
+def _square_lowrank(Q: _Pow) -> _Pow:
+    """(UV)(UV) = U(VU)V, re-compressed. Error: P²−Q̃² = E·P + Q̃·E, so err' = err + ‖Q̃(x,·)‖₁·max err + dropped,
+    with ‖Q̃(x, ·)‖₁ ≤ 1 + err(x) (the true row has L1 norm 1)."""
+    U2 = Q.U @ (Q.V @ Q.U)
+    Qr, R = np.linalg.qr(U2)
+    Ub, s, Vt = np.linalg.svd(R @ Q.V, full_matrices=False)
+    U, V, dropped = _truncate(Qr @ Ub, s, Vt, _TRUNC_TOL)
+    e = Q.err
+    return _Pow("lowrank", U=U, V=V, err=e + (1.0 + e) * e.max() + dropped)
+
+
+def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
+    """A certified low-rank form of an exact power (sparse or dense), or None when its numerical rank is > r_max.
+
+    Randomized range finder (Halko, Martinsson, Tropp 2011): Y = QΩ with Gaussian Ω, widened until Y's trailing
+    singular value is at float64 noise level; Q ≈ B_Q (B_Qᵀ Q), truncated by the SVD of B_Qᵀ Q. The residual
+    ‖Q(x, ·) − Ũ(x)V‖₁ is then computed for every row (O(n²ρ)), so the bound does not rest on the randomization.
+    """
+    n = Q.D.shape[0] if Q.kind == "dense" else Q.S.shape[0]
+    X = Q.D if Q.kind == "dense" else (Q.S.toarray() if _density(Q.S) > 0.01 else None)
+
+    def apply(Om):
+        return X @ Om if X is not None else np.asarray(Q.S @ Om)
+
+    r = 32
+    Y = apply(rng.standard_normal((n, r)))
+    while True:
+        s = np.linalg.svd(Y, compute_uv=False)
+        ratio = s[-1] / s[0]
+        if ratio <= 1e-14:
+            break
+        # geometric extrapolation of the decay (singular values of smoothing kernels decay faster than that)
+        pred = r * math.log(_SV_TOL) / math.log(max(ratio, 1e-300)) if ratio < 1 else math.inf
+        if r >= r_max or pred > 2 * r_max:
+            return None
+        Y = np.hstack([Y, apply(rng.standard_normal((n, r)))])
+        r *= 2
+    Bq, _ = np.linalg.qr(Y)
+    B = Bq.T @ X if X is not None else np.asarray((Q.S.T @ Bq).T)
+    Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
+    rho = max(1, int(np.sum(s > _SV_TOL * s[0])))
+    U = (Bq @ Ub[:, :rho]) * s[:rho][None, :]
+    V = Vt[:rho]
+    err = np.empty(n)
+    for a in range(0, n, _BLOCK):
+        blk = X[a:a + _BLOCK] if X is not None else Q.S[a:a + _BLOCK].toarray()
+        err[a:a + _BLOCK] = np.abs(blk - U[a:a + _BLOCK] @ V).sum(axis=1)
+    if err.max() > _CERT_MAX:
+        return None
+    return _Pow("lowrank", U=U, V=V, err=err)
+
+
+def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compress: bool = True):
+    """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
+
+    Phase 1: Q_k ≈ P^(2^k) by squaring; ``alive`` holds the starts with d_x(2^k) > ε (a start found ≤ ε is
+    dropped for good, d_x being non-increasing), until no start is alive at 2^(K+1): t_mix ∈ (2^K, 2^(K+1)].
+    Phase 2: t = 2^K, M = rows of P^t of the alive starts; for k = K−1 … 0 try C = M·Q_k and accept t += 2^k when
+    some start is still above ε, keeping only those starts. Then t_mix = t + 1.
+    Returns (t_mix, info dict).
+    """
     n = A.shape[0]
-    d1 = _rows_tv(A, pi)
-    if d1.max() <= eps:
-        # t = 0 has d(0) = max_x (1 − π(x)) > ε unless n is tiny; t_mix ≥ 1 by convention of Eq. 10 (t ≥ 0).
-        return 0 if (1.0 - pi.min()) <= eps else 1
-    powers = [A if A.nnz < 0.05 * n * n else A.toarray()]  # powers[i] = P^(2^i)
-    dvals = [d1]
+    psum = float(pi.sum())
+    info = {"compressed_at": None, "rank": None, "err": 0.0, "dense_products": 0}
+    d0 = 1.0 - float(pi.min())
+    Q = _Pow("sparse", S=A) if _density(A) < 0.1 else _Pow("dense", D=A.toarray())
+    tv, _ = _tv_of(Q, np.arange(n), pi, psum)
+    if tv.max() <= eps:
+        return (0 if d0 <= eps else 1), info
+    rng = np.random.default_rng(0)
+    r_max = max(8, n // 8)
+    try_compress = compress and n >= 400
+    powers = [Q]
+    alive = np.flatnonzero(tv > eps)
     while True:
         if 2 ** len(powers) > max_steps:
             raise SrchainError(f"the chain has not mixed to eps={eps:g} after {max_steps} steps; raise max_steps or "
                                f"use the spectral bounds")
-        Q = _mul(powers[-1], powers[-1])
-        d = _rows_tv(Q, pi)
-        powers.append(Q)
-        dvals.append(d)
-        if d.max() <= eps:
-            break
-    j = len(powers) - 1  # d(2^j) ≤ ε < d(2^(j−1))
-    t = 2 ** (j - 1)
-    alive = np.flatnonzero(dvals[j - 1] > eps)  # rows above ε at time t (only they can stay above ε later)
-    X = powers[j - 1]
-    X = X[alive].toarray() if sp.issparse(X) else X[alive]
-    for i in range(j - 2, -1, -1):  # try to add 2^i steps while staying above ε
-        step = 2 ** i
-        if step <= 16:
-            # cheap now: finish by one-step sparse updates, evolving only the surviving rows
-            At = A.T.tocsr()
-            while True:
-                Y = np.asarray((At @ X.T).T)
-                dy = tv_rows(Y, pi)
-                if dy.max() <= eps:
-                    return t + 1
-                keep = dy > eps
-                X = Y[keep]
-                t += 1
-        B = powers[i]
-        Y = np.asarray(B.T @ X.T).T if sp.issparse(B) else X @ B
-        dy = tv_rows(Y, pi)
-        if dy.max() > eps:
-            keep = dy > eps
-            X = Y[keep]
-            t += step
-    return t + 1
+        Q = powers[-1]
+        if Q.kind == "dense":
+            # the alive rows first: if they are all mixed, the rest of the square is never needed
+            C = Q.D[alive] @ Q.D
+            info["dense_products"] += 1
+            tvc = tv_rows(C, pi)
+            above, below = _classify(tvc, None, eps)
+            if not above.any():
+                break
+            D = np.empty_like(Q.D)
+            D[alive] = C
+            rest = np.setdiff1d(np.arange(n), alive, assume_unique=True)
+            if rest.size:
+                D[rest] = Q.D[rest] @ Q.D
+            Q2 = _Pow("dense", D=D)
+        else:
+            Q2 = _square(Q)
+            if Q2.kind == "dense":
+                info["dense_products"] += 1
+            tvc, _ = _tv_of(Q2, alive, pi, psum)
+            above, below = _classify(tvc, None if Q2.kind != "lowrank" else Q2.err[alive], eps)
+            if not above.any():
+                if not below.all():
+                    raise _Ambiguous
+                break
+        if Q2.kind == "lowrank":
+            info["err"] = max(info["err"], float(Q2.err[alive].max()))
+        alive = alive[~below]
+        if try_compress and Q2.kind in ("dense", "sparse") and (Q2.kind == "dense" or _density(Q2.S) > 0.02):
+            L = _compress(Q2, r_max, rng)
+            if L is not None:
+                Q2 = L
+                info["compressed_at"] = len(powers)
+                info["rank"] = int(L.U.shape[1])
+                try_compress = False
+        powers.append(Q2)
+    K = len(powers) - 1
+    t = 2 ** K
+    QK = powers[K]
+    M = QK.rows(alive)
+    f = QK.err[alive] if QK.err is not None else np.zeros(len(alive))
+    for k in range(K - 1, -1, -1):
+        B = powers[k]
+        C = B.rmul(M)
+        if B.kind == "dense":
+            info["dense_products"] += 1
+        fc = f + (np.abs(M) @ B.err if B.err is not None else 0.0)
+        tvc = tv_rows(C, pi)
+        exact = not (fc.max() > 0.0)
+        above, below = _classify(tvc, None if exact else fc, eps)
+        if not exact:
+            info["err"] = max(info["err"], float(fc.max()))
+        if above.any():  # d(t + 2^k) > ε for sure; rows not certified ≤ ε are kept
+            keep = ~below
+            M, f, t = C[keep], fc[keep], t + 2 ** k
+        elif not below.all():
+            raise _Ambiguous
+    return t + 1, info
 
 
 def is_reversible(P, pi, rtol: float = 1e-9) -> bool:
@@ -254,10 +425,19 @@ def mixing_time(P, eps: float = 0.25, pi=None, max_exact_states: int = 10_000,
         raise SrchainError(f"pi has {pi.size} entries but the chain has {A.shape[0]} states")
     n = A.shape[0]
     if n <= max_exact_states:
-        t = _exact(A, pi, float(eps), int(max_steps))
+        try:
+            t, info = _exact(A, pi, float(eps), int(max_steps))
+            note = ""
+            if info["compressed_at"] is not None:
+                note = (f"powers from P^{2 ** info['compressed_at']} on held in certified low rank "
+                        f"(rank {info['rank']} there); every decision certified with row-L1 error <= "
+                        f"{info['err']:.1e} (TV error <= half that) plus {_SLACK:g} for float64 rounding")
+        except _Ambiguous:
+            t, info = _exact(A, pi, float(eps), int(max_steps), compress=False)
+            note = "a compressed decision was within its error bound of eps: recomputed without compression"
         return MixingResult(mixing_time=int(t), exact=True, relaxation_time=None, lower_bound=float(t),
                             upper_bound=float(t), eps=float(eps), method="exact-doubling",
-                            seconds=time.perf_counter() - t0)
+                            seconds=time.perf_counter() - t0, note=note)
     t_rel, lo, hi, note = spectral_bounds(A, pi, eps)
     return MixingResult(mixing_time=None, exact=False, relaxation_time=t_rel, lower_bound=lo, upper_bound=hi,
                         eps=float(eps), method="spectral-bounds", seconds=time.perf_counter() - t0, note=note)

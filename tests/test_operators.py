@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import dense_pi
+from chain_reference import dense_pi
 from srchain import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import make_noise
