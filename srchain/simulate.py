@@ -815,7 +815,15 @@ def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: st
             finals[c] = _chain_jump(gens[c], indptr, indices, cum, leave, i0, steps, burn_in, counts[c])
         return task
 
-    _parallel([jtask(c) for c in range(chains)])
+    tasks = [jtask(c) for c in range(chains)]
+    # At most chains·(steps + burn-in)·max_i q_i jumps in all: below ~10⁵ the whole run takes well under a
+    # millisecond, less than starting a thread pool, so it runs in this thread (the result is the same).
+    expected_jumps = chains * (steps + burn_in) * (float(leave.max()) if leave.size else 0.0)
+    if expected_jumps < 1e5:
+        for t in tasks:
+            t()
+    else:
+        _parallel(tasks)
     return SimulationResult(method=method, alpha=alpha, steps=steps, burn_in=burn_in, chains=chains, seed=int(seed),
                             states=lattice.points, counts=counts.sum(axis=0), chain_counts=counts,
                             final=lattice.points[finals], sampler="jump",
