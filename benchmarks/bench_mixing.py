@@ -1,9 +1,13 @@
-"""Benchmark: exact ε-mixing time (Eq. 10, ε = 0.25) vs a straightforward doubling + bisection baseline, same run.
+"""Benchmark: exact ε-mixing time (Eq. 10, ε = 0.25) vs the straightforward dense doubling + bisection, same run.
 
-Chain: SR on objective (8), Gaussian σ = 2, n states on [−4, 10], learning rate α (defaults: n = 2000, α = 0.1).
+Chain: SR on objective (8), Gaussian σ = 2, n states on [−4, 10], learning rate α (default n = 5000, α = 0.08:
+t_mix ≈ 1.3e4, the size of the issue's reference case). The baseline is timed at ``--baseline-n`` states (default
+2000, same α) and extrapolated by (n / baseline_n)³ — it does dense n×n products only — unless
+``--baseline-n`` equals ``--n``. ``--check`` also runs our exact path with compression switched off at n states and
+checks the integer; ``--extra`` adds a 2-D separable chain (70 × 70) and a random dense-ish chain.
 
-    python benchmarks/bench_mixing.py [--n 5000] [--alpha 0.1]
-Prints one JSON object.
+    python benchmarks/bench_mixing.py [--n 5000] [--alpha 0.08] [--baseline-n 2000] [--check] [--extra]
+Prints one JSON object. Timings on a shared machine are noisy: they are reported as measured.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import json
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def baseline(P: np.ndarray, pi: np.ndarray, eps: float) -> int:
@@ -33,32 +38,81 @@ def baseline(P: np.ndarray, pi: np.ndarray, eps: float) -> int:
     return t + 1
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--alpha", type=float, default=0.1)
-    ap.add_argument("--eps", type=float, default=0.25)
-    args = ap.parse_args()
+def toy_chain(n: int, alpha: float):
     from srchain.lattice import Lattice
-    from srchain.mixing import mixing_time
     from srchain.noise import make_noise
     from srchain.operators import transition_matrix
     from srchain.problems import get_problem
     from srchain.stationary import stationary
 
-    lat = Lattice.from_domain(14.0 / (args.n - 1), (-4.0, 10.0), 1)
-    P = transition_matrix(get_problem("toy"), make_noise("gaussian", sigma=2.0), lat, args.alpha).P
-    pi = stationary(P).pi
+    lat = Lattice.from_domain(14.0 / (n - 1), (-4.0, 10.0), 1)
+    P = transition_matrix(get_problem("toy"), make_noise("gaussian", sigma=2.0), lat, alpha).P
+    return P, stationary(P).pi
+
+
+def timed(f, *a, **k):
     t0 = time.perf_counter()
-    r = mixing_time(P, eps=args.eps, pi=pi)
-    ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    b = baseline(P.toarray(), pi, args.eps)
-    base = time.perf_counter() - t0
-    print(json.dumps({"benchmark": "mixing", "states": lat.size, "alpha": args.alpha, "eps": args.eps,
-                      "nnz": int(P.nnz), "mixing_time": r.mixing_time, "baseline_mixing_time": b,
-                      "agree": r.mixing_time == b, "seconds": ours, "baseline_seconds": base,
-                      "speedup": base / ours}, indent=1))
+    r = f(*a, **k)
+    return r, time.perf_counter() - t0
+
+
+def case(name, P, pi, eps, check):
+    from srchain.mixing import _exact, mixing_time
+
+    r, secs = timed(mixing_time, P, eps=eps, pi=pi)
+    out = {"case": name, "states": int(P.shape[0]), "nnz": int(sp.csr_matrix(P).nnz), "mixing_time": r.mixing_time,
+           "seconds": round(secs, 3), "note": r.note}
+    if check:
+        (t, _), s2 = timed(_exact, sp.csr_matrix(P), pi, eps, 10 ** 9, compress=False)
+        out.update({"uncompressed_mixing_time": t, "uncompressed_seconds": round(s2, 3),
+                    "agree": t == r.mixing_time})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--alpha", type=float, default=0.08)
+    ap.add_argument("--eps", type=float, default=0.25)
+    ap.add_argument("--baseline-n", type=int, default=2000)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--extra", action="store_true")
+    args = ap.parse_args()
+    from srchain.mixing import mixing_time
+
+    P, pi = toy_chain(args.n, args.alpha)
+    main_case = case("toy-1d", P, pi, args.eps, args.check)
+    bn = args.baseline_n
+    Pb, pib = (P, pi) if bn == args.n else toy_chain(bn, args.alpha)
+    b, base = timed(baseline, Pb.toarray(), pib, args.eps)
+    ours_b = mixing_time(Pb, eps=args.eps, pi=pib)
+    scale = (args.n / bn) ** 3
+    out = {"benchmark": "mixing", "eps": args.eps, "alpha": args.alpha, **main_case,
+           "baseline": {"states": bn, "mixing_time": b, "ours_mixing_time": ours_b.mixing_time,
+                        "agree": b == ours_b.mixing_time, "seconds": round(base, 3),
+                        "ours_seconds": round(ours_b.seconds, 3),
+                        "extrapolated_seconds_at_n": round(base * scale, 1),
+                        "extrapolated": bn != args.n,
+                        "how": "measured" if bn == args.n else f"measured at {bn} states, times (n/{bn})^3"},
+           "speedup": round(base * scale / main_case["seconds"], 1), "target_seconds": 20.0,
+           "target_met": main_case["seconds"] < 20.0}
+    if args.extra:
+        from srchain.lattice import Lattice
+        from srchain.noise import make_noise
+        from srchain.operators import transition_matrix
+        from srchain.problems import get_problem
+        from srchain.stationary import stationary
+
+        prob = get_problem("separable", dim=2)
+        lat = Lattice.from_domain(14 / 69, prob.domain)
+        P2 = transition_matrix(prob, make_noise("gaussian", sigma=2.0), lat, 0.1).P
+        extra = [case("separable-2d-70x70-alpha0.1", P2, stationary(P2, shape=lat.shape).pi, args.eps, args.check)]
+        rng = np.random.default_rng(0)
+        A = rng.random((args.n, args.n)) ** 16
+        A /= A.sum(axis=1, keepdims=True)
+        extra.append(case("random-dense", A, stationary(A).pi, args.eps, args.check))
+        out["extra"] = extra
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

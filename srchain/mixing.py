@@ -6,10 +6,17 @@ of the stationary law. With ``d(t) = max_x ½‖P^t(x, ·) − π‖₁``:
 * ``d`` is non-increasing, and so is each row's distance ``d_x(t)`` (``P^{t+1}(x, ·) − π = (P^t(x, ·) − π) P`` and
   P contracts the L1 norm). Hence bisection on t is valid, and a row with ``d_x(t) ≤ ε`` can be dropped from every
   later time.
-* Exact method (``exact=True``): the powers ``P^{2^i}`` by repeated squaring (sparse while they stay sparse, then
-  dense BLAS) until ``d(2^j) ≤ ε``, then bisection ``t = 2^{j−1} + …`` with the stored powers, evolving only the rows
-  still above ε, and the last few steps by sparse one-step updates. Every start distribution is evolved exactly (in
-  float64); nothing is sampled.
+* Exact method (``exact=True``): the powers ``Q_k = P^{2^k}`` by repeated squaring (sparse while they stay sparse,
+  then dense BLAS), keeping only the starts still above ε, until none is left at ``2^{K+1}``; then a greedy binary
+  search from the top bit: ``t = 2^K``, and for ``k = K−1 … 0`` the surviving rows of ``P^t`` times ``Q_k`` decide
+  whether ``t += 2^k``; ``t_mix = t + 1``. Every start distribution is evolved (in float64); nothing is sampled.
+* Compression (chains of ≥ 1500 states): the powers of lattice chains are smoothing kernels, numerically of low
+  rank (a few hundred, falling to the number of metastable basins). At the first level where a randomized range
+  finder finds rank ≤ n/8, ``Q_k`` is replaced by ``U V`` and its row-L1 residual ``‖Q_k(x,·) − U(x)V‖₁`` is
+  computed exactly for every row; later squarings are done in factored form, O(nρ²), with the error bound
+  propagated rigorously (``err' = err + (1 + err)·max err + dropped``). A decision is taken only when the TV of
+  every row involved is farther from ε than half its error bound plus a float64 allowance; otherwise the whole
+  computation is redone without compression. The bound is reported in ``MixingResult.note``.
 * Bounds (``exact=False``, ``mixing_time=None``) for larger chains, with ``λ*`` the largest modulus of an eigenvalue
   other than 1 and ``t_rel = 1/(1 − λ*)`` (Levin, Peres, Wilmer, *Markov Chains and Mixing Times*, Thm 12.4, 12.5):
   ``(t_rel − 1)·log(1/(2ε)) ≤ t_mix(ε)`` holds for every chain (|λ|^t ≤ 2d(t) for any eigenvalue λ ≠ 1);
@@ -93,6 +100,7 @@ _TRUNC_TOL = 1e-15    # row-L1 mass a re-compression of a low-rank square may dr
 _CERT_MAX = 1e-11     # a compression is used only if its certified row-L1 residual is below this
 _SLACK = 1e-11        # margin for float64 rounding in decisions made with an approximate (err > 0) power
 _BLOCK = 1024         # rows per block when low-rank rows are made explicit
+_RANK_DIV = 8         # compress only when the numerical rank is at most n / _RANK_DIV
 
 
 class _Ambiguous(Exception):
@@ -180,27 +188,33 @@ def _square(Q: _Pow) -> _Pow:
     return _square_lowrank(Q)
 
 
-def _truncate(G: np.ndarray, s: np.ndarray, Vt: np.ndarray, tol: float):
-    """Keep the leading terms of ``G diag(s) Vt`` (G with orthonormal columns) whose dropped tail is at most ``tol``
-    in every row's L1 norm; return (U, V, dropped-bound per row)."""
-    c = np.abs(Vt).sum(axis=1)                                 # ‖Vt_j‖₁
-    T = np.abs(G) * (s * c)[None, :]                           # bound of term j in row x
+def _truncate(W: np.ndarray, V: np.ndarray, tol: float):
+    """Re-compress ``W V`` (n×ρ times ρ×n, V with orthonormal rows) to its leading terms.
+
+    With ``WᵀW = H Λ Hᵀ`` (eigenvalues descending), ``W V = (W H)(Hᵀ V)`` exactly, the columns of ``W H`` are
+    orthogonal with norms √λ_j and ``Hᵀ V`` keeps orthonormal rows. Dropping terms j ≥ ρ' changes row x by at most
+    ``Σ_{j ≥ ρ'} |(W H)_{xj}|·‖(HᵀV)_j‖₁`` in L1, computed from the matrices themselves (so the bound holds however
+    accurate the eigensolver is); ρ' is the smallest rank whose bound is ≤ ``tol`` in every row.
+    """
+    lam, H = np.linalg.eigh(W.T @ W)
+    H = H[:, ::-1]
+    G = W @ H
+    Vn = H.T @ V
+    T = np.abs(G) * np.abs(Vn).sum(axis=1)[None, :]
     tail = np.cumsum(T[:, ::-1], axis=1)[:, ::-1]              # tail[x, j] = Σ_{i ≥ j} T[x, i]
-    tmax = tail.max(axis=0)
-    ok = np.flatnonzero(tmax <= tol)
-    rho = int(ok[0]) if ok.size else len(s)
-    rho = max(rho, 1)
-    dropped = tail[:, rho] if rho < len(s) else np.zeros(G.shape[0])
-    return G[:, :rho] * s[:rho][None, :], Vt[:rho], dropped
+    ok = np.flatnonzero(tail.max(axis=0) <= tol)
+    rho = max(1, int(ok[0]) if ok.size else G.shape[1])
+    dropped = tail[:, rho] if rho < G.shape[1] else np.zeros(G.shape[0])
+    return np.ascontiguousarray(G[:, :rho]), np.ascontiguousarray(Vn[:rho]), dropped
 
 
 def _square_lowrank(Q: _Pow) -> _Pow:
-    """(UV)(UV) = U(VU)V, re-compressed. Error: P²−Q̃² = E·P + Q̃·E, so err' = err + ‖Q̃(x,·)‖₁·max err + dropped,
-    with ‖Q̃(x, ·)‖₁ ≤ 1 + err(x) (the true row has L1 norm 1)."""
-    U2 = Q.U @ (Q.V @ Q.U)
-    Qr, R = np.linalg.qr(U2)
-    Ub, s, Vt = np.linalg.svd(R @ Q.V, full_matrices=False)
-    U, V, dropped = _truncate(Qr @ Ub, s, Vt, _TRUNC_TOL)
+    """(UV)(UV) = (U(VU))V, re-compressed by :func:`_truncate` (V has orthonormal rows, and keeps them).
+
+    Error: P²−Q̃² = E·P + Q̃·E, so err' = err + ‖Q̃(x,·)‖₁·max err + dropped, with ‖Q̃(x, ·)‖₁ ≤ 1 + err(x)
+    (the true row has L1 norm 1) and ‖E(x,·)P‖₁ ≤ ‖E(x,·)‖₁ (P is stochastic).
+    """
+    U, V, dropped = _truncate(Q.U @ (Q.V @ Q.U), Q.V, _TRUNC_TOL)
     e = Q.err
     return _Pow("lowrank", U=U, V=V, err=e + (1.0 + e) * e.max() + dropped)
 
@@ -221,7 +235,7 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
     r = 32
     Y = apply(rng.standard_normal((n, r)))
     while True:
-        s = np.linalg.svd(Y, compute_uv=False)
+        s = np.linalg.svd(np.linalg.qr(Y, mode="r"), compute_uv=False)
         ratio = s[-1] / s[0]
         if ratio <= 1e-14:
             break
@@ -233,8 +247,12 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
         r *= 2
     Bq, _ = np.linalg.qr(Y)
     B = Bq.T @ X if X is not None else np.asarray((Q.S.T @ Bq).T)
-    Ub, s, Vt = np.linalg.svd(B, full_matrices=False)
+    Qb, Rb = np.linalg.qr(B.T)  # B = Rbᵀ Qbᵀ: SVD of the small factor only
+    W, s, Zt = np.linalg.svd(Rb.T)
+    Ub, Vt = W, Zt @ Qb.T
     rho = max(1, int(np.sum(s > _SV_TOL * s[0])))
+    if rho > r_max:
+        return None
     U = (Bq @ Ub[:, :rho]) * s[:rho][None, :]
     V = Vt[:rho]
     err = np.empty(n)
@@ -246,7 +264,8 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
     return _Pow("lowrank", U=U, V=V, err=err)
 
 
-def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compress: bool = True):
+def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compress: bool = True,
+           min_compress_states: int = 1500):
     """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
 
     Phase 1: Q_k ≈ P^(2^k) by squaring; ``alive`` holds the starts with d_x(2^k) > ε (a start found ≤ ε is
@@ -264,8 +283,8 @@ def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compres
     if tv.max() <= eps:
         return (0 if d0 <= eps else 1), info
     rng = np.random.default_rng(0)
-    r_max = max(8, n // 8)
-    try_compress = compress and n >= 400
+    r_max = max(8, n // _RANK_DIV)
+    try_compress = compress and n >= min_compress_states  # below that, dense BLAS is faster than compressing
     powers = [Q]
     alive = np.flatnonzero(tv > eps)
     while True:

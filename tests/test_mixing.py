@@ -125,3 +125,97 @@ def test_result_and_validation():
         mixing_time(np.eye(2) * 0.5 + 0.25, eps=1.5)
     with pytest.raises(SrchainError, match="pi has"):
         mixing_time(np.eye(2) * 0.5 + 0.25, pi=np.ones(3) / 3)
+
+
+# --- the fast exact path: greedy search, row dropping, sparse powers, certified low-rank compression -----------
+import srchain.mixing as mixing_mod  # noqa: E402
+
+
+def brute_force_sparse(P, pi, eps):
+    """Brute force (Eq. 10) stepping all starts with the sparse P: for chains of a few hundred states."""
+    P = sp.csr_matrix(P)
+    PT = P.T.tocsr()
+    M = np.eye(P.shape[0])
+    t = 0
+    while tv_rows(M, pi).max() > eps:
+        M = np.asarray((PT @ M.T).T)
+        t += 1
+    return t
+
+
+def chain2d(L, alpha):
+    lat = Lattice.from_domain(14 / (L - 1), get_problem("separable", dim=2).domain)
+    P = transition_matrix(get_problem("separable", dim=2), make_noise("gaussian", sigma=2.0), lat, alpha).P
+    return P, stationary(P, shape=lat.shape).pi
+
+
+@pytest.mark.parametrize("kind,size,alpha", [("1d", 600, 0.3), ("1d", 400, 0.5), ("2d", 25, 0.1), ("2d", 20, 0.3)])
+def test_compressed_path_matches_dense_and_brute_force(kind, size, alpha):
+    """Low-rank compression forced on medium chains: same integer as the uncompressed path and as brute force.
+
+    ("2d", 25, 0.1) has 39 nonzeros a row: its first powers are squared in sparse form before compression.
+    """
+    if kind == "1d":
+        P = toy(14 / (size - 1), alpha)
+        pi = stationary(P).pi
+    else:
+        P, pi = chain2d(size, alpha)
+    A = sp.csr_matrix(P)
+    t_c, info = mixing_mod._exact(A, pi, 0.25, 10 ** 9, min_compress_states=0)
+    t_d, info_d = mixing_mod._exact(A, pi, 0.25, 10 ** 9, compress=False)
+    assert info["compressed_at"] is not None and info["rank"] <= A.shape[0] // 8
+    assert 0 < info["err"] < 1e-9 and info_d["compressed_at"] is None and info_d["err"] == 0.0
+    assert t_c == t_d == brute_force_sparse(A, pi, 0.25)
+
+
+def test_greedy_search_drops_rows_and_matches_brute_force():
+    """A chain with two basins: starts in the deep basin mix early and are dropped; the answer is unchanged."""
+    P = toy(14 / 299, 0.3)
+    pi = stationary(P).pi
+    A = sp.csr_matrix(P)
+    d = tv_rows(A.toarray(), pi)
+    t = brute_force_sparse(A, pi, 0.25)
+    M = np.linalg.matrix_power(A.toarray(), t - 1)
+    tv = tv_rows(M, pi)
+    assert (tv <= 0.25).any() and (tv > 0.25).any() and d.max() > 0.25  # rows really are dropped on the way
+    assert mixing_time(A, pi=pi).mixing_time == t
+
+
+def test_compression_error_bound_is_rigorous():
+    """The certified row-L1 error of the compressed P^(2^k) and of its low-rank squares bounds the true error."""
+    P = toy(14 / 599, 0.3)
+    D = P.toarray()
+    Q = mixing_mod._Pow("dense", D=D @ D)
+    L = mixing_mod._compress(Q, 600 // 4, np.random.default_rng(1))
+    assert L is not None and L.U.shape[1] < 150
+    true = D @ D
+    for _ in range(4):
+        actual = np.abs(true - L.U @ L.V).sum(axis=1)
+        assert np.all(actual <= L.err + 1e-13)
+        L = mixing_mod._square_lowrank(L)
+        true = true @ true
+
+
+def test_ambiguous_decision_falls_back_to_the_exact_path(monkeypatch):
+    """An error allowance that covers every decision makes them ambiguous: the uncompressed path answers."""
+    P = toy(14 / 1799, 0.3)
+    pi = stationary(P).pi
+    t_exact, _ = mixing_mod._exact(sp.csr_matrix(P), pi, 0.25, 10 ** 9, compress=False)
+    r = mixing_time(P, pi=pi)
+    assert r.mixing_time == t_exact and "low rank" in r.note
+    monkeypatch.setattr(mixing_mod, "_SLACK", 1.0)
+    r = mixing_time(P, pi=pi)
+    assert r.mixing_time == t_exact and "without compression" in r.note
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.05, 0.25, 0.6]))
+def test_random_dense_chains_compressed_or_not(seed, eps):
+    """Random dense-ish chains (full numerical rank: compression refuses, the dense greedy path answers)."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    A = rng.random((n, n)) ** 8
+    A /= A.sum(axis=1, keepdims=True)
+    pi = stationary(A).pi
+    t_c, info = mixing_mod._exact(sp.csr_matrix(A), pi, eps, 10 ** 9, min_compress_states=0)
+    assert t_c == brute_force(A, pi, eps)
