@@ -5,7 +5,8 @@ Chains: objective (8) per coordinate (`separable`, exact law = product of two bi
 Each case runs in a fresh subprocess so that its peak RSS (resource.getrusage) is its own.
 
     python benchmarks/bench_stationary.py            # 10^6-state separable and coupled chains
-    python benchmarks/bench_stationary.py --huge     # also a 10^7-state (3163 × 3163) separable chain, GTH only
+    python benchmarks/bench_stationary.py --huge     # also a 10^7-state (3162 × 3162, α = 1.5e-4) separable chain,
+                                                     # GTH only (building P takes about a minute and 4 GB)
 Prints one JSON object.
 """
 from __future__ import annotations
@@ -19,7 +20,27 @@ import sys
 import time
 
 
-def case(problem: str, side: int, baseline: bool) -> dict:
+def _reset_peak_rss() -> None:
+    """Reset the process's peak RSS (VmHWM) to its current RSS (Linux: ``echo 5 > /proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_gb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
     import numpy as np
     import scipy.sparse as sp
     from scipy.sparse.linalg import spsolve
@@ -35,19 +56,23 @@ def case(problem: str, side: int, baseline: bool) -> dict:
     prob = get_problem(problem, dim=2, coupling=1.0 if problem == "coupled" else None)
     lat = Lattice.from_domain(delta, (-4.0, 10.0), 2)
     t = time.perf_counter()
-    op = transition_matrix(prob, noise, lat, 5e-4)
+    op = transition_matrix(prob, noise, lat, alpha)
     build = time.perf_counter() - t
     P = op.P
     # warm the JIT on a small chain so that compile time is not counted
     small = Lattice.from_domain(14.0 / 29, (-4.0, 10.0), 2)
     stationary(transition_matrix(prob, noise, small, 5e-4).P, method="gth-sparse", shape=small.shape)
     res = stationary(P, method="gth-sparse", shape=lat.shape)
-    out = {"problem": problem, "states": P.shape[0], "nnz": int(P.nnz), "build_seconds": build,
+    gth_peak = _peak_rss_gb()  # since the reset: P plus everything the solve held (Linux; None elsewhere)
+    del op
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    _reset_peak_rss()
+    out = {"problem": problem, "alpha": alpha, "states": P.shape[0], "nnz": int(P.nnz), "build_seconds": build,
            "gth": {"seconds": res.seconds, "residual": res.residual, "underflow": res.underflow,
-                   "method": res.method}}
+                   "method": res.method, "peak_rss_gb": gth_peak}}
     if problem == "separable":
         lat1 = Lattice.from_domain(delta, (-4.0, 10.0), 1)
-        q = birth_death_stationary(transition_matrix(get_problem("toy"), noise, lat1, 5e-4).P)
+        q = birth_death_stationary(transition_matrix(get_problem("toy"), noise, lat1, alpha).P)
         out["gth"]["tv_to_exact"] = tv(res.pi, np.kron(q, q))
     if baseline:
         n = P.shape[0]
@@ -67,22 +92,28 @@ def case(problem: str, side: int, baseline: bool) -> dict:
                                          "residual": float(np.abs(P.T @ pi - pi).sum())}
         out["speedup_vs_spsolve"] = sec / res.seconds
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    out["peak_rss_gb_before_solve"] = rss_before  # building P (and the JIT warm-up) alone; "gth" has the solve's
+    out["loadavg"] = os.getloadavg()
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--huge", action="store_true", help="also run a 10^7-state chain (GTH only)")
-    ap.add_argument("--case", nargs=3, metavar=("PROBLEM", "SIDE", "BASELINE"), help=argparse.SUPPRESS)
+    ap.add_argument("--huge-problem", default="separable", choices=("separable", "coupled"),
+                    help="the problem of the --huge case")
+    ap.add_argument("--case", nargs=4, metavar=("PROBLEM", "SIDE", "BASELINE", "ALPHA"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(case(args.case[0], int(args.case[1]), args.case[2] == "1")))
+        print(json.dumps(case(args.case[0], int(args.case[1]), args.case[2] == "1", float(args.case[3]))))
         return
-    runs = [("separable", 1000, 1), ("coupled", 1000, 1)] + ([("separable", 3163, 0)] if args.huge else [])
+    runs = [("separable", 1000, 1, 5e-4), ("coupled", 1000, 1, 5e-4)]
+    if args.huge:
+        runs.append((args.huge_problem, 3162, 0, 1.5e-4))
     results = []
-    for prob, side, base in runs:
-        p = subprocess.run([sys.executable, __file__, "--case", prob, str(side), str(base)], capture_output=True,
-                           text=True)
+    for prob, side, base, alpha in runs:
+        p = subprocess.run([sys.executable, __file__, "--case", prob, str(side), str(base), repr(alpha)],
+                           capture_output=True, text=True)
         if p.returncode:
             results.append({"problem": prob, "side": side, "error": p.stderr.strip().splitlines()[-1:]})
         else:

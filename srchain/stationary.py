@@ -9,8 +9,9 @@ component of π to small relative error (see :mod:`srchain._gth`):
 
 * ``"birth-death"``: tridiagonal chains, by detailed balance ``π_{k+1}/π_k = P[k, k+1]/P[k+1, k]`` in log space;
 * ``"gth-dense"``: dense GTH, for small chains;
-* ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (slabs of the lattice when ``shape`` is given,
-  BFS level sets of the chain's graph otherwise); the bulk of the work is products of non-negative matrices (BLAS);
+* ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (lattice cuts whose separators are as thick as
+  the chain's jumps *across that cut*, when ``shape`` is given; BFS level sets of the chain's graph otherwise); the
+  bulk of the work is products of non-negative matrices (BLAS), the two halves of the tree run in parallel threads;
 * ``"splu"``: SciPy's sparse LU on the system pinned at a state (fast, but *not* safe on metastable chains unless
   the pinned state is in the dominant basin: see :func:`stationary`). Never chosen by ``"auto"``.
 
@@ -107,12 +108,9 @@ def _check_stochastic(A: sp.csr_matrix, tol: float = 1e-9) -> None:
 
 
 def _offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
-    """The positive off-diagonal part (the transition graph without self-loops)."""
-    B = A.tocoo()
-    keep = (B.row != B.col) & (B.data > 0)
-    G = sp.csr_matrix((B.data[keep], (B.row[keep], B.col[keep])), shape=A.shape)
-    G.sort_indices()
-    return G
+    """The positive off-diagonal part (the transition graph without self-loops); ``A`` in canonical CSR."""
+    ptr, ind, dat = _gth.offdiag_csr(A.indptr, A.indices, A.data)
+    return sp.csr_matrix((dat, ind, ptr), shape=A.shape, copy=False)
 
 
 def tv(p, q) -> float:
@@ -160,14 +158,18 @@ def check_ergodic(P) -> None:
         Not square/stochastic, reducible (message names the closed classes), or periodic (message gives the
         period).
     """
-    import networkx as nx
-
     A = _as_csr(P)
     _check_stochastic(A)
+    if A.shape[0] > 1:
+        _check_ergodic_graph(A, _offdiag(A))
+
+
+def _check_ergodic_graph(A: sp.csr_matrix, G: sp.csr_matrix) -> None:
+    """:func:`check_ergodic` given the canonical CSR ``A`` (already checked stochastic, n > 1) and its
+    off-diagonal graph ``G``."""
+    import networkx as nx
+
     n = A.shape[0]
-    if n == 1:
-        return
-    G = _offdiag(A)
     ncomp, labels = connected_components(G, directed=True, connection="strong")
     if ncomp > 1:
         coo = G.tocoo()
@@ -361,58 +363,50 @@ def _graph_nested_dissection(S: sp.csr_matrix, leaf: int = 48):
     return newpos, own_start, own_end, np.array(nchild, dtype=np.int64)
 
 
-def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: int | None = None) -> np.ndarray:
+def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: int | None = None,
+                graph: list | None = None) -> np.ndarray:
+    """Multifrontal sparse GTH. ``graph`` may hold ``[G]``, the off-diagonal graph of ``A`` (taken out of the list,
+    so that it can be freed once relabelled)."""
     n = A.shape[0]
-    G = _offdiag(A)
-    indptr = G.indptr.astype(np.int64)
-    indices = G.indices.astype(np.int64)
+    if n >= 2**31 - 1:
+        raise SrchainError(f"the sparse GTH solver handles fewer than 2^31 states, got {n}")
+    G = graph.pop() if graph else _offdiag(A)
     if shape is not None and int(np.prod(shape)) == n:
         shp = np.asarray(shape, dtype=np.int64)
-        width = np.maximum(_gth.max_jumps(indptr, indices, shp), 1)
-        nd = _gth.box_nested_dissection(shp, width, int(leaf or 16))
+        jmax = _gth.axis_max_jumps(G.indptr, G.indices, shp)
+        nd = _gth.lattice_nested_dissection(shp, jmax, G.indptr, G.indices, int(leaf or _LEAF))
     else:
         S = (G + G.T).tocsr()
         S.sort_indices()
         nd = _graph_nested_dissection(S, int(leaf or 48))
+        del S
     newpos, own_start, own_end, nchild = nd
-    rp, ri, rd = _gth.relabel_csr(indptr, indices, G.data.astype(np.float64), newpos)
-    Gt = G.T.tocsr()
-    tp, ti, td = _gth.relabel_csr(Gt.indptr.astype(np.int64), Gt.indices.astype(np.int64),
-                                  Gt.data.astype(np.float64), newpos)
+    csr = _gth.relabel_pair(G.indptr, G.indices, G.data, newpos)
+    del G
+    rp, ri, rd, tp, ti, td = csr
     front_ptr, front_idx = _gth.symbolic_fronts(n, own_start, own_end, nchild, rp, ri, tp, ti)
     m = np.diff(front_ptr)
     k = own_end - own_start
     factor_ptr = np.concatenate([[0], np.cumsum(m * k)]).astype(np.int64)
     factor = np.empty(int(factor_ptr[-1]))
-    csr = (rp, ri, rd, tp, ti, td)
-    empty = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64))
 
     def run(t0, t1, stack):
-        return _gth.multifrontal_factor(n, t0, t1, own_start, own_end, nchild, *csr, front_ptr, front_idx,
-                                        factor_ptr, factor, *stack)
+        out = _gth.multifrontal_factor(n, t0, t1, own_start, own_end, nchild, *csr, front_ptr, front_idx,
+                                       factor_ptr, factor, *stack)
+        if out[0]:
+            _zero_pivot(newpos, out[1])
+        return out[2:]
 
-    ntree = own_start.size
-    tasks = _parallel_split(nchild, threads)
     with _blas_single_thread():
-        if len(tasks) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(len(tasks)) as ex:
-                outs = list(ex.map(lambda r: run(r[0], r[1], empty), tasks))
-            for st, bad, *_ in outs:
-                if st:
-                    _zero_pivot(newpos, bad)
-            stack = tuple(np.concatenate([o[2 + i] for o in outs]) for i in range(3))
-            status, bad, *_ = run(tasks[-1][1], ntree, stack)
-        else:
-            status, bad, *_ = run(0, ntree, empty)
-    if status:
-        _zero_pivot(newpos, bad)
+        _factor_tree(run, nchild, m.astype(np.float64) ** 2 * k, threads)
+    del csr, rp, ri, rd, tp, ti, td
     mant, expo = _gth.multifrontal_solve(n, own_start, own_end, front_ptr, front_idx, factor_ptr, factor)
     del factor
-    out = np.empty(n)
-    out[:] = _from_mant_expo(mant, expo)[newpos]
-    return out
+    return _from_mant_expo(mant, expo)[newpos]
+
+
+_LEAF = 32  # lattice nested dissection: leaf domains of at most this many cells
+_EMPTY = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64))
 
 
 def _zero_pivot(newpos, bad):
@@ -421,22 +415,74 @@ def _zero_pivot(newpos, bad):
                        f"chain is reducible (or its rates underflow)")
 
 
-def _parallel_split(nchild: np.ndarray, threads: int | None) -> list[tuple[int, int]]:
-    """Contiguous postorder ranges of the root's child subtrees (processed in parallel), or one range."""
+def _threads(threads: int | None) -> int:
     import os
 
-    threads = threads or min(os.cpu_count() or 1, 8)
+    if threads:
+        return int(threads)
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        ncpu = os.cpu_count() or 1
+    return max(1, min(ncpu, 8))
+
+
+def _factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) -> None:
+    """Run the numeric factorisation over the postordered tree, in parallel threads where it pays.
+
+    ``run(t0, t1, stack)`` factors the nodes ``t0 ≤ t < t1`` given the update matrices of their outside children
+    (``stack``) and returns its own leftover update stack. The top of the tree is cut into subtrees (the *frontier*,
+    grown by splitting the one with the most work until there are about three per thread); they run on a thread
+    pool (the kernels release the GIL), and each node above them runs as soon as its children are done, fed
+    their update matrices. Each front is still eliminated by one thread, in the same order of operations, so the
+    result does not depend on the number of threads.
+    """
     nt = nchild.size
-    if threads < 2 or nt < 64 or nchild[-1] < 2:
-        return [(0, nt)]
+    threads = _threads(threads)
+    if threads < 2 or nt < 64:
+        run(0, nt, _EMPTY)
+        return
     size = _gth.subtree_sizes(nchild)
-    roots = []  # the root's children: nt-2, then the node before that child's subtree, ...
-    t = nt - 2
-    for _ in range(int(nchild[-1])):
-        roots.append(t)
-        t -= size[t]
-    roots.reverse()
-    return [(int(r - size[r] + 1), int(r + 1)) for r in roots]
+    sub = np.cumsum(work)  # subtree work = sum over a contiguous postorder range
+    def subtree_work(t):
+        lo = t - size[t] + 1
+        return sub[t] - (sub[lo - 1] if lo > 0 else 0.0)
+
+    def children(t):
+        cs, c = [], t - 1
+        for _ in range(int(nchild[t])):
+            cs.append(c)
+            c -= size[c]
+        return cs[::-1]
+
+    top, frontier = [], [nt - 1]
+    while len(frontier) < 3 * threads:
+        best = max((t for t in frontier if nchild[t] > 0), key=subtree_work, default=None)
+        if best is None or subtree_work(best) < 0.02 * sub[-1]:
+            break
+        frontier.remove(best)
+        top.append(best)
+        frontier.extend(children(best))
+    if not top:
+        run(0, nt, _EMPTY)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    futs = {}
+    with ThreadPoolExecutor(threads) as ex:
+        for t in sorted(frontier, key=subtree_work, reverse=True):
+            futs[t] = ex.submit(run, int(t - size[t] + 1), int(t + 1), _EMPTY)
+
+        def node(t, kids):
+            outs = [futs[c].result() for c in kids]
+            stack = tuple(np.concatenate([o[i] for o in outs]) for i in range(3)) if outs else _EMPTY
+            return run(t, t + 1, stack)
+
+        for t in sorted(top):  # postorder: children first, so every wait is on a task submitted earlier
+            futs[t] = ex.submit(node, int(t), children(t))
+        futs[nt - 1].result()
+        for f in futs.values():  # surface any error
+            f.result()
 
 
 class _blas_single_thread:
@@ -495,7 +541,8 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
         Run :func:`check_ergodic` first (reducible or periodic chains raise).
     shape : tuple of int, optional
         The lattice shape when ``P`` is a chain on a C-ordered box lattice (``Lattice.shape``): the sparse GTH
-        then uses slab nested dissection, much faster than the generic graph ordering on 2-D and 3-D lattices.
+        then uses lattice nested dissection with separators that follow the local jump length, much faster than
+        the generic graph ordering on 2-D and 3-D lattices.
         Taken from ``P.lattice.shape`` when ``P`` carries one.
     pin : int, optional
         The pinned state for ``"splu"``.
@@ -528,11 +575,11 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     m = _ALIASES.get(method, method)
     if m not in METHODS:
         raise SrchainError(f"unknown stationary method {method!r}; choose one of {', '.join(METHODS)}")
-    if check:
-        check_ergodic(A)
-    else:
-        _check_stochastic(A)
+    _check_stochastic(A)
     n = A.shape[0]
+    graph = [_offdiag(A)] if n > 1 else []
+    if check and n > 1:
+        _check_ergodic_graph(A, graph[0])
     if m == "auto":
         m = "birth-death" if is_birth_death(A) else ("gth-dense" if n <= DENSE_MAX else "gth-sparse")
     if n == 1:
@@ -542,7 +589,7 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     elif m == "gth-dense":
         pi = _gth_dense(A)
     elif m == "gth-sparse":
-        pi = _gth_sparse(A, shape=shape)
+        pi = _gth_sparse(A, shape=shape, graph=graph)
     else:
         pi = _splu_pinned(A, pin)
     res = float(np.abs(A.T @ pi - pi).sum())

@@ -207,3 +207,71 @@ def test_random_chains_property(P):
     e = np.real(v[:, np.argmin(np.abs(w - 1))])
     e = e / e.sum()
     assert tv(e, r.pi) < 1e-8
+
+
+def _corner_jump_chain(L=24, seed=5):
+    """A lazy random-walk chain on an L×L lattice with ±1 moves everywhere and ±2 moves only in one corner,
+    random rates spanning many orders of magnitude: its separators must thicken in the corner, and only there."""
+    rng = np.random.default_rng(seed)
+    n = L * L
+    x, y = np.divmod(np.arange(n), L)
+    rows, cols, vals = [], [], []
+    for dx, dy in [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (2, 0), (-2, 0), (0, 2), (0, -2), (2, -2)]:
+        ok = (x + dx >= 0) & (x + dx < L) & (y + dy >= 0) & (y + dy < L)
+        if max(abs(dx), abs(dy)) == 2:
+            ok &= (x < L // 4) & (y < L // 4)  # long jumps only in the corner
+        i = np.flatnonzero(ok)
+        rows.append(i)
+        cols.append((x[i] + dx) * L + y[i] + dy)
+        vals.append(10.0 ** rng.uniform(-12, 0, i.size))
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    A = A / (2.0 * A.sum(axis=1).max())
+    A = sp.csr_matrix(A) + sp.diags(1.0 - np.asarray(A.sum(axis=1)).ravel())
+    return sp.csr_matrix(A)
+
+
+def test_local_separators_follow_local_jumps():
+    """Lattice nested dissection: the separators are exact vertex separators whatever the jumps (±2 in a
+    corner only), one cell thick away from the long jumps; the sparse solve matches dense GTH entrywise."""
+    from srchain import _gth
+    from srchain.stationary import _gth_sparse
+
+    L = 24
+    P = _corner_jump_chain(L)
+    d = stationary(P, method="gth-dense").pi
+    assert np.max(np.abs(stationary(P, method="gth-sparse", shape=(L, L)).pi / d - 1)) < 1e-11
+    for leaf in (1, 4, 32):
+        assert np.max(np.abs(_gth_sparse(P, shape=(L, L), leaf=leaf) / d - 1)) < 1e-11
+    G = P.tolil()
+    G.setdiag(0)
+    G = sp.csr_matrix(G)
+    G.eliminate_zeros()
+    jmax = _gth.axis_max_jumps(G.indptr, G.indices, np.array([L, L]))
+    assert jmax.tolist() == [2, 2]
+    newpos, own_start, own_end, nchild = _gth.lattice_nested_dissection(np.array([L, L]), jmax, G.indptr,
+                                                                        G.indices, 4)
+    assert np.array_equal(np.sort(newpos), np.arange(L * L))
+    root = np.flatnonzero((newpos >= own_start[-1]) & (newpos < own_end[-1]))
+    assert L <= root.size <= L + L // 4  # one column, thickened only where the corner's long jumps cross it
+    # every edge goes between a node's states and states of the same node, an ancestor or a descendant:
+    # no edge joins two sibling subtrees (the separators separate)
+    size = _gth.subtree_sizes(nchild)
+    node_of = np.searchsorted(own_end, newpos, side="right")
+    first = np.arange(nchild.size) - size + 1  # subtree of t = postorder range [first[t], t]
+    coo = G.tocoo()
+    a, b = node_of[coo.row], node_of[coo.col]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    assert np.all(first[hi] <= lo)  # the lower node lies in the higher node's subtree
+
+
+def test_sparse_gth_does_not_depend_on_threads():
+    from srchain.stationary import _as_csr, _gth_sparse
+
+    lat = Lattice.from_domain(14.0 / 79, (-4.0, 10.0), 2)
+    P = _as_csr(transition_matrix(get_problem("coupled", dim=2), make_noise("gaussian", sigma=2.0), lat, 5e-3).P)
+    one = _gth_sparse(P, shape=lat.shape, threads=1, leaf=8)
+    for threads in (2, 3, 5):
+        assert np.array_equal(_gth_sparse(P, shape=lat.shape, threads=threads, leaf=8), one)
+    d = stationary(P, method="gth-dense").pi
+    big = d > 1e-250
+    assert np.max(np.abs(one[big] / d[big] - 1)) < 1e-10
