@@ -27,7 +27,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,23 +133,10 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
 # checkpoints
 # -------------------------------------------------------------------------------------------------------------
 def save_checkpoint(path, state: dict) -> Path:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace`` (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    """``torch.save`` through a temporary file and an atomic rename (:func:`srchain.io.atomic_write`)."""
+    from srchain.io import atomic_write
+
+    return atomic_write(path, lambda fh: torch.save(state, fh), binary=True)
 
 
 def load_checkpoint(path, device="cpu") -> dict:

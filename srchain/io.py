@@ -11,7 +11,7 @@ import numpy as np
 
 from srchain.errors import SrchainError
 
-__all__ = ["to_jsonable", "write_json", "read_json", "write_text_atomic"]
+__all__ = ["to_jsonable", "write_json", "read_json", "write_text_atomic", "atomic_write"]
 
 
 def to_jsonable(obj):
@@ -37,8 +37,11 @@ def to_jsonable(obj):
     return obj
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+def atomic_write(path, write, binary: bool = False) -> Path:
+    """Call ``write(fh)`` on a temporary file in ``path``'s folder, fsync it, then rename it onto ``path``.
+
+    Readers see either the old file or the complete new one, never half a file (``os.replace`` is atomic).
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
@@ -47,8 +50,8 @@ def write_text_atomic(path, text: str) -> Path:
     except OSError as exc:
         raise SrchainError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -59,6 +62,11 @@ def write_text_atomic(path, text: str) -> Path:
             pass
         raise
     return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda fh: fh.write(text))
 
 
 def write_json(path, obj) -> Path:
