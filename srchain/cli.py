@@ -177,12 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srchain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, modname in COMMANDS.items():
-        try:
-            module = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:  # a room not built yet, or an optional part missing
-            if exc.name and modname.startswith(exc.name):
-                continue
-            raise
+        module = importlib.import_module(modname)  # light: command modules import their work lazily
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            formatter_class=_HelpFormatter)
         module.configure(p)

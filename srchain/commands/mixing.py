@@ -16,7 +16,6 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    import math
 
     import numpy as np
 

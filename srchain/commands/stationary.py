@@ -17,8 +17,7 @@ def configure(parser) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from srchain.commands.common import (GIB, list_problems_and_exit, previous_results, print_table, progress)
-    from srchain.io import write_json
+    from srchain.commands.common import GIB, list_problems_and_exit, previous_results, print_table, progress
     from srchain.operators import alpha0, t_tilde, transition_matrix, u_tilde
     from srchain.spec import entropy, spec_from_args
     from srchain.stationary import stationary, tv
