@@ -31,7 +31,10 @@ def test_figure2_data_and_plot(tmp_path):
     bc_exact = [r["bc_exact"] for r in m]
     assert all(b > a for a, b in zip(bc_exact, bc_exact[1:])) and bc_exact[-1] > 0.9
     assert m[-1]["bc_sim"] > 0.9 and m[-1]["sr_sim"] < 0.75
-    assert abs(m[1]["sr_sim"] - m[1]["sr_exact"]) < 0.05  # α = 0.1 mixes within 2×2e5 steps
+    # α = 0.1: the chain's ε = 1/4 mixing time is about 180 steps, so 2 chains × 2e5 steps hold roughly
+    # 4e5 / (2·180) ≈ 1100 effectively independent samples; a mass near 0.45 then has standard error
+    # sqrt(0.45·0.55/1100) ≈ 0.015, and 0.05 is more than 3 of them.
+    assert abs(m[1]["sr_sim"] - m[1]["sr_exact"]) < 0.05
     out = tmp_path / "f.png"
     plot_figure2(fig2, out)
     assert out.stat().st_size > 10_000
