@@ -97,3 +97,24 @@ def progress(iterable, args, desc: str, total=None):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, disable=args.quiet, leave=False, file=sys.stderr)
+
+
+def new_figure(figsize=(7, 4)):
+    """A figure and axes on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
+def save_figure(fig, ax, path, title: str) -> None:
+    """Title, legend, tight layout, PNG at 120 dpi, and close."""
+    import matplotlib.pyplot as plt
+
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -67,13 +67,9 @@ def run(args) -> int:
 
 
 def _plot(path, spec, results, eps):
-    import matplotlib
+    from srchain.commands.common import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    a = [r["alpha"] for r in results]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure((6, 4))
     ex = [(r["alpha"], r["mixing_time"]) for r in results if r["exact"] and r["mixing_time"]]
     if ex:
         ax.loglog(*zip(*ex), "o-", label=f"exact M_ε (ε={eps:g})")
@@ -85,8 +81,4 @@ def _plot(path, spec, results, eps):
         ax.loglog(*zip(*ub), "^--", label="spectral upper bound")
     ax.set_xlabel("α")
     ax.set_ylabel("steps")
-    ax.set_title(f"{spec.problem.name}: mixing time grows as α → 0 (Theorem 6)", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, ax, path, f"{spec.problem.name}: mixing time grows as α → 0 (Theorem 6)")

@@ -82,17 +82,14 @@ def _write(args, header, lat, limit, spec, results):
 
 
 def _plot(path, spec, results, pi_limit):
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from srchain.commands.common import marginal
+    from srchain.commands.common import marginal, new_figure, save_figure
 
     lat = spec.lattice
     x = lat.axis(0)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = new_figure()
     colors = plt.cm.viridis(np.linspace(0, 0.85, max(1, len(results))))
     for r, c in zip(results, colors):
         ax.step(x, marginal(np.asarray(r["pi"]), lat.shape), where="mid", color=c, label=f"π_α, α={r['alpha']:g}")
@@ -102,8 +99,4 @@ def _plot(path, spec, results, pi_limit):
         ax.axvline(spec.problem.minimizer[0], color="r", lw=0.8, ls=":", label="global minimiser")
     ax.set_xlabel("w" if lat.dim == 1 else "w₁ (marginal)")
     ax.set_ylabel("probability")
-    ax.set_title(f"{spec.problem.name}: stationary laws, noise {spec.noise.describe()}, Δ={lat.delta:g}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, ax, path, f"{spec.problem.name}: stationary laws, noise {spec.noise.describe()}, Δ={lat.delta:g}")
