@@ -2,9 +2,13 @@
 
 Usage: python benchmarks/bench_simulate.py [--quick]
 
-* ``bare_rng``: one normal + one uniform per step from a PCG64 Generator inside Numba (the floor of any
-  step-by-step SR simulator on one core);
-* ``step_sr_1chain``: srchain's step-by-step SR kernel, one chain, one core (ratio to the bare draws);
+* ``bare_rng``: one normal + one uniform per step from a PCG64 ``Generator`` inside Numba, one core (the
+  issue's random-number ceiling of a step-by-step SR simulator);
+* ``bare_rng_inline``: the same numbers from :mod:`srchain.pcg` (NumPy's PCG64 inlined), one core: the tighter
+  ceiling, since the simulator draws this way;
+* ``step_sr_1chain``: srchain's step-by-step SR kernel, one chain, one core (ratios to both ceilings);
+* ``step_sr_1core``: the same kernel on one core with two chains (how it runs any multi-chain job: two chains
+  step in lockstep per core), ratios to both ceilings;
 * ``numpy_sr``: SR vectorised across 1000 chains in NumPy (the reference of every ratio);
 * ``figure2_workload``: 2 methods × 4 α × 10⁶ steps (one chain each), warm;
 * ``jump_vs_step``: SR at α = 0.001, 4 chains × 10⁷ steps (10⁶ with --quick; fixed costs of ~2 ms dominate there), jump sampler (with and without building T_α) vs stepping;
@@ -23,6 +27,7 @@ import time
 import numpy as np
 from numba import njit
 
+from srchain import pcg
 from srchain.lattice import Lattice
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
@@ -36,6 +41,18 @@ def _bare(gen, n):
     for _ in range(n):
         s += gen.standard_normal() + gen.random()
     return s
+
+
+@njit(cache=True, nogil=True)
+def _bare_inline(states, n):
+    s = pcg.load(states, 0)
+    acc = 0.0
+    for _ in range(n):
+        z, s = pcg.standard_normal(s)
+        u, s = pcg.next_double(s)
+        acc += z + u
+    pcg.store(states, 0, s)
+    return acc
 
 
 def numpy_sr(grad_table, lo, delta, nmax, alpha, s, steps, chains, seed=0):
@@ -69,22 +86,30 @@ def main():
     out = {"machine": {"cpus": os.cpu_count(), "numba_threads": __import__("numba").get_num_threads()}}
     n = 2_000_000 if quick else 10_000_000
     g = np.random.default_rng(0)
+    st = pcg.states_from_seed(0, 1)
     _bare(g, 10)
+    _bare_inline(st, 10)
     simulate(p, nz, lat, "sr", 0.1, 10, start=4.0)
     t_bare = best(lambda: _bare(g, n))
+    t_inl = best(lambda: _bare_inline(st, n))
     import numba
 
     numba.set_num_threads(1)
     t_step = best(lambda: simulate(p, nz, lat, "sr", 0.1, n, chains=1, start=4.0))
+    t_core = best(lambda: simulate(p, nz, lat, "sr", 0.1, n // 2, chains=2, start=4.0))
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     t_step2 = best(lambda: simulate(p, nz, lat, "sr", 0.1, n // 2, chains=4, start=4.0))
     np_steps, np_chains = (200, 1000) if quick else (1000, 1000)
     t_np = best(lambda: numpy_sr(G, lat.lo[0], 0.5, lat.size - 1, 0.1, 2.0, np_steps, np_chains), reps=2)
     np_rate = np_steps * np_chains / t_np
     out["bare_rng"] = {"steps_per_s": n / t_bare}
+    out["bare_rng_inline"] = {"steps_per_s": n / t_inl}
     out["numpy_sr"] = {"steps_per_s": np_rate, "chains": np_chains}
     out["step_sr_1chain"] = {"steps_per_s": n / t_step, "fraction_of_bare_rng": t_bare / t_step,
-                             "vs_numpy": (n / t_step) / np_rate}
+                             "fraction_of_bare_rng_inline": t_inl / t_step, "vs_numpy": (n / t_step) / np_rate}
+    out["step_sr_1core"] = {"chains": 2, "steps_per_s": n / t_core, "fraction_of_bare_rng": t_bare / t_core,
+                            "fraction_of_bare_rng_inline": t_inl / t_core, "target_fraction": 0.8,
+                            "vs_numpy": (n / t_core) / np_rate}
     out["step_sr_4chains_all_threads"] = {"steps_per_s": 2 * n / t_step2, "vs_numpy": (2 * n / t_step2) / np_rate}
     fig_noise = make_noise("gaussian", sigma=4.0)
     runs = [(m, a) for m in ("bc", "sr") for a in (1.0, 0.1, 0.01, 0.001)]

@@ -15,13 +15,17 @@ How it is fast
 --------------
 * SR, R and BC only ever evaluate the gradient at lattice points (BC at ``Q(w_r)``), so the gradient is tabulated
   once on the lattice (``problem.gradient(lattice.points)``) and the kernels are plain, cached Numba code with no
-  call-back: one normal (or the noise model's draws) and, for SR, one uniform per coordinate and step, a table
-  look-up, a floor and a compare. The state of SR/R is kept as integer lattice coordinates (no drift in floats).
+  call-back. In 1-D the table holds ``q − (α/Δ)∇f(q)`` and a step of SR is one normal, one uniform, a look-up,
+  an add, a clip and a truncation (``Qs(x) = ⌊x + U⌋``). The state of SR/R is kept as integer lattice
+  coordinates (no drift in floats).
+* Random numbers come from :mod:`srchain.pcg`: NumPy's PCG64 and its ziggurat normal, inlined, with the state in
+  registers (calling ``Generator`` methods from Numba costs an indirect call into NumPy per draw). The numbers are
+  bit for bit those of ``Generator(PCG64(SeedSequence(seed).spawn(...)[c]))`` for chain ``c`` (see
+  :func:`make_generators`); the spawn key does not depend on the number of chains or threads, so the same seed
+  gives the same histogram whatever the thread count.
 * Chains run in parallel (a thread pool of ``numba.get_num_threads()`` workers calling the ``nogil`` kernels;
-  a ``prange`` driver over a typed list of generators was measured 2x slower per chain and costs about 1 s per
-  process to build the typed list), each with its own ``numpy.random.Generator(PCG64)`` spawned from
-  ``SeedSequence(seed)``: chain ``c`` uses ``SeedSequence(seed).spawn(...)[c]``, which does not depend on the
-  number of chains or threads, so the same seed gives the same histogram whatever the thread count).
+  a ``prange`` driver was measured 2x slower per chain), and in 1-D two chains step in lockstep in one kernel, so
+  the CPU fills one chain's dependency latency with the other's work.
 * Histograms are accumulated inside the kernel (``counts[chain, state]``; for BC and SGD also a binned
   histogram of the latent ``w_r`` per coordinate), so memory does not grow with the number of steps.
 * SGD needs the gradient off the lattice and calls ``problem.grad_kernel`` (compiled per process: Numba cannot
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from srchain import pcg
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
@@ -64,11 +69,12 @@ MAX_HIST_ENTRIES = 200_000_000
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Noise draws (the switch on NoiseModel.numba_code; see srchain.noise)
+# Noise draws (the switch on NoiseModel.numba_code; see srchain.noise). Random numbers come from srchain.pcg:
+# NumPy's PCG64 stream inlined, passed along as the state tuple ``s``.
 # ---------------------------------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True, inline="always")
-def draw_noise(gen, code, params, perm):
-    """One draw of the batch-mean noise ξ̄.
+@njit(cache=True, nogil=True)
+def draw_noise(s, code, params, perm):
+    """One draw of the batch-mean noise ξ̄; returns ``(ξ̄, s)``.
 
     code 0 gaussian ``params = [s]`` (s = σ/√B, already folded in); 1 laplace ``[b, B]`` (mean of B Laplace(0, b)
     by inversion); 2 student-t ``[scale, B, ν]`` (mean of B ``scale · Z/√(χ²_ν/ν)``); 3 minibatch
@@ -76,53 +82,57 @@ def draw_noise(gen, code, params, perm):
     shuffle of the persistent permutation ``perm``).
     """
     if code == 0:
-        return params[0] * gen.standard_normal()
+        z, s = pcg.standard_normal(s)
+        return params[0] * z, s
     if code == 1:
         b = params[0]
         nb = int(params[1])
-        s = 0.0
+        acc = 0.0
         for _ in range(nb):
-            u = gen.random()
+            u, s = pcg.next_double(s)
             while u == 0.0:
-                u = gen.random()
+                u, s = pcg.next_double(s)
             # inverse CDF of Laplace(0, b): u in (0, 1)
             if u < 0.5:
-                s += b * math.log(2.0 * u)
+                acc += b * math.log(2.0 * u)
             else:
-                s -= b * math.log(2.0 * (1.0 - u))
-        return s / nb
+                acc -= b * math.log(2.0 * (1.0 - u))
+        return acc / nb, s
     if code == 2:
         sc = params[0]
         nb = int(params[1])
         nu = params[2]
-        s = 0.0
+        acc = 0.0
         for _ in range(nb):
-            z = gen.standard_normal()
-            g = gen.standard_gamma(0.5 * nu)
-            s += z / math.sqrt(2.0 * g / nu)
-        return sc * s / nb
+            z, s = pcg.standard_normal(s)
+            g, s = pcg.standard_gamma(s, 0.5 * nu)
+            acc += z / math.sqrt(2.0 * g / nu)
+        return sc * acc / nb, s
     # minibatch
     nb = int(params[0])
     m = params.shape[0] - 1
-    s = 0.0
+    acc = 0.0
     for i in range(nb):
-        j = i + int(gen.random() * (m - i))
+        u, s = pcg.next_double(s)
+        j = i + int(u * (m - i))
         if j >= m:
             j = m - 1
         t = perm[i]
         perm[i] = perm[j]
         perm[j] = t
-        s += params[1 + perm[i]]
-    return s / nb
+        acc += params[1 + perm[i]]
+    return acc / nb, s
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Lattice kernel: R, SR, BC (Qd or Qs) with the gradient tabulated on the lattice
 # ---------------------------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _chain_lattice(gen, method, alpha, start, shape, strides, delta, G, code, params, steps, burn,
+def _chain_lattice(states, c, method, alpha, start, shape, strides, delta, G, code, params, steps, burn,
                    counts, lat_counts, bpc, final):
-    """One chain. ``start`` in lattice units ``(w − lo)/Δ``; ``final`` receives the final state (same units)."""
+    """One chain (stream ``states[c]``). ``start`` in lattice units ``(w − lo)/Δ``; ``final`` receives the final
+    state (same units)."""
+    s = pcg.load(states, c)
     d = shape.shape[0]
     ad = alpha / delta
     m = params.shape[0] - 1 if code == 3 else 1
@@ -140,11 +150,11 @@ def _chain_lattice(gen, method, alpha, start, shape, strides, delta, G, code, pa
         for t in range(total):
             nidx = 0
             for j in range(d):
-                x = k[j] - ad * (G[idx, j] + draw_noise(gen, code, params, perm))
-                if method == 2:
-                    f = math.floor(x)
-                    if gen.random() < x - f:
-                        f += 1.0
+                xi, s = draw_noise(s, code, params, perm)
+                x = k[j] - ad * (G[idx, j] + xi)
+                if method == 2:  # Qs(x) = floor(x + U), U ~ U[0, 1)
+                    u, s = pcg.next_double(s)
+                    f = math.floor(x + u)
                 else:
                     f = math.floor(x + 0.5)
                 if f < 0.0:
@@ -161,34 +171,33 @@ def _chain_lattice(gen, method, alpha, start, shape, strides, delta, G, code, pa
         for j in range(d):
             final[j] = k[j]
     else:
-        u = np.empty(d)
+        w = np.empty(d)
         idx = 0
         for j in range(d):
-            u[j] = min(max(start[j], 0.0), shape[j] - 1.0)
+            w[j] = min(max(start[j], 0.0), shape[j] - 1.0)
         # quantized point of the start
         for j in range(d):
             if method == 4:
-                f = math.floor(u[j])
-                if gen.random() < u[j] - f:
-                    f += 1.0
+                u, s = pcg.next_double(s)
+                f = math.floor(w[j] + u)
             else:
-                f = math.floor(u[j] + 0.5)
+                f = math.floor(w[j] + 0.5)
             kj = min(max(int(f), 0), shape[j] - 1)
             idx += kj * strides[j]
         for t in range(total):
             nidx = 0
             for j in range(d):
-                x = u[j] - ad * (G[idx, j] + draw_noise(gen, code, params, perm))
+                xi, s = draw_noise(s, code, params, perm)
+                x = w[j] - ad * (G[idx, j] + xi)
                 hi = shape[j] - 1.0
                 if x < 0.0:
                     x = 0.0
                 elif x > hi:
                     x = hi
-                u[j] = x
+                w[j] = x
                 if method == 4:
-                    f = math.floor(x)
-                    if gen.random() < x - f:
-                        f += 1.0
+                    u, s = pcg.next_double(s)
+                    f = math.floor(x + u)
                 else:
                     f = math.floor(x + 0.5)
                 kj = int(f)
@@ -204,60 +213,43 @@ def _chain_lattice(gen, method, alpha, start, shape, strides, delta, G, code, pa
             if t >= burn:
                 counts[idx] += 1
         for j in range(d):
-            final[j] = u[j]
+            final[j] = w[j]
+    pcg.store(states, c, s)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 1-D lattice kernel, chains interleaved in pairs: the step of one chain is a chain of dependent operations (load
-# G[k], multiply, floor, compare, convert), so one chain per core leaves the CPU idle between them; stepping two
-# independent chains in lockstep fills those gaps (about 1.6x on the toy problem).
-# One formulation for every rule: x = u − (α/Δ)(G[q] + ξ̄);
-#   SR: u ← clip(floor(x + U)), R: u ← clip(floor(x + ½)), q = u;
-#   BC: u ← clip(x), q = floor(u + ½) (Qd) or floor(u + U) (Qs).
+# 1-D lattice kernels. One step of every rule is x = v + T[q] − (α/Δ)ξ̄ with the table T[q] = −(α/Δ)∇f(q)
+# (plus q itself for R and SR, whose state is q):
+#   SR: q ← clip(x + U) truncated, R: q ← clip(x + ½) truncated        (v = 0: the state is the lattice point)
+#   BC: v ← clip(x), q = trunc(v + ½) (Qd) or trunc(v + U) (Qs)          (v: the latent weight, lattice units)
+# (after clipping to [0, n−1] truncation is floor, and floor(x + U) is Qs: it rounds up with probability x − ⌊x⌋).
+# The chain's dependency per step is then only: load T[q], add, clip, truncate. Two independent chains stepped in
+# lockstep fill each other's latency (the random draws do not depend on the state, so they run ahead).
 # ---------------------------------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True, inline="always")
-def _step1(gen, u, q, ad, rnd, stoch, G, code, params, perm, nmax):
-    if code == 0:
-        xi = params[0] * gen.standard_normal()
+@njit(cache=True, nogil=True)
+def _table1(method, ad, G):
+    """``T[q] = [q] − (α/Δ)∇f(q)`` (the bracket only for the lattice chains R and SR)."""
+    T = -ad * G
+    if method == 1 or method == 2:
+        T += np.arange(G.shape[0])
+    return T
+
+
+@njit(cache=True, nogil=True)
+def _init1(s, method, start, nmax):
+    """Initial ``(v, q, s)``: R/SR round the start (v unused), BC keeps it and quantizes it."""
+    v = min(max(start, 0.0), nmax)
+    if method == 1 or method == 2:
+        q = min(int(v + 0.5), int(nmax))
+    elif method == 4:
+        u, s = pcg.next_double(s)
+        q = min(int(v + u), int(nmax))
     else:
-        xi = draw_noise(gen, code, params, perm)
-    x = u - ad * (G[q] + xi)
-    if rnd:
-        if stoch:
-            x = math.floor(x + gen.random())
-        else:
-            x = math.floor(x + 0.5)
-    if x < 0.0:
-        x = 0.0
-    elif x > nmax:
-        x = nmax
-    if rnd:
-        k = int(x)
-    else:
-        if stoch:
-            k = int(math.floor(x + gen.random()))
-        else:
-            k = int(math.floor(x + 0.5))
-        if k > nmax:
-            k = int(nmax)
-    return x, k
+        q = min(int(v + 0.5), int(nmax))
+    return v, q, s
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _init1(gen, mc, start, nmax):
-    rnd = mc == 1 or mc == 2
-    stoch = mc == 2 or mc == 4
-    x = min(max(start, 0.0), nmax)
-    if rnd:
-        x = math.floor(x + 0.5)
-    if stoch and not rnd:
-        q = min(int(math.floor(x + gen.random())), int(nmax))
-    else:
-        q = min(int(math.floor(x + 0.5)), int(nmax))
-    return x, q, rnd, stoch
-
-
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _latent(lat, x, bpc, nbins):
     b = int(x * bpc)
     if b >= nbins:
@@ -266,109 +258,152 @@ def _latent(lat, x, bpc, nbins):
 
 
 @njit(cache=True, nogil=True)
-def _pair_1d(ga, gb, ma, mb, aa, ab, sa, sb, nmax, delta, G, code, params, steps, burn, ca, cb, la, lb, bpc):
-    """Two chains in lockstep (a and b); returns their final states (lattice units). Written out flat (no inlined
-    helper): LLVM then keeps both chains' states in registers, twice the speed of the helper-based version."""
+def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, params, steps, burn, ca, cb, la, lb,
+             bpc):
+    """Chains ``a`` and ``b`` in lockstep; returns their final states (lattice units). Written out flat, so that
+    LLVM keeps both chains' states and streams in registers."""
+    sa = pcg.load(states, a)
+    sb = pcg.load(states, b)
     m = params.shape[0] - 1 if code == 3 else 1
     pa = np.arange(m)
     pb = np.arange(m)
-    ua, qa, ra, ta = _init1(ga, ma, sa, nmax)
-    ub, qb, rb, tb = _init1(gb, mb, sb, nmax)
     ada = aa / delta
     adb = ab / delta
+    Ta = _table1(ma, ada, G)
+    Tb = _table1(mb, adb, G)
+    va, qa, sa = _init1(sa, ma, va0, nmax)
+    vb, qb, sb = _init1(sb, mb, vb0, nmax)
+    ra = ma == 1 or ma == 2
+    rb = mb == 1 or mb == 2
     nbins = la.shape[0]
     gauss = code == 0
-    s0 = params[0]
+    ca0 = ada * params[0]
+    cb0 = adb * params[0]
+    if ma == 2 and mb == 2 and gauss:
+        # the common case (SR, Gaussian noise) without the per-step method switches: about 10% faster
+        for t in range(burn + steps):
+            za, sa = pcg.standard_normal(sa)
+            zb, sb = pcg.standard_normal(sb)
+            u, sa = pcg.next_double(sa)
+            qa = int(min(max(Ta[qa] + (u - ca0 * za), 0.0), nmax))
+            u, sb = pcg.next_double(sb)
+            qb = int(min(max(Tb[qb] + (u - cb0 * zb), 0.0), nmax))
+            if t >= burn:
+                ca[qa] += 1
+                cb[qb] += 1
+        steps = burn = 0
     for t in range(burn + steps):
         if gauss:
-            xa = s0 * ga.standard_normal()
-            xb = s0 * gb.standard_normal()
+            za, sa = pcg.standard_normal(sa)
+            zb, sb = pcg.standard_normal(sb)
+            ea = ca0 * za
+            eb = cb0 * zb
         else:
-            xa = draw_noise(ga, code, params, pa)
-            xb = draw_noise(gb, code, params, pb)
-        x = ua - ada * (G[qa] + xa)
-        y = ub - adb * (G[qb] + xb)
-        if ra:
-            if ta:
-                x = math.floor(x + ga.random())
-            else:
-                x = math.floor(x + 0.5)
-        if rb:
-            if tb:
-                y = math.floor(y + gb.random())
-            else:
-                y = math.floor(y + 0.5)
-        x = min(max(x, 0.0), nmax)
-        y = min(max(y, 0.0), nmax)
-        ua = x
-        ub = y
-        if ra:
-            qa = int(x)
+            xa, sa = draw_noise(sa, code, params, pa)
+            xb, sb = draw_noise(sb, code, params, pb)
+            ea = ada * xa
+            eb = adb * xb
+        # chain a
+        if ma == 2:
+            u, sa = pcg.next_double(sa)
+            qa = int(min(max(Ta[qa] + (u - ea), 0.0), nmax))
+        elif ma == 1:
+            qa = int(min(max(Ta[qa] + (0.5 - ea), 0.0), nmax))
         else:
-            if ta:
-                qa = min(int(math.floor(x + ga.random())), int(nmax))
+            va = min(max(va + (Ta[qa] - ea), 0.0), nmax)
+            if ma == 4:
+                u, sa = pcg.next_double(sa)
+                qa = min(int(va + u), int(nmax))
             else:
-                qa = min(int(x + 0.5), int(nmax))
-        if rb:
-            qb = int(y)
+                qa = min(int(va + 0.5), int(nmax))
+        # chain b
+        if mb == 2:
+            u, sb = pcg.next_double(sb)
+            qb = int(min(max(Tb[qb] + (u - eb), 0.0), nmax))
+        elif mb == 1:
+            qb = int(min(max(Tb[qb] + (0.5 - eb), 0.0), nmax))
         else:
-            if tb:
-                qb = min(int(math.floor(y + gb.random())), int(nmax))
+            vb = min(max(vb + (Tb[qb] - eb), 0.0), nmax)
+            if mb == 4:
+                u, sb = pcg.next_double(sb)
+                qb = min(int(vb + u), int(nmax))
             else:
-                qb = min(int(y + 0.5), int(nmax))
+                qb = min(int(vb + 0.5), int(nmax))
         if t >= burn:
             ca[qa] += 1
             cb[qb] += 1
             if not ra:
-                _latent(la, x, bpc, nbins)
+                _latent(la, va, bpc, nbins)
             if not rb:
-                _latent(lb, y, bpc, nbins)
-    return ua, ub
+                _latent(lb, vb, bpc, nbins)
+    pcg.store(states, a, sa)
+    pcg.store(states, b, sb)
+    return (float(qa) if ra else va), (float(qb) if rb else vb)
 
 
 @njit(cache=True, nogil=True)
-def _single_1d(ga, ma, aa, sa, nmax, delta, G, code, params, steps, burn, ca, la, bpc):
+def _sr_gauss_1d(s, q, T, c, nmax, steps, burn, counts):
+    """SR under Gaussian noise from lattice point ``q``: ``q ← clip(⌊T[q] + U − c·Z⌋)``; returns ``(q, s)``."""
+    for t in range(burn + steps):
+        z, s = pcg.standard_normal(s)
+        u, s = pcg.next_double(s)
+        q = int(min(max(T[q] + (u - c * z), 0.0), nmax))
+        if t >= burn:
+            counts[q] += 1
+    return q, s
+
+
+@njit(cache=True, nogil=True)
+def _single_1d(states, a, ma, aa, va0, nmax, delta, G, code, params, steps, burn, ca, la, bpc):
     """One chain (flat, as :func:`_pair_1d`); returns its final state (lattice units)."""
+    sa = pcg.load(states, a)
     m = params.shape[0] - 1 if code == 3 else 1
     pa = np.arange(m)
-    ua, qa, ra, ta = _init1(ga, ma, sa, nmax)
     ada = aa / delta
+    Ta = _table1(ma, ada, G)
+    va, qa, sa = _init1(sa, ma, va0, nmax)
+    ra = ma == 1 or ma == 2
     nbins = la.shape[0]
     gauss = code == 0
-    s0 = params[0]
+    ca0 = ada * params[0]
+    if ma == 2 and gauss:
+        # the common case (SR, Gaussian noise) without the per-step switches, as in _pair_1d
+        qa, sa = _sr_gauss_1d(sa, qa, Ta, ca0, nmax, steps, burn, ca)
+        steps = burn = 0
     for t in range(burn + steps):
         if gauss:
-            xa = s0 * ga.standard_normal()
+            za, sa = pcg.standard_normal(sa)
+            ea = ca0 * za
         else:
-            xa = draw_noise(ga, code, params, pa)
-        x = ua - ada * (G[qa] + xa)
-        if ra:
-            if ta:
-                x = math.floor(x + ga.random())
-            else:
-                x = math.floor(x + 0.5)
-        x = min(max(x, 0.0), nmax)
-        ua = x
-        if ra:
-            qa = int(x)
+            xa, sa = draw_noise(sa, code, params, pa)
+            ea = ada * xa
+        if ma == 2:
+            u, sa = pcg.next_double(sa)
+            qa = int(min(max(Ta[qa] + (u - ea), 0.0), nmax))
+        elif ma == 1:
+            qa = int(min(max(Ta[qa] + (0.5 - ea), 0.0), nmax))
         else:
-            if ta:
-                qa = min(int(math.floor(x + ga.random())), int(nmax))
+            va = min(max(va + (Ta[qa] - ea), 0.0), nmax)
+            if ma == 4:
+                u, sa = pcg.next_double(sa)
+                qa = min(int(va + u), int(nmax))
             else:
-                qa = min(int(x + 0.5), int(nmax))
+                qa = min(int(va + 0.5), int(nmax))
         if t >= burn:
             ca[qa] += 1
             if not ra:
-                _latent(la, x, bpc, nbins)
-    return ua
+                _latent(la, va, bpc, nbins)
+    pcg.store(states, a, sa)
+    return float(qa) if ra else va
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # SGD kernel (gradient off the lattice: calls the problem's Numba gradient)
 # ---------------------------------------------------------------------------------------------------------------
 @njit(nogil=True)
-def _chain_sgd(gen, grad, gparams, alpha, start, lo, shape, strides, delta, code, params, steps, burn,
+def _chain_sgd(states, c, grad, gparams, alpha, start, lo, shape, strides, delta, code, params, steps, burn,
                counts, lat_counts, bpc, final):
+    s = pcg.load(states, c)
     d = shape.shape[0]
     m = params.shape[0] - 1 if code == 3 else 1
     perm = np.arange(m)
@@ -379,7 +414,8 @@ def _chain_sgd(gen, grad, gparams, alpha, start, lo, shape, strides, delta, code
         grad(w, gparams, g)
         idx = 0
         for j in range(d):
-            x = w[j] - alpha * (g[j] + draw_noise(gen, code, params, perm))
+            xi, s = draw_noise(s, code, params, perm)
+            x = w[j] - alpha * (g[j] + xi)
             hi = lo[j] + delta * (shape[j] - 1)
             if x < lo[j]:
                 x = lo[j]
@@ -396,16 +432,20 @@ def _chain_sgd(gen, grad, gparams, alpha, start, lo, shape, strides, delta, code
             counts[idx] += 1
     for j in range(d):
         final[j] = w[j]
-
+    pcg.store(states, c, s)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Exact jump chain for SR and R
 # ---------------------------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _chain_jump(gen, indptr, indices, cum, leave, start, steps, burn, counts):
+def _chain_jump(states, c, indptr, indices, cum, leave, rate, start, steps, burn, counts):
     """Jump-chain sampler: at state i the chain stays a Geometric(q_i) − 1 further steps (q_i = 1 − P[i, i], the
     exact leaving probability) and then jumps to j ≠ i with probability P[i, j]/q_i (``cum`` holds the
-    cumulative off-diagonal row, normalised). Counts the state after each step, as the step-by-step kernel."""
+    cumulative off-diagonal row, normalised). Counts the state after each step, as the step-by-step kernel.
+
+    The holding time is ``H = ⌈E/λ_i⌉`` with ``E ~ Exp(1)`` and ``λ_i = −log(1 − q_i)`` (``rate``, tabulated):
+    ``P(H > n) = P(E > nλ_i) = (1 − q_i)^n``, the geometric law, for one ziggurat draw and no logarithm."""
+    s = pcg.load(states, c)
     i = start
     t = 0  # the chain is at state i at time t
     total = burn + steps
@@ -416,9 +456,8 @@ def _chain_jump(gen, indptr, indices, cum, leave, start, steps, burn, counts):
         elif q >= 1.0:
             h = 1
         else:
-            u = gen.random()
-            # P(H > n) = (1 − q)^n  ->  H = ceil(log(1 − u)/log(1 − q)), H ≥ 1
-            hf = math.ceil(math.log1p(-u) / math.log1p(-q))
+            e, s = pcg.standard_exponential(s)
+            hf = math.ceil(e / rate[i])
             if hf < 1.0:
                 hf = 1.0
             h = int(hf) if hf < 4e18 else total + 1
@@ -430,7 +469,7 @@ def _chain_jump(gen, indptr, indices, cum, leave, start, steps, burn, counts):
         if t + h > total:
             break
         # jump at time t + h
-        u = gen.random()
+        u, s = pcg.next_double(s)
         lo = indptr[i]
         hi = indptr[i + 1]
         j = -1
@@ -447,11 +486,12 @@ def _chain_jump(gen, indptr, indices, cum, leave, start, steps, burn, counts):
         i = j
         if t > burn:
             counts[i] += 1
+    pcg.store(states, c, s)
     return i
 
 
 def _jump_tables(P):
-    """Off-diagonal leaving probabilities and normalised cumulative off-diagonal rows of a CSR matrix."""
+    """Normalised cumulative off-diagonal rows of a CSR matrix, the leaving probabilities and their rates."""
     import scipy.sparse as sp
 
     P = sp.csr_matrix(P)
@@ -465,7 +505,9 @@ def _jump_tables(P):
     cum = cs - base[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
         cum = np.where(leave[rows] > 0, cum / leave[rows], 1.0)
-    return P.indptr.astype(np.int64), P.indices.astype(np.int64), cum, leave
+    with np.errstate(divide="ignore"):
+        rate = -np.log1p(-np.clip(leave, 0.0, 1.0))  # λ_i = −log(1 − q_i), the holding time's rate
+    return P.indptr.astype(np.int64), P.indices.astype(np.int64), cum, leave, rate
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -533,10 +575,11 @@ class SimulationResult:
 
 
 def make_generators(seed: int, chains: int) -> list:
-    """Per-chain ``Generator(PCG64)`` streams: chain ``c`` gets ``SeedSequence(seed).spawn(chains)[c]``.
+    """Per-chain ``Generator(PCG64)``: chain ``c`` gets ``SeedSequence(seed).spawn(chains)[c]``.
 
-    ``SeedSequence.spawn`` gives child ``c`` the spawn key ``(c,)`` whatever the total, so chain ``c``'s stream is
-    the same for any number of chains (and any thread count).
+    These are the streams the kernels draw from (inlined by :mod:`srchain.pcg`, same numbers in the same order),
+    for reproducing a chain's draws in Python. ``SeedSequence.spawn`` gives child ``c`` the spawn key ``(c,)``
+    whatever the total, so chain ``c``'s stream is the same for any number of chains (and any thread count).
     """
     children = np.random.SeedSequence(int(seed)).spawn(int(chains))
     return [np.random.Generator(np.random.PCG64(s)) for s in children]
@@ -552,7 +595,7 @@ def n_threads() -> int:
 def _parallel(tasks):
     """Run the zero-argument callables ``tasks`` (nogil Numba kernels) on a thread pool; results in order.
 
-    Each task owns its chains' generators and histogram rows, so the result does not depend on the number of
+    Each task owns its chains' streams and histogram rows, so the result does not depend on the number of
     threads or on the order in which tasks run.
     """
     workers = min(n_threads(), len(tasks))
@@ -661,16 +704,16 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     code = int(noise.numba_code)
     params = np.ascontiguousarray(noise.numba_params, dtype=np.float64)
     results: list[SimulationResult | None] = [None] * len(runs)
-    gens_proto = seed
 
     def pack(idx_list, mcode):
-        gens = []
+        """Per-chain streams, method codes and learning rates, run after run (every run's chain c gets the
+        same stream)."""
         methods, alphas = [], []
         for r in idx_list:
-            gens += make_generators(gens_proto, chains)
             methods += [mcode(runs[r][0])] * chains
             alphas += [runs[r][1]] * chains
-        return gens, np.array(methods, dtype=np.int64), np.array(alphas, dtype=np.float64)
+        states = np.tile(pcg.states_from_seed(seed, chains), (len(idx_list), 1))
+        return states, np.array(methods, dtype=np.int64), np.array(alphas, dtype=np.float64)
 
     def finish(idx_list, counts, lat, finals, samp):
         for q, r in enumerate(idx_list):
@@ -695,8 +738,8 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     if lat_idx:
         G = np.ascontiguousarray(np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(n, d))
         bcode = _CODE["bc-qs"] if bc_quantizer == "qs" else _CODE["bc"]
-        gens, methods, alphas = pack(lat_idx, lambda m: bcode if m == "bc" else _CODE[m])
-        total = len(gens)
+        states, methods, alphas = pack(lat_idx, lambda m: bcode if m == "bc" else _CODE[m])
+        total = len(states)
         counts = np.zeros((total, n), dtype=np.int64)
         lat = np.zeros((total, d, nbins), dtype=np.int64)
         finals = np.zeros((total, d))
@@ -708,7 +751,7 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
 
             def pair(a, b):
                 def task():
-                    ua, ub = _pair_1d(gens[a], gens[b], methods[a], methods[b], alphas[a], alphas[b],
+                    ua, ub = _pair_1d(states, a, b, methods[a], methods[b], alphas[a], alphas[b],
                                       starts[a, 0], starts[b, 0], nmax, dl, G1, code, params, steps, burn_in,
                                       counts[a], counts[b], lat[a, 0], lat[b, 0], bpc)
                     finals[a, 0] = ua
@@ -717,7 +760,7 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
 
             def single(a):
                 def task():
-                    finals[a, 0] = _single_1d(gens[a], methods[a], alphas[a], starts[a, 0], nmax, dl, G1, code,
+                    finals[a, 0] = _single_1d(states, a, methods[a], alphas[a], starts[a, 0], nmax, dl, G1, code,
                                               params, steps, burn_in, counts[a], lat[a, 0], bpc)
                 return task
 
@@ -725,7 +768,7 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         else:
             def chain(c):
                 def task():
-                    _chain_lattice(gens[c], methods[c], alphas[c], starts[c], shape, strides, lattice.delta, G,
+                    _chain_lattice(states, c, methods[c], alphas[c], starts[c], shape, strides, lattice.delta, G,
                                    code, params, steps, burn_in, counts[c], lat[c], bpc, finals[c])
                 return task
 
@@ -735,8 +778,8 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     if sgd_idx:
         if problem.grad_kernel is None:
             raise SrchainError(f"the problem {problem.name!r} has no Numba gradient (grad_kernel); SGD needs one")
-        gens, methods, alphas = pack(sgd_idx, lambda m: 0)
-        total = len(gens)
+        states, methods, alphas = pack(sgd_idx, lambda m: 0)
+        total = len(states)
         counts = np.zeros((total, n), dtype=np.int64)
         lat = np.zeros((total, d, nbins), dtype=np.int64)
         finals = np.zeros((total, d))
@@ -747,7 +790,7 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
 
         def sgd_chain(c):
             def task():
-                _chain_sgd(gens[c], gk, gp, alphas[c], starts[c], lo, shape, strides, lattice.delta, code, params,
+                _chain_sgd(states, c, gk, gp, alphas[c], starts[c], lo, shape, strides, lattice.delta, code, params,
                            steps, burn_in, counts[c], lat[c], bpc, finals[c])
             return task
 
@@ -789,8 +832,8 @@ def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: st
     From the exact row ``P[i, :]`` of ``T_αᵀ`` (:func:`srchain.operators.transition_matrix`), the number of
     steps ``H`` until the chain leaves ``i`` is Geometric(``q_i``) with ``q_i = Σ_{j≠i} P[i, j]``
     (``Pr(H = h) = (1 − q_i)^{h−1} q_i``), and the state it jumps to is ``j`` with probability ``P[i, j]/q_i``.
-    Sampling ``H`` by inversion and ``j`` by a search of the cumulative off-diagonal row costs two uniforms per
-    jump instead of two draws per step; at α = 0.001 on the toy problem a chain moves about once every few
+    Sampling ``H`` as ``⌈E/λ_i⌉`` (``E`` exponential, ``λ_i = −log(1 − q_i)``) and ``j`` by a search of the
+    cumulative off-diagonal row costs two draws per jump instead of two per step; at α = 0.001 on the toy problem a chain moves about once every few
     hundred steps.
 
     The histogram counts the state after each step, exactly as the step-by-step kernel does; the streams differ,
@@ -805,14 +848,15 @@ def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: st
     k0 = np.clip(np.floor(u0 + 0.5).astype(np.int64), 0, np.asarray(lattice.shape) - 1)
     i0 = int(lattice.index(k0))
     op = operator if operator is not None else transition_matrix(problem, noise, lattice, alpha, method=method)
-    indptr, indices, cum, leave = _jump_tables(op.P)
+    indptr, indices, cum, leave, rate = _jump_tables(op.P)
     n = lattice.size
     counts = np.zeros((chains, n), dtype=np.int64)
     finals = np.zeros(chains, dtype=np.int64)
-    gens = make_generators(seed, chains)
+    states = pcg.states_from_seed(seed, chains)
+
     def jtask(c):
         def task():
-            finals[c] = _chain_jump(gens[c], indptr, indices, cum, leave, i0, steps, burn_in, counts[c])
+            finals[c] = _chain_jump(states, c, indptr, indices, cum, leave, rate, i0, steps, burn_in, counts[c])
         return task
 
     tasks = [jtask(c) for c in range(chains)]

@@ -38,6 +38,9 @@ __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stati
 METHODS = ("auto", "birth-death", "gth-dense", "gth-sparse", "splu")
 _ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse"}
 DENSE_MAX = 1500  # auto: dense GTH up to this many states
+#: Chains up to this many states are solved (and checked) by NumPy code: no Numba kernel to compile, which a
+#: fresh process would pay seconds for, against milliseconds of work.
+SMALL_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,10 @@ def _check_stochastic(A: sp.csr_matrix, tol: float = 1e-9) -> None:
 
 def _offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
     """The positive off-diagonal part (the transition graph without self-loops); ``A`` in canonical CSR."""
+    if A.shape[0] <= SMALL_MAX:
+        coo = A.tocoo()
+        keep = (coo.row != coo.col) & (coo.data > 0)
+        return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=A.shape)
     ptr, ind, dat = _gth.offdiag_csr(A.indptr, A.indices, A.data)
     return sp.csr_matrix((dat, ind, ptr), shape=A.shape, copy=False)
 
@@ -276,8 +283,44 @@ def _from_mant_expo(mant: np.ndarray, expo: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
+def _gth_small(A: sp.csr_matrix) -> np.ndarray:
+    """Dense GTH in NumPy for small chains: the algorithm of :func:`srchain._gth.front_eliminate` and
+    :func:`srchain._gth.multifrontal_solve`, one vectorised update per pivot.
+
+    Eliminating state p (first to last): ``s_p = Σ_{j>p} F[p, j]``, ``c_ip = F[i, p]/s_p`` and
+    ``F[i, j] += c_ip F[p, j]`` for ``i, j > p``; then ``π_{n−1} = 1`` and ``π_p = Σ_{i>p} π_i c_ip`` from the last
+    state back. Only sums and products of non-negative numbers; π is carried as mantissa and exponent so that
+    entries below the float64 range are not lost before normalisation.
+    """
+    n = A.shape[0]
+    F = A.toarray()
+    np.fill_diagonal(F, 0.0)
+    for p in range(n - 1):
+        s = F[p, p + 1:].sum()
+        if not (s > 0.0) or not np.isfinite(s):
+            raise SrchainError(f"GTH found no positive rate out of state {p} to the states after it; the chain "
+                               f"is reducible (or its rates underflow)")
+        F[p + 1:, p] /= s
+        F[p + 1:, p + 1:] += np.outer(F[p + 1:, p], F[p, p + 1:])
+    mant = np.zeros(n)
+    expo = np.zeros(n, dtype=np.int64)
+    mant[n - 1] = 1.0
+    for p in range(n - 2, -1, -1):
+        m, e = mant[p + 1:], expo[p + 1:]
+        pos = m > 0
+        if not np.any(pos):
+            continue
+        top = e[pos].max()
+        acc = float(np.dot(np.ldexp(m, np.clip(e - top, -1100, 0)), F[p + 1:, p]))
+        fm, fe = np.frexp(acc)
+        mant[p], expo[p] = fm, top + fe
+    return _from_mant_expo(mant, expo)
+
+
 def _gth_dense(A: sp.csr_matrix) -> np.ndarray:
     n = A.shape[0]
+    if n <= SMALL_MAX:
+        return _gth_small(A)
     F = A.toarray()
     np.fill_diagonal(F, 0.0)
     status = _gth.front_eliminate(F, n)
