@@ -41,6 +41,7 @@ the next gradient is taken at).
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -438,13 +439,15 @@ def _chain_sgd(states, c, grad, gparams, alpha, start, lo, shape, strides, delta
 # Exact jump chain for SR and R
 # ---------------------------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _chain_jump(states, c, indptr, indices, cum, leave, rate, start, steps, burn, counts):
+def _chain_jump(states, c, indptr, indices, cum, leave, mean_hold, start, steps, burn, counts):
     """Jump-chain sampler: at state i the chain stays a Geometric(q_i) − 1 further steps (q_i = 1 − P[i, i], the
-    exact leaving probability) and then jumps to j ≠ i with probability P[i, j]/q_i (``cum`` holds the
-    cumulative off-diagonal row, normalised). Counts the state after each step, as the step-by-step kernel.
+    exact leaving probability) and then jumps to j ≠ i with probability P[i, j]/q_i. ``indptr, indices, cum`` is
+    the off-diagonal part of P in CSR form with each row's cumulative sums normalised to end at 1. Counts the state
+    after each step, as the step-by-step kernel.
 
-    The holding time is ``H = ⌈E/λ_i⌉`` with ``E ~ Exp(1)`` and ``λ_i = −log(1 − q_i)`` (``rate``, tabulated):
-    ``P(H > n) = P(E > nλ_i) = (1 − q_i)^n``, the geometric law, for one ziggurat draw and no logarithm."""
+    The holding time is ``H = ⌈E/λ_i⌉`` with ``E ~ Exp(1)`` and ``λ_i = −log(1 − q_i)`` (``mean_hold = 1/λ_i``,
+    tabulated): ``P(H > n) = P(E > nλ_i) = (1 − q_i)^n``, the geometric law, for one ziggurat draw and no
+    logarithm. The target is the number of cumulative sums at or below a uniform ``u`` (a branch-free count)."""
     s = pcg.load(states, c)
     i = start
     t = 0  # the chain is at state i at time t
@@ -457,7 +460,7 @@ def _chain_jump(states, c, indptr, indices, cum, leave, rate, start, steps, burn
             h = 1
         else:
             e, s = pcg.standard_exponential(s)
-            hf = math.ceil(e / rate[i])
+            hf = math.ceil(e * mean_hold[i])
             if hf < 1.0:
                 hf = 1.0
             h = int(hf) if hf < 4e18 else total + 1
@@ -468,22 +471,14 @@ def _chain_jump(states, c, indptr, indices, cum, leave, rate, start, steps, burn
             counts[i] += b - a + 1
         if t + h > total:
             break
-        # jump at time t + h
+        # jump at time t + h: the k-th off-diagonal entry, k = #{p < last : cum[p] <= u}
         u, s = pcg.next_double(s)
         lo = indptr[i]
-        hi = indptr[i + 1]
-        j = -1
-        for p in range(lo, hi):
-            if indices[p] != i and u < cum[p]:
-                j = indices[p]
-                break
-        if j < 0:  # rounding at the end of the row
-            for p in range(hi - 1, lo - 1, -1):
-                if indices[p] != i:
-                    j = indices[p]
-                    break
+        k = 0
+        for p in range(lo, indptr[i + 1] - 1):
+            k += u >= cum[p]
         t += h
-        i = j
+        i = indices[lo + k]
         if t > burn:
             counts[i] += 1
     pcg.store(states, c, s)
@@ -491,23 +486,24 @@ def _chain_jump(states, c, indptr, indices, cum, leave, rate, start, steps, burn
 
 
 def _jump_tables(P):
-    """Normalised cumulative off-diagonal rows of a CSR matrix, the leaving probabilities and their rates."""
+    """The off-diagonal part of a transition matrix for :func:`_chain_jump`: CSR ``indptr, indices`` of the
+    positive off-diagonal entries, their cumulative sums per row normalised to 1, the leaving probabilities
+    ``q_i`` and the mean holding scales ``1/λ_i = −1/log(1 − q_i)``."""
     import scipy.sparse as sp
 
-    P = sp.csr_matrix(P)
-    P.sort_indices()
-    n = P.shape[0]
-    rows = np.repeat(np.arange(n), np.diff(P.indptr))
-    off = np.where(P.indices == rows, 0.0, P.data)
-    leave = np.bincount(rows, weights=off, minlength=n)
-    cs = np.cumsum(off)
-    base = np.concatenate([[0.0], cs])[P.indptr[:-1]]
-    cum = cs - base[rows]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cum = np.where(leave[rows] > 0, cum / leave[rows], 1.0)
+    coo = sp.coo_matrix(P)
+    n = coo.shape[0]
+    keep = (coo.row != coo.col) & (coo.data > 0)
+    off = sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
+    off.sort_indices()
+    rows = np.repeat(np.arange(n), np.diff(off.indptr))
+    leave = np.bincount(rows, weights=off.data, minlength=n)
+    cs = np.cumsum(off.data)
+    base = np.concatenate([[0.0], cs])[off.indptr[:-1]]
+    cum = (cs - base[rows]) / leave[rows] if rows.size else cs
     with np.errstate(divide="ignore"):
-        rate = -np.log1p(-np.clip(leave, 0.0, 1.0))  # λ_i = −log(1 − q_i), the holding time's rate
-    return P.indptr.astype(np.int64), P.indices.astype(np.int64), cum, leave, rate
+        mean_hold = -1.0 / np.log1p(-np.clip(leave, 0.0, 1.0))  # 1/λ_i; q_i = 0 and q_i = 1 never read it
+    return off.indptr.astype(np.int64), off.indices.astype(np.int64), cum, leave, mean_hold
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -592,19 +588,36 @@ def n_threads() -> int:
     return max(1, int(numba.get_num_threads()))
 
 
+_POOL = None
+_POOL_LOCK = threading.Lock()
+_WORKER_PREFIX = "srchain-chains"
+
+
+def _pool(workers: int):
+    """The module's thread pool of ``workers`` threads, kept between calls (starting one costs ~0.3 ms, more than
+    a short run takes); replaced when the thread count changes."""
+    global _POOL
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers != workers:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=_WORKER_PREFIX)
+        return _POOL
+
+
 def _parallel(tasks):
     """Run the zero-argument callables ``tasks`` (nogil Numba kernels) on a thread pool; results in order.
 
     Each task owns its chains' streams and histogram rows, so the result does not depend on the number of
-    threads or on the order in which tasks run.
+    threads or on the order in which tasks run. Called from inside a pool worker, the tasks run in that thread
+    (no nested waiting on the same pool).
     """
     workers = min(n_threads(), len(tasks))
-    if workers <= 1:
+    if workers <= 1 or threading.current_thread().name.startswith(_WORKER_PREFIX):
         return [t() for t in tasks]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda t: t(), tasks))
+    return list(_pool(n_threads()).map(lambda t: t(), tasks))
 
 
 def _check(steps, chains, burn_in, alpha):
@@ -848,7 +861,7 @@ def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: st
     k0 = np.clip(np.floor(u0 + 0.5).astype(np.int64), 0, np.asarray(lattice.shape) - 1)
     i0 = int(lattice.index(k0))
     op = operator if operator is not None else transition_matrix(problem, noise, lattice, alpha, method=method)
-    indptr, indices, cum, leave, rate = _jump_tables(op.P)
+    indptr, indices, cum, leave, mean_hold = _jump_tables(op.P)
     n = lattice.size
     counts = np.zeros((chains, n), dtype=np.int64)
     finals = np.zeros(chains, dtype=np.int64)
@@ -856,7 +869,7 @@ def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: st
 
     def jtask(c):
         def task():
-            finals[c] = _chain_jump(states, c, indptr, indices, cum, leave, rate, i0, steps, burn_in, counts[c])
+            finals[c] = _chain_jump(states, c, indptr, indices, cum, leave, mean_hold, i0, steps, burn_in, counts[c])
         return task
 
     tasks = [jtask(c) for c in range(chains)]
