@@ -46,7 +46,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from srchain import pcg
 from srchain.errors import SrchainError
@@ -220,20 +222,46 @@ def _chain_lattice(states, c, method, alpha, start, shape, strides, delta, G, co
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1-D lattice kernels. One step of every rule is x = v + T[q] − (α/Δ)ξ̄ with the table T[q] = −(α/Δ)∇f(q)
-# (plus q itself for R and SR, whose state is q):
-#   SR: q ← clip(x + U) truncated, R: q ← clip(x + ½) truncated        (v = 0: the state is the lattice point)
+# (plus q itself for R and SR, whose state is q; minus ½ for SR):
+#   SR: q ← rint(clip(x + U)), R: q ← rint(clip(x))                     (v = 0: the state is the lattice point)
 #   BC: v ← clip(x), q = trunc(v + ½) (Qd) or trunc(v + U) (Qs)          (v: the latent weight, lattice units)
-# (after clipping to [0, n−1] truncation is floor, and floor(x + U) is Qs: it rounds up with probability x − ⌊x⌋).
-# The chain's dependency per step is then only: load T[q], add, clip, truncate. Two independent chains stepped in
+# clip is to [0, n−1]. For SR, rint(y − ½) = ⌊y⌋ and ⌊y + U⌋ is Qs: it rounds up with probability y − ⌊y⌋; for R,
+# rint(y) = ⌊y + ½⌋ is Qd. (rint rounds ties to even: a tie needs y + U − ½ to be exactly a half-integer in
+# floating point, an event of probability about 1e-16 per step, the same order as the rounding of the sum itself.)
+# The chain's dependency per step is then only: load T[q], add, clip, round. Two independent chains stepped in
 # lockstep fill each other's latency (the random draws do not depend on the state, so they run ahead).
 # ---------------------------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
 def _table1(method, ad, G):
-    """``T[q] = [q] − (α/Δ)∇f(q)`` (the bracket only for the lattice chains R and SR)."""
+    """``T[q] = −(α/Δ)∇f(q)``, plus ``q`` for the lattice chains (R, SR), minus ½ for SR (see :func:`_rint`)."""
     T = -ad * G
     if method == 1 or method == 2:
         T += np.arange(G.shape[0])
+    if method == 2:
+        T -= 0.5
     return T
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The IEEE-754 bits of a float64 as an int64 (a register move)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+_RINT_MAGIC = 6755399441055744.0  # 1.5 · 2^52: in [2^52, 2^53) the spacing of doubles is exactly 1
+
+
+@njit(cache=True, nogil=True)
+def _rint(y):
+    """``y`` in [0, 2^31) rounded to the nearest integer (ties to even), as an int: adding 1.5·2^52 leaves the
+    rounded value in the low mantissa bits. Shorter latency than a float-to-int conversion, and in a lattice
+    chain's step this conversion is on the critical path (``q`` indexes the next look-up)."""
+    return _f64_bits(y + _RINT_MAGIC) & 0xFFFFFFFF
 
 
 @njit(cache=True, nogil=True)
@@ -259,6 +287,23 @@ def _latent(lat, x, bpc, nbins):
 
 
 @njit(cache=True, nogil=True)
+def _sr_gauss_pair_1d(sa, sb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, cb):
+    """Two SR chains under Gaussian noise in lockstep (see :func:`_sr_gauss_1d`); returns ``(qa, qb, sa, sb)``.
+    A function of its own: inside :func:`_pair_1d`'s general loop this loop ran about 10% slower."""
+    for t in range(burn + steps):
+        za, sa = pcg.standard_normal(sa)
+        zb, sb = pcg.standard_normal(sb)
+        u, sa = pcg.next_double(sa)
+        qa = _rint(min(max(Ta[qa] + (u - ca0 * za), 0.0), nmax))
+        u, sb = pcg.next_double(sb)
+        qb = _rint(min(max(Tb[qb] + (u - cb0 * zb), 0.0), nmax))
+        if t >= burn:
+            ca[qa] += 1
+            cb[qb] += 1
+    return qa, qb, sa, sb
+
+
+@njit(cache=True, nogil=True)
 def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, params, steps, burn, ca, cb, la, lb,
              bpc):
     """Chains ``a`` and ``b`` in lockstep; returns their final states (lattice units). Written out flat, so that
@@ -281,17 +326,8 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
     ca0 = ada * params[0]
     cb0 = adb * params[0]
     if ma == 2 and mb == 2 and gauss:
-        # the common case (SR, Gaussian noise) without the per-step method switches: about 10% faster
-        for t in range(burn + steps):
-            za, sa = pcg.standard_normal(sa)
-            zb, sb = pcg.standard_normal(sb)
-            u, sa = pcg.next_double(sa)
-            qa = int(min(max(Ta[qa] + (u - ca0 * za), 0.0), nmax))
-            u, sb = pcg.next_double(sb)
-            qb = int(min(max(Tb[qb] + (u - cb0 * zb), 0.0), nmax))
-            if t >= burn:
-                ca[qa] += 1
-                cb[qb] += 1
+        # the common case (SR, Gaussian noise) without the per-step method switches
+        qa, qb, sa, sb = _sr_gauss_pair_1d(sa, sb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, cb)
         steps = burn = 0
     for t in range(burn + steps):
         if gauss:
@@ -307,9 +343,9 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
         # chain a
         if ma == 2:
             u, sa = pcg.next_double(sa)
-            qa = int(min(max(Ta[qa] + (u - ea), 0.0), nmax))
+            qa = _rint(min(max(Ta[qa] + (u - ea), 0.0), nmax))
         elif ma == 1:
-            qa = int(min(max(Ta[qa] + (0.5 - ea), 0.0), nmax))
+            qa = _rint(min(max(Ta[qa] - ea, 0.0), nmax))
         else:
             va = min(max(va + (Ta[qa] - ea), 0.0), nmax)
             if ma == 4:
@@ -320,9 +356,9 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
         # chain b
         if mb == 2:
             u, sb = pcg.next_double(sb)
-            qb = int(min(max(Tb[qb] + (u - eb), 0.0), nmax))
+            qb = _rint(min(max(Tb[qb] + (u - eb), 0.0), nmax))
         elif mb == 1:
-            qb = int(min(max(Tb[qb] + (0.5 - eb), 0.0), nmax))
+            qb = _rint(min(max(Tb[qb] - eb, 0.0), nmax))
         else:
             vb = min(max(vb + (Tb[qb] - eb), 0.0), nmax)
             if mb == 4:
@@ -344,11 +380,12 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
 
 @njit(cache=True, nogil=True)
 def _sr_gauss_1d(s, q, T, c, nmax, steps, burn, counts):
-    """SR under Gaussian noise from lattice point ``q``: ``q ← clip(⌊T[q] + U − c·Z⌋)``; returns ``(q, s)``."""
+    """SR under Gaussian noise from lattice point ``q``: ``q ← rint(clip(T[q] + U − c·Z))`` with ``T`` from
+    :func:`_table1` (½ already subtracted); returns ``(q, s)``."""
     for t in range(burn + steps):
         z, s = pcg.standard_normal(s)
         u, s = pcg.next_double(s)
-        q = int(min(max(T[q] + (u - c * z), 0.0), nmax))
+        q = _rint(min(max(T[q] + (u - c * z), 0.0), nmax))
         if t >= burn:
             counts[q] += 1
     return q, s
@@ -380,9 +417,9 @@ def _single_1d(states, a, ma, aa, va0, nmax, delta, G, code, params, steps, burn
             ea = ada * xa
         if ma == 2:
             u, sa = pcg.next_double(sa)
-            qa = int(min(max(Ta[qa] + (u - ea), 0.0), nmax))
+            qa = _rint(min(max(Ta[qa] + (u - ea), 0.0), nmax))
         elif ma == 1:
-            qa = int(min(max(Ta[qa] + (0.5 - ea), 0.0), nmax))
+            qa = _rint(min(max(Ta[qa] - ea, 0.0), nmax))
         else:
             va = min(max(va + (Ta[qa] - ea), 0.0), nmax)
             if ma == 4:
@@ -758,6 +795,8 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         finals = np.zeros((total, d))
         starts = np.tile(u0, (total, 1))
         if d == 1:
+            if n >= 2**31:
+                raise SrchainError(f"a 1-D lattice of {n} points is too long to simulate (at most 2^31 - 1)")
             G1 = G[:, 0].copy()
             nmax = float(shape[0] - 1)
             dl = lattice.delta

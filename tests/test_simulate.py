@@ -176,17 +176,18 @@ def test_kernel_draws_numpys_stream_step_by_step(method):
     res = simulate(p, make_noise("gaussian", sigma=sigma), lat, method, alpha, steps, chains=3, start=4.0, seed=seed)
     G = p.gradient(lat.points)[:, 0]
     ad, nmax = alpha / lat.delta, lat.size - 1.0
-    T = -ad * G + (np.arange(lat.size) if method in ("sr", "r") else 0.0)
+    T = -ad * G + (np.arange(lat.size) if method in ("sr", "r") else 0.0) - (0.5 if method == "sr" else 0.0)
     for c, gen in enumerate(make_generators(seed, 3)):
         v = (4.0 - lat.lo[0]) / lat.delta
         q = min(int(v + 0.5), int(nmax))
         counts = np.zeros(lat.size, dtype=np.int64)
         for _ in range(steps):
             e = ad * sigma * gen.standard_normal()
+            # SR: Qs(y) = ⌊y + U⌋ = rint(y + U − ½); R: Qd(y) = rint(y) (ties, of probability ~1e-16, to even)
             if method == "sr":
-                q = int(min(max(T[q] + (gen.random() - e), 0.0), nmax))
+                q = int(np.rint(min(max(T[q] + (gen.random() - e), 0.0), nmax)))
             elif method == "r":
-                q = int(min(max(T[q] + (0.5 - e), 0.0), nmax))
+                q = int(np.rint(min(max(T[q] - e, 0.0), nmax)))
             else:
                 v = min(max(v + (T[q] - e), 0.0), nmax)
                 q = min(int(v + 0.5), int(nmax))
