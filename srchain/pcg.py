@@ -12,7 +12,8 @@ reorder the draws. Here the same generator (PCG64, XSL-RR output on a 128-bit LC
 
 The state stays in registers, the draws inline into the step, and the stream is bit for bit NumPy's: a kernel
 seeded from ``SeedSequence(seed).spawn(n)[c]`` draws exactly what ``Generator(PCG64(child))`` would, in the same
-order (``tests/test_pcg.py`` checks this against NumPy). The ziggurat tables are Numba's copies of NumPy's.
+order (``tests/test_pcg.py`` checks this against NumPy). The ziggurat tables are Numba's copies of NumPy's
+(``numba.np.random._constants``, a private module: the same tests catch any change there).
 
 Python side: :func:`states_from_seed` gives the ``(chains, 4)`` array of initial states, a kernel unpacks row
 ``c`` with :func:`load` and writes it back with :func:`store` when it finishes.

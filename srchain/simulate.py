@@ -15,9 +15,9 @@ How it is fast
 --------------
 * SR, R and BC only ever evaluate the gradient at lattice points (BC at ``Q(w_r)``), so the gradient is tabulated
   once on the lattice (``problem.gradient(lattice.points)``) and the kernels are plain, cached Numba code with no
-  call-back. In 1-D the table holds ``q − (α/Δ)∇f(q)`` and a step of SR is one normal, one uniform, a look-up,
-  an add, a clip and a truncation (``Qs(x) = ⌊x + U⌋``). The state of SR/R is kept as integer lattice
-  coordinates (no drift in floats).
+  call-back. In 1-D the table holds ``q − (α/Δ)∇f(q) − ½`` and a step of SR is one normal, one uniform, a
+  look-up, an add, a clip and a rounding (``Qs(x) = ⌊x + U⌋``; see the comment above :func:`_table1`). The state
+  of SR/R is kept as integer lattice coordinates (no drift in floats).
 * Random numbers come from :mod:`srchain.pcg`: NumPy's PCG64 and its ziggurat normal, inlined, with the state in
   registers (calling ``Generator`` methods from Numba costs an indirect call into NumPy per draw). The numbers are
   bit for bit those of ``Generator(PCG64(SeedSequence(seed).spawn(...)[c]))`` for chain ``c`` (see
