@@ -38,12 +38,14 @@ CASES = [  # (method, alpha, noise, sampler)
     ("sr", 0.1, ("laplace", 1.5, 3.0), "step"),
     ("r", 0.1, ("student-t", 2.0, 3.0), "step"),
     ("r", 0.01, ("student-t", 2.0, 3.0), "jump"),
+    ("sr", 0.2, ("minibatch", 12.0, 3.0), "step"),  # 16 samples, batches of 4 without replacement
 ]
 
 
 @pytest.mark.parametrize("method,alpha,noise,sampler", CASES)
 def test_simulated_histogram_matches_exact_law(method, alpha, noise, sampler):
-    nz = make_noise(noise[0], sigma=noise[1], nu=noise[2])
+    extra = {"samples": 16, "batch": 4} if noise[0] == "minibatch" else {}
+    nz = make_noise(noise[0], sigma=noise[1], nu=noise[2], **extra)
     op = transition_matrix(TOY, nz, LAT, alpha, method=method)
     pi = stationary(op.P).pi
     tau = _relaxation(op.P)
@@ -117,10 +119,15 @@ def test_separable_problem_runs_in_two_dimensions():
     p = get_problem("separable", dim=2)
     lat = Lattice.from_domain(0.5, p.domain, dim=2)
     nz = make_noise("gaussian", sigma=2.0)
-    r = simulate(p, nz, lat, "sr", 0.1, 200_000, chains=2, start=4.0)
-    one = simulate(TOY, nz, LAT, "sr", 0.1, 200_000, chains=2, start=4.0, seed=5)
-    marg = r.freq.reshape(lat.shape).sum(axis=1)
-    assert tv(marg, one.freq) < 0.1  # coordinates are independent copies of the 1-D chain
+    op = transition_matrix(TOY, nz, LAT, 0.1, method="sr")
+    pi, tau = stationary(op.P).pi, _relaxation(op.P)
+    steps, chains = 200_000, 2
+    r = simulate(p, nz, lat, "sr", 0.1, steps, chains=chains, start=4.0, burn_in=int(20 * tau))
+    # each coordinate is an independent copy of the 1-D chain (separable objective, independent noise), so each
+    # marginal of the d-dimensional kernel's histogram estimates the 1-D law π with the 1-D chain's tolerance
+    law = r.freq.reshape(lat.shape)
+    for marg in (law.sum(axis=1), law.sum(axis=0)):
+        assert tv(marg, pi) < _tv_tol(pi, steps * chains, tau), (tv(marg, pi), _tv_tol(pi, steps * chains, tau))
 
 
 @pytest.mark.parametrize("kwargs", [dict(steps=0), dict(chains=0), dict(start=20.0), dict(alpha=0.0),
