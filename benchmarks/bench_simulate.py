@@ -9,6 +9,8 @@ Usage: python benchmarks/bench_simulate.py [--quick]
 * ``step_sr_1chain``: srchain's step-by-step SR kernel, one chain, one core (ratios to both ceilings);
 * ``step_sr_1core``: the same kernel on one core with two chains (how it runs any multi-chain job: two chains
   step in lockstep per core), ratios to both ceilings;
+* ``step_bc_1core``: BC (Qd) on one core with one and with two chains, against one bare normal per step (BC draws
+  no uniform);
 * ``numpy_sr``: SR vectorised across 1000 chains in NumPy (the reference of every ratio);
 * ``figure2_workload``: 2 methods × 4 α × 10⁶ steps (one chain each), warm;
 * ``jump_vs_step``: SR at α = 0.001, 4 chains × 10⁷ steps (10⁶ with --quick; fixed costs of ~2 ms dominate there), jump sampler (with and without building T_α) vs stepping;
@@ -40,6 +42,14 @@ def _bare(gen, n):
     s = 0.0
     for _ in range(n):
         s += gen.standard_normal() + gen.random()
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _bare_normal(gen, n):
+    s = 0.0
+    for _ in range(n):
+        s += gen.standard_normal()
     return s
 
 
@@ -88,6 +98,7 @@ def main():
     g = np.random.default_rng(0)
     st = pcg.states_from_seed(0, 1)
     _bare(g, 10)
+    _bare_normal(g, 10)
     _bare_inline(st, 10)
     simulate(p, nz, lat, "sr", 0.1, 10, start=4.0)
     t_bare = best(lambda: _bare(g, n))
@@ -97,6 +108,9 @@ def main():
     numba.set_num_threads(1)
     t_step = best(lambda: simulate(p, nz, lat, "sr", 0.1, n, chains=1, start=4.0))
     t_core = best(lambda: simulate(p, nz, lat, "sr", 0.1, n // 2, chains=2, start=4.0))
+    t_bare_n = best(lambda: _bare_normal(g, n))
+    t_bc1 = best(lambda: simulate(p, nz, lat, "bc", 0.1, n, chains=1, start=4.0))
+    t_bc2 = best(lambda: simulate(p, nz, lat, "bc", 0.1, n // 2, chains=2, start=4.0))
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     t_step2 = best(lambda: simulate(p, nz, lat, "sr", 0.1, n // 2, chains=4, start=4.0))
     np_steps, np_chains = (200, 1000) if quick else (1000, 1000)
@@ -110,6 +124,9 @@ def main():
     out["step_sr_1core"] = {"chains": 2, "steps_per_s": n / t_core, "fraction_of_bare_rng": t_bare / t_core,
                             "fraction_of_bare_rng_inline": t_inl / t_core, "target_fraction": 0.8,
                             "vs_numpy": (n / t_core) / np_rate}
+    out["step_bc_1core"] = {"bare_normal_steps_per_s": n / t_bare_n,
+                            "one_chain_steps_per_s": n / t_bc1, "one_chain_fraction_of_bare_normal": t_bare_n / t_bc1,
+                            "two_chains_steps_per_s": n / t_bc2, "two_chains_fraction_of_bare_normal": t_bare_n / t_bc2}
     out["step_sr_4chains_all_threads"] = {"steps_per_s": 2 * n / t_step2, "vs_numpy": (2 * n / t_step2) / np_rate}
     fig_noise = make_noise("gaussian", sigma=4.0)
     runs = [(m, a) for m in ("bc", "sr") for a in (1.0, 0.1, 0.01, 0.001)]

@@ -224,7 +224,7 @@ def _chain_lattice(states, c, method, alpha, start, shape, strides, delta, G, co
 # 1-D lattice kernels. One step of every rule is x = v + T[q] − (α/Δ)ξ̄ with the table T[q] = −(α/Δ)∇f(q)
 # (plus q itself for R and SR, whose state is q; minus ½ for SR):
 #   SR: q ← rint(clip(x + U)), R: q ← rint(clip(x))                     (v = 0: the state is the lattice point)
-#   BC: v ← clip(x), q = trunc(v + ½) (Qd) or trunc(v + U) (Qs)          (v: the latent weight, lattice units)
+#   BC: v ← clip(x), q = rint(v) (Qd) or trunc(v + U) (Qs)               (v: the latent weight, lattice units)
 # clip is to [0, n−1]. For SR, rint(y − ½) = ⌊y⌋ and ⌊y + U⌋ is Qs: it rounds up with probability y − ⌊y⌋; for R,
 # rint(y) = ⌊y + ½⌋ is Qd. (rint rounds ties to even: a tie needs y + U − ½ to be exactly a half-integer in
 # floating point, an event of probability about 1e-16 per step, the same order as the rounding of the sum itself.)
@@ -304,6 +304,40 @@ def _sr_gauss_pair_1d(sa, sb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, c
 
 
 @njit(cache=True, nogil=True)
+def _bc_gauss_1d(s, v, q, T, c, nmax, steps, burn, counts, lat, bpc):
+    """BC (Qd) under Gaussian noise from latent ``v`` (lattice units): ``v ← clip(v + T[q] − c·Z)``,
+    ``q = rint(v)``; counts ``q`` and the latent bin of ``v``. Returns ``(v, q, s)``."""
+    nbins = lat.shape[0]
+    for t in range(burn + steps):
+        z, s = pcg.standard_normal(s)
+        v = min(max(v + (T[q] - c * z), 0.0), nmax)
+        q = _rint(v)
+        if t >= burn:
+            counts[q] += 1
+            lat[min(int(v * bpc), nbins - 1)] += 1
+    return v, q, s
+
+
+@njit(cache=True, nogil=True)
+def _bc_gauss_pair_1d(sa, sb, va, vb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, cb, la, lb, bpc):
+    """Two BC (Qd) chains under Gaussian noise in lockstep (see :func:`_bc_gauss_1d`)."""
+    nbins = la.shape[0]
+    for t in range(burn + steps):
+        za, sa = pcg.standard_normal(sa)
+        zb, sb = pcg.standard_normal(sb)
+        va = min(max(va + (Ta[qa] - ca0 * za), 0.0), nmax)
+        vb = min(max(vb + (Tb[qb] - cb0 * zb), 0.0), nmax)
+        qa = _rint(va)
+        qb = _rint(vb)
+        if t >= burn:
+            ca[qa] += 1
+            cb[qb] += 1
+            la[min(int(va * bpc), nbins - 1)] += 1
+            lb[min(int(vb * bpc), nbins - 1)] += 1
+    return va, vb, qa, qb, sa, sb
+
+
+@njit(cache=True, nogil=True)
 def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, params, steps, burn, ca, cb, la, lb,
              bpc):
     """Chains ``a`` and ``b`` in lockstep; returns their final states (lattice units). Written out flat, so that
@@ -326,8 +360,12 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
     ca0 = ada * params[0]
     cb0 = adb * params[0]
     if ma == 2 and mb == 2 and gauss:
-        # the common case (SR, Gaussian noise) without the per-step method switches
+        # the common cases (SR or BC with Qd, Gaussian noise) without the per-step method switches
         qa, qb, sa, sb = _sr_gauss_pair_1d(sa, sb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, cb)
+        steps = burn = 0
+    elif ma == 3 and mb == 3 and gauss:
+        va, vb, qa, qb, sa, sb = _bc_gauss_pair_1d(sa, sb, va, vb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn,
+                                                   ca, cb, la, lb, bpc)
         steps = burn = 0
     for t in range(burn + steps):
         if gauss:
@@ -352,7 +390,7 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
                 u, sa = pcg.next_double(sa)
                 qa = min(int(va + u), int(nmax))
             else:
-                qa = min(int(va + 0.5), int(nmax))
+                qa = _rint(va)
         # chain b
         if mb == 2:
             u, sb = pcg.next_double(sb)
@@ -365,7 +403,7 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
                 u, sb = pcg.next_double(sb)
                 qb = min(int(vb + u), int(nmax))
             else:
-                qb = min(int(vb + 0.5), int(nmax))
+                qb = _rint(vb)
         if t >= burn:
             ca[qa] += 1
             cb[qb] += 1
@@ -405,8 +443,11 @@ def _single_1d(states, a, ma, aa, va0, nmax, delta, G, code, params, steps, burn
     gauss = code == 0
     ca0 = ada * params[0]
     if ma == 2 and gauss:
-        # the common case (SR, Gaussian noise) without the per-step switches, as in _pair_1d
+        # the common cases (SR or BC with Qd, Gaussian noise) without the per-step switches, as in _pair_1d
         qa, sa = _sr_gauss_1d(sa, qa, Ta, ca0, nmax, steps, burn, ca)
+        steps = burn = 0
+    elif ma == 3 and gauss:
+        va, qa, sa = _bc_gauss_1d(sa, va, qa, Ta, ca0, nmax, steps, burn, ca, la, bpc)
         steps = burn = 0
     for t in range(burn + steps):
         if gauss:
@@ -426,7 +467,7 @@ def _single_1d(states, a, ma, aa, va0, nmax, delta, G, code, params, steps, burn
                 u, sa = pcg.next_double(sa)
                 qa = min(int(va + u), int(nmax))
             else:
-                qa = min(int(va + 0.5), int(nmax))
+                qa = _rint(va)
         if t >= burn:
             ca[qa] += 1
             if not ra:

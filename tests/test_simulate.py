@@ -171,33 +171,40 @@ def test_cli_simulate_json(tmp_path):
         assert len(r["states"]) == len(r["counts"]) == 29 and sum(r["counts"]) == 10000
 
 
-@pytest.mark.parametrize("method", ["sr", "r", "bc"])
-def test_kernel_draws_numpys_stream_step_by_step(method):
+def _reference_chain(method, gen, G, ad, sigma, nmax, v, steps):
+    """One chain in plain Python from the NumPy generator ``gen``: ``(counts, final state in lattice units)``."""
+    T = -ad * G + (np.arange(G.size) if method in ("sr", "r") else 0.0) - (0.5 if method == "sr" else 0.0)
+    q = min(int(v + 0.5), int(nmax))
+    counts = np.zeros(G.size, dtype=np.int64)
+    for _ in range(steps):
+        e = ad * sigma * gen.standard_normal()
+        # SR: Qs(y) = ⌊y + U⌋ = rint(y + U − ½); R and BC: Qd(y) = rint(y) (ties, of probability ~1e-16, to even)
+        if method == "sr":
+            q = int(np.rint(min(max(T[q] + (gen.random() - e), 0.0), nmax)))
+        elif method == "r":
+            q = int(np.rint(min(max(T[q] - e, 0.0), nmax)))
+        else:
+            v = min(max(v + (T[q] - e), 0.0), nmax)
+            q = int(np.rint(v))
+        counts[q] += 1
+    return counts, (q if method != "bc" else v)
+
+
+@pytest.mark.parametrize("methods,chains", [(["sr"], 3), (["r"], 3), (["bc"], 3), (["bc", "sr", "r"], 1)])
+def test_kernel_draws_numpys_stream_step_by_step(methods, chains):
     """The kernels draw, for chain c, exactly Generator(PCG64(SeedSequence(seed).spawn(n)[c])).standard_normal()
-    then .random() (SR only) per step: a plain Python loop over those draws gives the same histogram and end."""
+    then .random() (SR only) per step: a plain Python loop over those draws gives the same histogram and end.
+    Three chains of one method take the two-chain and the one-chain fast paths; one chain each of BC, SR and R
+    are paired across runs and take the general loop."""
     from srchain.simulate import make_generators
 
-    p = get_problem("toy")
-    lat = Lattice.from_domain(0.5, p.domain)
     alpha, sigma, steps, seed = 0.3, 2.0, 3000, 11
-    res = simulate(p, make_noise("gaussian", sigma=sigma), lat, method, alpha, steps, chains=3, start=4.0, seed=seed)
-    G = p.gradient(lat.points)[:, 0]
-    ad, nmax = alpha / lat.delta, lat.size - 1.0
-    T = -ad * G + (np.arange(lat.size) if method in ("sr", "r") else 0.0) - (0.5 if method == "sr" else 0.0)
-    for c, gen in enumerate(make_generators(seed, 3)):
-        v = (4.0 - lat.lo[0]) / lat.delta
-        q = min(int(v + 0.5), int(nmax))
-        counts = np.zeros(lat.size, dtype=np.int64)
-        for _ in range(steps):
-            e = ad * sigma * gen.standard_normal()
-            # SR: Qs(y) = ⌊y + U⌋ = rint(y + U − ½); R: Qd(y) = rint(y) (ties, of probability ~1e-16, to even)
-            if method == "sr":
-                q = int(np.rint(min(max(T[q] + (gen.random() - e), 0.0), nmax)))
-            elif method == "r":
-                q = int(np.rint(min(max(T[q] - e, 0.0), nmax)))
-            else:
-                v = min(max(v + (T[q] - e), 0.0), nmax)
-                q = min(int(v + 0.5), int(nmax))
-            counts[q] += 1
-        np.testing.assert_array_equal(res.chain_counts[c], counts)
-        assert res.final[c, 0] == lat.lo[0] + lat.delta * (q if method != "bc" else v)
+    results = simulate_many(TOY, make_noise("gaussian", sigma=sigma), LAT, [(m, alpha) for m in methods], steps,
+                            chains=chains, start=4.0, seed=seed)
+    G = TOY.gradient(LAT.points)[:, 0]
+    ad, nmax, v0 = alpha / LAT.delta, LAT.size - 1.0, (4.0 - LAT.lo[0]) / LAT.delta
+    for m, res in zip(methods, results):
+        for c, gen in enumerate(make_generators(seed, chains)):
+            counts, end = _reference_chain(m, gen, G, ad, sigma, nmax, v0, steps)
+            np.testing.assert_array_equal(res.chain_counts[c], counts)
+            assert res.final[c, 0] == LAT.lo[0] + LAT.delta * end
