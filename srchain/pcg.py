@@ -76,6 +76,20 @@ def next_double(s):
 
 
 @njit(cache=True, nogil=True)
+def _ziggurat_proposal(s):
+    """One 64-bit draw split as NumPy's normal ziggurat does: 8 bits pick the layer ``idx``, 1 the sign, 52 the
+    abscissa ``rabs``; returns ``(x, idx, rabs, s)``. ``x`` is accepted outright when ``rabs < ki_double[idx]``."""
+    r, s = next_uint64(s)
+    idx = r & np.uint64(0xFF)
+    r >>= np.uint64(8)
+    rabs = (r >> np.uint64(1)) & _M52
+    x = np.float64(rabs) * wi_double[idx]
+    if r & np.uint64(1):
+        x = -x
+    return x, idx, rabs, s
+
+
+@njit(cache=True, nogil=True)
 def _normal_tail(s, idx, rabs, x):
     """The rare branches of NumPy's ziggurat (0.7% of draws): the wedge test, the tail, and retries."""
     while True:
@@ -93,27 +107,15 @@ def _normal_tail(s, idx, rabs, x):
             u, s = next_double(s)
             if (fi_double[idx - 1] - fi_double[idx]) * u + fi_double[idx] < math.exp(-0.5 * x * x):
                 return x, s
-        r, s = next_uint64(s)
-        idx = r & np.uint64(0xFF)
-        r >>= np.uint64(8)
-        rabs = (r >> np.uint64(1)) & _M52
-        x = np.float64(rabs) * wi_double[idx]
-        if r & np.uint64(1):
-            x = -x
+        x, idx, rabs, s = _ziggurat_proposal(s)
         if rabs < ki_double[idx]:
             return x, s
 
 
 @njit(cache=True, nogil=True)
 def standard_normal(s):
-    """N(0, 1) by NumPy's ziggurat: 8 bits pick the layer, 1 the sign, 52 the abscissa (``Generator.standard_normal``)."""
-    r, s = next_uint64(s)
-    idx = r & np.uint64(0xFF)
-    r >>= np.uint64(8)
-    rabs = (r >> np.uint64(1)) & _M52
-    x = np.float64(rabs) * wi_double[idx]
-    if r & np.uint64(1):
-        x = -x
+    """N(0, 1) by NumPy's ziggurat (``Generator.standard_normal``)."""
+    x, idx, rabs, s = _ziggurat_proposal(s)
     if rabs >= ki_double[idx]:
         x, s = _normal_tail(s, idx, rabs, x)
     return x, s
