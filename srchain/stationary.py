@@ -8,7 +8,8 @@ therefore solves with GTH (Grassmann–Taksar–Heyman) elimination, which has n
 component of π to small relative error (see :mod:`srchain._gth`):
 
 * ``"birth-death"``: tridiagonal chains, by detailed balance ``π_{k+1}/π_k = P[k, k+1]/P[k+1, k]`` in log space;
-* ``"gth-dense"``: dense GTH, for small chains;
+* ``"gth-dense"``: dense GTH, for small chains (NumPy up to ``SMALL_MAX`` states, so nothing is compiled; the blocked
+  Numba kernel above);
 * ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (lattice cuts whose separators are as thick as
   the chain's jumps *across that cut*, when ``shape`` is given; BFS level sets of the chain's graph otherwise); the
   bulk of the work is products of non-negative matrices (BLAS), the two halves of the tree run in parallel threads;
