@@ -667,7 +667,7 @@ def n_threads() -> int:
     return max(1, int(numba.get_num_threads()))
 
 
-_POOL = None
+_POOL = None  # (workers, ThreadPoolExecutor)
 _POOL_LOCK = threading.Lock()
 _WORKER_PREFIX = "srchain-chains"
 
@@ -679,11 +679,11 @@ def _pool(workers: int):
     from concurrent.futures import ThreadPoolExecutor
 
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers != workers:
+        if _POOL is None or _POOL[0] != workers:
             if _POOL is not None:
-                _POOL.shutdown(wait=False)
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=_WORKER_PREFIX)
-        return _POOL
+                _POOL[1].shutdown(wait=False)
+            _POOL = (workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix=_WORKER_PREFIX))
+        return _POOL[1]
 
 
 def _parallel(tasks):
