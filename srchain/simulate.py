@@ -15,9 +15,9 @@ How it is fast
 --------------
 * SR, R and BC only ever evaluate the gradient at lattice points (BC at ``Q(w_r)``), so the gradient is tabulated
   once on the lattice (``problem.gradient(lattice.points)``) and the kernels are plain, cached Numba code with no
-  call-back. In 1-D the table holds ``q − (α/Δ)∇f(q) − ½`` and a step of SR is one normal, one uniform, a
-  look-up, an add, a clip and a rounding (``Qs(x) = ⌊x + U⌋``; see the comment above :func:`_table1`). The state
-  of SR/R is kept as integer lattice coordinates (no drift in floats).
+  call-back. In 1-D the table holds ``q − (α/Δ)∇f(q)`` in fixed point and a step of SR is one normal, one
+  uniform, an integer look-up, add, shift and clamp (``Qs(x) = ⌊x + U⌋``; see the comment above
+  :func:`_table1`). The state of SR/R is kept as integer lattice coordinates (no drift in floats).
 * Random numbers come from :mod:`srchain.pcg`: NumPy's PCG64 and its ziggurat normal, inlined, with the state in
   registers (calling ``Generator`` methods from Numba costs an indirect call into NumPy per draw). The numbers are
   bit for bit those of ``Generator(PCG64(SeedSequence(seed).spawn(...)[c]))`` for chain ``c`` (see
@@ -221,25 +221,65 @@ def _chain_lattice(states, c, method, alpha, start, shape, strides, delta, G, co
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 1-D lattice kernels. One step of every rule is x = v + T[q] − (α/Δ)ξ̄ with the table T[q] = −(α/Δ)∇f(q)
-# (plus q itself for R and SR, whose state is q; minus ½ for SR):
-#   SR: q ← rint(clip(x + U)), R: q ← rint(clip(x))                     (v = 0: the state is the lattice point)
-#   BC: v ← clip(x), q = rint(v) (Qd) or trunc(v + U) (Qs)               (v: the latent weight, lattice units)
-# clip is to [0, n−1]. For SR, rint(y − ½) = ⌊y⌋ and ⌊y + U⌋ is Qs: it rounds up with probability y − ⌊y⌋; for R,
-# rint(y) = ⌊y + ½⌋ is Qd. (rint rounds ties to even: a tie needs y + U − ½ to be exactly a half-integer in
-# floating point, an event of probability about 1e-16 per step, the same order as the rounding of the sum itself.)
-# The chain's dependency per step is then only: load T[q], add, clip, round. Two independent chains stepped in
-# lockstep fill each other's latency (the random draws do not depend on the state, so they run ahead).
+# 1-D lattice kernels. One step of every rule is x = v + T[q] + r with the table T[q] = −(α/Δ)∇f(q) (plus q
+# itself for R and SR, whose state is q) and r = −(α/Δ)ξ̄ (+ U for SR, + ½ for R):
+#   SR, R: q ← clip(⌊T[q] + r⌋)                                          (the state is the lattice point)
+#   BC:    v ← clip(v + T[q] + r), q = rint(v) (Qd) or trunc(v + U) (Qs)  (v: the latent weight, lattice units)
+# clip is to [0, n−1]; ⌊y + U⌋ is Qs (it rounds up with probability y − ⌊y⌋) and ⌊y + ½⌋ is Qd.
+# SR and R step in fixed point (see _fixed_table): T[q] and r as int64 multiples of 2^-F, so that the floor is an
+# arithmetic shift. The chain's dependency per step is then an integer load, add, shift and clamp, about half
+# the latency of the float64 version (load, add, clip, convert), and the result is at least as exact: 2^-F is
+# below the float64 spacing at the table's magnitude. Two independent chains stepped in lockstep fill each
+# other's gaps (the random draws do not depend on the state, so they run ahead).
 # ---------------------------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
 def _table1(method, ad, G):
-    """``T[q] = −(α/Δ)∇f(q)``, plus ``q`` for the lattice chains (R, SR), minus ½ for SR (see :func:`_rint`)."""
+    """``T[q] = −(α/Δ)∇f(q)``, plus ``q`` for the lattice chains (R, SR)."""
     T = -ad * G
     if method == 1 or method == 2:
         T += np.arange(G.shape[0])
-    if method == 2:
-        T -= 0.5
     return T
+
+
+#: Gaussian draws of srchain.pcg are bounded: the ziggurat's tail gives at most r + 36.74/r < 13.71 (r = 3.654).
+_ZIGGURAT_MAX = 13.72
+#: Bound on |r| up to which the fixed-point range is widened so that r needs no clamping.
+_UNCLAMPED_MAX = 2.0 ** 50
+
+
+@njit(cache=True, nogil=True)
+def _fixed_table(T, nmax, rmax):
+    """The fixed-point form of a lattice chain's table: ``(Tf, F, S, K)`` with ``S = 2^F`` and
+    ``Tf[q] = trunc(T[q]·S)``.
+
+    ``K ≥ max|T| + n + 1``: clamping ``r`` to ``[−K, K]`` cannot change ``clip(⌊T[q] + r⌋)`` (beyond that the sum
+    is below 0 or above n for every q). ``K`` is widened to ``rmax`` (a bound on |r|, e.g. for Gaussian noise)
+    when that is at most ``_UNCLAMPED_MAX``: then r never needs clamping. With ``F = 61 − ⌈log2 K⌉`` every
+    ``Tf + trunc(r·2^F)`` fits in an int64. Each truncation errs by less than ``2^-F ≤ K·2^-60``, far below the
+    float64 spacing at magnitude K (``≥ K·2^-53``): the floor is at least as exact as in float64 arithmetic.
+    """
+    K = np.max(np.abs(T)) + nmax + 2.0
+    if rmax <= _UNCLAMPED_MAX:
+        K = max(K, rmax)
+    F = 61 - int(math.ceil(math.log2(K)))
+    scale = 2.0 ** F
+    Tf = np.empty(T.shape[0], dtype=np.int64)
+    for i in range(T.shape[0]):
+        Tf[i] = np.int64(T[i] * scale)
+    return Tf, F, scale, K
+
+
+@njit(cache=True, nogil=True)
+def _fixed_step(Tf, q, r, F, S, K, nq):
+    """``clip(⌊T[q] + r⌋)`` in fixed point (see :func:`_fixed_table`); ``nq`` = n − 1."""
+    x = Tf[q] + np.int64(min(max(r, -K), K) * S)
+    return min(max(x >> F, 0), nq)
+
+
+@njit(cache=True, nogil=True)
+def _fixed_step_unclamped(Tf, q, r, F, S, nq):
+    """:func:`_fixed_step` for ``|r| ≤ K`` known in advance (Gaussian noise; see :func:`_fixed_table`)."""
+    return min(max((Tf[q] + np.int64(r * S)) >> F, 0), nq)
 
 
 @intrinsic
@@ -259,8 +299,9 @@ _RINT_MAGIC = 6755399441055744.0  # 1.5 · 2^52: in [2^52, 2^53) the spacing of 
 @njit(cache=True, nogil=True)
 def _rint(y):
     """``y`` in [0, 2^31) rounded to the nearest integer (ties to even), as an int: adding 1.5·2^52 leaves the
-    rounded value in the low mantissa bits. Shorter latency than a float-to-int conversion, and in a lattice
-    chain's step this conversion is on the critical path (``q`` indexes the next look-up)."""
+    rounded value in the low mantissa bits. Shorter latency than a float-to-int conversion, and in BC's step this
+    conversion is on the critical path (``q = Qd(v)`` indexes the next look-up). A tie needs ``v`` to be exactly
+    a half-integer, an event of probability about 1e-16 per step."""
     return _f64_bits(y + _RINT_MAGIC) & 0xFFFFFFFF
 
 
@@ -287,16 +328,16 @@ def _latent(lat, x, bpc, nbins):
 
 
 @njit(cache=True, nogil=True)
-def _sr_gauss_pair_1d(sa, sb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, cb):
+def _sr_gauss_pair_1d(sa, sb, qa, qb, Ta, Tb, Fa, Fb, Sa, Sb, ca0, cb0, nq, steps, burn, ca, cb):
     """Two SR chains under Gaussian noise in lockstep (see :func:`_sr_gauss_1d`); returns ``(qa, qb, sa, sb)``.
     A function of its own: inside :func:`_pair_1d`'s general loop this loop ran about 10% slower."""
     for t in range(burn + steps):
         za, sa = pcg.standard_normal(sa)
         zb, sb = pcg.standard_normal(sb)
         u, sa = pcg.next_double(sa)
-        qa = _rint(min(max(Ta[qa] + (u - ca0 * za), 0.0), nmax))
+        qa = _fixed_step_unclamped(Ta, qa, u - ca0 * za, Fa, Sa, nq)
         u, sb = pcg.next_double(sb)
-        qb = _rint(min(max(Tb[qb] + (u - cb0 * zb), 0.0), nmax))
+        qb = _fixed_step_unclamped(Tb, qb, u - cb0 * zb, Fb, Sb, nq)
         if t >= burn:
             ca[qa] += 1
             cb[qb] += 1
@@ -352,17 +393,23 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
     adb = ab / delta
     Ta = _table1(ma, ada, G)
     Tb = _table1(mb, adb, G)
+    gauss = code == 0
+    ca0 = ada * params[0]
+    cb0 = adb * params[0]
+    rma = 1.0 + _ZIGGURAT_MAX * ca0 if gauss else np.inf  # |U − (α/Δ)σZ| ≤ rma
+    rmb = 1.0 + _ZIGGURAT_MAX * cb0 if gauss else np.inf
+    Tfa, Fa, Sa, Ka = _fixed_table(Ta, nmax, rma)
+    Tfb, Fb, Sb, Kb = _fixed_table(Tb, nmax, rmb)
+    nq = int(nmax)
     va, qa, sa = _init1(sa, ma, va0, nmax)
     vb, qb, sb = _init1(sb, mb, vb0, nmax)
     ra = ma == 1 or ma == 2
     rb = mb == 1 or mb == 2
     nbins = la.shape[0]
-    gauss = code == 0
-    ca0 = ada * params[0]
-    cb0 = adb * params[0]
-    if ma == 2 and mb == 2 and gauss:
+    if ma == 2 and mb == 2 and rma <= _UNCLAMPED_MAX and rmb <= _UNCLAMPED_MAX:
         # the common cases (SR or BC with Qd, Gaussian noise) without the per-step method switches
-        qa, qb, sa, sb = _sr_gauss_pair_1d(sa, sb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, cb)
+        qa, qb, sa, sb = _sr_gauss_pair_1d(sa, sb, qa, qb, Tfa, Tfb, Fa, Fb, Sa, Sb, ca0, cb0, nq, steps, burn,
+                                           ca, cb)
         steps = burn = 0
     elif ma == 3 and mb == 3 and gauss:
         va, vb, qa, qb, sa, sb = _bc_gauss_pair_1d(sa, sb, va, vb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn,
@@ -382,9 +429,9 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
         # chain a
         if ma == 2:
             u, sa = pcg.next_double(sa)
-            qa = _rint(min(max(Ta[qa] + (u - ea), 0.0), nmax))
+            qa = _fixed_step(Tfa, qa, u - ea, Fa, Sa, Ka, nq)
         elif ma == 1:
-            qa = _rint(min(max(Ta[qa] - ea, 0.0), nmax))
+            qa = _fixed_step(Tfa, qa, 0.5 - ea, Fa, Sa, Ka, nq)
         else:
             va = min(max(va + (Ta[qa] - ea), 0.0), nmax)
             if ma == 4:
@@ -395,9 +442,9 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
         # chain b
         if mb == 2:
             u, sb = pcg.next_double(sb)
-            qb = _rint(min(max(Tb[qb] + (u - eb), 0.0), nmax))
+            qb = _fixed_step(Tfb, qb, u - eb, Fb, Sb, Kb, nq)
         elif mb == 1:
-            qb = _rint(min(max(Tb[qb] - eb, 0.0), nmax))
+            qb = _fixed_step(Tfb, qb, 0.5 - eb, Fb, Sb, Kb, nq)
         else:
             vb = min(max(vb + (Tb[qb] - eb), 0.0), nmax)
             if mb == 4:
@@ -418,13 +465,13 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
 
 
 @njit(cache=True, nogil=True)
-def _sr_gauss_1d(s, q, T, c, nmax, steps, burn, counts):
-    """SR under Gaussian noise from lattice point ``q``: ``q ← rint(clip(T[q] + U − c·Z))`` with ``T`` from
-    :func:`_table1` (½ already subtracted); returns ``(q, s)``."""
+def _sr_gauss_1d(s, q, Tf, F, S, c, nq, steps, burn, counts):
+    """SR under Gaussian noise from lattice point ``q``: ``q ← clip(⌊T[q] + U − c·Z⌋)`` in fixed point
+    (:func:`_fixed_table`); returns ``(q, s)``."""
     for t in range(burn + steps):
         z, s = pcg.standard_normal(s)
         u, s = pcg.next_double(s)
-        q = _rint(min(max(T[q] + (u - c * z), 0.0), nmax))
+        q = _fixed_step_unclamped(Tf, q, u - c * z, F, S, nq)
         if t >= burn:
             counts[q] += 1
     return q, s
@@ -438,14 +485,17 @@ def _single_1d(states, a, ma, aa, va0, nmax, delta, G, code, params, steps, burn
     pa = np.arange(m)
     ada = aa / delta
     Ta = _table1(ma, ada, G)
+    gauss = code == 0
+    ca0 = ada * params[0]
+    rma = 1.0 + _ZIGGURAT_MAX * ca0 if gauss else np.inf  # |U − (α/Δ)σZ| ≤ rma
+    Tfa, Fa, Sa, Ka = _fixed_table(Ta, nmax, rma)
+    nq = int(nmax)
     va, qa, sa = _init1(sa, ma, va0, nmax)
     ra = ma == 1 or ma == 2
     nbins = la.shape[0]
-    gauss = code == 0
-    ca0 = ada * params[0]
-    if ma == 2 and gauss:
+    if ma == 2 and rma <= _UNCLAMPED_MAX:
         # the common cases (SR or BC with Qd, Gaussian noise) without the per-step switches, as in _pair_1d
-        qa, sa = _sr_gauss_1d(sa, qa, Ta, ca0, nmax, steps, burn, ca)
+        qa, sa = _sr_gauss_1d(sa, qa, Tfa, Fa, Sa, ca0, nq, steps, burn, ca)
         steps = burn = 0
     elif ma == 3 and gauss:
         va, qa, sa = _bc_gauss_1d(sa, va, qa, Ta, ca0, nmax, steps, burn, ca, la, bpc)
@@ -459,9 +509,9 @@ def _single_1d(states, a, ma, aa, va0, nmax, delta, G, code, params, steps, burn
             ea = ada * xa
         if ma == 2:
             u, sa = pcg.next_double(sa)
-            qa = _rint(min(max(Ta[qa] + (u - ea), 0.0), nmax))
+            qa = _fixed_step(Tfa, qa, u - ea, Fa, Sa, Ka, nq)
         elif ma == 1:
-            qa = _rint(min(max(Ta[qa] - ea, 0.0), nmax))
+            qa = _fixed_step(Tfa, qa, 0.5 - ea, Fa, Sa, Ka, nq)
         else:
             va = min(max(va + (Ta[qa] - ea), 0.0), nmax)
             if ma == 4:
@@ -839,6 +889,10 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         if d == 1:
             if n >= 2**31:
                 raise SrchainError(f"a 1-D lattice of {n} points is too long to simulate (at most 2^31 - 1)")
+            step_max = float(np.max(alphas)) / lattice.delta * float(np.max(np.abs(G), initial=0.0))
+            if not step_max < 2.0**50:  # the fixed-point tables of _fixed_table need |T| < 2^59
+                raise SrchainError(f"the mean step alpha*|grad f|/delta reaches {step_max:.3g} lattice cells; "
+                                   f"use a smaller learning rate")
             G1 = G[:, 0].copy()
             nmax = float(shape[0] - 1)
             dl = lattice.delta

@@ -74,3 +74,14 @@ def test_states_from_seed_do_not_depend_on_count():
     assert len({tuple(r) for r in b}) == 5
     child = np.random.SeedSequence(3).spawn(5)[4]
     np.testing.assert_array_equal(b[4], pcg.state_of(np.random.PCG64(child)))
+
+
+def test_gaussian_draws_are_bounded_as_the_simulator_assumes():
+    """srchain.simulate drops the clamp of SR's fixed-point step under Gaussian noise because the ziggurat cannot
+    return |z| >= 13.72: its largest value is the tail's r + (−log(1 − u))/r with u at most 1 − 2^-53."""
+    from numba.np.random._constants import ziggurat_nor_inv_r, ziggurat_nor_r
+
+    from srchain.simulate import _ZIGGURAT_MAX
+
+    largest = ziggurat_nor_r - ziggurat_nor_inv_r * np.log1p(-(1.0 - 2.0**-53))
+    assert 13.0 < largest < _ZIGGURAT_MAX

@@ -7,8 +7,11 @@ E[TV] = ½ Σ_i E|p̂_i − π_i| ≤ ½ Σ_i sqrt(π_i(1 − π_i)/N_eff), and 
 failure under 25% in the worst case; in practice the bound is loose by far more) plus the start-up bias, bounded by
 (burn-in-free) τ·log(1/π_min-ish)/N_chain, which we keep small by a burn-in of 20τ.
 """
+import math
+
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from srchain.lattice import Lattice
 from srchain.noise import make_noise
@@ -172,20 +175,24 @@ def test_cli_simulate_json(tmp_path):
 
 
 def _reference_chain(method, gen, G, ad, sigma, nmax, v, steps):
-    """One chain in plain Python from the NumPy generator ``gen``: ``(counts, final state in lattice units)``."""
-    T = -ad * G + (np.arange(G.size) if method in ("sr", "r") else 0.0) - (0.5 if method == "sr" else 0.0)
+    """One chain in plain Python from the NumPy generator ``gen``: ``(counts, final state in lattice units)``.
+    SR and R in the kernels' fixed point (T[q] and r as integer multiples of 2^-F, floor by shift), BC in float64."""
+    from srchain.simulate import _ZIGGURAT_MAX, _fixed_table
+
+    T = -ad * G + (np.arange(G.size) if method in ("sr", "r") else 0.0)
+    Tf, F, S, K = _fixed_table(T, nmax, 1.0 + _ZIGGURAT_MAX * ad * sigma)
     q = min(int(v + 0.5), int(nmax))
     counts = np.zeros(G.size, dtype=np.int64)
     for _ in range(steps):
         e = ad * sigma * gen.standard_normal()
-        # SR: Qs(y) = ⌊y + U⌋ = rint(y + U − ½); R and BC: Qd(y) = rint(y) (ties, of probability ~1e-16, to even)
-        if method == "sr":
-            q = int(np.rint(min(max(T[q] + (gen.random() - e), 0.0), nmax)))
-        elif method == "r":
-            q = int(np.rint(min(max(T[q] - e, 0.0), nmax)))
+        if method in ("sr", "r"):
+            # Qs(y) = ⌊y + U⌋, Qd(y) = ⌊y + ½⌋; int() truncates as the kernel's conversion does
+            r = (gen.random() if method == "sr" else 0.5) - e
+            x = int(Tf[q]) + int(min(max(r, -K), K) * S)
+            q = min(max(x >> F, 0), int(nmax))
         else:
             v = min(max(v + (T[q] - e), 0.0), nmax)
-            q = int(np.rint(v))
+            q = int(np.rint(v))  # Qd(v) = ⌊v + ½⌋ = rint(v) but for exact ties (probability ~1e-16), to even
         counts[q] += 1
     return counts, (q if method != "bc" else v)
 
@@ -208,3 +215,23 @@ def test_kernel_draws_numpys_stream_step_by_step(methods, chains):
             counts, end = _reference_chain(m, gen, G, ad, sigma, nmax, v0, steps)
             np.testing.assert_array_equal(res.chain_counts[c], counts)
             assert res.final[c, 0] == LAT.lo[0] + LAT.delta * end
+
+
+@settings(max_examples=300, deadline=None)
+@given(T=st.lists(st.floats(-60, 60, allow_nan=False), min_size=1, max_size=12),
+       r=st.floats(-1e6, 1e6, allow_nan=False), data=st.data())
+def test_fixed_point_step_is_the_exact_clipped_floor(T, r, data):
+    """SR/R's fixed-point step (_fixed_step) equals clip(⌊T[q] + r⌋) computed in exact rationals, whenever the
+    exact sum is not within 2·2^-F of an integer (the two truncations to 2^-F err by less than that)."""
+    from fractions import Fraction
+
+    from srchain.simulate import _fixed_step, _fixed_table
+
+    T = np.array(T)
+    nmax = float(T.size - 1)
+    q = data.draw(st.integers(0, T.size - 1))
+    Tf, F, S, K = _fixed_table(T, nmax, np.inf)
+    y = Fraction(float(T[q])) + Fraction(r)
+    frac = y - math.floor(y)
+    assume(min(frac, 1 - frac) > Fraction(2, 2**F))
+    assert _fixed_step(Tf, q, r, F, S, K, T.size - 1) == min(max(math.floor(y), 0), T.size - 1)
