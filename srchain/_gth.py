@@ -497,20 +497,39 @@ def _in_box(j, lo, hi, strides):
 
 
 @njit(cache=True, nogil=True)
+def _flat(cur, strides):
+    """C-order index of the multi-index ``cur``."""
+    v = 0
+    for a in range(cur.shape[0]):
+        v += cur[a] * strides[a]
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _next_cell(cur, lo, hi):
+    """Advance the multi-index ``cur`` to the next cell of the box ``[lo, hi)`` in C order; False after the last."""
+    a = cur.shape[0] - 1
+    while a >= 0:
+        cur[a] += 1
+        if cur[a] < hi[a]:
+            return True
+        cur[a] = lo[a]
+        a -= 1
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _mark_cut(lo, hi, axis, mid, jw, st, shape, strides, indptr, indices):
     """Mark (``st = 2``) both ends of every edge of the domain ``[lo, hi)`` (its unassigned cells, ``st != 1``)
     that crosses the cut ``x[axis] = mid``. Such an edge has both ends within ``jw`` cells of the cut, so only the
     slabs ``mid − jw ≤ x[axis] < mid + jw`` are scanned; both directions of an edge are seen from its tail."""
-    d = lo.shape[0]
     slo = lo.copy()
     shi = hi.copy()
     slo[axis] = max(mid - jw, lo[axis])
     shi[axis] = min(mid + jw, hi[axis])
     cur = slo.copy()
     while True:
-        v = 0
-        for a in range(d):
-            v += cur[a] * strides[a]
+        v = _flat(cur, strides)
         if st[v] != 1:
             left = cur[axis] < mid
             for e in range(indptr[v], indptr[v + 1]):
@@ -519,14 +538,7 @@ def _mark_cut(lo, hi, axis, mid, jw, st, shape, strides, indptr, indices):
                     if (((j // strides[axis]) % shape[axis]) < mid) != left:
                         st[v] = 2
                         st[j] = 2
-        a = d - 1
-        while a >= 0:
-            cur[a] += 1
-            if cur[a] < shi[a]:
-                break
-            cur[a] = slo[a]
-            a -= 1
-        if a < 0:
+        if not _next_cell(cur, slo, shi):
             return
 
 
@@ -541,9 +553,7 @@ def _take_marked(slo, shi, st, strides, out, o, keep):
             return o
     cur = slo.copy()
     while True:
-        v = 0
-        for a in range(d):
-            v += cur[a] * strides[a]
+        v = _flat(cur, strides)
         if st[v] == 2:
             if keep == 1:
                 out[o] = v
@@ -551,14 +561,7 @@ def _take_marked(slo, shi, st, strides, out, o, keep):
             elif keep == 0:
                 st[v] = 0
             o += 1
-        a = d - 1
-        while a >= 0:
-            cur[a] += 1
-            if cur[a] < shi[a]:
-                break
-            cur[a] = slo[a]
-            a -= 1
-        if a < 0:
+        if not _next_cell(cur, slo, shi):
             return o
 
 
@@ -571,21 +574,12 @@ def _collect_box(lo, hi, assigned, strides, out, o):
             return o
     cur = lo.copy()
     while True:
-        v = 0
-        for a in range(d):
-            v += cur[a] * strides[a]
+        v = _flat(cur, strides)
         if assigned[v] == 0:
             assigned[v] = 1
             out[o] = v
             o += 1
-        a = d - 1
-        while a >= 0:
-            cur[a] += 1
-            if cur[a] < hi[a]:
-                break
-            cur[a] = lo[a]
-            a -= 1
-        if a < 0:
+        if not _next_cell(cur, lo, hi):
             return o
 
 
