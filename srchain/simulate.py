@@ -208,10 +208,7 @@ def _chain_lattice(states, c, method, alpha, start, shape, strides, delta, G, co
                     kj = shape[j] - 1
                 nidx += kj * strides[j]
                 if t >= burn:
-                    b = int(x * bpc)
-                    if b >= nbins:
-                        b = nbins - 1
-                    lat_counts[j, b] += 1
+                    _latent(lat_counts[j], x, bpc, nbins)
             idx = nidx
             if t >= burn:
                 counts[idx] += 1
@@ -282,6 +279,18 @@ def _fixed_step_unclamped(Tf, q, r, F, S, nq):
     return min(max((Tf[q] + np.int64(r * S)) >> F, 0), nq)
 
 
+@njit(cache=True, nogil=True)
+def _tables1(method, ad, G, code, params, nmax):
+    """One chain's tables: ``(T, Tf, F, S, K, c, rmax)``: :func:`_table1`, its fixed-point form
+    (:func:`_fixed_table`), ``c = (α/Δ)·s`` (Gaussian noise of scale s) and the bound ``rmax ≥ |U − c·Z|`` (inf for
+    other noise, whose draws are unbounded)."""
+    T = _table1(method, ad, G)
+    c = ad * params[0]
+    rmax = 1.0 + _ZIGGURAT_MAX * c if code == 0 else np.inf
+    Tf, F, S, K = _fixed_table(T, nmax, rmax)
+    return T, Tf, F, S, K, c, rmax
+
+
 @intrinsic
 def _f64_bits(typingctx, x):
     """The IEEE-754 bits of a float64 as an int64 (a register move)."""
@@ -321,6 +330,8 @@ def _init1(s, method, start, nmax):
 
 @njit(cache=True, nogil=True)
 def _latent(lat, x, bpc, nbins):
+    """Count the latent weight ``x`` (lattice units, ``x ≥ 0``) in its bin of width ``1/bpc``; the top edge goes
+    to the last bin."""
     b = int(x * bpc)
     if b >= nbins:
         b = nbins - 1
@@ -355,7 +366,7 @@ def _bc_gauss_1d(s, v, q, T, c, nmax, steps, burn, counts, lat, bpc):
         q = _rint(v)
         if t >= burn:
             counts[q] += 1
-            lat[min(int(v * bpc), nbins - 1)] += 1
+            _latent(lat, v, bpc, nbins)
     return v, q, s
 
 
@@ -373,8 +384,8 @@ def _bc_gauss_pair_1d(sa, sb, va, vb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, bur
         if t >= burn:
             ca[qa] += 1
             cb[qb] += 1
-            la[min(int(va * bpc), nbins - 1)] += 1
-            lb[min(int(vb * bpc), nbins - 1)] += 1
+            _latent(la, va, bpc, nbins)
+            _latent(lb, vb, bpc, nbins)
     return va, vb, qa, qb, sa, sb
 
 
@@ -391,15 +402,9 @@ def _pair_1d(states, a, b, ma, mb, aa, ab, va0, vb0, nmax, delta, G, code, param
     pb = np.arange(m)
     ada = aa / delta
     adb = ab / delta
-    Ta = _table1(ma, ada, G)
-    Tb = _table1(mb, adb, G)
     gauss = code == 0
-    ca0 = ada * params[0]
-    cb0 = adb * params[0]
-    rma = 1.0 + _ZIGGURAT_MAX * ca0 if gauss else np.inf  # |U − (α/Δ)σZ| ≤ rma
-    rmb = 1.0 + _ZIGGURAT_MAX * cb0 if gauss else np.inf
-    Tfa, Fa, Sa, Ka = _fixed_table(Ta, nmax, rma)
-    Tfb, Fb, Sb, Kb = _fixed_table(Tb, nmax, rmb)
+    Ta, Tfa, Fa, Sa, Ka, ca0, rma = _tables1(ma, ada, G, code, params, nmax)
+    Tb, Tfb, Fb, Sb, Kb, cb0, rmb = _tables1(mb, adb, G, code, params, nmax)
     nq = int(nmax)
     va, qa, sa = _init1(sa, ma, va0, nmax)
     vb, qb, sb = _init1(sb, mb, vb0, nmax)
@@ -479,16 +484,13 @@ def _sr_gauss_1d(s, q, Tf, F, S, c, nq, steps, burn, counts):
 
 @njit(cache=True, nogil=True)
 def _single_1d(states, a, ma, aa, va0, nmax, delta, G, code, params, steps, burn, ca, la, bpc):
-    """One chain (flat, as :func:`_pair_1d`); returns its final state (lattice units)."""
+    """One chain (as :func:`_pair_1d`); returns its final state (lattice units)."""
     sa = pcg.load(states, a)
     m = params.shape[0] - 1 if code == 3 else 1
     pa = np.arange(m)
     ada = aa / delta
-    Ta = _table1(ma, ada, G)
     gauss = code == 0
-    ca0 = ada * params[0]
-    rma = 1.0 + _ZIGGURAT_MAX * ca0 if gauss else np.inf  # |U − (α/Δ)σZ| ≤ rma
-    Tfa, Fa, Sa, Ka = _fixed_table(Ta, nmax, rma)
+    Ta, Tfa, Fa, Sa, Ka, ca0, rma = _tables1(ma, ada, G, code, params, nmax)
     nq = int(nmax)
     va, qa, sa = _init1(sa, ma, va0, nmax)
     ra = ma == 1 or ma == 2
@@ -556,8 +558,7 @@ def _chain_sgd(states, c, grad, gparams, alpha, start, lo, shape, strides, delta
             kj = min(int(math.floor(u + 0.5)), shape[j] - 1)
             idx += kj * strides[j]
             if t >= burn:
-                b = min(int(u * bpc), nbins - 1)
-                lat_counts[j, b] += 1
+                _latent(lat_counts[j], u, bpc, nbins)
         if t >= burn:
             counts[idx] += 1
     for j in range(d):
