@@ -5,7 +5,9 @@ Each subcommand lives in its own module (listed in :data:`COMMANDS`) exposing
 * ``HELP`` -- one line for ``srchain --help``;
 * ``configure(parser)`` -- adds the command's options (the module must import nothing heavy at top level:
   ``srchain stationary`` never imports torch, and ``srchain --help`` stays fast);
-* ``run(args) -> int`` -- does the work and returns the exit status.
+* ``run(args) -> int`` -- does the work and returns the exit status;
+* optionally ``OUTPUTS`` -- ``{option: kind}`` of the paths it writes (default :data:`DEFAULT_OUTPUTS`); each given
+  path is checked (:func:`srchain.io.check_output_path`) before any work starts.
 
 Mistakes the user can fix raise :class:`srchain.SrchainError`; they are printed as one line,
 ``srchain: error: <message>``, and the exit status is 2. Anything else is a bug (status 1, with a traceback).
@@ -31,6 +33,10 @@ COMMANDS = {
     "table1": "srchain.cnn.commands.table1",
     "plot": "srchain.cnn.commands.plot",
 }
+
+
+#: Output options every command is assumed to have unless it declares its own ``OUTPUTS``.
+DEFAULT_OUTPUTS = {"json": "file", "plot": "image"}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -181,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            formatter_class=_HelpFormatter)
         module.configure(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _outputs=dict(getattr(module, "OUTPUTS", DEFAULT_OUTPUTS)))
     return parser
 
 
@@ -193,6 +199,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
+        check_outputs(args)
         return int(args._run(args) or 0)
     except SrchainError as exc:
         sys.stderr.write(f"srchain: error: {exc}\n")
@@ -200,6 +207,18 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("srchain: interrupted (results written so far are kept)\n")
         return 130
+
+
+def check_outputs(args) -> None:
+    """Check every output path the user gave (writable, not a directory, a known image suffix) before any work."""
+    from srchain.io import check_output_path
+
+    for option, kind in getattr(args, "_outputs", {}).items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            check_output_path(v, kind, name="--" + option.replace("_", "-"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,11 @@ import numpy as np
 
 from srchain.errors import SrchainError
 
-__all__ = ["to_jsonable", "write_json", "read_json", "write_text_atomic", "atomic_write"]
+__all__ = ["to_jsonable", "write_json", "read_json", "write_text_atomic", "atomic_write", "check_output_path",
+           "IMAGE_SUFFIXES"]
+
+#: Image formats matplotlib writes without extra packages (``--plot`` and figure outputs must name one).
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")
 
 
 def to_jsonable(obj):
@@ -37,10 +41,22 @@ def to_jsonable(obj):
     return obj
 
 
+def _new_file_mode(path: Path) -> int:
+    """The permissions ``open(path, "w")`` would leave: the existing file's mode, else 0o666 minus the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path, write, binary: bool = False) -> Path:
     """Call ``write(fh)`` on a temporary file in ``path``'s folder, fsync it, then rename it onto ``path``.
 
-    Readers see either the old file or the complete new one, never half a file (``os.replace`` is atomic).
+    Readers see either the old file or the complete new one, never half a file (``os.replace`` is atomic). The
+    file ends with the permissions a plain ``open(path, "w")`` would give it (the umask for a new file, the old
+    mode for an overwritten one), not ``mkstemp``'s 0600.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -50,6 +66,7 @@ def atomic_write(path, write, binary: bool = False) -> Path:
     except OSError as exc:
         raise SrchainError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
             write(fh)
             fh.flush()
@@ -62,6 +79,56 @@ def atomic_write(path, write, binary: bool = False) -> Path:
             pass
         raise
     return path
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _probe_writable(folder: Path) -> str | None:
+    """Why a file cannot be created in ``folder`` (``None`` if it can): tries, and removes, a temporary file."""
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".srchain-probe.", dir=folder)
+    except OSError as exc:
+        return f"cannot create files in {folder} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def check_output_path(path, kind: str = "file", name: str = "path") -> Path:
+    """Check, before any work, that ``path`` can be written as ``kind``; raise :class:`SrchainError` if not.
+
+    ``kind`` is ``"file"`` (any file), ``"image"`` (a file with one of :data:`IMAGE_SUFFIXES`), ``"dir"`` (a
+    folder, created later if missing) or ``"store"`` (a results store: ``.zarr`` folder, ``.nc`` or ``.json``
+    file). Nothing is created: missing parent folders are checked through their nearest existing ancestor.
+    """
+    text = "" if path is None else str(path)
+    if not text.strip():
+        raise SrchainError(f"{name} is empty; give a file name")
+    p = Path(text).expanduser()
+    if kind == "image" and p.suffix.lower() not in IMAGE_SUFFIXES:
+        raise SrchainError(f"{name} {text!r} needs an image suffix ({', '.join(IMAGE_SUFFIXES[:3])}, …)")
+    if kind == "store" and p.suffix.lower() not in (".zarr", ".nc", ".json"):
+        raise SrchainError(f"{name} {text!r} needs the suffix .zarr (Zarr store), .nc (netCDF) or .json")
+    want_dir = kind == "dir" or (kind == "store" and p.suffix.lower() == ".zarr")
+    if p.exists():
+        if want_dir and not p.is_dir():
+            raise SrchainError(f"{name} {text!r} exists and is not a directory")
+        if not want_dir and p.is_dir():
+            raise SrchainError(f"{name} {text!r} is a directory; give a file name")
+        if not want_dir and not os.access(p, os.W_OK):
+            raise SrchainError(f"{name} {text!r} is not writable")
+    base = _nearest_existing(p if want_dir else p.parent if str(p.parent) else Path("."))
+    why = _probe_writable(base)
+    if why:
+        raise SrchainError(f"{name} {text!r}: {why}")
+    return p
 
 
 def write_text_atomic(path, text: str) -> Path:

@@ -141,6 +141,11 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
     at_hi = tgt == (nk - 1)[None, :, None]
     inside = (tgt >= 0) & (tgt <= (nk - 1)[None, :, None])
     mm = m[:, :, None]
+    # a_c = (m − c)/τ = −g − c·Δ/α, formed without m (which underflows, or loses −g's digits, for tiny α); Δ/α may
+    # overflow to inf, where the noise's tail terms are exactly 0.
+    with np.errstate(over="ignore"):
+        inv_tau = 1.0 / tau if tau > 0 else math.inf
+    g = (-grads)[:, :, None]
     if method == "sr":
         # With E(a) = E[(a − ξ̄)⁺] − a⁺ (small in both tails, noise.excess) and a_c = (m − c)/τ:
         #   Pr(move j) = hat(m − j) + τ[E(a_{j−1}) − 2E(a_j) + E(a_{j+1})]
@@ -148,18 +153,22 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
         #   Pr(Qs ≤ j) = clip(j + 1 − m, 0, 1) + τ[E(a_{j+1}) − E(a_j)]       (lower face)
         # i.e. the deterministic rounding of the mean step plus the noise's correction. Far in the tails the first
         # terms vanish and the corrections are differences of small numbers: no catastrophic cancellation.
+        # hat(m − j) = min((1 + j) − m, (1 − j) + m)⁺: j is an integer, so 1 ± j is exact, and when the result is
+        # small the subtraction is exact (Sterbenz), so a move of probability m = 1e-300 keeps all its digits
+        # (1 − |m − j| would round m − 1 to −1 and give 0 once m < 1e-16).
         ext = np.arange(-J - 1, J + 2, dtype=np.float64)
-        a = (mm - ext) / tau  # (n, d, W+2)
+        a = _scaled_offsets(g, ext, inv_tau)  # (n, d, W+2)
         ex = noise.excess(a)
-        dj = mm - offs  # m − j
-        exact = np.maximum(0.0, 1.0 - np.abs(dj)) + tau * (ex[..., :-2] - 2.0 * ex[..., 1:-1] + ex[..., 2:])
-        ge = np.clip(dj + 1.0, 0.0, 1.0) + tau * (ex[..., :-2] - ex[..., 1:-1])
-        le = np.clip(1.0 - dj, 0.0, 1.0) + tau * (ex[..., 2:] - ex[..., 1:-1])
+        up = (1.0 + offs) - mm  # (1 + j) − m
+        dn = (1.0 - offs) + mm  # (1 − j) + m
+        exact = np.maximum(0.0, np.minimum(up, dn)) + tau * ((ex[..., :-2] + ex[..., 2:]) - 2.0 * ex[..., 1:-1])
+        ge = np.clip(dn, 0.0, 1.0) + tau * (ex[..., :-2] - ex[..., 1:-1])
+        le = np.clip(up, 0.0, 1.0) + tau * (ex[..., 2:] - ex[..., 1:-1])
         if noise.is_discrete:
-            exact = _discrete_hat(noise, mm, tau, offs)
+            exact = _discrete_hat(noise, grads[:, :, None], tau, offs)
     else:
-        b_hi = (mm - (offs + 0.5)) / tau  # u < j + ½  ⟺  ξ̄ > b_hi
-        b_lo = (mm - (offs - 0.5)) / tau
+        b_hi = _scaled_offsets(g, offs + 0.5, inv_tau)  # u < j + ½  ⟺  ξ̄ > b_hi
+        b_lo = _scaled_offsets(g, offs - 0.5, inv_tau)
         sf_hi, sf_lo = noise.sf(b_hi), noise.sf(b_lo)
         cdf_hi, cdf_lo = noise.cdf(b_hi), noise.cdf(b_lo)
         # Pr(j−½ ≤ u < j+½) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi): use the form whose terms are small.
@@ -172,12 +181,26 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
     return targets, probs, J
 
 
-def _discrete_hat(noise: NoiseModel, mm, tau, offs):
-    """E[hat(m − τξ̄ − j)] summed exactly over a discrete law (no second differences)."""
+def _scaled_offsets(g, c, inv_tau):
+    """``a_c = (m − c)/τ = −∇f − c/τ`` for the offsets ``c`` (``g`` is −∇f with a trailing axis); offset 0 gives
+    −∇f exactly, and ``c/τ = ±inf`` (α below ~1e-308·Δ) gives ∓inf, where the noise's tail terms are 0."""
+    c = np.asarray(c, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        shift = np.where(c == 0, 0.0, c * inv_tau)
+    return g - shift
+
+
+def _discrete_hat(noise: NoiseModel, grads, tau, offs):
+    """E[hat(m − τξ̄ − j)] summed exactly over a discrete law (no second differences).
+
+    The step for the noise value v is ``m_v = −τ(∇f + v)``; hat uses the cancellation-free form of
+    :func:`move_laws`, so moves of probability ~τ keep their relative accuracy for every α.
+    """
     vals, w = noise.support()
-    out = np.zeros(mm.shape[:-1] + (offs.size,))
+    out = np.zeros(grads.shape[:-1] + (offs.size,))
     for v, p in zip(vals, w):  # the support is small (C(m, B) merged values)
-        out += p * np.maximum(0.0, 1.0 - np.abs(mm - tau * v - offs))
+        mv = -tau * (grads + v)
+        out += p * np.maximum(0.0, np.minimum((1.0 + offs) - mv, (1.0 - offs) + mv))
     return out
 
 
@@ -314,6 +337,8 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
                                f"more than the allowed {max_bytes / 2**30:.1f} GiB; use a coarser lattice, a smaller "
                                f"alpha or raise --max-memory")
     J = _window(problem, noise, lattice, grads, alpha, tol)
+    if method == "sr":
+        _check_rates_representable(noise, lattice, grads, alpha)
     n = lattice.size
     lengths, cols, vals, dropped = [], [], [], 0.0
     for start in range(0, n, CHUNK):  # a loop over chunks of ~10⁶ states, each vectorised / compiled
@@ -335,6 +360,36 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
                       shape=(n, n))
     P.has_sorted_indices = True
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J)
+
+
+#: Smallest positive normal float64: below it a probability has lost relative accuracy (or is 0).
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _check_rates_representable(noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float) -> None:
+    """Refuse an α so small that a nearest-neighbour move, α·Ũ(x, x ± Δe_k) to first order, underflows float64.
+
+    Such a chain would lose moves that Ũ has (and look reducible, or be silently wrong); the message says that
+    it is underflow, and the smallest α the lattice can represent. Rates that are themselves below the smallest
+    normal float64 are the noise's own underflow, not α's, and are left to the reducibility check.
+    """
+    for start in range(0, lattice.size, CHUNK):
+        rows = slice(start, min(lattice.size, start + CHUNK))
+        g = grads[rows]
+        c = lattice.coords[rows]
+        top = np.asarray(lattice.shape, dtype=np.int64) - 1
+        up = np.where(c < top, noise.lower_partial(-g), 0.0) / lattice.delta
+        down = np.where(c > 0, noise.upper_partial(-g), 0.0) / lattice.delta
+        rates = np.concatenate([up.ravel(), down.ravel()])
+        rates = rates[rates >= _TINY]
+        if rates.size == 0:
+            continue
+        r = float(rates.min())
+        if alpha * r < _TINY:
+            raise SrchainError(f"alpha = {alpha:.3g} is so small that the smallest move probability, alpha times "
+                               f"Ũ's rate {r:.3g}, underflows float64 (below {_TINY:.3g}); the smallest alpha this "
+                               f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
+                               f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that")
 
 
 def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_matrix:

@@ -1,0 +1,129 @@
+"""Small α: every move probability keeps its relative accuracy down to the smallest α float64 can carry.
+
+Issue 9, item 1: once the mean step m = −α∇f/Δ fell below ~1e-16, ``1 − |m − j|`` rounded m away and the laws
+went silently wrong (TV(π_α, π̃) = 0.709 at α = 1e-17). The references below are independent of the operator's
+code path: the Gaussian partial expectations are evaluated in 40-digit arithmetic (mpmath) from their closed form
+Λ(a) = aΦ(a/s) + sφ(a/s), and the 1-D stationary law is the birth–death law summed in log space.
+"""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from srchain.cli import main
+from srchain.errors import SrchainError
+from srchain.lattice import Lattice
+from srchain.noise import make_noise
+from srchain.operators import move_laws, t_tilde, transition_matrix, u_tilde
+from srchain.problems import get_problem
+from srchain.stationary import stationary, tv
+
+SIGMA = 2.0
+TOY = get_problem("toy")
+LAT = Lattice.from_domain(0.5, TOY.domain)
+NOISE = make_noise("gaussian", SIGMA)
+ALPHAS = [1e-3, 1e-8, 1e-12, 1e-14, 1e-16, 1e-17, 1e-30, 1e-100, 1e-200, 1e-300]
+
+mpmath.mp.dps = 40
+
+
+def _lam(a):
+    """Λ(a) = E[(a − ξ)⁺] for ξ ~ N(0, σ²), in 40 digits."""
+    a = mpmath.mpf(a)
+    z = a / SIGMA
+    return a * mpmath.ncdf(z) + SIGMA * mpmath.npdf(z)
+
+
+def _ups(a):
+    """Υ(a) = E[(ξ − a)⁺] = Λ(a) − a."""
+    return _lam(a) - mpmath.mpf(a)
+
+
+def _log_birth_death_law():
+    """log π̃ of the 1-D chain: log π(i+1) − log π(i) = log Ũ(i, i+1) − log Ũ(i+1, i), Ũ from the closed form."""
+    g = np.asarray(TOY.gradient(LAT.points), dtype=np.float64).ravel()
+    logs = [mpmath.mpf(0)]
+    for i in range(LAT.size - 1):
+        up = _lam(-g[i])  # Ũ(i, i+1)·Δ: rate of moving up from i
+        down = _ups(-g[i + 1])  # Ũ(i+1, i)·Δ
+        logs.append(logs[-1] + mpmath.log(up) - mpmath.log(down))
+    top = max(logs)
+    z = mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in logs)) + top
+    return np.array([float(v - z) for v in logs])
+
+
+LOG_PI_REF = _log_birth_death_law()
+PI_LIMIT = stationary(t_tilde(u_tilde(TOY, NOISE, LAT))).pi
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+def test_law_equals_the_limit_at_every_small_alpha(alpha):
+    # With Gaussian noise σ = 2 and |∇f| ≤ 21 on the toy box, for α ≤ 1e-3 the step leaves the neighbourhood with
+    # probability Φ(−(Δ/α − 21)/σ) < 1e-1000 and Pr(±1) is α·Ũ(x, x±Δ) exactly (module docstring of
+    # srchain.operators), so T_α = T̃_α and π_α = π̃ up to rounding: ~30 states × a few ulps, well under 1e-12.
+    pi = stationary(transition_matrix(TOY, NOISE, LAT, alpha).P).pi
+    assert tv(pi, PI_LIMIT) <= 1e-12
+    cells = LAT.cells(TOY.minimizer)
+    assert pi[cells].sum() == pytest.approx(0.7274, abs=5e-5)  # the issue's independently computed mass
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 1e-17, 1e-300])
+def test_smallest_entries_match_the_log_space_birth_death_law(alpha):
+    # Each π(i) is a product of 28 rate ratios; each ratio carries a relative error of a few 1e-15 (the Gaussian
+    # tail kernels are accurate to ~1e-13 relative by their own docstring), so 1e-10 in log π has a margin of 100×.
+    pi = stationary(transition_matrix(TOY, NOISE, LAT, alpha).P).pi
+    assert pi.min() < 1e-30  # the law does span dozens of orders of magnitude
+    np.testing.assert_allclose(np.log(pi), LOG_PI_REF, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("alpha", [1e-18, 1e-100, 1e-300])
+def test_each_neighbour_move_is_alpha_times_the_rate_to_full_precision(alpha):
+    targets, probs, J = move_laws(TOY, NOISE, LAT, alpha)
+    g = np.asarray(TOY.gradient(LAT.points), dtype=np.float64).ravel()
+    up = probs[:, 0, J + 1]
+    down = probs[:, 0, J - 1]
+    for i in range(1, LAT.size - 1):  # interior states (the faces carry clipped tails)
+        want_up = float(alpha / LAT.delta * _lam(-g[i]))
+        want_down = float(alpha / LAT.delta * _ups(-g[i]))
+        assert up[i] == pytest.approx(want_up, rel=1e-12)
+        assert down[i] == pytest.approx(want_down, rel=1e-12)
+
+
+def test_minibatch_moves_keep_relative_accuracy():
+    # Discrete noise: Pr(+1) = Σ_v p_v·m_v⁺ with m_v = −τ(g + v) for tiny τ (no rounding term survives).
+    noise = make_noise("minibatch", sigma=2.0, batch=2, samples=6, seed=0)
+    vals, w = noise.support()
+    alpha = 1e-250
+    _, probs, J = move_laws(TOY, noise, LAT, alpha)
+    g = np.asarray(TOY.gradient(LAT.points), dtype=np.float64).ravel()
+    tau = alpha / LAT.delta
+    for i in range(1, LAT.size - 1):
+        want = math.fsum(p * max(0.0, -(g[i] + v)) for v, p in zip(vals, w)) * tau
+        if want > 0:
+            assert probs[i, 0, J + 1] == pytest.approx(want, rel=1e-12)
+
+
+def test_coupled_chain_tends_to_its_limit_linearly():
+    # d = 2: a row is a product of 1-D laws, so T_α = T̃_α + O(α²) entries and TV(π_α, π̃) = O(α) (here ~0.17·α).
+    prob = get_problem("coupled", dim=2)
+    lat = Lattice.from_domain(0.5, prob.domain, dim=2)
+    lim = stationary(t_tilde(u_tilde(prob, NOISE, lat))).pi
+    tvs = [tv(stationary(transition_matrix(prob, NOISE, lat, a).P).pi, lim) for a in (1e-3, 1e-5)]
+    assert tvs[1] == pytest.approx(tvs[0] / 100, rel=0.05)
+    for a in (1e-17, 1e-250):
+        assert tv(stationary(transition_matrix(prob, NOISE, lat, a).P).pi, lim) <= 1e-12
+
+
+@pytest.mark.parametrize("problem, alpha", [("toy", 1e-320), ("toy", 5e-324), ("coupled", 1e-300)])
+def test_underflowing_rates_are_reported_as_underflow(problem, alpha, capsys):
+    args = ["stationary", "--problem", problem, "--alpha", repr(alpha), "--quiet"]
+    if problem == "coupled":
+        args += ["--dim", "2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "underflows float64" in err and "reducible" not in err
+    with pytest.raises(SrchainError, match="underflows"):
+        transition_matrix(get_problem(problem, **({"dim": 2} if problem == "coupled" else {})), NOISE,
+                          LAT if problem == "toy" else Lattice.from_domain(0.5, get_problem("coupled", dim=2).domain,
+                                                                           dim=2), alpha)
