@@ -202,11 +202,22 @@ def main(argv=None) -> int:
         check_outputs(args)
         return int(args._run(args) or 0)
     except SrchainError as exc:
-        sys.stderr.write(f"srchain: error: {exc}\n")
+        sys.stderr.write(f"srchain: error: {_as_flags(str(exc), args)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("srchain: interrupted (results written so far are kept)\n")
         return 130
+
+
+def _as_flags(message: str, args) -> str:
+    """A library message speaks of parameters (``max_memory``); on the command line they are flags
+    (``--max-memory``): rename every option of this command that the message names, and keep it on one line."""
+    import re
+
+    for name in sorted(vars(args), key=len, reverse=True):
+        if "_" in name.strip("_") and not name.startswith("_"):
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?!\w)", "--" + name.replace("_", "-"), message)
+    return " ".join(message.split())
 
 
 def check_outputs(args) -> None:

@@ -148,5 +148,7 @@ def read_json(path):
             return json.load(fh)
     except FileNotFoundError:
         raise SrchainError(f"{path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SrchainError(f"cannot read {path} as JSON: {exc}") from None
+    except IsADirectoryError:
+        raise SrchainError(f"{path} is a directory, not a JSON file") from None
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
+        raise SrchainError(f"cannot read {path} as JSON: {' '.join(str(exc).split())}") from None

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from srchain.budget import check_memory
 from srchain.errors import SrchainError
 
 __all__ = ["MixingResult", "mixing_time", "tv_rows", "spectral_bounds", "is_reversible"]
@@ -264,8 +265,16 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
     return _Pow("lowrank", U=U, V=V, err=err)
 
 
+def _pow_bytes(Q: "_Pow") -> float:
+    if Q.kind == "dense":
+        return float(Q.D.nbytes)
+    if Q.kind == "sparse":
+        return float(Q.S.data.nbytes + Q.S.indices.nbytes + Q.S.indptr.nbytes)
+    return float(Q.U.nbytes + Q.V.nbytes + (0 if Q.err is None else Q.err.nbytes))
+
+
 def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compress: bool = True,
-           min_compress_states: int = 1500):
+           min_compress_states: int = 1500, max_bytes: float | None = None):
     """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
 
     Phase 1: Q_k ≈ P^(2^k) by squaring; ``alive`` holds the starts with d_x(2^k) > ε (a start found ≤ ε is
@@ -327,6 +336,10 @@ def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compres
                 info["rank"] = int(L.U.shape[1])
                 try_compress = False
         powers.append(Q2)
+        # the powers kept for the binary search, plus room for one more dense square and its product
+        check_memory(sum(_pow_bytes(q) for q in powers) + 2 * 8.0 * n * n, max_bytes,
+                     f"the exact mixing time of {n} states (P^(2^k) for k <= {len(powers)} kept)",
+                     "use fewer states (max_exact_states) for spectral bounds, or a larger alpha")
     K = len(powers) - 1
     t = 2 ** K
     QK = powers[K]
@@ -404,7 +417,7 @@ def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]
 
 
 def mixing_time(P, eps: float = 0.25, pi=None, max_exact_states: int = 10_000,
-                max_steps: int = 10 ** 9) -> MixingResult:
+                max_steps: int = 10 ** 9, max_bytes: float | None = None) -> MixingResult:
     """The ε-mixing time of Eq. 10 (exact up to ``max_exact_states`` states) or spectral bounds on it.
 
     Parameters
@@ -420,6 +433,9 @@ def mixing_time(P, eps: float = 0.25, pi=None, max_exact_states: int = 10_000,
         ``mixing_time=None``).
     max_steps : int
         Give up (SrchainError) if the chain has not mixed within this many steps.
+    max_bytes : float, optional
+        Refuse (SrchainError) when the exact method's powers would exceed this many bytes: three dense
+        ``n × n`` arrays up front, then the powers kept so far at every doubling.
 
     Returns
     -------
@@ -444,15 +460,17 @@ def mixing_time(P, eps: float = 0.25, pi=None, max_exact_states: int = 10_000,
         raise SrchainError(f"pi has {pi.size} entries but the chain has {A.shape[0]} states")
     n = A.shape[0]
     if n <= max_exact_states:
+        check_memory(3 * 8.0 * n * n, max_bytes, f"the exact mixing time of {n} states (dense n × n powers)",
+                     "use fewer states (max_exact_states) for spectral bounds")
         try:
-            t, info = _exact(A, pi, float(eps), int(max_steps))
+            t, info = _exact(A, pi, float(eps), int(max_steps), max_bytes=max_bytes)
             note = ""
             if info["compressed_at"] is not None:
                 note = (f"powers from P^{2 ** info['compressed_at']} on held in certified low rank "
                         f"(rank {info['rank']} there); every decision certified with row-L1 error <= "
                         f"{info['err']:.1e} (TV error <= half that) plus {_SLACK:g} for float64 rounding")
         except _Ambiguous:
-            t, info = _exact(A, pi, float(eps), int(max_steps), compress=False)
+            t, info = _exact(A, pi, float(eps), int(max_steps), compress=False, max_bytes=max_bytes)
             note = "a compressed decision was within its error bound of eps: recomputed without compression"
         return MixingResult(mixing_time=int(t), exact=True, relaxation_time=None, lower_bound=float(t),
                             upper_bound=float(t), eps=float(eps), method="exact-doubling",

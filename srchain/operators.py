@@ -42,13 +42,14 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
 
 __all__ = ["Operator", "transition_matrix", "move_laws", "u_tilde", "alpha0", "t_tilde", "METHODS",
-           "DEFAULT_TOL", "estimate_bytes"]
+           "DEFAULT_TOL", "estimate_bytes", "estimate"]
 
 METHODS = ("sr", "r")
 DEFAULT_TOL = 1e-14
@@ -89,13 +90,51 @@ def _check_alpha(alpha) -> float:
     return alpha
 
 
-def estimate_bytes(lattice: Lattice, window: int = 1) -> int:
-    """Rough peak memory of building ``P`` (bytes): one chunk's move tables plus the CSR arrays (about
-    ``(2d + 1)`` kept entries per row in the small-α regime, counted twice for the final concatenation)."""
+def estimate_bytes(lattice: Lattice, window: int = 1, nnz_per_row: float | None = None) -> int:
+    """Peak memory of building ``P`` (bytes): one chunk's move tables (:func:`_chunk_rows`), the gradients and
+    coordinates, and the CSR arrays (12 bytes per kept entry, counted twice for the final concatenation).
+
+    ``nnz_per_row`` defaults to the small-α regime's ``2d + 1``; :func:`transition_matrix` measures it on a sample
+    of rows, so a wide window (large α, fine Δ) is counted with the entries it really keeps.
+    """
     n, d = lattice.size, lattice.dim
     w = 2 * window + 1
-    chunk = min(n, CHUNK)
-    return int(chunk * d * (w + 2) * 8 * 8 + n * (2 * d + 1) * 12 * 2 + n * d * 8 * 4)
+    per_row = float(2 * d + 1 if nnz_per_row is None else nnz_per_row)
+    chunk = _chunk_rows(d, window, n)
+    return int(chunk * d * (w + 2) * 8 * _TABLES + n * per_row * 12 * 2 + n * d * 8 * 4 + n * 8)
+
+
+#: Float64 arrays of the move tables' shape alive at once inside :func:`move_laws` (offsets, excesses, the three
+#: laws, targets, masks): sets the bytes per row of a chunk.
+_TABLES = 10
+#: Memory for one chunk's move tables; the rows per chunk follow from the window.
+CHUNK_BYTES = 512 * 2**20
+
+
+def _chunk_rows(d: int, window: int, n: int) -> int:
+    """Rows per chunk so that one chunk's move tables take about :data:`CHUNK_BYTES` (at most ``n``)."""
+    per_row = d * (2 * window + 3) * 8 * _TABLES
+    return int(max(1, min(n, CHUNK_BYTES // per_row)))
+
+
+def _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J, samples: int = 512) -> float:
+    """Kept entries per row, measured on ``samples`` evenly spaced rows (for the memory estimate)."""
+    n = lattice.size
+    idx = np.unique(np.linspace(0, n - 1, min(n, samples)).astype(np.int64))
+    targets, probs, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[idx], rows=idx, window=J)
+    counts = [_count_rows(targets, probs, lattice, tol) / idx.size]
+    return float(np.mean(counts)) * 1.1 + 1.0
+
+
+def estimate(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
+             tol: float = DEFAULT_TOL) -> tuple[int, int]:
+    """``(bytes, nnz)``: peak memory of :func:`transition_matrix` and the entries its ``P`` will hold, measured on
+    a sample of rows (cheap: nothing of size n × window is allocated)."""
+    alpha = _check_alpha(alpha)
+    grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
+    J = _window(problem, noise, lattice, grads, alpha, tol)
+    per_row = _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J)
+    return estimate_bytes(lattice, J, per_row), int(per_row * lattice.size)
 
 
 def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, tol: float):
@@ -272,10 +311,25 @@ def _assemble(targets, probs, strides, tol, counts_only, indptr, indices, data, 
                 data[q] /= s
 
 
+def _strides(lattice: Lattice) -> np.ndarray:
+    d = lattice.dim
+    return np.array([int(np.prod(lattice.shape[k + 1:])) for k in range(d)], dtype=np.int64)
+
+
+def _count_rows(targets, probs, lattice: Lattice, tol: float) -> int:
+    """Entries :func:`_assemble` keeps for the rows whose move laws are given."""
+    n = probs.shape[0]
+    counts = np.zeros(n + 1, dtype=np.int64)
+    dummy_i = np.zeros(0, dtype=np.int64)
+    dummy_f = np.zeros(0, dtype=np.float64)
+    _assemble(targets, probs, _strides(lattice), tol, True, counts, dummy_i, dummy_f, dummy_f)
+    return int(counts[1:].sum())
+
+
 def _build_rows(targets, probs, lattice: Lattice, tol: float):
     """CSR pieces (row lengths, columns, values, dropped mass) of the rows whose move laws are given."""
     n, d, W = probs.shape
-    strides = np.array([int(np.prod(lattice.shape[k + 1:])) for k in range(d)], dtype=np.int64)
+    strides = _strides(lattice)
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
@@ -290,7 +344,7 @@ def _build_rows(targets, probs, lattice: Lattice, tol: float):
     return counts[1:], indices, data, float(np.max(np.abs(dropped))) if n else 0.0
 
 
-#: States per chunk when building an operator: bounds the temporary move tables (about 1 GB at d = 2, J = 3).
+#: States per chunk for per-state checks that hold only a few (n, d) arrays.
 CHUNK = 1 << 20
 
 
@@ -329,20 +383,19 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     if problem.dim != lattice.dim:
         raise SrchainError(f"the problem is {problem.dim}-dimensional but the lattice is {lattice.dim}-dimensional")
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
-    if max_bytes is not None:
-        J = _window(problem, noise, lattice, grads, alpha, tol)
-        need = estimate_bytes(lattice, J)
-        if need > max_bytes:
-            raise SrchainError(f"building T_alpha on {lattice.size:.3g} states needs about {need / 2**30:.1f} GiB, "
-                               f"more than the allowed {max_bytes / 2**30:.1f} GiB; use a coarser lattice, a smaller "
-                               f"alpha or raise --max-memory")
     J = _window(problem, noise, lattice, grads, alpha, tol)
+    if max_bytes is not None:
+        per_row = _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J)
+        check_memory(estimate_bytes(lattice, J, per_row), max_bytes,
+                     f"T_alpha on {lattice.size:.3g} states (about {per_row:.3g} entries per row)",
+                     "use a coarser lattice (larger delta), a smaller alpha or a larger tol")
     if method == "sr":
         _check_rates_representable(noise, lattice, grads, alpha)
     n = lattice.size
+    chunk = _chunk_rows(lattice.dim, J, n)
     lengths, cols, vals, dropped = [], [], [], 0.0
-    for start in range(0, n, CHUNK):  # a loop over chunks of ~10⁶ states, each vectorised / compiled
-        rows = slice(start, min(n, start + CHUNK))
+    for start in range(0, n, chunk):  # a loop over chunks of rows, each vectorised / compiled
+        rows = slice(start, min(n, start + chunk))
         targets, probs, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[rows], rows=rows,
                                       window=J)
         ln, ci, va, dr = _build_rows(targets, probs, lattice, tol)
@@ -405,7 +458,7 @@ def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_mat
     down = noise.upper_partial(-grads) / delta
     n, d = grads.shape
     c = lattice.coords
-    strides = np.array([int(np.prod(lattice.shape[k + 1:])) for k in range(d)], dtype=np.int64)
+    strides = _strides(lattice)
     rows, cols, vals = [], [], []
     ids = np.arange(n, dtype=np.int64)
     for k in range(d):  # loops over the d axes, vectorised over states

@@ -33,7 +33,17 @@ class ChainSpec:
         return self.lattice.cells(self.problem.minimizer)
 
 
-def problem_from_args(args) -> Problem:
+#: Largest dimension of a box lattice: it has at least 2^d states (two per axis), beyond any machine at d = 64.
+MAX_DIM = 63
+
+
+def problem_from_args(args, max_states: int | None = None) -> Problem:
+    dim = getattr(args, "dim", None)
+    if dim is not None:
+        cap = MAX_DIM if max_states is None else min(MAX_DIM, max(1, int(max_states).bit_length() - 1))
+        if dim > cap:
+            raise SrchainError(f"dim = {dim} is too large: a {dim}-dimensional lattice has at least 2^{dim} states "
+                               f"(two per axis), and at most 2^{cap} are allowed (max_states)")
     return get_problem(args.problem, dim=getattr(args, "dim", None), coupling=getattr(args, "coupling", None),
                        domain=getattr(args, "domain", None))
 
@@ -45,7 +55,7 @@ def noise_from_args(args) -> NoiseModel:
 
 def spec_from_args(args, max_states: int | None = None) -> ChainSpec:
     """Build and validate the :class:`ChainSpec` of the shared options (see :mod:`srchain.cli`)."""
-    problem = problem_from_args(args)
+    problem = problem_from_args(args, max_states)
     noise = noise_from_args(args)
     lattice = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim, max_states=max_states)
     if lattice.size < 2:

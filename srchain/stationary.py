@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from srchain import _gth
+from srchain.budget import check_memory
 from srchain.errors import SrchainError
 
 __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stationary", "tv", "residual",
@@ -408,9 +409,10 @@ def _graph_nested_dissection(S: sp.csr_matrix, leaf: int = 48):
 
 
 def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: int | None = None,
-                graph: list | None = None) -> np.ndarray:
+                graph: list | None = None, max_bytes: float | None = None) -> np.ndarray:
     """Multifrontal sparse GTH. ``graph`` may hold ``[G]``, the off-diagonal graph of ``A`` (taken out of the list,
-    so that it can be freed once relabelled)."""
+    so that it can be freed once relabelled). The factor's size is known exactly after the symbolic phase; it is
+    checked against ``max_bytes`` (with the relabelled copies of the graph) before it is allocated."""
     n = A.shape[0]
     if n >= 2**31 - 1:
         raise SrchainError(f"the sparse GTH solver handles fewer than 2^31 states, got {n}")
@@ -432,6 +434,9 @@ def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: 
     m = np.diff(front_ptr)
     k = own_end - own_start
     factor_ptr = np.concatenate([[0], np.cumsum(m * k)]).astype(np.int64)
+    check_memory(8.0 * float(factor_ptr[-1]) + 24.0 * float(A.nnz) + 8.0 * float(front_idx.size), max_bytes,
+                 f"the GTH elimination of {n:.3g} states (its fill: {int(factor_ptr[-1]):.3g} factor entries)",
+                 "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)")
     factor = np.empty(int(factor_ptr[-1]))
 
     def run(t0, t1, stack):
@@ -568,7 +573,15 @@ def _splu_pinned(A: sp.csr_matrix, pin: int | None) -> np.ndarray:
     return pi / pi.sum()
 
 
-def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None) -> StationaryResult:
+def solver_bytes(n: int, nnz: int, method: str = "auto") -> float:
+    """Memory the stationary solver needs before its fill is known (bytes): the off-diagonal graph and its two
+    relabelled copies (12 bytes per entry each) and a few vectors per state; the dense GTH's ``n × n`` array."""
+    dense = 8.0 * n * n if (method in ("gth-dense", "dense") or (method == "auto" and n <= DENSE_MAX)) else 0.0
+    return 36.0 * nnz + 80.0 * n + dense
+
+
+def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None,
+               max_bytes: float | None = None) -> StationaryResult:
     """The stationary law π of an irreducible, aperiodic row-stochastic ``P`` (``π P = π``, Theorem 5's π_α).
 
     Parameters
@@ -590,6 +603,9 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
         Taken from ``P.lattice.shape`` when ``P`` carries one.
     pin : int, optional
         The pinned state for ``"splu"``.
+    max_bytes : float, optional
+        Refuse (:class:`SrchainError`, before allocating) when the solver's memory, including the sparse
+        elimination's fill counted exactly after its symbolic phase, would exceed this many bytes.
 
     Returns
     -------
@@ -621,6 +637,8 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
         raise SrchainError(f"unknown stationary method {method!r}; choose one of {', '.join(METHODS)}")
     _check_stochastic(A)
     n = A.shape[0]
+    check_memory(solver_bytes(n, A.nnz, m), max_bytes, f"solving for the stationary law of {n:.3g} states",
+                 "use a coarser lattice (larger delta)")
     graph = [_offdiag(A)] if n > 1 else []
     if check and n > 1:
         _check_ergodic_graph(A, graph[0])
@@ -633,7 +651,7 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     elif m == "gth-dense":
         pi = _gth_dense(A)
     elif m == "gth-sparse":
-        pi = _gth_sparse(A, shape=shape, graph=graph)
+        pi = _gth_sparse(A, shape=shape, graph=graph, max_bytes=max_bytes)
     else:
         pi = _splu_pinned(A, pin)
     res = float(np.abs(A.T @ pi - pi).sum())

@@ -51,7 +51,7 @@ def test_stationary_resume_skips_done_alphas(tmp_path, capsys):
     # resuming into a file of another computation is refused
     code, _, err = run_cli(["stationary", "--alpha", "0.1", "--delta", "0.25", "--json", str(path), "--resume",
                             "--quiet"], capsys)
-    assert code == 2 and "differs" in err
+    assert code == 2 and "was computed with --delta 0.5, not 0.25" in err
 
 
 def test_r_method_has_no_limit(tmp_path, capsys):

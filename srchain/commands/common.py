@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from srchain.budget import GIB, default_max_memory
 from srchain.cli import add_noise_options, add_output_options, add_problem_options, positive_float, positive_int
 from srchain.errors import SrchainError
-
-GIB = 2**30
 
 
 def add_chain_options(parser, default_alpha):
@@ -20,17 +19,48 @@ def add_chain_options(parser, default_alpha):
     g = parser.add_argument_group("chain")
     g.add_argument("--alpha", type=positive_float, nargs="+", default=list(default_alpha), metavar="A",
                    help="learning rates α (each > 0)")
-    g.add_argument("--tol", type=positive_float, default=1e-14,
+    g.add_argument("--tol", type=probability_threshold, default=1e-14,
                    help="transition probabilities below this may be dropped (rows are renormalised and the "
-                        "dropped mass reported)")
+                        "dropped mass reported); 0 < TOL < 1")
     g.add_argument("--max-states", type=positive_int, default=20_000_000, metavar="N",
                    help="refuse lattices with more states than this")
-    g.add_argument("--max-memory", type=positive_float, default=8.0, metavar="GIB",
-                   help="refuse operators whose estimated memory exceeds this many GiB")
+    g.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
+                   help="refuse work whose estimated memory (operator, solver fill, mixing powers) exceeds this many "
+                        "GiB (default: 80%% of the memory available when the command starts)")
     g.add_argument("--resume", action="store_true",
-                   help="skip the α values already present in the --json file and keep its results")
+                   help="skip the α values already present in the --json file and keep its results (every "
+                        "setting that changes a result must be the same as when it was written)")
     g.add_argument("--list-problems", action="store_true", help="list the registered problems and exit")
     add_output_options(parser)
+
+
+def probability_threshold(text: str) -> float:
+    """A number in (0, 1): a probability below which entries may be dropped."""
+    import argparse
+
+    x = positive_float(text)
+    if x >= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability threshold in (0, 1), got {text!r}")
+    return x
+
+
+def max_bytes(args) -> float:
+    """``--max-memory`` in bytes (default: :func:`srchain.budget.default_max_memory`)."""
+    return default_max_memory() if args.max_memory is None else args.max_memory * GIB
+
+
+def unique_alphas(alphas) -> list[float]:
+    """The α values in the order given, each once (a repeated value is computed once)."""
+    return list(dict.fromkeys(float(a) for a in alphas))
+
+
+def chain_settings(args, spec, **extra) -> dict:
+    """Every setting of an exact-chain command that changes its results (stored in its outputs, compared on
+    ``--resume``)."""
+    lat = spec.lattice
+    return {"problem": spec.problem.name, "dim": spec.problem.dim, "coupling": getattr(args, "coupling", None),
+            "method": args.method, "delta": lat.delta, "domain": lat.domain.tolist(), "noise": spec.noise.to_dict(),
+            "tol": args.tol, **extra}
 
 
 def list_problems_and_exit(args) -> bool:
@@ -43,8 +73,13 @@ def list_problems_and_exit(args) -> bool:
     return True
 
 
-def previous_results(args, command: str, header: dict) -> list[dict]:
-    """Results of an earlier run of the same computation, for ``--resume`` (empty if none)."""
+def previous_results(args, header: dict, states: np.ndarray, check_row) -> list[dict]:
+    """Validated results of an earlier run of the same computation, for ``--resume`` (empty if none).
+
+    ``header["settings"]`` must equal the file's, key by key (a mismatch names the setting); the file's states
+    must be this lattice's; every result row is checked by ``check_row(row)`` (which raises ``ValueError`` with a
+    reason). Anything else is refused with one line: a broken file is never mixed into new results.
+    """
     if not args.resume:
         return []
     if not args.json:
@@ -54,18 +89,88 @@ def previous_results(args, command: str, header: dict) -> list[dict]:
     from srchain.io import read_json
 
     old = read_json(args.json)
-    for key in ("command", "problem", "method", "delta", "noise", "domain"):
-        if key in header and old.get(key) != _jsonish(header[key]):
-            raise SrchainError(f"--resume: {args.json} holds a different computation ({key} differs); "
-                               f"use another --json path")
-    return list(old.get("results", []))
+    where = f"--resume: {args.json}"
+    if not isinstance(old, dict) or old.get("command") != header["command"]:
+        raise SrchainError(f"{where} is not the output of `srchain {header['command']}`; use another --json path")
+    saved = old.get("settings")
+    if not isinstance(saved, dict):
+        raise SrchainError(f"{where} records no settings (written by an older srchain?); use another --json path")
+    for key, value in header["settings"].items():
+        if key not in saved or saved[key] != _jsonish(value):
+            raise SrchainError(f"{where} was computed with {_flag(key)} {_show(saved.get(key))}, not "
+                               f"{_show(_jsonish(value))}; use the same settings or another --json path")
+    for key in saved:
+        if key not in header["settings"]:
+            raise SrchainError(f"{where} has a setting this srchain does not know ({key}); use another --json path")
+    pts = old.get("states")
+    try:
+        ok = np.array_equal(np.asarray(pts, dtype=np.float64).reshape(states.shape), states)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise SrchainError(f"{where}: its states are not this lattice's; use another --json path")
+    rows = old.get("results")
+    if not isinstance(rows, list):
+        raise SrchainError(f"{where}: 'results' is not a list; use another --json path")
+    seen = set()
+    for i, row in enumerate(rows):
+        try:
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+            a = row.get("alpha")
+            if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a) or a <= 0:
+                raise ValueError(f"alpha {a!r} is not a positive number")
+            if float(a) in seen:
+                raise ValueError(f"alpha {a!r} appears twice")
+            seen.add(float(a))
+            check_row(row)
+        except ValueError as exc:
+            raise SrchainError(f"{where}: result {i} is invalid ({exc}); use another --json path") from None
+    return rows
+
+
+def check_law(row: dict, key: str, n: int) -> None:
+    """``row[key]`` is a probability vector of ``n`` finite non-negative entries summing to 1 (to 1e-9)."""
+    v = row.get(key)
+    if not isinstance(v, list) or len(v) != n:
+        raise ValueError(f"{key} has {len(v) if isinstance(v, list) else 'no'} entries, the lattice {n}")
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} holds non-numbers") from None
+    if not np.all(np.isfinite(a)) or a.min() < 0 or abs(a.sum() - 1) > 1e-9:
+        raise ValueError(f"{key} is not a probability vector")
+
+
+def check_numbers(row: dict, keys, allow_null=True) -> None:
+    """Each ``row[key]`` is a finite number (or null when ``allow_null``)."""
+    for k in keys:
+        v = row.get(k)
+        if v is None and allow_null:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{k} = {v!r} is not a finite number")
 
 
 def _jsonish(x):
-    from srchain.io import to_jsonable
+    """``x`` as it reads back from a JSON file (tuples become lists, NaN becomes null, …)."""
     import json
 
+    from srchain.io import to_jsonable
+
     return json.loads(json.dumps(to_jsonable(x)))
+
+
+def _flag(key: str) -> str:
+    return {"problem": "--problem", "dim": "--dim", "coupling": "--coupling", "method": "--method",
+            "delta": "--delta", "domain": "--domain", "noise": "noise (--noise/--sigma/--nu/--batch/--samples/--seed)",
+            }.get(key, "--" + key.replace("_", "-"))
+
+
+def _show(v) -> str:
+    import json
+
+    return json.dumps(v, ensure_ascii=False)
 
 
 def fmt(x, spec=".3g") -> str:

@@ -12,20 +12,23 @@ def configure(parser) -> None:
     parser.add_argument("--eps", type=positive_float, default=0.25, help="ε of Eq. 10 (0 < ε < 1)")
     parser.add_argument("--max-exact-states", type=positive_int, default=10_000, metavar="N",
                         help="compute the exact mixing time up to this many states; spectral bounds beyond")
+    parser.add_argument("--max-steps", type=positive_int, default=10**9, metavar="N",
+                        help="give up when the chain has not mixed within this many steps")
     parser.epilog = "example: srchain mixing --problem toy --method sr --delta 0.5 --alpha 0.1 0.01 0.001 --eps 0.25"
 
 
 def run(args) -> int:
-
     import numpy as np
 
-    from srchain.commands.common import GIB, list_problems_and_exit, previous_results, print_table, progress
+    from srchain.budget import check_memory
+    from srchain.commands.common import (chain_settings, check_numbers, list_problems_and_exit, max_bytes,
+                                         previous_results, print_table, progress, unique_alphas)
     from srchain.errors import SrchainError
     from srchain.io import write_json
     from srchain.mixing import mixing_time
-    from srchain.operators import transition_matrix
+    from srchain.operators import estimate, transition_matrix
     from srchain.spec import spec_from_args
-    from srchain.stationary import stationary
+    from srchain.stationary import solver_bytes, stationary
 
     if list_problems_and_exit(args):
         return 0
@@ -33,16 +36,37 @@ def run(args) -> int:
         raise SrchainError(f"--eps must be between 0 and 1, got {args.eps:g}")
     spec = spec_from_args(args, max_states=args.max_states)
     lat = spec.lattice
+    limit_bytes = max_bytes(args)
+    settings = chain_settings(args, spec, eps=args.eps, max_exact_states=args.max_exact_states,
+                              max_steps=args.max_steps)
     header = {"command": "mixing", "problem": spec.problem.name, "dim": spec.problem.dim, "method": args.method,
-              "delta": lat.delta, "noise": spec.noise.to_dict(), "domain": lat.domain.tolist(), "eps": args.eps}
-    results = previous_results(args, "mixing", header)
+              "delta": lat.delta, "noise": spec.noise.to_dict(), "domain": lat.domain.tolist(), "eps": args.eps,
+              "settings": settings}
+
+    def check_row(row):
+        check_numbers(row, ["mixing_time", "relaxation_time", "lower_bound", "upper_bound"])
+        if not isinstance(row.get("exact"), bool):
+            raise ValueError("exact is not true/false")
+        if row["exact"] and not (isinstance(row.get("mixing_time"), int) and row["mixing_time"] >= 0):
+            raise ValueError("an exact result without an integer mixing_time")
+
+    results = previous_results(args, header, lat.points, check_row)
     done = {float(r["alpha"]) for r in results}
-    todo = [a for a in args.alpha if float(a) not in done]
+    todo = [a for a in unique_alphas(args.alpha) if a not in done]
+    if todo:
+        op_bytes, nnz = estimate(spec.problem, spec.noise, lat, max(todo), args.method, args.tol)
+        powers = 3 * 8.0 * lat.size**2 if lat.size <= args.max_exact_states else 0.0
+        check_memory(op_bytes + solver_bytes(lat.size, nnz) + powers, limit_bytes,
+                     f"the mixing time at alpha = {max(todo):g} on {lat.size:.3g} states (operator, stationary law"
+                     f"{' and dense powers' if powers else ''})",
+                     "use a coarser lattice, or fewer --max-exact-states for spectral bounds")
     for a in progress(todo, args, "mixing", total=len(todo)):
         op = transition_matrix(spec.problem, spec.noise, lat, a, method=args.method, tol=args.tol,
-                               max_bytes=args.max_memory * GIB)
-        pi = stationary(op.P, shape=lat.shape).pi
-        m = mixing_time(op.P, eps=args.eps, pi=pi, max_exact_states=args.max_exact_states)
+                               max_bytes=limit_bytes)
+        held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
+        pi = stationary(op.P, shape=lat.shape, max_bytes=limit_bytes - held).pi
+        m = mixing_time(op.P, eps=args.eps, pi=pi, max_exact_states=args.max_exact_states,
+                        max_steps=args.max_steps, max_bytes=limit_bytes - held)
         results.append({"alpha": float(a), **{k: v for k, v in m.to_dict().items() if k != "eps"}})
         if args.json:
             write_json(args.json, {**header, "states": lat.points, "results": results})

@@ -1,0 +1,296 @@
+"""One sweep engine: independent tasks run in-process, on a local Dask cluster, or on an existing one.
+
+A sweep is a list of :class:`Task`. A task's function returns ``(summary, arrays)``: a small dict for the
+client (printed in tables, returned by :func:`run_sweep`) and the big arrays, which the task writes into its
+own region of a :class:`srchain.results.ResultStore` *where it runs*, followed by its completion marker. Only
+summaries travel back to the client, so a 10⁷-vector never passes through the Dask scheduler.
+
+* ``run_sweep(tasks)``: in this process, one task after another; Dask is not imported.
+* ``run_sweep(tasks, workers=N)``: a ``dask.distributed.LocalCluster`` of N single-threaded worker
+  processes on the loopback interface, each declaring the resource ``memory`` (its memory limit); a task's
+  ``resources={"memory": bytes}`` keeps a worker from running more solves than fit.
+* ``run_sweep(tasks, scheduler="tcp://host:8786")``: an existing cluster (``dask scheduler`` /
+  ``dask worker ADDRESS --nthreads 1 --resources "memory=16e9 GPU=1"``, or dask-jobqueue).
+
+Faults: a worker killed mid-task is replaced by Dask and its task rerun elsewhere (a rerun rewrites the same
+bytes, so every task is in the store exactly once); Ctrl-C cancels the futures, closes the local cluster and
+leaves the store readable, and ``resume=True`` later runs only the tasks without a marker. A task raising
+:class:`srchain.SrchainError` stops the sweep with that one-line error.
+
+Examples
+--------
+>>> from srchain.sweep import Task, run_sweep
+>>> def square(x):
+...     return {"x": x, "y": x * x}, {}
+>>> [s["y"] for s in run_sweep([Task({"alpha": a}, square, {"x": a}) for a in (1.0, 2.0)], progress=False)]
+[1.0, 4.0]
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from srchain.errors import SrchainError
+
+__all__ = ["Task", "run_sweep"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One independent piece of a sweep.
+
+    Attributes
+    ----------
+    key : dict
+        Its coordinates in the results, e.g. ``{"alpha": 0.1}`` or ``{"method": "sr", "alpha": 1.0}`` (the
+        values of the store's sweep dimensions; unique within a sweep).
+    fn : callable
+        A module-level (picklable, importable by the workers) function called as ``fn(**kwargs)`` that returns
+        ``(summary, arrays)``: a small JSON-able dict and a dict of arrays for the task's region of the store
+        (``{}`` when there is nothing to store).
+    kwargs : dict
+        Its arguments (sent to the worker: keep them small, e.g. a spec, not a matrix).
+    resources : dict
+        Dask resources the task needs while it runs, e.g. ``{"memory": 3 * 2**30}`` (bytes: the operator's
+        estimate plus the solver's fill) or ``{"GPU": 1}``. Ignored when the sweep runs in-process.
+    """
+
+    key: Mapping[str, Any]
+    fn: Callable
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+
+def _execute(task: Task, store, return_arrays: bool = False):
+    """Run one task where it is (client or worker): compute, write its region, then its marker."""
+    from srchain.results import _canon
+
+    out = task.fn(**dict(task.kwargs))
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict) and isinstance(out[1], dict)):
+        raise TypeError(f"task {dict(task.key)!r}: {getattr(task.fn, '__name__', task.fn)} must return "
+                        f"(summary: dict, arrays: dict), got {type(out).__name__}")
+    summary, arrays = out
+    if store is not None:
+        store.write_region(dict(task.key), arrays)
+        store.mark_done(dict(task.key), summary)
+    summary = _canon(summary)  # what a resumed sweep reads back from the marker: the same either way
+    return (summary, arrays) if return_arrays else summary
+
+
+def _key_id(task: Task, store) -> str:
+    if store is not None:
+        return store.task_id(dict(task.key))
+    import orjson
+
+    from srchain.results import _canon
+
+    return orjson.dumps(_canon(dict(task.key)), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def run_sweep(tasks, store=None, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
+              progress: bool = True, memory_limit=None, return_arrays: bool = False, worker_resources=None,
+              desc: str = "sweep") -> list:
+    """Run every task of a sweep once and return their summaries in task order.
+
+    Parameters
+    ----------
+    tasks : iterable of Task
+    store : srchain.results.ResultStore, optional
+        Where tasks write their arrays (their region, then a marker). Without a store the arrays are
+        dropped unless ``return_arrays``. The store is finalised (``.nc`` written) when every task succeeded.
+    workers : int, optional
+        Run on a ``LocalCluster`` of this many single-threaded worker processes (loopback only, no dashboard).
+    scheduler : str, optional
+        Run on the existing Dask cluster at this address (``tcp://host:8786``). Not with ``workers``.
+    resume : bool
+        Skip the tasks whose marker is in ``store``; their summaries are read back from the markers.
+    progress : bool
+        A tqdm progress bar on stderr.
+    memory_limit : int or str, optional
+        Memory per local worker (bytes or ``"4GiB"``); default: the machine's memory divided by ``workers``.
+        Each worker declares it as its ``memory`` resource.
+    return_arrays : bool
+        Return ``(summary, arrays)`` pairs instead of summaries (resumed tasks: arrays read from the store).
+        On a cluster the arrays then travel through the scheduler: for small results only.
+    worker_resources : dict, optional
+        Further resources each local worker declares, e.g. ``{"GPU": 1}``.
+    desc : str
+        The progress bar's label.
+
+    Returns
+    -------
+    list of dict
+        One summary per task (as read back from JSON: NumPy scalars become floats, NaN becomes ``None``).
+
+    Raises
+    ------
+    SrchainError
+        Bad arguments, a task needing more of a resource than any worker has, a task that raised
+        ``SrchainError`` (re-raised as is), a task that killed its workers repeatedly, an unreachable scheduler.
+    KeyboardInterrupt
+        After cancelling the remaining tasks and closing the local cluster (the store stays readable).
+    """
+    tasks = list(tasks)
+    for t in tasks:
+        if not isinstance(t, Task):
+            raise SrchainError(f"run_sweep takes Task objects, got {type(t).__name__}")
+    if workers is not None and scheduler is not None:
+        raise SrchainError("give workers or scheduler, not both")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SrchainError(f"workers must be an integer >= 1, got {workers!r}")
+    ids = [_key_id(t, store) for t in tasks]
+    seen = {}
+    for t, i in zip(tasks, ids):
+        if i in seen:
+            raise SrchainError(f"two tasks have the key {dict(t.key)!r}; every task needs its own key")
+        seen[i] = t
+    results: list = [None] * len(tasks)
+    todo = []
+    for i, t in enumerate(tasks):
+        if resume and store is not None and store.is_done(dict(t.key)):
+            s = store.summary(dict(t.key))
+            results[i] = (s, store.read_region(dict(t.key))) if return_arrays else s
+        else:
+            todo.append(i)
+    if todo:
+        if workers is None and scheduler is None:
+            _run_serial(tasks, todo, results, store, progress, return_arrays, desc)
+        else:
+            _run_dask(tasks, todo, ids, results, store, workers, scheduler, progress, memory_limit, return_arrays,
+                      worker_resources, desc)
+    if store is not None:
+        store.finalize()
+    return results
+
+
+def _bar(total: int, progress: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="task", disable=not progress, leave=False, file=sys.stderr)
+
+
+def _run_serial(tasks, todo, results, store, progress, return_arrays, desc) -> None:
+    with _bar(len(todo), progress, desc) as bar:
+        for i in todo:
+            results[i] = _execute(tasks[i], store, return_arrays)
+            bar.update()
+
+
+def _memory_per_worker(memory_limit, workers: int) -> int:
+    from dask.utils import parse_bytes
+    from distributed.system import MEMORY_LIMIT
+
+    if memory_limit is None:
+        return int(MEMORY_LIMIT // workers)
+    try:
+        limit = int(parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit)
+    except (ValueError, TypeError):
+        raise SrchainError(f"memory_limit {memory_limit!r} is not a size (bytes or e.g. '4GiB')") from None
+    if limit <= 0:
+        raise SrchainError(f"memory_limit must be positive, got {memory_limit!r}")
+    return limit
+
+
+def _fmt_amount(name: str, x) -> str:
+    return f"{x / 2**30:.3g} GiB" if name == "memory" else f"{x:g}"
+
+
+def _task_resources(tasks, todo, available: dict | None, where: str) -> dict[int, dict | None]:
+    """Each task's Dask resources, checked against what the workers declare (``None``: no worker known yet)."""
+    out, dropped = {}, set()
+    for i in todo:
+        res = {}
+        for name, need in dict(tasks[i].resources).items():
+            if available is not None and name not in available:
+                if name == "memory":  # workers started without --resources memory=...: run unconstrained
+                    dropped.add(name)
+                    continue
+                raise SrchainError(f"task {dict(tasks[i].key)!r} needs resource {name}={need:g} but no worker of "
+                                   f"{where} declares {name}; start workers with --resources {name}=...")
+            if available is not None and need > available[name]:
+                raise SrchainError(f"task {dict(tasks[i].key)!r} needs {name} = {_fmt_amount(name, need)} but the "
+                                   f"largest worker of {where} has {_fmt_amount(name, available[name])}; "
+                                   f"use fewer workers, more memory per worker or a smaller problem")
+            res[name] = need
+        out[i] = res or None
+    if dropped:
+        warnings.warn(f"the workers of {where} declare no 'memory' resource; tasks run without a memory "
+                      f"constraint (start workers with --resources memory=BYTES)", stacklevel=3)
+    return out
+
+
+def _run_dask(tasks, todo, ids, results, store, workers, scheduler, progress, memory_limit, return_arrays,
+              worker_resources, desc) -> None:
+    from distributed import Client, KilledWorker, LocalCluster, as_completed
+
+    cluster = client = None
+    futures: dict = {}
+    try:
+        if workers is not None:
+            limit = _memory_per_worker(memory_limit, workers)
+            where = f"the local cluster ({workers} workers)"
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, memory_limit=limit, silence_logs=logging.ERROR,
+                                   resources={"memory": limit, **dict(worker_resources or {})})
+            client = Client(cluster, set_as_default=False)
+        else:
+            where = f"the cluster at {scheduler}"
+            try:
+                client = Client(scheduler, set_as_default=False, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise SrchainError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+        info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else client.scheduler_info()
+        winfo = list(info.get("workers", {}).values())
+        available = None
+        if winfo:
+            available = {}
+            for w in winfo:
+                for name, amount in (w.get("resources") or {}).items():
+                    available[name] = max(available.get(name, 0), amount)
+        res = _task_resources(tasks, todo, available, where)
+        run_id = uuid.uuid4().hex[:8]
+        for i in todo:
+            fut = client.submit(_execute, tasks[i], store, return_arrays, key=f"srchain-{ids[i]}-{run_id}",
+                                resources=res[i], pure=False)
+            futures[fut] = i
+        with _bar(len(todo), progress, desc) as bar:
+            for fut in as_completed(list(futures)):
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except KilledWorker:
+                    raise SrchainError(f"task {dict(tasks[i].key)!r} killed its worker repeatedly (out of memory?"
+                                       f" declare its memory need, use fewer workers or more memory per worker)"
+                                       ) from None
+                bar.update()
+    except BaseException:
+        if client is not None and futures:
+            try:
+                client.cancel(list(futures), force=True)
+            except Exception:  # noqa: BLE001 - best effort while already failing
+                pass
+        raise
+    finally:
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if cluster is not None:
+            try:
+                cluster.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _accepts_n_workers(client) -> bool:
+    import inspect
+
+    try:
+        return "n_workers" in inspect.signature(client.scheduler_info).parameters
+    except (TypeError, ValueError):
+        return False
