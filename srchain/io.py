@@ -112,6 +112,8 @@ def check_output_path(path, kind: str = "file", name: str = "path") -> Path:
     if not text.strip():
         raise SrchainError(f"{name} is empty; give a file name")
     p = Path(text).expanduser()
+    if p.is_dir() and not (kind == "dir" or (kind == "store" and p.suffix.lower() == ".zarr")):
+        raise SrchainError(f"{name} {text!r} is a directory; give a file name")
     if kind == "image" and p.suffix.lower() not in IMAGE_SUFFIXES:
         raise SrchainError(f"{name} {text!r} needs an image suffix ({', '.join(IMAGE_SUFFIXES[:3])}, …)")
     if kind == "store" and p.suffix.lower() not in (".zarr", ".nc", ".json"):
