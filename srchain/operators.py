@@ -48,7 +48,7 @@ from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
 
-__all__ = ["Operator", "transition_matrix", "move_laws", "u_tilde", "alpha0", "t_tilde", "METHODS",
+__all__ = ["Operator", "LimitChain", "limit_chain", "transition_matrix", "move_laws", "u_tilde", "alpha0", "t_tilde", "METHODS",
            "DEFAULT_TOL", "estimate_bytes", "estimate"]
 
 METHODS = ("sr", "r")
@@ -70,6 +70,8 @@ class Operator:
         Largest probability mass removed from one row before renormalisation.
     window : int
         Moves computed per coordinate: ``|j| ≤ window``.
+    lattice : Lattice or None
+        The state space (so that :func:`srchain.stationary.stationary` needs no ``shape=``).
     """
 
     P: sp.csr_matrix
@@ -77,6 +79,11 @@ class Operator:
     method: str
     dropped_mass: float
     window: int
+    lattice: Lattice | None = None
+
+    def __repr__(self) -> str:
+        return (f"Operator({self.method.upper()}, alpha={self.alpha:g}, states={self.P.shape[0]}, nnz={self.P.nnz}, "
+                f"window={self.window}, dropped_mass={self.dropped_mass:.2g})")
 
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "method": self.method, "dropped_mass": self.dropped_mass,
@@ -412,7 +419,7 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)),
                       shape=(n, n))
     P.has_sorted_indices = True
-    return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J)
+    return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J, lattice=lattice)
 
 
 #: Smallest positive normal float64: below it a probability has lost relative accuracy (or is 0).
@@ -494,3 +501,39 @@ def t_tilde(U: sp.spmatrix, alpha: float | None = None) -> sp.csr_matrix:
     T = sp.csr_matrix(T)
     T.sort_indices()
     return T
+
+
+@dataclass(frozen=True)
+class LimitChain:
+    """The small-α limit of SR (Theorem 5, Eq. 9): the rates Ũ, α0 = 1/max_x Σ_y Ũ(x, y) and T̃ = T̃_α0.
+
+    Every T̃_α with α ≤ α0 has the same stationary law π̃, the limit of π_α as α → 0.
+    """
+
+    u_tilde: sp.csr_matrix
+    alpha0: float
+    t_tilde: sp.csr_matrix
+    lattice: Lattice
+
+    @property
+    def P(self) -> sp.csr_matrix:
+        """T̃ as a row-stochastic matrix (what :func:`srchain.stationary.stationary` solves)."""
+        return self.t_tilde
+
+    def __repr__(self) -> str:
+        return f"LimitChain(states={self.lattice.size}, alpha0={self.alpha0:.6g}, nnz={self.u_tilde.nnz})"
+
+
+def limit_chain(problem: Problem, noise: NoiseModel, lattice: Lattice) -> LimitChain:
+    """Ũ, α0 and T̃_α0 of Eq. 9 on ``lattice``; ``stationary(limit_chain(...))`` is π̃ (Theorem 5).
+
+    Examples
+    --------
+    >>> import srchain as sc
+    >>> toy = sc.problem("toy"); lat = sc.Lattice.from_domain(0.5, toy.domain)
+    >>> lim = limit_chain(toy, sc.noise.gaussian(2.0), lat)
+    >>> round(lim.alpha0, 6)
+    0.047619
+    """
+    U = u_tilde(problem, noise, lattice)
+    return LimitChain(u_tilde=U, alpha0=alpha0(U), t_tilde=t_tilde(U), lattice=lattice)

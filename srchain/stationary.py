@@ -74,6 +74,21 @@ class StationaryResult:
         return {"method": self.method, "residual": self.residual, "underflow": self.underflow,
                 "seconds": self.seconds, "states": int(self.pi.size), "pi": self.pi.tolist()}
 
+    def __repr__(self) -> str:
+        return (f"StationaryResult(states={self.pi.size}, method={self.method!r}, residual={self.residual:.2g}, "
+                f"min pi={float(self.pi.min()):.3g}, underflow={self.underflow})")
+
+    def to_xarray(self, lattice=None):
+        """``pi`` as an :class:`xarray.Dataset` over ``state`` (with the lattice coordinates ``x0 …`` when given)."""
+        import xarray as xr
+
+        coords = {}
+        if lattice is not None:
+            pts = lattice.points
+            coords = {f"x{k}": ("state", pts[:, k]) for k in range(pts.shape[1])}
+        return xr.Dataset({"pi": ("state", self.pi)}, coords=coords,
+                          attrs={"method": self.method, "residual": self.residual, "underflow": self.underflow})
+
 
 # --------------------------------------------------------------------------------------------------------------
 # input handling and small helpers
@@ -580,6 +595,33 @@ def solver_bytes(n: int, nnz: int, method: str = "auto") -> float:
     return 36.0 * nnz + 80.0 * n + dense
 
 
+def stationary_distributions(P, method: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
+    """The stationary law of each closed class of a (possibly reducible) chain, as QuantEcon's
+    ``stationary_distributions`` does: a list of ``(states, pi)`` with ``pi`` a law on the whole state space
+    supported on ``states``. An irreducible chain gives one pair. Each class is solved by :func:`stationary`.
+    """
+    A = _as_csr(P)
+    _check_stochastic(A)
+    n = A.shape[0]
+    G = _offdiag(A)
+    ncomp, labels = connected_components(G, directed=True, connection="strong")
+    # a class is closed when no edge leaves it
+    rows = np.repeat(np.arange(n), np.diff(G.indptr))
+    leaving = labels[rows] != labels[G.indices]
+    open_classes = np.unique(labels[rows[leaving]])
+    out = []
+    for c in range(ncomp):
+        if c in open_classes:
+            continue
+        states = np.flatnonzero(labels == c)
+        sub = A[states][:, states]
+        sub = sp.csr_matrix(sub.multiply(1.0 / np.asarray(sub.sum(axis=1)).ravel()[:, None]))
+        pi = np.zeros(n)
+        pi[states] = stationary(sub, method=method, check=False).pi if states.size > 1 else 1.0
+        out.append((states, pi))
+    return out
+
+
 def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None,
                max_bytes: float | None = None) -> StationaryResult:
     """The stationary law π of an irreducible, aperiodic row-stochastic ``P`` (``π P = π``, Theorem 5's π_α).
@@ -657,3 +699,8 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     res = float(np.abs(A.T @ pi - pi).sum())
     return StationaryResult(pi=pi, residual=res, method=m, underflow=int(np.sum(pi == 0.0)),
                             seconds=time.perf_counter() - t0)
+
+
+from srchain._callable import make_callable  # noqa: E402  (sc.stationary(P) calls stationary(P))
+
+make_callable(__name__, stationary)
