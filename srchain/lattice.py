@@ -49,7 +49,7 @@ class Lattice:
         size = int(np.prod(np.array(shape, dtype=np.float64)))
         if max_states is not None and size > max_states:
             raise SrchainError(f"the lattice has {size:.3g} states, more than the allowed {max_states:.3g}; "
-                               f"use a larger delta, a smaller domain, or raise --max-states")
+                               f"use a larger delta, a smaller domain, or raise max_states")
         return cls(delta=delta, lo=tuple(float(x) for x in dom[:, 0]), shape=shape)
 
     @property
@@ -67,6 +67,14 @@ class Lattice:
     @property
     def domain(self) -> np.ndarray:
         return np.stack([np.asarray(self.lo), self.hi], axis=1)
+
+    @property
+    def strides(self) -> np.ndarray:
+        """Index steps per axis in C order: state ``Σ_k c_k·strides[k]`` has integer coordinates ``c``."""
+        out = np.ones(self.dim, dtype=np.int64)
+        for k in range(self.dim - 2, -1, -1):
+            out[k] = out[k + 1] * self.shape[k + 1]
+        return out
 
     @cached_property
     def coords(self) -> np.ndarray:

@@ -409,9 +409,9 @@ class MinibatchNoise(DiscreteNoise):
     def from_seed(cls, sigma: float, samples: int = 16, batch: int = 1, seed: int = 0, max_subsets=2_000_000):
         """Draw ``samples`` perturbations N(0, σ²) from ``seed``, centre them, and enumerate the batch mean."""
         if samples < 2:
-            raise SrchainError("the minibatch noise needs at least 2 samples (--samples)")
+            raise SrchainError(f"the minibatch noise needs samples >= 2, got {samples}")
         if batch > samples:
-            raise SrchainError(f"--batch {batch} is larger than the number of samples {samples} (--samples)")
+            raise SrchainError(f"batch = {batch} is larger than the number of samples ({samples})")
         e = np.random.default_rng(np.random.SeedSequence(seed)).normal(0.0, sigma, samples)
         e -= e.mean()
         return cls.from_perturbations(e, batch=batch, sigma=sigma, seed=seed, max_subsets=max_subsets)
@@ -425,7 +425,7 @@ class MinibatchNoise(DiscreteNoise):
         n_sub = math.comb(m, batch)
         if n_sub > max_subsets:
             raise SrchainError(f"the minibatch law has C({m}, {batch}) = {n_sub} subsets, more than {max_subsets}; "
-                               f"use fewer --samples")
+                               f"use fewer samples or a batch nearer 1 or samples")
         idx = np.array(list(itertools.combinations(range(m), batch)), dtype=np.int64)
         means = e[idx].mean(axis=1)
         vals, inv = np.unique(np.round(means, 14), return_inverse=True)

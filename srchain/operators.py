@@ -318,25 +318,20 @@ def _assemble(targets, probs, strides, tol, counts_only, indptr, indices, data, 
                 data[q] /= s
 
 
-def _strides(lattice: Lattice) -> np.ndarray:
-    d = lattice.dim
-    return np.array([int(np.prod(lattice.shape[k + 1:])) for k in range(d)], dtype=np.int64)
-
-
 def _count_rows(targets, probs, lattice: Lattice, tol: float) -> int:
     """Entries :func:`_assemble` keeps for the rows whose move laws are given."""
     n = probs.shape[0]
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
-    _assemble(targets, probs, _strides(lattice), tol, True, counts, dummy_i, dummy_f, dummy_f)
+    _assemble(targets, probs, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
     return int(counts[1:].sum())
 
 
 def _build_rows(targets, probs, lattice: Lattice, tol: float):
     """CSR pieces (row lengths, columns, values, dropped mass) of the rows whose move laws are given."""
     n, d, W = probs.shape
-    strides = _strides(lattice)
+    strides = lattice.strides
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
@@ -465,7 +460,7 @@ def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_mat
     down = noise.upper_partial(-grads) / delta
     n, d = grads.shape
     c = lattice.coords
-    strides = _strides(lattice)
+    strides = lattice.strides
     rows, cols, vals = [], [], []
     ids = np.arange(n, dtype=np.int64)
     for k in range(d):  # loops over the d axes, vectorised over states
