@@ -28,6 +28,7 @@ from numba import njit, prange
 from scipy import special
 
 from srchain.errors import SrchainError
+from srchain.rules import NoiseKind
 
 __all__ = ["NoiseModel", "GaussianNoise", "LaplaceNoise", "StudentTNoise", "MinibatchNoise", "TabulatedNoise",
            "make_noise", "NOISES", "gaussian", "laplace", "student_t", "minibatch"]
@@ -35,8 +36,9 @@ __all__ = ["NoiseModel", "GaussianNoise", "LaplaceNoise", "StudentTNoise", "Mini
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _SQRT2 = math.sqrt(2.0)
 
-# Numba switch codes for the simulators.
-CODE_GAUSSIAN, CODE_LAPLACE, CODE_STUDENT_T, CODE_MINIBATCH = 0, 1, 2, 3
+# Numba switch codes for the simulators: the members of srchain.rules.NoiseKind (kept as names for old imports).
+CODE_GAUSSIAN, CODE_LAPLACE, CODE_STUDENT_T, CODE_MINIBATCH = (NoiseKind.GAUSSIAN, NoiseKind.LAPLACE,
+                                                               NoiseKind.STUDENT_T, NoiseKind.MINIBATCH)
 
 
 @njit(cache=True, nogil=True)

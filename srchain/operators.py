@@ -47,6 +47,7 @@ from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
+from srchain.rules import parse_rule
 
 __all__ = ["Operator", "LimitChain", "limit_chain", "transition_matrix", "move_laws", "u_tilde", "alpha0", "t_tilde", "METHODS",
            "DEFAULT_TOL", "estimate_bytes", "estimate"]
@@ -169,9 +170,7 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
         ``J``, with ``W = 2J + 1``.
     """
     alpha = _check_alpha(alpha)
-    if method not in METHODS:
-        raise SrchainError(f"unknown method {method!r} for a lattice chain; choose one of {', '.join(METHODS)} "
-                           f"(BC's state is continuous: see srchain.toy.bc_law)")
+    method = _lattice_rule(method)
     rows = slice(0, lattice.size) if rows is None else rows
     if grads is None:
         grads = np.asarray(problem.gradient(lattice.points[rows]), dtype=np.float64).reshape(-1, lattice.dim)
@@ -225,6 +224,15 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
     probs = np.where(inside, np.maximum(probs, 0.0), 0.0)
     targets = np.where(inside, tgt, -1)
     return targets, probs, J
+
+
+def _lattice_rule(method) -> str:
+    """``"sr"`` or ``"r"`` from any spelling :func:`srchain.rules.parse_rule` knows; other rules are refused."""
+    rule = parse_rule(method)
+    if not rule.is_lattice_chain:
+        raise SrchainError(f"unknown method {method!r} for a lattice chain; choose one of {', '.join(METHODS)} "
+                           f"(BC's state is continuous: see srchain.toy.bc_law)")
+    return rule.label
 
 
 def _scaled_offsets(g, c, inv_tau):
@@ -382,6 +390,7 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     True
     """
     alpha = _check_alpha(alpha)
+    method = _lattice_rule(method)
     if problem.dim != lattice.dim:
         raise SrchainError(f"the problem is {problem.dim}-dimensional but the lattice is {lattice.dim}-dimensional")
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
