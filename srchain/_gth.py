@@ -33,7 +33,12 @@ import numpy as np
 from numba import njit, types
 from numba.extending import get_cython_function_address
 
-_BIG = 2.0 ** 600  # rescale a front's local values when one exceeds this (float64 max is ~2^1024)
+#: Back-substitution rescales a front's values by 2^-_SCALE_EXP when one exceeds 2^_SCALE_EXP, counting the
+#: rescalings in an exponent (float64's largest value is ~2^1024, so sums of a few such values cannot overflow).
+_SCALE_EXP = 600
+_BIG = 2.0 ** _SCALE_EXP
+#: Below this many multiply-adds (r·r·w or r·w·w) a plain loop beats the call into BLAS dgemm (measured).
+_BLAS_MIN_WORK = 32768
 
 
 # BLAS dgemm (SciPy's), callable from Numba with caching: the symbol is registered with LLVM by name.
@@ -50,7 +55,7 @@ def _trailing_update(F, p0, p1):
     m = F.shape[0]
     r = m - p1
     w = p1 - p0
-    if r * r * w < 32768:
+    if r * r * w < _BLAS_MIN_WORK:
         for i in range(p1, m):
             for q in range(p0, p1):
                 ci = F[i, q]
@@ -155,7 +160,7 @@ def front_eliminate(F, k):
                         F[i, j] += ci * F[p, j]
         w = p1 - p0
         r = m - p1
-        if r * w * w < 32768:
+        if r * w * w < _BLAS_MIN_WORK:
             for i in range(p1, m):  # the rows below, the panel's columns, row by row
                 for p in range(p0, p1):
                     ci = F[i, p] * inv[p - p0]
@@ -328,7 +333,7 @@ def multifrontal_solve(n, own_start, own_end, front_ptr, front_idx, factor_ptr, 
             if w[p] > _BIG:
                 for r in range(m):
                     w[r] = w[r] / _BIG
-                E += 600
+                E += _SCALE_EXP
             wp = w[p]
             if wp != 0.0:
                 base = g0 + p * k
@@ -399,15 +404,15 @@ def symbolic_fronts(n, own_start, own_end, nchild, indptr, indices, tptr, tind):
         out[f0:f0 + cnt] = tmp[:cnt]
         front_ptr[t + 1] = f0 + cnt
         u = cnt - (b - a)
-        if True:  # always push (possibly empty)
-            if sp + u > stack.shape[0]:
-                new = np.empty(max(2 * stack.shape[0], sp + u), dtype=np.int64)
-                new[:sp] = stack[:sp]
-                stack = new
-            stack[sp:sp + u] = tmp[b - a:cnt]
-            sp += u
-            st_size[st_top] = u
-            st_top += 1
+        # push this front's update rows (possibly none) for its parent
+        if sp + u > stack.shape[0]:
+            new = np.empty(max(2 * stack.shape[0], sp + u), dtype=np.int64)
+            new[:sp] = stack[:sp]
+            stack = new
+        stack[sp:sp + u] = tmp[b - a:cnt]
+        sp += u
+        st_size[st_top] = u
+        st_top += 1
     return front_ptr, out[:front_ptr[ntree]].copy()
 
 

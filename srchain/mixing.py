@@ -377,13 +377,17 @@ def is_reversible(P, pi, rtol: float = 1e-9) -> bool:
     return bool(np.all(np.asarray(D[D.nonzero()]).ravel() <= rtol * np.asarray(S[D.nonzero()]).ravel()))
 
 
+#: Up to this many states all eigenvalues come from dense LAPACK (faster than ARPACK there, and never fails).
+_DENSE_EIG_MAX = 600
+
+
 def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]:
     """``(t_rel, lower, upper, note)``: relaxation time and the bounds of LPW Thm 12.4/12.5 (see module)."""
     from scipy.sparse.linalg import eigs
 
     A = _csr(P)
     n = A.shape[0]
-    if n <= 600:
+    if n <= _DENSE_EIG_MAX:
         vals = np.linalg.eigvals(A.toarray())
     else:
         try:

@@ -40,6 +40,11 @@ __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stati
 METHODS = ("auto", "birth-death", "gth-dense", "gth-sparse", "splu")
 _ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse"}
 DENSE_MAX = 1500  # auto: dense GTH up to this many states
+#: ldexp shifts below this give 0 in float64 (2^-1075 is below the smallest subnormal): clip there.
+_EXP_FLOOR = -1100
+#: Aperiodicity of a chain without self-loops is checked with networkx up to this many states (a pure-Python
+#: graph; beyond, the sparse period computation of :func:`_period` is used).
+_NX_APERIODIC_MAX = 50_000
 #: Chains up to this many states are solved (and checked) by NumPy code: no Numba kernel to compile, which a
 #: fresh process would pay seconds for, against milliseconds of work.
 SMALL_MAX = 200
@@ -214,7 +219,7 @@ def _check_ergodic_graph(A: sp.csr_matrix, G: sp.csr_matrix) -> None:
               "the states")
     if np.any(A.diagonal() > 0):
         return
-    if n <= 50_000:
+    if n <= _NX_APERIODIC_MAX:
         g = nx.DiGraph()
         coo = G.tocoo()
         g.add_edges_from(zip(coo.row.tolist(), coo.col.tolist()))
@@ -295,7 +300,7 @@ def _from_mant_expo(mant: np.ndarray, expo: np.ndarray) -> np.ndarray:
         raise SrchainError("GTH produced an all-zero vector; the chain is probably reducible")
     emax = int(expo[pos].max())
     w = np.zeros(mant.size)
-    shift = np.clip(expo[pos] - emax, -1100, 0)
+    shift = np.clip(expo[pos] - emax, _EXP_FLOOR, 0)
     w[pos] = np.ldexp(mant[pos], shift)
     return w / w.sum()
 
@@ -328,7 +333,7 @@ def _gth_small(A: sp.csr_matrix) -> np.ndarray:
         if not np.any(pos):
             continue
         top = e[pos].max()
-        acc = float(np.dot(np.ldexp(m, np.clip(e - top, -1100, 0)), F[p + 1:, p]))
+        acc = float(np.dot(np.ldexp(m, np.clip(e - top, _EXP_FLOOR, 0)), F[p + 1:, p]))
         fm, fe = np.frexp(acc)
         mant[p], expo[p] = fm, top + fe
     return _from_mant_expo(mant, expo)
@@ -439,7 +444,7 @@ def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: 
     else:
         S = (G + G.T).tocsr()
         S.sort_indices()
-        nd = _graph_nested_dissection(S, int(leaf or 48))
+        nd = _graph_nested_dissection(S, int(leaf or _GRAPH_LEAF))
         del S
     newpos, own_start, own_end, nchild = nd
     csr = _gth.relabel_pair(G.indptr, G.indices, G.data, newpos)
@@ -470,6 +475,7 @@ def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: 
 
 
 _LEAF = 32  # lattice nested dissection: leaf domains of at most this many cells
+_GRAPH_LEAF = 48  # generic graph nested dissection: leaves of at most this many states (no lattice geometry to use)
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64))
 
 
