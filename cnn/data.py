@@ -139,12 +139,18 @@ def load_digits(image_size: int = 32) -> InMemoryData:
     return InMemoryData("digits", x[tr], y[tr], x[te], y[te], 10, pad=max(1, image_size // 8), flip=False)
 
 
+#: MD5 of the official tarballs, as published on https://www.cs.toronto.edu/~kriz/cifar.html
+CIFAR_MD5 = {"cifar10": "c58f30108f718f92721af3b95e74349a", "cifar100": "eb9058c3a382ffc7106e4002c42a8d85"}
+
+
 def _cifar_folder(name: str, data_dir, download: bool) -> Path:
     if data_dir is None:
         raise SrchainError(f"--dataset {name} needs --data-dir DIR (the folder holding {CIFAR_FOLDERS[name]}, "
                            "or where --download should put it)")
     root = Path(data_dir).expanduser()
     sub = CIFAR_FOLDERS[name]
+    if root.exists() and not root.is_dir():
+        raise SrchainError(f"--data-dir {root} is not a directory")
     for cand in (root / sub, root):
         if (cand / ("test_batch" if name == "cifar10" else "test")).is_file():
             return cand
@@ -154,13 +160,16 @@ def _cifar_folder(name: str, data_dir, download: bool) -> Path:
                                f"--data-dir at the folder holding {sub}")
         raise SrchainError(f"{name} not found in {root} (expected {root / sub}); pass --download or fix --data-dir")
     import urllib.request
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SrchainError(f"cannot create --data-dir {root}: {exc.strerror or exc}") from None
     url = CIFAR_URLS[name]
     tmp = root / (Path(url).name + ".part")
     try:
         urllib.request.urlretrieve(url, tmp)   # noqa: S310 - fixed https URL of the official dataset
-        with tarfile.open(tmp) as tar:
-            tar.extractall(root, filter="data")
+        _check_md5(tmp, CIFAR_MD5[name], url)
+        _extract_tarball(tmp, root, sub)
     except OSError as exc:
         raise SrchainError(f"cannot download {url}: {exc}; download it by hand into {root}") from None
     finally:
@@ -169,25 +178,118 @@ def _cifar_folder(name: str, data_dir, download: bool) -> Path:
     return root / sub
 
 
-def _unpickle(path: Path):
+def _check_md5(path: Path, expected: str, url: str) -> None:
+    """Refuse a download whose MD5 is not the published one (before anything is extracted from it)."""
+    import hashlib
+
+    h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
-        return pickle.load(fh, encoding="bytes")
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != expected:
+        raise SrchainError(f"the download of {url} has MD5 {h.hexdigest()}, not the published {expected}; "
+                           "it is corrupt or not the official file, so nothing was extracted; try again or "
+                           "download it by hand")
+
+
+def _extract_tarball(tar_path: Path, root: Path, sub: str) -> None:
+    """Extract only regular files and folders below ``sub``: no absolute paths, ``..``, links or devices."""
+    try:
+        with tarfile.open(tar_path) as tar:
+            members = tar.getmembers()
+            for m in members:
+                parts = Path(m.name).parts
+                if (m.name.startswith(("/", "\\")) or ".." in parts or not parts or parts[0] != sub
+                        or not (m.isfile() or m.isdir())):
+                    raise SrchainError(f"refusing to extract {tar_path.name}: member {m.name!r} is not a plain "
+                                       f"file or folder inside {sub}/")
+            try:
+                tar.extractall(root, members=members, filter="data")
+            except TypeError:  # pragma: no cover - Python without extraction filters; members were checked
+                tar.extractall(root, members=members)
+    except (tarfile.TarError, EOFError) as exc:
+        raise SrchainError(f"cannot extract {tar_path.name}: {exc}") from None
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR's python batches and nothing else: a dict of bytes keys, lists of ints and bytes, and
+    NumPy arrays. Any other global (the way a pickle runs code) is refused before it is looked up."""
+
+    ALLOWED = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),                       # how protocol-2 pickles written by Python 3 store bytes
+        ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "dict"), ("builtins", "list"),
+        ("__builtin__", "bytes"), ("__builtin__", "bytearray"), ("__builtin__", "dict"), ("__builtin__", "list"),
+    })
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise SrchainError(f"refusing to read {self.path}: it asks for {module}.{name}, which a CIFAR batch "
+                               "never holds (a pickle that names other objects can run code); use the official "
+                               "files")
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path):
+    """Read one CIFAR python batch with :class:`_BatchUnpickler`; anything unexpected is one SrchainError."""
+    try:
+        with open(path, "rb") as fh:
+            up = _BatchUnpickler(fh, encoding="bytes")
+            up.path = path
+            obj = up.load()
+    except SrchainError:
+        raise
+    except OSError as exc:
+        raise SrchainError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a broken pickle raises many types; all mean "not a batch"
+        raise SrchainError(f"{path} is not a CIFAR python batch ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:120]})") from None
+    return obj
+
+
+def _batch_arrays(batch, path, key: bytes, classes: int):
+    """The ``(n, 3072)`` uint8 images and ``n`` labels of one batch, checked."""
+    if not isinstance(batch, dict) or b"data" not in batch or key not in batch:
+        raise SrchainError(f"{path} is not a CIFAR python batch (expected a dict with b'data' and {key!r})")
+    x = batch[b"data"]
+    if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2 and x.shape[1] == 3072):
+        raise SrchainError(f"{path}: b'data' must be a uint8 array of shape (n, 3072), got "
+                           f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+    try:
+        y = np.asarray(batch[key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise SrchainError(f"{path}: {key!r} must be a list of integer labels") from None
+    if y.shape != (x.shape[0],):
+        raise SrchainError(f"{path}: {len(x)} images but labels of shape {y.shape}")
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        raise SrchainError(f"{path}: labels must lie in 0..{classes - 1}, found {y.min()}..{y.max()}")
+    return x, y
 
 
 def load_cifar(name: str, data_dir, download: bool = False) -> InMemoryData:
     """CIFAR-10/100 from the official python-pickle batches (uint8 kept in memory, 32×32×3)."""
     folder = _cifar_folder(name, data_dir, download)
     if name == "cifar10":
-        train = [_unpickle(folder / f"data_batch_{i}") for i in range(1, 6)]
-        test = [_unpickle(folder / "test_batch")]
+        train = [folder / f"data_batch_{i}" for i in range(1, 6)]
+        test = [folder / "test_batch"]
         key, classes = b"labels", 10
     else:
-        train, test = [_unpickle(folder / "train")], [_unpickle(folder / "test")]
+        train, test = [folder / "train"], [folder / "test"]
         key, classes = b"fine_labels", 100
+    for p in train + test:
+        if not p.is_file():
+            raise SrchainError(f"{p} is missing; {folder} must hold the complete {CIFAR_FOLDERS[name]} folder")
 
-    def stack(parts):
-        x = np.concatenate([np.asarray(p[b"data"], dtype=np.uint8) for p in parts]).reshape(-1, 3, 32, 32)
-        y = np.concatenate([np.asarray(p[key], dtype=np.int64) for p in parts])
+    def stack(paths):
+        parts = [_batch_arrays(_unpickle(p), p, key, classes) for p in paths]
+        x = np.concatenate([a for a, _ in parts]).reshape(-1, 3, 32, 32)
+        y = np.concatenate([b for _, b in parts])
+        if len(y) < 2:
+            raise SrchainError(f"{folder} holds {len(y)} image(s) in {', '.join(p.name for p in paths)}; "
+                               "need at least 2")
         return torch.from_numpy(x), torch.from_numpy(y)
 
     trx, try_ = stack(train)
@@ -197,7 +299,9 @@ def load_cifar(name: str, data_dir, download: bool = False) -> InMemoryData:
 
 def load_imagenet(data_dir):
     """ImageNet as two ``torchvision.datasets.ImageFolder`` (``train/``, ``val/``) with He et al.'s transforms."""
-    if data_dir is None or not Path(data_dir).expanduser().is_dir():
+    if data_dir is None:
+        raise SrchainError("--dataset imagenet needs --data-dir DIR holding train/ and val/ ImageFolders")
+    if not Path(data_dir).expanduser().is_dir():
         raise SrchainError(f"ImageNet folder {data_dir} does not exist; pass --data-dir holding train/ and val/")
     try:
         from torchvision import datasets, transforms

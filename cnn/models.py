@@ -9,8 +9,8 @@
 * ``resnet18``: the ImageNet ResNet-18 of He et al. (7×7 stem, 4 stages × 2 blocks, 1×1 projection shortcuts).
 
 Convolutions carry no bias (BatchNorm follows), so the conv weights are exactly the quantized parameters.
-``width`` multiplies every conv/hidden width (rounded, at least 1); the first linear layer's size follows the
-input size, so 16×16 or 32×32 inputs both work.
+``width`` multiplies every conv/hidden width (rounded); a width that would leave a layer with no channels is
+refused. The first linear layer's size follows the input size, so 16×16 or 32×32 inputs both work.
 """
 from __future__ import annotations
 
@@ -126,6 +126,25 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+#: the narrowest layer (channels or hidden units) of each model at width 1: ``round(width · this)`` must be >= 1
+NARROWEST = {"vgg9": 64, "vgg-bc": 128, "resnet56": 16, "wrn56-2": 16, "resnet18": 64}
+#: the widest layer of each model at width 1 (for a cheap lower bound on its size, before anything is built)
+WIDEST = {"vgg9": 256, "vgg-bc": 1024, "resnet56": 64, "wrn56-2": 128, "resnet18": 512}
+
+
+def check_width(name: str, width: float) -> None:
+    """Raise :class:`SrchainError` unless ``width`` gives every layer of ``name`` at least one channel."""
+    from srchain.errors import SrchainError
+
+    check_model(name)
+    if not (isinstance(width, (int, float)) and width > 0 and width < float("inf")):
+        raise SrchainError(f"--width must be a finite number > 0, got {width!r}")
+    c = NARROWEST[name]
+    if int(round(c * width)) < 1:
+        raise SrchainError(f"--width {width:g} leaves {name}'s {c}-channel layers with 0 channels; use "
+                           f"--width >= {1 / c:g}")
+
+
 def build_model(name: str, num_classes: int = 10, width: float = 1.0, image_size: int = 32,
                 in_channels: int = 3) -> nn.Module:
     """Build one of :data:`srchain.cnn.registry.MODELS`.
@@ -133,13 +152,11 @@ def build_model(name: str, num_classes: int = 10, width: float = 1.0, image_size
     Raises
     ------
     SrchainError
-        For an unknown name or a width ≤ 0.
+        For an unknown name, a width ≤ 0 or one that leaves a layer with no channels.
     """
     from srchain.errors import SrchainError
 
-    check_model(name)
-    if not width > 0:
-        raise SrchainError(f"--width must be > 0, got {width!r}")
+    check_width(name, width)
     if name == "vgg9":
         if image_size < 8:
             raise SrchainError("vgg9 needs --image-size >= 8 (three 2x2 poolings)")

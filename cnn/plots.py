@@ -19,19 +19,76 @@ __all__ = ["read_log", "plot_logs"]
 
 
 def read_log(path) -> list:
-    """The records of a JSON-lines log; a missing or empty file raises :class:`SrchainError`."""
+    """The records of a JSON-lines log of :func:`srchain.cnn.train.train`, checked.
+
+    Raises :class:`SrchainError` (one line, naming the file and the line) for a missing, empty, unreadable or
+    malformed log: every record must be an object with a whole ``epoch`` >= 1, numeric ``train_error`` and
+    ``test_error``, and the same non-empty ``layers`` as the others, each with numeric ``flipped_since_init`` and
+    ``flipped_last_k`` and a numeric or null ``mean_abs_wb_minus_wr``.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "log.jsonl"
     try:
-        recs = [json.loads(s) for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SrchainError(f"log {path} does not exist; pass OUT/log.jsonl of a `srchain train` run") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SrchainError(f"cannot read {path} as JSON lines: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SrchainError(f"cannot read {path} as JSON lines: it is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise SrchainError(f"cannot read {path}: {exc.strerror or exc}") from None
+    recs = []
+    for no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            recs.append(json.loads(line))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise SrchainError(f"cannot read {path} as JSON lines: line {no}: {getattr(exc, 'msg', exc)}") from None
+        _check_record(recs[-1], path, no)
     if not recs:
         raise SrchainError(f"log {path} is empty")
+    names = set(recs[-1]["layers"])
+    for i, r in enumerate(recs):
+        if set(r["layers"]) != names:
+            raise SrchainError(f"log {path}: record {i + 1} has layers {sorted(r['layers'])}, the last record "
+                               f"{sorted(names)}; is it one run's log?")
     return recs
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_record(r, path, no) -> None:
+    def bad(what):
+        raise SrchainError(f"log {path}, line {no}: {what}; pass OUT/log.jsonl of a `srchain train` run")
+
+    if not isinstance(r, dict):
+        bad(f"a {type(r).__name__}, not a record (a JSON object)")
+    e = r.get("epoch")
+    if not (_is_number(e) and e == e and abs(e) != float("inf") and float(e).is_integer() and e >= 1):
+        bad(f"'epoch' must be a whole number >= 1, got {e!r}")
+    for key in ("train_error", "test_error"):
+        if not _is_number(r.get(key)):
+            bad(f"{key!r} must be a number, got {r.get(key)!r}")
+    layers = r.get("layers")
+    if not isinstance(layers, dict) or not layers:
+        bad(f"'layers' must be a non-empty object of per-layer metrics, got {layers!r}"[:200])
+    for name, v in layers.items():
+        if not isinstance(v, dict):
+            bad(f"layer {name!r} must be an object, got {v!r}"[:200])
+        for key in ("flipped_since_init", "flipped_last_k"):
+            if not _is_number(v.get(key)):
+                bad(f"layer {name!r}: {key!r} must be a number, got {v.get(key)!r}")
+        w = v.get("mean_abs_wb_minus_wr")
+        if w is not None and not _is_number(w):
+            bad(f"layer {name!r}: 'mean_abs_wb_minus_wr' must be a number or null, got {w!r}")
+    for key in ("conv_flipped_since_init", "conv_flipped_last_k"):
+        if r.get(key) is not None and not _is_number(r[key]):
+            bad(f"{key!r} must be a number, got {r[key]!r}")
+    if "k" in r and not (_is_number(r["k"])):
+        bad(f"'k' must be a number, got {r['k']!r}")
 
 
 def _label(path, recs):

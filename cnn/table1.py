@@ -7,7 +7,6 @@ log feeds ``srchain plot`` (Figures 4–7) and an interrupted grid continues wit
 from __future__ import annotations
 
 import dataclasses
-import json
 import statistics
 import tempfile
 import time
@@ -27,12 +26,15 @@ PAPER_TABLE1 = {"vgg9": {"adam": 7.97, "bc-adam": 10.36, "big-sr-adam": 16.95, "
 
 
 def _finished_log(path: Path, epochs: int):
-    """The last record of a finished run's log, or ``None``."""
+    """The last record of a finished run's log, or ``None`` (also for a missing or malformed log: the run is then
+    continued from its checkpoint, or started again)."""
+    from srchain.cnn.plots import read_log
+
     try:
-        lines = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
-    except (OSError, json.JSONDecodeError):
+        last = read_log(path)[-1]
+    except SrchainError:
         return None
-    return lines[-1] if lines and lines[-1].get("epoch") == epochs else None
+    return last if last["epoch"] == epochs else None
 
 
 def run_table1(models, methods, seeds, base, out=None, resume=False, progress=None) -> dict:
@@ -64,6 +66,17 @@ def run_table1(models, methods, seeds, base, out=None, resume=False, progress=No
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise SrchainError("--seeds must be >= 1")
+    if resume and out is None:
+        raise SrchainError("--resume needs --out DIR, the folder of the runs to continue")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise SrchainError(f"--out {out} exists and is not a directory")
+    # every cell's settings and memory are checked before the first run starts
+    from srchain.cnn.resources import check_run_memory
+
+    for model in models:
+        for method in methods:
+            rc = dataclasses.replace(base, model=model, method=method).resolved()
+            check_run_memory(rc, rc.device, rc.max_memory)
     tmp = None
     if out is None:
         tmp = tempfile.TemporaryDirectory(prefix="srchain-table1-")

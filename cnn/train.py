@@ -11,10 +11,20 @@ Every epoch appends one JSON line to ``OUT/log.jsonl``::
 
 (errors in percent; ``train_error`` is the running error over the epoch's augmented minibatches, ``test_error``
 the error of the model in eval mode on the test set), and writes ``OUT/checkpoint.pt`` atomically (temporary file
-+ ``os.replace``). ``resume=True`` restores the model, the optimizer (and BC's latent weights), the Qs generator,
-the flip history and the RNG states of torch, numpy and python; the data order and augmentation of epoch ``e``
-come from generators seeded by ``(seed, e)``, so the resumed run continues bit for bit. A non-finite loss stops
-the run with :class:`SrchainError` and leaves the last good checkpoint in place.
++ ``os.replace``) with its SHA-256 beside it in ``OUT/checkpoint.pt.sha256``. ``resume=True`` restores the model,
+the optimizer (and BC's latent weights), the Qs generator, the flip history and the RNG states of torch, numpy
+and python; the data order and augmentation of epoch ``e`` come from generators seeded by ``(seed, e)``, so the
+resumed run continues bit for bit (the number of CPU threads is part of the settings a resume must keep).
+
+Checkpoints hold only tensors and plain values (dicts, lists, str, int, float, bool, None) and are read with
+``torch.load(weights_only=True)``, so a crafted file cannot run code; before that its checksum is verified, and
+after it the schema, every tensor's shape and the finiteness of the weights and optimizer state are checked
+against the model being resumed. Anything wrong is one :class:`SrchainError`.
+
+A non-finite loss, an update that overflows float32 (a huge ``lr``) or weights that become non-finite stop the
+run with :class:`SrchainError` (exit status 2 on the command line) and leave the last good checkpoint in place.
+Before anything is allocated, the run's memory is estimated (:mod:`srchain.cnn.resources`) and refused when over
+``max_memory``.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in ``DistributedDataParallel`` (NCCL on CUDA,
 gloo on CPU); ``batch`` is per device, so the global batch is ``batch × world size``. Every rank draws the same
@@ -23,10 +33,12 @@ Qs numbers, so the replicas stay identical; rank 0 evaluates, logs and checkpoin
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +59,13 @@ from srchain.io import write_json, write_text_atomic
 
 __all__ = ["TrainConfig", "train", "lr_at", "save_checkpoint", "load_checkpoint"]
 
-#: config fields that must agree between a checkpoint and the run that resumes it
+#: config fields that must agree between a checkpoint and the run that resumes it (``threads``: CPU reductions
+#: depend on the number of intra-op threads, so another count would not continue bit for bit)
 _RESUME_KEYS = ("model", "method", "dataset", "batch", "lr", "milestones", "gamma", "weight_decay", "momentum",
-                "delta", "bits", "scale", "clip_latent", "width", "image_size", "k", "seed", "amp")
+                "delta", "bits", "scale", "clip_latent", "width", "image_size", "k", "seed", "amp", "threads")
+
+#: format of the checkpoints this module writes (2: only weights_only-loadable types, sha256 beside it)
+CHECKPOINT_VERSION = 2
 
 
 @dataclass
@@ -86,6 +102,7 @@ class TrainConfig:
     eval_batch: int = 500
     workers: int = 8
     threads: int | None = None
+    max_memory: float | None = None
 
     def resolved(self) -> "TrainConfig":
         """A copy with validated names and the paper's defaults filled in (batch, epochs, milestones)."""
@@ -94,25 +111,43 @@ class TrainConfig:
         check_dataset(c.dataset)
         m = parse_method(c.method)
         c.method = m.name
-        for name in ("epochs", "batch", "big_batch", "k", "eval_batch"):
+        for name in ("epochs", "batch", "big_batch", "k", "eval_batch", "image_size", "threads", "stop_after"):
             v = getattr(c, name)
-            if v is not None and (int(v) != v or v < 1):
+            if v is not None and not _is_count(v):
                 raise SrchainError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-        if not (c.lr > 0 and math.isfinite(c.lr)):
-            raise SrchainError(f"--lr must be > 0, got {c.lr!r}")
-        if not c.width > 0:
-            raise SrchainError(f"--width must be > 0, got {c.width!r}")
+        if not _is_count(c.workers, 0):
+            raise SrchainError(f"--workers must be an integer >= 0, got {c.workers!r}")
+        for name in ("lr", "gamma"):
+            v = getattr(c, name)
+            if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                raise SrchainError(f"--{name} must be a finite number > 0, got {v!r}")
+        for name in ("weight_decay", "momentum"):
+            v = getattr(c, name)
+            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                raise SrchainError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v!r}")
+        if c.max_memory is not None and not (c.max_memory > 0 and math.isfinite(c.max_memory)):
+            raise SrchainError(f"--max-memory must be a finite number of GiB > 0, got {c.max_memory!r}")
+        from srchain.cnn.models import check_width
+
+        check_width(c.model, c.width)                               # > 0, finite, no layer with 0 channels
         Grid(c.delta, c.bits)                                        # validates Δ > 0 and bits
         if c.epochs is None:
             c.epochs = PAPER_EPOCHS[c.dataset]
         if c.batch is None:
             c.batch = (c.big_batch or BIG_BATCH[c.model]) if m.big else DEFAULT_BATCH
+        for name in ("batch", "big_batch"):
+            v = getattr(c, name)
+            if v is not None and v < 2:
+                raise SrchainError(f"--{name.replace('_', '-')} must be >= 2: BatchNorm needs two samples per "
+                                   f"batch, got {v}")
         if c.milestones is None:
             if c.dataset in PAPER_MILESTONES:
                 c.milestones = PAPER_MILESTONES[c.dataset]
             else:
                 m1 = max(1, int(0.5 * c.epochs + 0.5))
                 c.milestones = (m1, max(m1 + 1, int(122 / 164 * c.epochs + 0.5)))
+        if any(not _is_count(x, 0) for x in c.milestones):
+            raise SrchainError(f"--milestones must be integers >= 0, got {list(c.milestones)!r}")
         c.milestones = tuple(int(x) for x in c.milestones)
         if c.scale != "none" and m.rule != "bc":
             raise SrchainError("--scale filter (per-filter BWN scale) needs a bc method")
@@ -124,6 +159,15 @@ class TrainConfig:
         return d
 
 
+def _is_count(v, low: int = 1) -> bool:
+    """``v`` is an integer (or an integral float) >= ``low`` (not a bool, NaN or infinity)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
+        return False
+    return v >= low
+
+
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate of 0-based ``epoch``: ``lr · γ^{#milestones ≤ epoch}`` (MultiStepLR semantics)."""
     return cfg.lr * cfg.gamma ** sum(1 for m in cfg.milestones if epoch >= m)
@@ -132,30 +176,242 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
 # -------------------------------------------------------------------------------------------------------------
 # checkpoints
 # -------------------------------------------------------------------------------------------------------------
-def save_checkpoint(path, state: dict) -> Path:
-    """``torch.save`` through a temporary file and an atomic rename (:func:`srchain.io.atomic_write`)."""
-    from srchain.io import atomic_write
-
-    return atomic_write(path, lambda fh: torch.save(state, fh), binary=True)
+def _sha_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
-def load_checkpoint(path, device="cpu") -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` (our own file: full unpickling is allowed)."""
+class _HashingWriter:
+    """A write-only file object that passes bytes on to ``fh`` and hashes them (SHA-256) on the way."""
+
+    def __init__(self, fh):
+        self.fh, self.sha = fh, hashlib.sha256()
+
+    def write(self, data):
+        self.sha.update(data)
+        return self.fh.write(data)
+
+    def flush(self):
+        self.fh.flush()
+
+
+def _read_digests(sha_path: Path) -> list:
     try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise SrchainError(f"cannot read checkpoint {path}: {exc}") from None
+        text = sha_path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [w[0].lower() for w in (line.split() for line in text.splitlines())
+            if w and re.fullmatch(r"[0-9a-fA-F]{64}", w[0])]
+
+
+def save_checkpoint(path, state: dict) -> Path:
+    """``torch.save`` through a temporary file and an atomic rename (:func:`srchain.io.atomic_write`), with the
+    file's SHA-256 in ``PATH.sha256`` (``sha256sum`` format).
+
+    Crash safety: while the new file is renamed into place, ``PATH.sha256`` lists both the new digest and the
+    previous one, so whichever file a crash leaves verifies; afterwards it lists only the new one.
+    """
+    from srchain.io import atomic_write, write_text_atomic
+
+    path = Path(path)
+    sha_path = _sha_path(path)
+    previous = _read_digests(sha_path)[:1]
+
+    def write(fh):
+        w = _HashingWriter(fh)
+        torch.save(state, w)
+        digest = w.sha.hexdigest()
+        write.digest = digest
+        both = [digest] + [d for d in previous if d != digest]
+        write_text_atomic(sha_path, "".join(f"{d}  {path.name}\n" for d in both))
+
+    atomic_write(path, write, binary=True)
+    write_text_atomic(sha_path, f"{write.digest}  {path.name}\n")
+    return path
+
+
+def load_checkpoint(path, device="cpu", verify: bool = True) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint`, safely.
+
+    The file's SHA-256 must be one listed in ``PATH.sha256`` (``verify=False`` skips this), it is read with
+    ``torch.load(weights_only=True)`` (tensors and plain values only: a crafted file cannot run code), and its
+    schema is checked (:func:`check_checkpoint`). Shapes against a model are checked by :func:`train`.
+
+    Raises
+    ------
+    SrchainError
+        One line for a missing, unreadable, corrupt, foreign or malformed file.
+    """
+    import io
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SrchainError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    if verify:
+        sha_path = _sha_path(path)
+        if not sha_path.exists():
+            raise SrchainError(f"cannot verify checkpoint {path}: its checksum file {sha_path.name} is missing; "
+                               "restore it or start the run again in another --out")
+        digests = _read_digests(sha_path)
+        if hashlib.sha256(data).hexdigest() not in digests:
+            raise SrchainError(f"checkpoint {path} is corrupt: its SHA-256 does not match {sha_path.name}; "
+                               "restore both files or start the run again in another --out")
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle, zip and torch raise many types; all mean "not ours"
+        text = " ".join(str(exc).split())
+        m = re.search(r"GLOBAL ([\w.]+)", text)
+        if m or "Weights only load failed" in text:
+            why = (f"it holds {m.group(1) if m else 'objects'}, not only tensors and plain values (loading it "
+                   "could run code)")
+        else:
+            why = f"{type(exc).__name__}: {text[:160]}"
+        raise SrchainError(f"cannot read checkpoint {path}: not a srchain train checkpoint ({why})") from None
+    check_checkpoint(state, path)
+    return state
+
+
+def _fail(path, what):
+    raise SrchainError(f"checkpoint {path} is malformed: {what}; start the run again in another --out")
+
+
+def _need(d, key, types, path, where="", none=False):
+    if not isinstance(d, dict) or key not in d:
+        _fail(path, f"missing {where}{key!r}")
+    v = d[key]
+    if v is None and none:
+        return v
+    if not isinstance(v, types):
+        _fail(path, f"{where}{key!r} is a {type(v).__name__}")
+    return v
+
+
+def _finite(t: torch.Tensor) -> bool:
+    return not t.is_floating_point() or bool(torch.isfinite(t).all())
+
+
+def check_checkpoint(state, path="checkpoint") -> None:
+    """Check the schema of a loaded checkpoint: keys, types, RNG state sizes, finite weights and optimizer state.
+
+    Raises :class:`SrchainError` naming the first problem.
+    """
+    if not isinstance(state, dict):
+        _fail(path, f"it holds a {type(state).__name__}, not a dict")
+    version = state.get("version")
+    if version != CHECKPOINT_VERSION:
+        _fail(path, f"format version {version!r}, this srchain reads {CHECKPOINT_VERSION}")
+    _need(state, "config", dict, path)
+    epoch = _need(state, "epoch", int, path)
+    history = _need(state, "history", list, path)
+    if epoch < 1 or len(history) != epoch or not all(isinstance(r, dict) for r in history):
+        _fail(path, f"epoch {epoch} with {len(history)} history records")
+    model = _need(state, "model", dict, path)
+    for k, v in model.items():
+        if not isinstance(v, torch.Tensor):
+            _fail(path, f"model entry {k!r} is a {type(v).__name__}")
+        if not _finite(v):
+            _fail(path, f"model entry {k!r} holds NaN or infinite values")
+    opt = _need(state, "optimizer", dict, path)
+    inner = _need(opt, "optimizer", dict, path, "optimizer ")
+    _need(inner, "state", dict, path, "optimizer ")
+    _need(inner, "param_groups", list, path, "optimizer ")
+    for i, st in inner["state"].items():
+        for k, v in (st.items() if isinstance(st, dict) else ()):
+            if isinstance(v, torch.Tensor) and not _finite(v):
+                _fail(path, f"optimizer state {k!r} of parameter {i} holds NaN or infinite values")
+    latent = _need(opt, "latent", torch.Tensor, path, "optimizer ", none=True)
+    if latent is not None and not _finite(latent):
+        _fail(path, "BC's latent weights hold NaN or infinite values")
+    _need(opt, "generator", torch.Tensor, path, "optimizer ", none=True)
+    flips = _need(state, "flips", dict, path)
+    _need(flips, "k", int, path, "flips ")
+    _need(flips, "init", dict, path, "flips ")
+    _need(flips, "history", list, path, "flips ")
+    _need(state, "scaler", dict, path, none=True)
+    rng = _need(state, "rng", dict, path)
+    t = _need(rng, "torch", torch.Tensor, path, "rng ")
+    if t.dtype != torch.uint8 or t.shape != torch.get_rng_state().shape:
+        _fail(path, f"rng 'torch' has shape {tuple(t.shape)} and dtype {t.dtype}")
+    npst = _need(rng, "numpy", dict, path, "rng ")
+    key = _need(npst, "key", torch.Tensor, path, "rng numpy ")
+    if tuple(key.shape) != (624,) or key.dtype != torch.int64 or bool(((key < 0) | (key >= 2**32)).any()):
+        _fail(path, f"rng numpy key has shape {tuple(key.shape)} (expected 624 values in [0, 2^32))")
+    for k, typ in (("pos", int), ("has_gauss", int), ("cached_gaussian", float)):
+        _need(npst, k, typ, path, "rng numpy ")
+    py = _need(rng, "python", dict, path, "rng ")
+    pst = _need(py, "state", torch.Tensor, path, "rng python ")
+    if tuple(pst.shape) != (625,) or pst.dtype != torch.int64:
+        _fail(path, f"rng python state has shape {tuple(pst.shape)} (expected 625 values)")
+    _need(py, "version", int, path, "rng python ")
+    _need(py, "gauss_next", float, path, "rng python ", none=True)
+    cuda = _need(rng, "cuda", list, path, "rng ", none=True)
+    if cuda is not None and not all(isinstance(x, torch.Tensor) for x in cuda):
+        _fail(path, "rng 'cuda' must be a list of tensors")
+
+
+def _check_against(state, path, model, opt, tracker) -> None:
+    """Check that a checkpoint's tensors fit the model, optimizer and flip tracker built for this run."""
+    want = model.state_dict()
+    got = state["model"]
+    if set(got) != set(want):
+        extra, missing = sorted(set(got) - set(want)), sorted(set(want) - set(got))
+        _fail(path, f"its model has other layers (missing {missing[:3]}, unexpected {extra[:3]})")
+    for k, v in want.items():
+        if got[k].shape != v.shape or got[k].dtype != v.dtype:
+            _fail(path, f"model entry {k!r} has shape {tuple(got[k].shape)} {got[k].dtype}, the model needs "
+                        f"{tuple(v.shape)} {v.dtype}")
+    params = [p for g in opt.param_groups for p in g["params"]]
+    inner = state["optimizer"]["optimizer"]
+    groups = inner["param_groups"]
+    if len(groups) != len(opt.param_groups) or sum(len(g.get("params", ())) if isinstance(g, dict) else -1
+                                                   for g in groups) != len(params):
+        _fail(path, "its optimizer has another number of parameters")
+    for i, st in inner["state"].items():
+        if not (isinstance(i, int) and 0 <= i < len(params) and isinstance(st, dict)):
+            _fail(path, f"optimizer state for parameter {i!r}")
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != params[i].shape:
+                _fail(path, f"optimizer state {k!r} of parameter {i} has shape {tuple(v.shape)}, the parameter "
+                            f"{tuple(params[i].shape)}")
+    latent = state["optimizer"]["latent"]
+    if (latent is None) != (opt.latent is None) or (latent is not None and latent.shape != opt.latent.shape):
+        _fail(path, "BC's latent weights do not fit the model")
+    gen = state["optimizer"]["generator"]
+    if opt.generator is not None and (gen is None or gen.shape != opt.generator.get_state().shape):
+        _fail(path, "the Qs generator state does not fit")
+    flips = state["flips"]
+    names = {n: w for n, w in tracker.layers}
+    for where, d in [("init", flips["init"])] + [(f"history[{j}]", h) for j, h in enumerate(flips["history"])]:
+        if not isinstance(d, dict) or set(d) != set(names):
+            _fail(path, f"flips {where} names other layers")
+        for n, t in d.items():
+            if not isinstance(t, torch.Tensor) or t.dtype != torch.bool or t.shape != names[n].shape:
+                _fail(path, f"flips {where} of {n} does not fit the layer's shape {tuple(names[n].shape)}")
+    if flips["k"] != tracker.k or len(flips["history"]) > tracker.k:
+        _fail(path, f"flips window k = {flips['k']} with {len(flips['history'])} records, the run has "
+                    f"k = {tracker.k}")
 
 
 def _rng_state():
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    """The RNG states of torch, numpy and python as tensors and plain values (what ``weights_only`` reads)."""
+    _, key, pos, has_gauss, cached = np.random.get_state()
+    version, pystate, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": {"version": int(version), "state": torch.tensor(pystate, dtype=torch.int64),
+                       "gauss_next": gauss_next},
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def _set_rng_state(s):
     torch.set_rng_state(s["torch"])
-    np.random.set_state(s["numpy"])
-    random.setstate(s["python"])
+    n = s["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = s["python"]
+    random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss_next"]))
     if s.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(s["cuda"])
 
@@ -220,14 +476,34 @@ def train(cfg: TrainConfig) -> dict:
     Raises
     ------
     SrchainError
-        For bad settings, a missing data folder, an output folder holding another run, or a non-finite loss.
+        For bad settings, a missing data folder, an output folder holding another run, a corrupt checkpoint, a
+        run whose estimated memory exceeds ``max_memory``, an allocation that fails all the same, or a
+        non-finite loss.
     """
+    try:
+        return _train(cfg)
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise SrchainError(f"ran out of memory ({type(exc).__name__}) although the estimate fitted; lower "
+                           "--width, --image-size or --batch") from None
+    except RuntimeError as exc:
+        if "can't allocate memory" not in str(exc) and "out of memory" not in str(exc):
+            raise
+        raise SrchainError(f"ran out of memory ({' '.join(str(exc).split())[:120]}) although the estimate "
+                           "fitted; lower --width, --image-size or --batch") from None
+
+
+def _train(cfg: TrainConfig) -> dict:
     milestones_given = cfg.milestones is not None
+    threads_given = cfg.threads is not None
     cfg = cfg.resolved()
     method = parse_method(cfg.method)
     out = Path(cfg.out) if cfg.out else None
     ckpt_path = out / "checkpoint.pt" if out else None
     ckpt = None
+    if out is not None and out.exists() and not out.is_dir():
+        raise SrchainError(f"--out {out} exists and is not a directory")
+    if cfg.threads is None:
+        cfg.threads = torch.get_num_threads()                  # torch's choice, recorded for --resume
     if out is not None and ckpt_path.exists():
         if not cfg.resume:
             raise SrchainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -238,12 +514,19 @@ def train(cfg: TrainConfig) -> dict:
         diff = [k for k in _RESUME_KEYS if _norm(getattr(cfg, k)) != _norm(saved.get(k))]
         if diff:
             k = diff[0]
+            extra = (" (torch's default on this machine; pass --threads to match)"
+                     if k == "threads" and not threads_given else "")
             raise SrchainError(f"cannot resume {out}: --{k.replace('_', '-')} was {saved.get(k)!r} there, "
-                               f"{getattr(cfg, k)!r} now; use the same settings or another --out")
+                               f"{getattr(cfg, k)!r} now{extra}; use the same settings or another --out")
+        if ckpt["epoch"] > cfg.epochs:
+            raise SrchainError(f"cannot resume {out}: it has already run {ckpt['epoch']} epochs, more than "
+                               f"--epochs {cfg.epochs}")
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     device, rank, world = _setup(cfg.device)
+    from srchain.cnn.resources import check_run_memory
+
+    check_run_memory(cfg, device.type, cfg.max_memory)
+    torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
@@ -274,12 +557,16 @@ def train(cfg: TrainConfig) -> dict:
 
     history, start = [], 0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        tracker.load_state_dict(ckpt["flips"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"])
+        _check_against(ckpt, ckpt_path, model, opt, tracker)
+        try:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            tracker.load_state_dict(ckpt["flips"])
+            if scaler is not None and ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
+            _set_rng_state(ckpt["rng"])
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            _fail(ckpt_path, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
 
     net = model
@@ -294,6 +581,13 @@ def train(cfg: TrainConfig) -> dict:
 
     stopped = False
     steps = data.n_train_steps(cfg.batch, world)
+
+    def stop(what, epoch, step, lr):
+        where = f"the last good checkpoint is {ckpt_path}" if history and ckpt_path else \
+            "no epoch had finished, so there is no checkpoint"
+        return SrchainError(f"{what} at epoch {epoch + 1}, step {step + 1}; {where}; "
+                            f"lower --lr (now {lr:g}) or change --delta")
+
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         lr = lr_at(cfg, epoch)
@@ -312,18 +606,22 @@ def train(cfg: TrainConfig) -> dict:
             lv = loss.item()
             if not math.isfinite(lv):
                 bar.close()
-                where = f"the last good checkpoint is {ckpt_path}" if history and ckpt_path else \
-                    "no epoch had finished, so there is no checkpoint"
-                raise SrchainError(f"the loss became {lv} at epoch {epoch + 1}, step {step + 1}; {where}; "
-                                   f"lower --lr (now {lr:g}) or change --delta")
+                raise stop(f"the loss became {lv}", epoch, step, lr)
             opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
+            try:
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    opt.step()
+            except RuntimeError as exc:
+                if "overflow" not in str(exc):
+                    raise
+                bar.close()                                   # a step too large for float32 (e.g. --lr 1e300)
+                raise stop("the update overflowed float32 (the loss would become non-finite)", epoch, step,
+                           lr) from None
             wrong += (logits.argmax(1) != y).sum()
             seen += len(y)
             loss_sum += lv
@@ -331,6 +629,8 @@ def train(cfg: TrainConfig) -> dict:
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{lv:.3f}")
         bar.close()
+        if not all(_finite(p.detach()) for p in model.parameters()):
+            raise stop("the weights became non-finite", epoch, steps - 1, lr)
         stats = _all_sum(torch.stack([wrong, seen]).double(), world)
         train_error = 100.0 * stats[0].item() / max(stats[1].item(), 1)
         if rank == 0:
@@ -346,7 +646,7 @@ def train(cfg: TrainConfig) -> dict:
                    "seconds": time.perf_counter() - t0}
             history.append(rec)
             if out is not None:
-                state = {"version": 1, "config": cfg.to_dict(), "epoch": epoch + 1,
+                state = {"version": CHECKPOINT_VERSION, "config": cfg.to_dict(), "epoch": epoch + 1,
                          "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
                          "optimizer": opt.state_dict(), "flips": tracker.state_dict(), "history": history,
                          "scaler": None if scaler is None else scaler.state_dict(), "rng": _rng_state()}

@@ -1,6 +1,7 @@
 """``srchain plot``: Figures 4–7 (weight flips, errors, |w_b − w_r|) from training logs."""
 from __future__ import annotations
 
+OUTPUTS = {"out": "dir"}
 HELP = "turn srchain train logs (LOG.jsonl ...) into Figure 4-7 style PNGs"
 
 

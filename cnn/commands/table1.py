@@ -1,6 +1,7 @@
 """``srchain table1``: a grid of models × methods × seeds, printed as a Markdown table in Table 1's shape."""
 from __future__ import annotations
 
+OUTPUTS = {"json": "file", "out": "dir", "markdown": "file"}
 HELP = "train a models x methods x seeds grid and print Table 1 (top-1 test error, mean ± std over seeds)"
 
 
@@ -28,6 +29,10 @@ def run(args) -> int:
     from srchain.cnn.table1 import paper_ordering_holds, run_table1, to_markdown
     from srchain.io import write_json, write_text_atomic
 
+    from srchain.errors import SrchainError
+
+    if args.resume and args.out is None:
+        raise SrchainError("--resume needs --out DIR, the folder of the runs to continue")
     base = config_from_args(args, model=args.models[0], method=args.methods[0])
     seeds = list(range(args.seed, args.seed + args.seeds))
 

@@ -1,6 +1,7 @@
 """``srchain train``: one training run of the paper's CNN benchmark (Section 6), logged per epoch."""
 from __future__ import annotations
 
+OUTPUTS = {"json": "file", "out": "dir"}
 HELP = "train one CNN with quantized conv weights (R/SR/BC/big-batch SR-ADAM or full precision) and log flips"
 
 
@@ -48,7 +49,10 @@ def add_run_options(parser, multi=False):
     g.add_argument("--eval-batch", type=positive_int, default=500, help="test-set batch size")
     g.add_argument("--workers", type=nonneg_int, default=8, help="ImageNet data-loader workers")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="torch intra-op CPU threads (default: torch's choice)")
+                   help="torch intra-op CPU threads (default: torch's choice); --resume needs the same count")
+    g.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
+                   help="refuse a run whose estimated memory (data, model, optimizer state, activations) exceeds "
+                        "this many GiB (default: 80%% of the memory available when the command starts)")
 
 
 def configure(parser):
@@ -78,7 +82,8 @@ def config_from_args(args, **over):
               weight_decay=args.weight_decay, momentum=args.momentum, delta=args.delta, bits=args.bits,
               scale=args.scale, clip_latent=args.clip_latent, width=args.width, image_size=args.image_size,
               k=args.k, seed=args.seed, device=args.device, amp=args.amp, quiet=args.quiet,
-              eval_batch=args.eval_batch, workers=args.workers, threads=args.threads)
+              eval_batch=args.eval_batch, workers=args.workers, threads=args.threads,
+              max_memory=args.max_memory)
     kw.update(over)
     return TrainConfig(**kw)
 

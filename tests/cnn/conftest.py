@@ -18,6 +18,15 @@ def small_cfg(tmp_path):
     return make
 
 
+@pytest.fixture
+def stopped_run(small_cfg, tmp_path):
+    """The folder of a 2-epoch bc-adam run interrupted after epoch 1 (its checkpoint is what --resume reads)."""
+    from srchain.cnn.train import train
+
+    train(small_cfg(method="bc-adam", epochs=2, stop_after=1, threads=1, out=str(tmp_path / "run")))
+    return tmp_path / "run"
+
+
 # Tiny models gain nothing from intra-op threads, and on a shared 2-core machine spinning OpenMP threads make
 # them many times slower; one thread keeps the suite's time steady.
 torch.set_num_threads(1)
