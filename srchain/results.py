@@ -37,7 +37,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shutil
 import socket
@@ -485,8 +484,10 @@ class ResultStore:
 
     def _create(self, template) -> None:
         tpl = template.copy(deep=False)
-        for v in tpl.variables.values():
+        for name, v in list(tpl.variables.items()):
             v.encoding = {}
+            if v.dtype.kind == "U":  # variable-length strings: Zarr 3 has no stable fixed-width unicode type
+                tpl[name] = v.astype(object)
         if any(v.chunks is not None for v in tpl.variables.values()):
             tpl = tpl.chunk({d: (1 if d in self.sweep_dims else -1) for d in tpl.dims})
         tpl.attrs = _encode_attrs(dict(template.attrs), self.settings)

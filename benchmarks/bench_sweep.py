@@ -1,0 +1,168 @@
+"""Benchmark: a stationary sweep of 8 α at 10⁶ states, serial vs 2 Dask workers; output and read-back costs (issue 10).
+
+Chains: the separable 2-D objective (8) on [−4, 10]², Δ = 0.014014 (1000 × 1000 states), Gaussian σ = 2, SR,
+α from 8e-4 down to 3e-4. Each task builds T_α (``srchain.operators.transition_matrix``) and solves for π_α
+(``srchain.stationary.stationary``), then writes its region of a Zarr store from where it runs.
+
+(a) ``parallel_ratio``: wall time with ``--workers`` (default 2) LocalCluster workers, cluster start included,
+    over the serial in-process wall time (target ≤ 0.6). The serial solve is itself multi-threaded and
+    memory-bound: on a 2-vCPU machine it already uses what the machine has, and the ratio stays near 1.
+(b) ``output_fraction``: writing the results at 10⁶ states — every task's Zarr region and marker, plus the
+    ``--json`` file of the stationary contract (states, 8 π vectors) through ``write_json_fast`` — over the
+    serial compute time (target ≤ 0.2); ``output_fraction_one_alpha`` is the same for a single α (the issue's
+    ``--json`` example: 43 s of JSON on 8 s of compute before).
+(c) ``read_seconds``: ``srchain.results.open_results(PATH).load()`` of the 8-α store (target ≤ 1 s).
+
+    python benchmarks/bench_sweep.py                  # 10⁶ states, 8 α (a few minutes on 2 cores)
+    python benchmarks/bench_sweep.py --states 40000   # a quick check
+Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def chain(states: int):
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.problems import get_problem
+
+    side = max(3, int(round(math.sqrt(states))))
+    delta = 0.014014 if side == 1000 else 14.0 / (side - 1)
+    problem = get_problem("separable", dim=2, domain=(-4, 10))
+    lat = Lattice.from_domain(delta, problem.domain, 2)
+    return problem, make_noise("gaussian", sigma=2.0), lat
+
+
+def solve(alpha: float, states: int):
+    """One task: π_α of the SR chain, as (summary, arrays) for the store (runs on a worker or in-process)."""
+    from srchain.operators import transition_matrix
+    from srchain.stationary import stationary
+
+    t0 = time.perf_counter()
+    problem, noise, lat = chain(states)
+    op = transition_matrix(problem, noise, lat, alpha)
+    res = stationary(op.P, shape=lat.shape)
+    pi = res.pi
+    cells = lat.cells(problem.minimizer) if problem.minimizer is not None else np.array([int(np.argmax(pi))])
+    p = pi[pi > 0]
+    ent = float(-(p * np.log(p)).sum())
+    mass = float(pi[cells].sum())
+    seconds = time.perf_counter() - t0
+    summary = {"alpha": alpha, "residual": res.residual, "entropy": ent, "seconds": seconds, "pid": os.getpid()}
+    return summary, {"pi": pi, "tv_to_limit": float("nan"), "residual": res.residual, "mass_at_minimizer": mass,
+                     "entropy": ent}
+
+
+def template(alphas, lat):
+    from srchain.results import make_template
+
+    pts = lat.points
+    return make_template({"alpha": alphas, "x0": ("state", pts[:, 0]), "x1": ("state", pts[:, 1])},
+                         {"pi": (("alpha", "state"), "f8"),
+                          **{v: ("alpha", "f8") for v in ("tv_to_limit", "residual", "mass_at_minimizer", "entropy")}},
+                         attrs={"command": "stationary", "problem": "separable", "dim": 2})
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--states", type=int, default=1_000_000, help="lattice size (a square; default 10^6)")
+    ap.add_argument("--alphas", type=int, default=8, help="number of α (tasks)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    args = ap.parse_args(argv)
+
+    from srchain.operators import estimate_bytes
+    from srchain.results import ResultStore, open_results, write_json_fast
+    from srchain.sweep import Task, run_sweep
+
+    problem, noise, lat = chain(args.states)
+    alphas = [float(a) for a in np.geomspace(8e-4, 3e-4, args.alphas)]
+    need = 6 * estimate_bytes(lat, 3)  # operator + the solver's fill, generously
+    tasks = [Task({"alpha": a}, solve, {"alpha": a, "states": args.states}, resources={"memory": need})
+             for a in alphas]
+    scratch = args.dir or tempfile.mkdtemp(prefix="bench_sweep.")
+    settings = {"states": lat.size, "delta": lat.delta, "sigma": 2.0}
+    solve(alphas[0], 2500)  # compile / load the Numba kernels in this process first
+
+    # (a) serial vs workers
+    serial_path = os.path.join(scratch, "serial.zarr")
+    shutil.rmtree(serial_path, ignore_errors=True)
+    t = time.perf_counter()
+    with ResultStore.open_or_create(serial_path, template(alphas, lat), settings) as st:
+        serial = run_sweep(tasks, st, progress=False)
+    serial_wall = time.perf_counter() - t
+    dask_path = os.path.join(scratch, "dask.zarr")
+    shutil.rmtree(dask_path, ignore_errors=True)
+    t = time.perf_counter()
+    with ResultStore.open_or_create(dask_path, template(alphas, lat), settings) as st:
+        par = run_sweep(tasks, st, workers=args.workers, progress=False)
+    par_wall = time.perf_counter() - t
+    same = np.array_equal(open_results(serial_path, chunks=None).pi.values,
+                          open_results(dask_path, chunks=None).pi.values)
+
+    # (b) output cost at this size: every region + marker, and the --json file of the stationary contract
+    compute = sum(s["seconds"] for s in serial)
+    arrays = {}
+    with ResultStore.open_or_create(serial_path, template(alphas, lat), settings, resume=True) as st:
+        for a in alphas:
+            arrays[a] = st.read_region({"alpha": a})
+    out_path = os.path.join(scratch, "out.zarr")
+    shutil.rmtree(out_path, ignore_errors=True)
+    with ResultStore.open_or_create(out_path, template(alphas, lat), settings) as st:
+        t = time.perf_counter()
+        for a, s in zip(alphas, serial):
+            st.write_region({"alpha": a}, {k: arrays[a][k] for k in ("pi", "tv_to_limit", "residual",
+                                                                         "mass_at_minimizer", "entropy")})
+            st.mark_done({"alpha": a}, s)
+        zarr_write = time.perf_counter() - t
+    payload = {"command": "stationary", "problem": "separable", "method": "sr", "delta": lat.delta,
+               "noise": noise.to_dict(), "domain": lat.domain, "states": lat.points, "limit": None,
+               "results": [{"alpha": a, "pi": arrays[a]["pi"], "tv_to_limit": None, "residual": s["residual"],
+                            "mass_at_minimizer": float(arrays[a]["mass_at_minimizer"]), "entropy": s["entropy"]}
+                           for a, s in zip(alphas, serial)]}
+    t = time.perf_counter()
+    write_json_fast(os.path.join(scratch, "out.json"), payload)
+    json_write = time.perf_counter() - t
+    one = {**payload, "results": payload["results"][:1]}
+    t = time.perf_counter()
+    write_json_fast(os.path.join(scratch, "one.json"), one)
+    json_one = time.perf_counter() - t
+    json_bytes = os.path.getsize(os.path.join(scratch, "out.json"))
+
+    # (c) reading it back
+    t = time.perf_counter()
+    ds = open_results(serial_path).load()
+    read = time.perf_counter() - t
+    assert ds.pi.shape == (len(alphas), lat.size) and bool(ds.done.all())
+
+    result = {
+        "states": lat.size, "alphas": len(alphas), "workers": args.workers, "cpus": os.cpu_count(),
+        "serial_seconds": round(serial_wall, 3), "workers_seconds": round(par_wall, 3),
+        "parallel_ratio": round(par_wall / serial_wall, 3), "parallel_target": 0.6,
+        "identical_results": bool(same and [s["entropy"] for s in serial] == [s["entropy"] for s in par]),
+        "serial_task_seconds": [round(s["seconds"], 2) for s in serial],
+        "worker_task_seconds": [round(s["seconds"], 2) for s in par],
+        "compute_seconds": round(compute, 3), "zarr_write_seconds": round(zarr_write, 3),
+        "json_write_seconds": round(json_write, 3), "json_megabytes": round(json_bytes / 1e6, 1),
+        "output_fraction": round((zarr_write + json_write) / compute, 4),
+        "output_fraction_one_alpha": round((zarr_write / len(alphas) + json_one) / (compute / len(alphas)), 4),
+        "output_target": 0.2, "read_seconds": round(read, 3), "read_target": 1.0,
+    }
+    if not args.dir:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
