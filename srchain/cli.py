@@ -32,6 +32,7 @@ COMMANDS = {
     "train": "srchain.cnn.commands.train",
     "table1": "srchain.cnn.commands.table1",
     "plot": "srchain.cnn.commands.plot",
+    "explore": "srchain.toy.commands.explore",
 }
 
 
@@ -210,10 +211,14 @@ def main(argv=None) -> int:
 
 
 def _as_flags(message: str, args) -> str:
-    """A library message speaks of parameters (``max_memory``); on the command line they are flags
-    (``--max-memory``): rename every option of this command that the message names, and keep it on one line."""
+    """A library message speaks of parameters (``max_memory``, or any name in backticks such as `resume`); on the
+    command line they are flags (``--max-memory``): rename every option of this command that the message names,
+    and keep it on one line."""
     import re
 
+    known = {k for k in vars(args) if not k.startswith("_")}
+    message = re.sub(r"`(\w+)`", lambda m: "--" + m.group(1).replace("_", "-") if m.group(1) in known else m.group(1),
+                     message)  # `name` marks a parameter explicitly
     for name in sorted(vars(args), key=len, reverse=True):
         if "_" in name.strip("_") and not name.startswith("_"):
             message = re.sub(rf"(?<![\w-]){re.escape(name)}(?!\w)", "--" + name.replace("_", "-"), message)

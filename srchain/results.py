@@ -427,7 +427,7 @@ class ResultStore:
         control = store.control
         exists = path.exists() or (kind == "nc" and control.exists())
         if exists and not resume:
-            raise SrchainError(f"{path} exists; pass resume or choose another path")
+            raise SrchainError(f"{path} exists; pass `resume` or choose another path")
         if kind == "zarr" and path.exists() and not path.is_dir():
             raise SrchainError(f"{path} exists and is not a Zarr folder")
         if not exists:
@@ -440,7 +440,7 @@ class ResultStore:
                     os.mkdir(control)
                 control.mkdir(exist_ok=True)
             except FileExistsError:
-                raise SrchainError(f"{path} exists; pass resume or choose another path") from None
+                raise SrchainError(f"{path} exists; pass `resume` or choose another path") from None
             except OSError as exc:
                 raise SrchainError(f"cannot create {path}: {exc.strerror or exc}") from None
             store._lock()

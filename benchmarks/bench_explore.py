@@ -1,0 +1,134 @@
+"""Benchmark: update latency of `srchain explore` (issue 14: ≤ 200 ms per update of a 1-D chain up to 10³ states).
+
+For the toy problem (objective (8), Gaussian σ = 2) on 29, 281 and 1001 states (Δ = 0.5, 0.05, 0.014), SR:
+
+* ``warm``: the app built and its curves over α computed (what a user has once the progress bar is gone); every α
+  of the slider's grid is visited in a random order and each update is timed from the slider's new value to the
+  end of the callback: law, π̃, TV and mass looked up, every Bokeh model of the page updated (the layout is
+  attached to a Bokeh Document, as when served).
+* ``cold``: the same update with the law not cached (operator, stationary solve, TV, mass, all the models), for
+  α = 1, 0.1, 0.01, 0.001; ``baseline`` is the library call `srchain stationary` makes for that law
+  (``transition_matrix`` + ``stationary(method="auto")``), in the same run.
+* ``sweep_s``: building the app and computing the curves over the 41 α values (done in a background thread when
+  served, behind a progress bar).
+* ``--browser``: also time, in headless Chromium against `srchain explore`, from a key press on the α slider to
+  the page showing the new law (``browser_ms``; needs playwright and Debian's chromium).
+
+    python benchmarks/bench_explore.py [--browser]
+
+Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+
+def _stats(xs_s):
+    ms = sorted(1e3 * x for x in xs_s)
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
+            "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2), "max_ms": round(ms[-1], 2)}
+
+
+def case(delta: float, method: str = "sr") -> dict:
+    import numpy as np
+    from bokeh.document import Document
+
+    from srchain.toy import explore as E
+
+    E.clear_caches()
+    t = time.perf_counter()
+    layout = E.build_app(background=False, delta=delta, method=method, alpha=0.01)
+    sweep = time.perf_counter() - t
+    layout.get_root(Document())  # the models a served page has, so that updates reach them
+    ex = layout.explorer
+    n = ex.state["states"]
+    rng = np.random.default_rng(0)
+    warm = []
+    for a in rng.permutation(E.ALPHAS):
+        a = float(a)
+        if a == ex.alpha:
+            continue
+        t = time.perf_counter()
+        ex.alpha = a
+        warm.append(time.perf_counter() - t)
+    cold, base = {}, {}
+    from srchain.operators import transition_matrix
+    from srchain.stationary import stationary
+
+    problem, noise, lattice = E.chain(ex.setting)
+    for a in (1.0, 0.1, 0.01, 0.001):
+        ex.alpha = 0.501
+        for f in (E.law, E.operator, E.curve_point):
+            f.cache_clear()
+        t = time.perf_counter()
+        ex.alpha = a
+        cold[str(a)] = round(1e3 * (time.perf_counter() - t), 1)
+        t = time.perf_counter()
+        stationary(transition_matrix(problem, noise, lattice, a, method=method).P, shape=lattice.shape)
+        base[str(a)] = round(1e3 * (time.perf_counter() - t), 1)
+    ex.close()
+    return {"states": n, "delta": delta, "method": method, "sweep_s": round(sweep, 2), "warm": _stats(warm),
+            "warm_within_200ms": sum(w <= 0.2 for w in warm) / len(warm), "cold_ms": cold,
+            "baseline_library_ms": base}
+
+
+def browser(steps: int = 10) -> dict:
+    """Key press on the α slider → the page's law updated, in headless Chromium (Δ = 0.5 and 0.014)."""
+    sys.path.insert(0, "tests/toy")
+    import test_explore as T  # the test's server and browser helpers
+
+    if T._browser_missing():
+        return {"skipped": T._browser_missing()}
+    from playwright.sync_api import sync_playwright
+
+    out = {}
+    port = T._free_port()
+    proc = T._serve(port)
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=T.CHROMIUM, args=T.CHROME_ARGS, headless=True, timeout=60_000)
+            for delta in (0.5, 0.014):  # (each reading of the page is a DevTools round trip of a few ms)
+                page = b.new_page()
+                page.goto(f"http://127.0.0.1:{port}/?alpha=0.001&delta={delta}", timeout=60_000)
+                tag = page.locator("#srchain-state")
+                T._poll(lambda: tag.get_attribute("data-alpha", timeout=2000) == "0.001", what="first render")
+                # let the background sweep fill the cache (the progress bar disappears)
+                T._poll(lambda: page.locator(".bk-progress, progress").count() == 0 or
+                        not page.locator("progress").first.is_visible(), timeout=600, what="the sweep")
+                handle = page.locator(".noUi-handle").first
+                handle.focus()
+                times = []
+                for _ in range(steps):
+                    before = tag.get_attribute("data-alpha")
+                    t = time.perf_counter()
+                    handle.press("ArrowRight")
+                    T._poll(lambda: tag.get_attribute("data-alpha", timeout=2000) != before, timeout=60,
+                            what="the update", every=0.002)
+                    times.append(time.perf_counter() - t)
+                out[f"states_{tag.get_attribute('data-states')}"] = _stats(times)
+                page.close()
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--browser", action="store_true", help="also time key press → page update in Chromium")
+    args = ap.parse_args()
+    import os
+
+    result = {"benchmark": "explore", "cpus": os.cpu_count(), "cases": [case(d) for d in (0.5, 0.05, 0.014)]}
+    if args.browser:
+        result["browser_ms"] = browser()
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
