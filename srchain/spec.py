@@ -10,7 +10,10 @@ from srchain.lattice import Lattice
 from srchain.noise import NoiseModel, make_noise
 from srchain.problems import Problem, get_problem
 
-__all__ = ["ChainSpec", "spec_from_args", "problem_from_args", "noise_from_args"]
+__all__ = ["ChainSpec", "spec_from_args", "problem_from_args", "noise_from_args", "spec_options", "spec_from_options"]
+
+#: The options a :class:`ChainSpec` is built from (a sweep task gets these, small and picklable, not the spec).
+SPEC_OPTIONS = ("problem", "dim", "coupling", "domain", "delta", "noise", "sigma", "nu", "batch", "samples", "seed")
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,15 @@ def entropy(pi: np.ndarray) -> float:
     p = np.asarray(pi, dtype=np.float64)
     p = p[p > 0]
     return float(-(p * np.log(p)).sum())
+
+
+def spec_options(args) -> dict:
+    """The options of ``args`` that :func:`spec_from_args` reads, as a plain dict (for sweep tasks)."""
+    return {k: getattr(args, k, None) for k in SPEC_OPTIONS}
+
+
+def spec_from_options(options: dict, max_states: int | None = None) -> ChainSpec:
+    """:func:`spec_from_args` from the dict of :func:`spec_options` (rebuilt where a task runs)."""
+    from types import SimpleNamespace
+
+    return spec_from_args(SimpleNamespace(**options), max_states=max_states)

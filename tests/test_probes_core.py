@@ -201,7 +201,7 @@ def test_corrupt_resume_file_is_refused(how, tmp_path, capsys):
 
 def test_resume_without_json_is_refused(capsys):
     code, _, err = run(["stationary", "--alpha", "0.1", "--resume", "--quiet"], capsys)
-    assert_one_line_error(code, err, "--resume needs --json")
+    assert_one_line_error(code, err, "--resume needs --out PATH")
 
 
 # --- permissions -----------------------------------------------------------------------------------------------------

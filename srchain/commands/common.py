@@ -32,6 +32,64 @@ def add_chain_options(parser, default_alpha):
                         "setting that changes a result must be the same as when it was written)")
     g.add_argument("--list-problems", action="store_true", help="list the registered problems and exit")
     add_output_options(parser)
+    add_sweep_options(parser)
+
+
+def add_sweep_options(parser) -> None:
+    """``--out --workers --scheduler --memory-per-worker`` (the sweep engine, :mod:`srchain.sweep`)."""
+    g = parser.add_argument_group("sweep")
+    g.add_argument("--out", default=None, metavar="PATH",
+                   help="results store: PATH.zarr (Zarr, each task writes its own region; --resume reruns only the "
+                        "unfinished tasks) or PATH.nc (netCDF); read back with srchain.open_results(PATH)")
+    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="run the tasks on a local Dask cluster of N worker processes (default: in this process)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the tasks on an existing Dask cluster, e.g. tcp://head-node:8786")
+    g.add_argument("--memory-per-worker", type=positive_float, default=None, metavar="GIB",
+                   help="memory of each local worker (default: the machine's memory divided by --workers)")
+
+
+#: Output kinds of the exact-chain commands (checked before any work by srchain.cli).
+CHAIN_OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
+
+
+def check_sweep_args(args) -> None:
+    """One-line refusals for sweep options that cannot work together."""
+    if args.workers is not None and args.scheduler is not None:
+        raise SrchainError("give --workers or --scheduler, not both")
+    if args.out is not None and not str(args.out).lower().endswith((".zarr", ".nc")):
+        raise SrchainError(f"--out {args.out!r} needs the suffix .zarr (Zarr store) or .nc (netCDF)")
+    if args.resume and not (args.out or args.json):
+        raise SrchainError("--resume needs --out PATH (a results store) or --json PATH (the earlier results)")
+
+
+def run_attrs(args, spec, settings: dict) -> dict:
+    """The configuration a results store keeps in ``attrs``: command line, versions, problem, noise, lattice."""
+    import platform
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("srchain", "numpy", "scipy", "numba", "xarray", "zarr"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"command": " ".join(["srchain", *sys.argv[1:]]) if sys.argv else "srchain",
+            "versions": versions, "python": platform.python_version(),
+            "problem": spec.problem.to_dict(), "noise": spec.noise.to_dict(), "lattice": spec.lattice.to_dict(),
+            "settings": settings}
+
+
+def state_coords(lattice) -> dict:
+    """``x0 … x{d-1}`` on the ``state`` dimension (the lattice points)."""
+    pts = lattice.points
+    return {f"x{k}": ("state", pts[:, k]) for k in range(pts.shape[1])}
+
+
+def sweep_kwargs(args) -> dict:
+    """The :func:`srchain.sweep.run_sweep` arguments the shared options set."""
+    mem = None if args.memory_per_worker is None else int(args.memory_per_worker * GIB)
+    return {"workers": args.workers, "scheduler": args.scheduler, "progress": not args.quiet, "memory_limit": mem}
 
 
 def probability_threshold(text: str) -> float:

@@ -1,6 +1,7 @@
 """``srchain mixing``: the ε-mixing time M_ε(α) of the SR chain (Eq. 10), exact or bounded (Theorem 6)."""
 from __future__ import annotations
 
+OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 HELP = "ε-mixing time M_ε(α) of the SR/R chain (Eq. 10): exact up to 10⁴ states, spectral bounds beyond (Theorem 6)"
 
 
@@ -17,23 +18,55 @@ def configure(parser) -> None:
     parser.epilog = "example: srchain mixing --problem toy --method sr --delta 0.5 --alpha 0.1 0.01 0.001 --eps 0.25"
 
 
+_SCALARS = ("mixing_time", "relaxation_time", "lower_bound", "upper_bound")
+
+
+def mixing_alpha(options: dict, alpha: float, method: str, tol: float, eps: float, max_exact_states: int,
+                 max_steps: int, max_states: int, max_bytes: float):
+    """One task: M_ε(α) (exact, or spectral bounds) on the lattice of ``options``; ``(summary, arrays)``."""
+    import math
+
+    from srchain.mixing import mixing_time
+    from srchain.operators import transition_matrix
+    from srchain.spec import spec_from_options
+    from srchain.stationary import stationary
+
+    spec = spec_from_options(options, max_states=max_states)
+    op = transition_matrix(spec.problem, spec.noise, spec.lattice, alpha, method=method, tol=tol,
+                           max_bytes=max_bytes)
+    held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
+    pi = stationary(op, max_bytes=max_bytes - held).pi
+    m = mixing_time(op.P, eps=eps, pi=pi, max_exact_states=max_exact_states, max_steps=max_steps,
+                    max_bytes=max_bytes - held)
+    row = {"alpha": float(alpha), **{k: v for k, v in m.to_dict().items() if k != "eps"}}
+
+    def num(v):
+        return math.nan if v is None or isinstance(v, str) else float(v)
+
+    arrays = {k: (math.inf if row[k] == "inf" else num(row[k])) for k in _SCALARS}
+    arrays["exact"] = bool(row["exact"])
+    return row, arrays
+
+
 def run(args) -> int:
     import numpy as np
 
     from srchain.budget import check_memory
-    from srchain.commands.common import (chain_settings, check_numbers, list_problems_and_exit, max_bytes,
-                                         previous_results, print_table, progress, unique_alphas)
+    from srchain.commands.common import (chain_settings, check_numbers, check_sweep_args, list_problems_and_exit,
+                                         max_bytes, previous_results, print_table, progress, run_attrs,
+                                         sweep_kwargs, unique_alphas)
     from srchain.errors import SrchainError
-    from srchain.io import write_json
-    from srchain.mixing import mixing_time
-    from srchain.operators import estimate, transition_matrix
-    from srchain.spec import spec_from_args
-    from srchain.stationary import solver_bytes, stationary
+    from srchain.operators import estimate
+    from srchain.results import write_json_fast
+    from srchain.spec import spec_from_args, spec_options
+    from srchain.stationary import solver_bytes
+    from srchain.sweep import Task, run_sweep
 
     if list_problems_and_exit(args):
         return 0
     if not 0 < args.eps < 1:
         raise SrchainError(f"--eps must be between 0 and 1, got {args.eps:g}")
+    check_sweep_args(args)
     spec = spec_from_args(args, max_states=args.max_states)
     lat = spec.lattice
     limit_bytes = max_bytes(args)
@@ -50,26 +83,41 @@ def run(args) -> int:
         if row["exact"] and not (isinstance(row.get("mixing_time"), int) and row["mixing_time"] >= 0):
             raise ValueError("an exact result without an integer mixing_time")
 
-    results = previous_results(args, header, lat.points, check_row)
+    alphas = unique_alphas(args.alpha)
+    results = previous_results(args, header, lat.points, check_row) if args.resume and not args.out else []
     done = {float(r["alpha"]) for r in results}
-    todo = [a for a in unique_alphas(args.alpha) if a not in done]
+    todo = [a for a in alphas if a not in done]
+    need = 0.0
     if todo:
         op_bytes, nnz = estimate(spec.problem, spec.noise, lat, max(todo), args.method, args.tol)
         powers = 3 * 8.0 * lat.size**2 if lat.size <= args.max_exact_states else 0.0
-        check_memory(op_bytes + solver_bytes(lat.size, nnz) + powers, limit_bytes,
+        need = op_bytes + solver_bytes(lat.size, nnz) + powers
+        check_memory(need, limit_bytes,
                      f"the mixing time at alpha = {max(todo):g} on {lat.size:.3g} states (operator, stationary law"
                      f"{' and dense powers' if powers else ''})",
                      "use a coarser lattice, or fewer --max-exact-states for spectral bounds")
-    for a in progress(todo, args, "mixing", total=len(todo)):
-        op = transition_matrix(spec.problem, spec.noise, lat, a, method=args.method, tol=args.tol,
-                               max_bytes=limit_bytes)
-        held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
-        pi = stationary(op.P, shape=lat.shape, max_bytes=limit_bytes - held).pi
-        m = mixing_time(op.P, eps=args.eps, pi=pi, max_exact_states=args.max_exact_states,
-                        max_steps=args.max_steps, max_bytes=limit_bytes - held)
-        results.append({"alpha": float(a), **{k: v for k, v in m.to_dict().items() if k != "eps"}})
-        if args.json:
-            write_json(args.json, {**header, "states": lat.points, "results": results})
+    store = None
+    if args.out:
+        from srchain.results import ResultStore, make_template
+
+        variables = {**{k: (("alpha",), "f8") for k in _SCALARS}, "exact": (("alpha",), "bool")}
+        template = make_template({"alpha": alphas}, variables, run_attrs(args, spec, settings))
+        store = ResultStore.open_or_create(args.out, template, settings, resume=args.resume, sweep_dims=["alpha"])
+    common = {"options": spec_options(args), "method": args.method, "tol": args.tol, "eps": args.eps,
+              "max_exact_states": args.max_exact_states, "max_steps": args.max_steps,
+              "max_states": args.max_states, "max_bytes": limit_bytes}
+    tasks = [Task({"alpha": a}, mixing_alpha, {**common, "alpha": a}, {"memory": need}) for a in todo]
+    distributed = args.workers is not None or args.scheduler is not None
+    try:
+        if args.json and not distributed and store is None:
+            for t in progress(tasks, args, "mixing", total=len(tasks)):  # JSON after every α: nothing lost
+                results.extend(run_sweep([t], progress=False))
+                write_json_fast(args.json, {**header, "states": lat.points, "results": results})
+        else:
+            results.extend(run_sweep(tasks, store=store, resume=args.resume, desc="mixing", **sweep_kwargs(args)))
+    finally:
+        if store is not None:
+            store.close()
     results.sort(key=lambda r: -r["alpha"])
 
     print(f"# {spec.problem.name}: {args.method.upper()} chain on {lat.size} states (Δ={lat.delta:g}), "
@@ -83,8 +131,10 @@ def run(args) -> int:
         lm = np.log([e[1] for e in exact])
         slope = float(np.polyfit(la, lm, 1)[0])
         print(f"# log-log slope of M_eps against alpha: {slope:.3f} (Theorem 6: M_eps -> inf; ~1/alpha gives -1)")
+    if args.out:
+        print(f"# results store: {args.out} (srchain.open_results({str(args.out)!r}))")
     if args.json:
-        write_json(args.json, {**header, "states": lat.points, "results": results})
+        write_json_fast(args.json, {**header, "states": lat.points, "results": results})
     if args.plot:
         _plot(args.plot, spec, results, args.eps)
     return 0
