@@ -1,6 +1,7 @@
 """The ``srchain`` command line: parses, validates, dispatches lazily, prints, writes JSON and plots.
 
-Each subcommand lives in its own module (listed in :data:`COMMANDS`) exposing
+Each subcommand lives in its own module (the core's in :data:`CORE_COMMANDS`, the others registered through the
+entry-point group ``srchain.commands``) exposing
 
 * ``HELP`` -- one line for ``srchain --help``;
 * ``configure(parser)`` -- adds the command's options (the module must import nothing heavy at top level:
@@ -21,10 +22,14 @@ import sys
 
 from srchain.errors import SrchainError
 
-#: subcommand -> module implementing it (see the module docstring for the protocol).
-COMMANDS = {
+#: The core's own subcommands; every other one (``srchain.toy``'s, ``srchain.cnn``'s, a plug-in's) is registered
+#: through the entry-point group ``srchain.commands`` (``name = "package.module"``), see :func:`commands`.
+CORE_COMMANDS = {
     "stationary": "srchain.commands.stationary",
     "mixing": "srchain.commands.mixing",
+}
+#: Where the packaged commands live when the entry points are not installed (running from a source tree).
+_FALLBACK = {
     "simulate": "srchain.toy.commands.simulate",
     "figure2": "srchain.toy.commands.figure2",
     "bigbatch": "srchain.toy.commands.bigbatch",
@@ -34,6 +39,14 @@ COMMANDS = {
     "plot": "srchain.cnn.commands.plot",
     "explore": "srchain.toy.commands.explore",
 }
+
+
+def commands() -> dict[str, str]:
+    """Subcommand -> module: the core's, then those of the entry-point group ``srchain.commands``."""
+    from importlib import metadata
+
+    found = {ep.name: ep.value for ep in metadata.entry_points(group="srchain.commands")}
+    return {**CORE_COMMANDS, **(found or _FALLBACK)}
 
 
 #: Output options every command is assumed to have unless it declares its own ``OUTPUTS``.
@@ -183,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"srchain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, modname in COMMANDS.items():
+    for name, modname in commands().items():
         module = importlib.import_module(modname)  # light: command modules import their work lazily
         p = sub.add_parser(name, help=module.HELP, description=module.HELP,
                            formatter_class=_HelpFormatter)

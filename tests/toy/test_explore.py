@@ -219,7 +219,7 @@ def _serve(port):
     import srchain.cli
 
     args = ["--port", str(port), "--no-browser"]
-    if "explore" in srchain.cli.COMMANDS:
+    if "explore" in srchain.cli.commands():
         cmd = [sys.executable, "-m", "srchain.cli", "explore", *args]
     else:
         cmd = [sys.executable, "-c", "import argparse, sys; from srchain.toy.commands import explore as m; "
