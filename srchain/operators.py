@@ -48,6 +48,7 @@ from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
 from srchain.rules import parse_rule
+from srchain.spec import accepts_spec
 
 __all__ = ["Operator", "LimitChain", "limit_chain", "transition_matrix", "move_laws", "u_tilde", "alpha0", "t_tilde", "METHODS",
            "DEFAULT_TOL", "estimate_bytes", "estimate"]
@@ -134,6 +135,7 @@ def _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J, s
     return float(np.mean(counts)) * 1.1 + 1.0
 
 
+@accepts_spec
 def estimate(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
              tol: float = DEFAULT_TOL) -> tuple[int, int]:
     """``(bytes, nnz)``: peak memory of :func:`transition_matrix` and the entries its ``P`` will hold, measured on
@@ -155,6 +157,7 @@ def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.nda
     return max(1, min(int(math.ceil(m_max + q)) + 1, far))
 
 
+@accepts_spec
 def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
               tol: float = DEFAULT_TOL, grads: np.ndarray | None = None, rows: slice | None = None,
               window: int | None = None):
@@ -358,6 +361,7 @@ def _build_rows(targets, probs, lattice: Lattice, tol: float):
 CHUNK = 1 << 20
 
 
+@accepts_spec
 def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
                       tol: float = DEFAULT_TOL, max_bytes: float | None = None) -> Operator:
     """The exact transition matrix of SR (Eq. 6) or R (Eq. 4) on ``lattice`` with learning rate ``alpha``.
@@ -456,6 +460,7 @@ def _check_rates_representable(noise: NoiseModel, lattice: Lattice, grads: np.nd
                                f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that")
 
 
+@accepts_spec
 def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_matrix:
     """The rate matrix Ũ of Theorem 5 (row convention, zero diagonal).
 
@@ -528,6 +533,7 @@ class LimitChain:
         return f"LimitChain(states={self.lattice.size}, alpha0={self.alpha0:.6g}, nnz={self.u_tilde.nnz})"
 
 
+@accepts_spec
 def limit_chain(problem: Problem, noise: NoiseModel, lattice: Lattice) -> LimitChain:
     """Ũ, α0 and T̃_α0 of Eq. 9 on ``lattice``; ``stationary(limit_chain(...))`` is π̃ (Theorem 5).
 

@@ -1,6 +1,7 @@
 """From command-line options to the objects of a computation: problem, noise, lattice (``spec`` in design.md)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,22 @@ class ChainSpec:
                 "noise": self.noise.to_dict(), "domain": self.lattice.domain.tolist(),
                 "states_count": self.lattice.size}
 
+    @classmethod
+    def of(cls, problem, delta: float, noise: NoiseModel, domain=None, max_states: int | None = None) -> "ChainSpec":
+        """A spec from a problem (or its registered name), the grid step Δ and a noise model; the lattice covers
+        ``domain`` (default: the problem's own box).
+
+        >>> from srchain.noise import gaussian
+        >>> ChainSpec.of("toy", 0.5, gaussian(2.0)).lattice.size
+        29
+        """
+        if isinstance(problem, str):
+            problem = get_problem(problem, domain=domain)
+        elif domain is not None:
+            problem = problem.with_domain(domain)
+        lattice = Lattice.from_domain(delta, problem.domain, dim=problem.dim, max_states=max_states)
+        return cls(problem=problem, noise=noise, lattice=lattice)
+
     def minimizer_cells(self) -> np.ndarray:
         """Indices of the lattice points within Δ of the global minimiser in every coordinate."""
         if self.problem.minimizer is None:
@@ -38,6 +55,19 @@ class ChainSpec:
 
 #: Largest dimension of a box lattice: it has at least 2^d states (two per axis), beyond any machine at d = 64.
 MAX_DIM = 63
+
+
+def accepts_spec(fn):
+    """Let ``fn(problem, noise, lattice, ...)`` also be called as ``fn(spec, ...)`` with a :class:`ChainSpec`."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if args and isinstance(args[0], ChainSpec):
+            spec = args[0]
+            args = (spec.problem, spec.noise, spec.lattice, *args[1:])
+        return fn(*args, **kwargs)
+
+    wrapper.__doc__ = (fn.__doc__ or "") + "\n    The first three arguments may be replaced by one ChainSpec.\n"
+    return wrapper
 
 
 def problem_from_args(args, max_states: int | None = None) -> Problem:

@@ -88,3 +88,11 @@ def test_results_print_and_convert():
     ds = res.to_xarray(lat)
     np.testing.assert_array_equal(ds["x0"].values, lat.points[:, 0])
     np.testing.assert_array_equal(ds["pi"].values, res.pi)
+
+
+def test_functions_take_a_chain_spec():
+    spec = sc.ChainSpec.of("toy", 0.5, sc.noise.gaussian(2.0))
+    by_spec = sc.transition_matrix(spec, 0.05)
+    by_parts = sc.transition_matrix(spec.problem, spec.noise, spec.lattice, 0.05)
+    assert (by_spec.P != by_parts.P).nnz == 0
+    assert sc.limit_chain(spec).alpha0 == sc.limit_chain(spec.problem, spec.noise, spec.lattice).alpha0
