@@ -674,7 +674,7 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     >>> import numpy as np
     >>> r = stationary(np.array([[0.5, 0.5], [0.25, 0.75]]))
     >>> np.round(r.pi, 12).tolist(), r.method
-    ([0.333333333333, 0.666666666667], 'gth-dense')
+    ([0.333333333333, 0.666666666667], 'birth-death')
     """
     t0 = time.perf_counter()
     if shape is None and hasattr(P, "lattice") and hasattr(P.lattice, "shape"):
