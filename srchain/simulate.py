@@ -51,6 +51,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from srchain import pcg
+from srchain.budget import check_memory, default_max_memory, format_bytes
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
@@ -60,7 +61,8 @@ from srchain.problems import Problem
 warnings.filterwarnings("ignore", message="unsafe cast from uint64 to int64")
 
 __all__ = ["SimulationResult", "simulate", "simulate_many", "jump_chain", "METHODS", "SAMPLERS",
-           "make_generators", "draw_noise"]
+           "make_generators", "draw_noise", "WorkEstimate", "estimate_simulation", "operator_bytes_floor", "estimate_operator", "check_work", "format_duration",
+           "MAX_TOTAL_STEPS", "SECONDS_PER_STEP", "SECONDS_PER_DRAW", "NOTE_SECONDS"]
 
 METHODS = ("sgd", "r", "sr", "bc")
 SAMPLERS = ("step", "jump")
@@ -751,15 +753,17 @@ def _parallel(tasks):
 
 
 def _check(steps, chains, burn_in, alpha):
-    if int(steps) != steps or steps < 1:
-        raise SrchainError(f"--steps must be an integer >= 1, got {steps!r}")
-    if int(chains) != chains or chains < 1:
-        raise SrchainError(f"--chains must be an integer >= 1, got {chains!r}")
-    if int(burn_in) != burn_in or burn_in < 0:
-        raise SrchainError(f"--burn-in must be an integer >= 0, got {burn_in!r}")
+    for name, v, least in (("steps", steps, 1), ("chains", chains, 1), ("burn_in", burn_in, 0)):
+        try:
+            ok = int(v) == v and v >= least
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise SrchainError(f"{name} must be an integer >= {least}, got {v!r}")
     a = float(alpha)
     if not math.isfinite(a) or a <= 0:
         raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
+    _check_counts(int(steps), int(chains), int(burn_in))
     return int(steps), int(chains), int(burn_in), a
 
 
@@ -773,12 +777,13 @@ def _start_units(start, lattice: Lattice) -> np.ndarray:
         if w.size == 1:
             w = np.full(lattice.dim, w[0])
         if w.size != lattice.dim:
-            raise SrchainError(f"--start needs 1 or {lattice.dim} numbers, got {w.size}")
+            raise SrchainError(f"start needs 1 number{'' if lattice.dim == 1 else f' or {lattice.dim}'}, "
+                               f"got {w.size}")
         if not np.all(np.isfinite(w)):
-            raise SrchainError("--start must be finite numbers")
+            raise SrchainError(f"start must be finite numbers, got {w.tolist()}")
         if not lattice.contains(w):
             raise SrchainError(f"the start {w.tolist()} is outside the domain {lattice.domain.tolist()}; "
-                               f"pick a --start inside it or widen --domain")
+                               f"pick a start inside it or widen the domain")
     return (w - lo) / lattice.delta
 
 
@@ -787,9 +792,211 @@ def _strides(shape) -> np.ndarray:
     return np.array([int(np.prod(shape[k + 1:])) for k in range(d)], dtype=np.int64)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Up-front estimates of time and memory (checked before any kernel runs; the kernels themselves are untouched)
+# ---------------------------------------------------------------------------------------------------------------
+#: Largest ``burn_in + steps`` (and ``chains × steps``) the kernels accept: their step counters and histogram
+#: counts are int64, and the jump sampler adds holding times of up to 4e18 to its clock.
+MAX_TOTAL_STEPS = 2**62
+
+#: Conservative seconds per chain-step on one thread, by kernel. Measured on a 2-core x86-64 build machine
+#: (benchmarks/ and ``tests/test_simulate_limits.py`` document the figures): SR/R/BC 1-D under Gaussian noise
+#: 9–13 ns, 1-D with other noise about 35 ns plus the draws, d-dim lattice chains 29 ns per coordinate, SGD about
+#: 45 ns per coordinate, the jump sampler about 30 ns per jump. The constants are 2–3 times those figures, so the
+#: estimate errs on the long side on a slower or busier machine.
+SECONDS_PER_STEP = {
+    "lattice-1d-gaussian": 2.5e-8,  # SR, R, BC in 1-D, Gaussian noise (fixed-point loops)
+    "lattice-1d": 5e-8,             # SR, R, BC in 1-D, other noise (plus SECONDS_PER_DRAW per draw)
+    "lattice-coordinate": 8e-8,     # SR, R, BC in d dimensions, per coordinate (plus the draws)
+    "sgd-coordinate": 1.5e-7,       # SGD (the problem's own Numba gradient), per coordinate (plus the draws)
+    "jump": 1e-7,                   # one jump of the exact jump sampler
+}
+#: Conservative seconds per per-sample noise draw (batch B means B draws per coordinate-step); Gaussian noise is
+#: one draw whatever the batch (its batch mean is drawn directly) and is included in SECONDS_PER_STEP.
+SECONDS_PER_DRAW = {1: 4e-8, 2: 2e-7, 3: 3e-8}  # laplace, student-t, minibatch
+#: Runs estimated to take longer than this many seconds announce their estimate (the command line prints it).
+NOTE_SECONDS = 30.0
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as a short human duration: ``45 s``, ``12 minutes``, ``1.4 hours``, ``3.2 days``, ``2e+06 years``."""
+    s = float(seconds)
+    if not math.isfinite(s):
+        return "forever"
+    if s < 120:
+        return f"{s:.2g} s"
+    for unit, size, below in (("minutes", 60.0, 3600.0), ("hours", 3600.0, 48 * 3600.0),
+                              ("days", 86400.0, 730 * 86400.0)):
+        if s < below:
+            return f"{s / size:.3g} {unit}" if unit == "days" else f"{s / size:.2g} {unit}"
+    return f"{s / (365.25 * 86400):.2g} years"
+
+
+@dataclass(frozen=True)
+class WorkEstimate:
+    """Up-front estimate of a computation: wall time (seconds), peak memory (bytes) and the work it does.
+
+    ``work`` counts ``unit`` (chain-steps, seed-steps, …); ``rate = work / seconds`` is the throughput the
+    estimate assumes, quoted in messages ("about 1.4 hours at 2e+08 steps/s"). Estimates add with ``+``.
+    """
+
+    seconds: float = 0.0
+    bytes: float = 0.0
+    work: float = 0.0
+    unit: str = "steps"
+
+    def __add__(self, other: "WorkEstimate") -> "WorkEstimate":
+        return WorkEstimate(self.seconds + other.seconds, self.bytes + other.bytes, self.work + other.work,
+                            self.unit if self.work >= other.work else other.unit)
+
+    @property
+    def rate(self) -> float:
+        return self.work / self.seconds if self.seconds > 0 else math.inf
+
+    def describe(self) -> str:
+        """``about 1.4 hours at 2e+08 steps/s, 3.1 GiB``."""
+        at = f" at {self.rate:.2g} {self.unit}/s" if self.work > 0 and self.seconds > 0 else ""
+        return f"about {format_duration(self.seconds)}{at}, {format_bytes(self.bytes)}"
+
+
+def check_work(est: WorkEstimate, max_memory: float | None = None, max_hours: float | None = None,
+               what: str = "the simulation", hint: str = "use fewer steps or chains") -> None:
+    """Refuse (:class:`SrchainError`, one line naming the parameters) an estimate over either limit.
+
+    ``max_memory`` in bytes (``None``: :func:`srchain.budget.default_max_memory`, ``math.inf``: no limit);
+    ``max_hours`` in hours (``None``: no limit).
+    """
+    limit = default_max_memory() if max_memory is None else float(max_memory)
+    if math.isfinite(limit):
+        check_memory(est.bytes, limit, what, hint + " or raise max_memory")
+    if max_hours is not None and not est.seconds <= float(max_hours) * 3600.0:
+        at = f" at {est.rate:.2g} {est.unit}/s" if est.work > 0 else ""
+        raise SrchainError(f"{what} would take about {format_duration(est.seconds)}{at}, max_hours is "
+                           f"{float(max_hours):g}; {hint} or raise max_hours")
+
+
+def _noise_draws(noise: NoiseModel) -> tuple[int, float]:
+    """``(code, draws)``: the Numba noise code and the per-sample draws one coordinate-step makes (Gaussian: 1)."""
+    code = int(noise.numba_code)
+    return code, (1.0 if code == 0 else float(getattr(noise, "batch", 1)))
+
+
+def _chain_step_seconds(method: str, d: int, code: int, draws: float, sampler: str) -> float:
+    """Seconds one chain-step takes on one thread (see :data:`SECONDS_PER_STEP`)."""
+    extra = 0.0 if code == 0 else d * draws * SECONDS_PER_DRAW.get(code, 2e-7)
+    if method == "sgd":
+        return d * SECONDS_PER_STEP["sgd-coordinate"] + extra
+    if d == 1:
+        return (SECONDS_PER_STEP["lattice-1d-gaussian"] if code == 0 else SECONDS_PER_STEP["lattice-1d"]) + extra
+    return d * SECONDS_PER_STEP["lattice-coordinate"] + extra
+
+
+def _check_counts(steps: int, chains: int, burn_in: int) -> None:
+    """Refuse step counts the kernels' int64 counters cannot hold (before Numba sees them)."""
+    if not steps + burn_in <= MAX_TOTAL_STEPS:
+        raise SrchainError(f"steps + burn_in = {float(steps + burn_in):.3g} is more than the simulators' int64 "
+                           f"step counters hold (at most 2^62 = {float(MAX_TOTAL_STEPS):.3g})")
+    if not chains * steps <= MAX_TOTAL_STEPS:
+        raise SrchainError(f"chains × steps = {float(chains * steps):.3g} visits would overflow the int64 "
+                           f"histogram counts (at most 2^62 = {float(MAX_TOTAL_STEPS):.3g}); use fewer steps or "
+                           f"chains")
+
+
+def operator_bytes_floor(noise: NoiseModel, lattice: Lattice, alpha: float) -> float:
+    """A lower bound on the bytes of SR's (or R's) transition matrix at ``alpha``, from sizes alone.
+
+    One step moves each coordinate by the noise's ``s = α·std(ξ̄)/Δ`` lattice cells: every target within ``s``
+    cells has probability at least about ``0.24/s``, far above the matrix's drop tolerance, so a row keeps at least
+    ``min(n_k, 2s + 1)`` entries per coordinate (12 bytes each in CSR). Cheap: it refuses a hopeless matrix
+    before :func:`srchain.operators.transition_matrix` samples rows to estimate it precisely.
+    """
+    std = float(noise.std)
+    s = float(alpha) * std / lattice.delta if math.isfinite(std) else math.inf
+    per_row = 1.0
+    for nk in lattice.shape:
+        per_row *= min(float(nk), 2.0 * s + 1.0)
+    return float(lattice.size) * per_row * 12.0
+
+
+#: Conservative seconds per move-table entry (state × coordinate × window offset) and per kept entry while
+#: :func:`srchain.operators.transition_matrix` builds a matrix (measured about 1e-7 and 3e-8 on the build machine).
+OPERATOR_SECONDS_PER_ENTRY = 3e-7
+OPERATOR_SECONDS_PER_KEPT = 1e-7
+
+
+def estimate_operator(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float,
+                      tol: float = 1e-14) -> WorkEstimate:
+    """Time and (a lower bound on the) memory of building SR's transition matrix at ``alpha``, from sizes alone.
+
+    The move tables span ``J = min(⌈α(max|∇f| + q)/Δ⌉ + 1, n_k − 1)`` cells on each side (``q`` the noise's
+    ``tol`` quantile width), costed at :data:`OPERATOR_SECONDS_PER_ENTRY`; the kept entries are at least
+    :func:`operator_bytes_floor`'s count, costed at :data:`OPERATOR_SECONDS_PER_KEPT`.
+    """
+    n, d = float(lattice.size), lattice.dim
+    g = np.asarray(problem.gradient(lattice.points), dtype=np.float64)
+    gmax = float(np.max(np.abs(g))) if g.size else 0.0
+    with np.errstate(over="ignore"):
+        reach = float(alpha) * (gmax + float(noise.quantile_width(tol))) / lattice.delta
+    far = float(max(lattice.shape) - 1)
+    J = min(math.ceil(reach) + 1.0, far) if math.isfinite(reach) else far
+    floor = operator_bytes_floor(noise, lattice, alpha)
+    kept = floor / 12.0
+    return WorkEstimate(seconds=n * d * (2 * J + 1) * OPERATOR_SECONDS_PER_ENTRY + kept * OPERATOR_SECONDS_PER_KEPT,
+                        bytes=floor)
+
+
+def estimate_simulation(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, steps: int, chains: int = 1,
+                        burn_in: int = 0, sampler: str = "step", latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
+                        leave=None, threads: int | None = None) -> WorkEstimate:
+    """Time and peak memory of :func:`simulate_many` with these arguments, before anything is allocated.
+
+    Time: every chain-step costs :data:`SECONDS_PER_STEP` for its kernel (plus :data:`SECONDS_PER_DRAW` per
+    per-sample noise draw), and the chains share ``threads`` workers (default :func:`n_threads`). The jump sampler
+    costs per jump: ``leave[(method, alpha)]`` is the largest leaving probability ``max_i (1 − P[i, i])`` of that
+    run's chain (every step at most one jump; without it every step is counted as a jump).
+
+    Memory: the lattice's points and coordinates, the gradient table, the per-chain histograms (``chains × states``
+    counts and, for BC and SGD, ``chains × d × bins`` latent counts), the 1-D kernels' per-chain tables and the
+    results. Not included: the transition matrices of the jump sampler (:func:`srchain.operators.transition_matrix`
+    checks its own).
+    """
+    steps, chains, burn_in = int(steps), int(chains), int(burn_in)
+    runs = [(str(m), float(a)) for m, a in runs]
+    n, d = int(lattice.size), int(lattice.dim)
+    threads = max(1, int(threads if threads is not None else n_threads()))
+    code, draws = _noise_draws(noise)
+    nbins = float((max(lattice.shape) - 1) * int(latent_bins_per_cell))
+    total = float(steps + burn_in)
+    jump = [(m, a) for m, a in runs if m in ("r", "sr") and sampler == "jump"]
+    lat = [(m, a) for m, a in runs if m in ("r", "sr", "bc") and (m, a) not in jump]
+    sgd = [(m, a) for m, a in runs if m == "sgd"]
+    seconds = 0.0
+    work = float(len(runs)) * chains * total
+    nbytes = 2.0 * n * d * 8 + 8.0 * n * d * 8 if lat or sgd else 2.0 * n * d * 8  # points, coords; gradient table
+    for group in (lat, sgd):
+        if not group:
+            continue
+        rows = float(len(group) * chains)
+        cost = sum(_chain_step_seconds(m, d, code, draws, sampler) for m, _ in group) * chains * total
+        units = min(threads, math.ceil(rows / 2) if (d == 1 and group is lat) else rows)
+        seconds += cost / units
+        latent = any(m in ("bc", "sgd") for m, _ in group)
+        nbytes += rows * n * 8 + (rows * d * nbins * 8 if latent else rows * d * 8)  # counts, latent counts
+        if d == 1 and group is lat:
+            nbytes += min(rows, 2 * threads) * n * 16  # each running chain's float and fixed-point tables
+        nbytes += len(group) * (n * 8 + (d * nbins * 8 if latent else 0))  # summed results
+    for m, a in jump:
+        q = 1.0 if leave is None else float(leave.get((m, a), 1.0))
+        seconds += chains * total * min(1.0, max(q, 0.0)) * SECONDS_PER_STEP["jump"] / min(threads, chains)
+        nbytes += chains * n * 8 * 2 + n * 8 * 6  # counts, results; the jump tables beside the operator
+    return WorkEstimate(seconds=seconds, bytes=nbytes, work=work, unit="steps")
+
+
 def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, steps: int, chains: int = 1,
                   start=None, seed: int = 0, burn_in: int = 0, sampler: str = "step", bc_quantizer: str = "qd",
-                  latent_bins_per_cell: int = LATENT_BINS_PER_CELL, operators=None) -> list[SimulationResult]:
+                  latent_bins_per_cell: int = LATENT_BINS_PER_CELL, operators=None, max_memory: float | None = None,
+                  max_hours: float | None = None, extra: WorkEstimate | None = None,
+                  on_estimate=None) -> list[SimulationResult]:
     """Simulate several ``(method, alpha)`` runs, each with ``chains`` chains, in one parallel kernel call.
 
     Chain ``c`` of every run uses the same stream (``SeedSequence(seed).spawn(chains)[c]``): a run's histogram
@@ -813,6 +1020,17 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         The quantizer BC takes the gradient at.
     operators : dict, optional
         ``(method, alpha) -> Operator`` already built, for the jump sampler.
+    max_memory : float, optional
+        Refuse (before allocating anything) when the estimated peak memory exceeds this many bytes (default
+        :func:`srchain.budget.default_max_memory`; ``math.inf`` for no limit).
+    max_hours : float, optional
+        Refuse when the estimated time exceeds this many hours (default: no limit). See
+        :func:`estimate_simulation` for both estimates.
+    extra : WorkEstimate, optional
+        The caller's own costs (writing the results, plots), added to the estimate before it is checked.
+    on_estimate : callable, optional
+        ``on_estimate(estimate)`` is called with the checked :class:`WorkEstimate` just before the kernels run
+        (the command line prints it when it is over :data:`NOTE_SECONDS`).
 
     Returns
     -------
@@ -821,7 +1039,8 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     Raises
     ------
     SrchainError
-        Bad steps, chains, burn-in, α, start, method, or histograms too large to hold.
+        Bad steps, chains, burn-in, α, start, method, counts the kernels' int64 counters cannot hold, or work
+        estimated over ``max_memory`` or ``max_hours``.
     """
     if sampler not in SAMPLERS:
         raise SrchainError(f"unknown sampler {sampler!r}; choose step or jump")
@@ -840,6 +1059,39 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         raise SrchainError(f"{chains} chains × {n} states is too many histogram entries to hold; use fewer chains "
                            f"or a coarser lattice")
     u0 = _start_units(start, lattice)
+    # Jump runs need their transition matrices (each checked against max_memory as it is built): built here, so
+    # that their leaving probabilities enter the time estimate and no kernel starts before every check passed.
+    operators = dict(operators or {})
+    leave = {}
+    if sampler == "jump":
+        from srchain.operators import transition_matrix
+
+        mem = default_max_memory() if max_memory is None else float(max_memory)
+        build = WorkEstimate()
+        for m, a in runs:
+            if m in ("r", "sr") and (m, a) not in operators:
+                op_est = estimate_operator(problem, noise, lattice, a)
+                check_memory(op_est.bytes, mem, f"the jump sampler's transition matrix at alpha={a:g} on {n:.3g} "
+                             f"states", "use a coarser lattice (larger delta), a smaller alpha or the step sampler")
+                build = build + WorkEstimate(seconds=op_est.seconds)
+        check_work(build, math.inf, max_hours, what="building the jump sampler's transition matrices",
+                   hint="use a coarser lattice (larger delta), a smaller alpha or the step sampler")
+        for m, a in runs:
+            if m in ("r", "sr"):
+                if (m, a) not in operators:
+                    operators[(m, a)] = transition_matrix(problem, noise, lattice, a, method=m,
+                                                          max_bytes=mem if math.isfinite(mem) else None)
+                diag = operators[(m, a)].P.diagonal()
+                leave[(m, a)] = float(np.max(1.0 - diag)) if diag.size else 0.0
+    est = estimate_simulation(problem, noise, lattice, runs, steps, chains=chains, burn_in=burn_in, sampler=sampler,
+                              latent_bins_per_cell=latent_bins_per_cell, leave=leave)
+    if sampler == "jump":
+        est = est + build
+    if extra is not None:
+        est = est + extra
+    check_work(est, max_memory, max_hours)
+    if on_estimate is not None:
+        on_estimate(est)
     shape = np.asarray(lattice.shape, dtype=np.int64)
     strides = _strides(lattice.shape)
     bpc = int(latent_bins_per_cell)
@@ -884,7 +1136,8 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         states, methods, alphas = pack(lat_idx, lambda m: bcode if m == "bc" else _CODE[m])
         total = len(states)
         counts = np.zeros((total, n), dtype=np.int64)
-        lat = np.zeros((total, d, nbins), dtype=np.int64)
+        # latent histograms only where BC runs (R and SR never touch theirs: one bin keeps the kernels' types)
+        lat = np.zeros((total, d, nbins if any(runs[r][0] == "bc" for r in lat_idx) else 1), dtype=np.int64)
         finals = np.zeros((total, d))
         starts = np.tile(u0, (total, 1))
         if d == 1:
@@ -947,7 +1200,7 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         finish(sgd_idx, counts, lat, finals, "step")
     for r in jump_idx:
         m, a = runs[r]
-        op = None if operators is None else operators.get((m, a))
+        op = operators.get((m, a))
         res = jump_chain(problem, noise, lattice, m, a, steps, chains=chains,
                          start=np.asarray(lattice.lo) + lattice.delta * u0, seed=seed, burn_in=burn_in, operator=op)
         results[r] = res
@@ -956,7 +1209,8 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
 
 def simulate(problem: Problem, noise: NoiseModel, lattice: Lattice, method: str, alpha: float, steps: int,
              chains: int = 1, start=None, seed: int = 0, burn_in: int = 0, sampler: str = "step",
-             bc_quantizer: str = "qd", latent_bins_per_cell: int = LATENT_BINS_PER_CELL) -> SimulationResult:
+             bc_quantizer: str = "qd", latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
+             max_memory: float | None = None, max_hours: float | None = None) -> SimulationResult:
     """Simulate one rule (SGD, R, SR or BC) at one learning rate; see :func:`simulate_many`.
 
     Examples
@@ -971,7 +1225,8 @@ def simulate(problem: Problem, noise: NoiseModel, lattice: Lattice, method: str,
     """
     return simulate_many(problem, noise, lattice, [(method, alpha)], steps, chains=chains, start=start, seed=seed,
                          burn_in=burn_in, sampler=sampler, bc_quantizer=bc_quantizer,
-                         latent_bins_per_cell=latent_bins_per_cell)[0]
+                         latent_bins_per_cell=latent_bins_per_cell, max_memory=max_memory,
+                         max_hours=max_hours)[0]
 
 
 def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: str, alpha: float, steps: int,

@@ -34,9 +34,20 @@ from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
 
-__all__ = ["BCLaw", "bc_law", "bc_transfer_matrix", "banded_gth"]
+__all__ = ["BCLaw", "bc_law", "bc_transfer_matrix", "banded_gth", "level_cost", "TOL_MIN"]
 
 _SCALE = 600  # rescale by 2^600 when back-substituted values leave [2^-600, 2^600]
+
+#: Smallest refinement tolerance accepted: every row drops up to ``tol_drop`` (1e-14) of its mass and the laws
+#: are sums of thousands of float64 terms, so changes in total variation below about 1e-12 are not resolved (and
+#: refining towards them only grows the grid until memory runs out).
+TOL_MIN = 1e-12
+#: Cost model of one refinement level (see :func:`level_cost`): float64 arrays of the window's shape alive at once
+#: while the Ulam matrix is assembled, seconds per window entry (vectorised NumPy, conservative) and per inner
+#: operation of the banded GTH elimination (Numba, conservative).
+_LEVEL_TABLES = 16
+_SECONDS_PER_ENTRY = 1e-7
+_SECONDS_PER_GTH_OP = 2e-9
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class BCLaw:
     converged: bool = True
     tol: float = 1e-3
     dropped_mass: float = 0.0
+    stopped: str = ""
 
     @property
     def tv_change(self) -> float:
@@ -83,7 +95,8 @@ class BCLaw:
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "pi": self.pi.tolist(), "bins_per_half_cell": self.bins_per_half_cell,
                 "bins": int(self.latent.size), "tol": self.tol, "converged": self.converged,
-                "tv_change": self.tv_change, "levels": self.levels, "dropped_mass": self.dropped_mass}
+                "tv_change": self.tv_change, "levels": self.levels, "dropped_mass": self.dropped_mass,
+                "stopped": self.stopped or None}
 
 
 @njit(cache=True, nogil=True)
@@ -230,6 +243,41 @@ def tail_ge_rows(c, h, alpha, noise, edge):
     return np.clip(alpha / h * (noise.lower_partial(z1) - noise.lower_partial(z0)), 0.0, 1.0)
 
 
+def level_cost(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, r: int,
+               tol_drop: float = 1e-14, gmax: float | None = None) -> tuple[float, float]:
+    """``(bytes, seconds)`` of one refinement level with ``r`` bins per half cell, from sizes alone.
+
+    ``N = 2(n − 1)r`` bins of width ``h = Δ/(2r)``; each row's window holds ``2K + 3`` targets with
+    ``K = ⌈α·q/h⌉ + 2`` (``q`` the noise's ``tol_drop`` quantile width), and the band is at most
+    ``min(N − 1, ⌈α·max|f'|/h⌉ + K + 2)``. Memory: :data:`_LEVEL_TABLES` window-shaped arrays plus the band matrix;
+    time: the window entries plus the banded GTH's ``N·b²`` operations.
+    """
+    n = lattice.size
+    N = 2.0 * (n - 1) * int(r)
+    h = lattice.delta / (2 * int(r))
+    if gmax is None:
+        g = np.asarray(problem.gradient(lattice.points), dtype=np.float64)
+        gmax = float(np.max(np.abs(g))) if g.size else 0.0
+    q = float(noise.quantile_width(tol_drop))
+    with np.errstate(over="ignore"):
+        K = math.ceil(alpha * q / h) + 2 if math.isfinite(alpha * q / h) else math.inf
+        b = min(N - 1, math.ceil(alpha * gmax / h) + K + 2) if math.isfinite(K + alpha * gmax / h) else N - 1
+    w = 2.0 * K + 3
+    nbytes = N * w * 8 * _LEVEL_TABLES + N * (2 * b + 1) * 8 + N * 8 * 8
+    seconds = N * w * _SECONDS_PER_ENTRY + N * b * b * _SECONDS_PER_GTH_OP
+    return float(nbytes), float(seconds)
+
+
+def first_level(noise: NoiseModel, lattice: Lattice, alpha: float, max_bins: int = 400_000) -> int:
+    """``r0``, the bins per half cell of :func:`bc_law`'s first level (``h ≈ α·std(ξ̄)/2``, at least 1)."""
+    cells2 = 2 * (lattice.size - 1)
+    std = noise.std if math.isfinite(noise.std) else noise.quantile_width(0.3)
+    with np.errstate(over="ignore", divide="ignore"):
+        ratio = lattice.delta / 2 / (alpha * std) if alpha * std > 0 else math.inf
+    r0 = max(1, math.ceil(ratio)) if math.isfinite(ratio) else max_bins
+    return int(min(r0, max(1, max_bins // (4 * cells2))))
+
+
 def _level(problem, noise, lattice, alpha, r, tol_drop):
     B, b, edges, cell, dropped = bc_transfer_matrix(problem, noise, lattice, alpha, r, tol=tol_drop)
     mant, frame = banded_gth(B, b)
@@ -239,7 +287,8 @@ def _level(problem, noise, lattice, alpha, r, tol_drop):
 
 
 def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, tol: float = 1e-3,
-           r0: int | None = None, max_bins: int = 400_000, tol_drop: float = 1e-14) -> BCLaw:
+           r0: int | None = None, max_bins: int = 400_000, tol_drop: float = 1e-14,
+           max_memory: float | None = None, max_seconds: float | None = None) -> BCLaw:
     """BC's stationary law (Eq. 7 with Qd) by the refined transfer operator (see the module docstring).
 
     Parameters
@@ -249,34 +298,70 @@ def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, 
     alpha : float
         Learning rate α > 0.
     tol : float
-        Stop refining when the law of ``Qd(w_r)`` moves by less than this (total variation) between levels.
+        Stop refining when the law of ``Qd(w_r)`` moves by less than this (total variation) between levels;
+        ``TOL_MIN <= tol < 1``.
     r0 : int, optional
         Bins per half cell of the first level (default: ``h ≈ α·std(ξ̄)/2``, at least 1).
     max_bins : int
         Stop refining (``converged=False``) before the grid would exceed this many bins.
+    max_memory, max_seconds : float, optional
+        Every level's cost is estimated first (:func:`level_cost`): a first level over either limit is refused,
+        a later one ends the refinement (``converged=False``, ``stopped`` says why). ``max_memory`` defaults to
+        :func:`srchain.budget.default_max_memory`; ``max_seconds`` to no limit.
 
     Returns
     -------
     BCLaw
+
+    Raises
+    ------
+    SrchainError
+        A bad ``alpha`` or ``tol``, a problem that is not 1-D, or a first level over the limits.
     """
+    from srchain.budget import check_memory, default_max_memory, format_bytes
+
     alpha = float(alpha)
     if not math.isfinite(alpha) or alpha <= 0:
         raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
+    tol = float(tol)
+    if not TOL_MIN <= tol < 1:
+        raise SrchainError(f"tol must be in [{TOL_MIN:g}, 1), got {tol:g}: changes in total variation below "
+                           f"{TOL_MIN:g} are not resolved by the discretised operator (each row drops up to "
+                           f"{tol_drop:g} of its mass)")
     if lattice.dim != 1:
         raise SrchainError("bc_law is for 1-D problems; simulate BC for d > 1")
+    mem = default_max_memory() if max_memory is None else float(max_memory)
+    secs = math.inf if max_seconds is None else float(max_seconds)
     delta = lattice.delta
     cells2 = 2 * (lattice.size - 1)
     if r0 is None:
-        std = noise.std if math.isfinite(noise.std) else noise.quantile_width(0.3)
-        r0 = max(1, int(math.ceil(delta / 2 / (alpha * std))))
-        r0 = min(r0, max(1, max_bins // (4 * cells2)))
+        r0 = first_level(noise, lattice, alpha, max_bins)
     r = int(r0)
+    g = np.asarray(problem.gradient(lattice.points), dtype=np.float64)
+    gmax = float(np.max(np.abs(g))) if g.size else 0.0
+    need, took = level_cost(problem, noise, lattice, alpha, r, tol_drop, gmax)
+    what = f"BC's transfer operator at alpha={alpha:g} ({cells2 * r:.3g} bins)"
+    check_memory(need, mem, what, "use a larger delta or skip the exact laws")
+    if not took <= secs:
+        raise SrchainError(f"{what} would take about {took / 3600:.3g} hours, more than max_seconds="
+                           f"{secs:.3g}; use a larger delta or skip the exact laws")
     levels = []
     pi, latent, edges, dropped = _level(problem, noise, lattice, alpha, r, tol_drop)
     levels.append({"bins": int(latent.size), "h": delta / (2 * r), "tv_change": None})
     converged = False
+    stopped = ""
+    spent = took
     while cells2 * 2 * r <= max_bins:
         r2 = 2 * r
+        need, took = level_cost(problem, noise, lattice, alpha, r2, tol_drop, gmax)
+        if not need <= mem:
+            stopped = (f"the next level ({cells2 * r2} bins) needs about {format_bytes(need)}, max_memory is "
+                       f"{format_bytes(mem)}")
+            break
+        if not spent + took <= secs:
+            stopped = f"the next level ({cells2 * r2} bins) would take about {took:.3g} s more than max_seconds allows"
+            break
+        spent += took
         pi2, latent2, edges2, dropped2 = _level(problem, noise, lattice, alpha, r2, tol_drop)
         change = 0.5 * float(np.abs(pi2 - pi).sum())
         levels.append({"bins": int(latent2.size), "h": delta / (2 * r2), "tv_change": change})
@@ -284,5 +369,7 @@ def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, 
         if change < tol:
             converged = True
             break
+    else:
+        stopped = f"the next level would exceed max_bins={max_bins}"
     return BCLaw(alpha=alpha, states=lattice.points, pi=pi, edges=edges, latent=latent, bins_per_half_cell=r,
-                 levels=levels, converged=converged, tol=tol, dropped_mass=dropped)
+                 levels=levels, converged=converged, tol=tol, dropped_mass=dropped, stopped=stopped)

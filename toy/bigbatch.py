@@ -24,7 +24,7 @@ from srchain.lattice import Lattice
 from srchain.noise import make_noise
 from srchain.problems import Problem, get_problem
 
-__all__ = ["BigBatchRow", "bigbatch_table", "DEFAULT_BATCHES"]
+__all__ = ["BigBatchRow", "bigbatch_table", "estimate_bigbatch", "DEFAULT_BATCHES"]
 
 DEFAULT_BATCHES = {"gaussian": (1, 4, 16, 64, 256, 1024), "minibatch": (1, 2, 4, 8, 12, 15, 16)}
 
@@ -50,9 +50,31 @@ class BigBatchRow:
                 "note": self.note}
 
 
+#: Cost model of one row (see :func:`estimate_bigbatch`): bytes and seconds per state and per entry of Ũ.
+_BYTES_PER_ENTRY = 200.0
+_SECONDS_PER_ENTRY = 2e-6
+
+
+def estimate_bigbatch(lattice: Lattice, rows: int):
+    """:class:`~srchain.simulate.WorkEstimate` of :func:`bigbatch_table` (``rows`` batch sizes) from sizes alone.
+
+    Each row builds Ũ (about ``2d + 1`` entries per state), ``T̃``, their strongly connected components and one
+    exact stationary solve; in ``d`` dimensions the solver's fill grows like the separators, ``n^(2(d−1)/d)``
+    float64 entries. :data:`_BYTES_PER_ENTRY` and :data:`_SECONDS_PER_ENTRY` per entry are conservative.
+    """
+    from srchain.simulate import WorkEstimate
+
+    n, d = float(lattice.size), lattice.dim
+    entries = n * (2 * d + 1)
+    fill = n ** (2.0 * (d - 1) / d) if d > 1 else 0.0
+    return WorkEstimate(seconds=rows * (entries * _SECONDS_PER_ENTRY + fill ** 1.5 * 1e-9),
+                        bytes=entries * _BYTES_PER_ENTRY + fill * 8 * 2, work=rows * n, unit="states")
+
+
 def bigbatch_table(problem: Problem | None = None, noise: str = "gaussian", sigma: float = 4.0, batches=None,
                    samples: int = 16, delta: float = 0.5, seed: int = 0, nu: float = 3.0,
-                   start: float = 4.0) -> list[BigBatchRow]:
+                   start: float = 4.0, max_states: int | None = 20_000_000, max_memory: float | None = None,
+                   max_hours: float | None = None, on_estimate=None) -> list[BigBatchRow]:
     """π̃ (SR's small-α law, Theorem 5) and its mass on the global minimiser's cells for each batch size.
 
     Parameters
@@ -70,15 +92,37 @@ def bigbatch_table(problem: Problem | None = None, noise: str = "gaussian", sigm
     start : float
         Where the chain starts (Figure 2: 4.0). It matters only when the noise is too weak to connect the lattice:
         then the long-run law is the mixture of the closed classes' laws weighted by the probabilities of being
-        absorbed in each from the start (:func:`limit_law_from`), and the row's ``note`` says so.
+        absorbed in each from the start (:func:`limit_law_from`), and the row's ``note`` says so. It must be a
+        finite point of the domain.
+    max_states : int, optional
+        Refuse lattices with more states (default 20,000,000; ``None``: no limit).
+    max_memory, max_hours : float, optional
+        Limits on :func:`estimate_bigbatch`, checked before any row is computed: bytes (default
+        :func:`srchain.budget.default_max_memory`) and hours (default none).
     """
     from srchain.operators import alpha0, t_tilde, u_tilde
     from srchain.spec import entropy
     from srchain.stationary import stationary
 
+    from srchain.simulate import check_work
+
     problem = problem or get_problem("toy")
-    batches = tuple(batches or DEFAULT_BATCHES.get(noise, (1, 4, 16, 64)))
-    lat = Lattice.from_domain(delta, problem.domain, dim=problem.dim)
+    batches = tuple(DEFAULT_BATCHES.get(noise, (1, 4, 16, 64)) if batches is None else batches)
+    if not batches:
+        raise SrchainError("batches is empty; give at least one batch size")
+    lat = Lattice.from_domain(delta, problem.domain, dim=problem.dim, max_states=max_states)
+    w = np.asarray(start, dtype=np.float64).ravel()
+    if w.size == 1:
+        w = np.full(lat.dim, w[0])
+    if w.size != lat.dim or not np.all(np.isfinite(w)):
+        raise SrchainError(f"start must be 1 or {lat.dim} finite numbers, got {np.asarray(start).tolist()}")
+    if not lat.contains(w):
+        raise SrchainError(f"the start {w.tolist()} is outside the domain {lat.domain.tolist()}; pick a start "
+                           f"inside it")
+    est = estimate_bigbatch(lat, len(batches))
+    check_work(est, max_memory, max_hours, what="the big-batch table", hint="use a larger delta or fewer batch sizes")
+    if on_estimate is not None:
+        on_estimate(est)
     cells = lat.cells(problem.minimizer) if problem.minimizer is not None else np.zeros(0, dtype=np.int64)
     fvals = np.asarray(problem.value(lat.points), dtype=np.float64)
     rows = []
@@ -89,7 +133,7 @@ def bigbatch_table(problem: Problem | None = None, noise: str = "gaussian", sigm
         try:
             U = u_tilde(problem, nz, lat)
             a0 = alpha0(U)
-            pi, note = limit_law_from(t_tilde(U), lat.nearest(np.full(lat.dim, start)).item())
+            pi, note = limit_law_from(t_tilde(U), lat.nearest(w).item())
         except SrchainError as exc:
             rows.append(BigBatchRow(batch=int(b), noise=nz.to_dict(), noise_std=std, alpha0=None,
                                     mass_at_minimizer=None, expected_f=None, entropy=None, pi_limit=None,

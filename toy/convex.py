@@ -37,7 +37,8 @@ from srchain.quantize import check_delta, qd_scalar, qs_scalar
 from srchain.toy.convex_problems import KIND_LOGISTIC, ConvexProblem
 
 __all__ = ["METHODS", "SCHEDULES", "THEOREM_SCHEDULE", "Schedule", "RunResult", "run_convex", "run_python",
-           "seed_states", "checkpoints", "bounds_for", "summarize", "sweep", "floor_slope", "XoshiroPy"]
+           "seed_states", "checkpoints", "bounds_for", "summarize", "sweep", "floor_slope", "XoshiroPy",
+           "estimate_sweep", "check_counts"]
 
 METHODS = ("sgd", "r", "sr", "bc", "bc-qs")
 _CODE = {m: i for i, m in enumerate(METHODS)}
@@ -327,7 +328,8 @@ def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: 
     _validate(problem, method, delta, steps, batch)
     steps, seeds, batch = int(steps), int(seeds), int(batch)
     if seeds < 1:
-        raise SrchainError("--seeds must be >= 1")
+        raise SrchainError(f"seeds must be >= 1, got {seeds}")
+    check_counts(steps, seeds, batch)
     d = problem.dim
     if method == "sgd":
         box = problem.domain
@@ -506,13 +508,69 @@ def floor_slope(deltas, errors) -> float | None:
     return 0.0 if abs(slope) < 1e-9 else slope
 
 
+#: Largest steps, seeds or batch accepted (the kernel's loop counters are int64).
+MAX_COUNT = 2**62
+#: Conservative seconds per seed-step of the kernel on one thread: a base, per coordinate, per sample and
+#: coordinate of the batch, and per sample for the logistic loss's exp (measured on the build machine: 100 ns for
+#: quadratic d = 10, B = 1; 880 ns for B = 50; 410 ns for d = 50; logistic 175 ns, 2 µs for B = 50).
+SECONDS_PER_SEED_STEP = {"base": 4e-8, "coordinate": 1e-8, "sample-coordinate": 3e-9, "logistic-sample": 4e-8}
+#: Seconds and bytes per seed to spawn its stream (``SeedSequence.spawn`` in Python; measured 25 µs).
+SECONDS_PER_SEED = 4e-5
+BYTES_PER_SEED = 2000.0
+
+
+def estimate_sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, batch: int = 1,
+                   n_checkpoints: int = 25, threads: int | None = None):
+    """:class:`~srchain.simulate.WorkEstimate` of :func:`sweep`, from sizes alone (before any seed is spawned).
+
+    Time: every job (SGD once, every other method per Δ) runs ``steps × seeds`` seed-steps at
+    :data:`SECONDS_PER_SEED_STEP` over ``min(threads, seeds)`` threads, after spawning the seeds' streams.
+    Memory: the seeds' streams and per-seed sums and checkpoint arrays of one run (``seeds × checkpoints × d``,
+    with the temporaries of the errors) plus the summaries every job keeps.
+    """
+    from srchain.simulate import WorkEstimate, n_threads
+
+    threads = max(1, int(threads if threads is not None else n_threads()))
+    jobs = sum(1 if m == "sgd" else len(deltas) for m in dict.fromkeys(methods))
+    d, B = float(problem.dim), float(batch)
+    c = SECONDS_PER_SEED_STEP
+    per = c["base"] + d * c["coordinate"] + B * d * c["sample-coordinate"]
+    if problem.kind == KIND_LOGISTIC:
+        per += B * c["logistic-sample"]
+    work = float(jobs) * float(steps) * float(seeds)
+    nck = float(min(n_checkpoints + 1, steps))
+    seconds = work * per / min(threads, float(seeds)) + jobs * float(seeds) * SECONDS_PER_SEED
+    run_bytes = float(seeds) * (BYTES_PER_SEED + nck * d * 8 * 6 + d * 8 * 8 + 64)
+    kept = jobs * float(seeds) * (nck * 2 + d * 3 + 4) * 8
+    return WorkEstimate(seconds=seconds, bytes=run_bytes + kept + problem.A.nbytes, work=work, unit="seed-steps")
+
+
+def check_counts(steps, seeds, batch) -> None:
+    """Refuse counts the kernel's int64 loop counters cannot hold (before Numba sees them)."""
+    for name, v in (("steps", steps), ("seeds", seeds), ("batch", batch)):
+        if not int(v) <= MAX_COUNT:
+            raise SrchainError(f"{name} = {float(v):.3g} is more than the kernel's int64 counters hold (at most "
+                               f"2^62 = {float(MAX_COUNT):.3g})")
+
+
 def sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, schedule: Schedule, seed: int = 0,
-          batch: int = 1, G: float | None = None, progress=None) -> tuple[list[dict], list[RunResult], dict]:
+          batch: int = 1, G: float | None = None, progress=None, max_memory: float | None = None,
+          max_hours: float | None = None, on_estimate=None) -> tuple[list[dict], list[RunResult], dict]:
     """Every method at every Δ (SGD once: it does not depend on Δ).
+
+    ``max_memory`` (bytes; default :func:`srchain.budget.default_max_memory`) and ``max_hours`` (default: no
+    limit) bound :func:`estimate_sweep`, checked before anything runs; ``on_estimate(estimate)`` is called then.
 
     Returns ``(records, runs, slopes)``; ``slopes[method]`` has the measured slope of log error against log Δ
     and the slope of the applicable bound's right-hand side over the same Δ.
     """
+    from srchain.simulate import check_work
+
+    check_counts(steps, seeds, batch)
+    est = estimate_sweep(problem, methods, deltas, steps, seeds, batch)
+    check_work(est, max_memory, max_hours, what="the convex sweep", hint="use fewer steps, seeds or a smaller batch")
+    if on_estimate is not None:
+        on_estimate(est)
     if G is None:
         G = math.sqrt(problem.g_squared(batch)[0])
     jobs = []

@@ -38,7 +38,7 @@ from srchain.errors import SrchainError
 from srchain.problems import Problem, as_domain, register
 
 __all__ = ["ConvexProblem", "least_squares", "logistic", "weakly_convex", "get_convex_problem",
-           "CONVEX_PROBLEMS", "register_all", "KIND_LSQ", "KIND_LOGISTIC", "EXACT_VERTEX_DIM"]
+           "CONVEX_PROBLEMS", "register_all", "KIND_LSQ", "KIND_LOGISTIC", "EXACT_VERTEX_DIM", "estimate_problem"]
 
 KIND_LSQ = 0
 KIND_LOGISTIC = 1
@@ -333,13 +333,34 @@ CONVEX_PROBLEMS = {
 }
 
 
-def get_convex_problem(name: str, dim: int | None = None, data_seed: int = 0, domain=None) -> ConvexProblem:
-    """Build one of :data:`CONVEX_PROBLEMS` (``dim`` defaults to 10; ``domain`` replaces the box)."""
+def estimate_problem(name: str, dim: int | None = None):
+    """``(bytes, seconds)`` of building a convex problem and its G² (:meth:`ConvexProblem.g_squared`), from its
+    size alone: the data ``m × d``, the ``m × d × d`` per-sample Hessians of G² (least squares), ``d × d``
+    matrices and their eigenvalues (``d³``) and the ``m·d³`` contraction of G² (conservative constants)."""
+    d = float(10 if dim is None else dim)
+    m = 100.0 if name != "weakly-convex" else (5.0 if d > 5 else max(1.0, d // 2))
+    nbytes = m * d * 8 * 4 + d * d * 8 * 8 + (m * d * d * 8 * 3 if name != "logistic" else 0.0)
+    seconds = 1e-8 * d ** 3 * (20 if name == "logistic" else 2) + (2e-9 * m * d ** 3 if name != "logistic" else 0.0)
+    return nbytes, seconds
+
+
+def get_convex_problem(name: str, dim: int | None = None, data_seed: int = 0, domain=None,
+                       max_memory: float | None = None) -> ConvexProblem:
+    """Build one of :data:`CONVEX_PROBLEMS` (``dim`` defaults to 10; ``domain`` replaces the box).
+
+    ``max_memory`` (bytes; default :func:`srchain.budget.default_max_memory`) bounds :func:`estimate_problem`,
+    checked before any array is allocated."""
+    from srchain.budget import check_memory, default_max_memory
+
     if name not in CONVEX_PROBLEMS:
         raise SrchainError(f"unknown convex problem {name!r}; choose one of {', '.join(CONVEX_PROBLEMS)}")
     d = 10 if dim is None else int(dim)
+    if d < 1:
+        raise SrchainError(f"dim must be >= 1, got {d}")
     if d < 2 and name == "weakly-convex":
         raise SrchainError("the weakly-convex problem needs --dim >= 2 (it has m = d/2 < d samples)")
+    check_memory(estimate_problem(name, d)[0], default_max_memory() if max_memory is None else max_memory,
+                 f"the {name} problem in dim={d}", "use a smaller dim")
     p = CONVEX_PROBLEMS[name][0](dim=d, data_seed=data_seed)
     return p if domain is None else p.with_domain(domain)
 

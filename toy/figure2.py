@@ -16,16 +16,18 @@ model, scale and batch can be chosen instead (``--noise --sigma --batch``).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel, make_noise
 from srchain.problems import Problem, get_problem
 
-__all__ = ["FIG2_ALPHAS", "FIG2_START", "FIG2_STEPS", "FIG2_DELTA", "DEFAULT_NOISE", "Figure2", "figure2_data",
+__all__ = ["estimate_figure2", "FIG2_ALPHAS", "FIG2_START", "FIG2_STEPS", "FIG2_DELTA", "DEFAULT_NOISE", "Figure2", "figure2_data",
            "plot_figure2", "default_noise"]
 
 FIG2_ALPHAS = (1.0, 0.1, 0.01, 0.001)
@@ -108,9 +110,41 @@ class Figure2:
                 "masses": self.masses(), "seconds": self.seconds, "results": results}
 
 
+def estimate_figure2(problem: Problem, noise: NoiseModel, lattice: Lattice, alphas, steps: int, chains: int = 1,
+                     exact: bool = True, sampler: str = "step", operators=None, bc_tol_drop: float = 1e-14):
+    """:class:`~srchain.simulate.WorkEstimate` of :func:`figure2_data` before any work: the simulation
+    (:func:`srchain.simulate.estimate_simulation`; with ``operators`` the jump sampler's leaving probabilities),
+    and for the exact laws the SR matrices' stationary solves (about 8 bytes and 1e-8 s per stored entry, times
+    the band for the solve) and BC's first transfer-operator level (:func:`srchain.toy.bc_law.level_cost`;
+    later levels are checked as refinement goes, see :func:`srchain.toy.bc_law.bc_law`)."""
+    from srchain.simulate import WorkEstimate, estimate_simulation
+    from srchain.toy.bc_law import first_level, level_cost
+
+    runs = [(m, a) for m in ("bc", "sr") for a in alphas]
+    leave = None
+    if operators and sampler == "jump":
+        leave = {}
+        for (m, a), op in operators.items():
+            diag = op.P.diagonal()
+            leave[(m, a)] = float(np.max(1.0 - diag)) if diag.size else 0.0
+    est = estimate_simulation(problem, noise, lattice, runs, steps, chains=chains, sampler=sampler, leave=leave)
+    if exact:
+        for a in alphas:
+            op = (operators or {}).get(("sr", a))
+            nnz = float(op.P.nnz) if op is not None else 3.0 * lattice.size
+            band = nnz / max(1, lattice.size)
+            est = est + WorkEstimate(seconds=nnz * band * 1e-8, bytes=nnz * 8 * 6)
+            if lattice.dim == 1:
+                need, took = level_cost(problem, noise, lattice, a, first_level(noise, lattice, a), bc_tol_drop)
+                est = est + WorkEstimate(seconds=took, bytes=need)
+    return est
+
+
 def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int = FIG2_STEPS, chains: int = 1,
                  start: float = FIG2_START, seed: int = 0, delta: float = FIG2_DELTA, problem: Problem | None = None,
-                 exact: bool = True, bc_tol: float = 1e-3, sampler: str = "step", progress=None) -> Figure2:
+                 exact: bool = True, bc_tol: float = 1e-3, sampler: str = "step", progress=None,
+                 max_memory: float | None = None, max_hours: float | None = None, extra=None,
+                 on_estimate=None) -> Figure2:
     """Simulate BC and SR at each α (one parallel kernel call) and compute the exact laws.
 
     Parameters
@@ -119,39 +153,83 @@ def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int
         Default :func:`default_noise` (Gaussian, σ = 4, batch 1).
     exact : bool
         Also compute SR's π_α and π̃ and BC's transfer-operator law (1-D problems only).
+    bc_tol : float
+        BC's refinement tolerance (:func:`srchain.toy.bc_law.bc_law`; at least ``TOL_MIN``, below 1).
     progress : callable, optional
         ``progress(label)`` called as each stage finishes (the CLI passes a tqdm update).
+    max_memory, max_hours : float, optional
+        Limits on the estimate (:func:`estimate_figure2`), checked before anything runs: bytes (default
+        :func:`srchain.budget.default_max_memory`) and hours (default none). SR's transition matrices are built
+        first (each checked as it is built), then the estimate, then the simulation and the laws.
+    extra : WorkEstimate, optional
+        The caller's costs (plotting, writing), added before the check.
+    on_estimate : callable, optional
+        Called with the checked estimate before the simulation starts.
     """
-    from srchain.simulate import simulate_many
+    from srchain.budget import check_memory, default_max_memory
+    from srchain.simulate import WorkEstimate, _check, check_work, estimate_operator, simulate_many
+    from srchain.toy.bc_law import TOL_MIN
 
     tick = progress or (lambda label: None)
     problem = problem or get_problem("toy")
     noise = noise or default_noise()
     lat = Lattice.from_domain(delta, problem.domain, dim=problem.dim)
     cells = lat.cells(problem.minimizer) if problem.minimizer is not None else np.zeros(0, dtype=np.int64)
-    alphas = tuple(float(a) for a in alphas)
+    alphas = tuple(dict.fromkeys(float(a) for a in alphas))
+    for a in alphas:
+        _check(steps, chains, 0, a)
+    if exact and not TOL_MIN <= float(bc_tol) < 1:
+        raise SrchainError(f"bc_tol must be in [{TOL_MIN:g}, 1), got {float(bc_tol):g}: changes below {TOL_MIN:g} "
+                           f"are not resolved by BC's discretised transfer operator")
     runs = [(m, a) for m in ("bc", "sr") for a in alphas]
+    mem = default_max_memory() if max_memory is None else float(max_memory)
+    ops = {}
+    build = WorkEstimate()
+    if exact or sampler == "jump":
+        from srchain.operators import transition_matrix
+
+        for a in alphas:
+            op_est = estimate_operator(problem, noise, lat, a)
+            check_memory(op_est.bytes, mem, f"SR's transition matrix at alpha={a:g} on {lat.size:.3g} states",
+                         "use a larger delta or fewer/smaller alphas" + ("" if exact else " or the step sampler"))
+            build = build + WorkEstimate(seconds=op_est.seconds)
+        check_work(build, math.inf, max_hours, what="building SR's transition matrices",
+                   hint="use a larger delta or fewer/smaller alphas")
+        for a in alphas:
+            ops[("sr", a)] = transition_matrix(problem, noise, lat, a, method="sr",
+                                               max_bytes=mem if np.isfinite(mem) else None)
+    est = estimate_figure2(problem, noise, lat, alphas, steps, chains, exact=exact, sampler=sampler,
+                           operators=ops) + build
+    if extra is not None:
+        est = est + extra
+    check_work(est, mem, max_hours, what="figure2",
+               hint="use fewer steps or chains, a larger delta or smaller alphas" + (", a larger bc_tol" if exact else ""))
+    if on_estimate is not None:
+        on_estimate(est)
     seconds = {}
     t0 = time.perf_counter()
-    res = simulate_many(problem, noise, lat, runs, steps, chains=chains, start=start, seed=seed, sampler=sampler)
+    res = simulate_many(problem, noise, lat, runs, steps, chains=chains, start=start, seed=seed, sampler=sampler,
+                        operators=ops, max_memory=np.inf)
     seconds["simulate"] = time.perf_counter() - t0
     tick("simulate")
     sim = {(r.method, r.alpha): r for r in res}
     exact_sr, bc, pi_limit, a0 = {}, {}, None, None
     if exact:
-        from srchain.operators import alpha0, t_tilde, transition_matrix, u_tilde
+        from concurrent.futures import ThreadPoolExecutor
+
+        from srchain.operators import alpha0, t_tilde, u_tilde
         from srchain.stationary import stationary
         from srchain.toy.bc_law import bc_law
-        from concurrent.futures import ThreadPoolExecutor
 
         # The exact laws are independent: run them on a thread pool (the GTH kernels release the GIL).
         t0 = time.perf_counter()
+        max_seconds = None if max_hours is None else float(max_hours) * 3600.0
 
         def sr_law(a):
-            return stationary(transition_matrix(problem, noise, lat, a, method="sr").P).pi
+            return stationary(ops[("sr", a)].P).pi
 
         def bc_one(a):
-            law = bc_law(problem, noise, lat, a, tol=bc_tol)
+            law = bc_law(problem, noise, lat, a, tol=bc_tol, max_memory=mem, max_seconds=max_seconds)
             tick(f"BC law α={a:g}")
             return law
 
@@ -213,9 +291,13 @@ def plot_figure2(fig2: Figure2, path=None):
     fig.suptitle(f"Figure 2 (Li et al. 2017): BC (top) vs SR (bottom), start {fig2.start:g}, Δ={lat.delta:g}, "
                  f"{fig2.steps:.0e} steps × {fig2.chains} chain(s); noise {fig2.noise.describe()}", fontsize=9)
     if path is not None:
-        import os
+        from pathlib import Path
 
-        os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        from srchain.io import atomic_write
+
+        fmt = Path(str(path)).suffix.lower().lstrip(".") or "png"
+        try:  # a temporary file renamed into place, with the permissions a plain open would give
+            atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format=fmt), binary=True)
+        finally:
+            plt.close(fig)
     return fig

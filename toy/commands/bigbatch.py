@@ -5,7 +5,8 @@ HELP = "tabulate SR's small-α law π̃ and its mass on the global minimiser as 
 
 
 def configure(parser):
-    from srchain.cli import NOISE_NAMES, nonneg_int, positive_float, positive_int
+    from srchain.cli import NOISE_NAMES, finite_float, nonneg_int, positive_float, positive_int
+    from srchain.toy.commands._limits import add_limit_options
 
     g = parser.add_argument_group("big batch")
     g.add_argument("--problem", default="toy", metavar="NAME", help="registered problem (default toy)")
@@ -19,8 +20,11 @@ def configure(parser):
     g.add_argument("--samples", type=positive_int, default=16, metavar="M", help="minibatch: per-sample perturbations")
     g.add_argument("--batch", type=positive_int, nargs="+", default=None, metavar="B",
                    help="batch sizes (default gaussian 1 4 16 64 256 1024; minibatch 1 2 4 8 12 15 16)")
-    g.add_argument("--start", type=float, default=4.0, metavar="X",
-                   help="start (matters only when the chain is reducible; default 4.0)")
+    g.add_argument("--start", type=finite_float, default=4.0, metavar="X",
+                   help="start, inside the domain (matters only when the chain is reducible; default 4.0)")
+    g.add_argument("--max-states", type=positive_int, default=20_000_000, metavar="N",
+                   help="refuse lattices with more states than this")
+    add_limit_options(g, "the table")
     o = parser.add_argument_group("output")
     o.add_argument("--seed", type=nonneg_int, default=0, metavar="N", help="seed of the minibatch perturbations")
     o.add_argument("--json", default=None, metavar="PATH", help="write the table here")
@@ -30,11 +34,20 @@ def configure(parser):
 def run(args) -> int:
     from srchain.io import write_json
     from srchain.problems import get_problem
-    from srchain.toy.bigbatch import bigbatch_table
+    from srchain.toy.bigbatch import DEFAULT_BATCHES, bigbatch_table
+    from srchain.toy.commands._limits import announcer, as_flags, check_dim, check_lattice_size, check_minibatch, \
+        max_memory_bytes
 
+    check_dim(args.dim)
+    batches = list(dict.fromkeys(args.batch or DEFAULT_BATCHES.get(args.noise, (1, 4, 16, 64))))
+    check_minibatch(args.noise, args.samples, batches)
     problem = get_problem(args.problem, dim=args.dim)
-    rows = bigbatch_table(problem, noise=args.noise, sigma=args.sigma, batches=args.batch, samples=args.samples,
-                          delta=args.delta, seed=args.seed, nu=args.nu, start=args.start)
+    check_lattice_size(problem.domain, args.delta, args.max_states)
+    with as_flags({"start": "--start"}):
+        rows = bigbatch_table(problem, noise=args.noise, sigma=args.sigma, batches=batches, samples=args.samples,
+                              delta=args.delta, seed=args.seed, nu=args.nu, start=args.start,
+                              max_states=args.max_states, max_memory=max_memory_bytes(args),
+                              max_hours=args.max_hours, on_estimate=announcer(args, "bigbatch"))
     print(f"SR's limit law π̃ on {problem.name} (Δ = {args.delta:g}), {args.noise} noise, per-sample scale "
           f"{args.sigma:g}")
     print(f"{'batch':>6s} {'std(ξ̄)':>9s} {'alpha0':>9s} {'mass@min':>9s} {'E[f]':>8s} {'entropy':>8s}")

@@ -30,6 +30,9 @@ def configure(parser) -> None:
     g.add_argument("--theorem", default=None, choices=list(THEOREMS), metavar="N",
                    help="check one result (1, 2, 3, 4, corollary1): uses its schedule and refuses others")
     g.add_argument("--data-seed", type=nonneg_int, default=0, metavar="N", help="seed of the problem's data")
+    from srchain.toy.commands._limits import add_limit_options
+
+    add_limit_options(g, "the sweep")
     add_output_options(parser)
     parser.epilog = ("example: srchain convex --problem quadratic --method sr bc r sgd --delta 0.5 0.25 0.125 "
                      "--steps 100000 --seeds 50 --json convex.json --plot convex.png")
@@ -69,11 +72,34 @@ def run(args) -> int:
     from srchain.toy.convex import BOUND_KEYS, sweep
     from srchain.toy.convex_problems import get_convex_problem
 
+    from srchain.simulate import WorkEstimate, check_work
+    from srchain.toy.commands._limits import announcer, as_flags, max_memory_bytes
+    from srchain.toy.convex import check_counts
+    from srchain.toy.convex_problems import CONVEX_PROBLEMS, estimate_problem
+
     if args.coupling is not None:
         raise SrchainError("--coupling does not apply to the convex problems")
-    problem = get_convex_problem(args.problem, dim=args.dim, data_seed=args.data_seed, domain=args.domain)
+    flags = {"steps": "--steps", "seeds": "--seeds", "batch": "--batch", "dim": "--dim"}
+    if args.problem in CONVEX_PROBLEMS:
+        nbytes, secs = estimate_problem(args.problem, args.dim)
+        with as_flags(flags):
+            check_counts(args.steps, args.seeds, args.batch)
+            check_work(WorkEstimate(seconds=secs, bytes=nbytes), max_memory_bytes(args), args.max_hours,
+                       what=f"building the {args.problem} problem in dim={args.dim or 10}", hint="use a smaller dim")
+    with as_flags(flags):
+        problem = get_convex_problem(args.problem, dim=args.dim, data_seed=args.data_seed, domain=args.domain,
+                                     max_memory=max_memory_bytes(args))
     deltas = sorted({float(d) for d in args.delta}, reverse=True)
     methods = list(dict.fromkeys(args.method))
+    if any(m != "sgd" for m in methods):
+        import numpy as np
+
+        scale = float(np.max(np.abs(problem.domain)))
+        finest = scale * 2.0**-52
+        if deltas[-1] < finest:
+            raise SrchainError(f"--delta {deltas[-1]:g} is finer than float64 resolves on the box (|w| up to "
+                               f"{scale:g}: spacing {finest:.2g}); rounding would be the identity. Use --delta >= "
+                               f"{finest:.2g} or --method sgd")
     G2, how = problem.g_squared(args.batch)
     G = math.sqrt(G2)
     schedule = _schedule_for(args, problem, G)
@@ -88,8 +114,10 @@ def run(args) -> int:
     def bar(jobs):
         return progress(jobs, args, "convex", total=len(jobs))
 
-    records, runs, slopes = sweep(problem, methods, deltas, args.steps, args.seeds, schedule, seed=args.seed,
-                                  batch=args.batch, G=G, progress=bar)
+    with as_flags(flags):
+        records, runs, slopes = sweep(problem, methods, deltas, args.steps, args.seeds, schedule, seed=args.seed,
+                                      batch=args.batch, G=G, progress=bar, max_memory=max_memory_bytes(args),
+                                      max_hours=args.max_hours, on_estimate=announcer(args, "convex"))
     if args.theorem is not None:
         key = THEOREMS[args.theorem]
         for r in records:
@@ -180,14 +208,20 @@ def _plot(path, problem, records, deltas):
     ax2.set_title("floor versus Δ (dashed: bounds)")
     ax2.legend(fontsize=6)
     fig.tight_layout()
-    from pathlib import Path
-    import os
-    import tempfile
+    save_figure_atomic(fig, path, dpi=120)
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".png", dir=p.parent if str(p.parent) else ".")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, p)
+
+def save_figure_atomic(fig, path, dpi: int = 120) -> None:
+    """Save ``fig`` to ``path`` through :func:`srchain.io.atomic_write` (a temporary file renamed into place, with
+    the permissions a plain ``open`` would give) and close it; the format follows the suffix."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from srchain.io import atomic_write
+
+    fmt = Path(path).suffix.lower().lstrip(".") or "png"
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, dpi=dpi, format=fmt), binary=True)
+    finally:
+        plt.close(fig)

@@ -1,6 +1,7 @@
 """``srchain figure2``: Figure 2 of the paper (SR vs BC on objective (8)) with the exact laws overlaid."""
 from __future__ import annotations
 
+OUTPUTS = {"json": "file", "out": "image"}
 HELP = "reproduce Figure 2 (BC vs SR histograms on objective (8), exact laws overlaid) into a PNG"
 
 
@@ -18,8 +19,12 @@ def configure(parser):
     g.add_argument("--start", type=finite_float, default=4.0, metavar="X", help="starting point (default 4.0)")
     g.add_argument("--sampler", choices=["step", "jump"], default="step", help="SR sampler (default step)")
     g.add_argument("--bc-tol", type=positive_float, default=1e-3, metavar="TV",
-                   help="refine BC's transfer operator until the law of Qd(w_r) moves by less than this")
+                   help="refine BC's transfer operator until the law of Qd(w_r) moves by less than this "
+                        "(1e-12 <= TV < 1; default 1e-3)")
     g.add_argument("--no-exact", action="store_true", help="skip the exact laws (histograms only)")
+    from srchain.toy.commands._limits import add_limit_options
+
+    add_limit_options(g, "the figure")
     add_noise_options(parser, default_sigma=4.0)
     o = parser.add_argument_group("output")
     o.add_argument("--seed", type=nonneg_int, default=0, metavar="N", help="random seed (default 0)")
@@ -28,6 +33,7 @@ def configure(parser):
 
 
 def run(args) -> int:
+    import sys
     import time
 
     from srchain.errors import SrchainError
@@ -36,7 +42,15 @@ def run(args) -> int:
     from srchain.problems import get_problem
     from srchain.toy.figure2 import figure2_data, plot_figure2
 
+    from srchain.toy.bc_law import TOL_MIN
+    from srchain.toy.commands._limits import (announcer, as_flags, check_lattice_size, check_minibatch,
+                                              max_memory_bytes, output_cost)
+
     t0 = time.perf_counter()
+    if not args.no_exact and not TOL_MIN <= args.bc_tol < 1:
+        raise SrchainError(f"--bc-tol must be in [{TOL_MIN:g}, 1), got {args.bc_tol:g}: BC's discretised transfer "
+                           f"operator does not resolve changes below {TOL_MIN:g} (each row drops up to 1e-14 of its "
+                           f"mass)")
     problem = get_problem(args.problem)
     if problem.dim != 1:
         raise SrchainError(f"figure2 needs a 1-D problem; {args.problem!r} is {problem.dim}-dimensional "
@@ -44,9 +58,14 @@ def run(args) -> int:
     lo, hi = problem.domain[0]
     if not (lo <= args.start <= hi):
         raise SrchainError(f"the start {args.start:g} is outside the domain [{lo:g}, {hi:g}]")
+    check_minibatch(args.noise, args.samples, [args.batch])
     noise = make_noise(args.noise, sigma=args.sigma, nu=args.nu, batch=args.batch, samples=args.samples,
                        seed=args.seed)
-    stages = 1 + (0 if args.no_exact else 1 + len(args.alpha))
+    n = check_lattice_size(problem.domain, args.delta)
+    alphas = list(dict.fromkeys(args.alpha))
+    # the figure: 2 × len(alpha) histograms of n bars; the JSON: states, counts, exact laws, BC's latent bins
+    extra = output_cost(numbers=(len(alphas) * n * 8 if args.json else 0), bars=2 * len(alphas) * n)
+    stages = 1 + (0 if args.no_exact else 1 + len(alphas))
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -58,11 +77,28 @@ def run(args) -> int:
             bar.set_postfix_str(label)
             bar.update(1)
 
-    fig2 = figure2_data(noise=noise, alphas=args.alpha, steps=args.steps, chains=args.chains, start=args.start,
-                        seed=args.seed, delta=args.delta, problem=problem, exact=not args.no_exact,
-                        bc_tol=args.bc_tol, sampler=args.sampler, progress=tick)
-    if bar is not None:
-        bar.close()
+    def note(est):
+        if bar is not None:
+            bar.clear()
+        announcer(args, "figure2")(est)
+        if bar is not None:
+            bar.refresh()
+
+    try:
+        with as_flags({"bc_tol": "--bc-tol", "steps + burn_in": "--steps", "chains × steps": "--chains × --steps"}):
+            fig2 = figure2_data(noise=noise, alphas=alphas, steps=args.steps, chains=args.chains, start=args.start,
+                                seed=args.seed, delta=args.delta, problem=problem, exact=not args.no_exact,
+                                bc_tol=args.bc_tol, sampler=args.sampler, progress=tick,
+                                max_memory=max_memory_bytes(args), max_hours=args.max_hours, extra=extra,
+                                on_estimate=note)
+    finally:
+        if bar is not None:
+            bar.close()
+            bar = None
+    for a, law in fig2.bc.items():
+        if not law.converged and law.stopped and not args.quiet:
+            sys.stderr.write(f"srchain: note: BC's law at α={a:g} stopped refining before --bc-tol "
+                             f"{args.bc_tol:g} (last change {law.tv_change:.2g}): {law.stopped}\n")
     plot_figure2(fig2, args.out)
     print(f"noise: {noise.describe()}; start {args.start:g}; Δ = {args.delta:g}; {args.steps} steps; "
           f"mass on the global minimiser's cells {fig2.lattice.points[fig2.cells, 0].tolist()}:")

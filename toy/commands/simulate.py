@@ -26,6 +26,9 @@ def configure(parser):
                    help="quantizer BC takes the gradient at (Eq. 7 uses Qd)")
     g.add_argument("--threads", type=positive_int, default=None, metavar="T",
                    help="Numba threads (results do not depend on it)")
+    from srchain.toy.commands._limits import add_limit_options
+
+    add_limit_options(g, "the simulation")
     add_output_options(parser)
 
 
@@ -37,22 +40,42 @@ def run(args) -> int:
 
     from srchain.errors import SrchainError
     from srchain.io import write_json
-    from srchain.simulate import simulate_many
-    from srchain.spec import spec_from_args
+    from srchain.lattice import Lattice
+    from srchain.simulate import LATENT_BINS_PER_CELL, simulate_many
+    from srchain.spec import ChainSpec, noise_from_args, problem_from_args
+    from srchain.toy.commands._limits import (announcer, as_flags, check_dim, check_lattice_size, check_minibatch,
+                                              max_memory_bytes, output_cost)
 
     if args.threads is not None:
         import numba
 
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    spec = spec_from_args(args)
-    lat = spec.lattice
-    runs = [(m, a) for m in args.method for a in args.alpha]
+    runs = [(m, a) for m in dict.fromkeys(args.method) for a in dict.fromkeys(args.alpha)]
+    if args.sampler == "jump" and not any(m in ("sr", "r") for m, _ in runs):
+        raise SrchainError(f"--sampler jump is the exact jump chain of sr and r; --method "
+                           f"{' '.join(dict.fromkeys(args.method))} is always stepped (drop --sampler jump)")
+    check_dim(args.dim)
+    check_minibatch(args.noise, args.samples, [args.batch])
+    problem = problem_from_args(args)
+    noise = noise_from_args(args)
+    check_lattice_size(problem.domain, args.delta)
+    lat = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim)
+    spec = ChainSpec(problem=problem, noise=noise, lattice=lat)
     if args.sampler == "jump" and any(m in ("sgd", "bc") for m, _ in runs) and not args.quiet:
         sys.stderr.write("srchain: note: --sampler jump applies to sr and r; sgd and bc are stepped\n")
+    # writing the results: states, counts (and latent counts for sgd, bc) per run; the plot's bars
+    nbins = (max(lat.shape) - 1) * LATENT_BINS_PER_CELL
+    numbers = 0.0
+    if args.json:
+        numbers = sum(lat.size * (lat.dim + 1) + (lat.dim * nbins if m in ("sgd", "bc") else 0) for m, _ in runs)
+    extra = output_cost(numbers=numbers, bars=len(runs) * lat.shape[0] if args.plot else 0)
     t0 = time.perf_counter()
-    results = simulate_many(spec.problem, spec.noise, lat, runs, args.steps, chains=args.chains, start=args.start,
-                            seed=args.seed, burn_in=args.burn_in, sampler=args.sampler,
-                            bc_quantizer=args.bc_quantizer)
+    with as_flags({"steps + burn_in": "--steps + --burn-in", "chains × steps": "--chains × --steps",
+                   "start": "--start"}):
+        results = simulate_many(spec.problem, spec.noise, lat, runs, args.steps, chains=args.chains,
+                                start=args.start, seed=args.seed, burn_in=args.burn_in, sampler=args.sampler,
+                                bc_quantizer=args.bc_quantizer, max_memory=max_memory_bytes(args),
+                                max_hours=args.max_hours, extra=extra, on_estimate=announcer(args, "simulate"))
     seconds = time.perf_counter() - t0
     cells = spec.minimizer_cells()
     if args.start is None:
@@ -103,8 +126,6 @@ def _plot(results, lat, spec, path):
         ax.set_xlabel("quantized w" + (" (coordinate 1)" if lat.dim > 1 else ""))
     fig.suptitle(f"{spec.problem.name}: noise {spec.noise.describe()}", fontsize=9)
     fig.tight_layout()
-    import os
+    from srchain.toy.commands.convex import save_figure_atomic
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure_atomic(fig, path, dpi=120)
