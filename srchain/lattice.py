@@ -6,6 +6,8 @@ grid; otherwise it is the same grid shifted by ``lo`` (the rounding Qd/Qs is the
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,7 +22,12 @@ __all__ = ["Lattice"]
 
 @dataclass(frozen=True)
 class Lattice:
-    """A box lattice with spacing ``delta``, corner ``lo`` (shape (d,)) and ``shape`` (states per axis)."""
+    r"""A box lattice with spacing ``delta``, corner ``lo`` (shape (d,)) and ``shape`` (states per axis).
+
+    Its states are the points :math:`\mathrm{lo} + \Delta k` for the integer coordinates
+    :math:`k = (k_1, \dots, k_d)`, :math:`0 \le k_i < n_i` (:math:`n` = ``shape``), numbered in C order. When
+    :math:`\mathrm{lo}` is a multiple of :math:`\Delta` it is a box of the paper's grid :math:`\Delta\mathbb{Z}^d`.
+    """
 
     delta: float
     lo: tuple
@@ -28,15 +35,16 @@ class Lattice:
 
     @classmethod
     def from_domain(cls, delta: float, domain, dim: int | None = None, max_states: int | None = None) -> "Lattice":
-        """The lattice ``lo + ΔZ^d`` inside the box ``domain``.
+        r"""The lattice :math:`\mathrm{lo} + \Delta\mathbb{Z}^d` inside the box ``domain``.
 
-        ``hi`` is reached exactly when ``(hi − lo)/Δ`` is an integer (up to 1e-9 relative); otherwise the last
-        point is the largest grid point below ``hi``.
+        ``hi`` is reached exactly when :math:`(\mathrm{hi} - \mathrm{lo})/\Delta` is an integer (up to 1e-9
+        relative); otherwise the last point is the largest grid point below ``hi``.
 
         Raises
         ------
         SrchainError
-            Δ ≤ 0, an empty or inverted domain, fewer than 2 points per axis, or more than ``max_states`` states.
+            :math:`\Delta \le 0`, an empty or inverted domain, fewer than 2 points per axis, or more than
+            ``max_states`` states.
         """
         delta = check_delta(delta)
         dom = as_domain(domain, dim if dim is not None else (1 if np.asarray(domain).ndim == 1 else len(domain)))
@@ -58,7 +66,7 @@ class Lattice:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)  # Python integers: no int64 overflow for large d
 
     @property
     def hi(self) -> np.ndarray:
@@ -70,7 +78,8 @@ class Lattice:
 
     @property
     def strides(self) -> np.ndarray:
-        """Index steps per axis in C order: state ``Σ_k c_k·strides[k]`` has integer coordinates ``c``."""
+        r"""Index steps per axis in C order: state :math:`\sum_k c_k\,\mathrm{strides}[k]` has integer coordinates
+        :math:`c`."""
         out = np.ones(self.dim, dtype=np.int64)
         for k in range(self.dim - 2, -1, -1):
             out[k] = out[k + 1] * self.shape[k + 1]
@@ -84,7 +93,7 @@ class Lattice:
 
     @cached_property
     def points(self) -> np.ndarray:
-        """The states' points ``lo + Δk``, shape ``(size, d)``."""
+        r"""The states' points :math:`\mathrm{lo} + \Delta k`, shape ``(size, d)``."""
         return np.asarray(self.lo) + self.delta * self.coords
 
     def axis(self, k: int = 0) -> np.ndarray:
@@ -109,8 +118,9 @@ class Lattice:
         return bool(np.all((w >= np.asarray(self.lo) - tol) & (w <= self.hi + tol)))
 
     def cells(self, w) -> np.ndarray:
-        """Flat indices of the lattice points within Δ of ``w`` in every coordinate (``|x_k − w_k| < Δ``): the
-        corners of the grid cell holding ``w``; just ``w`` itself when ``w`` is a grid point."""
+        r"""Flat indices of the lattice points within :math:`\Delta` of ``w`` in every coordinate
+        (:math:`|x_k - w_k| < \Delta`): the corners of the grid cell holding ``w``; just ``w`` itself when ``w`` is a
+        grid point."""
         w = np.asarray(w, dtype=np.float64).reshape(self.dim)
         rel = (w - np.asarray(self.lo)) / self.delta
         per_axis = []

@@ -414,6 +414,9 @@ class MinibatchNoise(DiscreteNoise):
             raise SrchainError(f"the minibatch noise needs samples >= 2, got {samples}")
         if batch > samples:
             raise SrchainError(f"batch = {batch} is larger than the number of samples ({samples})")
+        if math.comb(int(samples), int(batch)) > max_subsets:  # before drawing anything of size `samples`
+            raise SrchainError(f"the minibatch law has C({samples}, {batch}) subsets, more than {max_subsets}; "
+                               f"use fewer samples or a batch nearer 1 or samples")
         e = np.random.default_rng(np.random.SeedSequence(seed)).normal(0.0, sigma, samples)
         e -= e.mean()
         return cls.from_perturbations(e, batch=batch, sigma=sigma, seed=seed, max_subsets=max_subsets)

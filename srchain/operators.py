@@ -59,19 +59,19 @@ DEFAULT_TOL = 1e-14
 
 @dataclass(frozen=True)
 class Operator:
-    """A transition matrix with its provenance.
+    r"""A transition matrix with its provenance.
 
     Attributes
     ----------
     P : scipy.sparse.csr_matrix
-        Row-stochastic ``P = T_αᵀ``; ``P[i, j] = Pr(i → j)``; sorted indices; diagonal stored.
+        Row-stochastic :math:`P = T_\alpha^\top`; :math:`P[i, j] = \Pr(i \to j)`; sorted indices; diagonal stored.
     alpha : float
     method : str
         ``"sr"``, ``"r"`` or ``"t_tilde"``.
     dropped_mass : float
         Largest probability mass removed from one row before renormalisation.
     window : int
-        Moves computed per coordinate: ``|j| ≤ window``.
+        Moves computed per coordinate: :math:`|j| \le` ``window``.
     lattice : Lattice or None
         The state space (so that :func:`srchain.stationary.stationary` needs no ``shape=``).
     """
@@ -100,10 +100,10 @@ def _check_alpha(alpha) -> float:
 
 
 def estimate_bytes(lattice: Lattice, window: int = 1, nnz_per_row: float | None = None) -> int:
-    """Peak memory of building ``P`` (bytes): one chunk's move tables (:func:`_chunk_rows`), the gradients and
+    r"""Peak memory of building ``P`` (bytes): one chunk's move tables (:func:`_chunk_rows`), the gradients and
     coordinates, and the CSR arrays (12 bytes per kept entry, counted twice for the final concatenation).
 
-    ``nnz_per_row`` defaults to the small-α regime's ``2d + 1``; :func:`transition_matrix` measures it on a sample
+    ``nnz_per_row`` defaults to the small-:math:`\alpha` regime's :math:`2d + 1`; :func:`transition_matrix` measures it on a sample
     of rows, so a wide window (large α, fine Δ) is counted with the entries it really keeps.
     """
     n, d = lattice.size, lattice.dim
@@ -129,6 +129,9 @@ def _chunk_rows(d: int, window: int, n: int) -> int:
 def _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J, samples: int = 512) -> float:
     """Kept entries per row, measured on ``samples`` evenly spaced rows (for the memory estimate)."""
     n = lattice.size
+    if _one_row_bytes(lattice, J) > CHUNK_BYTES:  # even one row's tables are too big to sample: the window's bound
+        return float(min((2 * J + 1) ** lattice.dim, n))
+    samples = min(samples, _chunk_rows(lattice.dim, J, n))  # the sample's own move tables stay within a chunk
     idx = np.unique(np.linspace(0, n - 1, min(n, samples)).astype(np.int64))
     targets, probs, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[idx], rows=idx, window=J)
     counts = [_count_rows(targets, probs, lattice, tol) / idx.size]
@@ -138,13 +141,18 @@ def _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J, s
 @accepts_spec
 def estimate(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
              tol: float = DEFAULT_TOL) -> tuple[int, int]:
-    """``(bytes, nnz)``: peak memory of :func:`transition_matrix` and the entries its ``P`` will hold, measured on
-    a sample of rows (cheap: nothing of size n × window is allocated)."""
+    r"""``(bytes, nnz)``: peak memory of :func:`transition_matrix` and the entries its ``P`` will hold, measured on
+    a sample of rows (cheap: nothing of size :math:`n \times` ``window`` is allocated)."""
     alpha = _check_alpha(alpha)
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
     J = _window(problem, noise, lattice, grads, alpha, tol)
     per_row = _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J)
     return estimate_bytes(lattice, J, per_row), int(per_row * lattice.size)
+
+
+def _one_row_bytes(lattice: Lattice, window: int) -> float:
+    """Move tables of a single row: what even the sampling for the estimate would allocate."""
+    return float(lattice.dim * (2 * window + 3) * 8 * _TABLES)
 
 
 def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, tol: float):
@@ -161,16 +169,29 @@ def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.nda
 def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
               tol: float = DEFAULT_TOL, grads: np.ndarray | None = None, rows: slice | None = None,
               window: int | None = None):
-    """Per-coordinate move laws of one SR (Eq. 6) or R (Eq. 4) step from every state (or the states ``rows``).
+    r"""Per-coordinate move laws of one SR (Eq. 6) or R (Eq. 4) step from every state (or the states ``rows``).
 
     Returns
     -------
     targets : ndarray of int64, shape (n, d, W)
-        Target coordinate index along axis k (``-1``: no entry); increasing along the last axis.
+        Target coordinate index along axis :math:`k` (``-1``: no entry); increasing along the last axis.
     probs : ndarray of float64, shape (n, d, W)
         Their probabilities (faces of the box carry the clipped tail mass).
     window : int
-        ``J``, with ``W = 2J + 1``.
+        :math:`J`, with :math:`W = 2J + 1`.
+
+    Notes
+    -----
+    In lattice units coordinate :math:`k` of the SR step is :math:`u_k = m_k - \tau\bar\xi_k`, with
+    :math:`m_k = -\alpha g_k(x)/\Delta` and :math:`\tau = \alpha/\Delta`, and Qs rounds it to :math:`j` with
+
+    .. math::
+
+        \Pr(\text{move } j) = \tau\,\big[\Lambda(a_{j-1}) - 2\Lambda(a_j) + \Lambda(a_{j+1})\big],\qquad
+        a_c = \frac{m - c}{\tau},\qquad \Lambda(a) = \mathbb{E}[(a - \bar\xi)^+];
+
+    R moves by :math:`j` with probability :math:`\Pr(j - \tfrac12 \le u < j + \tfrac12)`. The module docstring
+    gives the faces of the box and the cancellation-free way these are evaluated.
     """
     alpha = _check_alpha(alpha)
     method = _lattice_rule(method)
@@ -364,14 +385,14 @@ CHUNK = 1 << 20
 @accepts_spec
 def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
                       tol: float = DEFAULT_TOL, max_bytes: float | None = None) -> Operator:
-    """The exact transition matrix of SR (Eq. 6) or R (Eq. 4) on ``lattice`` with learning rate ``alpha``.
+    r"""The exact transition matrix of SR (Eq. 6) or R (Eq. 4) on ``lattice`` with learning rate ``alpha``.
 
     Parameters
     ----------
     problem, noise, lattice
         Objective, gradient noise and state space.
     alpha : float
-        Learning rate α > 0.
+        Learning rate :math:`\alpha > 0`.
     method : {"sr", "r"}
     tol : float
         Entries below ``tol`` may be dropped (see the module docstring); rows are renormalised.
@@ -381,7 +402,24 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     Returns
     -------
     Operator
-        ``.P`` is row-stochastic: ``P = T_αᵀ`` in the paper's column convention.
+        ``.P`` is row-stochastic: :math:`P = T_\alpha^\top` in the paper's column convention.
+
+    Notes
+    -----
+    At state :math:`x` the stochastic gradient's :math:`k`-th coordinate is :math:`g_k(x) + \bar\xi_k`
+    (independent noise per coordinate), so SR's step (Eq. 6) in lattice units is :math:`u_k = m_k - \tau\bar\xi_k`
+    with :math:`m_k = -\alpha g_k(x)/\Delta` and :math:`\tau = \alpha/\Delta`. Qs rounds each coordinate
+    independently, so a row of :math:`P` is the product over coordinates of the 1-D move laws
+
+    .. math::
+
+        \Pr(\text{move } j) = \tau\,\big[\Lambda(a_{j-1}) - 2\Lambda(a_j) + \Lambda(a_{j+1})\big],\qquad
+        a_c = \frac{m - c}{\tau},\qquad \Lambda(a) = \mathbb{E}[(a - \bar\xi)^+],
+
+    from the noise model's closed-form partial expectation :math:`\Lambda`. Moves that would leave the box are
+    clipped to its face, whose entry is a tail probability. R (Eq. 4) moves by :math:`j` with probability
+    :math:`\Pr(j - \tfrac12 \le u < j + \tfrac12)`. See :func:`move_laws` and the module docstring for the
+    cancellation-free evaluation and the dropped mass.
 
     Examples
     --------
@@ -400,6 +438,9 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
     J = _window(problem, noise, lattice, grads, alpha, tol)
     if max_bytes is not None:
+        check_memory(max(estimate_bytes(lattice, J), _one_row_bytes(lattice, J)), max_bytes,
+                     f"T_alpha on {lattice.size:.3g} states (moves up to {J} cells per coordinate)",
+                     "use a coarser lattice (larger delta), a smaller alpha or a larger tol")
         per_row = _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J)
         check_memory(estimate_bytes(lattice, J, per_row), max_bytes,
                      f"T_alpha on {lattice.size:.3g} states (about {per_row:.3g} entries per row)",
@@ -462,11 +503,19 @@ def _check_rates_representable(noise: NoiseModel, lattice: Lattice, grads: np.nd
 
 @accepts_spec
 def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_matrix:
-    """The rate matrix Ũ of Theorem 5 (row convention, zero diagonal).
+    r"""The rate matrix :math:`\tilde U` of Theorem 5 (row convention, zero diagonal).
 
-    ``Ũ(x, x + Δe_k) = E[(−∇f̃_k(x))⁺]/Δ = Λ(−g_k(x))/Δ`` and ``Ũ(x, x − Δe_k) = E[(∇f̃_k(x))⁺]/Δ = Υ(−g_k(x))/Δ``
-    (the paper's ∫₀^∞ p(z) z/Δ dz with z the descent direction); moves that would leave the box are clipped, so
-    they are absent (they would be self-loops).
+    .. math::
+
+        \tilde U(x, x + \Delta e_k) = \frac{\mathbb{E}[(-\nabla\tilde f_k(x))^+]}{\Delta}
+                                    = \frac{\Lambda(-g_k(x))}{\Delta},\qquad
+        \tilde U(x, x - \Delta e_k) = \frac{\mathbb{E}[(\nabla\tilde f_k(x))^+]}{\Delta}
+                                    = \frac{\Upsilon(-g_k(x))}{\Delta}
+
+    (the paper's :math:`\int_0^\infty p(z)\,z/\Delta\,dz` with :math:`z` the descent direction), where
+    :math:`g_k = \partial_k f` and :math:`\Lambda(a) = \mathbb{E}[(a - \bar\xi)^+]`,
+    :math:`\Upsilon(a) = \mathbb{E}[(\bar\xi - a)^+]` are the noise's partial expectations; moves that would
+    leave the box are clipped, so they are absent (they would be self-loops).
     """
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
     delta = lattice.delta
@@ -488,7 +537,13 @@ def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_mat
 
 
 def alpha0(U: sp.spmatrix) -> float:
-    """The largest α0 for which ``T̃_α0 = I − α0·diag(Ũ1) + α0·Ũ`` is non-negative (Eq. 9): ``1 / max_x Σ_y Ũ(x, y)``."""
+    r"""The largest :math:`\alpha_0` for which :math:`\tilde T_{\alpha_0}` is non-negative (Eq. 9).
+
+    .. math::
+
+        \tilde T_{\alpha_0} = I - \alpha_0\operatorname{diag}(\tilde U\mathbf{1}) + \alpha_0\tilde U,\qquad
+        \alpha_0 = \frac{1}{\max_x \sum_y \tilde U(x, y)}.
+    """
     rates = np.asarray(U.sum(axis=1)).ravel()
     top = float(rates.max()) if rates.size else 0.0
     if top <= 0:
@@ -497,9 +552,14 @@ def alpha0(U: sp.spmatrix) -> float:
 
 
 def t_tilde(U: sp.spmatrix, alpha: float | None = None) -> sp.csr_matrix:
-    """``T̃_α = I − α·diag(Ũ1) + α·Ũ`` (Eq. 9, row convention); ``alpha=None`` means α0.
+    r""":math:`\tilde T_\alpha = I - \alpha\operatorname{diag}(\tilde U\mathbf{1}) + \alpha\tilde U` (Eq. 9, row
+    convention); ``alpha=None`` means :math:`\alpha_0`.
 
-    For every α ≤ α0 it has the same stationary law π̃ (Eq. 20): ``T̃_α = (1 − α/α0) I + (α/α0) T̃_α0``.
+    For every :math:`\alpha \le \alpha_0` it has the same stationary law :math:`\tilde\pi` (Eq. 20):
+
+    .. math::
+
+        \tilde T_\alpha = \Big(1 - \frac{\alpha}{\alpha_0}\Big) I + \frac{\alpha}{\alpha_0}\,\tilde T_{\alpha_0}.
     """
     a0 = alpha0(U)
     alpha = a0 if alpha is None else _check_alpha(alpha)
@@ -514,9 +574,11 @@ def t_tilde(U: sp.spmatrix, alpha: float | None = None) -> sp.csr_matrix:
 
 @dataclass(frozen=True)
 class LimitChain:
-    """The small-α limit of SR (Theorem 5, Eq. 9): the rates Ũ, α0 = 1/max_x Σ_y Ũ(x, y) and T̃ = T̃_α0.
+    r"""The small-:math:`\alpha` limit of SR (Theorem 5, Eq. 9): the rates :math:`\tilde U`,
+    :math:`\alpha_0 = 1/\max_x \sum_y \tilde U(x, y)` and :math:`\tilde T = \tilde T_{\alpha_0}`.
 
-    Every T̃_α with α ≤ α0 has the same stationary law π̃, the limit of π_α as α → 0.
+    Every :math:`\tilde T_\alpha` with :math:`\alpha \le \alpha_0` has the same stationary law :math:`\tilde\pi`,
+    the limit of :math:`\pi_\alpha` as :math:`\alpha \to 0`.
     """
 
     u_tilde: sp.csr_matrix
@@ -526,7 +588,7 @@ class LimitChain:
 
     @property
     def P(self) -> sp.csr_matrix:
-        """T̃ as a row-stochastic matrix (what :func:`srchain.stationary.stationary` solves)."""
+        r""":math:`\tilde T` as a row-stochastic matrix (what :func:`srchain.stationary.stationary` solves)."""
         return self.t_tilde
 
     def __repr__(self) -> str:
@@ -535,7 +597,8 @@ class LimitChain:
 
 @accepts_spec
 def limit_chain(problem: Problem, noise: NoiseModel, lattice: Lattice) -> LimitChain:
-    """Ũ, α0 and T̃_α0 of Eq. 9 on ``lattice``; ``stationary(limit_chain(...))`` is π̃ (Theorem 5).
+    r""":math:`\tilde U`, :math:`\alpha_0` and :math:`\tilde T_{\alpha_0}` of Eq. 9 on ``lattice``;
+    ``stationary(limit_chain(...))`` is :math:`\tilde\pi` (Theorem 5).
 
     Examples
     --------
