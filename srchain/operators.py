@@ -103,8 +103,9 @@ def estimate_bytes(lattice: Lattice, window: int = 1, nnz_per_row: float | None 
     r"""Peak memory of building ``P`` (bytes): one chunk's move tables (:func:`_chunk_rows`), the gradients and
     coordinates, and the CSR arrays (12 bytes per kept entry, counted twice for the final concatenation).
 
-    ``nnz_per_row`` defaults to the small-:math:`\alpha` regime's :math:`2d + 1`; :func:`transition_matrix` measures it on a sample
-    of rows, so a wide window (large α, fine Δ) is counted with the entries it really keeps.
+    ``nnz_per_row`` defaults to the small-:math:`\alpha` regime's :math:`2d + 1`; :func:`transition_matrix` measures
+    it on a sample of rows, so a wide window (large :math:`\alpha`, fine :math:`\Delta`) is counted with the entries
+    it really keeps.
     """
     n, d = lattice.size, lattice.dim
     w = 2 * window + 1
@@ -183,12 +184,12 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
     Notes
     -----
     In lattice units coordinate :math:`k` of the SR step is :math:`u_k = m_k - \tau\bar\xi_k`, with
-    :math:`m_k = -\alpha g_k(x)/\Delta` and :math:`\tau = \alpha/\Delta`, and Qs rounds it to :math:`j` with
+    :math:`m_k = -\alpha g_k(x)/\Delta` and :math:`\tau = \alpha/\Delta`, and :math:`Q_s` rounds it to :math:`j` with
 
     .. math::
 
-        \Pr(\text{move } j) = \tau\,\big[\Lambda(a_{j-1}) - 2\Lambda(a_j) + \Lambda(a_{j+1})\big],\qquad
-        a_c = \frac{m - c}{\tau},\qquad \Lambda(a) = \mathbb{E}[(a - \bar\xi)^+];
+        \Pr(\text{move } j) &= \tau\,\big[\Lambda(a_{j-1}) - 2\Lambda(a_j) + \Lambda(a_{j+1})\big], \\
+        a_c &= \frac{m_k - c}{\tau},\qquad \Lambda(a) = \mathbb{E}[(a - \bar\xi)^+];
 
     R moves by :math:`j` with probability :math:`\Pr(j - \tfrac12 \le u < j + \tfrac12)`. The module docstring
     gives the faces of the box and the cancellation-free way these are evaluated.
@@ -408,13 +409,13 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     -----
     At state :math:`x` the stochastic gradient's :math:`k`-th coordinate is :math:`g_k(x) + \bar\xi_k`
     (independent noise per coordinate), so SR's step (Eq. 6) in lattice units is :math:`u_k = m_k - \tau\bar\xi_k`
-    with :math:`m_k = -\alpha g_k(x)/\Delta` and :math:`\tau = \alpha/\Delta`. Qs rounds each coordinate
+    with :math:`m_k = -\alpha g_k(x)/\Delta` and :math:`\tau = \alpha/\Delta`. :math:`Q_s` rounds each coordinate
     independently, so a row of :math:`P` is the product over coordinates of the 1-D move laws
 
     .. math::
 
-        \Pr(\text{move } j) = \tau\,\big[\Lambda(a_{j-1}) - 2\Lambda(a_j) + \Lambda(a_{j+1})\big],\qquad
-        a_c = \frac{m - c}{\tau},\qquad \Lambda(a) = \mathbb{E}[(a - \bar\xi)^+],
+        \Pr(\text{move } j) &= \tau\,\big[\Lambda(a_{j-1}) - 2\Lambda(a_j) + \Lambda(a_{j+1})\big], \\
+        a_c &= \frac{m_k - c}{\tau},\qquad \Lambda(a) = \mathbb{E}[(a - \bar\xi)^+],
 
     from the noise model's closed-form partial expectation :math:`\Lambda`. Moves that would leave the box are
     clipped to its face, whose entry is a tail probability. R (Eq. 4) moves by :math:`j` with probability
@@ -445,8 +446,6 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
         check_memory(estimate_bytes(lattice, J, per_row), max_bytes,
                      f"T_alpha on {lattice.size:.3g} states (about {per_row:.3g} entries per row)",
                      "use a coarser lattice (larger delta), a smaller alpha or a larger tol")
-    if method == "sr":
-        _check_rates_representable(noise, lattice, grads, alpha)
     n = lattice.size
     chunk = _chunk_rows(lattice.dim, J, n)
     lengths, cols, vals, dropped = [], [], [], 0.0
@@ -454,6 +453,8 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
         rows = slice(start, min(n, start + chunk))
         targets, probs, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[rows], rows=rows,
                                       window=J)
+        if method == "sr":
+            _check_rates_representable(noise, lattice, grads[rows], alpha, targets, probs, J)
         ln, ci, va, dr = _build_rows(targets, probs, lattice, tol)
         del targets, probs
         lengths.append(ln); cols.append(ci); vals.append(va)
@@ -475,30 +476,31 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
 _TINY = float(np.finfo(np.float64).tiny)
 
 
-def _check_rates_representable(noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float) -> None:
+def _check_rates_representable(noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, targets,
+                               probs, J: int) -> None:
     """Refuse an α so small that a nearest-neighbour move, α·Ũ(x, x ± Δe_k) to first order, underflows float64.
 
     Such a chain would lose moves that Ũ has (and look reducible, or be silently wrong); the message says that
-    it is underflow, and the smallest α the lattice can represent. Rates that are themselves below the smallest
-    normal float64 are the noise's own underflow, not α's, and are left to the reducibility check.
+    it is underflow, and the smallest α the lattice can represent. Only the rows whose neighbour moves came out
+    below the smallest normal float64 are examined (usually none); a rate that is itself below it is the noise's
+    own underflow, not α's, and is left to the reducibility check.
     """
-    for start in range(0, lattice.size, CHUNK):
-        rows = slice(start, min(lattice.size, start + CHUNK))
-        g = grads[rows]
-        c = lattice.coords[rows]
-        top = np.asarray(lattice.shape, dtype=np.int64) - 1
-        up = np.where(c < top, noise.lower_partial(-g), 0.0) / lattice.delta
-        down = np.where(c > 0, noise.upper_partial(-g), 0.0) / lattice.delta
-        rates = np.concatenate([up.ravel(), down.ravel()])
-        rates = rates[rates >= _TINY]
-        if rates.size == 0:
-            continue
-        r = float(rates.min())
-        if alpha * r < _TINY:
-            raise SrchainError(f"alpha = {alpha:.3g} is so small that the smallest move probability, alpha times "
-                               f"Ũ's rate {r:.3g}, underflows float64 (below {_TINY:.3g}); the smallest alpha this "
-                               f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
-                               f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that")
+    near = probs[:, :, [J - 1, J + 1]]
+    low = (targets[:, :, [J - 1, J + 1]] >= 0) & (near < _TINY)
+    if not low.any():
+        return
+    i, k, side = np.nonzero(low)
+    g = grads[i, k]
+    rates = np.where(side == 1, noise.lower_partial(-g), noise.upper_partial(-g)) / lattice.delta
+    rates = rates[rates >= _TINY]
+    if rates.size == 0:
+        return
+    r = float(rates.min())
+    if alpha * r < _TINY:
+        raise SrchainError(f"alpha = {alpha:.3g} is so small that the smallest move probability, alpha times "
+                           f"Ũ's rate {r:.3g}, underflows float64 (below {_TINY:.3g}); the smallest alpha this "
+                           f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
+                           f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that")
 
 
 @accepts_spec
@@ -507,10 +509,10 @@ def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_mat
 
     .. math::
 
-        \tilde U(x, x + \Delta e_k) = \frac{\mathbb{E}[(-\nabla\tilde f_k(x))^+]}{\Delta}
-                                    = \frac{\Lambda(-g_k(x))}{\Delta},\qquad
-        \tilde U(x, x - \Delta e_k) = \frac{\mathbb{E}[(\nabla\tilde f_k(x))^+]}{\Delta}
-                                    = \frac{\Upsilon(-g_k(x))}{\Delta}
+        \tilde U(x, x + \Delta e_k) &= \frac{\mathbb{E}[(-\nabla\tilde f_k(x))^+]}{\Delta}
+                                     = \frac{\Lambda(-g_k(x))}{\Delta}, \\
+        \tilde U(x, x - \Delta e_k) &= \frac{\mathbb{E}[(\nabla\tilde f_k(x))^+]}{\Delta}
+                                     = \frac{\Upsilon(-g_k(x))}{\Delta}
 
     (the paper's :math:`\int_0^\infty p(z)\,z/\Delta\,dz` with :math:`z` the descent direction), where
     :math:`g_k = \partial_k f` and :math:`\Lambda(a) = \mathbb{E}[(a - \bar\xi)^+]`,
