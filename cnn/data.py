@@ -13,6 +13,12 @@ per-channel normalisation), written as vectorised torch ops on whole batches.
 In-memory sets yield batches from :meth:`InMemoryData.batches`: the epoch's order is a permutation drawn from a
 ``torch.Generator`` seeded by ``(seed, epoch)`` (so a resumed run sees exactly the same batches), and each global
 batch of ``batch × world`` samples is split between the ranks of a DistributedDataParallel run.
+
+On the training device: the images are copied there once (zero-padded by ``pad`` pixels, uint8 kept as uint8), the
+epoch's permutation once per epoch, and each augmented batch is then **one gather** (sample, crop window and flip
+in a single advanced index) followed by the conversion to float and the normalisation, so a step issues about a
+dozen small kernels and never waits for the host. The values are exactly those of :func:`random_crop_flip` on the
+selected images (same draws from the same generator, same arithmetic), so CPU results do not depend on the path.
 """
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ import torch.nn.functional as F
 
 from srchain.errors import SrchainError
 
-__all__ = ["InMemoryData", "FolderData", "load_dataset", "random_crop_flip", "epoch_generator"]
+__all__ = ["InMemoryData", "FolderData", "load_dataset", "random_crop_flip", "epoch_generator",
+           "crop_flip_gather"]
 
 CIFAR_URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
               "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
@@ -63,6 +70,46 @@ def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, generator: torch.Gen
     return x.contiguous()
 
 
+def crop_flip_gather(padded: torch.Tensor, idx: torch.Tensor, pad: int, flip: bool, generator,
+                     channels_last: bool = False, consts=None) -> torch.Tensor:
+    """Images ``idx`` of ``padded`` (``N, C, H + 2·pad, W + 2·pad``, already zero-padded), each cut at a random
+    offset ``(oy, ox) ∈ [0, 2·pad]²`` and, when ``flip``, mirrored with probability 1/2: one gather.
+
+    The draws (``oy``, ``ox``, then the flip coins) and therefore the result equal
+    ``random_crop_flip(images[idx], pad, flip, generator)``. With ``channels_last`` the result is laid out NHWC
+    (a ``channels_last`` tensor) at no extra cost. ``consts`` caches the index ramps between calls.
+    """
+    n = idx.shape[0]
+    c, h, w = padded.shape[1], padded.shape[2] - 2 * pad, padded.shape[3] - 2 * pad
+    dev = padded.device
+    if consts is None:
+        consts = _gather_consts(c, h, w, dev)
+    ar_h, ar_w, rev_w, ch = consts
+    if pad > 0:
+        oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
+        ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
+        rows = oy[:, None] + ar_h                                             # n, h
+    else:
+        ox = None
+        rows = ar_h.expand(n, h)
+    if flip:
+        m = torch.rand(n, generator=generator, device=dev) < 0.5
+        cols = torch.where(m[:, None], rev_w, ar_w)                          # n, w (mirrored where m)
+        cols = cols if ox is None else cols + ox[:, None]
+    else:
+        cols = ar_w.expand(n, w) if ox is None else ox[:, None] + ar_w
+    if channels_last:                                                        # index as n, h, w, c
+        x = padded[idx[:, None, None, None], ch[None, None, None, :], rows[:, :, None, None],
+                   cols[:, None, :, None]]
+        return x.permute(0, 3, 1, 2)
+    return padded[idx[:, None, None, None], ch[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def _gather_consts(c, h, w, device):
+    return (torch.arange(h, device=device), torch.arange(w, device=device),
+            torch.arange(w - 1, -1, -1, device=device), torch.arange(c, device=device))
+
+
 @dataclass
 class InMemoryData:
     """A dataset held in memory: images (float in [0, 1] or uint8), labels, per-channel mean and std."""
@@ -96,29 +143,58 @@ class InMemoryData:
             steps -= 1
         return max(steps, 1)
 
-    def _prepare(self, x, device, augment, generator):
-        x = self._float(x.to(device, non_blocking=True))
-        if augment and (self.pad or self.flip):
-            x = random_crop_flip(x, self.pad, self.flip, generator)
-        return (x - self.mean.to(device)) / self.std.to(device)
+    def _on(self, device) -> dict:
+        """The tensors a batch is cut from, on ``device`` (copied there once and cached): the training images
+        zero-padded by ``pad`` (in their stored dtype), labels, test images, mean and std."""
+        device = torch.device(device)
+        cache = self.__dict__.setdefault("_device_cache", {})
+        key = str(device)
+        if key not in cache:
+            p = self.pad
+            padded = F.pad(self.train_x, (p, p, p, p)) if p > 0 else self.train_x
+            n, c, h, w = self.train_x.shape
+            cache[key] = {"padded": padded.to(device), "train_y": self.train_y.to(device),
+                          "test_x": self.test_x.to(device), "test_y": self.test_y.to(device),
+                          "mean": self.mean.to(device), "std": self.std.to(device),
+                          "consts": _gather_consts(c, h, w, device)}
+        return cache[key]
+
+    def _normalise(self, x, d):
+        return (self._float(x) - d["mean"]) / d["std"]
 
     def batches(self, batch: int, epoch: int, seed: int, device="cpu", rank: int = 0, world: int = 1,
-                augment: bool = True):
-        """Yield ``(x, y)`` training batches of epoch ``epoch`` for this rank (order from ``(seed, epoch)``)."""
-        order = torch.randperm(len(self.train_y), generator=epoch_generator(seed, epoch, 0))
-        aug = epoch_generator(seed, epoch, 1, rank, device=torch.device(device).type)
+                augment: bool = True, channels_last: bool = False):
+        """Yield ``(x, y)`` training batches of epoch ``epoch`` for this rank (order from ``(seed, epoch)``).
+
+        Everything happens on ``device``: one gather per batch (:func:`crop_flip_gather`), then float and the
+        normalisation; no host synchronisation.
+        """
+        d = self._on(device)
+        dev = d["padded"].device
+        order = torch.randperm(len(self.train_y), generator=epoch_generator(seed, epoch, 0)).to(dev)
+        aug = epoch_generator(seed, epoch, 1, rank, device=dev.type)
+        p = self.pad
+        augment = augment and bool(self.pad or self.flip)
         g = batch * world
         for s in range(self.n_train_steps(batch, world)):
             idx = order[s * g:(s + 1) * g]
             idx = idx[rank::world] if world > 1 else idx
-            yield (self._prepare(self.train_x[idx], device, augment, aug),
-                   self.train_y[idx].to(device, non_blocking=True))
+            if augment:
+                x = crop_flip_gather(d["padded"], idx, p, self.flip, aug, channels_last, d["consts"])
+            else:
+                x = d["padded"][idx][:, :, p:d["padded"].shape[2] - p, p:d["padded"].shape[3] - p]
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+            yield self._normalise(x, d), d["train_y"][idx]
 
-    def test_batches(self, batch: int, device="cpu"):
+    def test_batches(self, batch: int, device="cpu", channels_last: bool = False):
         """Yield ``(x, y)`` test batches in order, normalised, without augmentation."""
+        d = self._on(device)
         for s in range(0, len(self.test_y), batch):
-            yield (self._prepare(self.test_x[s:s + batch], device, False, None),
-                   self.test_y[s:s + batch].to(device))
+            x = d["test_x"][s:s + batch]
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield self._normalise(x, d), d["test_y"][s:s + batch]
 
 
 def load_digits(image_size: int = 32) -> InMemoryData:
@@ -331,7 +407,7 @@ class FolderData:
     def n_train_steps(self, batch: int, world: int = 1) -> int:
         return max(len(self.train) // (batch * world), 1)
 
-    def batches(self, batch, epoch, seed, device="cpu", rank=0, world=1, augment=True):
+    def batches(self, batch, epoch, seed, device="cpu", rank=0, world=1, augment=True, channels_last=False):
         from torch.utils.data import DataLoader, DistributedSampler
 
         sampler = DistributedSampler(self.train, num_replicas=world, rank=rank, shuffle=True, seed=seed,
@@ -340,14 +416,16 @@ class FolderData:
         loader = DataLoader(self.train, batch_size=batch, sampler=sampler, num_workers=self.workers,
                             pin_memory=True, drop_last=True, generator=epoch_generator(seed, epoch, 3, rank),
                             persistent_workers=False)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         for x, y in loader:
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            yield x.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
 
-    def test_batches(self, batch, device="cpu"):
+    def test_batches(self, batch, device="cpu", channels_last=False):
         from torch.utils.data import DataLoader
 
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         for x, y in DataLoader(self.test, batch_size=batch, shuffle=False, num_workers=self.workers):
-            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            yield x.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
 
 
 def load_dataset(name: str, data_dir=None, download: bool = False, image_size: int = 32):

@@ -81,6 +81,15 @@ class _BasicBlock(nn.Module):
         return F.relu(out + sc)
 
 
+def _global_avg_pool(x: torch.Tensor) -> torch.Tensor:
+    """Mean over the spatial dimensions, ``N×C×1×1``. On CUDA under ``torch.use_deterministic_algorithms`` it is
+    ``x.mean((2, 3))`` (the backward of ``adaptive_avg_pool2d`` has no deterministic CUDA kernel); elsewhere
+    ``adaptive_avg_pool2d``, so CPU results do not change."""
+    if x.is_cuda and torch.are_deterministic_algorithms_enabled():
+        return x.mean((2, 3), keepdim=True)
+    return F.adaptive_avg_pool2d(x, 1)
+
+
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32×32 inputs (He et al. [25], option-A shortcuts); ``k`` widens every stage."""
 
@@ -100,7 +109,7 @@ class CifarResNet(nn.Module):
 
     def forward(self, x):
         x = self.blocks(F.relu(self.bn1(self.conv1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        return self.fc(torch.flatten(_global_avg_pool(x), 1))
 
 
 class ResNet18(nn.Module):
@@ -123,7 +132,7 @@ class ResNet18(nn.Module):
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
         x = self.blocks(x)
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        return self.fc(torch.flatten(_global_avg_pool(x), 1))
 
 
 #: the narrowest layer (channels or hidden units) of each model at width 1: ``round(width · this)`` must be >= 1

@@ -12,7 +12,15 @@ With ``step_t`` the update the wrapped optimizer (Adam by default) would make:
 
 Only the parameters handed in as ``quantized`` (the conv weights; linear layers stay full precision, Appendix
 H.1) are touched. They are re-seated as views of **one flat buffer**, so the quantize-after-step is a single
-fused pass of a few element-wise kernels over all of them, whatever the number of layers.
+fused pass of a few element-wise kernels over all of them, whatever the number of layers. A weight in the
+``channels_last`` memory format keeps it: its stretch of the buffer is laid out NHWC (the quantizers are
+element-wise, so only the order of SR's uniform draws along the buffer follows the layout); the saved latent
+weights are always in the canonical (NCHW) order, so a checkpoint resumes in either layout.
+
+With a base optimizer that handles mixed-precision scaling itself (``torch.optim.Adam(fused=True)``), the wrapper
+says so to ``torch.amp.GradScaler`` and hands the scaler's ``grad_scale`` and ``found_inf`` on: the unscale and the
+inf check then happen inside the fused kernel, and a step that found an inf leaves the weights as they were (the
+quantize-after-step maps grid values to themselves), all without the host reading ``found_inf``.
 """
 from __future__ import annotations
 
@@ -23,17 +31,31 @@ from srchain.cnn.quantized import Grid, qd, qs, rademacher
 __all__ = ["QuantizedOptimizer", "flatten_"]
 
 
+def _channels_last(p: torch.Tensor) -> bool:
+    """A 4-d tensor stored NHWC (and not also NCHW-contiguous, as tensors with 1×1 kernels can be)."""
+    return p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+
+
+def _flat_view(flat: torch.Tensor, offset: int, like: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    n = like.numel()
+    if channels_last:
+        o, i, kh, kw = like.shape
+        return flat[offset:offset + n].view(o, kh, kw, i).permute(0, 3, 1, 2)
+    return flat[offset:offset + n].view(like.shape)
+
+
 def flatten_(params) -> torch.Tensor:
-    """Re-seat ``params`` as views of one new contiguous buffer (same values) and return the buffer."""
+    """Re-seat ``params`` as views of one new contiguous buffer (same values, same memory formats) and return
+    the buffer."""
     params = list(params)
     if not params:
         raise ValueError("no parameters to flatten")
-    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    cl = [_channels_last(p) for p in params]
+    flat = torch.cat([(p.detach().permute(0, 2, 3, 1) if c else p.detach()).reshape(-1) for p, c in zip(params, cl)])
     offset = 0
-    for p in params:
-        n = p.numel()
-        p.data = flat[offset:offset + n].view_as(p)
-        offset += n
+    for p, c in zip(params, cl):
+        p.data = _flat_view(flat, offset, p, c)
+        offset += p.numel()
     return flat
 
 
@@ -79,12 +101,14 @@ class QuantizedOptimizer:
         self.optimizer = optimizer
         self.rule, self.grid, self.clip_latent, self.scale = rule, grid, clip_latent, scale
         self.params = list(quantized)
+        self._layouts = [_channels_last(p) for p in self.params]
         self.flat = flatten_(self.params) if self.params else None
         self.generator = generator
         self.latent = None
         self._filter_ids = None
         if self.flat is None or rule == "fp":
             return
+        self._levels = (self.flat.new_full((), grid.delta), self.flat.new_full((), -grid.delta))
         init = init or ("rademacher" if rule in ("r", "sr") else "keep")
         with torch.no_grad():
             if init == "rademacher":
@@ -103,7 +127,7 @@ class QuantizedOptimizer:
                     self._filter_count = torch.bincount(self._filter_ids).to(self.flat.dtype)
                 self._binarize()
             else:
-                qd(self.flat, grid, out=self.flat)
+                qd(self.flat, grid, out=self.flat, levels=self._levels)
 
     # -- the torch.optim.Optimizer surface used by training loops and GradScaler ------------------------------
     @property
@@ -118,6 +142,12 @@ class QuantizedOptimizer:
     def defaults(self):
         return self.optimizer.defaults
 
+    @property
+    def _step_supports_amp_scaling(self):
+        """True when the base optimizer unscales and skips inf steps itself (fused Adam): GradScaler then sets
+        ``grad_scale`` and ``found_inf`` on this wrapper and never reads ``found_inf`` on the host."""
+        return bool(getattr(self.optimizer, "_step_supports_amp_scaling", False))
+
     def zero_grad(self, set_to_none: bool = True):
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
@@ -128,24 +158,32 @@ class QuantizedOptimizer:
             alpha = (sums / self._filter_count)[self._filter_ids]
             self.flat.copy_(torch.where(self.latent >= 0, alpha, -alpha))
         else:
-            qd(self.latent, self.grid, out=self.flat)
+            qd(self.latent, self.grid, out=self.flat, levels=self._levels)
 
     @torch.no_grad()
     def step(self, closure=None):
         """One step of the wrapped optimizer followed by the rule's quantization (one fused pass)."""
         if self.rule == "bc" and self.flat is not None:
             self.flat.copy_(self.latent)          # the gradient was taken at w_b; the step moves w_r
-        loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
+        handed = [k for k in ("grad_scale", "found_inf") if k in self.__dict__]
+        for k in handed:                          # set by GradScaler.step (fused base optimizers only)
+            setattr(self.optimizer, k, self.__dict__[k])
+        try:
+            loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
+        finally:
+            for k in handed:
+                delattr(self.optimizer, k)
         if self.flat is None or self.rule == "fp":
             return loss
         if self.rule == "r":
-            qd(self.flat, self.grid, out=self.flat)
+            qd(self.flat, self.grid, out=self.flat, levels=self._levels)
         elif self.rule == "sr":
-            qs(self.flat, self.grid, generator=self.generator, out=self.flat)
+            qs(self.flat, self.grid, generator=self.generator, out=self.flat, levels=self._levels)
         else:
-            self.latent.copy_(self.flat)
-            if self.clip_latent:
-                self.latent.clamp_(self.grid.lo, self.grid.hi)
+            if self.clip_latent:                  # w_r ← clip(w_r − step), one kernel
+                torch.clamp(self.flat, self.grid.lo, self.grid.hi, out=self.latent)
+            else:
+                self.latent.copy_(self.flat)
             self._binarize()
         return loss
 
@@ -154,19 +192,38 @@ class QuantizedOptimizer:
         if self.latent is None:
             return None
         out, offset = [], 0
-        for p in self.params:
-            out.append(self.latent[offset:offset + p.numel()].view_as(p))
+        for p, cl in zip(self.params, self._layouts):
+            out.append(_flat_view(self.latent, offset, p, cl))
             offset += p.numel()
         return out
 
+    def _canonical_latent(self):
+        """The latent weights flattened in NCHW order (equal to the buffer itself when no weight is NHWC)."""
+        if not any(self._layouts):
+            return self.latent.clone()
+        return torch.cat([v.contiguous().reshape(-1) for v in self.latent_views()])
+
     def state_dict(self):
         return {"optimizer": self.optimizer.state_dict(),
-                "latent": None if self.latent is None else self.latent.clone(),
+                "latent": None if self.latent is None else self._canonical_latent(),
                 "generator": None if self.generator is None else self.generator.get_state()}
 
     def load_state_dict(self, state):
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:      # moment buffers in their parameter's memory format
+            for p in group["params"]:
+                st = self.optimizer.state.get(p, {})
+                for k, v in list(st.items()):
+                    if isinstance(v, torch.Tensor) and v.shape == p.shape and v.dim() > 0 and v.stride() != p.stride():
+                        st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
         if state.get("latent") is not None:
-            self.latent.copy_(state["latent"])
+            lat = state["latent"]
+            if not any(self._layouts):
+                self.latent.copy_(lat)
+            else:
+                offset = 0
+                for v in self.latent_views():
+                    v.copy_(lat[offset:offset + v.numel()].view(v.shape))
+                    offset += v.numel()
         if state.get("generator") is not None and self.generator is not None:
             self.generator.set_state(state["generator"])

@@ -61,7 +61,7 @@ class Grid:
         return self.kmax * self.delta
 
 
-def qd(w: torch.Tensor, grid: Grid, out: torch.Tensor | None = None) -> torch.Tensor:
+def qd(w: torch.Tensor, grid: Grid, out: torch.Tensor | None = None, levels=None) -> torch.Tensor:
     """Deterministic rounding Qd (Eq. 3), clipped to the grid's range.
 
     Parameters
@@ -72,6 +72,9 @@ def qd(w: torch.Tensor, grid: Grid, out: torch.Tensor | None = None) -> torch.Te
         Δ and bits; binary grids use ``Δ · sign(w)`` with ``sign(0) = +1``.
     out : Tensor, optional
         Where to write (may be ``w`` itself).
+    levels : (Tensor, Tensor), optional
+        Binary grids: the 0-d tensors ``+Δ`` and ``−Δ`` on ``w``'s device, made once by the caller (saves two
+        fills per call).
 
     Returns
     -------
@@ -80,8 +83,10 @@ def qd(w: torch.Tensor, grid: Grid, out: torch.Tensor | None = None) -> torch.Te
     """
     d = grid.delta
     if grid.binary:
-        pos = w.new_full((), d)
-        res = torch.where(w >= 0, pos, -pos)
+        pos, neg = levels if levels is not None else (w.new_full((), d), w.new_full((), -d))
+        if out is not None and out.dtype == w.dtype:
+            return torch.where(w >= 0, pos, neg, out=out)      # straight into out (w may be out)
+        res = torch.where(w >= 0, pos, neg)
     else:
         k = torch.floor(w.abs() / d + 0.5).clamp_(max=grid.kmax)
         res = torch.copysign(k, w).mul_(d)        # sign(w)·Δ·floor(|w|/Δ + 1/2), Eq. 3 (−0 compares == 0)
@@ -91,7 +96,7 @@ def qd(w: torch.Tensor, grid: Grid, out: torch.Tensor | None = None) -> torch.Te
 
 
 def qs(w: torch.Tensor, grid: Grid, generator: torch.Generator | None = None,
-       out: torch.Tensor | None = None, p: torch.Tensor | None = None) -> torch.Tensor:
+       out: torch.Tensor | None = None, p: torch.Tensor | None = None, levels=None) -> torch.Tensor:
     """Stochastic rounding Qs (Eq. 5): up with probability ``x − ⌊x⌋``, ``x = w/Δ`` clipped to the range.
 
     Parameters
@@ -106,6 +111,8 @@ def qs(w: torch.Tensor, grid: Grid, generator: torch.Generator | None = None,
         Where to write (may be ``w`` itself).
     p : Tensor, optional
         The uniform draws themselves (same shape as ``w``).
+    levels : (Tensor, Tensor), optional
+        Binary grids: 0-d ``+Δ`` and ``−Δ`` on ``w``'s device (as in :func:`qd`).
 
     Returns
     -------
@@ -118,8 +125,11 @@ def qs(w: torch.Tensor, grid: Grid, generator: torch.Generator | None = None,
     x = (w / d).clamp_(-grid.kmax, grid.kmax)
     if grid.binary:
         # grid −Δ + 2ΔZ: fraction above −Δ is (x + 1)/2; up to +Δ iff p < (x + 1)/2 (Eq. 5)
-        pos = w.new_full((), d)
-        res = torch.where(p < (x + 1.0) * 0.5, pos, -pos)
+        up = p < (x + 1.0) * 0.5
+        pos, neg = levels if levels is not None else (w.new_full((), d), w.new_full((), -d))
+        if out is not None and out.dtype == w.dtype:
+            return torch.where(up, pos, neg, out=out)
+        res = torch.where(up, pos, neg)
     else:
         # snap values within 1e-4 of a grid index, so w = kΔ (up to float error) stays exactly on kΔ
         r = torch.round(x)

@@ -10,7 +10,8 @@ a hook on every leaf module adding up the size of its output. The estimate, in b
   the same size); evaluation (no graph) needs less and is covered by the same term when ``eval_batch <= 2·batch``,
   else ``2 · 4 · eval_batch · max output``;
 * data held in memory: the digits at ``image_size`` (float32, with the resize's temporaries: 8 copies of one
-  channel), CIFAR as uint8 plus the float copy used for the channel statistics.
+  channel), CIFAR as uint8 plus the float copy used for the channel statistics, and the training device's copy
+  the batches are cut from (training images zero-padded, test images; on CUDA it is checked against the GPU too).
 
 It is a planning figure (about right for the large sizes where it matters), not a measurement; the limit it is
 checked against, ``max_memory``, defaults to 80% of the memory available now (:func:`srchain.budget.
@@ -51,11 +52,28 @@ class RunFootprint:
 
 
 def _data_bytes(dataset: str, image_size: int) -> float:
+    """Host memory of the data, including the zero-padded copy of the training images the batches are cut from
+    (on the CPU it is the training device's copy)."""
+    return _host_data_bytes(dataset, image_size) + _device_data_bytes(dataset, image_size)
+
+
+def _host_data_bytes(dataset: str, image_size: int) -> float:
     if dataset == "digits":
         return 8.0 * _DIGITS * 4 * float(image_size) ** 2
     if dataset in ("cifar10", "cifar100"):
         return _CIFAR * 3072 * (3 + 4 * 5 / 6)       # uint8 batches, stacked copy, torch view; float train set
     return 0.0                                         # ImageNet is streamed from disk
+
+
+def _device_data_bytes(dataset: str, image_size: int) -> float:
+    """The copy on the training device: padded training images (pad = size/8, digits as float32, CIFAR as uint8)
+    and the test images."""
+    if dataset == "digits":
+        padded = float(image_size + 2 * max(1, image_size // 8)) ** 2
+        return 4.0 * 3 * (0.8 * _DIGITS * padded + 0.2 * _DIGITS * float(image_size) ** 2)
+    if dataset in ("cifar10", "cifar100"):
+        return 50000 * 3 * 40 * 40 + 10000 * 3072
+    return 0.0
 
 
 def estimate_run(model: str, method: str, dataset: str, width: float, image_size: int, batch: int,
@@ -130,6 +148,6 @@ def check_run_memory(cfg, device: str = "cpu", max_memory_gib: float | None = No
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and torch.cuda.is_available():
         free, _ = torch.cuda.mem_get_info()
-        check_memory(fp.device_bytes, free, f"{cfg.model} on the GPU", hint,
-                     parameter="the GPU's free memory")
+        on_gpu = fp.device_bytes + _device_data_bytes(cfg.dataset, cfg.image_size)   # the data lives there too
+        check_memory(on_gpu, free, f"{cfg.model} on the GPU", hint, parameter="the GPU's free memory")
     return fp

@@ -21,8 +21,20 @@ Checkpoints hold only tensors and plain values (dicts, lists, str, int, float, b
 after it the schema, every tensor's shape and the finiteness of the weights and optimizer state are checked
 against the model being resumed. Anything wrong is one :class:`SrchainError`.
 
-A non-finite loss, an update that overflows float32 (a huge ``lr``) or weights that become non-finite stop the
-run with :class:`SrchainError` (exit status 2 on the command line) and leave the last good checkpoint in place.
+The step (:mod:`srchain.cnn.step`) never waits for the device inside an epoch: the losses and error counts
+accumulate on the device and are read once at the end of the epoch (or every ``sync_every`` steps). A non-finite
+loss (reported with its epoch and step, found at that read), an update that overflows float32 (a huge ``lr``) or
+weights that become non-finite stop the run with :class:`SrchainError` (exit status 2 on the command line) and
+leave the last good checkpoint in place; nothing of the failing epoch is written.
+
+Speed options (results on the CPU are unchanged by them unless said): ``amp`` ``off``/``fp16``/``bf16`` (``True``,
+a bare ``--amp``, keeps its old meaning: fp16 on CUDA, bf16 on the CPU); ``channels_last`` (default: on for CUDA;
+on the CPU it changes the convolution kernels, hence the last bits); ``compile`` (``torch.compile(mode=
+"reduce-overhead")``: CUDA graphs over forward and backward, after minutes of compilation; off by default);
+``deterministic`` (``torch.use_deterministic_algorithms``, deterministic cuDNN, ``CUBLAS_WORKSPACE_CONFIG``, no
+cuDNN autotuning: what a bit-exact ``--resume`` on CUDA needs; without it cuDNN's autotuner is on). A bit-exact
+resume needs the same device, ``--threads``, ``--amp``, ``--channels-last``, ``--compile`` and ``--deterministic``;
+only ``--threads`` and ``--amp`` change the numbers enough on the CPU to be refused when they differ.
 Before anything is allocated, the run's memory is estimated (:mod:`srchain.cnn.resources`) and refused when over
 ``max_memory``.
 
@@ -54,10 +66,12 @@ from srchain.cnn.optim import QuantizedOptimizer
 from srchain.cnn.quantized import Grid
 from srchain.cnn.registry import (BIG_BATCH, DATASET_CLASSES, DEFAULT_BATCH, PAPER_EPOCHS, PAPER_MILESTONES,
                                   check_dataset, check_model, parse_method)
+from srchain.cnn.step import (TrainStep, autocast_for, check_amp_supported, deterministic_mode,
+                              make_base_optimizer, resolve_amp)
 from srchain.errors import SrchainError
 from srchain.io import write_json, write_text_atomic
 
-__all__ = ["TrainConfig", "train", "lr_at", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TrainConfig", "train", "build_run", "lr_at", "save_checkpoint", "load_checkpoint"]
 
 #: config fields that must agree between a checkpoint and the run that resumes it (``threads``: CPU reductions
 #: depend on the number of intra-op threads, so another count would not continue bit for bit)
@@ -94,7 +108,7 @@ class TrainConfig:
     k: int = 5
     seed: int = 0
     device: str = "auto"
-    amp: bool = False
+    amp: bool | str = False
     out: str | None = None
     resume: bool = False
     stop_after: int | None = None
@@ -103,6 +117,10 @@ class TrainConfig:
     workers: int = 8
     threads: int | None = None
     max_memory: float | None = None
+    sync_every: int | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    deterministic: bool = False
 
     def resolved(self) -> "TrainConfig":
         """A copy with validated names and the paper's defaults filled in (batch, epochs, milestones)."""
@@ -111,7 +129,9 @@ class TrainConfig:
         check_dataset(c.dataset)
         m = parse_method(c.method)
         c.method = m.name
-        for name in ("epochs", "batch", "big_batch", "k", "eval_batch", "image_size", "threads", "stop_after"):
+        c.amp = resolve_amp(c.amp, _device_type(c.device))
+        for name in ("epochs", "batch", "big_batch", "k", "eval_batch", "image_size", "threads", "stop_after",
+                     "sync_every"):
             v = getattr(c, name)
             if v is not None and not _is_count(v):
                 raise SrchainError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
@@ -457,17 +477,28 @@ def _barrier(world):
 # -------------------------------------------------------------------------------------------------------------
 # the run
 # -------------------------------------------------------------------------------------------------------------
-def _evaluate(model, data, cfg, device, autocast):
+def _evaluate(model, data, cfg, device, autocast, channels_last=False):
     model.eval()
     wrong = torch.zeros((), dtype=torch.long, device=device)
     n = 0
     with torch.no_grad():
-        for x, y in data.test_batches(cfg.eval_batch, device):
+        for x, y in data.test_batches(cfg.eval_batch, device, channels_last=channels_last):
             with autocast():
                 out = model(x)
             wrong += (out.argmax(1) != y).sum()
             n += len(y)
     return 100.0 * wrong.item() / max(n, 1)
+
+
+def _loss(logits, y):
+    """Cross-entropy in float32 (``F`` is looked up at each call, so a test can patch it)."""
+    return F.cross_entropy(logits.float(), y)
+
+
+def _loss_gather(logits, y):
+    """The same cross-entropy as ``-log_softmax(logits)[y]`` averaged: CUDA's NLLLoss kernel has no deterministic
+    mode (``torch.use_deterministic_algorithms`` refuses it), a gather and its scatter-add backward do."""
+    return -F.log_softmax(logits.float(), 1).gather(1, y[:, None]).mean()
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -492,6 +523,17 @@ def train(cfg: TrainConfig) -> dict:
                            "fitted; lower --width, --image-size or --batch") from None
 
 
+def _resume_value(k, v, device_type):
+    """A config value as compared on resume (``amp`` written as a bool by older versions means fp16 on CUDA,
+    bfloat16 on the CPU)."""
+    if k == "amp":
+        try:
+            return resolve_amp(v, device_type)
+        except SrchainError:
+            return v
+    return _norm(v)
+
+
 def _train(cfg: TrainConfig) -> dict:
     milestones_given = cfg.milestones is not None
     threads_given = cfg.threads is not None
@@ -504,6 +546,7 @@ def _train(cfg: TrainConfig) -> dict:
         raise SrchainError(f"--out {out} exists and is not a directory")
     if cfg.threads is None:
         cfg.threads = torch.get_num_threads()                  # torch's choice, recorded for --resume
+    dev_type = _device_type(cfg.device)
     if out is not None and ckpt_path.exists():
         if not cfg.resume:
             raise SrchainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -511,7 +554,8 @@ def _train(cfg: TrainConfig) -> dict:
         saved = ckpt["config"]
         if not milestones_given and saved.get("milestones") is not None:   # derived ones follow the checkpoint
             cfg.milestones = tuple(saved["milestones"])
-        diff = [k for k in _RESUME_KEYS if _norm(getattr(cfg, k)) != _norm(saved.get(k))]
+        diff = [k for k in _RESUME_KEYS if _resume_value(k, getattr(cfg, k), dev_type)
+                != _resume_value(k, saved.get(k), dev_type)]
         if diff:
             k = diff[0]
             extra = (" (torch's default on this machine; pass --threads to match)"
@@ -526,6 +570,56 @@ def _train(cfg: TrainConfig) -> dict:
     from srchain.cnn.resources import check_run_memory
 
     check_run_memory(cfg, device.type, cfg.max_memory)
+    check_amp_supported(cfg.amp, device.type)
+    with deterministic_mode(cfg.deterministic, device.type):
+        return _run(cfg, method, device, rank, world, out, ckpt_path, ckpt)
+
+
+def _device_type(pref: str) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if pref == "auto" else pref
+
+
+def build_run(cfg: TrainConfig, device, num_classes: int, world: int = 1):
+    """The model, its quantizing optimizer, the flip tracker and the training step of a resolved ``cfg``.
+
+    Seeds torch with ``cfg.seed`` first, so the same config always builds the same initial weights (the
+    benchmarks and ``table1 --dry-run`` time exactly the step a run takes). Returns a dict with ``model``,
+    ``net`` (DDP-wrapped and/or compiled), ``opt``, ``tracker``, ``conv_names``, ``scaler``, ``autocast``,
+    ``step`` (a :class:`~srchain.cnn.step.TrainStep`) and ``channels_last``.
+    """
+    method = parse_method(cfg.method)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, num_classes, cfg.width, cfg.image_size).to(device)
+    channels_last = _channels_last(cfg, device.type)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params = list(model.parameters())
+    base = make_base_optimizer(params, method.base, cfg.lr, cfg.weight_decay, cfg.momentum, device.type)
+    qgen = epoch_generator(cfg.seed, 2**31 - 1, device=device.type)      # Rademacher init and Qs draws
+    opt = QuantizedOptimizer(base, conv_weights(model), rule=method.rule, grid=Grid(cfg.delta, cfg.bits),
+                             generator=qgen, clip_latent=cfg.clip_latent, scale=cfg.scale)
+    layers = named_layers(model)
+    tracker = FlipTracker([(n, m.weight) for n, m in layers], k=cfg.k)
+    conv_names = [n for n, _ in layers if n.startswith("conv_")]
+    scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
+    autocast = autocast_for(device.type, cfg.amp)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net, mode="reduce-overhead", dynamic=False)
+    loss_fn = _loss_gather if (cfg.deterministic and device.type == "cuda") else _loss
+    step = TrainStep(net, opt, loss_fn, autocast, scaler, device, compiled=cfg.compile)
+    return {"model": model, "net": net, "opt": opt, "tracker": tracker, "conv_names": conv_names,
+            "scaler": scaler, "autocast": autocast, "step": step, "channels_last": channels_last}
+
+
+def _channels_last(cfg, device_type: str) -> bool:
+    return (device_type == "cuda") if cfg.channels_last is None else bool(cfg.channels_last)
+
+
+def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
@@ -534,26 +628,11 @@ def _train(cfg: TrainConfig) -> dict:
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.image_size)
     if hasattr(data, "workers"):
         data.workers = cfg.workers
-    model = build_model(cfg.model, DATASET_CLASSES[cfg.dataset] if cfg.dataset != "imagenet" else
-                        data.num_classes, cfg.width, cfg.image_size).to(device)
-    params = list(model.parameters())
-    if method.base == "adam":
-        base = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        base = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    qgen = epoch_generator(cfg.seed, 2**31 - 1, device=device.type)      # Rademacher init and Qs draws
-    opt = QuantizedOptimizer(base, conv_weights(model), rule=method.rule, grid=Grid(cfg.delta, cfg.bits),
-                             generator=qgen, clip_latent=cfg.clip_latent, scale=cfg.scale)
-    layers = named_layers(model)
-    tracker = FlipTracker([(n, m.weight) for n, m in layers], k=cfg.k)
-    conv_names = [n for n, _ in layers if n.startswith("conv_")]
-
-    use_amp = cfg.amp
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    scaler = torch.amp.GradScaler("cuda") if (use_amp and device.type == "cuda") else None
-
-    def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp)
+    num_classes = DATASET_CLASSES[cfg.dataset] if cfg.dataset != "imagenet" else data.num_classes
+    parts = build_run(cfg, device, num_classes, world)
+    model, opt, tracker, scaler = parts["model"], parts["opt"], parts["tracker"], parts["scaler"]
+    conv_names, autocast, train_step, channels_last = (parts["conv_names"], parts["autocast"], parts["step"],
+                                                       parts["channels_last"])
 
     history, start = [], 0
     if ckpt is not None:
@@ -569,11 +648,6 @@ def _train(cfg: TrainConfig) -> dict:
             _fail(ckpt_path, f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}")
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
 
-    net = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-
     if rank == 0 and out is not None:
         write_json(out / "config.json", {"command": "train", **cfg.to_dict(), "world_size": world,
                                          "global_batch": cfg.batch * world})
@@ -581,6 +655,7 @@ def _train(cfg: TrainConfig) -> dict:
 
     stopped = False
     steps = data.n_train_steps(cfg.batch, world)
+    sync_every = cfg.sync_every or steps
 
     def stop(what, epoch, step, lr):
         where = f"the last good checkpoint is {ckpt_path}" if history and ckpt_path else \
@@ -588,58 +663,55 @@ def _train(cfg: TrainConfig) -> dict:
         return SrchainError(f"{what} at epoch {epoch + 1}, step {step + 1}; {where}; "
                             f"lower --lr (now {lr:g}) or change --delta")
 
+    def check_losses(epoch, lr, bar):
+        """Read the losses not read yet (one host sync); stop at the first non-finite one (on every rank)."""
+        r = train_step.read()
+        bad = _all_min(-1 if r.bad_step is None else r.bad_step, world, device)
+        if bad >= 0:
+            bar.close()
+            value = r.bad_value if r.bad_step == bad else float("nan")
+            raise stop(f"the loss became {value}", epoch, bad, lr)
+        if r.losses:
+            bar.set_postfix(loss=f"{r.losses[-1]:.3f}")
+
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         lr = lr_at(cfg, epoch)
         for g in opt.param_groups:
             g["lr"] = lr
-        net.train()
-        wrong = torch.zeros((), dtype=torch.long, device=device)
-        seen = torch.zeros((), dtype=torch.long, device=device)
-        loss_sum = 0.0
+        parts["net"].train()
+        train_step.begin_epoch(steps)
         bar = tqdm(total=steps, desc=f"{cfg.model} {cfg.method} epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=cfg.quiet or rank != 0)
-        for step, (x, y) in enumerate(data.batches(cfg.batch, epoch, cfg.seed, device, rank, world)):
-            with autocast():
-                logits = net(x)
-                loss = F.cross_entropy(logits.float(), y)
-            lv = loss.item()
-            if not math.isfinite(lv):
-                bar.close()
-                raise stop(f"the loss became {lv}", epoch, step, lr)
-            opt.zero_grad(set_to_none=True)
+        for step, (x, y) in enumerate(data.batches(cfg.batch, epoch, cfg.seed, device, rank, world,
+                                                   channels_last=channels_last)):
             try:
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    opt.step()
+                train_step(x, y)
             except RuntimeError as exc:
                 if "overflow" not in str(exc):
                     raise
+                check_losses(epoch, lr, bar)                  # a non-finite loss before it is reported first
                 bar.close()                                   # a step too large for float32 (e.g. --lr 1e300)
                 raise stop("the update overflowed float32 (the loss would become non-finite)", epoch, step,
                            lr) from None
-            wrong += (logits.argmax(1) != y).sum()
-            seen += len(y)
-            loss_sum += lv
             bar.update(1)
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{lv:.3f}")
+            if (step + 1) % sync_every == 0 and step + 1 < steps:
+                check_losses(epoch, lr, bar)
+        check_losses(epoch, lr, bar)
         bar.close()
-        if not all(_finite(p.detach()) for p in model.parameters()):
+        if not _all_finite(model.parameters()):
             raise stop("the weights became non-finite", epoch, steps - 1, lr)
-        stats = _all_sum(torch.stack([wrong, seen]).double(), world)
+        stats = _all_sum(torch.stack([train_step.wrong.double(),
+                                      torch.tensor(float(train_step.seen), dtype=torch.float64, device=device)]),
+                         world)
         train_error = 100.0 * stats[0].item() / max(stats[1].item(), 1)
         if rank == 0:
-            test_error = _evaluate(model, data, cfg, device, autocast)
+            test_error = _evaluate(model, data, cfg, device, autocast, channels_last)
             latent = opt.latent_views()
             latent = None if latent is None else dict(zip(conv_names, latent))
             per_layer, totals = tracker.update(latent)
             rec = {"epoch": epoch + 1, "lr": lr, "train_error": train_error, "test_error": test_error,
-                   "train_loss": loss_sum / max(steps, 1), "layers": per_layer,
+                   "train_loss": train_step.loss_sum() / max(steps, 1), "layers": per_layer,
                    "conv_flipped_since_init": totals["flipped_since_init"],
                    "conv_flipped_last_k": totals["flipped_last_k"], "k": cfg.k,
                    "model": cfg.model, "method": cfg.method, "seed": cfg.seed,
@@ -663,6 +735,24 @@ def _train(cfg: TrainConfig) -> dict:
     return {"config": cfg.to_dict(), "history": history, "final": history[-1] if history else None,
             "out": None if out is None else str(out), "stopped": stopped, "model": model, "optimizer": opt,
             "rank": rank, "world": world}
+
+
+def _all_finite(params) -> bool:
+    """Whether every parameter is finite: one host read for all of them."""
+    flags = [torch.isfinite(p.detach()).all() for p in params if p.is_floating_point()]
+    return True if not flags else bool(torch.stack(flags).all())
+
+
+def _all_min(v: int, world: int, device) -> int:
+    if world <= 1:
+        return v
+    import torch.distributed as dist
+
+    big = 2**62
+    t = torch.tensor([big if v < 0 else v], dtype=torch.long, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    m = int(t.item())
+    return -1 if m == big else m
 
 
 def _norm(v):

@@ -6,7 +6,10 @@ HELP = "train one CNN with quantized conv weights (R/SR/BC/big-batch SR-ADAM or 
 
 
 def add_run_options(parser, multi=False):
-    """Options shared by ``train`` and ``table1`` (model/method are added by the caller)."""
+    """Options shared by ``train`` and ``table1`` (model/method are added by the caller; ``multi``: the grid's
+    command, whose ``--workers`` is the sweep's, so the data-loader workers are only ``--loader-workers``)."""
+    import argparse
+
     from srchain.cli import nonneg_float, nonneg_int, positive_float, positive_int
     from srchain.cnn.registry import DATASETS
 
@@ -45,9 +48,26 @@ def add_run_options(parser, multi=False):
     g.add_argument("--width", type=positive_float, default=1.0, help="width multiplier of every layer")
     g.add_argument("--k", type=positive_int, default=5, help="window (epochs) of flipped_last_k (Fig. 5c)")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train")
-    g.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bfloat16 on CPU)")
+    g.add_argument("--amp", nargs="?", const=True, default="off", choices=("off", "fp16", "bf16", True),
+                   metavar="{off,fp16,bf16}",
+                   help="mixed precision: bf16 (autocast, no loss scaling; Ampere or newer GPUs, and CPUs), fp16 "
+                        "(with a GradScaler) or off (default); a bare --amp keeps its old meaning: fp16 on CUDA, "
+                        "bf16 on the CPU")
+    g.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format for the model and its input (default: on for CUDA, off on the CPU)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile(mode='reduce-overhead') the network: CUDA graphs over forward and backward "
+                        "(minutes of compilation first; for long GPU runs)")
+    g.add_argument("--deterministic", action="store_true",
+                   help="bit-for-bit repeatable CUDA runs (and bit-exact --resume): deterministic cuDNN/cuBLAS "
+                        "kernels, no autotuning; slower. CPU runs are deterministic anyway")
+    g.add_argument("--sync-every", type=positive_int, default=None, metavar="N",
+                   help="read the losses (the non-finite check) every N steps instead of once per epoch; a "
+                        "non-finite loss then stops the run within N steps")
     g.add_argument("--eval-batch", type=positive_int, default=500, help="test-set batch size")
-    g.add_argument("--workers", type=nonneg_int, default=8, help="ImageNet data-loader workers")
+    names = ["--loader-workers"] if multi else ["--workers", "--loader-workers"]   # table1's --workers: Dask
+    g.add_argument(*names, dest="loader_workers", type=nonneg_int, default=8, metavar="N",
+                   help="ImageNet data-loader workers")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="torch intra-op CPU threads (default: torch's choice); --resume needs the same count")
     g.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
@@ -82,8 +102,9 @@ def config_from_args(args, **over):
               weight_decay=args.weight_decay, momentum=args.momentum, delta=args.delta, bits=args.bits,
               scale=args.scale, clip_latent=args.clip_latent, width=args.width, image_size=args.image_size,
               k=args.k, seed=args.seed, device=args.device, amp=args.amp, quiet=args.quiet,
-              eval_batch=args.eval_batch, workers=args.workers, threads=args.threads,
-              max_memory=args.max_memory)
+              eval_batch=args.eval_batch, workers=args.loader_workers, threads=args.threads,
+              max_memory=args.max_memory, sync_every=args.sync_every, channels_last=args.channels_last,
+              compile=args.compile, deterministic=args.deterministic)
     kw.update(over)
     return TrainConfig(**kw)
 
