@@ -11,6 +11,8 @@ Usage: python benchmarks/bench_simulate.py [--quick]
   step in lockstep per core), ratios to both ceilings;
 * ``step_bc_1core``: BC (Qd) on one core with one and with two chains, against one bare normal per step (BC draws
   no uniform);
+* ``step_general_1core``: the general 1-D loop on one core, two chains: R under Gaussian noise and SR under
+  Laplace noise (the rules and noises without a dedicated loop);
 * ``numpy_sr``: SR vectorised across 1000 chains in NumPy (the reference of every ratio);
 * ``figure2_workload``: 2 methods × 4 α × 10⁶ steps (one chain each), warm;
 * ``jump_vs_step``: SR at α = 0.001, 4 chains × 10⁷ steps (10⁶ with --quick; fixed costs of ~2 ms dominate there), jump sampler (with and without building T_α) vs stepping;
@@ -111,6 +113,12 @@ def main():
     t_bare_n = best(lambda: _bare_normal(g, n))
     t_bc1 = best(lambda: simulate(p, nz, lat, "bc", 0.1, n, chains=1, start=4.0))
     t_bc2 = best(lambda: simulate(p, nz, lat, "bc", 0.1, n // 2, chains=2, start=4.0))
+    # the general 1-D loop (R, and any rule under non-Gaussian noise): two chains on one core
+    nl = make_noise("laplace", sigma=2.0)
+    simulate(p, nl, lat, "sr", 0.1, 10, chains=2, start=4.0)
+    simulate(p, nz, lat, "r", 0.1, 10, chains=2, start=4.0)
+    t_r2 = best(lambda: simulate(p, nz, lat, "r", 0.1, n // 2, chains=2, start=4.0))
+    t_sl2 = best(lambda: simulate(p, nl, lat, "sr", 0.1, n // 2, chains=2, start=4.0))
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     t_step2 = best(lambda: simulate(p, nz, lat, "sr", 0.1, n // 2, chains=4, start=4.0))
     np_steps, np_chains = (200, 1000) if quick else (1000, 1000)
@@ -127,6 +135,8 @@ def main():
     out["step_bc_1core"] = {"bare_normal_steps_per_s": n / t_bare_n,
                             "one_chain_steps_per_s": n / t_bc1, "one_chain_fraction_of_bare_normal": t_bare_n / t_bc1,
                             "two_chains_steps_per_s": n / t_bc2, "two_chains_fraction_of_bare_normal": t_bare_n / t_bc2}
+    out["step_general_1core"] = {"chains": 2, "r_gaussian_steps_per_s": n / t_r2,
+                                  "sr_laplace_steps_per_s": n / t_sl2}
     out["step_sr_4chains_all_threads"] = {"steps_per_s": 2 * n / t_step2, "vs_numpy": (2 * n / t_step2) / np_rate}
     fig_noise = make_noise("gaussian", sigma=4.0)
     runs = [(m, a) for m in ("bc", "sr") for a in (1.0, 0.1, 0.01, 0.001)]

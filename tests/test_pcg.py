@@ -81,7 +81,7 @@ def test_gaussian_draws_are_bounded_as_the_simulator_assumes():
     return |z| >= 13.72: its largest value is the tail's r + (−log(1 − u))/r with u at most 1 − 2^-53."""
     from numba.np.random._constants import ziggurat_nor_inv_r, ziggurat_nor_r
 
-    from srchain.simulate import _ZIGGURAT_MAX
+    from srchain.simulate.kernels_1d import _ZIGGURAT_MAX
 
     largest = ziggurat_nor_r - ziggurat_nor_inv_r * np.log1p(-(1.0 - 2.0**-53))
     assert 13.0 < largest < _ZIGGURAT_MAX

@@ -177,7 +177,7 @@ def test_cli_simulate_json(tmp_path):
 def _reference_chain(method, gen, G, ad, sigma, nmax, v, steps):
     """One chain in plain Python from the NumPy generator ``gen``: ``(counts, final state in lattice units)``.
     SR and R in the kernels' fixed point (T[q] and r as integer multiples of 2^-F, floor by shift), BC in float64."""
-    from srchain.simulate import _ZIGGURAT_MAX, _fixed_table
+    from srchain.simulate.kernels_1d import _ZIGGURAT_MAX, _fixed_table
 
     T = -ad * G + (np.arange(G.size) if method in ("sr", "r") else 0.0)
     Tf, F, S, K = _fixed_table(T, nmax, 1.0 + _ZIGGURAT_MAX * ad * sigma)
@@ -225,7 +225,7 @@ def test_fixed_point_step_is_the_exact_clipped_floor(T, r, data):
     exact sum is not within 2·2^-F of an integer (the two truncations to 2^-F err by less than that)."""
     from fractions import Fraction
 
-    from srchain.simulate import _fixed_step, _fixed_table
+    from srchain.simulate.kernels_1d import _fixed_step, _fixed_table
 
     T = np.array(T)
     nmax = float(T.size - 1)

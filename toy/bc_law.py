@@ -99,7 +99,6 @@ class BCLaw:
                 "stopped": self.stopped or None}
 
 
-@njit(cache=True, nogil=True)
 def banded_gth(B, b):
     """Stationary vector of a chain whose off-diagonal rates are stored in band form ``B[i, j − i + b]``
     (``|j − i| ≤ b``; the diagonal column ``b`` is ignored), by GTH elimination in the natural order.
@@ -107,16 +106,33 @@ def banded_gth(B, b):
     Eliminating state ``p`` only touches states ``p+1 … p+b``, and the fill-in stays inside the band, so the cost is
     ``O(N b²)``. Back-substitution rescales by ``2^±600`` and keeps a per-state frame counter, so values far
     outside the float64 range are neither lost nor NaN. Returns ``(logpi_unnormalised_mantissa, frames)``:
-    ``π_i ∝ mant[i] · 2^(600·frame[i])``.
+    ``π_i ∝ mant[i] · 2^(600·frame[i])``. ``B`` is overwritten.
+
+    Raises
+    ------
+    SrchainError
+        A zero pivot: after eliminating states ``0 … p−1`` state ``p`` has no positive rate to a later state, so
+        ``{0, …, p}`` is closed and the chain is reducible (or its rates underflow) — the same policy as the GTH
+        solvers of :mod:`srchain.stationary`.
     """
+    mant, frame, bad = _banded_gth(B, int(b))
+    if bad >= 0:
+        raise SrchainError(f"GTH found no positive rate out of state {bad} to the states after it; the chain "
+                           f"is reducible (or its rates underflow)")
+    return mant, frame
+
+
+@njit(cache=True, nogil=True)
+def _banded_gth(B, b):
+    """The kernel of :func:`banded_gth`: ``(mant, frame, bad)`` with ``bad`` the first zero pivot (−1: none)."""
     N = B.shape[0]
     for p in range(N - 1):
         top = min(N - 1, p + b)
         s = 0.0
         for j in range(p + 1, top + 1):
             s += B[p, j - p + b]
-        if s <= 0.0:
-            continue  # cannot leave to later states: reducible in this order (left as zero)
+        if not (s > 0.0 and s < np.inf):
+            return np.zeros(N), np.zeros(N, dtype=np.int64), p
         for i in range(p + 1, top + 1):
             a = B[i, p - i + b]
             if a <= 0.0:
@@ -147,7 +163,7 @@ def banded_gth(B, b):
                 cur += shift
         mant[p] = v
         frame[p] = cur
-    return mant, frame
+    return mant, frame, -1
 
 
 def _normalise(mant, frame):

@@ -33,15 +33,16 @@ from numba import njit, prange
 
 from srchain import bounds as bnd
 from srchain.errors import SrchainError
-from srchain.quantize import check_delta, qd_scalar, qs_scalar
+from srchain.quantize import check_delta, qd, qd_scalar, qs, qs_scalar
+from srchain.rules import Rule, parse_rule
 from srchain.toy.convex_problems import KIND_LOGISTIC, ConvexProblem
 
 __all__ = ["METHODS", "SCHEDULES", "THEOREM_SCHEDULE", "Schedule", "RunResult", "run_convex", "run_python",
            "seed_states", "checkpoints", "bounds_for", "summarize", "sweep", "floor_slope", "XoshiroPy",
            "estimate_sweep", "check_counts"]
 
-METHODS = ("sgd", "r", "sr", "bc", "bc-qs")
-_CODE = {m: i for i, m in enumerate(METHODS)}
+#: the rules of Section 4 (:class:`srchain.rules.Rule` labels)
+METHODS = tuple(r.label for r in (Rule.SGD, Rule.R, Rule.SR, Rule.BC, Rule.BC_QS))
 SCHEDULES = ("strong", "sqrt")
 #: the schedule each result of Section 4 assumes
 THEOREM_SCHEDULE = {"theorem1": "strong", "theorem2": "sqrt", "theorem3": "sqrt", "theorem4": "strong",
@@ -157,7 +158,7 @@ class XoshiroPy:
 # The Numba kernel: all seeds of one (method, Δ) in parallel, the steps in compiled code
 # ---------------------------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True, parallel=True)
-def _simulate(kind, A, b, lam, method, delta, sched_kind, mu, c, steps, batch, lo, hi, w0, states, ckpts, trace_len,
+def _simulate(kind, A, b, lam, rule, delta, sched_kind, mu, c, steps, batch, lo, hi, w0, states, ckpts, trace_len,
               sum_w, sum_q, ck_w, ck_q, lemma, tr_r2, tr_g1, tr_qq, last):
     n = states.shape[0]
     m, d = A.shape
@@ -178,10 +179,10 @@ def _simulate(kind, A, b, lam, method, delta, sched_kind, mu, c, steps, batch, l
             else:
                 alpha = c / math.sqrt(t)
             # the point where the gradient is taken: w itself, or BC's Q(w_r)
-            if method == 3:
+            if rule == Rule.BC:
                 for j in range(d):
                     x[j] = min(max(qd_scalar(w[j], delta), lo[j]), hi[j])
-            elif method == 4:
+            elif rule == Rule.BC_QS:
                 for j in range(d):
                     x[j] = min(max(qs_scalar(w[j], delta, _uniform(st)), lo[j]), hi[j])
             else:
@@ -214,7 +215,7 @@ def _simulate(kind, A, b, lam, method, delta, sched_kind, mu, c, steps, batch, l
             for j in range(d):
                 g[j] = g[j] / batch + lam * x[j]
             # the update
-            if method == 2:
+            if rule == Rule.SR:
                 r2 = 0.0
                 g1 = 0.0
                 qq = 0.0
@@ -232,7 +233,7 @@ def _simulate(kind, A, b, lam, method, delta, sched_kind, mu, c, steps, batch, l
                     tr_r2[s, k] = r2
                     tr_g1[s, k] = delta * alpha * g1
                     tr_qq[s, k] = delta * delta * qq
-            elif method == 1:
+            elif rule == Rule.R:
                 for j in range(d):
                     w[j] = min(max(qd_scalar(w[j] - alpha * g[j], delta), lo[j]), hi[j])
             else:
@@ -353,7 +354,7 @@ def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: 
     last = np.zeros((seeds, d))
     sched = 0 if schedule.kind == "strong" else 1
     _simulate(int(problem.kind), np.ascontiguousarray(problem.A), np.ascontiguousarray(problem.b),
-              float(problem.lam), _CODE[method], float(dlt), sched, float(schedule.mu), float(schedule.c), steps,
+              float(problem.lam), int(parse_rule(method)), float(dlt), sched, float(schedule.mu), float(schedule.c), steps,
               batch, lo, hi, w0, states, ck, tl, sum_w, sum_q, ck_w, ck_q, lemma, tr[0], tr[1], tr[2], last)
     avg = sum_w / steps
     avg_q = sum_q / steps
@@ -391,11 +392,9 @@ def run_python(problem: ConvexProblem, method: str, delta: float | None, steps: 
     for t in range(1, steps + 1):
         alpha = 1.0 / (schedule.mu * t) if schedule.kind == "strong" else schedule.c / math.sqrt(t)
         if method == "bc":
-            x = np.clip(delta * np.sign(w) * np.floor(np.abs(w) / delta + 0.5), lo, hi)
+            x = np.clip(qd(w, delta), lo, hi)
         elif method == "bc-qs":
-            p = rng.random(d)
-            f = np.floor(w / delta)
-            x = np.clip(np.where(p < w / delta - f, f + 1, f) * delta, lo, hi)
+            x = np.clip(qs(w, delta, p=rng.random(d)), lo, hi)
         else:
             x = w
         sw += w
@@ -409,11 +408,9 @@ def run_python(problem: ConvexProblem, method: str, delta: float | None, steps: 
         g = g / batch + lam * x
         y = w - alpha * g
         if method == "sr":
-            p = rng.random(d)
-            f = np.floor(y / delta)
-            w = np.clip(np.where(p < y / delta - f, f + 1, f) * delta, lo, hi)
+            w = np.clip(qs(y, delta, p=rng.random(d)), lo, hi)
         elif method == "r":
-            w = np.clip(delta * np.sign(y) * np.floor(np.abs(y) / delta + 0.5), lo, hi)
+            w = np.clip(qd(y, delta), lo, hi)
         else:
             w = np.clip(y, lo, hi)
     return sw / steps, sq / steps

@@ -33,6 +33,42 @@ def test_banded_gth_matches_dense_solution():
     np.testing.assert_allclose(pi @ P, pi, atol=1e-14)
 
 
+def _band(P, b):
+    n = P.shape[0]
+    B = np.zeros((n, 2 * b + 1))
+    for i in range(n):
+        for j in range(max(0, i - b), min(n, i + b + 1)):
+            B[i, j - i + b] = P[i, j]
+    return B
+
+
+@pytest.mark.parametrize("closed", [0, 3])
+def test_banded_gth_raises_on_a_reducible_chain(closed):
+    """A zero pivot (no rate from state ``closed`` to any later state, so {0..closed} is closed) raises
+    SrchainError as the other GTH solvers do, instead of returning a vector with zeros where mass belongs."""
+    from srchain.errors import SrchainError
+
+    n, b = 8, 2
+    P = np.zeros((n, n))
+    for i in range(n):
+        for j in range(max(0, i - 1), min(n, i + 2)):
+            P[i, j] = 1.0
+    P[closed, closed + 1:] = 0.0          # the states 0..closed never leave to the right
+    P /= P.sum(axis=1, keepdims=True)
+    with pytest.raises(SrchainError, match="reducible"):
+        banded_gth(_band(P, b), b)
+
+
+def test_banded_gth_raises_on_underflowing_rates():
+    """Rates so small they vanish (here exactly 0 after underflow: 1e-200 · 1e-200) are a zero pivot too."""
+    from srchain.errors import SrchainError
+
+    P = np.array([[1.0, 1e-200 * 1e-200, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]])
+    P /= P.sum(axis=1, keepdims=True)
+    with pytest.raises(SrchainError, match="underflow"):
+        banded_gth(_band(P, 1), 1)
+
+
 @pytest.mark.parametrize("alpha", [1.0, 0.1, 0.01])
 def test_law_converges_and_is_a_probability(alpha):
     law = bc_law(TOY, default_noise(), LAT, alpha)

@@ -204,6 +204,19 @@ def test_each_theorem_holds_for_several_deltas(name, kind):
         assert "corollary1" in checked
 
 
+@pytest.mark.parametrize("kind", ["strong", "sqrt"])
+def test_sr_is_told_from_r_under_theorems_1_and_2(quad, kind):
+    """Theorems 1 and 2 bound SR's error from above only, and R (2.13 at Δ = 0.5) sits below Theorem 1's bound
+    (46.2) too, so the bounds alone cannot tell SR from R. SR keeps moving (E[Qs(y)] = y: the gradient is not lost)
+    while R freezes once α_t|g| < Δ/2: on the same seeds SR's error is below R's beyond both 95% CIs, at every Δ."""
+    G = G_of(quad)
+    sched = cv.Schedule("strong", mu=quad.mu) if kind == "strong" else cv.Schedule("sqrt", c=cv.default_c(quad, G))
+    for delta in (0.5, 0.25):
+        sr = cv.summarize(quad, cv.run_convex(quad, "sr", delta, 20000, 16, sched, seed=3), G)
+        r = cv.summarize(quad, cv.run_convex(quad, "r", delta, 20000, 16, sched, seed=3), G)
+        assert sr["error_ci"][1] < r["error_ci"][0], (delta, sr["error_ci"], r["error_ci"])
+
+
 def test_sr_floor_grows_with_delta_and_does_not_vanish(quad):
     s = cv.Schedule("strong", mu=quad.mu)
     deltas = [0.5, 0.25, 0.125, 0.0625]
@@ -238,6 +251,14 @@ def test_corollary1_bc_converges_to_w_star_while_sr_stalls(quad):
     assert np.linalg.norm(bc.average.mean(0) - quad.minimizer) < 0.02
     assert sr.errors.mean() > 1000 * bc.errors.mean()
     assert sr.ck_errors.mean(0)[-1] > 0.5 * sr.ck_errors.mean(0)[i1k]  # SR's does not
+    # BC is not SGD: its gradients are taken at Q(w_r), not at w_r. Per step the difference Qs(w_r) − w_r has mean
+    # 0 and variance Δ²q(1 − q) ≤ Δ²/4 per coordinate (q the fractional part), nearly independent across steps, so
+    # each coordinate of the average of Q(w_r) minus the average of w_r is ~N(0, s²) with s ≤ Δ/(2√T). Over
+    # 16 seeds × d coordinates the RMS of that difference is then at most Δ/(2√T) up to sampling error (+50% is
+    # > 5 standard errors of an RMS over ≥ 32 draws) and positive; SGD (gradient at w_r) gives exactly 0.
+    diff = bc.average_q - bc.average
+    rms = float(np.sqrt(np.mean(diff ** 2)))
+    assert 0.05 * 0.5 / (2 * math.sqrt(bc.steps)) < rms < 1.5 * 0.5 / (2 * math.sqrt(bc.steps)), rms
 
 
 def test_bc_with_deterministic_rounding_violates_corollary1_as_printed(quad):
