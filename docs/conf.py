@@ -46,7 +46,9 @@ default_role = "code"  # `x` in the hand-written pages is inline code, as in Mar
 # -- autodoc / autosummary / numpydoc ---------------------------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"members": False}
+# No "members" default: {"members": False} here also switched off the `:members:` of the class template
+# (_templates/autosummary/class.rst), so the class pages (Lattice, ChainSpec, ...) showed none of their methods.
+autodoc_default_options: dict = {}
 autodoc_typehints = "none"  # the signatures show the annotations; numpydoc's Parameters sections say the rest
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False  # the class pages list their methods through the template instead

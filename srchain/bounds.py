@@ -44,25 +44,32 @@ def _T(T):
 
 
 def lemma1(d, delta, alpha, G):
-    """Lemma 1: ``E‖r_t‖² ≤ √d · Δ · α_t · G`` for SR's rounding error ``r_t = Qs(w_t − α_t∇f̃) − (w_t − α_t∇f̃)``.
+    r"""Lemma 1: :math:`\mathbb{E}\|r_t\|^2 \le \sqrt{d}\,\Delta\,\alpha_t\,G` for SR's rounding error.
 
-    The proof (Appendix A) passes through ``E_p‖r_t‖² ≤ Δ α_t ‖∇f̃(w_t)‖₁`` (Eq. 11), nearly tight for small α_t.
+    The rounding error of one SR step is
+
+    .. math::
+
+        r_t = Q_s\big(w_t - \alpha_t\nabla\tilde f(w_t)\big) - \big(w_t - \alpha_t\nabla\tilde f(w_t)\big).
+
+    The proof (Appendix A) passes through :math:`\mathbb{E}_p\|r_t\|^2 \le \Delta\,\alpha_t\,\|\nabla\tilde f(w_t)\|_1`
+    (Eq. 11), nearly tight for small :math:`\alpha_t`.
     """
     return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("alpha", alpha) * _pos("G", G, True)
 
 
 def sr_floor(d, delta, G):
-    """SR's accuracy floor in Theorems 1 and 2: ``√d Δ G / 2``."""
+    r"""SR's accuracy floor in Theorems 1 and 2: :math:`\sqrt{d}\,\Delta G/2`."""
     return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("G", G, True) / 2
 
 
 def bc_floor(d, delta, L, D):
-    """BC's accuracy floor in Theorem 3: ``√d Δ L D``."""
+    r"""BC's accuracy floor in Theorem 3: :math:`\sqrt{d}\,\Delta L D`."""
     return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("L", L, True) * _pos("D", D)
 
 
 def bc_strong_floor(d, delta, D, L2):
-    """BC's floor in Theorem 4 as printed: ``D L₂ √d Δ / 2`` (zero for quadratics, Corollary 1)."""
+    r"""BC's floor in Theorem 4 as printed: :math:`D L_2\sqrt{d}\,\Delta/2` (zero for quadratics, Corollary 1)."""
     return _pos("D", D) * _pos("L2", L2, True) * np.sqrt(_pos("d", d)) * _pos("delta", delta, True) / 2
 
 
@@ -72,18 +79,24 @@ def _strong_term(T, G, mu):
 
 
 def theorem1(T, d, delta, G, mu):
-    """Theorem 1 (SR, μ-strongly convex, α_t = 1/(μ(t+1))):
+    r"""Theorem 1 (SR, :math:`\mu`-strongly convex, :math:`\alpha_t = 1/(\mu(t+1))`):
 
-    ``E[F(w̄_T) − F(w*)] ≤ (1 + log(T+1)) G² / (2μT) + √d Δ G / 2``.
-    With Δ = 0 it is the classical bound for (projected) SGD.
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{(1 + \log(T+1))\,G^2}{2\mu T} + \frac{\sqrt{d}\,\Delta G}{2}.
+
+    With :math:`\Delta = 0` it is the classical bound for (projected) SGD.
     """
     return _strong_term(T, G, mu) + sr_floor(d, delta, G)
 
 
 def theorem2(T, d, delta, G, D, c):
-    """Theorem 2 as printed (SR, convex, domain of diameter D, α_t = c/√t):
+    r"""Theorem 2 as printed (SR, convex, domain of diameter :math:`D`, :math:`\alpha_t = c/\sqrt{t}`):
 
-    ``E[F(w̄_T) − F(w*)] ≤ D²/(c√T) + √(T+1)/(2T) · c G² + √d Δ G / 2``.
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{D^2}{c\sqrt{T}} + \frac{\sqrt{T+1}}{2T}\,c\,G^2
+        + \frac{\sqrt{d}\,\Delta G}{2}.
     """
     T = _T(T)
     c = _pos("c", c)
@@ -92,9 +105,13 @@ def theorem2(T, d, delta, G, D, c):
 
 
 def theorem3(T, d, delta, G, D, c, L):
-    """Theorem 3 as printed (BC, F L-smooth, domain of diameter D, α_t = c/√t):
+    r"""Theorem 3 as printed (BC, :math:`L`-smooth :math:`F`, domain of diameter :math:`D`,
+    :math:`\alpha_t = c/\sqrt{t}`):
 
-    ``E[F(w̄_T) − F(w*)] ≤ D²/(2c√T) + √(T+1)/(2T) · c G² + √d Δ L D``.
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{D^2}{2c\sqrt{T}} + \frac{\sqrt{T+1}}{2T}\,c\,G^2
+        + \sqrt{d}\,\Delta L D.
     """
     T = _T(T)
     c = _pos("c", c)
@@ -103,15 +120,22 @@ def theorem3(T, d, delta, G, D, c, L):
 
 
 def theorem4(T, d, delta, G, D, mu, L2):
-    """Theorem 4 as printed (BC, μ-strongly convex, ∇²f_i L₂-Lipschitz, α_t = 1/(μ(t+1))):
+    r"""Theorem 4 as printed (BC, :math:`\mu`-strongly convex, :math:`\nabla^2 f_i` :math:`L_2`-Lipschitz,
+    :math:`\alpha_t = 1/(\mu(t+1))`):
 
-    ``E[F(w̄_T) − F(w*)] ≤ (1 + log(T+1)) G² / (2μT) + D L₂ √d Δ / 2``.
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{(1 + \log(T+1))\,G^2}{2\mu T} + \frac{D L_2\sqrt{d}\,\Delta}{2}.
     """
     return _strong_term(T, G, mu) + bc_strong_floor(d, delta, D, L2)
 
 
 def corollary1(T, G, mu):
-    """Corollary 1 (BC on a quadratic, L₂ = 0, α_t = 1/(μ(t+1))): ``E[F(w̄_T) − F(w*)] ≤ (1 + log(T+1)) G²/(2μT)``.
+    r"""Corollary 1 (BC on a quadratic, :math:`L_2 = 0`, :math:`\alpha_t = 1/(\mu(t+1))`):
+
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{(1 + \log(T+1))\,G^2}{2\mu T}.
 
     No floor: BC's real-valued weights converge to the true minimiser.
     """
@@ -119,14 +143,18 @@ def corollary1(T, G, mu):
 
 
 def sqrt_schedule_sum(T):
-    """An upper bound of ``Σ_{t=1}^T 1/√t``: ``2√T − 1`` (the paper's proofs use ``√(T+1)``, too small for T ≥ 3)."""
+    r"""An upper bound of :math:`\sum_{t=1}^T 1/\sqrt{t}`: :math:`2\sqrt{T} - 1` (the paper's proofs use
+    :math:`\sqrt{T+1}`, too small for :math:`T \ge 3`)."""
     return 2 * np.sqrt(_T(T)) - 1
 
 
 def theorem2_proved(T, d, delta, G, D, c):
-    """Theorem 2 as Appendix C's argument proves it, with the sum of step sizes bounded correctly:
+    r"""Theorem 2 as Appendix C's argument proves it, with the sum of step sizes bounded correctly:
 
-    ``D²/(2c√T) + c G² (2√T − 1)/(2T) + √d Δ G / 2``.
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{D^2}{2c\sqrt{T}} + \frac{c\,G^2\,(2\sqrt{T} - 1)}{2T}
+        + \frac{\sqrt{d}\,\Delta G}{2}.
     """
     T = _T(T)
     c = _pos("c", c)
@@ -135,7 +163,13 @@ def theorem2_proved(T, d, delta, G, D, c):
 
 
 def theorem3_proved(T, d, delta, G, D, c, L):
-    """Theorem 3 with the sum of step sizes bounded correctly: ``D²/(2c√T) + c G² (2√T − 1)/(2T) + √d Δ L D``."""
+    r"""Theorem 3 with the sum of step sizes bounded correctly:
+
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{D^2}{2c\sqrt{T}} + \frac{c\,G^2\,(2\sqrt{T} - 1)}{2T}
+        + \sqrt{d}\,\Delta L D.
+    """
     T = _T(T)
     c = _pos("c", c)
     return _pos("D", D) ** 2 / (2 * c * np.sqrt(T)) + c * _pos("G", G, True) ** 2 * sqrt_schedule_sum(T) / (2 * T) \
@@ -143,9 +177,14 @@ def theorem3_proved(T, d, delta, G, D, c, L):
 
 
 def theorem4_proved(T, d, delta, G, D, mu, L2):
-    """Theorem 4 with the Taylor remainder ``‖r̂‖ ≤ (L₂/2)‖r‖² ≤ (L₂/2) d Δ²`` used as written in Appendix E:
+    r"""Theorem 4 with the Taylor remainder :math:`\|\hat r\| \le (L_2/2)\|r\|^2 \le (L_2/2)\,d\,\Delta^2` used as
+    written in Appendix E:
 
-    ``(1 + log(T+1)) G² / (2μT) + D L₂ d Δ² / 2`` (needs ``E[r_t] = 0``, i.e. stochastic rounding in BC).
+    .. math::
+
+        \mathbb{E}[F(\bar w_T) - F(w^*)] \le \frac{(1 + \log(T+1))\,G^2}{2\mu T} + \frac{D L_2\,d\,\Delta^2}{2}
+
+    (needs :math:`\mathbb{E}[r_t] = 0`, i.e. stochastic rounding in BC).
     """
     return _strong_term(T, G, mu) + _pos("D", D) * _pos("L2", L2, True) * _pos("d", d) \
         * _pos("delta", delta, True) ** 2 / 2

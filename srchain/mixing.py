@@ -40,17 +40,18 @@ __all__ = ["MixingResult", "mixing_time", "tv_rows", "spectral_bounds", "is_reve
 
 @dataclass(frozen=True)
 class MixingResult:
-    """The ε-mixing time of Eq. 10, or bounds on it.
+    r"""The :math:`\varepsilon`-mixing time of Eq. 10, or bounds on it.
 
     Attributes
     ----------
     mixing_time : int or None
-        Exact ``M_ε`` when ``exact``; ``None`` when only bounds are known.
+        Exact :math:`M_\varepsilon` when ``exact``; ``None`` when only bounds are known.
     exact : bool
     relaxation_time : float or None
-        ``1/(1 − λ*)`` (inf when the spectral gap is below float64 resolution; None when not computed).
+        :math:`t_{\mathrm{rel}} = 1/(1 - \lambda_*)` (inf when the spectral gap is below float64 resolution; None
+        when not computed).
     lower_bound, upper_bound : float or None
-        Bounds on ``M_ε`` (for an exact result both equal ``mixing_time``).
+        Bounds on :math:`M_\varepsilon` (for an exact result both equal ``mixing_time``).
     eps : float
     method : str
         "exact-doubling" or "spectral-bounds".
@@ -78,7 +79,7 @@ class MixingResult:
 
 
 def tv_rows(M, pi) -> np.ndarray:
-    """``½‖M[x, :] − π‖₁`` for every row x of the dense matrix ``M``."""
+    r""":math:`\tfrac12\|M[x, :] - \pi\|_1` for every row :math:`x` of the dense matrix ``M``."""
     M = np.asarray(M, dtype=np.float64)
     return 0.5 * np.abs(M - np.asarray(pi, dtype=np.float64)[None, :]).sum(axis=1)
 
@@ -94,7 +95,7 @@ def _csr(P) -> sp.csr_matrix:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Exact path. A power P^(2^k) is held as a `_Pow`: sparse (CSR), dense, or low rank ``U V`` (U: n×ρ, V: ρ×n) with
-# ``err[x]`` ≥ ‖P^(2^k)(x, ·) − Ũ(x)V‖₁, a rigorous bound on the row-L1 error (0 for the sparse and dense forms).
+# ``err[x]`` ≥ ‖P^(2^k)(x, ·) − U(x)V‖₁, a rigorous bound on the row-L1 error (0 for the sparse and dense forms).
 # ---------------------------------------------------------------------------------------------------------------
 _SV_TOL = 1e-15       # singular values below this × the largest are float64 noise: dropped from the sketch
 _TRUNC_TOL = 1e-15    # row-L1 mass a re-compression of a low-rank square may drop (added to err)
@@ -225,7 +226,7 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
 
     Randomized range finder (Halko, Martinsson, Tropp 2011): Y = QΩ with Gaussian Ω, widened until Y's trailing
     singular value is at float64 noise level; Q ≈ B_Q (B_Qᵀ Q), truncated by the SVD of B_Qᵀ Q. The residual
-    ‖Q(x, ·) − Ũ(x)V‖₁ is then computed for every row (O(n²ρ)), so the bound does not rest on the randomization.
+    ‖Q(x, ·) − U(x)V‖₁ is then computed for every row (O(n²ρ)), so the bound does not rest on the randomization.
     """
     n = Q.D.shape[0] if Q.kind == "dense" else Q.S.shape[0]
     X = Q.D if Q.kind == "dense" else (Q.S.toarray() if _density(Q.S) > 0.01 else None)
@@ -365,7 +366,7 @@ def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compres
 
 
 def is_reversible(P, pi, rtol: float = 1e-9) -> bool:
-    """Detailed balance ``π_x P(x, y) = π_y P(y, x)`` on every edge, to relative tolerance ``rtol``."""
+    r"""Detailed balance :math:`\pi_x P(x, y) = \pi_y P(y, x)` on every edge, to relative tolerance ``rtol``."""
     A = _csr(P)
     F = sp.diags(np.asarray(pi, dtype=np.float64)) @ A
     D = abs(F - F.T)
@@ -382,7 +383,19 @@ _DENSE_EIG_MAX = 600
 
 
 def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]:
-    """``(t_rel, lower, upper, note)``: relaxation time and the bounds of LPW Thm 12.4/12.5 (see module)."""
+    r"""``(t_rel, lower, upper, note)``: relaxation time and the bounds of LPW Thm 12.4/12.5 (see module).
+
+    With :math:`\lambda_*` the largest modulus of an eigenvalue other than 1 and
+    :math:`t_{\mathrm{rel}} = 1/(1 - \lambda_*)`,
+
+    .. math::
+
+        (t_{\mathrm{rel}} - 1)\log\frac{1}{2\varepsilon} \;\le\; t_{\mathrm{mix}}(\varepsilon)
+        \;\le\; t_{\mathrm{rel}}\log\frac{1}{\varepsilon\,\pi_{\min}} .
+
+    The lower bound holds for every chain; the upper one needs reversibility, and is ``inf`` for a
+    non-reversible chain or when :math:`\pi_{\min}` underflows to 0.
+    """
     from scipy.sparse.linalg import eigs
 
     A = _csr(P)
@@ -422,14 +435,22 @@ def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]
 
 def mixing_time(P, eps: float = 0.25, pi=None, max_exact_states: int = 10_000,
                 max_steps: int = 10 ** 9, max_bytes: float | None = None) -> MixingResult:
-    """The ε-mixing time of Eq. 10 (exact up to ``max_exact_states`` states) or spectral bounds on it.
+    r"""The :math:`\varepsilon`-mixing time of Eq. 10 (exact up to ``max_exact_states`` states) or spectral bounds
+    on it.
+
+    .. math::
+
+        M_\varepsilon(\alpha) = \min\Big\{t : \max_{x_0} \mathrm{TV}\big(P^t(x_0, \cdot), \pi\big) \le \varepsilon\Big\}
+
+    is the worst start state's time to come within :math:`\varepsilon` of the stationary law :math:`\pi`
+    (Theorem 6: it grows like :math:`1/\alpha` for SR).
 
     Parameters
     ----------
     P : sparse matrix, array or Operator
         Row-stochastic, irreducible and aperiodic.
     eps : float
-        0 < ε < 1.
+        :math:`0 < \varepsilon < 1`.
     pi : array, optional
         The stationary law (computed with :func:`srchain.stationary.stationary` if omitted).
     max_exact_states : int

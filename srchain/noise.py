@@ -86,33 +86,35 @@ def _t_pdf(a, nu):
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Base class: the law of the batch-mean noise ξ̄ (see the module docstring)."""
+    r"""Base class: the law of the batch-mean noise :math:`\bar\xi` in the stochastic gradient
+    :math:`\nabla\tilde f(w) = \nabla f(w) + \bar\xi` (see the module docstring)."""
 
     name: str = "noise"
     batch: int = 1
 
     # --- expectations ----------------------------------------------------------------------------------------
     def lower_partial(self, a):
-        """``E[(a − ξ̄)⁺]``."""
+        r"""The lower partial expectation :math:`\Lambda(a) = \mathbb{E}[(a - \bar\xi)^+]`."""
         raise NotImplementedError
 
     def upper_partial(self, a):
-        """``E[(ξ̄ − a)⁺]``."""
+        r"""The upper partial expectation :math:`\Upsilon(a) = \mathbb{E}[(\bar\xi - a)^+]`."""
         raise NotImplementedError
 
     def excess(self, a):
-        """``E[(a − ξ̄)⁺] − a⁺``: equal to ``Λ(a)`` for a ≤ 0 and to ``Υ(a)`` for a > 0 (mean-zero noise), so it is
-        small in both tails and is computed without cancellation. The operators use it to write each move
+        r""":math:`\mathbb{E}[(a - \bar\xi)^+] - a^+`: equal to :math:`\Lambda(a)` for :math:`a \le 0` and to
+        :math:`\Upsilon(a)` for :math:`a > 0` (mean-zero noise), so it is small in both tails and is computed
+        without cancellation. The operators use it to write each move
         probability as a deterministic part plus small corrections (see :mod:`srchain.operators`)."""
         a = np.asarray(a, dtype=np.float64)
         return np.where(a <= 0, self.lower_partial(np.minimum(a, 0.0)), self.upper_partial(np.maximum(a, 0.0)))
 
     def cdf(self, a):
-        """``P(ξ̄ ≤ a)``."""
+        r""":math:`P(\bar\xi \le a)`."""
         raise NotImplementedError
 
     def sf(self, a):
-        """``P(ξ̄ > a)``."""
+        r""":math:`P(\bar\xi > a)`."""
         raise NotImplementedError
 
     @property
@@ -124,17 +126,17 @@ class NoiseModel:
         return None
 
     def quantile_width(self, tol: float) -> float:
-        """A width ``q`` with ``P(|ξ̄| > q) ≤ tol`` (used to size the operators' move windows)."""
+        r"""A width :math:`q` with :math:`P(|\bar\xi| > q) \le` ``tol`` (used to size the operators' move windows)."""
         raise NotImplementedError
 
     @property
     def std(self) -> float:
-        """Standard deviation of ξ̄ (inf if it does not exist)."""
+        r"""Standard deviation of :math:`\bar\xi` (inf if it does not exist)."""
         raise NotImplementedError
 
     # --- sampling --------------------------------------------------------------------------------------------
     def sample(self, rng, size):
-        """Draws of ξ̄ with a :class:`numpy.random.Generator`."""
+        r"""Draws of :math:`\bar\xi` with a :class:`numpy.random.Generator`."""
         raise NotImplementedError
 
     @property
@@ -156,18 +158,18 @@ class NoiseModel:
         return f"{d['name']}({inner})"
 
     def theorem5_assumptions(self, gradients=None) -> dict:
-        """Check Theorem 5's hypotheses for the gradient laws ``g + ξ̄``.
+        r"""Check Theorem 5's hypotheses for the gradient laws :math:`g + \bar\xi`.
 
         Parameters
         ----------
         gradients : array_like, optional
-            True gradient coordinates ``∂_k f(x)`` at the lattice states; needed for discrete laws, whose
+            True gradient coordinates :math:`\partial_k f(x)` at the lattice states; needed for discrete laws, whose
             "mass on both sides of 0" depends on the state.
 
         Returns
         -------
-        dict with ``tail`` (the tail bound ``∫_ν^∞ p ≤ C₁/ν²`` holds), ``two_sided`` (mass on both sides of 0
-        at every state), ``holds`` (both) and ``why`` (a sentence).
+        dict with ``tail`` (the tail bound :math:`\int_\nu^\infty p \le C_1/\nu^2` holds), ``two_sided`` (mass on
+        both sides of 0 at every state), ``holds`` (both) and ``why`` (a sentence).
         """
         tail = self._tail_ok()
         if self.is_discrete:
@@ -193,7 +195,7 @@ class NoiseModel:
 
 @dataclass(frozen=True)
 class GaussianNoise(NoiseModel):
-    """ξ̄ ~ N(0, σ²/B): σ is the standard deviation of one sample's noise."""
+    r""":math:`\bar\xi \sim N(0, \sigma^2/B)`: :math:`\sigma` is the standard deviation of one sample's noise."""
 
     sigma: float = 1.0
     name: str = "gaussian"
@@ -247,7 +249,8 @@ class GaussianNoise(NoiseModel):
 
 @dataclass(frozen=True)
 class LaplaceNoise(NoiseModel):
-    """One sample's noise ~ Laplace(0, b) (density e^{−|x|/b}/(2b)); ξ̄ is the mean of B of them."""
+    r"""One sample's noise :math:`\sim \mathrm{Laplace}(0, b)` (density :math:`e^{-|x|/b}/(2b)`); :math:`\bar\xi` is
+    the mean of :math:`B` of them."""
 
     b: float = 1.0
     name: str = "laplace"
@@ -293,7 +296,8 @@ class LaplaceNoise(NoiseModel):
 
 @dataclass(frozen=True)
 class StudentTNoise(NoiseModel):
-    """One sample's noise ~ scale · t_ν (scipy's ``t(df=ν, scale=scale)``); needs ν > 1 for a mean, ν > 2 here."""
+    r"""One sample's noise :math:`\sim \mathrm{scale}\cdot t_\nu` (scipy's ``t(df=ν, scale=scale)``); needs
+    :math:`\nu > 1` for a mean, :math:`\nu > 2` here."""
 
     scale: float = 1.0
     nu: float = 3.0
@@ -349,7 +353,8 @@ class StudentTNoise(NoiseModel):
 
 @dataclass(frozen=True)
 class DiscreteNoise(NoiseModel):
-    """A discrete law of ξ̄: ``values`` with probabilities ``weights`` (all expectations are exact sums)."""
+    r"""A discrete law of :math:`\bar\xi`: ``values`` with probabilities ``weights`` (all expectations are exact
+    sums)."""
 
     values: np.ndarray = field(default_factory=lambda: np.zeros(1))
     weights: np.ndarray = field(default_factory=lambda: np.ones(1))
@@ -395,11 +400,11 @@ class DiscreteNoise(NoiseModel):
 
 @dataclass(frozen=True)
 class MinibatchNoise(DiscreteNoise):
-    """Finite-sum noise: ``m`` fixed centred per-sample perturbations ``e_i``; a batch of ``B`` of them is drawn
-    without replacement and ξ̄ is its mean (Section 6.1's big batches, computed exactly).
+    r"""Finite-sum noise: :math:`m` fixed centred per-sample perturbations :math:`e_i`; a batch of :math:`B` of them
+    is drawn without replacement and :math:`\bar\xi` is its mean (Section 6.1's big batches, computed exactly).
 
-    The law of ξ̄ is enumerated over all C(m, B) subsets (refused above ``max_subsets``), then merged on equal
-    values. ``B = m`` gives ξ̄ = 0 (full gradient).
+    The law of :math:`\bar\xi` is enumerated over all :math:`\binom{m}{B}` subsets (refused above
+    ``max_subsets``), then merged on equal values. :math:`B = m` gives :math:`\bar\xi = 0` (full gradient).
     """
 
     perturbations: np.ndarray = field(default_factory=lambda: np.array([-1.0, 1.0]))
@@ -409,7 +414,8 @@ class MinibatchNoise(DiscreteNoise):
 
     @classmethod
     def from_seed(cls, sigma: float, samples: int = 16, batch: int = 1, seed: int = 0, max_subsets=2_000_000):
-        """Draw ``samples`` perturbations N(0, σ²) from ``seed``, centre them, and enumerate the batch mean."""
+        r"""Draw ``samples`` perturbations :math:`N(0, \sigma^2)` from ``seed``, centre them, and enumerate the batch
+        mean."""
         if samples < 2:
             raise SrchainError(f"the minibatch noise needs samples >= 2, got {samples}")
         if batch > samples:
@@ -461,9 +467,10 @@ class MinibatchNoise(DiscreteNoise):
 
 @dataclass(frozen=True)
 class TabulatedNoise(NoiseModel):
-    """A continuous law of ξ̄ given by its density on a uniform grid (used for the mean of B > 1 laplace or
-    student-t samples, computed by FFT convolution). Partial expectations come from cumulative trapezoid sums of
-    the CDF, ``E[(a − ξ̄)⁺] = ∫_{−∞}^a F(t) dt``; beyond the grid they are extended linearly (negligible tails)."""
+    r"""A continuous law of :math:`\bar\xi` given by its density on a uniform grid (used for the mean of
+    :math:`B > 1` laplace or student-t samples, computed by FFT convolution). Partial expectations come from
+    cumulative trapezoid sums of the CDF, :math:`\mathbb{E}[(a - \bar\xi)^+] = \int_{-\infty}^a F(t)\,dt`; beyond
+    the grid they are extended linearly (negligible tails)."""
 
     grid: np.ndarray = field(default_factory=lambda: np.zeros(2))
     density: np.ndarray = field(default_factory=lambda: np.zeros(2))
@@ -546,12 +553,12 @@ NOISES = ("gaussian", "laplace", "student-t", "minibatch")
 
 def make_noise(name: str, sigma: float = 1.0, nu: float = 3.0, batch: int = 1, samples: int = 16,
                seed: int = 0) -> NoiseModel:
-    """Build a noise model by name (the CLI's ``--noise --sigma --nu --batch --samples``).
+    r"""Build a noise model by name (the CLI's ``--noise --sigma --nu --batch --samples``).
 
     Raises
     ------
     SrchainError
-        Unknown name, σ ≤ 0, ν ≤ 2 for student-t, batch < 1.
+        Unknown name, :math:`\sigma \le 0`, :math:`\nu \le 2` for student-t, batch :math:`< 1`.
     """
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
         raise SrchainError(f"the noise scale sigma must be a positive finite number, got {sigma!r}")
@@ -574,7 +581,8 @@ def make_noise(name: str, sigma: float = 1.0, nu: float = 3.0, batch: int = 1, s
 
 
 def gaussian(sigma: float, batch: int = 1) -> NoiseModel:
-    """Gaussian gradient noise: one sample ~ N(0, σ²), the batch mean ~ N(0, σ²/B).
+    r"""Gaussian gradient noise: one sample :math:`\sim N(0, \sigma^2)`, the batch mean
+    :math:`\bar\xi \sim N(0, \sigma^2/B)`.
 
     >>> gaussian(2.0, batch=4).std
     1.0
@@ -583,17 +591,20 @@ def gaussian(sigma: float, batch: int = 1) -> NoiseModel:
 
 
 def laplace(b: float, batch: int = 1) -> NoiseModel:
-    """Laplace gradient noise with scale ``b`` per sample (the batch mean's law tabulated by FFT for B > 1)."""
+    r"""Laplace gradient noise with scale :math:`b` per sample, density :math:`e^{-|x|/b}/(2b)` (the batch mean's
+    law tabulated by FFT for :math:`B > 1`)."""
     return make_noise("laplace", sigma=b, batch=batch)
 
 
 def student_t(nu: float, sigma: float = 1.0, batch: int = 1) -> NoiseModel:
-    """Student-t gradient noise with ν > 2 degrees of freedom and scale σ per sample (Theorem 5's tails need
-    ν ≥ 2; the rate of π_α → π̃ is α^(ν−1))."""
+    r"""Student-t gradient noise with :math:`\nu > 2` degrees of freedom and scale :math:`\sigma` per sample
+    (Theorem 5's tails need :math:`\nu \ge 2`; the rate of :math:`\pi_\alpha \to \tilde\pi` is
+    :math:`\alpha^{\nu-1}`)."""
     return make_noise("student-t", sigma=sigma, nu=nu, batch=batch)
 
 
 def minibatch(sigma: float, samples: int = 16, batch: int = 1, seed: int = 0) -> NoiseModel:
-    """Minibatch noise: ``samples`` fixed centred perturbations N(0, σ²) drawn from ``seed``; the noise is the
-    mean of a batch of ``batch`` drawn without replacement, its law enumerated exactly (Section 6.1)."""
+    r"""Minibatch noise: ``samples`` fixed centred perturbations :math:`N(0, \sigma^2)` drawn from ``seed``; the noise
+    :math:`\bar\xi` is the mean of a batch of ``batch`` drawn without replacement, its law enumerated exactly
+    (Section 6.1)."""
     return make_noise("minibatch", sigma=sigma, samples=samples, batch=batch, seed=seed)

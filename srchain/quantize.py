@@ -30,17 +30,18 @@ def check_delta(delta: float) -> float:
 
 @njit(cache=True, nogil=True, inline="always")
 def qd_scalar(w, delta):
-    """Eq. 3 for one number: ``sign(w) · Δ · floor(|w|/Δ + 1/2)``."""
+    r"""Eq. 3 for one number: :math:`\operatorname{sign}(w)\,\Delta\,\lfloor |w|/\Delta + 1/2\rfloor`."""
     k = np.floor(abs(w) / delta + 0.5)
     return k * delta if w >= 0 else -k * delta
 
 
 @njit(cache=True, nogil=True, inline="always")
 def qs_scalar(w, delta, p):
-    """Eq. 5 for one number, given the uniform draw ``p`` in [0, 1): round up iff ``p < w/Δ − ⌊w/Δ⌋``.
+    r"""Eq. 5 for one number, given the uniform draw ``p`` in :math:`[0, 1)`: round up iff
+    :math:`p < q = w/\Delta - \lfloor w/\Delta\rfloor`.
 
-    (Eq. 5 writes ``p ≤ q``; for a continuous ``p`` the two agree with probability one, and ``p < q`` keeps
-    grid points fixed when ``q = 0`` and ``p = 0``.)
+    (Eq. 5 writes :math:`p \le q`; for a continuous :math:`p` the two agree with probability one, and
+    :math:`p < q` keeps grid points fixed when :math:`q = 0` and :math:`p = 0`.)
     """
     x = w / delta
     f = np.floor(x)
@@ -65,14 +66,19 @@ def _clip(out, domain):
 
 
 def qd(w, delta: float, domain=None):
-    """Deterministic rounding Qd of Eq. 3 (round half away from zero onto ΔZ), optionally clipped.
+    r"""Deterministic rounding :math:`Q_d` of Eq. 3 (round half away from zero onto :math:`\Delta\mathbb{Z}`),
+    optionally clipped.
+
+    .. math::
+
+        Q_d(w) = \operatorname{sign}(w)\,\Delta\,\Big\lfloor \frac{|w|}{\Delta} + \frac12 \Big\rfloor .
 
     Parameters
     ----------
     w : array_like
         Real-valued weights.
     delta : float
-        Grid spacing Δ > 0.
+        Grid spacing :math:`\Delta > 0`.
     domain : (lo, hi), optional
         Box to clip the rounded value into (use grid points).
 
@@ -91,21 +97,32 @@ def qd(w, delta: float, domain=None):
 
 
 def qd_binary(w, delta: float = 1.0):
-    """Binary deterministic rounding onto {−Δ, +Δ}: ``Δ · sign(w)`` with ``sign(0) = +1`` (Section 2)."""
+    r"""Binary deterministic rounding onto :math:`\{-\Delta, +\Delta\}`: :math:`\Delta\operatorname{sign}(w)` with
+    :math:`\operatorname{sign}(0) = +1` (Section 2)."""
     delta = check_delta(delta)
     w = np.asarray(w, dtype=np.float64)
     return np.where(w >= 0, delta, -delta)
 
 
 def qs(w, delta: float, rng=None, domain=None, p=None):
-    """Stochastic rounding Qs of Eq. 5, optionally clipped to ``domain``.
+    r"""Stochastic rounding :math:`Q_s` of Eq. 5, optionally clipped to ``domain``.
+
+    With :math:`q = w/\Delta - \lfloor w/\Delta\rfloor` and a uniform draw :math:`p \sim U[0, 1)`,
+
+    .. math::
+
+        Q_s(w) = \begin{cases} \Delta\,(\lfloor w/\Delta\rfloor + 1) & \text{if } p \le q, \\
+                               \Delta\,\lfloor w/\Delta\rfloor & \text{otherwise,} \end{cases}
+
+    hence :math:`\mathbb{E}[Q_s(w)] = w` and :math:`\operatorname{Var}[Q_s(w)] = \Delta^2 q(1 - q)`. (The kernel
+    :func:`qs_scalar` rounds up iff :math:`p < q`, which agrees with Eq. 5 with probability one.)
 
     Parameters
     ----------
     w : array_like
         Real-valued weights.
     delta : float
-        Grid spacing Δ > 0.
+        Grid spacing :math:`\Delta > 0`.
     rng : numpy.random.Generator or int, optional
         Source of the uniform draws (ignored when ``p`` is given).
     domain : (lo, hi), optional
@@ -116,7 +133,7 @@ def qs(w, delta: float, rng=None, domain=None, p=None):
     Returns
     -------
     ndarray
-        Values on ΔZ with ``E[Qs(w)] = w`` (before clipping).
+        Values on :math:`\Delta\mathbb{Z}` with :math:`\mathbb{E}[Q_s(w)] = w` (before clipping).
     """
     delta = check_delta(delta)
     w = np.asarray(w, dtype=np.float64)

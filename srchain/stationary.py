@@ -52,19 +52,19 @@ SMALL_MAX = 200
 
 @dataclass(frozen=True)
 class StationaryResult:
-    """A stationary law and how it was obtained.
+    r"""A stationary law and how it was obtained.
 
     Attributes
     ----------
     pi : ndarray
-        The stationary law (sums to 1, no negative entries).
+        The stationary law :math:`\pi` (sums to 1, no negative entries).
     residual : float
-        ``‖πP − π‖₁``.
+        :math:`\|\pi P - \pi\|_1`.
     method : str
         The solver that ran: "birth-death", "gth-dense", "gth-sparse" or "splu".
     underflow : int
         Entries of ``pi`` that are exactly 0 because they are below the float64 range relative to the largest
-        (for an irreducible chain every true π(x) is positive).
+        (for an irreducible chain every true :math:`\pi(x)` is positive).
     seconds : float
         Wall-clock time of the solve (including the checks).
     """
@@ -143,7 +143,7 @@ def _offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def tv(p, q) -> float:
-    """Total-variation distance ``½‖p − q‖₁`` between two laws on the same states."""
+    r"""Total-variation distance :math:`\tfrac12\|p - q\|_1` between two laws on the same states."""
     p = np.asarray(p, dtype=np.float64).ravel()
     q = np.asarray(q, dtype=np.float64).ravel()
     if p.shape != q.shape:
@@ -152,7 +152,7 @@ def tv(p, q) -> float:
 
 
 def residual(pi, P) -> float:
-    """``‖πP − π‖₁``."""
+    r"""The residual :math:`\|\pi P - \pi\|_1` of a law :math:`\pi` for the row-stochastic :math:`P`."""
     A = _as_csr(P)
     pi = np.asarray(pi, dtype=np.float64)
     return float(np.abs(A.T @ pi - pi).sum())
@@ -172,14 +172,15 @@ def _describe_states(states: np.ndarray, limit: int = 6) -> str:
 # ergodicity
 # --------------------------------------------------------------------------------------------------------------
 def check_ergodic(P) -> None:
-    """Raise :class:`SrchainError` unless the chain is irreducible and aperiodic.
+    r"""Raise :class:`SrchainError` unless the chain is irreducible and aperiodic.
 
     Irreducibility: the graph of positive off-diagonal entries must be strongly connected (SciPy's
     ``connected_components(connection="strong")``, O(nnz)). For a reducible chain the error names its closed
     classes (the sink nodes of the condensation, found with networkx): each carries its own stationary law, so the
     answer is not unique. Aperiodicity: in an irreducible chain any positive diagonal entry makes it aperiodic
     (O(n) shortcut); otherwise the period is computed (networkx ``is_aperiodic`` for small chains, the gcd of
-    ``level(u) + 1 − level(v)`` over the edges of a BFS level structure for large ones).
+    :math:`\mathrm{level}(u) + 1 - \mathrm{level}(v)` over the edges :math:`(u, v)` of a BFS level structure for large
+    ones).
 
     Raises
     ------
@@ -251,7 +252,7 @@ def _period(G: sp.csr_matrix) -> int:
 # solvers
 # --------------------------------------------------------------------------------------------------------------
 def is_birth_death(P) -> bool:
-    """Whether every positive off-diagonal entry is between neighbours ``i, i ± 1`` (a tridiagonal chain)."""
+    r"""Whether every positive off-diagonal entry is between neighbours :math:`i, i \pm 1` (a tridiagonal chain)."""
     A = _as_csr(P)
     coo = A.tocoo()
     off = coo.row != coo.col
@@ -266,11 +267,15 @@ def _log_normalise(logw: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def birth_death_stationary(P) -> np.ndarray:
-    """Exact stationary law of a birth–death (tridiagonal, irreducible) chain by detailed balance in log space.
+    r"""Exact stationary law of a birth–death (tridiagonal, irreducible) chain by detailed balance in log space.
 
-    ``log π_{k+1} − log π_k = log P[k, k+1] − log P[k+1, k]``; normalised with a log-sum-exp, so laws spanning any
-    number of orders of magnitude come out with relative error O(n·eps) in every representable entry (entries
-    below the float64 range are 0).
+    .. math::
+
+        \log\pi_{k+1} - \log\pi_k = \log P[k, k+1] - \log P[k+1, k],
+
+    normalised with a log-sum-exp, so laws spanning any number of orders of magnitude come out with relative
+    error :math:`O(n\,\epsilon)` (:math:`\epsilon` the float64 machine epsilon) in every representable entry
+    (entries below the float64 range are 0).
 
     Raises
     ------
@@ -630,13 +635,14 @@ def stationary_distributions(P, method: str = "auto") -> list[tuple[np.ndarray, 
 
 def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None,
                max_bytes: float | None = None) -> StationaryResult:
-    """The stationary law π of an irreducible, aperiodic row-stochastic ``P`` (``π P = π``, Theorem 5's π_α).
+    r"""The stationary law :math:`\pi` of an irreducible, aperiodic row-stochastic ``P`` (:math:`\pi P = \pi`,
+    Theorem 5's :math:`\pi_\alpha`).
 
     Parameters
     ----------
     P : sparse matrix, array or Operator
-        Row-stochastic, ``P[i, j] = Pr(i → j)`` (``P = T_αᵀ`` in the paper's column convention). The diagonal
-        is never used by the GTH solvers.
+        Row-stochastic, :math:`P[i, j] = \Pr(i \to j)` (:math:`P = T_\alpha^\top` in the paper's column
+        convention). The diagonal is never used by the GTH solvers.
     method : {"auto", "birth-death", "gth-dense", "gth-sparse", "splu"}
         ``"auto"``: birth-death for tridiagonal chains, dense GTH up to 1500 states, sparse GTH beyond. All three
         are subtraction-free and accurate in the relative sense. ``"splu"`` (pinned sparse LU) is a fast
