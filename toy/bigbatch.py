@@ -24,7 +24,8 @@ from srchain.lattice import Lattice
 from srchain.noise import make_noise
 from srchain.problems import Problem, get_problem
 
-__all__ = ["BigBatchRow", "bigbatch_table", "estimate_bigbatch", "DEFAULT_BATCHES"]
+__all__ = ["BigBatchRow", "bigbatch_table", "bigbatch_row", "bigbatch_lattice", "estimate_bigbatch",
+           "DEFAULT_BATCHES"]
 
 DEFAULT_BATCHES = {"gaussian": (1, 4, 16, 64, 256, 1024), "minibatch": (1, 2, 4, 8, 12, 15, 16)}
 
@@ -100,16 +101,23 @@ def bigbatch_table(problem: Problem | None = None, noise: str = "gaussian", sigm
         Limits on :func:`estimate_bigbatch`, checked before any row is computed: bytes (default
         :func:`srchain.budget.default_max_memory`) and hours (default none).
     """
-    from srchain.operators import alpha0, t_tilde, u_tilde
-    from srchain.spec import entropy
-    from srchain.stationary import stationary
-
     from srchain.simulate import check_work
 
     problem = problem or get_problem("toy")
     batches = tuple(DEFAULT_BATCHES.get(noise, (1, 4, 16, 64)) if batches is None else batches)
     if not batches:
         raise SrchainError("batches is empty; give at least one batch size")
+    lat, w = bigbatch_lattice(problem, delta, start, max_states)
+    est = estimate_bigbatch(lat, len(batches))
+    check_work(est, max_memory, max_hours, what="the big-batch table", hint="use a larger delta or fewer batch sizes")
+    if on_estimate is not None:
+        on_estimate(est)
+    return [bigbatch_row(problem, lat, w, b, noise=noise, sigma=sigma, samples=samples, seed=seed, nu=nu)
+            for b in batches]
+
+
+def bigbatch_lattice(problem: Problem, delta: float, start, max_states: int | None = 20_000_000):
+    """The lattice of ``problem``'s domain at step ``delta`` and the checked start point ``w`` (d,)."""
     lat = Lattice.from_domain(delta, problem.domain, dim=problem.dim, max_states=max_states)
     w = np.asarray(start, dtype=np.float64).ravel()
     if w.size == 1:
@@ -119,30 +127,30 @@ def bigbatch_table(problem: Problem | None = None, noise: str = "gaussian", sigm
     if not lat.contains(w):
         raise SrchainError(f"the start {w.tolist()} is outside the domain {lat.domain.tolist()}; pick a start "
                            f"inside it")
-    est = estimate_bigbatch(lat, len(batches))
-    check_work(est, max_memory, max_hours, what="the big-batch table", hint="use a larger delta or fewer batch sizes")
-    if on_estimate is not None:
-        on_estimate(est)
+    return lat, w
+
+
+def bigbatch_row(problem: Problem, lat: Lattice, w, batch: int, noise: str = "gaussian", sigma: float = 4.0,
+                 samples: int = 16, seed: int = 0, nu: float = 3.0) -> BigBatchRow:
+    """One row of :func:`bigbatch_table`: π̃ for the batch mean of ``batch`` samples, from the start ``w``."""
+    from srchain.operators import alpha0, t_tilde, u_tilde
+    from srchain.spec import entropy
+
     cells = lat.cells(problem.minimizer) if problem.minimizer is not None else np.zeros(0, dtype=np.int64)
     fvals = np.asarray(problem.value(lat.points), dtype=np.float64)
-    rows = []
-    for b in batches:
-        nz = make_noise(noise, sigma=sigma, nu=nu, batch=int(b), samples=samples, seed=seed)
-        std = float(nz.std)
-        note = ""
-        try:
-            U = u_tilde(problem, nz, lat)
-            a0 = alpha0(U)
-            pi, note = limit_law_from(t_tilde(U), lat.nearest(w).item())
-        except SrchainError as exc:
-            rows.append(BigBatchRow(batch=int(b), noise=nz.to_dict(), noise_std=std, alpha0=None,
-                                    mass_at_minimizer=None, expected_f=None, entropy=None, pi_limit=None,
-                                    note=f"no unique limit law: {exc}".split("\n")[0][:200]))
-            continue
-        rows.append(BigBatchRow(batch=int(b), noise=nz.to_dict(), noise_std=std, alpha0=a0,
-                                mass_at_minimizer=float(pi[cells].sum()), expected_f=float(pi @ fvals),
-                                entropy=entropy(pi), pi_limit=pi, note=note))
-    return rows
+    b = int(batch)
+    nz = make_noise(noise, sigma=sigma, nu=nu, batch=b, samples=samples, seed=seed)
+    std = float(nz.std)
+    try:
+        U = u_tilde(problem, nz, lat)
+        a0 = alpha0(U)
+        pi, note = limit_law_from(t_tilde(U), lat.nearest(np.asarray(w, dtype=np.float64)).item())
+    except SrchainError as exc:
+        return BigBatchRow(batch=b, noise=nz.to_dict(), noise_std=std, alpha0=None, mass_at_minimizer=None,
+                           expected_f=None, entropy=None, pi_limit=None,
+                           note=f"no unique limit law: {exc}".split("\n")[0][:200])
+    return BigBatchRow(batch=b, noise=nz.to_dict(), noise_std=std, alpha0=a0, mass_at_minimizer=float(pi[cells].sum()),
+                       expected_f=float(pi @ fvals), entropy=entropy(pi), pi_limit=pi, note=note)
 
 
 def limit_law_from(T, start: int):

@@ -28,7 +28,7 @@ from srchain.noise import NoiseModel, make_noise
 from srchain.problems import Problem, get_problem
 
 __all__ = ["estimate_figure2", "FIG2_ALPHAS", "FIG2_START", "FIG2_STEPS", "FIG2_DELTA", "DEFAULT_NOISE", "Figure2", "figure2_data",
-           "plot_figure2", "default_noise"]
+           "plot_figure2", "default_noise", "figure2_from_dict"]
 
 FIG2_ALPHAS = (1.0, 0.1, 0.01, 0.001)
 FIG2_START = 4.0
@@ -246,6 +246,54 @@ def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int
     return Figure2(problem=problem, noise=noise, lattice=lat, alphas=alphas, steps=int(steps), chains=int(chains),
                    start=float(start), seed=int(seed), sim=sim, exact_sr=exact_sr, pi_limit=pi_limit, alpha0=a0,
                    bc=bc, cells=cells, seconds=seconds)
+
+
+class _StoredLaw:
+    """BC's law read back from :meth:`Figure2.to_dict` (what :func:`plot_figure2` and ``masses`` use)."""
+
+    def __init__(self, d: dict):
+        self.pi = np.asarray(d["pi"], dtype=np.float64)
+        self.converged = bool(d.get("converged", True))
+        self.stopped = d.get("stopped") or ""
+        self.tv_change = d.get("tv_change")
+        self._d = {k: v for k, v in d.items() if k not in ("tv_sim_exact", "mass_at_minimizer")}
+
+    def to_dict(self) -> dict:
+        return dict(self._d)
+
+
+def figure2_from_dict(d: dict, problem: Problem | None = None, noise: NoiseModel | None = None) -> Figure2:
+    """A :class:`Figure2` rebuilt from its :meth:`Figure2.to_dict` (e.g. computed on a Dask worker): enough for
+    :func:`plot_figure2` and :meth:`Figure2.masses` (the simulations keep their summed counts, one chain row)."""
+    from srchain.simulate import SimulationResult
+
+    problem = problem or get_problem(d["problem"])
+    noise = noise or make_noise(d["noise"]["name"], **{k: v for k, v in d["noise"].items()
+                                                       if k in ("sigma", "nu", "batch", "samples", "seed")})
+    lat = Lattice.from_domain(d["delta"], problem.domain, dim=problem.dim)
+    sim, exact_sr, bc = {}, {}, {}
+    alphas = []
+    for r in d["results"]:
+        m, a = r["method"], float(r["alpha"])
+        alphas.append(a)
+        counts = np.asarray(r["counts"], dtype=np.int64)
+        lat_edges = lat_counts = None
+        if "latent" in r:
+            lat_edges = np.asarray(r["latent"]["edges"], dtype=np.float64) - lat.lo[0]
+            lat_counts = np.asarray(r["latent"]["counts"], dtype=np.int64)[None, :]
+        sim[(m, a)] = SimulationResult(method=m, alpha=a, steps=int(d["steps"]), burn_in=0, chains=int(d["chains"]),
+                                       seed=int(d["seed"]), states=lat.points, counts=counts,
+                                       chain_counts=counts[None, :], latent_edges=lat_edges, latent_counts=lat_counts)
+        if "exact" in r and m == "sr":
+            exact_sr[a] = np.asarray(r["exact"]["pi"], dtype=np.float64)
+        elif "exact" in r and m == "bc":
+            bc[a] = _StoredLaw(r["exact"])
+    limit = d.get("limit")
+    return Figure2(problem=problem, noise=noise, lattice=lat, alphas=tuple(dict.fromkeys(alphas)),
+                   steps=int(d["steps"]), chains=int(d["chains"]), start=float(d["start"][0]), seed=int(d["seed"]),
+                   sim=sim, exact_sr=exact_sr, bc=bc, cells=np.asarray(d["minimizer_cells"], dtype=np.int64),
+                   pi_limit=None if limit is None else np.asarray(limit["pi"], dtype=np.float64),
+                   alpha0=None if limit is None else limit["alpha0"], seconds=dict(d.get("seconds", {})))
 
 
 def plot_figure2(fig2: Figure2, path=None):

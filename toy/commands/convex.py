@@ -1,6 +1,7 @@
 """``srchain convex``: measured E[F(w̄_T) − F(w*)] of SGD, R, SR, BC beside the bounds of Section 4."""
 from __future__ import annotations
 
+OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 HELP = "convex problems: measured error of SGD/R/SR/BC beside Lemma 1, Theorems 1-4 and Corollary 1"
 
 #: --theorem value -> bound key
@@ -34,8 +35,12 @@ def configure(parser) -> None:
 
     add_limit_options(g, "the sweep")
     add_output_options(parser)
+    from srchain.toy.commands._sweep import add_toy_sweep_options
+
+    add_toy_sweep_options(parser)
     parser.epilog = ("example: srchain convex --problem quadratic --method sr bc r sgd --delta 0.5 0.25 0.125 "
-                     "--steps 100000 --seeds 50 --json convex.json --plot convex.png")
+                     "--steps 100000 --seeds 50 --json convex.json --plot convex.png; one task per (method, Δ) on 2 "
+                     "local workers into a Zarr store: ... --workers 2 --out convex.zarr")
 
 
 def _schedule_for(args, problem, G):
@@ -62,21 +67,78 @@ def _schedule_for(args, problem, G):
     return Schedule("sqrt", c=args.c if args.c is not None else default_c(problem, G))
 
 
+#: SGD does not quantize: its task sits at Δ = 0 in the results store (the JSON keeps "delta": null).
+SGD_DELTA = 0.0
+
+
+def convex_task(problem: str, dim, data_seed: int, domain, max_memory: float, method: str, delta, steps: int,
+                seeds: int, schedule, seed: int, batch: int, G: float):
+    """One task of ``srchain convex``: ``method`` at ``delta`` over ``seeds`` seeds (``SeedSequence(seed)``'s
+    children, the same for every task); ``(record, arrays)`` with the per-seed errors for the results store."""
+    import numpy as np
+
+    from srchain.toy.convex import BOUND_KEYS, run_convex, summarize
+    from srchain.toy.convex_problems import get_convex_problem
+
+    prob = get_convex_problem(problem, dim=dim, data_seed=data_seed, domain=domain, max_memory=max_memory)
+    run = run_convex(prob, method, delta, steps, seeds, schedule, seed=seed, batch=batch)
+    rec = summarize(prob, run, G)
+
+    def num(v):
+        return np.nan if v is None else float(v)
+
+    arrays = {"error": run.errors, "error_mean": rec["error_mean"], "error_ci": np.asarray(rec["error_ci"], float),
+              "bound": np.array([num(rec["bounds"][k]) for k in BOUND_KEYS]),
+              "bound_proved": np.array([num(rec["bounds_proved"][k]) for k in BOUND_KEYS]),
+              "checkpoint_error": np.asarray(rec["checkpoints"]["error_mean"], dtype=np.float64)}
+    if method in ("bc", "bc-qs"):
+        arrays["error_q"] = run.errors_q
+        arrays["checkpoint_error_q"] = np.asarray(rec["checkpoints_q"]["error_mean"], dtype=np.float64)
+    if method == "sr":
+        arrays["lemma_ratio"] = run.lemma_ratio
+    return rec, arrays
+
+
+def _slopes(records, methods) -> dict:
+    """``slopes[method]``: the measured slope of log error against log Δ and the bounds' (as toy.convex.sweep)."""
+    from srchain.toy.convex import BOUND_KEYS, floor_slope
+
+    slopes = {}
+    for mth in methods:
+        if mth == "sgd":
+            continue
+        recs = [r for r in records if r["method"] == mth]
+        ds = [r["delta"] for r in recs]
+        entry = {"measured": floor_slope(ds, [r["error_mean"] for r in recs])}
+        if mth in ("bc", "bc-qs"):
+            entry["measured_q"] = floor_slope(ds, [r["error_q_mean"] for r in recs])
+        for k in BOUND_KEYS:
+            vals = [r["bounds"][k] for r in recs]
+            if all(v is not None for v in vals):
+                entry[f"bound_{k}"] = floor_slope(ds, vals)
+        entry["floor_term"] = 1.0  # every printed floor is linear in Δ
+        slopes[mth] = entry
+    return slopes
+
+
 def run(args) -> int:
     import math
     import sys
 
-    from srchain.commands.common import fmt, print_table, progress
+    from srchain.commands.common import fmt, print_table, sweep_kwargs
     from srchain.errors import SrchainError
-    from srchain.io import write_json
-    from srchain.toy.convex import BOUND_KEYS, sweep
+    from srchain.results import write_json_fast
+    from srchain.sweep import Task, run_sweep
+    from srchain.toy.convex import BOUND_KEYS, checkpoints, estimate_sweep
     from srchain.toy.convex_problems import get_convex_problem
 
     from srchain.simulate import WorkEstimate, check_work
     from srchain.toy.commands._limits import announcer, as_flags, max_memory_bytes
+    from srchain.toy.commands._sweep import check_resume, open_store
     from srchain.toy.convex import check_counts
     from srchain.toy.convex_problems import CONVEX_PROBLEMS, estimate_problem
 
+    check_resume(args)
     if args.coupling is not None:
         raise SrchainError("--coupling does not apply to the convex problems")
     flags = {"steps": "--steps", "seeds": "--seeds", "batch": "--batch", "dim": "--dim"}
@@ -111,13 +173,34 @@ def run(args) -> int:
               "schedule": schedule.to_dict(), "domain": problem.domain.tolist(),
               "constants": {**problem.constants(), "G2": G2, "G2_how": how}}
 
-    def bar(jobs):
-        return progress(jobs, args, "convex", total=len(jobs))
-
     with as_flags(flags):
-        records, runs, slopes = sweep(problem, methods, deltas, args.steps, args.seeds, schedule, seed=args.seed,
-                                      batch=args.batch, G=G, progress=bar, max_memory=max_memory_bytes(args),
-                                      max_hours=args.max_hours, on_estimate=announcer(args, "convex"))
+        check_counts(args.steps, args.seeds, args.batch)
+        est = estimate_sweep(problem, methods, deltas, args.steps, args.seeds, args.batch)
+        check_work(est, max_memory_bytes(args), args.max_hours, what="the convex sweep",
+                   hint="use fewer steps, seeds or a smaller batch")
+    announcer(args, "convex")(est)
+    jobs = []
+    for mth in methods:
+        jobs.extend([(mth, None)] if mth == "sgd" else [(mth, float(dl)) for dl in deltas])
+    common = {"problem": args.problem, "dim": args.dim, "data_seed": args.data_seed, "domain": args.domain,
+              "max_memory": max_memory_bytes(args), "steps": args.steps, "seeds": args.seeds,
+              "schedule": schedule, "seed": args.seed, "batch": args.batch, "G": G}
+    tasks = []
+    for mth, dl in jobs:
+        need = float(estimate_sweep(problem, [mth], [dl if dl is not None else 1.0], args.steps, args.seeds,
+                                    args.batch, threads=1).bytes)
+        key = {"method": mth, "delta": SGD_DELTA if dl is None else dl}
+        tasks.append(Task(key, convex_task, {**common, "method": mth, "delta": dl}, {"memory": need}))
+    store = None
+    if args.out:
+        store = _open_store(args, problem, header, methods, deltas, jobs, G)
+    try:
+        with as_flags(flags):
+            records = run_sweep(tasks, store=store, resume=args.resume, desc="convex", **sweep_kwargs(args))
+    finally:
+        if store is not None:
+            store.close()
+    slopes = _slopes(records, methods)
     if args.theorem is not None:
         key = THEOREMS[args.theorem]
         for r in records:
@@ -163,12 +246,72 @@ def run(args) -> int:
             srows.append([mth, fmt(s["measured"], ".2f"), fmt(s.get("measured_q"), ".2f") if "measured_q" in s
                           else "-", ", ".join(bs) or "-"])
         print_table(["method", "measured", "measured Q(w_r)", "whole bound"], srows, out=sys.stdout)
+    if args.out:
+        print(f"# results store: {args.out} (srchain.open_results({str(args.out)!r}))")
     if args.json:
-        write_json(args.json, out)
+        write_json_fast(args.json, out)
     if args.plot:
         _plot(args.plot, problem, records, deltas)
     sys.stdout.flush()
     return 0
+
+
+def _open_store(args, problem, header, methods, deltas, jobs, G):
+    """The results store: dims method × delta (SGD at Δ = 0), seed, theorem, ci, step; cells without a run (SGD at
+    Δ > 0, the others at Δ = 0) are marked done at once and flagged by ``applicable``."""
+    import numpy as np
+
+    from srchain.commands.common import run_attrs
+    from srchain.toy.convex import BOUND_KEYS, checkpoints
+
+    delta_values = list(deltas) + ([SGD_DELTA] if "sgd" in methods else [])
+    keyed = {(m, SGD_DELTA if d is None else d) for m, d in jobs}
+    applicable = np.array([[(m, d) in keyed for d in delta_values] for m in methods])
+    ck = checkpoints(args.steps)
+    grid = ("method", "delta")
+    variables = {"error": ((*grid, "seed"), "f8"), "error_q": ((*grid, "seed"), "f8"),
+                 "lemma_ratio": ((*grid, "seed"), "f8"), "error_mean": (grid, "f8"), "error_ci": ((*grid, "ci"), "f8"),
+                 "bound": ((*grid, "theorem"), "f8"), "bound_proved": ((*grid, "theorem"), "f8"),
+                 "checkpoint_error": ((*grid, "step"), "f8"), "checkpoint_error_q": ((*grid, "step"), "f8"),
+                 "applicable": (grid, applicable)}
+    coords = {"method": methods, "delta": delta_values, "seed": np.arange(args.seeds), "ci": ["lo", "hi"],
+              "theorem": list(BOUND_KEYS), "step": ck}
+    settings = {"problem": problem.name, "dim": problem.dim, "data_seed": args.data_seed,
+                "domain": problem.domain.tolist(), "steps": args.steps, "seeds": args.seeds, "seed": args.seed,
+                "batch": args.batch, "schedule": header["schedule"], "theorem": args.theorem}
+    spec = _ConvexSpec(problem)
+    attrs = run_attrs(args, spec, settings)
+    attrs.update({"constants": header["constants"], "G": G,
+                  "notes": "error = F(w̄_T) − F(w*) per seed (BC: of w_r; error_q: of Q(w_r)); SGD is stored at "
+                           "delta = 0 (no quantization; the JSON has delta null); cells where applicable is false "
+                           "have no run; bound: the theorems' right-hand sides (NaN where one does not apply)"})
+    from srchain.toy.commands._sweep import open_store
+
+    store = open_store(args, args.out, coords, variables, attrs, settings, grid)
+    for i, m in enumerate(methods):
+        for j, d in enumerate(delta_values):
+            if not applicable[i, j] and not store.is_done({"method": m, "delta": d}):
+                store.mark_done({"method": m, "delta": d}, {"applicable": False})
+    return store
+
+
+class _ConvexSpec:
+    """What :func:`srchain.commands.common.run_attrs` reads from a spec, for a convex problem (no lattice)."""
+
+    def __init__(self, problem):
+        self.problem = _Dict({"name": problem.name, "dim": problem.dim, "description": problem.description,
+                              **{k: v for k, v in problem.constants().items()}})
+        self.noise = _Dict({"name": "the problem's own sampling", "batch": None})
+        self.lattice = _Dict({"grid": "lo + ΔZ^d per delta (see the delta coordinate)",
+                              "domain": problem.domain.tolist()})
+
+
+class _Dict:
+    def __init__(self, d):
+        self._d = d
+
+    def to_dict(self):
+        return dict(self._d)
 
 
 def _plot(path, problem, records, deltas):
