@@ -52,7 +52,7 @@ from srchain.errors import SrchainError
 from srchain.io import atomic_write
 
 __all__ = ["write_json_fast", "dumps_json", "ResultStore", "open_results", "make_template", "task_id",
-           "NON_SWEEP_DIMS"]
+           "NON_SWEEP_DIMS", "region_reader"]
 
 #: Dimensions that are never swept (whole in every chunk) when ``sweep_dims`` is not given.
 NON_SWEEP_DIMS = ("state", "step", "epoch", "layer", "iteration", "bin")
@@ -855,3 +855,14 @@ def open_results(path, mask: bool = True, **kwargs):
             if name != "done" and v.dtype.kind == "f" and any(d in sweep_dims for d in v.dims):
                 ds[name] = v.where(mask_da)
     return ds
+
+
+def region_reader(path):
+    """``read(key, names)``: a finished task's variables read back from the store at ``path`` (Zarr, or the finished
+    ``.nc``: a ``.nc`` sweep's staging area is gone once :meth:`ResultStore.finalize` has written it)."""
+    ds = open_results(path, chunks=None)
+
+    def read(key: dict, names) -> dict:
+        return {n: np.asarray(ds[n].sel({d: v for d, v in key.items() if d in ds[n].dims}).values) for n in names}
+
+    return read

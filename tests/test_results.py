@@ -238,7 +238,7 @@ def test_simulate_and_mixing_shapes(tmp_path):
 def test_exists_without_resume_is_refused(tmp_path):
     p = tmp_path / "r.zarr"
     ResultStore.open_or_create(p, stationary_template(), SETTINGS).close()
-    with pytest.raises(SrchainError, match="exists; pass resume or choose another path"):
+    with pytest.raises(SrchainError, match="exists; pass `resume` or choose another path"):
         ResultStore.open_or_create(p, stationary_template(), SETTINGS)
     ResultStore.open_or_create(p, stationary_template(), SETTINGS, resume=True).close()
     with pytest.raises(SrchainError, match="suffix"):
@@ -339,7 +339,7 @@ def test_netcdf_store(tmp_path):
     assert p.stat().st_mtime_ns == before
     with pytest.raises(SrchainError, match="setting method"):
         ResultStore.open_or_create(p, stationary_template(), {**SETTINGS, "method": "r"}, resume=True)
-    with pytest.raises(SrchainError, match="exists; pass resume"):
+    with pytest.raises(SrchainError, match="exists; pass `resume`"):
         ResultStore.open_or_create(p, stationary_template(), SETTINGS)
     # rewriting one task of a finished .nc rebuilds it
     with ResultStore.open_or_create(p, stationary_template(), SETTINGS, resume=True) as st:

@@ -136,7 +136,7 @@ def test_resume_after_interrupt_reruns_only_missing(tmp_path, serial_store):
     assert len(first) == 4
     for f in os.listdir(calls_dir):
         os.unlink(calls_dir / f)
-    with pytest.raises(SrchainError, match="exists; pass resume"):
+    with pytest.raises(SrchainError, match="exists; pass `resume`"):
         ResultStore.open_or_create(p, template(), SETTINGS)
     with ResultStore.open_or_create(p, template(), SETTINGS, resume=True) as st:
         summaries = run_sweep(tasks(calls_dir), st, resume=True, progress=False)

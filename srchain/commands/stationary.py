@@ -63,6 +63,7 @@ def run(args) -> int:
                                          list_problems_and_exit, max_bytes, previous_results, print_table,
                                          run_attrs, state_coords, sweep_kwargs, unique_alphas)
     from srchain.operators import estimate, limit_chain
+    from srchain.results import region_reader
     from srchain.spec import entropy, spec_from_args, spec_options
     from srchain.stationary import solver_bytes, stationary
     from srchain.sweep import Task, run_sweep
@@ -143,10 +144,11 @@ def run(args) -> int:
         else:
             out = run_sweep(tasks, store=store, resume=args.resume, return_arrays=store is None and bool(args.json
                             or args.plot), desc="stationary", **sweep_kwargs(args))
+            read = region_reader(args.out) if store is not None and (args.json or args.plot) else None
             for t, r in zip(tasks, out):
                 row, arrays = r if isinstance(r, tuple) else (r, None)
-                if arrays is None and store is not None and (args.json or args.plot):
-                    arrays = store.read_region(dict(t.key))
+                if arrays is None and read is not None:
+                    arrays = read(dict(t.key), ["pi"])
                 results.append({**row, **({"pi": np.asarray(arrays["pi"])} if arrays else {})})
     finally:
         if store is not None:

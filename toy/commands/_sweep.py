@@ -65,18 +65,3 @@ def open_store(args, path, coords: dict, variables: dict, attrs: dict, settings:
 
     template = make_template(coords, variables, attrs)
     return ResultStore.open_or_create(path, template, settings, resume=args.resume, sweep_dims=list(sweep_dims))
-
-
-def region_reader(path):
-    """``read(key, names)``: a finished task's variables read back from the store at ``path`` (Zarr or the
-    finished ``.nc``; the store's staging area of a ``.nc`` is gone once the sweep has finished)."""
-    import numpy as np
-
-    from srchain.results import open_results
-
-    ds = open_results(path, chunks=None)
-
-    def read(key: dict, names) -> dict:
-        return {n: np.asarray(ds[n].sel({d: v for d, v in key.items() if d in ds[n].dims}).values) for n in names}
-
-    return read

@@ -79,7 +79,8 @@ def run(args) -> int:
     from srchain.toy.bigbatch import DEFAULT_BATCHES, BigBatchRow, bigbatch_lattice, estimate_bigbatch
     from srchain.toy.commands._limits import announcer, as_flags, check_dim, check_lattice_size, check_minibatch, \
         max_memory_bytes
-    from srchain.toy.commands._sweep import check_resume, open_store, region_reader
+    from srchain.results import region_reader
+    from srchain.toy.commands._sweep import check_resume, open_store
 
     check_resume(args)
     check_dim(args.dim)

@@ -88,7 +88,8 @@ def run(args) -> int:
     from srchain.sweep import Task, run_sweep
     from srchain.toy.commands._limits import (announcer, check_dim, check_lattice_size, check_minibatch,
                                               max_memory_bytes, output_cost)
-    from srchain.toy.commands._sweep import check_resume, is_distributed, open_store, region_reader
+    from srchain.results import region_reader
+    from srchain.toy.commands._sweep import check_resume, is_distributed, open_store
 
     check_resume(args)
     if args.threads is not None:
@@ -118,6 +119,18 @@ def run(args) -> int:
         start = (np.full(lat.dim, args.start[0]) if len(args.start) == 1 else np.asarray(args.start)).tolist()
     distributed = is_distributed(args)
     mem = max_memory_bytes(args)
+    # every refusal the tasks could make, made here before any of them (or a progress bar) starts
+    from srchain.simulate import _check, _start_units, check_work
+    from srchain.toy.commands._limits import as_flags
+
+    with as_flags({"steps + burn_in": "--steps + --burn-in", "chains × steps": "--chains × --steps",
+                   "start": "--start"}):
+        _start_units(args.start, lat)
+        for _, a in runs:
+            _check(args.steps, args.chains, args.burn_in, a)
+        if args.sampler == "step":
+            check_work(estimate_simulation(spec.problem, spec.noise, lat, runs, args.steps, chains=args.chains,
+                                           burn_in=args.burn_in, sampler="step"), mem, args.max_hours)
     settings = {**spec.to_dict(), "coupling": args.coupling, "steps": args.steps, "chains": args.chains,
                 "start": None if args.start is None else list(args.start), "seed": args.seed,
                 "burn_in": args.burn_in, "sampler": args.sampler, "bc_quantizer": args.bc_quantizer}
