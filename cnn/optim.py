@@ -5,7 +5,7 @@ With ``step_t`` the update the wrapped optimizer (Adam by default) would make:
 * ``fp``: ``w ← w − step_t`` (full precision, nothing is quantized);
 * ``r`` : ``w ← Qd(w − step_t)`` (Eq. 3, deterministic rounding);
 * ``sr``: ``w ← Qs(w − step_t)`` (Eq. 5, stochastic rounding);
-* ``bc``: BinaryConnect (Eq. 4): the forward and backward passes see ``w_b = Q(w_r)``, the step is applied to
+* ``bc``: BinaryConnect (Eq. 7): the forward and backward passes see ``w_b = Q(w_r)``, the step is applied to
   the latent real weights ``w_r ← w_r − step_t(∇f(w_b))``, then ``w_b ← Qd(w_r)``. The latent weights are
   clipped to the grid's range (as in BinaryConnect [5]) unless ``clip_latent=False``. With ``scale='filter'``,
   ``w_b = mean(|w_r|) · sign(w_r)`` per output filter (BWN).

@@ -5,7 +5,7 @@ A *method* is ``[big-][r-|sr-|bc-]{adam,sgd}`` (Section 3 and Table 1 of the pap
 * ``adam`` / ``sgd``: full precision, the baseline;
 * ``r-adam``: ``w <- Qd(w - step)`` (deterministic rounding, Eq. 3);
 * ``sr-adam``: ``w <- Qs(w - step)`` (stochastic rounding, Eq. 5);
-* ``bc-adam``: BinaryConnect, latent ``w_r <- w_r - step(grad f(Q(w_r)))`` (Eq. 4);
+* ``bc-adam``: BinaryConnect, latent ``w_r <- w_r - step(grad f(Q(w_r)))`` (Eq. 7);
 * ``big-``: the same with the big batch of Appendix H.1 (1024, or 512 for WRN-56-2 and ResNet-18).
 """
 from __future__ import annotations
