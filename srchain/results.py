@@ -2,8 +2,8 @@
 
 Three things live here:
 
-* :func:`write_json_fast` — the JSON of :func:`srchain.io.write_json` (NaN/±inf → ``null``, NumPy arrays →
-  lists, objects with ``to_dict``), written by orjson: 10⁶ states in a fraction of a second instead of ~40 s.
+* :func:`write_json_fast` — re-exported from :mod:`srchain.io`: JSON written by orjson (10⁶ states in a fraction
+  of a second).
 * :class:`ResultStore` — one ``xarray.Dataset`` on disk (``PATH.zarr`` or ``PATH.nc``) created from a template,
   chunked one element per task along the *sweep dimensions* (``alpha``, ``method``, ``delta``, ``seed`` …) and
   whole along the others (``state``, ``step`` …), so that every task owns a region. A task writes its region
@@ -36,7 +36,6 @@ Examples
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import socket
@@ -49,7 +48,7 @@ import numpy as np
 import orjson
 
 from srchain.errors import SrchainError
-from srchain.io import atomic_write
+from srchain.io import _default, _prepare, atomic_write, dumps_json, write_json_fast  # noqa: F401 (re-exported)
 
 __all__ = ["write_json_fast", "dumps_json", "ResultStore", "open_results", "make_template", "task_id",
            "NON_SWEEP_DIMS", "region_reader"]
@@ -57,109 +56,8 @@ __all__ = ["write_json_fast", "dumps_json", "ResultStore", "open_results", "make
 #: Dimensions that are never swept (whole in every chunk) when ``sweep_dims`` is not given.
 NON_SWEEP_DIMS = ("state", "step", "epoch", "layer", "iteration", "bin")
 
-_SCALARS = (float, int, str, bool, type(None))
-_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_APPEND_NEWLINE
-#: Payloads below this many bytes are indented (readable); larger ones are written compact.
-INDENT_MAX_BYTES = 1 << 20
 _RESERVED = ("done",)
 _JSON_ATTRS = "srchain_json_attrs"  # names of attrs stored as JSON text (netCDF attrs cannot nest)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# fast JSON
-# ----------------------------------------------------------------------------------------------------------------
-def _prepare(obj):
-    """What :func:`srchain.io.to_jsonable` does that orjson would not do by itself (cheap: arrays stay arrays).
-
-    ``to_dict`` objects are expanded, non-string dict keys become ``str(k)``, and float arrays / scalars of other
-    precisions become float64 (so a float32 value is written with the digits ``float(x)`` has, as ``json`` does).
-    """
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind == "f" and obj.dtype != np.float64:
-            return obj.astype(np.float64)
-        return obj
-    if type(obj) in _SCALARS:
-        return obj
-    if hasattr(obj, "to_dict") and not isinstance(obj, type):
-        return _prepare(obj.to_dict())
-    if isinstance(obj, dict):
-        return {k if isinstance(k, str) else str(k): _prepare(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        if not obj or (type(obj[0]) in _SCALARS and type(obj[-1]) in _SCALARS):
-            return obj  # a flat list of plain numbers: orjson writes it as is (NaN → null)
-        return [_prepare(v) for v in obj]
-    if isinstance(obj, np.floating) and not isinstance(obj, np.float64):
-        return float(obj)
-    return obj
-
-
-def _default(obj):
-    """orjson's fallback for what it cannot write natively."""
-    if hasattr(obj, "to_dict") and not isinstance(obj, type):
-        return _prepare(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _prepare(dataclasses.asdict(obj))
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind == "f":
-            return np.ascontiguousarray(obj, dtype=np.float64)
-        if obj.dtype.kind in "iub" and obj.dtype.itemsize <= 8:
-            return np.ascontiguousarray(obj)  # e.g. a transposed view
-        return _prepare(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"cannot write an object of type {type(obj).__name__} as JSON")
-
-
-def dumps_json(obj, indent: bool | None = None) -> bytes:
-    """``obj`` as JSON bytes (UTF-8, ending with a newline), with :func:`srchain.io.write_json`'s conversions.
-
-    Parameters
-    ----------
-    obj
-        dicts, lists, tuples, numbers, strings, ``None``, NumPy arrays and scalars, objects with ``to_dict()``
-        and dataclasses. NaN and ±inf (Python floats, NumPy scalars or array entries) become ``null``.
-    indent : bool, optional
-        Indent by two spaces. ``None`` (default): indent when the compact text is under
-        :data:`INDENT_MAX_BYTES`, so small results stay readable and large ones stay fast.
-
-    Returns
-    -------
-    bytes
-    """
-    data = _prepare(obj)
-    if indent:
-        return orjson.dumps(data, default=_default, option=_OPTS | orjson.OPT_INDENT_2)
-    out = orjson.dumps(data, default=_default, option=_OPTS)
-    if indent is None and len(out) < INDENT_MAX_BYTES:
-        out = orjson.dumps(data, default=_default, option=_OPTS | orjson.OPT_INDENT_2)
-    return out
-
-
-def write_json_fast(path, obj, indent: bool | None = None) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically: the values :func:`srchain.io.write_json` writes, ~100× faster.
-
-    Parameters
-    ----------
-    path : str or Path
-    obj
-        See :func:`dumps_json`.
-    indent : bool, optional
-        See :func:`dumps_json` (default: indent small payloads only).
-
-    Returns
-    -------
-    Path
-        ``path``. Readers see the old file or the complete new one (temporary file + rename).
-
-    Examples
-    --------
-    >>> import json, os, tempfile, numpy as np
-    >>> p = write_json_fast(os.path.join(tempfile.mkdtemp(), "r.json"), {"pi": np.array([0.5, np.nan])})
-    >>> json.load(open(p))
-    {'pi': [0.5, None]}
-    """
-    payload = dumps_json(obj, indent=indent)
-    return atomic_write(path, lambda fh: fh.write(payload), binary=True)
 
 
 def _canon(obj):

@@ -21,7 +21,6 @@ and names the closed classes of a reducible chain.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 

@@ -129,12 +129,12 @@ def run(args) -> int:
     from srchain.errors import SrchainError
     from srchain.results import write_json_fast
     from srchain.sweep import Task, run_sweep
-    from srchain.toy.convex import BOUND_KEYS, checkpoints, estimate_sweep
+    from srchain.toy.convex import BOUND_KEYS, estimate_sweep
     from srchain.toy.convex_problems import get_convex_problem
 
     from srchain.simulate import WorkEstimate, check_work
     from srchain.toy.commands._limits import announcer, as_flags, max_memory_bytes
-    from srchain.toy.commands._sweep import check_resume, open_store
+    from srchain.toy.commands._sweep import check_resume
     from srchain.toy.convex import check_counts
     from srchain.toy.convex_problems import CONVEX_PROBLEMS, estimate_problem
 
