@@ -582,6 +582,12 @@ def sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, sched
         run = run_convex(problem, mth, dl, steps, seeds, schedule, seed=seed, batch=batch)
         runs.append(run)
         records.append(summarize(problem, run, G))
+    return records, runs, slopes_over_delta(records, methods)
+
+
+def slopes_over_delta(records, methods) -> dict:
+    """``slopes[method]``: the log-log slope over Δ of the measured error (and of Q(w_r)'s for BC) and of each
+    bound, from :func:`summarize`'s records; SGD has no Δ and no slope."""
     slopes = {}
     for mth in methods:
         if mth == "sgd":
@@ -597,4 +603,4 @@ def sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, sched
                 entry[f"bound_{k}"] = floor_slope(ds, vals)
         entry["floor_term"] = 1.0  # every printed floor is linear in Δ
         slopes[mth] = entry
-    return records, runs, slopes
+    return slopes

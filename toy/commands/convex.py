@@ -99,28 +99,6 @@ def convex_task(problem: str, dim, data_seed: int, domain, max_memory: float, me
     return rec, arrays
 
 
-def _slopes(records, methods) -> dict:
-    """``slopes[method]``: the measured slope of log error against log Δ and the bounds' (as toy.convex.sweep)."""
-    from srchain.toy.convex import BOUND_KEYS, floor_slope
-
-    slopes = {}
-    for mth in methods:
-        if mth == "sgd":
-            continue
-        recs = [r for r in records if r["method"] == mth]
-        ds = [r["delta"] for r in recs]
-        entry = {"measured": floor_slope(ds, [r["error_mean"] for r in recs])}
-        if mth in ("bc", "bc-qs"):
-            entry["measured_q"] = floor_slope(ds, [r["error_q_mean"] for r in recs])
-        for k in BOUND_KEYS:
-            vals = [r["bounds"][k] for r in recs]
-            if all(v is not None for v in vals):
-                entry[f"bound_{k}"] = floor_slope(ds, vals)
-        entry["floor_term"] = 1.0  # every printed floor is linear in Δ
-        slopes[mth] = entry
-    return slopes
-
-
 def run(args) -> int:
     import math
     import sys
@@ -129,7 +107,7 @@ def run(args) -> int:
     from srchain.errors import SrchainError
     from srchain.results import write_json_fast
     from srchain.sweep import Task, run_sweep
-    from srchain.toy.convex import BOUND_KEYS, estimate_sweep
+    from srchain.toy.convex import BOUND_KEYS, estimate_sweep, slopes_over_delta
     from srchain.toy.convex_problems import get_convex_problem
 
     from srchain.simulate import WorkEstimate, check_work
@@ -200,7 +178,7 @@ def run(args) -> int:
     finally:
         if store is not None:
             store.close()
-    slopes = _slopes(records, methods)
+    slopes = slopes_over_delta(records, methods)
     if args.theorem is not None:
         key = THEOREMS[args.theorem]
         for r in records:
