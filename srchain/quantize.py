@@ -12,6 +12,8 @@ caller owns the random stream.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit, vectorize
 
@@ -48,14 +50,21 @@ def qs_scalar(w, delta, p):
     return (f + 1.0) * delta if p < x - f else f * delta
 
 
-@vectorize(["float64(float64, float64)"], cache=True, nopython=True)
-def _qd_ufunc(w, delta):
+def _qd_elem(w, delta):
     return qd_scalar(w, delta)
 
 
-@vectorize(["float64(float64, float64, float64)"], cache=True, nopython=True)
-def _qs_ufunc(w, delta, p):
+def _qs_elem(w, delta, p):
     return qs_scalar(w, delta, p)
+
+
+@functools.cache
+def _ufuncs():
+    """The NumPy ufuncs of Eq. 3 and Eq. 5, built on first use: building a ``vectorize`` with signatures costs
+    ~0.6 s even from Numba's cache, which every ``import srchain.lattice`` would otherwise pay."""
+    qd_u = vectorize(["float64(float64, float64)"], cache=True, nopython=True)(_qd_elem)
+    qs_u = vectorize(["float64(float64, float64, float64)"], cache=True, nopython=True)(_qs_elem)
+    return qd_u, qs_u
 
 
 def _clip(out, domain):
@@ -92,7 +101,7 @@ def qd(w, delta: float, domain=None):
     [0.5, 1.0, -0.5, -1.0, 1.5]
     """
     delta = check_delta(delta)
-    out = _qd_ufunc(np.asarray(w, dtype=np.float64), delta)
+    out = _ufuncs()[0](np.asarray(w, dtype=np.float64), delta)
     return _clip(out, domain)
 
 
@@ -140,7 +149,7 @@ def qs(w, delta: float, rng=None, domain=None, p=None):
     if p is None:
         rng = np.random.default_rng(rng)
         p = rng.random(w.shape)
-    out = _qs_ufunc(w, delta, np.asarray(p, dtype=np.float64))
+    out = _ufuncs()[1](w, delta, np.asarray(p, dtype=np.float64))
     return _clip(out, domain)
 
 
