@@ -47,6 +47,7 @@ from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
+from srchain.quantize import check_alpha
 from srchain.rules import parse_rule
 from srchain.spec import accepts_spec
 
@@ -90,13 +91,6 @@ class Operator:
     def to_dict(self) -> dict:
         return {"alpha": self.alpha, "method": self.method, "dropped_mass": self.dropped_mass,
                 "window": self.window, "nnz": int(self.P.nnz), "states": int(self.P.shape[0])}
-
-
-def _check_alpha(alpha) -> float:
-    alpha = float(alpha)
-    if not math.isfinite(alpha) or alpha <= 0:
-        raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
-    return alpha
 
 
 def estimate_bytes(lattice: Lattice, window: int = 1, nnz_per_row: float | None = None) -> int:
@@ -144,7 +138,7 @@ def estimate(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float
              tol: float = DEFAULT_TOL) -> tuple[int, int]:
     r"""``(bytes, nnz)``: peak memory of :func:`transition_matrix` and the entries its ``P`` will hold, measured on
     a sample of rows (cheap: nothing of size :math:`n \times` ``window`` is allocated)."""
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
     J = _window(problem, noise, lattice, grads, alpha, tol)
     per_row = _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J)
@@ -194,7 +188,7 @@ def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: floa
     R moves by :math:`j` with probability :math:`\Pr(j - \tfrac12 \le u < j + \tfrac12)`. The module docstring
     gives the faces of the box and the cancellation-free way these are evaluated.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     method = _lattice_rule(method)
     rows = slice(0, lattice.size) if rows is None else rows
     if grads is None:
@@ -432,7 +426,7 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     >>> bool(abs(op.P.sum(axis=1) - 1).max() < 1e-12)
     True
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     method = _lattice_rule(method)
     if problem.dim != lattice.dim:
         raise SrchainError(f"the problem is {problem.dim}-dimensional but the lattice is {lattice.dim}-dimensional")
@@ -564,7 +558,7 @@ def t_tilde(U: sp.spmatrix, alpha: float | None = None) -> sp.csr_matrix:
         \tilde T_\alpha = \Big(1 - \frac{\alpha}{\alpha_0}\Big) I + \frac{\alpha}{\alpha_0}\,\tilde T_{\alpha_0}.
     """
     a0 = alpha0(U)
-    alpha = a0 if alpha is None else _check_alpha(alpha)
+    alpha = a0 if alpha is None else check_alpha(alpha)
     if alpha > a0 * (1 + 1e-12):
         raise SrchainError(f"T̃_alpha is a transition matrix only for alpha <= alpha0 = {a0:.6g}, got {alpha:g}")
     rates = np.asarray(U.sum(axis=1)).ravel()

@@ -19,7 +19,7 @@ from numba import njit, vectorize
 
 from srchain.errors import SrchainError
 
-__all__ = ["qd", "qs", "qd_binary", "qd_scalar", "qs_scalar", "QUANTIZERS", "check_delta"]
+__all__ = ["qd", "qs", "qd_binary", "qd_scalar", "qs_scalar", "QUANTIZERS", "check_delta", "check_alpha"]
 
 
 def check_delta(delta: float) -> float:
@@ -28,6 +28,17 @@ def check_delta(delta: float) -> float:
     if not np.isfinite(delta) or delta <= 0:
         raise SrchainError(f"the quantization step delta must be a positive finite number, got {delta!r}")
     return delta
+
+
+def check_alpha(alpha) -> float:
+    """Return the learning rate ``alpha`` as a float, or raise :class:`SrchainError` unless it is finite and > 0."""
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        a = float("nan")
+    if not np.isfinite(a) or a <= 0:
+        raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
+    return a
 
 
 @njit(cache=True, nogil=True, inline="always")

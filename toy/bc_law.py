@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from srchain.errors import SrchainError
+from srchain.quantize import check_alpha
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
@@ -336,9 +337,7 @@ def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, 
     """
     from srchain.budget import check_memory, default_max_memory, format_bytes
 
-    alpha = float(alpha)
-    if not math.isfinite(alpha) or alpha <= 0:
-        raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
+    alpha = check_alpha(alpha)
     tol = float(tol)
     if not TOL_MIN <= tol < 1:
         raise SrchainError(f"tol must be in [{TOL_MIN:g}, 1), got {tol:g}: changes in total variation below "

@@ -59,6 +59,7 @@ from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
+from srchain.quantize import check_alpha
 from srchain.rules import Rule, parse_rule
 from srchain.simulate.draws import draw_noise
 from srchain.simulate.estimate import (LATENT_BINS_PER_CELL, MAX_TOTAL_STEPS, NOTE_SECONDS, SECONDS_PER_DRAW,
@@ -96,9 +97,7 @@ def _check(steps, chains, burn_in, alpha):
             ok = False
         if not ok:
             raise SrchainError(f"{name} must be an integer >= {least}, got {v!r}")
-    a = float(alpha)
-    if not math.isfinite(a) or a <= 0:
-        raise SrchainError(f"the learning rate alpha must be a positive finite number, got {alpha!r}")
+    a = check_alpha(alpha)
     _check_counts(int(steps), int(chains), int(burn_in))
     return int(steps), int(chains), int(burn_in), a
 
