@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from srchain.budget import check_memory, default_max_memory, format_bytes
+from srchain.budget import WorkEstimate, check_work, format_duration  # noqa: F401 (their home; re-exported)
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
@@ -45,63 +44,6 @@ SECONDS_PER_STEP = {
 SECONDS_PER_DRAW = {1: 4e-8, 2: 2e-7, 3: 3e-8}  # laplace, student-t, minibatch
 #: Runs estimated to take longer than this many seconds announce their estimate (the command line prints it).
 NOTE_SECONDS = 30.0
-
-
-def format_duration(seconds: float) -> str:
-    """``seconds`` as a short human duration: ``45 s``, ``12 minutes``, ``1.4 hours``, ``3.2 days``, ``2e+06 years``."""
-    s = float(seconds)
-    if not math.isfinite(s):
-        return "forever"
-    if s < 120:
-        return f"{s:.2g} s"
-    for unit, size, below in (("minutes", 60.0, 3600.0), ("hours", 3600.0, 48 * 3600.0),
-                              ("days", 86400.0, 730 * 86400.0)):
-        if s < below:
-            return f"{s / size:.3g} {unit}" if unit == "days" else f"{s / size:.2g} {unit}"
-    return f"{s / (365.25 * 86400):.2g} years"
-
-
-@dataclass(frozen=True)
-class WorkEstimate:
-    """Up-front estimate of a computation: wall time (seconds), peak memory (bytes) and the work it does.
-
-    ``work`` counts ``unit`` (chain-steps, seed-steps, …); ``rate = work / seconds`` is the throughput the
-    estimate assumes, quoted in messages ("about 1.4 hours at 2e+08 steps/s"). Estimates add with ``+``.
-    """
-
-    seconds: float = 0.0
-    bytes: float = 0.0
-    work: float = 0.0
-    unit: str = "steps"
-
-    def __add__(self, other: "WorkEstimate") -> "WorkEstimate":
-        return WorkEstimate(self.seconds + other.seconds, self.bytes + other.bytes, self.work + other.work,
-                            self.unit if self.work >= other.work else other.unit)
-
-    @property
-    def rate(self) -> float:
-        return self.work / self.seconds if self.seconds > 0 else math.inf
-
-    def describe(self) -> str:
-        """``about 1.4 hours at 2e+08 steps/s, 3.1 GiB``."""
-        at = f" at {self.rate:.2g} {self.unit}/s" if self.work > 0 and self.seconds > 0 else ""
-        return f"about {format_duration(self.seconds)}{at}, {format_bytes(self.bytes)}"
-
-
-def check_work(est: WorkEstimate, max_memory: float | None = None, max_hours: float | None = None,
-               what: str = "the simulation", hint: str = "use fewer steps or chains") -> None:
-    """Refuse (:class:`SrchainError`, one line naming the parameters) an estimate over either limit.
-
-    ``max_memory`` in bytes (``None``: :func:`srchain.budget.default_max_memory`, ``math.inf``: no limit);
-    ``max_hours`` in hours (``None``: no limit).
-    """
-    limit = default_max_memory() if max_memory is None else float(max_memory)
-    if math.isfinite(limit):
-        check_memory(est.bytes, limit, what, hint + " or raise max_memory")
-    if max_hours is not None and not est.seconds <= float(max_hours) * 3600.0:
-        at = f" at {est.rate:.2g} {est.unit}/s" if est.work > 0 else ""
-        raise SrchainError(f"{what} would take about {format_duration(est.seconds)}{at}, max_hours is "
-                           f"{float(max_hours):g}; {hint} or raise max_hours")
 
 
 def _noise_draws(noise: NoiseModel) -> tuple[int, float]:
