@@ -1,6 +1,7 @@
 """Writing results: atomic JSON (a crash never leaves half a file) and reading earlier results for ``--resume``."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -13,7 +14,8 @@ import orjson
 
 from srchain.errors import SrchainError
 
-__all__ = ["to_jsonable", "write_json", "write_json_fast", "dumps_json", "read_json", "write_text_atomic", "atomic_write", "check_output_path",
+__all__ = ["to_jsonable", "write_json", "write_json_fast", "dumps_json", "read_json", "write_text_atomic",
+           "atomic_write", "atomic_path", "check_output_path",
            "IMAGE_SUFFIXES"]
 
 #: Image formats matplotlib writes without extra packages (``--plot`` and figure outputs must name one).
@@ -53,12 +55,13 @@ def _new_file_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def atomic_write(path, write, binary: bool = False) -> Path:
-    """Call ``write(fh)`` on a temporary file in ``path``'s folder, fsync it, then rename it onto ``path``.
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path in ``path``'s folder to write the new file to; on success it is renamed onto ``path``.
 
     Readers see either the old file or the complete new one, never half a file (``os.replace`` is atomic). The
     file ends with the permissions a plain ``open(path, "w")`` would give it (the umask for a new file, the old
-    mode for an overwritten one), not ``mkstemp``'s 0600.
+    mode for an overwritten one), not ``mkstemp``'s 0600. On an exception the temporary file is removed.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -67,12 +70,10 @@ def atomic_write(path, write, binary: bool = False) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise SrchainError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(fd)
     try:
-        os.fchmod(fd, _new_file_mode(path))
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -80,7 +81,17 @@ def atomic_write(path, write, binary: bool = False) -> Path:
         except OSError:
             pass
         raise
-    return path
+
+
+def atomic_write(path, write, binary: bool = False) -> Path:
+    """Call ``write(fh)`` on a temporary file in ``path``'s folder, fsync it, then rename it onto ``path``
+    (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -48,7 +47,7 @@ import numpy as np
 import orjson
 
 from srchain.errors import SrchainError
-from srchain.io import _default, _prepare, atomic_write, dumps_json, write_json_fast  # noqa: F401 (re-exported)
+from srchain.io import _default, _prepare, atomic_path, atomic_write, dumps_json, write_json_fast  # noqa: F401 (re-exported)
 
 __all__ = ["write_json_fast", "dumps_json", "ResultStore", "open_results", "make_template", "task_id",
            "NON_SWEEP_DIMS", "region_reader"]
@@ -650,20 +649,8 @@ class ResultStore:
         ds.attrs["srchain_tasks"] = dumps_json(self._records(), indent=False).decode().rstrip("\n")
         names = str(ds.attrs.get(_JSON_ATTRS, "")).split()
         ds.attrs[_JSON_ATTRS] = " ".join(sorted(set(names) | {"srchain_tasks"}))
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(self.path) as tmp:
             ds.to_netcdf(tmp, engine="h5netcdf")
-            from srchain.io import _new_file_mode
-
-            os.chmod(tmp, _new_file_mode(self.path))
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         shutil.rmtree(self.data_path, ignore_errors=True)
         self._dirty = False
         return self.path
