@@ -11,7 +11,7 @@ import stat
 import numpy as np
 import pytest
 
-from srchain.cli import main
+from tests.cli_helpers import assert_one_line_error, run
 
 #: Every subcommand with the smallest arguments it needs besides the output option under test.
 COMMANDS = {
@@ -25,23 +25,6 @@ COMMANDS = {
     "table1": (["table1", "--epochs", "1", "--quiet"], ["json"]),
 }
 IMAGE_OPTIONS = {"plot", "out"}
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own refusals (bad option values) exit 2 with one line
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *needles):
-    assert code == 2, err
-    assert err.startswith("srchain") and ": error: " in err and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in err, err
 
 
 def _bad_paths(tmp_path, option):

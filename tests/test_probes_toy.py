@@ -15,23 +15,7 @@ import stat
 import pytest
 
 from srchain.cli import main
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's refusals
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *needles):
-    assert code == 2, err
-    assert err.startswith("srchain") and ": error: " in err and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in err, err
+from tests.cli_helpers import assert_one_line_error, run
 
 
 # (probe class, argv, text the message must hold)

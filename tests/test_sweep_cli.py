@@ -1,36 +1,13 @@
 """`srchain stationary` and `srchain mixing` as sweeps: results stores, Dask workers, resume (issue 10)."""
 import json
-import signal
 
 import numpy as np
 import pytest
 
 import srchain as sc
-from srchain.cli import main
+from tests.cli_helpers import run
 
 TOY = ["--problem", "toy", "--delta", "0.5", "--quiet"]
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def deadline():
-    """Bound a test that starts a cluster: SIGALRM after 240 s."""
-    def _timeout(*_):
-        raise TimeoutError("cluster test took longer than 240 s")
-
-    old = signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(240)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def test_store_holds_what_json_holds(tmp_path, capsys):

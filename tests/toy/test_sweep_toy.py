@@ -1,39 +1,17 @@
 """`srchain simulate | bigbatch | convex | figure2` as sweeps: results stores, Dask workers, resume (issue 10)."""
 import json
-import signal
 
 import numpy as np
 import pytest
 
 import srchain as sc
-from srchain.cli import main
+from tests.cli_helpers import run
 
 SIM = ["simulate", "--method", "sr", "bc", "sgd", "--alpha", "1", "0.01", "--steps", "3000", "--chains", "3",
        "--quiet"]
 BB = ["bigbatch", "--batch", "1", "4", "16", "--quiet"]
 CV = ["convex", "--method", "sr", "bc", "sgd", "--delta", "0.5", "0.25", "--steps", "500", "--seeds", "3", "--quiet"]
 F2 = ["figure2", "--alpha", "1", "0.01", "--steps", "2000", "--quiet"]
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def deadline():
-    def _timeout(*_):
-        raise TimeoutError("cluster test took longer than 240 s")
-
-    old = signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(240)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def sel(da, **key):
