@@ -1,0 +1,305 @@
+"""The model of ``srchain explore``: the computations behind every number the app shows (pure, memoised).
+
+No Panel, Bokeh or param here: :mod:`srchain.toy.explore.app` is the view. Each computation is memoised with
+:func:`functools.lru_cache` on its parameters (a hashable :class:`Setting`, the method and α); errors the user can
+cause (a reducible chain, a lattice too large) are memoised too, as a :class:`Law` holding the message.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from srchain.errors import SrchainError
+
+__all__ = ["ALPHAS", "MIXING_ALPHAS", "DELTAS", "NOISES", "METHODS", "MAX_STATES", "MAX_EXACT_MIXING_STATES",
+           "MAX_MIXING_STEPS", "BC_MAX_WORK", "Setting", "Law", "problem_options", "chain", "minimizer_cells",
+           "operator", "law", "limit_law", "alpha0_of", "curve_point", "mixing", "histogram", "clear_caches"]
+
+#: The α grid of the slider and of the curves: ten values per decade from 1e-4 to 1 (3 significant digits).
+ALPHAS = tuple(float(f"{a:.3g}") for a in np.logspace(-4, 0, 41))
+#: α values of the mixing-time curve (two per decade: the exact method is expensive at small α).
+MIXING_ALPHAS = ALPHAS[::5]
+#: Quantization steps offered (states of the toy problem on [-4, 10]: 15, 29, 57, 141, 281, 561, 1001).
+DELTAS = (1.0, 0.5, 0.25, 0.1, 0.05, 0.025, 0.014)
+NOISES = ("gaussian", "laplace", "student-t", "minibatch")
+METHODS = ("sr", "r", "bc")
+#: Largest lattice the app builds (10³ states in 1-D, 33² in 2-D).
+MAX_STATES = 1100
+#: The exact mixing time is computed up to this many states (spectral bounds above).
+MAX_EXACT_MIXING_STATES = 300
+#: Give up the exact mixing time beyond this many steps (the bounds are still shown).
+MAX_MIXING_STEPS = 10**7
+#: BC's transfer operator: refuse when its banded elimination would cost more than this many multiply-adds.
+BC_MAX_WORK = 3e9
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Everything but the rule and α that a law depends on (hashable: the key of every cache)."""
+
+    problem: str = "toy"
+    dim: int | None = None
+    delta: float = 0.5
+    noise: str = "gaussian"
+    sigma: float = 2.0
+    nu: float = 3.0
+    batch: int = 1
+    samples: int = 16
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {"problem": self.problem, "dim": self.dim, "delta": self.delta, "noise": self.noise,
+                "sigma": self.sigma, "nu": self.nu, "batch": self.batch, "samples": self.samples, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class Law:
+    """A law on the lattice (or the reason there is none)."""
+
+    pi: np.ndarray | None
+    solver: str = ""
+    seconds: float = 0.0
+    error: str | None = None
+    note: str = ""
+
+
+@functools.lru_cache(maxsize=None)
+def problem_options() -> dict:
+    """Label -> (registered name, dim) of the problems the app can show: 1-D ones, and 2-D ones as heat maps."""
+    from srchain.problems import available_problems, get_problem
+
+    out = {}
+    for name in available_problems():
+        for dim, label in ((None, name), (1, name), (2, f"{name}-2d")):
+            if label in out:
+                continue
+            try:
+                p = get_problem(name, dim=dim)
+            except SrchainError:
+                continue
+            if p.dim == 1 and label == name:
+                out[label] = (name, None if dim is None else 1)
+            elif p.dim == 2 and dim == 2:
+                out[label] = (name, 2)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def chain(setting: Setting):
+    """``(problem, noise, lattice)`` of a setting (raises :class:`SrchainError` for one the app cannot show)."""
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.problems import get_problem
+
+    problem = get_problem(setting.problem, dim=setting.dim)
+    if problem.dim > 2:
+        raise SrchainError(f"the explorer shows 1-D and 2-D problems; {setting.problem!r} is {problem.dim}-D")
+    noise = make_noise(setting.noise, sigma=setting.sigma, nu=setting.nu, batch=setting.batch,
+                       samples=setting.samples, seed=setting.seed)
+    lattice = Lattice.from_domain(setting.delta, problem.domain, dim=problem.dim, max_states=MAX_STATES)
+    return problem, noise, lattice
+
+
+def minimizer_cells(setting: Setting) -> np.ndarray:
+    """Lattice states within Δ of the global minimiser (the paper's "mass on the minimiser")."""
+    problem, _, lattice = chain(setting)
+    if problem.minimizer is None:
+        return np.zeros(0, dtype=np.int64)
+    return lattice.cells(problem.minimizer)
+
+
+def _memo_errors(fn):
+    """Memoise ``fn`` (lru_cache) with :class:`SrchainError` turned into a :class:`Law` holding the message."""
+
+    @functools.lru_cache(maxsize=4096)
+    @functools.wraps(fn)
+    def wrapped(*args):
+        t0 = time.perf_counter()
+        try:
+            out = fn(*args)
+        except SrchainError as exc:
+            return Law(pi=None, error=str(exc), seconds=time.perf_counter() - t0)
+        return replace(out, seconds=time.perf_counter() - t0) if isinstance(out, Law) else out
+
+    return wrapped
+
+
+@functools.lru_cache(maxsize=16)
+def operator(setting: Setting, method: str, alpha: float):
+    """T_αᵀ of SR or R (:func:`srchain.operators.transition_matrix`)."""
+    from srchain.operators import transition_matrix
+
+    problem, noise, lattice = chain(setting)
+    return transition_matrix(problem, noise, lattice, alpha, method=method)
+
+
+def _banded_stationary(P, window: int) -> np.ndarray:
+    """π of a 1-D chain whose moves span at most ``window`` states, by banded GTH (O(n·window²))."""
+    from srchain.toy.bc_law import banded_gth
+
+    n = P.shape[0]
+    b = int(max(1, min(window, n - 1)))
+    rows = np.repeat(np.arange(n), np.diff(P.indptr))
+    cols = P.indices.astype(np.int64)
+    B = np.zeros((n, 2 * b + 1))
+    B[rows, cols - rows + b] = P.data
+    mant, frame = banded_gth(B, b)
+    with np.errstate(divide="ignore"):
+        logp = np.log(mant) + frame * 600 * math.log(2.0)
+    logp -= logp.max()
+    p = np.exp(logp)
+    return p / p.sum()
+
+
+@_memo_errors
+def law(setting: Setting, method: str, alpha: float) -> Law:
+    """The stationary law of ``method`` at ``alpha``: π_α for SR/R, the law of Qd(w_r) for BC."""
+    problem, noise, lattice = chain(setting)
+    if method == "bc":
+        return _bc_law(setting, alpha)
+    from srchain.stationary import check_ergodic, is_birth_death, stationary
+
+    op = operator(setting, method, alpha)
+    if lattice.dim == 1 and op.window < lattice.size // 3 and not is_birth_death(op.P):
+        check_ergodic(op.P)
+        return Law(pi=_banded_stationary(op.P, op.window), solver="banded-gth")
+    res = stationary(op.P, shape=lattice.shape)
+    return Law(pi=res.pi, solver=res.method)
+
+
+def _bc_work(setting: Setting, alpha: float) -> float:
+    """Multiply-adds of :func:`srchain.toy.bc_law.bc_law`'s first level (its banded GTH, O(N·b²))."""
+    _, noise, lattice = chain(setting)
+    std = noise.std if math.isfinite(noise.std) else noise.quantile_width(0.3)
+    cells2 = 2 * (lattice.size - 1)
+    r0 = min(max(1, math.ceil(lattice.delta / 2 / (alpha * std))), max(1, 400_000 // (4 * cells2)))
+    N = cells2 * r0
+    h = lattice.delta / (2 * r0)
+    b = min(N, alpha * noise.quantile_width(1e-14) / h + 2 + alpha * 30 / h)
+    return float(N) * b * b
+
+
+def _bc_law(setting: Setting, alpha: float) -> Law:
+    from srchain.toy.bc_law import bc_law
+
+    problem, noise, lattice = chain(setting)
+    if lattice.dim != 1:
+        raise SrchainError("BC's exact law (transfer operator) is 1-D only; tick 'simulate' for its histogram")
+    work = _bc_work(setting, alpha)
+    if work > BC_MAX_WORK:
+        raise SrchainError(f"BC's transfer operator at alpha = {alpha:g} on {lattice.size} states would take about "
+                           f"{work:.1e} operations; use a larger delta or a smaller alpha (or tick 'simulate')")
+    res = bc_law(problem, noise, lattice, alpha)
+    note = "" if res.converged else f"refinement stopped at {res.latent.size} bins (change {res.tv_change:.2g})"
+    return Law(pi=res.pi, solver=f"bc-transfer ({res.latent.size} bins)", note=note)
+
+
+@_memo_errors
+def limit_law(setting: Setting) -> Law:
+    """π̃ of Eq. 9 (the α → 0 limit of SR's π_α, Theorem 5); ``note`` holds α0."""
+    from srchain.operators import alpha0, t_tilde, u_tilde
+    from srchain.stationary import stationary
+
+    problem, noise, lattice = chain(setting)
+    U = u_tilde(problem, noise, lattice)
+    a0 = alpha0(U)
+    res = stationary(t_tilde(U), shape=lattice.shape)
+    return Law(pi=res.pi, solver=res.method, note=repr(a0))
+
+
+def alpha0_of(setting: Setting) -> float | None:
+    lim = limit_law(setting)
+    return None if lim.error else float(lim.note)
+
+
+def _tv(p, q) -> float:
+    from srchain.stationary import tv
+
+    return tv(p, q)
+
+
+@functools.lru_cache(maxsize=4096)
+def curve_point(setting: Setting, method: str, alpha: float) -> tuple[float, float, float]:
+    """``(TV(law, π̃), mass on the minimiser, entropy)`` at one α (NaN where undefined)."""
+    from srchain.spec import entropy
+
+    res = law(setting, method, alpha)
+    if res.pi is None:
+        return (math.nan, math.nan, math.nan)
+    lim = limit_law(setting)
+    t = _tv(res.pi, lim.pi) if lim.pi is not None else math.nan
+    cells = minimizer_cells(setting)
+    m = float(res.pi[cells].sum()) if cells.size else math.nan
+    return (t, m, entropy(res.pi))
+
+
+@functools.lru_cache(maxsize=1024)
+def mixing(setting: Setting, method: str, alpha: float, eps: float) -> dict:
+    """M_ε(α) (exact up to :data:`MAX_EXACT_MIXING_STATES` states) and the spectral bounds of the chain."""
+    from srchain.mixing import mixing_time, spectral_bounds
+
+    out = {"alpha": alpha, "mixing_time": None, "relaxation_time": None, "lower_bound": None, "upper_bound": None,
+           "note": ""}
+    if method == "bc":
+        out["note"] = "BC's state is continuous: no lattice chain to mix"
+        return out
+    res = law(setting, method, alpha)
+    if res.pi is None:
+        out["note"] = res.error
+        return out
+    try:
+        P = operator(setting, method, alpha).P
+        t_rel, lo, hi, note = spectral_bounds(P, res.pi, eps)
+        out.update(relaxation_time=t_rel, lower_bound=lo, upper_bound=hi, note=note)
+        if P.shape[0] <= MAX_EXACT_MIXING_STATES:
+            m = mixing_time(P, eps, pi=res.pi, max_exact_states=MAX_EXACT_MIXING_STATES, max_steps=MAX_MIXING_STEPS)
+            out["mixing_time"] = m.mixing_time
+        else:
+            out["note"] = (note + "; " if note else "") + f"exact M_eps above {MAX_EXACT_MIXING_STATES} states: bounds only"
+    except SrchainError as exc:
+        out["note"] = str(exc)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def histogram(setting: Setting, method: str, alpha: float, steps: int, start: float, seed: int) -> Law:
+    """Empirical law of the quantized weight over ``steps`` steps from ``start`` (jump sampler for SR/R)."""
+    from srchain.simulate import jump_chain, simulate
+
+    t0 = time.perf_counter()
+    problem, noise, lattice = chain(setting)
+    x0 = np.full(lattice.dim, float(start))
+    x0 = np.clip(x0, lattice.domain[:, 0], lattice.domain[:, 1])
+    try:
+        if method == "bc":
+            r = simulate(problem, noise, lattice, "bc", alpha, steps, start=x0, seed=seed)
+            how = "BC step sampler"
+        else:
+            r = jump_chain(problem, noise, lattice, method, alpha, steps, start=x0, seed=seed,
+                           operator=operator(setting, method, alpha))
+            how = "jump sampler"
+    except SrchainError as exc:
+        return Law(pi=None, error=str(exc))
+    return Law(pi=r.freq, solver=how, seconds=time.perf_counter() - t0)
+
+
+def clear_caches() -> None:
+    """Forget every memoised result (tests and benchmarks)."""
+    for f in (chain, operator, law, limit_law, curve_point, mixing, histogram):
+        f.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# formatting (shared by the view and the exports)
+# ---------------------------------------------------------------------------------------------------------------
+def _nan(x):
+    return math.nan if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+
+def _fmt(x, spec=".4g") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(float(x), spec)
+
