@@ -20,8 +20,8 @@ Schedules (``t = 1 … T`` counts the gradient steps): ``strong``: ``α_t = 1/(�
 schedules do not depend on T, so averages saved at checkpoints t are exactly the runs of length t.
 
 Randomness: each seed ``k`` of a run owns the stream ``SeedSequence(seed).spawn(n)[k]``, which seeds a
-xoshiro256** generator inside the Numba kernel; every method and Δ uses the same streams (common random
-numbers), and the same seed gives the same result on any number of threads.
+xoshiro256** generator inside the Numba kernel (:mod:`srchain.toy.convex_kernels`); every method and Δ uses the
+same streams (common random numbers), and the same seed gives the same result on any number of threads.
 """
 from __future__ import annotations
 
@@ -29,12 +29,14 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
 
 from srchain import bounds as bnd
 from srchain.errors import SrchainError
-from srchain.quantize import check_delta, qd, qd_scalar, qs, qs_scalar
+from srchain.quantize import check_delta, qd, qs
 from srchain.rules import Rule, parse_rule
+from srchain.toy.convex_kernels import (SCHEDULE_SQRT, SCHEDULE_STRONG, Method, Objective, Outputs, Run, XoshiroPy,
+                                        seed_states)
+from srchain.toy.convex_kernels import simulate as _simulate  # the name tests patch to stop before the kernel
 from srchain.toy.convex_problems import KIND_LOGISTIC, ConvexProblem
 
 __all__ = ["METHODS", "SCHEDULES", "THEOREM_SCHEDULE", "Schedule", "RunResult", "run_convex", "run_python",
@@ -84,166 +86,6 @@ class Schedule:
 def default_c(problem: ConvexProblem, G: float) -> float:
     """``c = D/G``: balances the two T-dependent terms ``D²/(c√T)`` and ``c G²/√T`` of Theorems 2, 3."""
     return problem.diameter / G
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Random numbers: xoshiro256** (Blackman & Vigna), one state of four uint64 per seed
-# ---------------------------------------------------------------------------------------------------------------
-def seed_states(seed: int, n: int) -> np.ndarray:
-    """States ``(n, 4)`` uint64 from ``SeedSequence(seed).spawn(n)`` (never all zero)."""
-    kids = np.random.SeedSequence(int(seed)).spawn(int(n))
-    st = np.stack([k.generate_state(4, dtype=np.uint64) for k in kids])
-    st[np.all(st == 0, axis=1), 0] = np.uint64(1)
-    return st
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _rotl(x, k):
-    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _uniform(st):
-    """Next U[0, 1) double (53 random bits) from the xoshiro256** state ``st``, updated in place."""
-    s0 = st[0]
-    s1 = st[1]
-    s2 = st[2]
-    s3 = st[3]
-    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
-    t = s1 << np.uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = _rotl(s3, 45)
-    st[0] = s0
-    st[1] = s1
-    st[2] = s2
-    st[3] = s3
-    return float(result >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-class XoshiroPy:
-    """The same generator in plain Python (for the reference loop and the tests)."""
-
-    MASK = (1 << 64) - 1
-
-    def __init__(self, state):
-        self.s = [int(x) for x in state]
-
-    def _rotl(self, x, k):
-        return ((x << k) | (x >> (64 - k))) & self.MASK
-
-    def uniform(self) -> float:
-        s0, s1, s2, s3 = self.s
-        result = (self._rotl((s1 * 5) & self.MASK, 7) * 9) & self.MASK
-        t = (s1 << 17) & self.MASK
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = self._rotl(s3, 45)
-        self.s = [s0, s1, s2, s3]
-        return (result >> 11) * (1.0 / 9007199254740992.0)
-
-    def random(self, size=None):
-        if size is None:
-            return self.uniform()
-        return np.array([self.uniform() for _ in range(size)])
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The Numba kernel: all seeds of one (method, Δ) in parallel, the steps in compiled code
-# ---------------------------------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True, parallel=True)
-def _simulate(kind, A, b, lam, rule, delta, sched_kind, mu, c, steps, batch, lo, hi, w0, states, ckpts, trace_len,
-              sum_w, sum_q, ck_w, ck_q, lemma, tr_r2, tr_g1, tr_qq, last):
-    n = states.shape[0]
-    m, d = A.shape
-    nck = ckpts.shape[0]
-    for s in prange(n):
-        st = states[s].copy()
-        w = w0.copy()
-        x = np.empty(d)
-        g = np.empty(d)
-        sw = np.zeros(d)
-        sq = np.zeros(d)
-        ci = 0
-        lem = 0.0
-        for k in range(steps):
-            t = k + 1
-            if sched_kind == 0:
-                alpha = 1.0 / (mu * t)
-            else:
-                alpha = c / math.sqrt(t)
-            # the point where the gradient is taken: w itself, or BC's Q(w_r)
-            if rule == Rule.BC:
-                for j in range(d):
-                    x[j] = min(max(qd_scalar(w[j], delta), lo[j]), hi[j])
-            elif rule == Rule.BC_QS:
-                for j in range(d):
-                    x[j] = min(max(qs_scalar(w[j], delta, _uniform(st)), lo[j]), hi[j])
-            else:
-                for j in range(d):
-                    x[j] = w[j]
-            for j in range(d):
-                sw[j] += w[j]
-                sq[j] += x[j]
-            if ci < nck and ckpts[ci] == t:
-                for j in range(d):
-                    ck_w[s, ci, j] = sw[j]
-                    ck_q[s, ci, j] = sq[j]
-                ci += 1
-            # the stochastic gradient: mean of `batch` sampled ∇f_i(x)
-            for j in range(d):
-                g[j] = 0.0
-            for _ in range(batch):
-                i = int(_uniform(st) * m)
-                if i >= m:
-                    i = m - 1
-                z = 0.0
-                for j in range(d):
-                    z += A[i, j] * x[j]
-                if kind == 0:
-                    sc = z - b[i]
-                else:
-                    sc = -b[i] / (1.0 + math.exp(b[i] * z))
-                for j in range(d):
-                    g[j] += sc * A[i, j]
-            for j in range(d):
-                g[j] = g[j] / batch + lam * x[j]
-            # the update
-            if rule == Rule.SR:
-                r2 = 0.0
-                g1 = 0.0
-                qq = 0.0
-                for j in range(d):
-                    y = w[j] - alpha * g[j]
-                    q = qs_scalar(y, delta, _uniform(st))
-                    r = q - y
-                    r2 += r * r
-                    g1 += abs(g[j])
-                    fr = y / delta - math.floor(y / delta)
-                    qq += fr * (1.0 - fr)
-                    w[j] = min(max(q, lo[j]), hi[j])
-                lem += r2 / alpha
-                if k < trace_len:
-                    tr_r2[s, k] = r2
-                    tr_g1[s, k] = delta * alpha * g1
-                    tr_qq[s, k] = delta * delta * qq
-            elif rule == Rule.R:
-                for j in range(d):
-                    w[j] = min(max(qd_scalar(w[j] - alpha * g[j], delta), lo[j]), hi[j])
-            else:
-                for j in range(d):
-                    w[j] = min(max(w[j] - alpha * g[j], lo[j]), hi[j])
-        for j in range(d):
-            sum_w[s, j] = sw[j]
-            sum_q[s, j] = sq[j]
-            last[s, j] = w[j]
-        lemma[s] = lem
 
 
 def checkpoints(steps: int, n: int = 25) -> np.ndarray:
@@ -299,6 +141,38 @@ def _validate(problem, method, delta, steps, batch):
         check_delta(delta)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The kernel's records (:mod:`srchain.toy.convex_kernels`) and the front end that builds them
+# ---------------------------------------------------------------------------------------------------------------
+def _objective(problem: ConvexProblem, box: np.ndarray) -> Objective:
+    """``F(w) = (1/m) Σ_i f_i(w)`` (loss kind, ``A``, ``b``, ``λ``) and the box ``[lo, hi]`` that Π clips to."""
+    return Objective(kind=int(problem.kind), A=np.ascontiguousarray(problem.A), b=np.ascontiguousarray(problem.b),
+                     lam=float(problem.lam), lo=np.ascontiguousarray(box[:, 0]), hi=np.ascontiguousarray(box[:, 1]))
+
+
+def _method(method: str, delta: float, schedule: Schedule, batch: int) -> Method:
+    """The rule (Eq. 2, 4, 6, 7), Δ, the schedule ``α_t`` and the batch size B of ``∇f̃``."""
+    kind = SCHEDULE_STRONG if schedule.kind == "strong" else SCHEDULE_SQRT
+    return Method(rule=int(parse_rule(method)), delta=float(delta), schedule=kind, mu=float(schedule.mu),
+                  c=float(schedule.c), batch=int(batch))
+
+
+def _run(objective: Objective, steps: int, states: np.ndarray, ckpts: np.ndarray, trace_len: int) -> Run:
+    """T steps from ``w_0 = Π(0)`` on the seeds' streams ``states``, saving the sums at the steps ``ckpts`` and
+    tracing SR's first ``trace_len`` steps."""
+    w0 = np.clip(np.zeros(objective.lo.shape[0]), objective.lo, objective.hi)
+    return Run(w0=w0, steps=int(steps), states=states, checkpoints=ckpts, trace_len=int(trace_len))
+
+
+def _outputs(run: Run, d: int) -> Outputs:
+    """Zeroed outputs for the seeds of ``run`` in dimension ``d`` (the traces at least one step long)."""
+    seeds, nck = run.states.shape[0], run.checkpoints.shape[0]
+    trace = max(run.trace_len, 1)
+    return Outputs(sum_w=np.zeros((seeds, d)), sum_q=np.zeros((seeds, d)), ck_w=np.zeros((seeds, nck, d)),
+                   ck_q=np.zeros((seeds, nck, d)), lemma=np.zeros(seeds), tr_r2=np.zeros((seeds, trace)),
+                   tr_g1=np.zeros((seeds, trace)), tr_qq=np.zeros((seeds, trace)), last=np.zeros((seeds, d)))
+
+
 def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: int, seeds: int,
                schedule: Schedule, seed: int = 0, batch: int = 1, n_checkpoints: int = 25,
                trace: int = 0) -> RunResult:
@@ -331,42 +205,24 @@ def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: 
     if seeds < 1:
         raise SrchainError(f"seeds must be >= 1, got {seeds}")
     check_counts(steps, seeds, batch)
-    d = problem.dim
-    if method == "sgd":
-        box = problem.domain
-        dlt = 1.0
-    else:
-        dlt = check_delta(delta)
-        box = problem.grid_box(dlt)
-    lo = np.ascontiguousarray(box[:, 0])
-    hi = np.ascontiguousarray(box[:, 1])
-    w0 = np.clip(np.zeros(d), lo, hi)
-    ck = checkpoints(steps, n_checkpoints)
-    states = seed_states(seed, seeds)
-    tl = int(trace) if method == "sr" else 0
-    tl = min(tl, steps)
-    sum_w = np.zeros((seeds, d))
-    sum_q = np.zeros((seeds, d))
-    ck_w = np.zeros((seeds, len(ck), d))
-    ck_q = np.zeros((seeds, len(ck), d))
-    lemma = np.zeros(seeds)
-    tr = [np.zeros((seeds, max(tl, 1))) for _ in range(3)]
-    last = np.zeros((seeds, d))
-    sched = 0 if schedule.kind == "strong" else 1
-    _simulate(int(problem.kind), np.ascontiguousarray(problem.A), np.ascontiguousarray(problem.b),
-              float(problem.lam), int(parse_rule(method)), float(dlt), sched, float(schedule.mu), float(schedule.c), steps,
-              batch, lo, hi, w0, states, ck, tl, sum_w, sum_q, ck_w, ck_q, lemma, tr[0], tr[1], tr[2], last)
-    avg = sum_w / steps
-    avg_q = sum_q / steps
+    dlt = 1.0 if method == "sgd" else check_delta(delta)
+    objective = _objective(problem, problem.domain if method == "sgd" else problem.grid_box(dlt))
+    run = _run(objective, steps, seed_states(seed, seeds), checkpoints(steps, n_checkpoints),
+               min(int(trace), steps) if method == "sr" else 0)
+    out = _outputs(run, problem.dim)
+    _simulate(objective, _method(method, dlt, schedule, batch), run, out)
+    ck, tl = run.checkpoints, run.trace_len
+    avg = out.sum_w / steps
+    avg_q = out.sum_q / steps
     traces = None
     if tl > 0:
-        traces = {"r2": tr[0][:, :tl], "g1": tr[1][:, :tl], "qq": tr[2][:, :tl],
+        traces = {"r2": out.tr_r2[:, :tl], "g1": out.tr_g1[:, :tl], "qq": out.tr_qq[:, :tl],
                   "alpha": schedule.alpha(np.arange(1, tl + 1))}
     return RunResult(method=method, delta=None if method == "sgd" else dlt, steps=steps, schedule=schedule,
                      batch=batch, errors=problem.excess(avg), errors_q=problem.excess(avg_q), ck_steps=ck,
-                     ck_errors=problem.excess(ck_w / ck[None, :, None]),
-                     ck_errors_q=problem.excess(ck_q / ck[None, :, None]),
-                     lemma_ratio=lemma / steps, final=last, average=avg, average_q=avg_q, traces=traces)
+                     ck_errors=problem.excess(out.ck_w / ck[None, :, None]),
+                     ck_errors_q=problem.excess(out.ck_q / ck[None, :, None]),
+                     lemma_ratio=out.lemma / steps, final=out.last, average=avg, average_q=avg_q, traces=traces)
 
 
 # ---------------------------------------------------------------------------------------------------------------
