@@ -5,14 +5,15 @@ barriers hundreds of orders of magnitude deep. A residual ``‖πP − π‖₁`
 answer there: a linear solve pinned at a state of the wrong basin returns the wrong basin with residual 1e-15
 (TV distance 1.0 from the truth), because the errors it makes sit on states whose mass is tiny. This module
 therefore solves with GTH (Grassmann–Taksar–Heyman) elimination, which has no subtractions and computes every
-component of π to small relative error (see :mod:`srchain._gth`):
+component of π to small relative error (the numerics live in :mod:`srchain.gth`):
 
 * ``"birth-death"``: tridiagonal chains, by detailed balance ``π_{k+1}/π_k = P[k, k+1]/P[k+1, k]`` in log space;
 * ``"gth-dense"``: dense GTH, for small chains (NumPy up to ``SMALL_MAX`` states, so nothing is compiled; the blocked
-  Numba kernel above);
+  Numba kernel beyond: :func:`srchain.gth.small_gth`, :func:`srchain.gth.dense_gth`);
 * ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (lattice cuts whose separators are as thick as
   the chain's jumps *across that cut*, when ``shape`` is given; BFS level sets of the chain's graph otherwise); the
-  bulk of the work is products of non-negative matrices (BLAS), the two halves of the tree run in parallel threads;
+  bulk of the work is products of non-negative matrices (BLAS), the two halves of the tree run in parallel threads
+  (:func:`srchain.gth.sparse_gth`);
 * ``"splu"``: SciPy's sparse LU on the system pinned at a state (fast, but *not* safe on metastable chains unless
   the pinned state is in the dominant basin: see :func:`stationary`). Never chosen by ``"auto"``.
 
@@ -28,9 +29,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from srchain import _gth
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
+from srchain.gth import bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
 
 __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stationary", "tv", "residual",
            "is_birth_death", "METHODS"]
@@ -39,8 +40,6 @@ __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stati
 METHODS = ("auto", "birth-death", "gth-dense", "gth-sparse", "splu")
 _ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse"}
 DENSE_MAX = 1500  # auto: dense GTH up to this many states
-#: ldexp shifts below this give 0 in float64 (2^-1075 is below the smallest subnormal): clip there.
-_EXP_FLOOR = -1100
 #: Aperiodicity of a chain without self-loops is checked with networkx up to this many states (a pure-Python
 #: graph; beyond, the sparse period computation of :func:`_period` is used).
 _NX_APERIODIC_MAX = 50_000
@@ -137,8 +136,7 @@ def _offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
         coo = A.tocoo()
         keep = (coo.row != coo.col) & (coo.data > 0)
         return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=A.shape)
-    ptr, ind, dat = _gth.offdiag_csr(A.indptr, A.indices, A.data)
-    return sp.csr_matrix((dat, ind, ptr), shape=A.shape, copy=False)
+    return offdiag(A)
 
 
 def tv(p, q) -> float:
@@ -241,7 +239,7 @@ def _period(G: sp.csr_matrix) -> int:
     level = np.full(n, -1, dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
     label = np.zeros(n, dtype=np.int64)
-    _gth.bfs_levels(G.indptr.astype(np.int64), G.indices.astype(np.int64), label, 0, 0, level, order)
+    bfs_levels(G.indptr.astype(np.int64), G.indices.astype(np.int64), label, 0, 0, level, order)
     coo = G.tocoo()
     diffs = np.abs(level[coo.row] + 1 - level[coo.col])
     return int(np.gcd.reduce(diffs[diffs > 0])) if np.any(diffs > 0) else 0
@@ -298,286 +296,6 @@ def birth_death_stationary(P) -> np.ndarray:
     return _log_normalise(logw)[0]
 
 
-def _from_mant_expo(mant: np.ndarray, expo: np.ndarray) -> np.ndarray:
-    pos = mant > 0
-    if not np.any(pos):
-        raise SrchainError("GTH produced an all-zero vector; the chain is probably reducible")
-    emax = int(expo[pos].max())
-    w = np.zeros(mant.size)
-    shift = np.clip(expo[pos] - emax, _EXP_FLOOR, 0)
-    w[pos] = np.ldexp(mant[pos], shift)
-    return w / w.sum()
-
-
-def _gth_small(A: sp.csr_matrix) -> np.ndarray:
-    """Dense GTH in NumPy for small chains: the algorithm of :func:`srchain._gth.front_eliminate` and
-    :func:`srchain._gth.multifrontal_solve`, one vectorised update per pivot.
-
-    Eliminating state p (first to last): ``s_p = Σ_{j>p} F[p, j]``, ``c_ip = F[i, p]/s_p`` and
-    ``F[i, j] += c_ip F[p, j]`` for ``i, j > p``; then ``π_{n−1} = 1`` and ``π_p = Σ_{i>p} π_i c_ip`` from the last
-    state back. Only sums and products of non-negative numbers; π is carried as mantissa and exponent so that
-    entries below the float64 range are not lost before normalisation.
-    """
-    n = A.shape[0]
-    F = A.toarray()
-    np.fill_diagonal(F, 0.0)
-    for p in range(n - 1):
-        s = F[p, p + 1:].sum()
-        if not (s > 0.0) or not np.isfinite(s):
-            raise SrchainError(f"GTH found no positive rate out of state {p} to the states after it; the chain "
-                               f"is reducible (or its rates underflow)")
-        F[p + 1:, p] /= s
-        F[p + 1:, p + 1:] += np.outer(F[p + 1:, p], F[p, p + 1:])
-    mant = np.zeros(n)
-    expo = np.zeros(n, dtype=np.int64)
-    mant[n - 1] = 1.0
-    for p in range(n - 2, -1, -1):
-        m, e = mant[p + 1:], expo[p + 1:]
-        pos = m > 0
-        if not np.any(pos):
-            continue
-        top = e[pos].max()
-        acc = float(np.dot(np.ldexp(m, np.clip(e - top, _EXP_FLOOR, 0)), F[p + 1:, p]))
-        fm, fe = np.frexp(acc)
-        mant[p], expo[p] = fm, top + fe
-    return _from_mant_expo(mant, expo)
-
-
-def _gth_dense(A: sp.csr_matrix) -> np.ndarray:
-    n = A.shape[0]
-    if n <= SMALL_MAX:
-        return _gth_small(A)
-    F = A.toarray()
-    np.fill_diagonal(F, 0.0)
-    status = _gth.front_eliminate(F, n)
-    if status:
-        raise SrchainError(f"GTH found no positive rate out of state {status - 1} to the states after it; the chain "
-                           f"is reducible (or its rates underflow)")
-    one = np.zeros(1, dtype=np.int64)
-    mant, expo = _gth.multifrontal_solve(n, one, np.array([n], dtype=np.int64), np.array([0, n], dtype=np.int64),
-                                         np.arange(n, dtype=np.int64), one, F.ravel())
-    return _from_mant_expo(mant, expo)
-
-
-def _graph_nested_dissection(S: sp.csr_matrix, leaf: int = 48):
-    """Nested dissection of a symmetric pattern by BFS level sets (George's automatic nested dissection).
-
-    Returns ``(newpos, own_start, own_end, nchild)`` like :func:`srchain._gth.box_nested_dissection`.
-    """
-    n = S.shape[0]
-    indptr = S.indptr.astype(np.int64)
-    indices = S.indices.astype(np.int64)
-    label = np.zeros(n, dtype=np.int64)
-    level = np.full(n, -1, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
-    owns: list[np.ndarray] = []
-    nchild: list[int] = []
-    next_label = [1]
-
-    def bfs(nodes, lab, start):
-        r = _gth.bfs_levels(indptr, indices, label, lab, start, level, order)
-        reached = order[:r].copy()
-        lev = level[reached].copy()
-        level[reached] = -1
-        return reached, lev
-
-    def new_label(nodes):
-        lab = next_label[0]
-        next_label[0] += 1
-        label[nodes] = lab
-        return lab
-
-    def rec(nodes: np.ndarray, lab: int) -> int:
-        if nodes.size <= leaf:
-            owns.append(nodes)
-            nchild.append(0)
-            return 1
-        reached, lev = bfs(nodes, lab, int(nodes[0]))
-        if reached.size < nodes.size:  # disconnected domain: its pieces become siblings
-            rest = np.setdiff1d(nodes, reached, assume_unique=True)
-            la, lb = new_label(reached), new_label(rest)
-            return rec(reached, la) + rec(rest, lb)
-        for _ in range(2):  # pseudo-peripheral start
-            start = int(reached[-1])
-            reached, lev = bfs(nodes, lab, start)
-        counts = np.bincount(lev)
-        cum = np.cumsum(counts) - counts  # nodes before each level
-        N = nodes.size
-        ok = np.flatnonzero((cum >= 0.3 * N) & (cum + counts <= 0.7 * N + counts))
-        if ok.size == 0:
-            ok = np.flatnonzero(cum >= 0.5 * N)[:1] if np.any(cum >= 0.5 * N) else np.array([counts.size - 1])
-        ell = int(ok[np.argmin(counts[ok])])
-        sep = reached[lev == ell]
-        a_nodes = reached[lev < ell]
-        b_nodes = reached[lev > ell]
-        label[sep] = -1
-        kids = 0
-        if a_nodes.size:
-            kids += rec(a_nodes, new_label(a_nodes))
-        if b_nodes.size:
-            kids += rec(b_nodes, new_label(b_nodes))
-        owns.append(np.sort(sep))
-        nchild.append(kids)
-        return 1
-
-    roots = rec(np.arange(n, dtype=np.int64), 0)
-    if roots != 1:
-        raise SrchainError("the chain's graph is disconnected; the chain is reducible")
-    perm = np.concatenate(owns)
-    newpos = np.empty(n, dtype=np.int64)
-    newpos[perm] = np.arange(n, dtype=np.int64)
-    sizes = np.array([o.size for o in owns], dtype=np.int64)
-    own_end = np.cumsum(sizes)
-    own_start = own_end - sizes
-    return newpos, own_start, own_end, np.array(nchild, dtype=np.int64)
-
-
-def _gth_sparse(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: int | None = None,
-                graph: list | None = None, max_bytes: float | None = None) -> np.ndarray:
-    """Multifrontal sparse GTH. ``graph`` may hold ``[G]``, the off-diagonal graph of ``A`` (taken out of the list,
-    so that it can be freed once relabelled). The factor's size is known exactly after the symbolic phase; it is
-    checked against ``max_bytes`` (with the relabelled copies of the graph) before it is allocated."""
-    n = A.shape[0]
-    if n >= 2**31 - 1:
-        raise SrchainError(f"the sparse GTH solver handles fewer than 2^31 states, got {n}")
-    G = graph.pop() if graph else _offdiag(A)
-    if shape is not None and int(np.prod(shape)) == n:
-        shp = np.asarray(shape, dtype=np.int64)
-        jmax = _gth.axis_max_jumps(G.indptr, G.indices, shp)
-        nd = _gth.lattice_nested_dissection(shp, jmax, G.indptr, G.indices, int(leaf or _LEAF))
-    else:
-        S = (G + G.T).tocsr()
-        S.sort_indices()
-        nd = _graph_nested_dissection(S, int(leaf or _GRAPH_LEAF))
-        del S
-    newpos, own_start, own_end, nchild = nd
-    csr = _gth.relabel_pair(G.indptr, G.indices, G.data, newpos)
-    del G
-    rp, ri, rd, tp, ti, td = csr
-    front_ptr, front_idx = _gth.symbolic_fronts(n, own_start, own_end, nchild, rp, ri, tp, ti)
-    m = np.diff(front_ptr)
-    k = own_end - own_start
-    factor_ptr = np.concatenate([[0], np.cumsum(m * k)]).astype(np.int64)
-    check_memory(8.0 * float(factor_ptr[-1]) + 24.0 * float(A.nnz) + 8.0 * float(front_idx.size), max_bytes,
-                 f"the GTH elimination of {n:.3g} states (its fill: {int(factor_ptr[-1]):.3g} factor entries)",
-                 "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)")
-    factor = np.empty(int(factor_ptr[-1]))
-
-    def run(t0, t1, stack):
-        out = _gth.multifrontal_factor(n, t0, t1, own_start, own_end, nchild, *csr, front_ptr, front_idx,
-                                       factor_ptr, factor, *stack)
-        if out[0]:
-            _zero_pivot(newpos, out[1])
-        return out[2:]
-
-    with _blas_single_thread():
-        _factor_tree(run, nchild, m.astype(np.float64) ** 2 * k, threads)
-    del csr, rp, ri, rd, tp, ti, td
-    mant, expo = _gth.multifrontal_solve(n, own_start, own_end, front_ptr, front_idx, factor_ptr, factor)
-    del factor
-    return _from_mant_expo(mant, expo)[newpos]
-
-
-_LEAF = 32  # lattice nested dissection: leaf domains of at most this many cells
-_GRAPH_LEAF = 48  # generic graph nested dissection: leaves of at most this many states (no lattice geometry to use)
-_EMPTY = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64))
-
-
-def _zero_pivot(newpos, bad):
-    old = int(np.flatnonzero(newpos == bad)[0])
-    raise SrchainError(f"GTH found no positive rate out of state {old} to the states eliminated after it; the "
-                       f"chain is reducible (or its rates underflow)")
-
-
-def _threads(threads: int | None) -> int:
-    import os
-
-    if threads:
-        return int(threads)
-    try:
-        ncpu = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        ncpu = os.cpu_count() or 1
-    return max(1, min(ncpu, 8))
-
-
-def _factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) -> None:
-    """Run the numeric factorisation over the postordered tree, in parallel threads where it pays.
-
-    ``run(t0, t1, stack)`` factors the nodes ``t0 ≤ t < t1`` given the update matrices of their outside children
-    (``stack``) and returns its own leftover update stack. The top of the tree is cut into subtrees (the *frontier*,
-    grown by splitting the one with the most work until there are about three per thread); they run on a thread
-    pool (the kernels release the GIL), and each node above them runs as soon as its children are done, fed
-    their update matrices. Each front is still eliminated by one thread, in the same order of operations, so the
-    result does not depend on the number of threads.
-    """
-    nt = nchild.size
-    threads = _threads(threads)
-    if threads < 2 or nt < 64:
-        run(0, nt, _EMPTY)
-        return
-    size = _gth.subtree_sizes(nchild)
-    sub = np.cumsum(work)  # subtree work = sum over a contiguous postorder range
-    def subtree_work(t):
-        lo = t - size[t] + 1
-        return sub[t] - (sub[lo - 1] if lo > 0 else 0.0)
-
-    def children(t):
-        cs, c = [], t - 1
-        for _ in range(int(nchild[t])):
-            cs.append(c)
-            c -= size[c]
-        return cs[::-1]
-
-    top, frontier = [], [nt - 1]
-    while len(frontier) < 3 * threads:
-        best = max((t for t in frontier if nchild[t] > 0), key=subtree_work, default=None)
-        if best is None or subtree_work(best) < 0.02 * sub[-1]:
-            break
-        frontier.remove(best)
-        top.append(best)
-        frontier.extend(children(best))
-    if not top:
-        run(0, nt, _EMPTY)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    futs = {}
-    with ThreadPoolExecutor(threads) as ex:
-        for t in sorted(frontier, key=subtree_work, reverse=True):
-            futs[t] = ex.submit(run, int(t - size[t] + 1), int(t + 1), _EMPTY)
-
-        def node(t, kids):
-            outs = [futs[c].result() for c in kids]
-            stack = tuple(np.concatenate([o[i] for o in outs]) for i in range(3)) if outs else _EMPTY
-            return run(t, t + 1, stack)
-
-        for t in sorted(top):  # postorder: children first, so every wait is on a task submitted earlier
-            futs[t] = ex.submit(node, int(t), children(t))
-        futs[nt - 1].result()
-        for f in futs.values():  # surface any error
-            f.result()
-
-
-class _blas_single_thread:
-    """Run BLAS single-threaded inside (the fronts run in parallel threads instead; OpenBLAS's own threads on
-    small products are slower than one thread, badly so on a loaded machine)."""
-
-    def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-
-            self._ctx = threadpool_limits(limits=1, user_api="blas")
-        except Exception:  # threadpoolctl is optional
-            self._ctx = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
-        return False
-
-
 def _splu_pinned(A: sp.csr_matrix, pin: int | None) -> np.ndarray:
     """Sparse LU on ``π(I − P) = 0`` with ``π[pin] = 1``; NOT safe on metastable chains unless ``pin`` lies in
     the dominant basin (a pin elsewhere can return the wrong basin with a tiny residual)."""
@@ -598,11 +316,18 @@ def _splu_pinned(A: sp.csr_matrix, pin: int | None) -> np.ndarray:
     return pi / pi.sum()
 
 
+_FLOAT_BYTES = 8.0
+#: The off-diagonal graph and its two relabelled copies (sparse GTH), an int32 index and a float64 value each.
+_GRAPH_BYTES_PER_ENTRY = 36.0
+#: Vectors of one float64 or int64 per state alive during a solve (π, orderings, labels, the solver's workspaces).
+_BYTES_PER_STATE = 80.0
+
+
 def solver_bytes(n: int, nnz: int, method: str = "auto") -> float:
     """Memory the stationary solver needs before its fill is known (bytes): the off-diagonal graph and its two
     relabelled copies (12 bytes per entry each) and a few vectors per state; the dense GTH's ``n × n`` array."""
-    dense = 8.0 * n * n if (method in ("gth-dense", "dense") or (method == "auto" and n <= DENSE_MAX)) else 0.0
-    return 36.0 * nnz + 80.0 * n + dense
+    dense = _FLOAT_BYTES * n * n if (method in ("gth-dense", "dense") or (method == "auto" and n <= DENSE_MAX)) else 0.0
+    return _GRAPH_BYTES_PER_ENTRY * nnz + _BYTES_PER_STATE * n + dense
 
 
 def stationary_distributions(P, method: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
@@ -702,9 +427,9 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     elif m == "birth-death":
         pi = birth_death_stationary(A)
     elif m == "gth-dense":
-        pi = _gth_dense(A)
+        pi = small_gth(A) if n <= SMALL_MAX else dense_gth(A)
     elif m == "gth-sparse":
-        pi = _gth_sparse(A, shape=shape, graph=graph, max_bytes=max_bytes)
+        pi = sparse_gth(A, shape=shape, graph=graph, max_bytes=max_bytes)
     else:
         pi = _splu_pinned(A, pin)
     res = float(np.abs(A.T @ pi - pi).sum())

@@ -233,8 +233,8 @@ def _corner_jump_chain(L=24, seed=5):
 def test_local_separators_follow_local_jumps():
     """Lattice nested dissection: the separators are exact vertex separators whatever the jumps (±2 in a
     corner only), one cell thick away from the long jumps; the sparse solve matches dense GTH entrywise."""
-    from srchain import _gth
-    from srchain.stationary import _gth_sparse
+    from srchain import gth
+    from srchain.gth import sparse_gth as _gth_sparse
 
     L = 24
     P = _corner_jump_chain(L)
@@ -246,16 +246,16 @@ def test_local_separators_follow_local_jumps():
     G.setdiag(0)
     G = sp.csr_matrix(G)
     G.eliminate_zeros()
-    jmax = _gth.axis_max_jumps(G.indptr, G.indices, np.array([L, L]))
+    jmax = gth.axis_max_jumps(G.indptr, G.indices, np.array([L, L]))
     assert jmax.tolist() == [2, 2]
-    newpos, own_start, own_end, nchild = _gth.lattice_nested_dissection(np.array([L, L]), jmax, G.indptr,
+    newpos, own_start, own_end, nchild = gth.lattice_nested_dissection(np.array([L, L]), jmax, G.indptr,
                                                                         G.indices, 4)
     assert np.array_equal(np.sort(newpos), np.arange(L * L))
     root = np.flatnonzero((newpos >= own_start[-1]) & (newpos < own_end[-1]))
     assert L <= root.size <= L + L // 4  # one column, thickened only where the corner's long jumps cross it
     # every edge goes between a node's states and states of the same node, an ancestor or a descendant:
     # no edge joins two sibling subtrees (the separators separate)
-    size = _gth.subtree_sizes(nchild)
+    size = gth.subtree_sizes(nchild)
     node_of = np.searchsorted(own_end, newpos, side="right")
     first = np.arange(nchild.size) - size + 1  # subtree of t = postorder range [first[t], t]
     coo = G.tocoo()
@@ -265,7 +265,8 @@ def test_local_separators_follow_local_jumps():
 
 
 def test_sparse_gth_does_not_depend_on_threads():
-    from srchain.stationary import _as_csr, _gth_sparse
+    from srchain.gth import sparse_gth as _gth_sparse
+    from srchain.stationary import _as_csr
 
     lat = Lattice.from_domain(14.0 / 79, (-4.0, 10.0), 2)
     P = _as_csr(transition_matrix(get_problem("coupled", dim=2), make_noise("gaussian", sigma=2.0), lat, 5e-3).P)

@@ -14,7 +14,7 @@ With ``Λ(z) = E[(z − ξ̄)⁺]`` (the noise's closed-form lower partial expec
 over ``x`` uniform on the bin is exact: for a bin whose shifted image is ``[c, c + h)``,
 ``Pr(x' ≥ e) = (α/h)[Λ((c + h − e)/α) − Λ((c − e)/α)]``, and the projection puts the tails on the end bins.
 The stationary vector of ``P`` is computed by banded GTH elimination (subtraction-free, so metastable laws spanning
-hundreds of orders of magnitude come out right, see :mod:`srchain._gth`), and pushed forward to the law of
+hundreds of orders of magnitude come out right, see :mod:`srchain.gth`), and pushed forward to the law of
 ``Qd(w_r)`` on the lattice by summing the bins of each cell.
 
 Refinement: ``r`` starts where ``h`` is about the noise's step ``α·std(ξ̄)`` (at least one bin per half cell)
@@ -27,17 +27,15 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
 from srchain.errors import SrchainError
+from srchain.gth import banded_gth, law_from_frames
 from srchain.quantize import check_alpha
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
 
-__all__ = ["BCLaw", "bc_law", "bc_transfer_matrix", "banded_gth", "level_cost", "TOL_MIN"]
-
-_SCALE = 600  # rescale by 2^600 when back-substituted values leave [2^-600, 2^600]
+__all__ = ["BCLaw", "bc_law", "bc_transfer_matrix", "level_cost", "TOL_MIN"]
 
 #: Smallest refinement tolerance accepted: every row drops up to ``tol_drop`` (1e-14) of its mass and the laws
 #: are sums of thousands of float64 terms, so changes in total variation below about 1e-12 are not resolved (and
@@ -98,81 +96,6 @@ class BCLaw:
                 "bins": int(self.latent.size), "tol": self.tol, "converged": self.converged,
                 "tv_change": self.tv_change, "levels": self.levels, "dropped_mass": self.dropped_mass,
                 "stopped": self.stopped or None}
-
-
-def banded_gth(B, b):
-    """Stationary vector of a chain whose off-diagonal rates are stored in band form ``B[i, j − i + b]``
-    (``|j − i| ≤ b``; the diagonal column ``b`` is ignored), by GTH elimination in the natural order.
-
-    Eliminating state ``p`` only touches states ``p+1 … p+b``, and the fill-in stays inside the band, so the cost is
-    ``O(N b²)``. Back-substitution rescales by ``2^±600`` and keeps a per-state frame counter, so values far
-    outside the float64 range are neither lost nor NaN. Returns ``(logpi_unnormalised_mantissa, frames)``:
-    ``π_i ∝ mant[i] · 2^(600·frame[i])``. ``B`` is overwritten.
-
-    Raises
-    ------
-    SrchainError
-        A zero pivot: after eliminating states ``0 … p−1`` state ``p`` has no positive rate to a later state, so
-        ``{0, …, p}`` is closed and the chain is reducible (or its rates underflow) — the same policy as the GTH
-        solvers of :mod:`srchain.stationary`.
-    """
-    mant, frame, bad = _banded_gth(B, int(b))
-    if bad >= 0:
-        raise SrchainError(f"GTH found no positive rate out of state {bad} to the states after it; the chain "
-                           f"is reducible (or its rates underflow)")
-    return mant, frame
-
-
-@njit(cache=True, nogil=True)
-def _banded_gth(B, b):
-    """The kernel of :func:`banded_gth`: ``(mant, frame, bad)`` with ``bad`` the first zero pivot (−1: none)."""
-    N = B.shape[0]
-    for p in range(N - 1):
-        top = min(N - 1, p + b)
-        s = 0.0
-        for j in range(p + 1, top + 1):
-            s += B[p, j - p + b]
-        if not (s > 0.0 and s < np.inf):
-            return np.zeros(N), np.zeros(N, dtype=np.int64), p
-        for i in range(p + 1, top + 1):
-            a = B[i, p - i + b]
-            if a <= 0.0:
-                continue
-            c = a / s
-            B[i, p - i + b] = c
-            for j in range(p + 1, top + 1):
-                if j != i:
-                    B[i, j - i + b] += c * B[p, j - p + b]
-    mant = np.zeros(N)
-    frame = np.zeros(N, dtype=np.int64)
-    mant[N - 1] = 1.0
-    cur = 0
-    big = 2.0 ** _SCALE
-    small = 2.0 ** -_SCALE
-    for p in range(N - 2, -1, -1):
-        top = min(N - 1, p + b)
-        v = 0.0
-        for i in range(p + 1, top + 1):
-            a = B[i, p - i + b]
-            if a > 0.0 and mant[i] > 0.0:
-                # bring mant[i] into the current frame
-                v += mant[i] * 2.0 ** (_SCALE * (frame[i] - cur)) * a
-        if v > big or (0.0 < v < small):
-            shift = 1 if v > big else -1
-            while v > big or (0.0 < v < small):
-                v *= 2.0 ** (-_SCALE * shift)
-                cur += shift
-        mant[p] = v
-        frame[p] = cur
-    return mant, frame, -1
-
-
-def _normalise(mant, frame):
-    with np.errstate(divide="ignore"):
-        logp = np.log(mant) + frame * _SCALE * math.log(2.0)
-    logp -= logp.max()
-    p = np.exp(logp)
-    return p / p.sum()
 
 
 def bc_transfer_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, r: int,
@@ -298,7 +221,7 @@ def first_level(noise: NoiseModel, lattice: Lattice, alpha: float, max_bins: int
 def _level(problem, noise, lattice, alpha, r, tol_drop):
     B, b, edges, cell, dropped = bc_transfer_matrix(problem, noise, lattice, alpha, r, tol=tol_drop)
     mant, frame = banded_gth(B, b)
-    latent = _normalise(mant, frame)
+    latent = law_from_frames(mant, frame)
     pi = np.bincount(cell, weights=latent, minlength=lattice.size)
     return pi, latent, edges, dropped
 

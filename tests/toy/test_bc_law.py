@@ -7,7 +7,8 @@ from srchain.noise import make_noise
 from srchain.problems import get_problem
 from srchain.simulate import simulate
 from srchain.stationary import tv
-from srchain.toy.bc_law import banded_gth, bc_law
+from srchain.gth import banded_gth
+from srchain.toy.bc_law import bc_law
 from srchain.toy.figure2 import default_noise
 
 TOY = get_problem("toy")

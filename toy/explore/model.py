@@ -139,7 +139,7 @@ def operator(setting: Setting, method: str, alpha: float):
 
 def _banded_stationary(P, window: int) -> np.ndarray:
     """π of a 1-D chain whose moves span at most ``window`` states, by banded GTH (O(n·window²))."""
-    from srchain.toy.bc_law import banded_gth
+    from srchain.gth import banded_gth, law_from_frames
 
     n = P.shape[0]
     b = int(max(1, min(window, n - 1)))
@@ -147,12 +147,7 @@ def _banded_stationary(P, window: int) -> np.ndarray:
     cols = P.indices.astype(np.int64)
     B = np.zeros((n, 2 * b + 1))
     B[rows, cols - rows + b] = P.data
-    mant, frame = banded_gth(B, b)
-    with np.errstate(divide="ignore"):
-        logp = np.log(mant) + frame * 600 * math.log(2.0)
-    logp -= logp.max()
-    p = np.exp(logp)
-    return p / p.sum()
+    return law_from_frames(*banded_gth(B, b))
 
 
 @_memo_errors

@@ -1,0 +1,80 @@
+"""Banded GTH: chains whose moves span at most ``b`` states, in ``O(N b²)`` (BinaryConnect's law, 1-D SR chains).
+
+Eliminating the states in their natural order, state ``p`` only touches ``p+1 … p+b`` and the fill-in stays inside
+the band, so the rates are stored in band form ``B[i, j − i + b]`` and updated in place.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from srchain.gth.scaling import SCALE, SCALE_EXP, zero_pivot
+
+__all__ = ["banded_gth"]
+
+
+def banded_gth(B, b):
+    """Stationary vector of a chain whose off-diagonal rates are stored in band form ``B[i, j − i + b]``
+    (``|j − i| ≤ b``; the diagonal column ``b`` is ignored), by GTH elimination in the natural order.
+
+    Eliminating state ``p`` only touches states ``p+1 … p+b``, and the fill-in stays inside the band, so the cost is
+    ``O(N b²)``. Back-substitution rescales by ``2^±600`` and keeps a per-state frame counter, so values far
+    outside the float64 range are neither lost nor NaN (:mod:`srchain.gth.scaling`). Returns ``(mant, frame)``:
+    ``π_i ∝ mant[i] · 2^(600·frame[i])`` (:func:`srchain.gth.scaling.law_from_frames` normalises it). ``B`` is
+    overwritten.
+
+    Raises
+    ------
+    SrchainError
+        A zero pivot: after eliminating states ``0 … p−1`` state ``p`` has no positive rate to a later state, so
+        ``{0, …, p}`` is closed and the chain is reducible (or its rates underflow) — the same policy as the other
+        GTH solvers of :mod:`srchain.gth`.
+    """
+    mant, frame, bad = _banded_gth(B, int(b))
+    if bad >= 0:
+        raise zero_pivot(bad)
+    return mant, frame
+
+
+@njit(cache=True, nogil=True)
+def _banded_gth(B, b):
+    """The kernel of :func:`banded_gth`: ``(mant, frame, bad)`` with ``bad`` the first zero pivot (−1: none)."""
+    N = B.shape[0]
+    for p in range(N - 1):
+        top = min(N - 1, p + b)
+        s = 0.0
+        for j in range(p + 1, top + 1):
+            s += B[p, j - p + b]
+        if not (s > 0.0 and s < np.inf):
+            return np.zeros(N), np.zeros(N, dtype=np.int64), p
+        for i in range(p + 1, top + 1):
+            a = B[i, p - i + b]
+            if a <= 0.0:
+                continue
+            c = a / s
+            B[i, p - i + b] = c
+            for j in range(p + 1, top + 1):
+                if j != i:
+                    B[i, j - i + b] += c * B[p, j - p + b]
+    mant = np.zeros(N)
+    frame = np.zeros(N, dtype=np.int64)
+    mant[N - 1] = 1.0
+    cur = 0
+    big = SCALE
+    small = 2.0 ** -SCALE_EXP
+    for p in range(N - 2, -1, -1):
+        top = min(N - 1, p + b)
+        v = 0.0
+        for i in range(p + 1, top + 1):
+            a = B[i, p - i + b]
+            if a > 0.0 and mant[i] > 0.0:
+                # bring mant[i] into the current frame
+                v += mant[i] * 2.0 ** (SCALE_EXP * (frame[i] - cur)) * a
+        if v > big or (0.0 < v < small):
+            shift = 1 if v > big else -1
+            while v > big or (0.0 < v < small):
+                v *= 2.0 ** (-SCALE_EXP * shift)
+                cur += shift
+        mant[p] = v
+        frame[p] = cur
+    return mant, frame, -1

@@ -1,0 +1,80 @@
+"""Dense GTH: all states in one front, in NumPy for small chains or by the blocked Numba kernel.
+
+Eliminating state p (first to last): ``s_p = Σ_{j>p} F[p, j]``, ``c_ip = F[i, p]/s_p`` and
+``F[i, j] += c_ip F[p, j]`` for ``i, j > p``; then ``π_{n−1} = 1`` and ``π_p = Σ_{i>p} π_i c_ip`` from the last
+state back. Cost ``O(n³)``, memory ``n²`` floats.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from srchain.gth.front import front_eliminate
+from srchain.gth.multifrontal import Fronts, Tree, multifrontal_solve
+from srchain.gth.scaling import EXP_FLOOR, law_from_mant_expo, zero_pivot
+
+__all__ = ["small_gth", "dense_gth"]
+
+
+def _rates(A: sp.csr_matrix) -> np.ndarray:
+    """The off-diagonal rates of ``A`` as a dense array (GTH never reads the diagonal)."""
+    F = A.toarray()
+    np.fill_diagonal(F, 0.0)
+    return F
+
+
+def small_gth(A: sp.csr_matrix) -> np.ndarray:
+    """The stationary law of ``A`` by dense GTH in NumPy (nothing to compile): the algorithm of
+    :func:`srchain.gth.front.front_eliminate` and :func:`srchain.gth.multifrontal.multifrontal_solve`, one
+    vectorised update per pivot. π is carried as mantissa and exponent (:mod:`srchain.gth.scaling`), each
+    ``π_p`` summed relative to the largest exponent among the states after ``p``.
+
+    Raises
+    ------
+    SrchainError
+        A zero pivot (the chain is reducible, or its rates underflow).
+    """
+    n = A.shape[0]
+    F = _rates(A)
+    for p in range(n - 1):
+        s = F[p, p + 1:].sum()
+        if not (s > 0.0) or not np.isfinite(s):
+            raise zero_pivot(p)
+        F[p + 1:, p] /= s
+        F[p + 1:, p + 1:] += np.outer(F[p + 1:, p], F[p, p + 1:])
+    mant = np.zeros(n)
+    expo = np.zeros(n, dtype=np.int64)
+    mant[n - 1] = 1.0
+    for p in range(n - 2, -1, -1):
+        m, e = mant[p + 1:], expo[p + 1:]
+        pos = m > 0
+        if not np.any(pos):
+            continue
+        top = e[pos].max()
+        acc = float(np.dot(np.ldexp(m, np.clip(e - top, EXP_FLOOR, 0)), F[p + 1:, p]))
+        fm, fe = np.frexp(acc)
+        mant[p], expo[p] = fm, top + fe
+    return law_from_mant_expo(mant, expo)
+
+
+def dense_gth(A: sp.csr_matrix) -> np.ndarray:
+    """The stationary law of ``A`` by the blocked dense kernel: one front that owns every state, eliminated by
+    :func:`srchain.gth.front.front_eliminate` and back-substituted by
+    :func:`srchain.gth.multifrontal.multifrontal_solve`.
+
+    Raises
+    ------
+    SrchainError
+        A zero pivot (the chain is reducible, or its rates underflow).
+    """
+    n = A.shape[0]
+    F = _rates(A)
+    status = front_eliminate(F, n)
+    if status:
+        raise zero_pivot(status - 1)
+    one = np.zeros(1, dtype=np.int64)
+    tree = Tree(own_start=one, own_end=np.array([n], dtype=np.int64), nchild=one)
+    fronts = Fronts(front_ptr=np.array([0, n], dtype=np.int64), front_idx=np.arange(n, dtype=np.int64),
+                    factor_ptr=one, factor=F.ravel())
+    mant, expo = multifrontal_solve(tree, fronts)
+    return law_from_mant_expo(mant, expo)

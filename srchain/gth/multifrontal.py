@@ -1,0 +1,302 @@
+"""Multifrontal GTH: the symbolic phase, the numeric factorisation over a separator tree, the back-substitution.
+
+States are labelled by elimination position (:mod:`srchain.gth.dissection` finds the order). Each node of the
+separator tree owns a contiguous range of states, eliminated inside a dense *front* (:mod:`srchain.gth.front`)
+that holds them and every later state they touch; the Schur complement on the front's other states (its *update
+matrix*: the off-diagonal rates of the chain censored on them, minus what the original matrix already holds) is
+passed to the parent, which adds it into its own front ("extend-add"). The kernels take four records,
+module-level :func:`collections.namedtuple` classes (Numba compiles them as tuples with named fields, and
+``cache=True`` keeps working), which :func:`srchain.gth.sparse.sparse_gth` builds:
+
+``Tree(own_start, own_end, nchild)``
+    The separator tree in postorder (children before parents, the root last): node ``t`` owns the positions
+    ``own_start[t] ≤ v < own_end[t]`` and has ``nchild[t]`` children. The root owns the last positions, so
+    ``own_end[-1]`` is the number of states.
+``Rates(indptr, indices, data, tptr, tind, tdat)``
+    The positive off-diagonal entries of ``P`` relabelled by elimination position, as CSR, and their transpose
+    (:func:`srchain.gth.csr.relabel_pair`).
+``Fronts(front_ptr, front_idx, factor_ptr, factor)``
+    The layout of the fronts and of the factor: ``front_idx[front_ptr[t]:front_ptr[t + 1]]`` are node ``t``'s
+    front states (its own first; :func:`symbolic_fronts`), and ``factor[factor_ptr[t]:…]`` holds its ``m × k``
+    block of ``c`` values (row-major; ``m`` front states, ``k`` own states), written by
+    :func:`multifrontal_factor` and read by :func:`multifrontal_solve`.
+``Updates(idx, val, size)``
+    A stack of update matrices, flat: their index lists one after the other (``idx``), their row-major entries
+    (``val``) and their orders (``size``), the last pushed on top.
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from srchain.gth.front import front_eliminate
+from srchain.gth.scaling import SCALE, SCALE_EXP
+
+__all__ = ["Tree", "Rates", "Fronts", "Updates", "symbolic_fronts", "multifrontal_factor", "multifrontal_solve",
+           "subtree_sizes"]
+
+Tree = namedtuple("Tree", ["own_start", "own_end", "nchild"])
+Rates = namedtuple("Rates", ["indptr", "indices", "data", "tptr", "tind", "tdat"])
+Fronts = namedtuple("Fronts", ["front_ptr", "front_idx", "factor_ptr", "factor"])
+Updates = namedtuple("Updates", ["idx", "val", "size"])
+
+#: Initial capacity (entries) of the growable stacks of update index lists and values; they double when full.
+_STACK_CAPACITY = 1024
+#: Initial capacity of the symbolic phase's front index list, in entries per state (and at least
+#: _FRONT_IDX_MIN); it doubles when full. On lattices the fronts hold a few times as many entries as there are
+#: states.
+_FRONT_IDX_PER_STATE = 4
+_FRONT_IDX_MIN = 16
+
+
+@njit(cache=True, nogil=True)
+def symbolic_fronts(tree, rates):
+    """Front sizes and index sets (own states first, the rest sorted) of every tree node.
+
+    A node's front holds its own states, the later states they have an edge to or from, and the index sets of
+    its children's update matrices. Returns ``(front_ptr, front_idx)``.
+    """
+    own_start, own_end, nchild = tree
+    indptr, indices, _, tptr, tind, _ = rates
+    n = indptr.shape[0] - 1
+    ntree = own_start.shape[0]
+    mark = np.full(n, -1, dtype=np.int64)
+    front_ptr = np.zeros(ntree + 1, dtype=np.int64)
+    out = np.empty(max(_FRONT_IDX_MIN, _FRONT_IDX_PER_STATE * n), dtype=np.int64)
+    # stack of update index sets
+    stack = np.empty(_STACK_CAPACITY, dtype=np.int64)
+    sp = 0
+    st_size = np.empty(ntree + 1, dtype=np.int64)
+    st_top = 0
+    tmp = np.empty(n, dtype=np.int64)
+    for t in range(ntree):
+        a = own_start[t]
+        b = own_end[t]
+        cnt = 0
+        for v in range(a, b):
+            mark[v] = t
+            tmp[cnt] = v
+            cnt += 1
+        for v in range(a, b):
+            for e in range(indptr[v], indptr[v + 1]):
+                j = indices[e]
+                if j >= b and mark[j] != t:
+                    mark[j] = t
+                    tmp[cnt] = j
+                    cnt += 1
+            for e in range(tptr[v], tptr[v + 1]):
+                j = tind[e]
+                if j >= b and mark[j] != t:
+                    mark[j] = t
+                    tmp[cnt] = j
+                    cnt += 1
+        for c in range(nchild[t]):
+            st_top -= 1
+            u = st_size[st_top]
+            sp -= u
+            for r in range(u):
+                j = stack[sp + r]
+                if mark[j] != t:
+                    mark[j] = t
+                    tmp[cnt] = j
+                    cnt += 1
+        # sort the boundary part for locality
+        bnd = np.sort(tmp[b - a:cnt])
+        tmp[b - a:cnt] = bnd
+        f0 = front_ptr[t]
+        if f0 + cnt > out.shape[0]:
+            new = np.empty(max(2 * out.shape[0], f0 + cnt), dtype=np.int64)
+            new[:f0] = out[:f0]
+            out = new
+        out[f0:f0 + cnt] = tmp[:cnt]
+        front_ptr[t + 1] = f0 + cnt
+        u = cnt - (b - a)
+        # push this front's update rows (possibly none) for its parent
+        if sp + u > stack.shape[0]:
+            new = np.empty(max(2 * stack.shape[0], sp + u), dtype=np.int64)
+            new[:sp] = stack[:sp]
+            stack = new
+        stack[sp:sp + u] = tmp[b - a:cnt]
+        sp += u
+        st_size[st_top] = u
+        st_top += 1
+    return front_ptr, out[:front_ptr[ntree]].copy()
+
+
+@njit(cache=True, nogil=True)
+def multifrontal_factor(t0, t1, tree, rates, fronts, incoming):
+    """Numeric multifrontal GTH over the postordered tree nodes ``t0 ≤ t < t1`` (records: see the module).
+
+    The children of node ``t`` whose update matrices are not produced in the range (a subtree run elsewhere) come
+    on the ``incoming`` :class:`Updates` stack, in postorder: each node pops its ``nchild[t]`` children's update
+    matrices from the top of the stack and pushes its own. Writes the range's blocks of ``fronts.factor``.
+
+    Returns ``(status, bad_state, outgoing)``: status 0 on success, 1 on a zero pivot at ``bad_state`` (an
+    elimination position); ``outgoing`` is the final :class:`Updates` stack (the update matrices of the roots of
+    the range's subtrees).
+    """
+    own_start, own_end, nchild = tree
+    indptr, indices, data, tptr, tind, tdat = rates
+    front_ptr, front_idx, factor_ptr, factor = fronts
+    in_idx, in_val, in_size = incoming
+    n = indptr.shape[0] - 1
+    pos = np.full(n, -1, dtype=np.int64)
+    stack_idx = np.empty(max(_STACK_CAPACITY, 2 * in_idx.shape[0]), dtype=np.int64)
+    stack_val = np.empty(max(_STACK_CAPACITY, 2 * in_val.shape[0]), dtype=np.float64)
+    sp_idx = in_idx.shape[0]
+    sp_val = in_val.shape[0]
+    stack_idx[:sp_idx] = in_idx
+    stack_val[:sp_val] = in_val
+    st_size = np.empty(t1 - t0 + in_size.shape[0] + 1, dtype=np.int64)
+    st_top = in_size.shape[0]
+    st_size[:st_top] = in_size
+    mmax = 1
+    for t in range(t0, t1):
+        mmax = max(mmax, front_ptr[t + 1] - front_ptr[t])
+    work = np.empty(mmax * mmax)  # one workspace for every front (no allocation, no fresh pages per front)
+    cpos = np.empty(mmax, dtype=np.int64)
+    for t in range(t0, t1):
+        a = own_start[t]
+        b = own_end[t]
+        k = b - a
+        f0 = front_ptr[t]
+        m = front_ptr[t + 1] - f0
+        idx = front_idx[f0:f0 + m]
+        for q in range(m):
+            pos[idx[q]] = q
+        F = work[:m * m].reshape((m, m))
+        F[:, :] = 0.0
+        # original entries: rows of own states (to remaining states), columns of own states (from boundary states)
+        for q in range(k):
+            v = a + q
+            for e in range(indptr[v], indptr[v + 1]):
+                j = indices[e]
+                if j >= a and j != v:
+                    F[q, pos[j]] += data[e]
+            for e in range(tptr[v], tptr[v + 1]):
+                i = tind[e]
+                if i >= b:
+                    F[pos[i], q] += tdat[e]
+        # extend-add the children's update matrices (top of the stack)
+        for c in range(nchild[t]):
+            st_top -= 1
+            u = st_size[st_top]
+            sp_idx -= u
+            sp_val -= u * u
+            for r in range(u):
+                cpos[r] = pos[stack_idx[sp_idx + r]]
+            for r in range(u):
+                row = F[cpos[r]]
+                base = sp_val + r * u
+                for s in range(u):
+                    row[cpos[s]] += stack_val[base + s]
+        status = front_eliminate(F, k)
+        if status != 0:
+            return 1, idx[status - 1], Updates(stack_idx[:0].copy(), stack_val[:0].copy(), st_size[:0].copy())
+        g0 = factor_ptr[t]
+        for r in range(m):
+            for q in range(k):
+                factor[g0 + r * k + q] = F[r, q]
+        u = m - k  # always push (possibly empty) so that parents pop exactly nchild entries
+        need_i = sp_idx + u
+        if need_i > stack_idx.shape[0]:
+            new = np.empty(max(2 * stack_idx.shape[0], need_i), dtype=np.int64)
+            new[:sp_idx] = stack_idx[:sp_idx]
+            stack_idx = new
+        need_v = sp_val + u * u
+        if need_v > stack_val.shape[0]:
+            newv = np.empty(max(2 * stack_val.shape[0], need_v), dtype=np.float64)
+            newv[:sp_val] = stack_val[:sp_val]
+            stack_val = newv
+        for r in range(u):
+            stack_idx[sp_idx + r] = idx[k + r]
+            for s in range(u):
+                stack_val[sp_val + r * u + s] = F[k + r, k + s]
+        sp_idx += u
+        sp_val += u * u
+        st_size[st_top] = u
+        st_top += 1
+        for q in range(m):
+            pos[idx[q]] = -1
+    return 0, -1, Updates(stack_idx[:sp_idx].copy(), stack_val[:sp_val].copy(), st_size[:st_top].copy())
+
+
+@njit(cache=True)
+def subtree_sizes(nchild):
+    """Number of nodes in each node's subtree, for a postordered tree given by child counts."""
+    nt = nchild.shape[0]
+    size = np.ones(nt, dtype=np.int64)
+    stack = np.empty(nt, dtype=np.int64)
+    top = 0
+    for t in range(nt):
+        for c in range(nchild[t]):
+            top -= 1
+            size[t] += size[stack[top]]
+        stack[top] = t
+        top += 1
+    return size
+
+
+@njit(cache=True, nogil=True)
+def multifrontal_solve(tree, fronts):
+    """Back-substitution: returns ``(mant, expo)`` with ``π ∝ mant · 2^expo`` (unnormalised, by elimination
+    position; :func:`srchain.gth.scaling.law_from_mant_expo` normalises it).
+
+    Per front, ``π_p = Σ_{r > p} π_r c_rp`` for its own states p (last first), with the boundary values rescaled
+    to the front's largest. Row-oriented so that the factor (m×k, row-major) is read contiguously: the boundary
+    rows are accumulated first, then each own state, once final, adds its row to the states before it.
+    """
+    own_start, own_end, _ = tree
+    front_ptr, front_idx, factor_ptr, factor = fronts
+    ntree = own_start.shape[0]
+    n = own_end[ntree - 1]
+    mant = np.zeros(n)
+    expo = np.zeros(n, dtype=np.int64)
+    mmax = 1
+    for t in range(ntree):
+        mmax = max(mmax, front_ptr[t + 1] - front_ptr[t])
+    w = np.zeros(mmax)
+    for t in range(ntree - 1, -1, -1):
+        k = own_end[t] - own_start[t]
+        f0 = front_ptr[t]
+        m = front_ptr[t + 1] - f0
+        idx = front_idx[f0:f0 + m]
+        g0 = factor_ptr[t]
+        E = 0
+        first = True
+        for r in range(k, m):
+            if mant[idx[r]] > 0.0:
+                if first or expo[idx[r]] > E:
+                    E = expo[idx[r]]
+                    first = False
+        for q in range(k):
+            w[q] = 0.0
+        for r in range(k, m):
+            w[r] = 0.0
+            if mant[idx[r]] > 0.0:
+                w[r] = math.ldexp(mant[idx[r]], expo[idx[r]] - E)
+            wr = w[r]
+            if wr != 0.0:
+                base = g0 + r * k
+                for q in range(k):
+                    w[q] += wr * factor[base + q]
+        for p in range(k - 1, -1, -1):
+            if p == m - 1:
+                w[p] = 1.0
+            if w[p] > SCALE:
+                for r in range(m):
+                    w[r] = w[r] / SCALE
+                E += SCALE_EXP
+            wp = w[p]
+            if wp != 0.0:
+                base = g0 + p * k
+                for q in range(p):
+                    w[q] += wp * factor[base + q]
+        for p in range(k):
+            mm, ee = math.frexp(w[p])
+            mant[idx[p]] = mm
+            expo[idx[p]] = ee + E
+    return mant, expo

@@ -1,0 +1,70 @@
+"""The one underflow policy of the GTH solvers: π carried as mantissa × power of two, normalised exactly.
+
+The stationary laws of metastable chains span hundreds of orders of magnitude, beyond float64's range of about
+2^±1022. Every GTH solver in :mod:`srchain.gth` therefore carries the unnormalised π in two parts, a float
+*mantissa* and an integer power of two, and never forms a value that could overflow to inf or be flushed to 0
+before the largest entry is known:
+
+* Back-substitution accumulates each ``π_p = Σ_{i > p} π_i c_ip`` relative to a common power of two (per front
+  in :func:`srchain.gth.multifrontal.multifrontal_solve`, per pivot in :func:`srchain.gth.dense.small_gth`, per
+  frame in :func:`srchain.gth.banded.banded_gth`); a running sum that exceeds :data:`SCALE` = 2^:data:`SCALE_EXP`
+  is divided by it (an exact operation) and the shift counted in the exponent. The sums are of non-negative terms,
+  so a few values below 2^1024 cannot overflow in between.
+* The dense and multifrontal solvers store each finished ``π_p`` by ``frexp`` (mantissa in [½, 1), exponent an
+  integer); :func:`law_from_mant_expo` then shifts every entry to the largest one with ``ldexp`` (exact unless the
+  result is subnormal) and normalises. Entries below 2^:data:`EXP_FLOOR` times the largest are below even the
+  subnormals and become exactly 0: the caller counts them as underflow.
+* The banded solver keeps its mantissas within [2^−600, 2^600] and counts *frames* of 2^600 instead of bits
+  (``π_i ∝ mant[i] · 2^(600·frame[i])``, the form :func:`srchain.toy.bc_law.bc_law` and ``srchain.toy.explore``
+  read); :func:`law_from_frames` normalises it in log space.
+
+A zero pivot (no positive rate from a state to the states eliminated after it) means the chain is reducible, or
+that its rates underflowed to 0 before elimination: every solver raises :func:`zero_pivot`'s error then, rather
+than return a law with zeros where mass belongs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from srchain.errors import SrchainError
+
+__all__ = ["SCALE_EXP", "SCALE", "EXP_FLOOR", "law_from_mant_expo", "law_from_frames", "zero_pivot"]
+
+#: Running sums of back-substitution are rescaled by 2^-SCALE_EXP once one exceeds 2^SCALE_EXP (float64's largest
+#: value is about 2^1024, so sums of a few such values cannot overflow); the banded solver's frames are this wide.
+SCALE_EXP = 600
+SCALE = 2.0 ** SCALE_EXP
+#: ldexp shifts below this give 0 in float64 (2^-1075 is below the smallest subnormal): shifts are clipped here.
+EXP_FLOOR = -1100
+
+
+def law_from_mant_expo(mant: np.ndarray, expo: np.ndarray) -> np.ndarray:
+    """The normalised law ``π ∝ mant · 2^expo`` (``mant`` from ``frexp``, 0 for no mass), shifted to the largest
+    entry by ``ldexp`` before it is summed."""
+    pos = mant > 0
+    if not np.any(pos):
+        raise SrchainError("GTH produced an all-zero vector; the chain is probably reducible")
+    emax = int(expo[pos].max())
+    w = np.zeros(mant.size)
+    shift = np.clip(expo[pos] - emax, EXP_FLOOR, 0)
+    w[pos] = np.ldexp(mant[pos], shift)
+    return w / w.sum()
+
+
+def law_from_frames(mant: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """The normalised law ``π ∝ mant · 2^(SCALE_EXP·frame)`` of :func:`srchain.gth.banded.banded_gth`, through
+    ``log π`` shifted to its maximum."""
+    with np.errstate(divide="ignore"):
+        logp = np.log(mant) + frame * SCALE_EXP * math.log(2.0)
+    logp -= logp.max()
+    p = np.exp(logp)
+    return p / p.sum()
+
+
+def zero_pivot(state: int, after: str = "the states after it") -> SrchainError:
+    """The error for a zero pivot at ``state`` (in the caller's labels): the chain is reducible, or its rates
+    underflow. ``after`` names the states the pivot's rates go to."""
+    return SrchainError(f"GTH found no positive rate out of state {state} to {after}; the chain is reducible "
+                        f"(or its rates underflow)")
