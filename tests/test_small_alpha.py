@@ -9,6 +9,7 @@ import math
 
 import mpmath
 import numpy as np
+import scipy.sparse as sp
 import pytest
 
 from srchain.cli import main
@@ -127,3 +128,48 @@ def test_underflowing_rates_are_reported_as_underflow(problem, alpha, capsys):
         transition_matrix(get_problem(problem, **({"dim": 2} if problem == "coupled" else {})), NOISE,
                           LAT if problem == "toy" else Lattice.from_domain(0.5, get_problem("coupled", dim=2).domain,
                                                                            dim=2), alpha)
+
+
+def _tiny_exit_chain(n=60, seed=3):
+    """A birth–death chain in which every third upward rate is 1e-200 (the others 1e-3 … 0.5), so that π falls by
+    a factor 1e200 at each of those steps, and GTH's ``c = rate / exit rate`` values reach 1e200: with
+    back-substituted values up to 2^600, their products overflow float64 unless back-substitution rescales."""
+    rng = np.random.default_rng(seed)
+    up = 10.0 ** rng.uniform(-3, np.log10(0.5), n - 1)
+    down = 10.0 ** rng.uniform(-3, np.log10(0.5), n - 1)  # down[i]: the rate from i + 1 to i
+    up[::3] = 1e-200
+    rows = np.r_[np.arange(n - 1), np.arange(1, n)]
+    cols = np.r_[np.arange(1, n), np.arange(n - 1)]
+    P = sp.csr_matrix((np.r_[up, down], (rows, cols)), shape=(n, n))
+    P = P + sp.diags(1.0 - np.asarray(P.sum(axis=1)).ravel())
+    log_pi = np.r_[0.0, np.cumsum(np.log(up) - np.log(down))]  # detailed balance, in log space
+    return sp.csr_matrix(P), log_pi
+
+
+@pytest.mark.parametrize("solver", ["dense_gth", "sparse_gth"])
+def test_tiny_exit_rates_do_not_overflow_back_substitution(solver):
+    # Before the rescaling in multifrontal_solve, such chains came back with NaN entries and no error.
+    from srchain import gth
+
+    P, log_pi = _tiny_exit_chain()
+    pi = getattr(gth, solver)(P)
+    assert np.all(np.isfinite(pi)) and abs(pi.sum() - 1.0) < 1e-12
+    big = log_pi > log_pi.max() - 600  # entries within float64's range of the largest: relative accuracy
+    # each entry is a product/sum of ~n rounded non-negative terms: relative error ≲ n·eps, well under 1e-10
+    assert np.allclose(np.log(pi[big]), log_pi[big] - math.log(np.exp(log_pi[big] - log_pi.max()).sum())
+                       - log_pi.max(), rtol=0, atol=1e-10)
+
+
+def test_reducible_chain_with_tiny_rates_gives_finite_laws():
+    # the R chain of the toy problem at sigma 0.3 is reducible; its closed class has rates down to 1e-294
+    from srchain.stationary import stationary_distributions
+
+    pr = get_problem("toy")
+    op = transition_matrix(pr, make_noise("gaussian", sigma=0.3), Lattice.from_domain(0.5, pr.domain, 1), 0.1,
+                           method="r")
+    ref = stationary_distributions(op.P, method="gth-dense")
+    got = stationary_distributions(op.P, method="gth-sparse")
+    assert len(got) == len(ref) >= 1
+    for (s1, p1), (s2, p2) in zip(ref, got):
+        assert np.array_equal(s1, s2) and np.all(np.isfinite(p2))
+        assert np.allclose(p1, p2, rtol=1e-10, atol=1e-300)

@@ -140,6 +140,8 @@ def front_eliminate(F, k):
             if not (s > 0.0) or not math.isfinite(s):
                 return p + 1
             iv = 1.0 / s
+            if not math.isfinite(iv):  # a subnormal exit rate: its c values would be inf (and 0·inf = NaN)
+                return p + 1
             inv[p - p0] = iv
             for i in range(p + 1, p1):
                 ci = F[i, p] * iv

@@ -240,6 +240,22 @@ def subtree_sizes(nchild):
     return size
 
 
+#: A product ``w_r · c_rq`` above 2^PRODUCT_EXP makes back-substitution rescale its front (sums of fewer than 2^60
+#: such terms stay below float64's 2^1024).
+PRODUCT_EXP = 960
+PRODUCT_MAX = 2.0 ** PRODUCT_EXP
+
+
+@njit(cache=True, nogil=True)
+def _rescaled(w, m, wr, c):
+    """Divide ``w[:m]`` by the power of two that brings ``wr · c`` to about 2^SCALE_EXP (exact unless a value
+    becomes subnormal: those are below 2^-1022 of an entry that is at least 2^SCALE_EXP). Returns ``(shift, wr)``."""
+    shift = math.frexp(wr)[1] + math.frexp(c)[1] - SCALE_EXP
+    for r in range(m):
+        w[r] = math.ldexp(w[r], -shift)
+    return shift, math.ldexp(wr, -shift)
+
+
 @njit(cache=True, nogil=True)
 def multifrontal_solve(tree, fronts):
     """Back-substitution: returns ``(mant, expo)`` with ``π ∝ mant · 2^expo`` (unnormalised, by elimination
@@ -247,7 +263,9 @@ def multifrontal_solve(tree, fronts):
 
     Per front, ``π_p = Σ_{r > p} π_r c_rp`` for its own states p (last first), with the boundary values rescaled
     to the front's largest. Row-oriented so that the factor (m×k, row-major) is read contiguously: the boundary
-    rows are accumulated first, then each own state, once final, adds its row to the states before it.
+    rows are accumulated first, then each own state, once final, adds its row to the states before it. A state
+    with a tiny exit rate has large ``c`` values; a product above :data:`PRODUCT_MAX` rescales the whole front by
+    a power of two (added to its exponent) before it is added, so no sum overflows to inf.
     """
     own_start, own_end, _ = tree
     front_ptr, front_idx, factor_ptr, factor = fronts
@@ -282,7 +300,12 @@ def multifrontal_solve(tree, fronts):
             if wr != 0.0:
                 base = g0 + r * k
                 for q in range(k):
-                    w[q] += wr * factor[base + q]
+                    term = wr * factor[base + q]
+                    if term > PRODUCT_MAX:  # a tiny exit rate makes c large: rescale the front, then go on
+                        shift, wr = _rescaled(w, m, wr, factor[base + q])
+                        E += shift
+                        term = wr * factor[base + q]
+                    w[q] += term
         for p in range(k - 1, -1, -1):
             if p == m - 1:
                 w[p] = 1.0
@@ -294,7 +317,12 @@ def multifrontal_solve(tree, fronts):
             if wp != 0.0:
                 base = g0 + p * k
                 for q in range(p):
-                    w[q] += wp * factor[base + q]
+                    term = wp * factor[base + q]
+                    if term > PRODUCT_MAX:
+                        shift, wp = _rescaled(w, m, wp, factor[base + q])
+                        E += shift
+                        term = wp * factor[base + q]
+                    w[q] += term
         for p in range(k):
             mm, ee = math.frexp(w[p])
             mant[idx[p]] = mm
