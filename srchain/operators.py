@@ -285,7 +285,7 @@ def _assemble(targets, probs, strides, tol, counts_only, indptr, indices, data, 
     coordinate by ±1, the others staying). Writes the row's kept mass deficit into ``dropped``.
     """
     n, d, W = probs.shape
-    idx = np.zeros(d, dtype=np.int64)
+    idx = np.empty(d, dtype=np.int64)  # (reset for each row below)
     for i in range(n):
         # the self target per coordinate (the centre of the window, offset 0)
         pos = indptr[i]

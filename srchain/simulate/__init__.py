@@ -67,7 +67,8 @@ from srchain.simulate.estimate import (LATENT_BINS_PER_CELL, MAX_TOTAL_STEPS, NO
                                        estimate_simulation, format_duration, operator_bytes_floor)
 from srchain.simulate.jump import chain_jump, jump_tables
 from srchain.simulate.kernel_sgd import chain_sgd
-from srchain.simulate.kernels_1d import pair_1d, single_1d
+from srchain.simulate.kernels_1d import (fast_path, pair_1d, pair_1d_bc_gauss, pair_1d_sr_gauss, single_1d,
+                                         single_1d_bc_gauss, single_1d_sr_gauss)
 from srchain.simulate.kernels_nd import chain_lattice
 from srchain.simulate.pool import n_threads
 from srchain.simulate.pool import run_parallel as _parallel  # (tests replace srchain.simulate._parallel)
@@ -158,13 +159,19 @@ def _chain_record_1d(b: _Batch, c: int, starts):
     return (c, b.rules[c], b.alphas[c], starts[c, 0], b.counts[c], b.latent[c, 0])
 
 
-def _pair_task(b: _Batch, a: int, starts, line, noise, run):
-    b.finals[a, 0], b.finals[a + 1, 0] = pair_1d(b.states, _chain_record_1d(b, a, starts),
-                                                 _chain_record_1d(b, a + 1, starts), line, noise, run)
+#: The 1-D kernels by fast path (:func:`srchain.simulate.kernels_1d.fast_path`): a run whose chains all take a
+#: dedicated loop compiles only that loop's kernel, not the general one (a cold start of `srchain figure2`).
+_PAIR_KERNELS = {"sr": pair_1d_sr_gauss, "bc": pair_1d_bc_gauss, None: pair_1d}
+_SINGLE_KERNELS = {"sr": single_1d_sr_gauss, "bc": single_1d_bc_gauss, None: single_1d}
 
 
-def _single_task(b: _Batch, a: int, starts, line, noise, run):
-    b.finals[a, 0] = single_1d(b.states, _chain_record_1d(b, a, starts), line, noise, run)
+def _pair_task(b: _Batch, a: int, starts, line, noise, run, kernel=pair_1d):
+    b.finals[a, 0], b.finals[a + 1, 0] = kernel(b.states, _chain_record_1d(b, a, starts),
+                                                _chain_record_1d(b, a + 1, starts), line, noise, run)
+
+
+def _single_task(b: _Batch, a: int, starts, line, noise, run, kernel=single_1d):
+    b.finals[a, 0] = kernel(b.states, _chain_record_1d(b, a, starts), line, noise, run)
 
 
 def _lattice_task(b: _Batch, c: int, starts, grid, noise, run):
@@ -196,8 +203,15 @@ def _lattice_tasks(b: _Batch, lattice: Lattice, G, u0, noise, run) -> list:
         raise SrchainError(f"the mean step alpha*|grad f|/delta reaches {step_max:.3g} lattice cells; "
                            f"use a smaller learning rate")
     line = (float(lattice.shape[0] - 1), lattice.delta, G[:, 0].copy())
-    return [partial(_pair_task if a + 1 < b.total else _single_task, b, a, starts, line, noise, run)
-            for a in range(0, b.total, 2)]
+    paths = [fast_path(b.rules[c], b.alphas[c], lattice.delta, noise[0], noise[1]) for c in range(b.total)]
+    tasks = []
+    for a in range(0, b.total, 2):
+        if a + 1 < b.total:
+            kernel = _PAIR_KERNELS[paths[a] if paths[a] == paths[a + 1] else None]
+            tasks.append(partial(_pair_task, b, a, starts, line, noise, run, kernel=kernel))
+        else:
+            tasks.append(partial(_single_task, b, a, starts, line, noise, run, kernel=_SINGLE_KERNELS[paths[a]]))
+    return tasks
 
 
 def _sgd_tasks(b: _Batch, problem: Problem, lattice: Lattice, u0, noise, run) -> list:
