@@ -12,6 +12,11 @@ Chains: the separable 2-D objective (8) on [−4, 10]², Δ = 0.014014 (1000 × 
     serial compute time (target ≤ 0.2); ``output_fraction_one_alpha`` is the same for a single α (the issue's
     ``--json`` example: 43 s of JSON on 8 s of compute before).
 (c) ``read_seconds``: ``srchain.results.open_results(PATH).load()`` of the 8-α store (target ≤ 1 s).
+(d) The machine's ceiling, measured in the same run: ``stream_concurrency_slowdown`` is how much slower a
+    memory-streaming NumPy loop (``a += s·b`` over 256 MB) runs when one copy runs on each core at once than
+    alone, and ``task_concurrency_slowdown`` the same for the sweep's own tasks (median worker task over median
+    serial task, each process's first task excluded). With W workers, ``parallel_ratio`` can be no better than about
+    ``task_concurrency_slowdown / W``: where the cores share one memory bus, a memory-bound solve cannot reach 0.6.
 
     python benchmarks/bench_sweep.py                  # 10⁶ states, 8 α (a few minutes on 2 cores)
     python benchmarks/bench_sweep.py --states 40000   # a quick check
@@ -61,6 +66,32 @@ def solve(alpha: float, states: int):
     summary = {"alpha": alpha, "residual": res.residual, "entropy": ent, "seconds": seconds, "pid": os.getpid()}
     return summary, {"pi": pi, "tv_to_limit": float("nan"), "residual": res.residual, "mass_at_minimizer": mass,
                      "entropy": ent}
+
+
+def _stream_once(_=None) -> float:
+    """Seconds for 8 passes of ``a += s·b`` over two 128 MB arrays (memory-bound: 2 reads + 1 write per entry)."""
+    a = np.ones(16_000_000)
+    b = np.ones(16_000_000)
+    a += 1e-9 * b  # first touch outside the clock
+    t = time.perf_counter()
+    for _ in range(8):
+        a += 1e-9 * b
+    return time.perf_counter() - t
+
+
+def stream_concurrency_slowdown(workers: int) -> float:
+    """Median over 3 tries of (time with ``workers`` concurrent copies) / (time of one copy alone)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ratios = []
+    with ctx.Pool(workers) as pool:
+        pool.map(_stream_once, range(workers))  # start-up outside the clock
+        for _ in range(3):
+            alone = pool.apply(_stream_once)
+            together = max(pool.map(_stream_once, range(workers), chunksize=1))
+            ratios.append(together / alone)
+    return float(np.median(ratios))
 
 
 def template(alphas, lat):
@@ -145,6 +176,8 @@ def main(argv=None) -> dict:
     read = time.perf_counter() - t
     assert ds.pi.shape == (len(alphas), lat.size) and bool(ds.done.all())
 
+    stream = stream_concurrency_slowdown(args.workers)
+    task_slow = float(np.median([s["seconds"] for s in par[args.workers:]]) / np.median([s["seconds"] for s in serial[1:]]))
     result = {
         "states": lat.size, "alphas": len(alphas), "workers": args.workers, "cpus": os.cpu_count(),
         "serial_seconds": round(serial_wall, 3), "workers_seconds": round(par_wall, 3),
@@ -157,6 +190,8 @@ def main(argv=None) -> dict:
         "output_fraction": round((zarr_write + json_write) / compute, 4),
         "output_fraction_one_alpha": round((zarr_write / len(alphas) + json_one) / (compute / len(alphas)), 4),
         "output_target": 0.2, "read_seconds": round(read, 3), "read_target": 1.0,
+        "stream_concurrency_slowdown": round(stream, 2), "task_concurrency_slowdown": round(task_slow, 2),
+        "parallel_ratio_floor": round(task_slow / args.workers, 3),
     }
     if not args.dir:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -104,7 +104,11 @@ def _bind_worker_cpus(n_workers: int, cpus) -> None:
         try:
             os.sched_setaffinity(0, mine)  # the calling thread; threads it starts inherit it
         except OSError:
-            pass
+            return
+        import numba
+
+        # Numba's parallel kernels use as many threads as the machine has CPUs unless told otherwise (per thread)
+        numba.set_num_threads(max(1, min(len(mine), numba.config.NUMBA_NUM_THREADS)))
 
 
 def _key_id(task: Task, store) -> str:

@@ -23,6 +23,11 @@ module-level :func:`collections.namedtuple` classes (Numba compiles them as tupl
 ``Updates(idx, val, size)``
     A stack of update matrices, flat: their index lists one after the other (``idx``), their row-major entries
     (``val``) and their orders (``size``), the last pushed on top.
+``Workspace(pos, front, cpos)``
+    One factorising thread's scratch (:func:`workspace`): the front position of each state (−1 outside the
+    current front, and again after each front), room for the largest front, and the positions of a child's update
+    matrix in its parent's front. Allocated once per thread by NumPy, so that the pages are touched once per solve
+    (and come as transparent huge pages where the system offers them) instead of once per subtree.
 """
 from __future__ import annotations
 
@@ -35,13 +40,20 @@ from numba import njit
 from srchain.gth.front import front_eliminate
 from srchain.gth.scaling import SCALE, SCALE_EXP
 
-__all__ = ["Tree", "Rates", "Fronts", "Updates", "symbolic_fronts", "multifrontal_factor", "multifrontal_solve",
-           "subtree_sizes"]
+__all__ = ["Tree", "Rates", "Fronts", "Updates", "Workspace", "workspace", "symbolic_fronts",
+           "multifrontal_factor", "multifrontal_solve", "subtree_sizes"]
 
 Tree = namedtuple("Tree", ["own_start", "own_end", "nchild"])
 Rates = namedtuple("Rates", ["indptr", "indices", "data", "tptr", "tind", "tdat"])
 Fronts = namedtuple("Fronts", ["front_ptr", "front_idx", "factor_ptr", "factor"])
 Updates = namedtuple("Updates", ["idx", "val", "size"])
+Workspace = namedtuple("Workspace", ["pos", "front", "cpos"])
+
+
+def workspace(n: int, front_ptr: np.ndarray) -> Workspace:
+    """A :class:`Workspace` for ``n`` states and fronts laid out by ``front_ptr``."""
+    mmax = max(1, int(np.diff(front_ptr).max(initial=1)))
+    return Workspace(np.full(n, -1, dtype=np.int64), np.empty(mmax * mmax), np.empty(mmax, dtype=np.int64))
 
 #: Initial capacity (entries) of the growable stacks of update index lists and values; they double when full.
 _STACK_CAPACITY = 1024
@@ -127,12 +139,13 @@ def symbolic_fronts(tree, rates):
 
 
 @njit(cache=True, nogil=True)
-def multifrontal_factor(t0, t1, tree, rates, fronts, incoming):
+def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
     """Numeric multifrontal GTH over the postordered tree nodes ``t0 ≤ t < t1`` (records: see the module).
 
     The children of node ``t`` whose update matrices are not produced in the range (a subtree run elsewhere) come
     on the ``incoming`` :class:`Updates` stack, in postorder: each node pops its ``nchild[t]`` children's update
     matrices from the top of the stack and pushes its own. Writes the range's blocks of ``fronts.factor``.
+    ``space`` is the calling thread's :class:`Workspace` (used by one call at a time; ``pos`` is left at −1).
 
     Returns ``(status, bad_state, outgoing)``: status 0 on success, 1 on a zero pivot at ``bad_state`` (an
     elimination position); ``outgoing`` is the final :class:`Updates` stack (the update matrices of the roots of
@@ -142,8 +155,7 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming):
     indptr, indices, data, tptr, tind, tdat = rates
     front_ptr, front_idx, factor_ptr, factor = fronts
     in_idx, in_val, in_size = incoming
-    n = indptr.shape[0] - 1
-    pos = np.full(n, -1, dtype=np.int64)
+    pos, work, cpos = space
     stack_idx = np.empty(max(_STACK_CAPACITY, 2 * in_idx.shape[0]), dtype=np.int64)
     stack_val = np.empty(max(_STACK_CAPACITY, 2 * in_val.shape[0]), dtype=np.float64)
     sp_idx = in_idx.shape[0]
@@ -153,11 +165,6 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming):
     st_size = np.empty(t1 - t0 + in_size.shape[0] + 1, dtype=np.int64)
     st_top = in_size.shape[0]
     st_size[:st_top] = in_size
-    mmax = 1
-    for t in range(t0, t1):
-        mmax = max(mmax, front_ptr[t + 1] - front_ptr[t])
-    work = np.empty(mmax * mmax)  # one workspace for every front (no allocation, no fresh pages per front)
-    cpos = np.empty(mmax, dtype=np.int64)
     for t in range(t0, t1):
         a = own_start[t]
         b = own_end[t]

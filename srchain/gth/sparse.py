@@ -15,7 +15,7 @@ from srchain.gth.csr import offdiag_csr, relabel_pair
 from srchain.gth.dissection import (GRAPH_LEAF, LATTICE_LEAF, axis_max_jumps, graph_nested_dissection,
                                     lattice_nested_dissection)
 from srchain.gth.multifrontal import (Fronts, Rates, Tree, Updates, multifrontal_factor, multifrontal_solve,
-                                      subtree_sizes, symbolic_fronts)
+                                      subtree_sizes, symbolic_fronts, workspace)
 from srchain.gth.scaling import law_from_mant_expo, zero_pivot
 
 __all__ = ["sparse_gth", "offdiag", "factor_tree"]
@@ -96,10 +96,21 @@ def sparse_gth(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: i
 
 def _factor(tree, rates, fronts, newpos, work, threads):
     """:func:`multifrontal_factor` over the whole tree (:func:`factor_tree`), BLAS single-threaded; a zero pivot
-    raises, naming the state in the caller's labels."""
+    raises, naming the state in the caller's labels. Each of the (at most ``_threads(threads)``) concurrent calls
+    takes a :class:`~srchain.gth.multifrontal.Workspace` from a pool and gives it back."""
+    import queue
+
+    n = tree.own_end[-1]
+    spaces = queue.SimpleQueue()
+    for _ in range(_threads(threads)):
+        spaces.put(workspace(n, fronts.front_ptr))
 
     def run(t0, t1, incoming):
-        status, bad, outgoing = multifrontal_factor(t0, t1, tree, rates, fronts, incoming)
+        space = spaces.get()
+        try:
+            status, bad, outgoing = multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space)
+        finally:
+            spaces.put(space)
         if status:
             old = int(np.flatnonzero(newpos == bad)[0])
             raise zero_pivot(old, "the states eliminated after it")
