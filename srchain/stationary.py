@@ -10,6 +10,9 @@ component of π to small relative error (the numerics live in :mod:`srchain.gth`
 * ``"birth-death"``: tridiagonal chains, by detailed balance ``π_{k+1}/π_k = P[k, k+1]/P[k+1, k]`` in log space;
 * ``"gth-dense"``: dense GTH, for small chains (NumPy up to ``SMALL_MAX`` states, so nothing is compiled; the blocked
   Numba kernel beyond: :func:`srchain.gth.small_gth`, :func:`srchain.gth.dense_gth`);
+* ``"gth-banded"``: GTH in the natural order on a band of ``N × (2b+1)`` rates, ``O(N b²)``, for chains whose moves
+  span at most ``b`` states (1-D lattices): eliminated states always sit next to the states still to come, so no
+  censored rate has to cross a barrier (:func:`srchain.gth.banded_law`);
 * ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (lattice cuts whose separators are as thick as
   the chain's jumps *across that cut*, when ``shape`` is given; BFS level sets of the chain's graph otherwise); the
   bulk of the work is products of non-negative matrices (BLAS), the two halves of the tree run in parallel threads
@@ -31,15 +34,21 @@ from scipy.sparse.csgraph import connected_components
 
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
-from srchain.gth import bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
+from srchain.gth import banded_law, bandwidth, bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
 
 __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stationary", "tv", "residual",
            "is_birth_death", "METHODS"]
 
 #: Solver names accepted by :func:`stationary` (aliases: "gth" = "gth-sparse", "dense" = "gth-dense").
-METHODS = ("auto", "birth-death", "gth-dense", "gth-sparse", "splu")
-_ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse"}
+METHODS = ("auto", "birth-death", "gth-dense", "gth-banded", "gth-sparse", "splu")
+_ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse",
+            "banded": "gth-banded"}
 DENSE_MAX = 1500  # auto: dense GTH up to this many states
+#: auto: banded GTH beyond DENSE_MAX when the chain lives on a 1-D lattice (``shape``), or its bandwidth b has
+#: ``b³ ≤ N`` (the band's ``N b²`` work is then at most ``N^{5/3}``, below a 2-D nested dissection's), and b is at
+#: most this. On 1-D chains nested dissection's separators lie far from the states they censor: the censored rates
+#: of a deep basin can underflow there (a "zero pivot" on an ergodic chain), never in the natural order.
+BANDED_MAX_WIDTH = 2000
 #: Aperiodicity of a chain without self-loops is checked with networkx up to this many states (a pure-Python
 #: graph; beyond, the sparse period computation of :func:`_period` is used).
 _NX_APERIODIC_MAX = 50_000
@@ -359,6 +368,18 @@ def stationary_distributions(P, method: str = "auto") -> list[tuple[np.ndarray, 
     return out
 
 
+def _auto_method(A: sp.csr_matrix, shape, G) -> str:
+    """The solver ``"auto"`` picks (see :func:`stationary`); ``G`` is the off-diagonal graph of ``A``."""
+    n = A.shape[0]
+    if is_birth_death(A):
+        return "birth-death"
+    if n <= DENSE_MAX:
+        return "gth-dense"
+    b = bandwidth(G if G is not None else A)
+    one_d = shape is not None and len(tuple(shape)) == 1
+    return "gth-banded" if b <= BANDED_MAX_WIDTH and (one_d or b ** 3 <= n) else "gth-sparse"
+
+
 def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None,
                max_bytes: float | None = None) -> StationaryResult:
     r"""The stationary law :math:`\pi` of an irreducible, aperiodic row-stochastic ``P`` (:math:`\pi P = \pi`,
@@ -369,9 +390,10 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     P : sparse matrix, array or Operator
         Row-stochastic, :math:`P[i, j] = \Pr(i \to j)` (:math:`P = T_\alpha^\top` in the paper's column
         convention). The diagonal is never used by the GTH solvers.
-    method : {"auto", "birth-death", "gth-dense", "gth-sparse", "splu"}
-        ``"auto"``: birth-death for tridiagonal chains, dense GTH up to 1500 states, sparse GTH beyond. All three
-        are subtraction-free and accurate in the relative sense. ``"splu"`` (pinned sparse LU) is a fast
+    method : {"auto", "birth-death", "gth-dense", "gth-banded", "gth-sparse", "splu"}
+        ``"auto"``: birth-death for tridiagonal chains, dense GTH up to 1500 states, banded GTH beyond for 1-D
+        lattices and other narrow bands (:data:`BANDED_MAX_WIDTH`), sparse GTH otherwise. All four are
+        subtraction-free and accurate in the relative sense. ``"splu"`` (pinned sparse LU) is a fast
         baseline that can return the wrong basin on metastable chains; it is never chosen automatically.
         Aliases: ``"gth"``, ``"dense"``.
     check : bool
@@ -423,13 +445,18 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     if check and n > 1:
         _check_ergodic_graph(A, graph[0])
     if m == "auto":
-        m = "birth-death" if is_birth_death(A) else ("gth-dense" if n <= DENSE_MAX else "gth-sparse")
+        m = _auto_method(A, shape, graph[0] if graph else None)
     if n == 1:
         pi = np.ones(1)
     elif m == "birth-death":
         pi = birth_death_stationary(A)
     elif m == "gth-dense":
         pi = small_gth(A) if n <= SMALL_MAX else dense_gth(A)
+    elif m == "gth-banded":
+        b = bandwidth(graph[0]) if graph else 1
+        check_memory(_FLOAT_BYTES * n * (2 * b + 1), max_bytes, f"the banded GTH of {n:.3g} states (bandwidth {b})",
+                     "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps)")
+        pi = banded_law(A, b)
     elif m == "gth-sparse":
         pi = sparse_gth(A, shape=shape, graph=graph, max_bytes=max_bytes)
     else:

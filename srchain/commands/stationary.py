@@ -18,7 +18,7 @@ def configure(parser) -> None:
     from srchain.commands.common import add_chain_options
 
     add_chain_options(parser, default_alpha=[1.0, 0.1, 0.01, 0.001])
-    parser.add_argument("--solver", default="auto", choices=["auto", "gth", "dense", "splu"],
+    parser.add_argument("--solver", default="auto", choices=["auto", "gth", "dense", "banded", "splu"],
                         help="stationary solver (auto picks an exact one for the chain's size)")
     parser.epilog = ("example: srchain stationary --problem toy --method sr --delta 0.5 --noise gaussian --sigma 2 "
                      "--alpha 1 0.1 0.01 0.001 --json out.json --plot out.png; a sweep on 2 local workers into a "

@@ -20,7 +20,8 @@ The solvers, one module per concern:
   zero-pivot error every solver raises on a reducible chain;
 * :mod:`~srchain.gth.front`: elimination inside one dense front, blocked, the bulk by BLAS ``dgemm``;
 * :mod:`~srchain.gth.dense`: :func:`small_gth` (NumPy, nothing to compile) and :func:`dense_gth` (one front);
-* :mod:`~srchain.gth.banded`: :func:`banded_gth`, for chains whose moves span a few states (BinaryConnect's law);
+* :mod:`~srchain.gth.banded`: :func:`banded_gth` and :func:`banded_law`, for chains whose moves span a few states
+  (1-D lattices, BinaryConnect's law);
 * :mod:`~srchain.gth.dissection`: elimination orders, nested dissection on a lattice or a general graph;
 * :mod:`~srchain.gth.csr`: the transition graph without self-loops, relabelled in elimination order;
 * :mod:`~srchain.gth.multifrontal`: the symbolic phase, the numeric factorisation over the separator tree (each
@@ -34,7 +35,7 @@ References
 Grassmann, Taksar, Heyman (1985), Regenerative analysis and steady state distributions for Markov chains.
 O'Cinneide (1993), Entrywise perturbation theory and error analysis for Markov chains.
 """
-from srchain.gth.banded import banded_gth
+from srchain.gth.banded import banded_gth, banded_law, bandwidth
 from srchain.gth.dense import dense_gth, small_gth
 from srchain.gth.dissection import (axis_max_jumps, bfs_levels, graph_nested_dissection,
                                     lattice_nested_dissection)
@@ -42,5 +43,6 @@ from srchain.gth.multifrontal import subtree_sizes
 from srchain.gth.scaling import law_from_frames, law_from_mant_expo
 from srchain.gth.sparse import offdiag, sparse_gth
 
-__all__ = ["small_gth", "dense_gth", "banded_gth", "sparse_gth", "offdiag", "law_from_mant_expo", "law_from_frames",
-           "bfs_levels", "axis_max_jumps", "lattice_nested_dissection", "graph_nested_dissection", "subtree_sizes"]
+__all__ = ["small_gth", "dense_gth", "banded_gth", "banded_law", "bandwidth", "sparse_gth", "offdiag",
+           "law_from_mant_expo", "law_from_frames", "bfs_levels", "axis_max_jumps", "lattice_nested_dissection",
+           "graph_nested_dissection", "subtree_sizes"]

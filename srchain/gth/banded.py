@@ -5,12 +5,41 @@ the band, so the rates are stored in band form ``B[i, j − i + b]`` and updated
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
-from srchain.gth.scaling import SCALE, SCALE_EXP, zero_pivot
+from srchain.gth.scaling import SCALE, SCALE_EXP, law_from_frames, zero_pivot
 
-__all__ = ["banded_gth"]
+__all__ = ["banded_gth", "banded_law", "bandwidth"]
+
+#: Back-substitution keeps each term below 2^_TERM_EXP (sums of up to 2^60 terms stay finite); a larger one moves
+#: the state's value to a higher frame first.
+_TERM_EXP = 960
+
+
+def bandwidth(A) -> int:
+    """The largest ``|i − j|`` over the positive off-diagonal entries of the sparse matrix ``A`` (0 if none)."""
+    coo = A.tocoo()
+    off = (coo.row != coo.col) & (coo.data > 0)
+    return int(np.abs(coo.row[off].astype(np.int64) - coo.col[off]).max(initial=0))
+
+
+def banded_law(A, b: int | None = None) -> np.ndarray:
+    """The normalised stationary law of the row-stochastic sparse ``A`` by :func:`banded_gth` in the natural order
+    (``b``: its :func:`bandwidth`, computed when not given). On a 1-D lattice the natural order keeps every
+    eliminated state next to the states still to come, so no censored rate has to cross a barrier (where nested
+    dissection's far separators can make one underflow)."""
+    n = A.shape[0]
+    b = bandwidth(A) if b is None else int(b)
+    b = max(1, min(b, n - 1))
+    coo = A.tocoo()
+    off = (coo.row != coo.col) & (coo.data > 0)
+    rows = coo.row[off].astype(np.int64)
+    B = np.zeros((n, 2 * b + 1))
+    B[rows, coo.col[off] - rows + b] = coo.data[off]
+    return law_from_frames(*banded_gth(B, b))
 
 
 def banded_gth(B, b):
@@ -68,8 +97,16 @@ def _banded_gth(B, b):
         for i in range(p + 1, top + 1):
             a = B[i, p - i + b]
             if a > 0.0 and mant[i] > 0.0:
-                # bring mant[i] into the current frame
-                v += mant[i] * 2.0 ** (SCALE_EXP * (frame[i] - cur)) * a
+                # mant[i] · a in the current frame, as (mant[i] · a's mantissa) · 2^shift: the same rounding as
+                # forming the product directly, with no intermediate overflow or flush to zero
+                am, ae = math.frexp(a)
+                shift = SCALE_EXP * (frame[i] - cur) + ae
+                if math.frexp(mant[i])[1] + shift > _TERM_EXP:  # a large c (tiny exit rate): move to a higher frame
+                    up = (math.frexp(mant[i])[1] + shift - _TERM_EXP) // SCALE_EXP + 1
+                    v = math.ldexp(v, -SCALE_EXP * up)
+                    cur += up
+                    shift -= SCALE_EXP * up
+                v += math.ldexp(mant[i] * am, shift)
         if v > big or (0.0 < v < small):
             shift = 1 if v > big else -1
             while v > big or (0.0 < v < small):

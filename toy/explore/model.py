@@ -139,15 +139,9 @@ def operator(setting: Setting, method: str, alpha: float):
 
 def _banded_stationary(P, window: int) -> np.ndarray:
     """π of a 1-D chain whose moves span at most ``window`` states, by banded GTH (O(n·window²))."""
-    from srchain.gth import banded_gth, law_from_frames
+    from srchain.gth import banded_law
 
-    n = P.shape[0]
-    b = int(max(1, min(window, n - 1)))
-    rows = np.repeat(np.arange(n), np.diff(P.indptr))
-    cols = P.indices.astype(np.int64)
-    B = np.zeros((n, 2 * b + 1))
-    B[rows, cols - rows + b] = P.data
-    return law_from_frames(*banded_gth(B, b))
+    return banded_law(P, window)
 
 
 @_memo_errors
