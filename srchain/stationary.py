@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import connected_components
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.gth import banded_law, bandwidth, bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
+from srchain.gth.scaling import ZeroPivot
 
 __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stationary", "tv", "residual",
            "is_birth_death", "METHODS"]
@@ -44,10 +45,12 @@ METHODS = ("auto", "birth-death", "gth-dense", "gth-banded", "gth-sparse", "splu
 _ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse",
             "banded": "gth-banded"}
 DENSE_MAX = 1500  # auto: dense GTH up to this many states
-#: auto: banded GTH beyond DENSE_MAX when the chain lives on a 1-D lattice (``shape``), or its bandwidth b has
-#: ``b³ ≤ N`` (the band's ``N b²`` work is then at most ``N^{5/3}``, below a 2-D nested dissection's), and b is at
-#: most this. On 1-D chains nested dissection's separators lie far from the states they censor: the censored rates
-#: of a deep basin can underflow there (a "zero pivot" on an ergodic chain), never in the natural order.
+#: auto, beyond DENSE_MAX: banded GTH for a chain on a 1-D lattice (``shape``) whose band work ``N b²`` is at most
+#: BANDED_MAX_WORK (about 20 s of its scalar kernel); sparse GTH otherwise, and if the sparse elimination meets a zero
+#: pivot on an ergodic chain, banded GTH after all when ``b`` is at most BANDED_MAX_WIDTH. On 1-D chains nested
+#: dissection's separators lie far from the states they censor, so the censored rates out of a deep basin can
+#: underflow there; in the natural order no eliminated state is far from the states still to come.
+BANDED_MAX_WORK = 2e10
 BANDED_MAX_WIDTH = 2000
 #: Aperiodicity of a chain without self-loops is checked with networkx up to this many states (a pure-Python
 #: graph; beyond, the sparse period computation of :func:`_period` is used).
@@ -368,16 +371,22 @@ def stationary_distributions(P, method: str = "auto") -> list[tuple[np.ndarray, 
     return out
 
 
-def _auto_method(A: sp.csr_matrix, shape, G) -> str:
-    """The solver ``"auto"`` picks (see :func:`stationary`); ``G`` is the off-diagonal graph of ``A``."""
+def _auto_method(A: sp.csr_matrix, shape, b: int) -> str:
+    """The solver ``"auto"`` picks (see :func:`stationary`) for ``A`` of bandwidth ``b``."""
     n = A.shape[0]
     if is_birth_death(A):
         return "birth-death"
     if n <= DENSE_MAX:
         return "gth-dense"
-    b = bandwidth(G if G is not None else A)
     one_d = shape is not None and len(tuple(shape)) == 1
-    return "gth-banded" if b <= BANDED_MAX_WIDTH and (one_d or b ** 3 <= n) else "gth-sparse"
+    return "gth-banded" if one_d and float(n) * b * b <= BANDED_MAX_WORK else "gth-sparse"
+
+
+def _banded(A: sp.csr_matrix, b: int, max_bytes) -> np.ndarray:
+    n = A.shape[0]
+    check_memory(_FLOAT_BYTES * n * (2 * b + 1), max_bytes, f"the banded GTH of {n:.3g} states (bandwidth {b})",
+                 "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps)")
+    return banded_law(A, b)
 
 
 def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None,
@@ -392,8 +401,9 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
         convention). The diagonal is never used by the GTH solvers.
     method : {"auto", "birth-death", "gth-dense", "gth-banded", "gth-sparse", "splu"}
         ``"auto"``: birth-death for tridiagonal chains, dense GTH up to 1500 states, banded GTH beyond for 1-D
-        lattices and other narrow bands (:data:`BANDED_MAX_WIDTH`), sparse GTH otherwise. All four are
-        subtraction-free and accurate in the relative sense. ``"splu"`` (pinned sparse LU) is a fast
+        lattices with a narrow band (:data:`BANDED_MAX_WORK`), sparse GTH otherwise, falling back to banded GTH
+        when the sparse elimination order makes a rate underflow. All four are subtraction-free and accurate in the
+        relative sense. ``"splu"`` (pinned sparse LU) is a fast
         baseline that can return the wrong basin on metastable chains; it is never chosen automatically.
         Aliases: ``"gth"``, ``"dense"``.
     check : bool
@@ -444,8 +454,10 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     graph = [_offdiag(A)] if n > 1 else []
     if check and n > 1:
         _check_ergodic_graph(A, graph[0])
-    if m == "auto":
-        m = _auto_method(A, shape, graph[0] if graph else None)
+    b = bandwidth(graph[0]) if graph else 1
+    auto = m == "auto"
+    if auto:
+        m = _auto_method(A, shape, b)
     if n == 1:
         pi = np.ones(1)
     elif m == "birth-death":
@@ -453,12 +465,15 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     elif m == "gth-dense":
         pi = small_gth(A) if n <= SMALL_MAX else dense_gth(A)
     elif m == "gth-banded":
-        b = bandwidth(graph[0]) if graph else 1
-        check_memory(_FLOAT_BYTES * n * (2 * b + 1), max_bytes, f"the banded GTH of {n:.3g} states (bandwidth {b})",
-                     "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps)")
-        pi = banded_law(A, b)
+        pi = _banded(A, b, max_bytes)
     elif m == "gth-sparse":
-        pi = sparse_gth(A, shape=shape, graph=graph, max_bytes=max_bytes)
+        try:
+            pi = sparse_gth(A, shape=shape, graph=graph, max_bytes=max_bytes)
+        except ZeroPivot:
+            if not (auto and b <= BANDED_MAX_WIDTH):
+                raise
+            m = "gth-banded"  # an ergodic chain (checked, or asserted by check=False): a censored rate underflowed
+            pi = _banded(A, b, max_bytes)
     else:
         pi = _splu_pinned(A, pin)
     res = float(np.abs(A.T @ pi - pi).sum())

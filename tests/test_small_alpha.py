@@ -222,3 +222,17 @@ def test_auto_solves_a_1d_chain_where_nested_dissection_underflows():
 
     limit = stationary(limit_chain(get_problem("toy"), make_noise("gaussian", sigma=2.0), lat), shape=lat.shape)
     assert limit.method == "birth-death" and tv(r.pi, limit.pi) < 1e-3
+
+
+def test_auto_falls_back_to_banded_when_the_sparse_order_underflows():
+    # without the lattice shape, auto takes sparse GTH (graph nested dissection), which meets a zero pivot on this
+    # ergodic chain; it must then solve it in the natural order, not report the chain as reducible
+    from srchain.gth.scaling import ZeroPivot
+
+    op, lat = _toy_1d(5000, 3e-4)
+    P = op.P.tocsr()  # a plain matrix: no lattice attached
+    with pytest.raises(ZeroPivot):
+        stationary(P, method="gth-sparse")
+    r = stationary(P)
+    assert r.method == "gth-banded"
+    assert tv(r.pi, stationary(op.P, method="gth-banded", shape=lat.shape).pi) == 0.0

@@ -30,7 +30,7 @@ import numpy as np
 
 from srchain.errors import SrchainError
 
-__all__ = ["SCALE_EXP", "SCALE", "EXP_FLOOR", "law_from_mant_expo", "law_from_frames", "zero_pivot"]
+__all__ = ["SCALE_EXP", "SCALE", "EXP_FLOOR", "law_from_mant_expo", "law_from_frames", "ZeroPivot", "zero_pivot"]
 
 #: Running sums of back-substitution are rescaled by 2^-SCALE_EXP once one exceeds 2^SCALE_EXP (float64's largest
 #: value is about 2^1024, so sums of a few such values cannot overflow); the banded solver's frames are this wide.
@@ -63,8 +63,13 @@ def law_from_frames(mant: np.ndarray, frame: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
-def zero_pivot(state: int, after: str = "the states after it") -> SrchainError:
+class ZeroPivot(SrchainError):
+    """GTH met a state with no positive rate to the states eliminated after it: the chain is reducible, or the
+    censored rates underflowed in this elimination order (another order may succeed)."""
+
+
+def zero_pivot(state: int, after: str = "the states after it") -> ZeroPivot:
     """The error for a zero pivot at ``state`` (in the caller's labels): the chain is reducible, or its rates
     underflow. ``after`` names the states the pivot's rates go to."""
-    return SrchainError(f"GTH found no positive rate out of state {state} to {after}; the chain is reducible "
+    return ZeroPivot(f"GTH found no positive rate out of state {state} to {after}; the chain is reducible "
                         f"(or its rates underflow)")
