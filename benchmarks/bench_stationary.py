@@ -7,6 +7,9 @@ Each case runs in a fresh subprocess so that its peak RSS (resource.getrusage) i
     python benchmarks/bench_stationary.py            # 10^6-state separable and coupled chains
     python benchmarks/bench_stationary.py --huge     # also a 10^7-state (3162 × 3162, α = 1.5e-4) separable chain,
                                                      # GTH only (building P takes about a minute and 4 GB)
+    python benchmarks/bench_stationary.py --one-d    # 1-D chains of objective (8): what `auto` picks (banded GTH in
+                                                     # the natural order, or sparse with its fallback) against the
+                                                     # sparse solver alone, which meets a zero pivot on some of them
 Prints one JSON object.
 """
 from __future__ import annotations
@@ -97,15 +100,49 @@ def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
     return out
 
 
+def one_d(n: int, alpha: float) -> dict:
+    """A 1-D SR chain of objective (8) on [−4, 10] with n states (Gaussian σ = 2): auto vs sparse GTH, same P."""
+    import numpy as np
+
+    from srchain.errors import SrchainError
+    from srchain.gth import bandwidth
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.operators import transition_matrix
+    from srchain.problems import get_problem
+    from srchain.stationary import stationary, tv
+
+    pr = get_problem("toy")
+    lat = Lattice.from_domain(14.0 / (n - 1), pr.domain, 1)
+    op = transition_matrix(pr, make_noise("gaussian", sigma=2.0), lat, alpha)
+    out = {"states": n, "alpha": alpha, "bandwidth": bandwidth(op.P)}
+    t = time.perf_counter()
+    auto = stationary(op.P, shape=lat.shape)
+    out["auto"] = {"method": auto.method, "seconds": round(time.perf_counter() - t, 3), "residual": auto.residual}
+    t = time.perf_counter()
+    try:
+        sparse = stationary(op.P, method="gth-sparse", shape=lat.shape)
+        out["sparse"] = {"seconds": round(time.perf_counter() - t, 3), "tv_to_auto": tv(sparse.pi, auto.pi)}
+    except SrchainError as exc:
+        out["sparse"] = {"seconds": round(time.perf_counter() - t, 3), "error": str(exc)[:80]}
+    out["auto"]["max"] = float(np.max(auto.pi))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--huge", action="store_true", help="also run a 10^7-state chain (GTH only)")
     ap.add_argument("--huge-problem", default="separable", choices=("separable", "coupled"),
                     help="the problem of the --huge case")
+    ap.add_argument("--one-d", action="store_true", help="1-D chains: auto (banded or sparse) vs sparse GTH")
     ap.add_argument("--case", nargs=4, metavar=("PROBLEM", "SIDE", "BASELINE", "ALPHA"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
         print(json.dumps(case(args.case[0], int(args.case[1]), args.case[2] == "1", float(args.case[3]))))
+        return
+    if args.one_d:
+        rows = [one_d(n, a) for n, a in ((10_000, 1e-3), (100_000, 1e-3), (100_000, 1e-2))]
+        print(json.dumps({"benchmark": "stationary-1d", "cpus": os.cpu_count(), "results": rows}, indent=1))
         return
     runs = [("separable", 1000, 1, 5e-4), ("coupled", 1000, 1, 5e-4)]
     if args.huge:
