@@ -40,7 +40,8 @@ from srchain.gth.scaling import ZeroPivot
 __all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stationary", "tv", "residual",
            "is_birth_death", "METHODS"]
 
-#: Solver names accepted by :func:`stationary` (aliases: "gth" = "gth-sparse", "dense" = "gth-dense").
+#: Solver names accepted by :func:`stationary` (aliases: "gth" = "gth-sparse", "dense" = "gth-dense", "banded" =
+#: "gth-banded").
 METHODS = ("auto", "birth-death", "gth-dense", "gth-banded", "gth-sparse", "splu")
 _ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse",
             "banded": "gth-banded"}
