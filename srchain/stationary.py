@@ -372,19 +372,21 @@ def stationary_distributions(P, method: str = "auto") -> list[tuple[np.ndarray, 
     return out
 
 
-def _auto_method(A: sp.csr_matrix, shape, b: int) -> str:
-    """The solver ``"auto"`` picks (see :func:`stationary`) for ``A`` of bandwidth ``b``."""
+def _auto_method(A: sp.csr_matrix, shape) -> str:
+    """The solver ``"auto"`` picks (see :func:`stationary`); the bandwidth is only computed for 1-D lattices."""
     n = A.shape[0]
     if is_birth_death(A):
         return "birth-death"
     if n <= DENSE_MAX:
         return "gth-dense"
     one_d = shape is not None and len(tuple(shape)) == 1
-    return "gth-banded" if one_d and float(n) * b * b <= BANDED_MAX_WORK else "gth-sparse"
+    return "gth-banded" if one_d and float(n) * bandwidth(A) ** 2 <= BANDED_MAX_WORK else "gth-sparse"
 
 
-def _banded(A: sp.csr_matrix, b: int, max_bytes) -> np.ndarray:
+def _banded(A: sp.csr_matrix, max_bytes) -> np.ndarray:
+    """:func:`srchain.gth.banded_law` after a memory check of its ``N × (2b + 1)`` band."""
     n = A.shape[0]
+    b = bandwidth(A)
     check_memory(_FLOAT_BYTES * n * (2 * b + 1), max_bytes, f"the banded GTH of {n:.3g} states (bandwidth {b})",
                  "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps)")
     return banded_law(A, b)
@@ -455,10 +457,9 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     graph = [_offdiag(A)] if n > 1 else []
     if check and n > 1:
         _check_ergodic_graph(A, graph[0])
-    b = bandwidth(graph[0]) if graph else 1
     auto = m == "auto"
     if auto:
-        m = _auto_method(A, shape, b)
+        m = _auto_method(A, shape)
     if n == 1:
         pi = np.ones(1)
     elif m == "birth-death":
@@ -466,15 +467,15 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     elif m == "gth-dense":
         pi = small_gth(A) if n <= SMALL_MAX else dense_gth(A)
     elif m == "gth-banded":
-        pi = _banded(A, b, max_bytes)
+        pi = _banded(A, max_bytes)
     elif m == "gth-sparse":
         try:
             pi = sparse_gth(A, shape=shape, graph=graph, max_bytes=max_bytes)
         except ZeroPivot:
-            if not (auto and b <= BANDED_MAX_WIDTH):
+            if not (auto and bandwidth(A) <= BANDED_MAX_WIDTH):
                 raise
             m = "gth-banded"  # an ergodic chain (checked, or asserted by check=False): a censored rate underflowed
-            pi = _banded(A, b, max_bytes)
+            pi = _banded(A, max_bytes)
     else:
         pi = _splu_pinned(A, pin)
     res = float(np.abs(A.T @ pi - pi).sum())
