@@ -20,6 +20,7 @@ Without CUDA it prints one line, ``{"benchmark": "cnn_gpu", "skipped": "no CUDA 
     python benchmarks/bench_cnn_gpu.py                       # ~8 min on one H200 (stops new cells at --budget)
     python benchmarks/bench_cnn_gpu.py --models vgg9 --methods adam --amp bf16 --k 2 --compile --checks
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,8 +81,17 @@ def _data(data_dir):
 def _cfg(model, method, amp, args, **kw):
     from srchain.cnn.train import TrainConfig
 
-    return TrainConfig(model=model, method=method, dataset="cifar10", data_dir=args.data_dir, amp=AMP[amp],
-                       device=args.device, width=args.width, quiet=True, **kw).resolved()
+    return TrainConfig(
+        model=model,
+        method=method,
+        dataset="cifar10",
+        data_dir=args.data_dir,
+        amp=AMP[amp],
+        device=args.device,
+        width=args.width,
+        quiet=True,
+        **kw,
+    ).resolved()
 
 
 def time_cell(model, method, amp, args, compile_=False, deterministic=False, barrier=None) -> dict:
@@ -100,8 +110,14 @@ def time_cell(model, method, amp, args, compile_=False, deterministic=False, bar
         if cuda:
             torch.cuda.synchronize()
 
-    rec = {"model": model, "method": method, "amp": amp, "batch": cfg.batch, "compile": compile_,
-           "deterministic": deterministic}
+    rec = {
+        "model": model,
+        "method": method,
+        "amp": amp,
+        "batch": cfg.batch,
+        "compile": compile_,
+        "deterministic": deterministic,
+    }
     t_build = time.perf_counter()
     with deterministic_mode(deterministic, device.type):
         parts = build_run(cfg, device, 10)
@@ -112,7 +128,7 @@ def time_cell(model, method, amp, args, compile_=False, deterministic=False, bar
 
         def next_batch():
             nonlocal epoch, it, done_in_epoch
-            if done_in_epoch >= steps_per_epoch:          # a new epoch (its permutation is copied once)
+            if done_in_epoch >= steps_per_epoch:  # a new epoch (its permutation is copied once)
                 if it is not None:
                     step.read()
                 it = data.batches(cfg.batch, epoch, 0, device, channels_last=parts["channels_last"])
@@ -133,7 +149,7 @@ def time_cell(model, method, amp, args, compile_=False, deterministic=False, bar
         sync_error = None
         while True:
             if done_in_epoch >= steps_per_epoch:
-                step.read()                                # epoch boundary: outside the sync check
+                step.read()  # epoch boundary: outside the sync check
                 batch = next_batch()
             else:
                 batch = None
@@ -159,10 +175,17 @@ def time_cell(model, method, amp, args, compile_=False, deterministic=False, bar
         sync()
         elapsed = time.perf_counter() - t0
         r = step.read()
-    rec.update({"steps": n, "seconds": elapsed, "images_per_second": n * cfg.batch / elapsed if n else None,
-                "step_ms": 1e3 * elapsed / max(n, 1), "last_loss": r.losses[-1] if r.losses else None,
-                "sync_inside_step": sync_error,
-                "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None})
+    rec.update(
+        {
+            "steps": n,
+            "seconds": elapsed,
+            "images_per_second": n * cfg.batch / elapsed if n else None,
+            "step_ms": 1e3 * elapsed / max(n, 1),
+            "last_loss": r.losses[-1] if r.losses else None,
+            "sync_inside_step": sync_error,
+            "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        }
+    )
     del parts, step
     if cuda:
         torch.cuda.empty_cache()
@@ -187,10 +210,28 @@ def _single(args):
 def k_runs(model, method, amp, k, args, compile_=False) -> dict:
     """K processes train the same cell on the GPU at once; total images/s."""
     with tempfile.TemporaryDirectory() as bdir:
-        cmd = [sys.executable, os.path.abspath(__file__), "--single", f"{model},{method},{amp}", "--k", str(k),
-               "--barrier-dir", bdir, "--data-dir", args.data_dir, "--device", args.device, "--width",
-               str(args.width), "--warmup", str(args.warmup), "--seconds", str(args.seconds),
-               "--n-train", str(args.n_train)]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--single",
+            f"{model},{method},{amp}",
+            "--k",
+            str(k),
+            "--barrier-dir",
+            bdir,
+            "--data-dir",
+            args.data_dir,
+            "--device",
+            args.device,
+            "--width",
+            str(args.width),
+            "--warmup",
+            str(args.warmup),
+            "--seconds",
+            str(args.seconds),
+            "--n-train",
+            str(args.n_train),
+        ]
         if compile_:
             cmd.append("--compile-child")
         if not args.sync_check:
@@ -205,8 +246,16 @@ def k_runs(model, method, amp, k, args, compile_=False) -> dict:
         else:
             errors.append(e.strip().splitlines()[-1:] if e else f"exit {p.returncode}")
     total = sum(r["images_per_second"] or 0 for r in recs)
-    return {"model": model, "method": method, "amp": amp, "k": k, "compile": compile_, "runs": recs,
-            "errors": errors, "total_images_per_second": total}
+    return {
+        "model": model,
+        "method": method,
+        "amp": amp,
+        "k": k,
+        "compile": compile_,
+        "runs": recs,
+        "errors": errors,
+        "total_images_per_second": total,
+    }
 
 
 def resume_check(args) -> dict:
@@ -216,8 +265,18 @@ def resume_check(args) -> dict:
     from srchain.cnn.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as tmp:
-        kw = dict(model="vgg9", method="sr-adam", dataset="cifar10", data_dir=args.data_dir, epochs=2, amp="bf16",
-                  device=args.device, width=args.width, quiet=True, deterministic=True)
+        kw = dict(
+            model="vgg9",
+            method="sr-adam",
+            dataset="cifar10",
+            data_dir=args.data_dir,
+            epochs=2,
+            amp="bf16",
+            device=args.device,
+            width=args.width,
+            quiet=True,
+            deterministic=True,
+        )
         full = train(TrainConfig(out=f"{tmp}/full", **kw))
         train(TrainConfig(out=f"{tmp}/part", stop_after=1, **kw))
         rest = train(TrainConfig(out=f"{tmp}/part", resume=True, **kw))
@@ -225,8 +284,12 @@ def resume_check(args) -> dict:
         same = all(torch.equal(a[k], b[k]) for k in a)
         strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full["history"]]
         strip2 = [{k: v for k, v in r.items() if k != "seconds"} for r in rest["history"]]
-    return {"what": "vgg9 sr-adam bf16 --deterministic, 2 epochs vs 1 + --resume", "bit_exact": same,
-            "same_logs": strip == strip2, "epoch_seconds": [r["seconds"] for r in full["history"]]}
+    return {
+        "what": "vgg9 sr-adam bf16 --deterministic, 2 epochs vs 1 + --resume",
+        "bit_exact": same,
+        "same_logs": strip == strip2,
+        "epoch_seconds": [r["seconds"] for r in full["history"]],
+    }
 
 
 def train_epoch_check(args) -> dict:
@@ -234,12 +297,27 @@ def train_epoch_check(args) -> dict:
     from srchain.cnn.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as tmp:
-        res = train(TrainConfig(model="vgg9", method="sr-adam", dataset="cifar10", data_dir=args.data_dir, epochs=2,
-                                amp="bf16", device=args.device, width=args.width, quiet=True, out=tmp))
+        res = train(
+            TrainConfig(
+                model="vgg9",
+                method="sr-adam",
+                dataset="cifar10",
+                data_dir=args.data_dir,
+                epochs=2,
+                amp="bf16",
+                device=args.device,
+                width=args.width,
+                quiet=True,
+                out=tmp,
+            )
+        )
     h = res["history"]
-    return {"what": "vgg9 sr-adam bf16, train() epoch 2 (eval, flips, checkpoint included)",
-            "epoch_seconds": h[-1]["seconds"], "images_per_second": args.n_train / h[-1]["seconds"],
-            "test_error": h[-1]["test_error"]}
+    return {
+        "what": "vgg9 sr-adam bf16, train() epoch 2 (eval, flips, checkpoint included)",
+        "epoch_seconds": h[-1]["seconds"],
+        "images_per_second": args.n_train / h[-1]["seconds"],
+        "test_error": h[-1]["test_error"],
+    }
 
 
 def project_table1(cells) -> dict:
@@ -263,8 +341,13 @@ def project_table1(cells) -> dict:
             h = 2 * 164 * epoch_s / 3600
             per[f"{model} {method}"] = {"amp": c["amp"], "compile": c["compile"], "hours_both_datasets": h}
             hours += h
-    return {"gpu_hours_one_run_at_a_time": hours if not missing else None, "partial_hours": hours,
-            "missing_cells": missing, "per_cell": per, "goal_hours": 4.0}
+    return {
+        "gpu_hours_one_run_at_a_time": hours if not missing else None,
+        "partial_hours": hours,
+        "missing_cells": missing,
+        "per_cell": per,
+        "goal_hours": 4.0,
+    }
 
 
 def main(argv=None):
@@ -275,17 +358,25 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per cell")
     ap.add_argument("--warmup", type=int, default=15, help="untimed steps first (cuDNN autotuning, allocator)")
     ap.add_argument("--k", type=int, default=2, help="runs per GPU for the K-runs cells (1: skip them)")
-    ap.add_argument("--k-cells", nargs="+", default=["resnet56,sr-adam,bf16", "vgg9,sr-adam,bf16"],
-                    metavar="MODEL,METHOD,AMP")
+    ap.add_argument(
+        "--k-cells", nargs="+", default=["resnet56,sr-adam,bf16", "vgg9,sr-adam,bf16"], metavar="MODEL,METHOD,AMP"
+    )
     ap.add_argument("--compile", action="store_true", help="also CUDA-graphed cells (torch.compile; minutes)")
-    ap.add_argument("--compile-cells", nargs="+", default=["resnet56,sr-adam,bf16", "wrn56-2,sr-adam,bf16",
-                                                           "vgg9,sr-adam,bf16"], metavar="MODEL,METHOD,AMP")
-    ap.add_argument("--checks", action="store_true",
-                    help="also --deterministic's cost, the bit-exact --resume check and one train() epoch")
+    ap.add_argument(
+        "--compile-cells",
+        nargs="+",
+        default=["resnet56,sr-adam,bf16", "wrn56-2,sr-adam,bf16", "vgg9,sr-adam,bf16"],
+        metavar="MODEL,METHOD,AMP",
+    )
+    ap.add_argument(
+        "--checks",
+        action="store_true",
+        help="also --deterministic's cost, the bit-exact --resume check and one train() epoch",
+    )
     ap.add_argument("--budget", type=float, default=420.0, help="start no new measurement after this many seconds")
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--data-dir", default=None, help="where the synthetic CIFAR folder goes (default: a temp dir)")
-    ap.add_argument("--device", default="cuda", help=argparse.SUPPRESS)      # cpu: exercise the script only
+    ap.add_argument("--device", default="cuda", help=argparse.SUPPRESS)  # cpu: exercise the script only
     ap.add_argument("--n-train", type=int, default=50000, help=argparse.SUPPRESS)
     ap.add_argument("--no-sync-check", dest="sync_check", action="store_false")
     ap.add_argument("--json", default=None, help="also write the result here")
@@ -307,10 +398,17 @@ def main(argv=None):
         return 0
 
     start = time.perf_counter()
-    res = {"benchmark": "cnn_gpu", "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
-           "torch": torch.__version__, "cuda": torch.version.cuda, "width": args.width,
-           "bf16_supported": bool(args.device == "cuda" and torch.cuda.is_bf16_supported()), "cells": [],
-           "k_runs": [], "skipped": []}
+    res = {
+        "benchmark": "cnn_gpu",
+        "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "width": args.width,
+        "bf16_supported": bool(args.device == "cuda" and torch.cuda.is_bf16_supported()),
+        "cells": [],
+        "k_runs": [],
+        "skipped": [],
+    }
 
     def budget_left():
         return time.perf_counter() - start < args.budget
@@ -326,7 +424,7 @@ def main(argv=None):
         print(json.dumps(out), file=sys.stderr, flush=True)
         return out
 
-    for amp in args.amp:                                   # amp outermost: bf16 for every cell comes first
+    for amp in args.amp:  # amp outermost: bf16 for every cell comes first
         if amp == "bf16" and not res["bf16_supported"] and args.device == "cuda":
             res["skipped"].append("bf16: not supported by this GPU")
             continue
@@ -344,8 +442,10 @@ def main(argv=None):
     if args.k > 1:
         for cell in args.k_cells:
             model, method, amp = cell.split(",")
-            out = run(f"{cell} k={args.k}", lambda: k_runs(model, method, amp, args.k, args,
-                                                           compile_=args.compile and cell in args.compile_cells))
+            out = run(
+                f"{cell} k={args.k}",
+                lambda: k_runs(model, method, amp, args.k, args, compile_=args.compile and cell in args.compile_cells),
+            )
             if out:
                 res["k_runs"].append(out)
     if args.checks:
@@ -361,8 +461,11 @@ def main(argv=None):
     ok = [c for c in res["cells"] if c.get("images_per_second")]
     table = {}
     for c in ok:
-        key = f"{c['model']} {c['method']}" + (" compile" if c["compile"] else "") + \
-              (" deterministic" if c["deterministic"] else "")
+        key = (
+            f"{c['model']} {c['method']}"
+            + (" compile" if c["compile"] else "")
+            + (" deterministic" if c["deterministic"] else "")
+        )
         table.setdefault(key, {})[c["amp"]] = round(c["images_per_second"])
     slower = [k for k, v in table.items() if "fp32" in v and any(v.get(a, 1e18) < v["fp32"] for a in ("fp16", "bf16"))]
     goals = {}
@@ -372,12 +475,20 @@ def main(argv=None):
             if c["model"] == model and c["amp"] in ("fp16", "bf16") and not c["deterministic"]:
                 best[c["method"]] = max(best.get(c["method"], 0), c["images_per_second"])
         if best:
-            goals[model] = {"goal": goal, "worst_method": min(best, key=best.get),
-                            "worst_images_per_second": round(min(best.values())), "met": min(best.values()) >= goal}
-    res["summary"] = {"images_per_second": table, "mixed_precision_slower_than_fp32": slower, "goals": goals,
-                      "syncs_inside_steps": [f"{c['model']} {c['method']} {c['amp']}" for c in ok
-                                             if c.get("sync_inside_step")],
-                      "table1_projection": project_table1(ok), "wall_seconds": time.perf_counter() - start}
+            goals[model] = {
+                "goal": goal,
+                "worst_method": min(best, key=best.get),
+                "worst_images_per_second": round(min(best.values())),
+                "met": min(best.values()) >= goal,
+            }
+    res["summary"] = {
+        "images_per_second": table,
+        "mixed_precision_slower_than_fp32": slower,
+        "goals": goals,
+        "syncs_inside_steps": [f"{c['model']} {c['method']} {c['amp']}" for c in ok if c.get("sync_inside_step")],
+        "table1_projection": project_table1(ok),
+        "wall_seconds": time.perf_counter() - start,
+    }
     text = json.dumps(res, indent=1)
     print(text)
     if args.json:

@@ -22,6 +22,7 @@ end with bit-identical weights (``identical_weights``). ``--full`` adds the widt
     python benchmarks/bench_cnn_step.py [--models vgg9 resnet56] [--steps 10] [--rounds 5] [--full]
     python benchmarks/bench_cnn_step.py --legacy-optimizer foreach     # the baseline as it ran on CUDA
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def legacy_steps(parts, data, cfg, device, steps, epoch=0):
     seen = torch.zeros((), dtype=torch.long, device=device)
     loss_sum = 0.0
     for s in range(steps):
-        idx = order[s * cfg.batch:(s + 1) * cfg.batch]
+        idx = order[s * cfg.batch : (s + 1) * cfg.batch]
         x = data._float(data.train_x[idx].to(device, non_blocking=True))
         x = random_crop_flip(x, data.pad, data.flip, aug)
         x = (x - data.mean.to(device)) / data.std.to(device)
@@ -98,20 +99,34 @@ def measure(model, method, args, device):
     from srchain.cnn.profiling import StepCounter
     from srchain.cnn.train import TrainConfig
 
-    cfg = TrainConfig(model=model, method=method, width=args.width, image_size=args.image_size, batch=args.batch,
-                      big_batch=args.big_batch, device=device.type, seed=0).resolved()
+    cfg = TrainConfig(
+        model=model,
+        method=method,
+        width=args.width,
+        image_size=args.image_size,
+        batch=args.batch,
+        big_batch=args.big_batch,
+        device=device.type,
+        seed=0,
+    ).resolved()
     data = load_dataset("digits", image_size=args.image_size)
     legacy_cfg = dataclasses.replace(cfg, channels_last=False)
-    runners = {"before": (build(legacy_cfg, device, args.legacy_optimizer), legacy_steps),
-               "after": (build(cfg, device, None), new_steps)}
+    runners = {
+        "before": (build(legacy_cfg, device, args.legacy_optimizer), legacy_steps),
+        "after": (build(cfg, device, None), new_steps),
+    }
     out = {}
-    for name, (parts, fn) in runners.items():           # operators and syncs of the first `steps` steps
-        fn(parts, data, cfg, device, 1, epoch=99)        # creates the optimizer state (not counted)
+    for name, (parts, fn) in runners.items():  # operators and syncs of the first `steps` steps
+        fn(parts, data, cfg, device, 1, epoch=99)  # creates the optimizer state (not counted)
         with StepCounter() as c:
             fn(parts, data, cfg, device, args.steps, epoch=0)
-        out[name] = {"ops_per_step": c.ops / args.steps, "kernels_per_step": c.kernels / args.steps,
-                     "syncs_per_step": c.syncs / args.steps, "sync_ops": dict(c.sync_ops)}
-        if name == "after":                                 # the one read per epoch (or per --sync-every steps)
+        out[name] = {
+            "ops_per_step": c.ops / args.steps,
+            "kernels_per_step": c.kernels / args.steps,
+            "syncs_per_step": c.syncs / args.steps,
+            "sync_ops": dict(c.sync_ops),
+        }
+        if name == "after":  # the one read per epoch (or per --sync-every steps)
             with StepCounter() as c:
                 parts["step"].read()
             out[name]["syncs_per_epoch_read"] = c.syncs
@@ -120,12 +135,12 @@ def measure(model, method, args, device):
     b = runners["after"][0]["model"].state_dict()
     identical = all(torch.equal(a[k], b[k]) for k in a)
     times = {name: [] for name in runners}
-    for r in range(args.warmup + args.rounds):            # interleaved, so machine load hits both alike
+    for r in range(args.warmup + args.rounds):  # interleaved, so machine load hits both alike
         for name, (parts, fn) in runners.items():
             t0 = time.perf_counter()
             fn(parts, data, cfg, device, args.steps, epoch=1 + r)
             if name == "after":
-                parts["step"].read()                          # the once-per-epoch read, timed with the steps
+                parts["step"].read()  # the once-per-epoch read, timed with the steps
             if device.type == "cuda":
                 torch.cuda.synchronize()
             if r >= args.warmup:
@@ -163,9 +178,11 @@ def full_size(args):
             if r >= 2:
                 times[m].append(time.perf_counter() - t0)
     med = {m: statistics.median(v) for m, v in times.items()}
-    return {"step_seconds_median": med,
-            "overhead_vs_adam_percent": {m: 100.0 * (med[m] / med["adam"] - 1.0) for m in ("bc-adam", "sr-adam")},
-            "target_percent": 10.0}
+    return {
+        "step_seconds_median": med,
+        "overhead_vs_adam_percent": {m: 100.0 * (med[m] / med["adam"] - 1.0) for m in ("bc-adam", "sr-adam")},
+        "target_percent": 10.0,
+    }
 
 
 def main(argv=None):
@@ -181,9 +198,13 @@ def main(argv=None):
     ap.add_argument("--big-batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--legacy-optimizer", default="default", choices=("default", "foreach"),
-                    help="the 'before' optimizer: torch's default (the loop on the CPU, as the previous version "
-                         "ran there) or foreach (what the previous version ran on CUDA)")
+    ap.add_argument(
+        "--legacy-optimizer",
+        default="default",
+        choices=("default", "foreach"),
+        help="the 'before' optimizer: torch's default (the loop on the CPU, as the previous version "
+        "ran there) or foreach (what the previous version ran on CUDA)",
+    )
     ap.add_argument("--full", action="store_true", help="also the width-1, batch-128 CPU step times")
     ap.add_argument("--full-rounds", type=int, default=4)
     args = ap.parse_args(argv)
@@ -192,10 +213,18 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    res = {"benchmark": "cnn_step", "device": str(device), "torch": torch.__version__, "threads": args.threads,
-           "legacy_optimizer": args.legacy_optimizer,
-           "width": args.width, "image_size": args.image_size, "steps_per_round": args.steps,
-           "rounds": args.rounds, "cells": {}}
+    res = {
+        "benchmark": "cnn_step",
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "legacy_optimizer": args.legacy_optimizer,
+        "width": args.width,
+        "image_size": args.image_size,
+        "steps_per_round": args.steps,
+        "rounds": args.rounds,
+        "cells": {},
+    }
     for model in args.models:
         for method in args.methods:
             res["cells"][f"{model} {method}"] = measure(model, method, args, device)

@@ -7,6 +7,7 @@ Appendix H.1), lr 0.01 divided by 10 at epochs 5 and 7, Δ = 1.
 
     python benchmarks/bench_cnn_table1.py [--seeds 3] [--width 0.25] [--epochs 10] [--out DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,10 +28,37 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="keep the runs' logs here")
     args = ap.parse_args(argv)
     work = Path(args.out or tempfile.mkdtemp(prefix="bench_cnn_table1_"))
-    cmd = ["srchain", "table1", "--models", "vgg9", "--methods", "adam", "bc-adam", "big-sr-adam", "sr-adam",
-           "r-adam", "--dataset", "digits", "--seeds", str(args.seeds), "--width", str(args.width),
-           "--epochs", str(args.epochs), "--threads", str(args.threads), "--device", "cpu", "--quiet",
-           "--out", str(work / "runs"), "--json", str(work / "table1.json"), "--markdown", str(work / "table1.md")]
+    cmd = [
+        "srchain",
+        "table1",
+        "--models",
+        "vgg9",
+        "--methods",
+        "adam",
+        "bc-adam",
+        "big-sr-adam",
+        "sr-adam",
+        "r-adam",
+        "--dataset",
+        "digits",
+        "--seeds",
+        str(args.seeds),
+        "--width",
+        str(args.width),
+        "--epochs",
+        str(args.epochs),
+        "--threads",
+        str(args.threads),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(work / "runs"),
+        "--json",
+        str(work / "table1.json"),
+        "--markdown",
+        str(work / "table1.md"),
+    ]
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-m", "srchain.cli", *cmd[1:]], capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -38,9 +66,20 @@ def main(argv=None):
         print(p.stderr, file=sys.stderr)
         return p.returncode
     res = json.loads((work / "table1.json").read_text())
-    print(json.dumps({"benchmark": "cnn_table1", "command": " ".join(cmd), "wall_seconds": wall,
-                      "markdown": (work / "table1.md").read_text(), "ordering": res["ordering"],
-                      "rows": res["rows"], "runs": str(work / "runs")}, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "cnn_table1",
+                "command": " ".join(cmd),
+                "wall_seconds": wall,
+                "markdown": (work / "table1.md").read_text(),
+                "ordering": res["ordering"],
+                "rows": res["rows"],
+                "runs": str(work / "runs"),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

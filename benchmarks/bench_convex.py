@@ -8,6 +8,7 @@ summed over the sweep's runs. SGD does not depend on Δ and runs once in both, a
 
     python benchmarks/bench_convex.py [--steps 100000] [--seeds 50] [--python-steps 3000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,16 +58,25 @@ def main() -> None:
 
     out = {
         "benchmark": "convex_sweep",
-        "problem": "quadratic", "dim": problem.dim, "m": problem.m, "seeds": args.seeds, "deltas": deltas,
-        "methods": methods, "steps": args.steps, "runs": len(jobs), "total_steps": total_steps,
-        "numba_seconds": round(numba_s, 3), "numba_steps_per_second": round(total_steps / numba_s),
+        "problem": "quadratic",
+        "dim": problem.dim,
+        "m": problem.m,
+        "seeds": args.seeds,
+        "deltas": deltas,
+        "methods": methods,
+        "steps": args.steps,
+        "runs": len(jobs),
+        "total_steps": total_steps,
+        "numba_seconds": round(numba_s, 3),
+        "numba_steps_per_second": round(total_steps / numba_s),
         "compile_or_cache_load_seconds": round(warmup, 3),
         "python_per_step_microseconds": {m: round(v * 1e6, 2) for m, v in per_step.items()},
         "python_timed": {"steps": args.python_steps, "seeds": 1, "delta": 0.25, "rng": "numpy Generator(PCG64)"},
         "python_extrapolated_seconds": round(python_s, 1),
         "speedup": round(python_s / numba_s, 1),
         "under_30s": numba_s < 30,
-        "numba_threads": numba.get_num_threads(), "cpu_count": os.cpu_count(),
+        "numba_threads": numba.get_num_threads(),
+        "cpu_count": os.cpu_count(),
         "sr_error_at_T": {str(r["delta"]): r["error_mean"] for r in records if r["method"] == "sr"},
     }
     print(json.dumps(out, indent=1))

@@ -18,6 +18,7 @@ For the toy problem (objective (8), Gaussian σ = 2) on 29, 281 and 1001 states 
 
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ import time
 
 def _stats(xs_s):
     ms = sorted(1e3 * x for x in xs_s)
-    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
-            "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2), "max_ms": round(ms[-1], 2)}
+    return {
+        "n": len(ms),
+        "median_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2),
+        "max_ms": round(ms[-1], 2),
+    }
 
 
 def case(delta: float, method: str = "sr") -> dict:
@@ -71,9 +76,16 @@ def case(delta: float, method: str = "sr") -> dict:
         stationary(transition_matrix(problem, noise, lattice, a, method=method).P, shape=lattice.shape)
         base[str(a)] = round(1e3 * (time.perf_counter() - t), 1)
     ex.close()
-    return {"states": n, "delta": delta, "method": method, "sweep_s": round(sweep, 2), "warm": _stats(warm),
-            "warm_within_200ms": sum(w <= 0.2 for w in warm) / len(warm), "cold_ms": cold,
-            "baseline_library_ms": base}
+    return {
+        "states": n,
+        "delta": delta,
+        "method": method,
+        "sweep_s": round(sweep, 2),
+        "warm": _stats(warm),
+        "warm_within_200ms": sum(w <= 0.2 for w in warm) / len(warm),
+        "cold_ms": cold,
+        "baseline_library_ms": base,
+    }
 
 
 def browser(steps: int = 10) -> dict:
@@ -97,8 +109,14 @@ def browser(steps: int = 10) -> dict:
                 tag = page.locator("#srchain-state")
                 T._poll(lambda: tag.get_attribute("data-alpha", timeout=2000) == "0.001", what="first render")
                 # let the background sweep fill the cache (the progress bar disappears)
-                T._poll(lambda: page.locator(".bk-progress, progress").count() == 0 or
-                        not page.locator("progress").first.is_visible(), timeout=600, what="the sweep")
+                T._poll(
+                    lambda: (
+                        page.locator(".bk-progress, progress").count() == 0
+                        or not page.locator("progress").first.is_visible()
+                    ),
+                    timeout=600,
+                    what="the sweep",
+                )
                 handle = page.locator(".noUi-handle").first
                 handle.focus()
                 times = []
@@ -106,8 +124,12 @@ def browser(steps: int = 10) -> dict:
                     before = tag.get_attribute("data-alpha")
                     t = time.perf_counter()
                     handle.press("ArrowRight")
-                    T._poll(lambda: tag.get_attribute("data-alpha", timeout=2000) != before, timeout=60,
-                            what="the update", every=0.002)
+                    T._poll(
+                        lambda: tag.get_attribute("data-alpha", timeout=2000) != before,
+                        timeout=60,
+                        what="the update",
+                        every=0.002,
+                    )
                     times.append(time.perf_counter() - t)
                 out[f"states_{tag.get_attribute('data-states')}"] = _stats(times)
                 page.close()

@@ -9,6 +9,7 @@ checks the integer; ``--extra`` adds a 2-D separable chain (70 × 70) and a rand
     python benchmarks/bench_mixing.py [--n 5000] [--alpha 0.08] [--baseline-n 2000] [--check] [--extra]
 Prints one JSON object. Timings on a shared machine are noisy: they are reported as measured.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ import scipy.sparse as sp
 
 def baseline(P: np.ndarray, pi: np.ndarray, eps: float) -> int:
     """Dense P^(2^i) by squaring until max-TV ≤ ε, then bisection with full products of stored powers."""
+
     def d(M):
         return 0.5 * np.abs(M - pi[None, :]).sum(axis=1).max()
 
@@ -34,7 +36,7 @@ def baseline(P: np.ndarray, pi: np.ndarray, eps: float) -> int:
     for i in range(j - 2, -1, -1):
         Y = X @ powers[i]
         if d(Y) > eps:
-            X, t = Y, t + 2 ** i
+            X, t = Y, t + 2**i
     return t + 1
 
 
@@ -60,12 +62,17 @@ def case(name, P, pi, eps, check):
     from srchain.mixing import _exact, mixing_time
 
     r, secs = timed(mixing_time, P, eps=eps, pi=pi)
-    out = {"case": name, "states": int(P.shape[0]), "nnz": int(sp.csr_matrix(P).nnz), "mixing_time": r.mixing_time,
-           "seconds": round(secs, 3), "note": r.note}
+    out = {
+        "case": name,
+        "states": int(P.shape[0]),
+        "nnz": int(sp.csr_matrix(P).nnz),
+        "mixing_time": r.mixing_time,
+        "seconds": round(secs, 3),
+        "note": r.note,
+    }
     if check:
-        (t, _), s2 = timed(_exact, sp.csr_matrix(P), pi, eps, 10 ** 9, compress=False)
-        out.update({"uncompressed_mixing_time": t, "uncompressed_seconds": round(s2, 3),
-                    "agree": t == r.mixing_time})
+        (t, _), s2 = timed(_exact, sp.csr_matrix(P), pi, eps, 10**9, compress=False)
+        out.update({"uncompressed_mixing_time": t, "uncompressed_seconds": round(s2, 3), "agree": t == r.mixing_time})
     return out
 
 
@@ -87,15 +94,26 @@ def main() -> None:
     b, base = timed(baseline, Pb.toarray(), pib, args.eps)
     ours_b = mixing_time(Pb, eps=args.eps, pi=pib)
     scale = (args.n / bn) ** 3
-    out = {"benchmark": "mixing", "eps": args.eps, "alpha": args.alpha, **main_case,
-           "baseline": {"states": bn, "mixing_time": b, "ours_mixing_time": ours_b.mixing_time,
-                        "agree": b == ours_b.mixing_time, "seconds": round(base, 3),
-                        "ours_seconds": round(ours_b.seconds, 3),
-                        "extrapolated_seconds_at_n": round(base * scale, 1),
-                        "extrapolated": bn != args.n,
-                        "how": "measured" if bn == args.n else f"measured at {bn} states, times (n/{bn})^3"},
-           "speedup": round(base * scale / main_case["seconds"], 1), "target_seconds": 20.0,
-           "target_met": main_case["seconds"] < 20.0}
+    out = {
+        "benchmark": "mixing",
+        "eps": args.eps,
+        "alpha": args.alpha,
+        **main_case,
+        "baseline": {
+            "states": bn,
+            "mixing_time": b,
+            "ours_mixing_time": ours_b.mixing_time,
+            "agree": b == ours_b.mixing_time,
+            "seconds": round(base, 3),
+            "ours_seconds": round(ours_b.seconds, 3),
+            "extrapolated_seconds_at_n": round(base * scale, 1),
+            "extrapolated": bn != args.n,
+            "how": "measured" if bn == args.n else f"measured at {bn} states, times (n/{bn})^3",
+        },
+        "speedup": round(base * scale / main_case["seconds"], 1),
+        "target_seconds": 20.0,
+        "target_met": main_case["seconds"] < 20.0,
+    }
     if args.extra:
         from srchain.lattice import Lattice
         from srchain.noise import make_noise

@@ -6,6 +6,7 @@ straightforward per-state Python loop computing each row's 1-D move laws with sc
 (timed on a sample of rows and extrapolated linearly to all rows, which is how it scales).
 Prints JSON. `--huge` adds a 10⁷-state coupled chain (about a minute and 4 GB).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,16 +62,30 @@ def main():
         sample = np.linspace(0, lat.size - 1, 200).astype(int)
         _, nsecs = timed(lambda: naive_rows(p, lat, 5e-4, 2.0, sample))
         naive_total = nsecs / sample.size * lat.size
-        report["cases"].append({"problem": name, "states": lat.size, "nnz": int(op.P.nnz), "seconds": secs,
-                                "dropped_mass": op.dropped_mass,
-                                "naive_python_loop_seconds_extrapolated": naive_total,
-                                "speedup": naive_total / secs})
+        report["cases"].append(
+            {
+                "problem": name,
+                "states": lat.size,
+                "nnz": int(op.P.nnz),
+                "seconds": secs,
+                "dropped_mass": op.dropped_mass,
+                "naive_python_loop_seconds_extrapolated": naive_total,
+                "speedup": naive_total / secs,
+            }
+        )
     if args.huge:
         p = get_problem("coupled", dim=2)
         lat = Lattice.from_domain(14 / 3161, p.domain, dim=2)
         op, secs = timed(lambda: transition_matrix(p, noise, lat, 1.5e-4))
-        report["cases"].append({"problem": "coupled", "states": lat.size, "nnz": int(op.P.nnz), "seconds": secs,
-                                "dropped_mass": op.dropped_mass})
+        report["cases"].append(
+            {
+                "problem": "coupled",
+                "states": lat.size,
+                "nnz": int(op.P.nnz),
+                "seconds": secs,
+                "dropped_mass": op.dropped_mass,
+            }
+        )
     report["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps(report, indent=1))
 

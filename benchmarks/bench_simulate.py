@@ -18,6 +18,7 @@ Usage: python benchmarks/bench_simulate.py [--quick]
 * ``jump_vs_step``: SR at α = 0.001, 4 chains × 10⁷ steps (10⁶ with --quick; fixed costs of ~2 ms dominate there), jump sampler (with and without building T_α) vs stepping;
 * ``figure2_cli``: ``srchain figure2`` end to end in a fresh process, warm cache and cold cache.
 """
+
 from __future__ import annotations
 
 import json
@@ -127,31 +128,55 @@ def main():
     out["bare_rng"] = {"steps_per_s": n / t_bare}
     out["bare_rng_inline"] = {"steps_per_s": n / t_inl}
     out["numpy_sr"] = {"steps_per_s": np_rate, "chains": np_chains}
-    out["step_sr_1chain"] = {"steps_per_s": n / t_step, "fraction_of_bare_rng": t_bare / t_step,
-                             "fraction_of_bare_rng_inline": t_inl / t_step, "vs_numpy": (n / t_step) / np_rate}
-    out["step_sr_1core"] = {"chains": 2, "steps_per_s": n / t_core, "fraction_of_bare_rng": t_bare / t_core,
-                            "fraction_of_bare_rng_inline": t_inl / t_core, "target_fraction": 0.8,
-                            "vs_numpy": (n / t_core) / np_rate}
-    out["step_bc_1core"] = {"bare_normal_steps_per_s": n / t_bare_n,
-                            "one_chain_steps_per_s": n / t_bc1, "one_chain_fraction_of_bare_normal": t_bare_n / t_bc1,
-                            "two_chains_steps_per_s": n / t_bc2, "two_chains_fraction_of_bare_normal": t_bare_n / t_bc2}
-    out["step_general_1core"] = {"chains": 2, "r_gaussian_steps_per_s": n / t_r2,
-                                  "sr_laplace_steps_per_s": n / t_sl2}
+    out["step_sr_1chain"] = {
+        "steps_per_s": n / t_step,
+        "fraction_of_bare_rng": t_bare / t_step,
+        "fraction_of_bare_rng_inline": t_inl / t_step,
+        "vs_numpy": (n / t_step) / np_rate,
+    }
+    out["step_sr_1core"] = {
+        "chains": 2,
+        "steps_per_s": n / t_core,
+        "fraction_of_bare_rng": t_bare / t_core,
+        "fraction_of_bare_rng_inline": t_inl / t_core,
+        "target_fraction": 0.8,
+        "vs_numpy": (n / t_core) / np_rate,
+    }
+    out["step_bc_1core"] = {
+        "bare_normal_steps_per_s": n / t_bare_n,
+        "one_chain_steps_per_s": n / t_bc1,
+        "one_chain_fraction_of_bare_normal": t_bare_n / t_bc1,
+        "two_chains_steps_per_s": n / t_bc2,
+        "two_chains_fraction_of_bare_normal": t_bare_n / t_bc2,
+    }
+    out["step_general_1core"] = {"chains": 2, "r_gaussian_steps_per_s": n / t_r2, "sr_laplace_steps_per_s": n / t_sl2}
     out["step_sr_4chains_all_threads"] = {"steps_per_s": 2 * n / t_step2, "vs_numpy": (2 * n / t_step2) / np_rate}
     fig_noise = make_noise("gaussian", sigma=4.0)
     runs = [(m, a) for m in ("bc", "sr") for a in (1.0, 0.1, 0.01, 0.001)]
     t_fig = best(lambda: simulate_many(p, fig_noise, lat, runs, 1_000_000, chains=1, start=4.0))
-    out["figure2_workload"] = {"seconds": t_fig, "steps_per_s": 8e6 / t_fig, "vs_numpy": 8e6 / t_fig / np_rate,
-                               "target_seconds": 0.25}
+    out["figure2_workload"] = {
+        "seconds": t_fig,
+        "steps_per_s": 8e6 / t_fig,
+        "vs_numpy": 8e6 / t_fig / np_rate,
+        "target_seconds": 0.25,
+    }
     steps, chains = (1_000_000 if quick else 10_000_000), 4
     op = transition_matrix(p, nz, lat, 0.001)
     jump_chain(p, nz, lat, "sr", 0.001, 10, start=4.0, operator=op)
     t_s = best(lambda: simulate(p, nz, lat, "sr", 0.001, steps, chains=chains, start=4.0))
     t_j = best(lambda: jump_chain(p, nz, lat, "sr", 0.001, steps, chains=chains, start=4.0, operator=op))
     t_jb = best(lambda: jump_chain(p, nz, lat, "sr", 0.001, steps, chains=chains, start=4.0))
-    out["jump_vs_step"] = {"alpha": 0.001, "steps": steps, "chains": chains, "step_seconds": t_s,
-                           "jump_seconds": t_j, "jump_seconds_with_operator": t_jb, "speedup": t_s / t_j,
-                           "speedup_with_operator": t_s / t_jb, "jump_vs_numpy": steps * chains / t_j / np_rate}
+    out["jump_vs_step"] = {
+        "alpha": 0.001,
+        "steps": steps,
+        "chains": chains,
+        "step_seconds": t_s,
+        "jump_seconds": t_j,
+        "jump_seconds_with_operator": t_jb,
+        "speedup": t_s / t_j,
+        "speedup_with_operator": t_s / t_jb,
+        "jump_vs_numpy": steps * chains / t_j / np_rate,
+    }
     cmd = [sys.executable, "-m", "srchain.cli", "figure2", "--quiet", "--out"]
     with tempfile.TemporaryDirectory() as tmp:
         png = os.path.join(tmp, "f.png")
@@ -166,8 +191,12 @@ def main():
             subprocess.run(cmd + [png], check=True, capture_output=True, env=env)
             cold = time.perf_counter() - t0
     # the NumPy version of the same figure workload (8e6 steps) extrapolated from its measured rate
-    out["figure2_cli"] = {"warm_seconds": warm, "cold_seconds": cold, "targets": {"warm": 3.0, "cold": 10.0},
-                          "numpy_workload_seconds_estimate": 8e6 / np_rate}
+    out["figure2_cli"] = {
+        "warm_seconds": warm,
+        "cold_seconds": cold,
+        "targets": {"warm": 3.0, "cold": 10.0},
+        "numpy_workload_seconds_estimate": 8e6 / np_rate,
+    }
     print(json.dumps(out, indent=1))
 
 

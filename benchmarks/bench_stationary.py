@@ -12,6 +12,7 @@ Each case runs in a fresh subprocess so that its peak RSS (resource.getrusage) i
                                                      # sparse solver alone, which meets a zero pivot on some of them
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,9 +71,20 @@ def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
     del op
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     _reset_peak_rss()
-    out = {"problem": problem, "alpha": alpha, "states": P.shape[0], "nnz": int(P.nnz), "build_seconds": build,
-           "gth": {"seconds": res.seconds, "residual": res.residual, "underflow": res.underflow,
-                   "method": res.method, "peak_rss_gb": gth_peak}}
+    out = {
+        "problem": problem,
+        "alpha": alpha,
+        "states": P.shape[0],
+        "nnz": int(P.nnz),
+        "build_seconds": build,
+        "gth": {
+            "seconds": res.seconds,
+            "residual": res.residual,
+            "underflow": res.underflow,
+            "method": res.method,
+            "peak_rss_gb": gth_peak,
+        },
+    }
     if problem == "separable":
         lat1 = Lattice.from_domain(delta, (-4.0, 10.0), 1)
         q = birth_death_stationary(transition_matrix(get_problem("toy"), noise, lat1, alpha).P)
@@ -81,7 +93,7 @@ def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
         n = P.shape[0]
         pin = int(np.argmax(res.pi))
         M = (sp.identity(n, format="csr") - P).T.tocsr()
-        keep = np.r_[0:pin, pin + 1:n]
+        keep = np.r_[0:pin, pin + 1 : n]
         Mr = M[keep][:, keep].tocsc()
         b = -M[keep, pin].toarray().ravel()
         t = time.perf_counter()
@@ -91,8 +103,11 @@ def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
         pi[keep] = x
         pi[pin] = 1.0
         pi /= pi.sum()
-        out["spsolve_pinned_at_mode"] = {"seconds": sec, "tv_to_gth": tv(pi, res.pi),
-                                         "residual": float(np.abs(P.T @ pi - pi).sum())}
+        out["spsolve_pinned_at_mode"] = {
+            "seconds": sec,
+            "tv_to_gth": tv(pi, res.pi),
+            "residual": float(np.abs(P.T @ pi - pi).sum()),
+        }
         out["speedup_vs_spsolve"] = sec / res.seconds
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     out["peak_rss_gb_before_solve"] = rss_before  # building P (and the JIT warm-up) alone; "gth" has the solve's
@@ -132,8 +147,9 @@ def one_d(n: int, alpha: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--huge", action="store_true", help="also run a 10^7-state chain (GTH only)")
-    ap.add_argument("--huge-problem", default="separable", choices=("separable", "coupled"),
-                    help="the problem of the --huge case")
+    ap.add_argument(
+        "--huge-problem", default="separable", choices=("separable", "coupled"), help="the problem of the --huge case"
+    )
     ap.add_argument("--one-d", action="store_true", help="1-D chains: auto (banded or sparse) vs sparse GTH")
     ap.add_argument("--case", nargs=4, metavar=("PROBLEM", "SIDE", "BASELINE", "ALPHA"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -149,8 +165,11 @@ def main() -> None:
         runs.append((args.huge_problem, 3162, 0, 1.5e-4))
     results = []
     for prob, side, base, alpha in runs:
-        p = subprocess.run([sys.executable, __file__, "--case", prob, str(side), str(base), repr(alpha)],
-                           capture_output=True, text=True)
+        p = subprocess.run(
+            [sys.executable, __file__, "--case", prob, str(side), str(base), repr(alpha)],
+            capture_output=True,
+            text=True,
+        )
         if p.returncode:
             results.append({"problem": prob, "side": side, "error": p.stderr.strip().splitlines()[-1:]})
         else:

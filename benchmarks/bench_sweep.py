@@ -22,6 +22,7 @@ Chains: the separable 2-D objective (8) on [−4, 10]², Δ = 0.014014 (1000 × 
     python benchmarks/bench_sweep.py --states 40000   # a quick check
 Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,13 @@ def solve(alpha: float, states: int):
     mass = float(pi[cells].sum())
     seconds = time.perf_counter() - t0
     summary = {"alpha": alpha, "residual": res.residual, "entropy": ent, "seconds": seconds, "pid": os.getpid()}
-    return summary, {"pi": pi, "tv_to_limit": float("nan"), "residual": res.residual, "mass_at_minimizer": mass,
-                     "entropy": ent}
+    return summary, {
+        "pi": pi,
+        "tv_to_limit": float("nan"),
+        "residual": res.residual,
+        "mass_at_minimizer": mass,
+        "entropy": ent,
+    }
 
 
 def _stream_once(_=None) -> float:
@@ -98,10 +104,14 @@ def template(alphas, lat):
     from srchain.results import make_template
 
     pts = lat.points
-    return make_template({"alpha": alphas, "x0": ("state", pts[:, 0]), "x1": ("state", pts[:, 1])},
-                         {"pi": (("alpha", "state"), "f8"),
-                          **{v: ("alpha", "f8") for v in ("tv_to_limit", "residual", "mass_at_minimizer", "entropy")}},
-                         attrs={"command": "stationary", "problem": "separable", "dim": 2})
+    return make_template(
+        {"alpha": alphas, "x0": ("state", pts[:, 0]), "x1": ("state", pts[:, 1])},
+        {
+            "pi": (("alpha", "state"), "f8"),
+            **{v: ("alpha", "f8") for v in ("tv_to_limit", "residual", "mass_at_minimizer", "entropy")},
+        },
+        attrs={"command": "stationary", "problem": "separable", "dim": 2},
+    )
 
 
 def main(argv=None) -> dict:
@@ -119,8 +129,7 @@ def main(argv=None) -> dict:
     problem, noise, lat = chain(args.states)
     alphas = [float(a) for a in np.geomspace(8e-4, 3e-4, args.alphas)]
     need = 6 * estimate_bytes(lat, 3)  # operator + the solver's fill, generously
-    tasks = [Task({"alpha": a}, solve, {"alpha": a, "states": args.states}, resources={"memory": need})
-             for a in alphas]
+    tasks = [Task({"alpha": a}, solve, {"alpha": a, "states": args.states}, resources={"memory": need}) for a in alphas]
     scratch = args.dir or tempfile.mkdtemp(prefix="bench_sweep.")
     settings = {"states": lat.size, "delta": lat.delta, "sigma": 2.0}
     solve(alphas[0], 2500)  # compile / load the Numba kernels in this process first
@@ -138,8 +147,9 @@ def main(argv=None) -> dict:
     with ResultStore.open_or_create(dask_path, template(alphas, lat), settings) as st:
         par = run_sweep(tasks, st, workers=args.workers, progress=False)
     par_wall = time.perf_counter() - t
-    same = np.array_equal(open_results(serial_path, chunks=None).pi.values,
-                          open_results(dask_path, chunks=None).pi.values)
+    same = np.array_equal(
+        open_results(serial_path, chunks=None).pi.values, open_results(dask_path, chunks=None).pi.values
+    )
 
     # (b) output cost at this size: every region + marker, and the --json file of the stationary contract
     compute = sum(s["seconds"] for s in serial)
@@ -152,15 +162,33 @@ def main(argv=None) -> dict:
     with ResultStore.open_or_create(out_path, template(alphas, lat), settings) as st:
         t = time.perf_counter()
         for a, s in zip(alphas, serial):
-            st.write_region({"alpha": a}, {k: arrays[a][k] for k in ("pi", "tv_to_limit", "residual",
-                                                                         "mass_at_minimizer", "entropy")})
+            st.write_region(
+                {"alpha": a},
+                {k: arrays[a][k] for k in ("pi", "tv_to_limit", "residual", "mass_at_minimizer", "entropy")},
+            )
             st.mark_done({"alpha": a}, s)
         zarr_write = time.perf_counter() - t
-    payload = {"command": "stationary", "problem": "separable", "method": "sr", "delta": lat.delta,
-               "noise": noise.to_dict(), "domain": lat.domain, "states": lat.points, "limit": None,
-               "results": [{"alpha": a, "pi": arrays[a]["pi"], "tv_to_limit": None, "residual": s["residual"],
-                            "mass_at_minimizer": float(arrays[a]["mass_at_minimizer"]), "entropy": s["entropy"]}
-                           for a, s in zip(alphas, serial)]}
+    payload = {
+        "command": "stationary",
+        "problem": "separable",
+        "method": "sr",
+        "delta": lat.delta,
+        "noise": noise.to_dict(),
+        "domain": lat.domain,
+        "states": lat.points,
+        "limit": None,
+        "results": [
+            {
+                "alpha": a,
+                "pi": arrays[a]["pi"],
+                "tv_to_limit": None,
+                "residual": s["residual"],
+                "mass_at_minimizer": float(arrays[a]["mass_at_minimizer"]),
+                "entropy": s["entropy"],
+            }
+            for a, s in zip(alphas, serial)
+        ],
+    }
     t = time.perf_counter()
     write_json_fast(os.path.join(scratch, "out.json"), payload)
     json_write = time.perf_counter() - t
@@ -177,20 +205,32 @@ def main(argv=None) -> dict:
     assert ds.pi.shape == (len(alphas), lat.size) and bool(ds.done.all())
 
     stream = stream_concurrency_slowdown(args.workers)
-    task_slow = float(np.median([s["seconds"] for s in par[args.workers:]]) / np.median([s["seconds"] for s in serial[1:]]))
+    task_slow = float(
+        np.median([s["seconds"] for s in par[args.workers :]]) / np.median([s["seconds"] for s in serial[1:]])
+    )
     result = {
-        "states": lat.size, "alphas": len(alphas), "workers": args.workers, "cpus": os.cpu_count(),
-        "serial_seconds": round(serial_wall, 3), "workers_seconds": round(par_wall, 3),
-        "parallel_ratio": round(par_wall / serial_wall, 3), "parallel_target": 0.6,
+        "states": lat.size,
+        "alphas": len(alphas),
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "serial_seconds": round(serial_wall, 3),
+        "workers_seconds": round(par_wall, 3),
+        "parallel_ratio": round(par_wall / serial_wall, 3),
+        "parallel_target": 0.6,
         "identical_results": bool(same and [s["entropy"] for s in serial] == [s["entropy"] for s in par]),
         "serial_task_seconds": [round(s["seconds"], 2) for s in serial],
         "worker_task_seconds": [round(s["seconds"], 2) for s in par],
-        "compute_seconds": round(compute, 3), "zarr_write_seconds": round(zarr_write, 3),
-        "json_write_seconds": round(json_write, 3), "json_megabytes": round(json_bytes / 1e6, 1),
+        "compute_seconds": round(compute, 3),
+        "zarr_write_seconds": round(zarr_write, 3),
+        "json_write_seconds": round(json_write, 3),
+        "json_megabytes": round(json_bytes / 1e6, 1),
         "output_fraction": round((zarr_write + json_write) / compute, 4),
         "output_fraction_one_alpha": round((zarr_write / len(alphas) + json_one) / (compute / len(alphas)), 4),
-        "output_target": 0.2, "read_seconds": round(read, 3), "read_target": 1.0,
-        "stream_concurrency_slowdown": round(stream, 2), "task_concurrency_slowdown": round(task_slow, 2),
+        "output_target": 0.2,
+        "read_seconds": round(read, 3),
+        "read_target": 1.0,
+        "stream_concurrency_slowdown": round(stream, 2),
+        "task_concurrency_slowdown": round(task_slow, 2),
         "parallel_ratio_floor": round(task_slow / args.workers, 3),
     }
     if not args.dir:

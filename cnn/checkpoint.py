@@ -7,6 +7,7 @@ that its checksum is verified, and after it the schema (:func:`check_checkpoint`
 the model being resumed) and the finiteness of the weights and optimizer state are checked. Anything wrong is one
 :class:`SrchainError`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,11 @@ def _read_digests(sha_path: Path) -> list:
         text = sha_path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError):
         return []
-    return [w[0].lower() for w in (line.split() for line in text.splitlines())
-            if w and re.fullmatch(r"[0-9a-fA-F]{64}", w[0])]
+    return [
+        w[0].lower()
+        for w in (line.split() for line in text.splitlines())
+        if w and re.fullmatch(r"[0-9a-fA-F]{64}", w[0])
+    ]
 
 
 def save_checkpoint(path, state: dict) -> Path:
@@ -101,20 +105,26 @@ def load_checkpoint(path, device="cpu", verify: bool = True) -> dict:
     if verify:
         sha_path = _sha_path(path)
         if not sha_path.exists():
-            raise SrchainError(f"cannot verify checkpoint {path}: its checksum file {sha_path.name} is missing; "
-                               "restore it or start the run again in another --out")
+            raise SrchainError(
+                f"cannot verify checkpoint {path}: its checksum file {sha_path.name} is missing; "
+                "restore it or start the run again in another --out"
+            )
         digests = _read_digests(sha_path)
         if hashlib.sha256(data).hexdigest() not in digests:
-            raise SrchainError(f"checkpoint {path} is corrupt: its SHA-256 does not match {sha_path.name}; "
-                               "restore both files or start the run again in another --out")
+            raise SrchainError(
+                f"checkpoint {path} is corrupt: its SHA-256 does not match {sha_path.name}; "
+                "restore both files or start the run again in another --out"
+            )
     try:
         state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle, zip and torch raise many types; all mean "not ours"
         text = " ".join(str(exc).split())
         m = re.search(r"GLOBAL ([\w.]+)", text)
         if m or "Weights only load failed" in text:
-            why = (f"it holds {m.group(1) if m else 'objects'}, not only tensors and plain values (loading it "
-                   "could run code)")
+            why = (
+                f"it holds {m.group(1) if m else 'objects'}, not only tensors and plain values (loading it "
+                "could run code)"
+            )
         else:
             why = f"{type(exc).__name__}: {text[:160]}"
         raise SrchainError(f"cannot read checkpoint {path}: not a srchain train checkpoint ({why})") from None
@@ -167,7 +177,7 @@ def check_checkpoint(state, path="checkpoint") -> None:
     _need(inner, "state", dict, path, "optimizer ")
     _need(inner, "param_groups", list, path, "optimizer ")
     for i, st in inner["state"].items():
-        for k, v in (st.items() if isinstance(st, dict) else ()):
+        for k, v in st.items() if isinstance(st, dict) else ():
             if isinstance(v, torch.Tensor) and not _finite(v):
                 _fail(path, f"optimizer state {k!r} of parameter {i} holds NaN or infinite values")
     latent = _need(opt, "latent", torch.Tensor, path, "optimizer ", none=True)
@@ -209,21 +219,28 @@ def _check_against(state, path, model, opt, tracker) -> None:
         _fail(path, f"its model has other layers (missing {missing[:3]}, unexpected {extra[:3]})")
     for k, v in want.items():
         if got[k].shape != v.shape or got[k].dtype != v.dtype:
-            _fail(path, f"model entry {k!r} has shape {tuple(got[k].shape)} {got[k].dtype}, the model needs "
-                        f"{tuple(v.shape)} {v.dtype}")
+            _fail(
+                path,
+                f"model entry {k!r} has shape {tuple(got[k].shape)} {got[k].dtype}, the model needs "
+                f"{tuple(v.shape)} {v.dtype}",
+            )
     params = [p for g in opt.param_groups for p in g["params"]]
     inner = state["optimizer"]["optimizer"]
     groups = inner["param_groups"]
-    if len(groups) != len(opt.param_groups) or sum(len(g.get("params", ())) if isinstance(g, dict) else -1
-                                                   for g in groups) != len(params):
+    if len(groups) != len(opt.param_groups) or sum(
+        len(g.get("params", ())) if isinstance(g, dict) else -1 for g in groups
+    ) != len(params):
         _fail(path, "its optimizer has another number of parameters")
     for i, st in inner["state"].items():
         if not (isinstance(i, int) and 0 <= i < len(params) and isinstance(st, dict)):
             _fail(path, f"optimizer state for parameter {i!r}")
         for k, v in st.items():
             if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != params[i].shape:
-                _fail(path, f"optimizer state {k!r} of parameter {i} has shape {tuple(v.shape)}, the parameter "
-                            f"{tuple(params[i].shape)}")
+                _fail(
+                    path,
+                    f"optimizer state {k!r} of parameter {i} has shape {tuple(v.shape)}, the parameter "
+                    f"{tuple(params[i].shape)}",
+                )
     latent = state["optimizer"]["latent"]
     if (latent is None) != (opt.latent is None) or (latent is not None and latent.shape != opt.latent.shape):
         _fail(path, "BC's latent weights do not fit the model")
@@ -239,27 +256,34 @@ def _check_against(state, path, model, opt, tracker) -> None:
             if not isinstance(t, torch.Tensor) or t.dtype != torch.bool or t.shape != names[n].shape:
                 _fail(path, f"flips {where} of {n} does not fit the layer's shape {tuple(names[n].shape)}")
     if flips["k"] != tracker.k or len(flips["history"]) > tracker.k:
-        _fail(path, f"flips window k = {flips['k']} with {len(flips['history'])} records, the run has "
-                    f"k = {tracker.k}")
+        _fail(path, f"flips window k = {flips['k']} with {len(flips['history'])} records, the run has k = {tracker.k}")
 
 
 def _rng_state():
     """The RNG states of torch, numpy and python as tensors and plain values (what ``weights_only`` reads)."""
     _, key, pos, has_gauss, cached = np.random.get_state()
     version, pystate, gauss_next = random.getstate()
-    return {"torch": torch.get_rng_state(),
-            "numpy": {"key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-            "python": {"version": int(version), "state": torch.tensor(pystate, dtype=torch.int64),
-                       "gauss_next": gauss_next},
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "key": torch.from_numpy(np.asarray(key, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {
+            "version": int(version),
+            "state": torch.tensor(pystate, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def _set_rng_state(s):
     torch.set_rng_state(s["torch"])
     n = s["numpy"]
-    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = s["python"]
     random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss_next"]))
     if s.get("cuda") is not None and torch.cuda.is_available():

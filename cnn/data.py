@@ -20,6 +20,7 @@ in a single advanced index) followed by the conversion to float and the normalis
 dozen small kernels and never waits for the host. The values are exactly those of :func:`random_crop_flip` on the
 selected images (same draws from the same generator, same arithmetic), so CPU results do not depend on the path.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -33,11 +34,12 @@ import torch.nn.functional as F
 
 from srchain.errors import SrchainError
 
-__all__ = ["InMemoryData", "FolderData", "load_dataset", "random_crop_flip", "epoch_generator",
-           "crop_flip_gather"]
+__all__ = ["InMemoryData", "FolderData", "load_dataset", "random_crop_flip", "epoch_generator", "crop_flip_gather"]
 
-CIFAR_URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-              "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
+CIFAR_URLS = {
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+}
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
@@ -60,18 +62,19 @@ def random_crop_flip(x: torch.Tensor, pad: int, flip: bool, generator: torch.Gen
         xp = F.pad(x, (pad, pad, pad, pad))
         oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
         ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
-        rows = (oy[:, None] + torch.arange(h, device=dev))[:, :, None]        # n, h, 1
-        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, :]        # n, 1, w
+        rows = (oy[:, None] + torch.arange(h, device=dev))[:, :, None]  # n, h, 1
+        cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, :]  # n, 1, w
         idx = torch.arange(n, device=dev)[:, None, None]
-        x = xp.permute(0, 2, 3, 1)[idx, rows, cols].permute(0, 3, 1, 2)      # n, c, h, w
+        x = xp.permute(0, 2, 3, 1)[idx, rows, cols].permute(0, 3, 1, 2)  # n, c, h, w
     if flip:
         m = torch.rand(n, generator=generator, device=dev) < 0.5
         x = torch.where(m[:, None, None, None], x.flip(3), x)
     return x.contiguous()
 
 
-def crop_flip_gather(padded: torch.Tensor, idx: torch.Tensor, pad: int, flip: bool, generator,
-                     channels_last: bool = False, consts=None) -> torch.Tensor:
+def crop_flip_gather(
+    padded: torch.Tensor, idx: torch.Tensor, pad: int, flip: bool, generator, channels_last: bool = False, consts=None
+) -> torch.Tensor:
     """Images ``idx`` of ``padded`` (``N, C, H + 2·pad, W + 2·pad``, already zero-padded), each cut at a random
     offset ``(oy, ox) ∈ [0, 2·pad]²`` and, when ``flip``, mirrored with probability 1/2: one gather.
 
@@ -88,26 +91,29 @@ def crop_flip_gather(padded: torch.Tensor, idx: torch.Tensor, pad: int, flip: bo
     if pad > 0:
         oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
         ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
-        rows = oy[:, None] + ar_h                                             # n, h
+        rows = oy[:, None] + ar_h  # n, h
     else:
         ox = None
         rows = ar_h.expand(n, h)
     if flip:
         m = torch.rand(n, generator=generator, device=dev) < 0.5
-        cols = torch.where(m[:, None], rev_w, ar_w)                          # n, w (mirrored where m)
+        cols = torch.where(m[:, None], rev_w, ar_w)  # n, w (mirrored where m)
         cols = cols if ox is None else cols + ox[:, None]
     else:
         cols = ar_w.expand(n, w) if ox is None else ox[:, None] + ar_w
-    if channels_last:                                                        # index as n, h, w, c
-        x = padded[idx[:, None, None, None], ch[None, None, None, :], rows[:, :, None, None],
-                   cols[:, None, :, None]]
+    if channels_last:  # index as n, h, w, c
+        x = padded[idx[:, None, None, None], ch[None, None, None, :], rows[:, :, None, None], cols[:, None, :, None]]
         return x.permute(0, 3, 1, 2)
     return padded[idx[:, None, None, None], ch[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def _gather_consts(c, h, w, device):
-    return (torch.arange(h, device=device), torch.arange(w, device=device),
-            torch.arange(w - 1, -1, -1, device=device), torch.arange(c, device=device))
+    return (
+        torch.arange(h, device=device),
+        torch.arange(w, device=device),
+        torch.arange(w - 1, -1, -1, device=device),
+        torch.arange(c, device=device),
+    )
 
 
 @dataclass
@@ -139,7 +145,7 @@ class InMemoryData:
     def n_train_steps(self, batch: int, world: int = 1) -> int:
         n, g = len(self.train_y), batch * world
         steps = -(-n // g)
-        if n % g and (n % g) < 2 * world:        # BatchNorm needs >= 2 samples per rank: drop a tiny tail
+        if n % g and (n % g) < 2 * world:  # BatchNorm needs >= 2 samples per rank: drop a tiny tail
             steps -= 1
         return max(steps, 1)
 
@@ -153,17 +159,31 @@ class InMemoryData:
             p = self.pad
             padded = F.pad(self.train_x, (p, p, p, p)) if p > 0 else self.train_x
             n, c, h, w = self.train_x.shape
-            cache[key] = {"padded": padded.to(device), "train_y": self.train_y.to(device),
-                          "test_x": self.test_x.to(device), "test_y": self.test_y.to(device),
-                          "mean": self.mean.to(device), "std": self.std.to(device),
-                          "consts": _gather_consts(c, h, w, device)}
+            cache[key] = {
+                "padded": padded.to(device),
+                "train_y": self.train_y.to(device),
+                "test_x": self.test_x.to(device),
+                "test_y": self.test_y.to(device),
+                "mean": self.mean.to(device),
+                "std": self.std.to(device),
+                "consts": _gather_consts(c, h, w, device),
+            }
         return cache[key]
 
     def _normalise(self, x, d):
         return (self._float(x) - d["mean"]) / d["std"]
 
-    def batches(self, batch: int, epoch: int, seed: int, device="cpu", rank: int = 0, world: int = 1,
-                augment: bool = True, channels_last: bool = False):
+    def batches(
+        self,
+        batch: int,
+        epoch: int,
+        seed: int,
+        device="cpu",
+        rank: int = 0,
+        world: int = 1,
+        augment: bool = True,
+        channels_last: bool = False,
+    ):
         """Yield ``(x, y)`` training batches of epoch ``epoch`` for this rank (order from ``(seed, epoch)``).
 
         Everything happens on ``device``: one gather per batch (:func:`crop_flip_gather`), then float and the
@@ -177,12 +197,12 @@ class InMemoryData:
         augment = augment and bool(self.pad or self.flip)
         g = batch * world
         for s in range(self.n_train_steps(batch, world)):
-            idx = order[s * g:(s + 1) * g]
+            idx = order[s * g : (s + 1) * g]
             idx = idx[rank::world] if world > 1 else idx
             if augment:
                 x = crop_flip_gather(d["padded"], idx, p, self.flip, aug, channels_last, d["consts"])
             else:
-                x = d["padded"][idx][:, :, p:d["padded"].shape[2] - p, p:d["padded"].shape[3] - p]
+                x = d["padded"][idx][:, :, p : d["padded"].shape[2] - p, p : d["padded"].shape[3] - p]
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
             yield self._normalise(x, d), d["train_y"][idx]
@@ -191,10 +211,10 @@ class InMemoryData:
         """Yield ``(x, y)`` test batches in order, normalised, without augmentation."""
         d = self._on(device)
         for s in range(0, len(self.test_y), batch):
-            x = d["test_x"][s:s + batch]
+            x = d["test_x"][s : s + batch]
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield self._normalise(x, d), d["test_y"][s:s + batch]
+            yield self._normalise(x, d), d["test_y"][s : s + batch]
 
 
 def load_digits(image_size: int = 32) -> InMemoryData:
@@ -204,7 +224,7 @@ def load_digits(image_size: int = 32) -> InMemoryData:
     except ImportError:  # pragma: no cover
         raise SrchainError("the digits dataset needs scikit-learn: pip install scikit-learn") from None
     d = _load()
-    x = torch.tensor(d.images, dtype=torch.float32).div_(16.0)[:, None]           # n, 1, 8, 8 in [0, 1]
+    x = torch.tensor(d.images, dtype=torch.float32).div_(16.0)[:, None]  # n, 1, 8, 8 in [0, 1]
     if image_size != 8:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
     x = x.clamp_(0, 1).repeat(1, 3, 1, 1).contiguous()
@@ -221,8 +241,10 @@ CIFAR_MD5 = {"cifar10": "c58f30108f718f92721af3b95e74349a", "cifar100": "eb9058c
 
 def _cifar_folder(name: str, data_dir, download: bool) -> Path:
     if data_dir is None:
-        raise SrchainError(f"--dataset {name} needs --data-dir DIR (the folder holding {CIFAR_FOLDERS[name]}, "
-                           "or where --download should put it)")
+        raise SrchainError(
+            f"--dataset {name} needs --data-dir DIR (the folder holding {CIFAR_FOLDERS[name]}, "
+            "or where --download should put it)"
+        )
     root = Path(data_dir).expanduser()
     sub = CIFAR_FOLDERS[name]
     if root.exists() and not root.is_dir():
@@ -232,10 +254,13 @@ def _cifar_folder(name: str, data_dir, download: bool) -> Path:
             return cand
     if not download:
         if not root.exists():
-            raise SrchainError(f"data folder {root} does not exist; create it and pass --download, or point "
-                               f"--data-dir at the folder holding {sub}")
+            raise SrchainError(
+                f"data folder {root} does not exist; create it and pass --download, or point "
+                f"--data-dir at the folder holding {sub}"
+            )
         raise SrchainError(f"{name} not found in {root} (expected {root / sub}); pass --download or fix --data-dir")
     import urllib.request
+
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -243,7 +268,7 @@ def _cifar_folder(name: str, data_dir, download: bool) -> Path:
     url = CIFAR_URLS[name]
     tmp = root / (Path(url).name + ".part")
     try:
-        urllib.request.urlretrieve(url, tmp)   # noqa: S310 - fixed https URL of the official dataset
+        urllib.request.urlretrieve(url, tmp)  # noqa: S310 - fixed https URL of the official dataset
         _check_md5(tmp, CIFAR_MD5[name], url)
         _extract_tarball(tmp, root, sub)
     except OSError as exc:
@@ -263,9 +288,11 @@ def _check_md5(path: Path, expected: str, url: str) -> None:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     if h.hexdigest() != expected:
-        raise SrchainError(f"the download of {url} has MD5 {h.hexdigest()}, not the published {expected}; "
-                           "it is corrupt or not the official file, so nothing was extracted; try again or "
-                           "download it by hand")
+        raise SrchainError(
+            f"the download of {url} has MD5 {h.hexdigest()}, not the published {expected}; "
+            "it is corrupt or not the official file, so nothing was extracted; try again or "
+            "download it by hand"
+        )
 
 
 def _extract_tarball(tar_path: Path, root: Path, sub: str) -> None:
@@ -275,10 +302,17 @@ def _extract_tarball(tar_path: Path, root: Path, sub: str) -> None:
             members = tar.getmembers()
             for m in members:
                 parts = Path(m.name).parts
-                if (m.name.startswith(("/", "\\")) or ".." in parts or not parts or parts[0] != sub
-                        or not (m.isfile() or m.isdir())):
-                    raise SrchainError(f"refusing to extract {tar_path.name}: member {m.name!r} is not a plain "
-                                       f"file or folder inside {sub}/")
+                if (
+                    m.name.startswith(("/", "\\"))
+                    or ".." in parts
+                    or not parts
+                    or parts[0] != sub
+                    or not (m.isfile() or m.isdir())
+                ):
+                    raise SrchainError(
+                        f"refusing to extract {tar_path.name}: member {m.name!r} is not a plain "
+                        f"file or folder inside {sub}/"
+                    )
             try:
                 tar.extractall(root, members=members, filter="data")
             except TypeError:  # pragma: no cover - Python without extraction filters; members were checked
@@ -291,21 +325,35 @@ class _BatchUnpickler(pickle.Unpickler):
     """Unpickles CIFAR's python batches and nothing else: a dict of bytes keys, lists of ints and bytes, and
     NumPy arrays. Any other global (the way a pickle runs code) is refused before it is looked up."""
 
-    ALLOWED = frozenset({
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("_codecs", "encode"),                       # how protocol-2 pickles written by Python 3 store bytes
-        ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "dict"), ("builtins", "list"),
-        ("__builtin__", "bytes"), ("__builtin__", "bytearray"), ("__builtin__", "dict"), ("__builtin__", "list"),
-    })
+    ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+            ("builtins", "bytes"),
+            ("builtins", "bytearray"),
+            ("builtins", "dict"),
+            ("builtins", "list"),
+            ("__builtin__", "bytes"),
+            ("__builtin__", "bytearray"),
+            ("__builtin__", "dict"),
+            ("__builtin__", "list"),
+        }
+    )
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
-            raise SrchainError(f"refusing to read {self.path}: it asks for {module}.{name}, which a CIFAR batch "
-                               "never holds (a pickle that names other objects can run code); use the official "
-                               "files")
+            raise SrchainError(
+                f"refusing to read {self.path}: it asks for {module}.{name}, which a CIFAR batch "
+                "never holds (a pickle that names other objects can run code); use the official "
+                "files"
+            )
         return super().find_class(module, name)
 
 
@@ -321,8 +369,9 @@ def _unpickle(path: Path):
     except OSError as exc:
         raise SrchainError(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # noqa: BLE001 - a broken pickle raises many types; all mean "not a batch"
-        raise SrchainError(f"{path} is not a CIFAR python batch ({type(exc).__name__}: "
-                           f"{' '.join(str(exc).split())[:120]})") from None
+        raise SrchainError(
+            f"{path} is not a CIFAR python batch ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+        ) from None
     return obj
 
 
@@ -332,8 +381,10 @@ def _batch_arrays(batch, path, key: bytes, classes: int):
         raise SrchainError(f"{path} is not a CIFAR python batch (expected a dict with b'data' and {key!r})")
     x = batch[b"data"]
     if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2 and x.shape[1] == 3072):
-        raise SrchainError(f"{path}: b'data' must be a uint8 array of shape (n, 3072), got "
-                           f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+        raise SrchainError(
+            f"{path}: b'data' must be a uint8 array of shape (n, 3072), got "
+            f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}"
+        )
     try:
         y = np.asarray(batch[key], dtype=np.int64)
     except (TypeError, ValueError, OverflowError):
@@ -364,8 +415,9 @@ def load_cifar(name: str, data_dir, download: bool = False) -> InMemoryData:
         x = np.concatenate([a for a, _ in parts]).reshape(-1, 3, 32, 32)
         y = np.concatenate([b for _, b in parts])
         if len(y) < 2:
-            raise SrchainError(f"{folder} holds {len(y)} image(s) in {', '.join(p.name for p in paths)}; "
-                               "need at least 2")
+            raise SrchainError(
+                f"{folder} holds {len(y)} image(s) in {', '.join(p.name for p in paths)}; need at least 2"
+            )
         return torch.from_numpy(x), torch.from_numpy(y)
 
     trx, try_ = stack(train)
@@ -388,10 +440,16 @@ def load_imagenet(data_dir):
         if not (root / part).is_dir():
             raise SrchainError(f"{root / part} does not exist; --data-dir must hold train/ and val/ ImageFolders")
     norm = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-    train = datasets.ImageFolder(root / "train", transforms.Compose([
-        transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(), norm]))
-    val = datasets.ImageFolder(root / "val", transforms.Compose([
-        transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(), norm]))
+    train = datasets.ImageFolder(
+        root / "train",
+        transforms.Compose(
+            [transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(), norm]
+        ),
+    )
+    val = datasets.ImageFolder(
+        root / "val",
+        transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(), norm]),
+    )
     return FolderData("imagenet", train, val, len(train.classes))
 
 
@@ -410,12 +468,18 @@ class FolderData:
     def batches(self, batch, epoch, seed, device="cpu", rank=0, world=1, augment=True, channels_last=False):
         from torch.utils.data import DataLoader, DistributedSampler
 
-        sampler = DistributedSampler(self.train, num_replicas=world, rank=rank, shuffle=True, seed=seed,
-                                     drop_last=True)
+        sampler = DistributedSampler(self.train, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
         sampler.set_epoch(epoch)
-        loader = DataLoader(self.train, batch_size=batch, sampler=sampler, num_workers=self.workers,
-                            pin_memory=True, drop_last=True, generator=epoch_generator(seed, epoch, 3, rank),
-                            persistent_workers=False)
+        loader = DataLoader(
+            self.train,
+            batch_size=batch,
+            sampler=sampler,
+            num_workers=self.workers,
+            pin_memory=True,
+            drop_last=True,
+            generator=epoch_generator(seed, epoch, 3, rank),
+            persistent_workers=False,
+        )
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         for x, y in loader:
             yield x.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)

@@ -8,6 +8,7 @@
 
 For BC the sign is that of ``w_b = Q(w_r)``, which is the sign of ``w_r``; for full precision, of the weights.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -51,7 +52,7 @@ class FlipTracker:
         self.layers = list(layers)
         self.k = int(k)
         self.init = {n: signs(w) for n, w in self.layers}
-        self.history = deque(maxlen=self.k)       # signs at the end of the last k epochs (oldest first)
+        self.history = deque(maxlen=self.k)  # signs at the end of the last k epochs (oldest first)
 
     def update(self, latent=None):
         """Record the current signs and return ``(layers, totals)``.
@@ -67,8 +68,11 @@ class FlipTracker:
             wr = None if latent is None else latent.get(n)
             di, dk = (now[n] != self.init[n]).sum().item(), (now[n] != ref[n]).sum().item()
             size = max(now[n].numel(), 1)
-            out[n] = {"flipped_since_init": 100.0 * di / size, "flipped_last_k": 100.0 * dk / size,
-                      "mean_abs_wb_minus_wr": None if wr is None else mean_abs_difference(w, wr)}
+            out[n] = {
+                "flipped_since_init": 100.0 * di / size,
+                "flipped_last_k": 100.0 * dk / size,
+                "mean_abs_wb_minus_wr": None if wr is None else mean_abs_difference(w, wr),
+            }
             if n.startswith("conv_"):
                 tot, fi, fk = tot + now[n].numel(), fi + di, fk + dk
         self.history.append(now)

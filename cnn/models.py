@@ -12,6 +12,7 @@ Convolutions carry no bias (BatchNorm follows), so the conv weights are exactly 
 ``width`` multiplies every conv/hidden width (rounded); a width that would leave a layer with no channels is
 refused. The first linear layer's size follows the input size, so 16×16 or 32×32 inputs both work.
 """
+
 from __future__ import annotations
 
 import torch
@@ -74,7 +75,7 @@ class _BasicBlock(nn.Module):
             sc = self.shortcut(x)
         elif self.stride != 1 or self.pad:
             # option A of He et al.: subsample and zero-pad the channels (no parameters)
-            sc = x[:, :, ::self.stride, ::self.stride]
+            sc = x[:, :, :: self.stride, :: self.stride]
             sc = F.pad(sc, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
         else:
             sc = x
@@ -150,12 +151,14 @@ def check_width(name: str, width: float) -> None:
         raise SrchainError(f"--width must be a finite number > 0, got {width!r}")
     c = NARROWEST[name]
     if int(round(c * width)) < 1:
-        raise SrchainError(f"--width {width:g} leaves {name}'s {c}-channel layers with 0 channels; use "
-                           f"--width >= {1 / c:g}")
+        raise SrchainError(
+            f"--width {width:g} leaves {name}'s {c}-channel layers with 0 channels; use --width >= {1 / c:g}"
+        )
 
 
-def build_model(name: str, num_classes: int = 10, width: float = 1.0, image_size: int = 32,
-                in_channels: int = 3) -> nn.Module:
+def build_model(
+    name: str, num_classes: int = 10, width: float = 1.0, image_size: int = 32, in_channels: int = 3
+) -> nn.Module:
     """Build one of :data:`srchain.cnn.registry.MODELS`.
 
     Raises
@@ -169,13 +172,13 @@ def build_model(name: str, num_classes: int = 10, width: float = 1.0, image_size
     if name == "vgg9":
         if image_size < 8:
             raise SrchainError("vgg9 needs --image-size >= 8 (three 2x2 poolings)")
-        return VGG([64, 64, "M", 128, 128, "M", 256, 256, 256, "M"], [256], num_classes, width, in_channels,
-                   image_size)
+        return VGG([64, 64, "M", 128, 128, "M", 256, 256, 256, "M"], [256], num_classes, width, in_channels, image_size)
     if name == "vgg-bc":
         if image_size < 8:
             raise SrchainError("vgg-bc needs --image-size >= 8 (three 2x2 poolings)")
-        return VGG([128, 128, "M", 256, 256, "M", 512, 512, "M"], [1024, 1024], num_classes, width, in_channels,
-                   image_size)
+        return VGG(
+            [128, 128, "M", 256, 256, "M", 512, 512, "M"], [1024, 1024], num_classes, width, in_channels, image_size
+        )
     if name == "resnet56":
         return CifarResNet(9, 1, num_classes, width, in_channels)
     if name == "wrn56-2":

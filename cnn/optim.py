@@ -22,6 +22,7 @@ says so to ``torch.amp.GradScaler`` and hands the scaler's ``grad_scale`` and ``
 inf check then happen inside the fused kernel, and a step that found an inf leaves the weights as they were (the
 quantize-after-step maps grid values to themselves), all without the host reading ``found_inf``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,8 +41,8 @@ def _flat_view(flat: torch.Tensor, offset: int, like: torch.Tensor, channels_las
     n = like.numel()
     if channels_last:
         o, i, kh, kw = like.shape
-        return flat[offset:offset + n].view(o, kh, kw, i).permute(0, 3, 1, 2)
-    return flat[offset:offset + n].view(like.shape)
+        return flat[offset : offset + n].view(o, kh, kw, i).permute(0, 3, 1, 2)
+    return flat[offset : offset + n].view(like.shape)
 
 
 def flatten_(params) -> torch.Tensor:
@@ -88,8 +89,17 @@ class QuantizedOptimizer:
     ...                          rule="sr", grid=Grid(1.0))
     """
 
-    def __init__(self, optimizer, quantized, rule: str = "sr", grid: Grid = Grid(), generator=None,
-                 init: str | None = None, clip_latent: bool = True, scale: str = "none"):
+    def __init__(
+        self,
+        optimizer,
+        quantized,
+        rule: str = "sr",
+        grid: Grid = Grid(),
+        generator=None,
+        init: str | None = None,
+        clip_latent: bool = True,
+        scale: str = "none",
+    ):
         from srchain.errors import SrchainError
 
         if rule not in ("fp", "r", "sr", "bc"):
@@ -164,9 +174,9 @@ class QuantizedOptimizer:
     def step(self, closure=None):
         """One step of the wrapped optimizer followed by the rule's quantization (one fused pass)."""
         if self.rule == "bc" and self.flat is not None:
-            self.flat.copy_(self.latent)          # the gradient was taken at w_b; the step moves w_r
+            self.flat.copy_(self.latent)  # the gradient was taken at w_b; the step moves w_r
         handed = [k for k in ("grad_scale", "found_inf") if k in self.__dict__]
-        for k in handed:                          # set by GradScaler.step (fused base optimizers only)
+        for k in handed:  # set by GradScaler.step (fused base optimizers only)
             setattr(self.optimizer, k, self.__dict__[k])
         try:
             loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
@@ -180,7 +190,7 @@ class QuantizedOptimizer:
         elif self.rule == "sr":
             qs(self.flat, self.grid, generator=self.generator, out=self.flat, levels=self._levels)
         else:
-            if self.clip_latent:                  # w_r ← clip(w_r − step), one kernel
+            if self.clip_latent:  # w_r ← clip(w_r − step), one kernel
                 torch.clamp(self.flat, self.grid.lo, self.grid.hi, out=self.latent)
             else:
                 self.latent.copy_(self.flat)
@@ -204,13 +214,15 @@ class QuantizedOptimizer:
         return torch.cat([v.contiguous().reshape(-1) for v in self.latent_views()])
 
     def state_dict(self):
-        return {"optimizer": self.optimizer.state_dict(),
-                "latent": None if self.latent is None else self._canonical_latent(),
-                "generator": None if self.generator is None else self.generator.get_state()}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "latent": None if self.latent is None else self._canonical_latent(),
+            "generator": None if self.generator is None else self.generator.get_state(),
+        }
 
     def load_state_dict(self, state):
         self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:      # moment buffers in their parameter's memory format
+        for group in self.optimizer.param_groups:  # moment buffers in their parameter's memory format
             for p in group["params"]:
                 st = self.optimizer.state.get(p, {})
                 for k, v in list(st.items()):
@@ -223,7 +235,7 @@ class QuantizedOptimizer:
             else:
                 offset = 0
                 for v in self.latent_views():
-                    v.copy_(lat[offset:offset + v.numel()].view(v.shape))
+                    v.copy_(lat[offset : offset + v.numel()].view(v.shape))
                     offset += v.numel()
         if state.get("generator") is not None and self.generator is not None:
             self.generator.set_state(state["generator"])

@@ -8,6 +8,7 @@
 * ``fig7_wb_minus_wr.png``: the average ``|w_b − w_r|`` per conv layer for BC logs (Figure 7(b, c)); skipped when
   no log carries it.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ def read_log(path) -> list:
     names = set(recs[-1]["layers"])
     for i, r in enumerate(recs):
         if set(r["layers"]) != names:
-            raise SrchainError(f"log {path}: record {i + 1} has layers {sorted(r['layers'])}, the last record "
-                               f"{sorted(names)}; is it one run's log?")
+            raise SrchainError(
+                f"log {path}: record {i + 1} has layers {sorted(r['layers'])}, the last record "
+                f"{sorted(names)}; is it one run's log?"
+            )
     return recs
 
 
@@ -118,8 +121,12 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     for ax, recs, lab in zip(axes[0], logs, labels):
         ep = [r["epoch"] for r in recs]
         for name in recs[-1]["layers"]:
-            ax.plot(ep, [r["layers"][name]["flipped_since_init"] for r in recs], label=name,
-                    ls="-" if name.startswith("conv") else "--")
+            ax.plot(
+                ep,
+                [r["layers"][name]["flipped_since_init"] for r in recs],
+                label=name,
+                ls="-" if name.startswith("conv") else "--",
+            )
         ax.set_title(lab)
         ax.set_xlabel("epochs")
     axes[0][0].set_ylabel("weights changed since init (%)")
@@ -159,8 +166,11 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     plt.close(fig)
 
     # Figure 7: |w_b - w_r| (BC logs only)
-    bc = [(recs, lab) for recs, lab in zip(logs, labels)
-          if any(v.get("mean_abs_wb_minus_wr") is not None for v in recs[-1]["layers"].values())]
+    bc = [
+        (recs, lab)
+        for recs, lab in zip(logs, labels)
+        if any(v.get("mean_abs_wb_minus_wr") is not None for v in recs[-1]["layers"].values())
+    ]
     if bc:
         fig, axes = plt.subplots(1, len(bc), figsize=(4.2 * len(bc), 3.4), squeeze=False)
         for ax, (recs, lab) in zip(axes[0], bc):
@@ -182,4 +192,4 @@ def _conv_total(rec, key):
     if total is not None:
         return total
     vals = [v[key] for n, v in rec["layers"].items() if n.startswith("conv")]
-    return sum(vals) / max(len(vals), 1)      # unweighted fallback for logs without the totals
+    return sum(vals) / max(len(vals), 1)  # unweighted fallback for logs without the totals

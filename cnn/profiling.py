@@ -20,6 +20,7 @@ CPU *even when training on CUDA*, so reading it never waits for the GPU. Reads o
 It runs on the CPU, so the CPU tests can pin "0 host syncs per step" although nothing there is asynchronous.
 On CUDA, ``torch.cuda.set_sync_debug_mode("error")`` is the complementary check (used by the GPU benchmark).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -30,17 +31,58 @@ from torch.utils._python_dispatch import TorchDispatchMode
 __all__ = ["StepCounter", "host_step_counters", "SYNC_OPS", "NO_KERNEL_OPS"]
 
 #: operator names (overload packet) that synchronise the host with the device
-SYNC_OPS = frozenset({"_local_scalar_dense", "nonzero", "nonzero_static", "masked_select", "_unique", "_unique2",
-                      "unique_dim", "unique_consecutive", "unique_dim_consecutive", "equal", "is_nonzero",
-                      "item"})
+SYNC_OPS = frozenset(
+    {
+        "_local_scalar_dense",
+        "nonzero",
+        "nonzero_static",
+        "masked_select",
+        "_unique",
+        "_unique2",
+        "unique_dim",
+        "unique_consecutive",
+        "unique_dim_consecutive",
+        "equal",
+        "is_nonzero",
+        "item",
+    }
+)
 
 
 #: operators that launch no kernel on a GPU: views, metadata, allocation, profiler marks, host scalar reads
-NO_KERNEL_OPS = frozenset({"detach", "t", "view", "_unsafe_view", "_reshape_alias", "reshape", "unsqueeze", "squeeze",
-                           "slice", "select", "expand", "permute", "transpose", "as_strided", "alias", "narrow",
-                           "split", "unbind", "lift_fresh", "empty", "empty_strided", "empty_like",
-                           "_record_function_enter_new", "_record_function_exit", "_local_scalar_dense",
-                           "is_same_size", "_has_compatible_shallow_copy_type", "set_", "resize_"})
+NO_KERNEL_OPS = frozenset(
+    {
+        "detach",
+        "t",
+        "view",
+        "_unsafe_view",
+        "_reshape_alias",
+        "reshape",
+        "unsqueeze",
+        "squeeze",
+        "slice",
+        "select",
+        "expand",
+        "permute",
+        "transpose",
+        "as_strided",
+        "alias",
+        "narrow",
+        "split",
+        "unbind",
+        "lift_fresh",
+        "empty",
+        "empty_strided",
+        "empty_like",
+        "_record_function_enter_new",
+        "_record_function_exit",
+        "_local_scalar_dense",
+        "is_same_size",
+        "_has_compatible_shallow_copy_type",
+        "set_",
+        "resize_",
+    }
+)
 
 
 def host_step_counters(optimizer) -> list:
@@ -124,13 +166,20 @@ class StepCounter(TorchDispatchMode):
         self.kernels += name not in NO_KERNEL_OPS
         self.by_op[name] += 1
         sync = name in SYNC_OPS
-        if name == "_local_scalar_dense" and args and isinstance(args[0], torch.Tensor) and \
-                args[0].device.type == "cpu" and (args[0].untyped_storage().data_ptr() in self.host_ptrs
-                                                  or _from_optimizer_get_value()):
-            sync = False                                   # a CPU-side optimizer step counter
-        elif name == "index" and len(args) > 1 and any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                                                      for i in (args[1] or ())):
-            sync = True                                    # boolean-mask indexing (a nonzero inside)
+        if (
+            name == "_local_scalar_dense"
+            and args
+            and isinstance(args[0], torch.Tensor)
+            and args[0].device.type == "cpu"
+            and (args[0].untyped_storage().data_ptr() in self.host_ptrs or _from_optimizer_get_value())
+        ):
+            sync = False  # a CPU-side optimizer step counter
+        elif (
+            name == "index"
+            and len(args) > 1
+            and any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or ()))
+        ):
+            sync = True  # boolean-mask indexing (a nonzero inside)
         elif name in ("_to_copy", "copy_") and _to_host(name, args, kwargs):
             sync = True
         if sync:
@@ -157,8 +206,16 @@ def _from_optimizer_get_value() -> bool:
 def _to_host(name, args, kwargs) -> bool:
     if name == "_to_copy":
         src, dev = args[0], kwargs.get("device")
-        return isinstance(src, torch.Tensor) and src.device.type != "cpu" and dev is not None and \
-            torch.device(dev).type == "cpu"
+        return (
+            isinstance(src, torch.Tensor)
+            and src.device.type != "cpu"
+            and dev is not None
+            and torch.device(dev).type == "cpu"
+        )
     dst, src = args[0], args[1] if len(args) > 1 else None
-    return isinstance(src, torch.Tensor) and isinstance(dst, torch.Tensor) and src.device.type != "cpu" and \
-        dst.device.type == "cpu"
+    return (
+        isinstance(src, torch.Tensor)
+        and isinstance(dst, torch.Tensor)
+        and src.device.type != "cpu"
+        and dst.device.type == "cpu"
+    )

@@ -13,6 +13,7 @@ A :class:`Grid` holds Δ and the number of bits: ``bits = 1`` is ``{−Δ, +Δ}`
 Every function works on one tensor of any shape, so the optimizer wrapper calls it once on a flat buffer that
 holds all conv weights (one fused pass, no per-tensor loop).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Grid:
         object.__setattr__(self, "delta", check_delta(self.delta))
         if int(self.bits) != self.bits or self.bits < 1 or self.bits > 16:
             from srchain.errors import SrchainError
+
             raise SrchainError(f"--bits must be an integer from 1 to 16, got {self.bits!r}")
 
     @property
@@ -85,18 +87,24 @@ def qd(w: torch.Tensor, grid: Grid, out: torch.Tensor | None = None, levels=None
     if grid.binary:
         pos, neg = levels if levels is not None else (w.new_full((), d), w.new_full((), -d))
         if out is not None and out.dtype == w.dtype:
-            return torch.where(w >= 0, pos, neg, out=out)      # straight into out (w may be out)
+            return torch.where(w >= 0, pos, neg, out=out)  # straight into out (w may be out)
         res = torch.where(w >= 0, pos, neg)
     else:
         k = torch.floor(w.abs() / d + 0.5).clamp_(max=grid.kmax)
-        res = torch.copysign(k, w).mul_(d)        # sign(w)·Δ·floor(|w|/Δ + 1/2), Eq. 3 (−0 compares == 0)
+        res = torch.copysign(k, w).mul_(d)  # sign(w)·Δ·floor(|w|/Δ + 1/2), Eq. 3 (−0 compares == 0)
     if out is None:
         return res
     return out.copy_(res)
 
 
-def qs(w: torch.Tensor, grid: Grid, generator: torch.Generator | None = None,
-       out: torch.Tensor | None = None, p: torch.Tensor | None = None, levels=None) -> torch.Tensor:
+def qs(
+    w: torch.Tensor,
+    grid: Grid,
+    generator: torch.Generator | None = None,
+    out: torch.Tensor | None = None,
+    p: torch.Tensor | None = None,
+    levels=None,
+) -> torch.Tensor:
     """Stochastic rounding Qs (Eq. 5): up with probability ``x − ⌊x⌋``, ``x = w/Δ`` clipped to the range.
 
     Parameters

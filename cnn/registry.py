@@ -8,14 +8,27 @@ A *method* is ``[big-][r-|sr-|bc-]{adam,sgd}`` (Section 3 and Table 1 of the pap
 * ``bc-adam``: BinaryConnect, latent ``w_r <- w_r - step(grad f(Q(w_r)))`` (Eq. 7);
 * ``big-``: the same with the big batch of Appendix H.1 (1024, or 512 for WRN-56-2 and ResNet-18).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from srchain.errors import SrchainError
 
-__all__ = ["MODELS", "METHODS", "DATASETS", "Method", "parse_method", "check_model", "check_dataset",
-           "BIG_BATCH", "DEFAULT_BATCH", "DATASET_CLASSES", "PAPER_MILESTONES", "PAPER_EPOCHS"]
+__all__ = [
+    "MODELS",
+    "METHODS",
+    "DATASETS",
+    "Method",
+    "parse_method",
+    "check_model",
+    "check_dataset",
+    "BIG_BATCH",
+    "DEFAULT_BATCH",
+    "DATASET_CLASSES",
+    "PAPER_MILESTONES",
+    "PAPER_EPOCHS",
+]
 
 #: model name -> one-line description
 MODELS = {
@@ -41,12 +54,16 @@ RULES = ("fp", "r", "sr", "bc")
 BASES = ("adam", "sgd")
 #: the canonical method names (the parser accepts any [big-][rule-]base)
 METHODS = tuple(
-    f"{big}{rule + '-' if rule != 'fp' else ''}{base}"
-    for base in BASES for big in ("", "big-") for rule in RULES
+    f"{big}{rule + '-' if rule != 'fp' else ''}{base}" for base in BASES for big in ("", "big-") for rule in RULES
 )
 TABLE1_METHODS = ("adam", "bc-adam", "big-sr-adam", "sr-adam", "r-adam")
-TABLE1_LABELS = {"adam": "ADAM", "bc-adam": "BC-ADAM", "big-sr-adam": "Big SR-ADAM", "sr-adam": "SR-ADAM",
-                 "r-adam": "R-ADAM"}
+TABLE1_LABELS = {
+    "adam": "ADAM",
+    "bc-adam": "BC-ADAM",
+    "big-sr-adam": "Big SR-ADAM",
+    "sr-adam": "SR-ADAM",
+    "r-adam": "R-ADAM",
+}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ It is a planning figure (about right for the large sizes where it matters), not 
 checked against, ``max_memory``, defaults to 80% of the memory available now (:func:`srchain.budget.
 default_max_memory`), and on CUDA the device part is also checked against the GPU's free memory.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,8 +62,8 @@ def _host_data_bytes(dataset: str, image_size: int) -> float:
     if dataset == "digits":
         return 8.0 * _DIGITS * 4 * float(image_size) ** 2
     if dataset in ("cifar10", "cifar100"):
-        return _CIFAR * 3072 * (3 + 4 * 5 / 6)       # uint8 batches, stacked copy, torch view; float train set
-    return 0.0                                         # ImageNet is streamed from disk
+        return _CIFAR * 3072 * (3 + 4 * 5 / 6)  # uint8 batches, stacked copy, torch view; float train set
+    return 0.0  # ImageNet is streamed from disk
 
 
 def _device_data_bytes(dataset: str, image_size: int) -> float:
@@ -76,8 +77,17 @@ def _device_data_bytes(dataset: str, image_size: int) -> float:
     return 0.0
 
 
-def estimate_run(model: str, method: str, dataset: str, width: float, image_size: int, batch: int,
-                 eval_batch: int = 500, k: int = 5, num_classes: int | None = None) -> RunFootprint:
+def estimate_run(
+    model: str,
+    method: str,
+    dataset: str,
+    width: float,
+    image_size: int,
+    batch: int,
+    eval_batch: int = 500,
+    k: int = 5,
+    num_classes: int | None = None,
+) -> RunFootprint:
     """Estimate the memory of one training run (see the module docstring for the formula).
 
     Raises
@@ -120,8 +130,9 @@ def estimate_run(model: str, method: str, dataset: str, width: float, image_size
         with torch.no_grad():
             net(torch.empty(2, 3, size, size, device="meta"))
     except RuntimeError as exc:
-        raise SrchainError(f"{model} cannot take {size}x{size} inputs at --width {width:g}: "
-                           f"{' '.join(str(exc).split())[:160]}") from None
+        raise SrchainError(
+            f"{model} cannot take {size}x{size} inputs at --width {width:g}: {' '.join(str(exc).split())[:160]}"
+        ) from None
     finally:
         for h in handles:
             h.remove()
@@ -134,20 +145,26 @@ def check_run_memory(cfg, device: str = "cpu", max_memory_gib: float | None = No
     """Estimate ``cfg``'s run (a resolved :class:`~srchain.cnn.train.TrainConfig`) and refuse it with one line
     when it needs more than ``max_memory_gib`` GiB (default: :func:`srchain.budget.default_max_memory`), or on
     CUDA more than the GPU has free."""
-    fp = estimate_run(cfg.model, cfg.method, cfg.dataset, cfg.width, cfg.image_size, cfg.batch, cfg.eval_batch,
-                      cfg.k)
+    fp = estimate_run(cfg.model, cfg.method, cfg.dataset, cfg.width, cfg.image_size, cfg.batch, cfg.eval_batch, cfg.k)
     limit = default_max_memory() if max_memory_gib is None else float(max_memory_gib) * GIB
-    hint = ("lower --width, --image-size or --batch" if cfg.dataset == "digits" else "lower --width or --batch")
-    what = (f"{cfg.model} at --width {cfg.width:g}, batch {cfg.batch}"
-            + (f", {cfg.image_size}x{cfg.image_size} images" if cfg.dataset == "digits" else "")
-            + f" ({fp.params:.3g} parameters; model and activations {format_bytes(fp.device_bytes)}, "
-              f"data {format_bytes(fp.data_bytes)})")
-    check_memory(fp.total, limit, what, hint + ", or raise --max-memory (GiB) if the estimate is too high",
-                 parameter="--max-memory")
+    hint = "lower --width, --image-size or --batch" if cfg.dataset == "digits" else "lower --width or --batch"
+    what = (
+        f"{cfg.model} at --width {cfg.width:g}, batch {cfg.batch}"
+        + (f", {cfg.image_size}x{cfg.image_size} images" if cfg.dataset == "digits" else "")
+        + f" ({fp.params:.3g} parameters; model and activations {format_bytes(fp.device_bytes)}, "
+        f"data {format_bytes(fp.data_bytes)})"
+    )
+    check_memory(
+        fp.total,
+        limit,
+        what,
+        hint + ", or raise --max-memory (GiB) if the estimate is too high",
+        parameter="--max-memory",
+    )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and torch.cuda.is_available():
         free, _ = torch.cuda.mem_get_info()
-        on_gpu = fp.device_bytes + _device_data_bytes(cfg.dataset, cfg.image_size)   # the data lives there too
+        on_gpu = fp.device_bytes + _device_data_bytes(cfg.dataset, cfg.image_size)  # the data lives there too
         check_memory(on_gpu, free, f"{cfg.model} on the GPU", hint, parameter="the GPU's free memory")
     return fp

@@ -21,6 +21,7 @@ Fewer launches per step:
 
 The augmentation is one gather on the device (:func:`srchain.cnn.data.crop_flip_gather`).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,15 @@ from typing import Callable
 
 import torch
 
-__all__ = ["AMP_CHOICES", "resolve_amp", "make_base_optimizer", "TrainStep", "EpochRead", "autocast_for",
-           "deterministic_mode"]
+__all__ = [
+    "AMP_CHOICES",
+    "resolve_amp",
+    "make_base_optimizer",
+    "TrainStep",
+    "EpochRead",
+    "autocast_for",
+    "deterministic_mode",
+]
 
 AMP_CHOICES = ("off", "fp16", "bf16")
 
@@ -69,8 +77,9 @@ def autocast_for(device_type: str, amp: str):
     return autocast
 
 
-def make_base_optimizer(params, base: str, lr: float, weight_decay: float, momentum: float, device_type: str,
-                        impl: str = "auto"):
+def make_base_optimizer(
+    params, base: str, lr: float, weight_decay: float, momentum: float, device_type: str, impl: str = "auto"
+):
     """Adam or SGD over ``params``: ``impl='auto'`` is fused on CUDA (where this torch has it), foreach else.
 
     ``impl`` may also be ``'fused'``, ``'foreach'``, ``'loop'`` (the per-parameter reference implementation) or
@@ -85,9 +94,9 @@ def make_base_optimizer(params, base: str, lr: float, weight_decay: float, momen
     if impl == "fused":
         try:
             return cls(params, fused=True, **kw)
-        except (RuntimeError, TypeError, ValueError):     # an older torch without fused for this optimizer
+        except (RuntimeError, TypeError, ValueError):  # an older torch without fused for this optimizer
             impl = "foreach"
-    if impl == "default":                                 # torch's own choice (foreach on CUDA, the loop on CPU)
+    if impl == "default":  # torch's own choice (foreach on CUDA, the loop on CPU)
         return cls(params, **kw)
     return cls(params, foreach=(impl == "foreach"), **kw)
 
@@ -130,8 +139,8 @@ class TrainStep:
         self.losses = torch.zeros(max(int(steps), 1), dtype=torch.float64, device=self.device)
         self.wrong = torch.zeros((), dtype=torch.long, device=self.device)
         self.seen = 0
-        self.n = 0                      # steps taken this epoch
-        self.n_read = 0                 # losses already read by the host
+        self.n = 0  # steps taken this epoch
+        self.n_read = 0  # losses already read by the host
         self._read: list = []
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -140,8 +149,8 @@ class TrainStep:
         with self.autocast():
             logits = self.net(x)
             loss = self.loss_fn(logits, y)
-        with torch.no_grad():       # read the forward's outputs before a CUDA-graphed backward may reuse memory
-            if self.n >= self.losses.numel():                  # more steps than announced: grow (rare)
+        with torch.no_grad():  # read the forward's outputs before a CUDA-graphed backward may reuse memory
+            if self.n >= self.losses.numel():  # more steps than announced: grow (rare)
                 self.losses = torch.cat([self.losses, torch.zeros_like(self.losses)])
             self.losses[self.n] = loss.detach()
             self.wrong += (logits.detach().argmax(1) != y).sum()
@@ -161,7 +170,7 @@ class TrainStep:
         """Read the losses of the steps not read yet (one host synchronisation) and report the first
         non-finite loss of the epoch, if any."""
         if self.n > self.n_read:
-            self._read.extend(self.losses[self.n_read:self.n].tolist())
+            self._read.extend(self.losses[self.n_read : self.n].tolist())
             self.n_read = self.n
         for i, v in enumerate(self._read):
             if not math.isfinite(v):
@@ -192,8 +201,12 @@ class deterministic_mode:
         import os
 
         cudnn = torch.backends.cudnn
-        self.saved = (torch.are_deterministic_algorithms_enabled(),
-                      torch.is_deterministic_algorithms_warn_only_enabled(), cudnn.deterministic, cudnn.benchmark)
+        self.saved = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            cudnn.deterministic,
+            cudnn.benchmark,
+        )
         if self.on:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)

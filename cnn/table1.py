@@ -10,6 +10,7 @@ CUDA, so a node with 8 GPUs trains 8 runs at once. The runs write their own logs
 them. :func:`plan_table1` (``srchain table1 --dry-run``) prints the grid and its projected GPU-hours without
 training.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,15 +22,15 @@ from pathlib import Path
 from srchain.cnn.registry import MODELS, TABLE1_LABELS, check_model, parse_method
 from srchain.errors import SrchainError
 
-__all__ = ["run_table1", "plan_table1", "plan_markdown", "time_step", "train_one", "to_markdown",
-           "PAPER_TABLE1"]
+__all__ = ["run_table1", "plan_table1", "plan_markdown", "time_step", "train_one", "to_markdown", "PAPER_TABLE1"]
 
 #: Table 1 of the paper (CIFAR-10 columns), for comparison in reports.
-PAPER_TABLE1 = {"vgg9": {"adam": 7.97, "bc-adam": 10.36, "big-sr-adam": 16.95, "sr-adam": 23.33, "r-adam": 23.99},
-                "vgg-bc": {"adam": 7.12, "bc-adam": 8.21, "big-sr-adam": 16.77, "sr-adam": 20.56, "r-adam": 21.88},
-                "resnet56": {"adam": 8.10, "bc-adam": 8.83, "big-sr-adam": 19.84, "sr-adam": 26.49,
-                             "r-adam": 33.56},
-                "wrn56-2": {"adam": 6.62, "bc-adam": 7.17, "big-sr-adam": 16.04, "sr-adam": 21.58, "r-adam": 27.90}}
+PAPER_TABLE1 = {
+    "vgg9": {"adam": 7.97, "bc-adam": 10.36, "big-sr-adam": 16.95, "sr-adam": 23.33, "r-adam": 23.99},
+    "vgg-bc": {"adam": 7.12, "bc-adam": 8.21, "big-sr-adam": 16.77, "sr-adam": 20.56, "r-adam": 21.88},
+    "resnet56": {"adam": 8.10, "bc-adam": 8.83, "big-sr-adam": 19.84, "sr-adam": 26.49, "r-adam": 33.56},
+    "wrn56-2": {"adam": 6.62, "bc-adam": 7.17, "big-sr-adam": 16.04, "sr-adam": 21.58, "r-adam": 27.90},
+}
 
 
 def _finished_log(path: Path, epochs: int):
@@ -61,8 +62,18 @@ def train_one(config: dict) -> tuple:
     cfg = TrainConfig(**config)
     _pick_gpu(cfg.device)
     fin = train(cfg)["final"]
-    return ({"model": cfg.model, "method": cfg.method, "dataset": cfg.dataset, "seed": cfg.seed, "out": cfg.out,
-             "test_error": fin["test_error"], "train_error": fin["train_error"]}, {})
+    return (
+        {
+            "model": cfg.model,
+            "method": cfg.method,
+            "dataset": cfg.dataset,
+            "seed": cfg.seed,
+            "out": cfg.out,
+            "test_error": fin["test_error"],
+            "train_error": fin["train_error"],
+        },
+        {},
+    )
 
 
 def _pick_gpu(device: str) -> None:
@@ -75,7 +86,7 @@ def _pick_gpu(device: str) -> None:
 
         index = int(get_worker().name)
     except (ImportError, ValueError, TypeError):
-        return                                  # not in a LocalCluster worker: the current device
+        return  # not in a LocalCluster worker: the current device
     torch.cuda.set_device(index % torch.cuda.device_count())
 
 
@@ -97,8 +108,9 @@ def _check_grid(models, methods, seeds, datasets, base, out, resume):
     return models, methods, seeds, datasets
 
 
-def run_table1(models, methods, seeds, base, out=None, resume=False, progress=None, workers=None,
-               scheduler=None, datasets=None) -> dict:
+def run_table1(
+    models, methods, seeds, base, out=None, resume=False, progress=None, workers=None, scheduler=None, datasets=None
+) -> dict:
     """Train every (dataset, model, method, seed) and summarise.
 
     Every run is one task of the sweep engine (:func:`srchain.sweep.run_sweep`): in this process one after the
@@ -139,8 +151,9 @@ def run_table1(models, methods, seeds, base, out=None, resume=False, progress=No
 
     models, methods, seeds, datasets = _check_grid(models, methods, seeds, datasets, base, out, resume)
     if scheduler is not None and out is None:
-        raise SrchainError("--scheduler needs --out DIR, a folder every worker can write (the runs' logs are "
-                           "read back from it)")
+        raise SrchainError(
+            "--scheduler needs --out DIR, a folder every worker can write (the runs' logs are read back from it)"
+        )
     # every cell's settings and memory are checked before the first run starts
     from srchain.cnn.resources import check_run_memory
 
@@ -151,7 +164,7 @@ def run_table1(models, methods, seeds, base, out=None, resume=False, progress=No
                 rc = dataclasses.replace(base, model=model, method=method, dataset=dataset).resolved()
                 footprint[dataset, model, method] = check_run_memory(rc, rc.device, rc.max_memory)
     cuda = _trains_on_cuda(base.device, scheduler)
-    if workers and base.threads is None and not cuda:       # N local workers share this machine's CPUs
+    if workers and base.threads is None and not cuda:  # N local workers share this machine's CPUs
         base = dataclasses.replace(base, threads=max(1, _cpu_count() // workers))
     tmp = None
     if out is None:
@@ -165,18 +178,31 @@ def run_table1(models, methods, seeds, base, out=None, resume=False, progress=No
         tasks, where = [], {}
         for dataset, model, method, seed in _grid(models, methods, seeds, datasets):
             run_dir = _run_dir(out, dataset, model, method, seed, several)
-            cfg = dataclasses.replace(base, model=model, method=method, seed=seed, dataset=dataset,
-                                      out=str(run_dir), resume=resume)
+            cfg = dataclasses.replace(
+                base, model=model, method=method, seed=seed, dataset=dataset, out=str(run_dir), resume=resume
+            )
             rcfg = cfg.resolved()
             where[dataset, model, method, seed] = (run_dir, rcfg.epochs)
             if resume and _finished_log(run_dir / "log.jsonl", rcfg.epochs) is not None:
                 continue
             res = {"GPU": 1} if cuda else {"memory": footprint[dataset, model, method].total}
-            tasks.append(Task({"dataset": dataset, "model": model, "method": method, "seed": seed}, train_one,
-                              {"config": cfg.to_dict()}, res))
+            tasks.append(
+                Task(
+                    {"dataset": dataset, "model": model, "method": method, "seed": seed},
+                    train_one,
+                    {"config": cfg.to_dict()},
+                    res,
+                )
+            )
         if tasks:
-            run_sweep(tasks, workers=workers, scheduler=scheduler, progress=not base.quiet and len(tasks) > 1,
-                      worker_resources={"GPU": 1} if (cuda and workers) else None, desc="table1 runs")
+            run_sweep(
+                tasks,
+                workers=workers,
+                scheduler=scheduler,
+                progress=not base.quiet and len(tasks) > 1,
+                worker_resources={"GPU": 1} if (cuda and workers) else None,
+                desc="table1 runs",
+            )
         rows = []
         for dataset in datasets:
             for model in models:
@@ -186,22 +212,38 @@ def run_table1(models, methods, seeds, base, out=None, resume=False, progress=No
                         run_dir, epochs = where[dataset, model, method, seed]
                         fin = _finished_log(run_dir / "log.jsonl", epochs)
                         if fin is None:
-                            raise SrchainError(f"the run in {run_dir} finished but its log.jsonl is missing or "
-                                               "incomplete; is --out shared with the workers?")
+                            raise SrchainError(
+                                f"the run in {run_dir} finished but its log.jsonl is missing or "
+                                "incomplete; is --out shared with the workers?"
+                            )
                         test.append(fin["test_error"])
                         trn.append(fin["train_error"])
                         if progress:
                             progress(model, method, seed, fin)
-                    rows.append({"model": model, "method": method, "dataset": dataset,
-                                 "test_error": statistics.fmean(test),
-                                 "test_error_std": statistics.stdev(test) if len(test) > 1 else 0.0,
-                                 "test_errors": test, "train_error": statistics.fmean(trn), "seeds": seeds})
+                    rows.append(
+                        {
+                            "model": model,
+                            "method": method,
+                            "dataset": dataset,
+                            "test_error": statistics.fmean(test),
+                            "test_error_std": statistics.stdev(test) if len(test) > 1 else 0.0,
+                            "test_errors": test,
+                            "train_error": statistics.fmean(trn),
+                            "seeds": seeds,
+                        }
+                    )
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return {"command": "table1", "rows": rows, "dataset": datasets[0] if not several else datasets,
-            "epochs": cfg0.epochs, "width": base.width, "seconds": time.perf_counter() - t0,
-            "runs": None if tmp is not None else str(out)}
+    return {
+        "command": "table1",
+        "rows": rows,
+        "dataset": datasets[0] if not several else datasets,
+        "epochs": cfg0.epochs,
+        "width": base.width,
+        "seconds": time.perf_counter() - t0,
+        "runs": None if tmp is not None else str(out),
+    }
 
 
 def _cpu_count() -> int:
@@ -225,8 +267,12 @@ def _trains_on_cuda(device: str, scheduler=None) -> bool:
 # --dry-run: the grid and its projected cost
 # -------------------------------------------------------------------------------------------------------------
 #: training / test images per dataset (digits: the fixed 80/20 split of 1797)
-DATASET_SIZES = {"digits": (1438, 359), "cifar10": (50000, 10000), "cifar100": (50000, 10000),
-                 "imagenet": (1281167, 50000)}
+DATASET_SIZES = {
+    "digits": (1438, 359),
+    "cifar10": (50000, 10000),
+    "cifar100": (50000, 10000),
+    "imagenet": (1281167, 50000),
+}
 
 
 def _steps_per_epoch(n: int, batch: int) -> int:
@@ -247,8 +293,10 @@ def time_step(cfg, device=None, steps: int = 3, warmup: int = 2) -> dict:
 
     device = torch.device(device or _device_type(cfg.device))
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SrchainError("--device cuda was asked for but torch sees no CUDA device; use --device cpu, or "
-                           "--step-seconds to project from a step time measured elsewhere")
+        raise SrchainError(
+            "--device cuda was asked for but torch sees no CUDA device; use --device cpu, or "
+            "--step-seconds to project from a step time measured elsewhere"
+        )
     check_amp_supported(cfg.amp, device.type)
     size = 224 if cfg.dataset == "imagenet" else (cfg.image_size if cfg.dataset == "digits" else 32)
     cfg = dataclasses.replace(cfg, image_size=size)
@@ -306,8 +354,9 @@ def _parse_step_seconds(values):
     return out
 
 
-def plan_table1(models, methods, seeds, base, datasets=None, step_seconds=None, timing_steps: int = 3,
-                progress=None) -> dict:
+def plan_table1(
+    models, methods, seeds, base, datasets=None, step_seconds=None, timing_steps: int = 3, progress=None
+) -> dict:
     """The grid of a Table 1 and its projected device-hours, without training.
 
     Each (dataset, model, method) is timed on this machine's device with :func:`time_step` (a few steps of the
@@ -347,38 +396,61 @@ def plan_table1(models, methods, seeds, base, datasets=None, step_seconds=None, 
                     step_s, eval_s, how, device = t["step_seconds"], t["eval_batch_seconds"], "measured", t["device"]
                 epoch_s = steps * step_s + evals * eval_s
                 run_s = cfg.epochs * epoch_s
-                cell = {"dataset": dataset, "model": model, "method": method, "batch": cfg.batch,
-                        "steps_per_epoch": steps, "step_seconds": step_s, "eval_batch_seconds": eval_s,
-                        "images_per_second": cfg.batch / step_s, "epoch_seconds": epoch_s, "epochs": cfg.epochs,
-                        "run_hours": run_s / 3600, "seeds": len(seeds), "hours": len(seeds) * run_s / 3600,
-                        "step_time": how}
+                cell = {
+                    "dataset": dataset,
+                    "model": model,
+                    "method": method,
+                    "batch": cfg.batch,
+                    "steps_per_epoch": steps,
+                    "step_seconds": step_s,
+                    "eval_batch_seconds": eval_s,
+                    "images_per_second": cfg.batch / step_s,
+                    "epoch_seconds": epoch_s,
+                    "epochs": cfg.epochs,
+                    "run_hours": run_s / 3600,
+                    "seeds": len(seeds),
+                    "hours": len(seeds) * run_s / 3600,
+                    "step_time": how,
+                }
                 cells.append(cell)
                 total += cell["hours"]
                 if progress:
                     progress(cell)
     on_gpu = bool(given) or (device or "").startswith("cuda")
     cfg0 = base.resolved()
-    return {"command": "table1", "dry_run": True,
-            "grid": {"datasets": datasets, "models": models, "methods": methods, "seeds": seeds},
-            "runs": len(datasets) * len(models) * len(methods) * len(seeds), "epochs": cfg0.epochs,
-            "amp": cfg0.amp, "width": cfg0.width, "device": device, "cells": cells, "device_hours": total,
-            "gpu_hours": total if on_gpu else None}
+    return {
+        "command": "table1",
+        "dry_run": True,
+        "grid": {"datasets": datasets, "models": models, "methods": methods, "seeds": seeds},
+        "runs": len(datasets) * len(models) * len(methods) * len(seeds),
+        "epochs": cfg0.epochs,
+        "amp": cfg0.amp,
+        "width": cfg0.width,
+        "device": device,
+        "cells": cells,
+        "device_hours": total,
+        "gpu_hours": total if on_gpu else None,
+    }
 
 
 def plan_markdown(plan: dict) -> str:
     """The dry run as text: the grid, one line per cell, the total."""
     g = plan["grid"]
-    lines = [f"grid: {len(g['datasets'])} dataset(s) {' '.join(g['datasets'])} x {len(g['models'])} model(s) "
-             f"{' '.join(g['models'])} x {len(g['methods'])} method(s) {' '.join(g['methods'])} x "
-             f"{len(g['seeds'])} seed(s) = {plan['runs']} runs of {plan['epochs']} epochs "
-             f"(amp {plan['amp']}, width {plan['width']:g})",
-             "",
-             "| dataset | model | method | batch | steps/epoch | s/step | images/s | h/run | h (all seeds) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"grid: {len(g['datasets'])} dataset(s) {' '.join(g['datasets'])} x {len(g['models'])} model(s) "
+        f"{' '.join(g['models'])} x {len(g['methods'])} method(s) {' '.join(g['methods'])} x "
+        f"{len(g['seeds'])} seed(s) = {plan['runs']} runs of {plan['epochs']} epochs "
+        f"(amp {plan['amp']}, width {plan['width']:g})",
+        "",
+        "| dataset | model | method | batch | steps/epoch | s/step | images/s | h/run | h (all seeds) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in plan["cells"]:
-        lines.append(f"| {c['dataset']} | {c['model']} | {c['method']} | {c['batch']} | {c['steps_per_epoch']} | "
-                     f"{c['step_seconds']:.4g} | {c['images_per_second']:.0f} | {c['run_hours']:.3g} | "
-                     f"{c['hours']:.3g} |")
+        lines.append(
+            f"| {c['dataset']} | {c['model']} | {c['method']} | {c['batch']} | {c['steps_per_epoch']} | "
+            f"{c['step_seconds']:.4g} | {c['images_per_second']:.0f} | {c['run_hours']:.3g} | "
+            f"{c['hours']:.3g} |"
+        )
     unit = "GPU-hours" if plan["gpu_hours"] is not None else f"device-hours on {plan['device']} (no GPU timed)"
     how = "from the given --step-seconds" if plan["device"] == "given" else f"step times measured on {plan['device']}"
     lines += ["", f"projected: {plan['device_hours']:.3g} {unit}, one run at a time ({how}); nothing was trained"]
@@ -405,8 +477,10 @@ def to_markdown(result: dict) -> str:
         body += f"| {TABLE1_LABELS.get(m, m)} | " + " | ".join(vals) + " |\n"
     ds = result.get("dataset")
     ds = ", ".join(ds) if isinstance(ds, list) else ds
-    note = (f"\nTop-1 test error (%) on {ds}, mean ± sample std over {n} seed(s), "
-            f"{result.get('epochs')} epochs, width {result.get('width')}.\n")
+    note = (
+        f"\nTop-1 test error (%) on {ds}, mean ± sample std over {n} seed(s), "
+        f"{result.get('epochs')} epochs, width {result.get('width')}.\n"
+    )
     return head + body + note
 
 

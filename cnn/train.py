@@ -43,6 +43,7 @@ Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in ``DistributedDat
 gloo on CPU); ``batch`` is per device, so the global batch is ``batch × world size``. Every rank draws the same
 Qs numbers, so the replicas stay identical; rank 0 evaluates, logs and checkpoints.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,17 +59,38 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srchain.cnn.checkpoint import (CHECKPOINT_VERSION, _check_against, _fail, _rng_state, _set_rng_state,
-                                    load_checkpoint, save_checkpoint)
+from srchain.cnn.checkpoint import (
+    CHECKPOINT_VERSION,
+    _check_against,
+    _fail,
+    _rng_state,
+    _set_rng_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 from srchain.cnn.data import epoch_generator, load_dataset
 from srchain.cnn.metrics import FlipTracker
 from srchain.cnn.models import build_model, conv_weights, named_layers
 from srchain.cnn.optim import QuantizedOptimizer
 from srchain.cnn.quantized import Grid
-from srchain.cnn.registry import (BIG_BATCH, DATASET_CLASSES, DEFAULT_BATCH, PAPER_EPOCHS, PAPER_MILESTONES,
-                                  check_dataset, check_model, parse_method)
-from srchain.cnn.step import (TrainStep, autocast_for, check_amp_supported, deterministic_mode,
-                              make_base_optimizer, resolve_amp)
+from srchain.cnn.registry import (
+    BIG_BATCH,
+    DATASET_CLASSES,
+    DEFAULT_BATCH,
+    PAPER_EPOCHS,
+    PAPER_MILESTONES,
+    check_dataset,
+    check_model,
+    parse_method,
+)
+from srchain.cnn.step import (
+    TrainStep,
+    autocast_for,
+    check_amp_supported,
+    deterministic_mode,
+    make_base_optimizer,
+    resolve_amp,
+)
 from srchain.errors import SrchainError
 from srchain.io import write_json, write_text_atomic
 
@@ -76,8 +98,27 @@ __all__ = ["TrainConfig", "train", "build_run", "lr_at", "save_checkpoint", "loa
 
 #: config fields that must agree between a checkpoint and the run that resumes it (``threads``: CPU reductions
 #: depend on the number of intra-op threads, so another count would not continue bit for bit)
-_RESUME_KEYS = ("model", "method", "dataset", "batch", "lr", "milestones", "gamma", "weight_decay", "momentum",
-                "delta", "bits", "scale", "clip_latent", "width", "image_size", "k", "seed", "amp", "threads")
+_RESUME_KEYS = (
+    "model",
+    "method",
+    "dataset",
+    "batch",
+    "lr",
+    "milestones",
+    "gamma",
+    "weight_decay",
+    "momentum",
+    "delta",
+    "bits",
+    "scale",
+    "clip_latent",
+    "width",
+    "image_size",
+    "k",
+    "seed",
+    "amp",
+    "threads",
+)
 
 
 @dataclass
@@ -128,8 +169,17 @@ class TrainConfig:
         m = parse_method(c.method)
         c.method = m.name
         c.amp = resolve_amp(c.amp, _device_type(c.device))
-        for name in ("epochs", "batch", "big_batch", "k", "eval_batch", "image_size", "threads", "stop_after",
-                     "sync_every"):
+        for name in (
+            "epochs",
+            "batch",
+            "big_batch",
+            "k",
+            "eval_batch",
+            "image_size",
+            "threads",
+            "stop_after",
+            "sync_every",
+        ):
             v = getattr(c, name)
             if v is not None and not _is_count(v):
                 raise SrchainError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
@@ -147,8 +197,8 @@ class TrainConfig:
             raise SrchainError(f"--max-memory must be a finite number of GiB > 0, got {c.max_memory!r}")
         from srchain.cnn.models import check_width
 
-        check_width(c.model, c.width)                               # > 0, finite, no layer with 0 channels
-        Grid(c.delta, c.bits)                                        # validates Δ > 0 and bits
+        check_width(c.model, c.width)  # > 0, finite, no layer with 0 channels
+        Grid(c.delta, c.bits)  # validates Δ > 0 and bits
         if c.epochs is None:
             c.epochs = PAPER_EPOCHS[c.dataset]
         if c.batch is None:
@@ -156,8 +206,9 @@ class TrainConfig:
         for name in ("batch", "big_batch"):
             v = getattr(c, name)
             if v is not None and v < 2:
-                raise SrchainError(f"--{name.replace('_', '-')} must be >= 2: BatchNorm needs two samples per "
-                                   f"batch, got {v}")
+                raise SrchainError(
+                    f"--{name.replace('_', '-')} must be >= 2: BatchNorm needs two samples per batch, got {v}"
+                )
         if c.milestones is None:
             if c.dataset in PAPER_MILESTONES:
                 c.milestones = PAPER_MILESTONES[c.dataset]
@@ -219,6 +270,7 @@ def _setup(device_pref: str):
 def _all_sum(t: torch.Tensor, world: int) -> torch.Tensor:
     if world > 1:
         import torch.distributed as dist
+
         dist.all_reduce(t)
     return t
 
@@ -226,6 +278,7 @@ def _all_sum(t: torch.Tensor, world: int) -> torch.Tensor:
 def _barrier(world):
     if world > 1:
         import torch.distributed as dist
+
         dist.barrier()
 
 
@@ -269,13 +322,17 @@ def train(cfg: TrainConfig) -> dict:
     try:
         return _train(cfg)
     except (torch.OutOfMemoryError, MemoryError) as exc:
-        raise SrchainError(f"ran out of memory ({type(exc).__name__}) although the estimate fitted; lower "
-                           "--width, --image-size or --batch") from None
+        raise SrchainError(
+            f"ran out of memory ({type(exc).__name__}) although the estimate fitted; lower "
+            "--width, --image-size or --batch"
+        ) from None
     except RuntimeError as exc:
         if "can't allocate memory" not in str(exc) and "out of memory" not in str(exc):
             raise
-        raise SrchainError(f"ran out of memory ({' '.join(str(exc).split())[:120]}) although the estimate "
-                           "fitted; lower --width, --image-size or --batch") from None
+        raise SrchainError(
+            f"ran out of memory ({' '.join(str(exc).split())[:120]}) although the estimate "
+            "fitted; lower --width, --image-size or --batch"
+        ) from None
 
 
 def _resume_value(k, v, device_type):
@@ -300,26 +357,35 @@ def _train(cfg: TrainConfig) -> dict:
     if out is not None and out.exists() and not out.is_dir():
         raise SrchainError(f"--out {out} exists and is not a directory")
     if cfg.threads is None:
-        cfg.threads = torch.get_num_threads()                  # torch's choice, recorded for --resume
+        cfg.threads = torch.get_num_threads()  # torch's choice, recorded for --resume
     dev_type = _device_type(cfg.device)
     if out is not None and ckpt_path.exists():
         if not cfg.resume:
             raise SrchainError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         ckpt = load_checkpoint(ckpt_path)
         saved = ckpt["config"]
-        if not milestones_given and saved.get("milestones") is not None:   # derived ones follow the checkpoint
+        if not milestones_given and saved.get("milestones") is not None:  # derived ones follow the checkpoint
             cfg.milestones = tuple(saved["milestones"])
-        diff = [k for k in _RESUME_KEYS if _resume_value(k, getattr(cfg, k), dev_type)
-                != _resume_value(k, saved.get(k), dev_type)]
+        diff = [
+            k
+            for k in _RESUME_KEYS
+            if _resume_value(k, getattr(cfg, k), dev_type) != _resume_value(k, saved.get(k), dev_type)
+        ]
         if diff:
             k = diff[0]
-            extra = (" (torch's default on this machine; pass --threads to match)"
-                     if k == "threads" and not threads_given else "")
-            raise SrchainError(f"cannot resume {out}: --{k.replace('_', '-')} was {saved.get(k)!r} there, "
-                               f"{getattr(cfg, k)!r} now{extra}; use the same settings or another --out")
+            extra = (
+                " (torch's default on this machine; pass --threads to match)"
+                if k == "threads" and not threads_given
+                else ""
+            )
+            raise SrchainError(
+                f"cannot resume {out}: --{k.replace('_', '-')} was {saved.get(k)!r} there, "
+                f"{getattr(cfg, k)!r} now{extra}; use the same settings or another --out"
+            )
         if ckpt["epoch"] > cfg.epochs:
-            raise SrchainError(f"cannot resume {out}: it has already run {ckpt['epoch']} epochs, more than "
-                               f"--epochs {cfg.epochs}")
+            raise SrchainError(
+                f"cannot resume {out}: it has already run {ckpt['epoch']} epochs, more than --epochs {cfg.epochs}"
+            )
 
     device, rank, world = _setup(cfg.device)
     from srchain.cnn.resources import check_run_memory
@@ -350,9 +416,16 @@ def build_run(cfg: TrainConfig, device, num_classes: int, world: int = 1):
         model = model.to(memory_format=torch.channels_last)
     params = list(model.parameters())
     base = make_base_optimizer(params, method.base, cfg.lr, cfg.weight_decay, cfg.momentum, device.type)
-    qgen = epoch_generator(cfg.seed, 2**31 - 1, device=device.type)      # Rademacher init and Qs draws
-    opt = QuantizedOptimizer(base, conv_weights(model), rule=method.rule, grid=Grid(cfg.delta, cfg.bits),
-                             generator=qgen, clip_latent=cfg.clip_latent, scale=cfg.scale)
+    qgen = epoch_generator(cfg.seed, 2**31 - 1, device=device.type)  # Rademacher init and Qs draws
+    opt = QuantizedOptimizer(
+        base,
+        conv_weights(model),
+        rule=method.rule,
+        grid=Grid(cfg.delta, cfg.bits),
+        generator=qgen,
+        clip_latent=cfg.clip_latent,
+        scale=cfg.scale,
+    )
     layers = named_layers(model)
     tracker = FlipTracker([(n, m.weight) for n, m in layers], k=cfg.k)
     conv_names = [n for n, _ in layers if n.startswith("conv_")]
@@ -361,13 +434,23 @@ def build_run(cfg: TrainConfig, device, num_classes: int, world: int = 1):
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
+
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
         net = torch.compile(net, mode="reduce-overhead", dynamic=False)
     loss_fn = _loss_gather if (cfg.deterministic and device.type == "cuda") else _loss
     step = TrainStep(net, opt, loss_fn, autocast, scaler, device, compiled=cfg.compile)
-    return {"model": model, "net": net, "opt": opt, "tracker": tracker, "conv_names": conv_names,
-            "scaler": scaler, "autocast": autocast, "step": step, "channels_last": channels_last}
+    return {
+        "model": model,
+        "net": net,
+        "opt": opt,
+        "tracker": tracker,
+        "conv_names": conv_names,
+        "scaler": scaler,
+        "autocast": autocast,
+        "step": step,
+        "channels_last": channels_last,
+    }
 
 
 def _channels_last(cfg, device_type: str) -> bool:
@@ -386,8 +469,12 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
     num_classes = DATASET_CLASSES[cfg.dataset] if cfg.dataset != "imagenet" else data.num_classes
     parts = build_run(cfg, device, num_classes, world)
     model, opt, tracker, scaler = parts["model"], parts["opt"], parts["tracker"], parts["scaler"]
-    conv_names, autocast, train_step, channels_last = (parts["conv_names"], parts["autocast"], parts["step"],
-                                                       parts["channels_last"])
+    conv_names, autocast, train_step, channels_last = (
+        parts["conv_names"],
+        parts["autocast"],
+        parts["step"],
+        parts["channels_last"],
+    )
 
     history, start = [], 0
     if ckpt is not None:
@@ -404,8 +491,10 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
 
     if rank == 0 and out is not None:
-        write_json(out / "config.json", {"command": "train", **cfg.to_dict(), "world_size": world,
-                                         "global_batch": cfg.batch * world})
+        write_json(
+            out / "config.json",
+            {"command": "train", **cfg.to_dict(), "world_size": world, "global_batch": cfg.batch * world},
+        )
     from tqdm.auto import tqdm
 
     stopped = False
@@ -413,10 +502,14 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
     sync_every = cfg.sync_every or steps
 
     def stop(what, epoch, step, lr):
-        where = f"the last good checkpoint is {ckpt_path}" if history and ckpt_path else \
-            "no epoch had finished, so there is no checkpoint"
-        return SrchainError(f"{what} at epoch {epoch + 1}, step {step + 1}; {where}; "
-                            f"lower --lr (now {lr:g}) or change --delta")
+        where = (
+            f"the last good checkpoint is {ckpt_path}"
+            if history and ckpt_path
+            else "no epoch had finished, so there is no checkpoint"
+        )
+        return SrchainError(
+            f"{what} at epoch {epoch + 1}, step {step + 1}; {where}; lower --lr (now {lr:g}) or change --delta"
+        )
 
     def check_losses(epoch, lr, bar):
         """Read the losses not read yet (one host sync); stop at the first non-finite one (on every rank)."""
@@ -436,19 +529,25 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
             g["lr"] = lr
         parts["net"].train()
         train_step.begin_epoch(steps)
-        bar = tqdm(total=steps, desc=f"{cfg.model} {cfg.method} epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=cfg.quiet or rank != 0)
-        for step, (x, y) in enumerate(data.batches(cfg.batch, epoch, cfg.seed, device, rank, world,
-                                                   channels_last=channels_last)):
+        bar = tqdm(
+            total=steps,
+            desc=f"{cfg.model} {cfg.method} epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=cfg.quiet or rank != 0,
+        )
+        for step, (x, y) in enumerate(
+            data.batches(cfg.batch, epoch, cfg.seed, device, rank, world, channels_last=channels_last)
+        ):
             try:
                 train_step(x, y)
             except RuntimeError as exc:
                 if "overflow" not in str(exc):
                     raise
-                check_losses(epoch, lr, bar)                  # a non-finite loss before it is reported first
-                bar.close()                                   # a step too large for float32 (e.g. --lr 1e300)
-                raise stop("the update overflowed float32 (the loss would become non-finite)", epoch, step,
-                           lr) from None
+                check_losses(epoch, lr, bar)  # a non-finite loss before it is reported first
+                bar.close()  # a step too large for float32 (e.g. --lr 1e300)
+                raise stop(
+                    "the update overflowed float32 (the loss would become non-finite)", epoch, step, lr
+                ) from None
             bar.update(1)
             if (step + 1) % sync_every == 0 and step + 1 < steps:
                 check_losses(epoch, lr, bar)
@@ -456,40 +555,69 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
         bar.close()
         if not _all_finite(model.parameters()):
             raise stop("the weights became non-finite", epoch, steps - 1, lr)
-        stats = _all_sum(torch.stack([train_step.wrong.double(),
-                                      torch.tensor(float(train_step.seen), dtype=torch.float64, device=device)]),
-                         world)
+        stats = _all_sum(
+            torch.stack(
+                [train_step.wrong.double(), torch.tensor(float(train_step.seen), dtype=torch.float64, device=device)]
+            ),
+            world,
+        )
         train_error = 100.0 * stats[0].item() / max(stats[1].item(), 1)
         if rank == 0:
             test_error = _evaluate(model, data, cfg, device, autocast, channels_last)
             latent = opt.latent_views()
             latent = None if latent is None else dict(zip(conv_names, latent))
             per_layer, totals = tracker.update(latent)
-            rec = {"epoch": epoch + 1, "lr": lr, "train_error": train_error, "test_error": test_error,
-                   "train_loss": train_step.loss_sum() / max(steps, 1), "layers": per_layer,
-                   "conv_flipped_since_init": totals["flipped_since_init"],
-                   "conv_flipped_last_k": totals["flipped_last_k"], "k": cfg.k,
-                   "model": cfg.model, "method": cfg.method, "seed": cfg.seed,
-                   "seconds": time.perf_counter() - t0}
+            rec = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_error": train_error,
+                "test_error": test_error,
+                "train_loss": train_step.loss_sum() / max(steps, 1),
+                "layers": per_layer,
+                "conv_flipped_since_init": totals["flipped_since_init"],
+                "conv_flipped_last_k": totals["flipped_last_k"],
+                "k": cfg.k,
+                "model": cfg.model,
+                "method": cfg.method,
+                "seed": cfg.seed,
+                "seconds": time.perf_counter() - t0,
+            }
             history.append(rec)
             if out is not None:
-                state = {"version": CHECKPOINT_VERSION, "config": cfg.to_dict(), "epoch": epoch + 1,
-                         "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                         "optimizer": opt.state_dict(), "flips": tracker.state_dict(), "history": history,
-                         "scaler": None if scaler is None else scaler.state_dict(), "rng": _rng_state()}
+                state = {
+                    "version": CHECKPOINT_VERSION,
+                    "config": cfg.to_dict(),
+                    "epoch": epoch + 1,
+                    "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                    "optimizer": opt.state_dict(),
+                    "flips": tracker.state_dict(),
+                    "history": history,
+                    "scaler": None if scaler is None else scaler.state_dict(),
+                    "rng": _rng_state(),
+                }
                 save_checkpoint(ckpt_path, state)
                 write_text_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
             if not cfg.quiet:
-                tqdm.write(f"{cfg.model} {cfg.method} seed {cfg.seed} epoch {epoch + 1}/{cfg.epochs}: "
-                           f"train {train_error:.2f}%  test {test_error:.2f}%  conv flips "
-                           f"{totals['flipped_since_init']:.1f}%")
+                tqdm.write(
+                    f"{cfg.model} {cfg.method} seed {cfg.seed} epoch {epoch + 1}/{cfg.epochs}: "
+                    f"train {train_error:.2f}%  test {test_error:.2f}%  conv flips "
+                    f"{totals['flipped_since_init']:.1f}%"
+                )
         _barrier(world)
         if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after and epoch + 1 < cfg.epochs:
             stopped = True
             break
-    return {"config": cfg.to_dict(), "history": history, "final": history[-1] if history else None,
-            "out": None if out is None else str(out), "stopped": stopped, "model": model, "optimizer": opt,
-            "rank": rank, "world": world}
+    return {
+        "config": cfg.to_dict(),
+        "history": history,
+        "final": history[-1] if history else None,
+        "out": None if out is None else str(out),
+        "stopped": stopped,
+        "model": model,
+        "optimizer": opt,
+        "rank": rank,
+        "world": world,
+    }
 
 
 def _all_finite(params) -> bool:

@@ -9,6 +9,7 @@ the `django-static-mathjax` wheel (a plain copy of MathJax's es5 distribution, n
 ``_static/mathjax``. Nothing is fetched from a CDN at build or view time; tests/test_docs.py checks that no
 ``<script>`` or ``<link>`` of the built pages points off-site.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -37,8 +38,16 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "examples", "**.ipynb_checkpoints", "auto_examples/*.ipynb", "auto_examples/*.py",
-                    "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.codeobj.json"]
+exclude_patterns = [
+    "_build",
+    "examples",
+    "**.ipynb_checkpoints",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.md5",
+    "auto_examples/*.codeobj.json",
+]
 root_doc = "index"
 language = "en"
 default_role = "code"  # `x` in the hand-written pages is inline code, as in Markdown

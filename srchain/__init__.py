@@ -14,6 +14,7 @@ The public names are imported on first use, so ``import srchain`` stays light (n
     limit = sc.limit_chain(toy, noise, lat)                       # Ũ, α0, T̃ (Eq. 9)
     sc.tv(sc.stationary(op).pi, sc.stationary(limit.t_tilde).pi)  # TV(π_α, π̃), Theorem 5
 """
+
 from __future__ import annotations
 
 import importlib
@@ -46,8 +47,18 @@ _LAZY = {
     "open_results": ("srchain.results", "open_results"),
 }
 #: submodules reachable as attributes (``sc.noise.gaussian``, ``sc.bounds.theorem1``).
-_SUBMODULES = ("noise", "bounds", "operators", "mixing", "lattice", "problems", "quantize", "budget",
-               "results", "sweep")
+_SUBMODULES = (
+    "noise",
+    "bounds",
+    "operators",
+    "mixing",
+    "lattice",
+    "problems",
+    "quantize",
+    "budget",
+    "results",
+    "sweep",
+)
 
 __all__ = ["SrchainError", "__version__", *_LAZY, "noise", "bounds"]
 

@@ -4,6 +4,7 @@
 package attribute of the same name to the module, so the two cannot be told apart by name. The module is made
 callable instead, and calling it calls the function.
 """
+
 from __future__ import annotations
 
 import sys

@@ -18,14 +18,28 @@ Checking the appendices found three places where the proofs do not give the prin
   only when ``√d Δ ≤ 1``, where the printed floor is the larger. The proof also needs ``E[r_t] = 0``, i.e.
   stochastic rounding inside BC.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from srchain.errors import SrchainError
 
-__all__ = ["lemma1", "sr_floor", "bc_floor", "bc_strong_floor", "theorem1", "theorem2", "theorem3", "theorem4",
-           "corollary1", "theorem2_proved", "theorem3_proved", "theorem4_proved", "sqrt_schedule_sum"]
+__all__ = [
+    "lemma1",
+    "sr_floor",
+    "bc_floor",
+    "bc_strong_floor",
+    "theorem1",
+    "theorem2",
+    "theorem3",
+    "theorem4",
+    "corollary1",
+    "theorem2_proved",
+    "theorem3_proved",
+    "theorem4_proved",
+    "sqrt_schedule_sum",
+]
 
 
 def _pos(name, x, allow_zero=False):
@@ -100,8 +114,11 @@ def theorem2(T, d, delta, G, D, c):
     """
     T = _T(T)
     c = _pos("c", c)
-    return _pos("D", D) ** 2 / (c * np.sqrt(T)) + np.sqrt(T + 1) / (2 * T) * c * _pos("G", G, True) ** 2 \
+    return (
+        _pos("D", D) ** 2 / (c * np.sqrt(T))
+        + np.sqrt(T + 1) / (2 * T) * c * _pos("G", G, True) ** 2
         + sr_floor(d, delta, G)
+    )
 
 
 def theorem3(T, d, delta, G, D, c, L):
@@ -115,8 +132,11 @@ def theorem3(T, d, delta, G, D, c, L):
     """
     T = _T(T)
     c = _pos("c", c)
-    return _pos("D", D) ** 2 / (2 * c * np.sqrt(T)) + np.sqrt(T + 1) / (2 * T) * c * _pos("G", G, True) ** 2 \
+    return (
+        _pos("D", D) ** 2 / (2 * c * np.sqrt(T))
+        + np.sqrt(T + 1) / (2 * T) * c * _pos("G", G, True) ** 2
         + bc_floor(d, delta, L, D)
+    )
 
 
 def theorem4(T, d, delta, G, D, mu, L2):
@@ -158,8 +178,11 @@ def theorem2_proved(T, d, delta, G, D, c):
     """
     T = _T(T)
     c = _pos("c", c)
-    return _pos("D", D) ** 2 / (2 * c * np.sqrt(T)) + c * _pos("G", G, True) ** 2 * sqrt_schedule_sum(T) / (2 * T) \
+    return (
+        _pos("D", D) ** 2 / (2 * c * np.sqrt(T))
+        + c * _pos("G", G, True) ** 2 * sqrt_schedule_sum(T) / (2 * T)
         + sr_floor(d, delta, G)
+    )
 
 
 def theorem3_proved(T, d, delta, G, D, c, L):
@@ -172,8 +195,11 @@ def theorem3_proved(T, d, delta, G, D, c, L):
     """
     T = _T(T)
     c = _pos("c", c)
-    return _pos("D", D) ** 2 / (2 * c * np.sqrt(T)) + c * _pos("G", G, True) ** 2 * sqrt_schedule_sum(T) / (2 * T) \
+    return (
+        _pos("D", D) ** 2 / (2 * c * np.sqrt(T))
+        + c * _pos("G", G, True) ** 2 * sqrt_schedule_sum(T) / (2 * T)
         + bc_floor(d, delta, L, D)
+    )
 
 
 def theorem4_proved(T, d, delta, G, D, mu, L2):
@@ -186,5 +212,7 @@ def theorem4_proved(T, d, delta, G, D, mu, L2):
 
     (needs :math:`\mathbb{E}[r_t] = 0`, i.e. stochastic rounding in BC).
     """
-    return _strong_term(T, G, mu) + _pos("D", D) * _pos("L2", L2, True) * _pos("d", d) \
-        * _pos("delta", delta, True) ** 2 / 2
+    return (
+        _strong_term(T, G, mu)
+        + _pos("D", D) * _pos("L2", L2, True) * _pos("d", d) * _pos("delta", delta, True) ** 2 / 2
+    )

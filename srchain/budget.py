@@ -6,6 +6,7 @@ one :class:`~srchain.errors.SrchainError` naming what was estimated, the limit a
 limit is the memory the machine has available now (``MemAvailable`` of ``/proc/meminfo``, or the physical memory
 where that file does not exist), so a run is refused instead of being killed by the kernel.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,17 @@ from dataclasses import dataclass
 
 from srchain.errors import SrchainError
 
-__all__ = ["GIB", "available_memory", "default_max_memory", "check_memory", "format_bytes", "check_count",
-           "WorkEstimate", "check_work", "format_duration"]
+__all__ = [
+    "GIB",
+    "available_memory",
+    "default_max_memory",
+    "check_memory",
+    "format_bytes",
+    "check_count",
+    "WorkEstimate",
+    "check_work",
+    "format_duration",
+]
 
 GIB = 2**30
 
@@ -62,15 +72,19 @@ def check_memory(need: float, limit: float | None, what: str, hint: str = "", pa
     if limit is None:
         return
     if not need <= limit:  # also refuses a NaN or infinite estimate
-        raise SrchainError(f"{what} needs about {format_bytes(need)}, {parameter} is {format_bytes(limit)}"
-                           + (f"; {hint}" if hint else ""))
+        raise SrchainError(
+            f"{what} needs about {format_bytes(need)}, {parameter} is {format_bytes(limit)}"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 def check_count(value: float, limit: float, name: str, hint: str = "") -> None:
     """Raise :class:`SrchainError` when a count that sets the work (steps, seeds, states) exceeds ``limit``."""
     if not value <= limit:
-        raise SrchainError(f"{name} = {value:.3g} is more than this machine can do (at most {limit:.3g})"
-                           + (f"; {hint}" if hint else ""))
+        raise SrchainError(
+            f"{name} = {value:.3g} is more than this machine can do (at most {limit:.3g})"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 def format_duration(seconds: float) -> str:
@@ -80,8 +94,11 @@ def format_duration(seconds: float) -> str:
         return "forever"
     if s < 120:
         return f"{s:.2g} s"
-    for unit, size, below in (("minutes", 60.0, 3600.0), ("hours", 3600.0, 48 * 3600.0),
-                              ("days", 86400.0, 730 * 86400.0)):
+    for unit, size, below in (
+        ("minutes", 60.0, 3600.0),
+        ("hours", 3600.0, 48 * 3600.0),
+        ("days", 86400.0, 730 * 86400.0),
+    ):
         if s < below:
             return f"{s / size:.3g} {unit}" if unit == "days" else f"{s / size:.2g} {unit}"
     return f"{s / (365.25 * 86400):.2g} years"
@@ -101,8 +118,12 @@ class WorkEstimate:
     unit: str = "steps"
 
     def __add__(self, other: "WorkEstimate") -> "WorkEstimate":
-        return WorkEstimate(self.seconds + other.seconds, self.bytes + other.bytes, self.work + other.work,
-                            self.unit if self.work >= other.work else other.unit)
+        return WorkEstimate(
+            self.seconds + other.seconds,
+            self.bytes + other.bytes,
+            self.work + other.work,
+            self.unit if self.work >= other.work else other.unit,
+        )
 
     @property
     def rate(self) -> float:
@@ -114,8 +135,13 @@ class WorkEstimate:
         return f"about {format_duration(self.seconds)}{at}, {format_bytes(self.bytes)}"
 
 
-def check_work(est: WorkEstimate, max_memory: float | None = None, max_hours: float | None = None,
-               what: str = "the simulation", hint: str = "use fewer steps or chains") -> None:
+def check_work(
+    est: WorkEstimate,
+    max_memory: float | None = None,
+    max_hours: float | None = None,
+    what: str = "the simulation",
+    hint: str = "use fewer steps or chains",
+) -> None:
     """Refuse (:class:`SrchainError`, one line naming the parameters) an estimate over either limit.
 
     ``max_memory`` in bytes (``None``: :func:`srchain.budget.default_max_memory`, ``math.inf``: no limit);
@@ -126,5 +152,7 @@ def check_work(est: WorkEstimate, max_memory: float | None = None, max_hours: fl
         check_memory(est.bytes, limit, what, hint + " or raise max_memory")
     if max_hours is not None and not est.seconds <= float(max_hours) * 3600.0:
         at = f" at {est.rate:.2g} {est.unit}/s" if est.work > 0 else ""
-        raise SrchainError(f"{what} would take about {format_duration(est.seconds)}{at}, max_hours is "
-                           f"{float(max_hours):g}; {hint} or raise max_hours")
+        raise SrchainError(
+            f"{what} would take about {format_duration(est.seconds)}{at}, max_hours is "
+            f"{float(max_hours):g}; {hint} or raise max_hours"
+        )

@@ -13,6 +13,7 @@ entry-point group ``srchain.commands``) exposing
 Mistakes the user can fix raise :class:`srchain.SrchainError`; they are printed as one line,
 ``srchain: error: <message>``, and the exit status is 2. Anything else is a bug (status 1, with a traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -136,41 +137,97 @@ NOISE_NAMES = ("gaussian", "laplace", "student-t", "minibatch")
 def add_problem_options(parser, default_problem="toy", methods=None, default_method="sr", multi_method=False):
     """``--problem --dim --coupling --method --delta --domain``."""
     g = parser.add_argument_group("problem")
-    g.add_argument("--problem", default=default_problem, metavar="NAME",
-                   help=f"registered problem (default: {default_problem}); see `srchain stationary --list-problems`")
-    g.add_argument("--dim", type=positive_int, default=None, metavar="D",
-                   help="dimension for d-dimensional problems (separable, coupled; default 2)")
-    g.add_argument("--coupling", type=nonneg_float, default=None, metavar="C",
-                   help="coupling c of the `coupled` problem, (c/2)·Σ(w_k − w_{k+1})² (default 1)")
+    g.add_argument(
+        "--problem",
+        default=default_problem,
+        metavar="NAME",
+        help=f"registered problem (default: {default_problem}); see `srchain stationary --list-problems`",
+    )
+    g.add_argument(
+        "--dim",
+        type=positive_int,
+        default=None,
+        metavar="D",
+        help="dimension for d-dimensional problems (separable, coupled; default 2)",
+    )
+    g.add_argument(
+        "--coupling",
+        type=nonneg_float,
+        default=None,
+        metavar="C",
+        help="coupling c of the `coupled` problem, (c/2)·Σ(w_k − w_{k+1})² (default 1)",
+    )
     if methods is not None:
         if multi_method:
-            g.add_argument("--method", nargs="+", default=[default_method] if isinstance(default_method, str)
-                           else list(default_method), choices=methods, metavar="M",
-                           help=f"training rule(s): {', '.join(methods)}")
+            g.add_argument(
+                "--method",
+                nargs="+",
+                default=[default_method] if isinstance(default_method, str) else list(default_method),
+                choices=methods,
+                metavar="M",
+                help=f"training rule(s): {', '.join(methods)}",
+            )
         else:
-            g.add_argument("--method", default=default_method, choices=methods, metavar="M",
-                           help=f"training rule: {', '.join(methods)} (default {default_method})")
-    g.add_argument("--delta", type=positive_float, default=0.5, metavar="Δ",
-                   help="quantization step Δ of the grid lo + ΔZ (default 0.5)")
-    g.add_argument("--domain", type=finite_float, nargs=2, default=None, metavar=("LO", "HI"),
-                   help="box [LO, HI]^d holding the lattice (default: the problem's own)")
+            g.add_argument(
+                "--method",
+                default=default_method,
+                choices=methods,
+                metavar="M",
+                help=f"training rule: {', '.join(methods)} (default {default_method})",
+            )
+    g.add_argument(
+        "--delta",
+        type=positive_float,
+        default=0.5,
+        metavar="Δ",
+        help="quantization step Δ of the grid lo + ΔZ (default 0.5)",
+    )
+    g.add_argument(
+        "--domain",
+        type=finite_float,
+        nargs=2,
+        default=None,
+        metavar=("LO", "HI"),
+        help="box [LO, HI]^d holding the lattice (default: the problem's own)",
+    )
     return g
 
 
 def add_noise_options(parser, default_sigma=2.0):
     """``--noise --sigma --nu --batch --samples``."""
     g = parser.add_argument_group("gradient noise")
-    g.add_argument("--noise", default="gaussian", choices=NOISE_NAMES,
-                   help="noise added to the true gradient (default gaussian)")
-    g.add_argument("--sigma", type=positive_float, default=default_sigma, metavar="S",
-                   help=f"scale of one sample's noise: gaussian std, laplace b, student-t scale; the minibatch "
-                        f"model's per-sample perturbations are drawn N(0, S²) and centred (default {default_sigma})")
-    g.add_argument("--nu", type=positive_float, default=3.0, metavar="NU",
-                   help="degrees of freedom of the student-t noise (default 3)")
-    g.add_argument("--batch", type=positive_int, default=1, metavar="B",
-                   help="batch size: the gradient noise is the mean of B samples (default 1)")
-    g.add_argument("--samples", type=positive_int, default=16, metavar="M",
-                   help="minibatch noise: number m of per-sample perturbations (default 16)")
+    g.add_argument(
+        "--noise", default="gaussian", choices=NOISE_NAMES, help="noise added to the true gradient (default gaussian)"
+    )
+    g.add_argument(
+        "--sigma",
+        type=positive_float,
+        default=default_sigma,
+        metavar="S",
+        help=f"scale of one sample's noise: gaussian std, laplace b, student-t scale; the minibatch "
+        f"model's per-sample perturbations are drawn N(0, S²) and centred (default {default_sigma})",
+    )
+    g.add_argument(
+        "--nu",
+        type=positive_float,
+        default=3.0,
+        metavar="NU",
+        help="degrees of freedom of the student-t noise (default 3)",
+    )
+    g.add_argument(
+        "--batch",
+        type=positive_int,
+        default=1,
+        metavar="B",
+        help="batch size: the gradient noise is the mean of B samples (default 1)",
+    )
+    g.add_argument(
+        "--samples",
+        type=positive_int,
+        default=16,
+        metavar="M",
+        help="minibatch noise: number m of per-sample perturbations (default 16)",
+    )
     return g
 
 
@@ -192,14 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="srchain",
         description="Stochastic rounding as a Markov chain: exact stationary laws, mixing times, simulators and "
-                    "the CNN benchmark of 'Training Quantized Nets: A Deeper Understanding' (Li et al., 2017).",
+        "the CNN benchmark of 'Training Quantized Nets: A Deeper Understanding' (Li et al., 2017).",
     )
     parser.add_argument("--version", action="version", version=f"srchain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, modname in commands().items():
         module = importlib.import_module(modname)  # light: command modules import their work lazily
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
-                           formatter_class=_HelpFormatter)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=_HelpFormatter)
         module.configure(p)
         p.set_defaults(_run=module.run, _outputs=dict(getattr(module, "OUTPUTS", DEFAULT_OUTPUTS)))
     return parser
@@ -230,8 +286,9 @@ def _as_flags(message: str, args) -> str:
     import re
 
     known = {k for k in vars(args) if not k.startswith("_")}
-    message = re.sub(r"`(\w+)`", lambda m: "--" + m.group(1).replace("_", "-") if m.group(1) in known else m.group(1),
-                     message)  # `name` marks a parameter explicitly
+    message = re.sub(
+        r"`(\w+)`", lambda m: "--" + m.group(1).replace("_", "-") if m.group(1) in known else m.group(1), message
+    )  # `name` marks a parameter explicitly
     for name in sorted(vars(args), key=len, reverse=True):
         if "_" in name.strip("_") and not name.startswith("_"):
             message = re.sub(rf"(?<![\w-]){re.escape(name)}(?!\w)", "--" + name.replace("_", "-"), message)

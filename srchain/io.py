@@ -1,4 +1,5 @@
 """Writing results: atomic JSON (a crash never leaves half a file) and reading earlier results for ``--resume``."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,9 +15,18 @@ import orjson
 
 from srchain.errors import SrchainError
 
-__all__ = ["to_jsonable", "write_json", "write_json_fast", "dumps_json", "read_json", "write_text_atomic",
-           "atomic_write", "atomic_path", "check_output_path",
-           "IMAGE_SUFFIXES"]
+__all__ = [
+    "to_jsonable",
+    "write_json",
+    "write_json_fast",
+    "dumps_json",
+    "read_json",
+    "write_text_atomic",
+    "atomic_write",
+    "atomic_path",
+    "check_output_path",
+    "IMAGE_SUFFIXES",
+]
 
 #: Image formats matplotlib writes without extra packages (``--plot`` and figure outputs must name one).
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")

@@ -4,6 +4,7 @@ States are numbered in C order over the integer coordinates ``k = (k_1, …, k_d
 point of state ``k`` is ``lo + Δ·k``. When ``lo`` is a multiple of Δ the lattice is a box of ΔZ^d, the paper's
 grid; otherwise it is the same grid shifted by ``lo`` (the rounding Qd/Qs is then taken relative to ``lo``).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,13 +52,17 @@ class Lattice:
         span = (dom[:, 1] - dom[:, 0]) / delta
         steps = np.floor(span + 1e-9 * np.maximum(1.0, span)).astype(np.int64)
         if np.any(steps < 1):
-            raise SrchainError(f"the domain {dom.tolist()} holds fewer than 2 grid points at delta={delta:g}; "
-                               f"use a smaller delta or a wider domain")
+            raise SrchainError(
+                f"the domain {dom.tolist()} holds fewer than 2 grid points at delta={delta:g}; "
+                f"use a smaller delta or a wider domain"
+            )
         shape = tuple(int(s) + 1 for s in steps)
         size = int(np.prod(np.array(shape, dtype=np.float64)))
         if max_states is not None and size > max_states:
-            raise SrchainError(f"the lattice has {size:.3g} states, more than the allowed {max_states:.3g}; "
-                               f"use a larger delta, a smaller domain, or raise max_states")
+            raise SrchainError(
+                f"the lattice has {size:.3g} states, more than the allowed {max_states:.3g}; "
+                f"use a larger delta, a smaller domain, or raise max_states"
+            )
         return cls(delta=delta, lo=tuple(float(x) for x in dom[:, 0]), shape=shape)
 
     @property

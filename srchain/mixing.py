@@ -23,6 +23,7 @@ of the stationary law. With ``d(t) = max_x ½‖P^t(x, ·) − π‖₁``:
   ``t_mix(ε) ≤ t_rel·log(1/(ε·π_min))`` needs reversibility; for a non-reversible chain the upper bound is
   reported as ``inf``, and it is ``inf`` too when ``π_min`` underflows to 0.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,9 +74,17 @@ class MixingResult:
         def num(v):
             return None if v is None else (v if isinstance(v, int) else (float(v) if math.isfinite(v) else str(v)))
 
-        return {"mixing_time": self.mixing_time, "exact": self.exact, "relaxation_time": num(self.relaxation_time),
-                "lower_bound": num(self.lower_bound), "upper_bound": num(self.upper_bound), "eps": self.eps,
-                "method": self.method, "seconds": self.seconds, "note": self.note}
+        return {
+            "mixing_time": self.mixing_time,
+            "exact": self.exact,
+            "relaxation_time": num(self.relaxation_time),
+            "lower_bound": num(self.lower_bound),
+            "upper_bound": num(self.upper_bound),
+            "eps": self.eps,
+            "method": self.method,
+            "seconds": self.seconds,
+            "note": self.note,
+        }
 
 
 def tv_rows(M, pi) -> np.ndarray:
@@ -97,12 +106,12 @@ def _csr(P) -> sp.csr_matrix:
 # Exact path. A power P^(2^k) is held as a `_Pow`: sparse (CSR), dense, or low rank ``U V`` (U: n×ρ, V: ρ×n) with
 # ``err[x]`` ≥ ‖P^(2^k)(x, ·) − U(x)V‖₁, a rigorous bound on the row-L1 error (0 for the sparse and dense forms).
 # ---------------------------------------------------------------------------------------------------------------
-_SV_TOL = 1e-15       # singular values below this × the largest are float64 noise: dropped from the sketch
-_TRUNC_TOL = 1e-15    # row-L1 mass a re-compression of a low-rank square may drop (added to err)
-_CERT_MAX = 1e-11     # a compression is used only if its certified row-L1 residual is below this
-_SLACK = 1e-11        # margin for float64 rounding in decisions made with an approximate (err > 0) power
-_BLOCK = 1024         # rows per block when low-rank rows are made explicit
-_RANK_DIV = 8         # compress only when the numerical rank is at most n / _RANK_DIV
+_SV_TOL = 1e-15  # singular values below this × the largest are float64 noise: dropped from the sketch
+_TRUNC_TOL = 1e-15  # row-L1 mass a re-compression of a low-rank square may drop (added to err)
+_CERT_MAX = 1e-11  # a compression is used only if its certified row-L1 residual is below this
+_SLACK = 1e-11  # margin for float64 rounding in decisions made with an approximate (err > 0) power
+_BLOCK = 1024  # rows per block when low-rank rows are made explicit
+_RANK_DIV = 8  # compress only when the numerical rank is at most n / _RANK_DIV
 
 
 class _Ambiguous(Exception):
@@ -149,8 +158,8 @@ def _tv_of(Q: _Pow, idx, pi, psum) -> tuple[np.ndarray, np.ndarray | None]:
         return tv_rows(Q.D[idx], pi), None
     tv = np.empty(len(idx))
     for s in range(0, len(idx), _BLOCK):
-        R = Q.U[idx[s:s + _BLOCK]] @ Q.V
-        tv[s:s + _BLOCK] = 0.5 * np.abs(R - pi[None, :]).sum(axis=1)
+        R = Q.U[idx[s : s + _BLOCK]] @ Q.V
+        tv[s : s + _BLOCK] = 0.5 * np.abs(R - pi[None, :]).sum(axis=1)
     return tv, None
 
 
@@ -178,7 +187,7 @@ def _square(Q: _Pow) -> _Pow:
         # multiply-adds of the sparse product: Σ_k (nonzeros in column k)·(nonzeros in row k); scipy's sparse
         # product runs ~40× slower per multiply-add than dense BLAS, so go dense beyond n³/40.
         work = float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(A.indptr).astype(float)))
-        if work < n ** 3 / 40.0:
+        if work < n**3 / 40.0:
             C = (A @ A).tocsr()
             if _density(C) < 0.1:
                 return _Pow("sparse", S=C)
@@ -203,7 +212,7 @@ def _truncate(W: np.ndarray, V: np.ndarray, tol: float):
     G = W @ H
     Vn = H.T @ V
     T = np.abs(G) * np.abs(Vn).sum(axis=1)[None, :]
-    tail = np.cumsum(T[:, ::-1], axis=1)[:, ::-1]              # tail[x, j] = Σ_{i ≥ j} T[x, i]
+    tail = np.cumsum(T[:, ::-1], axis=1)[:, ::-1]  # tail[x, j] = Σ_{i ≥ j} T[x, i]
     ok = np.flatnonzero(tail.max(axis=0) <= tol)
     rho = max(1, int(ok[0]) if ok.size else G.shape[1])
     dropped = tail[:, rho] if rho < G.shape[1] else np.zeros(G.shape[0])
@@ -259,8 +268,8 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
     V = Vt[:rho]
     err = np.empty(n)
     for a in range(0, n, _BLOCK):
-        blk = X[a:a + _BLOCK] if X is not None else Q.S[a:a + _BLOCK].toarray()
-        err[a:a + _BLOCK] = np.abs(blk - U[a:a + _BLOCK] @ V).sum(axis=1)
+        blk = X[a : a + _BLOCK] if X is not None else Q.S[a : a + _BLOCK].toarray()
+        err[a : a + _BLOCK] = np.abs(blk - U[a : a + _BLOCK] @ V).sum(axis=1)
     if err.max() > _CERT_MAX:
         return None
     return _Pow("lowrank", U=U, V=V, err=err)
@@ -274,8 +283,15 @@ def _pow_bytes(Q: "_Pow") -> float:
     return float(Q.U.nbytes + Q.V.nbytes + (0 if Q.err is None else Q.err.nbytes))
 
 
-def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compress: bool = True,
-           min_compress_states: int = 1500, max_bytes: float | None = None):
+def _exact(
+    A: sp.csr_matrix,
+    pi: np.ndarray,
+    eps: float,
+    max_steps: int,
+    compress: bool = True,
+    min_compress_states: int = 1500,
+    max_bytes: float | None = None,
+):
     """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
 
     Phase 1: Q_k ≈ P^(2^k) by squaring; ``alive`` holds the starts with d_x(2^k) > ε (a start found ≤ ε is
@@ -299,8 +315,10 @@ def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compres
     alive = np.flatnonzero(tv > eps)
     while True:
         if 2 ** len(powers) > max_steps:
-            raise SrchainError(f"the chain has not mixed to eps={eps:g} after {max_steps} steps; raise max_steps or "
-                               f"use the spectral bounds")
+            raise SrchainError(
+                f"the chain has not mixed to eps={eps:g} after {max_steps} steps; raise max_steps or "
+                f"use the spectral bounds"
+            )
         Q = powers[-1]
         if Q.kind == "dense":
             # the alive rows first: if they are all mixed, the rest of the square is never needed
@@ -338,11 +356,14 @@ def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compres
                 try_compress = False
         powers.append(Q2)
         # the powers kept for the binary search, plus room for one more dense square and its product
-        check_memory(sum(_pow_bytes(q) for q in powers) + 2 * 8.0 * n * n, max_bytes,
-                     f"the exact mixing time of {n} states (P^(2^k) for k <= {len(powers)} kept)",
-                     "use fewer states (max_exact_states) for spectral bounds, or a larger alpha")
+        check_memory(
+            sum(_pow_bytes(q) for q in powers) + 2 * 8.0 * n * n,
+            max_bytes,
+            f"the exact mixing time of {n} states (P^(2^k) for k <= {len(powers)} kept)",
+            "use fewer states (max_exact_states) for spectral bounds, or a larger alpha",
+        )
     K = len(powers) - 1
-    t = 2 ** K
+    t = 2**K
     QK = powers[K]
     M = QK.rows(alive)
     f = QK.err[alive] if QK.err is not None else np.zeros(len(alive))
@@ -359,7 +380,7 @@ def _exact(A: sp.csr_matrix, pi: np.ndarray, eps: float, max_steps: int, compres
             info["err"] = max(info["err"], float(fc.max()))
         if above.any():  # d(t + 2^k) > ε for sure; rows not certified ≤ ε are kept
             keep = ~below
-            M, f, t = C[keep], fc[keep], t + 2 ** k
+            M, f, t = C[keep], fc[keep], t + 2**k
         elif not below.all():
             raise _Ambiguous
     return t + 1, info
@@ -404,8 +425,7 @@ def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]
         vals = np.linalg.eigvals(A.toarray())
     else:
         try:
-            vals = eigs(A.T.tocsc(), k=min(6, n - 2), which="LM", return_eigenvectors=False, tol=1e-12,
-                        maxiter=20 * n)
+            vals = eigs(A.T.tocsc(), k=min(6, n - 2), which="LM", return_eigenvectors=False, tol=1e-12, maxiter=20 * n)
         except Exception:  # ARPACK failed to converge
             vals = np.array([1.0, 1.0])
     vals = np.asarray(vals)
@@ -433,8 +453,14 @@ def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]
     return t_rel, lower, upper, "; ".join(note)
 
 
-def mixing_time(P, eps: float = 0.25, pi=None, max_exact_states: int = 10_000,
-                max_steps: int = 10 ** 9, max_bytes: float | None = None) -> MixingResult:
+def mixing_time(
+    P,
+    eps: float = 0.25,
+    pi=None,
+    max_exact_states: int = 10_000,
+    max_steps: int = 10**9,
+    max_bytes: float | None = None,
+) -> MixingResult:
     r"""The :math:`\varepsilon`-mixing time of Eq. 10 (exact up to ``max_exact_states`` states) or spectral bounds
     on it.
 
@@ -485,21 +511,44 @@ def mixing_time(P, eps: float = 0.25, pi=None, max_exact_states: int = 10_000,
         raise SrchainError(f"pi has {pi.size} entries but the chain has {A.shape[0]} states")
     n = A.shape[0]
     if n <= max_exact_states:
-        check_memory(3 * 8.0 * n * n, max_bytes, f"the exact mixing time of {n} states (dense n × n powers)",
-                     "use fewer states (max_exact_states) for spectral bounds")
+        check_memory(
+            3 * 8.0 * n * n,
+            max_bytes,
+            f"the exact mixing time of {n} states (dense n × n powers)",
+            "use fewer states (max_exact_states) for spectral bounds",
+        )
         try:
             t, info = _exact(A, pi, float(eps), int(max_steps), max_bytes=max_bytes)
             note = ""
             if info["compressed_at"] is not None:
-                note = (f"powers from P^{2 ** info['compressed_at']} on held in certified low rank "
-                        f"(rank {info['rank']} there); every decision certified with row-L1 error <= "
-                        f"{info['err']:.1e} (TV error <= half that) plus {_SLACK:g} for float64 rounding")
+                note = (
+                    f"powers from P^{2 ** info['compressed_at']} on held in certified low rank "
+                    f"(rank {info['rank']} there); every decision certified with row-L1 error <= "
+                    f"{info['err']:.1e} (TV error <= half that) plus {_SLACK:g} for float64 rounding"
+                )
         except _Ambiguous:
             t, info = _exact(A, pi, float(eps), int(max_steps), compress=False, max_bytes=max_bytes)
             note = "a compressed decision was within its error bound of eps: recomputed without compression"
-        return MixingResult(mixing_time=int(t), exact=True, relaxation_time=None, lower_bound=float(t),
-                            upper_bound=float(t), eps=float(eps), method="exact-doubling",
-                            seconds=time.perf_counter() - t0, note=note)
+        return MixingResult(
+            mixing_time=int(t),
+            exact=True,
+            relaxation_time=None,
+            lower_bound=float(t),
+            upper_bound=float(t),
+            eps=float(eps),
+            method="exact-doubling",
+            seconds=time.perf_counter() - t0,
+            note=note,
+        )
     t_rel, lo, hi, note = spectral_bounds(A, pi, eps)
-    return MixingResult(mixing_time=None, exact=False, relaxation_time=t_rel, lower_bound=lo, upper_bound=hi,
-                        eps=float(eps), method="spectral-bounds", seconds=time.perf_counter() - t0, note=note)
+    return MixingResult(
+        mixing_time=None,
+        exact=False,
+        relaxation_time=t_rel,
+        lower_bound=lo,
+        upper_bound=hi,
+        eps=float(eps),
+        method="spectral-bounds",
+        seconds=time.perf_counter() - t0,
+        note=note,
+    )

@@ -17,6 +17,7 @@ Section 6.1 computable exactly). For laplace and student-t with B > 1 the law of
 tabulated by numerical convolution (FFT) of the one-sample density on a fine grid, and the partial expectations
 are computed from that table (relative error about 1e-5, checked against Monte Carlo; see :class:`TabulatedNoise`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,15 +31,31 @@ from scipy import special
 from srchain.errors import SrchainError
 from srchain.rules import NoiseKind
 
-__all__ = ["NoiseModel", "GaussianNoise", "LaplaceNoise", "StudentTNoise", "MinibatchNoise", "TabulatedNoise",
-           "make_noise", "NOISES", "gaussian", "laplace", "student_t", "minibatch"]
+__all__ = [
+    "NoiseModel",
+    "GaussianNoise",
+    "LaplaceNoise",
+    "StudentTNoise",
+    "MinibatchNoise",
+    "TabulatedNoise",
+    "make_noise",
+    "NOISES",
+    "gaussian",
+    "laplace",
+    "student_t",
+    "minibatch",
+]
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _SQRT2 = math.sqrt(2.0)
 
 # Numba switch codes for the simulators: the members of srchain.rules.NoiseKind (kept as names for old imports).
-CODE_GAUSSIAN, CODE_LAPLACE, CODE_STUDENT_T, CODE_MINIBATCH = (NoiseKind.GAUSSIAN, NoiseKind.LAPLACE,
-                                                               NoiseKind.STUDENT_T, NoiseKind.MINIBATCH)
+CODE_GAUSSIAN, CODE_LAPLACE, CODE_STUDENT_T, CODE_MINIBATCH = (
+    NoiseKind.GAUSSIAN,
+    NoiseKind.LAPLACE,
+    NoiseKind.STUDENT_T,
+    NoiseKind.MINIBATCH,
+)
 
 
 @njit(cache=True, nogil=True)
@@ -211,8 +228,12 @@ class NoiseModel:
             why.append("the noise's tail decays slower than 1/ν² (student-t needs ν ≥ 2)")
         if not two:
             why.append("at some state every gradient sample has the same sign")
-        return {"tail": tail, "two_sided": two, "holds": tail and two,
-                "why": "; ".join(why) if why else "tail ≤ C/ν² and mass on both sides of 0 at every state"}
+        return {
+            "tail": tail,
+            "two_sided": two,
+            "holds": tail and two,
+            "why": "; ".join(why) if why else "tail ≤ C/ν² and mass on both sides of 0 at every state",
+        }
 
     def _tail_ok(self) -> bool:
         return True
@@ -446,8 +467,10 @@ class MinibatchNoise(DiscreteNoise):
         if batch > samples:
             raise SrchainError(f"batch = {batch} is larger than the number of samples ({samples})")
         if math.comb(int(samples), int(batch)) > max_subsets:  # before drawing anything of size `samples`
-            raise SrchainError(f"the minibatch law has C({samples}, {batch}) subsets, more than {max_subsets}; "
-                               f"use fewer samples or a batch nearer 1 or samples")
+            raise SrchainError(
+                f"the minibatch law has C({samples}, {batch}) subsets, more than {max_subsets}; "
+                f"use fewer samples or a batch nearer 1 or samples"
+            )
         e = np.random.default_rng(np.random.SeedSequence(seed)).normal(0.0, sigma, samples)
         e -= e.mean()
         return cls.from_perturbations(e, batch=batch, sigma=sigma, seed=seed, max_subsets=max_subsets)
@@ -460,8 +483,10 @@ class MinibatchNoise(DiscreteNoise):
             raise SrchainError(f"batch must be between 1 and the number of samples {m}, got {batch}")
         n_sub = math.comb(m, batch)
         if n_sub > max_subsets:
-            raise SrchainError(f"the minibatch law has C({m}, {batch}) = {n_sub} subsets, more than {max_subsets}; "
-                               f"use fewer samples or a batch nearer 1 or samples")
+            raise SrchainError(
+                f"the minibatch law has C({m}, {batch}) = {n_sub} subsets, more than {max_subsets}; "
+                f"use fewer samples or a batch nearer 1 or samples"
+            )
         idx = np.array(list(itertools.combinations(range(m), batch)), dtype=np.int64)
         means = e[idx].mean(axis=1)
         vals, inv = np.unique(np.round(means, 14), return_inverse=True)
@@ -486,8 +511,13 @@ class MinibatchNoise(DiscreteNoise):
         return self.perturbations[idx].mean(axis=1).reshape(size)
 
     def to_dict(self):
-        return {"name": self.name, "sigma": self.sigma, "samples": int(self.perturbations.size),
-                "batch": self.batch, "seed": self.seed}
+        return {
+            "name": self.name,
+            "sigma": self.sigma,
+            "samples": int(self.perturbations.size),
+            "batch": self.batch,
+            "seed": self.seed,
+        }
 
 
 @dataclass(frozen=True)
@@ -576,8 +606,9 @@ class TabulatedNoise(NoiseModel):
 NOISES = ("gaussian", "laplace", "student-t", "minibatch")
 
 
-def make_noise(name: str, sigma: float = 1.0, nu: float = 3.0, batch: int = 1, samples: int = 16,
-               seed: int = 0) -> NoiseModel:
+def make_noise(
+    name: str, sigma: float = 1.0, nu: float = 3.0, batch: int = 1, samples: int = 16, seed: int = 0
+) -> NoiseModel:
     r"""Build a noise model by name (the CLI's ``--noise --sigma --nu --batch --samples``).
 
     Raises

@@ -33,6 +33,7 @@ d > 1 products below ``tol`` are dropped. Nearest-neighbour moves (one coordinat
 never dropped, whatever their size, so the chain keeps the irreducibility of Theorem 5's T̃. Rows are then
 renormalised, and :attr:`Operator.dropped_mass` reports the largest mass removed from any row.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,20 @@ from srchain.quantize import check_alpha
 from srchain.rules import parse_rule
 from srchain.spec import accepts_spec
 
-__all__ = ["Operator", "LimitChain", "limit_chain", "transition_matrix", "move_laws", "u_tilde", "alpha0", "t_tilde", "METHODS",
-           "DEFAULT_TOL", "estimate_bytes", "estimate"]
+__all__ = [
+    "Operator",
+    "LimitChain",
+    "limit_chain",
+    "transition_matrix",
+    "move_laws",
+    "u_tilde",
+    "alpha0",
+    "t_tilde",
+    "METHODS",
+    "DEFAULT_TOL",
+    "estimate_bytes",
+    "estimate",
+]
 
 METHODS = ("sr", "r")
 DEFAULT_TOL = 1e-14
@@ -85,12 +98,20 @@ class Operator:
     lattice: Lattice | None = None
 
     def __repr__(self) -> str:
-        return (f"Operator({self.method.upper()}, alpha={self.alpha:g}, states={self.P.shape[0]}, nnz={self.P.nnz}, "
-                f"window={self.window}, dropped_mass={self.dropped_mass:.2g})")
+        return (
+            f"Operator({self.method.upper()}, alpha={self.alpha:g}, states={self.P.shape[0]}, nnz={self.P.nnz}, "
+            f"window={self.window}, dropped_mass={self.dropped_mass:.2g})"
+        )
 
     def to_dict(self) -> dict:
-        return {"alpha": self.alpha, "method": self.method, "dropped_mass": self.dropped_mass,
-                "window": self.window, "nnz": int(self.P.nnz), "states": int(self.P.shape[0])}
+        return {
+            "alpha": self.alpha,
+            "method": self.method,
+            "dropped_mass": self.dropped_mass,
+            "window": self.window,
+            "nnz": int(self.P.nnz),
+            "states": int(self.P.shape[0]),
+        }
 
 
 def estimate_bytes(lattice: Lattice, window: int = 1, nnz_per_row: float | None = None) -> int:
@@ -134,8 +155,9 @@ def _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J, s
 
 
 @accepts_spec
-def estimate(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
-             tol: float = DEFAULT_TOL) -> tuple[int, int]:
+def estimate(
+    problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr", tol: float = DEFAULT_TOL
+) -> tuple[int, int]:
     r"""``(bytes, nnz)``: peak memory of :func:`transition_matrix` and the entries its ``P`` will hold, measured on
     a sample of rows (cheap: nothing of size :math:`n \times` ``window`` is allocated)."""
     alpha = check_alpha(alpha)
@@ -161,9 +183,17 @@ def _window(problem: Problem, noise: NoiseModel, lattice: Lattice, grads: np.nda
 
 
 @accepts_spec
-def move_laws(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
-              tol: float = DEFAULT_TOL, grads: np.ndarray | None = None, rows: slice | None = None,
-              window: int | None = None):
+def move_laws(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    alpha: float,
+    method: str = "sr",
+    tol: float = DEFAULT_TOL,
+    grads: np.ndarray | None = None,
+    rows: slice | None = None,
+    window: int | None = None,
+):
     r"""Per-coordinate move laws of one SR (Eq. 6) or R (Eq. 4) step from every state (or the states ``rows``).
 
     Returns
@@ -249,8 +279,10 @@ def _lattice_rule(method) -> str:
     """``"sr"`` or ``"r"`` from any spelling :func:`srchain.rules.parse_rule` knows; other rules are refused."""
     rule = parse_rule(method)
     if not rule.is_lattice_chain:
-        raise SrchainError(f"unknown method {method!r} for a lattice chain; choose one of {', '.join(METHODS)} "
-                           f"(BC's state is continuous: see srchain.toy.bc_law)")
+        raise SrchainError(
+            f"unknown method {method!r} for a lattice chain; choose one of {', '.join(METHODS)} "
+            f"(BC's state is continuous: see srchain.toy.bc_law)"
+        )
     return rule.label
 
 
@@ -378,8 +410,15 @@ CHUNK = 1 << 20
 
 
 @accepts_spec
-def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, method: str = "sr",
-                      tol: float = DEFAULT_TOL, max_bytes: float | None = None) -> Operator:
+def transition_matrix(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    alpha: float,
+    method: str = "sr",
+    tol: float = DEFAULT_TOL,
+    max_bytes: float | None = None,
+) -> Operator:
     r"""The exact transition matrix of SR (Eq. 6) or R (Eq. 4) on ``lattice`` with learning rate ``alpha``.
 
     Parameters
@@ -433,25 +472,34 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
     J = _window(problem, noise, lattice, grads, alpha, tol)
     if max_bytes is not None:
-        check_memory(max(estimate_bytes(lattice, J), _one_row_bytes(lattice, J)), max_bytes,
-                     f"T_alpha on {lattice.size:.3g} states (moves up to {J} cells per coordinate)",
-                     "use a coarser lattice (larger delta), a smaller alpha or a larger tol")
+        check_memory(
+            max(estimate_bytes(lattice, J), _one_row_bytes(lattice, J)),
+            max_bytes,
+            f"T_alpha on {lattice.size:.3g} states (moves up to {J} cells per coordinate)",
+            "use a coarser lattice (larger delta), a smaller alpha or a larger tol",
+        )
         per_row = _sample_nnz_per_row(problem, noise, lattice, grads, alpha, method, tol, J)
-        check_memory(estimate_bytes(lattice, J, per_row), max_bytes,
-                     f"T_alpha on {lattice.size:.3g} states (about {per_row:.3g} entries per row)",
-                     "use a coarser lattice (larger delta), a smaller alpha or a larger tol")
+        check_memory(
+            estimate_bytes(lattice, J, per_row),
+            max_bytes,
+            f"T_alpha on {lattice.size:.3g} states (about {per_row:.3g} entries per row)",
+            "use a coarser lattice (larger delta), a smaller alpha or a larger tol",
+        )
     n = lattice.size
     chunk = _chunk_rows(lattice.dim, J, n)
     lengths, cols, vals, dropped = [], [], [], 0.0
     for start in range(0, n, chunk):  # a loop over chunks of rows, each vectorised / compiled
         rows = slice(start, min(n, start + chunk))
-        targets, probs, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[rows], rows=rows,
-                                      window=J)
+        targets, probs, _ = move_laws(
+            problem, noise, lattice, alpha, method, tol, grads=grads[rows], rows=rows, window=J
+        )
         if method == "sr":
             _check_rates_representable(noise, lattice, grads[rows], alpha, targets, probs, J)
         ln, ci, va, dr = _build_rows(targets, probs, lattice, tol)
         del targets, probs
-        lengths.append(ln); cols.append(ci); vals.append(va)
+        lengths.append(ln)
+        cols.append(ci)
+        vals.append(va)
         dropped = max(dropped, dr)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.concatenate(lengths), out=indptr[1:])
@@ -460,8 +508,7 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     del cols, vals
     nnz = int(indptr[-1])
     idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
-    P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)),
-                      shape=(n, n))
+    P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=(n, n))
     P.has_sorted_indices = True
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J, lattice=lattice)
 
@@ -470,8 +517,9 @@ def transition_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
 _TINY = float(np.finfo(np.float64).tiny)
 
 
-def _check_rates_representable(noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, targets,
-                               probs, J: int) -> None:
+def _check_rates_representable(
+    noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, targets, probs, J: int
+) -> None:
     """Refuse an α so small that a nearest-neighbour move, α·Ũ(x, x ± Δe_k) to first order, underflows float64.
 
     Such a chain would lose moves that Ũ has (and look reducible, or be silently wrong); the message says that
@@ -491,10 +539,12 @@ def _check_rates_representable(noise: NoiseModel, lattice: Lattice, grads: np.nd
         return
     r = float(rates.min())
     if alpha * r < _TINY:
-        raise SrchainError(f"alpha = {alpha:.3g} is so small that the smallest move probability, alpha times "
-                           f"Ũ's rate {r:.3g}, underflows float64 (below {_TINY:.3g}); the smallest alpha this "
-                           f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
-                           f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that")
+        raise SrchainError(
+            f"alpha = {alpha:.3g} is so small that the smallest move probability, alpha times "
+            f"Ũ's rate {r:.3g}, underflows float64 (below {_TINY:.3g}); the smallest alpha this "
+            f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
+            f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that"
+        )
 
 
 @accepts_spec
@@ -524,9 +574,13 @@ def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_mat
     ids = np.arange(n, dtype=np.int64)
     for k in range(d):  # loops over the d axes, vectorised over states
         ok = c[:, k] < lattice.shape[k] - 1
-        rows.append(ids[ok]); cols.append(ids[ok] + strides[k]); vals.append(up[ok, k])
+        rows.append(ids[ok])
+        cols.append(ids[ok] + strides[k])
+        vals.append(up[ok, k])
         ok = c[:, k] > 0
-        rows.append(ids[ok]); cols.append(ids[ok] - strides[k]); vals.append(down[ok, k])
+        rows.append(ids[ok])
+        cols.append(ids[ok] - strides[k])
+        vals.append(down[ok, k])
     U = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     U.sort_indices()
     return U

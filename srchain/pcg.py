@@ -18,6 +18,7 @@ order (``tests/test_pcg.py`` checks this against NumPy). The ziggurat tables are
 Python side: :func:`states_from_seed` gives the ``(chains, 4)`` array of initial states, a kernel unpacks row
 ``c`` with :func:`load` and writes it back with :func:`store` when it finishes.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,11 +27,30 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
-from numba.np.random._constants import (fe_double, fi_double, ke_double, ki_double, we_double, wi_double,
-                                        ziggurat_exp_r, ziggurat_nor_inv_r, ziggurat_nor_r)
+from numba.np.random._constants import (
+    fe_double,
+    fi_double,
+    ke_double,
+    ki_double,
+    we_double,
+    wi_double,
+    ziggurat_exp_r,
+    ziggurat_nor_inv_r,
+    ziggurat_nor_r,
+)
 
-__all__ = ["MULTIPLIER", "state_of", "states_from_seed", "load", "store", "next_uint64", "next_double",
-           "standard_normal", "standard_exponential", "standard_gamma"]
+__all__ = [
+    "MULTIPLIER",
+    "state_of",
+    "states_from_seed",
+    "load",
+    "store",
+    "next_uint64",
+    "next_double",
+    "standard_normal",
+    "standard_exponential",
+    "standard_gamma",
+]
 
 #: PCG's default 128-bit LCG multiplier (NumPy's ``PCG_DEFAULT_MULTIPLIER_128``).
 MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645

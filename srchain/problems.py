@@ -10,6 +10,7 @@ callable that calls :func:`register`). ``srchain.toy`` registers objective (8) a
 ``separable`` and ``coupled``, and the convex problems of Section 4. Your own package can do the same, or call
 :func:`register` directly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,9 +63,13 @@ class Problem:
         return _replace_domain(self, domain)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "domain": np.asarray(self.domain).tolist(),
-                "minimizer": None if self.minimizer is None else np.asarray(self.minimizer).tolist(),
-                **{k: v for k, v in self.extra.items() if isinstance(v, (int, float, str))}}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "domain": np.asarray(self.domain).tolist(),
+            "minimizer": None if self.minimizer is None else np.asarray(self.minimizer).tolist(),
+            **{k: v for k, v in self.extra.items() if isinstance(v, (int, float, str))},
+        }
 
 
 def as_domain(domain, dim: int) -> np.ndarray:

@@ -10,6 +10,7 @@ analysis assumes for a bounded domain. The scalar kernels ``qd_scalar`` / ``qs_s
 called from other Numba kernels (the simulators); they take the uniform draw as an argument so that the
 caller owns the random stream.
 """
+
 from __future__ import annotations
 
 import functools

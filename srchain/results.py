@@ -34,6 +34,7 @@ Examples
 >>> ds.done.values.tolist(), ds.pi.sel(alpha=0.1).values.tolist()
 ([True, False], [0.2, 0.3, 0.5])
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,16 @@ import orjson
 from srchain.errors import SrchainError
 from srchain.io import _default, _prepare, atomic_path, atomic_write, dumps_json, write_json_fast  # noqa: F401 (re-exported)
 
-__all__ = ["write_json_fast", "dumps_json", "ResultStore", "open_results", "make_template", "task_id",
-           "NON_SWEEP_DIMS", "region_reader"]
+__all__ = [
+    "write_json_fast",
+    "dumps_json",
+    "ResultStore",
+    "open_results",
+    "make_template",
+    "task_id",
+    "NON_SWEEP_DIMS",
+    "region_reader",
+]
 
 #: Dimensions that are never swept (whole in every chunk) when ``sweep_dims`` is not given.
 NON_SWEEP_DIMS = ("state", "step", "epoch", "layer", "iteration", "bin")
@@ -162,8 +171,10 @@ def _positions(key: dict, sweep_dims, index) -> dict[str, int]:
         try:
             pos[d] = values.index(v)
         except ValueError:
-            raise SrchainError(f"task key {key!r}: {d}={v!r} is not one of the store's {d} values "
-                               f"({', '.join(map(str, values[:8]))}{' …' if len(values) > 8 else ''})") from None
+            raise SrchainError(
+                f"task key {key!r}: {d}={v!r} is not one of the store's {d} values "
+                f"({', '.join(map(str, values[:8]))}{' …' if len(values) > 8 else ''})"
+            ) from None
     return pos
 
 
@@ -253,8 +264,8 @@ class ResultStore:
         self.kind = kind
         self.sweep_dims = tuple(sweep_dims)
         self.settings = settings
-        self._index = index          # sweep dim -> list of coordinate values
-        self._vars = variables       # data variable -> (dims, shape, dtype str)
+        self._index = index  # sweep dim -> list of coordinate values
+        self._vars = variables  # data variable -> (dims, shape, dtype str)
         self._owner = False
         self._dirty = False
 
@@ -361,7 +372,9 @@ class ResultStore:
     def _signature(template, sweep_dims):
         for d in sweep_dims:
             if d not in template.dims:
-                raise SrchainError(f"sweep dimension {d!r} is not a dimension of the results ({', '.join(template.dims)})")
+                raise SrchainError(
+                    f"sweep dimension {d!r} is not a dimension of the results ({', '.join(template.dims)})"
+                )
             if d not in template.coords:
                 raise SrchainError(f"sweep dimension {d!r} needs a coordinate (the values task keys name)")
         index = {d: np.asarray(template[d].values).tolist() for d in sweep_dims}
@@ -376,8 +389,13 @@ class ResultStore:
         return index, variables
 
     def _sig_json(self) -> dict:
-        return _canon({"sweep_dims": list(self.sweep_dims), "coords": self._index,
-                       "variables": {k: [list(d), list(s), t] for k, (d, s, t) in self._vars.items()}})
+        return _canon(
+            {
+                "sweep_dims": list(self.sweep_dims),
+                "coords": self._index,
+                "variables": {k: [list(d), list(s), t] for k, (d, s, t) in self._vars.items()},
+            }
+        )
 
     def _create(self, template) -> None:
         tpl = template.copy(deep=False)
@@ -397,9 +415,13 @@ class ResultStore:
             encoding[name] = enc
         self._write_zarr(tpl, self.data_path, encoding)
         (self.control / "done").mkdir(exist_ok=True)
-        atomic_write(self.control / "store.json",
-                     lambda fh: fh.write(dumps_json({"format": 1, "kind": self.kind, "settings": self.settings,
-                                                     **self._sig_json()})), binary=True)
+        atomic_write(
+            self.control / "store.json",
+            lambda fh: fh.write(
+                dumps_json({"format": 1, "kind": self.kind, "settings": self.settings, **self._sig_json()})
+            ),
+            binary=True,
+        )
 
     @staticmethod
     def _write_zarr(ds, where: Path, encoding) -> None:
@@ -418,30 +440,37 @@ class ResultStore:
         elif self.kind == "nc" and self.path.exists():
             meta = self._meta_from_nc()
         else:
-            raise SrchainError(f"{self.path} is not a complete srchain store (was its creation interrupted?); "
-                               f"remove it or choose another path")
+            raise SrchainError(
+                f"{self.path} is not a complete srchain store (was its creation interrupted?); "
+                f"remove it or choose another path"
+            )
         diff = _first_difference(self.settings, meta.get("settings"))
         if diff:
             name, new, old = diff
-            raise SrchainError(f"cannot resume {self.path}: setting {name} is {_short(new)} now but {_short(old)} "
-                               f"in the store; use the same settings or another path")
+            raise SrchainError(
+                f"cannot resume {self.path}: setting {name} is {_short(new)} now but {_short(old)} "
+                f"in the store; use the same settings or another path"
+            )
         mine = self._sig_json()
         for part, what in (("sweep_dims", "sweep dimensions"), ("coords", "coordinates"), ("variables", "variables")):
             if part == "coords":
                 for d in mine["coords"]:
                     if mine["coords"][d] != meta.get("coords", {}).get(d):
-                        raise SrchainError(f"cannot resume {self.path}: its {d} values differ from this sweep's; "
-                                           f"use the same values or another path")
+                        raise SrchainError(
+                            f"cannot resume {self.path}: its {d} values differ from this sweep's; "
+                            f"use the same values or another path"
+                        )
             if mine[part] != meta.get(part):
-                raise SrchainError(f"cannot resume {self.path}: its {what} differ from this sweep's; "
-                                   f"use another path")
+                raise SrchainError(f"cannot resume {self.path}: its {what} differ from this sweep's; use another path")
         if not meta_path.exists():  # a finished .nc reopened: rebuild the bookkeeping from the file
             (self.control / "done").mkdir(exist_ok=True)
             for tid, rec in meta.get("tasks", {}).items():
-                atomic_write(self.control / "done" / f"{tid}.json", lambda fh, r=rec: fh.write(dumps_json(r)),
-                             binary=True)
-            atomic_write(meta_path, lambda fh: fh.write(dumps_json({k: v for k, v in meta.items() if k != "tasks"})),
-                         binary=True)
+                atomic_write(
+                    self.control / "done" / f"{tid}.json", lambda fh, r=rec: fh.write(dumps_json(r)), binary=True
+                )
+            atomic_write(
+                meta_path, lambda fh: fh.write(dumps_json({k: v for k, v in meta.items() if k != "tasks"})), binary=True
+            )
 
     def _meta_from_nc(self) -> dict:
         import xarray as xr
@@ -450,10 +479,20 @@ class ResultStore:
             attrs = _decode_attrs(dict(ds.attrs))
             sweep_dims = str(attrs.get("sweep_dims", "")).split()
             index, variables = self._signature(ds, sweep_dims)
-        sig = _canon({"sweep_dims": sweep_dims, "coords": index,
-                      "variables": {k: [list(d), list(s), t] for k, (d, s, t) in variables.items()}})
-        return {"format": 1, "kind": "nc", "settings": attrs.get("settings"), **sig,
-                "tasks": attrs.get("srchain_tasks", {})}
+        sig = _canon(
+            {
+                "sweep_dims": sweep_dims,
+                "coords": index,
+                "variables": {k: [list(d), list(s), t] for k, (d, s, t) in variables.items()},
+            }
+        )
+        return {
+            "format": 1,
+            "kind": "nc",
+            "settings": attrs.get("settings"),
+            **sig,
+            "tasks": attrs.get("srchain_tasks", {}),
+        }
 
     # ---- the lock ----------------------------------------------------------------------------------------------
     @property
@@ -485,8 +524,9 @@ class ResultStore:
                     continue
                 where = f"pid {pid} on {host}" + (f", since {other['since']}" if other.get("since") else "")
                 hint = "" if host == me["host"] else f" (remove {self.lock_path} if that sweep is gone)"
-                raise SrchainError(f"{self.path} is being written by another sweep ({where}); wait for it or "
-                                   f"choose another path{hint}")
+                raise SrchainError(
+                    f"{self.path} is being written by another sweep ({where}); wait for it or choose another path{hint}"
+                )
             with os.fdopen(fd, "wb") as fh:
                 fh.write(orjson.dumps(me))
             self._owner = True
@@ -592,8 +632,13 @@ class ResultStore:
 
     def mark_done(self, key: dict, summary: dict | None = None) -> None:
         """Write the task's completion marker (after its region): ``done/<task-id>.json`` with key and summary."""
-        rec = {"key": key, "summary": summary, "host": socket.gethostname(), "pid": os.getpid(),
-               "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+        rec = {
+            "key": key,
+            "summary": summary,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         payload = dumps_json(rec)
         atomic_write(self._marker(key), lambda fh: fh.write(payload), binary=True)
         self._dirty = True

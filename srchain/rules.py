@@ -14,6 +14,7 @@ rule       paper   update
 ``bc-qs``  Eq. 7   the same with ``w_b = Qs(w_r)`` (the stochastic quantizer Corollary 1 needs)
 =========  ======  ===================================================================================
 """
+
 from __future__ import annotations
 
 import enum
@@ -62,8 +63,18 @@ class NoiseKind(enum.IntEnum):
 
 
 #: every name and alias -> rule
-_ALIASES = {"sgd": Rule.SGD, "fp": Rule.SGD, "full-precision": Rule.SGD, "r": Rule.R, "round": Rule.R,
-            "sr": Rule.SR, "bc": Rule.BC, "bc-qd": Rule.BC, "binaryconnect": Rule.BC, "bc-qs": Rule.BC_QS}
+_ALIASES = {
+    "sgd": Rule.SGD,
+    "fp": Rule.SGD,
+    "full-precision": Rule.SGD,
+    "r": Rule.R,
+    "round": Rule.R,
+    "sr": Rule.SR,
+    "bc": Rule.BC,
+    "bc-qd": Rule.BC,
+    "binaryconnect": Rule.BC,
+    "bc-qs": Rule.BC_QS,
+}
 RULE_NAMES = tuple(r.label for r in Rule)
 
 
@@ -96,5 +107,4 @@ def parse_noise_kind(name) -> NoiseKind:
     try:
         return NoiseKind[key]
     except KeyError:
-        raise SrchainError(f"unknown noise {name!r}; choose one of "
-                           f"{', '.join(k.label for k in NoiseKind)}") from None
+        raise SrchainError(f"unknown noise {name!r}; choose one of {', '.join(k.label for k in NoiseKind)}") from None

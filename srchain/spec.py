@@ -1,4 +1,5 @@
 """From command-line options to the objects of a computation: problem, noise, lattice (``spec`` in design.md)."""
+
 from __future__ import annotations
 
 import functools
@@ -26,9 +27,14 @@ class ChainSpec:
     lattice: Lattice
 
     def to_dict(self) -> dict:
-        return {"problem": self.problem.name, "dim": self.problem.dim, "delta": self.lattice.delta,
-                "noise": self.noise.to_dict(), "domain": self.lattice.domain.tolist(),
-                "states_count": self.lattice.size}
+        return {
+            "problem": self.problem.name,
+            "dim": self.problem.dim,
+            "delta": self.lattice.delta,
+            "noise": self.noise.to_dict(),
+            "domain": self.lattice.domain.tolist(),
+            "states_count": self.lattice.size,
+        }
 
     @classmethod
     def of(cls, problem, delta: float, noise: NoiseModel, domain=None, max_states: int | None = None) -> "ChainSpec":
@@ -59,6 +65,7 @@ MAX_DIM = 63
 
 def accepts_spec(fn):
     """Let ``fn(problem, noise, lattice, ...)`` also be called as ``fn(spec, ...)`` with a :class:`ChainSpec`."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if args and isinstance(args[0], ChainSpec):
@@ -75,15 +82,22 @@ def problem_from_args(args, max_states: int | None = None) -> Problem:
     if dim is not None:
         cap = MAX_DIM if max_states is None else min(MAX_DIM, max(1, int(max_states).bit_length() - 1))
         if dim > cap:
-            raise SrchainError(f"dim = {dim} is too large: a {dim}-dimensional lattice has at least 2^{dim} states "
-                               f"(two per axis), and at most 2^{cap} are allowed (max_states)")
-    return get_problem(args.problem, dim=getattr(args, "dim", None), coupling=getattr(args, "coupling", None),
-                       domain=getattr(args, "domain", None))
+            raise SrchainError(
+                f"dim = {dim} is too large: a {dim}-dimensional lattice has at least 2^{dim} states "
+                f"(two per axis), and at most 2^{cap} are allowed (max_states)"
+            )
+    return get_problem(
+        args.problem,
+        dim=getattr(args, "dim", None),
+        coupling=getattr(args, "coupling", None),
+        domain=getattr(args, "domain", None),
+    )
 
 
 def noise_from_args(args) -> NoiseModel:
-    return make_noise(args.noise, sigma=args.sigma, nu=args.nu, batch=args.batch, samples=args.samples,
-                      seed=getattr(args, "seed", 0))
+    return make_noise(
+        args.noise, sigma=args.sigma, nu=args.nu, batch=args.batch, samples=args.samples, seed=getattr(args, "seed", 0)
+    )
 
 
 def spec_from_args(args, max_states: int | None = None) -> ChainSpec:

@@ -23,6 +23,7 @@ component of π to small relative error (the numerics live in :mod:`srchain.gth`
 Before solving, :func:`check_ergodic` verifies irreducibility (strongly connected components) and aperiodicity
 and names the closed classes of a reducible chain.
 """
+
 from __future__ import annotations
 
 import time
@@ -37,14 +38,27 @@ from srchain.errors import SrchainError
 from srchain.gth import banded_law, bandwidth, bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
 from srchain.gth.scaling import ZeroPivot
 
-__all__ = ["StationaryResult", "stationary", "check_ergodic", "birth_death_stationary", "tv", "residual",
-           "is_birth_death", "METHODS"]
+__all__ = [
+    "StationaryResult",
+    "stationary",
+    "check_ergodic",
+    "birth_death_stationary",
+    "tv",
+    "residual",
+    "is_birth_death",
+    "METHODS",
+]
 
 #: Solver names accepted by :func:`stationary` (aliases: "gth" = "gth-sparse", "dense" = "gth-dense", "banded" =
 #: "gth-banded").
 METHODS = ("auto", "birth-death", "gth-dense", "gth-banded", "gth-sparse", "splu")
-_ALIASES = {"gth": "gth-sparse", "dense": "gth-dense", "bd": "birth-death", "sparse": "gth-sparse",
-            "banded": "gth-banded"}
+_ALIASES = {
+    "gth": "gth-sparse",
+    "dense": "gth-dense",
+    "bd": "birth-death",
+    "sparse": "gth-sparse",
+    "banded": "gth-banded",
+}
 DENSE_MAX = 1500  # auto: dense GTH up to this many states
 #: auto, beyond DENSE_MAX: banded GTH for a chain on a 1-D lattice (``shape``) whose band work ``N b²`` is at most
 #: BANDED_MAX_WORK (about 20 s of its scalar kernel); sparse GTH otherwise, and if the sparse elimination meets a zero
@@ -87,12 +101,20 @@ class StationaryResult:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "residual": self.residual, "underflow": self.underflow,
-                "seconds": self.seconds, "states": int(self.pi.size), "pi": self.pi.tolist()}
+        return {
+            "method": self.method,
+            "residual": self.residual,
+            "underflow": self.underflow,
+            "seconds": self.seconds,
+            "states": int(self.pi.size),
+            "pi": self.pi.tolist(),
+        }
 
     def __repr__(self) -> str:
-        return (f"StationaryResult(states={self.pi.size}, method={self.method!r}, residual={self.residual:.2g}, "
-                f"min pi={float(self.pi.min()):.3g}, underflow={self.underflow})")
+        return (
+            f"StationaryResult(states={self.pi.size}, method={self.method!r}, residual={self.residual:.2g}, "
+            f"min pi={float(self.pi.min()):.3g}, underflow={self.underflow})"
+        )
 
     def to_xarray(self, lattice=None):
         """``pi`` as an :class:`xarray.Dataset` over ``state`` (with the lattice coordinates ``x0 …`` when given)."""
@@ -102,8 +124,11 @@ class StationaryResult:
         if lattice is not None:
             pts = lattice.points
             coords = {f"x{k}": ("state", pts[:, k]) for k in range(pts.shape[1])}
-        return xr.Dataset({"pi": ("state", self.pi)}, coords=coords,
-                          attrs={"method": self.method, "residual": self.residual, "underflow": self.underflow})
+        return xr.Dataset(
+            {"pi": ("state", self.pi)},
+            coords=coords,
+            attrs={"method": self.method, "residual": self.residual, "underflow": self.underflow},
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -138,9 +163,11 @@ def _check_stochastic(A: sp.csr_matrix, tol: float = 1e-9) -> None:
     bad = np.abs(rows - 1.0) > tol
     if np.any(bad):
         i = int(np.argmax(np.abs(rows - 1.0)))
-        raise SrchainError(f"the transition matrix is not row-stochastic: row {i} sums to {rows[i]:.15g} "
-                           f"(P[i, j] = Pr(i -> j) must sum to 1 over j; pass the transpose if yours is "
-                           f"column-stochastic)")
+        raise SrchainError(
+            f"the transition matrix is not row-stochastic: row {i} sums to {rows[i]:.15g} "
+            f"(P[i, j] = Pr(i -> j) must sum to 1 over j; pass the transpose if yours is "
+            f"column-stochastic)"
+        )
 
 
 def _offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
@@ -217,8 +244,7 @@ def _check_ergodic_graph(A: sp.csr_matrix, G: sp.csr_matrix) -> None:
         Q = nx.DiGraph()
         Q.add_nodes_from(range(ncomp))
         Q.add_edges_from(zip(labels[coo.row[cross]].tolist(), labels[coo.col[cross]].tolist()))
-        closed = sorted((c for c in Q.nodes if Q.out_degree(c) == 0),
-                        key=lambda c: int(np.flatnonzero(labels == c)[0]))
+        closed = sorted((c for c in Q.nodes if Q.out_degree(c) == 0), key=lambda c: int(np.flatnonzero(labels == c)[0]))
         names = [_describe_states(np.flatnonzero(labels == c)) for c in closed[:4]]
         listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
         more = f" (and {len(closed) - 4} more)" if len(closed) > 4 else ""
@@ -227,7 +253,8 @@ def _check_ergodic_graph(A: sp.csr_matrix, G: sp.csr_matrix) -> None:
             f"the chain is reducible: {len(closed)} closed class{'es' if len(closed) != 1 else ''}, {listed}{more}"
             + (f", and {transient} transient states" if transient else "")
             + "; it has no unique stationary law. Restrict the lattice to one class or use noise that connects "
-              "the states")
+            "the states"
+        )
     if np.any(A.diagonal() > 0):
         return
     if n <= _NX_APERIODIC_MAX:
@@ -243,9 +270,11 @@ def _check_ergodic_graph(A: sp.csr_matrix, G: sp.csr_matrix) -> None:
         period = _period(G)
         if period == 1:
             return
-    raise SrchainError(f"the chain is periodic with period {period} (no state has a positive self-loop and every "
-                       f"cycle length is a multiple of {period}); P^t does not converge. Use the lazy chain "
-                       f"(I + P)/2, which has the same stationary law, or pass check=False")
+    raise SrchainError(
+        f"the chain is periodic with period {period} (no state has a positive self-loop and every "
+        f"cycle length is a multiple of {period}); P^t does not converge. Use the lazy chain "
+        f"(I + P)/2, which has the same stationary law, or pass check=False"
+    )
 
 
 def _period(G: sp.csr_matrix) -> int:
@@ -305,8 +334,9 @@ def birth_death_stationary(P) -> np.ndarray:
     down = np.asarray(A[i + 1, i]).ravel()
     if np.any(up <= 0) or np.any(down <= 0):
         k = int(np.flatnonzero((up <= 0) | (down <= 0))[0])
-        raise SrchainError(f"the birth-death chain is reducible: no move between states {k} and {k + 1} in one "
-                           f"direction")
+        raise SrchainError(
+            f"the birth-death chain is reducible: no move between states {k} and {k + 1} in one direction"
+        )
     logw = np.concatenate([[0.0], np.cumsum(np.log(up) - np.log(down))])
     return _log_normalise(logw)[0]
 
@@ -319,7 +349,7 @@ def _splu_pinned(A: sp.csr_matrix, pin: int | None) -> np.ndarray:
     n = A.shape[0]
     if pin is None:
         pin = int(np.argmax(A.diagonal()))  # a heuristic only; see the docstring
-    keep = np.r_[0:pin, pin + 1:n]
+    keep = np.r_[0:pin, pin + 1 : n]
     M = (sp.identity(n, format="csr") - A).T.tocsc()
     Mr = M[keep][:, keep]
     b = -np.asarray(M[keep, pin].todense()).ravel()
@@ -387,13 +417,18 @@ def _banded(A: sp.csr_matrix, max_bytes) -> np.ndarray:
     """:func:`srchain.gth.banded_law` after a memory check of its ``N × (2b + 1)`` band."""
     n = A.shape[0]
     b = bandwidth(A)
-    check_memory(_FLOAT_BYTES * n * (2 * b + 1), max_bytes, f"the banded GTH of {n:.3g} states (bandwidth {b})",
-                 "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps)")
+    check_memory(
+        _FLOAT_BYTES * n * (2 * b + 1),
+        max_bytes,
+        f"the banded GTH of {n:.3g} states (bandwidth {b})",
+        "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps)",
+    )
     return banded_law(A, b)
 
 
-def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None,
-               max_bytes: float | None = None) -> StationaryResult:
+def stationary(
+    P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None, max_bytes: float | None = None
+) -> StationaryResult:
     r"""The stationary law :math:`\pi` of an irreducible, aperiodic row-stochastic ``P`` (:math:`\pi P = \pi`,
     Theorem 5's :math:`\pi_\alpha`).
 
@@ -452,8 +487,12 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
         raise SrchainError(f"unknown stationary method {method!r}; choose one of {', '.join(METHODS)}")
     _check_stochastic(A)
     n = A.shape[0]
-    check_memory(solver_bytes(n, A.nnz, m), max_bytes, f"solving for the stationary law of {n:.3g} states",
-                 "use a coarser lattice (larger delta)")
+    check_memory(
+        solver_bytes(n, A.nnz, m),
+        max_bytes,
+        f"solving for the stationary law of {n:.3g} states",
+        "use a coarser lattice (larger delta)",
+    )
     graph = [_offdiag(A)] if n > 1 else []
     if check and n > 1:
         _check_ergodic_graph(A, graph[0])
@@ -479,8 +518,9 @@ def stationary(P, method: str = "auto", check: bool = True, shape=None, pin: int
     else:
         pi = _splu_pinned(A, pin)
     res = float(np.abs(A.T @ pi - pi).sum())
-    return StationaryResult(pi=pi, residual=res, method=m, underflow=int(np.sum(pi == 0.0)),
-                            seconds=time.perf_counter() - t0)
+    return StationaryResult(
+        pi=pi, residual=res, method=m, underflow=int(np.sum(pi == 0.0)), seconds=time.perf_counter() - t0
+    )
 
 
 from srchain._callable import make_callable  # noqa: E402  (sc.stationary(P) calls stationary(P))

@@ -25,6 +25,7 @@ Examples
 >>> [s["y"] for s in run_sweep([Task({"alpha": a}, square, {"x": a}) for a in (1.0, 2.0)], progress=False)]
 [1.0, 4.0]
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,8 +80,10 @@ def _execute(task: Task, store, return_arrays: bool = False, share=None):
         _bind_worker_cpus(*share)
     out = task.fn(**dict(task.kwargs))
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict) and isinstance(out[1], dict)):
-        raise TypeError(f"task {dict(task.key)!r}: {getattr(task.fn, '__name__', task.fn)} must return "
-                        f"(summary: dict, arrays: dict), got {type(out).__name__}")
+        raise TypeError(
+            f"task {dict(task.key)!r}: {getattr(task.fn, '__name__', task.fn)} must return "
+            f"(summary: dict, arrays: dict), got {type(out).__name__}"
+        )
     summary, arrays = out
     if store is not None:
         store.write_region(dict(task.key), arrays)
@@ -99,7 +102,7 @@ def _bind_worker_cpus(n_workers: int, cpus) -> None:
     except (ValueError, TypeError):
         return
     cpus = list(cpus)
-    mine = cpus[index * len(cpus) // n_workers:(index + 1) * len(cpus) // n_workers]  # a contiguous block
+    mine = cpus[index * len(cpus) // n_workers : (index + 1) * len(cpus) // n_workers]  # a contiguous block
     if mine and hasattr(os, "sched_setaffinity"):
         try:
             os.sched_setaffinity(0, mine)  # the calling thread; threads it starts inherit it
@@ -121,9 +124,18 @@ def _key_id(task: Task, store) -> str:
     return orjson.dumps(_canon(dict(task.key)), option=orjson.OPT_SORT_KEYS).decode()
 
 
-def run_sweep(tasks, store=None, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
-              progress: bool = True, memory_limit=None, return_arrays: bool = False, worker_resources=None,
-              desc: str = "sweep") -> list:
+def run_sweep(
+    tasks,
+    store=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    memory_limit=None,
+    return_arrays: bool = False,
+    worker_resources=None,
+    desc: str = "sweep",
+) -> list:
     """Run every task of a sweep once and return their summaries in task order.
 
     Parameters
@@ -190,8 +202,20 @@ def run_sweep(tasks, store=None, workers: int | None = None, scheduler: str | No
         if workers is None and scheduler is None:
             _run_serial(tasks, todo, results, store, progress, return_arrays, desc)
         else:
-            _run_dask(tasks, todo, ids, results, store, workers, scheduler, progress, memory_limit, return_arrays,
-                      worker_resources, desc)
+            _run_dask(
+                tasks,
+                todo,
+                ids,
+                results,
+                store,
+                workers,
+                scheduler,
+                progress,
+                memory_limit,
+                return_arrays,
+                worker_resources,
+                desc,
+            )
     if store is not None:
         store.finalize()
     return results
@@ -239,17 +263,24 @@ def _task_resources(tasks, todo, available: dict | None, where: str) -> dict[int
                 if name == "memory":  # workers started without --resources memory=...: run unconstrained
                     dropped.add(name)
                     continue
-                raise SrchainError(f"task {dict(tasks[i].key)!r} needs resource {name}={need:g} but no worker of "
-                                   f"{where} declares {name}; start workers with --resources {name}=...")
+                raise SrchainError(
+                    f"task {dict(tasks[i].key)!r} needs resource {name}={need:g} but no worker of "
+                    f"{where} declares {name}; start workers with --resources {name}=..."
+                )
             if available is not None and need > available[name]:
-                raise SrchainError(f"task {dict(tasks[i].key)!r} needs {name} = {_fmt_amount(name, need)} but the "
-                                   f"largest worker of {where} has {_fmt_amount(name, available[name])}; "
-                                   f"use fewer workers, more memory per worker or a smaller problem")
+                raise SrchainError(
+                    f"task {dict(tasks[i].key)!r} needs {name} = {_fmt_amount(name, need)} but the "
+                    f"largest worker of {where} has {_fmt_amount(name, available[name])}; "
+                    f"use fewer workers, more memory per worker or a smaller problem"
+                )
             res[name] = need
         out[i] = res or None
     if dropped:
-        warnings.warn(f"the workers of {where} declare no 'memory' resource; tasks run without a memory "
-                      f"constraint (start workers with --resources memory=BYTES)", stacklevel=3)
+        warnings.warn(
+            f"the workers of {where} declare no 'memory' resource; tasks run without a memory "
+            f"constraint (start workers with --resources memory=BYTES)",
+            stacklevel=3,
+        )
     return out
 
 
@@ -259,8 +290,9 @@ def _task_resources(tasks, todo, available: dict | None, where: str) -> dict[int
 _WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
-def _run_dask(tasks, todo, ids, results, store, workers, scheduler, progress, memory_limit, return_arrays,
-              worker_resources, desc) -> None:
+def _run_dask(
+    tasks, todo, ids, results, store, workers, scheduler, progress, memory_limit, return_arrays, worker_resources, desc
+) -> None:
     import dask
     from distributed import Client, KilledWorker, LocalCluster, as_completed
 
@@ -271,9 +303,16 @@ def _run_dask(tasks, todo, ids, results, store, workers, scheduler, progress, me
             limit = _memory_per_worker(memory_limit, workers)
             where = f"the local cluster ({workers} workers)"
             with dask.config.set(_WORKER_ENVIRON):
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, memory_limit=limit, silence_logs=logging.ERROR,
-                                       resources={"memory": limit, **dict(worker_resources or {})})
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    memory_limit=limit,
+                    silence_logs=logging.ERROR,
+                    resources={"memory": limit, **dict(worker_resources or {})},
+                )
             client = Client(cluster, set_as_default=False)
         else:
             where = f"the cluster at {scheduler}"
@@ -296,8 +335,16 @@ def _run_dask(tasks, todo, ids, results, store, workers, scheduler, progress, me
             cpus = sorted(os.sched_getaffinity(0))
             share = (workers, tuple(cpus)) if workers <= len(cpus) else None
         for i in todo:
-            fut = client.submit(_execute, tasks[i], store, return_arrays, share, key=f"srchain-{ids[i]}-{run_id}",
-                                resources=res[i], pure=False)
+            fut = client.submit(
+                _execute,
+                tasks[i],
+                store,
+                return_arrays,
+                share,
+                key=f"srchain-{ids[i]}-{run_id}",
+                resources=res[i],
+                pure=False,
+            )
             futures[fut] = i
         with _bar(len(todo), progress, desc) as bar:
             for fut in as_completed(list(futures), loop=client.loop):
@@ -305,9 +352,10 @@ def _run_dask(tasks, todo, ids, results, store, workers, scheduler, progress, me
                 try:
                     results[i] = fut.result()
                 except KilledWorker:
-                    raise SrchainError(f"task {dict(tasks[i].key)!r} killed its worker repeatedly (out of memory?"
-                                       f" declare its memory need, use fewer workers or more memory per worker)"
-                                       ) from None
+                    raise SrchainError(
+                        f"task {dict(tasks[i].key)!r} killed its worker repeatedly (out of memory?"
+                        f" declare its memory need, use fewer workers or more memory per worker)"
+                    ) from None
                 bar.update()
     except BaseException:
         if client is not None and futures:

@@ -1,4 +1,5 @@
 """Toy task functions for tests/test_sweep.py, importable by Dask worker processes (tests/ is on their path)."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ def _record(calls_dir, name):
             fh.write(str(os.getpid()))
 
 
-def stationary_like(alpha: float, n: int = N_STATES, calls_dir=None, sleep: float = 0.0, interrupt_at=None,
-                    fail_at=None):
+def stationary_like(
+    alpha: float, n: int = N_STATES, calls_dir=None, sleep: float = 0.0, interrupt_at=None, fail_at=None
+):
     """A deterministic stand-in for one α of ``srchain stationary``: (summary, arrays) of the command's shapes."""
     _record(calls_dir, f"alpha={alpha!r}")
     if interrupt_at is not None and alpha == interrupt_at:
@@ -39,8 +41,7 @@ def stationary_like(alpha: float, n: int = N_STATES, calls_dir=None, sleep: floa
     limit = np.full(n, 1.0 / n)
     ent = float(-(pi * np.log(pi)).sum())
     tv = 0.5 * float(np.abs(pi - limit).sum())
-    arrays = {"pi": pi, "tv_to_limit": tv, "residual": float(np.nan), "mass_at_minimizer": float(pi[0]),
-              "entropy": ent}
+    arrays = {"pi": pi, "tv_to_limit": tv, "residual": float(np.nan), "mass_at_minimizer": float(pi[0]), "entropy": ent}
     return {"alpha": alpha, "entropy": ent, "tv_to_limit": tv, "residual": float("nan"), "pid": None}, arrays
 
 

@@ -1,4 +1,5 @@
 """Reference computations for the tests, independent of srchain's solvers."""
+
 import numpy as np
 
 

@@ -1,4 +1,5 @@
 """Shared by the command-line tests: run `srchain` in-process and check its one-line refusals."""
+
 from srchain.cli import main
 
 

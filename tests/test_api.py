@@ -1,4 +1,5 @@
 """The public API (``import srchain as sc``) and a user's own objective in about ten lines (issue 13)."""
+
 import subprocess
 import sys
 
@@ -9,8 +10,10 @@ import srchain as sc
 
 
 def test_import_is_light():
-    code = ("import sys, srchain; heavy = [m for m in ('numba', 'scipy', 'torch', 'matplotlib', 'xarray') "
-            "if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, srchain; heavy = [m for m in ('numba', 'scipy', 'torch', 'matplotlib', 'xarray') "
+        "if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -37,7 +40,7 @@ def test_stationary_and_simulate_are_modules_and_functions():
 def _double_well():
     # --- the user's own objective: f(w) = (w² − 1)² + 0.3·w, gradient in NumPy, no Numba kernel ---
     f = lambda w: (w[..., 0] ** 2 - 1) ** 2 + 0.3 * w[..., 0]  # noqa: E731
-    grad = lambda w: (4 * w * (w ** 2 - 1) + 0.3)  # noqa: E731  (shape (..., 1) in, (..., 1) out)
+    grad = lambda w: 4 * w * (w**2 - 1) + 0.3  # noqa: E731  (shape (..., 1) in, (..., 1) out)
     return sc.Problem(name="double-well", dim=1, domain=np.array([[-2.0, 2.0]]), value=f, gradient=grad)
 
 

@@ -1,4 +1,5 @@
 """srchain.bounds: the right-hand sides of Lemma 1, Theorems 1-4 and Corollary 1."""
+
 import math
 
 import numpy as np
@@ -18,11 +19,13 @@ def test_theorem1_by_hand():
 def test_theorem2_3_4_by_hand():
     T, d, dl, G, D, c, L, mu, L2 = 4, 9, 0.1, 3.0, 2.0, 0.5, 5.0, 2.0, 7.0
     assert b.theorem2(T, d, dl, G, D, c) == pytest.approx(D**2 / (c * 2) + math.sqrt(5) / 8 * c * 9 + 3 * 0.1 * 3 / 2)
-    assert b.theorem3(T, d, dl, G, D, c, L) == pytest.approx(D**2 / (2 * c * 2) + math.sqrt(5) / 8 * c * 9
-                                                             + 3 * 0.1 * L * D)
+    assert b.theorem3(T, d, dl, G, D, c, L) == pytest.approx(
+        D**2 / (2 * c * 2) + math.sqrt(5) / 8 * c * 9 + 3 * 0.1 * L * D
+    )
     assert b.theorem4(T, d, dl, G, D, mu, L2) == pytest.approx((1 + math.log(5)) * 9 / (4 * 4) + D * L2 * 3 * 0.1 / 2)
-    assert b.theorem4_proved(T, d, dl, G, D, mu, L2) == pytest.approx((1 + math.log(5)) * 9 / 16
-                                                                      + D * L2 * 9 * 0.01 / 2)
+    assert b.theorem4_proved(T, d, dl, G, D, mu, L2) == pytest.approx(
+        (1 + math.log(5)) * 9 / 16 + D * L2 * 9 * 0.01 / 2
+    )
 
 
 def test_corollary1_is_theorem4_with_flat_hessian_and_sgd_is_delta_zero():
@@ -34,8 +37,9 @@ def test_corollary1_is_theorem4_with_flat_hessian_and_sgd_is_delta_zero():
 def test_floors_are_linear_in_delta_and_the_rest_vanishes_as_T_grows():
     big = 10**14
     assert b.theorem1(big, 10, 0.2, 3.0, 0.5) / b.theorem1(big, 10, 0.1, 3.0, 0.5) == pytest.approx(2.0, rel=1e-5)
-    assert b.theorem4(big, 10, 0.2, 3.0, 7.0, 0.5, 2.0) / b.theorem4(big, 10, 0.1, 3.0, 7.0, 0.5, 2.0) \
-        == pytest.approx(2.0, rel=1e-5)
+    assert b.theorem4(big, 10, 0.2, 3.0, 7.0, 0.5, 2.0) / b.theorem4(big, 10, 0.1, 3.0, 7.0, 0.5, 2.0) == pytest.approx(
+        2.0, rel=1e-5
+    )
     assert b.theorem3(big, 4, 0.3, 2.0, 5.0, 1.0, 3.0) == pytest.approx(b.bc_floor(4, 0.3, 3.0, 5.0), rel=1e-5)
     assert b.theorem2(big, 4, 0.3, 2.0, 5.0, 1.0) == pytest.approx(b.sr_floor(4, 0.3, 2.0), rel=1e-5)
 
@@ -55,9 +59,17 @@ def test_theorem4_proved_floor_is_below_the_printed_one_iff_sqrt_d_delta_below_o
         assert (proved <= printed * (1 + 1e-9)) == (math.sqrt(d) * dl <= 1)
 
 
-@pytest.mark.parametrize("call", [lambda: b.theorem1(0, 4, 0.5, 1.0, 1.0), lambda: b.theorem1(10, 4, -0.5, 1.0, 1.0),
-                                  lambda: b.theorem1(10, 4, 0.5, 1.0, 0.0), lambda: b.theorem2(10, 4, 0.5, 1, 1, 0),
-                                  lambda: b.lemma1(4, 0.5, 0.0, 1.0), lambda: b.theorem3(np.nan, 4, 0.5, 1, 1, 1, 1)])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: b.theorem1(0, 4, 0.5, 1.0, 1.0),
+        lambda: b.theorem1(10, 4, -0.5, 1.0, 1.0),
+        lambda: b.theorem1(10, 4, 0.5, 1.0, 0.0),
+        lambda: b.theorem2(10, 4, 0.5, 1, 1, 0),
+        lambda: b.lemma1(4, 0.5, 0.0, 1.0),
+        lambda: b.theorem3(np.nan, 4, 0.5, 1, 1, 1, 1),
+    ],
+)
 def test_bad_arguments_raise(call):
     with pytest.raises(SrchainError):
         call()

@@ -1,4 +1,5 @@
 """The `srchain stationary` and `srchain mixing` commands: outputs, JSON contract, errors."""
+
 import json
 import subprocess
 import sys
@@ -17,9 +18,32 @@ def run_cli(args, capsys):
 
 def test_stationary_json_contract(tmp_path, capsys):
     path = tmp_path / "st.json"
-    code, out, _ = run_cli(["stationary", "--problem", "toy", "--method", "sr", "--delta", "0.5", "--noise",
-                            "gaussian", "--sigma", "2", "--alpha", "1", "0.1", "0.01", "0.001", "--json", str(path),
-                            "--plot", str(tmp_path / "st.png"), "--quiet"], capsys)
+    code, out, _ = run_cli(
+        [
+            "stationary",
+            "--problem",
+            "toy",
+            "--method",
+            "sr",
+            "--delta",
+            "0.5",
+            "--noise",
+            "gaussian",
+            "--sigma",
+            "2",
+            "--alpha",
+            "1",
+            "0.1",
+            "0.01",
+            "0.001",
+            "--json",
+            str(path),
+            "--plot",
+            str(tmp_path / "st.png"),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0
     assert "TV(pi_a, pi~)" in out
     data = json.loads(path.read_text())
@@ -43,14 +67,14 @@ def test_stationary_resume_skips_done_alphas(tmp_path, capsys):
     base = ["stationary", "--alpha", "0.1", "--json", str(path), "--quiet"]
     assert run_cli(base, capsys)[0] == 0
     first = json.loads(path.read_text())["results"][0]
-    assert run_cli(["stationary", "--alpha", "0.1", "0.05", "--json", str(path), "--quiet", "--resume"],
-                   capsys)[0] == 0
+    assert run_cli(["stationary", "--alpha", "0.1", "0.05", "--json", str(path), "--quiet", "--resume"], capsys)[0] == 0
     data = json.loads(path.read_text())
     assert [r["alpha"] for r in data["results"]] == [0.1, 0.05]
     assert data["results"][0] == first
     # resuming into a file of another computation is refused
-    code, _, err = run_cli(["stationary", "--alpha", "0.1", "--delta", "0.25", "--json", str(path), "--resume",
-                            "--quiet"], capsys)
+    code, _, err = run_cli(
+        ["stationary", "--alpha", "0.1", "--delta", "0.25", "--json", str(path), "--resume", "--quiet"], capsys
+    )
     assert code == 2 and "was computed with --delta 0.5, not 0.25" in err
 
 
@@ -63,8 +87,9 @@ def test_r_method_has_no_limit(tmp_path, capsys):
 
 def test_mixing_json_and_growth(tmp_path, capsys):
     path = tmp_path / "mx.json"
-    code, out, _ = run_cli(["mixing", "--alpha", "0.01", "0.001", "--eps", "0.25", "--json", str(path), "--quiet"],
-                           capsys)
+    code, out, _ = run_cli(
+        ["mixing", "--alpha", "0.01", "0.001", "--eps", "0.25", "--json", str(path), "--quiet"], capsys
+    )
     assert code == 0
     data = json.loads(path.read_text())
     r = {x["alpha"]: x for x in data["results"]}
@@ -75,20 +100,25 @@ def test_mixing_json_and_growth(tmp_path, capsys):
     assert "slope" in out
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["stationary", "--alpha", "0"], "alpha"),
-    (["stationary", "--alpha", "-1"], "alpha"),
-    (["stationary", "--alpha", "nan"], "alpha"),
-    (["stationary", "--delta", "0"], "delta"),
-    (["stationary", "--sigma", "-2"], "sigma"),
-    (["stationary", "--method", "bc"], "method"),
-    (["stationary", "--noise", "cauchy"], "noise"),
-    (["stationary", "--domain", "3", "1"], "domain"),
-    (["stationary", "--problem", "nope"], "problem"),
-    (["stationary", "--problem", "separable", "--dim", "2", "--delta", "0.001", "--max-states", "1000000"],
-     "states"),
-    (["mixing", "--eps", "2"], "eps"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["stationary", "--alpha", "0"], "alpha"),
+        (["stationary", "--alpha", "-1"], "alpha"),
+        (["stationary", "--alpha", "nan"], "alpha"),
+        (["stationary", "--delta", "0"], "delta"),
+        (["stationary", "--sigma", "-2"], "sigma"),
+        (["stationary", "--method", "bc"], "method"),
+        (["stationary", "--noise", "cauchy"], "noise"),
+        (["stationary", "--domain", "3", "1"], "domain"),
+        (["stationary", "--problem", "nope"], "problem"),
+        (
+            ["stationary", "--problem", "separable", "--dim", "2", "--delta", "0.001", "--max-states", "1000000"],
+            "states",
+        ),
+        (["mixing", "--eps", "2"], "eps"),
+    ],
+)
 def test_bad_input_is_one_line_and_status_2(args, needle, capsys):
     with pytest.raises(SystemExit) as exc:
         code = main(args + ["--quiet"])
@@ -99,7 +129,8 @@ def test_bad_input_is_one_line_and_status_2(args, needle, capsys):
 
 
 def test_console_script_exit_status():
-    proc = subprocess.run([sys.executable, "-m", "srchain.cli", "stationary", "--alpha", "-1"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "srchain.cli", "stationary", "--alpha", "-1"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -2,6 +2,7 @@
 public name, no page loads a script or stylesheet from another site, the gallery runs, and the doctests pass:
 those of the pages (Sphinx's doctest builder) and those of the package's docstrings (the standard doctest module,
 in each module's own namespace, as ``python -m pytest --doctest-modules`` would run them)."""
+
 from __future__ import annotations
 
 import doctest
@@ -21,19 +22,38 @@ import srchain as sc
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 #: what `pip install -e ".[docs]"` brings: (import name, distribution)
-DOCS_PACKAGES = (("sphinx", "sphinx"), ("numpydoc", "numpydoc"), ("sphinx_gallery", "sphinx-gallery"),
-                 ("furo", "furo"), ("mathjax", "django-static-mathjax"))
+DOCS_PACKAGES = (
+    ("sphinx", "sphinx"),
+    ("numpydoc", "numpydoc"),
+    ("sphinx_gallery", "sphinx-gallery"),
+    ("furo", "furo"),
+    ("mathjax", "django-static-mathjax"),
+)
 MISSING = [dist for mod, dist in DOCS_PACKAGES if importlib.util.find_spec(mod) is None]
-needs_sphinx = pytest.mark.skipif(bool(MISSING), reason=f"docs extra not installed ({', '.join(MISSING)}): "
-                                                       f"pip install -e '.[docs]'")
+needs_sphinx = pytest.mark.skipif(
+    bool(MISSING), reason=f"docs extra not installed ({', '.join(MISSING)}): pip install -e '.[docs]'"
+)
 #: a whole build on 2 cores takes about 15 s with a warm Numba cache and under a minute cold; a hung build fails
 BUILD_TIMEOUT = 600
 
 
 def _sphinx(builder: str, src: Path, out: Path, doctrees: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder, "-d", str(doctrees),
-           *extra, str(src), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-q",
+        "-b",
+        builder,
+        "-d",
+        str(doctrees),
+        *extra,
+        str(src),
+        str(out),
+    ]
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=env, cwd=src.parent)
     except subprocess.TimeoutExpired as exc:  # pragma: no cover - a hang is a failure, with what it printed
@@ -45,8 +65,11 @@ def site(tmp_path_factory):
     """Build the site once, from a copy of docs/ (the build writes generated pages into its source folder)."""
     tmp = tmp_path_factory.mktemp("docs")
     src = tmp / "docs"
-    shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns("_build", "generated", "auto_examples",
-                                                             "sg_execution_times.rst", "__pycache__"))
+    shutil.copytree(
+        DOCS,
+        src,
+        ignore=shutil.ignore_patterns("_build", "generated", "auto_examples", "sg_execution_times.rst", "__pycache__"),
+    )
     html = tmp / "html"
     res = _sphinx("html", src, html, tmp / "doctrees")
     assert res.returncode == 0, f"the docs build failed or warned:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}"
@@ -81,8 +104,12 @@ def test_nothing_is_loaded_from_another_site(site):
     assert len(pages) > 30
     tag = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)
     remote = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
-    offenders = [(p.relative_to(html).as_posix(), t) for p in pages
-                 for t in tag.findall(p.read_text(encoding="utf-8")) if remote.search(t)]
+    offenders = [
+        (p.relative_to(html).as_posix(), t)
+        for p in pages
+        for t in tag.findall(p.read_text(encoding="utf-8"))
+        if remote.search(t)
+    ]
     assert offenders == []
     # MathJax is served from the site itself, with its fonts
     mj = html / "_static" / "mathjax"
@@ -99,9 +126,23 @@ def test_gallery_examples_ran_and_reproduce_page_covers_the_paper(site):
         assert f"sphx_glr_{stem}_001.png" in page, f"{stem} drew no figure"
         assert (html / "_images" / f"sphx_glr_{stem}_001.png").is_file()
     text = re.sub(r"<[^>]+>", " ", (html / "reproduce.html").read_text(encoding="utf-8"))
-    for claim in ("Lemma 1", "Theorem 1", "Theorem 2", "Theorem 3", "Theorem 4", "Theorem 5", "Theorem 6",
-                  "Corollary 1", "Figure 2", "Section 6.1", "Table 1", "Figure 4", "Figure 5", "Figure 7",
-                  "What did not reproduce"):
+    for claim in (
+        "Lemma 1",
+        "Theorem 1",
+        "Theorem 2",
+        "Theorem 3",
+        "Theorem 4",
+        "Theorem 5",
+        "Theorem 6",
+        "Corollary 1",
+        "Figure 2",
+        "Section 6.1",
+        "Table 1",
+        "Figure 4",
+        "Figure 5",
+        "Figure 7",
+        "What did not reproduce",
+    ):
         assert claim in text, claim
 
 

@@ -1,4 +1,5 @@
 """Box lattices and the problem registry."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -59,8 +60,9 @@ def test_registry_has_the_toy_problems():
     np.testing.assert_allclose(out, c.gradient(x))
 
 
-@pytest.mark.parametrize("kwargs", [dict(name="nope"), dict(name="toy", dim=3), dict(name="toy", coupling=1.0),
-                                    dict(name="coupled", dim=1)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(name="nope"), dict(name="toy", dim=3), dict(name="toy", coupling=1.0), dict(name="coupled", dim=1)]
+)
 def test_bad_problem_options(kwargs):
     with pytest.raises(SrchainError):
         get_problem(**kwargs)

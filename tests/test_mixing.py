@@ -1,4 +1,5 @@
 """Tests for srchain.mixing: exact ε-mixing time (Eq. 10) against brute force, Theorem 6, spectral bounds."""
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ def toy(delta, alpha, sigma=2.0):
     return transition_matrix(get_problem("toy"), make_noise("gaussian", sigma=sigma), lat, alpha).P
 
 
-@pytest.mark.parametrize("delta,alpha,eps", [(0.5, 0.05, 0.25), (0.5, 0.5, 0.25), (1.0, 0.01, 0.1),
-                                             (14 / 39, 0.02, 0.4), (0.5, 0.05, 0.01)])
+@pytest.mark.parametrize(
+    "delta,alpha,eps", [(0.5, 0.05, 0.25), (0.5, 0.5, 0.25), (1.0, 0.01, 0.1), (14 / 39, 0.02, 0.4), (0.5, 0.05, 0.01)]
+)
 def test_exact_matches_brute_force(delta, alpha, eps):
     P = toy(delta, alpha)
     pi = stationary(P).pi
@@ -161,8 +163,8 @@ def test_compressed_path_matches_dense_and_brute_force(kind, size, alpha):
     else:
         P, pi = chain2d(size, alpha)
     A = sp.csr_matrix(P)
-    t_c, info = mixing_mod._exact(A, pi, 0.25, 10 ** 9, min_compress_states=0)
-    t_d, info_d = mixing_mod._exact(A, pi, 0.25, 10 ** 9, compress=False)
+    t_c, info = mixing_mod._exact(A, pi, 0.25, 10**9, min_compress_states=0)
+    t_d, info_d = mixing_mod._exact(A, pi, 0.25, 10**9, compress=False)
     assert info["compressed_at"] is not None and info["rank"] <= A.shape[0] // 8
     assert 0 < info["err"] < 1e-9 and info_d["compressed_at"] is None and info_d["err"] == 0.0
     assert t_c == t_d == brute_force_sparse(A, pi, 0.25)
@@ -200,7 +202,7 @@ def test_ambiguous_decision_falls_back_to_the_exact_path(monkeypatch):
     """An error allowance that covers every decision makes them ambiguous: the uncompressed path answers."""
     P = toy(14 / 1799, 0.3)
     pi = stationary(P).pi
-    t_exact, _ = mixing_mod._exact(sp.csr_matrix(P), pi, 0.25, 10 ** 9, compress=False)
+    t_exact, _ = mixing_mod._exact(sp.csr_matrix(P), pi, 0.25, 10**9, compress=False)
     r = mixing_time(P, pi=pi)
     assert r.mixing_time == t_exact and "low rank" in r.note
     monkeypatch.setattr(mixing_mod, "_SLACK", 1.0)
@@ -217,5 +219,5 @@ def test_random_dense_chains_compressed_or_not(seed, eps):
     A = rng.random((n, n)) ** 8
     A /= A.sum(axis=1, keepdims=True)
     pi = stationary(A).pi
-    t_c, info = mixing_mod._exact(sp.csr_matrix(A), pi, eps, 10 ** 9, min_compress_states=0)
+    t_c, info = mixing_mod._exact(sp.csr_matrix(A), pi, eps, 10**9, min_compress_states=0)
     assert t_c == brute_force(A, pi, eps)

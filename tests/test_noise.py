@@ -1,4 +1,5 @@
 """Noise models: closed-form expectations against quadrature and sampling."""
+
 import math
 
 import numpy as np
@@ -70,9 +71,17 @@ def test_theorem5_assumptions():
     assert not mb.theorem5_assumptions(gradients=[0.0, 3.0])["two_sided"]
 
 
-@pytest.mark.parametrize("kwargs", [dict(name="cauchy"), dict(name="gaussian", sigma=0.0),
-                                    dict(name="gaussian", sigma=-1.0), dict(name="student-t", nu=2.0),
-                                    dict(name="gaussian", batch=0), dict(name="minibatch", samples=4, batch=5)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(name="cauchy"),
+        dict(name="gaussian", sigma=0.0),
+        dict(name="gaussian", sigma=-1.0),
+        dict(name="student-t", nu=2.0),
+        dict(name="gaussian", batch=0),
+        dict(name="minibatch", samples=4, batch=5),
+    ],
+)
 def test_bad_noise(kwargs):
     with pytest.raises(SrchainError):
         make_noise(**kwargs)

@@ -1,4 +1,5 @@
 """Exact operators: T_α (Eq. 6), R's matrix (Eq. 4), Ũ, α0, T̃_α (Eq. 9)."""
+
 import math
 
 import numpy as np
@@ -15,12 +16,21 @@ from srchain.quantize import qd, qs
 
 
 def constant_gradient_problem(c, dim=1):
-    return Problem(name="linear", dim=dim, domain=np.tile([0.0, 10.0], (dim, 1)),
-                   value=lambda w: c * np.asarray(w).sum(-1), gradient=lambda w: np.full(np.shape(w), float(c)))
+    return Problem(
+        name="linear",
+        dim=dim,
+        domain=np.tile([0.0, 10.0], (dim, 1)),
+        value=lambda w: c * np.asarray(w).sum(-1),
+        gradient=lambda w: np.full(np.shape(w), float(c)),
+    )
 
 
-NOISES = [make_noise("gaussian", 2.0), make_noise("laplace", 1.0), make_noise("student-t", 1.0, nu=3.0),
-          make_noise("minibatch", 2.0, batch=3, samples=8)]
+NOISES = [
+    make_noise("gaussian", 2.0),
+    make_noise("laplace", 1.0),
+    make_noise("student-t", 1.0, nu=3.0),
+    make_noise("minibatch", 2.0, batch=3, samples=8),
+]
 
 
 @pytest.mark.parametrize("noise", NOISES, ids=lambda n: n.name)

@@ -1,4 +1,5 @@
 """srchain.pcg draws exactly NumPy's PCG64 stream: same numbers, same order, same state afterwards."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -34,8 +35,12 @@ def _raw(states, n):
 
 
 def _numpy(kind, shape, gen, n):
-    return {0: lambda: gen.random(n), 1: lambda: gen.standard_normal(n),
-            2: lambda: gen.standard_exponential(n), 3: lambda: gen.standard_gamma(shape, n)}[kind]()
+    return {
+        0: lambda: gen.random(n),
+        1: lambda: gen.standard_normal(n),
+        2: lambda: gen.standard_exponential(n),
+        3: lambda: gen.standard_gamma(shape, n),
+    }[kind]()
 
 
 def test_raw_outputs_are_pcg64():

@@ -4,6 +4,7 @@ Every probe must end in one line on stderr, ``srchain: error: …``, exit status
 traceback, never a silently accepted mistake. Classes: output paths (every command), numbers and sizes (the exact
 chain commands), corrupt or mismatched ``--resume`` files, and file permissions.
 """
+
 import json
 import os
 import stat
@@ -32,19 +33,25 @@ def _bad_paths(tmp_path, option):
     afile.write_text("x")
     adir = tmp_path / "adir"
     adir.mkdir()
-    bad = {"directory": (str(adir), "is a directory"),
-           "under a file": (str(afile / ("x.png" if option in IMAGE_OPTIONS else "x.json")), "not a directory"),
-           "unwritable system folder": ("/proc/x.png" if option in IMAGE_OPTIONS else "/proc/x.json", "cannot create"),
-           "empty": ("", "empty")}
+    bad = {
+        "directory": (str(adir), "is a directory"),
+        "under a file": (str(afile / ("x.png" if option in IMAGE_OPTIONS else "x.json")), "not a directory"),
+        "unwritable system folder": ("/proc/x.png" if option in IMAGE_OPTIONS else "/proc/x.json", "cannot create"),
+        "empty": ("", "empty"),
+    }
     if option in IMAGE_OPTIONS:
         bad["unknown suffix"] = (str(tmp_path / "out.x"), "image suffix")
         bad["no suffix"] = (str(tmp_path / "plotfile"), "image suffix")
     return bad
 
 
-CASES = [(cmd, opt, kind) for cmd, (_, opts) in COMMANDS.items() for opt in opts
-         for kind in ["directory", "under a file", "unwritable system folder", "empty"]
-         + (["unknown suffix", "no suffix"] if opt in IMAGE_OPTIONS else [])]
+CASES = [
+    (cmd, opt, kind)
+    for cmd, (_, opts) in COMMANDS.items()
+    for opt in opts
+    for kind in ["directory", "under a file", "unwritable system folder", "empty"]
+    + (["unknown suffix", "no suffix"] if opt in IMAGE_OPTIONS else [])
+]
 
 
 @pytest.mark.parametrize("command, option, kind", CASES)
@@ -60,14 +67,27 @@ def test_output_paths_are_checked_before_any_work(command, option, kind, tmp_pat
 
 
 BAD_NUMBERS = [
-    (["--alpha", "0"], "--alpha"), (["--alpha", "-1"], "--alpha"), (["--alpha", "nan"], "--alpha"),
-    (["--alpha", "inf"], "--alpha"), (["--tol", "2"], "--tol"), (["--tol", "0"], "--tol"), (["--tol", "1"], "--tol"),
-    (["--delta", "0"], "--delta"), (["--delta", "nan"], "--delta"), (["--sigma", "-2"], "--sigma"),
-    (["--max-memory", "1e-9"], "--max-memory is 1.07 bytes"), (["--dim", "1e9", "--problem", "separable"], "dim = 1000000000 is too large"),
-    (["--dim", "40", "--problem", "separable"], "--max-states"), (["--delta", "1e-9"], "--max-states"),
-    (["--problem", "nosuch"], "nosuch"), (["--domain", "3", "1"], "domain"), (["--alpha", "1e-320"], "underflows"),
-    (["--problem", "coupled", "--dim", "2", "--delta", "0.1", "--alpha", "1", "--max-memory", "8"],
-     "--max-memory is 8 GiB"),
+    (["--alpha", "0"], "--alpha"),
+    (["--alpha", "-1"], "--alpha"),
+    (["--alpha", "nan"], "--alpha"),
+    (["--alpha", "inf"], "--alpha"),
+    (["--tol", "2"], "--tol"),
+    (["--tol", "0"], "--tol"),
+    (["--tol", "1"], "--tol"),
+    (["--delta", "0"], "--delta"),
+    (["--delta", "nan"], "--delta"),
+    (["--sigma", "-2"], "--sigma"),
+    (["--max-memory", "1e-9"], "--max-memory is 1.07 bytes"),
+    (["--dim", "1e9", "--problem", "separable"], "dim = 1000000000 is too large"),
+    (["--dim", "40", "--problem", "separable"], "--max-states"),
+    (["--delta", "1e-9"], "--max-states"),
+    (["--problem", "nosuch"], "nosuch"),
+    (["--domain", "3", "1"], "domain"),
+    (["--alpha", "1e-320"], "underflows"),
+    (
+        ["--problem", "coupled", "--dim", "2", "--delta", "0.1", "--alpha", "1", "--max-memory", "8"],
+        "--max-memory is 8 GiB",
+    ),
 ]
 
 
@@ -93,22 +113,33 @@ def _first_run(tmp_path, capsys, command, extra=()):
 
 
 SETTING_CHANGES = {
-    "stationary": [(["--delta", "0.25"], "--delta"), (["--sigma", "3"], "noise"), (["--tol", "1e-13"], "--tol"),
-                   (["--solver", "gth"], "--solver"), (["--method", "r"], "--method"),
-                   (["--domain", "-3", "10"], "--domain"), (["--batch", "2"], "noise")],
-    "mixing": [(["--eps", "0.01"], "--eps"), (["--tol", "1e-13"], "--tol"),
-               (["--max-exact-states", "20"], "--max-exact-states"), (["--nu", "4", "--noise", "student-t"], "noise"),
-               (["--max-steps", "1000000"], "--max-steps")],
+    "stationary": [
+        (["--delta", "0.25"], "--delta"),
+        (["--sigma", "3"], "noise"),
+        (["--tol", "1e-13"], "--tol"),
+        (["--solver", "gth"], "--solver"),
+        (["--method", "r"], "--method"),
+        (["--domain", "-3", "10"], "--domain"),
+        (["--batch", "2"], "noise"),
+    ],
+    "mixing": [
+        (["--eps", "0.01"], "--eps"),
+        (["--tol", "1e-13"], "--tol"),
+        (["--max-exact-states", "20"], "--max-exact-states"),
+        (["--nu", "4", "--noise", "student-t"], "noise"),
+        (["--max-steps", "1000000"], "--max-steps"),
+    ],
 }
 RESUME_CASES = [(c, a, n) for c, changes in SETTING_CHANGES.items() for a, n in changes]
 
 
-@pytest.mark.parametrize("command, change, needle", RESUME_CASES, ids=[f"{c} {' '.join(a)}" for c, a, _ in RESUME_CASES])
+@pytest.mark.parametrize(
+    "command, change, needle", RESUME_CASES, ids=[f"{c} {' '.join(a)}" for c, a, _ in RESUME_CASES]
+)
 def test_resume_with_other_settings_is_refused(command, change, needle, tmp_path, capsys):
     path = _first_run(tmp_path, capsys, command)
     before = path.read_bytes()
-    code, _, err = run([command, "--alpha", "0.1", "0.05", "--json", str(path), "--resume", "--quiet", *change],
-                       capsys)
+    code, _, err = run([command, "--alpha", "0.1", "0.05", "--json", str(path), "--resume", "--quiet", *change], capsys)
     assert_one_line_error(code, err, "was computed with", needle)
     assert path.read_bytes() == before  # the old results are untouched
 
@@ -121,6 +152,7 @@ def test_resume_recomputes_nothing_and_keeps_the_right_value(tmp_path, capsys):
     assert code == 0
     fresh = tmp_path / "fresh.json"
     assert run(["mixing", "--alpha", "0.1", "0.05", "--json", str(fresh), "--quiet"], capsys)[0] == 0
+
     def strip(rows):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
@@ -166,10 +198,25 @@ def _corrupt(data, how):
     return json.dumps(data).encode()
 
 
-CORRUPTIONS = ["not utf-8", "a list", "truncated", "missing alpha", "alpha as string", "alpha negative", "alpha twice",
-               "pi too short", "pi negative", "pi not normalised", "pi with a string", "residual a string",
-               "results not a list", "states of another lattice", "no settings", "another command",
-               "unknown setting"]
+CORRUPTIONS = [
+    "not utf-8",
+    "a list",
+    "truncated",
+    "missing alpha",
+    "alpha as string",
+    "alpha negative",
+    "alpha twice",
+    "pi too short",
+    "pi negative",
+    "pi not normalised",
+    "pi with a string",
+    "residual a string",
+    "results not a list",
+    "states of another lattice",
+    "no settings",
+    "another command",
+    "unknown setting",
+]
 
 
 @pytest.mark.parametrize("how", CORRUPTIONS)

@@ -9,6 +9,7 @@ Estimates are deterministic functions of the sizes and the thread count; the pro
 are chosen so that they are over it for any thread count (the work is shared by at most ``chains`` or ``seeds``
 workers), or pass ``--max-hours`` / ``--max-memory`` explicitly.
 """
+
 import os
 import stat
 
@@ -68,20 +69,35 @@ REFUSED = [
     ("overflow", ["figure2", "--alpha", "1e-320", "--steps", "1000"], "underflows"),
     ("overflow", ["convex", "--delta", "1e-310", "--steps", "100", "--seeds", "2"], "--delta"),
     # --- zero, negative, nan, inf, empty ------------------------------------------------------------------------
-    *[("bad number", [cmd, opt, val], opt) for cmd in ("simulate", "figure2", "convex")
-      for opt, val in (("--steps", "0"), ("--steps", "-1"), ("--steps", "nan"), ("--steps", "inf"))],
-    *[("bad number", [cmd, opt, val], opt) for cmd in ("simulate", "figure2", "bigbatch", "convex")
-      for opt, val in (("--delta", "0"), ("--delta", "-1"), ("--delta", "nan"), ("--delta", "inf"))],
-    *[("bad number", [cmd, "--alpha", val], "--alpha") for cmd in ("simulate", "figure2")
-      for val in ("0", "-1", "nan", "inf")],
-    *[("bad number", [cmd, "--sigma", val], "--sigma") for cmd in ("simulate", "figure2", "bigbatch")
-      for val in ("0", "nan")],
+    *[
+        ("bad number", [cmd, opt, val], opt)
+        for cmd in ("simulate", "figure2", "convex")
+        for opt, val in (("--steps", "0"), ("--steps", "-1"), ("--steps", "nan"), ("--steps", "inf"))
+    ],
+    *[
+        ("bad number", [cmd, opt, val], opt)
+        for cmd in ("simulate", "figure2", "bigbatch", "convex")
+        for opt, val in (("--delta", "0"), ("--delta", "-1"), ("--delta", "nan"), ("--delta", "inf"))
+    ],
+    *[
+        ("bad number", [cmd, "--alpha", val], "--alpha")
+        for cmd in ("simulate", "figure2")
+        for val in ("0", "-1", "nan", "inf")
+    ],
+    *[
+        ("bad number", [cmd, "--sigma", val], "--sigma")
+        for cmd in ("simulate", "figure2", "bigbatch")
+        for val in ("0", "nan")
+    ],
     *[("bad number", [cmd, "--nu", "0"], "--nu") for cmd in ("simulate", "figure2", "bigbatch")],
     *[("bad number", [cmd, "--batch", "0"], "--batch") for cmd in ("simulate", "figure2", "bigbatch", "convex")],
     *[("bad number", [cmd, "--seed", "-1"], "--seed") for cmd in ("simulate", "figure2", "bigbatch", "convex")],
     *[("bad number", [cmd, "--chains", "0"], "--chains") for cmd in ("simulate", "figure2")],
-    *[("bad number", [cmd, "--start", val], "--start") for cmd in ("simulate", "figure2", "bigbatch")
-      for val in ("nan", "inf")],
+    *[
+        ("bad number", [cmd, "--start", val], "--start")
+        for cmd in ("simulate", "figure2", "bigbatch")
+        for val in ("nan", "inf")
+    ],
     ("bad number", ["simulate", "--burn-in", "-1"], "--burn-in"),
     ("bad number", ["simulate", "--threads", "0"], "--threads"),
     ("bad number", ["simulate", "--dim", "0"], "--dim"),
@@ -191,8 +207,15 @@ def test_valid_edges_run(kind, argv, tmp_path, capsys, monkeypatch):
 def test_probe_counts():
     """The probes recorded for issue 9's reliability section (every one tried is handled): no probe twice."""
     assert len({tuple(a) for _, a, _ in REFUSED} | {tuple(a) for _, a in ACCEPTED}) == len(REFUSED) + len(ACCEPTED)
-    assert {k for k, _, _ in REFUSED} == {"huge work", "overflow", "bad number", "empty list", "unknown name",
-                                          "outside domain", "combination"}
+    assert {k for k, _, _ in REFUSED} == {
+        "huge work",
+        "overflow",
+        "bad number",
+        "empty list",
+        "unknown name",
+        "outside domain",
+        "combination",
+    }
 
 
 # ------------------------------------------------------------------------------------------- the estimate line
@@ -200,13 +223,16 @@ class _Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize("argv, patch", [
-    # 1e10 steps of one chain: 250 s at 2.5e-8 s per step whatever the thread count (one chain, one worker)
-    (["simulate", "--steps", "1e10", "--chains", "1"], "srchain.simulate._parallel"),
-    (["figure2", "--steps", "1e10", "--alpha", "0.1", "--no-exact"], "srchain.simulate._parallel"),
-    # 10 jobs × 1 seed × 1e9 steps × ≥ 170 ns: about 30 minutes on any number of threads (one seed)
-    (["convex", "--steps", "1e9", "--seeds", "1"], "srchain.toy.convex._simulate"),
-])
+@pytest.mark.parametrize(
+    "argv, patch",
+    [
+        # 1e10 steps of one chain: 250 s at 2.5e-8 s per step whatever the thread count (one chain, one worker)
+        (["simulate", "--steps", "1e10", "--chains", "1"], "srchain.simulate._parallel"),
+        (["figure2", "--steps", "1e10", "--alpha", "0.1", "--no-exact"], "srchain.simulate._parallel"),
+        # 10 jobs × 1 seed × 1e9 steps × ≥ 170 ns: about 30 minutes on any number of threads (one seed)
+        (["convex", "--steps", "1e9", "--seeds", "1"], "srchain.toy.convex._simulate"),
+    ],
+)
 def test_long_runs_print_one_estimate_line_first(argv, patch, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 

@@ -1,4 +1,5 @@
 """Qd (Eq. 3) and Qs (Eq. 5)."""
+
 import math
 
 import numpy as np
@@ -53,8 +54,9 @@ def test_qs_reproducible_and_keeps_grid_points():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([0.5, 0.125, 1.0, 2.0]),
-       st.floats(0, 1, exclude_max=True))
+@given(
+    st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([0.5, 0.125, 1.0, 2.0]), st.floats(0, 1, exclude_max=True)
+)
 def test_rounding_lands_on_the_adjacent_grid_points(w, delta, p):
     d = float(qd(w, delta))
     assert abs(d - w) <= delta / 2 * (1 + 1e-12) + 1e-9

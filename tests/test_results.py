@@ -1,4 +1,5 @@
 """srchain.results: fast JSON with write_json's contract, and the Zarr / netCDF results store."""
+
 from __future__ import annotations
 
 import json
@@ -44,14 +45,32 @@ def _payload(n=1000):
     pi = rng.random(n)
     pi[[3, 7, 11]] = [np.nan, np.inf, -np.inf]
     return {
-        "command": "stationary", "delta": 0.5, "nan": float("nan"), "inf": np.float64("inf"),
-        "states": rng.random((n, 2)), "flat_states": [[float(x)] for x in range(5)],
+        "command": "stationary",
+        "delta": 0.5,
+        "nan": float("nan"),
+        "inf": np.float64("inf"),
+        "states": rng.random((n, 2)),
+        "flat_states": [[float(x)] for x in range(5)],
         "limit": {"alpha0": np.float64(0.25), "pi": pi},
-        "results": [{"alpha": a, "pi": pi * a, "exact": np.bool_(a > 0.1), "count": np.int32(7),
-                     "f32": np.float32(0.1), "f32s": np.array([0.1, np.nan], dtype=np.float32)} for a in ALPHAS],
-        "tuple": (1, 2.5, None), "keys": {1: "one", 2.5: "two and a half"},
-        "transposed": np.arange(6.0).reshape(2, 3).T, "ints": np.arange(4, dtype=np.int16).reshape(2, 2)[:, ::-1],
-        "obj": _WithDict(np.array([0.5, np.nan])), "bools": np.array([True, False]), "empty": [], "none": None,
+        "results": [
+            {
+                "alpha": a,
+                "pi": pi * a,
+                "exact": np.bool_(a > 0.1),
+                "count": np.int32(7),
+                "f32": np.float32(0.1),
+                "f32s": np.array([0.1, np.nan], dtype=np.float32),
+            }
+            for a in ALPHAS
+        ],
+        "tuple": (1, 2.5, None),
+        "keys": {1: "one", 2.5: "two and a half"},
+        "transposed": np.arange(6.0).reshape(2, 3).T,
+        "ints": np.arange(4, dtype=np.int16).reshape(2, 2)[:, ::-1],
+        "obj": _WithDict(np.array([0.5, np.nan])),
+        "bools": np.array([True, False]),
+        "empty": [],
+        "none": None,
         "python_list_nan": [1.0, float("nan"), 2.0],
     }
 
@@ -99,10 +118,18 @@ def stationary_template(alphas=ALPHAS, n=N):
     s = _states(n)
     return make_template(
         {"alpha": alphas, "x0": ("state", s[:, 0]), "x1": ("state", s[:, 1])},
-        {"pi": (("alpha", "state"), "f8"), **{v: ("alpha", "f8") for v in SCALARS},
-         "pi_limit": (("state",), np.linspace(1, 2, n) / np.linspace(1, 2, n).sum())},
-        attrs={"command": "stationary", "problem": {"name": "separable", "dim": 2},
-               "noise": {"name": "gaussian", "sigma": 2.0, "batch": 1}, "argv": ["srchain", "stationary"]})
+        {
+            "pi": (("alpha", "state"), "f8"),
+            **{v: ("alpha", "f8") for v in SCALARS},
+            "pi_limit": (("state",), np.linspace(1, 2, n) / np.linspace(1, 2, n).sum()),
+        },
+        attrs={
+            "command": "stationary",
+            "problem": {"name": "separable", "dim": 2},
+            "noise": {"name": "gaussian", "sigma": 2.0, "batch": 1},
+            "argv": ["srchain", "stationary"],
+        },
+    )
 
 
 SETTINGS = {"problem": "separable", "method": "sr", "delta": 0.5, "noise": {"name": "gaussian", "sigma": 2.0}}
@@ -204,9 +231,11 @@ def test_read_region_and_write_region_shapes(tmp_path):
 
 def test_simulate_and_mixing_shapes(tmp_path):
     methods = ["sr", "bc", "r", "sgd"]
-    tpl = make_template({"method": methods, "alpha": [1.0, 0.001], "x0": ("state", np.arange(N) * 0.5)},
-                        {"counts": (("method", "alpha", "state"), "i8"), "visited": (("method", "alpha"), "i8")},
-                        attrs={"steps": 1000, "start": [4.0]})
+    tpl = make_template(
+        {"method": methods, "alpha": [1.0, 0.001], "x0": ("state", np.arange(N) * 0.5)},
+        {"counts": (("method", "alpha", "state"), "i8"), "visited": (("method", "alpha"), "i8")},
+        attrs={"steps": 1000, "start": [4.0]},
+    )
     p = tmp_path / "sim.zarr"
     with ResultStore.open_or_create(p, tpl, {"steps": 1000, "seed": 0}) as st:
         assert st.sweep_dims == ("method", "alpha")
@@ -222,12 +251,16 @@ def test_simulate_and_mixing_shapes(tmp_path):
     assert ds.counts.sel({"method": "bc", "alpha": 0.001}).values.tolist() == list(np.arange(N) * 3 + 1)
     assert ds.attrs["start"] == [4.0]
 
-    mix = make_template({"alpha": [0.1, 0.01]}, {"mixing_time": ("alpha", "f8"), "exact": ("alpha", "bool"),
-                                                 "relaxation_time": ("alpha", "f8")})
+    mix = make_template(
+        {"alpha": [0.1, 0.01]},
+        {"mixing_time": ("alpha", "f8"), "exact": ("alpha", "bool"), "relaxation_time": ("alpha", "f8")},
+    )
     with ResultStore.open_or_create(tmp_path / "mix.nc", mix, {"eps": 0.25}) as st:
         for a in (0.01, 0.1):
-            st.write_region({"alpha": a}, {"mixing_time": np.nan if a == 0.01 else 12.0, "exact": a > 0.05,
-                                           "relaxation_time": 1 / a})
+            st.write_region(
+                {"alpha": a},
+                {"mixing_time": np.nan if a == 0.01 else 12.0, "exact": a > 0.05, "relaxation_time": 1 / a},
+            )
             st.mark_done({"alpha": a}, {"alpha": a})
         st.finalize()
     ds = open_results(tmp_path / "mix.nc")
@@ -254,7 +287,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     with pytest.raises(SrchainError, match=r"setting noise\.sigma is 1\.0 now but 2\.0 in the store") as exc:
         ResultStore.open_or_create(p, stationary_template(), other, resume=True)
     assert "\n" not in str(exc.value)
-    with pytest.raises(SrchainError, match="setting solver is \"gth\" now but unset in the store"):
+    with pytest.raises(SrchainError, match='setting solver is "gth" now but unset in the store'):
         ResultStore.open_or_create(p, stationary_template(), {**SETTINGS, "solver": "gth"}, resume=True)
     with pytest.raises(SrchainError, match="alpha values differ"):
         ResultStore.open_or_create(p, stationary_template(alphas=[1.0, 0.5]), SETTINGS, resume=True)
@@ -282,11 +315,14 @@ def test_second_writer_is_refused_and_lock_released(tmp_path):
 def test_second_writer_in_another_process_is_refused(tmp_path):
     p = tmp_path / "r.zarr"
     ResultStore.open_or_create(p, stationary_template(), SETTINGS).close()
-    code = ("import sys, time; sys.path.insert(0, sys.argv[2]); from test_results import *; "
-            "s = ResultStore.open_or_create(sys.argv[1], stationary_template(), SETTINGS, resume=True); "
-            "print('locked', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(p), os.path.dirname(__file__)], stdout=subprocess.PIPE,
-                            text=True)
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[2]); from test_results import *; "
+        "s = ResultStore.open_or_create(sys.argv[1], stationary_template(), SETTINGS, resume=True); "
+        "print('locked', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(p), os.path.dirname(__file__)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "locked"
         with pytest.raises(SrchainError, match=f"another sweep \\(pid {proc.pid} on {socket.gethostname()}"):

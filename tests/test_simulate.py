@@ -7,6 +7,7 @@ E[TV] = ½ Σ_i E|p̂_i − π_i| ≤ ½ Σ_i sqrt(π_i(1 − π_i)/N_eff), and 
 failure under 25% in the worst case; in practice the bound is loose by far more) plus the start-up bias, bounded by
 (burn-in-free) τ·log(1/π_min-ish)/N_chain, which we keep small by a burn-in of 20τ.
 """
+
 import math
 
 import numpy as np
@@ -57,8 +58,19 @@ def test_simulated_histogram_matches_exact_law(method, alpha, noise, sampler):
     if sampler == "jump":
         steps = int(max(steps, 4000 * tau))
     burn = int(20 * tau)
-    r = simulate_many(TOY, nz, LAT, [(method, alpha)], steps, chains=chains, start=4.0, seed=1, burn_in=burn,
-                      sampler=sampler, operators={(method, alpha): op})[0]
+    r = simulate_many(
+        TOY,
+        nz,
+        LAT,
+        [(method, alpha)],
+        steps,
+        chains=chains,
+        start=4.0,
+        seed=1,
+        burn_in=burn,
+        sampler=sampler,
+        operators={(method, alpha): op},
+    )[0]
     tol = _tv_tol(pi, steps * chains, tau)
     assert r.counts.sum() == steps * chains
     assert tv(r.freq, pi) < tol, (tv(r.freq, pi), tol, tau)
@@ -133,8 +145,9 @@ def test_separable_problem_runs_in_two_dimensions():
         assert tv(marg, pi) < _tv_tol(pi, steps * chains, tau), (tv(marg, pi), _tv_tol(pi, steps * chains, tau))
 
 
-@pytest.mark.parametrize("kwargs", [dict(steps=0), dict(chains=0), dict(start=20.0), dict(alpha=0.0),
-                                    dict(alpha=-1.0), dict(burn_in=-1)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(steps=0), dict(chains=0), dict(start=20.0), dict(alpha=0.0), dict(alpha=-1.0), dict(burn_in=-1)]
+)
 def test_bad_arguments_raise_srchain_error(kwargs):
     from srchain.errors import SrchainError
 
@@ -144,8 +157,9 @@ def test_bad_arguments_raise_srchain_error(kwargs):
         simulate(TOY, make_noise("gaussian", sigma=2.0), LAT, **base)
 
 
-@pytest.mark.parametrize("argv", [["--steps", "-5"], ["--chains", "0"], ["--start", "20"], ["--alpha", "0"],
-                                  ["--alpha", "-0.1"]])
+@pytest.mark.parametrize(
+    "argv", [["--steps", "-5"], ["--chains", "0"], ["--start", "20"], ["--alpha", "0"], ["--alpha", "-0.1"]]
+)
 def test_cli_bad_input_exits_2_with_one_line(argv, capsys):
     from srchain.cli import main
 
@@ -164,8 +178,26 @@ def test_cli_simulate_json(tmp_path):
     from srchain.cli import main
 
     out = tmp_path / "sim.json"
-    rc = main(["simulate", "--method", "sr", "bc", "--alpha", "1", "0.01", "--steps", "5000", "--chains", "2",
-               "--start", "4.0", "--json", str(out), "--quiet"])
+    rc = main(
+        [
+            "simulate",
+            "--method",
+            "sr",
+            "bc",
+            "--alpha",
+            "1",
+            "0.01",
+            "--steps",
+            "5000",
+            "--chains",
+            "2",
+            "--start",
+            "4.0",
+            "--json",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     d = json.loads(out.read_text())
     assert d["command"] == "simulate" and d["steps"] == 5000 and d["chains"] == 2 and d["start"] == [4.0]
@@ -206,8 +238,16 @@ def test_kernel_draws_numpys_stream_step_by_step(methods, chains):
     from srchain.simulate import make_generators
 
     alpha, sigma, steps, seed = 0.3, 2.0, 3000, 11
-    results = simulate_many(TOY, make_noise("gaussian", sigma=sigma), LAT, [(m, alpha) for m in methods], steps,
-                            chains=chains, start=4.0, seed=seed)
+    results = simulate_many(
+        TOY,
+        make_noise("gaussian", sigma=sigma),
+        LAT,
+        [(m, alpha) for m in methods],
+        steps,
+        chains=chains,
+        start=4.0,
+        seed=seed,
+    )
     G = TOY.gradient(LAT.points)[:, 0]
     ad, nmax, v0 = alpha / LAT.delta, LAT.size - 1.0, (4.0 - LAT.lo[0]) / LAT.delta
     for m, res in zip(methods, results):
@@ -218,8 +258,11 @@ def test_kernel_draws_numpys_stream_step_by_step(methods, chains):
 
 
 @settings(max_examples=300, deadline=None)
-@given(T=st.lists(st.floats(-60, 60, allow_nan=False), min_size=1, max_size=12),
-       r=st.floats(-1e6, 1e6, allow_nan=False), data=st.data())
+@given(
+    T=st.lists(st.floats(-60, 60, allow_nan=False), min_size=1, max_size=12),
+    r=st.floats(-1e6, 1e6, allow_nan=False),
+    data=st.data(),
+)
 def test_fixed_point_step_is_the_exact_clipped_floor(T, r, data):
     """SR/R's fixed-point step (_fixed_step) equals clip(⌊T[q] + r⌋) computed in exact rationals, whenever the
     exact sum is not within 2·2^-F of an integer (the two truncations to 2^-F err by less than that)."""

@@ -1,6 +1,7 @@
 """Up-front estimates and limits of the simulators and the toy experiments (issue 9: huge work is refused from an
 estimate before any kernel runs, counts the int64 kernels cannot hold are refused, BC's refinement stops at the
 memory limit). No timed tests: the estimates are pure functions of the sizes."""
+
 import math
 
 import numpy as np
@@ -10,8 +11,17 @@ from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import make_noise
 from srchain.problems import get_problem
-from srchain.simulate import (MAX_TOTAL_STEPS, SECONDS_PER_STEP, WorkEstimate, check_work, estimate_simulation,
-                              format_duration, operator_bytes_floor, simulate, simulate_many)
+from srchain.simulate import (
+    MAX_TOTAL_STEPS,
+    SECONDS_PER_STEP,
+    WorkEstimate,
+    check_work,
+    estimate_simulation,
+    format_duration,
+    operator_bytes_floor,
+    simulate,
+    simulate_many,
+)
 
 TOY = get_problem("toy")
 LAT = Lattice.from_domain(0.5, TOY.domain)
@@ -48,18 +58,29 @@ def test_check_work_names_the_limit_and_the_estimate():
     check_work(est, 2.0**31, 2.0)  # under both: no error
 
 
-@pytest.mark.parametrize("seconds, text", [(5, "5 s"), (600, "10 minutes"), (5040, "1.4 hours"),
-                                           (3 * 86400, "3 days"), (3e7 * 365.25 * 86400, "3e+07 years"),
-                                           (math.inf, "forever")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (5, "5 s"),
+        (600, "10 minutes"),
+        (5040, "1.4 hours"),
+        (3 * 86400, "3 days"),
+        (3e7 * 365.25 * 86400, "3e+07 years"),
+        (math.inf, "forever"),
+    ],
+)
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(steps=MAX_TOTAL_STEPS, burn_in=1), "int64"),
-    (dict(steps=10**30), "int64"),
-    (dict(steps=2**40, chains=2**23), "overflow"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(steps=MAX_TOTAL_STEPS, burn_in=1), "int64"),
+        (dict(steps=10**30), "int64"),
+        (dict(steps=2**40, chains=2**23), "overflow"),
+    ],
+)
 def test_counts_the_int64_kernels_cannot_hold_are_refused(kwargs, needle):
     base = dict(method="sr", alpha=0.1, steps=10, chains=1, start=4.0)
     base.update(kwargs)

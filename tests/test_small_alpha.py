@@ -5,6 +5,7 @@ went silently wrong (TV(π_α, π̃) = 0.709 at α = 1e-17). The references belo
 code path: the Gaussian partial expectations are evaluated in 40-digit arithmetic (mpmath) from their closed form
 Λ(a) = aΦ(a/s) + sφ(a/s), and the 1-D stationary law is the birth–death law summed in log space.
 """
+
 import math
 
 import mpmath
@@ -125,9 +126,12 @@ def test_underflowing_rates_are_reported_as_underflow(problem, alpha, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "underflows float64" in err and "reducible" not in err
     with pytest.raises(SrchainError, match="underflows"):
-        transition_matrix(get_problem(problem, **({"dim": 2} if problem == "coupled" else {})), NOISE,
-                          LAT if problem == "toy" else Lattice.from_domain(0.5, get_problem("coupled", dim=2).domain,
-                                                                           dim=2), alpha)
+        transition_matrix(
+            get_problem(problem, **({"dim": 2} if problem == "coupled" else {})),
+            NOISE,
+            LAT if problem == "toy" else Lattice.from_domain(0.5, get_problem("coupled", dim=2).domain, dim=2),
+            alpha,
+        )
 
 
 def _tiny_exit_chain(n=60, seed=3):
@@ -156,8 +160,12 @@ def test_tiny_exit_rates_do_not_overflow_back_substitution(solver):
     assert np.all(np.isfinite(pi)) and abs(pi.sum() - 1.0) < 1e-12
     big = log_pi > log_pi.max() - 600  # entries within float64's range of the largest: relative accuracy
     # each entry is a product/sum of ~n rounded non-negative terms: relative error ≲ n·eps, well under 1e-10
-    assert np.allclose(np.log(pi[big]), log_pi[big] - math.log(np.exp(log_pi[big] - log_pi.max()).sum())
-                       - log_pi.max(), rtol=0, atol=1e-10)
+    assert np.allclose(
+        np.log(pi[big]),
+        log_pi[big] - math.log(np.exp(log_pi[big] - log_pi.max()).sum()) - log_pi.max(),
+        rtol=0,
+        atol=1e-10,
+    )
 
 
 def test_reducible_chain_with_tiny_rates_gives_finite_laws():
@@ -165,8 +173,9 @@ def test_reducible_chain_with_tiny_rates_gives_finite_laws():
     from srchain.stationary import stationary_distributions
 
     pr = get_problem("toy")
-    op = transition_matrix(pr, make_noise("gaussian", sigma=0.3), Lattice.from_domain(0.5, pr.domain, 1), 0.1,
-                           method="r")
+    op = transition_matrix(
+        pr, make_noise("gaussian", sigma=0.3), Lattice.from_domain(0.5, pr.domain, 1), 0.1, method="r"
+    )
     ref = stationary_distributions(op.P, method="gth-dense")
     got = stationary_distributions(op.P, method="gth-sparse")
     assert len(got) == len(ref) >= 1

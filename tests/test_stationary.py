@@ -1,4 +1,5 @@
 """Tests for srchain.stationary: GTH solvers, exact references on metastable chains, ergodicity checks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,7 @@ from srchain.lattice import Lattice
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
 from srchain.problems import get_problem
-from srchain.stationary import (StationaryResult, birth_death_stationary, check_ergodic, is_birth_death, stationary,
-                                tv)
+from srchain.stationary import StationaryResult, birth_death_stationary, check_ergodic, is_birth_death, stationary, tv
 
 FINE = 14.0 / 999  # the issue's fine lattice: 1000 states on [-4, 10]
 
@@ -42,7 +42,7 @@ def naive_pinned(P, pin):
     """A linear solve of π(I − P) = 0 with π[pin] = 1: small residual, but not safe on metastable chains."""
     n = P.shape[0]
     M = (sp.identity(n, format="csr") - P).T.tocsr()
-    keep = np.r_[0:pin, pin + 1:n]
+    keep = np.r_[0:pin, pin + 1 : n]
     x = spsolve(M[keep][:, keep].tocsc(), -M[keep, pin].toarray().ravel())
     pi = np.empty(n)
     pi[keep] = x
@@ -248,8 +248,7 @@ def test_local_separators_follow_local_jumps():
     G.eliminate_zeros()
     jmax = gth.axis_max_jumps(G.indptr, G.indices, np.array([L, L]))
     assert jmax.tolist() == [2, 2]
-    newpos, own_start, own_end, nchild = gth.lattice_nested_dissection(np.array([L, L]), jmax, G.indptr,
-                                                                        G.indices, 4)
+    newpos, own_start, own_end, nchild = gth.lattice_nested_dissection(np.array([L, L]), jmax, G.indptr, G.indices, 4)
     assert np.array_equal(np.sort(newpos), np.arange(L * L))
     root = np.flatnonzero((newpos >= own_start[-1]) & (newpos < own_end[-1]))
     assert L <= root.size <= L + L // 4  # one column, thickened only where the corner's long jumps cross it

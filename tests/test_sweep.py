@@ -5,6 +5,7 @@ SIGALRM that raises in the test, so a hang fails instead of blocking CI). The wo
 from ``tests/_sweep_tasks.py``: ``tests/`` is on ``sys.path`` here (pytest's rootdir insertion, and the line
 below), and spawned worker processes inherit the parent's ``sys.path``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,6 +35,7 @@ SCALARS = ("tv_to_limit", "residual", "mass_at_minimizer", "entropy")
 @contextlib.contextmanager
 def deadline(seconds: float):
     """Fail (TimeoutError in the test's thread) if the block takes longer than ``seconds``."""
+
     def on_alarm(signum, frame):
         raise TimeoutError(f"cluster test exceeded its {seconds} s deadline")
 
@@ -48,15 +50,27 @@ def deadline(seconds: float):
 
 def template(alphas=ALPHAS):
     s = T.states()
-    return make_template({"alpha": alphas, "x0": ("state", s[:, 0]), "x1": ("state", s[:, 1])},
-                         {"pi": (("alpha", "state"), "f8"), **{v: ("alpha", "f8") for v in SCALARS},
-                          "pi_limit": (("state",), np.full(T.N_STATES, 1.0 / T.N_STATES))},
-                         attrs={"command": "stationary", "noise": SETTINGS["noise"]})
+    return make_template(
+        {"alpha": alphas, "x0": ("state", s[:, 0]), "x1": ("state", s[:, 1])},
+        {
+            "pi": (("alpha", "state"), "f8"),
+            **{v: ("alpha", "f8") for v in SCALARS},
+            "pi_limit": (("state",), np.full(T.N_STATES, 1.0 / T.N_STATES)),
+        },
+        attrs={"command": "stationary", "noise": SETTINGS["noise"]},
+    )
 
 
 def tasks(calls_dir=None, alphas=ALPHAS, **kw):
-    return [Task({"alpha": a}, T.stationary_like, {"alpha": a, "calls_dir": calls_dir, **kw},
-                 resources={"memory": 10 * 2**20}) for a in alphas]
+    return [
+        Task(
+            {"alpha": a},
+            T.stationary_like,
+            {"alpha": a, "calls_dir": calls_dir, **kw},
+            resources={"memory": 10 * 2**20},
+        )
+        for a in alphas
+    ]
 
 
 def store_files(path):
@@ -89,17 +103,23 @@ def test_serial_sweep_starts_no_cluster(tmp_path):
 
     (xarray itself imports the ``dask`` array package whenever it is installed, so a store brings that in.)
     """
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); import _sweep_tasks as T; "
-            "from srchain.sweep import Task, run_sweep; "
-            "from test_sweep import template, tasks, SETTINGS; "
-            "s = run_sweep(tasks(), progress=False); "
-            "print(len(s), [m for m in ('dask', 'distributed', 'xarray') if m in sys.modules]); "
-            "from srchain.results import ResultStore; "
-            "st = ResultStore.open_or_create(sys.argv[1], template(), SETTINGS); "
-            "s = run_sweep(tasks(), st, progress=False); st.close(); "
-            "print(len(s), [m for m in ('distributed',) if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.zarr"), os.path.dirname(__file__)],
-                         capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2]); import _sweep_tasks as T; "
+        "from srchain.sweep import Task, run_sweep; "
+        "from test_sweep import template, tasks, SETTINGS; "
+        "s = run_sweep(tasks(), progress=False); "
+        "print(len(s), [m for m in ('dask', 'distributed', 'xarray') if m in sys.modules]); "
+        "from srchain.results import ResultStore; "
+        "st = ResultStore.open_or_create(sys.argv[1], template(), SETTINGS); "
+        "s = run_sweep(tasks(), st, progress=False); st.close(); "
+        "print(len(s), [m for m in ('distributed',) if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "s.zarr"), os.path.dirname(__file__)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["8 []", "8 []"]
 
@@ -154,12 +174,15 @@ def test_settings_mismatch_refused_naming_the_setting(serial_store):
 
 def test_two_concurrent_writers_refused(tmp_path):
     p = tmp_path / "r.zarr"
-    code = ("import sys, time; sys.path.insert(0, sys.argv[2]); from srchain.results import ResultStore; "
-            "from srchain.sweep import run_sweep; from test_sweep import template, tasks, SETTINGS; "
-            "st = ResultStore.open_or_create(sys.argv[1], template(), SETTINGS); "
-            "print('writing', flush=True); run_sweep(tasks(sleep=30), st, progress=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(p), os.path.dirname(__file__)], stdout=subprocess.PIPE,
-                            text=True)
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[2]); from srchain.results import ResultStore; "
+        "from srchain.sweep import run_sweep; from test_sweep import template, tasks, SETTINGS; "
+        "st = ResultStore.open_or_create(sys.argv[1], template(), SETTINGS); "
+        "print('writing', flush=True); run_sweep(tasks(sleep=30), st, progress=False)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(p), os.path.dirname(__file__)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "writing"
         with pytest.raises(SrchainError, match=f"being written by another sweep \\(pid {proc.pid} ") as exc:
@@ -214,8 +237,15 @@ def test_sigkill_a_worker_mid_sweep(tmp_path, serial_store):
     p = tmp_path / "k.zarr"
     killed = {}
     with deadline(300):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, memory_limit="1GiB", resources={"memory": 2**30})
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit="1GiB",
+            resources={"memory": 2**30},
+        )
         client = Client(cluster, set_as_default=False)
         try:
             pids = list(client.run(os.getpid).values())
@@ -236,8 +266,9 @@ def test_sigkill_a_worker_mid_sweep(tmp_path, serial_store):
             th = threading.Thread(target=killer, daemon=True)
             th.start()
             with ResultStore.open_or_create(p, template(), SETTINGS) as st:
-                summaries = run_sweep(tasks(calls_dir, sleep=1.0), st, scheduler=cluster.scheduler_address,
-                                      progress=False)
+                summaries = run_sweep(
+                    tasks(calls_dir, sleep=1.0), st, scheduler=cluster.scheduler_address, progress=False
+                )
             th.join(timeout=10)
         finally:
             client.close()
@@ -259,6 +290,7 @@ def test_ctrl_c_on_the_client_then_resume(tmp_path, serial_store):
     calls_dir.mkdir()
     p = tmp_path / "c.zarr"
     with deadline(240):
+
         def interrupt():
             while len(os.listdir(p / ".srchain" / "done")) < 2:
                 time.sleep(0.02)
@@ -274,8 +306,9 @@ def test_ctrl_c_on_the_client_then_resume(tmp_path, serial_store):
         finished = int(ds.done.sum())
         assert 2 <= finished < len(ALPHAS)
         with ResultStore.open_or_create(p, template(), SETTINGS, resume=True) as st:
-            summaries = run_sweep(tasks(calls_dir, sleep=0.5), st, workers=2, resume=True, progress=False,
-                                  memory_limit="1GiB")
+            summaries = run_sweep(
+                tasks(calls_dir, sleep=0.5), st, workers=2, resume=True, progress=False, memory_limit="1GiB"
+            )
     assert summaries == ref_summaries
     assert store_files(p) == store_files(ref_path)
     assert bool(open_results(p).done.all())

@@ -1,4 +1,5 @@
 """`srchain stationary` and `srchain mixing` as sweeps: results stores, Dask workers, resume (issue 10)."""
+
 import json
 
 import numpy as np
@@ -12,8 +13,9 @@ TOY = ["--problem", "toy", "--delta", "0.5", "--quiet"]
 
 def test_store_holds_what_json_holds(tmp_path, capsys):
     js, store = tmp_path / "s.json", tmp_path / "s.zarr"
-    code, out, err = run(["stationary", *TOY, "--alpha", "1", "0.1", "0.01", "--json", str(js), "--out", str(store)],
-                         capsys)
+    code, out, err = run(
+        ["stationary", *TOY, "--alpha", "1", "0.1", "0.01", "--json", str(js), "--out", str(store)], capsys
+    )
     assert code == 0, err
     ds = sc.open_results(store)
     data = json.loads(js.read_text())
@@ -58,8 +60,7 @@ def test_resume_reruns_only_unfinished_tasks(tmp_path, capsys):
 def test_resume_with_other_settings_is_refused(tmp_path, capsys):
     store = tmp_path / "s.zarr"
     assert run(["stationary", *TOY, "--alpha", "0.1", "--out", str(store)], capsys)[0] == 0
-    code, _, err = run(["stationary", *TOY, "--alpha", "0.1", "--out", str(store), "--resume", "--sigma", "3"],
-                       capsys)
+    code, _, err = run(["stationary", *TOY, "--alpha", "0.1", "--out", str(store), "--resume", "--sigma", "3"], capsys)
     assert code == 2 and err.count("\n") == 1 and "sigma" in err
 
 
@@ -73,15 +74,29 @@ def test_store_suffix_and_conflicting_options(tmp_path, capsys):
 @pytest.mark.slow
 def test_two_workers_give_the_serial_results_bit_for_bit(tmp_path, capsys, deadline):
     serial, dist = tmp_path / "serial.zarr", tmp_path / "dist.zarr"
-    argv = ["stationary", "--problem", "coupled", "--dim", "2", "--delta", "0.5", "--quiet",
-            "--alpha", "0.3", "0.1", "0.03", "0.01"]
+    argv = [
+        "stationary",
+        "--problem",
+        "coupled",
+        "--dim",
+        "2",
+        "--delta",
+        "0.5",
+        "--quiet",
+        "--alpha",
+        "0.3",
+        "0.1",
+        "0.03",
+        "0.01",
+    ]
     assert run(argv + ["--out", str(serial)], capsys)[0] == 0
     code, _, err = run(argv + ["--out", str(dist), "--workers", "2", "--memory-per-worker", "2"], capsys)
     assert code == 0, err
     a, b = sc.open_results(serial).load(), sc.open_results(dist).load()
     for name in ("pi", "pi_limit", "tv_to_limit", "residual", "entropy", "mass_at_minimizer"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
-    code, _, err = run(["mixing", *TOY, "--alpha", "0.1", "0.05", "--workers", "2", "--json",
-                        str(tmp_path / "m.json")], capsys)
+    code, _, err = run(
+        ["mixing", *TOY, "--alpha", "0.1", "0.05", "--workers", "2", "--json", str(tmp_path / "m.json")], capsys
+    )
     assert code == 0, err
     assert [r["mixing_time"] for r in json.loads((tmp_path / "m.json").read_text())["results"]] == [182, 374]

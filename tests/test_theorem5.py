@@ -1,4 +1,5 @@
 """Theorem 5: π_α → π̃ as α → 0, π̃ > 0 everywhere; the rate is set by the noise's tails."""
+
 import numpy as np
 import pytest
 

@@ -21,6 +21,7 @@ Refinement: ``r`` starts where ``h`` is about the noise's step ``α·std(ξ̄)``
 and doubles until the law of ``Qd(w_r)`` moves by less than ``tol`` in total variation (default 1e-3); the levels
 and their changes are reported.
 """
+
 from __future__ import annotations
 
 import math
@@ -92,14 +93,23 @@ class BCLaw:
         return self.levels[-1]["tv_change"] if self.levels else float("nan")
 
     def to_dict(self) -> dict:
-        return {"alpha": self.alpha, "pi": self.pi.tolist(), "bins_per_half_cell": self.bins_per_half_cell,
-                "bins": int(self.latent.size), "tol": self.tol, "converged": self.converged,
-                "tv_change": self.tv_change, "levels": self.levels, "dropped_mass": self.dropped_mass,
-                "stopped": self.stopped or None}
+        return {
+            "alpha": self.alpha,
+            "pi": self.pi.tolist(),
+            "bins_per_half_cell": self.bins_per_half_cell,
+            "bins": int(self.latent.size),
+            "tol": self.tol,
+            "converged": self.converged,
+            "tv_change": self.tv_change,
+            "levels": self.levels,
+            "dropped_mass": self.dropped_mass,
+            "stopped": self.stopped or None,
+        }
 
 
-def bc_transfer_matrix(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, r: int,
-                       tol: float = 1e-14, qs: bool = False):
+def bc_transfer_matrix(
+    problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, r: int, tol: float = 1e-14, qs: bool = False
+):
     """Ulam matrix of BC's latent dynamics on bins of width ``Δ/(2r)`` in band form.
 
     Returns ``(B, b, edges, cell_of_bin, dropped)`` with ``B[i, j − i + b] = P[i, j]``.
@@ -183,8 +193,15 @@ def tail_ge_rows(c, h, alpha, noise, edge):
     return np.clip(alpha / h * (noise.lower_partial(z1) - noise.lower_partial(z0)), 0.0, 1.0)
 
 
-def level_cost(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, r: int,
-               tol_drop: float = 1e-14, gmax: float | None = None) -> tuple[float, float]:
+def level_cost(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    alpha: float,
+    r: int,
+    tol_drop: float = 1e-14,
+    gmax: float | None = None,
+) -> tuple[float, float]:
     """``(bytes, seconds)`` of one refinement level with ``r`` bins per half cell, from sizes alone.
 
     ``N = 2(n − 1)r`` bins of width ``h = Δ/(2r)``; each row's window holds ``2K + 3`` targets with
@@ -226,9 +243,18 @@ def _level(problem, noise, lattice, alpha, r, tol_drop):
     return pi, latent, edges, dropped
 
 
-def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, tol: float = 1e-3,
-           r0: int | None = None, max_bins: int = 400_000, tol_drop: float = 1e-14,
-           max_memory: float | None = None, max_seconds: float | None = None) -> BCLaw:
+def bc_law(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    alpha: float,
+    tol: float = 1e-3,
+    r0: int | None = None,
+    max_bins: int = 400_000,
+    tol_drop: float = 1e-14,
+    max_memory: float | None = None,
+    max_seconds: float | None = None,
+) -> BCLaw:
     """BC's stationary law (Eq. 7 with Qd) by the refined transfer operator (see the module docstring).
 
     Parameters
@@ -263,9 +289,11 @@ def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, 
     alpha = check_alpha(alpha)
     tol = float(tol)
     if not TOL_MIN <= tol < 1:
-        raise SrchainError(f"tol must be in [{TOL_MIN:g}, 1), got {tol:g}: changes in total variation below "
-                           f"{TOL_MIN:g} are not resolved by the discretised operator (each row drops up to "
-                           f"{tol_drop:g} of its mass)")
+        raise SrchainError(
+            f"tol must be in [{TOL_MIN:g}, 1), got {tol:g}: changes in total variation below "
+            f"{TOL_MIN:g} are not resolved by the discretised operator (each row drops up to "
+            f"{tol_drop:g} of its mass)"
+        )
     if lattice.dim != 1:
         raise SrchainError("bc_law is for 1-D problems; simulate BC for d > 1")
     mem = default_max_memory() if max_memory is None else float(max_memory)
@@ -281,8 +309,10 @@ def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, 
     what = f"BC's transfer operator at alpha={alpha:g} ({cells2 * r:.3g} bins)"
     check_memory(need, mem, what, "use a larger delta or skip the exact laws")
     if not took <= secs:
-        raise SrchainError(f"{what} would take about {took / 3600:.3g} hours, more than max_seconds="
-                           f"{secs:.3g}; use a larger delta or skip the exact laws")
+        raise SrchainError(
+            f"{what} would take about {took / 3600:.3g} hours, more than max_seconds="
+            f"{secs:.3g}; use a larger delta or skip the exact laws"
+        )
     levels = []
     pi, latent, edges, dropped = _level(problem, noise, lattice, alpha, r, tol_drop)
     levels.append({"bins": int(latent.size), "h": delta / (2 * r), "tv_change": None})
@@ -293,8 +323,10 @@ def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, 
         r2 = 2 * r
         need, took = level_cost(problem, noise, lattice, alpha, r2, tol_drop, gmax)
         if not need <= mem:
-            stopped = (f"the next level ({cells2 * r2} bins) needs about {format_bytes(need)}, max_memory is "
-                       f"{format_bytes(mem)}")
+            stopped = (
+                f"the next level ({cells2 * r2} bins) needs about {format_bytes(need)}, max_memory is "
+                f"{format_bytes(mem)}"
+            )
             break
         if not spent + took <= secs:
             stopped = f"the next level ({cells2 * r2} bins) would take about {took:.3g} s more than max_seconds allows"
@@ -309,5 +341,16 @@ def bc_law(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, 
             break
     else:
         stopped = f"the next level would exceed max_bins={max_bins}"
-    return BCLaw(alpha=alpha, states=lattice.points, pi=pi, edges=edges, latent=latent, bins_per_half_cell=r,
-                 levels=levels, converged=converged, tol=tol, dropped_mass=dropped, stopped=stopped)
+    return BCLaw(
+        alpha=alpha,
+        states=lattice.points,
+        pi=pi,
+        edges=edges,
+        latent=latent,
+        bins_per_half_cell=r,
+        levels=levels,
+        converged=converged,
+        tol=tol,
+        dropped_mass=dropped,
+        stopped=stopped,
+    )

@@ -13,6 +13,7 @@ This module tabulates π̃ and its mass on the global minimiser's cells as B gro
   closed classes (the local minima); the long-run law from the start is then a mixture (see :func:`limit_law_from`).
   ``B = m`` is the full gradient: no noise at all.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,7 @@ from srchain.lattice import Lattice
 from srchain.noise import make_noise
 from srchain.problems import Problem, get_problem
 
-__all__ = ["BigBatchRow", "bigbatch_table", "bigbatch_row", "bigbatch_lattice", "estimate_bigbatch",
-           "DEFAULT_BATCHES"]
+__all__ = ["BigBatchRow", "bigbatch_table", "bigbatch_row", "bigbatch_lattice", "estimate_bigbatch", "DEFAULT_BATCHES"]
 
 DEFAULT_BATCHES = {"gaussian": (1, 4, 16, 64, 256, 1024), "minibatch": (1, 2, 4, 8, 12, 15, 16)}
 
@@ -45,10 +45,17 @@ class BigBatchRow:
     note: str = ""
 
     def to_dict(self) -> dict:
-        return {"batch": self.batch, "noise": self.noise, "noise_std": self.noise_std, "alpha0": self.alpha0,
-                "mass_at_minimizer": self.mass_at_minimizer, "expected_f": self.expected_f,
-                "entropy": self.entropy, "pi_limit": None if self.pi_limit is None else self.pi_limit.tolist(),
-                "note": self.note}
+        return {
+            "batch": self.batch,
+            "noise": self.noise,
+            "noise_std": self.noise_std,
+            "alpha0": self.alpha0,
+            "mass_at_minimizer": self.mass_at_minimizer,
+            "expected_f": self.expected_f,
+            "entropy": self.entropy,
+            "pi_limit": None if self.pi_limit is None else self.pi_limit.tolist(),
+            "note": self.note,
+        }
 
 
 #: Cost model of one row (see :func:`estimate_bigbatch`): bytes and seconds per state and per entry of Ũ.
@@ -68,14 +75,29 @@ def estimate_bigbatch(lattice: Lattice, rows: int):
     n, d = float(lattice.size), lattice.dim
     entries = n * (2 * d + 1)
     fill = n ** (2.0 * (d - 1) / d) if d > 1 else 0.0
-    return WorkEstimate(seconds=rows * (entries * _SECONDS_PER_ENTRY + fill ** 1.5 * 1e-9),
-                        bytes=entries * _BYTES_PER_ENTRY + fill * 8 * 2, work=rows * n, unit="states")
+    return WorkEstimate(
+        seconds=rows * (entries * _SECONDS_PER_ENTRY + fill**1.5 * 1e-9),
+        bytes=entries * _BYTES_PER_ENTRY + fill * 8 * 2,
+        work=rows * n,
+        unit="states",
+    )
 
 
-def bigbatch_table(problem: Problem | None = None, noise: str = "gaussian", sigma: float = 4.0, batches=None,
-                   samples: int = 16, delta: float = 0.5, seed: int = 0, nu: float = 3.0,
-                   start: float = 4.0, max_states: int | None = 20_000_000, max_memory: float | None = None,
-                   max_hours: float | None = None, on_estimate=None) -> list[BigBatchRow]:
+def bigbatch_table(
+    problem: Problem | None = None,
+    noise: str = "gaussian",
+    sigma: float = 4.0,
+    batches=None,
+    samples: int = 16,
+    delta: float = 0.5,
+    seed: int = 0,
+    nu: float = 3.0,
+    start: float = 4.0,
+    max_states: int | None = 20_000_000,
+    max_memory: float | None = None,
+    max_hours: float | None = None,
+    on_estimate=None,
+) -> list[BigBatchRow]:
     """π̃ (SR's small-α law, Theorem 5) and its mass on the global minimiser's cells for each batch size.
 
     Parameters
@@ -112,8 +134,9 @@ def bigbatch_table(problem: Problem | None = None, noise: str = "gaussian", sigm
     check_work(est, max_memory, max_hours, what="the big-batch table", hint="use a larger delta or fewer batch sizes")
     if on_estimate is not None:
         on_estimate(est)
-    return [bigbatch_row(problem, lat, w, b, noise=noise, sigma=sigma, samples=samples, seed=seed, nu=nu)
-            for b in batches]
+    return [
+        bigbatch_row(problem, lat, w, b, noise=noise, sigma=sigma, samples=samples, seed=seed, nu=nu) for b in batches
+    ]
 
 
 def bigbatch_lattice(problem: Problem, delta: float, start, max_states: int | None = 20_000_000):
@@ -125,13 +148,23 @@ def bigbatch_lattice(problem: Problem, delta: float, start, max_states: int | No
     if w.size != lat.dim or not np.all(np.isfinite(w)):
         raise SrchainError(f"start must be 1 or {lat.dim} finite numbers, got {np.asarray(start).tolist()}")
     if not lat.contains(w):
-        raise SrchainError(f"the start {w.tolist()} is outside the domain {lat.domain.tolist()}; pick a start "
-                           f"inside it")
+        raise SrchainError(
+            f"the start {w.tolist()} is outside the domain {lat.domain.tolist()}; pick a start inside it"
+        )
     return lat, w
 
 
-def bigbatch_row(problem: Problem, lat: Lattice, w, batch: int, noise: str = "gaussian", sigma: float = 4.0,
-                 samples: int = 16, seed: int = 0, nu: float = 3.0) -> BigBatchRow:
+def bigbatch_row(
+    problem: Problem,
+    lat: Lattice,
+    w,
+    batch: int,
+    noise: str = "gaussian",
+    sigma: float = 4.0,
+    samples: int = 16,
+    seed: int = 0,
+    nu: float = 3.0,
+) -> BigBatchRow:
     """One row of :func:`bigbatch_table`: π̃ for the batch mean of ``batch`` samples, from the start ``w``."""
     from srchain.operators import alpha0, t_tilde, u_tilde
     from srchain.spec import entropy
@@ -146,11 +179,28 @@ def bigbatch_row(problem: Problem, lat: Lattice, w, batch: int, noise: str = "ga
         a0 = alpha0(U)
         pi, note = limit_law_from(t_tilde(U), lat.nearest(np.asarray(w, dtype=np.float64)).item())
     except SrchainError as exc:
-        return BigBatchRow(batch=b, noise=nz.to_dict(), noise_std=std, alpha0=None, mass_at_minimizer=None,
-                           expected_f=None, entropy=None, pi_limit=None,
-                           note=f"no unique limit law: {exc}".split("\n")[0][:200])
-    return BigBatchRow(batch=b, noise=nz.to_dict(), noise_std=std, alpha0=a0, mass_at_minimizer=float(pi[cells].sum()),
-                       expected_f=float(pi @ fvals), entropy=entropy(pi), pi_limit=pi, note=note)
+        return BigBatchRow(
+            batch=b,
+            noise=nz.to_dict(),
+            noise_std=std,
+            alpha0=None,
+            mass_at_minimizer=None,
+            expected_f=None,
+            entropy=None,
+            pi_limit=None,
+            note=f"no unique limit law: {exc}".split("\n")[0][:200],
+        )
+    return BigBatchRow(
+        batch=b,
+        noise=nz.to_dict(),
+        noise_std=std,
+        alpha0=a0,
+        mass_at_minimizer=float(pi[cells].sum()),
+        expected_f=float(pi @ fvals),
+        entropy=entropy(pi),
+        pi_limit=pi,
+        note=note,
+    )
 
 
 def limit_law_from(T, start: int):
@@ -202,5 +252,6 @@ def limit_law_from(T, start: int):
         pi[idx] += h * pc
     pi /= pi.sum()
     classes = ", ".join(f"{{{idx[0]}..{idx[-1]}}}:{h:.3g}" for idx, h in h_all)
-    return pi, (f"reducible: {len(closed)} closed class(es) (state ranges: absorption probability from the start) "
-                f"{classes}")
+    return pi, (
+        f"reducible: {len(closed)} closed class(es) (state ranges: absorption probability from the start) {classes}"
+    )

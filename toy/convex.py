@@ -23,6 +23,7 @@ Randomness: each seed ``k`` of a run owns the stream ``SeedSequence(seed).spawn(
 xoshiro256** generator inside the Numba kernel (:mod:`srchain.toy.convex_kernels`); every method and Δ uses the
 same streams (common random numbers), and the same seed gives the same result on any number of threads.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,21 +35,49 @@ from srchain import bounds as bnd
 from srchain.errors import SrchainError
 from srchain.quantize import check_delta, qd, qs
 from srchain.rules import Rule, parse_rule
-from srchain.toy.convex_kernels import (SCHEDULE_SQRT, SCHEDULE_STRONG, Method, Objective, Outputs, Run, XoshiroPy,
-                                        seed_states)
+from srchain.toy.convex_kernels import (
+    SCHEDULE_SQRT,
+    SCHEDULE_STRONG,
+    Method,
+    Objective,
+    Outputs,
+    Run,
+    XoshiroPy,
+    seed_states,
+)
 from srchain.toy.convex_kernels import simulate as _simulate  # the name tests patch to stop before the kernel
 from srchain.toy.convex_problems import KIND_LOGISTIC, ConvexProblem
 
-__all__ = ["METHODS", "SCHEDULES", "THEOREM_SCHEDULE", "Schedule", "RunResult", "run_convex", "run_python",
-           "seed_states", "checkpoints", "bounds_for", "summarize", "sweep", "floor_slope", "XoshiroPy",
-           "estimate_sweep", "check_counts"]
+__all__ = [
+    "METHODS",
+    "SCHEDULES",
+    "THEOREM_SCHEDULE",
+    "Schedule",
+    "RunResult",
+    "run_convex",
+    "run_python",
+    "seed_states",
+    "checkpoints",
+    "bounds_for",
+    "summarize",
+    "sweep",
+    "floor_slope",
+    "XoshiroPy",
+    "estimate_sweep",
+    "check_counts",
+]
 
 #: the rules of Section 4 (:class:`srchain.rules.Rule` labels)
 METHODS = tuple(r.label for r in (Rule.SGD, Rule.R, Rule.SR, Rule.BC, Rule.BC_QS))
 SCHEDULES = ("strong", "sqrt")
 #: the schedule each result of Section 4 assumes
-THEOREM_SCHEDULE = {"theorem1": "strong", "theorem2": "sqrt", "theorem3": "sqrt", "theorem4": "strong",
-                    "corollary1": "strong"}
+THEOREM_SCHEDULE = {
+    "theorem1": "strong",
+    "theorem2": "sqrt",
+    "theorem3": "sqrt",
+    "theorem4": "strong",
+    "corollary1": "strong",
+}
 BOUND_KEYS = ("theorem1", "theorem2", "theorem3", "theorem4", "corollary1")
 
 
@@ -67,8 +96,10 @@ class Schedule:
         if self.kind not in SCHEDULES:
             raise SrchainError(f"unknown schedule {self.kind!r}; choose one of {', '.join(SCHEDULES)}")
         if self.kind == "strong" and not self.mu > 0:
-            raise SrchainError("the schedule α_t = 1/(μ(t+1)) of Theorems 1 and 4 needs a strongly convex problem "
-                               "(μ > 0); use --schedule sqrt (Theorems 2, 3) for this problem")
+            raise SrchainError(
+                "the schedule α_t = 1/(μ(t+1)) of Theorems 1 and 4 needs a strongly convex problem "
+                "(μ > 0); use --schedule sqrt (Theorems 2, 3) for this problem"
+            )
         if self.kind == "sqrt" and not (self.c > 0 and math.isfinite(self.c)):
             raise SrchainError(f"the schedule α_t = c/√t needs c > 0, got {self.c!r}")
 
@@ -146,15 +177,27 @@ def _validate(problem, method, delta, steps, batch):
 # ---------------------------------------------------------------------------------------------------------------
 def _objective(problem: ConvexProblem, box: np.ndarray) -> Objective:
     """``F(w) = (1/m) Σ_i f_i(w)`` (loss kind, ``A``, ``b``, ``λ``) and the box ``[lo, hi]`` that Π clips to."""
-    return Objective(kind=int(problem.kind), A=np.ascontiguousarray(problem.A), b=np.ascontiguousarray(problem.b),
-                     lam=float(problem.lam), lo=np.ascontiguousarray(box[:, 0]), hi=np.ascontiguousarray(box[:, 1]))
+    return Objective(
+        kind=int(problem.kind),
+        A=np.ascontiguousarray(problem.A),
+        b=np.ascontiguousarray(problem.b),
+        lam=float(problem.lam),
+        lo=np.ascontiguousarray(box[:, 0]),
+        hi=np.ascontiguousarray(box[:, 1]),
+    )
 
 
 def _method(method: str, delta: float, schedule: Schedule, batch: int) -> Method:
     """The rule (Eq. 2, 4, 6, 7), Δ, the schedule ``α_t`` and the batch size B of ``∇f̃``."""
     kind = SCHEDULE_STRONG if schedule.kind == "strong" else SCHEDULE_SQRT
-    return Method(rule=int(parse_rule(method)), delta=float(delta), schedule=kind, mu=float(schedule.mu),
-                  c=float(schedule.c), batch=int(batch))
+    return Method(
+        rule=int(parse_rule(method)),
+        delta=float(delta),
+        schedule=kind,
+        mu=float(schedule.mu),
+        c=float(schedule.c),
+        batch=int(batch),
+    )
 
 
 def _run(objective: Objective, steps: int, states: np.ndarray, ckpts: np.ndarray, trace_len: int) -> Run:
@@ -168,14 +211,31 @@ def _outputs(run: Run, d: int) -> Outputs:
     """Zeroed outputs for the seeds of ``run`` in dimension ``d`` (the traces at least one step long)."""
     seeds, nck = run.states.shape[0], run.checkpoints.shape[0]
     trace = max(run.trace_len, 1)
-    return Outputs(sum_w=np.zeros((seeds, d)), sum_q=np.zeros((seeds, d)), ck_w=np.zeros((seeds, nck, d)),
-                   ck_q=np.zeros((seeds, nck, d)), lemma=np.zeros(seeds), tr_r2=np.zeros((seeds, trace)),
-                   tr_g1=np.zeros((seeds, trace)), tr_qq=np.zeros((seeds, trace)), last=np.zeros((seeds, d)))
+    return Outputs(
+        sum_w=np.zeros((seeds, d)),
+        sum_q=np.zeros((seeds, d)),
+        ck_w=np.zeros((seeds, nck, d)),
+        ck_q=np.zeros((seeds, nck, d)),
+        lemma=np.zeros(seeds),
+        tr_r2=np.zeros((seeds, trace)),
+        tr_g1=np.zeros((seeds, trace)),
+        tr_qq=np.zeros((seeds, trace)),
+        last=np.zeros((seeds, d)),
+    )
 
 
-def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: int, seeds: int,
-               schedule: Schedule, seed: int = 0, batch: int = 1, n_checkpoints: int = 25,
-               trace: int = 0) -> RunResult:
+def run_convex(
+    problem: ConvexProblem,
+    method: str,
+    delta: float | None,
+    steps: int,
+    seeds: int,
+    schedule: Schedule,
+    seed: int = 0,
+    batch: int = 1,
+    n_checkpoints: int = 25,
+    trace: int = 0,
+) -> RunResult:
     """Run ``method`` for ``steps`` steps on ``seeds`` independent seeds (Numba, parallel over seeds).
 
     Parameters
@@ -207,8 +267,13 @@ def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: 
     check_counts(steps, seeds, batch)
     dlt = 1.0 if method == "sgd" else check_delta(delta)
     objective = _objective(problem, problem.domain if method == "sgd" else problem.grid_box(dlt))
-    run = _run(objective, steps, seed_states(seed, seeds), checkpoints(steps, n_checkpoints),
-               min(int(trace), steps) if method == "sr" else 0)
+    run = _run(
+        objective,
+        steps,
+        seed_states(seed, seeds),
+        checkpoints(steps, n_checkpoints),
+        min(int(trace), steps) if method == "sr" else 0,
+    )
     out = _outputs(run, problem.dim)
     _simulate(objective, _method(method, dlt, schedule, batch), run, out)
     ck, tl = run.checkpoints, run.trace_len
@@ -216,20 +281,37 @@ def run_convex(problem: ConvexProblem, method: str, delta: float | None, steps: 
     avg_q = out.sum_q / steps
     traces = None
     if tl > 0:
-        traces = {"r2": out.tr_r2[:, :tl], "g1": out.tr_g1[:, :tl], "qq": out.tr_qq[:, :tl],
-                  "alpha": schedule.alpha(np.arange(1, tl + 1))}
-    return RunResult(method=method, delta=None if method == "sgd" else dlt, steps=steps, schedule=schedule,
-                     batch=batch, errors=problem.excess(avg), errors_q=problem.excess(avg_q), ck_steps=ck,
-                     ck_errors=problem.excess(out.ck_w / ck[None, :, None]),
-                     ck_errors_q=problem.excess(out.ck_q / ck[None, :, None]),
-                     lemma_ratio=out.lemma / steps, final=out.last, average=avg, average_q=avg_q, traces=traces)
+        traces = {
+            "r2": out.tr_r2[:, :tl],
+            "g1": out.tr_g1[:, :tl],
+            "qq": out.tr_qq[:, :tl],
+            "alpha": schedule.alpha(np.arange(1, tl + 1)),
+        }
+    return RunResult(
+        method=method,
+        delta=None if method == "sgd" else dlt,
+        steps=steps,
+        schedule=schedule,
+        batch=batch,
+        errors=problem.excess(avg),
+        errors_q=problem.excess(avg_q),
+        ck_steps=ck,
+        ck_errors=problem.excess(out.ck_w / ck[None, :, None]),
+        ck_errors_q=problem.excess(out.ck_q / ck[None, :, None]),
+        lemma_ratio=out.lemma / steps,
+        final=out.last,
+        average=avg,
+        average_q=avg_q,
+        traces=traces,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The straightforward reference: one seed, a Python loop over steps (the benchmark's baseline, and a check)
 # ---------------------------------------------------------------------------------------------------------------
-def run_python(problem: ConvexProblem, method: str, delta: float | None, steps: int, schedule: Schedule,
-               rng, batch: int = 1) -> np.ndarray:
+def run_python(
+    problem: ConvexProblem, method: str, delta: float | None, steps: int, schedule: Schedule, rng, batch: int = 1
+) -> np.ndarray:
     """One seed, one step at a time in Python/NumPy; returns ``(w̄_T, w̄_T of Q(w_r))``.
 
     ``rng`` has ``random()`` and ``random(k)``: a :class:`XoshiroPy` reproduces the Numba kernel's stream
@@ -275,8 +357,9 @@ def run_python(problem: ConvexProblem, method: str, delta: float | None, steps: 
 # ---------------------------------------------------------------------------------------------------------------
 # Bounds and summaries
 # ---------------------------------------------------------------------------------------------------------------
-def bounds_for(problem: ConvexProblem, method: str, delta: float | None, steps: int, schedule: Schedule,
-               G: float) -> tuple[dict, dict]:
+def bounds_for(
+    problem: ConvexProblem, method: str, delta: float | None, steps: int, schedule: Schedule, G: float
+) -> tuple[dict, dict]:
     """The bounds of Section 4 that apply to ``method`` under ``schedule`` (others ``None``).
 
     Returns ``(stated, proved)``: the theorems as printed, and as their proofs establish them (see
@@ -331,22 +414,39 @@ def summarize(problem: ConvexProblem, run: RunResult, G: float) -> dict:
     stated, proved = bounds_for(problem, run.method, run.delta, run.steps, run.schedule, G)
     mean, ci = _ci(run.errors)
     holds = {k: (None if v is None else bool(mean <= v)) for k, v in stated.items()}
-    rec = {"method": run.method, "delta": run.delta, "steps": run.steps, "seeds": int(run.errors.size),
-           "error_mean": mean, "error_ci": ci, "bounds": stated, "holds": holds,
-           "bounds_proved": proved,
-           "holds_proved": {k: (None if v is None else bool(mean <= v)) for k, v in proved.items()},
-           "tightness": {k: (None if v is None or mean <= 0 else v / mean) for k, v in stated.items()},
-           "checkpoints": {"steps": run.ck_steps.tolist(), "error_mean": run.ck_errors.mean(axis=0).tolist()}}
+    rec = {
+        "method": run.method,
+        "delta": run.delta,
+        "steps": run.steps,
+        "seeds": int(run.errors.size),
+        "error_mean": mean,
+        "error_ci": ci,
+        "bounds": stated,
+        "holds": holds,
+        "bounds_proved": proved,
+        "holds_proved": {k: (None if v is None else bool(mean <= v)) for k, v in proved.items()},
+        "tightness": {k: (None if v is None or mean <= 0 else v / mean) for k, v in stated.items()},
+        "checkpoints": {"steps": run.ck_steps.tolist(), "error_mean": run.ck_errors.mean(axis=0).tolist()},
+    }
     if run.method in ("bc", "bc-qs"):
         qm, qci = _ci(run.errors_q)
-        rec.update({"error_q_mean": qm, "error_q_ci": qci,
-                    "checkpoints_q": {"steps": run.ck_steps.tolist(),
-                                      "error_mean": run.ck_errors_q.mean(axis=0).tolist()}})
+        rec.update(
+            {
+                "error_q_mean": qm,
+                "error_q_ci": qci,
+                "checkpoints_q": {"steps": run.ck_steps.tolist(), "error_mean": run.ck_errors_q.mean(axis=0).tolist()},
+            }
+        )
     if run.method == "sr":
         lm, lci = _ci(run.lemma_ratio)
         b = float(bnd.lemma1(problem.dim, run.delta, 1.0, G))
-        rec["lemma1"] = {"quantity": "mean over t of ‖r_t‖²/α_t", "measured": lm, "measured_ci": lci,
-                         "bound": b, "holds": bool(lm <= b)}
+        rec["lemma1"] = {
+            "quantity": "mean over t of ‖r_t‖²/α_t",
+            "measured": lm,
+            "measured_ci": lci,
+            "bound": b,
+            "holds": bool(lm <= b),
+        }
     return rec
 
 
@@ -372,8 +472,16 @@ SECONDS_PER_SEED = 4e-5
 BYTES_PER_SEED = 2000.0
 
 
-def estimate_sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, batch: int = 1,
-                   n_checkpoints: int = 25, threads: int | None = None):
+def estimate_sweep(
+    problem: ConvexProblem,
+    methods,
+    deltas,
+    steps: int,
+    seeds: int,
+    batch: int = 1,
+    n_checkpoints: int = 25,
+    threads: int | None = None,
+):
     """:class:`~srchain.simulate.WorkEstimate` of :func:`sweep`, from sizes alone (before any seed is spawned).
 
     Time: every job (SGD once, every other method per Δ) runs ``steps × seeds`` seed-steps at
@@ -402,13 +510,27 @@ def check_counts(steps, seeds, batch) -> None:
     """Refuse counts the kernel's int64 loop counters cannot hold (before Numba sees them)."""
     for name, v in (("steps", steps), ("seeds", seeds), ("batch", batch)):
         if not int(v) <= MAX_COUNT:
-            raise SrchainError(f"{name} = {float(v):.3g} is more than the kernel's int64 counters hold (at most "
-                               f"2^62 = {float(MAX_COUNT):.3g})")
+            raise SrchainError(
+                f"{name} = {float(v):.3g} is more than the kernel's int64 counters hold (at most "
+                f"2^62 = {float(MAX_COUNT):.3g})"
+            )
 
 
-def sweep(problem: ConvexProblem, methods, deltas, steps: int, seeds: int, schedule: Schedule, seed: int = 0,
-          batch: int = 1, G: float | None = None, progress=None, max_memory: float | None = None,
-          max_hours: float | None = None, on_estimate=None) -> tuple[list[dict], list[RunResult], dict]:
+def sweep(
+    problem: ConvexProblem,
+    methods,
+    deltas,
+    steps: int,
+    seeds: int,
+    schedule: Schedule,
+    seed: int = 0,
+    batch: int = 1,
+    G: float | None = None,
+    progress=None,
+    max_memory: float | None = None,
+    max_hours: float | None = None,
+    on_estimate=None,
+) -> tuple[list[dict], list[RunResult], dict]:
     """Every method at every Δ (SGD once: it does not depend on Δ).
 
     ``max_memory`` (bytes; default :func:`srchain.budget.default_max_memory`) and ``max_hours`` (default: no

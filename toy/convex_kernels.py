@@ -21,6 +21,7 @@ working), which :mod:`srchain.toy.convex` builds:
     for BC) up to T (``sum_*``) and up to each checkpoint (``ck_*``); SR's ``Σ_t ‖r_t‖²/α_t`` (Lemma 1) and its
     per-step traces ``‖r_t‖²``, ``Δ α_t ‖∇f̃‖₁`` (Eq. 11) and ``Σ_i Δ² q_i(1 − q_i)``; the last iterate ``w_T``.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,17 @@ from srchain.quantize import qd_scalar, qs_scalar
 from srchain.rules import Rule
 from srchain.toy.convex_problems import KIND_LSQ
 
-__all__ = ["Objective", "Method", "Run", "Outputs", "SCHEDULE_STRONG", "SCHEDULE_SQRT", "seed_states", "XoshiroPy",
-           "simulate"]
+__all__ = [
+    "Objective",
+    "Method",
+    "Run",
+    "Outputs",
+    "SCHEDULE_STRONG",
+    "SCHEDULE_SQRT",
+    "seed_states",
+    "XoshiroPy",
+    "simulate",
+]
 
 #: ``Method.schedule`` codes: ``α_t = 1/(μ t)`` (Theorems 1, 4, Corollary 1) and ``α_t = c/√t`` (Theorems 2, 3)
 SCHEDULE_STRONG = 0

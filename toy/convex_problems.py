@@ -25,6 +25,7 @@ samples drawn uniformly with replacement) is computed by :meth:`ConvexProblem.g_
 * logistic: ``‖∇f_i(w)‖ ≤ ‖a_i‖ + λ‖w‖`` (triangle inequality, ``σ ≤ 1``), maximised at the box's farthest
   corner (a rigorous upper bound).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,19 @@ from numba import njit
 from srchain.errors import SrchainError
 from srchain.problems import Problem, as_domain, register
 
-__all__ = ["ConvexProblem", "least_squares", "logistic", "weakly_convex", "get_convex_problem",
-           "CONVEX_PROBLEMS", "register_all", "KIND_LSQ", "KIND_LOGISTIC", "EXACT_VERTEX_DIM", "estimate_problem"]
+__all__ = [
+    "ConvexProblem",
+    "least_squares",
+    "logistic",
+    "weakly_convex",
+    "get_convex_problem",
+    "CONVEX_PROBLEMS",
+    "register_all",
+    "KIND_LSQ",
+    "KIND_LOGISTIC",
+    "EXACT_VERTEX_DIM",
+    "estimate_problem",
+]
 
 KIND_LSQ = 0
 KIND_LOGISTIC = 1
@@ -120,11 +132,15 @@ class ConvexProblem:
         lo = delta * np.ceil(self.domain[:, 0] / delta - 1e-12)
         hi = delta * np.floor(self.domain[:, 1] / delta + 1e-12)
         if np.any(hi < lo):
-            raise SrchainError(f"the domain holds no grid point of spacing delta={delta:g} in some coordinate; "
-                               f"use a smaller --delta or a wider --domain")
+            raise SrchainError(
+                f"the domain holds no grid point of spacing delta={delta:g} in some coordinate; "
+                f"use a smaller --delta or a wider --domain"
+            )
         if np.any(self.minimizer < lo - 1e-12) or np.any(self.minimizer > hi + 1e-12):
-            raise SrchainError(f"the minimiser w* is outside the grid box of delta={delta:g}; use a smaller "
-                               f"--delta or a wider --domain")
+            raise SrchainError(
+                f"the minimiser w* is outside the grid box of delta={delta:g}; use a smaller "
+                f"--delta or a wider --domain"
+            )
         return np.stack([lo, hi], axis=1)
 
     # -- the objective ------------------------------------------------------------------------------------------
@@ -179,27 +195,31 @@ class ConvexProblem:
             e = (1 - 1 / B) * float(h @ h) + e1 / B
             if d <= EXACT_VERTEX_DIM:
                 best = -np.inf
-                for start in range(0, 2 ** d, 4096):
-                    idx = np.arange(start, min(2 ** d, start + 4096))
+                for start in range(0, 2**d, 4096):
+                    idx = np.arange(start, min(2**d, start + 4096))
                     bits = (idx[:, None] >> np.arange(d)[None, :]) & 1
                     V = np.where(bits == 1, box[:, 1], box[:, 0])
                     vals = np.einsum("ij,jk,ik->i", V, M, V) - 2 * V @ c + e
                     best = max(best, float(vals.max()))
-                return best, (f"exact: E‖∇f̃(w)‖² (batch {B}) is a convex quadratic in w, maximised over the "
-                              f"box's {2 ** d} vertices")
+                return best, (
+                    f"exact: E‖∇f̃(w)‖² (batch {B}) is a convex quadratic in w, maximised over the box's {2**d} vertices"
+                )
             lmax = float(np.linalg.eigvalsh(M)[-1])
-            r2 = float(np.sum(np.max(box ** 2, axis=1)))
+            r2 = float(np.sum(np.max(box**2, axis=1)))
             lin = float(np.sum(np.max(np.abs(c[:, None] * box), axis=1)))
-            return lmax * r2 + 2 * lin + e, ("upper bound: λ_max(M)·max‖w‖² + 2·max|cᵀw| + e for the convex "
-                                             f"quadratic E‖∇f̃(w)‖² (batch {B}; d > {EXACT_VERTEX_DIM}, too many "
-                                             "vertices to enumerate)")
+            return lmax * r2 + 2 * lin + e, (
+                "upper bound: λ_max(M)·max‖w‖² + 2·max|cᵀw| + e for the convex "
+                f"quadratic E‖∇f̃(w)‖² (batch {B}; d > {EXACT_VERTEX_DIM}, too many "
+                "vertices to enumerate)"
+            )
         # logistic: ‖g_i(w)‖ ≤ ‖a_i‖ + λ‖w‖ and ‖∇F(w)‖ ≤ mean_i ‖a_i‖ + λ‖w‖ (σ ≤ 1).
-        rmax = float(np.sqrt(np.sum(np.max(box ** 2, axis=1))))
+        rmax = float(np.sqrt(np.sum(np.max(box**2, axis=1))))
         na = np.linalg.norm(A, axis=1)
         one = float(np.mean((na + lam * rmax) ** 2))
         full = float((na.mean() + lam * rmax) ** 2)
-        return (1 - 1 / B) * full + one / B, (f"upper bound: ‖∇f_i(w)‖ ≤ ‖a_i‖ + λ‖w‖ (σ ≤ 1) at the box's "
-                                               f"farthest corner, batch {B}")
+        return (1 - 1 / B) * full + one / B, (
+            f"upper bound: ‖∇f_i(w)‖ ≤ ‖a_i‖ + λ‖w‖ (σ ≤ 1) at the box's farthest corner, batch {B}"
+        )
 
     # -- views --------------------------------------------------------------------------------------------------
     def with_domain(self, domain) -> "ConvexProblem":
@@ -207,27 +227,45 @@ class ConvexProblem:
         box = as_domain(domain, self.dim)
         w = self.minimizer
         if np.any(w < box[:, 0]) or np.any(w > box[:, 1]):
-            raise SrchainError(f"the box must contain the minimiser w* of {self.name!r} "
-                               f"(range {w.min():.3g} .. {w.max():.3g}); widen --domain")
+            raise SrchainError(
+                f"the box must contain the minimiser w* of {self.name!r} "
+                f"(range {w.min():.3g} .. {w.max():.3g}); widen --domain"
+            )
         return replace(self, domain=box)
 
     @cached_property
     def params(self) -> np.ndarray:
         """Flat parameters for :func:`full_grad_kernel`: ``[kind, m, d, λ, A.ravel(), b]``."""
-        return np.concatenate([[float(self.kind), float(self.m), float(self.dim), self.lam],
-                               self.A.ravel(), self.b])
+        return np.concatenate([[float(self.kind), float(self.m), float(self.dim), self.lam], self.A.ravel(), self.b])
 
     def constants(self) -> dict:
         """μ, L, L₂, D, d, m, λ and F(w*) as plain numbers (for JSON and tables)."""
-        return {"mu": self.mu, "L": self.L, "L2": self.L2, "D": self.diameter, "dim": self.dim, "m": self.m,
-                "lam": self.lam, "f_star": self.f_star, "data_seed": self.data_seed}
+        return {
+            "mu": self.mu,
+            "L": self.L,
+            "L2": self.L2,
+            "D": self.diameter,
+            "dim": self.dim,
+            "m": self.m,
+            "lam": self.lam,
+            "f_star": self.f_star,
+            "data_seed": self.data_seed,
+        }
 
     def as_problem(self) -> Problem:
         """The :class:`srchain.problems.Problem` view (registry vocabulary); ``extra['convex']`` is ``self``."""
-        return Problem(name=self.name, dim=self.dim, domain=self.domain.copy(), value=self.value,
-                       gradient=self.gradient, grad_kernel=full_grad_kernel, params=self.params,
-                       minimizer=self.minimizer.copy(), description=self.description,
-                       extra={"convex": self, **{k: v for k, v in self.constants().items()}})
+        return Problem(
+            name=self.name,
+            dim=self.dim,
+            domain=self.domain.copy(),
+            value=self.value,
+            gradient=self.gradient,
+            grad_kernel=full_grad_kernel,
+            params=self.params,
+            minimizer=self.minimizer.copy(),
+            description=self.description,
+            extra={"convex": self, **{k: v for k, v in self.constants().items()}},
+        )
 
 
 @njit(cache=True, nogil=True)
@@ -261,8 +299,9 @@ def _check_inside(name, w, box):
         raise SrchainError(f"the minimiser of {name!r} left the box; use a larger radius")
 
 
-def least_squares(dim: int = 10, m: int = 100, lam: float = 0.1, radius: float = 4.0, noise: float = 0.5,
-                  data_seed: int = 0) -> ConvexProblem:
+def least_squares(
+    dim: int = 10, m: int = 100, lam: float = 0.1, radius: float = 4.0, noise: float = 0.5, data_seed: int = 0
+) -> ConvexProblem:
     """Ridge least squares (``quadratic``): μ = λ_min(H), L = λ_max(H) exact, L₂ = 0."""
     d = int(dim)
     rng = np.random.default_rng([data_seed, 1])
@@ -274,26 +313,46 @@ def least_squares(dim: int = 10, m: int = 100, lam: float = 0.1, radius: float =
     box = _box(radius, d)
     _check_inside("quadratic", w_star, box)
     ev = np.linalg.eigvalsh(H)
-    p = ConvexProblem(name="quadratic", kind=KIND_LSQ, A=A, b=b, lam=float(lam), domain=box, minimizer=w_star,
-                      f_star=0.0, mu=float(ev[0]), L=float(ev[-1]), L2=0.0, data_seed=data_seed,
-                      description=f"ridge least squares, m={m}, d={d}, λ={lam:g}, box [-{radius:g}, {radius:g}]^d")
+    p = ConvexProblem(
+        name="quadratic",
+        kind=KIND_LSQ,
+        A=A,
+        b=b,
+        lam=float(lam),
+        domain=box,
+        minimizer=w_star,
+        f_star=0.0,
+        mu=float(ev[0]),
+        L=float(ev[-1]),
+        L2=0.0,
+        data_seed=data_seed,
+        description=f"ridge least squares, m={m}, d={d}, λ={lam:g}, box [-{radius:g}, {radius:g}]^d",
+    )
     return replace(p, f_star=float(p.value(w_star)))
 
 
-def logistic(dim: int = 10, m: int = 100, lam: float = 0.1, radius: float = 4.0,
-             data_seed: int = 0) -> ConvexProblem:
+def logistic(dim: int = 10, m: int = 100, lam: float = 0.1, radius: float = 4.0, data_seed: int = 0) -> ConvexProblem:
     """ℓ2-regularised logistic regression (``logistic``): μ = λ, L = λ_max(AᵀA/m)/4 + λ, L₂ = max‖a_i‖³/(6√3)."""
     d = int(dim)
     rng = np.random.default_rng([data_seed, 2])
     A = rng.standard_normal((m, d))
     w_true = rng.uniform(-1.5, 1.5, d)
     y = np.where(rng.random(m) < _sigmoid(A @ w_true), 1.0, -1.0)
-    p = ConvexProblem(name="logistic", kind=KIND_LOGISTIC, A=A, b=y, lam=float(lam), domain=_box(radius, d),
-                      minimizer=np.zeros(d), f_star=0.0, mu=float(lam),
-                      L=float(np.linalg.eigvalsh(A.T @ A / m)[-1] / 4 + lam),
-                      L2=float(SIGMA2_MAX * np.max(np.linalg.norm(A, axis=1)) ** 3), data_seed=data_seed,
-                      description=f"ℓ2-regularised logistic regression, m={m}, d={d}, λ={lam:g}, "
-                                  f"box [-{radius:g}, {radius:g}]^d")
+    p = ConvexProblem(
+        name="logistic",
+        kind=KIND_LOGISTIC,
+        A=A,
+        b=y,
+        lam=float(lam),
+        domain=_box(radius, d),
+        minimizer=np.zeros(d),
+        f_star=0.0,
+        mu=float(lam),
+        L=float(np.linalg.eigvalsh(A.T @ A / m)[-1] / 4 + lam),
+        L2=float(SIGMA2_MAX * np.max(np.linalg.norm(A, axis=1)) ** 3),
+        data_seed=data_seed,
+        description=f"ℓ2-regularised logistic regression, m={m}, d={d}, λ={lam:g}, box [-{radius:g}, {radius:g}]^d",
+    )
     w = np.zeros(d)
     for _ in range(100):  # Newton's method; F is λ-strongly convex and smooth, so it converges quadratically
         z = y * (A @ w)
@@ -318,11 +377,22 @@ def weakly_convex(dim: int = 10, m: int = 5, radius: float = 4.0, data_seed: int
     w_true = rng.uniform(-1.5, 1.5, d)
     b = A @ w_true
     box = _box(radius, d)
-    return ConvexProblem(name="weakly-convex", kind=KIND_LSQ, A=A, b=b, lam=0.0, domain=box, minimizer=w_true,
-                         f_star=0.0, mu=0.0, L=float(np.linalg.eigvalsh(A.T @ A / m)[-1]), L2=0.0,
-                         data_seed=data_seed,
-                         description=f"underdetermined least squares (m={m} < d={d}, no ridge): convex, μ = 0, "
-                                     f"F* = 0, box [-{radius:g}, {radius:g}]^d")
+    return ConvexProblem(
+        name="weakly-convex",
+        kind=KIND_LSQ,
+        A=A,
+        b=b,
+        lam=0.0,
+        domain=box,
+        minimizer=w_true,
+        f_star=0.0,
+        mu=0.0,
+        L=float(np.linalg.eigvalsh(A.T @ A / m)[-1]),
+        L2=0.0,
+        data_seed=data_seed,
+        description=f"underdetermined least squares (m={m} < d={d}, no ridge): convex, μ = 0, "
+        f"F* = 0, box [-{radius:g}, {radius:g}]^d",
+    )
 
 
 #: name -> (builder, one-line help)
@@ -340,12 +410,13 @@ def estimate_problem(name: str, dim: int | None = None):
     d = float(10 if dim is None else dim)
     m = 100.0 if name != "weakly-convex" else (5.0 if d > 5 else max(1.0, d // 2))
     nbytes = m * d * 8 * 4 + d * d * 8 * 8 + (m * d * d * 8 * 3 if name != "logistic" else 0.0)
-    seconds = 1e-8 * d ** 3 * (20 if name == "logistic" else 2) + (2e-9 * m * d ** 3 if name != "logistic" else 0.0)
+    seconds = 1e-8 * d**3 * (20 if name == "logistic" else 2) + (2e-9 * m * d**3 if name != "logistic" else 0.0)
     return nbytes, seconds
 
 
-def get_convex_problem(name: str, dim: int | None = None, data_seed: int = 0, domain=None,
-                       max_memory: float | None = None) -> ConvexProblem:
+def get_convex_problem(
+    name: str, dim: int | None = None, data_seed: int = 0, domain=None, max_memory: float | None = None
+) -> ConvexProblem:
     """Build one of :data:`CONVEX_PROBLEMS` (``dim`` defaults to 10; ``domain`` replaces the box).
 
     ``max_memory`` (bytes; default :func:`srchain.budget.default_max_memory`) bounds :func:`estimate_problem`,
@@ -359,8 +430,12 @@ def get_convex_problem(name: str, dim: int | None = None, data_seed: int = 0, do
         raise SrchainError(f"dim must be >= 1, got {d}")
     if d < 2 and name == "weakly-convex":
         raise SrchainError("the weakly-convex problem needs --dim >= 2 (it has m = d/2 < d samples)")
-    check_memory(estimate_problem(name, d)[0], default_max_memory() if max_memory is None else max_memory,
-                 f"the {name} problem in dim={d}", "use a smaller dim")
+    check_memory(
+        estimate_problem(name, d)[0],
+        default_max_memory() if max_memory is None else max_memory,
+        f"the {name} problem in dim={d}",
+        "use a smaller dim",
+    )
     p = CONVEX_PROBLEMS[name][0](dim=d, data_seed=data_seed)
     return p if domain is None else p.with_domain(domain)
 

@@ -14,6 +14,7 @@ law stops changing below α0 ≈ 0.048 (π_0.01 = π_0.001 = π̃ to 4 decimals)
 minimiser's cells {4.5, 5.0}, while BC puts more than 0.999 there at α = 0.001 — the paper's picture. Any noise
 model, scale and batch can be chosen instead (``--noise --sigma --batch``).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,19 @@ from srchain.lattice import Lattice
 from srchain.noise import NoiseModel, make_noise
 from srchain.problems import Problem, get_problem
 
-__all__ = ["estimate_figure2", "FIG2_ALPHAS", "FIG2_START", "FIG2_STEPS", "FIG2_DELTA", "DEFAULT_NOISE", "Figure2", "figure2_data",
-           "plot_figure2", "default_noise", "figure2_from_dict"]
+__all__ = [
+    "estimate_figure2",
+    "FIG2_ALPHAS",
+    "FIG2_START",
+    "FIG2_STEPS",
+    "FIG2_DELTA",
+    "DEFAULT_NOISE",
+    "Figure2",
+    "figure2_data",
+    "plot_figure2",
+    "default_noise",
+    "figure2_from_dict",
+]
 
 FIG2_ALPHAS = (1.0, 0.1, 0.01, 0.001)
 FIG2_START = 4.0
@@ -90,28 +102,61 @@ class Figure2:
                 if (m, a) not in self.sim:
                     continue
                 r = self.sim[(m, a)]
-                d = {"method": m, "alpha": a, "states": self.lattice.points.tolist(), "counts": r.counts.tolist(),
-                     "mass_at_minimizer": r.mass(self.cells)}
+                d = {
+                    "method": m,
+                    "alpha": a,
+                    "states": self.lattice.points.tolist(),
+                    "counts": r.counts.tolist(),
+                    "mass_at_minimizer": r.mass(self.cells),
+                }
                 if m == "sr" and a in self.exact_sr:
-                    d["exact"] = {"pi": self.exact_sr[a].tolist(), "tv_sim_exact": tv(r.freq, self.exact_sr[a]),
-                                  "mass_at_minimizer": float(self.exact_sr[a][self.cells].sum())}
+                    d["exact"] = {
+                        "pi": self.exact_sr[a].tolist(),
+                        "tv_sim_exact": tv(r.freq, self.exact_sr[a]),
+                        "mass_at_minimizer": float(self.exact_sr[a][self.cells].sum()),
+                    }
                 if m == "bc" and a in self.bc:
                     law = self.bc[a]
-                    d["exact"] = {**law.to_dict(), "tv_sim_exact": tv(r.freq, law.pi),
-                                  "mass_at_minimizer": float(law.pi[self.cells].sum())}
-                    d["latent"] = {"edges": (self.lattice.lo[0] + r.latent_edges).tolist(),
-                                   "counts": r.latent_counts[0].tolist()}
+                    d["exact"] = {
+                        **law.to_dict(),
+                        "tv_sim_exact": tv(r.freq, law.pi),
+                        "mass_at_minimizer": float(law.pi[self.cells].sum()),
+                    }
+                    d["latent"] = {
+                        "edges": (self.lattice.lo[0] + r.latent_edges).tolist(),
+                        "counts": r.latent_counts[0].tolist(),
+                    }
                 results.append(d)
-        return {"command": "figure2", "problem": self.problem.name, "delta": self.lattice.delta,
-                "noise": {**self.noise.to_dict(), "description": self.noise.describe()},
-                "domain": self.lattice.domain.tolist(), "steps": self.steps, "chains": self.chains,
-                "start": [self.start], "seed": self.seed, "minimizer_cells": self.cells.tolist(),
-                "limit": None if self.pi_limit is None else {"alpha0": self.alpha0, "pi": self.pi_limit.tolist()},
-                "masses": self.masses(), "seconds": self.seconds, "results": results}
+        return {
+            "command": "figure2",
+            "problem": self.problem.name,
+            "delta": self.lattice.delta,
+            "noise": {**self.noise.to_dict(), "description": self.noise.describe()},
+            "domain": self.lattice.domain.tolist(),
+            "steps": self.steps,
+            "chains": self.chains,
+            "start": [self.start],
+            "seed": self.seed,
+            "minimizer_cells": self.cells.tolist(),
+            "limit": None if self.pi_limit is None else {"alpha0": self.alpha0, "pi": self.pi_limit.tolist()},
+            "masses": self.masses(),
+            "seconds": self.seconds,
+            "results": results,
+        }
 
 
-def estimate_figure2(problem: Problem, noise: NoiseModel, lattice: Lattice, alphas, steps: int, chains: int = 1,
-                     exact: bool = True, sampler: str = "step", operators=None, bc_tol_drop: float = 1e-14):
+def estimate_figure2(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    alphas,
+    steps: int,
+    chains: int = 1,
+    exact: bool = True,
+    sampler: str = "step",
+    operators=None,
+    bc_tol_drop: float = 1e-14,
+):
     """:class:`~srchain.simulate.WorkEstimate` of :func:`figure2_data` before any work: the simulation
     (:func:`srchain.simulate.estimate_simulation`; with ``operators`` the jump sampler's leaving probabilities),
     and for the exact laws the SR matrices' stationary solves (about 8 bytes and 1e-8 s per stored entry, times
@@ -140,11 +185,24 @@ def estimate_figure2(problem: Problem, noise: NoiseModel, lattice: Lattice, alph
     return est
 
 
-def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int = FIG2_STEPS, chains: int = 1,
-                 start: float = FIG2_START, seed: int = 0, delta: float = FIG2_DELTA, problem: Problem | None = None,
-                 exact: bool = True, bc_tol: float = 1e-3, sampler: str = "step", progress=None,
-                 max_memory: float | None = None, max_hours: float | None = None, extra=None,
-                 on_estimate=None) -> Figure2:
+def figure2_data(
+    noise: NoiseModel | None = None,
+    alphas=FIG2_ALPHAS,
+    steps: int = FIG2_STEPS,
+    chains: int = 1,
+    start: float = FIG2_START,
+    seed: int = 0,
+    delta: float = FIG2_DELTA,
+    problem: Problem | None = None,
+    exact: bool = True,
+    bc_tol: float = 1e-3,
+    sampler: str = "step",
+    progress=None,
+    max_memory: float | None = None,
+    max_hours: float | None = None,
+    extra=None,
+    on_estimate=None,
+) -> Figure2:
     """Simulate BC and SR at each α (one parallel kernel call) and compute the exact laws.
 
     Parameters
@@ -179,8 +237,10 @@ def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int
     for a in alphas:
         _check(steps, chains, 0, a)
     if exact and not TOL_MIN <= float(bc_tol) < 1:
-        raise SrchainError(f"bc_tol must be in [{TOL_MIN:g}, 1), got {float(bc_tol):g}: changes below {TOL_MIN:g} "
-                           f"are not resolved by BC's discretised transfer operator")
+        raise SrchainError(
+            f"bc_tol must be in [{TOL_MIN:g}, 1), got {float(bc_tol):g}: changes below {TOL_MIN:g} "
+            f"are not resolved by BC's discretised transfer operator"
+        )
     runs = [(m, a) for m in ("bc", "sr") for a in alphas]
     mem = default_max_memory() if max_memory is None else float(max_memory)
     ops = {}
@@ -190,26 +250,54 @@ def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int
 
         for a in alphas:
             op_est = estimate_operator(problem, noise, lat, a)
-            check_memory(op_est.bytes, mem, f"SR's transition matrix at alpha={a:g} on {lat.size:.3g} states",
-                         "use a larger delta or fewer/smaller alphas" + ("" if exact else " or the step sampler"))
+            check_memory(
+                op_est.bytes,
+                mem,
+                f"SR's transition matrix at alpha={a:g} on {lat.size:.3g} states",
+                "use a larger delta or fewer/smaller alphas" + ("" if exact else " or the step sampler"),
+            )
             build = build + WorkEstimate(seconds=op_est.seconds)
-        check_work(build, math.inf, max_hours, what="building SR's transition matrices",
-                   hint="use a larger delta or fewer/smaller alphas")
+        check_work(
+            build,
+            math.inf,
+            max_hours,
+            what="building SR's transition matrices",
+            hint="use a larger delta or fewer/smaller alphas",
+        )
         for a in alphas:
-            ops[("sr", a)] = transition_matrix(problem, noise, lat, a, method="sr",
-                                               max_bytes=mem if np.isfinite(mem) else None)
-    est = estimate_figure2(problem, noise, lat, alphas, steps, chains, exact=exact, sampler=sampler,
-                           operators=ops) + build
+            ops[("sr", a)] = transition_matrix(
+                problem, noise, lat, a, method="sr", max_bytes=mem if np.isfinite(mem) else None
+            )
+    est = (
+        estimate_figure2(problem, noise, lat, alphas, steps, chains, exact=exact, sampler=sampler, operators=ops)
+        + build
+    )
     if extra is not None:
         est = est + extra
-    check_work(est, mem, max_hours, what="figure2",
-               hint="use fewer steps or chains, a larger delta or smaller alphas" + (", a larger bc_tol" if exact else ""))
+    check_work(
+        est,
+        mem,
+        max_hours,
+        what="figure2",
+        hint="use fewer steps or chains, a larger delta or smaller alphas" + (", a larger bc_tol" if exact else ""),
+    )
     if on_estimate is not None:
         on_estimate(est)
     seconds = {}
     t0 = time.perf_counter()
-    res = simulate_many(problem, noise, lat, runs, steps, chains=chains, start=start, seed=seed, sampler=sampler,
-                        operators=ops, max_memory=np.inf)
+    res = simulate_many(
+        problem,
+        noise,
+        lat,
+        runs,
+        steps,
+        chains=chains,
+        start=start,
+        seed=seed,
+        sampler=sampler,
+        operators=ops,
+        max_memory=np.inf,
+    )
     seconds["simulate"] = time.perf_counter() - t0
     tick("simulate")
     sim = {(r.method, r.alpha): r for r in res}
@@ -243,9 +331,23 @@ def figure2_data(noise: NoiseModel | None = None, alphas=FIG2_ALPHAS, steps: int
             tick("exact SR laws")
             bc = {a: f.result() for a, f in bc_jobs.items()}
         seconds["exact"] = time.perf_counter() - t0
-    return Figure2(problem=problem, noise=noise, lattice=lat, alphas=alphas, steps=int(steps), chains=int(chains),
-                   start=float(start), seed=int(seed), sim=sim, exact_sr=exact_sr, pi_limit=pi_limit, alpha0=a0,
-                   bc=bc, cells=cells, seconds=seconds)
+    return Figure2(
+        problem=problem,
+        noise=noise,
+        lattice=lat,
+        alphas=alphas,
+        steps=int(steps),
+        chains=int(chains),
+        start=float(start),
+        seed=int(seed),
+        sim=sim,
+        exact_sr=exact_sr,
+        pi_limit=pi_limit,
+        alpha0=a0,
+        bc=bc,
+        cells=cells,
+        seconds=seconds,
+    )
 
 
 class _StoredLaw:
@@ -268,8 +370,9 @@ def figure2_from_dict(d: dict, problem: Problem | None = None, noise: NoiseModel
     from srchain.simulate import SimulationResult
 
     problem = problem or get_problem(d["problem"])
-    noise = noise or make_noise(d["noise"]["name"], **{k: v for k, v in d["noise"].items()
-                                                       if k in ("sigma", "nu", "batch", "samples", "seed")})
+    noise = noise or make_noise(
+        d["noise"]["name"], **{k: v for k, v in d["noise"].items() if k in ("sigma", "nu", "batch", "samples", "seed")}
+    )
     lat = Lattice.from_domain(d["delta"], problem.domain, dim=problem.dim)
     sim, exact_sr, bc = {}, {}, {}
     alphas = []
@@ -281,19 +384,41 @@ def figure2_from_dict(d: dict, problem: Problem | None = None, noise: NoiseModel
         if "latent" in r:
             lat_edges = np.asarray(r["latent"]["edges"], dtype=np.float64) - lat.lo[0]
             lat_counts = np.asarray(r["latent"]["counts"], dtype=np.int64)[None, :]
-        sim[(m, a)] = SimulationResult(method=m, alpha=a, steps=int(d["steps"]), burn_in=0, chains=int(d["chains"]),
-                                       seed=int(d["seed"]), states=lat.points, counts=counts,
-                                       chain_counts=counts[None, :], latent_edges=lat_edges, latent_counts=lat_counts)
+        sim[(m, a)] = SimulationResult(
+            method=m,
+            alpha=a,
+            steps=int(d["steps"]),
+            burn_in=0,
+            chains=int(d["chains"]),
+            seed=int(d["seed"]),
+            states=lat.points,
+            counts=counts,
+            chain_counts=counts[None, :],
+            latent_edges=lat_edges,
+            latent_counts=lat_counts,
+        )
         if "exact" in r and m == "sr":
             exact_sr[a] = np.asarray(r["exact"]["pi"], dtype=np.float64)
         elif "exact" in r and m == "bc":
             bc[a] = _StoredLaw(r["exact"])
     limit = d.get("limit")
-    return Figure2(problem=problem, noise=noise, lattice=lat, alphas=tuple(dict.fromkeys(alphas)),
-                   steps=int(d["steps"]), chains=int(d["chains"]), start=float(d["start"][0]), seed=int(d["seed"]),
-                   sim=sim, exact_sr=exact_sr, bc=bc, cells=np.asarray(d["minimizer_cells"], dtype=np.int64),
-                   pi_limit=None if limit is None else np.asarray(limit["pi"], dtype=np.float64),
-                   alpha0=None if limit is None else limit["alpha0"], seconds=dict(d.get("seconds", {})))
+    return Figure2(
+        problem=problem,
+        noise=noise,
+        lattice=lat,
+        alphas=tuple(dict.fromkeys(alphas)),
+        steps=int(d["steps"]),
+        chains=int(d["chains"]),
+        start=float(d["start"][0]),
+        seed=int(d["seed"]),
+        sim=sim,
+        exact_sr=exact_sr,
+        bc=bc,
+        cells=np.asarray(d["minimizer_cells"], dtype=np.int64),
+        pi_limit=None if limit is None else np.asarray(limit["pi"], dtype=np.float64),
+        alpha0=None if limit is None else limit["alpha0"],
+        seconds=dict(d.get("seconds", {})),
+    )
 
 
 def plot_figure2(fig2: Figure2, path=None):
@@ -322,8 +447,14 @@ def plot_figure2(fig2: Figure2, path=None):
             ax = fig.add_subplot(gs[row, col + 1])
             r = fig2.sim.get((m, a))
             if r is not None:
-                ax.bar(x, r.freq, width=0.85 * lat.delta, color="tab:blue" if m == "bc" else "tab:orange",
-                       alpha=0.8, label="simulated")
+                ax.bar(
+                    x,
+                    r.freq,
+                    width=0.85 * lat.delta,
+                    color="tab:blue" if m == "bc" else "tab:orange",
+                    alpha=0.8,
+                    label="simulated",
+                )
             exact = fig2.bc[a].pi if (m == "bc" and a in fig2.bc) else fig2.exact_sr.get(a) if m == "sr" else None
             if exact is not None:
                 ax.plot(x, exact, "k.", ms=4, label="exact" if m == "sr" else "transfer op.")
@@ -336,8 +467,11 @@ def plot_figure2(fig2: Figure2, path=None):
                 ax.set_xlabel("quantized w", fontsize=8)
             if col == 0 and row == 0:
                 ax.legend(fontsize=6, loc="upper left")
-    fig.suptitle(f"Figure 2 (Li et al. 2017): BC (top) vs SR (bottom), start {fig2.start:g}, Δ={lat.delta:g}, "
-                 f"{fig2.steps:.0e} steps × {fig2.chains} chain(s); noise {fig2.noise.describe()}", fontsize=9)
+    fig.suptitle(
+        f"Figure 2 (Li et al. 2017): BC (top) vs SR (bottom), start {fig2.start:g}, Δ={lat.delta:g}, "
+        f"{fig2.steps:.0e} steps × {fig2.chains} chain(s); noise {fig2.noise.describe()}",
+        fontsize=9,
+    )
     if path is not None:
         from pathlib import Path
 

@@ -14,14 +14,27 @@ Local minimisers at 0 (f = 2), 2.5 (f = 0.75) and the global one at 4.75 (f = 0.
 * ``coupled``: ``F(w) = Σ_k f(w_k) + (c/2) Σ_k (w_k − w_{k+1})²``; same global minimiser (4.75, …, 4.75), no
   product structure: a scale test.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-__all__ = ["f8", "f8_grad", "f8_value_scalar", "f8_grad_scalar", "TOY_DOMAIN", "TOY_MINIMIZER",
-           "separable_value", "separable_gradient", "coupled_value", "coupled_gradient",
-           "toy_grad_kernel", "separable_grad_kernel", "coupled_grad_kernel"]
+__all__ = [
+    "f8",
+    "f8_grad",
+    "f8_value_scalar",
+    "f8_grad_scalar",
+    "TOY_DOMAIN",
+    "TOY_MINIMIZER",
+    "separable_value",
+    "separable_gradient",
+    "coupled_value",
+    "coupled_gradient",
+    "toy_grad_kernel",
+    "separable_grad_kernel",
+    "coupled_grad_kernel",
+]
 
 #: Default box: wide enough that the laws of Figure 2's settings put no visible mass on its edges.
 TOY_DOMAIN = (-4.0, 10.0)

@@ -1,4 +1,5 @@
 """``srchain plot``: Figures 4–7 (weight flips, errors, |w_b − w_r|) from training logs."""
+
 from __future__ import annotations
 
 OUTPUTS = {"out": "dir"}

@@ -13,6 +13,7 @@ The paper runs :math:`10^6` iterations; this example runs :math:`10^5` per histo
 the full figure in about two seconds). The gradient noise is not stated in the paper: the default here is
 Gaussian with :math:`\sigma = 4` per sample.
 """
+
 import matplotlib.pyplot as plt
 
 from srchain.toy.figure2 import default_noise, figure2_data, plot_figure2

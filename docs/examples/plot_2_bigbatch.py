@@ -16,6 +16,7 @@ which depends on the batch only through the law of the batch-mean noise. This ex
 Gaussian noise (:math:`\sigma/\sqrt B`) and for a finite set of :math:`m = 16` per-sample perturbations drawn
 without replacement (the law of the batch mean enumerated exactly).
 """
+
 import matplotlib.pyplot as plt
 
 from srchain.toy.bigbatch import bigbatch_table

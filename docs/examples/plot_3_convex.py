@@ -13,6 +13,7 @@ strongly convex schedule :math:`\alpha_t = 1/(\mu(t+1))`. The measured error of 
 
 :math:`T = 2\cdot 10^4` here; ``srchain convex`` runs :math:`T = 10^5` with 50 seeds.
 """
+
 import math
 
 import matplotlib.pyplot as plt
@@ -61,7 +62,9 @@ TT = 2000
 run = cv.run_convex(quad, "sr", 0.25, TT, 200, s, seed=1, trace=TT)
 measured = run.traces["r2"].mean(0)
 bound = bnd.lemma1(quad.dim, 0.25, run.traces["alpha"], G)
-print(f"Lemma 1 holds at every t: {bool(np.all(measured <= bound))}; worst measured/bound = {np.max(measured / bound):.3f}")
+print(
+    f"Lemma 1 holds at every t: {bool(np.all(measured <= bound))}; worst measured/bound = {np.max(measured / bound):.3f}"
+)
 print(f"log-log slope of SR's error against Δ: {slopes['sr']['measured']:.2f} (the bound's floor: 1)")
 
 # %%

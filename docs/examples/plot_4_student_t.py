@@ -16,6 +16,7 @@ probability :math:`\sim(\alpha/\Delta)^\nu`, so :math:`T_\alpha = I + \alpha\,(A
 This example measures the exponent on objective (8), :math:`\Delta = 0.5`, with exact transition matrices (no
 entries dropped, ``tol=0``) and exact stationary laws.
 """
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -26,12 +27,15 @@ lat = sc.Lattice.from_domain(0.5, toy.domain)
 alphas = np.array([1e-2, 3e-3, 1e-3, 3e-4, 1e-4])
 
 curves = {}
-for label, noise in [("Student-t, ν = 3", sc.noise.student_t(3.0, 1.0)),
-                     ("Student-t, ν = 2.5", sc.noise.student_t(2.5, 1.0)),
-                     ("Gaussian, σ = 1", sc.noise.gaussian(1.0))]:
+for label, noise in [
+    ("Student-t, ν = 3", sc.noise.student_t(3.0, 1.0)),
+    ("Student-t, ν = 2.5", sc.noise.student_t(2.5, 1.0)),
+    ("Gaussian, σ = 1", sc.noise.gaussian(1.0)),
+]:
     pi_limit = sc.stationary(sc.limit_chain(toy, noise, lat)).pi
-    tvs = np.array([sc.tv(sc.stationary(sc.transition_matrix(toy, noise, lat, a, tol=0.0)).pi, pi_limit)
-                    for a in alphas])
+    tvs = np.array(
+        [sc.tv(sc.stationary(sc.transition_matrix(toy, noise, lat, a, tol=0.0)).pi, pi_limit) for a in alphas]
+    )
     curves[label] = tvs
     if np.all(tvs > 1e-13):
         slope = np.polyfit(np.log(alphas), np.log(tvs), 1)[0]

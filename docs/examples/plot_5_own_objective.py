@@ -8,13 +8,14 @@ stationary law :math:`\pi_\alpha`, the small-:math:`\alpha` limit :math:`\tilde\
 time :math:`M_{0.25}` (Theorem 6) and a simulated histogram from the exact jump chain. See :doc:`/own_objective`
 for what a problem needs.
 """
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 import srchain as sc
 
 f = lambda w: (w[..., 0] ** 2 - 1) ** 2 + 0.3 * w[..., 0]  # noqa: E731
-grad = lambda w: 4 * w * (w ** 2 - 1) + 0.3  # noqa: E731  (shape (..., 1) in, (..., 1) out)
+grad = lambda w: 4 * w * (w**2 - 1) + 0.3  # noqa: E731  (shape (..., 1) in, (..., 1) out)
 well = sc.Problem(name="double-well", dim=1, domain=np.array([[-2.0, 2.0]]), value=f, gradient=grad)
 lat = sc.Lattice.from_domain(0.25, well.domain)
 noise = sc.noise.gaussian(2.0)
@@ -50,8 +51,10 @@ plt.show()
 
 for a in (0.02, 0.002, 0.0002):
     op_a = sc.transition_matrix(well, noise, lat, alpha=a)
-    print(f"alpha = {a:<7g} M_0.25 = {sc.mixing_time(op_a, eps=0.25).mixing_time:>8d}   "
-          f"TV(pi_alpha, pi_limit) = {sc.tv(sc.stationary(op_a).pi, pi_limit):.1e}")
+    print(
+        f"alpha = {a:<7g} M_0.25 = {sc.mixing_time(op_a, eps=0.25).mixing_time:>8d}   "
+        f"TV(pi_alpha, pi_limit) = {sc.tv(sc.stationary(op_a).pi, pi_limit):.1e}"
+    )
 
 # %%
 # What it found: on the user's own problem SR behaves as the paper says. Its law at :math:`\alpha = 0.02` is

@@ -1,4 +1,5 @@
 """Pieces shared by the core subcommands: lattice options, resuming a sweep, printing tables, marginal plots."""
+
 from __future__ import annotations
 
 import math
@@ -17,19 +18,42 @@ def add_chain_options(parser, default_alpha):
     add_problem_options(parser, methods=["sr", "r"], default_method="sr")
     add_noise_options(parser)
     g = parser.add_argument_group("chain")
-    g.add_argument("--alpha", type=positive_float, nargs="+", default=list(default_alpha), metavar="A",
-                   help="learning rates α (each > 0)")
-    g.add_argument("--tol", type=probability_threshold, default=1e-14,
-                   help="transition probabilities below this may be dropped (rows are renormalised and the "
-                        "dropped mass reported); 0 < TOL < 1")
-    g.add_argument("--max-states", type=positive_int, default=20_000_000, metavar="N",
-                   help="refuse lattices with more states than this")
-    g.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
-                   help="refuse work whose estimated memory (operator, solver fill, mixing powers) exceeds this many "
-                        "GiB (default: 80%% of the memory available when the command starts)")
-    g.add_argument("--resume", action="store_true",
-                   help="skip the α values already present in the --json file and keep its results (every "
-                        "setting that changes a result must be the same as when it was written)")
+    g.add_argument(
+        "--alpha",
+        type=positive_float,
+        nargs="+",
+        default=list(default_alpha),
+        metavar="A",
+        help="learning rates α (each > 0)",
+    )
+    g.add_argument(
+        "--tol",
+        type=probability_threshold,
+        default=1e-14,
+        help="transition probabilities below this may be dropped (rows are renormalised and the "
+        "dropped mass reported); 0 < TOL < 1",
+    )
+    g.add_argument(
+        "--max-states",
+        type=positive_int,
+        default=20_000_000,
+        metavar="N",
+        help="refuse lattices with more states than this",
+    )
+    g.add_argument(
+        "--max-memory",
+        type=positive_float,
+        default=None,
+        metavar="GIB",
+        help="refuse work whose estimated memory (operator, solver fill, mixing powers) exceeds this many "
+        "GiB (default: 80%% of the memory available when the command starts)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the α values already present in the --json file and keep its results (every "
+        "setting that changes a result must be the same as when it was written)",
+    )
     g.add_argument("--list-problems", action="store_true", help="list the registered problems and exit")
     add_output_options(parser)
     add_sweep_options(parser)
@@ -38,15 +62,33 @@ def add_chain_options(parser, default_alpha):
 def add_sweep_options(parser) -> None:
     """``--out --workers --scheduler --memory-per-worker`` (the sweep engine, :mod:`srchain.sweep`)."""
     g = parser.add_argument_group("sweep")
-    g.add_argument("--out", default=None, metavar="PATH",
-                   help="results store: PATH.zarr (Zarr, each task writes its own region; --resume reruns only the "
-                        "unfinished tasks) or PATH.nc (netCDF); read back with srchain.open_results(PATH)")
-    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="run the tasks on a local Dask cluster of N worker processes (default: in this process)")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run the tasks on an existing Dask cluster, e.g. tcp://head-node:8786")
-    g.add_argument("--memory-per-worker", type=positive_float, default=None, metavar="GIB",
-                   help="memory of each local worker (default: the machine's memory divided by --workers)")
+    g.add_argument(
+        "--out",
+        default=None,
+        metavar="PATH",
+        help="results store: PATH.zarr (Zarr, each task writes its own region; --resume reruns only the "
+        "unfinished tasks) or PATH.nc (netCDF); read back with srchain.open_results(PATH)",
+    )
+    g.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="run the tasks on a local Dask cluster of N worker processes (default: in this process)",
+    )
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the tasks on an existing Dask cluster, e.g. tcp://head-node:8786",
+    )
+    g.add_argument(
+        "--memory-per-worker",
+        type=positive_float,
+        default=None,
+        metavar="GIB",
+        help="memory of each local worker (default: the machine's memory divided by --workers)",
+    )
 
 
 #: Output kinds of the exact-chain commands (checked before any work by srchain.cli).
@@ -74,10 +116,15 @@ def run_attrs(args, spec, settings: dict) -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"command": " ".join(["srchain", *sys.argv[1:]]) if sys.argv else "srchain",
-            "versions": versions, "python": platform.python_version(),
-            "problem": spec.problem.to_dict(), "noise": spec.noise.to_dict(), "lattice": spec.lattice.to_dict(),
-            "settings": settings}
+    return {
+        "command": " ".join(["srchain", *sys.argv[1:]]) if sys.argv else "srchain",
+        "versions": versions,
+        "python": platform.python_version(),
+        "problem": spec.problem.to_dict(),
+        "noise": spec.noise.to_dict(),
+        "lattice": spec.lattice.to_dict(),
+        "settings": settings,
+    }
 
 
 def state_coords(lattice) -> dict:
@@ -116,9 +163,17 @@ def chain_settings(args, spec, **extra) -> dict:
     """Every setting of an exact-chain command that changes its results (stored in its outputs, compared on
     ``--resume``)."""
     lat = spec.lattice
-    return {"problem": spec.problem.name, "dim": spec.problem.dim, "coupling": getattr(args, "coupling", None),
-            "method": args.method, "delta": lat.delta, "domain": lat.domain.tolist(), "noise": spec.noise.to_dict(),
-            "tol": args.tol, **extra}
+    return {
+        "problem": spec.problem.name,
+        "dim": spec.problem.dim,
+        "coupling": getattr(args, "coupling", None),
+        "method": args.method,
+        "delta": lat.delta,
+        "domain": lat.domain.tolist(),
+        "noise": spec.noise.to_dict(),
+        "tol": args.tol,
+        **extra,
+    }
 
 
 def list_problems_and_exit(args) -> bool:
@@ -155,8 +210,10 @@ def previous_results(args, header: dict, states: np.ndarray, check_row) -> list[
         raise SrchainError(f"{where} records no settings (written by an older srchain?); use another --json path")
     for key, value in header["settings"].items():
         if key not in saved or saved[key] != _jsonish(value):
-            raise SrchainError(f"{where} was computed with {_flag(key)} {_show(saved.get(key))}, not "
-                               f"{_show(_jsonish(value))}; use the same settings or another --json path")
+            raise SrchainError(
+                f"{where} was computed with {_flag(key)} {_show(saved.get(key))}, not "
+                f"{_show(_jsonish(value))}; use the same settings or another --json path"
+            )
     for key in saved:
         if key not in header["settings"]:
             raise SrchainError(f"{where} has a setting this srchain does not know ({key}); use another --json path")
@@ -220,9 +277,15 @@ def _jsonish(x):
 
 
 def _flag(key: str) -> str:
-    return {"problem": "--problem", "dim": "--dim", "coupling": "--coupling", "method": "--method",
-            "delta": "--delta", "domain": "--domain", "noise": "noise (--noise/--sigma/--nu/--batch/--samples/--seed)",
-            }.get(key, "--" + key.replace("_", "-"))
+    return {
+        "problem": "--problem",
+        "dim": "--dim",
+        "coupling": "--coupling",
+        "method": "--method",
+        "delta": "--delta",
+        "domain": "--domain",
+        "noise": "noise (--noise/--sigma/--nu/--batch/--samples/--seed)",
+    }.get(key, "--" + key.replace("_", "-"))
 
 
 def _show(v) -> str:

@@ -1,4 +1,5 @@
 """``srchain mixing``: the ε-mixing time M_ε(α) of the SR chain (Eq. 10), exact or bounded (Theorem 6)."""
+
 from __future__ import annotations
 
 OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
@@ -11,18 +12,37 @@ def configure(parser) -> None:
 
     add_chain_options(parser, default_alpha=[0.1, 0.01, 0.001])
     parser.add_argument("--eps", type=positive_float, default=0.25, help="ε of Eq. 10 (0 < ε < 1)")
-    parser.add_argument("--max-exact-states", type=positive_int, default=10_000, metavar="N",
-                        help="compute the exact mixing time up to this many states; spectral bounds beyond")
-    parser.add_argument("--max-steps", type=positive_int, default=10**9, metavar="N",
-                        help="give up when the chain has not mixed within this many steps")
+    parser.add_argument(
+        "--max-exact-states",
+        type=positive_int,
+        default=10_000,
+        metavar="N",
+        help="compute the exact mixing time up to this many states; spectral bounds beyond",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=10**9,
+        metavar="N",
+        help="give up when the chain has not mixed within this many steps",
+    )
     parser.epilog = "example: srchain mixing --problem toy --method sr --delta 0.5 --alpha 0.1 0.01 0.001 --eps 0.25"
 
 
 _SCALARS = ("mixing_time", "relaxation_time", "lower_bound", "upper_bound")
 
 
-def mixing_alpha(options: dict, alpha: float, method: str, tol: float, eps: float, max_exact_states: int,
-                 max_steps: int, max_states: int, max_bytes: float):
+def mixing_alpha(
+    options: dict,
+    alpha: float,
+    method: str,
+    tol: float,
+    eps: float,
+    max_exact_states: int,
+    max_steps: int,
+    max_states: int,
+    max_bytes: float,
+):
     """One task: M_ε(α) (exact, or spectral bounds) on the lattice of ``options``; ``(summary, arrays)``."""
     import math
 
@@ -32,12 +52,12 @@ def mixing_alpha(options: dict, alpha: float, method: str, tol: float, eps: floa
     from srchain.stationary import stationary
 
     spec = spec_from_options(options, max_states=max_states)
-    op = transition_matrix(spec.problem, spec.noise, spec.lattice, alpha, method=method, tol=tol,
-                           max_bytes=max_bytes)
+    op = transition_matrix(spec.problem, spec.noise, spec.lattice, alpha, method=method, tol=tol, max_bytes=max_bytes)
     held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
     pi = stationary(op, max_bytes=max_bytes - held).pi
-    m = mixing_time(op.P, eps=eps, pi=pi, max_exact_states=max_exact_states, max_steps=max_steps,
-                    max_bytes=max_bytes - held)
+    m = mixing_time(
+        op.P, eps=eps, pi=pi, max_exact_states=max_exact_states, max_steps=max_steps, max_bytes=max_bytes - held
+    )
     row = {"alpha": float(alpha), **{k: v for k, v in m.to_dict().items() if k != "eps"}}
 
     def num(v):
@@ -52,9 +72,19 @@ def run(args) -> int:
     import numpy as np
 
     from srchain.budget import check_memory
-    from srchain.commands.common import (chain_settings, check_numbers, check_sweep_args, list_problems_and_exit,
-                                         max_bytes, previous_results, print_table, progress, run_attrs,
-                                         sweep_kwargs, unique_alphas)
+    from srchain.commands.common import (
+        chain_settings,
+        check_numbers,
+        check_sweep_args,
+        list_problems_and_exit,
+        max_bytes,
+        previous_results,
+        print_table,
+        progress,
+        run_attrs,
+        sweep_kwargs,
+        unique_alphas,
+    )
     from srchain.errors import SrchainError
     from srchain.operators import estimate
     from srchain.results import write_json_fast
@@ -70,11 +100,20 @@ def run(args) -> int:
     spec = spec_from_args(args, max_states=args.max_states)
     lat = spec.lattice
     limit_bytes = max_bytes(args)
-    settings = chain_settings(args, spec, eps=args.eps, max_exact_states=args.max_exact_states,
-                              max_steps=args.max_steps)
-    header = {"command": "mixing", "problem": spec.problem.name, "dim": spec.problem.dim, "method": args.method,
-              "delta": lat.delta, "noise": spec.noise.to_dict(), "domain": lat.domain.tolist(), "eps": args.eps,
-              "settings": settings}
+    settings = chain_settings(
+        args, spec, eps=args.eps, max_exact_states=args.max_exact_states, max_steps=args.max_steps
+    )
+    header = {
+        "command": "mixing",
+        "problem": spec.problem.name,
+        "dim": spec.problem.dim,
+        "method": args.method,
+        "delta": lat.delta,
+        "noise": spec.noise.to_dict(),
+        "domain": lat.domain.tolist(),
+        "eps": args.eps,
+        "settings": settings,
+    }
 
     def check_row(row):
         check_numbers(row, ["mixing_time", "relaxation_time", "lower_bound", "upper_bound"])
@@ -92,10 +131,13 @@ def run(args) -> int:
         op_bytes, nnz = estimate(spec.problem, spec.noise, lat, max(todo), args.method, args.tol)
         powers = 3 * 8.0 * lat.size**2 if lat.size <= args.max_exact_states else 0.0
         need = op_bytes + solver_bytes(lat.size, nnz) + powers
-        check_memory(need, limit_bytes,
-                     f"the mixing time at alpha = {max(todo):g} on {lat.size:.3g} states (operator, stationary law"
-                     f"{' and dense powers' if powers else ''})",
-                     "use a coarser lattice, or fewer --max-exact-states for spectral bounds")
+        check_memory(
+            need,
+            limit_bytes,
+            f"the mixing time at alpha = {max(todo):g} on {lat.size:.3g} states (operator, stationary law"
+            f"{' and dense powers' if powers else ''})",
+            "use a coarser lattice, or fewer --max-exact-states for spectral bounds",
+        )
     store = None
     if args.out:
         from srchain.results import ResultStore, make_template
@@ -103,9 +145,16 @@ def run(args) -> int:
         variables = {**{k: (("alpha",), "f8") for k in _SCALARS}, "exact": (("alpha",), "bool")}
         template = make_template({"alpha": alphas}, variables, run_attrs(args, spec, settings))
         store = ResultStore.open_or_create(args.out, template, settings, resume=args.resume, sweep_dims=["alpha"])
-    common = {"options": spec_options(args), "method": args.method, "tol": args.tol, "eps": args.eps,
-              "max_exact_states": args.max_exact_states, "max_steps": args.max_steps,
-              "max_states": args.max_states, "max_bytes": limit_bytes}
+    common = {
+        "options": spec_options(args),
+        "method": args.method,
+        "tol": args.tol,
+        "eps": args.eps,
+        "max_exact_states": args.max_exact_states,
+        "max_steps": args.max_steps,
+        "max_states": args.max_states,
+        "max_bytes": limit_bytes,
+    }
     tasks = [Task({"alpha": a}, mixing_alpha, {**common, "alpha": a}, {"memory": need}) for a in todo]
     distributed = args.workers is not None or args.scheduler is not None
     try:
@@ -120,11 +169,24 @@ def run(args) -> int:
             store.close()
     results.sort(key=lambda r: -r["alpha"])
 
-    print(f"# {spec.problem.name}: {args.method.upper()} chain on {lat.size} states (Δ={lat.delta:g}), "
-          f"noise {spec.noise.describe()}, ε={args.eps:g}")
-    print_table(["alpha", "mixing_time", "exact", "relaxation_time", "lower_bound", "upper_bound"],
-                [[r["alpha"], r["mixing_time"], "yes" if r["exact"] else "no (bounds)", r["relaxation_time"],
-                  r["lower_bound"], r["upper_bound"]] for r in results])
+    print(
+        f"# {spec.problem.name}: {args.method.upper()} chain on {lat.size} states (Δ={lat.delta:g}), "
+        f"noise {spec.noise.describe()}, ε={args.eps:g}"
+    )
+    print_table(
+        ["alpha", "mixing_time", "exact", "relaxation_time", "lower_bound", "upper_bound"],
+        [
+            [
+                r["alpha"],
+                r["mixing_time"],
+                "yes" if r["exact"] else "no (bounds)",
+                r["relaxation_time"],
+                r["lower_bound"],
+                r["upper_bound"],
+            ]
+            for r in results
+        ],
+    )
     exact = [(r["alpha"], r["mixing_time"]) for r in results if r["exact"] and r["mixing_time"]]
     if len(exact) >= 2:
         la = np.log([e[0] for e in exact])

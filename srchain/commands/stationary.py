@@ -4,29 +4,52 @@ Each α is one task of the sweep engine (:mod:`srchain.sweep`): in this process 
 ``--workers``/``--scheduler``. A task builds T_α where it runs, solves for π_α, writes its region of the results
 store (``--out``) and returns a small summary; π̃ is computed once, here, and read by the tasks from the store.
 """
+
 from __future__ import annotations
 
 HELP = "exact stationary laws π_α of the SR/R chain and their α→0 limit π̃ (Theorem 5)"
 OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 
 #: per-α scalars stored beside π_α (name -> dtype)
-_SCALARS = {"tv_to_limit": "f8", "residual": "f8", "mass_at_minimizer": "f8", "entropy": "f8", "dropped_mass": "f8",
-            "nnz": "i8", "underflow": "i8"}
+_SCALARS = {
+    "tv_to_limit": "f8",
+    "residual": "f8",
+    "mass_at_minimizer": "f8",
+    "entropy": "f8",
+    "dropped_mass": "f8",
+    "nnz": "i8",
+    "underflow": "i8",
+}
 
 
 def configure(parser) -> None:
     from srchain.commands.common import add_chain_options
 
     add_chain_options(parser, default_alpha=[1.0, 0.1, 0.01, 0.001])
-    parser.add_argument("--solver", default="auto", choices=["auto", "gth", "dense", "banded", "splu"],
-                        help="stationary solver (auto picks an exact one for the chain's size)")
-    parser.epilog = ("example: srchain stationary --problem toy --method sr --delta 0.5 --noise gaussian --sigma 2 "
-                     "--alpha 1 0.1 0.01 0.001 --json out.json --plot out.png; a sweep on 2 local workers into a "
-                     "Zarr store: ... --workers 2 --out sweep.zarr")
+    parser.add_argument(
+        "--solver",
+        default="auto",
+        choices=["auto", "gth", "dense", "banded", "splu"],
+        help="stationary solver (auto picks an exact one for the chain's size)",
+    )
+    parser.epilog = (
+        "example: srchain stationary --problem toy --method sr --delta 0.5 --noise gaussian --sigma 2 "
+        "--alpha 1 0.1 0.01 0.001 --json out.json --plot out.png; a sweep on 2 local workers into a "
+        "Zarr store: ... --workers 2 --out sweep.zarr"
+    )
 
 
-def solve_alpha(options: dict, alpha: float, method: str, tol: float, solver: str, max_states: int,
-                max_bytes: float, pi_limit=None, limit_store=None):
+def solve_alpha(
+    options: dict,
+    alpha: float,
+    method: str,
+    tol: float,
+    solver: str,
+    max_states: int,
+    max_bytes: float,
+    pi_limit=None,
+    limit_store=None,
+):
     """One task: π_α on the lattice of ``options`` (see :func:`srchain.spec.spec_options`).
 
     ``pi_limit`` (the array) or ``limit_store`` (a results store holding ``pi_limit``) gives π̃ for the TV; with
@@ -47,10 +70,17 @@ def solve_alpha(options: dict, alpha: float, method: str, tol: float, solver: st
         from srchain.results import open_results
 
         pi_limit = np.asarray(open_results(limit_store, mask=False, chunks=None)["pi_limit"].values)
-    row = {"alpha": float(alpha), "tv_to_limit": None if pi_limit is None else tv(res.pi, pi_limit),
-           "residual": res.residual, "mass_at_minimizer": float(res.pi[spec.minimizer_cells()].sum()),
-           "entropy": entropy(res.pi), "solver": res.method, "underflow": int(res.underflow),
-           "dropped_mass": float(op.dropped_mass), "nnz": int(op.P.nnz)}
+    row = {
+        "alpha": float(alpha),
+        "tv_to_limit": None if pi_limit is None else tv(res.pi, pi_limit),
+        "residual": res.residual,
+        "mass_at_minimizer": float(res.pi[spec.minimizer_cells()].sum()),
+        "entropy": entropy(res.pi),
+        "solver": res.method,
+        "underflow": int(res.underflow),
+        "dropped_mass": float(op.dropped_mass),
+        "nnz": int(op.P.nnz),
+    }
     arrays = {"pi": res.pi, **{k: (np.nan if row[k] is None else row[k]) for k in _SCALARS}}
     return row, arrays
 
@@ -59,9 +89,20 @@ def run(args) -> int:
     import numpy as np
 
     from srchain.budget import check_memory
-    from srchain.commands.common import (chain_settings, check_law, check_numbers, check_sweep_args,
-                                         list_problems_and_exit, max_bytes, previous_results, print_table,
-                                         run_attrs, state_coords, sweep_kwargs, unique_alphas)
+    from srchain.commands.common import (
+        chain_settings,
+        check_law,
+        check_numbers,
+        check_sweep_args,
+        list_problems_and_exit,
+        max_bytes,
+        previous_results,
+        print_table,
+        run_attrs,
+        state_coords,
+        sweep_kwargs,
+        unique_alphas,
+    )
     from srchain.operators import estimate, limit_chain
     from srchain.results import region_reader
     from srchain.spec import entropy, spec_from_args, spec_options
@@ -76,9 +117,16 @@ def run(args) -> int:
     cells = spec.minimizer_cells()
     limit_bytes = max_bytes(args)
     settings = chain_settings(args, spec, solver=args.solver)
-    header = {"command": "stationary", "problem": spec.problem.name, "dim": spec.problem.dim,
-              "method": args.method, "delta": lat.delta, "noise": spec.noise.to_dict(),
-              "domain": lat.domain.tolist(), "settings": settings}
+    header = {
+        "command": "stationary",
+        "problem": spec.problem.name,
+        "dim": spec.problem.dim,
+        "method": args.method,
+        "delta": lat.delta,
+        "noise": spec.noise.to_dict(),
+        "domain": lat.domain.tolist(),
+        "settings": settings,
+    }
     alphas = unique_alphas(args.alpha)
 
     def check_row(row):
@@ -95,21 +143,33 @@ def run(args) -> int:
     if todo:
         op_bytes, nnz = estimate(spec.problem, spec.noise, lat, max(todo), args.method, args.tol)
         need = op_bytes + solver_bytes(lat.size, nnz, args.solver)
-        check_memory(need, limit_bytes, f"T_alpha at alpha = {max(todo):g} on {lat.size:.3g} states with its "
-                     f"stationary solve ({nnz:.3g} entries)",
-                     "use a coarser lattice (larger delta), a smaller alpha or a larger tol")
+        check_memory(
+            need,
+            limit_bytes,
+            f"T_alpha at alpha = {max(todo):g} on {lat.size:.3g} states with its stationary solve ({nnz:.3g} entries)",
+            "use a coarser lattice (larger delta), a smaller alpha or a larger tol",
+        )
     limit = None
     pi_limit = None
     if args.method == "sr":
         n_u = (2 * lat.dim + 1) * lat.size
-        check_memory(3 * 12.0 * n_u + solver_bytes(lat.size, n_u, args.solver), limit_bytes,
-                     f"Ũ and T̃ (Eq. 9) on {lat.size:.3g} states with their stationary solve",
-                     "use a coarser lattice (larger delta)")
+        check_memory(
+            3 * 12.0 * n_u + solver_bytes(lat.size, n_u, args.solver),
+            limit_bytes,
+            f"Ũ and T̃ (Eq. 9) on {lat.size:.3g} states with their stationary solve",
+            "use a coarser lattice (larger delta)",
+        )
         lc = limit_chain(spec.problem, spec.noise, lat)
         lim = stationary(lc.t_tilde, method=args.solver, shape=lat.shape, max_bytes=limit_bytes)
         pi_limit = lim.pi
-        limit = {"alpha0": lc.alpha0, "pi": pi_limit, "residual": lim.residual, "solver": lim.method,
-                 "mass_at_minimizer": float(pi_limit[cells].sum()), "entropy": entropy(pi_limit)}
+        limit = {
+            "alpha0": lc.alpha0,
+            "pi": pi_limit,
+            "residual": lim.residual,
+            "solver": lim.method,
+            "mass_at_minimizer": float(pi_limit[cells].sum()),
+            "entropy": entropy(pi_limit),
+        }
         del lc
 
     store = None
@@ -125,8 +185,14 @@ def run(args) -> int:
         store = ResultStore.open_or_create(args.out, template, settings, resume=args.resume, sweep_dims=["alpha"])
     try:
         distributed = args.workers is not None or args.scheduler is not None
-        common = {"options": spec_options(args), "method": args.method, "tol": args.tol, "solver": args.solver,
-                  "max_states": args.max_states, "max_bytes": limit_bytes}
+        common = {
+            "options": spec_options(args),
+            "method": args.method,
+            "tol": args.tol,
+            "solver": args.solver,
+            "max_states": args.max_states,
+            "max_bytes": limit_bytes,
+        }
         if distributed and store is not None and pi_limit is not None:
             common["limit_store"] = str(args.out)  # workers read π̃ from the store: it never travels
         else:
@@ -138,12 +204,18 @@ def run(args) -> int:
             from srchain.commands.common import progress
 
             for t in progress(tasks, args, "stationary", total=len(tasks)):
-                (row, arrays), = run_sweep([t], progress=False, return_arrays=True)
+                ((row, arrays),) = run_sweep([t], progress=False, return_arrays=True)
                 results.append({**row, "pi": arrays["pi"]})
                 _write(args, header, lat, limit, spec, results)
         else:
-            out = run_sweep(tasks, store=store, resume=args.resume, return_arrays=store is None and bool(args.json
-                            or args.plot), desc="stationary", **sweep_kwargs(args))
+            out = run_sweep(
+                tasks,
+                store=store,
+                resume=args.resume,
+                return_arrays=store is None and bool(args.json or args.plot),
+                desc="stationary",
+                **sweep_kwargs(args),
+            )
             read = region_reader(args.out) if store is not None and (args.json or args.plot) else None
             for t, r in zip(tasks, out):
                 row, arrays = r if isinstance(r, tuple) else (r, None)
@@ -155,14 +227,22 @@ def run(args) -> int:
             store.close()
     results.sort(key=lambda r: -r["alpha"])
 
-    print(f"# {spec.problem.description or spec.problem.name}; {args.method.upper()} on {lat.size} states "
-          f"(Δ={lat.delta:g}); noise {spec.noise.describe()}")
+    print(
+        f"# {spec.problem.description or spec.problem.name}; {args.method.upper()} on {lat.size} states "
+        f"(Δ={lat.delta:g}); noise {spec.noise.describe()}"
+    )
     if limit is not None:
-        print(f"# limit π̃ of T̃ (Eq. 9): alpha0 = {limit['alpha0']:.6g}, mass at minimiser "
-              f"{limit['mass_at_minimizer']:.4g}, entropy {limit['entropy']:.4g}, min π̃ = {float(pi_limit.min()):.3g}")
-    print_table(["alpha", "TV(pi_a, pi~)", "mass@min", "entropy", "residual", "solver"],
-                [[r["alpha"], r["tv_to_limit"], r["mass_at_minimizer"], r["entropy"], r["residual"],
-                  r.get("solver", "-")] for r in results])
+        print(
+            f"# limit π̃ of T̃ (Eq. 9): alpha0 = {limit['alpha0']:.6g}, mass at minimiser "
+            f"{limit['mass_at_minimizer']:.4g}, entropy {limit['entropy']:.4g}, min π̃ = {float(pi_limit.min()):.3g}"
+        )
+    print_table(
+        ["alpha", "TV(pi_a, pi~)", "mass@min", "entropy", "residual", "solver"],
+        [
+            [r["alpha"], r["tv_to_limit"], r["mass_at_minimizer"], r["entropy"], r["residual"], r.get("solver", "-")]
+            for r in results
+        ],
+    )
     if args.out:
         print(f"# results store: {args.out} (srchain.open_results({str(args.out)!r}))")
     if args.json and (todo or not done):
@@ -175,9 +255,16 @@ def run(args) -> int:
 def _write(args, header, lat, limit, spec, results):
     from srchain.results import write_json_fast
 
-    write_json_fast(args.json, {**header, "theorem5": spec.noise.theorem5_assumptions(spec.problem.gradient(lat.points)),
-                           "states": lat.points, "limit": limit,
-                           "results": sorted(results, key=lambda r: -r["alpha"])})
+    write_json_fast(
+        args.json,
+        {
+            **header,
+            "theorem5": spec.noise.theorem5_assumptions(spec.problem.gradient(lat.points)),
+            "states": lat.points,
+            "limit": limit,
+            "results": sorted(results, key=lambda r: -r["alpha"]),
+        },
+    )
 
 
 def _plot(path, spec, results, pi_limit):

@@ -35,14 +35,27 @@ References
 Grassmann, Taksar, Heyman (1985), Regenerative analysis and steady state distributions for Markov chains.
 O'Cinneide (1993), Entrywise perturbation theory and error analysis for Markov chains.
 """
+
 from srchain.gth.banded import banded_gth, banded_law, bandwidth
 from srchain.gth.dense import dense_gth, small_gth
-from srchain.gth.dissection import (axis_max_jumps, bfs_levels, graph_nested_dissection,
-                                    lattice_nested_dissection)
+from srchain.gth.dissection import axis_max_jumps, bfs_levels, graph_nested_dissection, lattice_nested_dissection
 from srchain.gth.multifrontal import subtree_sizes
 from srchain.gth.scaling import law_from_frames, law_from_mant_expo
 from srchain.gth.sparse import offdiag, sparse_gth
 
-__all__ = ["small_gth", "dense_gth", "banded_gth", "banded_law", "bandwidth", "sparse_gth", "offdiag",
-           "law_from_mant_expo", "law_from_frames", "bfs_levels", "axis_max_jumps", "lattice_nested_dissection",
-           "graph_nested_dissection", "subtree_sizes"]
+__all__ = [
+    "small_gth",
+    "dense_gth",
+    "banded_gth",
+    "banded_law",
+    "bandwidth",
+    "sparse_gth",
+    "offdiag",
+    "law_from_mant_expo",
+    "law_from_frames",
+    "bfs_levels",
+    "axis_max_jumps",
+    "lattice_nested_dissection",
+    "graph_nested_dissection",
+    "subtree_sizes",
+]

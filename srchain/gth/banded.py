@@ -3,6 +3,7 @@
 Eliminating the states in their natural order, state ``p`` only touches ``p+1 … p+b`` and the fill-in stays inside
 the band, so the rates are stored in band form ``B[i, j − i + b]`` and updated in place.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,7 +91,7 @@ def _banded_gth(B, b):
     mant[N - 1] = 1.0
     cur = 0
     big = SCALE
-    small = 2.0 ** -SCALE_EXP
+    small = 2.0**-SCALE_EXP
     for p in range(N - 2, -1, -1):
         top = min(N - 1, p + b)
         v = 0.0

@@ -1,4 +1,5 @@
 """CSR plumbing of the sparse GTH: the chain's transition graph without self-loops, and its relabelled copies."""
+
 from __future__ import annotations
 
 import numpy as np

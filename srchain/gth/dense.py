@@ -4,6 +4,7 @@ Eliminating state p (first to last): ``s_p = Σ_{j>p} F[p, j]``, ``c_ip = F[i, p
 ``F[i, j] += c_ip F[p, j]`` for ``i, j > p``; then ``π_{n−1} = 1`` and ``π_p = Σ_{i>p} π_i c_ip`` from the last
 state back. Cost ``O(n³)``, memory ``n²`` floats.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,21 +38,21 @@ def small_gth(A: sp.csr_matrix) -> np.ndarray:
     n = A.shape[0]
     F = _rates(A)
     for p in range(n - 1):
-        s = F[p, p + 1:].sum()
+        s = F[p, p + 1 :].sum()
         if not (s > 0.0) or not np.isfinite(s):
             raise zero_pivot(p)
-        F[p + 1:, p] /= s
-        F[p + 1:, p + 1:] += np.outer(F[p + 1:, p], F[p, p + 1:])
+        F[p + 1 :, p] /= s
+        F[p + 1 :, p + 1 :] += np.outer(F[p + 1 :, p], F[p, p + 1 :])
     mant = np.zeros(n)
     expo = np.zeros(n, dtype=np.int64)
     mant[n - 1] = 1.0
     for p in range(n - 2, -1, -1):
-        m, e = mant[p + 1:], expo[p + 1:]
+        m, e = mant[p + 1 :], expo[p + 1 :]
         pos = m > 0
         if not np.any(pos):
             continue
         top = e[pos].max()
-        acc = float(np.dot(np.ldexp(m, np.clip(e - top, EXP_FLOOR, 0)), F[p + 1:, p]))
+        acc = float(np.dot(np.ldexp(m, np.clip(e - top, EXP_FLOOR, 0)), F[p + 1 :, p]))
         fm, fe = np.frexp(acc)
         mant[p], expo[p] = fm, top + fe
     return law_from_mant_expo(mant, expo)
@@ -74,7 +75,11 @@ def dense_gth(A: sp.csr_matrix) -> np.ndarray:
         raise zero_pivot(status - 1)
     one = np.zeros(1, dtype=np.int64)
     tree = Tree(own_start=one, own_end=np.array([n], dtype=np.int64), nchild=one)
-    fronts = Fronts(front_ptr=np.array([0, n], dtype=np.int64), front_idx=np.arange(n, dtype=np.int64),
-                    factor_ptr=one, factor=F.ravel())
+    fronts = Fronts(
+        front_ptr=np.array([0, n], dtype=np.int64),
+        front_idx=np.arange(n, dtype=np.int64),
+        factor_ptr=one,
+        factor=F.ravel(),
+    )
     mant, expo = multifrontal_solve(tree, fronts)
     return law_from_mant_expo(mant, expo)

@@ -12,6 +12,7 @@ joins the fronts of two sibling subtrees and the subtrees can be factored indepe
 * :func:`graph_nested_dissection`, for any chain: George's automatic nested dissection by BFS level sets
   (:func:`bfs_levels`) of the symmetrised graph.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,14 @@ from numba import njit
 
 from srchain.errors import SrchainError
 
-__all__ = ["LATTICE_LEAF", "GRAPH_LEAF", "bfs_levels", "axis_max_jumps", "lattice_nested_dissection",
-           "graph_nested_dissection"]
+__all__ = [
+    "LATTICE_LEAF",
+    "GRAPH_LEAF",
+    "bfs_levels",
+    "axis_max_jumps",
+    "lattice_nested_dissection",
+    "graph_nested_dissection",
+]
 
 #: Lattice nested dissection: domains of at most this many cells are leaves (eliminated in one front).
 LATTICE_LEAF = 32

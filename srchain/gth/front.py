@@ -11,6 +11,7 @@ states not yet eliminated, eliminating state ``p`` does
 a panel of :data:`_PANEL` pivots at a time; the trailing matrix receives the panel's product ``C · R`` of
 non-negative matrices from BLAS ``dgemm``, which Numba calls through SciPy's Cython BLAS.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ _NO_TRANSPOSE = ord("N")
 # cached kernel that calls it is loaded: importing this module does it).
 llvm.add_symbol("srchain_gth_dgemm", get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
 _vp = types.voidptr
-_dgemm = types.ExternalFunction("srchain_gth_dgemm", types.void(_vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp,
-                                                                 _vp, _vp, _vp))
+_dgemm = types.ExternalFunction(
+    "srchain_gth_dgemm", types.void(_vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp, _vp)
+)
 
 
 @njit(cache=True, nogil=True)
@@ -63,11 +65,24 @@ def _trailing_update(F, p0, p1):
     chars = np.array([_NO_TRANSPOSE, _NO_TRANSPOSE], dtype=np.uint8)
     one = np.ones(2)
     # column-major view: C^T (r×r, ld m) += R^T (r×w, ld m) · C'^T (w×r, ld m)
-    a = flat[p0 * m + p1:]
-    b = flat[p1 * m + p0:]
-    c = flat[p1 * m + p1:]
-    _dgemm(chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes, ints[2:].ctypes, one[0:].ctypes,
-           a.ctypes, ints[3:].ctypes, b.ctypes, ints[4:].ctypes, one[1:].ctypes, c.ctypes, ints[5:].ctypes)
+    a = flat[p0 * m + p1 :]
+    b = flat[p1 * m + p0 :]
+    c = flat[p1 * m + p1 :]
+    _dgemm(
+        chars[0:].ctypes,
+        chars[1:].ctypes,
+        ints[0:].ctypes,
+        ints[1:].ctypes,
+        ints[2:].ctypes,
+        one[0:].ctypes,
+        a.ctypes,
+        ints[3:].ctypes,
+        b.ctypes,
+        ints[4:].ctypes,
+        one[1:].ctypes,
+        c.ctypes,
+        ints[5:].ctypes,
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -108,9 +123,22 @@ def _panel_columns(F, p0, p1, inv, M, X):
     chars = np.array([_NO_TRANSPOSE, _NO_TRANSPOSE], dtype=np.uint8)
     ab = np.array([1.0, 0.0])
     # column-major view: Cᵀ (w×r, ld m) = Mᵀ (w×w, ld w) · Xᵀ (w×r, ld w)
-    c = flat[p1 * m + p0:]
-    _dgemm(chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes, ints[0:].ctypes, ab[0:].ctypes,
-           M.ctypes, ints[3:].ctypes, X.ctypes, ints[3:].ctypes, ab[1:].ctypes, c.ctypes, ints[2:].ctypes)
+    c = flat[p1 * m + p0 :]
+    _dgemm(
+        chars[0:].ctypes,
+        chars[1:].ctypes,
+        ints[0:].ctypes,
+        ints[1:].ctypes,
+        ints[0:].ctypes,
+        ab[0:].ctypes,
+        M.ctypes,
+        ints[3:].ctypes,
+        X.ctypes,
+        ints[3:].ctypes,
+        ab[1:].ctypes,
+        c.ctypes,
+        ints[2:].ctypes,
+    )
 
 
 @njit(cache=True, nogil=True)

@@ -29,6 +29,7 @@ module-level :func:`collections.namedtuple` classes (Numba compiles them as tupl
     matrix in its parent's front. Allocated once per thread by NumPy, so that the pages are touched once per solve
     (and come as transparent huge pages where the system offers them) instead of once per subtree.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,18 @@ from numba import njit
 from srchain.gth.front import front_eliminate
 from srchain.gth.scaling import SCALE, SCALE_EXP
 
-__all__ = ["Tree", "Rates", "Fronts", "Updates", "Workspace", "workspace", "symbolic_fronts",
-           "multifrontal_factor", "multifrontal_solve", "subtree_sizes"]
+__all__ = [
+    "Tree",
+    "Rates",
+    "Fronts",
+    "Updates",
+    "Workspace",
+    "workspace",
+    "symbolic_fronts",
+    "multifrontal_factor",
+    "multifrontal_solve",
+    "subtree_sizes",
+]
 
 Tree = namedtuple("Tree", ["own_start", "own_end", "nchild"])
 Rates = namedtuple("Rates", ["indptr", "indices", "data", "tptr", "tind", "tdat"])
@@ -54,6 +65,7 @@ def workspace(n: int, front_ptr: np.ndarray) -> Workspace:
     """A :class:`Workspace` for ``n`` states and fronts laid out by ``front_ptr``."""
     mmax = max(1, int(np.diff(front_ptr).max(initial=1)))
     return Workspace(np.full(n, -1, dtype=np.int64), np.empty(mmax * mmax), np.empty(mmax, dtype=np.int64))
+
 
 #: Initial capacity (entries) of the growable stacks of update index lists and values; they double when full.
 _STACK_CAPACITY = 1024
@@ -116,14 +128,14 @@ def symbolic_fronts(tree, rates):
                     tmp[cnt] = j
                     cnt += 1
         # sort the boundary part for locality
-        bnd = np.sort(tmp[b - a:cnt])
-        tmp[b - a:cnt] = bnd
+        bnd = np.sort(tmp[b - a : cnt])
+        tmp[b - a : cnt] = bnd
         f0 = front_ptr[t]
         if f0 + cnt > out.shape[0]:
             new = np.empty(max(2 * out.shape[0], f0 + cnt), dtype=np.int64)
             new[:f0] = out[:f0]
             out = new
-        out[f0:f0 + cnt] = tmp[:cnt]
+        out[f0 : f0 + cnt] = tmp[:cnt]
         front_ptr[t + 1] = f0 + cnt
         u = cnt - (b - a)
         # push this front's update rows (possibly none) for its parent
@@ -131,11 +143,11 @@ def symbolic_fronts(tree, rates):
             new = np.empty(max(2 * stack.shape[0], sp + u), dtype=np.int64)
             new[:sp] = stack[:sp]
             stack = new
-        stack[sp:sp + u] = tmp[b - a:cnt]
+        stack[sp : sp + u] = tmp[b - a : cnt]
         sp += u
         st_size[st_top] = u
         st_top += 1
-    return front_ptr, out[:front_ptr[ntree]].copy()
+    return front_ptr, out[: front_ptr[ntree]].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -171,10 +183,10 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
         k = b - a
         f0 = front_ptr[t]
         m = front_ptr[t + 1] - f0
-        idx = front_idx[f0:f0 + m]
+        idx = front_idx[f0 : f0 + m]
         for q in range(m):
             pos[idx[q]] = q
-        F = work[:m * m].reshape((m, m))
+        F = work[: m * m].reshape((m, m))
         F[:, :] = 0.0
         # original entries: rows of own states (to remaining states), columns of own states (from boundary states)
         for q in range(k):
@@ -250,7 +262,7 @@ def subtree_sizes(nchild):
 #: A product ``w_r · c_rq`` above 2^PRODUCT_EXP makes back-substitution rescale its front (sums of fewer than 2^60
 #: such terms stay below float64's 2^1024).
 PRODUCT_EXP = 960
-PRODUCT_MAX = 2.0 ** PRODUCT_EXP
+PRODUCT_MAX = 2.0**PRODUCT_EXP
 
 
 @njit(cache=True, nogil=True)
@@ -288,7 +300,7 @@ def multifrontal_solve(tree, fronts):
         k = own_end[t] - own_start[t]
         f0 = front_ptr[t]
         m = front_ptr[t + 1] - f0
-        idx = front_idx[f0:f0 + m]
+        idx = front_idx[f0 : f0 + m]
         g0 = factor_ptr[t]
         E = 0
         first = True

@@ -22,6 +22,7 @@ A zero pivot (no positive rate from a state to the states eliminated after it) m
 that its rates underflowed to 0 before elimination: every solver raises :func:`zero_pivot`'s error then, rather
 than return a law with zeros where mass belongs.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ __all__ = ["SCALE_EXP", "SCALE", "EXP_FLOOR", "law_from_mant_expo", "law_from_fr
 #: Running sums of back-substitution are rescaled by 2^-SCALE_EXP once one exceeds 2^SCALE_EXP (float64's largest
 #: value is about 2^1024, so sums of a few such values cannot overflow); the banded solver's frames are this wide.
 SCALE_EXP = 600
-SCALE = 2.0 ** SCALE_EXP
+SCALE = 2.0**SCALE_EXP
 #: ldexp shifts below this give 0 in float64 (2^-1075 is below the smallest subnormal): shifts are clipped here.
 EXP_FLOOR = -1100
 
@@ -67,5 +68,6 @@ class ZeroPivot(SrchainError):
 def zero_pivot(state: int, after: str = "the states after it") -> ZeroPivot:
     """The error for a zero pivot at ``state`` (in the caller's labels): the chain is reducible, or its rates
     underflow. ``after`` names the states the pivot's rates go to."""
-    return ZeroPivot(f"GTH found no positive rate out of state {state} to {after}; the chain is reducible "
-                        f"(or its rates underflow)")
+    return ZeroPivot(
+        f"GTH found no positive rate out of state {state} to {after}; the chain is reducible (or its rates underflow)"
+    )

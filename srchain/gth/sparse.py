@@ -4,6 +4,7 @@
 :mod:`srchain.gth.dissection`; :func:`factor_tree` runs the numeric factorisation on a thread pool, independent
 subtrees at once (the kernels release the GIL), with the same operations in the same order as one thread.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,10 +13,24 @@ import scipy.sparse as sp
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.gth.csr import offdiag_csr, relabel_pair
-from srchain.gth.dissection import (GRAPH_LEAF, LATTICE_LEAF, axis_max_jumps, graph_nested_dissection,
-                                    lattice_nested_dissection)
-from srchain.gth.multifrontal import (Fronts, Rates, Tree, Updates, multifrontal_factor, multifrontal_solve,
-                                      subtree_sizes, symbolic_fronts, workspace)
+from srchain.gth.dissection import (
+    GRAPH_LEAF,
+    LATTICE_LEAF,
+    axis_max_jumps,
+    graph_nested_dissection,
+    lattice_nested_dissection,
+)
+from srchain.gth.multifrontal import (
+    Fronts,
+    Rates,
+    Tree,
+    Updates,
+    multifrontal_factor,
+    multifrontal_solve,
+    subtree_sizes,
+    symbolic_fronts,
+    workspace,
+)
 from srchain.gth.scaling import law_from_mant_expo, zero_pivot
 
 __all__ = ["sparse_gth", "offdiag", "factor_tree"]
@@ -45,8 +60,14 @@ def offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix((dat, ind, ptr), shape=A.shape, copy=False)
 
 
-def sparse_gth(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: int | None = None,
-               graph: list | None = None, max_bytes: float | None = None) -> np.ndarray:
+def sparse_gth(
+    A: sp.csr_matrix,
+    shape=None,
+    leaf: int | None = None,
+    threads: int | None = None,
+    graph: list | None = None,
+    max_bytes: float | None = None,
+) -> np.ndarray:
     """The stationary law of ``A`` by multifrontal GTH.
 
     ``shape`` (a C-ordered box lattice of ``prod(shape)`` states) selects lattice nested dissection, otherwise the
@@ -82,10 +103,14 @@ def sparse_gth(A: sp.csr_matrix, shape=None, leaf: int | None = None, threads: i
     m = np.diff(front_ptr)
     k = own_end - own_start
     factor_ptr = np.concatenate([[0], np.cumsum(m * k)]).astype(np.int64)
-    check_memory(_FLOAT_BYTES * float(factor_ptr[-1]) + _RELABELLED_BYTES_PER_ENTRY * float(A.nnz)
-                 + _FLOAT_BYTES * float(front_idx.size), max_bytes,
-                 f"the GTH elimination of {n:.3g} states (its fill: {int(factor_ptr[-1]):.3g} factor entries)",
-                 "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)")
+    check_memory(
+        _FLOAT_BYTES * float(factor_ptr[-1])
+        + _RELABELLED_BYTES_PER_ENTRY * float(A.nnz)
+        + _FLOAT_BYTES * float(front_idx.size),
+        max_bytes,
+        f"the GTH elimination of {n:.3g} states (its fill: {int(factor_ptr[-1]):.3g} factor entries)",
+        "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)",
+    )
     fronts = Fronts(front_ptr, front_idx, factor_ptr, np.empty(int(factor_ptr[-1])))
     _factor(tree, rates, fronts, newpos, m.astype(np.float64) ** 2 * k, threads)
     del rates  # the relabelled copies go before the solve allocates

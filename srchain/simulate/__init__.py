@@ -45,6 +45,7 @@ sampler), :mod:`~srchain.simulate.pool` (threads), :mod:`~srchain.simulate.estim
 work), :mod:`~srchain.simulate.result`; this module holds the public functions and builds the kernels' tasks.
 ``srchain.simulate`` is also callable: ``sc.simulate(...)`` is :func:`simulate`.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,22 +63,58 @@ from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rules import Rule, parse_rule
 from srchain.simulate.draws import draw_noise
-from srchain.simulate.estimate import (LATENT_BINS_PER_CELL, MAX_TOTAL_STEPS, NOTE_SECONDS, SECONDS_PER_DRAW,
-                                       SECONDS_PER_STEP, WorkEstimate, _check_counts, check_work, estimate_operator,
-                                       estimate_simulation, format_duration, operator_bytes_floor)
+from srchain.simulate.estimate import (
+    LATENT_BINS_PER_CELL,
+    MAX_TOTAL_STEPS,
+    NOTE_SECONDS,
+    SECONDS_PER_DRAW,
+    SECONDS_PER_STEP,
+    WorkEstimate,
+    _check_counts,
+    check_work,
+    estimate_operator,
+    estimate_simulation,
+    format_duration,
+    operator_bytes_floor,
+)
 from srchain.simulate.jump import chain_jump, jump_tables
 from srchain.simulate.kernel_sgd import chain_sgd
-from srchain.simulate.kernels_1d import (fast_path, pair_1d, pair_1d_bc_gauss, pair_1d_sr_gauss, single_1d,
-                                         single_1d_bc_gauss, single_1d_sr_gauss)
+from srchain.simulate.kernels_1d import (
+    fast_path,
+    pair_1d,
+    pair_1d_bc_gauss,
+    pair_1d_sr_gauss,
+    single_1d,
+    single_1d_bc_gauss,
+    single_1d_sr_gauss,
+)
 from srchain.simulate.kernels_nd import chain_lattice
 from srchain.simulate.pool import n_threads
 from srchain.simulate.pool import run_parallel as _parallel  # (tests replace srchain.simulate._parallel)
 from srchain.simulate.result import SimulationResult, make_generators
 
-__all__ = ["SimulationResult", "simulate", "simulate_many", "jump_chain", "METHODS", "SAMPLERS", "n_threads",
-           "make_generators", "draw_noise", "WorkEstimate", "estimate_simulation", "operator_bytes_floor",
-           "estimate_operator", "check_work", "format_duration", "MAX_TOTAL_STEPS", "SECONDS_PER_STEP",
-           "SECONDS_PER_DRAW", "NOTE_SECONDS", "LATENT_BINS_PER_CELL"]
+__all__ = [
+    "SimulationResult",
+    "simulate",
+    "simulate_many",
+    "jump_chain",
+    "METHODS",
+    "SAMPLERS",
+    "n_threads",
+    "make_generators",
+    "draw_noise",
+    "WorkEstimate",
+    "estimate_simulation",
+    "operator_bytes_floor",
+    "estimate_operator",
+    "check_work",
+    "format_duration",
+    "MAX_TOTAL_STEPS",
+    "SECONDS_PER_STEP",
+    "SECONDS_PER_DRAW",
+    "NOTE_SECONDS",
+    "LATENT_BINS_PER_CELL",
+]
 
 #: The rules the simulators run (BC with Qs is ``method="bc", bc_quantizer="qs"``).
 METHODS = ("sgd", "r", "sr", "bc")
@@ -113,16 +150,15 @@ def _start_units(start, lattice: Lattice) -> np.ndarray:
         if w.size == 1:
             w = np.full(lattice.dim, w[0])
         if w.size != lattice.dim:
-            raise SrchainError(f"start needs 1 number{'' if lattice.dim == 1 else f' or {lattice.dim}'}, "
-                               f"got {w.size}")
+            raise SrchainError(f"start needs 1 number{'' if lattice.dim == 1 else f' or {lattice.dim}'}, got {w.size}")
         if not np.all(np.isfinite(w)):
             raise SrchainError(f"start must be finite numbers, got {w.tolist()}")
         if not lattice.contains(w):
-            raise SrchainError(f"the start {w.tolist()} is outside the domain {lattice.domain.tolist()}; "
-                               f"pick a start inside it or widen the domain")
+            raise SrchainError(
+                f"the start {w.tolist()} is outside the domain {lattice.domain.tolist()}; "
+                f"pick a start inside it or widen the domain"
+            )
     return (w - lo) / lattice.delta
-
-
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -133,9 +169,9 @@ class _Batch:
     """The chains of a group of runs, run after run: chain ``c`` of every run gets stream ``c`` (common random
     numbers), its rule and α, its histogram rows and the cell for its final state."""
 
-    runs: list          # indices into simulate_many's runs
+    runs: list  # indices into simulate_many's runs
     states: np.ndarray  # (total, 4) PCG64 states
-    rules: np.ndarray   # (total,) Rule codes
+    rules: np.ndarray  # (total,) Rule codes
     alphas: np.ndarray  # (total,)
     counts: np.ndarray  # (total, n)
     latent: np.ndarray  # (total, d, nbins) (one bin where no chain keeps a latent weight)
@@ -148,11 +184,15 @@ class _Batch:
 
 def _make_batch(run_idx, rules, alphas, seed, chains, n, d, nbins) -> _Batch:
     total = len(run_idx) * chains
-    return _Batch(runs=list(run_idx), states=np.tile(pcg.states_from_seed(seed, chains), (len(run_idx), 1)),
-                  rules=np.repeat(np.asarray(rules, dtype=np.int64), chains),
-                  alphas=np.repeat(np.asarray(alphas, dtype=np.float64), chains),
-                  counts=np.zeros((total, n), dtype=np.int64), latent=np.zeros((total, d, nbins), dtype=np.int64),
-                  finals=np.zeros((total, d)))
+    return _Batch(
+        runs=list(run_idx),
+        states=np.tile(pcg.states_from_seed(seed, chains), (len(run_idx), 1)),
+        rules=np.repeat(np.asarray(rules, dtype=np.int64), chains),
+        alphas=np.repeat(np.asarray(alphas, dtype=np.float64), chains),
+        counts=np.zeros((total, n), dtype=np.int64),
+        latent=np.zeros((total, d, nbins), dtype=np.int64),
+        finals=np.zeros((total, d)),
+    )
 
 
 def _chain_record_1d(b: _Batch, c: int, starts):
@@ -166,8 +206,9 @@ _SINGLE_KERNELS = {"sr": single_1d_sr_gauss, "bc": single_1d_bc_gauss, None: sin
 
 
 def _pair_task(b: _Batch, a: int, starts, line, noise, run, kernel=pair_1d):
-    b.finals[a, 0], b.finals[a + 1, 0] = kernel(b.states, _chain_record_1d(b, a, starts),
-                                                _chain_record_1d(b, a + 1, starts), line, noise, run)
+    b.finals[a, 0], b.finals[a + 1, 0] = kernel(
+        b.states, _chain_record_1d(b, a, starts), _chain_record_1d(b, a + 1, starts), line, noise, run
+    )
 
 
 def _single_task(b: _Batch, a: int, starts, line, noise, run, kernel=single_1d):
@@ -175,13 +216,15 @@ def _single_task(b: _Batch, a: int, starts, line, noise, run, kernel=single_1d):
 
 
 def _lattice_task(b: _Batch, c: int, starts, grid, noise, run):
-    chain_lattice(b.states, (c, b.rules[c], b.alphas[c], starts[c], b.counts[c], b.latent[c], b.finals[c]), grid,
-                  noise, run)
+    chain_lattice(
+        b.states, (c, b.rules[c], b.alphas[c], starts[c], b.counts[c], b.latent[c], b.finals[c]), grid, noise, run
+    )
 
 
 def _sgd_task(b: _Batch, c: int, starts, grad, gparams, grid, noise, run):
-    chain_sgd(b.states, grad, gparams, (c, b.alphas[c], starts[c], b.counts[c], b.latent[c], b.finals[c]), grid,
-              noise, run)
+    chain_sgd(
+        b.states, grad, gparams, (c, b.alphas[c], starts[c], b.counts[c], b.latent[c], b.finals[c]), grid, noise, run
+    )
 
 
 def _jump_task(states, c, tables, i0, steps, burn_in, counts, finals):
@@ -193,15 +236,20 @@ def _lattice_tasks(b: _Batch, lattice: Lattice, G, u0, noise, run) -> list:
     starts = np.tile(u0, (b.total, 1))
     n, d = lattice.size, lattice.dim
     if d > 1:
-        grid = (np.asarray(lattice.shape, dtype=np.int64), np.asarray(lattice.strides, dtype=np.int64),
-                lattice.delta, G)
+        grid = (
+            np.asarray(lattice.shape, dtype=np.int64),
+            np.asarray(lattice.strides, dtype=np.int64),
+            lattice.delta,
+            G,
+        )
         return [partial(_lattice_task, b, c, starts, grid, noise, run) for c in range(b.total)]
     if n > MAX_1D_STATES:
         raise SrchainError(f"a 1-D lattice of {n} points is too long to simulate (at most 2^31 - 1)")
     step_max = float(np.max(b.alphas)) / lattice.delta * float(np.max(np.abs(G), initial=0.0))
     if not step_max < MAX_MEAN_STEP_CELLS:
-        raise SrchainError(f"the mean step alpha*|grad f|/delta reaches {step_max:.3g} lattice cells; "
-                           f"use a smaller learning rate")
+        raise SrchainError(
+            f"the mean step alpha*|grad f|/delta reaches {step_max:.3g} lattice cells; use a smaller learning rate"
+        )
     line = (float(lattice.shape[0] - 1), lattice.delta, G[:, 0].copy())
     paths = [fast_path(b.rules[c], b.alphas[c], lattice.delta, noise[0], noise[1]) for c in range(b.total)]
     tasks = []
@@ -219,8 +267,7 @@ def _sgd_tasks(b: _Batch, problem: Problem, lattice: Lattice, u0, noise, run) ->
         raise SrchainError(f"the problem {problem.name!r} has no Numba gradient (grad_kernel); SGD needs one")
     lo = np.asarray(lattice.lo, dtype=np.float64)
     starts = np.tile(lo + lattice.delta * u0, (b.total, 1))
-    grid = (lo, np.asarray(lattice.shape, dtype=np.int64), np.asarray(lattice.strides, dtype=np.int64),
-            lattice.delta)
+    grid = (lo, np.asarray(lattice.shape, dtype=np.int64), np.asarray(lattice.strides, dtype=np.int64), lattice.delta)
     gparams = np.asarray(problem.params, dtype=np.float64)
     return [partial(_sgd_task, b, c, starts, problem.grad_kernel, gparams, grid, noise, run) for c in range(b.total)]
 
@@ -239,9 +286,22 @@ def _results(b: _Batch, runs, lattice: Lattice, steps, burn_in, chains, seed, bp
         if m != "sgd":  # lattice units -> real units (SGD's finals are real already)
             fin = np.asarray(lattice.lo) + lattice.delta * fin
         edges = None if lc is None else lattice.delta * np.arange(nbins + 1) / bpc
-        out[r] = SimulationResult(method=m, alpha=a, steps=steps, burn_in=burn_in, chains=chains, seed=int(seed),
-                                  states=lattice.points, counts=cc.sum(axis=0), chain_counts=cc, latent_edges=edges,
-                                  latent_counts=lc, final=fin, sampler="step", quantizer=bc_quantizer)
+        out[r] = SimulationResult(
+            method=m,
+            alpha=a,
+            steps=steps,
+            burn_in=burn_in,
+            chains=chains,
+            seed=int(seed),
+            states=lattice.points,
+            counts=cc.sum(axis=0),
+            chain_counts=cc,
+            latent_edges=edges,
+            latent_counts=lc,
+            final=fin,
+            sampler="step",
+            quantizer=bc_quantizer,
+        )
     return out
 
 
@@ -257,16 +317,18 @@ def _jump_operators(problem, noise, lattice, runs, operators, max_memory, max_ho
     for m, a in runs:
         if m in ("r", "sr") and (m, a) not in operators:
             op_est = estimate_operator(problem, noise, lattice, a)
-            check_memory(op_est.bytes, mem, f"the jump sampler's transition matrix at alpha={a:g} on {n:.3g} "
-                         f"states", hint)
+            check_memory(
+                op_est.bytes, mem, f"the jump sampler's transition matrix at alpha={a:g} on {n:.3g} states", hint
+            )
             build = build + WorkEstimate(seconds=op_est.seconds)
     check_work(build, math.inf, max_hours, what="building the jump sampler's transition matrices", hint=hint)
     leave = {}
     for m, a in runs:
         if m in ("r", "sr"):
             if (m, a) not in operators:
-                operators[(m, a)] = transition_matrix(problem, noise, lattice, a, method=m,
-                                                      max_bytes=mem if math.isfinite(mem) else None)
+                operators[(m, a)] = transition_matrix(
+                    problem, noise, lattice, a, method=m, max_bytes=mem if math.isfinite(mem) else None
+                )
             diag = operators[(m, a)].P.diagonal()
             leave[(m, a)] = float(np.max(1.0 - diag)) if diag.size else 0.0
     return operators, leave, build
@@ -281,11 +343,25 @@ def _kernel_rule(method: str, bc_quantizer: str) -> Rule:
 # ---------------------------------------------------------------------------------------------------------------
 # The public functions
 # ---------------------------------------------------------------------------------------------------------------
-def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, steps: int, chains: int = 1,
-                  start=None, seed: int = 0, burn_in: int = 0, sampler: str = "step", bc_quantizer: str = "qd",
-                  latent_bins_per_cell: int = LATENT_BINS_PER_CELL, operators=None, max_memory: float | None = None,
-                  max_hours: float | None = None, extra: WorkEstimate | None = None,
-                  on_estimate=None) -> list[SimulationResult]:
+def simulate_many(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    runs,
+    steps: int,
+    chains: int = 1,
+    start=None,
+    seed: int = 0,
+    burn_in: int = 0,
+    sampler: str = "step",
+    bc_quantizer: str = "qd",
+    latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
+    operators=None,
+    max_memory: float | None = None,
+    max_hours: float | None = None,
+    extra: WorkEstimate | None = None,
+    on_estimate=None,
+) -> list[SimulationResult]:
     """Simulate several ``(method, alpha)`` runs, each with ``chains`` chains, in one parallel kernel call.
 
     Chain ``c`` of every run uses the same stream (``SeedSequence(seed).spawn(chains)[c]``): a run's histogram
@@ -345,8 +421,9 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
         raise SrchainError(f"the problem is {problem.dim}-dimensional but the lattice is {lattice.dim}-dimensional")
     n, d = lattice.size, lattice.dim
     if chains * n * max(1, len(runs)) > MAX_HIST_ENTRIES:
-        raise SrchainError(f"{chains} chains × {n} states is too many histogram entries to hold; use fewer chains "
-                           f"or a coarser lattice")
+        raise SrchainError(
+            f"{chains} chains × {n} states is too many histogram entries to hold; use fewer chains or a coarser lattice"
+        )
     u0 = _start_units(start, lattice)
     # Jump runs need their transition matrices (each checked against max_memory as it is built): built here, so
     # that their leaving probabilities enter the time estimate and no kernel starts before every check passed.
@@ -354,8 +431,21 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     leave, build = {}, WorkEstimate()
     if sampler == "jump":
         operators, leave, build = _jump_operators(problem, noise, lattice, runs, operators, max_memory, max_hours)
-    est = estimate_simulation(problem, noise, lattice, runs, steps, chains=chains, burn_in=burn_in, sampler=sampler,
-                              latent_bins_per_cell=latent_bins_per_cell, leave=leave) + build
+    est = (
+        estimate_simulation(
+            problem,
+            noise,
+            lattice,
+            runs,
+            steps,
+            chains=chains,
+            burn_in=burn_in,
+            sampler=sampler,
+            latent_bins_per_cell=latent_bins_per_cell,
+            leave=leave,
+        )
+        + build
+    )
     if extra is not None:
         est = est + extra
     check_work(est, max_memory, max_hours)
@@ -373,28 +463,57 @@ def simulate_many(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, s
     if lat_idx:
         G = np.ascontiguousarray(np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(n, d))
         # latent histograms only where BC runs (R and SR never touch theirs: one bin keeps the kernels' types)
-        b = _make_batch(lat_idx, [_kernel_rule(runs[r][0], bc_quantizer) for r in lat_idx],
-                        [runs[r][1] for r in lat_idx], seed, chains, n, d,
-                        nbins if any(runs[r][0] == "bc" for r in lat_idx) else 1)
+        b = _make_batch(
+            lat_idx,
+            [_kernel_rule(runs[r][0], bc_quantizer) for r in lat_idx],
+            [runs[r][1] for r in lat_idx],
+            seed,
+            chains,
+            n,
+            d,
+            nbins if any(runs[r][0] == "bc" for r in lat_idx) else 1,
+        )
         _parallel(_lattice_tasks(b, lattice, G, u0, noise_rec, run_rec))
         results.update(_results(b, runs, lattice, steps, burn_in, chains, seed, bpc, bc_quantizer))
     if sgd_idx:
-        b = _make_batch(sgd_idx, [Rule.SGD] * len(sgd_idx), [runs[r][1] for r in sgd_idx], seed, chains, n, d,
-                        nbins)
+        b = _make_batch(sgd_idx, [Rule.SGD] * len(sgd_idx), [runs[r][1] for r in sgd_idx], seed, chains, n, d, nbins)
         _parallel(_sgd_tasks(b, problem, lattice, u0, noise_rec, run_rec))
         results.update(_results(b, runs, lattice, steps, burn_in, chains, seed, bpc, bc_quantizer))
     for r in jump_idx:
         m, a = runs[r]
-        results[r] = jump_chain(problem, noise, lattice, m, a, steps, chains=chains,
-                                start=np.asarray(lattice.lo) + lattice.delta * u0, seed=seed, burn_in=burn_in,
-                                operator=operators.get((m, a)))
+        results[r] = jump_chain(
+            problem,
+            noise,
+            lattice,
+            m,
+            a,
+            steps,
+            chains=chains,
+            start=np.asarray(lattice.lo) + lattice.delta * u0,
+            seed=seed,
+            burn_in=burn_in,
+            operator=operators.get((m, a)),
+        )
     return [results[r] for r in range(len(runs))]
 
 
-def simulate(problem: Problem, noise: NoiseModel, lattice: Lattice, method: str, alpha: float, steps: int,
-             chains: int = 1, start=None, seed: int = 0, burn_in: int = 0, sampler: str = "step",
-             bc_quantizer: str = "qd", latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
-             max_memory: float | None = None, max_hours: float | None = None) -> SimulationResult:
+def simulate(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    method: str,
+    alpha: float,
+    steps: int,
+    chains: int = 1,
+    start=None,
+    seed: int = 0,
+    burn_in: int = 0,
+    sampler: str = "step",
+    bc_quantizer: str = "qd",
+    latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
+    max_memory: float | None = None,
+    max_hours: float | None = None,
+) -> SimulationResult:
     """Simulate one rule (SGD, R, SR or BC) at one learning rate; see :func:`simulate_many`.
 
     Examples
@@ -407,14 +526,37 @@ def simulate(problem: Problem, noise: NoiseModel, lattice: Lattice, method: str,
     >>> int(r.counts.sum())
     2000
     """
-    return simulate_many(problem, noise, lattice, [(method, alpha)], steps, chains=chains, start=start, seed=seed,
-                         burn_in=burn_in, sampler=sampler, bc_quantizer=bc_quantizer,
-                         latent_bins_per_cell=latent_bins_per_cell, max_memory=max_memory,
-                         max_hours=max_hours)[0]
+    return simulate_many(
+        problem,
+        noise,
+        lattice,
+        [(method, alpha)],
+        steps,
+        chains=chains,
+        start=start,
+        seed=seed,
+        burn_in=burn_in,
+        sampler=sampler,
+        bc_quantizer=bc_quantizer,
+        latent_bins_per_cell=latent_bins_per_cell,
+        max_memory=max_memory,
+        max_hours=max_hours,
+    )[0]
 
 
-def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: str, alpha: float, steps: int,
-               chains: int = 1, start=None, seed: int = 0, burn_in: int = 0, operator=None) -> SimulationResult:
+def jump_chain(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    method: str,
+    alpha: float,
+    steps: int,
+    chains: int = 1,
+    start=None,
+    seed: int = 0,
+    burn_in: int = 0,
+    operator=None,
+) -> SimulationResult:
     """Exact jump-chain sampler for SR and R: same law of the path as stepping, far fewer draws at small α.
 
     From the exact row ``P[i, :]`` of ``T_αᵀ`` (:func:`srchain.operators.transition_matrix`), the number of
@@ -452,10 +594,20 @@ def jump_chain(problem: Problem, noise: NoiseModel, lattice: Lattice, method: st
             t()
     else:
         _parallel(tasks)
-    return SimulationResult(method=method, alpha=alpha, steps=steps, burn_in=burn_in, chains=chains, seed=int(seed),
-                            states=lattice.points, counts=counts.sum(axis=0), chain_counts=counts,
-                            final=lattice.points[finals], sampler="jump",
-                            extra={"dropped_mass": float(op.dropped_mass)})
+    return SimulationResult(
+        method=method,
+        alpha=alpha,
+        steps=steps,
+        burn_in=burn_in,
+        chains=chains,
+        seed=int(seed),
+        states=lattice.points,
+        counts=counts.sum(axis=0),
+        chain_counts=counts,
+        final=lattice.points[finals],
+        sampler="jump",
+        extra={"dropped_mass": float(op.dropped_mass)},
+    )
 
 
 from srchain._callable import make_callable  # noqa: E402  (sc.simulate(...) calls simulate(...))

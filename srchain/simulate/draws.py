@@ -3,6 +3,7 @@ and the latent-weight histogram.
 
 Random numbers come from :mod:`srchain.pcg`: NumPy's PCG64 stream inlined, passed along as the state tuple ``s``.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,7 +66,6 @@ def draw_noise(s, code, params, perm):
         perm[j] = t
         acc += params[1 + perm[i]]
     return acc / nb, s
-
 
 
 @njit(cache=True, nogil=True)

@@ -1,4 +1,5 @@
 """Up-front estimates of a simulation's time and memory, and the limits checked before any kernel runs."""
+
 from __future__ import annotations
 
 import math
@@ -12,9 +13,19 @@ from srchain.noise import NoiseModel
 from srchain.problems import Problem
 from srchain.simulate.pool import n_threads
 
-__all__ = ["WorkEstimate", "estimate_simulation", "operator_bytes_floor", "estimate_operator", "check_work",
-           "format_duration", "MAX_TOTAL_STEPS", "SECONDS_PER_STEP", "SECONDS_PER_DRAW", "NOTE_SECONDS",
-           "LATENT_BINS_PER_CELL"]
+__all__ = [
+    "WorkEstimate",
+    "estimate_simulation",
+    "operator_bytes_floor",
+    "estimate_operator",
+    "check_work",
+    "format_duration",
+    "MAX_TOTAL_STEPS",
+    "SECONDS_PER_STEP",
+    "SECONDS_PER_DRAW",
+    "NOTE_SECONDS",
+    "LATENT_BINS_PER_CELL",
+]
 
 #: Latent-histogram bins per lattice cell (BC and SGD).
 LATENT_BINS_PER_CELL = 20
@@ -34,10 +45,10 @@ MAX_TOTAL_STEPS = 2**62
 #: estimate errs on the long side on a slower or busier machine.
 SECONDS_PER_STEP = {
     "lattice-1d-gaussian": 2.5e-8,  # SR, R, BC in 1-D, Gaussian noise (fixed-point loops)
-    "lattice-1d": 5e-8,             # SR, R, BC in 1-D, other noise (plus SECONDS_PER_DRAW per draw)
-    "lattice-coordinate": 8e-8,     # SR, R, BC in d dimensions, per coordinate (plus the draws)
-    "sgd-coordinate": 1.5e-7,       # SGD (the problem's own Numba gradient), per coordinate (plus the draws)
-    "jump": 1e-7,                   # one jump of the exact jump sampler
+    "lattice-1d": 5e-8,  # SR, R, BC in 1-D, other noise (plus SECONDS_PER_DRAW per draw)
+    "lattice-coordinate": 8e-8,  # SR, R, BC in d dimensions, per coordinate (plus the draws)
+    "sgd-coordinate": 1.5e-7,  # SGD (the problem's own Numba gradient), per coordinate (plus the draws)
+    "jump": 1e-7,  # one jump of the exact jump sampler
 }
 #: Conservative seconds per per-sample noise draw (batch B means B draws per coordinate-step); Gaussian noise is
 #: one draw whatever the batch (its batch mean is drawn directly) and is included in SECONDS_PER_STEP.
@@ -65,12 +76,16 @@ def _chain_step_seconds(method: str, d: int, code: int, draws: float, sampler: s
 def _check_counts(steps: int, chains: int, burn_in: int) -> None:
     """Refuse step counts the kernels' int64 counters cannot hold (before Numba sees them)."""
     if not steps + burn_in <= MAX_TOTAL_STEPS:
-        raise SrchainError(f"steps + burn_in = {float(steps + burn_in):.3g} is more than the simulators' int64 "
-                           f"step counters hold (at most 2^62 = {float(MAX_TOTAL_STEPS):.3g})")
+        raise SrchainError(
+            f"steps + burn_in = {float(steps + burn_in):.3g} is more than the simulators' int64 "
+            f"step counters hold (at most 2^62 = {float(MAX_TOTAL_STEPS):.3g})"
+        )
     if not chains * steps <= MAX_TOTAL_STEPS:
-        raise SrchainError(f"chains × steps = {float(chains * steps):.3g} visits would overflow the int64 "
-                           f"histogram counts (at most 2^62 = {float(MAX_TOTAL_STEPS):.3g}); use fewer steps or "
-                           f"chains")
+        raise SrchainError(
+            f"chains × steps = {float(chains * steps):.3g} visits would overflow the int64 "
+            f"histogram counts (at most 2^62 = {float(MAX_TOTAL_STEPS):.3g}); use fewer steps or "
+            f"chains"
+        )
 
 
 def operator_bytes_floor(noise: NoiseModel, lattice: Lattice, alpha: float) -> float:
@@ -95,8 +110,9 @@ OPERATOR_SECONDS_PER_ENTRY = 3e-7
 OPERATOR_SECONDS_PER_KEPT = 1e-7
 
 
-def estimate_operator(problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float,
-                      tol: float = 1e-14) -> WorkEstimate:
+def estimate_operator(
+    problem: Problem, noise: NoiseModel, lattice: Lattice, alpha: float, tol: float = 1e-14
+) -> WorkEstimate:
     """Time and (a lower bound on the) memory of building SR's transition matrix at ``alpha``, from sizes alone.
 
     The move tables span ``J = min(⌈α(max|∇f| + q)/Δ⌉ + 1, n_k − 1)`` cells on each side (``q`` the noise's
@@ -112,13 +128,24 @@ def estimate_operator(problem: Problem, noise: NoiseModel, lattice: Lattice, alp
     J = min(math.ceil(reach) + 1.0, far) if math.isfinite(reach) else far
     floor = operator_bytes_floor(noise, lattice, alpha)
     kept = floor / 12.0
-    return WorkEstimate(seconds=n * d * (2 * J + 1) * OPERATOR_SECONDS_PER_ENTRY + kept * OPERATOR_SECONDS_PER_KEPT,
-                        bytes=floor)
+    return WorkEstimate(
+        seconds=n * d * (2 * J + 1) * OPERATOR_SECONDS_PER_ENTRY + kept * OPERATOR_SECONDS_PER_KEPT, bytes=floor
+    )
 
 
-def estimate_simulation(problem: Problem, noise: NoiseModel, lattice: Lattice, runs, steps: int, chains: int = 1,
-                        burn_in: int = 0, sampler: str = "step", latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
-                        leave=None, threads: int | None = None) -> WorkEstimate:
+def estimate_simulation(
+    problem: Problem,
+    noise: NoiseModel,
+    lattice: Lattice,
+    runs,
+    steps: int,
+    chains: int = 1,
+    burn_in: int = 0,
+    sampler: str = "step",
+    latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
+    leave=None,
+    threads: int | None = None,
+) -> WorkEstimate:
     """Time and peak memory of :func:`simulate_many` with these arguments, before anything is allocated.
 
     Time: every chain-step costs :data:`SECONDS_PER_STEP` for its kernel (plus :data:`SECONDS_PER_DRAW` per

@@ -1,4 +1,5 @@
 """The exact jump-chain sampler of SR and R: geometric holding times, then a jump drawn from the row of P."""
+
 from __future__ import annotations
 
 import math

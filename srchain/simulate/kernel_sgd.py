@@ -1,4 +1,5 @@
 """The SGD kernel: the gradient off the lattice, from the problem's own Numba gradient."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The 1-D lattice kernels: fixed-point fast paths for SR and R, BC's float loop, two chains in lockstep."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,15 @@ from srchain import pcg
 from srchain.rules import NoiseKind, Rule
 from srchain.simulate.draws import count_latent, draw_noise
 
-__all__ = ["pair_1d", "single_1d", "pair_1d_sr_gauss", "pair_1d_bc_gauss", "single_1d_sr_gauss",
-           "single_1d_bc_gauss", "fast_path"]
+__all__ = [
+    "pair_1d",
+    "single_1d",
+    "pair_1d_sr_gauss",
+    "pair_1d_bc_gauss",
+    "single_1d_sr_gauss",
+    "single_1d_bc_gauss",
+    "fast_path",
+]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -45,7 +53,7 @@ def _table1(method, ad, G):
 #: Gaussian draws of srchain.pcg are bounded: the ziggurat's tail gives at most r + 36.74/r < 13.71 (r = 3.654).
 _ZIGGURAT_MAX = 13.72
 #: Bound on |r| up to which the fixed-point range is widened so that r needs no clamping.
-_UNCLAMPED_MAX = 2.0 ** 50
+_UNCLAMPED_MAX = 2.0**50
 
 
 @njit(cache=True, nogil=True)
@@ -77,7 +85,7 @@ def _fixed_table(T, nmax, rmax):
     if rmax <= _UNCLAMPED_MAX:
         K = max(K, rmax)
     F = 61 - int(math.ceil(math.log2(K)))
-    scale = 2.0 ** F
+    scale = 2.0**F
     Tf = np.empty(T.shape[0], dtype=np.int64)
     for i in range(T.shape[0]):
         Tf[i] = np.int64(T[i] * scale)
@@ -144,7 +152,6 @@ def _init1(s, method, start, nmax):
     else:
         q = min(int(v + 0.5), int(nmax))
     return v, q, s
-
 
 
 @njit(cache=True, nogil=True)
@@ -246,12 +253,12 @@ def pair_1d(states, chain_a, chain_b, line, noise, run):
     nbins = la.shape[0]
     if ma == Rule.SR and mb == Rule.SR and rma <= _UNCLAMPED_MAX and rmb <= _UNCLAMPED_MAX:
         # the common cases (SR or BC with Qd, Gaussian noise) without the per-step rule switches
-        qa, qb, sa, sb = _sr_gauss_pair_1d(sa, sb, qa, qb, Tfa, Tfb, Fa, Fb, Sa, Sb, ca0, cb0, nq, steps, burn,
-                                           ca, cb)
+        qa, qb, sa, sb = _sr_gauss_pair_1d(sa, sb, qa, qb, Tfa, Tfb, Fa, Fb, Sa, Sb, ca0, cb0, nq, steps, burn, ca, cb)
         steps = burn = 0
     elif ma == Rule.BC and mb == Rule.BC and gauss:
-        va, vb, qa, qb, sa, sb = _bc_gauss_pair_1d(sa, sb, va, vb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn,
-                                                   ca, cb, la, lb, bpc)
+        va, vb, qa, qb, sa, sb = _bc_gauss_pair_1d(
+            sa, sb, va, vb, qa, qb, Ta, Tb, ca0, cb0, nmax, steps, burn, ca, cb, la, lb, bpc
+        )
         steps = burn = 0
     for t in range(burn + steps):
         if gauss:
@@ -402,8 +409,9 @@ def pair_1d_sr_gauss(states, chain_a, chain_b, line, noise, run):
     Tfb, Fb, Sb, cb0 = _sr_gauss_table(mb, ab / delta, G, params, nmax)
     qa = _start_cell(va0, nmax)
     qb = _start_cell(vb0, nmax)
-    qa, qb, sa, sb = _sr_gauss_pair_1d(sa, sb, qa, qb, Tfa, Tfb, Fa, Fb, Sa, Sb, ca0, cb0, int(nmax), steps, burn,
-                                       ca, cb)
+    qa, qb, sa, sb = _sr_gauss_pair_1d(
+        sa, sb, qa, qb, Tfa, Tfb, Fa, Fb, Sa, Sb, ca0, cb0, int(nmax), steps, burn, ca, cb
+    )
     pcg.store(states, a, sa)
     pcg.store(states, b, sb)
     return float(qa), float(qb)
@@ -426,9 +434,26 @@ def pair_1d_bc_gauss(states, chain_a, chain_b, line, noise, run):
     Tb = _table1(mb, adb, G)
     va = min(max(va0, 0.0), nmax)
     vb = min(max(vb0, 0.0), nmax)
-    va, vb, qa, qb, sa, sb = _bc_gauss_pair_1d(sa, sb, va, vb, _start_cell(va, nmax), _start_cell(vb, nmax), Ta, Tb,
-                                               ada * params[0], adb * params[0], nmax, steps, burn, ca, cb, la, lb,
-                                               bpc)
+    va, vb, qa, qb, sa, sb = _bc_gauss_pair_1d(
+        sa,
+        sb,
+        va,
+        vb,
+        _start_cell(va, nmax),
+        _start_cell(vb, nmax),
+        Ta,
+        Tb,
+        ada * params[0],
+        adb * params[0],
+        nmax,
+        steps,
+        burn,
+        ca,
+        cb,
+        la,
+        lb,
+        bpc,
+    )
     pcg.store(states, a, sa)
     pcg.store(states, b, sb)
     return va, vb
@@ -458,7 +483,8 @@ def single_1d_bc_gauss(states, chain_a, line, noise, run):
     sa = pcg.load(states, a)
     ada = aa / delta
     va = min(max(va0, 0.0), nmax)
-    va, qa, sa = _bc_gauss_1d(sa, va, _start_cell(va, nmax), _table1(ma, ada, G), ada * params[0], nmax, steps, burn,
-                              ca, la, bpc)
+    va, qa, sa = _bc_gauss_1d(
+        sa, va, _start_cell(va, nmax), _table1(ma, ada, G), ada * params[0], nmax, steps, burn, ca, la, bpc
+    )
     pcg.store(states, a, sa)
     return va

@@ -1,4 +1,5 @@
 """The d-dimensional lattice kernel: R, SR and BC (Qd or Qs) with the gradient tabulated on the lattice."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The thread pool the chains run on (the kernels are ``nogil``)."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """The result of a simulation (:class:`SimulationResult`) and the per-chain generators the kernels reproduce."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,8 +60,10 @@ class SimulationResult:
         return float(self.freq[np.asarray(indices, dtype=np.int64)].sum())
 
     def __repr__(self) -> str:
-        return (f"SimulationResult(method={self.method!r}, alpha={self.alpha:g}, steps={self.steps}, "
-                f"chains={self.chains}, seed={self.seed}, states={len(self.counts)}, sampler={self.sampler!r})")
+        return (
+            f"SimulationResult(method={self.method!r}, alpha={self.alpha:g}, steps={self.steps}, "
+            f"chains={self.chains}, seed={self.seed}, states={len(self.counts)}, sampler={self.sampler!r})"
+        )
 
     def to_xarray(self):
         """The histogram as an :class:`xarray.Dataset`: ``counts`` (and ``freq``) over ``state`` with the lattice
@@ -70,18 +73,35 @@ class SimulationResult:
 
         pts = np.asarray(self.states).reshape(len(self.counts), -1)
         coords = {f"x{k}": ("state", pts[:, k]) for k in range(pts.shape[1])}
-        attrs = {"method": self.method, "alpha": float(self.alpha), "steps": int(self.steps),
-                 "burn_in": int(self.burn_in), "chains": int(self.chains), "seed": int(self.seed),
-                 "sampler": self.sampler}
+        attrs = {
+            "method": self.method,
+            "alpha": float(self.alpha),
+            "steps": int(self.steps),
+            "burn_in": int(self.burn_in),
+            "chains": int(self.chains),
+            "seed": int(self.seed),
+            "sampler": self.sampler,
+        }
         if self.method == "bc":
             attrs["quantizer"] = self.quantizer
-        return xr.Dataset({"counts": ("state", np.asarray(self.counts)), "freq": ("state", self.freq),
-                           "chain_counts": (("chain", "state"), np.asarray(self.chain_counts))},
-                          coords=coords, attrs=attrs)
+        return xr.Dataset(
+            {
+                "counts": ("state", np.asarray(self.counts)),
+                "freq": ("state", self.freq),
+                "chain_counts": (("chain", "state"), np.asarray(self.chain_counts)),
+            },
+            coords=coords,
+            attrs=attrs,
+        )
 
     def to_dict(self) -> dict:
-        d = {"method": self.method, "alpha": self.alpha, "sampler": self.sampler,
-             "states": self.states.tolist(), "counts": self.counts.tolist()}
+        d = {
+            "method": self.method,
+            "alpha": self.alpha,
+            "sampler": self.sampler,
+            "states": self.states.tolist(),
+            "counts": self.counts.tolist(),
+        }
         if self.method == "bc":
             d["quantizer"] = self.quantizer
         if self.latent_counts is not None:

@@ -1,4 +1,5 @@
 """Shared helpers of the CNN tests (small models on the offline digits, CPU)."""
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -10,8 +11,18 @@ def small_cfg(tmp_path):
     from srchain.cnn.train import TrainConfig
 
     def make(**kw):
-        base = dict(model="vgg9", method="sr-adam", dataset="digits", epochs=1, width=0.125, image_size=16,
-                    batch=64, quiet=True, device="cpu", out=str(tmp_path / "run"))
+        base = dict(
+            model="vgg9",
+            method="sr-adam",
+            dataset="digits",
+            epochs=1,
+            width=0.125,
+            image_size=16,
+            batch=64,
+            quiet=True,
+            device="cpu",
+            out=str(tmp_path / "run"),
+        )
         base.update(kw)
         return TrainConfig(**base)
 

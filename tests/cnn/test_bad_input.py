@@ -2,6 +2,7 @@
 ``plot`` is one line on stderr and exit status 2; runs too big for memory are refused before anything is
 allocated; a huge learning rate gives the documented non-finite stop; ``--resume`` refuses other settings.
 """
+
 import json
 
 import pytest
@@ -18,7 +19,7 @@ def _run(argv, capsys):
     capsys.readouterr()
     try:
         rc = main(argv)
-    except SystemExit as exc:                             # argparse's own errors
+    except SystemExit as exc:  # argparse's own errors
         rc = exc.code
     cap = capsys.readouterr()
     return rc, cap.err.strip().splitlines()
@@ -68,15 +69,16 @@ def no_allocation(monkeypatch):
 
 @pytest.mark.parametrize("command", ["train", "table1"])
 @pytest.mark.parametrize("argv,needle", RESOURCE_PROBES)
-def test_too_big_or_degenerate_runs_are_refused_before_allocating(tmp_path, capsys, no_allocation, command,
-                                                                   argv, needle):
+def test_too_big_or_degenerate_runs_are_refused_before_allocating(
+    tmp_path, capsys, no_allocation, command, argv, needle
+):
     extra = ["--methods", "adam", "--seeds", "1"] if command == "table1" else []
     if command == "table1" and "--model" in argv:
         i = argv.index("--model")
-        argv = argv[:i] + ["--models", argv[i + 1]] + argv[i + 2:]
+        argv = argv[:i] + ["--models", argv[i + 1]] + argv[i + 2 :]
     if command == "table1" and "--method" in argv:
         i = argv.index("--method")
-        argv = argv[:i] + argv[i + 2:]
+        argv = argv[:i] + argv[i + 2 :]
         extra = ["--methods", "big-sr-adam", "--seeds", "1"]
     rc, err = _run([command, *SMALL, "--out", str(tmp_path / "r"), *extra, *argv], capsys)
     _assert_one_line(rc, err, needle)
@@ -95,7 +97,7 @@ def test_memory_estimate_counts_the_real_parameters_and_grows_with_the_run():
     assert estimate_run("vgg9", "adam", "digits", 0.5, 16, 64).total > a.total
     assert estimate_run("vgg9", "adam", "digits", 0.25, 32, 64).total > a.total
     assert estimate_run("vgg9", "adam", "digits", 0.25, 16, 128).total > a.total
-    assert estimate_run("vgg9", "bc-adam", "digits", 0.25, 16, 64).total > a.total          # latent copy
+    assert estimate_run("vgg9", "bc-adam", "digits", 0.25, 16, 64).total > a.total  # latent copy
     assert estimate_run("vgg9", "adam", "cifar10", 0.25, 32, 64).data_bytes > 50000 * 3072
 
 
@@ -127,8 +129,23 @@ def test_overflow_after_a_good_epoch_keeps_its_checkpoint(tmp_path, capsys, gamm
     from srchain.cnn.train import load_checkpoint
 
     out = tmp_path / "r"
-    rc, err = _run(["train", *SMALL, "--epochs", "2", "--milestones", "1", "--gamma", gamma, "--method", "adam",
-                    "--out", str(out)], capsys)
+    rc, err = _run(
+        [
+            "train",
+            *SMALL,
+            "--epochs",
+            "2",
+            "--milestones",
+            "1",
+            "--gamma",
+            gamma,
+            "--method",
+            "adam",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     _assert_one_line(rc, err, "at epoch 2")
     assert "the last good checkpoint is" in err[0] and "lower --lr" in err[0]
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
@@ -177,25 +194,48 @@ TRAIN_PROBES = [
     (["--dataset", "imagenet"], "--data-dir"),
     (["--dataset", "imagenet", "--data-dir", "/nonexistent/imagenet"], "does not exist"),
     (["--out", "{tmp}/afile"], "not a directory"),
-    (["--lr", "0"], "--lr"), (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--lr", "inf"], "--lr"),
     (["--lr", "abc"], "--lr"),
-    (["--gamma", "0"], "--gamma"), (["--gamma", "nan"], "--gamma"),
-    (["--momentum", "-0.1"], "--momentum"), (["--momentum", "nan"], "--momentum"),
-    (["--weight-decay", "-1"], "--weight-decay"), (["--weight-decay", "inf"], "--weight-decay"),
-    (["--epochs", "0"], "--epochs"), (["--epochs", "-2"], "--epochs"), (["--epochs", "1.5"], "--epochs"),
+    (["--gamma", "0"], "--gamma"),
+    (["--gamma", "nan"], "--gamma"),
+    (["--momentum", "-0.1"], "--momentum"),
+    (["--momentum", "nan"], "--momentum"),
+    (["--weight-decay", "-1"], "--weight-decay"),
+    (["--weight-decay", "inf"], "--weight-decay"),
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "-2"], "--epochs"),
+    (["--epochs", "1.5"], "--epochs"),
     (["--epochs", "nan"], "--epochs"),
-    (["--batch", "0"], "--batch"), (["--big-batch", "-1"], "--big-batch"), (["--eval-batch", "0"], "--eval-batch"),
-    (["--k", "0"], "--k"), (["--threads", "0"], "--threads"), (["--workers", "-1"], "--workers"),
-    (["--stop-after", "0"], "--stop-after"), (["--seed", "-1"], "--seed"), (["--seed", "nan"], "--seed"),
-    (["--milestones", "-1"], "--milestones"), (["--milestones", "nan"], "--milestones"),
-    (["--delta", "0"], "--delta"), (["--delta", "nan"], "--delta"), (["--delta", "inf"], "--delta"),
-    (["--bits", "0"], "--bits"), (["--bits", "100"], "--bits"),
-    (["--width", "0"], "--width"), (["--width", "-1"], "--width"), (["--width", "nan"], "--width"),
+    (["--batch", "0"], "--batch"),
+    (["--big-batch", "-1"], "--big-batch"),
+    (["--eval-batch", "0"], "--eval-batch"),
+    (["--k", "0"], "--k"),
+    (["--threads", "0"], "--threads"),
+    (["--workers", "-1"], "--workers"),
+    (["--stop-after", "0"], "--stop-after"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", "nan"], "--seed"),
+    (["--milestones", "-1"], "--milestones"),
+    (["--milestones", "nan"], "--milestones"),
+    (["--delta", "0"], "--delta"),
+    (["--delta", "nan"], "--delta"),
+    (["--delta", "inf"], "--delta"),
+    (["--bits", "0"], "--bits"),
+    (["--bits", "100"], "--bits"),
+    (["--width", "0"], "--width"),
+    (["--width", "-1"], "--width"),
+    (["--width", "nan"], "--width"),
     (["--width", "inf"], "--width"),
-    (["--image-size", "0"], "--image-size"), (["--image-size", "4"], "--image-size >= 8"),
-    (["--max-memory", "0"], "--max-memory"), (["--max-memory", "-1"], "--max-memory"),
+    (["--image-size", "0"], "--image-size"),
+    (["--image-size", "4"], "--image-size >= 8"),
+    (["--max-memory", "0"], "--max-memory"),
+    (["--max-memory", "-1"], "--max-memory"),
     (["--max-memory", "nan"], "--max-memory"),
-    (["--model", "alexnet"], "invalid choice"), (["--method", "xnor-adam"], "invalid choice"),
+    (["--model", "alexnet"], "invalid choice"),
+    (["--method", "xnor-adam"], "invalid choice"),
     (["--scale", "filter", "--method", "sr-adam"], "needs a bc method"),
     (["--device", "tpu"], "invalid choice"),
     (["--json", "{tmp}"], "is a directory"),
@@ -221,14 +261,19 @@ def test_train_bad_input_is_one_line(probe_dir, capsys, argv, needle):
 
 
 TABLE1_PROBES = [
-    (["--seeds", "0"], "--seeds"), (["--seeds", "-2"], "--seeds"), (["--seeds", "nan"], "--seeds"),
-    (["--models", "alexnet"], "invalid choice"), (["--methods", "xnor"], "invalid choice"),
+    (["--seeds", "0"], "--seeds"),
+    (["--seeds", "-2"], "--seeds"),
+    (["--seeds", "nan"], "--seeds"),
+    (["--models", "alexnet"], "invalid choice"),
+    (["--methods", "xnor"], "invalid choice"),
     (["--methods", "adam", "sr-adam", "--scale", "filter"], "needs a bc method"),
     (["--out", "{tmp}/afile"], "not a directory"),
     (["--markdown", "{tmp}"], "is a directory"),
     (["--markdown", "/proc/nope/x.md"], "--markdown"),
     (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "does not exist"),
-    (["--lr", "1e300"], "lower --lr"), (["--lr", "nan"], "--lr"), (["--epochs", "0"], "--epochs"),
+    (["--lr", "1e300"], "lower --lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--epochs", "0"], "--epochs"),
     (["--max-memory", "0"], "--max-memory"),
 ]
 
@@ -249,9 +294,16 @@ def test_table1_bad_input_is_one_line(probe_dir, capsys, argv, needle):
 
 
 def _rec(epoch=1, **over):
-    r = {"epoch": epoch, "lr": 0.01, "train_error": 10.0, "test_error": 12.0,
-         "layers": {"conv_1": {"flipped_since_init": 1.0, "flipped_last_k": 0.5, "mean_abs_wb_minus_wr": None},
-                    "linear_1": {"flipped_since_init": 2.0, "flipped_last_k": 1.0, "mean_abs_wb_minus_wr": None}}}
+    r = {
+        "epoch": epoch,
+        "lr": 0.01,
+        "train_error": 10.0,
+        "test_error": 12.0,
+        "layers": {
+            "conv_1": {"flipped_since_init": 1.0, "flipped_last_k": 0.5, "mean_abs_wb_minus_wr": None},
+            "linear_1": {"flipped_since_init": 2.0, "flipped_last_k": 1.0, "mean_abs_wb_minus_wr": None},
+        },
+    }
     r.update(over)
     return json.dumps(r)
 
@@ -270,11 +322,15 @@ PLOT_PROBES = {
     "empty-layers": (_rec(layers={}) + "\n", "'layers'"),
     "layers-a-number": (_rec(layers=3) + "\n", "'layers'"),
     "layer-not-object": (_rec(layers={"conv_1": 5}) + "\n", "layer 'conv_1'"),
-    "flips-string": (_rec(layers={"conv_1": {"flipped_since_init": "a", "flipped_last_k": 1}}) + "\n",
-                     "'flipped_since_init'"),
+    "flips-string": (
+        _rec(layers={"conv_1": {"flipped_since_init": "a", "flipped_last_k": 1}}) + "\n",
+        "'flipped_since_init'",
+    ),
     "flips-missing": (_rec(layers={"conv_1": {"flipped_since_init": 1}}) + "\n", "'flipped_last_k'"),
-    "wb-string": (_rec(layers={"conv_1": {"flipped_since_init": 1, "flipped_last_k": 1,
-                                          "mean_abs_wb_minus_wr": "x"}}) + "\n", "'mean_abs_wb_minus_wr'"),
+    "wb-string": (
+        _rec(layers={"conv_1": {"flipped_since_init": 1, "flipped_last_k": 1, "mean_abs_wb_minus_wr": "x"}}) + "\n",
+        "'mean_abs_wb_minus_wr'",
+    ),
     "no-epoch": (json.dumps({"train_error": 1}) + "\n", "'epoch'"),
     "epoch-string": (_rec(epoch="x") + "\n", "'epoch'"),
     "epoch-zero": (_rec(epoch=0) + "\n", "'epoch'"),
@@ -287,8 +343,10 @@ PLOT_PROBES = {
     "error-bool": (_rec(test_error=True) + "\n", "'test_error'"),
     "k-string": (_rec(k="5") + "\n", "'k'"),
     "conv-total-string": (_rec(conv_flipped_since_init="a") + "\n", "'conv_flipped_since_init'"),
-    "layers-differ": (_rec(1) + "\n" + _rec(2, layers={"conv_9": {"flipped_since_init": 1,
-                                                                  "flipped_last_k": 1}}) + "\n", "layers"),
+    "layers-differ": (
+        _rec(1) + "\n" + _rec(2, layers={"conv_9": {"flipped_since_init": 1, "flipped_last_k": 1}}) + "\n",
+        "layers",
+    ),
     "deep-nesting": ("[" * 100000 + "\n", "cannot read"),
 }
 
@@ -309,12 +367,15 @@ def test_plot_bad_log_is_one_line(tmp_path, capsys, name):
     assert not (tmp_path / "fig").exists() or not list((tmp_path / "fig").iterdir())
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--labels", "a", "b"], "--labels"),
-    (["--out", "{tmp}/afile"], "not a directory"),
-    (["--out", "/proc/figs"], "--out"),
-    (["--labels"], "expected at least one"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--labels", "a", "b"], "--labels"),
+        (["--out", "{tmp}/afile"], "not a directory"),
+        (["--out", "/proc/figs"], "--out"),
+        (["--labels"], "expected at least one"),
+    ],
+)
 def test_plot_bad_options_are_one_line(probe_dir, capsys, argv, needle):
     log = probe_dir / "log.jsonl"
     log.write_text(_rec() + "\n")
@@ -329,8 +390,14 @@ def test_a_valid_hand_written_log_still_plots(tmp_path, capsys):
     assert rc == 0 and (tmp_path / "fig" / "fig6_errors.png").exists()
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9"),
-                                 MemoryError(), torch.OutOfMemoryError("CUDA out of memory")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9"),
+        MemoryError(),
+        torch.OutOfMemoryError("CUDA out of memory"),
+    ],
+)
 def test_an_allocation_that_fails_anyway_is_one_line(tmp_path, capsys, monkeypatch, exc):
     import srchain.cnn.train as tr
 

@@ -4,6 +4,7 @@ Each probe corrupts the checkpoint of an interrupted run and resumes it through 
 ``fix_sha`` the probe also rewrites ``checkpoint.pt.sha256`` to match, so the schema / shape / finiteness checks
 (not the checksum) must catch it; without, the checksum must.
 """
+
 import hashlib
 import io
 
@@ -43,13 +44,14 @@ def _flip_64_bytes(raw, state):
     at = raw.find(data)
     assert at >= 0 and len(data) >= 128
     mid = at + len(data) // 2
-    return raw[:mid] + bytes(b ^ 0xA5 for b in raw[mid:mid + 64]) + raw[mid + 64:]
+    return raw[:mid] + bytes(b ^ 0xA5 for b in raw[mid : mid + 64]) + raw[mid + 64 :]
 
 
 def _edit(fn):
     def make(raw, state):
         fn(state)
         return _save(state)
+
     return make
 
 
@@ -59,6 +61,7 @@ def _set(path, value):
         for k in path[:-1]:
             d = d[k]
         d[path[-1]] = value
+
     return _edit(fn)
 
 
@@ -68,6 +71,7 @@ def _delete(path):
         for k in path[:-1]:
             d = d[k]
         del d[path[-1]]
+
     return _edit(fn)
 
 
@@ -108,7 +112,7 @@ PROBES = {
     "random-bytes": (lambda raw, st: bytes(range(256)) * 40, False, "SHA-256 does not match"),
     "random-bytes-matching-sha": (lambda raw, st: bytes(range(256)) * 40, True, "not a srchain train checkpoint"),
     "empty-file": (lambda raw, st: b"", True, "not a srchain train checkpoint"),
-    "truncated": (lambda raw, st: raw[:len(raw) // 2], True, "not a srchain train checkpoint"),
+    "truncated": (lambda raw, st: raw[: len(raw) // 2], True, "not a srchain train checkpoint"),
     "bare-tensor": (lambda raw, st: _save(torch.zeros(3)), True, "holds a Tensor, not a dict"),
     "list": (lambda raw, st: _save([1, 2]), True, "holds a list, not a dict"),
     "missing-rng": (_delete(["rng"]), True, "missing 'rng'"),
@@ -116,8 +120,7 @@ PROBES = {
     "missing-numpy-rng": (_delete(["rng", "numpy"]), True, "missing rng 'numpy'"),
     "rng-torch-size": (_set(["rng", "torch"], torch.zeros(10, dtype=torch.uint8)), True, "rng 'torch' has shape"),
     "rng-numpy-key": (_set(["rng", "numpy", "key"], torch.zeros(5, dtype=torch.int64)), True, "numpy key"),
-    "rng-python-state": (_set(["rng", "python", "state"], torch.zeros(3, dtype=torch.int64)), True,
-                         "rng python state"),
+    "rng-python-state": (_set(["rng", "python", "state"], torch.zeros(3, dtype=torch.int64)), True, "rng python state"),
     "wrong-tensor-shape": (_edit(_reshape_weight), True, "has shape (3, 3, 3, 3)"),
     "extra-layer": (_edit(_extra_layer), True, "other layers"),
     "nan-weight": (_edit(_nan_weight), True, "NaN or infinite"),
@@ -125,8 +128,7 @@ PROBES = {
     "optimizer-inf": (_edit(_opt_inf), True, "NaN or infinite"),
     "latent-shape": (_set(["optimizer", "latent"], torch.zeros(4)), True, "latent weights do not fit"),
     "latent-missing": (_set(["optimizer", "latent"], None), True, "latent weights do not fit"),
-    "generator-state": (_set(["optimizer", "generator"], torch.zeros(3, dtype=torch.uint8)), True,
-                        "generator state"),
+    "generator-state": (_set(["optimizer", "generator"], torch.zeros(3, dtype=torch.uint8)), True, "generator state"),
     "flips-shape": (_edit(_flips_shape), True, "flips init"),
     "config-not-dict": (_set(["config"], "vgg9"), True, "'config' is a str"),
     "epoch-string": (_set(["epoch"], "1"), True, "'epoch' is a str"),
@@ -151,7 +153,7 @@ def test_corrupt_checkpoint_is_refused_with_one_line(stopped_run, capsys, name):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("srchain: error: "), err
     assert needle in err[0], err[0]
-    assert ck.read_bytes() == bad                         # refused before anything was written
+    assert ck.read_bytes() == bad  # refused before anything was written
     assert len((stopped_run / "log.jsonl").read_text().splitlines()) == 1
 
 
@@ -193,7 +195,7 @@ def test_a_crash_while_replacing_the_checkpoint_leaves_one_that_verifies(stopped
 
     real = os.replace
 
-    def crash(src, dst):                                  # interrupted just before the checkpoint's rename
+    def crash(src, dst):  # interrupted just before the checkpoint's rename
         if str(dst) == str(ck):
             raise KeyboardInterrupt
         return real(src, dst)
@@ -203,7 +205,7 @@ def test_a_crash_while_replacing_the_checkpoint_leaves_one_that_verifies(stopped
         tr.save_checkpoint(ck, state)
     monkeypatch.undo()
     assert ck.read_bytes() == old
-    assert tr.load_checkpoint(ck)["epoch"] == 1           # the old file still verifies
+    assert tr.load_checkpoint(ck)["epoch"] == 1  # the old file still verifies
     assert len((stopped_run / "checkpoint.pt.sha256").read_text().splitlines()) == 2
     tr.save_checkpoint(ck, state)
     assert tr.load_checkpoint(ck)["epoch"] == 2
@@ -226,7 +228,7 @@ def test_rng_states_round_trip_exactly():
     random.seed(3)
     np.random.seed(4)
     random.random()
-    np.random.standard_normal()                           # leaves a cached Gaussian in numpy's state
+    np.random.standard_normal()  # leaves a cached Gaussian in numpy's state
     st = tr._rng_state()
     a = (random.random(), np.random.standard_normal(), torch.rand(3))
     random.seed(99)

@@ -1,4 +1,5 @@
 """Digits data, the fixed split and the vectorised augmentation."""
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -20,7 +21,7 @@ def test_crop_is_a_window_of_the_padded_image_and_flip_mirrors():
     out = random_crop_flip(x, 2, False, g)
     xp = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for n in range(2):
-        windows = [xp[n, :, i:i + 5, j:j + 5] for i in range(5) for j in range(5)]
+        windows = [xp[n, :, i : i + 5, j : j + 5] for i in range(5) for j in range(5)]
         assert any(torch.equal(out[n], w) for w in windows)
     f = random_crop_flip(x, 0, True, torch.Generator().manual_seed(1))
     for n in range(2):
@@ -65,8 +66,9 @@ def test_cifar_pickles_are_read(tmp_path):
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         with open(folder / name, "wb") as fh:
-            pickle.dump({b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
-                         b"labels": list(rng.integers(0, 10, 4))}, fh)
+            pickle.dump(
+                {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 4))}, fh
+            )
     d = load_dataset("cifar10", tmp_path)
     assert d.train_x.shape == (20, 3, 32, 32) and d.train_x.dtype == torch.uint8 and d.flip and d.pad == 4
     x, y = next(d.batches(8, 0, 0))

@@ -4,6 +4,7 @@ A crafted CIFAR batch or checkpoint carries a payload whose unpickling would cre
 proves the payload is live (plain ``pickle.load`` / ``torch.load(weights_only=False)`` does create the marker),
 then asserts that srchain refuses the file with one line (exit status 2) and that the marker never appears.
 """
+
 import hashlib
 import io
 import os
@@ -48,8 +49,12 @@ def _one_line_error(capsys, rc):
 
 def _batch(n=4, classes=10, seed=0):
     rng = np.random.default_rng(seed)
-    return {b"batch_label": b"x", b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"labels": [int(v) for v in rng.integers(0, classes, n)], b"filenames": [b"a.png"] * n}
+    return {
+        b"batch_label": b"x",
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"labels": [int(v) for v in rng.integers(0, classes, n)],
+        b"filenames": [b"a.png"] * n,
+    }
 
 
 def _cifar10(folder, replace=None, protocol=pickle.DEFAULT_PROTOCOL):
@@ -81,12 +86,24 @@ def test_crafted_cifar_batch_never_runs_code(tmp_path, capsys, case, protocol):
     marker = tmp_path / "PWNED"
     name, obj = _payload_batches(marker)[case]
     raw = pickle.dumps(obj, protocol=protocol)
-    pickle.loads(raw)                                    # the payload is live: plain pickle runs it
+    pickle.loads(raw)  # the payload is live: plain pickle runs it
     assert marker.exists()
     marker.unlink()
     _cifar10(tmp_path / "d" / "cifar-10-batches-py", {name: obj}, protocol=protocol)
-    rc = main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "d"), "--epochs", "1",
-               "--out", str(tmp_path / "run"), *SMALL])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            *SMALL,
+        ]
+    )
     line = _one_line_error(capsys, rc)
     assert "refusing to read" in line and name in line
     assert not marker.exists()
@@ -103,25 +120,40 @@ def _write(path, raw):
     path.write_bytes(raw)
 
 
-@pytest.mark.parametrize("case,content,needle", [
-    ("random-bytes", os.urandom(3000), "not a CIFAR python batch"),
-    ("empty", b"", "not a CIFAR python batch"),
-    ("truncated", pickle.dumps(_batch())[:500], "not a CIFAR python batch"),
-    ("a-list", pickle.dumps([1, 2, 3]), "expected a dict"),
-    ("no-labels", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8)}), "expected a dict"),
-    ("wrong-shape", pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}), "(n, 3072)"),
-    ("float-data", pickle.dumps({b"data": np.zeros((2, 3072)), b"labels": [0, 1]}), "uint8"),
-    ("label-count", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}), "labels of shape"),
-    ("label-range", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}), "0..9"),
-    ("label-type", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"a", b"b"]}), "integer"),
-    ("str-global", b"cos\nsystem\n(S'true'\ntR.", "refusing to read"),
-])
+@pytest.mark.parametrize(
+    "case,content,needle",
+    [
+        ("random-bytes", os.urandom(3000), "not a CIFAR python batch"),
+        ("empty", b"", "not a CIFAR python batch"),
+        ("truncated", pickle.dumps(_batch())[:500], "not a CIFAR python batch"),
+        ("a-list", pickle.dumps([1, 2, 3]), "expected a dict"),
+        ("no-labels", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8)}), "expected a dict"),
+        ("wrong-shape", pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}), "(n, 3072)"),
+        ("float-data", pickle.dumps({b"data": np.zeros((2, 3072)), b"labels": [0, 1]}), "uint8"),
+        ("label-count", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}), "labels of shape"),
+        ("label-range", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}), "0..9"),
+        ("label-type", pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"a", b"b"]}), "integer"),
+        ("str-global", b"cos\nsystem\n(S'true'\ntR.", "refusing to read"),
+    ],
+)
 def test_broken_cifar_batch_is_one_line(tmp_path, capsys, case, content, needle):
     folder = tmp_path / "cifar-10-batches-py"
     _cifar10(folder)
     _write(folder / "data_batch_2", content)
-    rc = main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--epochs", "1",
-               "--out", str(tmp_path / "run"), *SMALL])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            *SMALL,
+        ]
+    )
     assert needle in _one_line_error(capsys, rc)
 
 
@@ -129,8 +161,20 @@ def test_missing_batch_file_is_one_line(tmp_path, capsys):
     folder = tmp_path / "cifar-10-batches-py"
     _cifar10(folder)
     (folder / "data_batch_4").unlink()
-    rc = main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--epochs", "1",
-               "--out", str(tmp_path / "run"), *SMALL])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            *SMALL,
+        ]
+    )
     assert "data_batch_4 is missing" in _one_line_error(capsys, rc)
 
 
@@ -146,8 +190,12 @@ def _tarball(path, members):
                 info.size = len(payload)
                 tar.addfile(info, io.BytesIO(payload))
                 continue
-            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
-                         "fifo": tarfile.FIFOTYPE}[kind]
+            info.type = {
+                "dir": tarfile.DIRTYPE,
+                "symlink": tarfile.SYMTYPE,
+                "hardlink": tarfile.LNKTYPE,
+                "fifo": tarfile.FIFOTYPE,
+            }[kind]
             info.linkname = payload or ""
             tar.addfile(info)
     return path
@@ -183,39 +231,70 @@ def _md5(path):
 
 
 def test_published_md5s_are_the_official_ones():
-    assert cnn_data.CIFAR_MD5 == {"cifar10": "c58f30108f718f92721af3b95e74349a",
-                                  "cifar100": "eb9058c3a382ffc7106e4002c42a8d85"}
+    assert cnn_data.CIFAR_MD5 == {
+        "cifar10": "c58f30108f718f92721af3b95e74349a",
+        "cifar100": "eb9058c3a382ffc7106e4002c42a8d85",
+    }
 
 
 def test_download_with_wrong_md5_is_refused_before_extracting(tmp_path, monkeypatch, capsys):
     tarpath = _tarball(tmp_path / "c.tar.gz", _good_members())
-    calls = _serve(monkeypatch, tarpath)                 # the official MD5 stays: this file does not match it
+    calls = _serve(monkeypatch, tarpath)  # the official MD5 stays: this file does not match it
     root = tmp_path / "data"
-    rc = main(["train", "--dataset", "cifar10", "--data-dir", str(root), "--download", "--epochs", "1",
-               "--out", str(tmp_path / "run"), *SMALL])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(root),
+            "--download",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            *SMALL,
+        ]
+    )
     line = _one_line_error(capsys, rc)
     assert calls and "MD5" in line and "nothing was extracted" in line
     assert sorted(p.name for p in root.iterdir()) == []  # no batches, no leftover .part file
 
 
-@pytest.mark.parametrize("case,member", [
-    ("dotdot", ("cifar-10-batches-py/../../evil.txt", "file", b"x")),
-    ("absolute", ("/tmp/srchain-evil-absolute.txt", "file", b"x")),
-    ("outside-folder", ("evil.txt", "file", b"x")),
-    ("symlink", ("cifar-10-batches-py/link", "symlink", "/etc/passwd")),
-    ("hardlink", ("cifar-10-batches-py/hard", "hardlink", "/etc/passwd")),
-    ("fifo", ("cifar-10-batches-py/fifo", "fifo", None)),
-])
+@pytest.mark.parametrize(
+    "case,member",
+    [
+        ("dotdot", ("cifar-10-batches-py/../../evil.txt", "file", b"x")),
+        ("absolute", ("/tmp/srchain-evil-absolute.txt", "file", b"x")),
+        ("outside-folder", ("evil.txt", "file", b"x")),
+        ("symlink", ("cifar-10-batches-py/link", "symlink", "/etc/passwd")),
+        ("hardlink", ("cifar-10-batches-py/hard", "hardlink", "/etc/passwd")),
+        ("fifo", ("cifar-10-batches-py/fifo", "fifo", None)),
+    ],
+)
 def test_download_with_unsafe_member_is_refused(tmp_path, monkeypatch, capsys, case, member):
     tarpath = _tarball(tmp_path / "c.tar.gz", [member] + _good_members())
     _serve(monkeypatch, tarpath, md5=_md5(tarpath))
     root = tmp_path / "a" / "b" / "data"
-    rc = main(["train", "--dataset", "cifar10", "--data-dir", str(root), "--download", "--epochs", "1",
-               "--out", str(tmp_path / "run"), *SMALL])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(root),
+            "--download",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            *SMALL,
+        ]
+    )
     line = _one_line_error(capsys, rc)
     assert "refusing to extract" in line
     assert not (tmp_path / "a" / "evil.txt").exists() and not os.path.exists("/tmp/srchain-evil-absolute.txt")
-    assert not (root / "cifar-10-batches-py").exists()   # nothing at all was extracted
+    assert not (root / "cifar-10-batches-py").exists()  # nothing at all was extracted
 
 
 def test_download_with_matching_md5_extracts_and_loads(tmp_path, monkeypatch):
@@ -258,10 +337,10 @@ def test_crafted_checkpoint_never_runs_code(stopped_run, tmp_path, capsys, where
         state["history"].append(p)
     buf = io.BytesIO()
     torch.save(state, buf)
-    torch.load(io.BytesIO(buf.getvalue()), weights_only=False)     # the payload is live without weights_only
+    torch.load(io.BytesIO(buf.getvalue()), weights_only=False)  # the payload is live without weights_only
     assert marker.exists()
     marker.unlink()
-    _save_with_checksum(state, ck)                        # even a matching checksum does not make it loadable
+    _save_with_checksum(state, ck)  # even a matching checksum does not make it loadable
     rc = main(_resume_argv(stopped_run))
     line = _one_line_error(capsys, rc)
     assert "not a srchain train checkpoint" in line and "could run code" in line

@@ -1,4 +1,5 @@
 """The five networks of Appendix H.1: layer counts, parameter counts, output shapes."""
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -8,8 +9,13 @@ from srchain.cnn.models import build_model, conv_weights, named_layers  # noqa: 
 
 # Appendix H.1: conv / FC parameters in millions (VGG-9 1.7/1.1, VGG-BC 4.6/9.4, ResNet-56 0.84/0.0006,
 # WRN-56-2 3.4/0.001, ResNet-18 11.2/0.5) and layer counts (Tables 2-3, "55 conv and one linear").
-PAPER = {"vgg9": (1.7, 1.1, 7, 2), "vgg-bc": (4.6, 9.4, 6, 3), "resnet56": (0.84, 0.0006, 55, 1),
-         "wrn56-2": (3.4, 0.001, 55, 1), "resnet18": (11.2, 0.5, 20, 1)}
+PAPER = {
+    "vgg9": (1.7, 1.1, 7, 2),
+    "vgg-bc": (4.6, 9.4, 6, 3),
+    "resnet56": (0.84, 0.0006, 55, 1),
+    "wrn56-2": (3.4, 0.001, 55, 1),
+    "resnet18": (11.2, 0.5, 20, 1),
+}
 
 
 def _unit(printed: float) -> float:

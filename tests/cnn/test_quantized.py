@@ -1,4 +1,5 @@
 """Torch quantizers against the paper's definitions (Eq. 3, Eq. 5) and the NumPy reference srchain.quantize."""
+
 import math
 
 import numpy as np
@@ -18,10 +19,10 @@ def test_binary_qd_is_delta_sign_with_sign0_plus():
 
 
 def test_multibit_qd_matches_numpy_eq3_including_ties():
-    g = Grid(0.5, 4)                                   # ΔZ clipped to ±7Δ
+    g = Grid(0.5, 4)  # ΔZ clipped to ±7Δ
     w = torch.tensor([0.25, 0.75, -0.25, -0.75, 1.3, -1.26, 0.0, 10.0, -10.0], dtype=torch.float64)
     ref = np.clip(np_qd(w.numpy(), 0.5), g.lo, g.hi)
-    assert qd(w, g).tolist() == ref.tolist()          # ties go away from zero, as Eq. 3
+    assert qd(w, g).tolist() == ref.tolist()  # ties go away from zero, as Eq. 3
 
 
 def test_qs_stays_on_grid_and_keeps_grid_points():
@@ -30,7 +31,7 @@ def test_qs_stays_on_grid_and_keeps_grid_points():
         w = torch.randn(10_000, generator=gen) * 2
         assert on_grid(qs(w, g, gen), g)
         pts = qs(w, g, gen)
-        assert torch.equal(qs(pts, g, gen), pts)       # grid points never move (p < 0 is impossible)
+        assert torch.equal(qs(pts, g, gen), pts)  # grid points never move (p < 0 is impossible)
 
 
 @pytest.mark.parametrize("bits,delta,w0", [(1, 1.0, 0.3), (1, 0.5, -0.4), (3, 0.25, 0.61)])
@@ -46,12 +47,14 @@ def test_qs_is_unbiased(bits, delta, w0):
     out = qs(w, g, torch.Generator().manual_seed(1))
     tol = 5 * s / (2 * math.sqrt(n))
     assert abs(out.mean().item() - w0) < tol
-    assert set(torch.unique(out).tolist()) <= {math.floor(w0 / s) * s if bits > 1 else -delta,
-                                               (math.floor(w0 / s) + 1) * s if bits > 1 else delta}
+    assert set(torch.unique(out).tolist()) <= {
+        math.floor(w0 / s) * s if bits > 1 else -delta,
+        (math.floor(w0 / s) + 1) * s if bits > 1 else delta,
+    }
 
 
 def test_qs_probability_formula_with_given_draws():
-    g = Grid(1.0, 1)                                   # binary: up to +Δ iff p < (w + Δ)/(2Δ)
+    g = Grid(1.0, 1)  # binary: up to +Δ iff p < (w + Δ)/(2Δ)
     w = torch.tensor([0.0, 0.0, 0.5, 0.5, -1.0, 1.0])
     p = torch.tensor([0.49, 0.51, 0.74, 0.76, 0.0, 0.999])
     assert qs(w, g, p=p).tolist() == [1.0, -1.0, 1.0, -1.0, -1.0, 1.0]

@@ -1,4 +1,5 @@
 """The training step: no host synchronisation inside an epoch, fewer operators, same results as before."""
+
 import json
 
 import pytest
@@ -17,10 +18,21 @@ def _parts(method, **kw):
     return cfg, build_run(cfg, torch.device("cpu"), 10)
 
 
-@pytest.mark.parametrize("method,kw", [("adam", {}), ("sr-adam", {}), ("bc-adam", {}), ("r-adam", {}),
-                                       ("big-sr-adam", {}), ("sgd", {}), ("bc-adam", {"scale": "filter"}),
-                                       ("sr-adam", {"amp": "bf16"}), ("sr-adam", {"bits": 2, "delta": 0.5}),
-                                       ("bc-adam", {"channels_last": True})])
+@pytest.mark.parametrize(
+    "method,kw",
+    [
+        ("adam", {}),
+        ("sr-adam", {}),
+        ("bc-adam", {}),
+        ("r-adam", {}),
+        ("big-sr-adam", {}),
+        ("sgd", {}),
+        ("bc-adam", {"scale": "filter"}),
+        ("sr-adam", {"amp": "bf16"}),
+        ("sr-adam", {"bits": 2, "delta": 0.5}),
+        ("bc-adam", {"channels_last": True}),
+    ],
+)
 def test_no_host_sync_inside_an_epoch(method, kw):
     """Data batch + forward + backward + optimizer + quantize + bookkeeping: 0 host syncs per step."""
     cfg, parts = _parts(method, **kw)
@@ -29,7 +41,7 @@ def test_no_host_sync_inside_an_epoch(method, kw):
     step.begin_epoch(data.n_train_steps(cfg.batch))
     it = data.batches(cfg.batch, 0, 0, channels_last=parts["channels_last"])
     x, y = next(it)
-    step(x, y)                           # creates the optimizer state (its CPU step counters) outside the count
+    step(x, y)  # creates the optimizer state (its CPU step counters) outside the count
     with StepCounter() as c:
         for _ in range(4):
             x, y = next(it)
@@ -37,14 +49,22 @@ def test_no_host_sync_inside_an_epoch(method, kw):
     assert c.syncs == 0, dict(c.sync_ops)
     assert c.kernels > 0
     with StepCounter() as c:
-        r = step.read()                  # the epoch's one read
+        r = step.read()  # the epoch's one read
     assert c.syncs == 1 and len(r.losses) == 5 and r.bad_step is None
 
 
 def test_the_counter_sees_every_kind_of_sync():
     t = torch.tensor([1.0, -2.0])
-    for f in (lambda: t[0].item(), lambda: bool(t[0] > 0), lambda: t.tolist(), lambda: float(t.sum()),
-              lambda: t[t > 0], lambda: t.nonzero(), lambda: t.cpu(), lambda: torch.equal(t, t)):
+    for f in (
+        lambda: t[0].item(),
+        lambda: bool(t[0] > 0),
+        lambda: t.tolist(),
+        lambda: float(t.sum()),
+        lambda: t[t > 0],
+        lambda: t.nonzero(),
+        lambda: t.cpu(),
+        lambda: torch.equal(t, t),
+    ):
         with StepCounter() as c:
             f()
         assert c.syncs == 1
@@ -54,7 +74,7 @@ def test_a_run_reads_the_device_once_per_epoch_whatever_its_length(small_cfg, tm
     """Host syncs of a whole 1-epoch run do not grow with its number of steps (23 vs 45 steps)."""
     counts = {}
     for batch in (64, 32):
-        train(small_cfg(method="sr-adam", batch=batch, out=str(tmp_path / f"warm{batch}")))   # imports, caches
+        train(small_cfg(method="sr-adam", batch=batch, out=str(tmp_path / f"warm{batch}")))  # imports, caches
         with StepCounter() as c:
             train(small_cfg(method="sr-adam", batch=batch, out=str(tmp_path / f"b{batch}")))
         counts[batch] = c.syncs
@@ -72,12 +92,12 @@ def test_sync_every_stops_a_nan_within_n_steps(small_cfg, tmp_path, monkeypatch)
         def cross_entropy(*a, **k):
             calls["n"] += 1
             loss = real(*a, **k)
-            return loss * float("nan") if calls["n"] > 25 else loss   # epoch 1 has 23 steps of 64
+            return loss * float("nan") if calls["n"] > 25 else loss  # epoch 1 has 23 steps of 64
 
     monkeypatch.setattr(tr, "F", FakeF)
     with pytest.raises(SrchainError, match=r"loss became nan at epoch 2, step 3; the last good checkpoint"):
         train(small_cfg(method="bc-adam", epochs=3, sync_every=2))
-    assert calls["n"] == 27                    # read after steps 2 and 4 of epoch 2: stopped after step 4
+    assert calls["n"] == 27  # read after steps 2 and 4 of epoch 2: stopped after step 4
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 1
 
 
@@ -102,8 +122,9 @@ def test_foreach_optimizer_is_bit_identical_to_the_loop_on_cpu(base, kw):
     def run(impl):
         torch.manual_seed(0)
         m = build_model("resnet56", width=0.125)
-        opt = make_base_optimizer(m.parameters(), base, 0.01, kw.get("weight_decay", 0.0), kw.get("momentum", 0.0),
-                                  "cpu", impl=impl)
+        opt = make_base_optimizer(
+            m.parameters(), base, 0.01, kw.get("weight_decay", 0.0), kw.get("momentum", 0.0), "cpu", impl=impl
+        )
         g = torch.Generator().manual_seed(1)
         for _ in range(3):
             x, y = torch.randn(8, 3, 8, 8, generator=g), torch.randint(0, 10, (8,), generator=g)
@@ -137,8 +158,9 @@ def test_channels_last_weights_stay_views_of_the_flat_buffer_and_checkpoints_are
         m = build_model("vgg9", width=0.125, image_size=16)
         if cl:
             m = m.to(memory_format=torch.channels_last)
-        return m, QuantizedOptimizer(torch.optim.Adam(m.parameters(), lr=0.01), conv_weights(m), rule="bc",
-                                     grid=Grid(1.0))
+        return m, QuantizedOptimizer(
+            torch.optim.Adam(m.parameters(), lr=0.01), conv_weights(m), rule="bc", grid=Grid(1.0)
+        )
 
     m, opt = make(True)
     ws = conv_weights(m)
@@ -151,11 +173,11 @@ def test_channels_last_weights_stay_views_of_the_flat_buffer_and_checkpoints_are
         opt.step()
     assert all(on_grid(w.detach(), Grid(1.0)) for w in ws)
     m2, opt2 = make(False)
-    opt2.load_state_dict(opt.state_dict())         # NHWC run resumed in NCHW: the latent weights follow the layers
+    opt2.load_state_dict(opt.state_dict())  # NHWC run resumed in NCHW: the latent weights follow the layers
     for a, b in zip(opt.latent_views(), opt2.latent_views()):
         assert torch.equal(a, b)
     m3, opt3 = make(True)
-    opt3.load_state_dict(opt2.state_dict())        # and back
+    opt3.load_state_dict(opt2.state_dict())  # and back
     for a, b in zip(opt.latent_views(), opt3.latent_views()):
         assert torch.equal(a, b)
 
@@ -199,13 +221,19 @@ def test_fp16_on_cpu_runs_with_a_grad_scaler(small_cfg):
 
 
 def test_deterministic_mode_sets_and_restores_the_flags():
-    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-              torch.backends.cudnn.benchmark)
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
     with deterministic_mode(True, "cpu"):
         assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
         assert not torch.backends.cudnn.benchmark
-    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.benchmark) == before
+    assert (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    ) == before
 
 
 def test_deterministic_run_on_cpu_gives_the_same_result(small_cfg, tmp_path):

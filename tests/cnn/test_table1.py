@@ -1,4 +1,5 @@
 """`srchain table1`: runs as sweep tasks (in-process or on Dask), --dry-run's grid and projected GPU-hours."""
+
 import json
 import os
 import subprocess
@@ -14,13 +15,36 @@ TINY = ["--width", "0.125", "--image-size", "16", "--batch", "64", "--quiet", "-
 
 
 def test_dry_run_from_given_step_seconds(tmp_path, capsys):
-    rc = main(["table1", "--dry-run", "--dataset", "cifar10", "cifar100", "--models", "vgg9", "resnet56",
-               "--methods", "adam", "big-sr-adam", "--seeds", "2", "--step-seconds", "0.01", "resnet56=0.02",
-               "--json", str(tmp_path / "plan.json"), "--out", str(tmp_path / "runs")])
+    rc = main(
+        [
+            "table1",
+            "--dry-run",
+            "--dataset",
+            "cifar10",
+            "cifar100",
+            "--models",
+            "vgg9",
+            "resnet56",
+            "--methods",
+            "adam",
+            "big-sr-adam",
+            "--seeds",
+            "2",
+            "--step-seconds",
+            "0.01",
+            "resnet56=0.02",
+            "--json",
+            str(tmp_path / "plan.json"),
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
-    assert "2 dataset(s) cifar10 cifar100 x 2 model(s) vgg9 resnet56 x 2 method(s) adam big-sr-adam x 2 seed(s) = " \
-           "16 runs of 164 epochs" in text
+    assert (
+        "2 dataset(s) cifar10 cifar100 x 2 model(s) vgg9 resnet56 x 2 method(s) adam big-sr-adam x 2 seed(s) = "
+        "16 runs of 164 epochs" in text
+    )
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["runs"] == 16 and len(plan["cells"]) == 8 and plan["epochs"] == 164
     cell = {(c["dataset"], c["model"], c["method"]): c for c in plan["cells"]}
@@ -37,8 +61,27 @@ def test_dry_run_from_given_step_seconds(tmp_path, capsys):
 
 
 def test_dry_run_times_the_real_step_on_this_device_without_training(tmp_path, capsys):
-    rc = main(["table1", "--dry-run", "--models", "vgg9", "resnet56", "--methods", "adam", "sr-adam", "--seeds", "3",
-               "--epochs", "2", *TINY, "--out", str(tmp_path / "runs"), "--json", str(tmp_path / "plan.json")])
+    rc = main(
+        [
+            "table1",
+            "--dry-run",
+            "--models",
+            "vgg9",
+            "resnet56",
+            "--methods",
+            "adam",
+            "sr-adam",
+            "--seeds",
+            "3",
+            "--epochs",
+            "2",
+            *TINY,
+            "--out",
+            str(tmp_path / "runs"),
+            "--json",
+            str(tmp_path / "plan.json"),
+        ]
+    )
     assert rc == 0
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["device"] == "cpu" and plan["gpu_hours"] is None and plan["runs"] == 12
@@ -49,14 +92,17 @@ def test_dry_run_times_the_real_step_on_this_device_without_training(tmp_path, c
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--step-seconds", "0.1"], "only goes with --dry-run"),
-    (["--dry-run", "--step-seconds", "-1"], "--step-seconds"),
-    (["--dry-run", "--step-seconds", "alexnet=1"], "unknown model"),
-    (["--dry-run", "--models", "vgg9", "resnet56", "--step-seconds", "vgg9=1"], "no time for resnet56"),
-    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
-    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --out"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--step-seconds", "0.1"], "only goes with --dry-run"),
+        (["--dry-run", "--step-seconds", "-1"], "--step-seconds"),
+        (["--dry-run", "--step-seconds", "alexnet=1"], "unknown model"),
+        (["--dry-run", "--models", "vgg9", "resnet56", "--step-seconds", "vgg9=1"], "no time for resnet56"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --out"),
+    ],
+)
 def test_table1_sweep_options_bad_input_is_one_line(capsys, argv, needle):
     rc = main(["table1", *TINY, "--methods", "adam", "--seeds", "1", "--epochs", "1", *argv])
     err = capsys.readouterr().err.strip().splitlines()
@@ -70,12 +116,34 @@ def _strip(log):
 @pytest.mark.slow
 def test_workers_2_on_dask_gives_the_serial_results(tmp_path):
     """Four runs (2 methods x 2 seeds) as tasks on a LocalCluster of 2 processes: the same logs as in-process."""
-    common = [sys.executable, "-m", "srchain.cli", "table1", "--models", "vgg9", "--methods", "adam", "sr-adam",
-              "--seeds", "2", "--epochs", "1", "--dataset", "digits", *TINY]
+    common = [
+        sys.executable,
+        "-m",
+        "srchain.cli",
+        "table1",
+        "--models",
+        "vgg9",
+        "--methods",
+        "adam",
+        "sr-adam",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--dataset",
+        "digits",
+        *TINY,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     for name, extra in (("serial", []), ("dask", ["--workers", "2"])):
-        p = subprocess.run([*common, "--out", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json")],
-                           capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+        p = subprocess.run(
+            [*common, "--out", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            cwd=tmp_path,
+        )
         assert p.returncode == 0, p.stderr[-3000:]
     a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("serial", "dask"))
     assert a["rows"] == b["rows"]
@@ -84,8 +152,22 @@ def test_workers_2_on_dask_gives_the_serial_results(tmp_path):
             rel = f"vgg9/{method}/seed{seed}/log.jsonl"
             assert _strip(tmp_path / "serial" / rel) == _strip(tmp_path / "dask" / rel)
     # resume: every run finished, so nothing is trained again and the table is read back from the logs
-    p = subprocess.run([*common, "--workers", "2", "--resume", "--out", str(tmp_path / "dask"), "--json",
-                        str(tmp_path / "again.json")], capture_output=True, text=True, env=env, timeout=300)
+    p = subprocess.run(
+        [
+            *common,
+            "--workers",
+            "2",
+            "--resume",
+            "--out",
+            str(tmp_path / "dask"),
+            "--json",
+            str(tmp_path / "again.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert json.loads((tmp_path / "again.json").read_text())["rows"] == a["rows"]
 
@@ -106,8 +188,9 @@ def test_in_process_tasks_and_the_table_read_back_from_the_logs(tmp_path, monkey
     from srchain.cnn.table1 import run_table1
     from srchain.cnn.train import TrainConfig
 
-    base = TrainConfig(dataset="digits", epochs=1, width=0.125, image_size=16, batch=64, quiet=True, device="cpu",
-                       threads=1)
+    base = TrainConfig(
+        dataset="digits", epochs=1, width=0.125, image_size=16, batch=64, quiet=True, device="cpu", threads=1
+    )
     res = run_table1(["vgg9"], ["adam"], [0], base, out=tmp_path / "runs")
     assert seen["tasks"] == [{"dataset": "digits", "model": "vgg9", "method": "adam", "seed": 0}]
     assert seen["kw"]["workers"] is None and seen["kw"]["scheduler"] is None
@@ -116,4 +199,4 @@ def test_in_process_tasks_and_the_table_read_back_from_the_logs(tmp_path, monkey
     assert res["rows"][0]["test_error"] == log[-1]["test_error"]
     seen.clear()
     again = run_table1(["vgg9"], ["adam"], [0], base, out=tmp_path / "runs", resume=True)
-    assert "tasks" not in seen and again["rows"] == res["rows"]          # finished logs are skipped
+    assert "tasks" not in seen and again["rows"] == res["rows"]  # finished logs are skipped

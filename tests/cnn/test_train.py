@@ -1,4 +1,5 @@
 """The training loop: logs, bit-for-bit resume, NaN handling, schedule."""
+
 import json
 
 import pytest
@@ -50,7 +51,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(small_cfg, tmp_path, monk
         def cross_entropy(*a, **k):
             calls["n"] += 1
             loss = real(*a, **k)
-            return loss * float("nan") if calls["n"] > 25 else loss   # epoch 1 has 23 steps of 64
+            return loss * float("nan") if calls["n"] > 25 else loss  # epoch 1 has 23 steps of 64
 
     monkeypatch.setattr(tr, "F", FakeF)
     cfg = small_cfg(method="sr-adam", epochs=3)
@@ -70,7 +71,7 @@ def test_log_schema_and_sr_weights_on_grid(small_cfg, tmp_path):
     for v in rec["layers"].values():
         assert set(v) == {"flipped_since_init", "flipped_last_k", "mean_abs_wb_minus_wr"}
         assert 0 <= v["flipped_since_init"] <= 100
-    assert rec["layers"]["conv_3"]["flipped_since_init"] > 0        # SR explores (Section 6)
+    assert rec["layers"]["conv_3"]["flipped_since_init"] > 0  # SR explores (Section 6)
     assert 0 <= rec["test_error"] <= 100
     for m in res["model"].modules():
         if isinstance(m, torch.nn.Conv2d):

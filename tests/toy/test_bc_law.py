@@ -1,4 +1,5 @@
 """BC's stationary law by the transfer operator: convergence, agreement with simulation, Figure 2's BC claims."""
+
 import numpy as np
 import pytest
 
@@ -54,7 +55,7 @@ def test_banded_gth_raises_on_a_reducible_chain(closed):
     for i in range(n):
         for j in range(max(0, i - 1), min(n, i + 2)):
             P[i, j] = 1.0
-    P[closed, closed + 1:] = 0.0          # the states 0..closed never leave to the right
+    P[closed, closed + 1 :] = 0.0  # the states 0..closed never leave to the right
     P /= P.sum(axis=1, keepdims=True)
     with pytest.raises(SrchainError, match="reducible"):
         banded_gth(_band(P, b), b)

@@ -1,4 +1,5 @@
 """Section 6.1: larger batches make SR's limiting law greedier (more mass on the global minimiser's cells)."""
+
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Convex theory, checked (issue 4): problems, the SGD/R/SR/BC kernels, Lemma 1, Theorems 1-4, Corollary 1, CLI."""
+
 import json
 import math
 
@@ -101,8 +102,11 @@ def test_data_come_from_the_seed():
 # ------------------------------------------------------------------------------------------------ kernels
 @pytest.mark.parametrize("method", cv.METHODS)
 def test_numba_kernel_equals_the_python_reference(method, quad, logi):
-    for p, sched, batch in [(quad, cv.Schedule("strong", mu=quad.mu), 1), (quad, cv.Schedule("sqrt", c=0.3), 3),
-                            (logi, cv.Schedule("strong", mu=logi.mu), 2)]:
+    for p, sched, batch in [
+        (quad, cv.Schedule("strong", mu=quad.mu), 1),
+        (quad, cv.Schedule("sqrt", c=0.3), 3),
+        (logi, cv.Schedule("strong", mu=logi.mu), 2),
+    ]:
         run = cv.run_convex(p, method, 0.25, 400, 3, sched, seed=11, batch=batch)
         states = cv.seed_states(11, 3)
         for k in range(3):
@@ -181,8 +185,16 @@ def test_lemma1_time_average_in_sweep(quad):
 
 
 # ------------------------------------------------------------------------------------------------ theorems
-@pytest.mark.parametrize("name,kind", [("quadratic", "strong"), ("logistic", "strong"), ("weakly-convex", "sqrt"),
-                                       ("quadratic", "sqrt"), ("logistic", "sqrt")])
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("quadratic", "strong"),
+        ("logistic", "strong"),
+        ("weakly-convex", "sqrt"),
+        ("quadratic", "sqrt"),
+        ("logistic", "sqrt"),
+    ],
+)
 def test_each_theorem_holds_for_several_deltas(name, kind):
     p = get_convex_problem(name)
     G = G_of(p)
@@ -257,7 +269,7 @@ def test_corollary1_bc_converges_to_w_star_while_sr_stalls(quad):
     # 16 seeds × d coordinates the RMS of that difference is then at most Δ/(2√T) up to sampling error (+50% is
     # > 5 standard errors of an RMS over ≥ 32 draws) and positive; SGD (gradient at w_r) gives exactly 0.
     diff = bc.average_q - bc.average
-    rms = float(np.sqrt(np.mean(diff ** 2)))
+    rms = float(np.sqrt(np.mean(diff**2)))
     assert 0.05 * 0.5 / (2 * math.sqrt(bc.steps)) < rms < 1.5 * 0.5 / (2 * math.sqrt(bc.steps)), rms
 
 
@@ -294,11 +306,22 @@ def test_batch_lowers_G_and_runs(quad):
 
 
 # ------------------------------------------------------------------------------------------------ CLI
-@pytest.mark.parametrize("argv", [["--delta", "0"], ["--delta", "-0.5"], ["--steps", "0"], ["--problem", "nope"],
-                                  ["--problem", "weakly-convex", "--schedule", "strong"],
-                                  ["--theorem", "1", "--schedule", "sqrt"], ["--theorem", "3", "--schedule", "strong"],
-                                  ["--theorem", "corollary1", "--problem", "logistic"], ["--seeds", "0"],
-                                  ["--method", "adam"], ["--c", "0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--delta", "0"],
+        ["--delta", "-0.5"],
+        ["--steps", "0"],
+        ["--problem", "nope"],
+        ["--problem", "weakly-convex", "--schedule", "strong"],
+        ["--theorem", "1", "--schedule", "sqrt"],
+        ["--theorem", "3", "--schedule", "strong"],
+        ["--theorem", "corollary1", "--problem", "logistic"],
+        ["--seeds", "0"],
+        ["--method", "adam"],
+        ["--c", "0"],
+    ],
+)
 def test_bad_input_exits_2_with_one_line(argv, capsys):
     try:
         rc = main(["convex", "--quiet", "--steps", "10", "--seeds", "2"] + argv)
@@ -312,8 +335,30 @@ def test_bad_input_exits_2_with_one_line(argv, capsys):
 
 def test_cli_json_schema_and_plot(tmp_path, capsys):
     out, png = tmp_path / "c.json", tmp_path / "c.png"
-    rc = main(["convex", "--problem", "quadratic", "--method", "sr", "bc", "r", "sgd", "--delta", "0.5", "0.25",
-               "--steps", "2000", "--seeds", "4", "--quiet", "--json", str(out), "--plot", str(png)])
+    rc = main(
+        [
+            "convex",
+            "--problem",
+            "quadratic",
+            "--method",
+            "sr",
+            "bc",
+            "r",
+            "sgd",
+            "--delta",
+            "0.5",
+            "0.25",
+            "--steps",
+            "2000",
+            "--seeds",
+            "4",
+            "--quiet",
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+        ]
+    )
     assert rc == 0 and png.stat().st_size > 1000
     data = json.loads(out.read_text())
     assert data["command"] == "convex" and data["constants"]["G2"] > 0 and data["constants"]["G2_how"]
@@ -330,8 +375,26 @@ def test_cli_json_schema_and_plot(tmp_path, capsys):
 
 def test_cli_theorem_option_and_sqrt_schedule(tmp_path):
     out = tmp_path / "c.json"
-    rc = main(["convex", "--problem", "weakly-convex", "--theorem", "3", "--method", "bc", "--delta", "0.5",
-               "--steps", "1000", "--seeds", "3", "--quiet", "--json", str(out)])
+    rc = main(
+        [
+            "convex",
+            "--problem",
+            "weakly-convex",
+            "--theorem",
+            "3",
+            "--method",
+            "bc",
+            "--delta",
+            "0.5",
+            "--steps",
+            "1000",
+            "--seeds",
+            "3",
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     data = json.loads(out.read_text())
     assert data["schedule"]["kind"] == "sqrt" and data["results"][0]["bounds"]["theorem3"] > 0

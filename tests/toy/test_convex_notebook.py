@@ -1,6 +1,7 @@
 """notebooks/convex_bounds.ipynb runs from top to bottom (nbclient, kernel python3, cwd notebooks/), and its last
 cell reports what the run computed (issue 12): Lemma 1 is checked at every t from the measured/bound ratios, not
 printed, and every bound's check is a computed verdict with its worst measured/bound ratio."""
+
 import re
 from pathlib import Path
 
@@ -14,13 +15,15 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "convex_bounds.ip
 def test_convex_bounds_notebook_executes():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert nb.cells[0].cell_type == "markdown" and "Lemma 1" in nb.cells[0].source
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     client.execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Lemma 1 holds at every t" in text
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
-                 for o in c.get("outputs", []))
+    images = sum(
+        "image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     assert images >= 6
 
     # the notebook ends with its findings, printed from the ratios it computed
@@ -35,6 +38,7 @@ def test_convex_bounds_notebook_executes():
     for name, verdict, worst in rows:  # each verdict agrees with its own ratio
         assert (verdict == "holds") == (float(worst) <= 1), name
     assert {"Lemma", "Theorem 1", "Theorem 2", "Theorem 3", "Theorem 4", "Corollary 1"} <= {
-        n.split(" (")[0].replace(" as proved", "") if not n.startswith("Lemma") else "Lemma" for n, _, _ in rows}
+        n.split(" (")[0].replace(" as proved", "") if not n.startswith("Lemma") else "Lemma" for n, _, _ in rows
+    }
     n = len(rows)
     assert f"{n} of {n} checks hold." in findings, findings

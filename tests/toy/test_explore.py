@@ -1,4 +1,5 @@
 """`srchain explore`: the app's numbers are srchain's own, its exports read back, and it works in a real browser."""
+
 import json
 import os
 import shutil
@@ -194,8 +195,16 @@ def test_command_module_protocol():
 # the real browser
 # ---------------------------------------------------------------------------------------------------------------
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROME_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _browser_missing():
@@ -222,8 +231,13 @@ def _serve(port):
     if "explore" in srchain.cli.commands():
         cmd = [sys.executable, "-m", "srchain.cli", "explore", *args]
     else:
-        cmd = [sys.executable, "-c", "import argparse, sys; from srchain.toy.commands import explore as m; "
-               "p = argparse.ArgumentParser(); m.configure(p); sys.exit(m.run(p.parse_args(sys.argv[1:])))", *args]
+        cmd = [
+            sys.executable,
+            "-c",
+            "import argparse, sys; from srchain.toy.commands import explore as m; "
+            "p = argparse.ArgumentParser(); m.configure(p); sys.exit(m.run(p.parse_args(sys.argv[1:])))",
+            *args,
+        ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -290,17 +304,33 @@ def test_browser_alpha_slider_changes_law_and_tv():
                 assert tv_page == pytest.approx(t1, abs=1e-12) and abs(tv_page - t0) > 1e-3
                 assert np.max(np.abs(np.array(json.loads(attr("data-law"))) - pi1)) < 1e-12
                 # the plotted law: the Bokeh data source in the browser holds srchain's π_α
-                plotted = _poll(lambda: page.evaluate(
-                    "() => { for (const d of Bokeh.documents) { const s = d.get_model_by_name('srchain-law');"
-                    " if (s) return Array.from(s.data.pi); } return null; }"), what="the plotted law")
-                _poll(lambda: np.max(np.abs(np.array(page.evaluate(
-                    "() => Array.from(Bokeh.documents[0].get_model_by_name('srchain-law').data.pi)")) - pi1))
-                      < 1e-12, what="the plotted law to become π_α at the new α")
+                plotted = _poll(
+                    lambda: page.evaluate(
+                        "() => { for (const d of Bokeh.documents) { const s = d.get_model_by_name('srchain-law');"
+                        " if (s) return Array.from(s.data.pi); } return null; }"
+                    ),
+                    what="the plotted law",
+                )
+                _poll(
+                    lambda: (
+                        np.max(
+                            np.abs(
+                                np.array(
+                                    page.evaluate(
+                                        "() => Array.from(Bokeh.documents[0].get_model_by_name('srchain-law').data.pi)"
+                                    )
+                                )
+                                - pi1
+                            )
+                        )
+                        < 1e-12
+                    ),
+                    what="the plotted law to become π_α at the new α",
+                )
                 assert len(plotted) == 29
                 # the number printed in the page
                 line = page.locator("li", has_text="TV(π_α, π̃) =").first
-                _poll(lambda: f"TV(π_α, π̃) = {t1:.4g};" in line.inner_text(timeout=10_000),
-                      what="the printed TV")
+                _poll(lambda: f"TV(π_α, π̃) = {t1:.4g};" in line.inner_text(timeout=10_000), what="the printed TV")
                 # the URL holds the state
                 _poll(lambda: f"alpha={nxt}" in page.url, what="the URL to hold α")
             finally:

@@ -1,4 +1,5 @@
 """Figure 2: the experiment, its qualitative claims as assertions, the plot and the command."""
+
 import json
 
 import numpy as np

@@ -1,6 +1,7 @@
 """notebooks/figure2.ipynb runs top to bottom (with fewer steps than the paper's 10⁶), and its last cell reports
 what the run computed: Theorem 5's limit reached below α0, BC concentrating where SR stagnates, and the big-batch
 effect (the numbers are parsed from the printed findings, which the notebook computes rather than states)."""
+
 import re
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """`srchain simulate | bigbatch | convex | figure2` as sweeps: results stores, Dask workers, resume (issue 10)."""
+
 import json
 
 import numpy as np
@@ -7,8 +8,7 @@ import pytest
 import srchain as sc
 from tests.cli_helpers import run
 
-SIM = ["simulate", "--method", "sr", "bc", "sgd", "--alpha", "1", "0.01", "--steps", "3000", "--chains", "3",
-       "--quiet"]
+SIM = ["simulate", "--method", "sr", "bc", "sgd", "--alpha", "1", "0.01", "--steps", "3000", "--chains", "3", "--quiet"]
 BB = ["bigbatch", "--batch", "1", "4", "16", "--quiet"]
 CV = ["convex", "--method", "sr", "bc", "sgd", "--delta", "0.5", "0.25", "--steps", "500", "--seeds", "3", "--quiet"]
 F2 = ["figure2", "--alpha", "1", "0.01", "--steps", "2000", "--quiet"]
@@ -42,8 +42,9 @@ def test_simulate_tasks_reproduce_the_in_process_run(tmp_path, capsys):
         assert float(sel(ds.mass_at_minimizer, method=r.method, alpha=r.alpha)) == row["mass_at_minimizer"]
         if r.latent_counts is not None:
             np.testing.assert_array_equal(sel(ds.latent_counts, method=r.method, alpha=r.alpha), r.latent_counts)
-    np.testing.assert_array_equal(ds.x0.values, np.asarray(data["states"] if "states" in data
-                                                           else data["results"][0]["states"])[:, 0])
+    np.testing.assert_array_equal(
+        ds.x0.values, np.asarray(data["states"] if "states" in data else data["results"][0]["states"])[:, 0]
+    )
     assert ds.attrs["settings"]["steps"] == 3000 and "versions" in ds.attrs
 
 
@@ -111,8 +112,9 @@ def test_resume_reruns_only_the_unfinished_task(tmp_path, capsys, argv, dim):
     code, _, err = run(full_argv + ["--resume"], capsys)
     assert code == 0, err
     assert victim.exists()
-    assert {m.name: m.stat().st_mtime_ns for m in sorted((store / ".srchain" / "done").iterdir())
-            if m.name != victim.name} == before  # the others were not rerun
+    assert {
+        m.name: m.stat().st_mtime_ns for m in sorted((store / ".srchain" / "done").iterdir()) if m.name != victim.name
+    } == before  # the others were not rerun
     again = sc.open_results(store).load()
     assert again.done.values.all()
     for name in full.data_vars:
@@ -127,8 +129,9 @@ def test_figure2_resume_keeps_the_finished_task(tmp_path, capsys):
     assert code == 0, err and "SR limit" in out
 
 
-@pytest.mark.parametrize("argv,change", [(SIM, ["--sigma", "3"]), (BB, ["--sigma", "3"]), (CV, ["--seed", "1"]),
-                                         (F2, ["--sigma", "3"])])
+@pytest.mark.parametrize(
+    "argv,change", [(SIM, ["--sigma", "3"]), (BB, ["--sigma", "3"]), (CV, ["--seed", "1"]), (F2, ["--sigma", "3"])]
+)
 def test_resume_with_other_settings_is_refused(tmp_path, capsys, argv, change):
     flag = "--store" if argv[0] == "figure2" else "--out"
     store = tmp_path / "x.zarr"
@@ -159,8 +162,10 @@ def test_two_workers_give_the_serial_results(tmp_path, capsys, deadline):
             np.testing.assert_array_equal(a[name].values, b[name].values)
     js_s, js_d = tmp_path / "f-s.json", tmp_path / "f-d.json"
     assert run([*F2, "--out", str(tmp_path / "s.png"), "--json", str(js_s)], capsys)[0] == 0
-    code, _, err = run([*F2, "--out", str(tmp_path / "d.png"), "--json", str(js_d), "--workers", "2",
-                        "--memory-per-worker", "2"], capsys)
+    code, _, err = run(
+        [*F2, "--out", str(tmp_path / "d.png"), "--json", str(js_d), "--workers", "2", "--memory-per-worker", "2"],
+        capsys,
+    )
     assert code == 0, err
     s, d = json.loads(js_s.read_text()), json.loads(js_d.read_text())
     s.pop("seconds"), d.pop("seconds")

@@ -4,6 +4,7 @@ Not a subcommand (the command line lists its commands in :data:`srchain.cli.COMM
 check their estimates against parameters named ``max_memory`` / ``max_hours`` (design.md: library messages name
 parameters); :func:`as_flags` turns those names into the flags of the command that called them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,20 +22,33 @@ PLOT_SECONDS_PER_BAR = 1e-4
 PLOT_BYTES_PER_BAR = 3000.0
 
 #: library parameter -> command-line flag, for messages raised below the command (word-bounded replacements).
-FLAG_NAMES = {"max_memory": "--max-memory", "max_hours": "--max-hours", "burn_in": "--burn-in",
-              "max_states": "--max-states"}
+FLAG_NAMES = {
+    "max_memory": "--max-memory",
+    "max_hours": "--max-hours",
+    "burn_in": "--burn-in",
+    "max_states": "--max-states",
+}
 
 
 def add_limit_options(group, what: str = "the run") -> None:
     """``--max-memory GIB`` and ``--max-hours H`` (both checked against an estimate before any work)."""
     from srchain.cli import positive_float
 
-    group.add_argument("--max-memory", type=positive_float, default=None, metavar="GIB",
-                       help=f"refuse {what} when its estimated peak memory exceeds this many GiB (default: 80%% of "
-                            f"the memory available now)")
-    group.add_argument("--max-hours", type=positive_float, default=DEFAULT_MAX_HOURS, metavar="H",
-                       help=f"refuse {what} when its estimated time exceeds this many hours (default "
-                            f"{DEFAULT_MAX_HOURS:g})")
+    group.add_argument(
+        "--max-memory",
+        type=positive_float,
+        default=None,
+        metavar="GIB",
+        help=f"refuse {what} when its estimated peak memory exceeds this many GiB (default: 80%% of "
+        f"the memory available now)",
+    )
+    group.add_argument(
+        "--max-hours",
+        type=positive_float,
+        default=DEFAULT_MAX_HOURS,
+        metavar="H",
+        help=f"refuse {what} when its estimated time exceeds this many hours (default {DEFAULT_MAX_HOURS:g})",
+    )
 
 
 def max_memory_bytes(args) -> float:
@@ -52,8 +66,7 @@ def announcer(args, label: str):
 
     def note(est) -> None:
         if not getattr(args, "quiet", False) and est.seconds > NOTE_SECONDS:
-            sys.stderr.write(f"srchain: {label}: estimated {est.describe()} (--max-hours "
-                             f"{float(args.max_hours):g})\n")
+            sys.stderr.write(f"srchain: {label}: estimated {est.describe()} (--max-hours {float(args.max_hours):g})\n")
             sys.stderr.flush()
 
     return note
@@ -79,8 +92,10 @@ def output_cost(numbers: float = 0.0, bars: float = 0.0):
     """:class:`~srchain.simulate.WorkEstimate` of writing ``numbers`` JSON numbers and plotting ``bars`` bars."""
     from srchain.simulate import WorkEstimate
 
-    return WorkEstimate(seconds=numbers * JSON_SECONDS_PER_NUMBER + bars * PLOT_SECONDS_PER_BAR,
-                        bytes=numbers * JSON_BYTES_PER_NUMBER + bars * PLOT_BYTES_PER_BAR)
+    return WorkEstimate(
+        seconds=numbers * JSON_SECONDS_PER_NUMBER + bars * PLOT_SECONDS_PER_BAR,
+        bytes=numbers * JSON_BYTES_PER_NUMBER + bars * PLOT_BYTES_PER_BAR,
+    )
 
 
 def lattice_states(domain, delta: float) -> float:
@@ -100,11 +115,15 @@ def check_lattice_size(domain, delta: float, max_states: float | None = None) ->
 
     n = lattice_states(domain, delta)
     if not n <= 2.0**62:
-        raise SrchainError(f"the lattice of --delta {delta:g} on the domain would have {n:.3g} states, more than "
-                           f"can be indexed (2^62); use a larger --delta or a smaller --domain")
+        raise SrchainError(
+            f"the lattice of --delta {delta:g} on the domain would have {n:.3g} states, more than "
+            f"can be indexed (2^62); use a larger --delta or a smaller --domain"
+        )
     if max_states is not None and n > max_states:
-        raise SrchainError(f"the lattice has {n:.3g} states, more than the allowed {max_states:.3g}; use a larger "
-                           f"--delta, a smaller domain, or raise --max-states")
+        raise SrchainError(
+            f"the lattice has {n:.3g} states, more than the allowed {max_states:.3g}; use a larger "
+            f"--delta, a smaller domain, or raise --max-states"
+        )
     return n
 
 
@@ -113,8 +132,10 @@ def check_dim(dim) -> None:
     from srchain.errors import SrchainError
 
     if dim is not None and dim > 62:
-        raise SrchainError(f"--dim {dim} is too large: a lattice with at least 2 points per axis has at least 2^{dim} "
-                           f"states (at most 2^62 can be indexed)")
+        raise SrchainError(
+            f"--dim {dim} is too large: a lattice with at least 2 points per axis has at least 2^{dim} "
+            f"states (at most 2^62 can be indexed)"
+        )
 
 
 #: The minibatch noise enumerates every batch (srchain.noise refuses more subsets than this, after drawing the
@@ -135,6 +156,8 @@ def check_minibatch(noise: str, samples: int, batches) -> None:
             continue  # the noise model says what is wrong with it
         log_subsets = math.lgamma(m + 1) - math.lgamma(b + 1) - math.lgamma(m - b + 1)
         if log_subsets > math.log(MAX_MINIBATCH_SUBSETS) + 1e-9:
-            raise SrchainError(f"--noise minibatch enumerates all C({m}, {b}) ≈ {math.exp(min(log_subsets, 700)):.3g} "
-                               f"batches, more than {MAX_MINIBATCH_SUBSETS:,}; use fewer --samples or a --batch "
-                               f"nearer 1 or --samples")
+            raise SrchainError(
+                f"--noise minibatch enumerates all C({m}, {b}) ≈ {math.exp(min(log_subsets, 700)):.3g} "
+                f"batches, more than {MAX_MINIBATCH_SUBSETS:,}; use fewer --samples or a --batch "
+                f"nearer 1 or --samples"
+            )

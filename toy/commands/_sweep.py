@@ -4,6 +4,7 @@ Not a subcommand. The options themselves are :func:`srchain.commands.common.add_
 every command); this adds ``--resume`` and, for ``figure2`` (whose ``--out`` is its PNG, a stable flag of the
 command line), lets the store option carry another name.
 """
+
 from __future__ import annotations
 
 
@@ -27,9 +28,12 @@ def add_toy_sweep_options(parser, store_flag: str = "--out") -> None:
                 action.dest = store_flag.lstrip("-").replace("-", "_")
             group._add_action(action)
     flag = store_flag
-    group.add_argument("--resume", action="store_true",
-                       help=f"with {flag}: keep the tasks the store already holds (their completion markers) and run "
-                            f"only the others; every setting that changes a result must be the same as before")
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"with {flag}: keep the tasks the store already holds (their completion markers) and run "
+        f"only the others; every setting that changes a result must be the same as before",
+    )
 
 
 def store_path(args, store_flag: str = "--out"):

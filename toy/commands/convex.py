@@ -1,4 +1,5 @@
 """``srchain convex``: measured E[F(w̄_T) − F(w*)] of SGD, R, SR, BC beside the bounds of Section 4."""
+
 from __future__ import annotations
 
 OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
@@ -12,8 +13,9 @@ def configure(parser) -> None:
     from srchain.cli import add_output_options, add_problem_options, nonneg_int, positive_float, positive_int
 
     methods = ["sgd", "r", "sr", "bc", "bc-qs"]
-    add_problem_options(parser, default_problem="quadratic", methods=methods, default_method=["sr", "bc", "r", "sgd"],
-                        multi_method=True)
+    add_problem_options(
+        parser, default_problem="quadratic", methods=methods, default_method=["sr", "bc", "r", "sgd"], multi_method=True
+    )
     for action in parser._actions:  # several grid spacings at once
         if action.dest == "delta":
             action.nargs = "+"
@@ -22,14 +24,28 @@ def configure(parser) -> None:
     g = parser.add_argument_group("experiment")
     g.add_argument("--steps", type=positive_int, default=100_000, metavar="T", help="iterations T (>= 1)")
     g.add_argument("--seeds", type=positive_int, default=50, metavar="N", help="independent runs per (method, Δ)")
-    g.add_argument("--schedule", default="auto", choices=["auto", "strong", "sqrt"],
-                   help="strong: α_t = 1/(μ(t+1)) (Theorems 1, 4, Corollary 1); sqrt: α_t = c/√t (Theorems 2, "
-                        "3); auto: strong if the problem is strongly convex, else sqrt")
-    g.add_argument("--c", type=positive_float, default=None, metavar="C",
-                   help="constant of the sqrt schedule (default D/G, which balances its two T-terms)")
+    g.add_argument(
+        "--schedule",
+        default="auto",
+        choices=["auto", "strong", "sqrt"],
+        help="strong: α_t = 1/(μ(t+1)) (Theorems 1, 4, Corollary 1); sqrt: α_t = c/√t (Theorems 2, "
+        "3); auto: strong if the problem is strongly convex, else sqrt",
+    )
+    g.add_argument(
+        "--c",
+        type=positive_float,
+        default=None,
+        metavar="C",
+        help="constant of the sqrt schedule (default D/G, which balances its two T-terms)",
+    )
     g.add_argument("--batch", type=positive_int, default=1, metavar="B", help="samples per stochastic gradient")
-    g.add_argument("--theorem", default=None, choices=list(THEOREMS), metavar="N",
-                   help="check one result (1, 2, 3, 4, corollary1): uses its schedule and refuses others")
+    g.add_argument(
+        "--theorem",
+        default=None,
+        choices=list(THEOREMS),
+        metavar="N",
+        help="check one result (1, 2, 3, 4, corollary1): uses its schedule and refuses others",
+    )
     g.add_argument("--data-seed", type=nonneg_int, default=0, metavar="N", help="seed of the problem's data")
     from srchain.toy.commands._limits import add_limit_options
 
@@ -38,9 +54,11 @@ def configure(parser) -> None:
     from srchain.toy.commands._sweep import add_toy_sweep_options
 
     add_toy_sweep_options(parser)
-    parser.epilog = ("example: srchain convex --problem quadratic --method sr bc r sgd --delta 0.5 0.25 0.125 "
-                     "--steps 100000 --seeds 50 --json convex.json --plot convex.png; one task per (method, Δ) on 2 "
-                     "local workers into a Zarr store: ... --workers 2 --out convex.zarr")
+    parser.epilog = (
+        "example: srchain convex --problem quadratic --method sr bc r sgd --delta 0.5 0.25 0.125 "
+        "--steps 100000 --seeds 50 --json convex.json --plot convex.png; one task per (method, Δ) on 2 "
+        "local workers into a Zarr store: ... --workers 2 --out convex.zarr"
+    )
 
 
 def _schedule_for(args, problem, G):
@@ -52,12 +70,15 @@ def _schedule_for(args, problem, G):
         want = THEOREM_SCHEDULE[THEOREMS[args.theorem]]
         if kind not in ("auto", want):
             formula = "α_t = 1/(μ(t+1))" if want == "strong" else "α_t = c/√t"
-            raise SrchainError(f"Theorem {args.theorem} assumes the schedule {formula} (--schedule {want}), "
-                               f"not --schedule {kind}")
+            raise SrchainError(
+                f"Theorem {args.theorem} assumes the schedule {formula} (--schedule {want}), not --schedule {kind}"
+            )
         kind = want
         if args.theorem == "corollary1" and problem.L2 != 0:
-            raise SrchainError(f"Corollary 1 is for quadratic problems (L2 = 0); {problem.name!r} has "
-                               f"L2 = {problem.L2:.3g}: use --theorem 4")
+            raise SrchainError(
+                f"Corollary 1 is for quadratic problems (L2 = 0); {problem.name!r} has "
+                f"L2 = {problem.L2:.3g}: use --theorem 4"
+            )
     if kind == "auto":
         kind = "strong" if problem.strongly_convex else "sqrt"
     if kind == "strong" and args.c is not None:
@@ -71,8 +92,21 @@ def _schedule_for(args, problem, G):
 SGD_DELTA = 0.0
 
 
-def convex_task(problem: str, dim, data_seed: int, domain, max_memory: float, method: str, delta, steps: int,
-                seeds: int, schedule, seed: int, batch: int, G: float):
+def convex_task(
+    problem: str,
+    dim,
+    data_seed: int,
+    domain,
+    max_memory: float,
+    method: str,
+    delta,
+    steps: int,
+    seeds: int,
+    schedule,
+    seed: int,
+    batch: int,
+    G: float,
+):
     """One task of ``srchain convex``: ``method`` at ``delta`` over ``seeds`` seeds (``SeedSequence(seed)``'s
     children, the same for every task); ``(record, arrays)`` with the per-seed errors for the results store."""
     import numpy as np
@@ -87,10 +121,14 @@ def convex_task(problem: str, dim, data_seed: int, domain, max_memory: float, me
     def num(v):
         return np.nan if v is None else float(v)
 
-    arrays = {"error": run.errors, "error_mean": rec["error_mean"], "error_ci": np.asarray(rec["error_ci"], float),
-              "bound": np.array([num(rec["bounds"][k]) for k in BOUND_KEYS]),
-              "bound_proved": np.array([num(rec["bounds_proved"][k]) for k in BOUND_KEYS]),
-              "checkpoint_error": np.asarray(rec["checkpoints"]["error_mean"], dtype=np.float64)}
+    arrays = {
+        "error": run.errors,
+        "error_mean": rec["error_mean"],
+        "error_ci": np.asarray(rec["error_ci"], float),
+        "bound": np.array([num(rec["bounds"][k]) for k in BOUND_KEYS]),
+        "bound_proved": np.array([num(rec["bounds_proved"][k]) for k in BOUND_KEYS]),
+        "checkpoint_error": np.asarray(rec["checkpoints"]["error_mean"], dtype=np.float64),
+    }
     if method in ("bc", "bc-qs"):
         arrays["error_q"] = run.errors_q
         arrays["checkpoint_error_q"] = np.asarray(rec["checkpoints_q"]["error_mean"], dtype=np.float64)
@@ -124,11 +162,17 @@ def run(args) -> int:
         nbytes, secs = estimate_problem(args.problem, args.dim)
         with as_flags(flags):
             check_counts(args.steps, args.seeds, args.batch)
-            check_work(WorkEstimate(seconds=secs, bytes=nbytes), max_memory_bytes(args), args.max_hours,
-                       what=f"building the {args.problem} problem in dim={args.dim or 10}", hint="use a smaller dim")
+            check_work(
+                WorkEstimate(seconds=secs, bytes=nbytes),
+                max_memory_bytes(args),
+                args.max_hours,
+                what=f"building the {args.problem} problem in dim={args.dim or 10}",
+                hint="use a smaller dim",
+            )
     with as_flags(flags):
-        problem = get_convex_problem(args.problem, dim=args.dim, data_seed=args.data_seed, domain=args.domain,
-                                     max_memory=max_memory_bytes(args))
+        problem = get_convex_problem(
+            args.problem, dim=args.dim, data_seed=args.data_seed, domain=args.domain, max_memory=max_memory_bytes(args)
+        )
     deltas = sorted({float(d) for d in args.delta}, reverse=True)
     methods = list(dict.fromkeys(args.method))
     if any(m != "sgd" for m in methods):
@@ -137,36 +181,66 @@ def run(args) -> int:
         scale = float(np.max(np.abs(problem.domain)))
         finest = scale * 2.0**-52
         if deltas[-1] < finest:
-            raise SrchainError(f"--delta {deltas[-1]:g} is finer than float64 resolves on the box (|w| up to "
-                               f"{scale:g}: spacing {finest:.2g}); rounding would be the identity. Use --delta >= "
-                               f"{finest:.2g} or --method sgd")
+            raise SrchainError(
+                f"--delta {deltas[-1]:g} is finer than float64 resolves on the box (|w| up to "
+                f"{scale:g}: spacing {finest:.2g}); rounding would be the identity. Use --delta >= "
+                f"{finest:.2g} or --method sgd"
+            )
     G2, how = problem.g_squared(args.batch)
     G = math.sqrt(G2)
     schedule = _schedule_for(args, problem, G)
     for d in deltas:
         if any(m != "sgd" for m in methods):
             problem.grid_box(d)  # refuses a Δ whose grid misses the box or w*
-    header = {"command": "convex", "problem": problem.name, "dim": problem.dim, "methods": methods,
-              "deltas": deltas, "steps": args.steps, "seeds": args.seeds, "seed": args.seed, "batch": args.batch,
-              "schedule": schedule.to_dict(), "domain": problem.domain.tolist(),
-              "constants": {**problem.constants(), "G2": G2, "G2_how": how}}
+    header = {
+        "command": "convex",
+        "problem": problem.name,
+        "dim": problem.dim,
+        "methods": methods,
+        "deltas": deltas,
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "batch": args.batch,
+        "schedule": schedule.to_dict(),
+        "domain": problem.domain.tolist(),
+        "constants": {**problem.constants(), "G2": G2, "G2_how": how},
+    }
 
     with as_flags(flags):
         check_counts(args.steps, args.seeds, args.batch)
         est = estimate_sweep(problem, methods, deltas, args.steps, args.seeds, args.batch)
-        check_work(est, max_memory_bytes(args), args.max_hours, what="the convex sweep",
-                   hint="use fewer steps, seeds or a smaller batch")
+        check_work(
+            est,
+            max_memory_bytes(args),
+            args.max_hours,
+            what="the convex sweep",
+            hint="use fewer steps, seeds or a smaller batch",
+        )
     announcer(args, "convex")(est)
     jobs = []
     for mth in methods:
         jobs.extend([(mth, None)] if mth == "sgd" else [(mth, float(dl)) for dl in deltas])
-    common = {"problem": args.problem, "dim": args.dim, "data_seed": args.data_seed, "domain": args.domain,
-              "max_memory": max_memory_bytes(args), "steps": args.steps, "seeds": args.seeds,
-              "schedule": schedule, "seed": args.seed, "batch": args.batch, "G": G}
+    common = {
+        "problem": args.problem,
+        "dim": args.dim,
+        "data_seed": args.data_seed,
+        "domain": args.domain,
+        "max_memory": max_memory_bytes(args),
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "schedule": schedule,
+        "seed": args.seed,
+        "batch": args.batch,
+        "G": G,
+    }
     tasks = []
     for mth, dl in jobs:
-        need = float(estimate_sweep(problem, [mth], [dl if dl is not None else 1.0], args.steps, args.seeds,
-                                    args.batch, threads=1).bytes)
+        need = float(
+            estimate_sweep(
+                problem, [mth], [dl if dl is not None else 1.0], args.steps, args.seeds, args.batch, threads=1
+            ).bytes
+        )
         key = {"method": mth, "delta": SGD_DELTA if dl is None else dl}
         tasks.append(Task(key, convex_task, {**common, "method": mth, "delta": dl}, {"memory": need}))
     store = None
@@ -190,39 +264,74 @@ def run(args) -> int:
 
     c = header["constants"]
     print(f"{problem.name}: {problem.description}")
-    print(f"  μ = {fmt(c['mu'])}, L = {fmt(c['L'])}, L2 = {fmt(c['L2'])}, D = {fmt(c['D'])}, d = {c['dim']}, "
-          f"G² = {fmt(G2)} ({how})")
-    sched = ("α_t = 1/(μ(t+1))" if schedule.kind == "strong" else f"α_t = {schedule.c:.4g}/√t")
-    print(f"  schedule {sched}, T = {args.steps}, {args.seeds} seeds, batch {args.batch}; error = F(w̄_T) − F(w*), "
-          f"mean [95% CI]")
+    print(
+        f"  μ = {fmt(c['mu'])}, L = {fmt(c['L'])}, L2 = {fmt(c['L2'])}, D = {fmt(c['D'])}, d = {c['dim']}, "
+        f"G² = {fmt(G2)} ({how})"
+    )
+    sched = "α_t = 1/(μ(t+1))" if schedule.kind == "strong" else f"α_t = {schedule.c:.4g}/√t"
+    print(
+        f"  schedule {sched}, T = {args.steps}, {args.seeds} seeds, batch {args.batch}; error = F(w̄_T) − F(w*), "
+        f"mean [95% CI]"
+    )
     rows = []
     for r in records:
-        named = [(k, v) for k, v in r["bounds"].items() if v is not None
-                 and not (k == "theorem4" and r["bounds"].get("corollary1") is not None)] or [(None, None)]
+        named = [
+            (k, v)
+            for k, v in r["bounds"].items()
+            if v is not None and not (k == "theorem4" and r["bounds"].get("corollary1") is not None)
+        ] or [(None, None)]
         for k, v in named:
             extra = ""
             if "error_q_mean" in r:
                 extra = fmt(r["error_q_mean"])
-            rows.append([r["method"], "-" if r["delta"] is None else fmt(r["delta"]), fmt(r["error_mean"]),
-                         f"[{fmt(r['error_ci'][0])}, {fmt(r['error_ci'][1])}]", extra or "-",
-                         k or "-", fmt(v), "-" if k is None else ("yes" if r["holds"][k] else "NO"),
-                         "-" if k is None or r["tightness"][k] is None else fmt(r["tightness"][k]),
-                         fmt(r["bounds_proved"].get(k)) if k else "-"])
-    print_table(["method", "Δ", "error", "95% CI", "error Q(w_r)", "bound", "value", "holds", "bound/error",
-                 "as proved"], rows, out=sys.stdout)
+            rows.append(
+                [
+                    r["method"],
+                    "-" if r["delta"] is None else fmt(r["delta"]),
+                    fmt(r["error_mean"]),
+                    f"[{fmt(r['error_ci'][0])}, {fmt(r['error_ci'][1])}]",
+                    extra or "-",
+                    k or "-",
+                    fmt(v),
+                    "-" if k is None else ("yes" if r["holds"][k] else "NO"),
+                    "-" if k is None or r["tightness"][k] is None else fmt(r["tightness"][k]),
+                    fmt(r["bounds_proved"].get(k)) if k else "-",
+                ]
+            )
+    print_table(
+        ["method", "Δ", "error", "95% CI", "error Q(w_r)", "bound", "value", "holds", "bound/error", "as proved"],
+        rows,
+        out=sys.stdout,
+    )
     lem = [r for r in records if "lemma1" in r]
     if lem:
         print("Lemma 1 (mean over t of ‖r_t‖²/α_t ≤ √d·Δ·G):")
-        print_table(["Δ", "measured", "bound √dΔG", "holds"],
-                    [[fmt(r["delta"]), fmt(r["lemma1"]["measured"]), fmt(r["lemma1"]["bound"]),
-                      "yes" if r["lemma1"]["holds"] else "NO"] for r in lem], out=sys.stdout)
+        print_table(
+            ["Δ", "measured", "bound √dΔG", "holds"],
+            [
+                [
+                    fmt(r["delta"]),
+                    fmt(r["lemma1"]["measured"]),
+                    fmt(r["lemma1"]["bound"]),
+                    "yes" if r["lemma1"]["holds"] else "NO",
+                ]
+                for r in lem
+            ],
+            out=sys.stdout,
+        )
     if len(deltas) >= 2 and slopes:
         print("slope of log(error) against log(Δ) (every printed floor is linear in Δ: slope 1):")
         srows = []
         for mth, s in slopes.items():
             bs = [f"{k[6:]} {fmt(v, '.2f')}" for k, v in s.items() if k.startswith("bound_") and v is not None]
-            srows.append([mth, fmt(s["measured"], ".2f"), fmt(s.get("measured_q"), ".2f") if "measured_q" in s
-                          else "-", ", ".join(bs) or "-"])
+            srows.append(
+                [
+                    mth,
+                    fmt(s["measured"], ".2f"),
+                    fmt(s.get("measured_q"), ".2f") if "measured_q" in s else "-",
+                    ", ".join(bs) or "-",
+                ]
+            )
         print_table(["method", "measured", "measured Q(w_r)", "whole bound"], srows, out=sys.stdout)
     if args.out:
         print(f"# results store: {args.out} (srchain.open_results({str(args.out)!r}))")
@@ -247,22 +356,49 @@ def _open_store(args, problem, header, methods, deltas, jobs, G):
     applicable = np.array([[(m, d) in keyed for d in delta_values] for m in methods])
     ck = checkpoints(args.steps)
     grid = ("method", "delta")
-    variables = {"error": ((*grid, "seed"), "f8"), "error_q": ((*grid, "seed"), "f8"),
-                 "lemma_ratio": ((*grid, "seed"), "f8"), "error_mean": (grid, "f8"), "error_ci": ((*grid, "ci"), "f8"),
-                 "bound": ((*grid, "theorem"), "f8"), "bound_proved": ((*grid, "theorem"), "f8"),
-                 "checkpoint_error": ((*grid, "step"), "f8"), "checkpoint_error_q": ((*grid, "step"), "f8"),
-                 "applicable": (grid, applicable)}
-    coords = {"method": methods, "delta": delta_values, "seed": np.arange(args.seeds), "ci": ["lo", "hi"],
-              "theorem": list(BOUND_KEYS), "step": ck}
-    settings = {"problem": problem.name, "dim": problem.dim, "data_seed": args.data_seed,
-                "domain": problem.domain.tolist(), "steps": args.steps, "seeds": args.seeds, "seed": args.seed,
-                "batch": args.batch, "schedule": header["schedule"], "theorem": args.theorem}
+    variables = {
+        "error": ((*grid, "seed"), "f8"),
+        "error_q": ((*grid, "seed"), "f8"),
+        "lemma_ratio": ((*grid, "seed"), "f8"),
+        "error_mean": (grid, "f8"),
+        "error_ci": ((*grid, "ci"), "f8"),
+        "bound": ((*grid, "theorem"), "f8"),
+        "bound_proved": ((*grid, "theorem"), "f8"),
+        "checkpoint_error": ((*grid, "step"), "f8"),
+        "checkpoint_error_q": ((*grid, "step"), "f8"),
+        "applicable": (grid, applicable),
+    }
+    coords = {
+        "method": methods,
+        "delta": delta_values,
+        "seed": np.arange(args.seeds),
+        "ci": ["lo", "hi"],
+        "theorem": list(BOUND_KEYS),
+        "step": ck,
+    }
+    settings = {
+        "problem": problem.name,
+        "dim": problem.dim,
+        "data_seed": args.data_seed,
+        "domain": problem.domain.tolist(),
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "batch": args.batch,
+        "schedule": header["schedule"],
+        "theorem": args.theorem,
+    }
     spec = _ConvexSpec(problem)
     attrs = run_attrs(args, spec, settings)
-    attrs.update({"constants": header["constants"], "G": G,
-                  "notes": "error = F(w̄_T) − F(w*) per seed (BC: of w_r; error_q: of Q(w_r)); SGD is stored at "
-                           "delta = 0 (no quantization; the JSON has delta null); cells where applicable is false "
-                           "have no run; bound: the theorems' right-hand sides (NaN where one does not apply)"})
+    attrs.update(
+        {
+            "constants": header["constants"],
+            "G": G,
+            "notes": "error = F(w̄_T) − F(w*) per seed (BC: of w_r; error_q: of Q(w_r)); SGD is stored at "
+            "delta = 0 (no quantization; the JSON has delta null); cells where applicable is false "
+            "have no run; bound: the theorems' right-hand sides (NaN where one does not apply)",
+        }
+    )
     from srchain.toy.commands._sweep import open_store
 
     store = open_store(args, args.out, coords, variables, attrs, settings, grid)
@@ -277,11 +413,18 @@ class _ConvexSpec:
     """What :func:`srchain.commands.common.run_attrs` reads from a spec, for a convex problem (no lattice)."""
 
     def __init__(self, problem):
-        self.problem = _Dict({"name": problem.name, "dim": problem.dim, "description": problem.description,
-                              **{k: v for k, v in problem.constants().items()}})
+        self.problem = _Dict(
+            {
+                "name": problem.name,
+                "dim": problem.dim,
+                "description": problem.description,
+                **{k: v for k, v in problem.constants().items()},
+            }
+        )
         self.noise = _Dict({"name": "the problem's own sampling", "batch": None})
-        self.lattice = _Dict({"grid": "lo + ΔZ^d per delta (see the delta coordinate)",
-                              "domain": problem.domain.tolist()})
+        self.lattice = _Dict(
+            {"grid": "lo + ΔZ^d per delta (see the delta coordinate)", "domain": problem.domain.tolist()}
+        )
 
 
 class _Dict:
@@ -298,7 +441,6 @@ def _plot(path, problem, records, deltas):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
     methods = list(dict.fromkeys(r["method"] for r in records))

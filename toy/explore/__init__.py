@@ -23,14 +23,37 @@ memoised; no Panel), :mod:`~srchain.toy.explore.app` (the view: :class:`Explorer
 :mod:`~srchain.toy.explore.export` (the PNG, netCDF and JSON exports). ``Explorer`` and ``build_app`` are imported
 from :mod:`~srchain.toy.explore.app` on first use, so that importing this package does not import Panel.
 """
+
 from __future__ import annotations
 
 from srchain.toy.explore import model as _model
-from srchain.toy.explore.model import (ALPHAS, DELTAS, Setting, clear_caches, curve_point, histogram, law, limit_law,
-                                       mixing, problem_options)
+from srchain.toy.explore.model import (
+    ALPHAS,
+    DELTAS,
+    Setting,
+    clear_caches,
+    curve_point,
+    histogram,
+    law,
+    limit_law,
+    mixing,
+    problem_options,
+)
 
-__all__ = ["ALPHAS", "DELTAS", "Setting", "Explorer", "build_app", "problem_options", "law", "limit_law",
-           "mixing", "histogram", "curve_point", "clear_caches"]
+__all__ = [
+    "ALPHAS",
+    "DELTAS",
+    "Setting",
+    "Explorer",
+    "build_app",
+    "problem_options",
+    "law",
+    "limit_law",
+    "mixing",
+    "histogram",
+    "curve_point",
+    "clear_caches",
+]
 
 #: names of :mod:`srchain.toy.explore.app`, the view, which imports param (and Panel when it builds its views)
 _VIEW = ("Explorer", "build_app", "URL_PARAMS", "WAIT_S")

@@ -5,6 +5,7 @@ Importing this module imports param (Panel's parameter library) and builds the c
 are imported when the views are built. :mod:`srchain.toy.explore` imports this module on first use of
 ``Explorer`` or ``build_app``, so that importing the model does not import Panel.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,9 +23,25 @@ import param
 
 from srchain.errors import SrchainError
 from srchain.toy.explore import export
-from srchain.toy.explore.model import (ALPHAS, DELTAS, METHODS, MIXING_ALPHAS, NOISES, Setting, _fmt, _nan,
-                                       alpha0_of, chain, curve_point, histogram, law, limit_law, minimizer_cells,
-                                       mixing, problem_options)
+from srchain.toy.explore.model import (
+    ALPHAS,
+    DELTAS,
+    METHODS,
+    MIXING_ALPHAS,
+    NOISES,
+    Setting,
+    _fmt,
+    _nan,
+    alpha0_of,
+    chain,
+    curve_point,
+    histogram,
+    law,
+    limit_law,
+    minimizer_cells,
+    mixing,
+    problem_options,
+)
 
 __all__ = ["Explorer", "build_app", "URL_PARAMS", "WAIT_S"]
 
@@ -32,8 +49,23 @@ __all__ = ["Explorer", "build_app", "URL_PARAMS", "WAIT_S"]
 WAIT_S = 0.15
 
 #: Parameters kept in the URL's query string.
-URL_PARAMS = ("problem", "method", "alpha", "delta", "noise", "sigma", "nu", "batch", "samples", "eps", "start",
-              "simulate", "steps", "seed", "show_mixing")
+URL_PARAMS = (
+    "problem",
+    "method",
+    "alpha",
+    "delta",
+    "noise",
+    "sigma",
+    "nu",
+    "batch",
+    "samples",
+    "eps",
+    "start",
+    "simulate",
+    "steps",
+    "seed",
+    "show_mixing",
+)
 
 
 class Explorer(param.Parameterized):
@@ -68,8 +100,9 @@ class Explorer(param.Parameterized):
         self.state: dict = {}
         self._build_views()
         self.param.watch(self._on_alpha, ["alpha"])
-        self.param.watch(self._on_setting, ["problem", "method", "delta", "noise", "sigma", "nu", "batch",
-                                            "samples", "seed"])
+        self.param.watch(
+            self._on_setting, ["problem", "method", "delta", "noise", "sigma", "nu", "batch", "samples", "seed"]
+        )
         self.param.watch(self._on_extras, ["simulate", "steps", "start", "eps", "show_mixing"])
         self._on_setting()
 
@@ -79,8 +112,17 @@ class Explorer(param.Parameterized):
         name, dim = problem_options()[self.problem]
         # the noise seed only matters for the minibatch noise: keep it out of the key otherwise
         seed = self.seed if self.noise == "minibatch" else 0
-        return Setting(problem=name, dim=dim, delta=float(self.delta), noise=self.noise, sigma=float(self.sigma),
-                       nu=float(self.nu), batch=int(self.batch), samples=int(self.samples), seed=int(seed))
+        return Setting(
+            problem=name,
+            dim=dim,
+            delta=float(self.delta),
+            noise=self.noise,
+            sigma=float(self.sigma),
+            nu=float(self.nu),
+            batch=int(self.batch),
+            samples=int(self.samples),
+            seed=int(seed),
+        )
 
     # --- views ---------------------------------------------------------------------------------------------
     def _build_views(self):
@@ -91,18 +133,44 @@ class Explorer(param.Parameterized):
         tools = "pan,wheel_zoom,box_zoom,reset,hover"
         self.src_law = ColumnDataSource(dict(x=[], pi=[], limit=[], f=[]), name="srchain-law")
         self.src_sim = ColumnDataSource(dict(x=[], sim=[]))
-        p = figure(height=330, sizing_mode="stretch_width", tools=tools, x_axis_label="w",
-                   y_axis_label="probability", title="stationary law")
+        p = figure(
+            height=330,
+            sizing_mode="stretch_width",
+            tools=tools,
+            x_axis_label="w",
+            y_axis_label="probability",
+            title="stationary law",
+        )
         p.extra_y_ranges = {"f": Range1d(0, 1)}
         p.add_layout(LinearAxis(y_range_name="f", axis_label="f(w)"), "right")
-        p.line("x", "f", source=self.src_law, y_range_name="f", color="#aaaaaa", line_dash="dotted",
-               legend_label="objective f")
-        p.vbar(x="x", top="sim", width=0.5, source=self.src_sim, color="#ff7f0e", alpha=0.35,
-               legend_label="simulated")
-        p.step("x", "pi", source=self.src_law, mode="center", color="#1f77b4", line_width=2,
-               legend_label="law of the rule at α")
-        p.step("x", "limit", source=self.src_law, mode="center", color="black", line_dash="dashed",
-               legend_label="π̃ (SR limit, Eq. 9)")
+        p.line(
+            "x",
+            "f",
+            source=self.src_law,
+            y_range_name="f",
+            color="#aaaaaa",
+            line_dash="dotted",
+            legend_label="objective f",
+        )
+        p.vbar(x="x", top="sim", width=0.5, source=self.src_sim, color="#ff7f0e", alpha=0.35, legend_label="simulated")
+        p.step(
+            "x",
+            "pi",
+            source=self.src_law,
+            mode="center",
+            color="#1f77b4",
+            line_width=2,
+            legend_label="law of the rule at α",
+        )
+        p.step(
+            "x",
+            "limit",
+            source=self.src_law,
+            mode="center",
+            color="black",
+            line_dash="dashed",
+            legend_label="π̃ (SR limit, Eq. 9)",
+        )
         self.min_span = Span(location=0, dimension="height", line_color="red", line_dash="dotted")
         p.add_layout(self.min_span)
         p.legend.location = "top_left"
@@ -116,28 +184,36 @@ class Explorer(param.Parameterized):
         self.cmap = LinearColorMapper(palette="Viridis256", low=0, high=1)
         figs = []
         for src, title in ((self.src_img, "law of the rule at α"), (self.src_img_lim, "π̃ (SR limit, Eq. 9)")):
-            q = figure(height=330, width=360, tools=tools, title=title, x_axis_label="w₁", y_axis_label="w₂",
-                       match_aspect=True)
+            q = figure(
+                height=330, width=360, tools=tools, title=title, x_axis_label="w₁", y_axis_label="w₂", match_aspect=True
+            )
             q.image(image="image", x="x", y="y", dw="dw", dh="dh", source=src, color_mapper=self.cmap)
             figs.append(q)
         self.fig_heat = figs
 
-        self.src_curve = ColumnDataSource(dict(alpha=list(ALPHAS), tv=[math.nan] * len(ALPHAS),
-                                               mass=[math.nan] * len(ALPHAS)), name="srchain-curves")
+        self.src_curve = ColumnDataSource(
+            dict(alpha=list(ALPHAS), tv=[math.nan] * len(ALPHAS), mass=[math.nan] * len(ALPHAS)), name="srchain-curves"
+        )
         self.alpha_spans = []
         cv = []
-        for key, label, ytype in (("tv", "TV(law, π̃)", "log"), ("mass", "mass on the global minimiser",
-                                                                  "linear")):
-            q = figure(height=260, sizing_mode="stretch_width", x_axis_type="log", y_axis_type=ytype,
-                       tools=tools, x_axis_label="α", y_axis_label=label, title=label + " over α")
+        for key, label, ytype in (("tv", "TV(law, π̃)", "log"), ("mass", "mass on the global minimiser", "linear")):
+            q = figure(
+                height=260,
+                sizing_mode="stretch_width",
+                x_axis_type="log",
+                y_axis_type=ytype,
+                tools=tools,
+                x_axis_label="α",
+                y_axis_label=label,
+                title=label + " over α",
+            )
             q.line("alpha", key, source=self.src_curve, line_width=2)
             q.scatter("alpha", key, source=self.src_curve, size=4)
             s = Span(location=self.alpha, dimension="height", line_color="red")
             q.add_layout(s)
             self.alpha_spans.append(s)
             cv.append(q)
-        self.limit_mass_span = Span(location=math.nan, dimension="width", line_color="black",
-                                    line_dash="dashed")
+        self.limit_mass_span = Span(location=math.nan, dimension="width", line_color="black", line_dash="dashed")
         cv[1].add_layout(self.limit_mass_span)
         self.alpha0_spans = []
         for q in cv:
@@ -147,14 +223,20 @@ class Explorer(param.Parameterized):
         self.fig_curves = cv
 
         self.src_mix = ColumnDataSource(dict(alpha=[], exact=[], lower=[], upper=[]))
-        q = figure(height=260, sizing_mode="stretch_width", x_axis_type="log", y_axis_type="log", tools=tools,
-                   x_axis_label="α", y_axis_label="steps", title="mixing time M_ε(α) and spectral bounds")
+        q = figure(
+            height=260,
+            sizing_mode="stretch_width",
+            x_axis_type="log",
+            y_axis_type="log",
+            tools=tools,
+            x_axis_label="α",
+            y_axis_label="steps",
+            title="mixing time M_ε(α) and spectral bounds",
+        )
         q.scatter("alpha", "exact", source=self.src_mix, size=7, legend_label="M_ε exact")
         q.line("alpha", "exact", source=self.src_mix)
-        q.line("alpha", "lower", source=self.src_mix, line_dash="dashed", color="green",
-               legend_label="lower bound")
-        q.line("alpha", "upper", source=self.src_mix, line_dash="dashed", color="purple",
-               legend_label="upper bound")
+        q.line("alpha", "lower", source=self.src_mix, line_dash="dashed", color="green", legend_label="lower bound")
+        q.line("alpha", "upper", source=self.src_mix, line_dash="dashed", color="purple", legend_label="upper bound")
         s = Span(location=self.alpha, dimension="height", line_color="red")
         q.add_layout(s)
         self.alpha_spans.append(s)
@@ -162,13 +244,14 @@ class Explorer(param.Parameterized):
         self.fig_mix = q
 
         # (a Bokeh pane's own ``visible`` does not come back once set False: toggle a Column around it)
-        self.pane_law = pn.Column(pn.pane.Bokeh(self.fig_law, sizing_mode="stretch_width"),
-                                  sizing_mode="stretch_width")
+        self.pane_law = pn.Column(pn.pane.Bokeh(self.fig_law, sizing_mode="stretch_width"), sizing_mode="stretch_width")
         self.pane_heat = pn.Row(*[pn.pane.Bokeh(f) for f in self.fig_heat], visible=False)
-        self.pane_curves = pn.Row(*[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.fig_curves],
-                                  sizing_mode="stretch_width")
-        self.pane_mix = pn.Column(pn.pane.Bokeh(self.fig_mix, sizing_mode="stretch_width"), visible=False,
-                                  sizing_mode="stretch_width")
+        self.pane_curves = pn.Row(
+            *[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.fig_curves], sizing_mode="stretch_width"
+        )
+        self.pane_mix = pn.Column(
+            pn.pane.Bokeh(self.fig_mix, sizing_mode="stretch_width"), visible=False, sizing_mode="stretch_width"
+        )
         self.numbers = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["srchain-numbers"])
         self.data_tag = pn.pane.HTML("", margin=0)
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
@@ -179,39 +262,65 @@ class Explorer(param.Parameterized):
     def widgets(self):
         import panel as pn
 
-        w = pn.Param(self.param, parameters=list(URL_PARAMS), show_name=False, widgets={
-            "alpha": {"type": pn.widgets.DiscreteSlider, "name": "α (log scale)",
-                      "formatter": "%.3g"},
-            "delta": {"type": pn.widgets.Select, "name": "Δ"},
-            "problem": {"name": "problem"},
-            "sigma": {"type": pn.widgets.FloatInput, "name": "σ (gaussian std / laplace b / student-t scale)",
-                      "step": 0.5},
-            "nu": {"type": pn.widgets.FloatInput, "name": "ν (student-t)", "step": 0.5},
-            "batch": {"type": pn.widgets.IntInput, "name": "batch B"},
-            "samples": {"type": pn.widgets.IntInput, "name": "samples m (minibatch noise)"},
-            "eps": {"type": pn.widgets.FloatInput, "name": "ε (mixing time)", "step": 0.05},
-            "start": {"type": pn.widgets.FloatInput, "name": "start point (simulation)"},
-            "steps": {"type": pn.widgets.IntInput, "name": "steps (simulation)", "step": 10000},
-            "seed": {"type": pn.widgets.IntInput, "name": "seed"},
-            "simulate": {"name": "overlay simulated histogram"},
-            "show_mixing": {"name": "M_ε(α) and spectral bounds"},
-        })
+        w = pn.Param(
+            self.param,
+            parameters=list(URL_PARAMS),
+            show_name=False,
+            widgets={
+                "alpha": {"type": pn.widgets.DiscreteSlider, "name": "α (log scale)", "formatter": "%.3g"},
+                "delta": {"type": pn.widgets.Select, "name": "Δ"},
+                "problem": {"name": "problem"},
+                "sigma": {
+                    "type": pn.widgets.FloatInput,
+                    "name": "σ (gaussian std / laplace b / student-t scale)",
+                    "step": 0.5,
+                },
+                "nu": {"type": pn.widgets.FloatInput, "name": "ν (student-t)", "step": 0.5},
+                "batch": {"type": pn.widgets.IntInput, "name": "batch B"},
+                "samples": {"type": pn.widgets.IntInput, "name": "samples m (minibatch noise)"},
+                "eps": {"type": pn.widgets.FloatInput, "name": "ε (mixing time)", "step": 0.05},
+                "start": {"type": pn.widgets.FloatInput, "name": "start point (simulation)"},
+                "steps": {"type": pn.widgets.IntInput, "name": "steps (simulation)", "step": 10000},
+                "seed": {"type": pn.widgets.IntInput, "name": "seed"},
+                "simulate": {"name": "overlay simulated histogram"},
+                "show_mixing": {"name": "M_ε(α) and spectral bounds"},
+            },
+        )
         return w
 
     def panel(self):
         """The whole app: controls on the left, views on the right."""
         import panel as pn
 
-        png = pn.widgets.FileDownload(callback=self.png_bytes, filename="srchain-explore.png",
-                                      label="export PNG", embed=False)
-        nc = pn.widgets.FileDownload(callback=self.netcdf_bytes, filename="srchain-explore.nc",
-                                     label="export data (.nc)", embed=False)
-        js = pn.widgets.FileDownload(callback=self.json_bytes, filename="srchain-explore.json",
-                                     label="export data (.json)", embed=False)
-        side = pn.Column("## srchain explore", self.widgets(), pn.Row(self.spinner, self.progress),
-                         self.progress_text, png, nc, js, width=320)
-        main = pn.Column(self.message, self.numbers, self.pane_law, self.pane_heat, self.pane_curves,
-                         self.pane_mix, self.data_tag, sizing_mode="stretch_width")
+        png = pn.widgets.FileDownload(
+            callback=self.png_bytes, filename="srchain-explore.png", label="export PNG", embed=False
+        )
+        nc = pn.widgets.FileDownload(
+            callback=self.netcdf_bytes, filename="srchain-explore.nc", label="export data (.nc)", embed=False
+        )
+        js = pn.widgets.FileDownload(
+            callback=self.json_bytes, filename="srchain-explore.json", label="export data (.json)", embed=False
+        )
+        side = pn.Column(
+            "## srchain explore",
+            self.widgets(),
+            pn.Row(self.spinner, self.progress),
+            self.progress_text,
+            png,
+            nc,
+            js,
+            width=320,
+        )
+        main = pn.Column(
+            self.message,
+            self.numbers,
+            self.pane_law,
+            self.pane_heat,
+            self.pane_curves,
+            self.pane_mix,
+            self.data_tag,
+            sizing_mode="stretch_width",
+        )
         return pn.Row(side, main, sizing_mode="stretch_width")
 
     # --- threading -----------------------------------------------------------------------------------------
@@ -300,8 +409,14 @@ class Explorer(param.Parameterized):
         s, method, alpha = self.setting if self._setting_ok() else None, self.method, float(self.alpha)
         if s is None:
             return
-        extras = (bool(self.simulate), int(self.steps), float(self.start), int(self.seed), float(self.eps),
-                  bool(self.show_mixing))
+        extras = (
+            bool(self.simulate),
+            int(self.steps),
+            float(self.start),
+            int(self.seed),
+            float(self.eps),
+            bool(self.show_mixing),
+        )
         gen = self._gen
 
         def compute():
@@ -360,12 +475,23 @@ class Explorer(param.Parameterized):
         self._show_error("; ".join(errors) if errors else None)
         cells = minimizer_cells(s)
         lim_mass = float(lim.pi[cells].sum()) if lim.pi is not None and cells.size else math.nan
-        self.state = {"alpha": alpha, "method": method, "setting": s.to_dict(), "tv_to_limit": _nan(tv_),
-                      "mass_at_minimizer": _nan(mass), "entropy": _nan(ent), "alpha0": a0,
-                      "limit_mass_at_minimizer": _nan(lim_mass), "solver": L.solver, "states": lattice.size,
-                      "pi": None if pi is None else pi, "pi_limit": lim.pi,
-                      "sim": None if sim is None else sim.pi, "mixing": res.get("mixing"),
-                      "points": lattice.points}
+        self.state = {
+            "alpha": alpha,
+            "method": method,
+            "setting": s.to_dict(),
+            "tv_to_limit": _nan(tv_),
+            "mass_at_minimizer": _nan(mass),
+            "entropy": _nan(ent),
+            "alpha0": a0,
+            "limit_mass_at_minimizer": _nan(lim_mass),
+            "solver": L.solver,
+            "states": lattice.size,
+            "pi": None if pi is None else pi,
+            "pi_limit": lim.pi,
+            "sim": None if sim is None else sim.pi,
+            "mixing": res.get("mixing"),
+            "points": lattice.points,
+        }
         # the law's view
         nan_vec = [math.nan] * lattice.size
         if lattice.dim == 1:
@@ -373,24 +499,31 @@ class Explorer(param.Parameterized):
             f = np.asarray(problem.value(lattice.points), dtype=np.float64)
             self.fig_law.extra_y_ranges["f"].start = float(f.min())
             self.fig_law.extra_y_ranges["f"].end = float(f.max())
-            self.src_law.data = dict(x=x, pi=nan_vec if pi is None else pi,
-                                     limit=nan_vec if lim.pi is None else lim.pi, f=f)
+            self.src_law.data = dict(
+                x=x, pi=nan_vec if pi is None else pi, limit=nan_vec if lim.pi is None else lim.pi, f=f
+            )
             self.src_sim.data = dict(x=x, sim=nan_vec if sim is None or sim.pi is None else sim.pi)
             self._sim_bars.glyph.width = 0.8 * lattice.delta
             self.min_span.location = math.nan if problem.minimizer is None else float(problem.minimizer[0])
-            self.fig_law.title.text = (f"{problem.name}: {method.upper()} at α = {alpha:g}, Δ = {lattice.delta:g}, "
-                                       f"noise {noise.describe()}")
+            self.fig_law.title.text = (
+                f"{problem.name}: {method.upper()} at α = {alpha:g}, Δ = {lattice.delta:g}, noise {noise.describe()}"
+            )
         else:
             lo, hi = lattice.domain[0]
             lo2, hi2 = lattice.domain[1]
-            frame = dict(x=[lo - lattice.delta / 2], y=[lo2 - lattice.delta / 2],
-                         dw=[hi - lo + lattice.delta], dh=[hi2 - lo2 + lattice.delta])
+            frame = dict(
+                x=[lo - lattice.delta / 2],
+                y=[lo2 - lattice.delta / 2],
+                dw=[hi - lo + lattice.delta],
+                dh=[hi2 - lo2 + lattice.delta],
+            )
             img = (np.full(lattice.shape, math.nan) if pi is None else pi.reshape(lattice.shape)).T
             limg = (np.full(lattice.shape, math.nan) if lim.pi is None else lim.pi.reshape(lattice.shape)).T
             self.src_img.data = dict(image=[img], **frame)
             self.src_img_lim.data = dict(image=[limg], **frame)
-            top = np.nanmax([np.nanmax(img) if np.isfinite(img).any() else 0,
-                             np.nanmax(limg) if np.isfinite(limg).any() else 0])
+            top = np.nanmax(
+                [np.nanmax(img) if np.isfinite(img).any() else 0, np.nanmax(limg) if np.isfinite(limg).any() else 0]
+            )
             self.cmap.high = float(top) if top > 0 else 1.0
             self.fig_heat[0].title.text = f"{method.upper()} at α = {alpha:g} (Δ = {lattice.delta:g})"
         # markers on the curves
@@ -418,16 +551,23 @@ class Explorer(param.Parameterized):
             + (f"; {L.note}" if L.note else ""),
         ]
         if mix:
-            lines.append(f"- M_ε(α), ε = {self.eps:g}: {mix.get('mixing_time') or '–'} (spectral bounds "
-                         f"{_fmt(mix.get('lower_bound'), '.3g')} … {_fmt(mix.get('upper_bound'), '.3g')})"
-                         + (f" — {mix['note']}" if mix.get("note") else ""))
+            lines.append(
+                f"- M_ε(α), ε = {self.eps:g}: {mix.get('mixing_time') or '–'} (spectral bounds "
+                f"{_fmt(mix.get('lower_bound'), '.3g')} … {_fmt(mix.get('upper_bound'), '.3g')})"
+                + (f" — {mix['note']}" if mix.get("note") else "")
+            )
         if st.get("sim") is not None:
             lines.append(f"- simulated: {self.steps} steps from w = {self.start:g}, seed {self.seed}")
         self.numbers.object = "\n".join(lines)
         law_list = [] if st["pi"] is None else [float(v) for v in st["pi"]]
-        attrs = {"alpha": repr(alpha), "method": method, "tv": repr(st["tv_to_limit"]),
-                 "mass": repr(st["mass_at_minimizer"]), "states": str(lattice.size),
-                 "law": json.dumps(law_list)}
+        attrs = {
+            "alpha": repr(alpha),
+            "method": method,
+            "tv": repr(st["tv_to_limit"]),
+            "mass": repr(st["mass_at_minimizer"]),
+            "states": str(lattice.size),
+            "law": json.dumps(law_list),
+        }
         body = " ".join(f'data-{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
         self.data_tag.object = f'<div id="srchain-state" {body} style="display:none"></div>'
 
@@ -486,11 +626,12 @@ class Explorer(param.Parameterized):
     def _apply_mix(self, rows, done, gen):
         if gen != self._gen:
             return
-        self.src_mix.data = dict(alpha=[r["alpha"] for r in rows],
-                                 exact=[_nan(r["mixing_time"]) for r in rows],
-                                 lower=[_nan(r["lower_bound"]) if (r["lower_bound"] or 0) > 0 else math.nan
-                                        for r in rows],
-                                 upper=[_nan(r["upper_bound"]) for r in rows])
+        self.src_mix.data = dict(
+            alpha=[r["alpha"] for r in rows],
+            exact=[_nan(r["mixing_time"]) for r in rows],
+            lower=[_nan(r["lower_bound"]) if (r["lower_bound"] or 0) > 0 else math.nan for r in rows],
+            upper=[_nan(r["upper_bound"]) for r in rows],
+        )
         self.progress.value = min(done, self.progress.max)
 
     def _sweep_done(self, gen):
@@ -503,8 +644,11 @@ class Explorer(param.Parameterized):
     def curves(self) -> dict:
         """The curves over α computed so far (NaN where not yet computed)."""
         d = self.src_curve.data
-        return {"alpha": np.asarray(d["alpha"], dtype=float), "tv": np.asarray(d["tv"], dtype=float),
-                "mass": np.asarray(d["mass"], dtype=float)}
+        return {
+            "alpha": np.asarray(d["alpha"], dtype=float),
+            "tv": np.asarray(d["tv"], dtype=float),
+            "mass": np.asarray(d["mass"], dtype=float),
+        }
 
     def to_xarray(self):
         """The current view as an :class:`xarray.Dataset` (the results store's names: ``alpha``, ``state``

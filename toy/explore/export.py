@@ -4,6 +4,7 @@ netCDF file, the ``srchain stationary --json`` layout, and a PNG drawn by matplo
 Pure functions of :attr:`srchain.toy.explore.app.Explorer.state`, its curves over α and its mixing-time curve;
 no Panel here.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,21 +34,33 @@ def to_xarray(state: dict, curves: dict, mix: dict, eps: float):
     cur = curves
     nanv = np.full(n, math.nan)
     ds = xr.Dataset(
-        {"pi": ("state", nanv if st["pi"] is None else np.asarray(st["pi"])),
-         "pi_limit": ("state", nanv if st["pi_limit"] is None else np.asarray(st["pi_limit"])),
-         "sim_freq": ("state", nanv if st["sim"] is None else np.asarray(st["sim"])),
-         "tv_to_limit": ("alpha", cur["tv"]), "mass_at_minimizer": ("alpha", cur["mass"])},
-        coords={"alpha": cur["alpha"], **{f"x{k}": ("state", pts[:, k]) for k in range(pts.shape[1])}})
+        {
+            "pi": ("state", nanv if st["pi"] is None else np.asarray(st["pi"])),
+            "pi_limit": ("state", nanv if st["pi_limit"] is None else np.asarray(st["pi_limit"])),
+            "sim_freq": ("state", nanv if st["sim"] is None else np.asarray(st["sim"])),
+            "tv_to_limit": ("alpha", cur["tv"]),
+            "mass_at_minimizer": ("alpha", cur["mass"]),
+        },
+        coords={"alpha": cur["alpha"], **{f"x{k}": ("state", pts[:, k]) for k in range(pts.shape[1])}},
+    )
     if len(mix["alpha"]):
-        ds = ds.assign(mixing_time=("alpha_mixing", np.asarray(mix["exact"], dtype=float)),
-                       mixing_lower_bound=("alpha_mixing", np.asarray(mix["lower"], dtype=float)),
-                       mixing_upper_bound=("alpha_mixing", np.asarray(mix["upper"], dtype=float)))
+        ds = ds.assign(
+            mixing_time=("alpha_mixing", np.asarray(mix["exact"], dtype=float)),
+            mixing_lower_bound=("alpha_mixing", np.asarray(mix["lower"], dtype=float)),
+            mixing_upper_bound=("alpha_mixing", np.asarray(mix["upper"], dtype=float)),
+        )
         ds = ds.assign_coords(alpha_mixing=np.asarray(mix["alpha"], dtype=float))
     settings = {**st["setting"], "method": st["method"], "alpha": st["alpha"], "eps": float(eps)}
-    ds.attrs = {"command": "explore", "current_alpha": st["alpha"], "method": st["method"],
-                "alpha0": math.nan if st["alpha0"] is None else st["alpha0"],
-                "tv_at_current_alpha": st["tv_to_limit"], "solver": st["solver"],
-                "settings": json.dumps(settings), "srchain_json_attrs": "settings"}
+    ds.attrs = {
+        "command": "explore",
+        "current_alpha": st["alpha"],
+        "method": st["method"],
+        "alpha0": math.nan if st["alpha0"] is None else st["alpha0"],
+        "tv_at_current_alpha": st["tv_to_limit"],
+        "solver": st["solver"],
+        "settings": json.dumps(settings),
+        "srchain_json_attrs": "settings",
+    }
     return ds
 
 
@@ -70,18 +83,35 @@ def to_dict(state: dict, curves: dict) -> dict:
     """The ``srchain stationary --json`` layout for the current view (plus the curves over α)."""
     st = state
     cur = curves
-    return {"command": "explore", **st["setting"], "method": st["method"],
-            "states": np.asarray(st["points"]).tolist(),
-            "limit": None if st["pi_limit"] is None else {"alpha0": st["alpha0"],
-                                                          "pi": np.asarray(st["pi_limit"]).tolist()},
-            "results": [{"alpha": st["alpha"], "pi": None if st["pi"] is None else np.asarray(st["pi"]).tolist(),
-                         "tv_to_limit": st["tv_to_limit"], "mass_at_minimizer": st["mass_at_minimizer"],
-                         "entropy": st["entropy"], "solver": st["solver"]}],
-            "curves": [{"alpha": float(a), "tv_to_limit": None if not math.isfinite(t) else float(t),
-                        "mass_at_minimizer": None if not math.isfinite(m) else float(m)}
-                       for a, t, m in zip(cur["alpha"], cur["tv"], cur["mass"])],
-            "mixing": st.get("mixing"),
-            "simulated": None if st["sim"] is None else np.asarray(st["sim"]).tolist()}
+    return {
+        "command": "explore",
+        **st["setting"],
+        "method": st["method"],
+        "states": np.asarray(st["points"]).tolist(),
+        "limit": None
+        if st["pi_limit"] is None
+        else {"alpha0": st["alpha0"], "pi": np.asarray(st["pi_limit"]).tolist()},
+        "results": [
+            {
+                "alpha": st["alpha"],
+                "pi": None if st["pi"] is None else np.asarray(st["pi"]).tolist(),
+                "tv_to_limit": st["tv_to_limit"],
+                "mass_at_minimizer": st["mass_at_minimizer"],
+                "entropy": st["entropy"],
+                "solver": st["solver"],
+            }
+        ],
+        "curves": [
+            {
+                "alpha": float(a),
+                "tv_to_limit": None if not math.isfinite(t) else float(t),
+                "mass_at_minimizer": None if not math.isfinite(m) else float(m),
+            }
+            for a, t, m in zip(cur["alpha"], cur["tv"], cur["mass"])
+        ],
+        "mixing": st.get("mixing"),
+        "simulated": None if st["sim"] is None else np.asarray(st["sim"]).tolist(),
+    }
 
 
 def json_bytes(d: dict) -> io.BytesIO:
@@ -118,12 +148,19 @@ def png_bytes(state: dict, curves: dict, mix: dict) -> io.BytesIO:
     else:
         n1 = len(np.unique(pts[:, 0]))
         img = np.asarray(st["pi"] if st["pi"] is not None else np.zeros(len(pts))).reshape(n1, -1).T
-        ax.imshow(img, origin="lower", extent=[pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(),
-                                               pts[:, 1].max()], aspect="auto")
+        ax.imshow(
+            img,
+            origin="lower",
+            extent=[pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max()],
+            aspect="auto",
+        )
         ax.set_xlabel("w₁")
         ax.set_ylabel("w₂")
-    ax.set_title(f"{st['setting']['problem']}: {st['method'].upper()}, α = {st['alpha']:g}, "
-                 f"Δ = {st['setting']['delta']:g}; TV(π_α, π̃) = {_fmt(st['tv_to_limit'])}", fontsize=9)
+    ax.set_title(
+        f"{st['setting']['problem']}: {st['method'].upper()}, α = {st['alpha']:g}, "
+        f"Δ = {st['setting']['delta']:g}; TV(π_α, π̃) = {_fmt(st['tv_to_limit'])}",
+        fontsize=9,
+    )
     cur = curves
     ax = axs[1]
     ax.loglog(cur["alpha"], cur["tv"], "o-", ms=3, label="TV(law, π̃)")

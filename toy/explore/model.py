@@ -4,6 +4,7 @@ No Panel, Bokeh or param here: :mod:`srchain.toy.explore.app` is the view. Each 
 :func:`functools.lru_cache` on its parameters (a hashable :class:`Setting`, the method and α); errors the user can
 cause (a reducible chain, a lattice too large) are memoised too, as a :class:`Law` holding the message.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,9 +16,30 @@ import numpy as np
 
 from srchain.errors import SrchainError
 
-__all__ = ["ALPHAS", "MIXING_ALPHAS", "DELTAS", "NOISES", "METHODS", "MAX_STATES", "MAX_EXACT_MIXING_STATES",
-           "MAX_MIXING_STEPS", "BC_MAX_WORK", "Setting", "Law", "problem_options", "chain", "minimizer_cells",
-           "operator", "law", "limit_law", "alpha0_of", "curve_point", "mixing", "histogram", "clear_caches"]
+__all__ = [
+    "ALPHAS",
+    "MIXING_ALPHAS",
+    "DELTAS",
+    "NOISES",
+    "METHODS",
+    "MAX_STATES",
+    "MAX_EXACT_MIXING_STATES",
+    "MAX_MIXING_STEPS",
+    "BC_MAX_WORK",
+    "Setting",
+    "Law",
+    "problem_options",
+    "chain",
+    "minimizer_cells",
+    "operator",
+    "law",
+    "limit_law",
+    "alpha0_of",
+    "curve_point",
+    "mixing",
+    "histogram",
+    "clear_caches",
+]
 
 #: The α grid of the slider and of the curves: ten values per decade from 1e-4 to 1 (3 significant digits).
 ALPHAS = tuple(float(f"{a:.3g}") for a in np.logspace(-4, 0, 41))
@@ -52,8 +74,17 @@ class Setting:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        return {"problem": self.problem, "dim": self.dim, "delta": self.delta, "noise": self.noise,
-                "sigma": self.sigma, "nu": self.nu, "batch": self.batch, "samples": self.samples, "seed": self.seed}
+        return {
+            "problem": self.problem,
+            "dim": self.dim,
+            "delta": self.delta,
+            "noise": self.noise,
+            "sigma": self.sigma,
+            "nu": self.nu,
+            "batch": self.batch,
+            "samples": self.samples,
+            "seed": self.seed,
+        }
 
 
 @dataclass(frozen=True)
@@ -98,8 +129,14 @@ def chain(setting: Setting):
     problem = get_problem(setting.problem, dim=setting.dim)
     if problem.dim > 2:
         raise SrchainError(f"the explorer shows 1-D and 2-D problems; {setting.problem!r} is {problem.dim}-D")
-    noise = make_noise(setting.noise, sigma=setting.sigma, nu=setting.nu, batch=setting.batch,
-                       samples=setting.samples, seed=setting.seed)
+    noise = make_noise(
+        setting.noise,
+        sigma=setting.sigma,
+        nu=setting.nu,
+        batch=setting.batch,
+        samples=setting.samples,
+        seed=setting.seed,
+    )
     lattice = Lattice.from_domain(setting.delta, problem.domain, dim=problem.dim, max_states=MAX_STATES)
     return problem, noise, lattice
 
@@ -180,8 +217,10 @@ def _bc_law(setting: Setting, alpha: float) -> Law:
         raise SrchainError("BC's exact law (transfer operator) is 1-D only; tick 'simulate' for its histogram")
     work = _bc_work(setting, alpha)
     if work > BC_MAX_WORK:
-        raise SrchainError(f"BC's transfer operator at alpha = {alpha:g} on {lattice.size} states would take about "
-                           f"{work:.1e} operations; use a larger delta or a smaller alpha (or tick 'simulate')")
+        raise SrchainError(
+            f"BC's transfer operator at alpha = {alpha:g} on {lattice.size} states would take about "
+            f"{work:.1e} operations; use a larger delta or a smaller alpha (or tick 'simulate')"
+        )
     res = bc_law(problem, noise, lattice, alpha)
     note = "" if res.converged else f"refinement stopped at {res.latent.size} bins (change {res.tv_change:.2g})"
     return Law(pi=res.pi, solver=f"bc-transfer ({res.latent.size} bins)", note=note)
@@ -231,8 +270,14 @@ def mixing(setting: Setting, method: str, alpha: float, eps: float) -> dict:
     """M_ε(α) (exact up to :data:`MAX_EXACT_MIXING_STATES` states) and the spectral bounds of the chain."""
     from srchain.mixing import mixing_time, spectral_bounds
 
-    out = {"alpha": alpha, "mixing_time": None, "relaxation_time": None, "lower_bound": None, "upper_bound": None,
-           "note": ""}
+    out = {
+        "alpha": alpha,
+        "mixing_time": None,
+        "relaxation_time": None,
+        "lower_bound": None,
+        "upper_bound": None,
+        "note": "",
+    }
     if method == "bc":
         out["note"] = "BC's state is continuous: no lattice chain to mix"
         return out
@@ -248,7 +293,9 @@ def mixing(setting: Setting, method: str, alpha: float, eps: float) -> dict:
             m = mixing_time(P, eps, pi=res.pi, max_exact_states=MAX_EXACT_MIXING_STATES, max_steps=MAX_MIXING_STEPS)
             out["mixing_time"] = m.mixing_time
         else:
-            out["note"] = (note + "; " if note else "") + f"exact M_eps above {MAX_EXACT_MIXING_STATES} states: bounds only"
+            out["note"] = (
+                note + "; " if note else ""
+            ) + f"exact M_eps above {MAX_EXACT_MIXING_STATES} states: bounds only"
     except SrchainError as exc:
         out["note"] = str(exc)
     return out
@@ -268,8 +315,17 @@ def histogram(setting: Setting, method: str, alpha: float, steps: int, start: fl
             r = simulate(problem, noise, lattice, "bc", alpha, steps, start=x0, seed=seed)
             how = "BC step sampler"
         else:
-            r = jump_chain(problem, noise, lattice, method, alpha, steps, start=x0, seed=seed,
-                           operator=operator(setting, method, alpha))
+            r = jump_chain(
+                problem,
+                noise,
+                lattice,
+                method,
+                alpha,
+                steps,
+                start=x0,
+                seed=seed,
+                operator=operator(setting, method, alpha),
+            )
             how = "jump sampler"
     except SrchainError as exc:
         return Law(pi=None, error=str(exc))
@@ -291,4 +347,3 @@ def _nan(x):
 
 def _fmt(x, spec=".4g") -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(float(x), spec)
-
