@@ -97,7 +97,6 @@ def _cfg(model, method, amp, args, **kw):
 def time_cell(model, method, amp, args, compile_=False, deterministic=False, barrier=None) -> dict:
     """Images/s of one run's steps (real data path) after ``args.warmup`` steps, for ``args.seconds``."""
     import torch
-
     from srchain.cnn.step import deterministic_mode
     from srchain.cnn.train import build_run
 
@@ -261,7 +260,6 @@ def k_runs(model, method, amp, k, args, compile_=False) -> dict:
 def resume_check(args) -> dict:
     """``--deterministic``: 2 epochs straight vs 1 epoch + ``--resume``, bit for bit (VGG-9 SR-ADAM, bf16)."""
     import torch
-
     from srchain.cnn.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory() as tmp:

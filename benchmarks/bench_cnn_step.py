@@ -37,7 +37,6 @@ def legacy_steps(parts, data, cfg, device, steps, epoch=0):
     """The previous version's epoch loop (cnn/train.py before this change), over ``steps`` steps."""
     import torch
     import torch.nn.functional as F
-
     from srchain.cnn.data import epoch_generator, random_crop_flip
 
     net, opt, autocast = parts["net"], parts["opt"], parts["autocast"]
@@ -94,7 +93,6 @@ def build(cfg, device, legacy: str | None):
 
 def measure(model, method, args, device):
     import torch
-
     from srchain.cnn.data import load_dataset
     from srchain.cnn.profiling import StepCounter
     from srchain.cnn.train import TrainConfig
@@ -158,7 +156,6 @@ def measure(model, method, args, device):
 def full_size(args):
     """The width-1, batch-128 CPU step of the three VGG-9 methods (compute-bound: the quantizers' overhead)."""
     import torch
-
     from srchain.cnn.train import TrainConfig, build_run
 
     med = {}

@@ -28,7 +28,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import numba
-
     from srchain.toy import convex as cv
     from srchain.toy.convex_problems import get_convex_problem
 

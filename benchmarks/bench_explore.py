@@ -41,7 +41,6 @@ def _stats(xs_s):
 def case(delta: float, method: str = "sr") -> dict:
     import numpy as np
     from bokeh.document import Document
-
     from srchain.toy import explore as E
 
     E.clear_caches()

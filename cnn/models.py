@@ -16,10 +16,9 @@ refused. The first linear layer's size follows the input size, so 16×16 or 32×
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
-
 from srchain.cnn.registry import check_model
+from torch import nn
 
 __all__ = ["build_model", "conv_weights", "named_layers", "VGG", "CifarResNet", "ResNet18"]
 

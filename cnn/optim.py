@@ -26,7 +26,6 @@ quantize-after-step maps grid values to themselves), all without the host readin
 from __future__ import annotations
 
 import torch
-
 from srchain.cnn.quantized import Grid, qd, qs, rademacher
 
 __all__ = ["QuantizedOptimizer", "flatten_"]

@@ -25,8 +25,8 @@ The augmentation is one gather on the device (:func:`srchain.cnn.data.crop_flip_
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from srchain.cnn.registry import MODELS, TABLE1_LABELS, check_model, parse_method
+
 from srchain.errors import SrchainError
 
 __all__ = ["run_table1", "plan_table1", "plan_markdown", "time_step", "train_one", "to_markdown", "PAPER_TABLE1"]
@@ -286,7 +287,6 @@ def time_step(cfg, device=None, steps: int = 3, warmup: int = 2) -> dict:
     """Seconds per training step and per evaluation batch of the resolved ``cfg`` on ``device``, measured on a
     synthetic batch of the dataset's shape with exactly the step a run takes (no data needed)."""
     import torch
-
     from srchain.cnn.registry import DATASET_CLASSES
     from srchain.cnn.step import check_amp_supported, deterministic_mode
     from srchain.cnn.train import _device_type, build_run

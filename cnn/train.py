@@ -58,7 +58,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from srchain.cnn.checkpoint import (
     CHECKPOINT_VERSION,
     _check_against,
@@ -91,6 +90,7 @@ from srchain.cnn.step import (
     make_base_optimizer,
     resolve_amp,
 )
+
 from srchain.errors import SrchainError
 from srchain.io import write_json, write_text_atomic
 
@@ -161,7 +161,7 @@ class TrainConfig:
     compile: bool = False
     deterministic: bool = False
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """A copy with validated names and the paper's defaults filled in (batch, epochs, milestones)."""
         c = dataclasses.replace(self)
         check_model(c.model)

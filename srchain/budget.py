@@ -117,7 +117,7 @@ class WorkEstimate:
     work: float = 0.0
     unit: str = "steps"
 
-    def __add__(self, other: "WorkEstimate") -> "WorkEstimate":
+    def __add__(self, other: WorkEstimate) -> WorkEstimate:
         return WorkEstimate(
             self.seconds + other.seconds,
             self.bytes + other.bytes,

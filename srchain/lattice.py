@@ -8,7 +8,6 @@ grid; otherwise it is the same grid shifted by ``lo`` (the rounding Qd/Qs is the
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -35,7 +34,7 @@ class Lattice:
     shape: tuple
 
     @classmethod
-    def from_domain(cls, delta: float, domain, dim: int | None = None, max_states: int | None = None) -> "Lattice":
+    def from_domain(cls, delta: float, domain, dim: int | None = None, max_states: int | None = None) -> Lattice:
         r"""The lattice :math:`\mathrm{lo} + \Delta\mathbb{Z}^d` inside the box ``domain``.
 
         ``hi`` is reached exactly when :math:`(\mathrm{hi} - \mathrm{lo})/\Delta` is an integer (up to 1e-9

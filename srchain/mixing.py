@@ -275,7 +275,7 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
     return _Pow("lowrank", U=U, V=V, err=err)
 
 
-def _pow_bytes(Q: "_Pow") -> float:
+def _pow_bytes(Q: _Pow) -> float:
     if Q.kind == "dense":
         return float(Q.D.nbytes)
     if Q.kind == "sparse":

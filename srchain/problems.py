@@ -13,9 +13,9 @@ callable that calls :func:`register`). ``srchain.toy`` registers objective (8) a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Callable
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class Problem:
     description: str = ""
     extra: dict = field(default_factory=dict)
 
-    def with_domain(self, domain) -> "Problem":
+    def with_domain(self, domain) -> Problem:
         """A copy on another box; ``domain`` is ``(lo, hi)`` (same for every coordinate) or shape ``(d, 2)``."""
         return _replace_domain(self, domain)
 

@@ -295,7 +295,7 @@ class ResultStore:
 
     # ---- opening -----------------------------------------------------------------------------------------------
     @classmethod
-    def open_or_create(cls, path, template, settings, resume: bool = False, sweep_dims=None) -> "ResultStore":
+    def open_or_create(cls, path, template, settings, resume: bool = False, sweep_dims=None) -> ResultStore:
         """Create the store at ``path`` from ``template``, or reopen it to resume a sweep; take its lock.
 
         Parameters

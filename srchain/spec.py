@@ -37,7 +37,7 @@ class ChainSpec:
         }
 
     @classmethod
-    def of(cls, problem, delta: float, noise: NoiseModel, domain=None, max_states: int | None = None) -> "ChainSpec":
+    def of(cls, problem, delta: float, noise: NoiseModel, domain=None, max_states: int | None = None) -> ChainSpec:
         """A spec from a problem (or its registered name), the grid step Δ and a noise model; the lattice covers
         ``domain`` (default: the problem's own box).
 

@@ -33,8 +33,9 @@ import os
 import sys
 import uuid
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from srchain.errors import SrchainError
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice

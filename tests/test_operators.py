@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from chain_reference import dense_pi
+
 from srchain import SrchainError
 from srchain.lattice import Lattice
 from srchain.noise import make_noise

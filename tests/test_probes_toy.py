@@ -18,7 +18,6 @@ import pytest
 from srchain.cli import main
 from tests.cli_helpers import assert_one_line_error, run
 
-
 # (probe class, argv, text the message must hold)
 REFUSED = [
     # --- huge work: refused from the estimate, naming the limit and the estimate ------------------------------

@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from srchain.lattice import Lattice
 from srchain.noise import make_noise

@@ -10,8 +10,8 @@ import math
 
 import mpmath
 import numpy as np
-import scipy.sparse as sp
 import pytest
+import scipy.sparse as sp
 
 from srchain.cli import main
 from srchain.errors import SrchainError

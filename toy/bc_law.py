@@ -31,10 +31,10 @@ import numpy as np
 
 from srchain.errors import SrchainError
 from srchain.gth import banded_gth, law_from_frames
-from srchain.quantize import check_alpha
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
+from srchain.quantize import check_alpha
 
 __all__ = ["BCLaw", "bc_law", "bc_transfer_matrix", "level_cost", "TOL_MIN"]
 

@@ -30,11 +30,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from srchain import bounds as bnd
-from srchain.errors import SrchainError
-from srchain.quantize import check_delta, qd, qs
-from srchain.rules import Rule, parse_rule
 from srchain.toy.convex_kernels import (
     SCHEDULE_SQRT,
     SCHEDULE_STRONG,
@@ -47,6 +42,11 @@ from srchain.toy.convex_kernels import (
 )
 from srchain.toy.convex_kernels import simulate as _simulate  # the name tests patch to stop before the kernel
 from srchain.toy.convex_problems import KIND_LOGISTIC, ConvexProblem
+
+from srchain import bounds as bnd
+from srchain.errors import SrchainError
+from srchain.quantize import check_delta, qd, qs
+from srchain.rules import Rule, parse_rule
 
 __all__ = [
     "METHODS",

@@ -29,10 +29,10 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
+from srchain.toy.convex_problems import KIND_LSQ
 
 from srchain.quantize import qd_scalar, qs_scalar
 from srchain.rules import Rule
-from srchain.toy.convex_problems import KIND_LSQ
 
 __all__ = [
     "Objective",

@@ -222,7 +222,7 @@ class ConvexProblem:
         )
 
     # -- views --------------------------------------------------------------------------------------------------
-    def with_domain(self, domain) -> "ConvexProblem":
+    def with_domain(self, domain) -> ConvexProblem:
         """The same data on another box (which must contain the minimiser)."""
         box = as_domain(domain, self.dim)
         w = self.minimizer

@@ -162,8 +162,9 @@ def estimate_figure2(
     and for the exact laws the SR matrices' stationary solves (about 8 bytes and 1e-8 s per stored entry, times
     the band for the solve) and BC's first transfer-operator level (:func:`srchain.toy.bc_law.level_cost`;
     later levels are checked as refinement goes, see :func:`srchain.toy.bc_law.bc_law`)."""
-    from srchain.simulate import WorkEstimate, estimate_simulation
     from srchain.toy.bc_law import first_level, level_cost
+
+    from srchain.simulate import WorkEstimate, estimate_simulation
 
     runs = [(m, a) for m in ("bc", "sr") for a in alphas]
     leave = None
@@ -224,9 +225,10 @@ def figure2_data(
     on_estimate : callable, optional
         Called with the checked estimate before the simulation starts.
     """
+    from srchain.toy.bc_law import TOL_MIN
+
     from srchain.budget import check_memory, default_max_memory
     from srchain.simulate import WorkEstimate, _check, check_work, estimate_operator, simulate_many
-    from srchain.toy.bc_law import TOL_MIN
 
     tick = progress or (lambda label: None)
     problem = problem or get_problem("toy")
@@ -305,9 +307,10 @@ def figure2_data(
     if exact:
         from concurrent.futures import ThreadPoolExecutor
 
+        from srchain.toy.bc_law import bc_law
+
         from srchain.operators import alpha0, t_tilde, u_tilde
         from srchain.stationary import stationary
-        from srchain.toy.bc_law import bc_law
 
         # The exact laws are independent: run them on a thread pool (the GTH kernels release the GIL).
         t0 = time.perf_counter()

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import numpy as np
+from srchain.toy import objective as obj
 
 from srchain.errors import SrchainError
 from srchain.problems import Problem, register
-from srchain.toy import objective as obj
 
 
 def _no_coupling(name, coupling):

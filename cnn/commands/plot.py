@@ -15,6 +15,7 @@ def configure(parser):
 
 def run(args) -> int:
     from srchain.cnn.plots import plot_logs
+
     from srchain.errors import SrchainError
 
     if args.labels is not None and len(args.labels) != len(args.logs):

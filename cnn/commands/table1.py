@@ -12,9 +12,10 @@ HELP = "train a models x methods x seeds grid and print Table 1 (top-1 test erro
 
 
 def configure(parser):
-    from srchain.cli import add_output_options, positive_int
     from srchain.cnn.commands.train import add_run_options
     from srchain.cnn.registry import DATASETS, METHODS, MODELS, TABLE1_METHODS
+
+    from srchain.cli import add_output_options, positive_int
 
     parser.add_argument(
         "--models",
@@ -84,6 +85,7 @@ def configure(parser):
 def run(args) -> int:
     from srchain.cnn.commands.train import config_from_args
     from srchain.cnn.table1 import paper_ordering_holds, plan_markdown, plan_table1, run_table1, to_markdown
+
     from srchain.errors import SrchainError
     from srchain.io import write_json, write_text_atomic
 

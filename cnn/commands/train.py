@@ -11,8 +11,9 @@ def add_run_options(parser, multi=False):
     command, whose ``--workers`` is the sweep's, so the data-loader workers are only ``--loader-workers``)."""
     import argparse
 
-    from srchain.cli import nonneg_float, nonneg_int, positive_float, positive_int
     from srchain.cnn.registry import DATASETS
+
+    from srchain.cli import nonneg_float, nonneg_int, positive_float, positive_int
 
     g = parser.add_argument_group("data")
     g.add_argument(
@@ -151,8 +152,9 @@ def add_run_options(parser, multi=False):
 
 
 def configure(parser):
-    from srchain.cli import add_output_options, positive_int
     from srchain.cnn.registry import METHODS, MODELS
+
+    from srchain.cli import add_output_options, positive_int
 
     parser.add_argument("--model", default="vgg9", choices=tuple(MODELS), help="network (Appendix H.1)")
     parser.add_argument(
@@ -225,6 +227,7 @@ def run(args) -> int:
     import os
 
     from srchain.cnn.train import train
+
     from srchain.io import write_json
 
     out = args.out or os.path.join("runs", f"{args.model}-{args.method}")

@@ -15,7 +15,6 @@ Gaussian with :math:`\sigma = 4` per sample.
 """
 
 import matplotlib.pyplot as plt
-
 from srchain.toy.figure2 import default_noise, figure2_data, plot_figure2
 
 noise = default_noise()

@@ -18,7 +18,6 @@ without replacement (the law of the batch mean enumerated exactly).
 """
 
 import matplotlib.pyplot as plt
-
 from srchain.toy.bigbatch import bigbatch_table
 
 tables = {name: bigbatch_table(noise=name, sigma=4.0) for name in ("gaussian", "minibatch")}

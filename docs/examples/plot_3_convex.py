@@ -18,10 +18,10 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-
-from srchain import bounds as bnd
 from srchain.toy import convex as cv
 from srchain.toy.convex_problems import get_convex_problem
+
+from srchain import bounds as bnd
 
 T, SEEDS = 20_000, 16
 quad = get_convex_problem("quadratic")

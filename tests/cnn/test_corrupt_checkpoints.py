@@ -12,9 +12,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from srchain.cnn import train as tr  # noqa: E402
+
 from srchain import SrchainError  # noqa: E402
 from srchain.cli import main  # noqa: E402
-from srchain.cnn import train as tr  # noqa: E402
 
 SMALL = ["--width", "0.125", "--image-size", "16", "--batch", "64", "--quiet", "--device", "cpu", "--threads", "1"]
 

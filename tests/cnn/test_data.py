@@ -4,8 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from srchain import SrchainError  # noqa: E402
 from srchain.cnn.data import load_dataset, random_crop_flip  # noqa: E402
+
+from srchain import SrchainError  # noqa: E402
 
 
 def test_digits_fixed_split_and_shape():

@@ -16,9 +16,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from srchain.cli import main  # noqa: E402
 from srchain.cnn import data as cnn_data  # noqa: E402
-from srchain.cnn.train import train  # noqa: E402
+
+from srchain.cli import main  # noqa: E402
 
 SMALL = ["--width", "0.125", "--image-size", "16", "--batch", "64", "--quiet", "--device", "cpu", "--threads", "1"]
 

@@ -4,8 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from srchain import SrchainError  # noqa: E402
 from srchain.cnn.models import build_model, conv_weights, named_layers  # noqa: E402
+
+from srchain import SrchainError  # noqa: E402
 
 # Appendix H.1: conv / FC parameters in millions (VGG-9 1.7/1.1, VGG-BC 4.6/9.4, ResNet-56 0.84/0.0006,
 # WRN-56-2 3.4/0.001, ResNet-18 11.2/0.5) and layer counts (Tables 2-3, "55 conv and one linear").

@@ -7,8 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from srchain import SrchainError  # noqa: E402
 from srchain.cnn.quantized import Grid, on_grid, qd, qs, rademacher  # noqa: E402
+
+from srchain import SrchainError  # noqa: E402
 from srchain.quantize import qd as np_qd  # noqa: E402
 
 

@@ -6,11 +6,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from srchain import SrchainError  # noqa: E402
 from srchain.cnn.data import crop_flip_gather, load_dataset, random_crop_flip  # noqa: E402
 from srchain.cnn.profiling import StepCounter  # noqa: E402
 from srchain.cnn.step import deterministic_mode, make_base_optimizer, resolve_amp  # noqa: E402
 from srchain.cnn.train import TrainConfig, build_run, load_checkpoint, train  # noqa: E402
+
+from srchain import SrchainError  # noqa: E402
 
 
 def _parts(method, **kw):

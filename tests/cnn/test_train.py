@@ -6,8 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from srchain import SrchainError  # noqa: E402
 from srchain.cnn.train import TrainConfig, load_checkpoint, lr_at, train  # noqa: E402
+
+from srchain import SrchainError  # noqa: E402
 
 
 def _weights(res):

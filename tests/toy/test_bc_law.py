@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
+from srchain.toy.bc_law import bc_law
+from srchain.toy.figure2 import default_noise
 
+from srchain.gth import banded_gth
 from srchain.lattice import Lattice
 from srchain.noise import make_noise
 from srchain.problems import get_problem
 from srchain.simulate import simulate
 from srchain.stationary import tv
-from srchain.gth import banded_gth
-from srchain.toy.bc_law import bc_law
-from srchain.toy.figure2 import default_noise
 
 TOY = get_problem("toy")
 LAT = Lattice.from_domain(0.5, TOY.domain)

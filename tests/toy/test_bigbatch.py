@@ -2,8 +2,6 @@
 
 import json
 
-import numpy as np
-
 from srchain.toy.bigbatch import bigbatch_table
 
 

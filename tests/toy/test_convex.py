@@ -5,13 +5,13 @@ import math
 
 import numpy as np
 import pytest
+from srchain.toy import convex as cv
+from srchain.toy.convex_problems import full_grad_kernel, get_convex_problem
 
 from srchain import SrchainError
 from srchain import bounds as bnd
 from srchain.cli import main
 from srchain.problems import get_problem
-from srchain.toy import convex as cv
-from srchain.toy.convex_problems import full_grad_kernel, get_convex_problem
 
 
 @pytest.fixture(scope="module")

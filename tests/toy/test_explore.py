@@ -14,12 +14,13 @@ import pytest
 
 pn = pytest.importorskip("panel", reason="srchain explore needs panel (pip install panel)")
 
+from srchain.toy import explore as E  # noqa: E402
+
 from srchain.lattice import Lattice  # noqa: E402
 from srchain.noise import make_noise  # noqa: E402
 from srchain.operators import limit_chain, transition_matrix  # noqa: E402
 from srchain.problems import get_problem  # noqa: E402
 from srchain.stationary import stationary, tv  # noqa: E402
-from srchain.toy import explore as E  # noqa: E402
 
 TOY = get_problem("toy")
 

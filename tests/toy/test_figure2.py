@@ -3,13 +3,13 @@
 import json
 
 import numpy as np
+from srchain.toy.bc_law import bc_law
+from srchain.toy.figure2 import default_noise, figure2_data, plot_figure2
 
 from srchain.lattice import Lattice
 from srchain.operators import transition_matrix
 from srchain.problems import get_problem
 from srchain.stationary import stationary, tv
-from srchain.toy.bc_law import bc_law
-from srchain.toy.figure2 import default_noise, figure2_data, plot_figure2
 
 TOY = get_problem("toy")
 LAT = Lattice.from_domain(0.5, TOY.domain)

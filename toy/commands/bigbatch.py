@@ -7,8 +7,9 @@ HELP = "tabulate SR's small-α law π̃ and its mass on the global minimiser as 
 
 
 def configure(parser):
-    from srchain.cli import NOISE_NAMES, finite_float, nonneg_int, positive_float, positive_int
     from srchain.toy.commands._limits import add_limit_options
+
+    from srchain.cli import NOISE_NAMES, finite_float, nonneg_int, positive_float, positive_int
 
     g = parser.add_argument_group("big batch")
     g.add_argument("--problem", default="toy", metavar="NAME", help="registered problem (default toy)")
@@ -78,10 +79,10 @@ def bigbatch_task(
     import math
 
     import numpy as np
-
-    from srchain.problems import get_problem
     from srchain.toy.bigbatch import bigbatch_lattice, bigbatch_row
     from srchain.toy.commands._limits import as_flags
+
+    from srchain.problems import get_problem
 
     prob = get_problem(problem, dim=dim)
     with as_flags({"start": "--start"}):
@@ -103,14 +104,6 @@ _SCALARS = ("noise_std", "alpha0", "mass_at_minimizer", "expected_f", "entropy")
 
 def run(args) -> int:
     import numpy as np
-
-    from srchain.commands.common import run_attrs, state_coords, sweep_kwargs
-    from srchain.problems import get_problem
-    from srchain.results import write_json_fast
-    from srchain.simulate import check_work
-    from srchain.spec import ChainSpec
-    from srchain.noise import make_noise
-    from srchain.sweep import Task, run_sweep
     from srchain.toy.bigbatch import DEFAULT_BATCHES, BigBatchRow, bigbatch_lattice, estimate_bigbatch
     from srchain.toy.commands._limits import (
         announcer,
@@ -120,8 +113,15 @@ def run(args) -> int:
         check_minibatch,
         max_memory_bytes,
     )
-    from srchain.results import region_reader
     from srchain.toy.commands._sweep import check_resume, open_store
+
+    from srchain.commands.common import run_attrs, state_coords, sweep_kwargs
+    from srchain.noise import make_noise
+    from srchain.problems import get_problem
+    from srchain.results import region_reader, write_json_fast
+    from srchain.simulate import check_work
+    from srchain.spec import ChainSpec
+    from srchain.sweep import Task, run_sweep
 
     check_resume(args)
     check_dim(args.dim)

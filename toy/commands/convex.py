@@ -62,8 +62,9 @@ def configure(parser) -> None:
 
 
 def _schedule_for(args, problem, G):
-    from srchain.errors import SrchainError
     from srchain.toy.convex import THEOREM_SCHEDULE, Schedule, default_c
+
+    from srchain.errors import SrchainError
 
     kind = args.schedule
     if args.theorem is not None:
@@ -110,7 +111,6 @@ def convex_task(
     """One task of ``srchain convex``: ``method`` at ``delta`` over ``seeds`` seeds (``SeedSequence(seed)``'s
     children, the same for every task); ``(record, arrays)`` with the per-seed errors for the results store."""
     import numpy as np
-
     from srchain.toy.convex import BOUND_KEYS, run_convex, summarize
     from srchain.toy.convex_problems import get_convex_problem
 
@@ -141,18 +141,16 @@ def run(args) -> int:
     import math
     import sys
 
+    from srchain.toy.commands._limits import announcer, as_flags, max_memory_bytes
+    from srchain.toy.commands._sweep import check_resume
+    from srchain.toy.convex import BOUND_KEYS, check_counts, estimate_sweep, slopes_over_delta
+    from srchain.toy.convex_problems import CONVEX_PROBLEMS, estimate_problem, get_convex_problem
+
     from srchain.commands.common import fmt, print_table, sweep_kwargs
     from srchain.errors import SrchainError
     from srchain.results import write_json_fast
-    from srchain.sweep import Task, run_sweep
-    from srchain.toy.convex import BOUND_KEYS, estimate_sweep, slopes_over_delta
-    from srchain.toy.convex_problems import get_convex_problem
-
     from srchain.simulate import WorkEstimate, check_work
-    from srchain.toy.commands._limits import announcer, as_flags, max_memory_bytes
-    from srchain.toy.commands._sweep import check_resume
-    from srchain.toy.convex import check_counts
-    from srchain.toy.convex_problems import CONVEX_PROBLEMS, estimate_problem
+    from srchain.sweep import Task, run_sweep
 
     check_resume(args)
     if args.coupling is not None:
@@ -347,9 +345,9 @@ def _open_store(args, problem, header, methods, deltas, jobs, G):
     """The results store: dims method × delta (SGD at Δ = 0), seed, theorem, ci, step; cells without a run (SGD at
     Δ > 0, the others at Δ = 0) are marked done at once and flagged by ``applicable``."""
     import numpy as np
+    from srchain.toy.convex import BOUND_KEYS, checkpoints
 
     from srchain.commands.common import run_attrs
-    from srchain.toy.convex import BOUND_KEYS, checkpoints
 
     delta_values = list(deltas) + ([SGD_DELTA] if "sgd" in methods else [])
     keyed = {(m, SGD_DELTA if d is None else d) for m, d in jobs}

@@ -72,12 +72,12 @@ def figure2_task(
 ):
     """The one task of ``srchain figure2``: :func:`srchain.toy.figure2.figure2_data`; ``(to_dict(), arrays)``."""
     import numpy as np
+    from srchain.toy.commands._limits import as_flags
+    from srchain.toy.figure2 import figure2_data
 
     from srchain.noise import make_noise
     from srchain.problems import get_problem
     from srchain.stationary import tv
-    from srchain.toy.commands._limits import as_flags
-    from srchain.toy.figure2 import figure2_data
 
     prob = get_problem(problem)
     nz = make_noise(**noise)
@@ -141,17 +141,6 @@ def run(args) -> int:
     import time
 
     import numpy as np
-
-    from srchain.commands.common import run_attrs, state_coords, sweep_kwargs
-    from srchain.errors import SrchainError
-    from srchain.lattice import Lattice
-    from srchain.noise import make_noise
-    from srchain.problems import get_problem
-    from srchain.results import write_json_fast
-    from srchain.spec import ChainSpec
-    from srchain.sweep import Task, run_sweep
-    from srchain.toy.figure2 import estimate_figure2, figure2_from_dict, plot_figure2
-
     from srchain.toy.bc_law import TOL_MIN
     from srchain.toy.commands._limits import (
         announcer,
@@ -161,6 +150,16 @@ def run(args) -> int:
         output_cost,
     )
     from srchain.toy.commands._sweep import check_resume, is_distributed, open_store
+    from srchain.toy.figure2 import estimate_figure2, figure2_from_dict, plot_figure2
+
+    from srchain.commands.common import run_attrs, state_coords, sweep_kwargs
+    from srchain.errors import SrchainError
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.problems import get_problem
+    from srchain.results import write_json_fast
+    from srchain.spec import ChainSpec
+    from srchain.sweep import Task, run_sweep
 
     t0 = time.perf_counter()
     check_resume(args, store_flag="--store")

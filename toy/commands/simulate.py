@@ -8,6 +8,7 @@ OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 
 def configure(parser):
     from srchain.toy.commands._sweep import add_toy_sweep_options
+
     from srchain.cli import (
         add_noise_options,
         add_output_options,
@@ -83,10 +84,10 @@ def simulate_run(
     Returns ``(summary, arrays)``: ``counts`` (and ``latent_counts`` for BC and SGD) go to the results store.
     """
     import numpy as np
+    from srchain.toy.commands._limits import as_flags
 
     from srchain.simulate import simulate_many
     from srchain.spec import spec_from_options
-    from srchain.toy.commands._limits import as_flags
 
     if threads is not None:
         import numba
@@ -129,13 +130,6 @@ def run(args) -> int:
     import time
 
     import numpy as np
-
-    from srchain.commands.common import run_attrs, state_coords, sweep_kwargs
-    from srchain.errors import SrchainError
-    from srchain.results import write_json_fast
-    from srchain.simulate import LATENT_BINS_PER_CELL, estimate_operator, estimate_simulation
-    from srchain.spec import spec_from_options, spec_options
-    from srchain.sweep import Task, run_sweep
     from srchain.toy.commands._limits import (
         announcer,
         check_dim,
@@ -144,8 +138,14 @@ def run(args) -> int:
         max_memory_bytes,
         output_cost,
     )
-    from srchain.results import region_reader
     from srchain.toy.commands._sweep import check_resume, is_distributed, open_store
+
+    from srchain.commands.common import run_attrs, state_coords, sweep_kwargs
+    from srchain.errors import SrchainError
+    from srchain.results import region_reader, write_json_fast
+    from srchain.simulate import LATENT_BINS_PER_CELL, estimate_operator, estimate_simulation
+    from srchain.spec import spec_from_options, spec_options
+    from srchain.sweep import Task, run_sweep
 
     check_resume(args)
     if args.threads is not None:
@@ -178,8 +178,9 @@ def run(args) -> int:
     distributed = is_distributed(args)
     mem = max_memory_bytes(args)
     # every refusal the tasks could make, made here before any of them (or a progress bar) starts
-    from srchain.simulate import _check, _start_units, check_work
     from srchain.toy.commands._limits import as_flags
+
+    from srchain.simulate import _check, _start_units, check_work
 
     with as_flags(
         {"steps + burn_in": "--steps + --burn-in", "chains × steps": "--chains × --steps", "start": "--start"}

@@ -20,8 +20,6 @@ from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin 
 
 import numpy as np
 import param
-
-from srchain.errors import SrchainError
 from srchain.toy.explore import export
 from srchain.toy.explore.model import (
     ALPHAS,
@@ -42,6 +40,8 @@ from srchain.toy.explore.model import (
     mixing,
     problem_options,
 )
+
+from srchain.errors import SrchainError
 
 __all__ = ["Explorer", "build_app", "URL_PARAMS", "WAIT_S"]
 

@@ -12,7 +12,6 @@ import json
 import math
 
 import numpy as np
-
 from srchain.toy.explore.model import _fmt
 
 __all__ = ["to_xarray", "netcdf_bytes", "to_dict", "json_bytes", "png_bytes"]

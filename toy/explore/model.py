@@ -98,7 +98,7 @@ class Law:
     note: str = ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def problem_options() -> dict:
     """Label -> (registered name, dim) of the problems the app can show: 1-D ones, and 2-D ones as heat maps."""
     from srchain.problems import available_problems, get_problem
