@@ -185,7 +185,7 @@ def time_cell(model, method, amp, args, compile_=False, deterministic=False, bar
             "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
         }
     )
-    del parts, step
+    parts = step = None  # drop the net and its step (their memory) before empty_cache
     if cuda:
         torch.cuda.empty_cache()
     return rec
@@ -238,7 +238,7 @@ def k_runs(model, method, amp, k, args, compile_=False) -> dict:
         procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(k)]
         outs = [p.communicate(timeout=900) for p in procs]
     recs, errors = [], []
-    for p, (o, e) in zip(procs, outs):
+    for p, (o, e) in zip(procs, outs, strict=True):
         lines = [ln for ln in o.splitlines() if ln.startswith("RESULT ")]
         if p.returncode == 0 and lines:
             recs.append(json.loads(lines[-1][7:]))

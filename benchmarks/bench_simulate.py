@@ -15,7 +15,8 @@ Usage: python benchmarks/bench_simulate.py [--quick]
   Laplace noise (the rules and noises without a dedicated loop);
 * ``numpy_sr``: SR vectorised across 1000 chains in NumPy (the reference of every ratio);
 * ``figure2_workload``: 2 methods × 4 α × 10⁶ steps (one chain each), warm;
-* ``jump_vs_step``: SR at α = 0.001, 4 chains × 10⁷ steps (10⁶ with --quick; fixed costs of ~2 ms dominate there), jump sampler (with and without building T_α) vs stepping;
+* ``jump_vs_step``: SR at α = 0.001, 4 chains × 10⁷ steps (10⁶ with --quick; fixed costs of ~2 ms dominate there),
+  jump sampler (with and without building T_α) vs stepping;
 * ``figure2_cli``: ``srchain figure2`` end to end in a fresh process, warm cache and cold cache.
 """
 

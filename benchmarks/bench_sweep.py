@@ -161,7 +161,7 @@ def main(argv=None) -> dict:
     shutil.rmtree(out_path, ignore_errors=True)
     with ResultStore.open_or_create(out_path, template(alphas, lat), settings) as st:
         t = time.perf_counter()
-        for a, s in zip(alphas, serial):
+        for a, s in zip(alphas, serial, strict=True):
             st.write_region(
                 {"alpha": a},
                 {k: arrays[a][k] for k in ("pi", "tv_to_limit", "residual", "mass_at_minimizer", "entropy")},
@@ -186,7 +186,7 @@ def main(argv=None) -> dict:
                 "mass_at_minimizer": float(arrays[a]["mass_at_minimizer"]),
                 "entropy": s["entropy"],
             }
-            for a, s in zip(alphas, serial)
+            for a, s in zip(alphas, serial, strict=True)
         ],
     }
     t = time.perf_counter()

@@ -51,9 +51,11 @@ def flatten_(params) -> torch.Tensor:
     if not params:
         raise ValueError("no parameters to flatten")
     cl = [_channels_last(p) for p in params]
-    flat = torch.cat([(p.detach().permute(0, 2, 3, 1) if c else p.detach()).reshape(-1) for p, c in zip(params, cl)])
+    flat = torch.cat(
+        [(p.detach().permute(0, 2, 3, 1) if c else p.detach()).reshape(-1) for p, c in zip(params, cl, strict=True)]
+    )
     offset = 0
-    for p, c in zip(params, cl):
+    for p, c in zip(params, cl, strict=True):
         p.data = _flat_view(flat, offset, p, c)
         offset += p.numel()
     return flat
@@ -127,7 +129,7 @@ class QuantizedOptimizer:
                 if clip_latent:
                     self.latent.clamp_(grid.lo, grid.hi)
                 if scale == "filter":
-                    ids, offset, nf = [], 0, 0
+                    ids, nf = [], 0
                     for p in self.params:
                         per = p[0].numel()
                         ids.append(torch.arange(nf, nf + p.shape[0], device=p.device).repeat_interleave(per))
@@ -201,7 +203,7 @@ class QuantizedOptimizer:
         if self.latent is None:
             return None
         out, offset = [], 0
-        for p, cl in zip(self.params, self._layouts):
+        for p, cl in zip(self.params, self._layouts, strict=True):
             out.append(_flat_view(self.latent, offset, p, cl))
             offset += p.numel()
         return out

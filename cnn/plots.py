@@ -110,7 +110,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     import matplotlib.pyplot as plt
 
     logs = [read_log(p) for p in paths]
-    labels = list(labels) if labels else [_label(p, r) for p, r in zip(paths, logs)]
+    labels = list(labels) if labels else [_label(p, r) for p, r in zip(paths, logs, strict=True)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -118,7 +118,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     # Figure 4: flips since init per layer, one panel per log
     n = len(logs)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False, sharey=True)
-    for ax, recs, lab in zip(axes[0], logs, labels):
+    for ax, recs, lab in zip(axes[0], logs, labels, strict=True):
         ep = [r["epoch"] for r in recs]
         for name in recs[-1]["layers"]:
             ax.plot(
@@ -138,7 +138,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
 
     # Figure 5 (b, c): all conv layers together
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for recs, lab in zip(logs, labels):
+    for recs, lab in zip(logs, labels, strict=True):
         ep = [r["epoch"] for r in recs]
         a1.plot(ep, [_conv_total(r, "flipped_since_init") for r in recs], label=lab)
         a2.plot(ep, [_conv_total(r, "flipped_last_k") for r in recs], label=lab)
@@ -153,7 +153,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
 
     # Figure 6: errors
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for i, (recs, lab) in enumerate(zip(logs, labels)):
+    for i, (recs, lab) in enumerate(zip(logs, labels, strict=True)):
         ep = [r["epoch"] for r in recs]
         c = f"C{i % 10}"
         ax.plot(ep, [r["train_error"] for r in recs], c=c, label=lab)
@@ -168,12 +168,12 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     # Figure 7: |w_b - w_r| (BC logs only)
     bc = [
         (recs, lab)
-        for recs, lab in zip(logs, labels)
+        for recs, lab in zip(logs, labels, strict=True)
         if any(v.get("mean_abs_wb_minus_wr") is not None for v in recs[-1]["layers"].values())
     ]
     if bc:
         fig, axes = plt.subplots(1, len(bc), figsize=(4.2 * len(bc), 3.4), squeeze=False)
-        for ax, (recs, lab) in zip(axes[0], bc):
+        for ax, (recs, lab) in zip(axes[0], bc, strict=True):
             ep = [r["epoch"] for r in recs]
             for name, v in recs[-1]["layers"].items():
                 if v.get("mean_abs_wb_minus_wr") is not None:

@@ -14,6 +14,7 @@ training.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
 import tempfile
 import time
@@ -492,5 +493,5 @@ def paper_ordering_holds(result: dict, model: str, dataset: str | None = None) -
     if dataset is None and rows:
         dataset = rows[0]["dataset"]
     mean = {r["method"]: r["test_error"] for r in rows if r["model"] == model and r["dataset"] == dataset}
-    pairs = {f"{a} < {b}": (mean[a] < mean[b]) for a, b in zip(order, order[1:]) if a in mean and b in mean}
+    pairs = {f"{a} < {b}": (mean[a] < mean[b]) for a, b in itertools.pairwise(order) if a in mean and b in mean}
     return {"holds": all(pairs.values()) if pairs else None, "pairs": pairs}

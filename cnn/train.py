@@ -565,7 +565,7 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
         if rank == 0:
             test_error = _evaluate(model, data, cfg, device, autocast, channels_last)
             latent = opt.latent_views()
-            latent = None if latent is None else dict(zip(conv_names, latent))
+            latent = None if latent is None else dict(zip(conv_names, latent, strict=True))
             per_layer, totals = tracker.update(latent)
             rec = {
                 "epoch": epoch + 1,

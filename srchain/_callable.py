@@ -20,5 +20,5 @@ def make_callable(module_name: str, fn) -> None:
             return fn(*args, **kwargs)
 
     CallableModule.__call__.__doc__ = fn.__doc__
-    CallableModule.__call__.__wrapped__ = fn
+    CallableModule.__call__.__wrapped__ = fn  # type: ignore[attr-defined]
     module.__class__ = CallableModule

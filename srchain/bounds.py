@@ -22,8 +22,12 @@ Checking the appendices found three places where the proofs do not give the prin
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from srchain.errors import SrchainError
+
+#: what a bound returns: a float (``np.float64``) for scalar arguments, an array where they broadcast to one
+Bound = float | np.ndarray
 
 __all__ = [
     "lemma1",
@@ -42,7 +46,7 @@ __all__ = [
 ]
 
 
-def _pos(name, x, allow_zero=False):
+def _pos(name: str, x: ArrayLike, allow_zero: bool = False) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
     bad = (a < 0) if allow_zero else (a <= 0)
     if np.any(~np.isfinite(a)) or np.any(bad):
@@ -50,14 +54,14 @@ def _pos(name, x, allow_zero=False):
     return a
 
 
-def _T(T):
+def _T(T: ArrayLike) -> np.ndarray:
     a = np.asarray(T, dtype=np.float64)
     if np.any(~np.isfinite(a)) or np.any(a < 1):
         raise SrchainError(f"the number of steps T must be >= 1, got {T!r}")
     return a
 
 
-def lemma1(d, delta, alpha, G):
+def lemma1(d: ArrayLike, delta: ArrayLike, alpha: ArrayLike, G: ArrayLike) -> Bound:
     r"""Lemma 1: :math:`\mathbb{E}\|r_t\|^2 \le \sqrt{d}\,\Delta\,\alpha_t\,G` for SR's rounding error.
 
     The rounding error of one SR step is
@@ -72,17 +76,17 @@ def lemma1(d, delta, alpha, G):
     return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("alpha", alpha) * _pos("G", G, True)
 
 
-def sr_floor(d, delta, G):
+def sr_floor(d: ArrayLike, delta: ArrayLike, G: ArrayLike) -> Bound:
     r"""SR's accuracy floor in Theorems 1 and 2: :math:`\sqrt{d}\,\Delta G/2`."""
     return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("G", G, True) / 2
 
 
-def bc_floor(d, delta, L, D):
+def bc_floor(d: ArrayLike, delta: ArrayLike, L: ArrayLike, D: ArrayLike) -> Bound:
     r"""BC's accuracy floor in Theorem 3: :math:`\sqrt{d}\,\Delta L D`."""
     return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("L", L, True) * _pos("D", D)
 
 
-def bc_strong_floor(d, delta, D, L2):
+def bc_strong_floor(d: ArrayLike, delta: ArrayLike, D: ArrayLike, L2: ArrayLike) -> Bound:
     r"""BC's floor in Theorem 4 as printed: :math:`D L_2\sqrt{d}\,\Delta/2` (zero for quadratics, Corollary 1)."""
     return _pos("D", D) * _pos("L2", L2, True) * np.sqrt(_pos("d", d)) * _pos("delta", delta, True) / 2
 
@@ -92,7 +96,7 @@ def _strong_term(T, G, mu):
     return (1 + np.log(T + 1)) * _pos("G", G, True) ** 2 / (2 * _pos("mu", mu) * T)
 
 
-def theorem1(T, d, delta, G, mu):
+def theorem1(T: ArrayLike, d: ArrayLike, delta: ArrayLike, G: ArrayLike, mu: ArrayLike) -> Bound:
     r"""Theorem 1 (SR, :math:`\mu`-strongly convex, :math:`\alpha_t = 1/(\mu(t+1))`):
 
     .. math::
@@ -104,7 +108,7 @@ def theorem1(T, d, delta, G, mu):
     return _strong_term(T, G, mu) + sr_floor(d, delta, G)
 
 
-def theorem2(T, d, delta, G, D, c):
+def theorem2(T: ArrayLike, d: ArrayLike, delta: ArrayLike, G: ArrayLike, D: ArrayLike, c: ArrayLike) -> Bound:
     r"""Theorem 2 as printed (SR, convex, domain of diameter :math:`D`, :math:`\alpha_t = c/\sqrt{t}`):
 
     .. math::
@@ -121,7 +125,9 @@ def theorem2(T, d, delta, G, D, c):
     )
 
 
-def theorem3(T, d, delta, G, D, c, L):
+def theorem3(
+    T: ArrayLike, d: ArrayLike, delta: ArrayLike, G: ArrayLike, D: ArrayLike, c: ArrayLike, L: ArrayLike
+) -> Bound:
     r"""Theorem 3 as printed (BC, :math:`L`-smooth :math:`F`, domain of diameter :math:`D`,
     :math:`\alpha_t = c/\sqrt{t}`):
 
@@ -139,7 +145,9 @@ def theorem3(T, d, delta, G, D, c, L):
     )
 
 
-def theorem4(T, d, delta, G, D, mu, L2):
+def theorem4(
+    T: ArrayLike, d: ArrayLike, delta: ArrayLike, G: ArrayLike, D: ArrayLike, mu: ArrayLike, L2: ArrayLike
+) -> Bound:
     r"""Theorem 4 as printed (BC, :math:`\mu`-strongly convex, :math:`\nabla^2 f_i` :math:`L_2`-Lipschitz,
     :math:`\alpha_t = 1/(\mu(t+1))`):
 
@@ -150,7 +158,7 @@ def theorem4(T, d, delta, G, D, mu, L2):
     return _strong_term(T, G, mu) + bc_strong_floor(d, delta, D, L2)
 
 
-def corollary1(T, G, mu):
+def corollary1(T: ArrayLike, G: ArrayLike, mu: ArrayLike) -> Bound:
     r"""Corollary 1 (BC on a quadratic, :math:`L_2 = 0`, :math:`\alpha_t = 1/(\mu(t+1))`):
 
     .. math::
@@ -162,13 +170,13 @@ def corollary1(T, G, mu):
     return _strong_term(T, G, mu)
 
 
-def sqrt_schedule_sum(T):
+def sqrt_schedule_sum(T: ArrayLike) -> Bound:
     r"""An upper bound of :math:`\sum_{t=1}^T 1/\sqrt{t}`: :math:`2\sqrt{T} - 1` (the paper's proofs use
     :math:`\sqrt{T+1}`, too small for :math:`T \ge 3`)."""
     return 2 * np.sqrt(_T(T)) - 1
 
 
-def theorem2_proved(T, d, delta, G, D, c):
+def theorem2_proved(T: ArrayLike, d: ArrayLike, delta: ArrayLike, G: ArrayLike, D: ArrayLike, c: ArrayLike) -> Bound:
     r"""Theorem 2 as Appendix C's argument proves it, with the sum of step sizes bounded correctly:
 
     .. math::
@@ -185,7 +193,9 @@ def theorem2_proved(T, d, delta, G, D, c):
     )
 
 
-def theorem3_proved(T, d, delta, G, D, c, L):
+def theorem3_proved(
+    T: ArrayLike, d: ArrayLike, delta: ArrayLike, G: ArrayLike, D: ArrayLike, c: ArrayLike, L: ArrayLike
+) -> Bound:
     r"""Theorem 3 with the sum of step sizes bounded correctly:
 
     .. math::
@@ -202,7 +212,9 @@ def theorem3_proved(T, d, delta, G, D, c, L):
     )
 
 
-def theorem4_proved(T, d, delta, G, D, mu, L2):
+def theorem4_proved(
+    T: ArrayLike, d: ArrayLike, delta: ArrayLike, G: ArrayLike, D: ArrayLike, mu: ArrayLike, L2: ArrayLike
+) -> Bound:
     r"""Theorem 4 with the Taylor remainder :math:`\|\hat r\| \le (L_2/2)\|r\|^2 \le (L_2/2)\,d\,\Delta^2` used as
     written in Appendix E:
 

@@ -20,6 +20,7 @@ import argparse
 import importlib
 import math
 import sys
+from collections.abc import Sequence
 
 from srchain.errors import SrchainError
 
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``srchain`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)

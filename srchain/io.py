@@ -97,7 +97,7 @@ def atomic_write(path, write, binary: bool = False) -> Path:
     """Call ``write(fh)`` on a temporary file in ``path``'s folder, fsync it, then rename it onto ``path``
     (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:  # type: ignore[call-overload]
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

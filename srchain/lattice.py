@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from srchain.errors import SrchainError
 from srchain.problems import as_domain
@@ -34,7 +35,9 @@ class Lattice:
     shape: tuple
 
     @classmethod
-    def from_domain(cls, delta: float, domain, dim: int | None = None, max_states: int | None = None) -> Lattice:
+    def from_domain(
+        cls, delta: float, domain: ArrayLike, dim: int | None = None, max_states: int | None = None
+    ) -> Lattice:
         r"""The lattice :math:`\mathrm{lo} + \Delta\mathbb{Z}^d` inside the box ``domain``.
 
         ``hi`` is reached exactly when :math:`(\mathrm{hi} - \mathrm{lo})/\Delta` is an integer (up to 1e-9
@@ -47,7 +50,9 @@ class Lattice:
             ``max_states`` states.
         """
         delta = check_delta(delta)
-        dom = as_domain(domain, dim if dim is not None else (1 if np.asarray(domain).ndim == 1 else len(domain)))
+        dom = as_domain(
+            domain, dim if dim is not None else (1 if np.asarray(domain).ndim == 1 else np.asarray(domain).shape[0])
+        )
         span = (dom[:, 1] - dom[:, 0]) / delta
         steps = np.floor(span + 1e-9 * np.maximum(1.0, span)).astype(np.int64)
         if np.any(steps < 1):
@@ -104,24 +109,24 @@ class Lattice:
         """Grid values along axis ``k``."""
         return self.lo[k] + self.delta * np.arange(self.shape[k])
 
-    def index(self, coords) -> np.ndarray:
+    def index(self, coords: ArrayLike) -> np.ndarray:
         """Flat state index of integer coordinates (shape ``(..., d)``)."""
         c = np.asarray(coords, dtype=np.int64)
         return np.ravel_multi_index(tuple(np.moveaxis(c, -1, 0)), self.shape)
 
-    def nearest(self, w) -> np.ndarray:
+    def nearest(self, w: ArrayLike) -> np.ndarray:
         """Flat index of the lattice point nearest to ``w`` (shape ``(..., d)``), clipped into the box."""
         w = np.asarray(w, dtype=np.float64)
         k = np.rint((w - np.asarray(self.lo)) / self.delta).astype(np.int64)
         k = np.clip(k, 0, np.asarray(self.shape) - 1)
         return self.index(k)
 
-    def contains(self, w) -> bool:
+    def contains(self, w: ArrayLike) -> bool:
         w = np.asarray(w, dtype=np.float64).reshape(-1, self.dim)
         tol = 1e-12 * max(1.0, float(np.max(np.abs(self.domain))))
         return bool(np.all((w >= np.asarray(self.lo) - tol) & (w <= self.hi + tol)))
 
-    def cells(self, w) -> np.ndarray:
+    def cells(self, w: ArrayLike) -> np.ndarray:
         r"""Flat indices of the lattice points within :math:`\Delta` of ``w`` in every coordinate
         (:math:`|x_k - w_k| < \Delta`): the corners of the grid cell holding ``w``; just ``w`` itself when ``w`` is a
         grid point."""

@@ -29,12 +29,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
+
+if TYPE_CHECKING:
+    from srchain.stationary import Chain
 
 __all__ = ["MixingResult", "mixing_time", "tv_rows", "spectral_bounds", "is_reversible"]
 
@@ -302,7 +307,7 @@ def _exact(
     """
     n = A.shape[0]
     psum = float(pi.sum())
-    info = {"compressed_at": None, "rank": None, "err": 0.0, "dense_products": 0}
+    info: dict[str, Any] = {"compressed_at": None, "rank": None, "err": 0.0, "dense_products": 0}
     d0 = 1.0 - float(pi.min())
     Q = _Pow("sparse", S=A) if _density(A) < 0.1 else _Pow("dense", D=A.toarray())
     tv, _ = _tv_of(Q, np.arange(n), pi, psum)
@@ -454,9 +459,9 @@ def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]
 
 
 def mixing_time(
-    P,
+    P: Chain,
     eps: float = 0.25,
-    pi=None,
+    pi: ArrayLike | None = None,
     max_exact_states: int = 10_000,
     max_steps: int = 10**9,
     max_bytes: float | None = None,

@@ -26,10 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
+from numpy.typing import ArrayLike
 from scipy import special
 
 from srchain.errors import SrchainError
 from srchain.rules import NoiseKind
+
+#: what an expectation or a probability returns: an array of its argument's shape (a NumPy scalar for a scalar)
+Values = np.ndarray
 
 __all__ = [
     "NoiseModel",
@@ -135,15 +139,15 @@ class NoiseModel:
     batch: int = 1
 
     # --- expectations ----------------------------------------------------------------------------------------
-    def lower_partial(self, a):
+    def lower_partial(self, a: ArrayLike) -> Values:
         r"""The lower partial expectation :math:`\Lambda(a) = \mathbb{E}[(a - \bar\xi)^+]`."""
         raise NotImplementedError
 
-    def upper_partial(self, a):
+    def upper_partial(self, a: ArrayLike) -> Values:
         r"""The upper partial expectation :math:`\Upsilon(a) = \mathbb{E}[(\bar\xi - a)^+]`."""
         raise NotImplementedError
 
-    def excess(self, a):
+    def excess(self, a: ArrayLike) -> Values:
         r""":math:`\mathbb{E}[(a - \bar\xi)^+] - a^+`: equal to :math:`\Lambda(a)` for :math:`a \le 0` and to
         :math:`\Upsilon(a)` for :math:`a > 0` (mean-zero noise), so it is small in both tails and is computed
         without cancellation. The operators use it to write each move
@@ -151,11 +155,11 @@ class NoiseModel:
         a = np.asarray(a, dtype=np.float64)
         return np.where(a <= 0, self.lower_partial(np.minimum(a, 0.0)), self.upper_partial(np.maximum(a, 0.0)))
 
-    def cdf(self, a):
+    def cdf(self, a: ArrayLike) -> Values:
         r""":math:`P(\bar\xi \le a)`."""
         raise NotImplementedError
 
-    def sf(self, a):
+    def sf(self, a: ArrayLike) -> Values:
         r""":math:`P(\bar\xi > a)`."""
         raise NotImplementedError
 
@@ -163,7 +167,7 @@ class NoiseModel:
     def is_discrete(self) -> bool:
         return False
 
-    def support(self):
+    def support(self) -> tuple[np.ndarray, np.ndarray] | None:
         """For discrete laws: ``(values, weights)``; ``None`` for continuous ones."""
         return None
 
@@ -177,7 +181,7 @@ class NoiseModel:
         raise NotImplementedError
 
     # --- sampling --------------------------------------------------------------------------------------------
-    def sample(self, rng, size):
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         r"""Draws of :math:`\bar\xi` with a :class:`numpy.random.Generator`."""
         raise NotImplementedError
 
@@ -199,7 +203,7 @@ class NoiseModel:
         inner = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items() if k != "name")
         return f"{d['name']}({inner})"
 
-    def theorem5_assumptions(self, gradients=None) -> dict:
+    def theorem5_assumptions(self, gradients: ArrayLike | None = None) -> dict:
         r"""Check Theorem 5's hypotheses for the gradient laws :math:`g + \bar\xi`.
 
         Parameters
@@ -215,7 +219,7 @@ class NoiseModel:
         """
         tail = self._tail_ok()
         if self.is_discrete:
-            vals, _ = self.support()
+            vals, _ = self.support()  # type: ignore[misc]  # a discrete law has a support
             if gradients is None:
                 two = bool(vals.min() < 0 < vals.max())
             else:
@@ -254,42 +258,42 @@ class GaussianNoise(NoiseModel):
     def std(self) -> float:
         return self.s
 
-    def lower_partial(self, a):
+    def lower_partial(self, a: ArrayLike) -> Values:
         s = self.s
         return s * _psi_gauss(np.asarray(a, dtype=np.float64) / s)
 
-    def upper_partial(self, a):
+    def upper_partial(self, a: ArrayLike) -> Values:
         s = self.s
         return s * _psi_gauss(-np.asarray(a, dtype=np.float64) / s)
 
-    def excess(self, a):
+    def excess(self, a: ArrayLike) -> Values:
         s = self.s
         z = np.abs(np.ascontiguousarray(a, dtype=np.float64)) / s
         out = np.empty_like(z).ravel()
         _psi_gauss_into(-z.ravel(), out)
         return s * out.reshape(z.shape)
 
-    def cdf(self, a):
+    def cdf(self, a: ArrayLike) -> Values:
         return special.ndtr(np.asarray(a, dtype=np.float64) / self.s)
 
-    def sf(self, a):
+    def sf(self, a: ArrayLike) -> Values:
         return special.ndtr(-np.asarray(a, dtype=np.float64) / self.s)
 
-    def quantile_width(self, tol):
+    def quantile_width(self, tol: float) -> float:
         return float(self.s * -special.ndtri(tol / 2))
 
-    def sample(self, rng, size):
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         return rng.normal(0.0, self.s, size)
 
     @property
-    def numba_code(self):
+    def numba_code(self) -> int:
         return CODE_GAUSSIAN
 
     @property
-    def numba_params(self):
+    def numba_params(self) -> np.ndarray:
         return np.array([self.s], dtype=np.float64)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {"name": self.name, "sigma": self.sigma, "batch": self.batch}
 
 
@@ -302,41 +306,41 @@ class LaplaceNoise(NoiseModel):
     name: str = "laplace"
 
     @property
-    def std(self):
+    def std(self) -> float:
         return self.b * math.sqrt(2.0 / self.batch)
 
-    def lower_partial(self, a):
+    def lower_partial(self, a: ArrayLike) -> Values:
         a = np.asarray(a, dtype=np.float64)
         b = self.b
         e = 0.5 * b * np.exp(-np.abs(a) / b)
         return np.where(a < 0, e, a + e)
 
-    def upper_partial(self, a):
+    def upper_partial(self, a: ArrayLike) -> Values:
         return self.lower_partial(-np.asarray(a, dtype=np.float64))
 
-    def cdf(self, a):
+    def cdf(self, a: ArrayLike) -> Values:
         a = np.asarray(a, dtype=np.float64)
         e = 0.5 * np.exp(-np.abs(a) / self.b)
         return np.where(a < 0, e, 1.0 - e)
 
-    def sf(self, a):
+    def sf(self, a: ArrayLike) -> Values:
         return self.cdf(-np.asarray(a, dtype=np.float64))
 
-    def quantile_width(self, tol):
+    def quantile_width(self, tol: float) -> float:
         return float(-self.b * math.log(tol))
 
-    def sample(self, rng, size):
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         return rng.laplace(0.0, self.b, size)
 
     @property
-    def numba_code(self):
+    def numba_code(self) -> int:
         return CODE_LAPLACE
 
     @property
-    def numba_params(self):
+    def numba_params(self) -> np.ndarray:
         return np.array([self.b, float(self.batch)], dtype=np.float64)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {"name": self.name, "sigma": self.b, "batch": self.batch}
 
 
@@ -350,7 +354,7 @@ class StudentTNoise(NoiseModel):
     name: str = "student-t"
 
     @property
-    def std(self):
+    def std(self) -> float:
         return self.scale * math.sqrt(self.nu / (self.nu - 2) / self.batch) if self.nu > 2 else math.inf
 
     def _lp_std(self, a):
@@ -364,36 +368,36 @@ class StudentTNoise(NoiseModel):
         neg = np.maximum(neg, 0.0)
         return np.where(a >= 0, a + neg, neg)
 
-    def lower_partial(self, a):
+    def lower_partial(self, a: ArrayLike) -> Values:
         return self.scale * self._lp_std(np.asarray(a, dtype=np.float64) / self.scale)
 
-    def upper_partial(self, a):
+    def upper_partial(self, a: ArrayLike) -> Values:
         return self.lower_partial(-np.asarray(a, dtype=np.float64))
 
-    def cdf(self, a):
+    def cdf(self, a: ArrayLike) -> Values:
         return special.stdtr(self.nu, np.asarray(a, dtype=np.float64) / self.scale)
 
-    def sf(self, a):
+    def sf(self, a: ArrayLike) -> Values:
         return special.stdtr(self.nu, -np.asarray(a, dtype=np.float64) / self.scale)
 
-    def quantile_width(self, tol):
+    def quantile_width(self, tol: float) -> float:
         return float(-special.stdtrit(self.nu, tol / 2) * self.scale)
 
-    def sample(self, rng, size):
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         return self.scale * rng.standard_t(self.nu, size)
 
     @property
-    def numba_code(self):
+    def numba_code(self) -> int:
         return CODE_STUDENT_T
 
     @property
-    def numba_params(self):
+    def numba_params(self) -> np.ndarray:
         return np.array([self.scale, float(self.batch), self.nu], dtype=np.float64)
 
     def _tail_ok(self):
         return self.nu >= 2
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {"name": self.name, "sigma": self.scale, "nu": self.nu, "batch": self.batch}
 
 
@@ -407,40 +411,40 @@ class DiscreteNoise(NoiseModel):
     name: str = "discrete"
 
     @property
-    def is_discrete(self):
+    def is_discrete(self) -> bool:
         return True
 
-    def support(self):
+    def support(self) -> tuple[np.ndarray, np.ndarray] | None:
         return self.values, self.weights
 
     @property
-    def std(self):
+    def std(self) -> float:
         m = float(self.weights @ self.values)
         return math.sqrt(float(self.weights @ (self.values - m) ** 2))
 
     def _expect(self, fn, a):
         a = np.asarray(a, dtype=np.float64)
         out = np.zeros(a.shape)
-        for v, w in zip(self.values, self.weights):  # support is small (≤ 10⁶ values, usually ≤ 10⁴)
+        for v, w in zip(self.values, self.weights, strict=True):  # support is small (≤ 10⁶ values, usually ≤ 10⁴)
             out += w * fn(a, v)
         return out
 
-    def lower_partial(self, a):
+    def lower_partial(self, a: ArrayLike) -> Values:
         return self._expect(lambda a, v: np.maximum(a - v, 0.0), a)
 
-    def upper_partial(self, a):
+    def upper_partial(self, a: ArrayLike) -> Values:
         return self._expect(lambda a, v: np.maximum(v - a, 0.0), a)
 
-    def cdf(self, a):
+    def cdf(self, a: ArrayLike) -> Values:
         return self._expect(lambda a, v: (v <= a).astype(np.float64), a)
 
-    def sf(self, a):
+    def sf(self, a: ArrayLike) -> Values:
         return self._expect(lambda a, v: (v > a).astype(np.float64), a)
 
-    def quantile_width(self, tol):
+    def quantile_width(self, tol: float) -> float:
         return float(np.max(np.abs(self.values)))
 
-    def sample(self, rng, size):
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         return rng.choice(self.values, size=size, p=self.weights)
 
 
@@ -459,7 +463,9 @@ class MinibatchNoise(DiscreteNoise):
     seed: int = 0
 
     @classmethod
-    def from_seed(cls, sigma: float, samples: int = 16, batch: int = 1, seed: int = 0, max_subsets=2_000_000):
+    def from_seed(
+        cls, sigma: float, samples: int = 16, batch: int = 1, seed: int = 0, max_subsets: int = 2_000_000
+    ) -> MinibatchNoise:
         r"""Draw ``samples`` perturbations :math:`N(0, \sigma^2)` from ``seed``, centre them, and enumerate the batch
         mean."""
         if samples < 2:
@@ -476,7 +482,9 @@ class MinibatchNoise(DiscreteNoise):
         return cls.from_perturbations(e, batch=batch, sigma=sigma, seed=seed, max_subsets=max_subsets)
 
     @classmethod
-    def from_perturbations(cls, e, batch=1, sigma=float("nan"), seed=-1, max_subsets=2_000_000):
+    def from_perturbations(
+        cls, e: ArrayLike, batch: int = 1, sigma: float = float("nan"), seed: int = -1, max_subsets: int = 2_000_000
+    ) -> MinibatchNoise:
         e = np.asarray(e, dtype=np.float64)
         m = e.size
         if batch < 1 or batch > m:
@@ -494,15 +502,15 @@ class MinibatchNoise(DiscreteNoise):
         return cls(values=vals, weights=weights, perturbations=e, batch=batch, sigma=sigma, seed=seed)
 
     @property
-    def numba_code(self):
+    def numba_code(self) -> int:
         return CODE_MINIBATCH
 
     @property
-    def numba_params(self):
+    def numba_params(self) -> np.ndarray:
         return np.concatenate([[float(self.batch)], self.perturbations]).astype(np.float64)
 
-    def sample(self, rng, size):
-        size = (size,) if np.isscalar(size) else tuple(size)
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
+        size = (size,) if np.isscalar(size) else tuple(size)  # type: ignore[assignment, arg-type]
         n = int(np.prod(size))
         m = self.perturbations.size
         # Without replacement per draw: argsort of uniforms picks a uniform random B-subset.
@@ -510,7 +518,7 @@ class MinibatchNoise(DiscreteNoise):
         idx = np.argpartition(keys, self.batch - 1, axis=1)[:, : self.batch]
         return self.perturbations[idx].mean(axis=1).reshape(size)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {
             "name": self.name,
             "sigma": self.sigma,
@@ -533,7 +541,7 @@ class TabulatedNoise(NoiseModel):
     name: str = "tabulated"
 
     @classmethod
-    def mean_of(cls, base: NoiseModel, batch: int, points: int = 2**19 + 1):
+    def mean_of(cls, base: NoiseModel, batch: int, points: int = 2**19 + 1) -> TabulatedNoise:
         # An odd number of points puts 0 on the grid, so the FFT's origin is the law's centre. The sum of B
         # samples lives on B times the one-sample range; 1e-10 of tail mass beyond it is neglected.
         half = batch * base.quantile_width(1e-10)
@@ -542,7 +550,7 @@ class TabulatedNoise(NoiseModel):
         if isinstance(base, LaplaceNoise):
             p = np.exp(-np.abs(x) / base.b) / (2 * base.b)
         else:
-            p = _t_pdf(x / base.scale, base.nu) / base.scale
+            p = _t_pdf(x / base.scale, base.nu) / base.scale  # type: ignore[attr-defined]
         p /= p.sum() * h
         ft = np.fft.rfft(np.fft.ifftshift(p) * h)
         conv = np.fft.fftshift(np.fft.irfft(ft**batch, n=points)) / h  # density of the sum on the same grid
@@ -558,47 +566,47 @@ class TabulatedNoise(NoiseModel):
         return c / c[-1]
 
     @property
-    def std(self):
+    def std(self) -> float:
         return math.sqrt(np.trapezoid(self.grid**2 * self.density, self.grid))
 
-    def cdf(self, a):
-        return np.interp(a, self.grid, self._cdf_table, left=0.0, right=1.0)
+    def cdf(self, a: ArrayLike) -> Values:
+        return np.interp(a, self.grid, self._cdf_table, left=0.0, right=1.0)  # type: ignore[arg-type]
 
-    def sf(self, a):
+    def sf(self, a: ArrayLike) -> Values:
         return 1.0 - self.cdf(a)
 
-    def lower_partial(self, a):
+    def lower_partial(self, a: ArrayLike) -> Values:
         a = np.asarray(a, dtype=np.float64)
         F = self._cdf_table
         I = np.concatenate([[0.0], np.cumsum(0.5 * (F[1:] + F[:-1]) * np.diff(self.grid))])
         inside = np.interp(a, self.grid, I, left=0.0)
         return np.where(a > self.grid[-1], I[-1] + (a - self.grid[-1]), inside)
 
-    def upper_partial(self, a):
+    def upper_partial(self, a: ArrayLike) -> Values:
         # E[(ξ̄ − a)⁺] = E[(a − ξ̄)⁺] − a (the mean is 0)
         return np.maximum(self.lower_partial(a) - np.asarray(a, dtype=np.float64), 0.0)
 
-    def quantile_width(self, tol):
+    def quantile_width(self, tol: float) -> float:
         return float(np.interp(1 - tol / 2, self._cdf_table, self.grid))
 
-    def sample(self, rng, size):
-        return self.base.sample(rng, tuple(np.atleast_1d(size)) + (self.batch,)).mean(axis=-1)
+    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
+        return self.base.sample(rng, tuple(np.atleast_1d(size)) + (self.batch,)).mean(axis=-1)  # type: ignore[union-attr]
 
     @property
-    def numba_code(self):
-        return self.base.numba_code
+    def numba_code(self) -> int:
+        return self.base.numba_code  # type: ignore[union-attr]
 
     @property
-    def numba_params(self):
-        p = self.base.numba_params.copy()
+    def numba_params(self) -> np.ndarray:
+        p = self.base.numba_params.copy()  # type: ignore[union-attr]
         p[1] = float(self.batch)
         return p
 
     def _tail_ok(self):
         return self.base._tail_ok()
 
-    def to_dict(self):
-        d = self.base.to_dict()
+    def to_dict(self) -> dict:
+        d = self.base.to_dict()  # type: ignore[union-attr]
         d["batch"] = self.batch
         return d
 
@@ -624,7 +632,7 @@ def make_noise(
     if name == "gaussian":
         return GaussianNoise(sigma=float(sigma), batch=batch)
     if name == "laplace":
-        base = LaplaceNoise(b=float(sigma))
+        base: NoiseModel = LaplaceNoise(b=float(sigma))
         return base if batch == 1 else TabulatedNoise.mean_of(base, batch)
     if name == "student-t":
         if not (math.isfinite(nu) and nu > 2):

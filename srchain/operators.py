@@ -301,9 +301,9 @@ def _discrete_hat(noise: NoiseModel, grads, tau, offs):
     The step for the noise value v is ``m_v = −τ(∇f + v)``; hat uses the cancellation-free form of
     :func:`move_laws`, so moves of probability ~τ keep their relative accuracy for every α.
     """
-    vals, w = noise.support()
+    vals, w = noise.support()  # type: ignore[misc]  # a discrete law has a support
     out = np.zeros(grads.shape[:-1] + (offs.size,))
-    for v, p in zip(vals, w):  # the support is small (C(m, B) merged values)
+    for v, p in zip(vals, w, strict=True):  # the support is small (C(m, B) merged values)
         mv = -tau * (grads + v)
         out += p * np.maximum(0.0, np.minimum((1.0 + offs) - mv, (1.0 - offs) + mv))
     return out

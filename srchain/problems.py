@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from srchain.errors import SrchainError
 
@@ -58,7 +59,7 @@ class Problem:
     description: str = ""
     extra: dict = field(default_factory=dict)
 
-    def with_domain(self, domain) -> Problem:
+    def with_domain(self, domain: ArrayLike) -> Problem:
         """A copy on another box; ``domain`` is ``(lo, hi)`` (same for every coordinate) or shape ``(d, 2)``."""
         return _replace_domain(self, domain)
 
@@ -118,7 +119,9 @@ def available_problems() -> dict[str, str]:
     return dict(sorted(_HELP.items()))
 
 
-def get_problem(name: str, dim: int | None = None, coupling: float | None = None, domain=None) -> Problem:
+def get_problem(
+    name: str, dim: int | None = None, coupling: float | None = None, domain: ArrayLike | None = None
+) -> Problem:
     """Build a registered problem.
 
     Raises

@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 from numba import njit, vectorize
+from numpy.typing import ArrayLike
 
 from srchain.errors import SrchainError
 
@@ -86,7 +87,7 @@ def _clip(out, domain):
     return np.clip(out, lo, hi)
 
 
-def qd(w, delta: float, domain=None):
+def qd(w: ArrayLike, delta: float, domain: ArrayLike | None = None) -> float | np.ndarray:
     r"""Deterministic rounding :math:`Q_d` of Eq. 3 (round half away from zero onto :math:`\Delta\mathbb{Z}`),
     optionally clipped.
 
@@ -125,7 +126,13 @@ def qd_binary(w, delta: float = 1.0):
     return np.where(w >= 0, delta, -delta)
 
 
-def qs(w, delta: float, rng=None, domain=None, p=None):
+def qs(
+    w: ArrayLike,
+    delta: float,
+    rng: np.random.Generator | int | None = None,
+    domain: ArrayLike | None = None,
+    p: ArrayLike | None = None,
+) -> float | np.ndarray:
     r"""Stochastic rounding :math:`Q_s` of Eq. 5, optionally clipped to ``domain``.
 
     With :math:`q = w/\Delta - \lfloor w/\Delta\rfloor` and a uniform draw :math:`p \sim U[0, 1)`,

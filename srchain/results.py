@@ -43,11 +43,15 @@ import socket
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from srchain.errors import SrchainError
+
+if TYPE_CHECKING:
+    import xarray as xr
 from srchain.io import _default, _prepare, atomic_path, atomic_write, dumps_json, write_json_fast  # noqa: F401 (re-exported)
 
 __all__ = [
@@ -143,7 +147,7 @@ def make_template(coords, variables, attrs=None):
             data[name] = (dims, np.broadcast_to(np.asarray(fill, dtype=dtype), tuple(sizes[d] for d in dims)))
         else:
             arr = np.asarray(spec)
-            for d, n in zip(dims, arr.shape):
+            for d, n in zip(dims, arr.shape, strict=False):  # a mismatch is reported by xarray below
                 sizes.setdefault(d, n)
             data[name] = (dims, arr)
     return xr.Dataset(data, coords=cdict, attrs=dict(attrs or {}))
@@ -194,7 +198,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _encode_attrs(attrs: dict, settings) -> dict:
-    out, encoded = {}, []
+    out: dict[str, object] = {}
+    encoded = []
     for k, v in attrs.items():
         if isinstance(v, (str, int, float)) and not isinstance(v, bool):
             out[k] = v
@@ -224,7 +229,7 @@ def _decode_attrs(attrs: dict) -> dict:
 def _records_in(control: Path) -> dict:
     """Task id -> marker record (key, summary, host, pid, time) of the finished tasks."""
     folder = control / "done"
-    out = {}
+    out: dict[str, dict] = {}
     if not folder.is_dir():
         return out
     for p in sorted(folder.glob("*.json")):
@@ -331,7 +336,7 @@ class ResultStore:
             raise SrchainError(f"results store {str(path)!r} needs the suffix .zarr (Zarr) or .nc (netCDF)")
         kind = suffix[1:]
         sweep_dims = _default_sweep_dims(template) if sweep_dims is None else tuple(sweep_dims)
-        store = cls(path, kind, sweep_dims, *cls._signature(template, sweep_dims), _canon(settings))
+        store = cls(path, kind, sweep_dims, *cls._signature(template, sweep_dims), _canon(settings))  # type: ignore[call-arg]
         control = store.control
         exists = path.exists() or (kind == "nc" and control.exists())
         if exists and not resume:
@@ -409,7 +414,9 @@ class ResultStore:
         tpl.attrs["sweep_dims"] = " ".join(self.sweep_dims)
         encoding = {}
         for name, v in tpl.data_vars.items():
-            enc = {"chunks": tuple(1 if d in self.sweep_dims else int(n) for d, n in zip(v.dims, v.shape))}
+            enc: dict[str, object] = {
+                "chunks": tuple(1 if d in self.sweep_dims else int(n) for d, n in zip(v.dims, v.shape, strict=True))
+            }
             if v.dtype.kind == "f":
                 enc["_FillValue"] = np.nan
             encoding[name] = enc
@@ -526,7 +533,7 @@ class ResultStore:
                 hint = "" if host == me["host"] else f" (remove {self.lock_path} if that sweep is gone)"
                 raise SrchainError(
                     f"{self.path} is being written by another sweep ({where}); wait for it or choose another path{hint}"
-                )
+                ) from None
             with os.fdopen(fd, "wb") as fh:
                 fh.write(orjson.dumps(me))
             self._owner = True
@@ -589,10 +596,10 @@ class ResultStore:
             loose = [d for d in dims if d in self.sweep_dims and d not in pos]
             if loose:
                 raise SrchainError(f"task {key!r} cannot write {name!r}: its key does not fix {loose[0]!r}")
-            full = tuple(1 if d in pos else n for d, n in zip(dims, shape))
+            full = tuple(1 if d in pos else n for d, n in zip(dims, shape, strict=True))
             a = np.asarray(arr)
             if a.shape != full:
-                inner = tuple(n for d, n in zip(dims, shape) if d not in pos)
+                inner = tuple(n for d, n in zip(dims, shape, strict=True) if d not in pos)
                 if a.shape != inner:
                     raise SrchainError(f"task {key!r}: {name!r} has shape {a.shape}, expected {inner}")
                 a = a.reshape(full)
@@ -601,7 +608,7 @@ class ResultStore:
             except TypeError:
                 raise SrchainError(f"task {key!r}: {name!r} is {a.dtype}, the store holds {np.dtype(dtype)}") from None
             data[name] = (dims, a)
-            for d, n in zip(dims, shape):
+            for d, n in zip(dims, shape, strict=True):
                 region[d] = slice(pos[d], pos[d] + 1) if d in pos else slice(0, n)
         ds = xr.Dataset(data)
         if self.kind == "nc" and not self.data_path.exists():
@@ -620,9 +627,11 @@ class ResultStore:
             raise SrchainError(f"{self.path}: its partial results ({self.data_path}) are missing; start again")
         with xr.open_dataset(self.path, engine="h5netcdf") as ds:
             ds = ds.load()
-        encoding = {}
+        encoding: dict[str, dict[str, object]] = {}
         for name, v in ds.data_vars.items():
-            encoding[name] = {"chunks": tuple(1 if d in self.sweep_dims else int(n) for d, n in zip(v.dims, v.shape))}
+            encoding[name] = {
+                "chunks": tuple(1 if d in self.sweep_dims else int(n) for d, n in zip(v.dims, v.shape, strict=True))
+            }
             if v.dtype.kind == "f":
                 encoding[name]["_FillValue"] = np.nan
         for v in ds.variables.values():
@@ -717,7 +726,7 @@ def _done_array(sweep_dims, index, keys) -> np.ndarray:
     return done
 
 
-def open_results(path, mask: bool = True, **kwargs):
+def open_results(path: str | os.PathLike, mask: bool = True, **kwargs: Any) -> xr.Dataset:
     """A results store (``.zarr`` or ``.nc``, finished or not) as an ``xarray.Dataset``.
 
     Parameters

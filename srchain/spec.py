@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
@@ -37,7 +38,14 @@ class ChainSpec:
         }
 
     @classmethod
-    def of(cls, problem, delta: float, noise: NoiseModel, domain=None, max_states: int | None = None) -> ChainSpec:
+    def of(
+        cls,
+        problem: Problem | str,
+        delta: float,
+        noise: NoiseModel,
+        domain: ArrayLike | None = None,
+        max_states: int | None = None,
+    ) -> ChainSpec:
         """A spec from a problem (or its registered name), the grid step Δ and a noise model; the lattice covers
         ``domain`` (default: the problem's own box).
 

@@ -28,15 +28,27 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 from scipy.sparse.csgraph import connected_components
 
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.gth import banded_law, bandwidth, bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
 from srchain.gth.scaling import ZeroPivot
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from srchain.lattice import Lattice
+    from srchain.operators import LimitChain, Operator
+
+#: a chain as the solvers accept it: row-stochastic ``P`` as a SciPy sparse matrix or an array, or an object with
+#: a ``.P`` (an :class:`~srchain.operators.Operator` or a :class:`~srchain.operators.LimitChain`)
+Chain: TypeAlias = "sp.spmatrix | np.ndarray | Operator | LimitChain"
 
 __all__ = [
     "StationaryResult",
@@ -116,7 +128,7 @@ class StationaryResult:
             f"min pi={float(self.pi.min()):.3g}, underflow={self.underflow})"
         )
 
-    def to_xarray(self, lattice=None):
+    def to_xarray(self, lattice: Lattice | None = None) -> xr.Dataset:
         """``pi`` as an :class:`xarray.Dataset` over ``state`` (with the lattice coordinates ``x0 …`` when given)."""
         import xarray as xr
 
@@ -134,7 +146,7 @@ class StationaryResult:
 # --------------------------------------------------------------------------------------------------------------
 # input handling and small helpers
 # --------------------------------------------------------------------------------------------------------------
-def _as_csr(P) -> sp.csr_matrix:
+def _as_csr(P: Chain) -> sp.csr_matrix:
     """Accept a scipy sparse matrix, a dense array, or an object with a ``.P`` (an ``Operator``)."""
     if hasattr(P, "P") and not isinstance(P, np.ndarray):
         P = P.P
@@ -179,7 +191,7 @@ def _offdiag(A: sp.csr_matrix) -> sp.csr_matrix:
     return offdiag(A)
 
 
-def tv(p, q) -> float:
+def tv(p: ArrayLike, q: ArrayLike) -> float:
     r"""Total-variation distance :math:`\tfrac12\|p - q\|_1` between two laws on the same states."""
     p = np.asarray(p, dtype=np.float64).ravel()
     q = np.asarray(q, dtype=np.float64).ravel()
@@ -188,7 +200,7 @@ def tv(p, q) -> float:
     return 0.5 * float(np.abs(p - q).sum())
 
 
-def residual(pi, P) -> float:
+def residual(pi: ArrayLike, P: Chain) -> float:
     r"""The residual :math:`\|\pi P - \pi\|_1` of a law :math:`\pi` for the row-stochastic :math:`P`."""
     A = _as_csr(P)
     pi = np.asarray(pi, dtype=np.float64)
@@ -198,9 +210,9 @@ def residual(pi, P) -> float:
 def _describe_states(states: np.ndarray, limit: int = 6) -> str:
     s = np.sort(states)
     if s.size == 1:
-        return "{%d}" % s[0]
+        return f"{{{int(s[0])}}}"
     if s[-1] - s[0] + 1 == s.size:
-        return "{states %d..%d}" % (s[0], s[-1])
+        return f"{{states {int(s[0])}..{int(s[-1])}}}"
     head = ", ".join(str(int(x)) for x in s[:limit])
     return "{" + head + (f", … ({s.size} states)" if s.size > limit else "") + "}"
 
@@ -208,7 +220,7 @@ def _describe_states(states: np.ndarray, limit: int = 6) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # ergodicity
 # --------------------------------------------------------------------------------------------------------------
-def check_ergodic(P) -> None:
+def check_ergodic(P: Chain) -> None:
     r"""Raise :class:`SrchainError` unless the chain is irreducible and aperiodic.
 
     Irreducibility: the graph of positive off-diagonal entries must be strongly connected (SciPy's
@@ -243,7 +255,7 @@ def _check_ergodic_graph(A: sp.csr_matrix, G: sp.csr_matrix) -> None:
         cross = labels[coo.row] != labels[coo.col]
         Q = nx.DiGraph()
         Q.add_nodes_from(range(ncomp))
-        Q.add_edges_from(zip(labels[coo.row[cross]].tolist(), labels[coo.col[cross]].tolist()))
+        Q.add_edges_from(zip(labels[coo.row[cross]].tolist(), labels[coo.col[cross]].tolist(), strict=True))
         closed = sorted((c for c in Q.nodes if Q.out_degree(c) == 0), key=lambda c: int(np.flatnonzero(labels == c)[0]))
         names = [_describe_states(np.flatnonzero(labels == c)) for c in closed[:4]]
         listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
@@ -262,7 +274,7 @@ def _check_ergodic_graph(A: sp.csr_matrix, G: sp.csr_matrix) -> None:
 
         g = nx.DiGraph()
         coo = G.tocoo()
-        g.add_edges_from(zip(coo.row.tolist(), coo.col.tolist()))
+        g.add_edges_from(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
         if nx.is_aperiodic(g):
             return
         period = _period(G)
@@ -292,7 +304,7 @@ def _period(G: sp.csr_matrix) -> int:
 # --------------------------------------------------------------------------------------------------------------
 # solvers
 # --------------------------------------------------------------------------------------------------------------
-def is_birth_death(P) -> bool:
+def is_birth_death(P: Chain) -> bool:
     r"""Whether every positive off-diagonal entry is between neighbours :math:`i, i \pm 1` (a tridiagonal chain)."""
     A = _as_csr(P)
     coo = A.tocoo()
@@ -307,7 +319,7 @@ def _log_normalise(logw: np.ndarray) -> tuple[np.ndarray, int]:
     return pi, int(np.sum(pi == 0.0))
 
 
-def birth_death_stationary(P) -> np.ndarray:
+def birth_death_stationary(P: Chain) -> np.ndarray:
     r"""Exact stationary law of a birth–death (tridiagonal, irreducible) chain by detailed balance in log space.
 
     .. math::
@@ -375,7 +387,7 @@ def solver_bytes(n: int, nnz: int, method: str = "auto") -> float:
     return _GRAPH_BYTES_PER_ENTRY * nnz + _BYTES_PER_STATE * n + dense
 
 
-def stationary_distributions(P, method: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
+def stationary_distributions(P: Chain, method: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
     """The stationary law of each closed class of a (possibly reducible) chain, as QuantEcon's
     ``stationary_distributions`` does: a list of ``(states, pi)`` with ``pi`` a law on the whole state space
     supported on ``states``. An irreducible chain gives one pair. Each class is solved by :func:`stationary`.
@@ -427,7 +439,12 @@ def _banded(A: sp.csr_matrix, max_bytes) -> np.ndarray:
 
 
 def stationary(
-    P, method: str = "auto", check: bool = True, shape=None, pin: int | None = None, max_bytes: float | None = None
+    P: Chain,
+    method: str = "auto",
+    check: bool = True,
+    shape: tuple[int, ...] | None = None,
+    pin: int | None = None,
+    max_bytes: float | None = None,
 ) -> StationaryResult:
     r"""The stationary law :math:`\pi` of an irreducible, aperiodic row-stochastic ``P`` (:math:`\pi P = \pi`,
     Theorem 5's :math:`\pi_\alpha`).
@@ -480,7 +497,7 @@ def stationary(
     """
     t0 = time.perf_counter()
     if shape is None and hasattr(P, "lattice") and hasattr(P.lattice, "shape"):
-        shape = tuple(P.lattice.shape)
+        shape = tuple(P.lattice.shape)  # type: ignore[union-attr]
     A = _as_csr(P)
     m = _ALIASES.get(method, method)
     if m not in METHODS:

@@ -186,11 +186,11 @@ def run_sweep(
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise SrchainError(f"workers must be an integer >= 1, got {workers!r}")
     ids = [_key_id(t, store) for t in tasks]
-    seen = {}
-    for t, i in zip(tasks, ids):
-        if i in seen:
+    seen: dict[str, object] = {}
+    for t, tid in zip(tasks, ids, strict=True):
+        if tid in seen:
             raise SrchainError(f"two tasks have the key {dict(t.key)!r}; every task needs its own key")
-        seen[i] = t
+        seen[tid] = t
     results: list = [None] * len(tasks)
     todo = []
     for i, t in enumerate(tasks):
@@ -323,7 +323,7 @@ def _run_dask(
                 raise SrchainError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
         info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else client.scheduler_info()
         winfo = list(info.get("workers", {}).values())
-        available = None
+        available: dict | None = None
         if winfo:
             available = {}
             for w in winfo:

@@ -251,7 +251,7 @@ def test_kernel_draws_numpys_stream_step_by_step(methods, chains):
     )
     G = TOY.gradient(LAT.points)[:, 0]
     ad, nmax, v0 = alpha / LAT.delta, LAT.size - 1.0, (4.0 - LAT.lo[0]) / LAT.delta
-    for m, res in zip(methods, results):
+    for m, res in zip(methods, results, strict=True):
         for c, gen in enumerate(make_generators(seed, chains)):
             counts, end = _reference_chain(m, gen, G, ad, sigma, nmax, v0, steps)
             np.testing.assert_array_equal(res.chain_counts[c], counts)

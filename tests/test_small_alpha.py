@@ -101,7 +101,7 @@ def test_minibatch_moves_keep_relative_accuracy():
     g = np.asarray(TOY.gradient(LAT.points), dtype=np.float64).ravel()
     tau = alpha / LAT.delta
     for i in range(1, LAT.size - 1):
-        want = math.fsum(p * max(0.0, -(g[i] + v)) for v, p in zip(vals, w)) * tau
+        want = math.fsum(p * max(0.0, -(g[i] + v)) for v, p in zip(vals, w, strict=True)) * tau
         if want > 0:
             assert probs[i, 0, J + 1] == pytest.approx(want, rel=1e-12)
 
@@ -179,7 +179,7 @@ def test_reducible_chain_with_tiny_rates_gives_finite_laws():
     ref = stationary_distributions(op.P, method="gth-dense")
     got = stationary_distributions(op.P, method="gth-sparse")
     assert len(got) == len(ref) >= 1
-    for (s1, p1), (s2, p2) in zip(ref, got):
+    for (s1, p1), (s2, p2) in zip(ref, got, strict=True):
         assert np.array_equal(s1, s2) and np.all(np.isfinite(p2))
         assert np.allclose(p1, p2, rtol=1e-10, atol=1e-300)
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+
 OUTPUTS = {"out": "dir"}
 HELP = "turn srchain train logs (LOG.jsonl ...) into Figure 4-7 style PNGs"
 
 
-def configure(parser):
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="+", metavar="LOG.jsonl", help="logs (or run folders) of srchain train")
     parser.add_argument("--out", default="figures", metavar="DIR", help="folder for the PNGs")
     parser.add_argument("--labels", nargs="+", default=None, metavar="TEXT", help="one legend label per log")
     parser.add_argument("--quiet", action="store_true", help="print nothing")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from srchain.cnn.plots import plot_logs
 
     from srchain.errors import SrchainError

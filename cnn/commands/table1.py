@@ -7,11 +7,13 @@ and its projected GPU-hours (step times measured on this machine's device, or ``
 
 from __future__ import annotations
 
+import argparse
+
 OUTPUTS = {"json": "file", "out": "dir", "markdown": "file"}
 HELP = "train a models x methods x seeds grid and print Table 1 (top-1 test error, mean ± std over seeds)"
 
 
-def configure(parser):
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cnn.commands.train import add_run_options
     from srchain.cnn.registry import DATASETS, METHODS, MODELS, TABLE1_METHODS
 
@@ -82,7 +84,7 @@ def configure(parser):
     add_output_options(parser, plot=False)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from srchain.cnn.commands.train import config_from_args
     from srchain.cnn.table1 import paper_ordering_holds, plan_markdown, plan_table1, run_table1, to_markdown
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 OUTPUTS = {"json": "file", "out": "dir"}
 HELP = "train one CNN with quantized conv weights (R/SR/BC/big-batch SR-ADAM or full precision) and log flips"
 
@@ -151,7 +153,7 @@ def add_run_options(parser, multi=False):
     )
 
 
-def configure(parser):
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cnn.registry import METHODS, MODELS
 
     from srchain.cli import add_output_options, positive_int
@@ -223,7 +225,7 @@ def config_from_args(args, **over):
     return TrainConfig(**kw)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import os
 
     from srchain.cnn.train import train

@@ -63,7 +63,8 @@ run = cv.run_convex(quad, "sr", 0.25, TT, 200, s, seed=1, trace=TT)
 measured = run.traces["r2"].mean(0)
 bound = bnd.lemma1(quad.dim, 0.25, run.traces["alpha"], G)
 print(
-    f"Lemma 1 holds at every t: {bool(np.all(measured <= bound))}; worst measured/bound = {np.max(measured / bound):.3f}"
+    f"Lemma 1 holds at every t: {bool(np.all(measured <= bound))}; "
+    f"worst measured/bound = {np.max(measured / bound):.3f}"
 )
 print(f"log-log slope of SR's error against Δ: {slopes['sr']['measured']:.2f} (the bound's floor: 1)")
 

@@ -110,7 +110,7 @@ def run_attrs(args, spec, settings: dict) -> dict:
     import platform
     from importlib import metadata
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("srchain", "numpy", "scipy", "numba", "xarray", "zarr"):
         try:
             versions[pkg] = metadata.version(pkg)
@@ -307,7 +307,7 @@ def print_table(header: list[str], rows: list[list], out=None) -> None:
     cells = [[str(h) for h in header]] + [[fmt(v) if not isinstance(v, str) else v for v in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for j, r in enumerate(cells):
-        out.write("  ".join(c.rjust(w) for c, w in zip(r, widths)) + "\n")
+        out.write("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + "\n")
         if j == 0:
             out.write("  ".join("-" * w for w in widths) + "\n")
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
 OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 HELP = "ε-mixing time M_ε(α) of the SR/R chain (Eq. 10): exact up to 10⁴ states, spectral bounds beyond (Theorem 6)"
 
 
-def configure(parser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cli import positive_float, positive_int
     from srchain.commands.common import add_chain_options
 
@@ -68,7 +70,7 @@ def mixing_alpha(
     return row, arrays
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from srchain.budget import check_memory
@@ -208,13 +210,13 @@ def _plot(path, spec, results, eps):
     fig, ax = new_figure((6, 4))
     ex = [(r["alpha"], r["mixing_time"]) for r in results if r["exact"] and r["mixing_time"]]
     if ex:
-        ax.loglog(*zip(*ex), "o-", label=f"exact M_ε (ε={eps:g})")
+        ax.loglog(*zip(*ex, strict=True), "o-", label=f"exact M_ε (ε={eps:g})")
     lb = [(r["alpha"], r["lower_bound"]) for r in results if r["lower_bound"]]
     ub = [(r["alpha"], r["upper_bound"]) for r in results if r["upper_bound"]]
     if lb:
-        ax.loglog(*zip(*lb), "v--", label="spectral lower bound")
+        ax.loglog(*zip(*lb, strict=True), "v--", label="spectral lower bound")
     if ub:
-        ax.loglog(*zip(*ub), "^--", label="spectral upper bound")
+        ax.loglog(*zip(*ub, strict=True), "^--", label="spectral upper bound")
     ax.set_xlabel("α")
     ax.set_ylabel("steps")
     save_figure(fig, ax, path, f"{spec.problem.name}: mixing time grows as α → 0 (Theorem 6)")

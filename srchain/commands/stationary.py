@@ -7,6 +7,8 @@ store (``--out``) and returns a small summary; π̃ is computed once, here, and 
 
 from __future__ import annotations
 
+import argparse
+
 HELP = "exact stationary laws π_α of the SR/R chain and their α→0 limit π̃ (Theorem 5)"
 OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 
@@ -22,7 +24,7 @@ _SCALARS = {
 }
 
 
-def configure(parser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.commands.common import add_chain_options
 
     add_chain_options(parser, default_alpha=[1.0, 0.1, 0.01, 0.001])
@@ -85,7 +87,7 @@ def solve_alpha(
     return row, arrays
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from srchain.budget import check_memory
@@ -176,7 +178,10 @@ def run(args) -> int:
     if args.out:
         from srchain.results import ResultStore, make_template
 
-        variables = {"pi": (("alpha", "state"), "f8"), **{k: (("alpha",), t) for k, t in _SCALARS.items()}}
+        variables: dict[str, tuple] = {
+            "pi": (("alpha", "state"), "f8"),
+            **{k: (("alpha",), t) for k, t in _SCALARS.items()},
+        }
         attrs = run_attrs(args, spec, settings)
         if limit is not None:
             variables["pi_limit"] = (("state",), pi_limit)
@@ -217,7 +222,7 @@ def run(args) -> int:
                 **sweep_kwargs(args),
             )
             read = region_reader(args.out) if store is not None and (args.json or args.plot) else None
-            for t, r in zip(tasks, out):
+            for t, r in zip(tasks, out, strict=True):
                 row, arrays = r if isinstance(r, tuple) else (r, None)
                 if arrays is None and read is not None:
                     arrays = read(dict(t.key), ["pi"])
@@ -234,7 +239,7 @@ def run(args) -> int:
     if limit is not None:
         print(
             f"# limit π̃ of T̃ (Eq. 9): alpha0 = {limit['alpha0']:.6g}, mass at minimiser "
-            f"{limit['mass_at_minimizer']:.4g}, entropy {limit['entropy']:.4g}, min π̃ = {float(pi_limit.min()):.3g}"
+            f"{limit['mass_at_minimizer']:.4g}, entropy {limit['entropy']:.4g}, min π̃ = {float(pi_limit.min()):.3g}"  # type: ignore[union-attr]
         )
     print_table(
         ["alpha", "TV(pi_a, pi~)", "mass@min", "entropy", "residual", "solver"],
@@ -277,7 +282,7 @@ def _plot(path, spec, results, pi_limit):
     x = lat.axis(0)
     fig, ax = new_figure()
     colors = plt.cm.viridis(np.linspace(0, 0.85, max(1, len(results))))
-    for r, c in zip(results, colors):
+    for r, c in zip(results, colors, strict=False):  # one colour even for no results
         ax.step(x, marginal(np.asarray(r["pi"]), lat.shape), where="mid", color=c, label=f"π_α, α={r['alpha']:g}")
     if pi_limit is not None:
         ax.step(x, marginal(pi_limit, lat.shape), "k--", where="mid", lw=1.5, label="π̃ (limit, Eq. 9)")

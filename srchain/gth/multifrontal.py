@@ -117,7 +117,7 @@ def symbolic_fronts(tree, rates):
                     mark[j] = t
                     tmp[cnt] = j
                     cnt += 1
-        for c in range(nchild[t]):
+        for _c in range(nchild[t]):
             st_top -= 1
             u = st_size[st_top]
             sp -= u
@@ -200,7 +200,7 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
                 if i >= b:
                     F[pos[i], q] += tdat[e]
         # extend-add the children's update matrices (top of the stack)
-        for c in range(nchild[t]):
+        for _c in range(nchild[t]):
             st_top -= 1
             u = st_size[st_top]
             sp_idx -= u
@@ -251,7 +251,7 @@ def subtree_sizes(nchild):
     stack = np.empty(nt, dtype=np.int64)
     top = 0
     for t in range(nt):
-        for c in range(nchild[t]):
+        for _c in range(nchild[t]):
             top -= 1
             size[t] += size[stack[top]]
         stack[top] = t

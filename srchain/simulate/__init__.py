@@ -49,10 +49,13 @@ work), :mod:`~srchain.simulate.result`; this module holds the public functions a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from srchain import pcg
 from srchain.budget import check_memory, default_max_memory
@@ -92,6 +95,9 @@ from srchain.simulate.kernels_nd import chain_lattice
 from srchain.simulate.pool import n_threads
 from srchain.simulate.pool import run_parallel as _parallel  # (tests replace srchain.simulate._parallel)
 from srchain.simulate.result import SimulationResult, make_generators
+
+if TYPE_CHECKING:
+    from srchain.operators import Operator
 
 __all__ = [
     "SimulationResult",
@@ -347,20 +353,20 @@ def simulate_many(
     problem: Problem,
     noise: NoiseModel,
     lattice: Lattice,
-    runs,
+    runs: Sequence[tuple[str, float]],
     steps: int,
     chains: int = 1,
-    start=None,
+    start: ArrayLike | None = None,
     seed: int = 0,
     burn_in: int = 0,
     sampler: str = "step",
     bc_quantizer: str = "qd",
     latent_bins_per_cell: int = LATENT_BINS_PER_CELL,
-    operators=None,
+    operators: Mapping[tuple[str, float], Operator] | None = None,
     max_memory: float | None = None,
     max_hours: float | None = None,
     extra: WorkEstimate | None = None,
-    on_estimate=None,
+    on_estimate: Callable[[WorkEstimate], object] | None = None,
 ) -> list[SimulationResult]:
     """Simulate several ``(method, alpha)`` runs, each with ``chains`` chains, in one parallel kernel call.
 
@@ -505,7 +511,7 @@ def simulate(
     alpha: float,
     steps: int,
     chains: int = 1,
-    start=None,
+    start: ArrayLike | None = None,
     seed: int = 0,
     burn_in: int = 0,
     sampler: str = "step",
@@ -552,10 +558,10 @@ def jump_chain(
     alpha: float,
     steps: int,
     chains: int = 1,
-    start=None,
+    start: ArrayLike | None = None,
     seed: int = 0,
     burn_in: int = 0,
-    operator=None,
+    operator: Operator | None = None,
 ) -> SimulationResult:
     """Exact jump-chain sampler for SR and R: same law of the path as stepping, far fewer draws at small α.
 
@@ -563,8 +569,8 @@ def jump_chain(
     steps ``H`` until the chain leaves ``i`` is Geometric(``q_i``) with ``q_i = Σ_{j≠i} P[i, j]``
     (``Pr(H = h) = (1 − q_i)^{h−1} q_i``), and the state it jumps to is ``j`` with probability ``P[i, j]/q_i``.
     Sampling ``H`` as ``⌈E/λ_i⌉`` (``E`` exponential, ``λ_i = −log(1 − q_i)``) and ``j`` by a search of the
-    cumulative off-diagonal row costs two draws per jump instead of two per step; at α = 0.001 on the toy problem a chain moves about once every few
-    hundred steps.
+    cumulative off-diagonal row costs two draws per jump instead of two per step; at α = 0.001 on the toy problem a
+    chain moves about once every few hundred steps.
 
     The histogram counts the state after each step, exactly as the step-by-step kernel does; the streams differ,
     so the two agree in law, not draw by draw.

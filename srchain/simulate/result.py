@@ -105,7 +105,7 @@ class SimulationResult:
         if self.method == "bc":
             d["quantizer"] = self.quantizer
         if self.latent_counts is not None:
-            d["latent"] = {"edges": self.latent_edges.tolist(), "counts": self.latent_counts.tolist()}
+            d["latent"] = {"edges": self.latent_edges.tolist(), "counts": self.latent_counts.tolist()}  # type: ignore[union-attr]
         d.update(self.extra)
         return d
 

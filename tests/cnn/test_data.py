@@ -42,7 +42,7 @@ def test_same_seed_same_batches_and_ranks_split_the_global_batch():
     d = load_dataset("digits", image_size=16)
     a = list(d.batches(100, epoch=3, seed=7))
     b = list(d.batches(100, epoch=3, seed=7))
-    assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b, strict=True))
     r0 = next(d.batches(50, epoch=3, seed=7, rank=0, world=2, augment=False))
     r1 = next(d.batches(50, epoch=3, seed=7, rank=1, world=2, augment=False))
     assert len(r0[1]) == len(r1[1]) == 50

@@ -36,7 +36,7 @@ def test_r_with_small_lr_leaves_every_conv_weight_unchanged():
     lin_before = model.classifier[0].weight.detach().clone()
     for x, y in batches:
         _step(model, opt, x, y)
-    for b, w in zip(before, conv_weights(model)):
+    for b, w in zip(before, conv_weights(model), strict=True):
         assert torch.equal(b, w)
     assert not torch.equal(lin_before, model.classifier[0].weight)  # the step itself did happen
 
@@ -71,7 +71,7 @@ def test_bc_latent_moves_while_forward_sees_only_grid_values():
     assert not torch.equal(opt.latent, latent0)
     assert opt.latent.abs().max() <= 1.0  # clipped to [-Δ, Δ]
     # w_b = Qd(w_r): the parameters are the signs of the latent weights
-    for w, wr in zip(conv_weights(model), opt.latent_views()):
+    for w, wr in zip(conv_weights(model), opt.latent_views(), strict=True):
         assert torch.equal(w.detach(), torch.where(wr >= 0, 1.0, -1.0))
 
 
@@ -100,6 +100,6 @@ def test_bc_per_filter_scale_is_mean_abs_latent():
     opt = QuantizedOptimizer(
         torch.optim.Adam(model.parameters(), lr=0.01), conv_weights(model), rule="bc", grid=Grid(1.0), scale="filter"
     )
-    for w, wr in zip(conv_weights(model), opt.latent_views()):
+    for w, wr in zip(conv_weights(model), opt.latent_views(), strict=True):
         alpha = wr.abs().flatten(1).mean(1).view(-1, 1, 1, 1)
         assert torch.allclose(w.detach(), torch.where(wr >= 0, alpha, -alpha))

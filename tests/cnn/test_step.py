@@ -107,7 +107,7 @@ def test_train_loss_is_the_sequential_sum_of_the_step_losses():
     data = load_dataset("digits", image_size=16)
     step = parts["step"]
     step.begin_epoch(3)
-    for _, (x, y) in zip(range(3), data.batches(64, 0, 0)):
+    for _, (x, y) in zip(range(3), data.batches(64, 0, 0), strict=False):
         step(x, y)
     vals = step.read().losses
     total = 0.0
@@ -134,7 +134,7 @@ def test_foreach_optimizer_is_bit_identical_to_the_loop_on_cpu(base, kw):
             opt.step()
         return [p.detach().clone() for p in m.parameters()]
 
-    assert all(torch.equal(a, b) for a, b in zip(run("loop"), run("auto")))
+    assert all(torch.equal(a, b) for a, b in zip(run("loop"), run("auto"), strict=True))
 
 
 @pytest.mark.parametrize("pad,flip", [(2, False), (2, True), (0, True), (1, True)])
@@ -175,11 +175,11 @@ def test_channels_last_weights_stay_views_of_the_flat_buffer_and_checkpoints_are
     assert all(on_grid(w.detach(), Grid(1.0)) for w in ws)
     m2, opt2 = make(False)
     opt2.load_state_dict(opt.state_dict())  # NHWC run resumed in NCHW: the latent weights follow the layers
-    for a, b in zip(opt.latent_views(), opt2.latent_views()):
+    for a, b in zip(opt.latent_views(), opt2.latent_views(), strict=True):
         assert torch.equal(a, b)
     m3, opt3 = make(True)
     opt3.load_state_dict(opt2.state_dict())  # and back
-    for a, b in zip(opt.latent_views(), opt3.latent_views()):
+    for a, b in zip(opt.latent_views(), opt3.latent_views(), strict=True):
         assert torch.equal(a, b)
 
 

@@ -137,7 +137,7 @@ def test_workers_2_on_dask_gives_the_serial_results(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     for name, extra in (("serial", []), ("dask", ["--workers", "2"])):
         p = subprocess.run(
-            [*common, "--out", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json")],
+            [*common, *extra, "--out", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json")],
             capture_output=True,
             text=True,
             env=env,

@@ -1,5 +1,7 @@
 """BC's stationary law by the transfer operator: convergence, agreement with simulation, Figure 2's BC claims."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from srchain.toy.bc_law import bc_law
@@ -93,7 +95,7 @@ def test_simulated_bc_histogram_agrees_with_transfer_operator(alpha):
 def test_figure2_bc_claims_under_default_noise():
     nz = default_noise()
     masses = [float(bc_law(TOY, nz, LAT, a).pi[CELLS].sum()) for a in (1.0, 0.1, 0.01, 0.001)]
-    assert all(m2 > m1 for m1, m2 in zip(masses, masses[1:])), masses
+    assert all(m2 > m1 for m1, m2 in pairwise(masses)), masses
     assert masses[-1] > 0.9
 
 

@@ -1,6 +1,7 @@
 """Figure 2: the experiment, its qualitative claims as assertions, the plot and the command."""
 
 import json
+from itertools import pairwise
 
 import numpy as np
 from srchain.toy.bc_law import bc_law
@@ -30,7 +31,7 @@ def test_figure2_data_and_plot(tmp_path):
     m = fig2.masses()
     assert [r["alpha"] for r in m] == [1.0, 0.1, 0.01, 0.001]
     bc_exact = [r["bc_exact"] for r in m]
-    assert all(b > a for a, b in zip(bc_exact, bc_exact[1:])) and bc_exact[-1] > 0.9
+    assert all(b > a for a, b in pairwise(bc_exact)) and bc_exact[-1] > 0.9
     assert m[-1]["bc_sim"] > 0.9 and m[-1]["sr_sim"] < 0.75
     out = tmp_path / "f.png"
     plot_figure2(fig2, out)

@@ -35,7 +35,7 @@ def test_simulate_tasks_reproduce_the_in_process_run(tmp_path, capsys):
     data = json.loads(js.read_text())
     ds = sc.open_results(store)
     assert ds.done.values.all() and ds.counts.dtype == np.int64
-    for r, row in zip(ref, data["results"]):
+    for r, row in zip(ref, data["results"], strict=True):
         expect = json.loads(json.dumps(r.to_dict()))
         assert {k: row[k] for k in expect} == expect  # today's counts, exactly
         np.testing.assert_array_equal(sel(ds.counts, method=r.method, alpha=r.alpha), r.counts)

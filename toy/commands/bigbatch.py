@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
 OUTPUTS = {"json": "file", "out": "store"}
 HELP = "tabulate SR's small-α law π̃ and its mass on the global minimiser as the batch size grows (Section 6.1)"
 
 
-def configure(parser):
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.toy.commands._limits import add_limit_options
 
     from srchain.cli import NOISE_NAMES, finite_float, nonneg_int, positive_float, positive_int
@@ -102,7 +104,7 @@ def bigbatch_task(
 _SCALARS = ("noise_std", "alpha0", "mass_at_minimizer", "expected_f", "entropy")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import numpy as np
     from srchain.toy.bigbatch import DEFAULT_BATCHES, BigBatchRow, bigbatch_lattice, estimate_bigbatch
     from srchain.toy.commands._limits import (
@@ -211,7 +213,7 @@ def run(args) -> int:
             store.close()
     read = region_reader(args.out) if store is not None and want_pi else None
     rows = []
-    for t, r in zip(tasks, out):
+    for t, r in zip(tasks, out, strict=True):
         summary, arrays = r if isinstance(r, tuple) else (r, None)
         if arrays is None and read is not None:
             arrays = read(dict(t.key), ["pi_limit"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 HELP = "convex problems: measured error of SGD/R/SR/BC beside Lemma 1, Theorems 1-4 and Corollary 1"
 
@@ -9,7 +11,7 @@ HELP = "convex problems: measured error of SGD/R/SR/BC beside Lemma 1, Theorems 
 THEOREMS = {"1": "theorem1", "2": "theorem2", "3": "theorem3", "4": "theorem4", "corollary1": "corollary1"}
 
 
-def configure(parser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cli import add_output_options, add_problem_options, nonneg_int, positive_float, positive_int
 
     methods = ["sgd", "r", "sr", "bc", "bc-qs"]
@@ -137,7 +139,7 @@ def convex_task(
     return rec, arrays
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import math
     import sys
 
@@ -216,7 +218,7 @@ def run(args) -> int:
             hint="use fewer steps, seeds or a smaller batch",
         )
     announcer(args, "convex")(est)
-    jobs = []
+    jobs: list = []
     for mth in methods:
         jobs.extend([(mth, None)] if mth == "sgd" else [(mth, float(dl)) for dl in deltas])
     common = {
@@ -252,10 +254,10 @@ def run(args) -> int:
             store.close()
     slopes = slopes_over_delta(records, methods)
     if args.theorem is not None:
-        key = THEOREMS[args.theorem]
+        thm = THEOREMS[args.theorem]
         for r in records:
             for k in BOUND_KEYS:
-                if k != key:
+                if k != thm:
                     r["bounds"][k] = r["holds"][k] = r["bounds_proved"][k] = r["holds_proved"][k] = None
                     r["tightness"][k] = None
     out = {**header, "results": records, "slopes": slopes}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
 OUTPUTS: dict = {}
 HELP = "interactive app: watch π_α, π̃, BC's law, TV, mass and M_ε change as α, Δ, the noise and the batch move"
 
 
-def configure(parser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cli import nonneg_int
 
     g = parser.add_argument_group("server")
@@ -24,7 +26,7 @@ def configure(parser) -> None:
     )
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import socket
 
     from srchain.errors import SrchainError

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 #: --out is the PNG (a stable flag of the command line); the results store is --store.
 OUTPUTS = {"json": "file", "out": "image", "store": "store"}
 HELP = "reproduce Figure 2 (BC vs SR histograms on objective (8), exact laws overlaid) into a PNG"
 
 
-def configure(parser):
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cli import add_noise_options, finite_float, nonneg_int, positive_float, positive_int
 
     g = parser.add_argument_group("figure")
@@ -136,7 +138,7 @@ def figure2_task(
     return fig2.to_dict(), arrays
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import sys
     import time
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
 HELP = "simulate SGD, R, SR and BC (histograms of the quantized iterates; many chains in parallel)"
 OUTPUTS = {"json": "file", "plot": "image", "out": "store"}
 
 
-def configure(parser):
+def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.toy.commands._sweep import add_toy_sweep_options
 
     from srchain.cli import (
@@ -125,7 +127,7 @@ def simulate_run(
     return summary, arrays
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
@@ -217,7 +219,10 @@ def run(args) -> int:
     latent = any(m in ("sgd", "bc") for m, _ in runs)
     store = None
     if args.out:
-        variables = {"counts": (("method", "alpha", "state"), "i8"), "mass_at_minimizer": (("method", "alpha"), "f8")}
+        variables: dict[str, tuple] = {
+            "counts": (("method", "alpha", "state"), "i8"),
+            "mass_at_minimizer": (("method", "alpha"), "f8"),
+        }
         coords = {
             "method": list(dict.fromkeys(args.method)),
             "alpha": list(dict.fromkeys(args.alpha)),
@@ -278,7 +283,7 @@ def run(args) -> int:
             store.close()
     read = region_reader(args.out) if store is not None and (args.json or args.plot) else None
     results = []
-    for t, r in zip(tasks, out):
+    for t, r in zip(tasks, out, strict=True):
         row, arrays = r if isinstance(r, tuple) else (r, None)
         if arrays is None and read is not None:
             arrays = read(dict(t.key), ["counts"] + (["latent_counts"] if latent else []))
@@ -356,7 +361,7 @@ def _plot(results, lat, spec, path):
     n = len(results)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
     x = lat.axis(0)
-    for ax, (method, alpha, counts) in zip(axes[0], results):
+    for ax, (method, alpha, counts) in zip(axes[0], results, strict=True):
         freq = counts / max(1, int(counts.sum()))
         if lat.dim > 1:  # marginal of the first coordinate
             freq = freq.reshape(lat.shape).sum(axis=tuple(range(1, lat.dim)))

@@ -106,7 +106,7 @@ def to_dict(state: dict, curves: dict) -> dict:
                 "tv_to_limit": None if not math.isfinite(t) else float(t),
                 "mass_at_minimizer": None if not math.isfinite(m) else float(m),
             }
-            for a, t, m in zip(cur["alpha"], cur["tv"], cur["mass"])
+            for a, t, m in zip(cur["alpha"], cur["tv"], cur["mass"], strict=True)
         ],
         "mixing": st.get("mixing"),
         "simulated": None if st["sim"] is None else np.asarray(st["sim"]).tolist(),
