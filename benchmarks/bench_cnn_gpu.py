@@ -515,6 +515,9 @@ def main(argv=None):
         action="store_true",
         help="also --deterministic's cost, the bit-exact --resume check and one train() epoch",
     )
+    ap.add_argument(
+        "--checks-after", type=int, default=None, metavar="N", help="--checks after the first N cells (default: last)"
+    )
     ap.add_argument("--budget", type=float, default=420.0, help="start no new measurement after this many seconds")
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--data-dir", default=None, help="where the synthetic CIFAR folder goes (default: a temp dir)")
@@ -608,6 +611,28 @@ def main(argv=None):
         finally:
             args.batch = saved
 
+    checks_done = False
+
+    def run_checks():
+        nonlocal checks_done
+        checks_done = True
+        checks = {}
+        res["checks"] = checks
+        for model in ("vgg9", "resnet56"):
+            out = run(
+                f"{model} deterministic",
+                lambda m=model: time_cell(m, "sr-adam", "bf16", args, deterministic=True),
+            )
+            if out:
+                res["cells"].append(out)
+                save()
+        checks["graph_vs_eager"] = run("graph vs eager", lambda: graph_check(args))
+        save()
+        checks["resume"] = run("resume check", lambda: resume_check(args))
+        save()
+        checks["train_epoch"] = run("train epoch", lambda: train_epoch_check(args))
+        save()
+
     if args.cells:
         grid = [cell_args(c) for c in args.cells]
     else:
@@ -618,7 +643,9 @@ def main(argv=None):
             for mo in args.models
             for me in args.methods
         ]
-    for model, method, amp, mode, batch in grid:
+    for i, (model, method, amp, mode, batch) in enumerate(grid):
+        if args.checks and args.checks_after is not None and i == args.checks_after:
+            run_checks()
         if amp == "bf16" and not res["bf16_supported"] and args.device == "cuda":
             res["skipped"].append(f"{model} {method} bf16: not supported by this GPU")
             continue
@@ -656,24 +683,8 @@ def main(argv=None):
             if out:
                 res["k_runs"].append(out)
                 save()
-    if args.checks:
-        checks = {}
-        res["checks"] = checks
-        for model in ("vgg9", "resnet56"):
-            out = run(
-                f"{model} deterministic",
-                lambda m=model: time_cell(m, "sr-adam", "bf16", args, deterministic=True),
-            )
-            if out:
-                res["cells"].append(out)
-                save()
-        checks["graph_vs_eager"] = run("graph vs eager", lambda: graph_check(args))
-        save()
-        checks["resume"] = run("resume check", lambda: resume_check(args))
-        save()
-        checks["train_epoch"] = run("train epoch", lambda: train_epoch_check(args))
-        save()
-
+    if args.checks and not checks_done:
+        run_checks()
     res["summary"] = summarise(res, start)
     text = json.dumps(res, indent=1)
     print(text)

@@ -4,16 +4,18 @@
    against bf16 and eager against graph for VGG-9, the other methods of VGG-9, big-batch SR at 1024 (VGG-9 eager
    and graph, VGG-BC), one ``--compile`` cell, all under the sync check; a profile of VGG-9 big-SR at batch
    1024; ``--checks`` (``--deterministic``'s cost, the bit-exact ``--resume``, one real epoch);
-2. ``--amp auto``'s choice per model (graph at batch 128, VGG-9 eager, VGG-9 at 1024);
+2. ``--amp auto``'s choice (a VGG-9 cell in graph and in eager mode in the benchmark; the dry run below measures
+   it for every model and batch, and its measurements are copied to ``amp_auto.json``);
 3. ``srchain table1 --dry-run`` (CIFAR-10 and -100, four models, five methods, 164 epochs: the projection, with
    the K runs per GPU it picks from measured throughput), then a real short run of that whole grid (2 epochs, on
    synthetic CIFAR-format data with ``--grid-train`` images per epoch) with ``--runs-per-gpu K`` and its wall
    time.
 
 Each phase is a subprocess with a deadline from what is left; a phase that runs out is killed and the run goes
-on; ``OUT/summary.json`` is written after every phase. Files in ``OUT``: ``bench.json``, ``amp_auto.json``,
-``dryrun.json``, ``dryrun.md``, ``grid.json``, ``grid.md``, ``summary.json`` (and the log the shell wrapper
-tees). ``--device cpu --tiny`` runs the same phases on tiny sizes (a check of the script itself).
+on; ``OUT/summary.json`` is written after every phase. Files in ``OUT``: ``bench.json``, ``amp_auto.json`` (fp32
+and bf16 images/s per model and batch), ``dryrun.json``, ``dryrun.md``, ``grid.json``, ``grid.md``,
+``summary.json`` (and the log the shell wrapper tees). ``--only grid --runs-per-gpu K`` reruns one phase;
+``--device cpu --tiny`` runs the same phases on tiny sizes (a check of the script itself).
 
     python benchmarks/device_cnn.py --out OUT            # on the GPU machine (benchmarks/device_cnn.sh does this)
     python benchmarks/device_cnn.py --out OUT --device cpu --tiny --budget 900
@@ -41,7 +43,7 @@ def log(msg: str) -> None:
     print(f"[{elapsed():6.1f} s] {msg}", flush=True)
 
 
-def run_phase(name, cmd, deadline, summary, env=None) -> int | None:
+def run_phase(name, cmd, deadline, summary, env=None, cwd=None) -> int | None:
     """Run ``cmd`` until ``deadline`` (seconds since start); its output goes to this log. Returns its exit
     status (``None``: killed at the deadline)."""
     left = deadline - elapsed()
@@ -51,7 +53,7 @@ def run_phase(name, cmd, deadline, summary, env=None) -> int | None:
         return None
     log(f"{name}: {' '.join(map(str, cmd))} (up to {left:.0f} s)")
     t = time.perf_counter()
-    p = subprocess.Popen([str(c) for c in cmd], env=env, start_new_session=True)
+    p = subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, start_new_session=True)
     try:
         rc = p.wait(timeout=left)
     except subprocess.TimeoutExpired:
@@ -82,11 +84,19 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true", help="tiny sizes (a CPU check of the script)")
     ap.add_argument("--grid-train", type=int, default=5000, help="training images per epoch of the short grid")
-    ap.add_argument("--work", default=None, help="scratch folder (default OUT/../device-cnn-work or /tmp)")
+    ap.add_argument("--work", default=None, help="scratch folder (default: $TMPDIR or /tmp)")
+    ap.add_argument(
+        "--only",
+        default="bench,dry_run,grid",
+        type=lambda s: s.split(","),
+        help="the phases to run (a second try: e.g. --only grid --runs-per-gpu 2)",
+    )
+    ap.add_argument("--models", nargs="+", default=["vgg9", "resnet56", "wrn56-2", "vgg-bc"], help="of the grid")
+    ap.add_argument("--runs-per-gpu", type=int, default=None, help="K of the short grid (default: the dry run's)")
     args = ap.parse_args(argv)
     global T0
     T0 -= args.started
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(args.work or os.environ.get("TMPDIR", "/tmp")) / f"srchain-device-cnn-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -116,7 +126,7 @@ def main(argv=None) -> int:
 
     # ---- 1. the benchmark ----------------------------------------------------------------------------------------
     big = 64 if tiny else 1024
-    cells = [
+    cells = [  # by value; --checks run after the first 15
         "vgg9,sr-adam,bf16,graph",
         "vgg9,adam,bf16,graph",
         "resnet56,sr-adam,bf16,graph",
@@ -125,6 +135,7 @@ def main(argv=None) -> int:
         "wrn56-2,adam,bf16,graph",
         "vgg-bc,sr-adam,bf16,graph",
         "vgg-bc,adam,bf16,graph",
+        "vgg9,sr-adam,bf16,compile",
         "vgg9,sr-adam,fp32,graph",
         "vgg9,sr-adam,bf16,eager",
         "vgg9,sr-adam,fp32,eager",
@@ -133,7 +144,8 @@ def main(argv=None) -> int:
         f"vgg-bc,big-sr-adam,bf16,graph,{big}",
         "vgg9,bc-adam,bf16,graph",
         "vgg9,r-adam,bf16,graph",
-        "vgg9,sr-adam,bf16,compile",
+        "vgg9,sr-adam,auto,graph",
+        "vgg9,sr-adam,auto,eager",
         "resnet56,sr-adam,fp32,graph",
     ]
     bench = [
@@ -152,8 +164,10 @@ def main(argv=None) -> int:
         "--k",
         "1",
         "--checks",
+        "--checks-after",
+        "15",
         "--seconds",
-        0.05 if tiny else 1.0,
+        0.05 if tiny else 0.8,
         "--warmup",
         6 if tiny else 8,
         "--json",
@@ -162,45 +176,18 @@ def main(argv=None) -> int:
     if tiny:
         bench += ["--width", "0.0625", "--batch", "8"]
     bench_end = 0.45 * B
-    bench += ["--budget", max(10.0, bench_end - elapsed() - (5 if tiny else 25))]
-    run_phase("bench", bench, bench_end, summary, env)
-    b = read_json(out / "bench.json")
-    if b:
-        summary["bench"] = b.get("summary")
-    save()
-
-    # ---- 2. --amp auto per model -----------------------------------------------------------------------------
-    amp_code = f"""
-import json, sys, torch
-from srchain.cnn.precision import choose_amp
-from srchain.cnn.train import TrainConfig
-dev = torch.device({args.device!r})
-res = []
-for model, batch, graph in [("vgg9", 128, None), ("resnet56", 128, None), ("wrn56-2", 128, None),
-                            ("vgg-bc", 128, None), ("vgg9", 128, False), ("vgg9", {big}, None)]:
-    batch = min(batch, {16 if tiny else 4096})
-    cfg = TrainConfig(model=model, method="sr-adam", dataset="cifar10", amp="auto", device={args.device!r},
-                      batch=batch, width={0.0625 if tiny else 1.0}, cuda_graph=graph).resolved()
-    if cfg.amp != "auto":
-        cfg.amp = "auto"  # the CPU resolves auto to off without measuring; measure here all the same
-    torch.backends.cudnn.benchmark = dev.type == "cuda"
-    r = choose_amp(cfg, dev, cache=dev.type == "cuda") if dev.type == "cuda" else {{"amp": "off"}}
-    r.update(model=model, batch=cfg.batch, graph=graph is not False)
-    res.append(r)
-    print(json.dumps(r), flush=True)
-json.dump(res, open(sys.argv[1], "w"), indent=1)
-"""
-    run_phase("amp_auto", [py, "-c", amp_code, out / "amp_auto.json"], 0.50 * B, summary, env)
-    summary["amp_auto"] = read_json(out / "amp_auto.json")
-    save()
+    bench += ["--budget", max(10.0, bench_end - elapsed() - (5 if tiny else 22))]
+    if "bench" in args.only:
+        run_phase("bench", bench, bench_end, summary, env, cwd=work)
+        b = read_json(out / "bench.json")
+        if b:
+            summary["bench"] = b.get("summary")
+        save()
 
     # ---- 3. table1 --dry-run, then the short grid -------------------------------------------------------------
     grid = [
         "--models",
-        "vgg9",
-        "resnet56",
-        "wrn56-2",
-        "vgg-bc",
+        *args.models,
         "--dataset",
         "cifar10",
         "cifar100",
@@ -216,11 +203,14 @@ json.dump(res, open(sys.argv[1], "w"), indent=1)
         grid += ["--width", "0.0625", "--batch", "8", "--big-batch", "16", "--eval-batch", "16"]
     dry = [py, "-m", "srchain.cli", "table1", *grid, "--dry-run", "--json", out / "dryrun.json"]
     dry += ["--markdown", out / "dryrun.md"]
-    run_phase("dry_run", dry, 0.74 * B, summary, env)
+    if "dry_run" in args.only:
+        run_phase("dry_run", dry, (0.73 if "bench" in args.only else 0.5) * B, summary, env, cwd=work)
     plan = read_json(out / "dryrun.json")
-    k = 2
-    if plan:
+    k = args.runs_per_gpu
+    if plan and k is None:
         k = int(plan.get("runs_per_gpu") or 2)
+    k = k or 2
+    if plan:
         summary["dry_run"] = {
             "gpu_hours_one_run_at_a_time": plan.get("gpu_hours"),
             "runs_per_gpu": plan.get("runs_per_gpu"),
@@ -233,7 +223,7 @@ json.dump(res, open(sys.argv[1], "w"), indent=1)
     real = [py, "-m", "srchain.cli", "table1", *grid, "--epochs", "2", "--runs-per-gpu", str(k)]
     real += ["--out", runs, "--json", out / "grid.json", "--markdown", out / "grid.md"]
     t = time.perf_counter()
-    rc = run_phase("grid", real, B - 3, summary, env)
+    rc = run_phase("grid", real, B - 3, summary, env, cwd=work) if "grid" in args.only else None
     wall = time.perf_counter() - t
     finished = sorted(str(p.parent.relative_to(runs)) for p in runs.glob("**/log.jsonl")) if runs.exists() else []
     done = [f for f in finished if (read_json_lines(runs / f / "log.jsonl") or [{}])[-1].get("epoch") == 2]
@@ -243,13 +233,17 @@ json.dump(res, open(sys.argv[1], "w"), indent=1)
         "wall_seconds_of_the_command": wall,
         "table1_seconds": g.get("seconds") if g else None,
         "runs_finished": len(done),
-        "runs_in_grid": 40,
+        "runs_in_grid": 10 * len(args.models),
         "complete": rc == 0,
         "epochs": 2,
         "train_images_per_epoch": n_grid,
         "test_images": max(n_grid // 5, 16),
         "amp_by_run": amp_by_run(runs),
     }
+    cache = work / "cache" / "amp_auto.json"  # --amp auto's measurements (fp32 and bf16 per model and batch)
+    if cache.exists():
+        (out / "amp_auto.json").write_text(cache.read_text())
+        summary["amp_auto"] = read_json(cache)
     save()
     log(f"done: {json.dumps(summary['grid'])[:400]}")
     return 0

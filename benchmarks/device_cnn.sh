@@ -2,7 +2,7 @@
 # The CNN benchmark's GPU figures in one run of at most 330 s (installs included): see benchmarks/device_cnn.py.
 # Needs python3 with torch (CUDA) and srchain's dependencies importable (dask, distributed, zarr, orjson and
 # h5netcdf may come from PYTHONPATH); installs srchain itself from this tree without the network.
-#     OUT=/some/folder bash benchmarks/device_cnn.sh
+#     OUT=/some/folder bash benchmarks/device_cnn.sh      [extra options of device_cnn.py]
 set -u -o pipefail
 OUT=${OUT:?set OUT to the folder for the results}
 BUDGET=${BUDGET:-330}
@@ -22,6 +22,6 @@ cd "$(dirname "$0")/.."
     ln -s "$PWD/cnn" "$SRC/srchain/cnn"; ln -s "$PWD/toy" "$SRC/srchain/toy"
     export PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}"
   fi
-  python3 -c "import srchain.cnn.train, distributed, torch; print('device_cnn: srchain', srchain.__file__, 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-  python3 benchmarks/device_cnn.py --out "$OUT" --budget "$BUDGET" --started $(( $(date +%s) - START ))
+  (cd /tmp && python3 -c "import srchain.cnn.train, distributed, torch; print('device_cnn: srchain', srchain.__file__, 'torch', torch.__version__, 'cuda', torch.cuda.is_available())")
+  python3 benchmarks/device_cnn.py --out "$OUT" --budget "$BUDGET" --started $(( $(date +%s) - START )) "$@"
 } 2>&1 | tee "$OUT/log"

@@ -219,3 +219,17 @@ def test_measure_runs_per_gpu_runs_k_processes_on_cpu():
     got = measure_runs_per_gpu({"vgg9": cfg}, ks=(1, 2), seconds=0.05)
     assert set(got["vgg9"]) == {1, 2}
     assert all(v is not None and v > 0 for v in got["vgg9"].values()), got
+
+
+def _one(x):
+    return ({"x": x}, {})
+
+
+def test_sweep_accepts_fractional_gpu_claims():
+    """What ``--runs-per-gpu 2`` asks of the sweep engine: tasks claiming GPU=0.5 on workers that declare GPU=1
+    (run here with a trivial task on 2 local workers; no GPU is touched)."""
+    from srchain.sweep import Task, run_sweep
+
+    tasks = [Task({"i": i}, _one, {"x": i}, {"GPU": 0.5}) for i in range(4)]
+    out = run_sweep(tasks, workers=2, progress=False, worker_resources={"GPU": 1})
+    assert [o["x"] for o in out] == [0, 1, 2, 3]
