@@ -117,6 +117,14 @@ def _cfg(model, method, amp, args, **kw):
     ).resolved()
 
 
+def _mode(mode: str):
+    """``graph``, ``eager`` or ``compile``, optionally ``-nchw`` (channels-last off): ``(base, nchw)``."""
+    base, _, layout = mode.partition("-")
+    if base not in MODES or layout not in ("", "nchw"):
+        raise ValueError(f"unknown mode {mode!r}: use graph, eager or compile, optionally with -nchw")
+    return base, layout == "nchw"
+
+
 def _frames(exc, n: int = 8) -> list:
     """The last ``n`` frames of an exception's traceback as ``file:line function`` (where a sync happened)."""
     import traceback
@@ -135,14 +143,16 @@ def time_cell(model, method, amp, args, mode="graph", deterministic=False, barri
 
     if compile_ is not None:  # the old keyword
         mode = "compile" if compile_ else "eager"
+    base, nchw = _mode(mode)
     cfg = _cfg(
         model,
         method,
         amp,
         args,
-        compile=mode == "compile",
-        cuda_graph=mode == "graph",
+        compile=base == "compile",
+        cuda_graph=base == "graph",
         deterministic=deterministic,
+        channels_last=False if nchw else None,
     )
     device = torch.device(args.device)
     data = _data(args.data_dir)
@@ -158,7 +168,7 @@ def time_cell(model, method, amp, args, mode="graph", deterministic=False, barri
         "amp": amp,
         "batch": cfg.batch,
         "mode": mode,
-        "compile": mode == "compile",
+        "compile": base == "compile",
         "deterministic": deterministic,
     }
     t_build = time.perf_counter()
@@ -254,7 +264,16 @@ def profile_cell(model, method, amp, args, mode="eager", steps: int = 6) -> dict
     from srchain.cnn.train import build_run
     from torch.profiler import ProfilerActivity, profile
 
-    cfg = _cfg(model, method, amp, args, compile=mode == "compile", cuda_graph=mode == "graph")
+    base, nchw = _mode(mode)
+    cfg = _cfg(
+        model,
+        method,
+        amp,
+        args,
+        compile=base == "compile",
+        cuda_graph=base == "graph",
+        channels_last=False if nchw else None,
+    )
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     data = _data(args.data_dir)
@@ -262,7 +281,13 @@ def profile_cell(model, method, amp, args, mode="eager", steps: int = 6) -> dict
         parts = build_run(cfg, device, 10)
         step = parts["step"]
         parts["net"].train()
-        it = data.batches(cfg.batch, 0, 0, device, channels_last=parts["channels_last"])
+        def epochs():  # as many epochs as the warm-up and the profiled steps need
+            e = 0
+            while True:
+                yield from data.batches(cfg.batch, e, 0, device, channels_last=parts["channels_last"])
+                e += 1
+
+        it = epochs()
         step.begin_epoch(args.warmup + steps + 1)
         for _ in range(args.warmup):
             step(*next(it))
@@ -530,7 +555,7 @@ def main(argv=None):
     ap.add_argument("--mode-child", default="graph", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=None, help="batch of every cell (default: the method's)")
     ap.add_argument(
-        "--modes", nargs="+", default=["graph"], choices=MODES, help="step modes of the model x method x amp cells"
+        "--modes", nargs="+", default=["graph"], help="step modes of the cells: graph, eager, compile (-nchw: NCHW)"
     )
     ap.add_argument(
         "--cells",

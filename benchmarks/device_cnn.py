@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 
     # ---- 1. the benchmark ----------------------------------------------------------------------------------------
     big = 64 if tiny else 1024
-    cells = [  # by value; --checks run after the first 15
+    cells = [  # by value; --checks run after the first 16
         "vgg9,sr-adam,bf16,graph",
         "vgg9,adam,bf16,graph",
         "resnet56,sr-adam,bf16,graph",
@@ -141,11 +141,13 @@ def main(argv=None) -> int:
         "vgg9,sr-adam,fp32,eager",
         f"vgg9,big-sr-adam,bf16,graph,{big}",
         f"vgg9,big-sr-adam,bf16,eager,{big}",
+        f"vgg9,big-sr-adam,bf16,graph-nchw,{big}",
         f"vgg-bc,big-sr-adam,bf16,graph,{big}",
         "vgg9,bc-adam,bf16,graph",
         "vgg9,r-adam,bf16,graph",
         "vgg9,sr-adam,auto,graph",
         "vgg9,sr-adam,auto,eager",
+        "vgg9,sr-adam,bf16,graph-nchw",
         "resnet56,sr-adam,fp32,graph",
     ]
     bench = [
@@ -161,11 +163,12 @@ def main(argv=None) -> int:
         *cells,
         "--profile",
         f"vgg9,big-sr-adam,bf16,eager,{big}",
+        f"vgg9,big-sr-adam,bf16,eager-nchw,{big}",
         "--k",
         "1",
         "--checks",
         "--checks-after",
-        "15",
+        "16",
         "--seconds",
         0.05 if tiny else 0.8,
         "--warmup",
