@@ -24,16 +24,21 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["choose_amp", "amp_cache_path", "probe_step_seconds", "timed_steps", "synthetic_step"]
+__all__ = ["choose_amp", "amp_cache_path", "cache_root", "probe_step_seconds", "timed_steps", "synthetic_step"]
 
 #: steps timed per candidate after the warm-up (a CUDA-graphed step needs its own warm-up and capture first)
 PROBE_STEPS = 12
 
 
+def cache_root() -> Path:
+    """``$SRCHAIN_CACHE_DIR``, default ``~/.cache/srchain``: the ``--amp auto`` choices, inductor's cache."""
+    root = os.environ.get("SRCHAIN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "srchain")
+    return Path(root)
+
+
 def amp_cache_path() -> Path:
     """The JSON file of remembered ``--amp auto`` choices."""
-    root = os.environ.get("SRCHAIN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "srchain")
-    return Path(root) / "amp_auto.json"
+    return cache_root() / "amp_auto.json"
 
 
 def _key(cfg, device, world: int) -> str:

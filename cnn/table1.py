@@ -373,7 +373,9 @@ def measure_runs_per_gpu(cfgs, ks=(1, 2, 3), seconds: float = 0.5) -> dict:
             ]
             outs = [p.communicate(timeout=900) for p in procs]
         totals = {n: 0.0 for n in names}
-        for o, _e in outs:
+        for p, (o, e) in zip(procs, outs, strict=True):
+            if p.returncode != 0:  # say why (the totals of this K become None)
+                print(f"runs-per-gpu measurement, K={k}: a process failed: {e.strip()[-400:]}", file=sys.stderr)
             got = {}
             for ln in o.splitlines():
                 if ln.startswith("RESULT "):

@@ -449,6 +449,10 @@ def build_run(cfg: TrainConfig, device, num_classes: int, world: int = 1):
 
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
+        from srchain.cnn.precision import cache_root
+
+        # inductor's compiled kernels and graphs on disk, in one place for every run of a grid (and across reboots)
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
         net = torch.compile(net, mode="reduce-overhead", dynamic=False)
     loss_fn = _loss_gather if (cfg.deterministic and device.type == "cuda") else _loss
     step = TrainStep(net, opt, loss_fn, autocast, scaler, device, compiled=cfg.compile, graph=graph)
@@ -484,7 +488,7 @@ def _channels_last(cfg, device_type: str) -> bool:
 def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt, amp_choice=None) -> dict:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
+    np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - the global RNG a user's code may draw from, saved in checkpoints
     random.seed(cfg.seed)
 
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.image_size)
@@ -596,7 +600,7 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt, amp_choice=None
         if rank == 0:
             test_error = _evaluate(model, data, cfg, device, autocast, channels_last)
             latent = opt.latent_views()
-            latent = None if latent is None else dict(zip(conv_names, latent))
+            latent = None if latent is None else dict(zip(conv_names, latent, strict=True))
             per_layer, totals = tracker.update(latent)
             rec = {
                 "epoch": epoch + 1,
