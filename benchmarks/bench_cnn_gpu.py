@@ -281,6 +281,7 @@ def profile_cell(model, method, amp, args, mode="eager", steps: int = 6) -> dict
         parts = build_run(cfg, device, 10)
         step = parts["step"]
         parts["net"].train()
+
         def epochs():  # as many epochs as the warm-up and the profiled steps need
             e = 0
             while True:
@@ -636,6 +637,21 @@ def main(argv=None):
         finally:
             args.batch = saved
 
+    profiles_done = False
+
+    def run_profiles():
+        nonlocal profiles_done
+        profiles_done = True
+        for cell in args.profile or []:
+            model, method, amp, mode, batch = cell_args(cell)
+            out = run(
+                f"profile {cell}",
+                lambda c=(model, method, amp), b=batch, m=mode: with_batch(b, lambda: profile_cell(*c, args, m)),
+            )
+            if out:
+                res.setdefault("profiles", []).append(out)
+                save()
+
     checks_done = False
 
     def run_checks():
@@ -671,6 +687,7 @@ def main(argv=None):
     for i, (model, method, amp, mode, batch) in enumerate(grid):
         if args.checks and args.checks_after is not None and i == args.checks_after:
             run_checks()
+            run_profiles()  # the profiles too, before the rest of the cells
         if amp == "bf16" and not res["bf16_supported"] and args.device == "cuda":
             res["skipped"].append(f"{model} {method} bf16: not supported by this GPU")
             continue
@@ -689,15 +706,8 @@ def main(argv=None):
             if out:
                 res["cells"].append(out)
                 save()
-    for cell in args.profile or []:
-        model, method, amp, mode, batch = cell_args(cell)
-        out = run(
-            f"profile {cell}",
-            lambda c=(model, method, amp), b=batch, m=mode: with_batch(b, lambda: profile_cell(*c, args, m)),
-        )
-        if out:
-            res.setdefault("profiles", []).append(out)
-            save()
+    if not profiles_done:
+        run_profiles()
     if args.k > 1:
         for cell in args.k_cells:
             model, method, amp, mode, batch = cell_args(cell)
