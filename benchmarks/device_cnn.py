@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     ]
     if tiny:
         bench += ["--width", "0.0625", "--batch", "8"]
-    bench_end = 0.45 * B
+    bench_end = 0.42 * B
     bench += ["--budget", max(10.0, bench_end - elapsed() - (5 if tiny else 22))]
     if "bench" in args.only:
         run_phase("bench", bench, bench_end, summary, env, cwd=work)
@@ -204,10 +204,11 @@ def main(argv=None) -> int:
     ]
     if tiny:
         grid += ["--width", "0.0625", "--batch", "8", "--big-batch", "16", "--eval-batch", "16"]
-    dry = [py, "-m", "srchain.cli", "table1", *grid, "--dry-run", "--json", out / "dryrun.json"]
+    dry = [py, "-m", "srchain.cli", "table1", *[a for a in grid if a != "--quiet"], "--dry-run"]  # progress: log
+    dry += ["--json", out / "dryrun.json"]
     dry += ["--markdown", out / "dryrun.md"]
     if "dry_run" in args.only:
-        run_phase("dry_run", dry, (0.73 if "bench" in args.only else 0.5) * B, summary, env, cwd=work)
+        run_phase("dry_run", dry, (0.72 if "bench" in args.only else 0.5) * B, summary, env, cwd=work)
     plan = read_json(out / "dryrun.json")
     k = args.runs_per_gpu
     if plan and k is None:

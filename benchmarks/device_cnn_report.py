@@ -81,9 +81,9 @@ def report(out: Path) -> str:
     if summ and summ.get("grid"):
         g = summ["grid"]
         lines.append(
-            f"Short grid (all 40 cells, 2 epochs, {g['train_images_per_epoch']} synthetic training images per "
-            f"epoch, {g['test_images']} test images, --runs-per-gpu {g['runs_per_gpu']}): "
-            f"{g['runs_finished']}/40 runs finished, wall {g['wall_seconds_of_the_command']:.0f} s "
+            f"Short grid ({g['runs_in_grid']} runs, 2 epochs, {g['train_images_per_epoch']} synthetic training "
+            f"images per epoch, {g['test_images']} test images, --runs-per-gpu {g['runs_per_gpu']}): "
+            f"{g['runs_finished']}/{g['runs_in_grid']} runs finished, wall {g['wall_seconds_of_the_command']:.0f} s "
             f"(table1's own {g.get('table1_seconds') or 0:.0f} s); precision by run {g.get('amp_by_run')}"
         )
     if grid:
