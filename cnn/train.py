@@ -510,6 +510,9 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt, amp_choice=None
         try:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
+            if device.type != "cuda":  # a checkpoint of a CUDA-graphed run says capturable; the CPU's foreach cannot
+                for g in opt.param_groups:
+                    g["capturable"] = False
             tracker.load_state_dict(ckpt["flips"])
             if scaler is not None and ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])

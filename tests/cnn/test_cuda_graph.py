@@ -233,3 +233,21 @@ def test_sweep_accepts_fractional_gpu_claims():
     tasks = [Task({"i": i}, _one, {"x": i}, {"GPU": 0.5}) for i in range(4)]
     out = run_sweep(tasks, workers=2, progress=False, worker_resources={"GPU": 1})
     assert [o["x"] for o in out] == [0, 1, 2, 3]
+
+
+def test_cpu_resumes_a_checkpoint_written_with_capturable_groups(tmp_path):
+    """A CUDA-graphed run saves its Adam groups with ``capturable=True``; the CPU's foreach Adam refuses that flag,
+    so a resume on the CPU clears it (and continues exactly as the straight run)."""
+    from srchain.cnn.checkpoint import load_checkpoint, save_checkpoint
+
+    kw = dict(model="vgg9", method="sr-adam", dataset="digits", width=0.0625, epochs=2, device="cpu", quiet=True)
+    full = train(TrainConfig(out=str(tmp_path / "full"), **kw))
+    train(TrainConfig(out=str(tmp_path / "part"), stop_after=1, **kw))
+    path = tmp_path / "part" / "checkpoint.pt"
+    ck = load_checkpoint(path)
+    for g in ck["optimizer"]["optimizer"]["param_groups"]:
+        g["capturable"] = True
+    save_checkpoint(path, ck)
+    rest = train(TrainConfig(out=str(tmp_path / "part"), resume=True, **kw))
+    a, b = full["model"].state_dict(), rest["model"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
