@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 
     # ---- 1. the benchmark ----------------------------------------------------------------------------------------
     big = 64 if tiny else 1024
-    cells = [  # by value; --checks run after the first 16
+    cells = [  # by value; --checks and the profiles run after the first 18
         "vgg9,sr-adam,bf16,graph",
         "vgg9,adam,bf16,graph",
         "resnet56,sr-adam,bf16,graph",
@@ -135,6 +135,8 @@ def main(argv=None) -> int:
         "wrn56-2,adam,bf16,graph",
         "vgg-bc,sr-adam,bf16,graph",
         "vgg-bc,adam,bf16,graph",
+        "vgg9,bc-adam,bf16,graph",
+        "vgg9,r-adam,bf16,graph",
         "vgg9,sr-adam,bf16,compile",
         "vgg9,sr-adam,fp32,graph",
         "vgg9,sr-adam,bf16,eager",
@@ -143,12 +145,12 @@ def main(argv=None) -> int:
         f"vgg9,big-sr-adam,bf16,eager,{big}",
         f"vgg9,big-sr-adam,bf16,graph-nchw,{big}",
         f"vgg-bc,big-sr-adam,bf16,graph,{big}",
-        "vgg9,bc-adam,bf16,graph",
-        "vgg9,r-adam,bf16,graph",
         "vgg9,sr-adam,auto,graph",
         "vgg9,sr-adam,auto,eager",
         "vgg9,sr-adam,bf16,graph-nchw",
         "resnet56,sr-adam,fp32,graph",
+        "resnet56,bc-adam,bf16,graph",
+        f"resnet56,big-sr-adam,bf16,graph,{big}",
     ]
     bench = [
         py,
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
         "1",
         "--checks",
         "--checks-after",
-        "16",
+        "18",
         "--seconds",
         0.05 if tiny else 0.8,
         "--warmup",
