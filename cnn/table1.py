@@ -5,8 +5,9 @@ the spread. Every run is an ordinary :func:`srchain.cnn.train.train` run in ``OU
 log feeds ``srchain plot`` (Figures 4–7) and an interrupted grid continues with ``resume=True``.
 
 Each run is one task of the sweep engine (:mod:`srchain.sweep`): in-process one after the other by default, or on
-Dask (``workers=N`` local processes, ``scheduler=ADDRESS``), claiming the resource ``GPU=1`` when it trains on
-CUDA, so a node with 8 GPUs trains 8 runs at once. The runs write their own logs; the table is read back from
+Dask (``workers=N`` local processes, ``scheduler=ADDRESS``), claiming the resource ``GPU=1/K`` when it trains on
+CUDA with ``runs_per_gpu=K`` (default 1), so a node with 8 GPUs trains 8·K runs at once; ``--dry-run`` measures K
+(:func:`choose_runs_per_gpu`). The runs write their own logs; the table is read back from
 them. :func:`plan_table1` (``srchain table1 --dry-run``) prints the grid and its projected GPU-hours without
 training.
 """
