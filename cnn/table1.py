@@ -5,8 +5,9 @@ the spread. Every run is an ordinary :func:`srchain.cnn.train.train` run in ``OU
 log feeds ``srchain plot`` (Figures 4–7) and an interrupted grid continues with ``resume=True``.
 
 Each run is one task of the sweep engine (:mod:`srchain.sweep`): in-process one after the other by default, or on
-Dask (``workers=N`` local processes, ``scheduler=ADDRESS``), claiming the resource ``GPU=1`` when it trains on
-CUDA, so a node with 8 GPUs trains 8 runs at once. The runs write their own logs; the table is read back from
+Dask (``workers=N`` local processes, ``scheduler=ADDRESS``), claiming the resource ``GPU=1/K`` when it trains on
+CUDA with ``runs_per_gpu=K`` (default 1), so a node with 8 GPUs trains 8·K runs at once; ``--dry-run`` measures K
+(:func:`choose_runs_per_gpu`). The runs write their own logs; the table is read back from
 them. :func:`plan_table1` (``srchain table1 --dry-run``) prints the grid and its projected GPU-hours without
 training.
 """
@@ -111,7 +112,17 @@ def _check_grid(models, methods, seeds, datasets, base, out, resume):
 
 
 def run_table1(
-    models, methods, seeds, base, out=None, resume=False, progress=None, workers=None, scheduler=None, datasets=None
+    models,
+    methods,
+    seeds,
+    base,
+    out=None,
+    resume=False,
+    progress=None,
+    workers=None,
+    scheduler=None,
+    datasets=None,
+    runs_per_gpu=None,
 ) -> dict:
     """Train every (dataset, model, method, seed) and summarise.
 
@@ -142,6 +153,11 @@ def run_table1(
         The address of an existing Dask cluster (workers started with ``--resources GPU=1`` for CUDA runs).
     datasets : sequence of str, optional
         Several datasets (default: ``[base.dataset]``); with more than one, runs go to ``OUT/DATASET/...``.
+    runs_per_gpu : int or "auto", optional
+        CUDA: K runs share each GPU; every task claims the fractional resource ``GPU=1/K``. Without ``workers``
+        or ``scheduler`` a local cluster of ``K × GPUs`` single-threaded workers is started (worker ``i`` on GPU
+        ``i mod count``); on a cluster of your own, start one worker per GPU with ``--nthreads K --resources
+        GPU=1``. ``"auto"``: K measured as ``--dry-run`` does (:func:`choose_runs_per_gpu`). Default 1.
 
     Returns
     -------
@@ -166,6 +182,16 @@ def run_table1(
                 rc = dataclasses.replace(base, model=model, method=method, dataset=dataset).resolved()
                 footprint[dataset, model, method] = check_run_memory(rc, rc.device, rc.max_memory)
     cuda = _trains_on_cuda(base.device, scheduler)
+    k_runs, k_choice = _check_runs_per_gpu(runs_per_gpu), None
+    if not cuda:
+        k_runs = 1
+    elif k_runs == "auto":
+        k_choice = choose_runs_per_gpu(models, methods, base, datasets)
+        k_runs = k_choice["runs_per_gpu"]
+    if cuda and k_runs > 1 and workers is None and scheduler is None:
+        workers = k_runs * _gpu_count()
+    if cuda and workers and scheduler is None and base.amp == "auto":
+        _prepare_amp(models, methods, datasets, base)  # measured once here, alone on the GPU; cached for the runs
     if workers and base.threads is None and not cuda:  # N local workers share this machine's CPUs
         base = dataclasses.replace(base, threads=max(1, _cpu_count() // workers))
     tmp = None
@@ -187,7 +213,7 @@ def run_table1(
             where[dataset, model, method, seed] = (run_dir, rcfg.epochs)
             if resume and _finished_log(run_dir / "log.jsonl", rcfg.epochs) is not None:
                 continue
-            res = {"GPU": 1} if cuda else {"memory": footprint[dataset, model, method].total}
+            res = {"GPU": 1.0 / k_runs} if cuda else {"memory": footprint[dataset, model, method].total}
             tasks.append(
                 Task(
                     {"dataset": dataset, "model": model, "method": method, "seed": seed},
@@ -245,7 +271,182 @@ def run_table1(
         "width": base.width,
         "seconds": time.perf_counter() - t0,
         "runs": None if tmp is not None else str(out),
+        "runs_per_gpu": k_runs,
+        "workers": workers,
+        **({"runs_per_gpu_choice": k_choice} if k_choice else {}),
     }
+
+
+def _check_runs_per_gpu(k):
+    """``None`` (1), an integer >= 1 or ``"auto"``."""
+    if k is None:
+        return 1
+    if k == "auto":
+        return k
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise SrchainError(f"--runs-per-gpu must be an integer >= 1 or auto, got {k!r}")
+    return k
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def _prepare_amp(models, methods, datasets, base) -> None:
+    """``--amp auto`` on a local cluster: measure each cell's choice here first (cached on disk), so the runs,
+    started together, read it instead of measuring it while they share the GPU."""
+    import torch
+    from srchain.cnn.precision import choose_amp
+    from srchain.cnn.step import deterministic_mode
+
+    device = torch.device("cuda")
+    for dataset in datasets:
+        for model in models:
+            for method in methods:
+                cfg = dataclasses.replace(base, model=model, method=method, dataset=dataset).resolved()
+                with deterministic_mode(cfg.deterministic, "cuda"):
+                    choose_amp(cfg, device)
+    torch.cuda.empty_cache()
+
+
+#: the largest K ``--runs-per-gpu auto`` tries, and the gain in total images/s each further run must bring
+MAX_RUNS_PER_GPU = 4
+MIN_GAIN = 1.10
+
+
+def _concurrency_child(spec: str) -> None:
+    """Child process of :func:`measure_runs_per_gpu`: time each cell's step in turn, the K processes starting
+    each cell's timing together behind a file barrier; print one JSON line per cell."""
+    import json
+    import os
+
+    import torch
+    from srchain.cnn.precision import timed_steps
+    from srchain.cnn.step import deterministic_mode
+    from srchain.cnn.train import TrainConfig
+
+    spec = json.loads(spec)
+    ready = Path(spec["barrier"])
+    for i, c in enumerate(spec["configs"]):
+        cfg = TrainConfig(**c)
+
+        def barrier(i=i):
+            (ready / f"ready{i}-{os.getpid()}").touch()
+            deadline = time.time() + 300
+            while len(list(ready.glob(f"ready{i}-*"))) < spec["k"] and time.time() < deadline:
+                time.sleep(0.005)
+
+        device = torch.device(cfg.device if cfg.device != "auto" else "cuda")
+        try:
+            with deterministic_mode(cfg.deterministic, device.type):
+                r = timed_steps(cfg, device, seconds=spec["seconds"], barrier=barrier)
+        except (RuntimeError, torch.OutOfMemoryError) as exc:  # out of memory with K runs: that K fails
+            barrier()
+            r = {"error": " ".join(str(exc).split())[:200]}
+        print("RESULT " + json.dumps({"cell": i, **r}), flush=True)
+
+
+def measure_runs_per_gpu(cfgs, ks=(1, 2, 3), seconds: float = 0.5) -> dict:
+    """Total images/s of K processes training the same cell on one GPU at once, for each K in ``ks`` and each
+    resolved config in ``cfgs`` (``{name: TrainConfig}``, ``amp`` not ``auto``). The K processes are started
+    once per K and time the cells in turn, each cell's timing started together behind a barrier.
+
+    Returns ``{name: {K: total images/s}}`` (``None`` where a process failed, e.g. out of memory)."""
+    import json
+    import subprocess
+    import sys
+
+    names = list(cfgs)
+    out = {name: {} for name in names}
+    code = "import sys; from srchain.cnn.table1 import _concurrency_child; _concurrency_child(sys.argv[1])"
+    for k in ks:
+        with tempfile.TemporaryDirectory() as bdir:
+            spec = {"configs": [cfgs[n].to_dict() for n in names], "barrier": bdir, "k": k, "seconds": seconds}
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", code, json.dumps(spec)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(k)
+            ]
+            outs = [p.communicate(timeout=900) for p in procs]
+        totals = {n: 0.0 for n in names}
+        for p, (o, e) in zip(procs, outs, strict=True):
+            if p.returncode != 0:  # say why (the totals of this K become None)
+                print(f"runs-per-gpu measurement, K={k}: a process failed: {e.strip()[-400:]}", file=sys.stderr)
+            got = {}
+            for ln in o.splitlines():
+                if ln.startswith("RESULT "):
+                    r = json.loads(ln[7:])
+                    got[r["cell"]] = r.get("images_per_second")
+            for i, n in enumerate(names):
+                v = got.get(i)
+                totals[n] = None if (v is None or totals[n] is None) else totals[n] + v
+        for n in names:
+            out[n][k] = totals[n]
+    return out
+
+
+def _gain(measured: dict, k: int, nxt: int) -> float:
+    """The smallest factor by which any model's total images/s grows from K = ``k`` to ``nxt`` runs (0: a
+    measurement failed)."""
+    gains = []
+    for per in measured.values():
+        a, b = per.get(k), per.get(nxt)
+        gains.append(0.0 if not a or not b else b / a)
+    return min(gains) if gains else 0.0
+
+
+def choose_runs_per_gpu(models, methods, base, datasets=None, ks=None, seconds: float = 0.5, measured=None) -> dict:
+    """``--runs-per-gpu auto``: K from measured throughput.
+
+    For each model, one cell (the first method, the dataset's shape) is trained by K = 1, 2, … processes at once
+    on one GPU (:func:`measure_runs_per_gpu`); K grows while the total images/s of the model that gains least
+    still rises by at least ``MIN_GAIN`` (10%) with the next run. On the CPU K is 1 (nothing is measured).
+    ``measured`` ({model: {K: images/s}}) skips the measurement (tests, or figures taken elsewhere).
+
+    Returns ``{"runs_per_gpu": K, "images_per_second": {model: {K: total}}, "speedup": {model: total(K) /
+    total(1)}}``.
+    """
+    import torch
+
+    datasets = list(datasets or [base.dataset])
+    ks = tuple(ks or range(1, MAX_RUNS_PER_GPU + 1))
+    if measured is None:
+        if not _trains_on_cuda(base.device) or not torch.cuda.is_available():
+            return {"runs_per_gpu": 1, "images_per_second": {}, "speedup": {}, "note": "not on CUDA: one run"}
+        from srchain.cnn.precision import choose_amp
+        from srchain.cnn.step import deterministic_mode
+
+        cfgs = {}
+        for model in models:
+            cfg = dataclasses.replace(base, model=model, method=methods[0], dataset=datasets[0]).resolved()
+            if cfg.amp == "auto":
+                with deterministic_mode(cfg.deterministic, "cuda"):
+                    cfg.amp = choose_amp(cfg, torch.device("cuda"))["amp"]
+            cfgs[model] = cfg
+        torch.cuda.empty_cache()
+        measured = {m: {} for m in models}
+        k = 1
+        for i, nxt in enumerate(ks):  # K grows while every model still gains; measured only that far
+            for m, v in measure_runs_per_gpu(cfgs, (nxt,), seconds).items():
+                measured[m].update(v)
+            if i and _gain(measured, k, nxt) < MIN_GAIN:
+                break
+            k = nxt
+    else:
+        k = 1
+        for nxt in ks:
+            if nxt > k and _gain(measured, k, nxt) >= MIN_GAIN:
+                k = nxt
+            elif nxt > k:
+                break
+    speedup = {m: (per.get(k) or 0.0) / per[1] if per.get(1) else None for m, per in measured.items()}
+    return {"runs_per_gpu": k, "images_per_second": measured, "speedup": speedup}
 
 
 def _cpu_count() -> int:
@@ -309,7 +510,15 @@ def time_step(cfg, device=None, steps: int = 3, warmup: int = 2) -> dict:
             torch.cuda.synchronize(device)
 
     with deterministic_mode(cfg.deterministic, device.type):
+        if cfg.amp == "auto":
+            from srchain.cnn.precision import choose_amp
+
+            cfg = dataclasses.replace(cfg, amp=choose_amp(cfg, device)["amp"])
         parts = build_run(cfg, device, DATASET_CLASSES[cfg.dataset])
+        if parts["cuda_graph"]:  # the warm-up steps and the capture are not timed
+            from srchain.cnn.step import GRAPH_WARMUP_STEPS
+
+            warmup = max(warmup, GRAPH_WARMUP_STEPS + 2)
         fmt = torch.channels_last if parts["channels_last"] else torch.contiguous_format
         g = torch.Generator(device=device.type).manual_seed(0)
         x = torch.randn(cfg.batch, 3, size, size, generator=g, device=device).contiguous(memory_format=fmt)
@@ -335,7 +544,13 @@ def time_step(cfg, device=None, steps: int = 3, warmup: int = 2) -> dict:
             t0 = time.perf_counter()
             model(xe).argmax(1).sum().item()
             eval_s = time.perf_counter() - t0
-    return {"step_seconds": train_s, "eval_batch_seconds": eval_s, "device": str(device)}
+    return {
+        "step_seconds": train_s,
+        "eval_batch_seconds": eval_s,
+        "device": str(device),
+        "amp": cfg.amp,
+        "cuda_graph": parts["cuda_graph"],
+    }
 
 
 def _parse_step_seconds(values):
@@ -356,7 +571,16 @@ def _parse_step_seconds(values):
 
 
 def plan_table1(
-    models, methods, seeds, base, datasets=None, step_seconds=None, timing_steps: int = 3, progress=None
+    models,
+    methods,
+    seeds,
+    base,
+    datasets=None,
+    step_seconds=None,
+    timing_steps: int = 3,
+    progress=None,
+    runs_per_gpu=None,
+    runs_measured=None,
 ) -> dict:
     """The grid of a Table 1 and its projected device-hours, without training.
 
@@ -365,12 +589,17 @@ def plan_table1(
     (``{None: s}`` for every model, ``{model: s}`` per model): a step of batch B then costs ``s·B/128``, and the
     test set ``s/3`` per 128 images (a forward is about a third of a training step).
 
+    On a GPU, ``runs_per_gpu`` (``None`` or ``"auto"``: measured, :func:`choose_runs_per_gpu`; or an integer)
+    gives K runs sharing each GPU; with measured throughputs the projection divides each model's hours by its
+    measured speed-up at K (``gpu_hours_at_k``). ``runs_measured`` ({model: {K: images/s}}) stands in for the
+    measurement.
+
     Returns
     -------
     dict
         ``{"command": "table1", "dry_run": true, "grid": {...}, "runs": n, "epochs", "device", "cells": [...],
-        "device_hours", "gpu_hours"}``; ``gpu_hours`` is ``device_hours`` when the timing device is a GPU (or
-        the step times were given), else ``None``.
+        "device_hours", "gpu_hours", "runs_per_gpu", "gpu_hours_at_k"}``; ``gpu_hours`` (one run at a time) is
+        ``device_hours`` when the timing device is a GPU (or the step times were given), else ``None``.
     """
     models, methods, seeds, datasets = _check_grid(models, methods, seeds, datasets, base, None, False)
     given = _parse_step_seconds(step_seconds) if step_seconds else {}
@@ -385,6 +614,7 @@ def plan_table1(
                 n_train, n_test = DATASET_SIZES[dataset]
                 steps = _steps_per_epoch(n_train, cfg.batch)
                 evals = -(-n_test // cfg.eval_batch)
+                amp_used = cfg.amp
                 if given:
                     s128 = given.get(model, given.get(None))
                     step_s, eval_s, how = s128 * cfg.batch / 128, s128 / 3 * cfg.eval_batch / 128, "given"
@@ -395,6 +625,7 @@ def plan_table1(
                     check_run_memory(cfg, cfg.device, cfg.max_memory)
                     t = time_step(cfg, steps=timing_steps)
                     step_s, eval_s, how, device = t["step_seconds"], t["eval_batch_seconds"], "measured", t["device"]
+                    amp_used = t["amp"]
                 epoch_s = steps * step_s + evals * eval_s
                 run_s = cfg.epochs * epoch_s
                 cell = {
@@ -412,6 +643,7 @@ def plan_table1(
                     "seeds": len(seeds),
                     "hours": len(seeds) * run_s / 3600,
                     "step_time": how,
+                    "amp": amp_used,
                 }
                 cells.append(cell)
                 total += cell["hours"]
@@ -419,6 +651,23 @@ def plan_table1(
                     progress(cell)
     on_gpu = bool(given) or (device or "").startswith("cuda")
     cfg0 = base.resolved()
+    k_info = {"runs_per_gpu": 1, "images_per_second": {}, "speedup": {}}
+    k_given = _check_runs_per_gpu(runs_per_gpu if runs_per_gpu is not None else "auto")
+    if runs_measured is not None:
+        k_info = choose_runs_per_gpu(models, methods, base, datasets, measured=runs_measured)
+    elif on_gpu and not given:
+        k_info = choose_runs_per_gpu(models, methods, base, datasets)
+    if k_given != "auto":
+        per = k_info.get("images_per_second") or {}
+        k_info = {
+            **k_info,
+            "runs_per_gpu": k_given,
+            "speedup": {m: (v.get(k_given) or 0.0) / v[1] if v.get(1) else None for m, v in per.items()},
+        }
+    k = k_info["runs_per_gpu"]
+    hours_k = None
+    if on_gpu and (k == 1 or all(k_info["speedup"].get(c["model"]) for c in cells)):
+        hours_k = sum(c["hours"] / (k_info["speedup"].get(c["model"]) or 1.0 if k > 1 else 1.0) for c in cells)
     return {
         "command": "table1",
         "dry_run": True,
@@ -431,6 +680,9 @@ def plan_table1(
         "cells": cells,
         "device_hours": total,
         "gpu_hours": total if on_gpu else None,
+        "runs_per_gpu": k,
+        "runs_per_gpu_measured": k_info,
+        "gpu_hours_at_k": hours_k,
     }
 
 
@@ -455,6 +707,18 @@ def plan_markdown(plan: dict) -> str:
     unit = "GPU-hours" if plan["gpu_hours"] is not None else f"device-hours on {plan['device']} (no GPU timed)"
     how = "from the given --step-seconds" if plan["device"] == "given" else f"step times measured on {plan['device']}"
     lines += ["", f"projected: {plan['device_hours']:.3g} {unit}, one run at a time ({how}); nothing was trained"]
+    k = plan.get("runs_per_gpu", 1)
+    per = (plan.get("runs_per_gpu_measured") or {}).get("images_per_second") or {}
+    if per:
+        for model, v in per.items():
+            lines.append(
+                f"  {model}: total images/s with K runs per GPU: "
+                + ", ".join(f"K={kk} {x:.0f}" if x else f"K={kk} failed" for kk, x in v.items())
+            )
+    if plan.get("gpu_hours_at_k") is not None:
+        lines.append(f"runs per GPU: {k} (--runs-per-gpu {k}): projected {plan['gpu_hours_at_k']:.3g} GPU-hours")
+    else:
+        lines.append(f"runs per GPU: {k}" + ("" if plan["gpu_hours"] is not None else " (no GPU timed)"))
     return "\n".join(lines) + "\n"
 
 

@@ -160,6 +160,7 @@ class TrainConfig:
     channels_last: bool | None = None
     compile: bool = False
     deterministic: bool = False
+    cuda_graph: bool | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with validated names and the paper's defaults filled in (batch, epochs, milestones)."""
@@ -366,6 +367,8 @@ def _train(cfg: TrainConfig) -> dict:
         saved = ckpt["config"]
         if not milestones_given and saved.get("milestones") is not None:  # derived ones follow the checkpoint
             cfg.milestones = tuple(saved["milestones"])
+        if cfg.amp == "auto" and saved.get("amp") is not None:  # --amp auto: the precision the run chose
+            cfg.amp = _resume_value("amp", saved["amp"], dev_type)
         diff = [
             k
             for k in _RESUME_KEYS
@@ -393,7 +396,13 @@ def _train(cfg: TrainConfig) -> dict:
     check_run_memory(cfg, device.type, cfg.max_memory)
     check_amp_supported(cfg.amp, device.type)
     with deterministic_mode(cfg.deterministic, device.type):
-        return _run(cfg, method, device, rank, world, out, ckpt_path, ckpt)
+        amp_choice = None
+        if cfg.amp == "auto":
+            from srchain.cnn.precision import choose_amp
+
+            amp_choice = choose_amp(cfg, device, world)
+            cfg.amp = amp_choice["amp"]
+        return _run(cfg, method, device, rank, world, out, ckpt_path, ckpt, amp_choice)
 
 
 def _device_type(pref: str) -> str:
@@ -429,17 +438,24 @@ def build_run(cfg: TrainConfig, device, num_classes: int, world: int = 1):
     layers = named_layers(model)
     tracker = FlipTracker([(n, m.weight) for n, m in layers], k=cfg.k)
     conv_names = [n for n, _ in layers if n.startswith("conv_")]
+    if cfg.amp == "auto":
+        raise SrchainError("internal: --amp auto must be resolved (srchain.cnn.precision.choose_amp) before build_run")
     scaler = torch.amp.GradScaler(device.type) if cfg.amp == "fp16" else None
-    autocast = autocast_for(device.type, cfg.amp)
+    graph = use_cuda_graph(cfg, device.type, world)
+    autocast = autocast_for(device.type, cfg.amp, cache=not graph)
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile:
+        from srchain.cnn.precision import cache_root
+
+        # inductor's compiled kernels and graphs on disk, in one place for every run of a grid (and across reboots)
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
         net = torch.compile(net, mode="reduce-overhead", dynamic=False)
     loss_fn = _loss_gather if (cfg.deterministic and device.type == "cuda") else _loss
-    step = TrainStep(net, opt, loss_fn, autocast, scaler, device, compiled=cfg.compile)
+    step = TrainStep(net, opt, loss_fn, autocast, scaler, device, compiled=cfg.compile, graph=graph)
     return {
         "model": model,
         "net": net,
@@ -450,17 +466,29 @@ def build_run(cfg: TrainConfig, device, num_classes: int, world: int = 1):
         "autocast": autocast,
         "step": step,
         "channels_last": channels_last,
+        "cuda_graph": graph,
     }
+
+
+def use_cuda_graph(cfg, device_type: str, world: int = 1) -> bool:
+    """Whether the step is captured as one CUDA graph: ``cuda_graph=None`` (the default) means yes on CUDA for a
+    single-process run without ``--compile`` and without fp16's GradScaler; ``False`` never; ``True`` wherever
+    it can be (on the CPU: the same static-buffer step, run eagerly)."""
+    if cfg.compile or cfg.amp == "fp16" or world > 1:
+        return False
+    if cfg.cuda_graph is None:
+        return device_type == "cuda"
+    return bool(cfg.cuda_graph)
 
 
 def _channels_last(cfg, device_type: str) -> bool:
     return (device_type == "cuda") if cfg.channels_last is None else bool(cfg.channels_last)
 
 
-def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
+def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt, amp_choice=None) -> dict:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
+    np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 - the global RNG a user's code may draw from, saved in checkpoints
     random.seed(cfg.seed)
 
     data = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.image_size)
@@ -482,6 +510,9 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
         try:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
+            if device.type != "cuda":  # a checkpoint of a CUDA-graphed run says capturable; the CPU's foreach cannot
+                for g in opt.param_groups:
+                    g["capturable"] = False
             tracker.load_state_dict(ckpt["flips"])
             if scaler is not None and ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
@@ -493,7 +524,14 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
     if rank == 0 and out is not None:
         write_json(
             out / "config.json",
-            {"command": "train", **cfg.to_dict(), "world_size": world, "global_batch": cfg.batch * world},
+            {
+                "command": "train",
+                **cfg.to_dict(),
+                "world_size": world,
+                "global_batch": cfg.batch * world,
+                "cuda_graph": parts["cuda_graph"],
+                **({"amp_auto": amp_choice} if amp_choice else {}),
+            },
         )
     from tqdm.auto import tqdm
 
@@ -577,6 +615,7 @@ def _run(cfg, method, device, rank, world, out, ckpt_path, ckpt) -> dict:
                 "conv_flipped_since_init": totals["flipped_since_init"],
                 "conv_flipped_last_k": totals["flipped_last_k"],
                 "k": cfg.k,
+                "amp": cfg.amp,
                 "model": cfg.model,
                 "method": cfg.method,
                 "seed": cfg.seed,

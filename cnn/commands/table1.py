@@ -68,6 +68,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "for CUDA runs; --out must be a folder they share)",
     )
     g.add_argument(
+        "--runs-per-gpu",
+        type=_runs_per_gpu,
+        default=None,
+        metavar="K|auto",
+        help="CUDA: K runs share each GPU (each task claims GPU=1/K; without --workers a local cluster of "
+        "K x GPUs workers is started); auto: K measured as --dry-run does (default 1; --dry-run: auto)",
+    )
+    g.add_argument(
         "--dry-run",
         action="store_true",
         help="print the grid and its projected GPU-hours (timing a few steps of each cell on this "
@@ -82,6 +90,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "instead of timing them here",
     )
     add_output_options(parser, plot=False)
+
+
+def _runs_per_gpu(text):
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or auto, got {text!r}")
+    return k
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,7 +134,14 @@ def run(args: argparse.Namespace) -> int:
                 )
 
         plan = plan_table1(
-            args.models, args.methods, seeds, base, datasets=datasets, step_seconds=args.step_seconds, progress=timed
+            args.models,
+            args.methods,
+            seeds,
+            base,
+            datasets=datasets,
+            step_seconds=args.step_seconds,
+            progress=timed,
+            runs_per_gpu=args.runs_per_gpu,
         )
         text = plan_markdown(plan)
         print(text, end="")
@@ -137,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         datasets=datasets,
+        runs_per_gpu=args.runs_per_gpu,
     )
     res["ordering"] = {m: paper_ordering_holds(res, m) for m in args.models}
     if len(datasets) > 1:
@@ -149,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{m}: paper ordering ADAM < BC < big SR < SR < R {'holds' if o['holds'] else 'does NOT hold'} "
                 f"({', '.join(k + (' yes' if v else ' no') for k, v in o['pairs'].items())})"
             )
-    print(f"wall time {res['seconds']:.1f} s")
+    print(f"wall time {res['seconds']:.1f} s ({res['runs_per_gpu']} run(s) per GPU)")
     if args.json:
         write_json(args.json, res)
     if args.markdown:

@@ -97,12 +97,13 @@ def add_run_options(parser, multi=False):
         "--amp",
         nargs="?",
         const=True,
-        default="off",
-        choices=("off", "fp16", "bf16", True),
-        metavar="{off,fp16,bf16}",
+        default="auto",
+        choices=("off", "fp16", "bf16", "auto", True),
+        metavar="{off,fp16,bf16,auto}",
         help="mixed precision: bf16 (autocast, no loss scaling; Ampere or newer GPUs, and CPUs), fp16 "
-        "(with a GradScaler) or off (default); a bare --amp keeps its old meaning: fp16 on CUDA, "
-        "bf16 on the CPU",
+        "(with a GradScaler), off, or auto (default; CUDA: the faster of fp32 and bf16 for this model, "
+        "measured once and cached, recorded in config.json and the log; the CPU: off); a bare --amp keeps its old "
+        "meaning: fp16 on CUDA, bf16 on the CPU",
     )
     g.add_argument(
         "--channels-last",
@@ -116,6 +117,15 @@ def add_run_options(parser, multi=False):
         action="store_true",
         help="torch.compile(mode='reduce-overhead') the network: CUDA graphs over forward and backward "
         "(minutes of compilation first; for long GPU runs)",
+    )
+    g.add_argument(
+        "--cuda-graph",
+        dest="cuda_graph",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="capture the whole step (forward, backward, optimizer, quantize-after-step) once as a CUDA graph "
+        "and replay it (default: on for CUDA, except with --compile, --amp fp16 or several processes); "
+        "--no-cuda-graph: eager steps",
     )
     g.add_argument(
         "--deterministic",
@@ -220,6 +230,7 @@ def config_from_args(args, **over):
         channels_last=args.channels_last,
         compile=args.compile,
         deterministic=args.deterministic,
+        cuda_graph=args.cuda_graph,
     )
     kw.update(over)
     return TrainConfig(**kw)

@@ -203,7 +203,8 @@ def test_amp_choices_and_the_old_meaning_of_a_bare_amp(small_cfg, tmp_path):
     p = build_parser()
     assert p.parse_args(["train", "--amp"]).amp is True
     assert p.parse_args(["train", "--amp", "fp16"]).amp == "fp16"
-    assert p.parse_args(["train"]).amp == "off"
+    assert p.parse_args(["train"]).amp == "auto"  # the default: fastest on CUDA (measured), fp32 on the CPU
+    assert TrainConfig(amp="auto", device="cpu").resolved().amp == "off"
     # a checkpoint written when amp was a bool resumes under the new spelling
     out = tmp_path / "r"
     train(small_cfg(method="adam", epochs=2, stop_after=1, amp=True, out=str(out)))
