@@ -6,7 +6,8 @@ others' figures. Cases, in order of value:
 
 1. ``mix_gpu``: the exact worst-start ε-mixing time (Eq. 10, ε = 0.25) of the coupled 2-D chain (c = 1, Gaussian
    σ = 2, α = ``--mix-alpha``) with torch on CUDA (``srchain.mixing_gpu``, what ``mixing_time(device="cuda")``
-   runs) at ``--mix-side``² states (default 10⁴).
+   runs) at ``--mix-side``² states (default 10⁴). π comes from a dense LU solve with torch (preparation, not
+   timed; the package's sparse solve of these wide-band chains takes ~100 s at 4·10⁴ states), the same π for all.
 2. ``mix_gpu_big`` at ``--big-side``² states (default 4·10⁴), while ``mix_numpy``, the package's default NumPy
    path on the chain of case 1, runs at the same time on the CPUs (same integer?).
 3. ``talpha``: building T_α at ``--talpha-side``² states (separable 2-D, α = 5e-4) on 1 thread and on all of them.
@@ -33,22 +34,52 @@ def _coupled_chain(side: int, alpha: float):
     from srchain.noise import make_noise
     from srchain.operators import transition_matrix
     from srchain.problems import get_problem
-    from srchain.stationary import stationary
 
     prob = get_problem("coupled", dim=2, coupling=1.0)
     lat = Lattice.from_domain(14.0 / (side - 1), prob.domain, 2)
-    P = transition_matrix(prob, make_noise("gaussian", sigma=2.0), lat, alpha).P
-    return P, stationary(P, shape=lat.shape).pi
+    return transition_matrix(prob, make_noise("gaussian", sigma=2.0), lat, alpha).P
 
 
-def case_mix(side: int, alpha: float, device: str) -> dict:
-    """The exact mixing time on ``device`` ("cpu" alone: the NumPy path, the package's default)."""
+def _pi_dense(P, device: str):
+    """π from a dense LU solve with torch (chain preparation, not timed: the package's sparse GTH solve of these
+    wide-band 2-D chains takes ~100 s at 4·10⁴ states on 16 cores). Returns (π, ‖πP − π‖₁)."""
+    import numpy as np
+    import torch
+
+    from srchain.mixing_gpu import _Store
+
+    n = P.shape[0]
+    A = _Store(torch, P.tocsr(), torch.device(device), 0, 0).p().T.contiguous()
+    A.diagonal().sub_(1.0)
+    A[-1] = 1.0
+    b = torch.zeros(n, dtype=torch.float64, device=device)
+    b[-1] = 1.0
+    pi = torch.linalg.solve(A, b).cpu().numpy()
+    del A
+    pi = np.maximum(pi, 0.0)
+    pi /= pi.sum()
+    return pi, float(np.abs(P.T @ pi - pi).sum())
+
+
+def case_mix(side: int, alpha: float, device: str, pi_file: str) -> dict:
+    """The exact mixing time on ``device`` ("numpy": the package's default NumPy path), π shared via ``pi_file``."""
+    import numpy as np
+
     from srchain.mixing import mixing_time
 
     t = time.perf_counter()
-    P, pi = _coupled_chain(side, alpha)
-    out = {"states": int(P.shape[0]), "alpha": alpha, "nnz": int(P.nnz), "chain_seconds": time.perf_counter() - t}
+    P = _coupled_chain(side, alpha)
+    out = {"states": int(P.shape[0]), "alpha": alpha, "nnz": int(P.nnz), "operator_seconds": time.perf_counter() - t}
     if device == "numpy":
+        if os.path.exists(pi_file):
+            pi = np.load(pi_file)
+            out["pi"] = "from the GPU case"
+        else:
+            from srchain.stationary import stationary
+
+            t = time.perf_counter()
+            pi = stationary(P).pi
+            out["pi"] = f"srchain.stationary, {time.perf_counter() - t:.1f} s"
         emit(out)
         r = mixing_time(P, eps=0.25, pi=pi)
         out.update({"device": "numpy", "mixing_time": r.mixing_time, "seconds": r.seconds, "method": r.method})
@@ -65,6 +96,13 @@ def case_mix(side: int, alpha: float, device: str) -> dict:
         (a @ a).sum().item()  # cuBLAS handle too
         out["cuda_init_seconds"] = time.perf_counter() - t
         out["gpu"] = torch.cuda.get_device_name(0)
+    t = time.perf_counter()
+    pi, res = _pi_dense(P, device)
+    out.update({"pi_seconds": time.perf_counter() - t, "pi_residual_l1": res})
+    if pi_file:
+        np.save(pi_file, pi)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
     emit(out)
     t = time.perf_counter()
     m, info = exact_mixing_torch(P, pi, 0.25, 10**9, device=device, log=lambda s: print(s, file=sys.stderr, flush=True))
@@ -191,12 +229,13 @@ def run_case(argv: list[str]) -> None:
     ap.add_argument("--side", type=int)
     ap.add_argument("--alpha", type=float, default=0.1)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--pi-file", default="")
     ap.add_argument("--threads", default="1,16")
     ap.add_argument("--alphas", type=int, default=16)
     ap.add_argument("--workers", type=int, default=8)
     a = ap.parse_args(argv)
     if a.name == "mix":
-        out = case_mix(a.side, a.alpha, a.device)
+        out = case_mix(a.side, a.alpha, a.device, a.pi_file)
     elif a.name == "talpha":
         out = case_talpha(a.side, [int(x) for x in a.threads.split(",")])
     else:
@@ -257,12 +296,15 @@ def main() -> None:
     side = int(round(args.sweep_states**0.5))
     # (name, argv, cap in seconds); a group's cases run at the same time (the NumPy baseline uses the CPUs while
     # the big GPU case mostly waits on the device)
+    import tempfile
+
+    pi_file = os.path.join(tempfile.mkdtemp(prefix="device_scale."), "pi.npy")
     mix = ["--alpha", str(args.mix_alpha)]
     groups = [
-        [("mix_gpu", ["mix", "--side", str(args.mix_side), *mix, "--device", args.device], 40)],
+        [("mix_gpu", ["mix", "--side", str(args.mix_side), *mix, "--device", args.device, "--pi-file", pi_file], 45)],
         [
             ("mix_gpu_big", ["mix", "--side", str(args.big_side), *mix, "--device", args.device], 85),
-            ("mix_numpy", ["mix", "--side", str(args.mix_side), *mix, "--device", "numpy"], 60),
+            ("mix_numpy", ["mix", "--side", str(args.mix_side), *mix, "--device", "numpy", "--pi-file", pi_file], 60),
         ],
         [("talpha", ["talpha", "--side", str(args.talpha_side), "--threads", threads], 30)],
         [("sweep", ["sweep", "--side", str(side), "--alphas", str(args.sweep_alphas), "--workers",

@@ -61,12 +61,12 @@ def test_random_dense_chain():
 
 
 def test_checkpointing_drops_and_recomputes_powers():
-    """With room for 13 dense powers (10 held) and 19 levels, phase 1 drops some (never two neighbours) and phase 2
+    """With room for 12 dense powers (10 held) and 19 levels, phase 1 drops some (never two neighbours) and phase 2
     recomputes them."""
     P, pi = _toy(200, 0.05)
     t_np, _ = _exact(sp.csr_matrix(P), pi, 0.25, 10**9, compress=False)
     n = P.shape[0]
-    t, info = exact_mixing_torch(P, pi, 0.25, 10**9, device="cpu", max_bytes=13 * 8.0 * n * n)
+    t, info = exact_mixing_torch(P, pi, 0.25, 10**9, device="cpu", max_bytes=12 * 8.0 * n * n)
     assert t == t_np
     assert t_np > 2**18  # 19 levels: 10 held powers cannot hold them all
     assert info["dropped"], info
@@ -75,13 +75,13 @@ def test_checkpointing_drops_and_recomputes_powers():
 
 
 def test_powers_moved_to_host_and_dropped():
-    """Room for 8 on the device (5 held) and 5 in host memory: both tiers and the recomputation are used."""
+    """Room for 8 on the device (6 held) and 3 in host memory for 19 levels: recomputation, then host memory."""
     P, pi = _toy(200, 0.05)
     t_np, _ = _exact(sp.csr_matrix(P), pi, 0.25, 10**9, compress=False)
     one = 8.0 * 200 * 200
-    t, info = exact_mixing_torch(P, pi, 0.25, 10**9, device="cpu", max_bytes=8 * one, host_bytes=5 * one)
+    t, info = exact_mixing_torch(P, pi, 0.25, 10**9, device="cpu", max_bytes=8 * one, host_bytes=3 * one)
     assert t == t_np
-    assert info["moved"] >= 10 and info["dropped"], info  # 5 moved out and back, at least
+    assert info["moved"] >= 2 and info["dropped"], info  # at least one power moved out and back
 
 
 def test_too_little_memory_is_a_user_error():
