@@ -34,7 +34,14 @@ import scipy.sparse as sp
 
 from srchain.errors import SrchainError
 
-__all__ = ["MixingBracket", "mixing_bracket", "monotonicity_defect", "product_factors"]
+__all__ = [
+    "MixingBracket",
+    "mixing_bracket",
+    "lattice_bracket",
+    "lattice_factors",
+    "monotonicity_defect",
+    "product_factors",
+]
 
 MONO_TOL = 1e-13
 KRON_TOL = 1e-13
@@ -186,8 +193,6 @@ def mixing_bracket(P, eps: float = 0.25, shape=None, max_steps: int = 10**9) -> 
     MixingBracket
         See the module docstring for why the bracket holds; ``reason`` says it in one paragraph.
     """
-    from srchain.stationary import stationary
-
     t0 = time.perf_counter()
     if hasattr(P, "P") and not isinstance(P, np.ndarray):
         P = P.P
@@ -195,6 +200,11 @@ def mixing_bracket(P, eps: float = 0.25, shape=None, max_steps: int = 10**9) -> 
         raise SrchainError(f"eps must be in (0, 1), got {eps!r}")
     A = sp.csr_matrix(P, dtype=np.float64)
     factors = product_factors(A, shape if shape is not None else (A.shape[0],))
+    return _bracket(factors, eps, max_steps, t0, "")
+
+
+def _check_factors(factors) -> float:
+    """The largest monotonicity defect of the factors; SrchainError when one is too large or too big."""
     defect = 0.0
     for k, F in enumerate(factors):
         if F.shape[0] > MAX_FACTOR_STATES:
@@ -210,6 +220,13 @@ def mixing_bracket(P, eps: float = 0.25, shape=None, max_steps: int = 10**9) -> 
                 f"from one state to the next), so the coupling bound does not apply; use the exact method or the "
                 f"spectral bounds"
             )
+    return defect
+
+
+def _bracket(factors, eps: float, max_steps: int, t0: float, origin: str) -> MixingBracket:
+    from srchain.stationary import stationary
+
+    defect = _check_factors(factors)
     pis = [stationary(F).pi for F in factors]
     fs = [_Factor(F, pi) for F, pi in zip(factors, pis, strict=True)]
 
@@ -255,7 +272,7 @@ def mixing_bracket(P, eps: float = 0.25, shape=None, max_steps: int = 10**9) -> 
         lower = b
     dims = " x ".join(str(f.n) for f in fs)
     reason = (
-        f"the chain ({dims} states{', a product of its coordinate chains' if len(fs) > 1 else ''}) is "
+        f"the chain ({dims} states{', a product of its coordinate chains' if len(fs) > 1 else ''}{origin}) is "
         f"stochastically monotone (largest tail decrease {defect:.1e}, float64 rounding); under the monotone "
         f"coupling every start lies between the chains from the bottom and top states, so "
         f"d(t) <= P(they differ) <= E[index gap]{' combined over coordinates' if len(fs) > 1 else ''}, which is "
@@ -270,3 +287,60 @@ def mixing_bracket(P, eps: float = 0.25, shape=None, max_steps: int = 10**9) -> 
         seconds=time.perf_counter() - t0,
         reason=reason,
     )
+
+
+def lattice_factors(problem, noise, lattice, alpha: float, method: str = "sr", tol: float | None = None, chunk=1 << 16):
+    """The coordinate chains of the SR/R chain on ``lattice``, from the operator's own 1-D move laws.
+
+    Every state's move law along axis k (:func:`srchain.operators.move_laws`, the factors of each row of T_α) is
+    compared bit for bit with the law at the state that has the same k-th coordinate and all others 0; when all
+    agree the chain is the product of those 1-D chains (rows renormalised, as the operator does), and no
+    ``n × n`` operator is formed, so 10⁶-state lattices cost a few 1-D laws per state. SrchainError otherwise.
+    """
+    from srchain.operators import DEFAULT_TOL, _window, move_laws
+
+    tol = DEFAULT_TOL if tol is None else tol
+    shape = tuple(int(x) for x in lattice.shape)
+    d = len(shape)
+    strides = np.array([int(np.prod(shape[k + 1 :])) for k in range(d)], dtype=np.int64)
+    coords = lattice.coords
+    grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(-1, d)
+    J = _window(problem, noise, lattice, grads, alpha, tol)
+    refs, factors = [], []
+    for k, nk in enumerate(shape):
+        idx = np.arange(nk, dtype=np.int64) * strides[k]
+        t, p, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[idx], rows=idx, window=J)
+        refs.append((t[:, k, :], p[:, k, :]))
+        tk, pk = t[:, k, :], p[:, k, :]
+        keep = tk >= 0
+        rows = np.repeat(np.arange(nk), keep.sum(axis=1))
+        F = sp.csr_matrix((pk[keep], (rows, tk[keep])), shape=(nk, nk))
+        F.sum_duplicates()
+        F = sp.diags(1.0 / np.asarray(F.sum(axis=1)).ravel()) @ F
+        factors.append(sp.csr_matrix(F))
+    if d > 1:
+        for a in range(0, lattice.size, chunk):
+            r = np.arange(a, min(lattice.size, a + chunk), dtype=np.int64)
+            t, p, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[r], rows=r, window=J)
+            for k in range(d):
+                c = coords[r, k]
+                if not (np.array_equal(t[:, k, :], refs[k][0][c]) and np.array_equal(p[:, k, :], refs[k][1][c])):
+                    raise SrchainError(
+                        f"the chain is not a product of its coordinate chains (the move law along axis {k} depends "
+                        f"on the other coordinates); the monotone-coupling bracket applies to 1-D chains and "
+                        f"product chains (e.g. `separable`, not `coupled`)"
+                    )
+    return factors
+
+
+def lattice_bracket(
+    problem, noise, lattice, alpha: float, eps: float = 0.25, method: str = "sr", tol=None, max_steps: int = 10**9
+) -> MixingBracket:
+    """:func:`mixing_bracket` for the SR/R chain on ``lattice``, built from its coordinate chains
+    (:func:`lattice_factors`), without forming the ``n × n`` operator."""
+    t0 = time.perf_counter()
+    if not 0.0 < eps < 1.0:
+        raise SrchainError(f"eps must be in (0, 1), got {eps!r}")
+    factors = lattice_factors(problem, noise, lattice, alpha, method, tol)
+    origin = ", checked on every state's move laws" if len(factors) > 1 else ""
+    return _bracket(factors, eps, max_steps, t0, origin)

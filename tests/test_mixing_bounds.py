@@ -68,3 +68,34 @@ def test_monotonicity_defect_by_hand():
     assert monotonicity_defect(M) == pytest.approx(0.7)
     mono = np.array([[0.6, 0.4, 0.0], [0.3, 0.4, 0.3], [0.0, 0.4, 0.6]])
     assert monotonicity_defect(mono) == 0.0
+
+
+def _spec(problem, side, dim):
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.problems import get_problem
+
+    prob = get_problem(problem, dim=None if dim == 1 else dim)
+    return prob, make_noise("gaussian", sigma=2.0), Lattice.from_domain(14.0 / (side - 1), prob.domain, dim)
+
+
+@pytest.mark.parametrize("problem, side, dim, alpha", [("separable", 12, 2, 0.1), ("toy", 90, 1, 0.2)])
+def test_lattice_bracket_contains_exact(problem, side, dim, alpha):
+    """Built from the move laws (no n × n operator): the same bracket as from the operator, around the exact."""
+    from srchain.mixing_bounds import lattice_bracket
+
+    prob, noise, lat = _spec(problem, side, dim)
+    b = lattice_bracket(prob, noise, lat, alpha, 0.25)
+    P, shape = _chain(problem, side, alpha, dim=dim)
+    m = mixing_time(P, eps=0.25).mixing_time
+    assert b.lower <= m <= b.upper, (b.lower, m, b.upper)
+    b2 = mixing_bracket(P, 0.25, shape=shape)
+    assert (b.lower, b.upper) == (b2.lower, b2.upper)
+
+
+def test_lattice_bracket_refuses_coupled():
+    from srchain.mixing_bounds import lattice_bracket
+
+    prob, noise, lat = _spec("coupled", 10, 2)
+    with pytest.raises(SrchainError, match="not a product"):
+        lattice_bracket(prob, noise, lat, 0.2, 0.25)
