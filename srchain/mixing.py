@@ -465,6 +465,7 @@ def mixing_time(
     max_exact_states: int = 10_000,
     max_steps: int = 10**9,
     max_bytes: float | None = None,
+    device=None,
 ) -> MixingResult:
     r"""The :math:`\varepsilon`-mixing time of Eq. 10 (exact up to ``max_exact_states`` states) or spectral bounds
     on it.
@@ -492,6 +493,10 @@ def mixing_time(
     max_bytes : float, optional
         Refuse (SrchainError) when the exact method's powers would exceed this many bytes: three dense
         ``n × n`` arrays up front, then the powers kept so far at every doubling.
+    device : str, optional
+        "cuda", "cuda:1" or "cpu": run the exact path as dense float64 doubling with torch on that device
+        (:mod:`srchain.mixing_gpu`; ``method="exact-doubling-torch"``). None (the default) keeps the NumPy path
+        and does not import torch.
 
     Returns
     -------
@@ -515,6 +520,24 @@ def mixing_time(
     if pi.shape != (A.shape[0],):
         raise SrchainError(f"pi has {pi.size} entries but the chain has {A.shape[0]} states")
     n = A.shape[0]
+    if n <= max_exact_states and device is not None:
+        from srchain.mixing_gpu import exact_mixing_torch
+
+        t, info = exact_mixing_torch(A, pi, float(eps), int(max_steps), device=device, max_bytes=max_bytes)
+        note = f"dense float64 doubling with torch on {info['device']}: {info['dense_products']} products"
+        if info["dropped"] or info["moved"]:
+            note += f"; {info['moved']} power moves to host memory, powers {info['dropped']} dropped and recomputed"
+        return MixingResult(
+            mixing_time=int(t),
+            exact=True,
+            relaxation_time=None,
+            lower_bound=float(t),
+            upper_bound=float(t),
+            eps=float(eps),
+            method="exact-doubling-torch",
+            seconds=time.perf_counter() - t0,
+            note=note,
+        )
     if n <= max_exact_states:
         check_memory(
             3 * 8.0 * n * n,

@@ -28,6 +28,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="give up when the chain has not mixed within this many steps",
     )
+    parser.add_argument(
+        "--device",
+        default=None,
+        metavar="DEV",
+        help="run the exact path as dense float64 doubling with torch on DEV (cuda, cuda:1, cpu); default: NumPy",
+    )
     parser.epilog = "example: srchain mixing --problem toy --method sr --delta 0.5 --alpha 0.1 0.01 0.001 --eps 0.25"
 
 
@@ -44,6 +50,7 @@ def mixing_alpha(
     max_steps: int,
     max_states: int,
     max_bytes: float,
+    device: str | None = None,
 ):
     """One task: M_ε(α) (exact, or spectral bounds) on the lattice of ``options``; ``(summary, arrays)``."""
     import math
@@ -58,7 +65,13 @@ def mixing_alpha(
     held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
     pi = stationary(op, max_bytes=max_bytes - held).pi
     m = mixing_time(
-        op.P, eps=eps, pi=pi, max_exact_states=max_exact_states, max_steps=max_steps, max_bytes=max_bytes - held
+        op.P,
+        eps=eps,
+        pi=pi,
+        max_exact_states=max_exact_states,
+        max_steps=max_steps,
+        max_bytes=max_bytes - held,
+        device=device,
     )
     row = {"alpha": float(alpha), **{k: v for k, v in m.to_dict().items() if k != "eps"}}
 
@@ -156,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         "max_steps": args.max_steps,
         "max_states": args.max_states,
         "max_bytes": limit_bytes,
+        "device": args.device,
     }
     tasks = [Task({"alpha": a}, mixing_alpha, {**common, "alpha": a}, {"memory": need}) for a in todo]
     distributed = args.workers is not None or args.scheduler is not None
