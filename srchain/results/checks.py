@@ -145,16 +145,28 @@ def verify_tasks(ds, records: dict, sweep_dims, index, variables) -> dict:
     return bad
 
 
-def fixed_names(ds, sweep_dims) -> list[str]:
-    """The variables a store is created with and tasks never write: coordinates, and data without a sweep dim."""
-    data = [n for n, v in ds.data_vars.items() if not any(d in sweep_dims for d in v.dims)]
-    return sorted(ds.coords) + sorted(data)
+def _placeholder(v) -> bool:
+    """A variable :func:`make_template` made from a dtype: a broadcast fill value, for the tasks to fill."""
+    data = v.variable._data
+    return isinstance(data, np.ndarray) and data.ndim > 0 and 0 in data.strides
 
 
-def fixed_checksums(ds, sweep_dims) -> dict:
-    """Name → checksum of each of :func:`fixed_names` (as ``ds`` holds them)."""
+def fixed_names(template, sweep_dims) -> list[str]:
+    """The variables a store is created with and tasks do not write: coordinates, and data given as an array (not
+    a placeholder) without a sweep dimension, such as ``pi_limit``."""
+    data = [
+        n
+        for n, v in template.data_vars.items()
+        if v.ndim > 0 and not _placeholder(v) and not any(d in sweep_dims for d in v.dims)
+    ]
+    return sorted(template.coords) + sorted(data)
+
+
+def fixed_checksums(template, sweep_dims) -> dict:
+    """Name → checksum of each of :func:`fixed_names` of a template."""
     out = {}
-    for name in fixed_names(ds, sweep_dims):
+    ds = template
+    for name in fixed_names(template, sweep_dims):
         v = ds[name]
         out[name] = checksum(np.asarray(v.values), v.dtype)
     return out

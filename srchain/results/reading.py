@@ -141,12 +141,14 @@ def open_results(path, mask: bool = True, verify: bool = True, **kwargs):
     elif not (control / "done").is_dir():
         return ds
     sweep_dims = tuple(str(ds.attrs.get("sweep_dims", "")).split())
-    if not sweep_dims or any(d not in ds.coords for d in sweep_dims):
+    if any(d not in ds.coords for d in sweep_dims):
         return ds
     index = {d: np.asarray(ds[d].values).tolist() for d in sweep_dims}
     if verify:
         _verify(path, where, kind, sweep_dims, index, records, control)
     ds.attrs.pop("srchain_fixed", None)
+    if not sweep_dims:  # one task for the whole store: no `done` variable
+        return ds
     done = _done_array(sweep_dims, index, _keys(control, records))
     ds["done"] = (sweep_dims, done)
     if mask and not done.all():

@@ -287,8 +287,9 @@ class ResultStore:
             if not staged:
                 try:
                     records = checks.records_from_attr(ds.attrs.get("srchain_tasks", "{}"))
-                except SrchainError:
-                    records = {}  # unreadable task records: no task is certified, every one runs again
+                except SrchainError as exc:  # unreadable task records: no task is certified, every one runs again
+                    records = {}
+                    warnings.warn(f"{self.path}: {exc}; every task runs again", stacklevel=3)
             done = self.control / "done"
             good, bad = checks.scan_markers(done, self.sweep_dims, self._index, self._vars, records)
             bad.update(checks.verify_tasks(ds, good, self.sweep_dims, self._index, self._vars))
@@ -354,6 +355,7 @@ class ResultStore:
         w.__enter__()
         try:
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+            warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr.*")
             part.to_zarr(str(self.data_path), mode="r+", region=region, consolidated=False)
         finally:
             w.__exit__(None, None, None)
