@@ -126,6 +126,9 @@ def run(args) -> int:
     check_resume(args)
     check_dim(args.dim)
     batches = list(dict.fromkeys(args.batch or DEFAULT_BATCHES.get(args.noise, (1, 4, 16, 64))))
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, len(batches))  # --workers: within the CPUs, the tasks, the memory
     check_minibatch(args.noise, args.samples, batches)
     problem = get_problem(args.problem, dim=args.dim)
     check_lattice_size(problem.domain, args.delta, args.max_states)

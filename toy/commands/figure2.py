@@ -163,6 +163,9 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     check_resume(args, store_flag="--store")
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, 1)  # --workers: within the CPUs, the tasks, the memory
     if not args.no_exact and not TOL_MIN <= args.bc_tol < 1:
         raise SrchainError(
             f"--bc-tol must be in [{TOL_MIN:g}, 1), got {args.bc_tol:g}: BC's discretised transfer "

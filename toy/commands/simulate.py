@@ -153,6 +153,9 @@ def run(args) -> int:
 
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     runs = [(m, a) for m in dict.fromkeys(args.method) for a in dict.fromkeys(args.alpha)]
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, len(runs))  # --workers: within the CPUs, the tasks, the memory
     if args.sampler == "jump" and not any(m in ("sr", "r") for m, _ in runs):
         raise SrchainError(
             f"--sampler jump is the exact jump chain of sr and r; --method "
