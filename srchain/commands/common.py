@@ -348,11 +348,15 @@ def new_figure(figsize=(7, 4)):
 
 
 def save_figure(fig, ax, path, title: str) -> None:
-    """Title, legend, tight layout, PNG at 120 dpi, and close."""
+    """Title, legend, tight layout, PNG at 120 dpi written atomically (never through a link), and close."""
     import matplotlib.pyplot as plt
+
+    from srchain.io import write_figure
 
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        write_figure(fig, path, dpi=120, name="--plot")  # atomic, never through a symbolic link
+    finally:
+        plt.close(fig)

@@ -134,6 +134,9 @@ def run(args) -> int:
     check_lattice_size(problem.domain, args.delta, args.max_states)
     with as_flags({"start": "--start"}):
         lat, _ = bigbatch_lattice(problem, args.delta, args.start, args.max_states)
+        from srchain.resolvable import check_args_noise_range
+
+        check_args_noise_range(args, problem, lat)  # the α → 0 limit chain (Eq. 9): no alpha
         est = estimate_bigbatch(lat, len(batches))
         check_work(
             est,

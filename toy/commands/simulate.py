@@ -170,6 +170,9 @@ def run(args) -> int:
     options = spec_options(args)
     spec = spec_from_options(options)
     lat = spec.lattice
+    from srchain.resolvable import check_args_noise_range
+
+    check_args_noise_range(args, problem, lat, exact=False)  # simulations draw the noise: only its scale matters
     if args.sampler == "jump" and any(m in ("sgd", "bc") for m, _ in runs) and not args.quiet:
         sys.stderr.write("srchain: note: --sampler jump applies to sr and r; sgd and bc are stepped\n")
     # writing the results: states, counts (and latent counts for sgd, bc) per run; the plot's bars
