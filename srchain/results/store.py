@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import time
-import warnings
 from pathlib import Path
 
 import orjson
@@ -21,6 +20,7 @@ import orjson
 from srchain.errors import SrchainError
 from srchain.io import atomic_path
 from srchain.results import checks, regions
+from srchain.results.audit import audit
 from srchain.results.layout import (
     canon,
     decode_attrs,
@@ -273,94 +273,7 @@ class ResultStore:
         }
 
     def _audit(self, template, meta: dict) -> None:
-        """Check the data against the signature, the creation data and every marker; drop the markers that fail."""
-        staged = self.kind == "zarr" or self.data_path.exists()
-        where = self.data_path if staged else self.path
-        ds = regions.open_data(where, "zarr" if staged else "nc")
-        try:
-            why = checks.layout_problem(ds, self._vars)
-            if why:
-                raise SrchainError(f"cannot resume {self.path}: {why}; it was changed outside srchain: remove it")
-            if isinstance(meta.get("fixed"), dict):
-                self._repair_fixed(ds, template, meta)
-            records = None
-            if not staged:
-                try:
-                    records = checks.records_from_attr(ds.attrs.get("srchain_tasks", "{}"))
-                except SrchainError as exc:  # unreadable task records: no task is certified, every one runs again
-                    records = {}
-                    warnings.warn(f"{self.path}: {exc}; every task runs again", stacklevel=3)
-            done = self.control / "done"
-            good, bad = checks.scan_markers(done, self.sweep_dims, self._index, self._vars, records)
-            bad.update(checks.verify_tasks(ds, good, self.sweep_dims, self._index, self._vars))
-        finally:
-            ds.close()
-        done.mkdir(exist_ok=True)
-        for tid in bad:
-            try:
-                (done / f"{tid}.json").unlink()
-            except IsADirectoryError:
-                shutil.rmtree(done / f"{tid}.json")
-            except FileNotFoundError:
-                pass
-            rec = good.get(tid)
-            if staged and rec is not None:
-                regions.clear_chunks(self, rec["key"])
-        if not staged:  # a finished .nc reopened: rebuild the bookkeeping from its records
-            for tid, rec in good.items():
-                if tid not in bad:
-                    checks.write_marker(done / f"{tid}.json", rec)
-            if bad:
-                regions.restore_staging(self)
-        if bad:
-            self.damaged = dict(bad)
-            for tid in bad:  # a folder where a chunk should be: whatever the marker said, clear the paths
-                key = self._key_of(tid)
-                if key is not None and staged:
-                    regions.clear_chunks(self, key)
-            warnings.warn(
-                f"{self.path}: {len(bad)} task(s) failed their check and run again: {checks.describe(bad)}",
-                stacklevel=3,
-            )
-
-    def _key_of(self, tid: str):
-        """The key of a task id (``alpha-3`` → ``{"alpha": value}``), ``None`` if it names no task of this store."""
-        if tid == "all":
-            return {}
-        key = {}
-        for part in tid.split("_"):
-            d, _, i = part.rpartition("-")
-            if d not in self._index or not i.isdigit() or int(i) >= len(self._index[d]):
-                return None
-            key[d] = self._index[d][int(i)]
-        return key if task_id(key, self.sweep_dims, self._index) == tid else None
-
-    def _repair_fixed(self, ds, template, meta: dict) -> None:
-        bad = checks.verify_fixed(ds, meta["fixed"])
-        if not bad:
-            return
-        coords = [n for n in bad if n in ds.coords or n not in template.data_vars]
-        if coords:
-            raise SrchainError(
-                f"cannot resume {self.path}: {checks.describe({n: bad[n] for n in coords})}; remove it and start again"
-            )
-        if not self.kind == "zarr" and not self.data_path.exists():
-            raise SrchainError(f"cannot resume {self.path}: {checks.describe(bad)}; remove it and start again")
-        import xarray as xr
-
-        names = sorted(bad)
-        part = xr.Dataset({n: template[n].variable for n in names})
-        region = {d: slice(0, int(n)) for d, n in part.sizes.items()}
-        w = warnings.catch_warnings()
-        w.__enter__()
-        try:
-            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-            warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr.*")
-            part.to_zarr(str(self.data_path), mode="r+", region=region, consolidated=False)
-        finally:
-            w.__exit__(None, None, None)
-        meta = {**meta, "fixed": {**meta["fixed"], **checks.fixed_checksums(template[names], self.sweep_dims)}}
-        checks.write_marker(self.control / "store.json", meta)
+        audit(self, template, meta)
 
     # ---- the lock ----------------------------------------------------------------------------------------------
     def _lock(self) -> None:
