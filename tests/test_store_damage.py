@@ -166,6 +166,7 @@ def test_a_deleted_pi_limit_chunk_is_rewritten_from_the_recomputed_limit(clean, 
     np.testing.assert_array_equal(sc.open_results(store).pi_limit.values, data["limit"]["pi"])
 
 
+@pytest.mark.filterwarnings("ignore:Consolidated metadata")
 @pytest.mark.parametrize("damage", ["root-deleted", "root-garbled", "root-list", "float32", "coord-deleted"])
 def test_damage_no_rerun_can_mend_is_refused_in_one_line(clean, tmp_path, capsys, damage):
     store, _ = _copy(clean, "stationary", tmp_path)
