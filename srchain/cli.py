@@ -20,6 +20,7 @@ import argparse
 import importlib
 import math
 import sys
+import warnings
 
 from srchain.errors import SrchainError
 
@@ -261,8 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """srchain's own notes (``UserWarning``) as one line on stderr, ``srchain: warning: …``; others as Python prints
+    them."""
+    if issubclass(category, UserWarning):
+        return f"srchain: warning: {' '.join(str(message).split())}\n"
+    return _PYTHON_FORMATWARNING(message, category, filename, lineno, line)
+
+
+_PYTHON_FORMATWARNING = warnings.formatwarning
+
+
 def main(argv=None) -> int:
     """Entry point of the ``srchain`` console script."""
+    warnings.formatwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
