@@ -275,7 +275,14 @@ _PYTHON_FORMATWARNING = warnings.formatwarning
 
 def main(argv=None) -> int:
     """Entry point of the ``srchain`` console script."""
-    warnings.formatwarning = _one_line_warning
+    previous, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:

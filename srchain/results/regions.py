@@ -7,6 +7,7 @@ a task's write replaces whole chunks and never touches another task's.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import warnings
 from pathlib import Path
@@ -22,27 +23,26 @@ __all__ = ["write_region", "read_region", "write_zarr", "restore_staging", "clea
 _QUIET = (".*not recognized as a component of a Zarr.*", ".*[Cc]onsolidated metadata.*")
 
 
+@contextlib.contextmanager
 def _quiet():
-    w = warnings.catch_warnings()
-    w.__enter__()
-    for m in _QUIET:
-        warnings.filterwarnings("ignore", message=m)
-    return w
+    """Zarr's notes about the bookkeeping folder and consolidated metadata, silenced."""
+    with warnings.catch_warnings():
+        for m in _QUIET:
+            warnings.filterwarnings("ignore", message=m)
+        yield
 
 
 def open_data(where: Path, kind: str):
     """The Dataset at ``where`` (Zarr or netCDF), lazily, no Dask; any failure to read it is a one-line refusal."""
     import xarray as xr
 
-    w = _quiet()
     try:
-        if kind == "zarr":
-            return xr.open_zarr(str(where), chunks=None)
-        return xr.open_dataset(str(where), engine="h5netcdf")
+        with _quiet():
+            if kind == "zarr":
+                return xr.open_zarr(str(where), chunks=None)
+            return xr.open_dataset(str(where), engine="h5netcdf")
     except Exception as exc:  # noqa: BLE001 - garbled metadata fails anywhere in xarray, zarr or h5py
         raise SrchainError(f"cannot read {where} as a results store ({_reason(exc)})") from None
-    finally:
-        w.__exit__(None, None, None)
 
 
 def _reason(exc: BaseException) -> str:
@@ -52,11 +52,8 @@ def _reason(exc: BaseException) -> str:
 
 def write_zarr(ds, where: Path, encoding) -> None:
     """Write a whole Dataset as a Zarr store with consolidated metadata (create, or add to it)."""
-    w = _quiet()
-    try:
+    with _quiet():
         ds.to_zarr(str(where), mode="a" if where.exists() else "w-", encoding=encoding, consolidated=True)
-    finally:
-        w.__exit__(None, None, None)
 
 
 def write_region(store, key: dict, arrays: dict) -> dict:
@@ -93,11 +90,8 @@ def write_region(store, key: dict, arrays: dict) -> dict:
         sums[name] = checksum(a, dtype)
     if store.kind == "nc" and not store.data_path.exists():
         restore_staging(store)
-    w = _quiet()
-    try:
+    with _quiet():
         xr.Dataset(data).to_zarr(str(store.data_path), region=region, mode="r+", consolidated=False)
-    finally:
-        w.__exit__(None, None, None)
     return sums
 
 
@@ -107,11 +101,8 @@ def read_region(store, key: dict, names=None) -> dict:
     names = list(store._vars) if names is None else list(names)
     names = [n for n in names if all(d in pos for d in store._vars[n][0] if d in store.sweep_dims)]
     ds = open_data(store.data_path, "zarr")
-    w = _quiet()
-    try:
+    with _quiet():
         return {n: np.asarray(ds[n].isel({d: i for d, i in pos.items() if d in ds[n].dims}).values) for n in names}
-    finally:
-        w.__exit__(None, None, None)
 
 
 def restore_staging(store) -> None:
