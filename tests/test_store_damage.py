@@ -167,7 +167,9 @@ def test_a_deleted_pi_limit_chunk_is_rewritten_from_the_recomputed_limit(clean, 
 
 
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")
-@pytest.mark.parametrize("damage", ["root-deleted", "root-garbled", "root-list", "float32", "coord-deleted"])
+@pytest.mark.parametrize(
+    "damage", ["root-deleted", "root-garbled", "root-list", "root-bare", "float32", "coord-deleted"]
+)
 def test_damage_no_rerun_can_mend_is_refused_in_one_line(clean, tmp_path, capsys, damage):
     store, _ = _copy(clean, "stationary", tmp_path)
     root = store / "zarr.json"
@@ -177,6 +179,8 @@ def test_damage_no_rerun_can_mend_is_refused_in_one_line(clean, tmp_path, capsys
         root.write_bytes(root.read_bytes()[:100])
     elif damage == "root-list":
         root.write_text("[]")
+    elif damage == "root-bare":  # a valid group without the store's attributes and consolidated metadata
+        root.write_text('{"zarr_format": 3, "node_type": "group"}')
     elif damage == "coord-deleted":
         (store / "alpha" / "c" / "0").unlink()
     else:  # the store rewritten by hand with π as float32 (the bookkeeping kept)

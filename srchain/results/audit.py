@@ -25,6 +25,11 @@ def audit(store, template, meta: dict) -> None:
     where = store.data_path if staged else store.path
     ds = regions.open_data(where, "zarr" if staged else "nc")
     try:
+        if str(ds.attrs.get("sweep_dims", "")).split() != list(store.sweep_dims) or "settings" not in ds.attrs:
+            raise SrchainError(
+                f"cannot resume {store.path}: its root metadata (zarr.json) lost the store's attributes; "
+                f"remove it and start again"
+            )
         why = checks.layout_problem(ds, store._vars)
         if why:
             raise SrchainError(f"cannot resume {store.path}: {why}; it was changed outside srchain: remove it")

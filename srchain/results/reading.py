@@ -67,6 +67,20 @@ def _signature_of(ds, sweep_dims, control: Path, staged: bool):
     return variables, fixed if isinstance(fixed, dict) else None
 
 
+def _check_root(path: Path, control: Path, sweep_dims, attrs) -> None:
+    """The root metadata still holds what ``store.json`` recorded (sweep dimensions, settings)."""
+    meta, why = checks.read_marker(control / "store.json")
+    if (
+        why is None
+        and isinstance(meta, dict)
+        and (meta.get("sweep_dims") != list(sweep_dims) or "settings" not in attrs)
+    ):
+        raise SrchainError(
+            f"{path} is damaged: its root metadata (zarr.json) lost the store's attributes; remove it and run the "
+            f"sweep again"
+        )
+
+
 def _verify(path: Path, where: Path, kind: str, sweep_dims, index, records, control: Path) -> None:
     """Raise one line naming everything in the store that fails its check (see :mod:`srchain.results.checks`)."""
     ds = open_data(where, kind)
@@ -141,6 +155,8 @@ def open_results(path, mask: bool = True, verify: bool = True, **kwargs):
     elif not (control / "done").is_dir():
         return ds
     sweep_dims = tuple(str(ds.attrs.get("sweep_dims", "")).split())
+    if verify and kind == "zarr" and records is None:
+        _check_root(path, control, sweep_dims, ds.attrs)
     if any(d not in ds.coords for d in sweep_dims):
         return ds
     index = {d: np.asarray(ds[d].values).tolist() for d in sweep_dims}
