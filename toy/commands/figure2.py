@@ -193,11 +193,15 @@ def run(args) -> int:
     noise = make_noise(**noise_kw)
     n = check_lattice_size(problem.domain, args.delta)
     alphas = list(dict.fromkeys(args.alpha))
-    from srchain.lattice import Lattice
     from srchain.resolvable import check_args_noise_range
 
-    lat0 = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim)
-    check_args_noise_range(args, problem, lat0, alphas=[float(a) for a in alphas], exact=not args.no_exact)
+    check_args_noise_range(
+        args,
+        problem,
+        Lattice.from_domain(args.delta, problem.domain, dim=problem.dim),
+        alphas=[float(a) for a in alphas],
+        exact=not args.no_exact,
+    )
     # the figure: 2 × len(alpha) histograms of n bars; the JSON: states, counts, exact laws, BC's latent bins
     extra = output_cost(numbers=(len(alphas) * n * 8 if (args.json or args.store) else 0), bars=2 * len(alphas) * n)
     distributed = is_distributed(args)
