@@ -116,7 +116,17 @@ def test_resume_reruns_the_task_whose_chunk_was_deleted(clean, tmp_path, capsys,
 
 @pytest.mark.parametrize(
     "damage",
-    ["delete", "truncate", "junk", "folder", "empty-marker", "junk-marker", "marker-list", "marker-without-key"],
+    [
+        "delete",
+        "truncate",
+        "junk",
+        "folder",
+        "empty-marker",
+        "junk-marker",
+        "marker-list",
+        "marker-without-key",
+        "marker-summary-edited",
+    ],
 )
 def test_stationary_resume_repairs_a_damaged_task(clean, tmp_path, capsys, damage):
     store, data = _copy(clean, "stationary", tmp_path)
@@ -137,9 +147,13 @@ def test_stationary_resume_repairs_a_damaged_task(clean, tmp_path, capsys, damag
         marker.write_bytes(b"\x00{not json")
     elif damage == "marker-list":
         marker.write_text("[1, 2]")
-    else:
+    elif damage == "marker-without-key":
         rec = json.loads(marker.read_text())
         del rec["key"]
+        marker.write_text(json.dumps(rec))
+    else:  # a number of the summary (printed in the table) changed by hand
+        rec = json.loads(marker.read_text())
+        rec["summary"]["tv_to_limit"] = 0.0
         marker.write_text(json.dumps(rec))
     with pytest.raises(SrchainError, match="alpha-1") as info:
         sc.open_results(store)

@@ -46,6 +46,12 @@ def checksum(values, dtype) -> str:
     return h.hexdigest()
 
 
+def seal(rec: dict) -> str:
+    """BLAKE2b of a marker's key, summary and checksums (canonical JSON): an edited marker no longer matches."""
+    body = {k: rec.get(k) for k in ("key", "summary", "checksums")}
+    return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
 def write_marker(path: Path, rec: dict) -> None:
     """Write a marker atomically (temporary file + rename: a reader sees none or all of it)."""
     payload = dumps_json(rec)
@@ -96,6 +102,11 @@ def record_problem(rec, tid: str, sweep_dims, index, variables) -> str | None:
     for name, value in sums.items():
         if name not in variables or not isinstance(value, str):
             return f"marker's checksum of {name!r} is not one of this store's"
+    try:
+        if rec.get("seal") != seal(rec):
+            return "marker was changed after it was written (its seal differs)"
+    except TypeError:
+        return "marker holds values JSON cannot hold"
     return None
 
 

@@ -337,6 +337,8 @@ class ResultStore:
             "pid": os.getpid(),
             "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
+        rec = canon(rec)  # as it reads back, so that the seal holds for the JSON on disk
+        rec["seal"] = checks.seal(rec)
         _refuse_links(self.control / "done")
         checks.write_marker(self._marker(key), rec)
         self._dirty = True
