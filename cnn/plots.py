@@ -16,7 +16,12 @@ from pathlib import Path
 
 from srchain.errors import SrchainError
 
-__all__ = ["read_log", "plot_logs"]
+__all__ = ["read_log", "plot_logs", "FIGURES", "MAX_LAYERS"]
+
+#: The files :func:`plot_logs` writes (Figure 7 only for BC logs).
+FIGURES = ("fig4_flips_per_layer.png", "fig5_flips.png", "fig6_errors.png", "fig7_wb_minus_wr.png")
+#: The most layers a log record may list (the paper's nets have tens; each layer is a line of Figure 4).
+MAX_LAYERS = 1000
 
 
 def read_log(path) -> list:
@@ -78,6 +83,8 @@ def _check_record(r, path, no) -> None:
     layers = r.get("layers")
     if not isinstance(layers, dict) or not layers:
         bad(f"'layers' must be a non-empty object of per-layer metrics, got {layers!r}"[:200])
+    if len(layers) > MAX_LAYERS:
+        bad(f"'layers' lists {len(layers)} layers, more than the {MAX_LAYERS} a net of srchain train has")
     for name, v in layers.items():
         if not isinstance(v, dict):
             bad(f"layer {name!r} must be an object, got {v!r}"[:200])
@@ -109,9 +116,13 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from srchain.io import refuse_link, write_figure
+
     logs = [read_log(p) for p in paths]
     labels = list(labels) if labels else [_label(p, r) for p, r in zip(paths, logs, strict=True)]
     out = Path(out)
+    for name in FIGURES:  # before anything is drawn: no figure is written through a symbolic link
+        refuse_link(out / name, "--out file")
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
@@ -133,7 +144,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     axes[0][-1].legend(fontsize=6, ncol=2)
     fig.tight_layout()
     written.append(out / "fig4_flips_per_layer.png")
-    fig.savefig(written[-1], dpi=dpi)
+    write_figure(fig, written[-1], dpi=dpi, name="--out file")
     plt.close(fig)
 
     # Figure 5 (b, c): all conv layers together
@@ -148,7 +159,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     a2.legend(fontsize=7)
     fig.tight_layout()
     written.append(out / "fig5_flips.png")
-    fig.savefig(written[-1], dpi=dpi)
+    write_figure(fig, written[-1], dpi=dpi, name="--out file")
     plt.close(fig)
 
     # Figure 6: errors
@@ -162,7 +173,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
     ax.legend(fontsize=7)
     fig.tight_layout()
     written.append(out / "fig6_errors.png")
-    fig.savefig(written[-1], dpi=dpi)
+    write_figure(fig, written[-1], dpi=dpi, name="--out file")
     plt.close(fig)
 
     # Figure 7: |w_b - w_r| (BC logs only)
@@ -182,7 +193,7 @@ def plot_logs(paths, out, labels=None, dpi=120) -> list:
         axes[0][-1].legend(fontsize=6, ncol=2)
         fig.tight_layout()
         written.append(out / "fig7_wb_minus_wr.png")
-        fig.savefig(written[-1], dpi=dpi)
+        write_figure(fig, written[-1], dpi=dpi, name="--out file")
         plt.close(fig)
     return [str(p) for p in written]
 

@@ -36,14 +36,18 @@ PAPER_TABLE1 = {
 }
 
 
-def _finished_log(path: Path, epochs: int):
-    """The last record of a finished run's log, or ``None`` (also for a missing or malformed log: the run is then
-    continued from its checkpoint, or started again)."""
+def _finished_log(path: Path, epochs: int, strict: bool = False):
+    """The last record of a finished run's log, or ``None`` (for a missing or unfinished log: the run is then
+    continued from its checkpoint, or started again). A log that is there but cannot be read (malformed, nested
+    past the JSON reader's depth, with more layers than a net has) is refused with ``strict`` (``--resume``
+    changes nothing then), and counts as missing without."""
     from srchain.cnn.plots import read_log
 
     try:
         last = read_log(path)[-1]
-    except SrchainError:
+    except SrchainError as exc:
+        if strict and (path.exists() or path.is_symlink()):
+            raise SrchainError(f"cannot resume: {exc}; remove {path} (and its run) to run it again") from None
         return None
     return last if last["epoch"] == epochs else None
 
@@ -211,7 +215,7 @@ def run_table1(
             )
             rcfg = cfg.resolved()
             where[dataset, model, method, seed] = (run_dir, rcfg.epochs)
-            if resume and _finished_log(run_dir / "log.jsonl", rcfg.epochs) is not None:
+            if resume and _finished_log(run_dir / "log.jsonl", rcfg.epochs, strict=True) is not None:
                 continue
             res = {"GPU": 1.0 / k_runs} if cuda else {"memory": footprint[dataset, model, method].total}
             tasks.append(

@@ -21,6 +21,7 @@ import importlib
 import math
 import sys
 from collections.abc import Sequence
+import warnings
 
 from srchain.errors import SrchainError
 
@@ -262,8 +263,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """srchain's own notes (``UserWarning``) as one line on stderr, ``srchain: warning: …``; others as Python prints
+    them."""
+    if issubclass(category, UserWarning):
+        return f"srchain: warning: {' '.join(str(message).split())}\n"
+    return _PYTHON_FORMATWARNING(message, category, filename, lineno, line)
+
+
+_PYTHON_FORMATWARNING = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``srchain`` console script."""
+    previous, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:

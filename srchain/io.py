@@ -25,6 +25,8 @@ __all__ = [
     "atomic_write",
     "atomic_path",
     "check_output_path",
+    "refuse_link",
+    "write_figure",
     "IMAGE_SUFFIXES",
 ]
 
@@ -142,6 +144,8 @@ def check_output_path(path, kind: str = "file", name: str = "path") -> Path:
     if kind == "store" and p.suffix.lower() not in (".zarr", ".nc", ".json"):
         raise SrchainError(f"{name} {text!r} needs the suffix .zarr (Zarr store), .nc (netCDF) or .json")
     want_dir = kind == "dir" or (kind == "store" and p.suffix.lower() == ".zarr")
+    if not want_dir:
+        refuse_link(p, name)
     if p.exists():
         if want_dir and not p.is_dir():
             raise SrchainError(f"{name} {text!r} exists and is not a directory")
@@ -154,6 +158,24 @@ def check_output_path(path, kind: str = "file", name: str = "path") -> Path:
     if why:
         raise SrchainError(f"{name} {text!r}: {why}")
     return p
+
+
+def refuse_link(path, name: str = "path") -> None:
+    """Raise :class:`SrchainError` if ``path`` is a symbolic link: an output replaces its own path and never
+    writes through a link into the file it points to."""
+    if Path(path).is_symlink():
+        raise SrchainError(
+            f"{name} {str(path)!r} is a symbolic link; outputs never write through links: "
+            f"give the path of a regular file (or remove the link)"
+        )
+
+
+def write_figure(fig, path, dpi: int = 120, name: str = "figure") -> Path:
+    """Save a Matplotlib figure to ``path`` atomically (a temporary file renamed into place: never through a
+    symbolic link, which is refused); the format follows the suffix."""
+    refuse_link(path, name)
+    fmt = Path(path).suffix.lower().lstrip(".") or "png"
+    return atomic_write(path, lambda fh: fig.savefig(fh, dpi=dpi, format=fmt), binary=True)
 
 
 def write_text_atomic(path, text: str) -> Path:
@@ -280,4 +302,6 @@ def read_json(path):
     except IsADirectoryError:
         raise SrchainError(f"{path} is a directory, not a JSON file") from None
     except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
-        raise SrchainError(f"cannot read {path} as JSON: {' '.join(str(exc).split())}") from None
+        raise SrchainError(f"cannot read {path} as JSON: {' '.join(str(exc).split())[:200]}") from None
+    except RecursionError:  # nested deeper than Python's stack: no file srchain writes looks like that
+        raise SrchainError(f"cannot read {path} as JSON: it is nested too deeply to be a srchain result") from None

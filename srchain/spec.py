@@ -110,11 +110,19 @@ def noise_from_args(args) -> NoiseModel:
 
 def spec_from_args(args, max_states: int | None = None) -> ChainSpec:
     """Build and validate the :class:`ChainSpec` of the shared options (see :mod:`srchain.cli`)."""
+    from srchain.resolvable import check_noise_range
+
+    if getattr(args, "noise", None) == "minibatch":  # before the model draws its perturbations
+        check_noise_range("minibatch", args.sigma, None, 0.0, 0.0, exact=False)
     problem = problem_from_args(args, max_states)
     noise = noise_from_args(args)
     lattice = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim, max_states=max_states)
     if lattice.size < 2:
         raise SrchainError("the lattice needs at least 2 states")
+    if getattr(args, "alpha", None):  # a command's options (a sweep task's carry no alpha: checked already)
+        from srchain.resolvable import check_args_noise_range
+
+        check_args_noise_range(args, problem, lattice, alphas=[float(a) for a in args.alpha])
     return ChainSpec(problem=problem, noise=noise, lattice=lattice)
 
 

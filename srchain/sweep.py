@@ -39,7 +39,7 @@ from typing import Any
 
 from srchain.errors import SrchainError
 
-__all__ = ["Task", "run_sweep"]
+__all__ = ["Task", "run_sweep", "check_workers", "check_scheduler"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,103 @@ class Task:
     fn: Callable
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, float] = field(default_factory=dict)
+
+
+def machine_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def machine_memory() -> int:
+    """Bytes of memory of this machine (physical memory, or the cgroup's limit when that is lower)."""
+    try:
+        total = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        total = 0
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = open(limit_file, encoding="ascii").read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < (total or int(text) + 1):
+            total = int(text)
+    return total
+
+
+def check_workers(workers, memory_limit=None, n_tasks: int | None = None) -> None:
+    """Refuse, before anything starts, a local cluster larger than the machine or the sweep.
+
+    ``workers`` must not exceed the CPUs (:func:`machine_cpus`) nor ``n_tasks`` (when given), and ``workers`` ×
+    ``memory_limit`` (bytes per worker) must fit in the machine's memory (:func:`machine_memory`).
+
+    Raises
+    ------
+    SrchainError
+        One line naming the limit.
+    """
+    if workers is None:
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SrchainError(f"workers must be an integer >= 1, got {workers!r}")
+    cpus = machine_cpus()
+    if workers > cpus:
+        raise SrchainError(f"`workers` {workers} exceeds the {cpus} CPUs of this machine; use at most {cpus}")
+    if n_tasks is not None and workers > max(1, n_tasks):
+        raise SrchainError(
+            f"`workers` {workers} exceeds the {n_tasks} task(s) of this sweep; use at most {max(1, n_tasks)}"
+        )
+    if memory_limit is not None:
+        per = int(memory_limit) if isinstance(memory_limit, (int, float)) else _memory_per_worker(memory_limit, workers)
+        total = machine_memory()
+        if total and per * workers > total:
+            raise SrchainError(
+                f"`workers` {workers} × {per / 2**30:.3g} GiB (memory_per_worker) exceed the "
+                f"{total / 2**30:.3g} GiB of this machine; use fewer workers or less memory per worker"
+            )
+
+
+#: How long :func:`check_scheduler` waits for a scheduler to accept a connection.
+SCHEDULER_TIMEOUT = 5.0
+
+
+def check_scheduler(address, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Refuse, in one line and within about ``timeout`` seconds, a scheduler address that is malformed, does not
+    resolve or does not accept a connection (tcp/tls; other protocols are only parsed). Nothing is created."""
+    import socket
+    import threading
+
+    text = str(address).strip() if address is not None else ""
+    if not text:
+        raise SrchainError("`scheduler` is empty; give an address such as tcp://host:8786")
+    scheme, _, loc = text.rpartition("://") if "://" in text else ("tcp", "", text)
+    if scheme not in ("tcp", "tls", "ucx", "inproc", "ws", "wss"):
+        raise SrchainError(f"`scheduler` {text!r}: unknown protocol {scheme!r} (use tcp://host:port)")
+    if scheme not in ("tcp", "tls"):
+        return
+    host, sep, port = loc.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/ @?#"):
+        raise SrchainError(f"`scheduler` {text!r} is not an address of the form tcp://host:port")
+    outcome: list = []
+
+    def probe():
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=probe, daemon=True)  # name resolution cannot be interrupted: wait at most timeout
+    t.start()
+    t.join(timeout + 0.5)
+    if not outcome:
+        raise SrchainError(f"the Dask scheduler at {text} did not answer within {timeout:g} s; is it running?")
+    if outcome[0] is not None:
+        exc = outcome[0]
+        why = exc.strerror if getattr(exc, "strerror", None) else (str(exc) or type(exc).__name__)
+        raise SrchainError(f"cannot connect to the Dask scheduler at {text} ({why}); is it running?")
 
 
 def _execute(task: Task, store, return_arrays: bool = False, share=None):
@@ -185,6 +282,7 @@ def run_sweep(
         raise SrchainError("give workers or scheduler, not both")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise SrchainError(f"workers must be an integer >= 1, got {workers!r}")
+    check_workers(workers, memory_limit)
     ids = [_key_id(t, store) for t in tasks]
     seen: dict[str, object] = {}
     for t, tid in zip(tasks, ids, strict=True):
@@ -200,6 +298,10 @@ def run_sweep(
         else:
             todo.append(i)
     if todo:
+        if workers is not None:
+            workers = min(workers, len(todo))  # a resumed sweep: no idle worker processes
+        if scheduler is not None:
+            check_scheduler(scheduler)
         if workers is None and scheduler is None:
             _run_serial(tasks, todo, results, store, progress, return_arrays, desc)
         else:

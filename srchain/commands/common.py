@@ -103,6 +103,18 @@ def check_sweep_args(args) -> None:
         raise SrchainError(f"--out {args.out!r} needs the suffix .zarr (Zarr store) or .nc (netCDF)")
     if args.resume and not (args.out or args.json):
         raise SrchainError("--resume needs --out PATH (a results store) or --json PATH (the earlier results)")
+    check_sweep_resources(args)
+
+
+def check_sweep_resources(args, n_tasks: int | None = None) -> None:
+    """``--workers`` within the CPUs, the sweep's ``n_tasks`` and the memory; ``--scheduler`` answering: checked
+    before anything is created (see :func:`srchain.sweep.check_workers`, :func:`srchain.sweep.check_scheduler`)."""
+    from srchain.sweep import check_scheduler, check_workers
+
+    mem = None if args.memory_per_worker is None else int(args.memory_per_worker * GIB)
+    check_workers(args.workers, mem, n_tasks)
+    if args.scheduler is not None and n_tasks is None:
+        check_scheduler(args.scheduler)
 
 
 def run_attrs(args, spec, settings: dict) -> dict:
@@ -336,11 +348,15 @@ def new_figure(figsize=(7, 4)):
 
 
 def save_figure(fig, ax, path, title: str) -> None:
-    """Title, legend, tight layout, PNG at 120 dpi, and close."""
+    """Title, legend, tight layout, PNG at 120 dpi written atomically (never through a link), and close."""
     import matplotlib.pyplot as plt
+
+    from srchain.io import write_figure
 
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        write_figure(fig, path, dpi=120, name="--plot")  # atomic, never through a symbolic link
+    finally:
+        plt.close(fig)

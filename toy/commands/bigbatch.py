@@ -128,11 +128,17 @@ def run(args: argparse.Namespace) -> int:
     check_resume(args)
     check_dim(args.dim)
     batches = list(dict.fromkeys(args.batch or DEFAULT_BATCHES.get(args.noise, (1, 4, 16, 64))))
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, len(batches))  # --workers: within the CPUs, the tasks, the memory
     check_minibatch(args.noise, args.samples, batches)
     problem = get_problem(args.problem, dim=args.dim)
     check_lattice_size(problem.domain, args.delta, args.max_states)
     with as_flags({"start": "--start"}):
         lat, _ = bigbatch_lattice(problem, args.delta, args.start, args.max_states)
+        from srchain.resolvable import check_args_noise_range
+
+        check_args_noise_range(args, problem, lat)  # the α → 0 limit chain (Eq. 9): no alpha
         est = estimate_bigbatch(lat, len(batches))
         check_work(
             est,

@@ -243,6 +243,9 @@ def run(args: argparse.Namespace) -> int:
         )
         key = {"method": mth, "delta": SGD_DELTA if dl is None else dl}
         tasks.append(Task(key, convex_task, {**common, "method": mth, "delta": dl}, {"memory": need}))
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, len(tasks))  # --workers: within the CPUs, the tasks, the memory
     store = None
     if args.out:
         store = _open_store(args, problem, header, methods, deltas, jobs, G)

@@ -28,9 +28,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import socket
+    import sys
 
     from srchain.errors import SrchainError
 
+    address = str(args.address).strip()
+    if not address:
+        raise SrchainError("--address is empty; give 127.0.0.1 (this machine only) or the address to listen on")
     try:
         import panel as pn
     except ImportError:
@@ -39,28 +43,89 @@ def run(args: argparse.Namespace) -> int:
 
     if args.port > 65535:
         raise SrchainError(f"--port must be at most 65535, got {args.port}")
-    with socket.socket(socket.AF_INET6 if ":" in args.address else socket.AF_INET) as s:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
         try:
-            s.bind((args.address, args.port))
-        except OSError as exc:
+            s.bind((address, args.port))
+        except (OSError, OverflowError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
             raise SrchainError(
-                f"cannot listen on {args.address}:{args.port} ({exc.strerror}); choose another --port or --address"
+                f"cannot listen on {address}:{args.port} ({why}); choose another --port or --address"
             ) from None
         port = s.getsockname()[1]
     pn.config.inline = True  # Bokeh's and Panel's JavaScript and CSS inside the page: no CDN, works offline
-    host = f"[{args.address}]" if ":" in args.address else args.address
-    origins = [f"{host}:{port}"] + ([f"localhost:{port}"] if args.address in ("127.0.0.1", "::1") else [])
-    print(f"srchain explore: serving on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
-    try:
-        pn.serve(
-            build_app,
-            port=port,
-            address=args.address,
-            websocket_origin=origins,
-            show=not args.no_browser,
-            title="srchain explore",
-            verbose=False,
+    host = f"[{address}]" if ":" in address else address
+    allowed = allowed_hosts(address, port)
+    if address in WILDCARDS:
+        sys.stderr.write(
+            f"srchain: warning: --address {address} serves the app to every network this machine is on: anyone "
+            f"who can reach port {port} can use it (use 127.0.0.1 for this machine only)\n"
         )
+    print(f"srchain explore: serving on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    server = pn.serve(
+        build_app,
+        port=port,
+        address=address,
+        websocket_origin=sorted(h for h in allowed if not h.startswith("[")) or None,  # Bokeh reads no [v6]
+        show=False,
+        start=False,
+        title="srchain explore",
+        verbose=False,
+    )
+    guard_hosts(server, allowed)
+    try:
+        server.start()
+        if not args.no_browser:
+            server.io_loop.add_callback(server.show, "/")
+        server.io_loop.start()
     except KeyboardInterrupt:
         pass
     return 0
+
+
+#: Addresses that listen on every interface.
+WILDCARDS = ("0.0.0.0", "::", "[::]")
+
+
+def allowed_hosts(address: str, port: int) -> set:
+    """The ``host:port`` names a browser may use for the app (its ``Host`` and ``Origin``): the address it was
+    started on (and ``localhost`` for a loopback address; this machine's names and addresses for a wildcard).
+    Any other name is refused, so that a page of another site whose name resolves here (DNS rebinding) gets no
+    session and no websocket."""
+    import socket
+
+    names = {address}
+    if address in ("127.0.0.1", "::1", "localhost"):
+        names |= {"localhost", "127.0.0.1", "::1"}
+    if address in WILDCARDS:
+        names |= {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
+        try:
+            names |= {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None)}
+        except OSError:
+            pass
+    return {(f"[{n}]" if ":" in n else n).lower() + f":{port}" for n in names if n and n not in WILDCARDS}
+
+
+def guard_hosts(server, allowed: set) -> None:
+    """Put a gate in front of the app's server: a request whose ``Host`` (or ``Origin``, when there is one) is not
+    one of ``allowed`` is answered 403 before Bokeh creates a session or opens a websocket."""
+    from urllib.parse import urlparse
+
+    import tornado.web
+    from tornado.routing import Router
+
+    class Deny(tornado.web.RequestHandler):
+        def prepare(self):
+            self.set_status(403)
+            self.finish("forbidden: this app answers only to the address it was started on\n")
+
+    deny = tornado.web.Application([(r".*", Deny)])
+    app = server._tornado  # Bokeh's tornado Application (bokeh.server.server.Server keeps it there)
+
+    class Gate(Router):
+        def find_handler(self, request, **kwargs):
+            host = request.headers.get("Host", "").lower()
+            origin = request.headers.get("Origin")
+            ok = host in allowed and (origin is None or urlparse(origin).netloc.lower() in allowed)
+            return (app if ok else deny).find_handler(request, **kwargs)
+
+    server._http.request_callback = Gate()

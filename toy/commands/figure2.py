@@ -165,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     check_resume(args, store_flag="--store")
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, 1)  # --workers: within the CPUs, the tasks, the memory
     if not args.no_exact and not TOL_MIN <= args.bc_tol < 1:
         raise SrchainError(
             f"--bc-tol must be in [{TOL_MIN:g}, 1), got {args.bc_tol:g}: BC's discretised transfer "
@@ -192,6 +195,15 @@ def run(args: argparse.Namespace) -> int:
     noise = make_noise(**noise_kw)
     n = check_lattice_size(problem.domain, args.delta)
     alphas = list(dict.fromkeys(args.alpha))
+    from srchain.resolvable import check_args_noise_range
+
+    check_args_noise_range(
+        args,
+        problem,
+        Lattice.from_domain(args.delta, problem.domain, dim=problem.dim),
+        alphas=[float(a) for a in alphas],
+        exact=not args.no_exact,
+    )
     # the figure: 2 × len(alpha) histograms of n bars; the JSON: states, counts, exact laws, BC's latent bins
     extra = output_cost(numbers=(len(alphas) * n * 8 if (args.json or args.store) else 0), bars=2 * len(alphas) * n)
     distributed = is_distributed(args)

@@ -155,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
 
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     runs = [(m, a) for m in dict.fromkeys(args.method) for a in dict.fromkeys(args.alpha)]
+    from srchain.commands.common import check_sweep_resources
+
+    check_sweep_resources(args, len(runs))  # --workers: within the CPUs, the tasks, the memory
     if args.sampler == "jump" and not any(m in ("sr", "r") for m, _ in runs):
         raise SrchainError(
             f"--sampler jump is the exact jump chain of sr and r; --method "
@@ -169,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
     options = spec_options(args)
     spec = spec_from_options(options)
     lat = spec.lattice
+    from srchain.resolvable import check_args_noise_range
+
+    check_args_noise_range(args, problem, lat, exact=False)  # simulations draw the noise: only its scale matters
     if args.sampler == "jump" and any(m in ("sgd", "bc") for m, _ in runs) and not args.quiet:
         sys.stderr.write("srchain: note: --sampler jump applies to sr and r; sgd and bc are stepped\n")
     # writing the results: states, counts (and latent counts for sgd, bc) per run; the plot's bars
