@@ -20,8 +20,8 @@ import argparse
 import importlib
 import math
 import sys
-from collections.abc import Sequence
 import warnings
+from collections.abc import Sequence
 
 from srchain.errors import SrchainError
 

@@ -106,6 +106,6 @@ def repair_fixed(store, ds, template, meta: dict) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr.*")
-        part.to_zarr(str(store.data_path), mode="r+", region=region, consolidated=False)
+        part.to_zarr(str(store.data_path), mode="r+", region=region, consolidated=False)  # type: ignore[call-overload]
     meta = {**meta, "fixed": {**meta["fixed"], **checks.fixed_checksums(template[names], store.sweep_dims)}}
     checks.write_marker(store.control / "store.json", meta)

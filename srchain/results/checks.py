@@ -113,7 +113,8 @@ def record_problem(rec, tid: str, sweep_dims, index, variables) -> str | None:
 def scan_markers(done: Path, sweep_dims, index, variables, records=None) -> tuple[dict, dict]:
     """``(records, damaged)``: task id → record of the markers that pass :func:`record_problem`, and task id →
     why for those that do not. ``records`` (a finished ``.nc``'s task records) replaces the folder ``done``."""
-    good, bad = {}, {}
+    good: dict[str, dict] = {}
+    bad: dict[str, str] = {}
     if records is None:
         if not done.is_dir():
             return good, bad

@@ -175,7 +175,7 @@ def encode_attrs(attrs: dict, settings) -> dict:
         if isinstance(v, (str, int, float)) and not isinstance(v, bool):
             out[k] = v
         elif isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype.kind in "if":
-            out[k] = v
+            out[k] = v  # type: ignore[assignment]  # xarray stores 1-D numeric attributes as they are
         else:
             out[k] = dumps_json(v, indent=False).decode().rstrip("\n")
             encoded.append(k)

@@ -110,13 +110,13 @@ def restore_staging(store) -> None:
     if not store.path.exists():
         raise SrchainError(f"{store.path}: its partial results ({store.data_path}) are missing; start again")
     ds = open_data(store.path, "nc").load()
-    encoding = {}
+    encoding: dict[str, dict[str, object]] = {}
     for name, v in ds.data_vars.items():
-        encoding[name] = {
+        encoding[str(name)] = {
             "chunks": tuple(1 if d in store.sweep_dims else int(n) for d, n in zip(v.dims, v.shape, strict=True))
         }
         if v.dtype.kind == "f":
-            encoding[name]["_FillValue"] = np.nan
+            encoding[str(name)]["_FillValue"] = np.nan
     for v in ds.variables.values():
         v.encoding = {}
     for a in ("srchain_tasks", "srchain_fixed"):

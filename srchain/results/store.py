@@ -151,7 +151,7 @@ class ResultStore:
             raise SrchainError(f"results store {str(path)!r} needs the suffix .zarr (Zarr) or .nc (netCDF)")
         kind = suffix[1:]
         sweep_dims = default_sweep_dims(template) if sweep_dims is None else tuple(sweep_dims)
-        store = cls(path, kind, sweep_dims, *signature(template, sweep_dims), canon(settings))
+        store = cls(path, kind, sweep_dims, *signature(template, sweep_dims), canon(settings))  # type: ignore[call-arg]
         control = store.control
         exists = path.exists() or path.is_symlink() or (kind == "nc" and control.exists())
         if exists and not resume:
@@ -203,7 +203,9 @@ class ResultStore:
         tpl.attrs["sweep_dims"] = " ".join(self.sweep_dims)
         encoding = {}
         for name, v in tpl.data_vars.items():
-            enc = {"chunks": tuple(1 if d in self.sweep_dims else int(n) for d, n in zip(v.dims, v.shape, strict=True))}
+            enc: dict[str, object] = {
+                "chunks": tuple(1 if d in self.sweep_dims else int(n) for d, n in zip(v.dims, v.shape, strict=True))
+            }
             if v.dtype.kind == "f":
                 enc["_FillValue"] = float("nan")
             encoding[name] = enc

@@ -99,7 +99,7 @@ def allowed_hosts(address: str, port: int) -> set:
     if address in WILDCARDS:
         names |= {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
         try:
-            names |= {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None)}
+            names |= {str(ai[4][0]) for ai in socket.getaddrinfo(socket.gethostname(), None)}
         except OSError:
             pass
     return {(f"[{n}]" if ":" in n else n).lower() + f":{port}" for n in names if n and n not in WILDCARDS}
