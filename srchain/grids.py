@@ -42,7 +42,18 @@ import numpy as np
 from srchain.errors import SrchainError
 from srchain.problems import as_domain
 
-__all__ = ["Grid", "FORMATS", "format_values", "format_dtype", "check_scale", "is_uniform", "grid_of"]
+__all__ = [
+    "Grid",
+    "FORMATS",
+    "format_values",
+    "format_dtype",
+    "check_scale",
+    "is_uniform",
+    "grid_of",
+    "grid_label",
+    "axis_values",
+    "axis_parity",
+]
 
 #: ``--format`` names and the dtype each stands for (module, attribute).
 FORMATS = {
@@ -216,6 +227,14 @@ class Grid:
             a.setflags(write=False)
         return cls(axes=axes, format=key, scale=s, even=parity)
 
+    @classmethod
+    def from_values(cls, *axes, name: str = "values") -> Grid:
+        """A grid of given sorted values per axis (ties of Qd go to the larger index on such a grid)."""
+        arrs = tuple(np.ascontiguousarray(np.asarray(a, dtype=np.float64)) for a in axes)
+        if any(a.ndim != 1 or a.size < 2 or np.any(np.diff(a) <= 0) or not np.all(np.isfinite(a)) for a in arrs):
+            raise SrchainError("each axis needs at least 2 finite values in increasing order")
+        return cls(axes=arrs, format=name, even=tuple(np.ones(a.size, dtype=bool) for a in arrs))
+
     # --- the Lattice interface --------------------------------------------------------------------------------
     @property
     def dim(self) -> int:
@@ -328,6 +347,14 @@ class Grid:
 def grid_of(name: str, domain, *, delta=None, scale: float = 1.0, dim=None, max_states=None):
     """Function form of :meth:`Grid.of`."""
     return Grid.of(name, domain, delta=delta, scale=scale, dim=dim, max_states=max_states)
+
+
+def grid_label(grid) -> str:
+    """A short description for titles and tables: ``Δ=0.5`` or ``bf16 grid`` (``fp4-e2m1×2 grid`` when scaled)."""
+    if is_uniform(grid):
+        return f"Δ={grid.delta:g}"
+    scale = "" if grid.scale == 1 else f"×{grid.scale:g}"
+    return f"{grid.format}{scale} grid"
 
 
 def axis_values(grid, k: int = 0) -> np.ndarray:
