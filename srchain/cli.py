@@ -34,6 +34,7 @@ _FALLBACK = {
     "simulate": "srchain.toy.commands.simulate",
     "figure2": "srchain.toy.commands.figure2",
     "bigbatch": "srchain.toy.commands.bigbatch",
+    "formats": "srchain.toy.commands.formats",
     "convex": "srchain.toy.commands.convex",
     "train": "srchain.cnn.commands.train",
     "table1": "srchain.cnn.commands.table1",
