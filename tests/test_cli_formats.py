@@ -71,3 +71,22 @@ def test_sr_bits_changes_the_law(tmp_path, capsys):
 def test_one_line_errors(argv, needle, capsys):
     code, _, err = run(["stationary", "--alpha", "0.1", "--quiet", *argv], capsys)
     assert_one_line_error(code, err, needle)
+
+
+def test_simulate_on_a_format(tmp_path, capsys):
+    """`srchain simulate --format`: counts over the grid's states, the same as the library's simulator."""
+    out = tmp_path / "sim.json"
+    argv = ["simulate", "--format", "fp8-e5m2", "--method", "sr", "r", "--alpha", "0.1", "--steps", "500"]
+    code, text, err = run([*argv, "--chains", "3", "--start", "4", "--quiet", "--json", str(out)], capsys)
+    assert code == 0, err
+    j = json.loads(out.read_text())
+    grid = Grid.of("fp8-e5m2", (-4, 10))
+    assert np.array_equal(np.asarray(j["states"])[:, 0], grid.axis(0))
+    from srchain.noise import make_noise
+    from srchain.problems import get_problem
+    from srchain.simulate.grid import simulate_grid
+
+    ref = simulate_grid(get_problem("toy"), make_noise("gaussian", 2.0), grid, "r", 0.1, 500, 3, [4.0], seed=0)
+    assert j["results"][1]["counts"] == ref.counts.tolist() and sum(j["results"][0]["counts"]) == 1500
+    code, _, err = run(["simulate", "--format", "fp8-e5m2", "--out", str(tmp_path / "x.zarr"), "--quiet"], capsys)
+    assert_one_line_error(code, err, "--out is for the fixed grid")
