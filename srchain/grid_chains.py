@@ -119,7 +119,10 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         with np.errstate(over="ignore", invalid="ignore"):
             r_lo = (xx - vm) / h0 - alpha * gg / h0
             r_hi = (v1 - xx) / h1 + alpha * gg / h1
-            e_m, e_0, e_1 = (noise.excess(_arg(xx, w, gg, alpha)) for w in (vm, v0, v1))
+            # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
+            t_ext = np.clip(tgt[:, :1] - 1 + np.arange(tgt.shape[1] + 2), -1, n_v)
+            e = noise.excess(_arg(xx, vp[t_ext + 1], gg, alpha))
+            e_m, e_0, e_1 = e[:, :-2], e[:, 1:-1], e[:, 2:]
         exact = np.maximum(0.0, np.minimum(r_lo, r_hi)) + alpha * ((e_m / h0 + e_1 / h1) - e_0 * (1.0 / h0 + 1.0 / h1))
         le = np.clip(r_hi, 0.0, 1.0) + alpha * (e_1 - e_0) / h1  # Pr(Qs ≤ v_0)
         ge = np.clip(r_lo, 0.0, 1.0) + alpha * (e_m - e_0) / h0  # Pr(Qs ≥ v_{N−1})
@@ -242,23 +245,28 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
     return targets, probs, own
 
 
+#: A chunk's rows have windows within this factor of each other (tables are as wide as the chunk's widest row).
+_WIDTH_SPREAD = 1.3
+
+
 def _chunks(grid, grads, alpha, spread):
-    """Row ranges whose move tables fit :data:`CHUNK_BYTES` (windows differ between rows on a format's grid)."""
+    """Row ranges whose move tables fit :data:`CHUNK_BYTES` and whose windows are of similar width (on a format's
+    grid the window grows where the values are dense; consecutive rows change it gradually)."""
     lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
     width = (hi - lo).max(axis=1) + 1
-    per_row = grid.dim * (width + 2) * 8 * _TABLES
-    out, start, n = [], 0, grid.size
-    csum = np.concatenate([[0], np.cumsum(per_row)])
+    n = grid.size
+    out, start = [], 0
     while start < n:
-        # rows until the chunk's bytes (at its widest row) reach CHUNK_BYTES
-        end = start + 1
-        step = max(1, int(CHUNK_BYTES // max(per_row[start], 1)))
-        end = min(n, start + step)
-        while end - start > 1 and int(per_row[start:end].max()) * (end - start) > CHUNK_BYTES:
-            end = start + max(1, (end - start) // 2)
+        end, wmin, wmax = start + 1, width[start], width[start]
+        while end < n:
+            w = width[end]
+            lo_w, hi_w = min(wmin, w), max(wmax, w)
+            if hi_w > _WIDTH_SPREAD * lo_w or (end + 1 - start) * grid.dim * (hi_w + 2) * 8 * _TABLES > CHUNK_BYTES:
+                break
+            wmin, wmax, end = lo_w, hi_w, end + 1
         out.append((start, end))
         start = end
-    return out, width, csum
+    return out, width, None
 
 
 def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, samples=64):
