@@ -213,3 +213,21 @@ def test_grid_errors():
     big = Grid.of("bf16", toy.domain)
     with pytest.raises(SrchainError, match="memory|GiB|bytes"):
         transition_matrix(toy, make_noise("gaussian", 2.0), big, 0.1, "sr", max_bytes=2**30)
+
+
+def test_two_dimensional_grid_is_the_product_of_one_dimensional_laws():
+    """`separable` (objective (8) per coordinate) on a 2-D fp8-e5m2 grid: rows are products of 1-D move laws and
+    the noise is independent per coordinate, so π_α (SR and R) and π̃ are the outer products of the 1-D laws."""
+    noise = make_noise("gaussian", 2.0)
+    sep = get_problem("separable", dim=2, domain=(1.0, 8.0))
+    toy = get_problem("toy", domain=(1.0, 8.0))
+    g2 = Grid.of("fp8-e5m2", [(1.0, 8.0), (1.0, 8.0)])
+    g1 = Grid.of("fp8-e5m2", (1.0, 8.0))
+    assert g2.shape == (g1.size, g1.size)
+    for method in ("sr", "r"):
+        p2 = stationary(transition_matrix(sep, noise, g2, 0.1, method, tol=1e-300)).pi
+        p1 = stationary(transition_matrix(toy, noise, g1, 0.1, method, tol=1e-300)).pi
+        assert np.allclose(p2, np.outer(p1, p1).ravel(), rtol=1e-9, atol=1e-300)
+    l2 = stationary(limit_chain(sep, noise, g2).t_tilde).pi
+    l1 = stationary(limit_chain(toy, noise, g1).t_tilde).pi
+    assert np.allclose(l2, np.outer(l1, l1).ravel(), rtol=1e-9, atol=1e-300)
