@@ -8,6 +8,7 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
   rows, the estimate of srchain.grid_chains.grid_estimate); T_α would need ~5 GiB and its GTH solve is dense. The
   benchmark reports that estimate, and times the α → 0 limit (Ũ, π̃), which is tridiagonal, on both grids.
 * bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001.
+* The grid simulator (SR, one chain) against the bare draws it makes (one normal and one uniform per step).
 
     python benchmarks/bench_formats.py        # prints one JSON object (about a minute)
 """
@@ -96,6 +97,42 @@ def main() -> int:
             row["format_over_fixed_per_state"] = round(row[f"{fmt}_us_per_state"] / row["fixed_us_per_state"], 3)
             case["rows"].append(row)
         result["cases"].append(case)
+    # 3. the grid simulator (SR, one chain, one core) against the bare draws it makes (one normal + one uniform per
+    #    step from srchain.pcg, NumPy's PCG64 inlined), same run
+    from numba import njit
+
+    from srchain import pcg
+    from srchain.simulate.grid import simulate_grid
+
+    @njit(nogil=True)
+    def bare(states, n):
+        s = pcg.load(states, 0)
+        acc = 0.0
+        for _ in range(n):
+            z, s = pcg.standard_normal(s)
+            u, s = pcg.next_double(s)
+            acc += z + u
+        pcg.store(states, 0, s)
+        return acc
+
+    steps = 2_000_000
+    bare(pcg.states_from_seed(0, 1), 10)
+    sims = []
+    for fmt in ("bf16", "fp8-e4m3"):
+        grid = Grid.of(fmt, (1.0, 8.0))
+        simulate_grid(toy, noise, grid, "sr", 0.01, steps=10, chains=1, start=[4.0])
+        t_sim, _ = _timed(lambda g2=grid: simulate_grid(toy, noise, g2, "sr", 0.01, steps=steps, chains=1, start=[4.0]))
+        t_bare, _ = _timed(lambda: bare(pcg.states_from_seed(0, 1), steps))
+        sims.append(
+            {
+                "grid": f"{fmt} [1, 8]",
+                "states": grid.size,
+                "sr_steps_per_second": round(steps / t_sim),
+                "bare_draws_per_second": round(steps / t_bare),
+                "fraction_of_bare": round(t_bare / t_sim, 3),
+            }
+        )
+    result["simulator"] = sims
     result["loadavg_after"] = list(os.getloadavg())
     json.dump(result, sys.stdout, indent=1)
     print()

@@ -23,7 +23,7 @@ from numba import njit
 from srchain import pcg
 from srchain.errors import SrchainError
 from srchain.grids import axis_parity, axis_values
-from srchain.rounding import check_sr_bits, qd_grid_scalar, qs_grid_scalar, qs_kbit_scalar
+from srchain.rounding import check_sr_bits, qd_grid_scalar
 from srchain.simulate.draws import draw_noise
 
 __all__ = ["simulate_grid", "GRID_RULES", "GridRun"]
@@ -82,49 +82,92 @@ def _sgd_chains(
         pcg.store(states, c, s)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _walk(vals, o, n, c, y):
+    """The cell ``[v_c, v_{c+1}]`` of the axis ``v = vals[o:o+n]`` holding ``y``, walked to from the cell ``c``
+    (steps are a few cells)."""
+    while c < n - 2 and vals[o + c + 1] <= y:
+        c += 1
+    while c > 0 and vals[o + c] > y:
+        c -= 1
+    return c
+
+
 @njit(cache=True, nogil=True)
 def _chains(
     states, rule, alpha, bits, start, vals, off, shape, strides, even, G, code, params, steps, burn, counts, final
 ):
-    """Run every chain; ``final[c]`` receives chain c's end state (flat index), ``counts`` the occupation after
-    ``burn`` steps. ``start`` holds the start point per axis (real numbers)."""
+    """Run every chain of R, SR (``bits`` > 0: SR with that many random bits) or BC; ``final[c]`` receives chain
+    c's end state (flat index), ``counts`` the occupation after ``burn`` steps. ``start`` holds the start point per
+    axis (real numbers). R and SR keep each coordinate's index and find the next cell by walking from it; BC keeps
+    its real-valued latent weight and the index of its rounding."""
     nch = final.shape[0]
     d = shape.shape[0]
     m = params.shape[0] - 1 if code == 3 else 1
     perm = np.arange(m)
     w = np.empty(d)
+    k = np.empty(d, dtype=np.int64)
+    scale = 2.0**bits
     for c in range(nch):
         s = pcg.load(states, c)
-        for j in range(d):
-            w[j] = start[j]
         for j in range(m):
             perm[j] = j
         for j in range(d):
             v = vals[off[j] : off[j] + shape[j]]
-            if rule == BC:
-                w[j] = min(max(w[j], v[0]), v[shape[j] - 1])
-            else:
-                w[j] = qd_grid_scalar(w[j], v, even[off[j] : off[j] + shape[j]])
+            ev = even[off[j] : off[j] + shape[j]]
+            w[j] = min(max(start[j], v[0]), v[shape[j] - 1]) if rule == BC else start[j]
+            q = qd_grid_scalar(w[j], v, ev)
+            kk = _walk(vals, off[j], shape[j], min(shape[j] - 2, shape[j] // 2), q)
+            k[j] = kk + 1 if v[kk + 1] == q else kk
+            if rule != BC:
+                w[j] = v[k[j]]
         for t in range(burn + steps):
-            idx = _flat_index(w, vals, off, shape, strides, even)  # the state the gradient is read at (BC: Qd(w_r))
+            idx = 0
+            for j in range(d):
+                idx += k[j] * strides[j]
             if t >= burn:
                 counts[idx] += 1
             for j in range(d):
-                v = vals[off[j] : off[j] + shape[j]]
+                o = off[j]
+                n = shape[j]
                 xi, s = draw_noise(s, code, params, perm)
-                g = G[idx, j]
-                y = w[j] - alpha * (g + xi)
-                if rule == R:
-                    w[j] = qd_grid_scalar(y, v, even[off[j] : off[j] + shape[j]])
-                elif rule == SR:
+                y = w[j] - alpha * (G[idx, j] + xi)
+                lo_v = vals[o]
+                hi_v = vals[o + n - 1]
+                if rule == BC:  # the latent weight in the box; the state is its rounding Qd
+                    y = min(max(y, lo_v), hi_v)
+                    w[j] = y
+                    cc = _walk(vals, o, n, min(k[j], n - 2), y)
+                    mid = 0.5 * (vals[o + cc] + vals[o + cc + 1])
+                    k[j] = cc + 1 if (y > mid or (y == mid and even[o + cc + 1])) else cc
+                    continue
+                if rule == SR:
                     u, s = pcg.next_double(s)
-                    if bits > 0:
-                        w[j] = qs_kbit_scalar(y, v, u, bits)
+                if y <= lo_v:
+                    kn = 0
+                elif y >= hi_v:
+                    kn = n - 1
+                else:
+                    cc = _walk(vals, o, n, min(k[j], n - 2), y)
+                    a = vals[o + cc]
+                    b = vals[o + cc + 1]
+                    if rule == R:
+                        mid = 0.5 * (a + b)
+                        kn = cc + 1 if (y > mid or (y == mid and even[o + cc + 1])) else cc
+                    elif bits > 0:
+                        r = np.floor(u * scale)
+                        if b <= 0.0:  # a negative cell: away from zero is down
+                            kn = cc if r < np.floor((b - y) / (b - a) * scale) else cc + 1
+                        else:
+                            kn = cc + 1 if r < np.floor((y - a) / (b - a) * scale) else cc
                     else:
-                        w[j] = qs_grid_scalar(y, v, u)
-                else:  # BC keeps a real-valued latent weight in the box
-                    w[j] = min(max(y, v[0]), v[shape[j] - 1])
-        final[c] = _flat_index(w, vals, off, shape, strides, even)
+                        kn = cc + 1 if u < (y - a) / (b - a) else cc
+                k[j] = kn
+                w[j] = vals[o + kn]
+        idx = 0
+        for j in range(d):
+            idx += k[j] * strides[j]
+        final[c] = idx
         pcg.store(states, c, s)
 
 
