@@ -108,6 +108,7 @@ def _chains(
     w = np.empty(d)
     k = np.empty(d, dtype=np.int64)
     scale = 2.0**bits
+    u = 0.0
     for c in range(nch):
         s = pcg.load(states, c)
         for j in range(m):
