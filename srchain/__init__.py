@@ -26,6 +26,8 @@ __version__ = "0.1.0"
 #: public name -> (module, attribute); resolved by :func:`__getattr__` on first use.
 _LAZY = {
     "Lattice": ("srchain.lattice", "Lattice"),
+    "Grid": ("srchain.grids", "Grid"),
+    "stall_set": ("srchain.grid_chains", "stall_set"),
     "Problem": ("srchain.problems", "Problem"),
     "problem": ("srchain.problems", "get_problem"),
     "register_problem": ("srchain.problems", "register"),
@@ -53,6 +55,8 @@ _SUBMODULES = (
     "operators",
     "mixing",
     "lattice",
+    "grids",
+    "rounding",
     "problems",
     "quantize",
     "budget",

@@ -36,6 +36,7 @@ _FALLBACK = {
     "simulate": "srchain.toy.commands.simulate",
     "figure2": "srchain.toy.commands.figure2",
     "bigbatch": "srchain.toy.commands.bigbatch",
+    "formats": "srchain.toy.commands.formats",
     "convex": "srchain.toy.commands.convex",
     "train": "srchain.cnn.commands.train",
     "table1": "srchain.cnn.commands.table1",
@@ -136,8 +137,11 @@ def nonneg_int(text: str) -> int:
 NOISE_NAMES = ("gaussian", "laplace", "student-t", "minibatch")
 
 
-def add_problem_options(parser, default_problem="toy", methods=None, default_method="sr", multi_method=False):
-    """``--problem --dim --coupling --method --delta --domain``."""
+def add_problem_options(
+    parser, default_problem="toy", methods=None, default_method="sr", multi_method=False, formats=False
+):
+    """``--problem --dim --coupling --method --delta --domain`` (and ``--format --scale --sr-bits`` with
+    ``formats``)."""
     g = parser.add_argument_group("problem")
     g.add_argument(
         "--problem",
@@ -192,7 +196,35 @@ def add_problem_options(parser, default_problem="toy", methods=None, default_met
         metavar=("LO", "HI"),
         help="box [LO, HI]^d holding the lattice (default: the problem's own)",
     )
+    if formats:
+        add_format_options(g)
     return g
+
+
+def add_format_options(g) -> None:
+    """``--format --scale --sr-bits``: the grid of a number format (srchain.grids) and SR with k random bits."""
+    g.add_argument(
+        "--format",
+        default="fixed",
+        metavar="NAME",
+        help="grid of the weights: fixed (lo + ΔZ, --delta), bf16, fp16, fp8-e4m3, fp8-e5m2, fp4-e2m1 "
+        "(the format's values in the domain; default fixed)",
+    )
+    g.add_argument(
+        "--scale",
+        type=positive_float,
+        default=1.0,
+        metavar="S",
+        help="block scale of the format's values, a power of two (fp4-e2m1 covers ±6·S; default 1)",
+    )
+    g.add_argument(
+        "--sr-bits",
+        type=int,
+        default=None,
+        metavar="K",
+        help="SR with K random bits (1…32: the rounding probability truncated to K bits, as hardware SR); "
+        "default: exact SR",
+    )
 
 
 def add_noise_options(parser, default_sigma=2.0):

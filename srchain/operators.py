@@ -41,10 +41,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
+from srchain.assemble import build_rows as _build_rows
+from srchain.assemble import count_rows as _count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
+from srchain.grid_chains import grid_estimate, grid_transition_matrix, grid_u_tilde
+from srchain.grids import is_uniform
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
@@ -160,6 +163,8 @@ def estimate(
 ) -> tuple[int, int]:
     r"""``(bytes, nnz)``: peak memory of :func:`transition_matrix` and the entries its ``P`` will hold, measured on
     a sample of rows (cheap: nothing of size :math:`n \times` ``window`` is allocated)."""
+    if not is_uniform(lattice):
+        return grid_estimate(problem, noise, lattice, alpha, method, tol)
     alpha = check_alpha(alpha)
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
     J = _window(problem, noise, lattice, grads, alpha, tol)
@@ -309,102 +314,6 @@ def _discrete_hat(noise: NoiseModel, grads, tau, offs):
     return out
 
 
-@njit(cache=True, nogil=True)
-def _assemble(targets, probs, strides, tol, counts_only, indptr, indices, data, dropped):
-    """Rows of P as products over coordinates of the 1-D move laws, in increasing column order.
-
-    Keeps an entry if its probability is ≥ tol, or if it is the self-loop or a nearest-neighbour move (one
-    coordinate by ±1, the others staying). Writes the row's kept mass deficit into ``dropped``.
-    """
-    n, d, W = probs.shape
-    idx = np.empty(d, dtype=np.int64)  # (reset for each row below)
-    for i in range(n):
-        # the self target per coordinate (the centre of the window, offset 0)
-        pos = indptr[i]
-        kept = 0.0
-        total = 1.0
-        for k in range(d):
-            s = 0.0
-            for w in range(W):
-                s += probs[i, k, w]
-            total *= s
-        for k in range(d):
-            idx[k] = 0
-        done = False
-        while not done:
-            p = 1.0
-            col = 0
-            moved = 0
-            far = False
-            valid = True
-            for k in range(d):
-                w = idx[k]
-                t = targets[i, k, w]
-                if t < 0 or probs[i, k, w] == 0.0:
-                    valid = False
-                    break
-                p *= probs[i, k, w]
-                col += t * strides[k]
-                own = targets[i, k, W // 2]
-                if t != own:
-                    moved += 1
-                    if abs(t - own) > 1:
-                        far = True
-            if valid and (p >= tol or (moved <= 1 and not far)):
-                if not counts_only:
-                    indices[pos] = col
-                    data[pos] = p
-                pos += 1
-                kept += p
-            # next combination (last coordinate fastest: increasing column order)
-            k = d - 1
-            while k >= 0:
-                idx[k] += 1
-                if idx[k] < W:
-                    break
-                idx[k] = 0
-                k -= 1
-            if k < 0:
-                done = True
-        if counts_only:
-            indptr[i + 1] = pos - indptr[i]
-        else:
-            dropped[i] = 1.0 - kept
-            s = 0.0
-            for q in range(indptr[i], pos):
-                s += data[q]
-            for q in range(indptr[i], pos):
-                data[q] /= s
-
-
-def _count_rows(targets, probs, lattice: Lattice, tol: float) -> int:
-    """Entries :func:`_assemble` keeps for the rows whose move laws are given."""
-    n = probs.shape[0]
-    counts = np.zeros(n + 1, dtype=np.int64)
-    dummy_i = np.zeros(0, dtype=np.int64)
-    dummy_f = np.zeros(0, dtype=np.float64)
-    _assemble(targets, probs, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
-    return int(counts[1:].sum())
-
-
-def _build_rows(targets, probs, lattice: Lattice, tol: float):
-    """CSR pieces (row lengths, columns, values, dropped mass) of the rows whose move laws are given."""
-    n, d, W = probs.shape
-    strides = lattice.strides
-    counts = np.zeros(n + 1, dtype=np.int64)
-    dummy_i = np.zeros(0, dtype=np.int64)
-    dummy_f = np.zeros(0, dtype=np.float64)
-    _assemble(targets, probs, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts[1:], out=indptr[1:])
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=np.int64)
-    data = np.empty(nnz, dtype=np.float64)
-    dropped = np.zeros(n, dtype=np.float64)
-    _assemble(targets, probs, strides, tol, False, indptr, indices, data, dropped)
-    return counts[1:], indices, data, float(np.max(np.abs(dropped))) if n else 0.0
-
-
 #: States per chunk for per-state checks that hold only a few (n, d) arrays.
 CHUNK = 1 << 20
 
@@ -418,6 +327,7 @@ def transition_matrix(
     method: str = "sr",
     tol: float = DEFAULT_TOL,
     max_bytes: float | None = None,
+    sr_bits: int | None = None,
 ) -> Operator:
     r"""The exact transition matrix of SR (Eq. 6) or R (Eq. 4) on ``lattice`` with learning rate ``alpha``.
 
@@ -432,6 +342,10 @@ def transition_matrix(
         Entries below ``tol`` may be dropped (see the module docstring); rows are renormalised.
     max_bytes : float, optional
         Refuse (with :class:`SrchainError`) when the estimated memory exceeds this.
+    sr_bits : int, optional
+        SR with this many random bits (1…32; :mod:`srchain.rounding`). It, and a format's grid
+        (:class:`srchain.grids.Grid`) as ``lattice``, are computed by
+        :func:`srchain.grid_chains.grid_transition_matrix`.
 
     Returns
     -------
@@ -465,6 +379,8 @@ def transition_matrix(
     >>> bool(abs(op.P.sum(axis=1) - 1).max() < 1e-12)
     True
     """
+    if sr_bits is not None or not is_uniform(lattice):
+        return grid_transition_matrix(problem, noise, lattice, alpha, method, tol, max_bytes, sr_bits)
     alpha = check_alpha(alpha)
     method = _lattice_rule(method)
     if problem.dim != lattice.dim:
@@ -563,6 +479,8 @@ def u_tilde(problem: Problem, noise: NoiseModel, lattice: Lattice) -> sp.csr_mat
     :math:`\Upsilon(a) = \mathbb{E}[(\bar\xi - a)^+]` are the noise's partial expectations; moves that would
     leave the box are clipped, so they are absent (they would be self-loops).
     """
+    if not is_uniform(lattice):
+        return grid_u_tilde(problem, noise, lattice)
     grads = np.asarray(problem.gradient(lattice.points), dtype=np.float64).reshape(lattice.size, lattice.dim)
     delta = lattice.delta
     up = noise.lower_partial(-grads) / delta  # (n, d)

@@ -16,7 +16,22 @@ from srchain.problems import Problem, get_problem
 __all__ = ["ChainSpec", "spec_from_args", "problem_from_args", "noise_from_args", "spec_options", "spec_from_options"]
 
 #: The options a :class:`ChainSpec` is built from (a sweep task gets these, small and picklable, not the spec).
-SPEC_OPTIONS = ("problem", "dim", "coupling", "domain", "delta", "noise", "sigma", "nu", "batch", "samples", "seed")
+SPEC_OPTIONS = (
+    "problem",
+    "dim",
+    "coupling",
+    "domain",
+    "delta",
+    "noise",
+    "sigma",
+    "nu",
+    "batch",
+    "samples",
+    "seed",
+    "format",
+    "scale",
+    "sr_bits",
+)
 
 
 @dataclass(frozen=True)
@@ -25,13 +40,16 @@ class ChainSpec:
 
     problem: Problem
     noise: NoiseModel
-    lattice: Lattice
+    lattice: Lattice  # or a format's grid (srchain.grids.Grid)
+    sr_bits: int | None = None  # SR with this many random bits (srchain.rounding); None: exact SR
 
     def to_dict(self) -> dict:
         return {
             "problem": self.problem.name,
             "dim": self.problem.dim,
             "delta": self.lattice.delta,
+            **({} if self.lattice.delta is not None else self.lattice.to_dict()),
+            **({} if self.sr_bits is None else {"sr_bits": self.sr_bits}),
             "noise": self.noise.to_dict(),
             "domain": self.lattice.domain.tolist(),
             "states_count": self.lattice.size,
@@ -110,20 +128,30 @@ def noise_from_args(args) -> NoiseModel:
 
 def spec_from_args(args, max_states: int | None = None) -> ChainSpec:
     """Build and validate the :class:`ChainSpec` of the shared options (see :mod:`srchain.cli`)."""
+    from srchain.grids import Grid
     from srchain.resolvable import check_noise_range
+    from srchain.rounding import check_sr_bits
 
     if getattr(args, "noise", None) == "minibatch":  # before the model draws its perturbations
         check_noise_range("minibatch", args.sigma, None, 0.0, 0.0, exact=False)
     problem = problem_from_args(args, max_states)
     noise = noise_from_args(args)
-    lattice = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim, max_states=max_states)
+    sr_bits = check_sr_bits(getattr(args, "sr_bits", None))
+    name = getattr(args, "format", None) or "fixed"
+    if name == "fixed":
+        lattice = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim, max_states=max_states)
+    else:
+        scale = getattr(args, "scale", None)
+        lattice = Grid.of(
+            name, problem.domain, scale=1.0 if scale is None else scale, dim=problem.dim, max_states=max_states
+        )
     if lattice.size < 2:
         raise SrchainError("the lattice needs at least 2 states")
     if getattr(args, "alpha", None):  # a command's options (a sweep task's carry no alpha: checked already)
         from srchain.resolvable import check_args_noise_range
 
         check_args_noise_range(args, problem, lattice, alphas=[float(a) for a in args.alpha])
-    return ChainSpec(problem=problem, noise=noise, lattice=lattice)
+    return ChainSpec(problem=problem, noise=noise, lattice=lattice, sr_bits=sr_bits)
 
 
 def entropy(pi: np.ndarray) -> float:

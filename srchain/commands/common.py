@@ -15,7 +15,7 @@ from srchain.errors import SrchainError
 
 def add_chain_options(parser, default_alpha):
     """Options of every exact-chain command."""
-    add_problem_options(parser, methods=["sr", "r"], default_method="sr")
+    add_problem_options(parser, methods=["sr", "r"], default_method="sr", formats=True)
     add_noise_options(parser)
     g = parser.add_argument_group("chain")
     g.add_argument(
@@ -184,8 +184,20 @@ def chain_settings(args, spec, **extra) -> dict:
         "domain": lat.domain.tolist(),
         "noise": spec.noise.to_dict(),
         "tol": args.tol,
+        **grid_settings(args),
         **extra,
     }
+
+
+def grid_settings(args) -> dict:
+    """``format``, ``scale`` and ``sr_bits`` where they differ from the defaults (older files keep matching)."""
+    out = {}
+    if getattr(args, "format", "fixed") not in (None, "fixed"):
+        out["format"] = args.format
+        out["scale"] = float(args.scale)
+    if getattr(args, "sr_bits", None) is not None:
+        out["sr_bits"] = int(args.sr_bits)
+    return out
 
 
 def list_problems_and_exit(args) -> bool:

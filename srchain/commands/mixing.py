@@ -61,7 +61,9 @@ def mixing_alpha(
     from srchain.stationary import stationary
 
     spec = spec_from_options(options, max_states=max_states)
-    op = transition_matrix(spec.problem, spec.noise, spec.lattice, alpha, method=method, tol=tol, max_bytes=max_bytes)
+    op = transition_matrix(
+        spec.problem, spec.noise, spec.lattice, alpha, method=method, tol=tol, max_bytes=max_bytes, sr_bits=spec.sr_bits
+    )
     held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
     pi = stationary(op, max_bytes=max_bytes - held).pi
     m = mixing_time(
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         unique_alphas,
     )
     from srchain.errors import SrchainError
+    from srchain.grids import grid_label
     from srchain.operators import estimate
     from srchain.results import write_json_fast
     from srchain.spec import spec_from_args, spec_options
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     results.sort(key=lambda r: -r["alpha"])
 
     print(
-        f"# {spec.problem.name}: {args.method.upper()} chain on {lat.size} states (Δ={lat.delta:g}), "
+        f"# {spec.problem.name}: {args.method.upper()} chain on {lat.size} states ({grid_label(lat)}), "
         f"noise {spec.noise.describe()}, ε={args.eps:g}"
     )
     print_table(

@@ -65,7 +65,9 @@ def solve_alpha(
 
     spec = spec_from_options(options, max_states=max_states)
     lat = spec.lattice
-    op = transition_matrix(spec.problem, spec.noise, lat, alpha, method=method, tol=tol, max_bytes=max_bytes)
+    op = transition_matrix(
+        spec.problem, spec.noise, lat, alpha, method=method, tol=tol, max_bytes=max_bytes, sr_bits=spec.sr_bits
+    )
     held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
     res = stationary(op, method=solver, max_bytes=max_bytes - held)
     if pi_limit is None and limit_store is not None:
@@ -105,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         sweep_kwargs,
         unique_alphas,
     )
+    from srchain.grids import grid_label
     from srchain.operators import estimate, limit_chain
     from srchain.results import region_reader
     from srchain.spec import entropy, spec_from_args, spec_options
@@ -237,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(
         f"# {spec.problem.description or spec.problem.name}; {args.method.upper()} on {lat.size} states "
-        f"(Δ={lat.delta:g}); noise {spec.noise.describe()}"
+        f"({grid_label(lat)}); noise {spec.noise.describe()}"
     )
     if limit is not None:
         print(
@@ -280,6 +283,7 @@ def _plot(path, spec, results, pi_limit):
     import numpy as np
 
     from srchain.commands.common import marginal, new_figure, save_figure
+    from srchain.grids import grid_label
 
     lat = spec.lattice
     x = lat.axis(0)
@@ -293,4 +297,5 @@ def _plot(path, spec, results, pi_limit):
         ax.axvline(spec.problem.minimizer[0], color="r", lw=0.8, ls=":", label="global minimiser")
     ax.set_xlabel("w" if lat.dim == 1 else "w₁ (marginal)")
     ax.set_ylabel("probability")
-    save_figure(fig, ax, path, f"{spec.problem.name}: stationary laws, noise {spec.noise.describe()}, Δ={lat.delta:g}")
+    title = f"{spec.problem.name}: stationary laws, noise {spec.noise.describe()}, {grid_label(lat)}"
+    save_figure(fig, ax, path, title)

@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         positive_int,
     )
 
-    add_problem_options(parser, methods=["sgd", "r", "sr", "bc"], default_method="sr", multi_method=True)
+    add_problem_options(parser, methods=["sgd", "r", "sr", "bc"], default_method="sr", multi_method=True, formats=True)
     add_noise_options(parser)
     g = parser.add_argument_group("simulation")
     g.add_argument(
@@ -132,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     import numpy as np
+
+    if getattr(args, "format", "fixed") != "fixed" or getattr(args, "sr_bits", None) is not None:
+        from srchain.toy.commands._simulate_grid import run_grid
+
+        return run_grid(args)
     from srchain.toy.commands._limits import (
         announcer,
         check_dim,

@@ -1,0 +1,121 @@
+"""Rows of a transition matrix as products over coordinates of 1-D move laws (CSR assembly).
+
+The exact operators (:mod:`srchain.operators` on a lattice, :mod:`srchain.grid_chains` on a format's grid) compute,
+for every state and coordinate, the targets and probabilities of one step; a row of ``P`` is their product over
+coordinates (the noise is independent per coordinate and rounding acts per coordinate). This module keeps the
+entries worth keeping and builds the CSR pieces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["build_rows", "count_rows"]
+
+
+def _own(targets, own):
+    """Each state's own index per axis: the window's centre unless given."""
+    if own is None:
+        return np.ascontiguousarray(targets[:, :, targets.shape[2] // 2])
+    return np.ascontiguousarray(own, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _assemble(targets, probs, own, strides, tol, counts_only, indptr, indices, data, dropped):
+    """Rows of P as products over coordinates of the 1-D move laws, in increasing column order.
+
+    Keeps an entry if its probability is ≥ tol, or if it is the self-loop or a nearest-neighbour move (one
+    coordinate by ±1, the others staying). Writes the row's kept mass deficit into ``dropped``. ``own[i, k]`` is
+    state ``i``'s own index along axis ``k`` (the centre of a symmetric window on a lattice; anywhere in the
+    window on a format's grid, whose windows are not centred).
+    """
+    n, d, W = probs.shape
+    idx = np.empty(d, dtype=np.int64)  # (reset for each row below)
+    for i in range(n):
+        # the self target per coordinate (the centre of the window, offset 0)
+        pos = indptr[i]
+        kept = 0.0
+        total = 1.0
+        for k in range(d):
+            s = 0.0
+            for w in range(W):
+                s += probs[i, k, w]
+            total *= s
+        for k in range(d):
+            idx[k] = 0
+        done = False
+        while not done:
+            p = 1.0
+            col = 0
+            moved = 0
+            far = False
+            valid = True
+            for k in range(d):
+                w = idx[k]
+                t = targets[i, k, w]
+                if t < 0 or probs[i, k, w] == 0.0:
+                    valid = False
+                    break
+                p *= probs[i, k, w]
+                col += t * strides[k]
+                own_k = own[i, k]
+                if t != own_k:
+                    moved += 1
+                    if abs(t - own_k) > 1:
+                        far = True
+            if valid and (p >= tol or (moved <= 1 and not far)):
+                if not counts_only:
+                    indices[pos] = col
+                    data[pos] = p
+                pos += 1
+                kept += p
+            # next combination (last coordinate fastest: increasing column order)
+            k = d - 1
+            while k >= 0:
+                idx[k] += 1
+                if idx[k] < W:
+                    break
+                idx[k] = 0
+                k -= 1
+            if k < 0:
+                done = True
+        if counts_only:
+            indptr[i + 1] = pos - indptr[i]
+        else:
+            dropped[i] = 1.0 - kept
+            s = 0.0
+            for q in range(indptr[i], pos):
+                s += data[q]
+            for q in range(indptr[i], pos):
+                data[q] /= s
+
+
+def count_rows(targets, probs, lattice, tol: float, own=None) -> int:
+    """Entries :func:`_assemble` keeps for the rows whose move laws are given."""
+    n = probs.shape[0]
+    own = _own(targets, own)
+    counts = np.zeros(n + 1, dtype=np.int64)
+    dummy_i = np.zeros(0, dtype=np.int64)
+    dummy_f = np.zeros(0, dtype=np.float64)
+    _assemble(targets, probs, own, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+    return int(counts[1:].sum())
+
+
+def build_rows(targets, probs, lattice, tol: float, own=None):
+    """CSR pieces (row lengths, columns, values, dropped mass) of the rows whose move laws are given."""
+    n, d, W = probs.shape
+    own = _own(targets, own)
+    strides = lattice.strides
+    counts = np.zeros(n + 1, dtype=np.int64)
+    dummy_i = np.zeros(0, dtype=np.int64)
+    dummy_f = np.zeros(0, dtype=np.float64)
+    _assemble(targets, probs, own, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts[1:], out=indptr[1:])
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=np.float64)
+    dropped = np.zeros(n, dtype=np.float64)
+    _assemble(targets, probs, own, strides, tol, False, indptr, indices, data, dropped)
+    return counts[1:], indices, data, float(np.max(np.abs(dropped))) if n else 0.0

@@ -1,0 +1,423 @@
+r"""Exact chains on a format's grid (:class:`srchain.grids.Grid`): T_α for SR, SR with k random bits and R, the
+limit operator Ũ (α → 0) and R's stall set.
+
+On a grid of sorted values :math:`v` (per axis) the spacing :math:`h_t = v_{t+1} - v_t` depends on the position.
+From the state :math:`x = v_c` the step is :math:`y = x - \alpha(g + \bar\xi)` with :math:`g = \partial_k f(x)`, and,
+with the ramp :math:`R(t) = t^+`, the hat function of the value :math:`v_t` is a divided second difference:
+
+.. math::
+
+    \mathrm{hat}_t(y) = \frac{R(y - v_{t-1})}{h_{t-1}} - R(y - v_t)\Big(\frac{1}{h_{t-1}} + \frac{1}{h_t}\Big)
+                        + \frac{R(y - v_{t+1})}{h_t}.
+
+Since :math:`\mathbb{E}[R(y - v)] = \alpha\Lambda(a)` with :math:`a = (x - v)/\alpha - g` and
+:math:`\Lambda(a) = \mathbb{E}[(a - \bar\xi)^+]`, SR (Eq. 6 on the grid) moves to :math:`v_t` with probability
+
+.. math::
+
+    \Pr(Q_s(y) = v_t) = \mathrm{hat}_t(x - \alpha g)
+        + \alpha\Big[\frac{E(a_{t-1})}{h_{t-1}} - E(a_t)\Big(\frac{1}{h_{t-1}} + \frac{1}{h_t}\Big)
+        + \frac{E(a_{t+1})}{h_t}\Big],
+
+the deterministic rounding of the mean step plus the noise's correction in terms of the excess
+:math:`E(a) = \Lambda(a) - a^+` (small in both tails, :meth:`srchain.noise.NoiseModel.excess`), so tiny
+probabilities keep their relative accuracy as in :mod:`srchain.operators`; with :math:`h_t \equiv \Delta` it is
+that module's formula. The ends of the grid carry the clipped tails (the projection the paper assumes).
+
+R (Eq. 4 on the grid) moves to :math:`v_t` when :math:`y` falls between the midpoints around it (ties to even;
+of probability zero for continuous noise, enumerated exactly for discrete noise). SR with :math:`k` random bits
+(:mod:`srchain.rounding`) takes the value farther from zero with the truncated probability
+:math:`\lfloor 2^k q_a\rfloor / 2^k`: its move law is a sum of :math:`2^k - 1` CDF differences per cell.
+
+The rows are assembled by :mod:`srchain.assemble` exactly as on a lattice (product over coordinates, entries below
+``tol`` dropped except the self-loop and nearest-neighbour moves, rows renormalised).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+from srchain.assemble import build_rows, count_rows
+from srchain.budget import check_memory
+from srchain.errors import SrchainError
+from srchain.grids import axis_parity, axis_values
+from srchain.noise import NoiseModel
+from srchain.problems import Problem
+from srchain.quantize import check_alpha
+from srchain.rounding import check_sr_bits, kbit_up_probability
+
+__all__ = [
+    "grid_transition_matrix",
+    "grid_move_laws",
+    "grid_u_tilde",
+    "grid_limit_chain",
+    "stall_set",
+    "grid_estimate",
+    "GRID_METHODS",
+]
+
+GRID_METHODS = ("sr", "r")
+#: Memory for one chunk's move tables (as in :mod:`srchain.operators`).
+CHUNK_BYTES = 512 * 2**20
+_TABLES = 12
+#: Most CDF evaluations one k-bit SR operator may make (``2^k`` per cell and row).
+KBIT_MAX_WORK = 4e8
+
+
+def _gradients(problem: Problem, grid) -> np.ndarray:
+    return np.asarray(problem.gradient(grid.points), dtype=np.float64).reshape(grid.size, grid.dim)
+
+
+def _reach(noise: NoiseModel, grads, alpha, tol):
+    """Half-width of the step's support around the mean step (``inf`` for tol = 0)."""
+    q = noise.quantile_width(tol) if tol > 0 else math.inf
+    return alpha * q
+
+
+def _windows(grid, points, grads, alpha, spread):
+    """Per row and axis the first and last target index (mean step ± spread, one cell more, own ± 1)."""
+    lo = np.empty(points.shape, dtype=np.int64)
+    hi = np.empty(points.shape, dtype=np.int64)
+    coords = np.empty(points.shape, dtype=np.int64)
+    for k in range(grid.dim):  # axes, vectorised over states
+        v = axis_values(grid, k)
+        x = points[:, k]
+        c = np.searchsorted(v, x)
+        ym = x - alpha * grads[:, k]
+        with np.errstate(invalid="ignore", over="ignore"):
+            a = np.searchsorted(v, ym - spread, side="right") - 2
+            b = np.searchsorted(v, ym + spread, side="left") + 1
+        lo[:, k] = np.clip(np.minimum(a, c - 1), 0, v.size - 1)
+        hi[:, k] = np.clip(np.maximum(b, c + 1), 0, v.size - 1)
+        coords[:, k] = c
+    return lo, hi, coords
+
+
+def _pad(v):
+    """Values with one extra value at each end (a mirror of the end spacing) so that ``t ± 1`` always exists."""
+    return np.concatenate([[2 * v[0] - v[1]], v, [2 * v[-1] - v[-2]]])
+
+
+def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
+    """Move law along one axis for rows with positions ``x`` (n,), gradients ``g`` (n,), targets ``tgt`` (n, W)."""
+    n_v = v.size
+    vp = _pad(v)
+    t = np.clip(tgt, 0, n_v - 1)
+    vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
+    h0, h1 = v0 - vm, v1 - v0
+    xx = x[:, None]
+    gg = g[:, None]
+    at_lo = t == 0
+    at_hi = t == n_v - 1
+    if noise.is_discrete:
+        return _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
+    if method == "sr" and bits is None:
+        # hat_t(x − αg): r_lo = (y_m − v_{t−1})/h_{t−1}, r_hi = (v_{t+1} − y_m)/h_t (cancellation-free at t = c ± 1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            r_lo = (xx - vm) / h0 - alpha * gg / h0
+            r_hi = (v1 - xx) / h1 + alpha * gg / h1
+            # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
+            t_ext = np.clip(tgt[:, :1] - 1 + np.arange(tgt.shape[1] + 2), -1, n_v)
+            e = noise.excess(_arg(xx, vp[t_ext + 1], gg, alpha))
+            e_m, e_0, e_1 = e[:, :-2], e[:, 1:-1], e[:, 2:]
+        exact = np.maximum(0.0, np.minimum(r_lo, r_hi)) + alpha * ((e_m / h0 + e_1 / h1) - e_0 * (1.0 / h0 + 1.0 / h1))
+        le = np.clip(r_hi, 0.0, 1.0) + alpha * (e_1 - e_0) / h1  # Pr(Qs ≤ v_0)
+        ge = np.clip(r_lo, 0.0, 1.0) + alpha * (e_m - e_0) / h0  # Pr(Qs ≥ v_{N−1})
+    elif method == "sr":
+        exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
+    else:
+        # y < m ⟺ ξ̄ > (x − m)/α − g: Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi)
+        b_hi = _arg(xx, 0.5 * (v0 + v1), gg, alpha)
+        b_lo = _arg(xx, 0.5 * (vm + v0), gg, alpha)
+        exact = np.where(b_hi > 0, noise.sf(b_hi) - noise.sf(b_lo), noise.cdf(b_lo) - noise.cdf(b_hi))
+        le = noise.sf(b_hi)
+        ge = noise.cdf(b_lo)
+    probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
+    return np.where(valid, np.maximum(probs, 0.0), 0.0)
+
+
+def _arg(x, v, g, alpha):
+    """``(x − v)/α − g``: exactly −g at ``v = x``; ``±inf`` when ``(x − v)/α`` overflows (the tails are 0 there)."""
+    d = x - v
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        s = np.where(d == 0, 0.0, d / alpha)
+    return s - g
+
+
+def _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits):
+    r"""SR with ``bits`` random bits: ``Pr(t) = U_{t−1} + (C_t − U_t)`` with ``C_c = Pr(y ∈ [v_c, v_{c+1}))`` and
+    ``U_c`` the probability of ending in the cell and rounding up (a staircase of ``2^k − 1`` CDF differences)."""
+    s = 2**bits
+
+    def between(a, b):  # Pr(a ≤ y < b) = Pr((x−b)/α − g < ξ̄ ≤ (x−a)/α − g), in its small-term form
+        za, zb = _arg(xx, a, gg, alpha), _arg(xx, b, gg, alpha)
+        return np.maximum(np.where(zb > 0, noise.sf(zb) - noise.sf(za), noise.cdf(za) - noise.cdf(zb)), 0.0)
+
+    def cell(a, b):
+        c = between(a, b)
+        h = b - a
+        neg = b <= 0
+        stair = np.zeros_like(c)
+        for m in range(1, s):  # the staircase ⌊2^k q_a⌋/2^k = 2^-k Σ_m 1{q_a ≥ m 2^-k}
+            cut = a + (m / s) * h
+            cut_neg = b - (m / s) * h
+            stair += np.where(neg, between(a, cut_neg), between(cut, b))
+        stair /= s
+        return c, np.where(neg, c - stair, stair)  # (C, U): up is away from zero unless the cell is negative
+
+    c_lo, u_lo = cell(vm, v0)
+    c_hi, u_hi = cell(v0, v1)
+    exact = u_lo + (c_hi - u_hi)
+    big = 1e300
+    le = between(np.full_like(v0, -big), v0) + (c_hi - u_hi)
+    ge = u_lo + between(v0, np.full_like(v0, big))
+    le = np.where(at_lo, le, 0.0)
+    ge = np.where(at_hi, ge, 0.0)
+    return exact, le, ge
+
+
+def _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits):
+    """Discrete noise: the law enumerated over its support (exact, no differences)."""
+    vals, w = noise.support()
+    out = np.zeros(v0.shape)
+    for val, p in zip(vals, w, strict=True):  # the support is small
+        y = xx - alpha * (gg + val)
+        if method == "r":
+            j = np.clip(np.searchsorted(v, y, side="right") - 1, 0, v.size - 2)
+            mid = 0.5 * (v[j] + v[j + 1])
+            up = (y > mid) | ((y == mid) & even[j + 1])
+            idx = np.where(up, j + 1, j)
+            idx = np.where(y >= v[-1], v.size - 1, np.where(y <= v[0], 0, idx))
+            out += p * (t == idx)
+            continue
+        yc = np.clip(y, v[0], v[-1])
+        j = np.clip(np.searchsorted(v, yc, side="right") - 1, 0, v.size - 2)
+        if bits is None:
+            pu = (yc - v[j]) / (v[j + 1] - v[j])
+        else:
+            pu = kbit_up_probability(yc, v, bits)
+        out += p * (np.where(t == j + 1, pu, 0.0) + np.where(t == j, 1.0 - pu, 0.0))
+    return out
+
+
+def _rule(method) -> str:
+    from srchain.rules import parse_rule
+
+    rule = parse_rule(method)
+    if not rule.is_lattice_chain:
+        raise SrchainError(f"unknown method {method!r} for a chain on a grid; choose one of {', '.join(GRID_METHODS)}")
+    return rule.label
+
+
+def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=None, rows=None, sr_bits=None):
+    """Per-coordinate move laws on a grid: ``(targets, probs, own)``, each ``(n, d, W)`` / ``(n, d)``; targets
+    ``-1`` mark no entry (windows differ between rows)."""
+    alpha = check_alpha(alpha)
+    method = _rule(method)
+    bits = check_sr_bits(sr_bits)
+    rows = slice(0, grid.size) if rows is None else rows
+    pts = grid.points[rows]
+    if grads is None:
+        grads = np.asarray(problem.gradient(pts), dtype=np.float64).reshape(-1, grid.dim)
+    lo, hi, own = _windows(grid, pts, grads, alpha, _reach(noise, grads, alpha, tol))
+    W = int(np.max(hi - lo)) + 1 if pts.shape[0] else 1
+    offs = np.arange(W, dtype=np.int64)
+    targets = lo[:, :, None] + offs
+    valid = targets <= hi[:, :, None]
+    probs = np.empty(targets.shape)
+    for k in range(grid.dim):
+        probs[:, k, :] = _axis_law(
+            noise,
+            axis_values(grid, k),
+            axis_parity(grid, k),
+            pts[:, k],
+            grads[:, k],
+            alpha,
+            targets[:, k, :],
+            valid[:, k, :],
+            method,
+            bits,
+        )
+    targets = np.where(valid, targets, -1)
+    return targets, probs, own
+
+
+#: A chunk's rows have windows within this factor of each other (tables are as wide as the chunk's widest row).
+_WIDTH_SPREAD = 1.3
+
+
+def _chunks(grid, grads, alpha, spread):
+    """Row ranges whose move tables fit :data:`CHUNK_BYTES` and whose windows are of similar width (on a format's
+    grid the window grows where the values are dense; consecutive rows change it gradually)."""
+    lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
+    width = (hi - lo).max(axis=1) + 1
+    n = grid.size
+    out, start = [], 0
+    while start < n:
+        end, wmin, wmax = start + 1, width[start], width[start]
+        while end < n:
+            w = width[end]
+            lo_w, hi_w = min(wmin, w), max(wmax, w)
+            if hi_w > _WIDTH_SPREAD * lo_w or (end + 1 - start) * grid.dim * (hi_w + 2) * 8 * _TABLES > CHUNK_BYTES:
+                break
+            wmin, wmax, end = lo_w, hi_w, end + 1
+        out.append((start, end))
+        start = end
+    return out, width, None
+
+
+def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, samples=64):
+    """``(bytes, nnz)`` of :func:`grid_transition_matrix`: the entries kept on evenly spaced sample rows (as many as
+    one chunk's tables hold at the widest window), scaled to all rows; nothing of size n × window is allocated."""
+    alpha = check_alpha(alpha)
+    grads = _gradients(problem, grid)
+    spread = _reach(noise, grads, alpha, tol)
+    n = grid.size
+    lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
+    widest = int(np.max(hi - lo)) + 1
+    fit = max(1, int(CHUNK_BYTES // (grid.dim * (widest + 2) * 8 * _TABLES)))
+    idx = np.unique(np.linspace(0, n - 1, min(n, samples, fit)).astype(np.int64))
+    targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[idx], idx, sr_bits)
+    per_row = count_rows(targets, probs, grid, tol, own) / idx.size
+    nnz = per_row * n * 1.1 + n
+    return int(nnz * 12 * 2 + n * grid.dim * 8 * 4 + min(CHUNK_BYTES, fit * widest * grid.dim * 8 * _TABLES)), int(nnz)
+
+
+def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):
+    r"""The exact transition matrix of SR, SR with ``sr_bits`` random bits, or R on ``grid`` (a format's grid).
+
+    Returns an :class:`srchain.operators.Operator` (``P`` row-stochastic, :math:`P = T_\alpha^\top`); its
+    ``window`` is the widest row's window. See the module docstring for the move laws.
+
+    Raises
+    ------
+    SrchainError
+        The estimated memory exceeds ``max_bytes``, or k-bit SR's staircase would need more than
+        :data:`KBIT_MAX_WORK` CDF evaluations.
+    """
+    from srchain.operators import Operator
+
+    alpha = check_alpha(alpha)
+    method = _rule(method)
+    bits = check_sr_bits(sr_bits)
+    if method != "sr" and bits is not None:
+        raise SrchainError("--sr-bits applies to SR only")
+    if problem.dim != grid.dim:
+        raise SrchainError(f"the problem is {problem.dim}-dimensional but the grid is {grid.dim}-dimensional")
+    grads = _gradients(problem, grid)
+    spread = _reach(noise, grads, alpha, tol)
+    chunks, width, _ = _chunks(grid, grads, alpha, spread)
+    if bits is not None and not noise.is_discrete:
+        work = float(np.sum(width)) * grid.dim * 2 * 2**bits
+        if work > KBIT_MAX_WORK:
+            raise SrchainError(
+                f"the exact k-bit SR operator needs about {work:.2g} CDF evaluations (2^k per cell and row); "
+                f"use fewer --sr-bits (exact up to about k = {int(math.log2(KBIT_MAX_WORK / max(work / 2**bits, 1)))}"
+                f" here), a smaller grid or a smaller alpha"
+            )
+    if max_bytes is not None:
+        need, nnz = grid_estimate(problem, noise, grid, alpha, method, tol, bits)
+        check_memory(
+            need,
+            max_bytes,
+            f"T_alpha on the {getattr(grid, 'format', 'fixed')} grid of {grid.size:.3g} states (about {nnz:.3g} "
+            f"entries)",
+            "use a smaller domain (the grid is finest near 0), a coarser format, a smaller alpha or a larger tol",
+        )
+    lengths, cols, vals, dropped = [], [], [], 0.0
+    n = grid.size
+    for a, b in chunks:  # chunks of rows, each vectorised / compiled
+        idx = np.arange(a, b)
+        targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[a:b], idx, bits)
+        ln, ci, va, dr = build_rows(targets, probs, grid, tol, own)
+        lengths.append(ln)
+        cols.append(ci)
+        vals.append(va)
+        dropped = max(dropped, dr)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(lengths), out=indptr[1:])
+    P = sp.csr_matrix((np.concatenate(vals), np.concatenate(cols), indptr), shape=(n, n))
+    P.has_sorted_indices = True
+    label = method if bits is None else f"sr{bits}"
+    return Operator(P=P, alpha=alpha, method=label, dropped_mass=dropped, window=int(width.max()), lattice=grid)
+
+
+def grid_u_tilde(problem, noise, grid) -> sp.csr_matrix:
+    r"""The rates :math:`\tilde U` of Theorem 5 on a grid (row convention, zero diagonal): the position-dependent
+    :math:`\Delta` is the gap to the neighbour the move goes to,
+
+    .. math::
+
+        \tilde U(x, x^{+}_k) = \frac{\Lambda(-g_k(x))}{x^{+}_k - x_k},\qquad
+        \tilde U(x, x^{-}_k) = \frac{\Upsilon(-g_k(x))}{x_k - x^{-}_k},
+
+    with :math:`x^{\pm}_k` the next value up/down on axis :math:`k` (SR's move law divided by α as α → 0: the step
+    :math:`\alpha(g + \bar\xi)` is then inside the neighbouring cell). In 1-D the limit law satisfies detailed
+    balance :math:`\tilde\pi_{t+1}/\tilde\pi_t = \Lambda(-g(v_t))/\Upsilon(-g(v_{t+1}))`: the gap cancels, so
+    :math:`\tilde\pi` weighs *states*, not lengths.
+    """
+    grads = _gradients(problem, grid)
+    up = noise.lower_partial(-grads)
+    down = noise.upper_partial(-grads)
+    n, d = grads.shape
+    c = grid.coords
+    strides = grid.strides
+    ids = np.arange(n, dtype=np.int64)
+    rows, cols, vals = [], [], []
+    for k in range(d):  # axes, vectorised over states
+        h = np.diff(axis_values(grid, k))
+        ok = c[:, k] < grid.shape[k] - 1
+        rows.append(ids[ok])
+        cols.append(ids[ok] + strides[k])
+        vals.append(up[ok, k] / h[c[ok, k]])
+        ok = c[:, k] > 0
+        rows.append(ids[ok])
+        cols.append(ids[ok] - strides[k])
+        vals.append(down[ok, k] / h[c[ok, k] - 1])
+    U = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    U.sort_indices()
+    return U
+
+
+def grid_limit_chain(problem, noise, grid):
+    r"""Ũ, α0 and T̃ (Eq. 9) on a grid; ``stationary(...)`` of it is :math:`\tilde\pi`."""
+    from srchain.operators import LimitChain, alpha0, t_tilde
+
+    U = grid_u_tilde(problem, noise, grid)
+    return LimitChain(u_tilde=U, alpha0=alpha0(U), t_tilde=t_tilde(U), lattice=grid)
+
+
+def stall_set(problem, grid, alpha, noise: NoiseModel | None = None) -> np.ndarray:
+    r"""Flat indices of the states where R (Eq. 4) stalls: its fixed points.
+
+    A state :math:`x` stalls when every coordinate rounds back, :math:`Q_d(x_k - \alpha(g_k + \xi)) = x_k`, for
+    every noise value: with ``noise=None`` (or continuous noise, whose unbounded support lets R leave every state
+    with some probability) for the mean gradient only, :math:`\xi = 0`; with a discrete noise law for every value of
+    its support (then the set is R's absorbing states, exactly). On a format's grid this is
+    :math:`\alpha g_k \le (x_k - x_k^-)/2` when :math:`g_k > 0` and :math:`-\alpha g_k \le (x_k^+ - x_k)/2` when
+    :math:`g_k < 0` (equality stalls only at an even value): :math:`|\alpha\nabla f| < \mathrm{ulp}/2` with the
+    ulp on the side the step goes (at a power of two the gap below is half the gap above).
+    """
+    alpha = check_alpha(alpha)
+    grads = _gradients(problem, grid)
+    pts = grid.points
+    if noise is not None and noise.is_discrete:
+        vals = np.asarray(noise.support()[0], dtype=np.float64)
+    else:
+        vals = np.zeros(1)
+    ok = np.ones(grid.size, dtype=bool)
+    for k in range(grid.dim):
+        v = axis_values(grid, k)
+        even = axis_parity(grid, k)
+        x = pts[:, k]
+        for val in vals:  # the support is small
+            y = x - alpha * (grads[:, k] + val)
+            j = np.clip(np.searchsorted(v, y, side="right") - 1, 0, v.size - 2)
+            mid = 0.5 * (v[j] + v[j + 1])
+            r = np.where((y > mid) | ((y == mid) & even[j + 1]), v[j + 1], v[j])
+            r = np.clip(r, v[0], v[-1])
+            ok &= r == x
+    return np.flatnonzero(ok)

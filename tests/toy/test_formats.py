@@ -1,0 +1,77 @@
+"""`srchain formats` (srchain.toy.formats): SR vs R vs k-bit SR on format grids, exactly."""
+
+import json
+
+import numpy as np
+import pytest
+from cli_helpers import assert_one_line_error, run
+from srchain.toy.formats import default_scale, study_format
+
+from srchain.grid_chains import stall_set
+from srchain.grids import Grid
+from srchain.noise import make_noise
+from srchain.operators import transition_matrix
+from srchain.problems import get_problem
+from srchain.stationary import stationary
+
+
+def test_command_outputs(tmp_path, capsys):
+    out, store, figs = tmp_path / "f.json", tmp_path / "f.nc", tmp_path / "figs"
+    argv = ["formats", "--formats", "fp8-e5m2", "fp4-e2m1", "--alpha", "0.1", "0.01", "--sr-bits", "2", "--quiet"]
+    code, text, err = run([*argv, "--json", str(out), "--out", str(store), "--plot", str(figs)], capsys)
+    assert code == 0, err
+    assert "fp8-e5m2 grid" in text and "fp4-e2m1×2 grid" in text
+    doc = json.loads(out.read_text())
+    assert [f["format"] for f in doc["formats"]] == ["fp8-e5m2", "fp4-e2m1"]
+    f8 = doc["formats"][0]
+    grid = Grid.of("fp8-e5m2", (1, 8))
+    assert np.array_equal(np.asarray(f8["states"])[:, 0], grid.axis(0))
+    assert [r["method"] for r in f8["results"]] == ["sr", "r", "sr2"] * 2
+    # the numbers are those of the chains computed directly
+    toy = get_problem("toy", domain=(1, 8))
+    noise = make_noise("gaussian", 2.0)
+    pi = stationary(transition_matrix(toy, noise, grid, 0.1, "sr")).pi
+    assert np.allclose(f8["results"][0]["pi"], pi, rtol=1e-12, atol=0)
+    cells = grid.cells([4.75])
+    assert f8["results"][0]["mass_at_minimizer"] == pytest.approx(pi[cells].sum(), rel=1e-12)
+    assert (figs / "formats-fp8-e5m2.png").stat().st_size > 10_000
+    import srchain as sc
+
+    ds = sc.open_results(str(store))
+    assert np.array_equal(ds["x0"].sel(format="fp8-e5m2").values[: grid.size], grid.axis(0))
+    assert ds["mass_at_minimizer"].sel({"format": "fp8-e5m2", "method": "sr", "alpha": 0.1}).item() == pytest.approx(
+        f8["results"][0]["mass_at_minimizer"]
+    )
+
+
+def test_study_kbit_bias_is_toward_zero_and_r_stalls():
+    toy = get_problem("toy", domain=(1, 8))
+    grid = Grid.of("fp8-e4m3", (1, 8))
+    st = study_format(toy, make_noise("gaussian", 2.0), grid, [0.1], sr_bits=3)
+    sr, r, k = st.rows
+    assert k["kbit_bias"] < 0 and r["stall_count"] >= 1
+    assert r["stall_values"] == grid.points[stall_set(toy, grid, 0.1)].tolist()
+    assert 0 <= sr["tv_to_limit"] <= 1 and sr["mixing_time"] > 0
+
+
+def test_default_scale():
+    assert default_scale("fp4-e2m1", (1, 8)) == 2.0
+    assert default_scale("fp4-e2m1", (-4, 10)) == 2.0
+    assert default_scale("fp4-e2m1", (0, 30)) == 8.0
+    assert default_scale("bf16", (-4, 10)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--formats", "fp9"], "unknown format"),
+        (["--formats", "fp4-e2m1", "--scale", "3"], "power of two"),
+        (["--formats", "fp8-e4m3", "--domain", "0", "1000"], "largest finite value"),
+        (["--formats", "fp8-e4m3", "--sr-bits", "33"], "1 to 32"),
+        (["--formats", "bf16", "--domain", "-4", "10", "--max-memory", "0.5"], "GiB"),
+        (["--formats", "bf16", "--domain", "-4", "10", "--max-states", "1000"], "more than the"),
+    ],
+)
+def test_one_line_errors(argv, needle, capsys):
+    code, _, err = run(["formats", "--alpha", "0.1", "--quiet", *argv], capsys)
+    assert_one_line_error(code, err, needle)

@@ -1,0 +1,183 @@
+r"""Does stochastic rounding help on the formats people train in? Objective (8) on bf16, fp16, fp8 and fp4 grids.
+
+For one format's grid (:class:`srchain.grids.Grid`) and a gradient noise, per rule (SR, R, SR with k random bits)
+and learning rate α, everything is computed exactly from the chains of :mod:`srchain.grid_chains`:
+
+* ``mass_at_minimizer``: π_α's mass on the grid cell(s) of the global minimiser (4.75 for objective (8));
+* ``expected_distance``: :math:`\mathbb{E}_{\pi_\alpha}|w - w^*|` (Euclidean in d > 1);
+* ``tv_to_limit`` (SR): TV(π_α, π̃), π̃ the α → 0 law of Ũ with the position-dependent Δ (Theorem 5's analogue);
+* ``mixing_time``: the exact ε-mixing time (Eq. 10) where the grid is small enough and the chain mixes within
+  ``max_steps`` steps, else ``None`` (with a ``note``);
+* R: its stall set at α (the fixed points of the mean step, :func:`srchain.grid_chains.stall_set`), how many
+  states it holds and π_α's mass on it;
+* SR with k bits: the exact bias of its mean step against SR's, :math:`\sum_x \pi(x)(\mathrm{drift}_k(x) -
+  \mathrm{drift}(x))` with :math:`\mathrm{drift}(x) = \sum_y P(x, y)\,y - x`, and that bias relative to SR's mean
+  :math:`|\mathrm{drift}|`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["FormatStudy", "study_format", "default_scale", "DEFAULT_FORMATS", "DEFAULT_DOMAIN"]
+
+DEFAULT_FORMATS = ("bf16", "fp8-e4m3", "fp8-e5m2", "fp4-e2m1")
+#: The default box leaves 0 out: bf16's and fp16's values within 1 of zero (about 16,000 of bf16's, down to its
+#: subnormals) are each a state reachable from every state near 0, so T_α near 0 is dense (about 6,400 entries per
+#: row on [−4, 10] at every α from 1 to 1e-4): too big to solve. [1, 8] holds objective (8)'s minimisers 2.5, 4.75.
+DEFAULT_DOMAIN = (1.0, 8.0)
+
+
+def default_scale(name: str, domain) -> float:
+    """1, or for fp4-e2m1 the smallest power of two whose range (±6·s) covers the domain."""
+    if not str(name).startswith("fp4"):
+        return 1.0
+    top = float(np.max(np.abs(np.asarray(domain, dtype=np.float64))))
+    return float(2.0 ** max(0, math.ceil(math.log2(top / 6.0))))
+
+
+@dataclass
+class FormatStudy:
+    """The exact results of one format: the grid, SR's limit law, and a row per (rule, α)."""
+
+    name: str
+    grid: object
+    limit: dict
+    rows: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        g = self.grid
+        return {
+            "format": self.name,
+            "scale": getattr(g, "scale", None),
+            "delta": getattr(g, "delta", None),
+            "states": g.points.tolist(),
+            "limit": self.limit,
+            "results": self.rows,
+        }
+
+
+def _no_law(label, alpha, note) -> dict:
+    """A row for a chain without a unique stationary law (reducible): every law-derived number is None."""
+    keys = (
+        "pi",
+        "mass_at_minimizer",
+        "expected_distance",
+        "tv_to_limit",
+        "residual",
+        "mixing_time",
+        "stall_count",
+        "stall_mass",
+        "stall_values",
+        "kbit_bias",
+        "kbit_bias_relative",
+    )
+    return {"method": label, "alpha": float(alpha), "note": note, **dict.fromkeys(keys)}
+
+
+def _drift(P, x):
+    return np.asarray(P @ x).ravel() - x
+
+
+def study_format(
+    problem,
+    noise,
+    grid,
+    alphas,
+    sr_bits=None,
+    eps=0.25,
+    tol=1e-14,
+    max_bytes=None,
+    max_exact_states=2000,
+    name=None,
+    tick=None,
+    max_steps=10**8,
+) -> FormatStudy:
+    """Exact comparison of SR, R (and SR with ``sr_bits`` bits) on ``grid`` at each α (see the module docstring).
+
+    ``tick()`` is called after each (rule, α) (a progress bar).
+    """
+    from srchain.errors import SrchainError
+    from srchain.grid_chains import grid_limit_chain, stall_set
+    from srchain.grids import is_uniform
+    from srchain.mixing import mixing_time
+    from srchain.operators import limit_chain, transition_matrix
+    from srchain.stationary import stationary, tv
+
+    pts = grid.points
+    wstar = np.asarray(problem.minimizer, dtype=np.float64)
+    dist = np.linalg.norm(pts - wstar, axis=1)
+    cells = grid.cells(wstar)
+    lim = limit_chain(problem, noise, grid) if is_uniform(grid) else grid_limit_chain(problem, noise, grid)
+    pi_lim = stationary(lim.t_tilde, max_bytes=max_bytes).pi
+    limit = {
+        "alpha0": float(lim.alpha0),
+        "pi": pi_lim.tolist(),
+        "mass_at_minimizer": float(pi_lim[cells].sum()),
+        "expected_distance": float(pi_lim @ dist),
+    }
+    study = FormatStudy(name=name or getattr(grid, "format", "fixed"), grid=grid, limit=limit)
+    x = pts[:, 0] if grid.dim == 1 else None
+    rules = [("sr", None), ("r", None)] + ([("sr", sr_bits)] if sr_bits is not None else [])
+    for alpha in alphas:
+        drift_sr = None
+        for method, bits in rules:
+            op = transition_matrix(problem, noise, grid, alpha, method, tol=tol, max_bytes=max_bytes, sr_bits=bits)
+            label = method if bits is None else f"sr{bits}"
+            try:
+                res = stationary(op, max_bytes=max_bytes)
+            except SrchainError as exc:  # e.g. k-bit SR at small α: no up-moves, several closed classes
+                study.rows.append(_no_law(label, alpha, str(exc)))
+                if tick is not None:
+                    tick()
+                continue
+            pi = res.pi
+            row = {
+                "method": label,
+                "alpha": float(alpha),
+                "pi": pi.tolist(),
+                "note": "",
+                "mass_at_minimizer": float(pi[cells].sum()),
+                "expected_distance": float(pi @ dist),
+                "tv_to_limit": float(tv(pi, pi_lim)) if method == "sr" and bits is None else None,
+                "residual": float(res.residual),
+                "mixing_time": None,
+                "stall_count": None,
+                "stall_mass": None,
+                "stall_values": None,
+                "kbit_bias": None,
+                "kbit_bias_relative": None,
+            }
+            if grid.size <= max_exact_states:
+                try:  # a metastable chain (R between stall sets) may not mix within max_steps: reported as None
+                    mt = mixing_time(
+                        op.P,
+                        eps=eps,
+                        pi=pi,
+                        max_exact_states=max_exact_states,
+                        max_steps=max_steps,
+                        max_bytes=max_bytes,
+                    )
+                    row["mixing_time"] = mt.mixing_time
+                except SrchainError as exc:
+                    row["note"] = str(exc)
+            if method == "r":
+                S = stall_set(problem, grid, alpha, noise)
+                row["stall_count"] = int(S.size)
+                row["stall_mass"] = float(pi[S].sum())
+                row["stall_values"] = pts[S].tolist()
+            if x is not None and method == "sr":
+                d = _drift(op.P, x)
+                if bits is None:
+                    drift_sr = d
+                elif drift_sr is not None:
+                    bias = float(pi @ (d - drift_sr))
+                    row["kbit_bias"] = bias
+                    row["kbit_bias_relative"] = bias / max(float(pi @ np.abs(drift_sr)), 1e-300)
+            study.rows.append(row)
+            if tick is not None:
+                tick()
+    return study
