@@ -405,7 +405,7 @@ def stall_set(problem, grid, alpha, noise: NoiseModel | None = None) -> np.ndarr
     grads = _gradients(problem, grid)
     pts = grid.points
     if noise is not None and noise.is_discrete:
-        vals = np.asarray(noise.support()[0], dtype=np.float64)
+        vals = np.asarray(noise.support()[0], dtype=np.float64)  # type: ignore[index]  # discrete: not None
     else:
         vals = np.zeros(1)
     ok = np.ones(grid.size, dtype=bool)

@@ -150,9 +150,17 @@ def qs_grid(w, values, rng=None, u=None):
     return np.where(np.asarray(u) < q, v[j + 1], v[j])
 
 
+def _bits(k) -> int:
+    """``k`` checked by :func:`check_sr_bits`, where ``None`` (exact SR) is not an option."""
+    bits = check_sr_bits(k)
+    if bits is None:
+        raise SrchainError("k (random bits of SR) must be an integer in 1…32 here, not None")
+    return bits
+
+
 def kbit_up_probability(w, values, k: int) -> np.ndarray:
     r"""Probability that SR with ``k`` bits returns the upper neighbour :math:`v_{j+1}` of ``w``."""
-    k = check_sr_bits(k)
+    k = _bits(k)
     v, w, j = _cells(values, w)
     w = np.clip(w, v[0], v[-1])
     a, b = v[j], v[j + 1]
@@ -165,7 +173,7 @@ def kbit_up_probability(w, values, k: int) -> np.ndarray:
 
 def qs_kbit(w, values, k: int, rng=None, u=None):
     """Vectorised :func:`qs_kbit_scalar` with draws ``u`` (or from ``rng``)."""
-    k = check_sr_bits(k)
+    k = _bits(k)
     v, w, j = _cells(values, w)
     if u is None:
         u = np.random.default_rng(rng).random(w.shape)
@@ -182,7 +190,7 @@ def qs_kbit(w, values, k: int, rng=None, u=None):
 def kbit_bias(w, values, k: int) -> np.ndarray:
     r"""Exact bias :math:`\mathbb{E}[Q_s^{(k)}(w)] - w` of SR with ``k`` random bits (toward zero, below one
     :math:`h_j 2^{-k}` in size): :math:`-\operatorname{sign}\cdot h_j(q_a - \lfloor 2^k q_a\rfloor 2^{-k})`."""
-    k = check_sr_bits(k)
+    k = _bits(k)
     v, w, j = _cells(values, w)
     wc = np.clip(w, v[0], v[-1])
     p = kbit_up_probability(wc, v, k)
