@@ -10,14 +10,15 @@ states not yet eliminated, eliminating state ``p`` does
 (see :mod:`srchain.gth`). :func:`front_eliminate` does this for the first ``k`` states of a dense ``m × m`` front,
 a panel of :data:`_PANEL` pivots at a time.
 
-Same bits everywhere: every entry receives its updates one pivot at a time, in increasing pivot order, each
-rounded before the next (``a_ij ← (…((a_ij + c_ip a_pj) + c_iq a_qj) + …)``), exactly as in the unblocked
-algorithm. No BLAS call is made: a BLAS ``dgemm`` sums a product's terms in an order that depends on its thread
-count and on the CPU's kernel, so the law would change in its last bits with ``OPENBLAS_NUM_THREADS``, between a
-laptop and a Dask worker (which runs BLAS on one thread), or between machines. The blocking only changes which
-entries are updated when (columns in blocks of :data:`_COLS` that stay in the L1 cache, four pivots per sweep over
-a row segment), never the order of the operations on one entry; Numba compiles without fast-math, so LLVM neither
-reassociates the sums nor fuses a multiply and an add.
+Same bits everywhere: every entry receives its updates one pivot at a time, in increasing pivot order, each a
+single correctly rounded fused multiply-add (``a_ij ← fma(c_ip, a_pj, a_ij)``), exactly as in the unblocked
+algorithm. No BLAS call is made: a BLAS ``dgemm`` sums a product's terms in an order that depends on the CPU's
+kernel and can depend on its thread count, so the law would change in its last bits with ``OPENBLAS_NUM_THREADS``,
+between a laptop and a Dask worker (which runs BLAS on one thread), or between machines (OpenBLAS's Haswell and
+SkylakeX kernels gave other bits). The blocking (rows four at a time, columns in blocks of :data:`_COLS`, eight or
+four pivots per sweep over a row segment) only changes which entries are updated when, never the order of the
+operations on one entry. Numba compiles without fast-math, so LLVM does not reassociate the sums; ``fma`` is
+IEEE 754's fusedMultiplyAdd, the same bits whether the CPU has the instruction or the C library emulates it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ __all__ = ["front_eliminate", "panel_rows", "update_rows"]
 
 #: Pivots per panel: the panel's pivot rows stay in cache while the rows below receive their updates.
 _PANEL = 32
-#: Columns per block of the trailing update: a block of the panel's pivot rows (_PANEL × _COLS floats, 32 KiB)
-#: stays in the L1 cache while every row below sweeps over it.
+#: Columns per block of the trailing update: a block of the panel's pivot rows (_PANEL × _COLS floats, 128 KiB)
+#: stays in the L2 cache, four rows' segments (16 KiB) in L1, while the rows below sweep over it (measured: 256 and
+#: 1024 were no faster).
 _COLS = 512
 #: Rows that sweep a column block together (each pivot row segment is loaded once for all of them).
 _ROWS = 4
@@ -138,8 +140,8 @@ def _trailing1(F, i, p1, nz, cnt):
 @njit(cache=True, nogil=True)
 def _trailing4(F, i, p1, nz, cnt):
     """Rows ``i … i+3``: their trailing columns receive the pivots ``nz[:cnt]`` (in order), a column block at a
-    time, four pivots per sweep (each pivot row segment is read once for the four rows, and each row's entry is
-    read and written once per four pivots)."""
+    time, eight pivots per sweep, then four, then one (each pivot row segment is read once for the four rows, and
+    each row's entry is read and written once per sweep)."""
     m = F.shape[0]
     y0, y1, y2, y3 = np.uint64(i), np.uint64(i + 1), np.uint64(i + 2), np.uint64(i + 3)
     for jb in range(p1, m, _COLS):
