@@ -72,8 +72,9 @@ def panel_rows(F, p0, p1, inv):
             ci = F[i, p] * iv
             F[i, p] = ci
             if ci != 0.0:
-                for j in range(p + 1, m):
-                    F[i, j] = fma(ci, F[p, j], F[i, j])
+                ui, up = np.uint64(i), np.uint64(p)  # unsigned: the loop vectorises (see _trailing1)
+                for j in range(np.uint64(p + 1), np.uint64(m)):
+                    F[ui, j] = fma(ci, F[up, j], F[ui, j])
     return 0
 
 
@@ -96,15 +97,15 @@ def update_rows(F, p0, p1, inv, i0, i1, nz):
         for p in range(w):
             used[p] = False
         for r in range(i, i + g):  # the panel's columns of each row
-            row = F[r]
+            ur = np.uint64(r)
             for p in range(p0, p1):
-                ci = row[p] * inv[p - p0]
-                row[p] = ci
+                ci = F[r, p] * inv[p - p0]
+                F[r, p] = ci
                 if ci != 0.0:
                     used[p - p0] = True
-                    piv = F[p]
-                    for j in range(p + 1, p1):
-                        row[j] = fma(ci, piv[j], row[j])
+                    up = np.uint64(p)
+                    for j in range(np.uint64(p + 1), np.uint64(p1)):
+                        F[ur, j] = fma(ci, F[up, j], F[ur, j])
         cnt = 0
         for p in range(w):
             if used[p]:
