@@ -52,6 +52,7 @@ __all__ = [
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 # Numba switch codes for the simulators: the members of srchain.rules.NoiseKind (kept as names for old imports).
 CODE_GAUSSIAN, CODE_LAPLACE, CODE_STUDENT_T, CODE_MINIBATCH = (
@@ -163,9 +164,20 @@ class NoiseModel:
         r""":math:`P(\bar\xi > a)`."""
         raise NotImplementedError
 
+    def pdf(self, a: ArrayLike) -> Values:
+        r"""The density of :math:`\bar\xi` at ``a``, to small relative error (continuous laws only; the operators
+        integrate it when the noise is wide compared with a step, see :mod:`srchain.wide_moves`)."""
+        raise NotImplementedError
+
     @property
     def is_discrete(self) -> bool:
         return False
+
+    @property
+    def table_error(self) -> float:
+        """Absolute error of this law's expectations as computed (0: closed forms, exact to rounding; a tabulated
+        law's table is accurate to about 1e-5): the operators allow it in their move laws' sums."""
+        return 0.0
 
     def support(self) -> tuple[np.ndarray, np.ndarray] | None:
         """For discrete laws: ``(values, weights)``; ``None`` for continuous ones."""
@@ -279,6 +291,10 @@ class GaussianNoise(NoiseModel):
     def sf(self, a: ArrayLike) -> Values:
         return special.ndtr(-np.asarray(a, dtype=np.float64) / self.s)
 
+    def pdf(self, a: ArrayLike) -> Values:
+        z = np.asarray(a, dtype=np.float64) / self.s
+        return np.exp(-0.5 * z * z) * (_INV_SQRT_2PI / self.s)
+
     def quantile_width(self, tol: float) -> float:
         return float(self.s * -special.ndtri(tol / 2))
 
@@ -325,6 +341,9 @@ class LaplaceNoise(NoiseModel):
 
     def sf(self, a: ArrayLike) -> Values:
         return self.cdf(-np.asarray(a, dtype=np.float64))
+
+    def pdf(self, a: ArrayLike) -> Values:
+        return np.exp(-np.abs(np.asarray(a, dtype=np.float64)) / self.b) / (2.0 * self.b)
 
     def quantile_width(self, tol: float) -> float:
         return float(-self.b * math.log(tol))
@@ -379,6 +398,9 @@ class StudentTNoise(NoiseModel):
 
     def sf(self, a: ArrayLike) -> Values:
         return special.stdtr(self.nu, -np.asarray(a, dtype=np.float64) / self.scale)
+
+    def pdf(self, a: ArrayLike) -> Values:
+        return _t_pdf(np.asarray(a, dtype=np.float64) / self.scale, self.nu) / self.scale
 
     def quantile_width(self, tol: float) -> float:
         return float(-special.stdtrit(self.nu, tol / 2) * self.scale)
@@ -574,6 +596,13 @@ class TabulatedNoise(NoiseModel):
 
     def sf(self, a: ArrayLike) -> Values:
         return 1.0 - self.cdf(a)
+
+    def pdf(self, a: ArrayLike) -> Values:
+        return np.interp(a, self.grid, self.density, left=0.0, right=0.0)
+
+    @property
+    def table_error(self) -> float:
+        return 1e-5
 
     def lower_partial(self, a: ArrayLike) -> Values:
         a = np.asarray(a, dtype=np.float64)

@@ -50,10 +50,12 @@ from srchain.grid_chains import grid_estimate, grid_transition_matrix, grid_u_ti
 from srchain.grids import is_uniform
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
+from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rules import parse_rule
 from srchain.spec import accepts_spec
+from srchain.wide_moves import discrete_sr_laws, is_wide, wide_r_law, wide_sr_laws
 
 __all__ = [
     "Operator",
@@ -255,16 +257,20 @@ def move_laws(
         # hat(m − j) = min((1 + j) − m, (1 − j) + m)⁺: j is an integer, so 1 ± j is exact, and when the result is
         # small the subtraction is exact (Sterbenz), so a move of probability m = 1e-300 keeps all its digits
         # (1 − |m − j| would round m − 1 to −1 and give 0 once m < 1e-16).
-        ext = np.arange(-J - 1, J + 2, dtype=np.float64)
-        a = _scaled_offsets(g, ext, inv_tau)  # (n, d, W+2)
-        ex = noise.excess(a)
-        up = (1.0 + offs) - mm  # (1 + j) − m
-        dn = (1.0 - offs) + mm  # (1 − j) + m
-        exact = np.maximum(0.0, np.minimum(up, dn)) + tau * ((ex[..., :-2] + ex[..., 2:]) - 2.0 * ex[..., 1:-1])
-        ge = np.clip(dn, 0.0, 1.0) + tau * (ex[..., :-2] - ex[..., 1:-1])
-        le = np.clip(up, 0.0, 1.0) + tau * (ex[..., 2:] - ex[..., 1:-1])
+        # Discrete noise is summed exactly, and wide noise (α·std/Δ ≥ 64, where these differences of numbers of
+        # size std lose everything) integrated by quadrature: srchain.wide_moves.
         if noise.is_discrete:
-            exact = _discrete_hat(noise, grads[:, :, None], tau, offs)
+            exact, ge, le = discrete_sr_laws(noise, grads[:, :, None], tau, offs)
+        elif is_wide(noise, inv_tau):
+            exact, ge, le = wide_sr_laws(noise, _scaled_offsets(g, offs, inv_tau), inv_tau)
+        else:
+            ext = np.arange(-J - 1, J + 2, dtype=np.float64)
+            ex = noise.excess(_scaled_offsets(g, ext, inv_tau))  # (n, d, W+2)
+            up = (1.0 + offs) - mm  # (1 + j) − m
+            dn = (1.0 - offs) + mm  # (1 − j) + m
+            exact = np.maximum(0.0, np.minimum(up, dn)) + tau * ((ex[..., :-2] + ex[..., 2:]) - 2.0 * ex[..., 1:-1])
+            ge = np.clip(dn, 0.0, 1.0) + tau * (ex[..., :-2] - ex[..., 1:-1])
+            le = np.clip(up, 0.0, 1.0) + tau * (ex[..., 2:] - ex[..., 1:-1])
     else:
         b_hi = _scaled_offsets(g, offs + 0.5, inv_tau)  # u < j + ½  ⟺  ξ̄ > b_hi
         b_lo = _scaled_offsets(g, offs - 0.5, inv_tau)
@@ -272,6 +278,8 @@ def move_laws(
         cdf_hi, cdf_lo = noise.cdf(b_hi), noise.cdf(b_lo)
         # Pr(j−½ ≤ u < j+½) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi): use the form whose terms are small.
         exact = np.where(b_hi > 0, sf_hi - sf_lo, cdf_lo - cdf_hi)
+        if is_wide(noise, inv_tau):  # these differences of CDF values would cancel: integrate the density
+            exact = wide_r_law(noise, b_hi, inv_tau)
         le = sf_hi  # Pr(u < j + ½)
         ge = cdf_lo  # Pr(u ≥ j − ½)
     probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
@@ -300,18 +308,6 @@ def _scaled_offsets(g, c, inv_tau):
     return g - shift
 
 
-def _discrete_hat(noise: NoiseModel, grads, tau, offs):
-    """E[hat(m − τξ̄ − j)] summed exactly over a discrete law (no second differences).
-
-    The step for the noise value v is ``m_v = −τ(∇f + v)``; hat uses the cancellation-free form of
-    :func:`move_laws`, so moves of probability ~τ keep their relative accuracy for every α.
-    """
-    vals, w = noise.support()  # type: ignore[misc]  # a discrete law has a support
-    out = np.zeros(grads.shape[:-1] + (offs.size,))
-    for v, p in zip(vals, w, strict=True):  # the support is small (C(m, B) merged values)
-        mv = -tau * (grads + v)
-        out += p * np.maximum(0.0, np.minimum((1.0 + offs) - mv, (1.0 - offs) + mv))
-    return out
 
 
 #: States per chunk for per-state checks that hold only a few (n, d) arrays.
@@ -409,6 +405,7 @@ def transition_matrix(
         targets, probs, _ = move_laws(
             problem, noise, lattice, alpha, method, tol, grads=grads[rows], rows=rows, window=J
         )
+        check_move_laws(probs, tol + noise.table_error, start, f"T_alpha at alpha = {alpha:g}")
         if method == "sr":
             _check_rates_representable(noise, lattice, grads[rows], alpha, targets, probs, J)
         ln, ci, va, dr = _build_rows(targets, probs, lattice, tol)
@@ -426,6 +423,8 @@ def transition_matrix(
     idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
     P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=(n, n))
     P.has_sorted_indices = True
+    check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
+    check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J, lattice=lattice)
 
 
@@ -537,6 +536,7 @@ def t_tilde(U: sp.spmatrix, alpha: float | None = None) -> sp.csr_matrix:
     T = sp.diags(1.0 - alpha * rates) + alpha * U
     T = sp.csr_matrix(T)
     T.sort_indices()
+    check_stochastic(T, "T̃ (Eq. 9)")
     return T
 
 

@@ -15,8 +15,8 @@ component of π to small relative error (the numerics live in :mod:`srchain.gth`
   censored rate has to cross a barrier (:func:`srchain.gth.banded_law`);
 * ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (lattice cuts whose separators are as thick as
   the chain's jumps *across that cut*, when ``shape`` is given; BFS level sets of the chain's graph otherwise); the
-  bulk of the work is products of non-negative matrices (BLAS), the two halves of the tree run in parallel threads
-  (:func:`srchain.gth.sparse_gth`);
+  bulk of the work is products of non-negative matrices (in a fixed order: the same bits under any thread count and
+  on any machine), the two halves of the tree run in parallel threads (:func:`srchain.gth.sparse_gth`);
 * ``"splu"``: SciPy's sparse LU on the system pinned at a state (fast, but *not* safe on metastable chains unless
   the pinned state is in the dominant basin: see :func:`stationary`). Never chosen by ``"auto"``.
 

@@ -33,6 +33,7 @@ from srchain.errors import SrchainError
 from srchain.gth import banded_gth, law_from_frames
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
+from srchain.operator_checks import check_sums
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 
@@ -168,7 +169,9 @@ def bc_transfer_matrix(
     full_lo = tgt[:, -1] < 0
     full_hi = tgt[:, 0] > N - 1
     rows = P.sum(axis=1)
-    dropped = float(np.max(np.abs(1.0 - rows[~(full_lo | full_hi)]))) if np.any(~(full_lo | full_hi)) else 0.0
+    kept = ~(full_lo | full_hi)
+    check_sums(rows[kept], tol + noise.table_error, f"BC's transfer operator at alpha = {alpha:g}", _bin_name(kept))
+    dropped = float(np.max(np.abs(1.0 - rows[kept]))) if np.any(kept) else 0.0
     P /= np.where(rows > 0, rows, 1.0)[:, None]
     bw = int(max(np.max(np.abs(tgt[~below & ~above] - np.repeat(i, tgt.shape[1])[(~below & ~above).ravel()])), 1))
     b = min(N - 1, bw)
@@ -184,6 +187,11 @@ def bc_transfer_matrix(
         if k != N - 1:
             B[k, N - 1 - k + b] = 1.0
     return B, b, edges, cell, dropped
+
+
+def _bin_name(kept):
+    """Names the ``i``-th kept row (bin) in :func:`srchain.operator_checks.check_sums`'s message."""
+    return lambda i: f"the law out of bin {int(np.flatnonzero(kept)[i])}"
 
 
 def tail_ge_rows(c, h, alpha, noise, edge):

@@ -18,7 +18,8 @@ The solvers, one module per concern:
 
 * :mod:`~srchain.gth.scaling`: the one underflow policy (π as mantissa × power of two), normalisation, and the
   zero-pivot error every solver raises on a reducible chain;
-* :mod:`~srchain.gth.front`: elimination inside one dense front, blocked, the bulk by BLAS ``dgemm``;
+* :mod:`~srchain.gth.front`: elimination inside one dense front, blocked, in a fixed order of operations (no BLAS:
+  the same bits whatever the thread count or the machine);
 * :mod:`~srchain.gth.dense`: :func:`small_gth` (NumPy, nothing to compile) and :func:`dense_gth` (one front);
 * :mod:`~srchain.gth.banded`: :func:`banded_gth` and :func:`banded_law`, for chains whose moves span a few states
   (1-D lattices, BinaryConnect's law);

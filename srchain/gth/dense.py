@@ -7,6 +7,8 @@ state back. Cost ``O(n³)``, memory ``n²`` floats.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -52,7 +54,8 @@ def small_gth(A: sp.csr_matrix) -> np.ndarray:
         if not np.any(pos):
             continue
         top = e[pos].max()
-        acc = float(np.dot(np.ldexp(m, np.clip(e - top, EXP_FLOOR, 0)), F[p + 1 :, p]))
+        # an exactly rounded sum (math.fsum): no BLAS dot, whose summation order depends on the CPU and threads
+        acc = math.fsum(np.ldexp(m, np.clip(e - top, EXP_FLOOR, 0)) * F[p + 1 :, p])
         fm, fe = np.frexp(acc)
         mant[p], expo[p] = fm, top + fe
     return law_from_mant_expo(mant, expo)

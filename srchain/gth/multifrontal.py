@@ -1,12 +1,13 @@
 """Multifrontal GTH: the symbolic phase, the numeric factorisation over a separator tree, the back-substitution.
 
 States are labelled by elimination position (:mod:`srchain.gth.dissection` finds the order). Each node of the
-separator tree owns a contiguous range of states, eliminated inside a dense *front* (:mod:`srchain.gth.front`)
-that holds them and every later state they touch; the Schur complement on the front's other states (its *update
-matrix*: the off-diagonal rates of the chain censored on them, minus what the original matrix already holds) is
-passed to the parent, which adds it into its own front ("extend-add"). The kernels take four records,
-module-level :func:`collections.namedtuple` classes (Numba compiles them as tuples with named fields, and
-``cache=True`` keeps working), which :func:`srchain.gth.sparse.sparse_gth` builds:
+separator tree owns a contiguous range of states, eliminated inside a dense *front* (:mod:`srchain.gth.front`,
+in a fixed order of operations: the factor's bits depend on neither threads nor machine) that holds them and every
+later state they touch; the Schur complement on the front's other states (its *update matrix*: the off-diagonal
+rates of the chain censored on them, minus what the original matrix already holds) is passed to the parent, which
+adds it into its own front ("extend-add"). The kernels take four records, module-level
+:func:`collections.namedtuple` classes (Numba compiles them as tuples with named fields, and ``cache=True`` keeps
+working), which :func:`srchain.gth.sparse.sparse_gth` builds:
 
 ``Tree(own_start, own_end, nchild)``
     The separator tree in postorder (children before parents, the root last): node ``t`` owns the positions

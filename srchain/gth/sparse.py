@@ -120,9 +120,9 @@ def sparse_gth(
 
 
 def _factor(tree, rates, fronts, newpos, work, threads):
-    """:func:`multifrontal_factor` over the whole tree (:func:`factor_tree`), BLAS single-threaded; a zero pivot
-    raises, naming the state in the caller's labels. Each of the (at most ``_threads(threads)``) concurrent calls
-    takes a :class:`~srchain.gth.multifrontal.Workspace` from a pool and gives it back."""
+    """:func:`multifrontal_factor` over the whole tree (:func:`factor_tree`); a zero pivot raises, naming the
+    state in the caller's labels. Each of the (at most ``_threads(threads)``) concurrent calls takes a
+    :class:`~srchain.gth.multifrontal.Workspace` from a pool and gives it back."""
     import queue
 
     n = tree.own_end[-1]
@@ -141,8 +141,7 @@ def _factor(tree, rates, fronts, newpos, work, threads):
             raise zero_pivot(old, "the states eliminated after it")
         return outgoing
 
-    with _blas_single_thread():
-        factor_tree(run, tree.nchild, work, threads)
+    factor_tree(run, tree.nchild, work, threads)
 
 
 def _threads(threads: int | None) -> int:
@@ -215,22 +214,3 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
         futs[nt - 1].result()
         for f in futs.values():  # surface any error
             f.result()
-
-
-class _blas_single_thread:
-    """Run BLAS single-threaded inside (the fronts run in parallel threads instead; OpenBLAS's own threads on
-    small products are slower than one thread, badly so on a loaded machine)."""
-
-    def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-
-            self._ctx = threadpool_limits(limits=1, user_api="blas")
-        except Exception:  # threadpoolctl is optional
-            self._ctx = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
-        return False

@@ -1,0 +1,67 @@
+"""Invariants every operator build checks before it hands a matrix on: a law that float64 failed to resolve is
+refused in one line instead of being solved into a wrong stationary law with a tiny residual.
+
+* Each 1-D move law of :func:`srchain.operators.move_laws` sums to 1 within its stated error: at most ``tol`` of
+  the noise lies beyond the move window (:func:`srchain.operators.transition_matrix`'s contract), the noise's own
+  :attr:`~srchain.noise.NoiseModel.table_error` (a tabulated law's), plus :data:`ROUNDING` for float64 (the
+  cancellation-free forms and :mod:`srchain.wide_moves` give each probability to about 1e-13 absolute or better;
+  the allowance leaves four orders of magnitude of margin and still catches any law whose differences were
+  rounding noise: at ``--sigma 1e16`` the sums were off by order 1).
+* The mass each row drops (entries below ``tol``, the window's tail) lies within [0, 1], up to :data:`ROUNDING`.
+* A finished transition matrix is finite, non-negative and row-stochastic within :data:`ROUNDING`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from srchain.errors import SrchainError
+
+__all__ = ["ROUNDING", "check_move_laws", "check_sums", "check_dropped", "check_stochastic"]
+
+#: Float64 rounding allowed in a move law's or a row's sum (see the module docstring).
+ROUNDING = 1e-9
+
+
+def check_move_laws(probs: np.ndarray, tol: float, rows_start: int, what: str) -> None:
+    """Refuse 1-D move laws ``probs`` (n, d, W) whose sums leave ``[1 − tol − ROUNDING, 1 + tol + ROUNDING]``, or
+    with a NaN (``tol``: the window's tail plus the law's own error). ``rows_start`` is the first row's state
+    index; ``what`` names the chain in the message."""
+    check_sums(probs.sum(axis=-1), tol, what, lambda i, k: f"the move law of state {rows_start + i} along axis {k}")
+
+
+def check_sums(sums: np.ndarray, tol: float, what: str, name) -> None:
+    """Refuse sums (any shape) of probability laws outside ``[1 − tol − ROUNDING, 1 + tol + ROUNDING]`` (or NaN);
+    ``name(*index)`` names the offending law in the message."""
+    s = np.asarray(sums, dtype=np.float64)
+    bad = ~((s >= 1.0 - tol - ROUNDING) & (s <= 1.0 + tol + ROUNDING))
+    if np.any(bad):
+        idx = tuple(int(v[0]) for v in np.nonzero(bad))
+        raise SrchainError(
+            f"{what}: {name(*idx)} sums to {float(s[idx]):.17g}, not 1 within tol + {ROUNDING:g}; float64 cannot "
+            f"resolve these move probabilities (change sigma, alpha or delta by a few orders of magnitude)"
+        )
+
+
+def check_dropped(dropped: float, what: str) -> None:
+    """Refuse a largest dropped row mass outside ``[−ROUNDING, 1]`` (or NaN)."""
+    if not (-ROUNDING <= dropped <= 1.0):
+        raise SrchainError(
+            f"{what}: a row drops mass {dropped:.6g}, outside [0, 1]; float64 cannot resolve these move probabilities"
+        )
+
+
+def check_stochastic(P: sp.csr_matrix, what: str) -> None:
+    """Refuse a matrix with a NaN, inf or negative entry, or a row whose sum is not 1 within :data:`ROUNDING`."""
+    data = P.data
+    if not np.all(np.isfinite(data)):
+        raise SrchainError(f"{what} has NaN or infinite entries; float64 cannot represent this chain")
+    if np.any(data < 0):
+        i = int(np.searchsorted(P.indptr, int(np.flatnonzero(data < 0)[0]), side="right") - 1)
+        raise SrchainError(f"{what} has a negative entry in row {i}; float64 cannot represent this chain")
+    s = np.asarray(P.sum(axis=1)).ravel()
+    off = np.abs(s - 1.0) > ROUNDING
+    if np.any(off):
+        i = int(np.flatnonzero(off)[0])
+        raise SrchainError(f"{what}: row {i} sums to {float(s[i]):.17g}, not 1; float64 cannot represent this chain")

@@ -1,0 +1,91 @@
+"""Same bits everywhere: every solver's result is independent of BLAS/OpenMP/Numba thread counts and of the BLAS
+kernel the machine picks.
+
+The solves of ``tests/_bits_solves.py`` (operators, dense GTH in NumPy and in Numba, sparse/multifrontal GTH serial
+and threaded, banded GTH, the limit laws, exact mixing times and BinaryConnect's law; the 1-D toy at Δ = 0.01 and
+the 2-D coupled chain of ``test_sweep_cli``) run in fresh processes under 1, 2 and 3 threads (3 is more than a
+2-core machine has) and, where OpenBLAS was built for several CPUs (``OPENBLAS_CORETYPE``), with another CPU's
+BLAS kernels, which is what another machine would run. Every result's bytes must agree. With the dense GTH's
+trailing update done by BLAS ``dgemm`` (and ``small_gth``'s sums by BLAS ``ddot``), the Haswell and Prescott
+kernels gave other bits than the SkylakeX one on the dense, sparse and small solvers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba import njit
+
+from srchain.gth.front import fma, front_eliminate
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLVES = ROOT / "tests" / "_bits_solves.py"
+
+#: (threads, OpenBLAS kernel): one thread as a Dask worker runs, the machine's own count, and more threads than
+#: cores, each with another CPU's BLAS kernels (ignored by a BLAS that has only one).
+SETTINGS = [(1, None), (2, "Haswell"), (3, "Prescott")]
+
+
+def _solve(threads: int, coretype: str | None) -> dict:
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[var] = str(threads)
+    env.pop("OPENBLAS_CORETYPE", None)
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    out = subprocess.run(
+        [sys.executable, str(SOLVES)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_results_have_the_same_bits_under_any_thread_count_and_blas_kernel():
+    runs = [_solve(t, c) for t, c in SETTINGS]
+    first = runs[0]
+    assert len(first) >= 15
+    for (t, c), other in zip(SETTINGS[1:], runs[1:]):
+        differ = sorted(k for k in first if first[k] != other.get(k))
+        assert not differ, f"{differ} differ between 1 thread and {t} threads (BLAS kernel {c})"
+
+
+@njit
+def _unblocked(F, k):
+    """The textbook GTH elimination of the first ``k`` states, one pivot at a time: s_p summed left to right,
+    ``c_ip = a_ip · (1/s_p)``, ``a_ij ← fma(c_ip, a_pj, a_ij)``."""
+    m = F.shape[0]
+    for p in range(min(k, m - 1)):
+        s = 0.0
+        for j in range(p + 1, m):
+            s += F[p, j]
+        iv = 1.0 / s
+        for i in range(p + 1, m):
+            c = F[i, p] * iv
+            F[i, p] = c
+            for j in range(p + 1, m):
+                F[i, j] = fma(c, F[p, j], F[i, j])
+
+
+@pytest.mark.parametrize("m,k,density", [(300, 300, 1.0), (700, 250, 1.0), (531, 531, 0.05), (97, 40, 0.3)])
+def test_blocked_front_elimination_is_the_unblocked_one_bit_for_bit(m, k, density):
+    # panels of 32 pivots, rows four at a time, 512-column blocks, zero c's skipped: none of it may change a bit
+    rng = np.random.default_rng(m + k)
+    F = rng.random((m, m)) * (rng.random((m, m)) < density)
+    F[np.arange(m - 1), np.arange(1, m)] = rng.random(m - 1) + 0.5  # every state can move on: no zero pivot
+    np.fill_diagonal(F, 0.0)
+    ref = F.copy()
+    _unblocked(ref, k)
+    assert front_eliminate(F, k) == 0
+    kk = min(k, m - 1)
+    # the c's below the pivots and the Schur complement; the diagonal is never read and may differ
+    low = np.tril(np.ones((m, m), dtype=bool), -1)[:, :kk]
+    np.testing.assert_array_equal(F[:, :kk][low], ref[:, :kk][low])
+    off = ~np.eye(m - kk, dtype=bool)
+    np.testing.assert_array_equal(F[kk:, kk:][off], ref[kk:, kk:][off])
+    assert np.array_equal(F[:kk, kk:], ref[:kk, kk:])  # the pivot rows
