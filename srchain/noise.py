@@ -598,7 +598,7 @@ class TabulatedNoise(NoiseModel):
         return 1.0 - self.cdf(a)
 
     def pdf(self, a: ArrayLike) -> Values:
-        return np.interp(a, self.grid, self.density, left=0.0, right=0.0)
+        return np.interp(a, self.grid, self.density, left=0.0, right=0.0)  # type: ignore[arg-type]
 
     @property
     def table_error(self) -> float:

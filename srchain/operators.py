@@ -308,8 +308,6 @@ def _scaled_offsets(g, c, inv_tau):
     return g - shift
 
 
-
-
 #: States per chunk for per-state checks that hold only a few (n, d) arrays.
 CHUNK = 1 << 20
 

@@ -113,7 +113,7 @@ def discrete_sr_laws(noise: NoiseModel, grads: np.ndarray, tau: float, offs: np.
     and ``E[clip(j + 1 − m_v, 0, 1)]`` summed exactly over the support (``m_v = −τ(∇f + v)``, ``grads`` with a
     trailing axis). ``hat`` is evaluated as ``min((1 + j) − m, (1 − j) + m)⁺``: ``1 ± j`` is exact and a small
     result comes from an exact subtraction, so moves of probability ~τ keep their relative accuracy for every α."""
-    vals, w = noise.support()
+    vals, w = noise.support()  # type: ignore[misc]  # a discrete law has a support
     shape = grads.shape[:-1] + (offs.size,)
     exact, ge, le = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     for v, p in zip(vals, w, strict=True):  # the support is small (C(m, B) merged values)

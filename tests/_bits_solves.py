@@ -22,6 +22,8 @@ def _digest(*arrays) -> str:
 
 
 def main() -> None:
+    from srchain.toy.bc_law import bc_law
+
     from srchain.gth import banded_law, dense_gth, small_gth, sparse_gth
     from srchain.lattice import Lattice
     from srchain.mixing import mixing_time
@@ -29,7 +31,6 @@ def main() -> None:
     from srchain.operators import limit_chain, transition_matrix
     from srchain.problems import get_problem
     from srchain.stationary import stationary
-    from srchain.toy.bc_law import bc_law
 
     out = {}
     noise = make_noise("gaussian", sigma=2.0)

@@ -50,7 +50,7 @@ def test_results_have_the_same_bits_under_any_thread_count_and_blas_kernel():
     runs = [_solve(t, c) for t, c in SETTINGS]
     first = runs[0]
     assert len(first) >= 15
-    for (t, c), other in zip(SETTINGS[1:], runs[1:]):
+    for (t, c), other in zip(SETTINGS[1:], runs[1:], strict=True):
         differ = sorted(k for k in first if first[k] != other.get(k))
         assert not differ, f"{differ} differ between 1 thread and {t} threads (BLAS kernel {c})"
 
