@@ -202,8 +202,10 @@ def test_a_bad_value_is_answered_next_to_its_box_and_the_view_is_kept(server, pa
     T._poll(lambda: attr("data-sigma") == "3.0", what="σ = 3")
     T._poll(lambda: not msg.is_visible(), what="the message to go")
     assert attr("data-law") != law0
-    # nothing went to the server's log as a traceback
-    assert "Traceback" not in _server_log(server)
+    # nothing of the app's went to the server's log as a traceback (the issue saw two ValueErrors for an empty σ;
+    # Bokeh's own traceback for a page closed by an earlier test is not the app's)
+    log = _server_log(server)
+    assert "ValueError" not in log and "explore/app.py" not in log and "explore/model.py" not in log, log[-3000:]
 
 
 def _server_log(server) -> str:

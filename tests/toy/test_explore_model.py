@@ -124,7 +124,7 @@ def test_tv_is_named_the_same_in_the_numbers_and_the_plot(app):
         ex.param.update(method=method, alpha=0.1)
         label = M.tv_label(method)
         assert ex.fig_curves[0].title.text.startswith(label)
-        assert f"- {label} = " in ex.numbers.object
+        assert f"<li>{label} = " in ex.numbers.object
     # BC's TV stays within a decade: a log axis with few ticks, not a crowded one
     assert ex.fig_curves[0].yaxis[0].ticker.desired_num_ticks <= 4
 
