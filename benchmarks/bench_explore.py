@@ -102,6 +102,14 @@ def case(delta: float, method: str = "sr") -> dict:
     }
 
 
+def _attr(tag, name):
+    """``tag``'s attribute ``name``, or None while the page has not drawn it."""
+    try:
+        return tag.get_attribute(name, timeout=2000)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: not rendered yet
+        return None
+
+
 def browser(steps: int = 20) -> dict:
     """Key press on the α slider → the page's law updated, in headless Chromium (Δ = 0.5, 0.05 and 0.014): ``steps``
     presses to the right from α = 0.001, then as many back, each timed until the page shows the new α's law."""
@@ -122,7 +130,7 @@ def browser(steps: int = 20) -> dict:
                 page = b.new_page()
                 page.goto(f"http://127.0.0.1:{port}/?alpha=0.001&delta={delta}", timeout=60_000)
                 tag = page.locator("#srchain-state")
-                T._poll(lambda tag=tag: tag.get_attribute("data-alpha", timeout=2000) == "0.001", what="first render")
+                T._poll(lambda tag=tag: _attr(tag, "data-alpha") == "0.001", what="first render")
                 # let the background sweep fill the cache (the progress bar disappears)
                 T._poll(
                     lambda page=page: (

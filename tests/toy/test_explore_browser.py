@@ -86,6 +86,11 @@ def _model(page, name, expr):
     )
 
 
+def _limit(page) -> np.ndarray:
+    """π̃ as plotted (the law plot's data source in the page)."""
+    return np.array(_model(page, "srchain-law", "Array.from(m.data.limit)"), dtype=float)
+
+
 def _text(locator) -> str:
     """The text of the first element ``locator`` matches, its shadow trees included (Panel draws into them)."""
     return locator.first.evaluate(
@@ -105,7 +110,7 @@ def test_law_plot_is_scaled_to_the_laws_not_to_f(server, page, tmp_path):
     for delta, n in ((0.5, 29), (0.014, 1001)):
         attr = _open(page, server, f"?alpha=0.1&delta={delta}", want_alpha="0.1")
         T._poll(lambda n=n, attr=attr: attr("data-states") == str(n), what=f"{n} states")
-        law, lim = np.array(json.loads(attr("data-law"))), np.array(json.loads(attr("data-limit")))
+        law, lim = np.array(json.loads(attr("data-law"))), _limit(page)
         top = max(law.max(), lim.max())
         assert top < 1  # (a law: f's range, -1.4 … 29, is far above it)
 
@@ -170,7 +175,7 @@ def test_minibatch_noise_with_the_defaults_shows_the_long_run_law(server, page):
     assert note.startswith("reducible")  # the defaults do give a reducible chain
     assert np.max(np.abs(np.array(law) - ref)) < 1e-12
     lim_ref, _ = limit_law_from(t_tilde(u_tilde(TOY, nz, lat)), start)
-    assert np.max(np.abs(np.array(json.loads(attr("data-limit"))) - lim_ref)) < 1e-12
+    assert np.max(np.abs(_limit(page) - lim_ref)) < 1e-12
     # no warning: the page says where the law comes from instead
     assert page.locator("li", has_text="long-run law from the start").count() >= 1
     assert not page.locator(".alert-warning", has_text="reducible").is_visible()
@@ -243,7 +248,8 @@ def test_heat_maps_have_colour_bars_and_a_log_scale(server, page, tmp_path):
     assert _model(page, "srchain-colour-bar-0", "m.color_mapper.type") == "LogColorMapper"
     law = np.array(json.loads(attr("data-law")))
     lo, hi = _model(page, "srchain-colour-bar-0", "[m.color_mapper.low, m.color_mapper.high]")
-    assert hi == pytest.approx(max(law.max(), np.array(json.loads(attr("data-limit"))).max()))
+    lim = np.array(_model(page, "srchain-heat-limit", "Array.from(m.data.image[0])"), dtype=float)
+    assert hi == pytest.approx(max(law.max(), np.nanmax(lim)))
     assert 0 < lo < law[law > 0].min() * 1.000001 or lo == pytest.approx(hi * 1e-12)
     page.wait_for_timeout(500)
     page.screenshot(path=str(_shots_dir(tmp_path) / "heat.png"), full_page=False)

@@ -235,8 +235,8 @@ class Explorer(param.Parameterized):
         p.legend.items = [it for it in p.legend.items if it is not self._sim_item]
         self.fig_law = p
 
-        self.src_img = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]))
-        self.src_img_lim = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]))
+        self.src_img = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="srchain-heat-law")
+        self.src_img_lim = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="srchain-heat-limit")
         self.cmap_linear = LinearColorMapper(palette="Viridis256", low=0, high=1, nan_color="#dddddd")
         self.cmap_log = LogColorMapper(
             palette="Viridis256", low=1e-12, high=1, nan_color="#dddddd", name="srchain-heat-log-mapper"
@@ -375,8 +375,11 @@ class Explorer(param.Parameterized):
         )
         # the numbers and the data tag change on every α: plain Bokeh Divs, whose update is one property (a Panel
         # Markdown or HTML pane re-renders and restyles itself, ~40 ms an update on a loaded 2-core machine)
-        self.numbers = _Div(css_classes=["srchain-numbers"], styles={"font-size": "10pt"})
-        self.data_tag = _Div(margin=0)
+        # (fixed heights: a new text then redraws the Div alone, not the layout of the whole page)
+        self.numbers = _Div(
+            css_classes=["srchain-numbers"], styles={"font-size": "10pt", "overflow": "auto"}, height=100
+        )
+        self.data_tag = _Div(margin=0, height=1)
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.url_message = pn.pane.Alert(
             "", alert_type="info", visible=False, sizing_mode="stretch_width", css_classes=["srchain-url-message"]
@@ -799,9 +802,10 @@ class Explorer(param.Parameterized):
             tops = [np.max(v) for v in (pi, lim.pi, sim.pi if show_sim else None) if v is not None]
             top = float(max(tops)) if tops else 1.0
             self.law_y.update(start=0.0, end=1.08 * top if top > 0 else 1.0)
-            self.fig_law.title.text = (
-                f"{problem.name}: {method.upper()} at α = {alpha:g}, Δ = {lattice.delta:g}, noise {noise.describe()}"
-            )
+            # (α is in the numbers line and on the slider: a title that changes with α re-lays out the whole page)
+            title = f"{problem.name}: {method.upper()}, Δ = {lattice.delta:g}, noise {noise.describe()}"
+            if self.fig_law.title.text != title:
+                self.fig_law.title.text = title
         else:
             lo, hi = lattice.domain[0]
             lo2, hi2 = lattice.domain[1]
@@ -889,7 +893,6 @@ class Explorer(param.Parameterized):
             "sigma": repr(float(s.sigma)),
             "noise": s.noise,
             "law": json.dumps(law_list),
-            "limit": json.dumps([] if st["pi_limit"] is None else st["pi_limit"].tolist()),
         }
         body = " ".join(f'data-{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
         self.data_tag.object = f'<div id="srchain-state" {body} style="display:none"></div>'
@@ -1015,12 +1018,14 @@ class Explorer(param.Parameterized):
 class _Div:
     """A Bokeh ``Div`` in a Panel pane: ``object`` is its HTML (the pane's models are made once)."""
 
-    def __init__(self, margin=(5, 10), css_classes=(), styles=None):
+    def __init__(self, margin=(5, 10), css_classes=(), styles=None, height=None):
         import panel as pn
         from bokeh.models import Div
 
-        self.div = Div(text="", sizing_mode="stretch_width", css_classes=list(css_classes), styles=styles or {})
-        self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width", margin=margin)
+        self.div = Div(
+            text="", sizing_mode="stretch_width", css_classes=list(css_classes), styles=styles or {}, height=height
+        )
+        self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width", margin=margin, height=height)
 
     @property
     def object(self) -> str:

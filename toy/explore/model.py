@@ -322,7 +322,11 @@ def _banded_stationary(P, window: int) -> np.ndarray:
 
 @_memo_errors
 def law(setting: Setting, method: str, alpha: float) -> Law:
-    """The stationary law of ``method`` at ``alpha``: π_α for SR/R, the law of Qd(w_r) for BC."""
+    """The stationary law of ``method`` at ``alpha``: π_α for SR/R, the law of Qd(w_r) for BC.
+
+    A reducible chain (no unique π_α) is an error, unless ``setting.start`` is set: then the law is the long-run law
+    from the start state (:func:`srchain.toy.bigbatch.limit_law_from`), as ``srchain bigbatch`` reports it.
+    """
     problem, noise, lattice = chain(setting)
     if method == "bc":
         return _bc_law(setting, alpha)
@@ -399,7 +403,8 @@ def _bc_law(setting: Setting, alpha: float) -> Law:
 
 @_memo_errors
 def limit_law(setting: Setting) -> Law:
-    """π̃ of Eq. 9 (the α → 0 limit of SR's π_α, Theorem 5); ``note`` holds α0."""
+    """π̃ of Eq. 9 (the α → 0 limit of SR's π_α, Theorem 5); ``note`` holds α0. A reducible T̃ gives the long-run
+    law from ``setting.start`` when it is set (as :func:`law` does)."""
     from srchain.operators import alpha0, t_tilde, u_tilde
     from srchain.stationary import stationary
 
