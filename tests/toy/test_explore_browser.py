@@ -126,7 +126,9 @@ def test_law_plot_is_scaled_to_the_laws_not_to_f(server, page, tmp_path):
     # the screenshot of the docs (the default view: SR at α = 0.01 on the toy problem, curves drawn)
     attr = _open(page, server, "?alpha=0.01", want_alpha="0.01")
     T._poll(
-        lambda: all(v is not None for v in _model(page, "srchain-curves", "Array.from(m.data.mass)") or [None]),
+        lambda: all(
+            v is not None and v == v for v in _model(page, "srchain-curves", "Array.from(m.data.mass)") or [None]
+        ),
         timeout=300,
         what="the curves over α",
     )
@@ -251,6 +253,13 @@ def test_heat_maps_have_colour_bars_and_a_log_scale(server, page, tmp_path):
     lim = np.array(_model(page, "srchain-heat-limit", "Array.from(m.data.image[0])"), dtype=float)
     assert hi == pytest.approx(max(law.max(), np.nanmax(lim)))
     assert 0 < lo < law[law > 0].min() * 1.000001 or lo == pytest.approx(hi * 1e-12)
+    T._poll(
+        lambda: all(
+            v is not None and v == v for v in _model(page, "srchain-curves", "Array.from(m.data.mass)") or [None]
+        ),
+        timeout=300,
+        what="the curves over α",
+    )
     page.wait_for_timeout(500)
     page.screenshot(path=str(_shots_dir(tmp_path) / "heat.png"), full_page=False)
     # the linear option

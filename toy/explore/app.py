@@ -265,6 +265,7 @@ class Explorer(param.Parameterized):
                 height=300,
                 sizing_mode="stretch_width",
                 x_axis_type="log",
+                x_range=(ALPHAS[0] / 1.3, ALPHAS[-1] * 1.3),  # the whole grid, also while the sweep fills it
                 y_axis_type=ytype,
                 tools=tools,
                 x_axis_label="α",
