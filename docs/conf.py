@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import doctest
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,7 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.viewcode",
     "sphinx_gallery.gen_gallery",
+    "myst_nb",
 ]
 
 templates_path = ["_templates"]
@@ -87,8 +89,38 @@ mathjax3_config = {
     "options": {"menuOptions": {"settings": {"explorer": False}}},
 }
 
+# -- Notebooks: executed at build time by myst-nb (offline: a local Jupyter kernel) -----------------------------
+# The notebooks live in the repository's notebooks/ folder; they are copied into docs/notebooks/ (git-ignored) when
+# the configuration is read, and every build runs them again, so the figures in the site are this build's.
+# SRCHAIN_NB_STEPS shortens Figure 2's simulations (the paper's 10^6 steps would take minutes on two cores).
+NOTEBOOKS = ("figure2", "convex_bounds")
+
+
+def _notebook_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for cand in (here.parent / "notebooks", Path(srchain.__file__).resolve().parents[1] / "notebooks"):
+        if all((cand / f"{n}.ipynb").is_file() for n in NOTEBOOKS):
+            return cand
+    raise RuntimeError("the notebooks (figure2.ipynb, convex_bounds.ipynb) were not found beside docs/")
+
+
+_nb_dst = Path(__file__).resolve().parent / "notebooks"
+_nb_dst.mkdir(exist_ok=True)
+for _n in NOTEBOOKS:
+    shutil.copy2(_notebook_dir() / f"{_n}.ipynb", _nb_dst / f"{_n}.ipynb")
+os.environ.setdefault("SRCHAIN_NB_STEPS", "100000")
+nb_execution_mode = "force"
+nb_execution_timeout = 900
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+nb_execution_excludepatterns = ["auto_examples/*"]
+suppress_warnings = ["mystnb.unknown_mime_type"]
+source_suffix = {".rst": "restructuredtext", ".ipynb": "myst-nb"}
+
 # -- HTML ------------------------------------------------------------------------------------------------------
 html_theme = "furo"
+html_favicon = "_static/favicon.svg"
 html_title = f"srchain {release}"
 html_static_path = ["_static"]
 html_css_files = ["srchain.css"]
@@ -153,6 +185,41 @@ def _copy_mathjax(app, exception):
     shutil.copy2(MATHJAX_DIST / "LICENSE", dst / "LICENSE")
 
 
+def _fix_viewcode_backlinks(app, exception):
+    """Point each "[docs]" link of the highlighted sources (viewcode) at an anchor that exists.
+
+    viewcode names a module's back-links after the first page that documented the module: a function documented
+    as ``srchain.tv`` (the top-level name) links to ``#srchain.stationary.tv`` once ``srchain.stationary.stationary``
+    has been documented, and ``srchain.simulate.simulate`` to ``#srchain.simulate``. Each link whose anchor is not
+    on its page is pointed at the page's anchor for the same object (its id ends with ``.name``), or at the page.
+    """
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir)
+    ids: dict = {}
+    link = re.compile(r'href="([^"#]+\.html)#([^"]+)"')
+    for page in (out / "_modules").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+
+        def fix(m, page=page):
+            target = (page.parent / m.group(1)).resolve()
+            if target not in ids:
+                ids[target] = (
+                    set(re.findall(r'id="([^"]+)"', target.read_text(encoding="utf-8"))) if target.is_file() else set()
+                )
+            have, anchor = ids[target], m.group(2)
+            if anchor in have or not have:
+                return m.group(0)
+            name = anchor.rsplit(".", 1)[-1]
+            same = sorted(i for i in have if i.startswith("srchain.") and i.rsplit(".", 1)[-1] == name)
+            return f'href="{m.group(1)}#{same[0]}"' if same else f'href="{m.group(1)}"'
+
+        new = link.sub(fix, text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+
+
 def setup(app):
     app.connect("builder-inited", _check_mathjax)
     app.connect("build-finished", _copy_mathjax)
+    app.connect("build-finished", _fix_viewcode_backlinks)

@@ -28,6 +28,7 @@ DOCS_PACKAGES = (
     ("sphinx_gallery", "sphinx-gallery"),
     ("furo", "furo"),
     ("mathjax", "django-static-mathjax"),
+    ("myst_nb", "myst-nb"),
 )
 MISSING = [dist for mod, dist in DOCS_PACKAGES if importlib.util.find_spec(mod) is None]
 needs_sphinx = pytest.mark.skipif(
@@ -150,12 +151,61 @@ def test_gallery_examples_ran_and_reproduce_page_covers_the_paper(site):
 @needs_sphinx
 def test_doctests_of_the_pages(site):
     out = site["tmp"] / "doctest"
-    res = _sphinx("doctest", site["src"], out, site["doctrees"], "-D", "plot_gallery=0")
+    res = _sphinx("doctest", site["src"], out, site["doctrees"], "-D", "plot_gallery=0", "-D", "nb_execution_mode=off")
     report = (out / "output.txt").read_text(encoding="utf-8") if (out / "output.txt").is_file() else ""
     assert res.returncode == 0, f"{report[-6000:]}\n{res.stderr[-3000:]}"
     summary = report.split("Doctest summary")[-1]
     assert re.search(r"^\s*0 failures in tests", summary, re.MULTILINE), report[-6000:]
     assert int(re.search(r"^\s*(\d+) tests", summary, re.MULTILINE).group(1)) >= 40  # the pages' examples ran
+
+
+@pytest.mark.slow
+@needs_sphinx
+def test_reader_sees_the_explorer_the_notebooks_and_every_api_name(site):
+    """Issue 19: the explorer's page with its screenshots, the API gaps closed, working viewcode back-links, a
+    favicon, and the executed notebooks with their figures."""
+    html = site["html"]
+    page = (html / "explore.html").read_text(encoding="utf-8")
+    assert "srchain explore" in page and "What to look for" in page
+    for shot in ("law.png", "heat.png"):
+        assert f"_images/{shot}" in page and (html / "_images" / shot).stat().st_size > 20_000
+    api = (html / "api.html").read_text(encoding="utf-8")
+    for name in (
+        "srchain.toy.explore.build_app",
+        "srchain.bounds.bc_strong_floor",
+        "srchain.bounds.sqrt_schedule_sum",
+        "srchain.noise.GaussianNoise",
+        "srchain.noise.LaplaceNoise",
+        "srchain.noise.StudentTNoise",
+        "srchain.noise.MinibatchNoise",
+        "srchain.noise.NoiseModel",
+        "srchain.operators.Operator",
+    ):
+        assert f'href="generated/{name}.html"' in api, name
+        assert (html / "generated" / f"{name}.html").is_file(), name
+    # every "[docs]" back-link of the highlighted sources lands on an anchor that exists
+    broken = []
+    ids: dict = {}
+    for src in (html / "_modules").rglob("*.html"):
+        for target, anchor in re.findall(r'href="([^"#]+\.html)#([^"]+)"', src.read_text(encoding="utf-8")):
+            path = (src.parent / target).resolve()
+            if path not in ids:
+                ids[path] = set(re.findall(r'id="([^"]+)"', path.read_text(encoding="utf-8")))
+            if anchor not in ids[path]:
+                broken.append(f"{src.relative_to(html)} -> {target}#{anchor}")
+    assert broken == []
+    # a favicon on every page
+    index = (html / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'<link rel="(?:shortcut )?icon" href="_static/favicon.svg"', index)
+    assert (html / "_static" / "favicon.svg").is_file()
+    # the notebooks, executed at build time, with their figures as images in the pages (under MPLBACKEND=Agg too)
+    for nb, least in (("figure2", 2), ("convex_bounds", 6)):
+        text = (html / "notebooks" / f"{nb}.html").read_text(encoding="utf-8")
+        imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', text)
+        assert len(imgs) >= least, (nb, imgs)
+        for im in imgs:
+            assert (html / "notebooks" / im).resolve().stat().st_size > 5_000, im
+    assert "Findings of this run" in (html / "notebooks" / "figure2.html").read_text(encoding="utf-8")
 
 
 def _package_modules():

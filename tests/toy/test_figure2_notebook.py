@@ -24,6 +24,18 @@ def test_figure2_notebook_runs(monkeypatch):
     client.execute()
     outputs = "".join(_text(c) for c in nb.cells if c.cell_type == "code")
     assert "alpha0" in outputs and "mass@min" in outputs
+    # the figures display even under the Agg backend (the notebook asks for inline images): Figure 2 itself and
+    # the BC-law plot are PNG outputs a reader of the notebook (or of the docs site) sees
+    images = [
+        o["data"]["image/png"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    assert len(images) >= 2
+    assert "plot_figure2" in nb.cells[3].source and any("image/png" in o.get("data", {}) for o in nb.cells[3].outputs)
+    assert all(len(im) > 5_000 for im in images)  # base64 PNGs of drawn figures, not empty canvases
 
     # the notebook ends with its findings, printed from the computed values
     assert nb.cells[-2].cell_type == "markdown" and "found" in nb.cells[-2].source

@@ -27,6 +27,7 @@ from srchain.toy.explore.model import (
     METHODS,
     MIXING_ALPHAS,
     NOISES,
+    PARAMS,
     Setting,
     _fmt,
     _nan,
@@ -39,6 +40,8 @@ from srchain.toy.explore.model import (
     minimizer_cells,
     mixing,
     problem_options,
+    tv_floor,
+    tv_label,
 )
 
 from srchain.errors import SrchainError
@@ -65,27 +68,55 @@ URL_PARAMS = (
     "steps",
     "seed",
     "show_mixing",
+    "log_colour",
 )
+
+#: What each panel shows, in the paper's terms (the captions under the plots).
+CAPTIONS = {
+    "law": (
+        "**What to look for.** The law of the rule at α (blue) against π̃ (dashed), the α → 0 limit of SR's chain "
+        "(Eq. 9); the red line is the global minimiser. Theorem 5: below α0, SR's π_α *is* π̃: shrinking α no longer "
+        "moves SR's law, which keeps only part of its mass on the minimiser. Switch the rule to BC: its law piles "
+        "onto the minimiser as α shrinks (Figure 2)."
+    ),
+    "heat": (
+        "**What to look for.** The same laws on a 2-D lattice: the rule's law at α (left) and π̃ (right). "
+        "Below α0 the two maps agree (Theorem 5); the log colour scale shows the mass SR keeps away from the minimiser."
+    ),
+    "tv": (
+        "**Theorem 5.** TV to π̃ falls as α shrinks and reaches zero below α0 (grey dashed line): SR stalls at π̃. "
+        "Values below the solver's accuracy are rounding noise and are drawn as the grey floor, not as data."
+    ),
+    "mass": (
+        "**Mass on the minimiser.** SR's stops at π̃'s value (dashed) however small α gets; BC's rises towards 1 "
+        "(Figure 2): BC concentrates on the minimiser, SR does not."
+    ),
+    "mix": (
+        "**Theorem 6.** The ε-mixing time M_ε(α) grows like 1/α: a smaller α buys nothing in SR's law (above) "
+        "and costs steps to reach it."
+    ),
+}
 
 
 class Explorer(param.Parameterized):
     """State, computations and views of the explorer (see :mod:`srchain.toy.explore`)."""
 
-    problem = param.Selector(default="toy", objects=list(problem_options()), doc="registered problem")
-    method = param.Selector(default="sr", objects=list(METHODS), doc="training rule")
-    alpha = param.Selector(default=0.01, objects=list(ALPHAS), doc="learning rate α")
-    delta = param.Selector(default=0.5, objects=list(DELTAS), doc="quantization step Δ")
-    noise = param.Selector(default="gaussian", objects=list(NOISES), doc="gradient noise")
-    sigma = param.Number(default=2.0, bounds=(0.05, 50.0), doc="noise scale (σ, or b for laplace)")
-    nu = param.Number(default=3.0, bounds=(2.05, 100.0), doc="student-t degrees of freedom ν")
-    batch = param.Integer(default=1, bounds=(1, 64), doc="batch size B")
-    samples = param.Integer(default=16, bounds=(2, 64), doc="minibatch noise: number of samples m")
-    eps = param.Number(default=0.25, bounds=(0.01, 0.99), doc="ε of the mixing time M_ε")
-    start = param.Number(default=4.0, bounds=(-1e3, 1e3), doc="start point of the simulated chain")
-    simulate = param.Boolean(default=False, doc="overlay a simulated histogram")
-    steps = param.Integer(default=100_000, bounds=(100, 10**7), doc="steps of the simulated chain")
-    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed (simulation, minibatch noise)")
-    show_mixing = param.Boolean(default=False, doc="compute M_ε(α) and its spectral bounds over α")
+    problem = param.Selector(default="toy", objects=list(problem_options()), doc=PARAMS["problem"].doc)
+    method = param.Selector(default="sr", objects=list(METHODS), doc=PARAMS["method"].doc)
+    alpha = param.Selector(default=0.01, objects=list(ALPHAS), doc=PARAMS["alpha"].doc)
+    delta = param.Selector(default=0.5, objects=list(DELTAS), doc=PARAMS["delta"].doc)
+    noise = param.Selector(default="gaussian", objects=list(NOISES), doc=PARAMS["noise"].doc)
+    sigma = param.Number(default=2.0, bounds=(PARAMS["sigma"].lo, PARAMS["sigma"].hi), doc=PARAMS["sigma"].doc)
+    nu = param.Number(default=3.0, bounds=(PARAMS["nu"].lo, PARAMS["nu"].hi), doc=PARAMS["nu"].doc)
+    batch = param.Integer(default=1, bounds=(PARAMS["batch"].lo, PARAMS["batch"].hi), doc=PARAMS["batch"].doc)
+    samples = param.Integer(default=16, bounds=(PARAMS["samples"].lo, PARAMS["samples"].hi), doc=PARAMS["samples"].doc)
+    eps = param.Number(default=0.25, bounds=(PARAMS["eps"].lo, PARAMS["eps"].hi), doc=PARAMS["eps"].doc)
+    start = param.Number(default=4.0, bounds=(PARAMS["start"].lo, PARAMS["start"].hi), doc=PARAMS["start"].doc)
+    simulate = param.Boolean(default=False, doc=PARAMS["simulate"].doc)
+    steps = param.Integer(default=100_000, bounds=(PARAMS["steps"].lo, PARAMS["steps"].hi), doc=PARAMS["steps"].doc)
+    seed = param.Integer(default=0, bounds=(PARAMS["seed"].lo, PARAMS["seed"].hi), doc=PARAMS["seed"].doc)
+    show_mixing = param.Boolean(default=False, doc=PARAMS["show_mixing"].doc)
+    log_colour = param.Boolean(default=True, doc=PARAMS["log_colour"].doc)
 
     def __init__(self, background: bool = True, doc=None, **params):
         super().__init__(**params)
@@ -98,12 +129,16 @@ class Explorer(param.Parameterized):
         self._doc = doc
         self.last_update_s = math.nan
         self.state: dict = {}
+        self.last_input_error: str | None = None
+        self._limit_shown = None  # the π̃ the law's source holds (sent again only when it changes)
+        self._tv_floor = math.nan
         self._build_views()
         self.param.watch(self._on_alpha, ["alpha"])
         self.param.watch(
             self._on_setting, ["problem", "method", "delta", "noise", "sigma", "nu", "batch", "samples", "seed"]
         )
         self.param.watch(self._on_extras, ["simulate", "steps", "start", "eps", "show_mixing"])
+        self.param.watch(self._on_colour, ["log_colour"])
         self._on_setting()
 
     # --- what is being looked at ---------------------------------------------------------------------------
@@ -122,24 +157,40 @@ class Explorer(param.Parameterized):
             batch=int(self.batch),
             samples=int(self.samples),
             seed=int(seed),
+            # a minibatch chain can be reducible at every α: its long-run law then depends on the start (bigbatch's)
+            start=float(self.start) if self.noise == "minibatch" else None,
         )
 
     # --- views ---------------------------------------------------------------------------------------------
     def _build_views(self):
         import panel as pn
-        from bokeh.models import ColumnDataSource, LinearAxis, LinearColorMapper, Range1d, Span
+        from bokeh.models import (
+            ColorBar,
+            ColumnDataSource,
+            Label,
+            LinearAxis,
+            LinearColorMapper,
+            LogColorMapper,
+            LogTicker,
+            Range1d,
+            Span,
+        )
         from bokeh.plotting import figure
 
         tools = "pan,wheel_zoom,box_zoom,reset,hover"
         self.src_law = ColumnDataSource(dict(x=[], pi=[], limit=[], f=[]), name="srchain-law")
         self.src_sim = ColumnDataSource(dict(x=[], sim=[]))
+        # the probability axis is fitted to the laws (the objective has its own axis on the right)
+        self.law_y = Range1d(0, 1, name="srchain-law-y")
         p = figure(
-            height=330,
+            height=460,
             sizing_mode="stretch_width",
             tools=tools,
             x_axis_label="w",
             y_axis_label="probability",
             title="stationary law",
+            y_range=self.law_y,
+            name="srchain-law-figure",
         )
         p.extra_y_ranges = {"f": Range1d(0, 1)}
         p.add_layout(LinearAxis(y_range_name="f", axis_label="f(w)"), "right")
@@ -150,9 +201,12 @@ class Explorer(param.Parameterized):
             y_range_name="f",
             color="#aaaaaa",
             line_dash="dotted",
-            legend_label="objective f",
+            legend_label="objective f (right axis)",
         )
-        p.vbar(x="x", top="sim", width=0.5, source=self.src_sim, color="#ff7f0e", alpha=0.35, legend_label="simulated")
+        self._sim_bars = p.vbar(
+            x="x", top="sim", width=0.5, source=self.src_sim, color="#ff7f0e", alpha=0.35, legend_label="simulated"
+        )
+        self._sim_bars.visible = False
         p.step(
             "x",
             "pi",
@@ -176,31 +230,42 @@ class Explorer(param.Parameterized):
         p.legend.location = "top_left"
         p.legend.click_policy = "hide"
         p.legend.label_text_font_size = "9pt"
+        # the "simulated" entry is listed only while a histogram is shown
+        self._sim_item = next(it for it in p.legend.items if self._sim_bars in it.renderers)
+        p.legend.items = [it for it in p.legend.items if it is not self._sim_item]
         self.fig_law = p
-        self._sim_bars = p.renderers[1]
 
-        self.src_img = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]))
-        self.src_img_lim = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]))
-        self.cmap = LinearColorMapper(palette="Viridis256", low=0, high=1)
-        figs = []
-        for src, title in ((self.src_img, "law of the rule at α"), (self.src_img_lim, "π̃ (SR limit, Eq. 9)")):
+        self.src_img = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="srchain-heat-law")
+        self.src_img_lim = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="srchain-heat-limit")
+        self.cmap_linear = LinearColorMapper(palette="Viridis256", low=0, high=1, nan_color="#dddddd")
+        self.cmap_log = LogColorMapper(
+            palette="Viridis256", low=1e-12, high=1, nan_color="#dddddd", name="srchain-heat-log-mapper"
+        )
+        self.cmap = self.cmap_log if self.log_colour else self.cmap_linear
+        figs, self._heat_glyphs, self.colour_bars = [], [], []
+        for k, (src, title) in enumerate(
+            ((self.src_img, "law of the rule at α"), (self.src_img_lim, "π̃ (SR limit, Eq. 9)"))
+        ):
             q = figure(
-                height=330, width=360, tools=tools, title=title, x_axis_label="w₁", y_axis_label="w₂", match_aspect=True
+                height=420, width=480, tools=tools, title=title, x_axis_label="w₁", y_axis_label="w₂", match_aspect=True
             )
-            q.image(image="image", x="x", y="y", dw="dw", dh="dh", source=src, color_mapper=self.cmap)
+            g = q.image(image="image", x="x", y="y", dw="dw", dh="dh", source=src, color_mapper=self.cmap)
+            bar = ColorBar(color_mapper=self.cmap, title="probability", name=f"srchain-colour-bar-{k}", width=12)
+            q.add_layout(bar, "right")
             figs.append(q)
+            self._heat_glyphs.append(g.glyph)
+            self.colour_bars.append(bar)
         self.fig_heat = figs
 
-        self.src_curve = ColumnDataSource(
-            dict(alpha=list(ALPHAS), tv=[math.nan] * len(ALPHAS), mass=[math.nan] * len(ALPHAS)), name="srchain-curves"
-        )
+        self.src_curve = ColumnDataSource(self._empty_curves(), name="srchain-curves")
         self.alpha_spans = []
         cv = []
-        for key, label, ytype in (("tv", "TV(law, π̃)", "log"), ("mass", "mass on the global minimiser", "linear")):
+        for key, label, ytype in (("tv", "TV to π̃", "log"), ("mass", "mass on the global minimiser", "linear")):
             q = figure(
-                height=260,
+                height=300,
                 sizing_mode="stretch_width",
                 x_axis_type="log",
+                x_range=(ALPHAS[0] / 1.3, ALPHAS[-1] * 1.3),  # the whole grid, also while the sweep fills it
                 y_axis_type=ytype,
                 tools=tools,
                 x_axis_label="α",
@@ -213,6 +278,39 @@ class Explorer(param.Parameterized):
             q.add_layout(s)
             self.alpha_spans.append(s)
             cv.append(q)
+        # TV below the solver's accuracy is not data: a labelled floor (grey triangles on a dashed line)
+        tvf = cv[0]
+        tvf.yaxis.ticker = LogTicker(desired_num_ticks=4, num_minor_ticks=10)
+        self.floor_span = Span(
+            location=math.nan,
+            dimension="width",
+            line_color="#888888",
+            line_dash="dotdash",
+            name="srchain-tv-floor",
+        )
+        tvf.add_layout(self.floor_span)
+        self.floor_label = Label(
+            x=5,
+            y=math.nan,
+            x_units="screen",
+            text="",
+            text_font_size="8pt",
+            text_color="#666666",
+            y_offset=3,
+            name="srchain-tv-floor-label",
+        )
+        tvf.add_layout(self.floor_label)
+        tvf.scatter(
+            "alpha",
+            "floor",
+            source=self.src_curve,
+            marker="inverted_triangle",
+            size=7,
+            color="#888888",
+            legend_label="below the solver's accuracy",
+        )
+        tvf.legend.location = "bottom_right"
+        tvf.legend.label_text_font_size = "8pt"
         self.limit_mass_span = Span(location=math.nan, dimension="width", line_color="black", line_dash="dashed")
         cv[1].add_layout(self.limit_mass_span)
         self.alpha0_spans = []
@@ -224,7 +322,7 @@ class Explorer(param.Parameterized):
 
         self.src_mix = ColumnDataSource(dict(alpha=[], exact=[], lower=[], upper=[]))
         q = figure(
-            height=260,
+            height=300,
             sizing_mode="stretch_width",
             x_axis_type="log",
             y_axis_type="log",
@@ -243,53 +341,217 @@ class Explorer(param.Parameterized):
         q.legend.location = "top_right"
         self.fig_mix = q
 
+        def caption(key):
+            return pn.pane.Markdown(
+                CAPTIONS[key],
+                sizing_mode="stretch_width",
+                css_classes=[f"srchain-caption-{key}"],
+                styles={"font-size": "10pt", "color": "#444"},
+                margin=(0, 10),
+            )
+
         # (a Bokeh pane's own ``visible`` does not come back once set False: toggle a Column around it)
-        self.pane_law = pn.Column(pn.pane.Bokeh(self.fig_law, sizing_mode="stretch_width"), sizing_mode="stretch_width")
-        self.pane_heat = pn.Row(*[pn.pane.Bokeh(f) for f in self.fig_heat], visible=False)
+        self.pane_law = pn.Column(
+            pn.pane.Bokeh(self.fig_law, sizing_mode="stretch_width"), caption("law"), sizing_mode="stretch_width"
+        )
+        self.pane_heat = pn.Column(pn.Row(*[pn.pane.Bokeh(f) for f in self.fig_heat]), caption("heat"), visible=False)
         self.pane_curves = pn.Row(
-            *[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.fig_curves], sizing_mode="stretch_width"
+            pn.Column(
+                pn.pane.Bokeh(self.fig_curves[0], sizing_mode="stretch_width"),
+                caption("tv"),
+                sizing_mode="stretch_width",
+            ),
+            pn.Column(
+                pn.pane.Bokeh(self.fig_curves[1], sizing_mode="stretch_width"),
+                caption("mass"),
+                sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width",
         )
         self.pane_mix = pn.Column(
-            pn.pane.Bokeh(self.fig_mix, sizing_mode="stretch_width"), visible=False, sizing_mode="stretch_width"
+            pn.pane.Bokeh(self.fig_mix, sizing_mode="stretch_width"),
+            caption("mix"),
+            visible=False,
+            sizing_mode="stretch_width",
         )
-        self.numbers = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["srchain-numbers"])
-        self.data_tag = pn.pane.HTML("", margin=0)
+        # the numbers and the data tag change on every α: plain Bokeh Divs, whose update is one property (a Panel
+        # Markdown or HTML pane re-renders and restyles itself, ~40 ms an update on a loaded 2-core machine)
+        # (fixed heights: a new text then redraws the Div alone, not the layout of the whole page)
+        self.numbers = _Div(
+            css_classes=["srchain-numbers"], styles={"font-size": "10pt", "overflow": "auto"}, height=100
+        )
+        self.data_tag = _Div(margin=0, height=1)
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.url_message = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width", css_classes=["srchain-url-message"]
+        )
         self.progress = pn.indicators.Progress(value=0, max=len(ALPHAS), width=260, visible=False)
         self.progress_text = pn.pane.Str("", styles={"font-size": "9pt"})
         self.spinner = pn.indicators.LoadingSpinner(value=False, size=24)
 
+    @staticmethod
+    def _empty_curves() -> dict:
+        nan = [math.nan] * len(ALPHAS)
+        return dict(alpha=list(ALPHAS), tv=list(nan), floor=list(nan), mass=list(nan), tv_raw=list(nan))
+
+    # --- controls ------------------------------------------------------------------------------------------
     def widgets(self):
+        """The controls, grouped (problem, rule, noise, numerics); each number box shows its allowed range and,
+        under it, why a value was refused (the page keeps the last good view)."""
         import panel as pn
 
-        w = pn.Param(
-            self.param,
-            parameters=list(URL_PARAMS),
-            show_name=False,
-            widgets={
-                "alpha": {"type": pn.widgets.DiscreteSlider, "name": "α (log scale)", "formatter": "%.3g"},
-                "delta": {"type": pn.widgets.Select, "name": "Δ"},
-                "problem": {"name": "problem"},
-                "sigma": {
-                    "type": pn.widgets.FloatInput,
-                    "name": "σ (gaussian std / laplace b / student-t scale)",
-                    "step": 0.5,
-                },
-                "nu": {"type": pn.widgets.FloatInput, "name": "ν (student-t)", "step": 0.5},
-                "batch": {"type": pn.widgets.IntInput, "name": "batch B"},
-                "samples": {"type": pn.widgets.IntInput, "name": "samples m (minibatch noise)"},
-                "eps": {"type": pn.widgets.FloatInput, "name": "ε (mixing time)", "step": 0.05},
-                "start": {"type": pn.widgets.FloatInput, "name": "start point (simulation)"},
-                "steps": {"type": pn.widgets.IntInput, "name": "steps (simulation)", "step": 10000},
-                "seed": {"type": pn.widgets.IntInput, "name": "seed"},
-                "simulate": {"name": "overlay simulated histogram"},
-                "show_mixing": {"name": "M_ε(α) and spectral bounds"},
-            },
+        self.input_messages = {}
+        self._inputs = {}
+        made = {}
+        for name in URL_PARAMS:
+            spec = PARAMS[name]
+            if spec.kind in ("float", "int"):
+                made[name] = self._number_input(spec)
+            elif spec.kind == "bool":
+                made[name] = pn.widgets.Checkbox.from_param(
+                    getattr(self.param, name), name=self._bool_label(name), css_classes=[f"srchain-input-{name}"]
+                )
+            elif name == "alpha":
+                made[name] = pn.widgets.DiscreteSlider.from_param(
+                    self.param.alpha, name="α (log scale)", formatter="%.3g", sizing_mode="stretch_width"
+                )
+            elif name == "method":
+                made[name] = pn.widgets.RadioButtonGroup.from_param(
+                    self.param.method, name="rule", sizing_mode="stretch_width"
+                )
+            else:
+                made[name] = pn.widgets.Select.from_param(getattr(self.param, name), name=spec.label)
+        groups = []
+        for group, title in (("problem", "Problem"), ("rule", "Rule"), ("noise", "Noise"), ("numerics", "Numerics")):
+            items = [made[n] for n in URL_PARAMS if PARAMS[n].group == group]
+            groups.append(
+                pn.Card(
+                    *items,
+                    title=title,
+                    collapsible=True,
+                    sizing_mode="stretch_width",
+                    css_classes=[f"srchain-group-{group}"],
+                )
+            )
+        return pn.Column(*groups, sizing_mode="stretch_width")
+
+    @staticmethod
+    def _bool_label(name):
+        return {
+            "simulate": "overlay a simulated histogram",
+            "show_mixing": "M_ε(α) and spectral bounds",
+            "log_colour": "log colour scale (heat maps)",
+        }[name]
+
+    def _number_input(self, spec):
+        """A text box for ``spec`` with its range in the label and a message line under it."""
+        import panel as pn
+
+        label_key = "label" if "label" in pn.widgets.TextInput.param else "name"  # Panel ≥ 1.8 calls it label
+        box = pn.widgets.TextInput(
+            **{label_key: f"{spec.label} ({spec.range_text()})"},
+            value=self._format(spec, getattr(self, spec.name)),
+            sizing_mode="stretch_width",
+            css_classes=[f"srchain-input-{spec.name}"],
         )
-        return w
+        msg = pn.pane.HTML(
+            "",
+            visible=False,
+            sizing_mode="stretch_width",
+            css_classes=[f"srchain-input-message-{spec.name}"],
+            styles={"color": "#b00020", "font-size": "9pt"},
+            margin=(0, 10),
+        )
+        self.input_messages[spec.name] = msg
+        self._inputs[spec.name] = box
+        box.param.watch(lambda ev, spec=spec: self._on_input(spec, ev.new), "value")
+        self.param.watch(lambda ev, spec=spec: self._sync_input(spec), spec.name)
+        return pn.Column(box, msg, sizing_mode="stretch_width", margin=0)
+
+    @staticmethod
+    def _format(spec, value) -> str:
+        return str(int(value)) if spec.kind == "int" else f"{float(value):g}"
+
+    def set_input(self, name: str, text) -> bool:
+        """Apply what a user typed into the box of ``name`` (the view's path): True if it was taken, else the
+        box's message says why and every view keeps its last good state."""
+        spec = PARAMS[name]
+        try:
+            value = spec.parse(text)
+        except SrchainError as exc:
+            msg = self.input_messages.get(name) if hasattr(self, "input_messages") else None
+            shown = self._format(spec, getattr(self, name))
+            text = f"{html.escape(str(exc))}; still showing {html.escape(spec.label)} = {html.escape(shown)}"
+            if msg is not None:
+                msg.object = text
+                msg.visible = True
+            self.last_input_error = str(exc)
+            return False
+        if hasattr(self, "input_messages") and name in self.input_messages:
+            self.input_messages[name].visible = False
+            self.input_messages[name].object = ""
+        self.last_input_error = None
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+        return True
+
+    def _on_input(self, spec, text):
+        # on the document's next tick, under its lock: Panel handles a browser event with the document unlocked,
+        # where a change to a Bokeh data source fails (the widgets made by from_param are linked the same way)
+        self._dispatch(functools.partial(self.set_input, spec.name, text))
+
+    def _sync_input(self, spec):
+        box = self._inputs.get(spec.name)
+        if box is None:
+            return
+        try:
+            current = spec.parse(box.value)
+        except SrchainError:
+            current = None
+        if current != getattr(self, spec.name):
+            box.value = self._format(spec, getattr(self, spec.name))
+        self.input_messages[spec.name].visible = False
+
+    # --- the URL -------------------------------------------------------------------------------------------
+    def apply_query(self, args: dict) -> list[str]:
+        """Apply a URL's query parameters (``name -> text``): the good ones set the state (α snapped to the nearest
+        value of the grid), the others are ignored; returns one line per ignored or changed parameter (shown in
+        the page)."""
+        notes, values = [], {}
+        for name, raw in args.items():
+            if name not in PARAMS or name not in URL_PARAMS:
+                notes.append(f"ignored URL parameter {name}={raw}: not one of {', '.join(URL_PARAMS)}")
+                continue
+            spec = PARAMS[name]
+            try:
+                value = spec.parse(raw)
+            except SrchainError as exc:
+                notes.append(f"ignored URL parameter {name}={raw}: {exc}")
+                continue
+            if name == "alpha" and abs(float(raw) - value) > 1e-12 * value:
+                notes.append(f"α = {raw} from the URL is shown at the nearest α of the slider's grid, {value:g}")
+            values[name] = value
+        if values:
+            self.param.update(**values)
+        self.url_message.object = "\n".join(f"- {html.escape(n)}" for n in notes)
+        self.url_message.visible = bool(notes)
+        return notes
+
+    def query(self) -> dict:
+        """The URL's query parameters for the current state (booleans as ``true``/``false``, numbers as ``%g``)."""
+        out = {}
+        for name in URL_PARAMS:
+            spec, v = PARAMS[name], getattr(self, name)
+            if spec.kind == "bool":
+                out[name] = "true" if v else "false"
+            elif spec.kind in ("float", "int") or isinstance(v, float):
+                out[name] = self._format(spec, v) if spec.kind in ("float", "int") else repr(v)
+            else:
+                out[name] = str(v)
+        return out
 
     def panel(self):
-        """The whole app: controls on the left, views on the right."""
+        """The whole app: grouped controls on the left, the law (large), its captions and the curves on the right."""
         import panel as pn
 
         png = pn.widgets.FileDownload(
@@ -303,22 +565,27 @@ class Explorer(param.Parameterized):
         )
         side = pn.Column(
             "## srchain explore",
+            pn.pane.Markdown(
+                "SR (stochastic rounding) as a Markov chain: its law π_α, the α → 0 limit π̃ and BC, exactly.",
+                styles={"font-size": "9pt"},
+            ),
             self.widgets(),
             pn.Row(self.spinner, self.progress),
             self.progress_text,
             png,
             nc,
             js,
-            width=320,
+            width=330,
         )
         main = pn.Column(
+            self.url_message,
             self.message,
-            self.numbers,
+            self.numbers.pane,
             self.pane_law,
             self.pane_heat,
             self.pane_curves,
             self.pane_mix,
-            self.data_tag,
+            self.data_tag.pane,
             sizing_mode="stretch_width",
         )
         return pn.Row(side, main, sizing_mode="stretch_width")
@@ -377,6 +644,9 @@ class Explorer(param.Parameterized):
 
     def _on_extras(self, *events):
         names = {e.name for e in events}
+        if "start" in names and self.noise == "minibatch":  # the start is part of a minibatch chain's setting
+            self._on_setting()
+            return
         if names & {"eps", "show_mixing"}:
             with self._lock:
                 self._gen += 1
@@ -395,13 +665,26 @@ class Explorer(param.Parameterized):
         two_d = lattice.dim == 2
         self.pane_law.visible = not two_d
         self.pane_heat.visible = two_d
-        for src in (self.src_curve,):
-            src.data = dict(alpha=list(ALPHAS), tv=[math.nan] * len(ALPHAS), mass=[math.nan] * len(ALPHAS))
+        self.src_curve.data = self._empty_curves()
         self.src_mix.data = dict(alpha=[], exact=[], lower=[], upper=[])
-        if self.method != "sr":
-            self.fig_curves[0].title.text = "TV(law of the rule, SR's π̃) over α"
-        else:
-            self.fig_curves[0].title.text = "TV(π_α, π̃) over α"
+        self.fig_curves[0].title.text = f"{tv_label(self.method)} over α"
+        self.fig_curves[0].yaxis.axis_label = tv_label(self.method)
+        floor = tv_floor(s)
+        self._tv_floor = floor
+        self.floor_span.location = floor
+        self.floor_label.y = floor
+        self.floor_label.text = f"solver accuracy {floor:.1g}: TV below it is rounding noise"
+        if lattice.dim == 1:  # what does not depend on α: the lattice, the objective and π̃
+            x = lattice.points[:, 0]
+            f = np.asarray(problem.value(lattice.points), dtype=np.float64)
+            self.fig_law.extra_y_ranges["f"].start = float(f.min())
+            self.fig_law.extra_y_ranges["f"].end = float(f.max())
+            nan_vec = np.full(lattice.size, math.nan)
+            self.src_law.data = dict(x=x, pi=nan_vec, limit=nan_vec, f=f)
+            self.src_sim.data = dict(x=x, sim=nan_vec)
+            self._sim_bars.glyph.width = 0.8 * lattice.delta
+            self.min_span.location = math.nan if problem.minimizer is None else float(problem.minimizer[0])
+        self._limit_shown = None
 
     def _update_current(self):
         """Recompute what depends on α (waits up to WAIT_S, then finishes in the background)."""
@@ -468,23 +751,30 @@ class Explorer(param.Parameterized):
         pi = L.pi
         tv_, mass, ent = res["point"]
         a0 = alpha0_of(s)
-        errors = [e for e in (L.error, lim.error if method == "sr" else None) if e]
+        errors = []
+        for e in (L.error, lim.error if method == "sr" else None):
+            if e and e not in errors:  # the law and π̃ of a reducible chain say the same: say it once
+                errors.append(e)
         sim = res.get("sim")
         if sim is not None and sim.error:
             errors.append(sim.error)
         self._show_error("; ".join(errors) if errors else None)
         cells = minimizer_cells(s)
         lim_mass = float(lim.pi[cells].sum()) if lim.pi is not None and cells.size else math.nan
+        floor = tv_floor(s)
         self.state = {
             "alpha": alpha,
             "method": method,
             "setting": s.to_dict(),
             "tv_to_limit": _nan(tv_),
+            "tv_floor": floor,
+            "tv_label": tv_label(method),
             "mass_at_minimizer": _nan(mass),
             "entropy": _nan(ent),
             "alpha0": a0,
             "limit_mass_at_minimizer": _nan(lim_mass),
             "solver": L.solver,
+            "note": L.note,
             "states": lattice.size,
             "pi": None if pi is None else pi,
             "pi_limit": lim.pi,
@@ -492,22 +782,31 @@ class Explorer(param.Parameterized):
             "mixing": res.get("mixing"),
             "points": lattice.points,
         }
-        # the law's view
-        nan_vec = [math.nan] * lattice.size
+        # the law's view: only the columns that change with α are sent (x, f are sent with the setting)
         if lattice.dim == 1:
-            x = lattice.points[:, 0]
-            f = np.asarray(problem.value(lattice.points), dtype=np.float64)
-            self.fig_law.extra_y_ranges["f"].start = float(f.min())
-            self.fig_law.extra_y_ranges["f"].end = float(f.max())
-            self.src_law.data = dict(
-                x=x, pi=nan_vec if pi is None else pi, limit=nan_vec if lim.pi is None else lim.pi, f=f
-            )
-            self.src_sim.data = dict(x=x, sim=nan_vec if sim is None or sim.pi is None else sim.pi)
-            self._sim_bars.glyph.width = 0.8 * lattice.delta
-            self.min_span.location = math.nan if problem.minimizer is None else float(problem.minimizer[0])
-            self.fig_law.title.text = (
-                f"{problem.name}: {method.upper()} at α = {alpha:g}, Δ = {lattice.delta:g}, noise {noise.describe()}"
-            )
+            n = lattice.size
+            pi_col = np.full(n, math.nan) if pi is None else pi
+            update = {"pi": pi_col}
+            if self._limit_shown is not lim:
+                update["limit"] = np.full(n, math.nan) if lim.pi is None else lim.pi
+                self._limit_shown = lim
+            if len(self.src_law.data["x"]) == n:
+                self.src_law.data.update(update)
+            else:  # (not yet framed: a setting error was fixed)
+                self._update_static()
+                self.src_law.data.update(pi=pi_col, limit=np.full(n, math.nan) if lim.pi is None else lim.pi)
+                self._limit_shown = lim
+            show_sim = sim is not None and sim.pi is not None
+            if show_sim or self._sim_bars.visible:
+                self.src_sim.data.update(sim=sim.pi if show_sim else np.full(n, math.nan))
+            self._show_sim(show_sim)
+            tops = [np.max(v) for v in (pi, lim.pi, sim.pi if show_sim else None) if v is not None]
+            top = float(max(tops)) if tops else 1.0
+            self.law_y.update(start=0.0, end=1.08 * top if top > 0 else 1.0)
+            # (α is in the numbers line and on the slider: a title that changes with α re-lays out the whole page)
+            title = f"{problem.name}: {method.upper()}, Δ = {lattice.delta:g}, noise {noise.describe()}"
+            if self.fig_law.title.text != title:
+                self.fig_law.title.text = title
         else:
             lo, hi = lattice.domain[0]
             lo2, hi2 = lattice.domain[1]
@@ -521,10 +820,7 @@ class Explorer(param.Parameterized):
             limg = (np.full(lattice.shape, math.nan) if lim.pi is None else lim.pi.reshape(lattice.shape)).T
             self.src_img.data = dict(image=[img], **frame)
             self.src_img_lim.data = dict(image=[limg], **frame)
-            top = np.nanmax(
-                [np.nanmax(img) if np.isfinite(img).any() else 0, np.nanmax(limg) if np.isfinite(limg).any() else 0]
-            )
-            self.cmap.high = float(top) if top > 0 else 1.0
+            self._fit_colours()
             self.fig_heat[0].title.text = f"{method.upper()} at α = {alpha:g} (Δ = {lattice.delta:g})"
         # markers on the curves
         for sp_ in self.alpha_spans:
@@ -534,42 +830,91 @@ class Explorer(param.Parameterized):
         self.limit_mass_span.location = lim_mass
         i = ALPHAS.index(alpha) if alpha in ALPHAS else None
         if i is not None and gen == self._gen:
-            self.src_curve.patch({"tv": [(i, _nan(tv_))], "mass": [(i, _nan(mass))]})
+            self.src_curve.patch(self._curve_patch([(i, tv_, mass)], floor))
         self._write_numbers(s, method, alpha, L, lim, a0, lattice, noise)
         self.last_update_s = time.perf_counter() - t0
+
+    def _show_sim(self, show: bool):
+        if self._sim_bars.visible == show:
+            return
+        self._sim_bars.visible = show
+        items = [it for it in self.fig_law.legend.items if it is not self._sim_item]
+        if show:
+            items.insert(1, self._sim_item)
+        self.fig_law.legend.items = items
+
+    @staticmethod
+    def _curve_patch(points, floor) -> dict:
+        """Patch of the curves' source for ``(i, tv, mass)`` points: TV at or above the solver's accuracy is data
+        (``tv``); below it, it is drawn at the floor (``floor``) and not as data."""
+        patch = {"tv": [], "floor": [], "mass": [], "tv_raw": []}
+        for i, t, m in points:
+            t = _nan(t)
+            below = math.isfinite(t) and t < floor
+            patch["tv"].append((i, math.nan if below else t))
+            patch["floor"].append((i, floor if below else math.nan))
+            patch["mass"].append((i, _nan(m)))
+            patch["tv_raw"].append((i, t))
+        return patch
 
     def _write_numbers(self, s, method, alpha, L, lim, a0, lattice, noise):
         st = self.state
         mix = st.get("mixing") or {}
-        lines = [
-            f"**{method.upper()} at α = {alpha:g}**, Δ = {lattice.delta:g}, {lattice.size} states, noise "
-            f"{noise.describe()}",
-            f"- TV(π_α, π̃) = **{_fmt(st['tv_to_limit'])}**; mass on the global minimiser "
-            f"**{_fmt(st['mass_at_minimizer'])}** (π̃: {_fmt(st['limit_mass_at_minimizer'])}); "
+        t, floor = st["tv_to_limit"], st["tv_floor"]
+        tv_text = f"< {floor:.1g} (below the solver's accuracy)" if math.isfinite(t) and t < floor else f"{_fmt(t)}"
+        esc = html.escape
+        head = (
+            f"<b>{method.upper()} at α = {alpha:g}</b>, Δ = {lattice.delta:g}, {lattice.size} states, noise "
+            f"{esc(noise.describe())}"
+        )
+        items = [
+            f"{tv_label(method)} = <b>{tv_text}</b>; mass on the global minimiser "
+            f"<b>{_fmt(st['mass_at_minimizer'])}</b> (π̃: {_fmt(st['limit_mass_at_minimizer'])}); "
             f"entropy {_fmt(st['entropy'])} nats",
-            f"- α0 = {_fmt(a0)} (π_α → π̃ as α → 0, Theorem 5); law solver: {L.solver or '–'}"
-            + (f"; {L.note}" if L.note else ""),
+            f"α0 = {_fmt(a0)} (π_α → π̃ as α → 0, Theorem 5); law solver: {esc(L.solver or '–')}"
+            + (f"; {esc(L.note)}" if L.note else ""),
         ]
         if mix:
-            lines.append(
-                f"- M_ε(α), ε = {self.eps:g}: {mix.get('mixing_time') or '–'} (spectral bounds "
+            items.append(
+                f"M_ε(α), ε = {self.eps:g}: {mix.get('mixing_time') or '–'} (spectral bounds "
                 f"{_fmt(mix.get('lower_bound'), '.3g')} … {_fmt(mix.get('upper_bound'), '.3g')})"
-                + (f" — {mix['note']}" if mix.get("note") else "")
+                + (f" — {esc(mix['note'])}" if mix.get("note") else "")
             )
         if st.get("sim") is not None:
-            lines.append(f"- simulated: {self.steps} steps from w = {self.start:g}, seed {self.seed}")
-        self.numbers.object = "\n".join(lines)
-        law_list = [] if st["pi"] is None else [float(v) for v in st["pi"]]
+            items.append(f"simulated: {self.steps} steps from w = {self.start:g}, seed {self.seed}")
+        self.numbers.object = head + "<ul>" + "".join(f"<li>{it}</li>" for it in items) + "</ul>"
+        law_list = [] if st["pi"] is None else st["pi"].tolist()
         attrs = {
             "alpha": repr(alpha),
             "method": method,
             "tv": repr(st["tv_to_limit"]),
+            "tv-floor": repr(floor),
             "mass": repr(st["mass_at_minimizer"]),
             "states": str(lattice.size),
+            "sigma": repr(float(s.sigma)),
+            "noise": s.noise,
             "law": json.dumps(law_list),
         }
         body = " ".join(f'data-{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
         self.data_tag.object = f'<div id="srchain-state" {body} style="display:none"></div>'
+
+    def _on_colour(self, *_):
+        self.cmap = self.cmap_log if self.log_colour else self.cmap_linear
+        for g, bar in zip(self._heat_glyphs, self.colour_bars, strict=True):
+            g.color_mapper = self.cmap
+            bar.color_mapper = self.cmap
+        self._fit_colours()
+
+    def _fit_colours(self):
+        """Fit both colour mappers to the two heat maps (log: from the smallest positive value, at most 12 decades)."""
+        vals = [np.asarray(src.data["image"][0]) for src in (self.src_img, self.src_img_lim) if src.data["image"]]
+        vals = np.concatenate([v.ravel() for v in vals]) if vals else np.zeros(0)
+        vals = vals[np.isfinite(vals)]
+        top = float(vals.max()) if vals.size and vals.max() > 0 else 1.0
+        pos = vals[vals > 0]
+        low = max(float(pos.min()) if pos.size else top * 1e-12, top * 1e-12)
+        self.cmap_linear.update(low=0.0, high=top)
+        self.cmap_log.update(low=low if low < top else top / 10, high=top)
 
     def _show_error(self, text):
         self.message.object = text or ""
@@ -594,17 +939,17 @@ class Explorer(param.Parameterized):
         here = float(self.alpha)
         order = sorted(range(len(ALPHAS)), key=lambda i: abs(math.log(ALPHAS[i] / here)))
         done = 0
-        batch = {"tv": [], "mass": []}
+        floor = tv_floor(s)
+        batch = []
         last = time.monotonic()
         for i in order:
             if gen != self._gen:
                 return
             t, m, _ = curve_point(s, method, ALPHAS[i])
-            batch["tv"].append((i, _nan(t)))
-            batch["mass"].append((i, _nan(m)))
+            batch.append((i, t, m))
             done += 1
             if time.monotonic() - last > 0.25 or done == len(ALPHAS):
-                patch, batch, last = batch, {"tv": [], "mass": []}, time.monotonic()
+                patch, batch, last = self._curve_patch(batch, floor), [], time.monotonic()
                 self._dispatch(functools.partial(self._apply_curve, patch, done, gen))
         if want_mix:
             rows = []
@@ -646,7 +991,8 @@ class Explorer(param.Parameterized):
         d = self.src_curve.data
         return {
             "alpha": np.asarray(d["alpha"], dtype=float),
-            "tv": np.asarray(d["tv"], dtype=float),
+            "tv": np.asarray(d["tv_raw"], dtype=float),
+            "tv_floor": float(getattr(self, "_tv_floor", math.nan)),
             "mass": np.asarray(d["mass"], dtype=float),
         }
 
@@ -667,7 +1013,28 @@ class Explorer(param.Parameterized):
 
     def png_bytes(self) -> io.BytesIO:
         """The current view drawn by matplotlib (law, curves over α and, when shown, the mixing times)."""
-        return export.png_bytes(self.state, self.curves(), self.src_mix.data)
+        return export.png_bytes(self.state, self.curves(), self.src_mix.data, bool(self.log_colour))
+
+
+class _Div:
+    """A Bokeh ``Div`` in a Panel pane: ``object`` is its HTML (the pane's models are made once)."""
+
+    def __init__(self, margin=(5, 10), css_classes=(), styles=None, height=None):
+        import panel as pn
+        from bokeh.models import Div
+
+        self.div = Div(
+            text="", sizing_mode="stretch_width", css_classes=list(css_classes), styles=styles or {}, height=height
+        )
+        self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width", margin=margin, height=height)
+
+    @property
+    def object(self) -> str:
+        return self.div.text
+
+    @object.setter
+    def object(self, text: str) -> None:
+        self.div.text = text
 
 
 def build_app(background: bool = True, location: bool = True, **params):
@@ -693,8 +1060,31 @@ def build_app(background: bool = True, location: bool = True, **params):
     ex = Explorer(background=background, doc=pn.state.curdoc, **params)
     layout = ex.panel()
     if location and pn.state.location is not None and ex._doc is not None and ex._doc.session_context is not None:
-        pn.state.location.sync(ex, {name: name for name in URL_PARAMS})
+        _sync_url(ex, pn.state.location, pn.state.session_args)
     if ex._doc is not None and ex._doc.session_context is not None:
         pn.state.on_session_destroyed(lambda ctx: ex.close())
     layout.explorer = ex
     return layout
+
+
+def _sync_url(ex: Explorer, loc, session_args: dict) -> None:
+    """Read the state from the URL's query (what is ignored is said in the page) and keep the URL up to date."""
+    from urllib.parse import urlencode
+
+    args = {}
+    for k, v in (session_args or {}).items():
+        if k == "bokeh-autoload-element" or not v:
+            continue
+        raw = v[-1]
+        args[k] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    ex.apply_query(args)
+
+    def write(*_):
+        loc.search = "?" + urlencode(ex.query())
+
+    write()
+    ex.param.watch(write, list(URL_PARAMS))
+    # once more when the page has loaded: the browser's first report of its URL replaces what was set before
+    import panel as pn
+
+    pn.state.onload(write)

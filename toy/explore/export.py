@@ -14,7 +14,7 @@ import math
 import numpy as np
 from srchain.toy.explore.model import _fmt
 
-__all__ = ["to_xarray", "netcdf_bytes", "to_dict", "json_bytes", "png_bytes"]
+__all__ = ["to_xarray", "netcdf_bytes", "to_dict", "json_bytes", "png_bytes", "figure", "PI_TILDE"]
 
 
 def to_xarray(state: dict, curves: dict, mix: dict, eps: float):
@@ -56,6 +56,7 @@ def to_xarray(state: dict, curves: dict, mix: dict, eps: float):
         "method": st["method"],
         "alpha0": math.nan if st["alpha0"] is None else st["alpha0"],
         "tv_at_current_alpha": st["tv_to_limit"],
+        "tv_floor": st.get("tv_floor", math.nan),
         "solver": st["solver"],
         "settings": json.dumps(settings),
         "srchain_json_attrs": "settings",
@@ -95,6 +96,7 @@ def to_dict(state: dict, curves: dict) -> dict:
                 "alpha": st["alpha"],
                 "pi": None if st["pi"] is None else np.asarray(st["pi"]).tolist(),
                 "tv_to_limit": st["tv_to_limit"],
+                "tv_floor": st.get("tv_floor"),
                 "mass_at_minimizer": st["mass_at_minimizer"],
                 "entropy": st["entropy"],
                 "solver": st["solver"],
@@ -120,11 +122,30 @@ def json_bytes(d: dict) -> io.BytesIO:
     return io.BytesIO(json.dumps(to_jsonable(d), indent=1).encode())
 
 
-def png_bytes(state: dict, curves: dict, mix: dict) -> io.BytesIO:
+#: π̃ in matplotlib's mathtext: the combining tilde of "π̃" (U+0303) is drawn beside the π by DejaVu Sans, not over it
+PI_TILDE = r"$\tilde{\pi}$"
+
+
+def _mpl(text: str) -> str:
+    """``text`` with the page's Unicode π̃, π_α and M_ε written for matplotlib (mathtext)."""
+    return text.replace("π̃", PI_TILDE).replace("π_α", r"$\pi_\alpha$").replace("M_ε", r"$M_\varepsilon$")
+
+
+def png_bytes(state: dict, curves: dict, mix: dict, log_colour: bool = True) -> io.BytesIO:
     """The current view drawn by matplotlib (law, curves over α and, when shown, the mixing times).
 
-    The arguments are those of :func:`to_xarray`.
+    The arguments are those of :func:`to_xarray`; ``log_colour`` draws a 2-D law on a logarithmic colour scale.
     """
+    fig = figure(state, curves, mix, log_colour)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    buf.seek(0)
+    return buf
+
+
+def figure(state: dict, curves: dict, mix: dict, log_colour: bool = True):
+    """The matplotlib :class:`~matplotlib.figure.Figure` of :func:`png_bytes`."""
+    from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
     st = state
@@ -140,46 +161,72 @@ def png_bytes(state: dict, curves: dict, mix: dict) -> io.BytesIO:
         if st["pi"] is not None:
             ax.step(x, st["pi"], where="mid", lw=2, label=f"{st['method'].upper()} law at α={st['alpha']:g}")
         if st["pi_limit"] is not None:
-            ax.step(x, st["pi_limit"], "k--", where="mid", label="π̃ (SR limit, Eq. 9)")
+            ax.step(x, st["pi_limit"], "k--", where="mid", label=_mpl("π̃ (SR limit, Eq. 9)"))
         ax.set_xlabel("w")
         ax.set_ylabel("probability")
         ax.legend(fontsize=8)
     else:
         n1 = len(np.unique(pts[:, 0]))
         img = np.asarray(st["pi"] if st["pi"] is not None else np.zeros(len(pts))).reshape(n1, -1).T
-        ax.imshow(
+        pos = img[np.isfinite(img) & (img > 0)]
+        norm = None
+        if log_colour and pos.size:
+            norm = LogNorm(vmin=max(pos.min(), pos.max() * 1e-12), vmax=pos.max())
+        im = ax.imshow(
             img,
             origin="lower",
             extent=[pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max()],
             aspect="auto",
+            norm=norm,
         )
-        ax.set_xlabel("w₁")
-        ax.set_ylabel("w₂")
+        fig.colorbar(im, ax=ax, label="probability" + (" (log scale)" if norm is not None else ""))
+        ax.set_xlabel("$w_1$")
+        ax.set_ylabel("$w_2$")
+    label = st.get("tv_label") or "TV(π_α, π̃)"
     ax.set_title(
-        f"{st['setting']['problem']}: {st['method'].upper()}, α = {st['alpha']:g}, "
-        f"Δ = {st['setting']['delta']:g}; TV(π_α, π̃) = {_fmt(st['tv_to_limit'])}",
+        _mpl(
+            f"{st['setting']['problem']}: {st['method'].upper()}, α = {st['alpha']:g}, "
+            f"Δ = {st['setting']['delta']:g}; {label} = {_tv_text(st['tv_to_limit'], st.get('tv_floor'))}"
+        ),
         fontsize=9,
     )
     cur = curves
+    floor = float(cur.get("tv_floor", math.nan))
+    tv_curve = np.asarray(cur["tv"], dtype=float)
+    below = np.isfinite(tv_curve) & (tv_curve < floor)
     ax = axs[1]
-    ax.loglog(cur["alpha"], cur["tv"], "o-", ms=3, label="TV(law, π̃)")
+    ax.loglog(cur["alpha"], np.where(below, np.nan, tv_curve), "o-", ms=3, label=_mpl(label))
+    if below.any():
+        ax.loglog(
+            np.asarray(cur["alpha"])[below],
+            np.full(below.sum(), floor),
+            "v",
+            color="0.5",
+            ms=5,
+            label=f"below the solver's accuracy ({floor:.1g})",
+        )
+        ax.axhline(floor, color="0.5", ls="-.", lw=0.8)
+        ax.legend(fontsize=7, loc="lower right")
     ax2 = ax.twinx()
     ax2.semilogx(cur["alpha"], cur["mass"], "s-", ms=3, color="C2", label="mass on minimiser")
     ax.axvline(st["alpha"], color="r")
-    ax.set_xlabel("α")
-    ax.set_ylabel("TV(law, π̃)")
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_ylabel(_mpl(label))
     ax2.set_ylabel("mass on minimiser", color="C2")
     if rows == 3:
         ax = axs[2]
-        ax.loglog(mix["alpha"], mix["exact"], "o-", label="M_ε exact")
+        ax.loglog(mix["alpha"], mix["exact"], "o-", label=_mpl("M_ε exact"))
         ax.loglog(mix["alpha"], mix["lower"], "g--", label="lower bound")
         ax.loglog(mix["alpha"], mix["upper"], "m--", label="upper bound")
         ax.axvline(st["alpha"], color="r")
-        ax.set_xlabel("α")
+        ax.set_xlabel(r"$\alpha$")
         ax.set_ylabel("steps")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    buf.seek(0)
-    return buf
+    return fig
+
+
+def _tv_text(t, floor) -> str:
+    if floor is not None and math.isfinite(t) and t < floor:
+        return f"< {floor:.1g} (solver accuracy)"
+    return _fmt(t)

@@ -39,6 +39,12 @@ __all__ = [
     "mixing",
     "histogram",
     "clear_caches",
+    "PARAMS",
+    "ParamSpec",
+    "nearest_alpha",
+    "tv_floor",
+    "tv_label",
+    "start_state",
 ]
 
 #: The α grid of the slider and of the curves: ten values per decade from 1e-4 to 1 (3 significant digits).
@@ -60,6 +66,135 @@ BC_MAX_WORK = 3e9
 
 
 @dataclass(frozen=True)
+class ParamSpec:
+    """One control of the explorer: its label, kind, allowed values and group (the view builds its widget from it).
+
+    ``kind`` is ``"float"``, ``"int"``, ``"choice"`` or ``"bool"``; numbers lie in ``lo … hi``; a choice is one of
+    ``choices``. :meth:`parse` turns what a user typed (a widget's value or a URL's text) into a value or raises
+    :class:`SrchainError` with a message that gives the allowed range.
+    """
+
+    name: str
+    label: str
+    kind: str
+    default: object
+    group: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple = ()
+    doc: str = ""
+
+    def options(self) -> tuple:
+        """The allowed choices (the problems the app can show are looked up when asked: plug-ins may add some)."""
+        return tuple(problem_options()) if self.name == "problem" else self.choices
+
+    def range_text(self) -> str:
+        """The allowed values in words (``0.05 … 50``, ``one of gaussian, laplace``)."""
+        if self.kind in ("float", "int"):
+            return f"{self.lo:g} … {self.hi:g}"
+        if self.kind == "bool":
+            return "true or false"
+        if self.name == "alpha":
+            return f"{self.choices[0]:g} … {self.choices[-1]:g} (snapped to the slider's grid)"
+        return "one of " + ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in self.options())
+
+    def parse(self, raw):
+        """The value ``raw`` stands for (a number, a choice or a boolean), or :class:`SrchainError` saying why not."""
+        what = f"{self.label} must be {self.range_text()}"
+        text = "" if raw is None else str(raw).strip()
+        if text == "":
+            raise SrchainError(f"{what}; it is empty")
+        if self.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            low = text.lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise SrchainError(f"{what}; got {text!r}")
+        if self.kind == "choice" and not isinstance(self.options()[0], float):
+            if text in self.options():
+                return text
+            raise SrchainError(f"{what}; got {text!r}")
+        try:
+            x = float(raw)
+        except (TypeError, ValueError):
+            raise SrchainError(f"{what}; got {text!r}") from None
+        if not math.isfinite(x):
+            raise SrchainError(f"{what}; got {text!r}")
+        if self.name == "alpha":
+            lo, hi = self.choices[0], self.choices[-1]
+            if not (lo / 1.2 <= x <= hi * 1.2):  # within a grid step (10^0.1 = 1.26) of the ends
+                raise SrchainError(f"{what}; got {text!r}")
+            return nearest_alpha(x)
+        if self.kind == "choice":
+            for c in self.choices:
+                if abs(x - c) <= 1e-9 * abs(c):
+                    return c
+            raise SrchainError(f"{what}; got {text!r}")
+        if self.kind == "int":
+            if x != math.floor(x):
+                raise SrchainError(f"{self.label} must be a whole number in {self.range_text()}; got {text!r}")
+            x = int(x)
+        if not (self.lo <= x <= self.hi):
+            raise SrchainError(f"{what}; got {text!r}")
+        return x
+
+
+def nearest_alpha(x: float) -> float:
+    """The value of :data:`ALPHAS` nearest to ``x`` on the log scale (``0.0123`` → ``0.0126``)."""
+    if not (x > 0 and math.isfinite(x)):
+        raise SrchainError(f"α must be a positive number, got {x!r}")
+    i = int(np.argmin(np.abs(np.log(np.asarray(ALPHAS)) - math.log(x))))
+    return ALPHAS[i]
+
+
+def _specs(*specs: ParamSpec) -> dict:
+    return {s.name: s for s in specs}
+
+
+#: The explorer's controls, in their groups (problem, rule, noise, numerics): label, kind, allowed values.
+#: The view's widgets, the URL's query string and the range messages all come from here; a new control is one more
+#: entry (and, when it changes the chain, one more field of :class:`Setting`).
+PARAMS = _specs(
+    ParamSpec("problem", "problem", "choice", "toy", "problem", doc="registered problem (2-D ones as heat maps)"),
+    ParamSpec("delta", "Δ", "choice", 0.5, "problem", choices=DELTAS, doc="quantization step Δ"),
+    ParamSpec(
+        "start",
+        "start w₀",
+        "float",
+        4.0,
+        "problem",
+        lo=-1e3,
+        hi=1e3,
+        doc="start point (simulation; long-run law of a reducible chain)",
+    ),
+    ParamSpec(
+        "method",
+        "rule",
+        "choice",
+        "sr",
+        "rule",
+        choices=METHODS,
+        doc="training rule: SR (Eq. 6), R (Eq. 4), BC (Eq. 7)",
+    ),
+    ParamSpec("alpha", "α", "choice", 0.01, "rule", choices=ALPHAS, doc="learning rate α (log scale)"),
+    ParamSpec("noise", "noise", "choice", "gaussian", "noise", choices=NOISES, doc="gradient noise"),
+    ParamSpec("sigma", "σ", "float", 2.0, "noise", lo=0.05, hi=50.0, doc="noise scale (σ, or b for laplace)"),
+    ParamSpec("nu", "ν", "float", 3.0, "noise", lo=2.05, hi=100.0, doc="student-t degrees of freedom ν"),
+    ParamSpec("batch", "batch B", "int", 1, "noise", lo=1, hi=64, doc="batch size B"),
+    ParamSpec("samples", "samples m", "int", 16, "noise", lo=2, hi=64, doc="minibatch noise: number of samples m"),
+    ParamSpec("seed", "seed", "int", 0, "noise", lo=0, hi=2**31 - 1, doc="seed (simulation, minibatch noise)"),
+    ParamSpec("eps", "ε", "float", 0.25, "numerics", lo=0.01, hi=0.99, doc="ε of the mixing time M_ε"),
+    ParamSpec("show_mixing", "mixing", "bool", False, "numerics", doc="compute M_ε(α) and its spectral bounds over α"),
+    ParamSpec("simulate", "simulate", "bool", False, "numerics", doc="overlay a simulated histogram"),
+    ParamSpec("steps", "steps", "int", 100_000, "numerics", lo=100, hi=10**7, doc="steps of the simulated chain"),
+    ParamSpec("log_colour", "log colour", "bool", True, "numerics", doc="heat maps: logarithmic colour scale"),
+)
+
+
+@dataclass(frozen=True)
 class Setting:
     """Everything but the rule and α that a law depends on (hashable: the key of every cache)."""
 
@@ -72,6 +207,9 @@ class Setting:
     batch: int = 1
     samples: int = 16
     seed: int = 0
+    #: start point of the long-run law of a reducible chain (``None``: a reducible chain is an error). The view sets
+    #: it only for the minibatch noise, whose chains can be reducible at any α (as ``srchain bigbatch`` does).
+    start: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -84,6 +222,7 @@ class Setting:
             "batch": self.batch,
             "samples": self.samples,
             "seed": self.seed,
+            "start": self.start,
         }
 
 
@@ -183,18 +322,54 @@ def _banded_stationary(P, window: int) -> np.ndarray:
 
 @_memo_errors
 def law(setting: Setting, method: str, alpha: float) -> Law:
-    """The stationary law of ``method`` at ``alpha``: π_α for SR/R, the law of Qd(w_r) for BC."""
+    """The stationary law of ``method`` at ``alpha``: π_α for SR/R, the law of Qd(w_r) for BC.
+
+    A reducible chain (no unique π_α) is an error, unless ``setting.start`` is set: then the law is the long-run law
+    from the start state (:func:`srchain.toy.bigbatch.limit_law_from`), as ``srchain bigbatch`` reports it.
+    """
     problem, noise, lattice = chain(setting)
     if method == "bc":
         return _bc_law(setting, alpha)
     from srchain.stationary import check_ergodic, is_birth_death, stationary
 
     op = operator(setting, method, alpha)
+    if setting.start is not None and _reducible(op.P):
+        return _law_from_start(setting, op.P)
     if lattice.dim == 1 and op.window < lattice.size // 3 and not is_birth_death(op.P):
         check_ergodic(op.P)
         return Law(pi=_banded_stationary(op.P, op.window), solver="banded-gth")
     res = stationary(op.P, shape=lattice.shape)
     return Law(pi=res.pi, solver=res.method)
+
+
+def _reducible(P) -> bool:
+    """Whether the chain ``P`` has more than one strongly connected class (O(nnz), SciPy)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    G = sp.csr_matrix(P, copy=True)
+    G.setdiag(0)
+    G.eliminate_zeros()
+    return connected_components(G, directed=True, connection="strong")[0] > 1
+
+
+def start_state(setting: Setting) -> int:
+    """Index of the lattice state nearest to ``setting.start`` (clipped to the domain)."""
+    _, _, lattice = chain(setting)
+    w = np.clip(np.full(lattice.dim, float(setting.start)), lattice.domain[:, 0], lattice.domain[:, 1])
+    return int(lattice.nearest(w).item())
+
+
+def _law_from_start(setting: Setting, P) -> Law:
+    """The long-run law of a reducible chain from the start state, as ``srchain bigbatch`` reports it
+    (:func:`srchain.toy.bigbatch.limit_law_from`: the closed classes' laws weighted by their absorption
+    probabilities from the start)."""
+    from srchain.toy.bigbatch import limit_law_from
+
+    pi, note = limit_law_from(P, start_state(setting))
+    return Law(
+        pi=pi, solver="long-run law from the start (reducible chain)", note=f"from w₀ = {setting.start:g}: {note}"
+    )
 
 
 def _bc_work(setting: Setting, alpha: float) -> float:
@@ -228,14 +403,18 @@ def _bc_law(setting: Setting, alpha: float) -> Law:
 
 @_memo_errors
 def limit_law(setting: Setting) -> Law:
-    """π̃ of Eq. 9 (the α → 0 limit of SR's π_α, Theorem 5); ``note`` holds α0."""
+    """π̃ of Eq. 9 (the α → 0 limit of SR's π_α, Theorem 5); ``note`` holds α0. A reducible T̃ gives the long-run
+    law from ``setting.start`` when it is set (as :func:`law` does)."""
     from srchain.operators import alpha0, t_tilde, u_tilde
     from srchain.stationary import stationary
 
     problem, noise, lattice = chain(setting)
     U = u_tilde(problem, noise, lattice)
     a0 = alpha0(U)
-    res = stationary(t_tilde(U), shape=lattice.shape)
+    T = t_tilde(U)
+    if setting.start is not None and _reducible(T):
+        return replace(_law_from_start(setting, T), note=repr(a0))
+    res = stationary(T, shape=lattice.shape)
     return Law(pi=res.pi, solver=res.method, note=repr(a0))
 
 
@@ -248,6 +427,23 @@ def _tv(p, q) -> float:
     from srchain.stationary import tv
 
     return tv(p, q)
+
+
+#: TV between two laws each accurate to ``c·n·u`` relative to every entry (GTH, subtraction-free) is accurate to
+#: ``½ Σ c·n·u (π_i + π̃_i) = c·n·u`` absolutely; with a safety factor c = 8 this is the smallest TV shown as data.
+TV_FLOOR_FACTOR = 8.0
+
+
+def tv_floor(setting: Setting) -> float:
+    """The solver's accuracy for TV(law, π̃) on this lattice (``8·n·u``, u the float64 unit roundoff): TV values
+    below it are rounding noise (Theorem 5 makes TV exactly 0 below α0 up to the Gaussian tail), shown as a floor."""
+    _, _, lattice = chain(setting)
+    return TV_FLOOR_FACTOR * lattice.size * float(np.finfo(np.float64).eps) / 2
+
+
+def tv_label(method: str) -> str:
+    """How the page names TV to π̃ for ``method`` (the same in the numbers line, the plot title and the export)."""
+    return "TV(π_α, π̃)" if method == "sr" else f"TV(law of {method.upper()}, π̃)"
 
 
 @functools.lru_cache(maxsize=4096)
