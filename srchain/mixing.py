@@ -554,16 +554,24 @@ def mixing_time(
         )
         try:
             t, info = _exact(A, pi, float(eps), int(max_steps), max_bytes=max_bytes)
-            note = ""
+            note = (
+                f"path: dense doubling ({info['dense_products']} dense products; "
+                + ("below 1500 states compression does not pay" if n < 1500 else "no power had low enough rank")
+                + ")"
+            )
             if info["compressed_at"] is not None:
                 note = (
-                    f"powers from P^{2 ** info['compressed_at']} on held in certified low rank "
+                    f"path: certified compressed doubling; powers from P^{2 ** info['compressed_at']} on held in "
+                    f"certified low rank "
                     f"(rank {info['rank']} there); every decision certified with row-L1 error <= "
                     f"{info['err']:.1e} (TV error <= half that) plus {_SLACK:g} for float64 rounding"
                 )
         except _Ambiguous:
             t, info = _exact(A, pi, float(eps), int(max_steps), compress=False, max_bytes=max_bytes)
-            note = "a compressed decision was within its error bound of eps: recomputed without compression"
+            note = (
+                "path: dense doubling (a compressed decision was within its error bound of eps: recomputed "
+                "without compression)"
+            )
         return MixingResult(
             mixing_time=int(t),
             exact=True,
