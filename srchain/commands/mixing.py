@@ -262,13 +262,13 @@ def _plot(path, spec, results, eps):
     fig, ax = new_figure((6, 4))
     ex = [(r["alpha"], r["mixing_time"]) for r in results if r["exact"] and r["mixing_time"]]
     if ex:
-        ax.loglog(*zip(*ex), "o-", label=f"exact M_ε (ε={eps:g})")
+        ax.loglog(*zip(*ex, strict=True), "o-", label=f"exact M_ε (ε={eps:g})")
     lb = [(r["alpha"], r["lower_bound"]) for r in results if r["lower_bound"]]
     ub = [(r["alpha"], r["upper_bound"]) for r in results if r["upper_bound"]]
     if lb:
-        ax.loglog(*zip(*lb), "v--", label="spectral lower bound")
+        ax.loglog(*zip(*lb, strict=True), "v--", label="spectral lower bound")
     if ub:
-        ax.loglog(*zip(*ub), "^--", label="spectral upper bound")
+        ax.loglog(*zip(*ub, strict=True), "^--", label="spectral upper bound")
     ax.set_xlabel("α")
     ax.set_ylabel("steps")
     save_figure(fig, ax, path, f"{spec.problem.name}: mixing time grows as α → 0 (Theorem 6)")
