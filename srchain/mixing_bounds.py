@@ -289,13 +289,14 @@ def _bracket(factors, eps: float, max_steps: int, t0: float, origin: str) -> Mix
     )
 
 
-def lattice_factors(problem, noise, lattice, alpha: float, method: str = "sr", tol: float | None = None, chunk=1 << 16):
+def lattice_factors(problem, noise, lattice, alpha: float, method: str = "sr", tol: float | None = None):
     """The coordinate chains of the SR/R chain on ``lattice``, from the operator's own 1-D move laws.
 
-    Every state's move law along axis k (:func:`srchain.operators.move_laws`, the factors of each row of T_α) is
-    compared bit for bit with the law at the state that has the same k-th coordinate and all others 0; when all
-    agree the chain is the product of those 1-D chains (rows renormalised, as the operator does), and no
-    ``n × n`` operator is formed, so 10⁶-state lattices cost a few 1-D laws per state. SrchainError otherwise.
+    A row of T_α is the product over coordinates of 1-D move laws (:func:`srchain.operators.move_laws`), and the
+    law along axis k at state x is computed elementwise from ``(g_k(x), x_k)`` alone. So the chain is the product of
+    the 1-D chains read at the states whose other coordinates are 0 exactly when every state's ``g_k(x)`` equals,
+    bit for bit, the one at that reference state; this is checked for every state and axis (SrchainError
+    otherwise). Rows are renormalised as the operator does; no ``n × n`` operator is formed.
     """
     from srchain.operators import DEFAULT_TOL, _window, move_laws
 
@@ -319,17 +320,16 @@ def lattice_factors(problem, noise, lattice, alpha: float, method: str = "sr", t
         F = sp.diags(1.0 / np.asarray(F.sum(axis=1)).ravel()) @ F
         factors.append(sp.csr_matrix(F))
     if d > 1:
-        for a in range(0, lattice.size, chunk):
-            r = np.arange(a, min(lattice.size, a + chunk), dtype=np.int64)
-            t, p, _ = move_laws(problem, noise, lattice, alpha, method, tol, grads=grads[r], rows=r, window=J)
-            for k in range(d):
-                c = coords[r, k]
-                if not (np.array_equal(t[:, k, :], refs[k][0][c]) and np.array_equal(p[:, k, :], refs[k][1][c])):
-                    raise SrchainError(
-                        f"the chain is not a product of its coordinate chains (the move law along axis {k} depends "
-                        f"on the other coordinates); the monotone-coupling bracket applies to 1-D chains and "
-                        f"product chains (e.g. `separable`, not `coupled`)"
-                    )
+        # move_laws computes coordinate k's law at x from (g_k(x), x_k) alone, elementwise; so the laws along axis k
+        # agree with the reference ones exactly when g_k(x) does, bit for bit, for every state
+        for k in range(d):
+            ref = grads[np.arange(shape[k], dtype=np.int64) * strides[k], k]
+            if not np.array_equal(grads[:, k], ref[coords[:, k]]):
+                raise SrchainError(
+                    f"the chain is not a product of its coordinate chains (the gradient along axis {k}, hence its "
+                    f"move law, depends on the other coordinates); the monotone-coupling bracket applies to 1-D "
+                    f"chains and product chains (e.g. `separable`, not `coupled`)"
+                )
     return factors
 
 
@@ -342,5 +342,5 @@ def lattice_bracket(
     if not 0.0 < eps < 1.0:
         raise SrchainError(f"eps must be in (0, 1), got {eps!r}")
     factors = lattice_factors(problem, noise, lattice, alpha, method, tol)
-    origin = ", checked on every state's move laws" if len(factors) > 1 else ""
+    origin = ", checked on every state's gradient" if len(factors) > 1 else ""
     return _bracket(factors, eps, max_steps, t0, origin)

@@ -99,3 +99,22 @@ def test_lattice_bracket_refuses_coupled():
     prob, noise, lat = _spec("coupled", 10, 2)
     with pytest.raises(SrchainError, match="not a product"):
         lattice_bracket(prob, noise, lat, 0.2, 0.25)
+
+
+def test_cli_bound(tmp_path):
+    import json
+
+    from srchain.cli import main
+
+    out = tmp_path / "m.json"
+    base = ["mixing", "--problem", "toy", "--delta", "0.1", "--alpha", "0.2", "--eps", "0.25", "--json", str(out)]
+    assert main(base + ["--bound"]) == 0
+    r = json.loads(out.read_text())["results"][0]
+    assert r["exact"] and r["bracket_lower"] <= r["mixing_time"] <= r["bracket_upper"]
+    assert "monotone" in r["bracket_reason"]
+    # beyond --max-exact-states: the bracket alone, as the row's bounds
+    assert main(base + ["--bound", "--max-exact-states", "10"]) == 0
+    r2 = json.loads(out.read_text())["results"][0]
+    assert r2["method"] == "monotone-coupling-bracket" and r2["mixing_time"] is None
+    assert (r2["lower_bound"], r2["upper_bound"]) == (r["bracket_lower"], r["bracket_upper"])
+    assert main(["mixing", "--problem", "coupled", "--dim", "2", "--delta", "1.4", "--alpha", "0.1", "--bound"]) == 2
