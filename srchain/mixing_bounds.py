@@ -298,8 +298,13 @@ def lattice_factors(problem, noise, lattice, alpha: float, method: str = "sr", t
     bit for bit, the one at that reference state; this is checked for every state and axis (SrchainError
     otherwise). Rows are renormalised as the operator does; no ``n × n`` operator is formed.
     """
+    from srchain.grids import is_uniform
     from srchain.operators import DEFAULT_TOL, _window, move_laws
 
+    if not is_uniform(lattice):
+        raise SrchainError(
+            "--bound (the monotone-coupling bracket) is built for the fixed grid ΔZ^d only; drop --format"
+        )
     tol = DEFAULT_TOL if tol is None else tol
     shape = tuple(int(x) for x in lattice.shape)
     d = len(shape)

@@ -21,6 +21,8 @@ torch is imported only here, and this module only when a device is asked for (``
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -53,8 +55,8 @@ class _Store:
 
     def __init__(self, torch, A: sp.csr_matrix, dev, slots: int, host_slots: int):
         self.torch, self.A, self.dev, self.slots, self.host_slots = torch, A, dev, slots, host_slots
-        self.q: dict[int, object] = {}  # on the device
-        self.h: dict[int, object] = {}  # in host memory (only when the device is not the CPU)
+        self.q: dict[int, Any] = {}  # on the device (torch tensors; torch is optional, so typed Any)
+        self.h: dict[int, Any] = {}  # in host memory (only when the device is not the CPU)
         self.dropped: list[int] = []
         self.recomputed = 0
         self.moved = 0
@@ -207,7 +209,7 @@ def exact_mixing_torch(
         )
     store = _Store(torch, A, dev, slots, int(host // one))
     pi_t = torch.from_numpy(np.ascontiguousarray(pi, dtype=np.float64)).to(dev)
-    info = {"device": str(dev), "dense_products": 0, "dropped": [], "recomputed": 0, "moved": 0}
+    info: dict[str, Any] = {"device": str(dev), "dense_products": 0, "dropped": [], "recomputed": 0, "moved": 0}
     P = store.p()
     tv = _tv(torch, P, pi_t)
     if tv.max() <= eps:
