@@ -58,7 +58,7 @@ TARGETS: dict[str, Target] = {
     ),
     "noise": Target(
         ("srchain/noise.py",),
-        ("tests/test_noise.py", "tests/test_operators.py"),
+        ("tests/test_noise_edges.py", "tests/test_noise.py", "tests/test_operators.py"),
         per_module=8,
     ),
     "operators": Target(
@@ -503,6 +503,7 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the selected mutants and stop")
     ap.add_argument("--planted", action="store_true", help="run the hand-planted mutants only")
     ap.add_argument("--json", type=Path, help="also write the JSON report here")
+    ap.add_argument("--rerun", type=Path, help="run only the survivors of this earlier JSON report (same keys)")
     a = ap.parse_args(argv)
     names = [n for n in a.modules.split(",") if n]
     for n in names:
@@ -532,6 +533,16 @@ def main(argv=None) -> int:
                 t = TARGETS[n]
                 total = sum(len(enumerate_mutants(f, t.functions)) for f in t.files)
                 sel = select(n, t, a.per_module, a.seed)
+                if a.rerun is not None:
+                    old = json.loads(a.rerun.read_text())["modules"].get(n)
+                    if old is None:
+                        continue
+                    keep = set(old["survived"]) | set(old["equivalent"])
+                    every = [m for f in t.files for m in enumerate_mutants(f, t.functions)]
+                    sel = [m for m in every if m.key in keep]
+                    missing = keep - {m.key for m in sel}
+                    if missing:
+                        log(f"{n}: {len(missing)} survivors no longer found (the source changed): {sorted(missing)}")
                 r = run_module(copy, n, t, sel, log)
                 r["population"] = total
                 report["modules"][n] = r

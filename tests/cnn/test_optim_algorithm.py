@@ -175,3 +175,10 @@ def test_flipped_last_k_compares_with_exactly_k_epochs_earlier():
     layers, _ = tr.update()  # epoch 4 (+, −, −, +) against epoch 2 (−, −, +, +): entries 0 and 2
     assert layers["conv_1"]["flipped_last_k"] == 50.0
     assert layers["conv_1"]["flipped_since_init"] == 50.0
+
+
+def test_flip_percentage_of_empty_layers_is_zero_and_shapes_must_agree():
+    e = signs(torch.zeros(0))
+    assert flip_percentage(e, e) == 0.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        flip_percentage(signs(torch.zeros(3)), signs(torch.zeros(4)))
