@@ -115,3 +115,36 @@ def test_rows_are_renormalised_where_tol_drops_mass(tol):
     # the same chain at the default tol drops (almost) nothing: the two differ by about the dropped mass
     full = transition_matrix(p, nz, lat, alpha).P.toarray()
     assert np.abs(full - got).sum(axis=1).max() == pytest.approx(2 * dropped.max(), rel=1e-6)
+
+
+# --- certified decisions and the memory guard ------------------------------------------------------------------
+
+
+def test_compressed_decisions_are_certified_on_both_sides():
+    # a compressed power's TV is known to ± (err/2 + slack): above ε only if tv − bound > ε, below only if
+    # tv + bound ≤ ε; anything in between is ambiguous (neither), and an exact power (err None) is plain
+    from srchain.mixing import _SLACK, _classify
+
+    tv = np.array([0.20, 0.24, 0.26, 0.30, 0.25])
+    err = np.full(5, 0.04)  # bound 0.02 + slack
+    above, below = _classify(tv, err, 0.25)
+    assert above.tolist() == [False, False, False, True, False]
+    assert below.tolist() == [True, False, False, False, False]
+    b = 0.02 + _SLACK
+    edge = np.array([0.25 + b, 0.25 - b])
+    above, below = _classify(edge, np.full(2, 0.04), 0.25)
+    assert below.tolist() == [False, True] and not above.any()
+    above, below = _classify(np.array([0.25, 0.2500001]), None, 0.25)
+    assert below.tolist() == [True, False] and above.tolist() == [False, True]
+
+
+def test_memory_guard_counts_the_powers_kept_and_room_for_one_more_square():
+    # two states: the up-front check is 3 dense n×n arrays (96 bytes); the doubling then holds P and P² (64 bytes)
+    # plus room for one more square and its product (2 × 32 bytes): 128 > 97, refused with the limit named
+    from srchain import SrchainError
+
+    P, pi = _two_state(0.25), np.array([0.5, 0.5])
+    # (ε = 0.1: d(2) = 1/8 > ε keeps P² for the search, d(4) ≤ ε stops the doubling; t_mix = 3)
+    with pytest.raises(SrchainError):
+        mixing_time(P, eps=0.1, pi=pi, max_bytes=97)
+    assert mixing_time(P, eps=0.1, pi=pi, max_bytes=128).mixing_time == 3
