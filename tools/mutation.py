@@ -148,6 +148,17 @@ EQUIVALENT: dict[str, str] = {
     "`if not (s > 0.0) and not math.isfinite(s):`": (
         "differs only for s = +inf, and s sums censored rates of a stochastic matrix (<= 1); NaN trips both forms"
     ),
+    "srchain/mixing.py:spectral_bounds:`if n <= _DENSE_EIG_MAX:` -> `if n < _DENSE_EIG_MAX:`": (
+        "at n = 600 ARPACK instead of the dense eigensolver: the same λ* to 1e-12"
+    ),
+    'srchain/mixing.py:spectral_bounds:`vals = eigs(A.T.tocsc(), k=min(6, n - 2), which="LM", '
+    "return_eigenvectors=False, tol=1e-12, maxiter=20 * n)` -> `vals = eigs(A.T.tocsc(), k=min(6, n - 2), "
+    'which="LM", return_eigenvectors=False, tol=1e-12, maxiter=21 * n)`': (
+        "an iteration cap ARPACK converges well within"
+    ),
+    "srchain/mixing.py:spectral_bounds:`vals = np.array([1.0, 1.0])` -> `vals = np.array([2.0, 1.0])`": (
+        "ARPACK's failure fallback: λ* = 1 or 2, t_rel = inf and the same note either way"
+    ),
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
