@@ -159,6 +159,10 @@ EQUIVALENT: dict[str, str] = {
     "srchain/mixing.py:spectral_bounds:`vals = np.array([1.0, 1.0])` -> `vals = np.array([2.0, 1.0])`": (
         "ARPACK's failure fallback: λ* = 1 or 2, t_rel = inf and the same note either way"
     ),
+    "srchain/mixing.py:spectral_bounds:`order = np.argsort(-np.abs(vals))` -> `order = np.argsort(np.abs(vals))`": (
+        "the order of the eigenvalues changes neither which one is nearest 1 (up to exact ties, equal anyway) nor "
+        "the largest modulus of the rest"
+    ),
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
