@@ -163,6 +163,14 @@ EQUIVALENT: dict[str, str] = {
         "the order of the eigenvalues changes neither which one is nearest 1 (up to exact ties, equal anyway) nor "
         "the largest modulus of the rest"
     ),
+    "toy/bc_law.py:bc_transfer_matrix:`bw = int(max(np.max(np.abs(tgt[~below & ~above] - np.repeat(i, "
+    "tgt.shape[1])[(~below & ~above).ravel()])), 1))` -> `bw = int(max(np.max(np.abs(tgt[~below & ~above] - "
+    "np.repeat(i, tgt.shape[1])[(~below & ~above).ravel()])), 2))`": (
+        "a band of at least 2 instead of 1 only adds zero rates, which GTH adds and multiplies as exact zeros"
+    ),
+    "toy/bc_law.py:bc_transfer_matrix:`B = np.zeros((N, 2 * b + 1))` -> `B = np.zeros((N, 3 * b + 1))`": (
+        "columns beyond 2b that neither the fill (offsets in [0, 2b]) nor banded GTH ever touch"
+    ),
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
