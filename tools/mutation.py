@@ -125,7 +125,12 @@ TARGETS: dict[str, Target] = {
     ),
     "cnn_optim": Target(
         ("cnn/optim.py", "cnn/quantized.py"),
-        ("tests/cnn/test_optim_algorithm.py", "tests/cnn/test_optim.py", "tests/cnn/test_quantized.py"),
+        (
+            "tests/cnn/test_optim_algorithm.py",
+            "tests/cnn/test_quantized_edges.py",
+            "tests/cnn/test_optim.py",
+            "tests/cnn/test_quantized.py",
+        ),
         ("QuantizedOptimizer", "qd", "qs", "rademacher"),
         per_module=10,
     ),
@@ -170,6 +175,17 @@ EQUIVALENT: dict[str, str] = {
     ),
     "toy/bc_law.py:bc_transfer_matrix:`B = np.zeros((N, 2 * b + 1))` -> `B = np.zeros((N, 3 * b + 1))`": (
         "columns beyond 2b that neither the fill (offsets in [0, 2b]) nor banded GTH ever touch"
+    ),
+    "srchain/simulate/kernels_1d.py:single_1d:`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 1` -> "
+    "`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 2`": (
+        "the length of a scratch permutation that only minibatch noise reads"
+    ),
+    "srchain/simulate/kernels_1d.py:pair_1d:`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 1` -> "
+    "`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 2`": (
+        "the length of a scratch permutation that only minibatch noise reads"
+    ),
+    "srchain/simulate/kernels_nd.py:chain_lattice:`elif x > hi:` -> `elif x >= hi:`": (
+        "x == hi is clamped to hi: the same value"
     ),
 }
 
