@@ -148,3 +148,31 @@ def test_memory_guard_counts_the_powers_kept_and_room_for_one_more_square():
     with pytest.raises(SrchainError):
         mixing_time(P, eps=0.1, pi=pi, max_bytes=97)
     assert mixing_time(P, eps=0.1, pi=pi, max_bytes=128).mixing_time == 3
+
+
+# --- spectral bounds by hand -----------------------------------------------------------------------------------
+
+
+def test_spectral_bounds_of_the_two_state_chain_by_hand():
+    # λ* = 1 − 2p = ½: t_rel = 2; lower (t_rel − 1)·log(1/(2ε)), upper t_rel·log(1/(ε π_min)) (reversible)
+    from srchain.mixing import spectral_bounds
+
+    eps = 0.1
+    t_rel, lo, hi, note = spectral_bounds(_two_state(0.25), np.array([0.5, 0.5]), eps)
+    assert t_rel == pytest.approx(2.0, rel=1e-12)
+    assert lo == pytest.approx(math.log(1 / (2 * eps)), rel=1e-12)
+    assert hi == pytest.approx(2.0 * math.log(1 / (eps * 0.5)), rel=1e-12)
+    assert note == ""
+    r = mixing_time(_two_state(0.25), eps=eps, pi=np.array([0.5, 0.5]), max_exact_states=1)
+    assert not r.exact and r.mixing_time is None
+    assert r.lower_bound <= 3 <= r.upper_bound  # the exact value (d(3) = 1/16 ≤ 0.1 < d(2))
+
+
+@pytest.mark.parametrize("p", [0.0, 2.0**-53])
+def test_a_gap_below_float64_resolution_gives_an_infinite_relaxation_time(p):
+    # p = 0: two closed classes, λ* = 1 exactly; p = 2^-53: λ* = 1 − 2^-52, within 1e-15 of 1
+    from srchain.mixing import spectral_bounds
+
+    t_rel, lo, hi, note = spectral_bounds(_two_state(p), np.array([0.5, 0.5]), 0.25)
+    assert t_rel == math.inf and lo == math.inf and hi == math.inf
+    assert "below float64 resolution" in note
