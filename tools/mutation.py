@@ -594,6 +594,8 @@ def main(argv=None) -> int:
                     if old is None:
                         continue
                     keep = set(old["survived"]) | set(old["equivalent"])
+                    if not keep:
+                        continue
                     every = [m for f in t.files for m in enumerate_mutants(f, t.functions)]
                     sel = [m for m in every if m.key in keep]
                     missing = keep - {m.key for m in sel}
