@@ -119,7 +119,7 @@ TARGETS: dict[str, Target] = {
     ),
     "convex": Target(
         ("toy/convex.py", "toy/convex_kernels.py"),
-        ("tests/toy/test_convex.py",),
+        ("tests/toy/test_convex_estimate.py", "tests/toy/test_convex.py"),
         None,
         per_module=6,
     ),
