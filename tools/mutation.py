@@ -176,6 +176,9 @@ EQUIVALENT: dict[str, str] = {
     "toy/bc_law.py:bc_transfer_matrix:`B = np.zeros((N, 2 * b + 1))` -> `B = np.zeros((N, 3 * b + 1))`": (
         "columns beyond 2b that neither the fill (offsets in [0, 2b]) nor banded GTH ever touch"
     ),
+    "toy/bc_law.py:BCLaw:`tol: float = 1e-3` -> `tol: float = 0.002`": (
+        "a dataclass default that bc_law always overrides with its own tol"
+    ),
     "srchain/simulate/kernels_1d.py:single_1d:`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 1` -> "
     "`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 2`": (
         "the length of a scratch permutation that only minibatch noise reads"
