@@ -149,6 +149,12 @@ EQUIVALENT: dict[str, str] = {
     'srchain/mixing.py:_exact:`info["dense_products"] += 1` -> `info["dense_products"] -= 1`': (
         "a diagnostic counter that nothing reads"
     ),
+    'srchain/mixing.py:_exact:`info["dense_products"] += 1` -> `info["dense_products"] -= 1` #2': (
+        "a diagnostic counter that nothing reads"
+    ),
+    'srchain/mixing.py:_exact:`info["dense_products"] += 1` -> `info["dense_products"] -= 1` #3': (
+        "a diagnostic counter that nothing reads"
+    ),
     "srchain/gth/front.py:front_eliminate:`if not (s > 0.0) or not math.isfinite(s):` -> "
     "`if not (s > 0.0) and not math.isfinite(s):`": (
         "differs only for s = +inf, and s sums censored rates of a stochastic matrix (<= 1); NaN trips both forms"
@@ -428,12 +434,15 @@ def enumerate_mutants(file: str, functions: tuple[str, ...] | None, root: Path =
     for top in tree.body:
         if isinstance(top, (ast.FunctionDef, ast.ClassDef)) and (functions is None or top.name in functions):
             visit(top, top.name)
-    seen, uniq = set(), []
+    seen, uniq, count = set(), [], {}
     for m in sorted(out, key=lambda m: (m.start, m.end, m.after)):
-        m.key = f"{file}:{m.function}:`{_context(text, m)}`"
-        if (m.start, m.end, m.after) not in seen:
-            seen.add((m.start, m.end, m.after))
-            uniq.append(m)
+        if (m.start, m.end, m.after) in seen:
+            continue
+        seen.add((m.start, m.end, m.after))
+        key = f"{file}:{m.function}:`{_context(text, m)}`"
+        count[key] = count.get(key, 0) + 1
+        m.key = key if count[key] == 1 else f"{key} #{count[key]}"  # the same change on an identical line
+        uniq.append(m)
     return uniq
 
 
