@@ -53,7 +53,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "quantize": Target(
         ("srchain/quantize.py",),
-        ("tests/test_quantize.py", "tests/test_bounds_exact.py"),
+        ("tests/test_quantize_edges.py", "tests/test_quantize.py", "tests/test_bounds_exact.py"),
         ("check_delta", "check_alpha", "qd_scalar", "qs_scalar", "_clip", "qd", "qd_binary", "qs"),
     ),
     "noise": Target(
