@@ -182,3 +182,15 @@ def test_flip_percentage_of_empty_layers_is_zero_and_shapes_must_agree():
     assert flip_percentage(e, e) == 0.0
     with pytest.raises(ValueError, match="shapes differ"):
         flip_percentage(signs(torch.zeros(3)), signs(torch.zeros(4)))
+
+
+def test_one_weight_and_empty_layers():
+    # a layer of one weight that flips is 100% flipped; an empty layer is 0% (and does not divide by zero)
+    w, e = torch.ones(1), torch.zeros(0)
+    tr = FlipTracker([("conv_1", w), ("conv_2", e)], k=1)
+    w[0] = -1
+    layers, totals = tr.update()
+    assert layers["conv_1"]["flipped_since_init"] == 100.0
+    assert layers["conv_1"]["flipped_last_k"] == 100.0
+    assert layers["conv_2"]["flipped_since_init"] == 0.0
+    assert totals["flipped_since_init"] == 100.0
