@@ -70,3 +70,12 @@ def test_minibatch_subset_limit_is_exclusive_at_its_boundary():
     assert MinibatchNoise.from_perturbations(np.arange(11.0), batch=5, max_subsets=462).weights.sum() == pytest.approx(
         1
     )
+
+
+def test_describe_and_the_partial_expectation_beyond_the_table():
+    assert make_noise("gaussian", sigma=2.0, batch=4).describe() == "gaussian(sigma=2, batch=4)"
+    t = make_noise("laplace", sigma=1.0, batch=2)
+    # above the tabulated range ξ̄ < a surely: E[(a − ξ̄)⁺] = a − E[ξ̄] = a (1e-10 of tail mass neglected)
+    a = np.array([t.grid[-1] + 1.0, t.grid[-1] + 50.0])
+    np.testing.assert_allclose(t.lower_partial(a), a, rtol=1e-9)
+    np.testing.assert_allclose(t.upper_partial(a), 0.0, atol=1e-8)

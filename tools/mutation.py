@@ -182,6 +182,13 @@ EQUIVALENT: dict[str, str] = {
     "toy/bc_law.py:bc_transfer_matrix:`B = np.zeros((N, 2 * b + 1))` -> `B = np.zeros((N, 3 * b + 1))`": (
         "columns beyond 2b that neither the fill (offsets in [0, 2b]) nor banded GTH ever touch"
     ),
+    "cnn/quantized.py:rademacher:`return torch.where(u < 0.5, -grid.delta, grid.delta)` -> "
+    "`return torch.where(u <= 0.5, -grid.delta, grid.delta)`": (
+        "differs only for a uniform draw of exactly 0.5 (probability 2^-24): the same law"
+    ),
+    "srchain/noise.py:TabulatedNoise:`conv = np.fft.fftshift(np.fft.irfft(ft**batch, n=points)) / h # density of the "
+    "sum on the same grid` -> `conv = np.fft.fftshift(np.fft.irfft(ft**batch, n=points)) * h # density of the sum on "
+    "the same grid`": ("a constant factor that the normalisation by the trapezoid integral two lines later removes"),
     "toy/bc_law.py:BCLaw:`tol: float = 1e-3` -> `tol: float = 0.002`": (
         "a dataclass default that bc_law always overrides with its own tol"
     ),

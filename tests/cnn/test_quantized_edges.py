@@ -58,3 +58,26 @@ def test_moment_buffers_are_restored_in_the_parameters_memory_format():
     moments = [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v) and v.dim() == 4]
     assert moments and all(v.stride() == conv.weight.stride() for v in moments)
     assert conv.weight.stride() != conv.weight.contiguous().stride()  # the case is not trivial
+
+
+def test_bc_latent_of_several_channels_last_layers_survives_a_checkpoint():
+    convs = [torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 2, 3)]
+    for c in convs:
+        c.to(memory_format=torch.channels_last)
+    params = [p for c in convs for p in c.parameters()]
+
+    def make(gen):
+        return QuantizedOptimizer(
+            torch.optim.SGD(params, lr=0.1), [c.weight for c in convs], rule="bc", grid=Grid(1.0), generator=gen
+        )
+
+    opt = make(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        opt.latent.uniform_(-1, 1, generator=torch.Generator().manual_seed(3))
+    want = [v.clone() for v in opt.latent_views()]
+    state = opt.state_dict()
+    state["generator"] = None  # a checkpoint without a generator state leaves the generator as it is
+    other = make(torch.Generator().manual_seed(1))
+    other.load_state_dict(state)
+    for a, b in zip(other.latent_views(), want, strict=True):
+        assert torch.equal(a, b)
