@@ -94,6 +94,15 @@ def _banded_gth(B, b):
     small = 2.0**-SCALE_EXP
     for p in range(N - 2, -1, -1):
         top = min(N - 1, p + b)
+        # A term far below the current frame (π falling by more than ~2^-470 in one step) would underflow to 0 there
+        # and take every state behind it with it: move down to the frame of the largest term first.
+        emax = -(2**62)
+        for i in range(p + 1, top + 1):
+            a = B[i, p - i + b]
+            if a > 0.0 and mant[i] > 0.0:
+                emax = max(emax, math.frexp(mant[i])[1] + math.frexp(a)[1] + SCALE_EXP * frame[i])
+        if emax > -(2**62) and emax // SCALE_EXP < cur:
+            cur = emax // SCALE_EXP
         v = 0.0
         for i in range(p + 1, top + 1):
             a = B[i, p - i + b]

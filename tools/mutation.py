@@ -1,0 +1,644 @@
+"""Mutation testing of the science modules: plant small bugs, run each module's tests, count the bugs they catch.
+
+A mutant is one textual change of one operator or constant in a function that computes the science (``a + b`` →
+``a - b``, ``<`` → ``<=``, ``np.maximum`` → ``np.minimum``, ``0.5`` → ``1.0``, ``-x`` → ``x``, ``and`` → ``or``,
+``+=`` → ``-=``). Each module lists the functions to mutate and the test files that guard it; the mutants of a
+module are enumerated from its AST in a fixed order and a fixed-seed sample of them is run (the whole set of every
+module would take days on two cores). Every mutant is applied to a private copy of the source tree (the package is
+imported from the copy, so the working tree is never touched), the module's tests run with ``-x``, and the mutant
+is *killed* when they fail (or time out), *survived* otherwise. Survivors known to be equivalent (no input can tell
+them from the original) are listed in ``EQUIVALENT`` with a one-line reason and left out of the score.
+
+Usage::
+
+    python tools/mutation.py                      # every module, the default sample, JSON on stdout
+    python tools/mutation.py --modules bounds,mixing --per-module 20 --seed 1
+    python tools/mutation.py --list --modules quantize   # the mutants only, nothing is run
+    python tools/mutation.py --planted             # the hand-planted mutants of PLANTED (also run in the test suite)
+
+Mutmut 3 was tried first: it rewrites every function into a trampoline, which Numba's ``@njit`` kernels (most of
+the science) cannot compile, and it runs the whole suite per mutant; this script needs neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Target:
+    """One module (or group of files) under mutation: its files, the functions to mutate (None: all) and its tests."""
+
+    files: tuple[str, ...]
+    tests: tuple[str, ...]
+    functions: tuple[str, ...] | None = None
+    deselect: tuple[str, ...] = ()
+    per_module: int = 12
+
+
+TARGETS: dict[str, Target] = {
+    "quantize": Target(
+        ("srchain/quantize.py",),
+        ("tests/test_quantize_edges.py", "tests/test_quantize.py", "tests/test_bounds_exact.py"),
+        ("check_delta", "check_alpha", "qd_scalar", "qs_scalar", "_clip", "qd", "qd_binary", "qs"),
+    ),
+    "noise": Target(
+        ("srchain/noise.py",),
+        ("tests/test_noise_edges.py", "tests/test_noise.py", "tests/test_operators.py"),
+        per_module=8,
+    ),
+    "operators": Target(
+        ("srchain/operators.py",),
+        ("tests/test_operators.py", "tests/test_mixing_edges.py"),
+        ("_window", "move_laws", "_scaled_offsets", "_discrete_hat", "_assemble", "_build_rows", "transition_matrix"),
+        per_module=8,
+    ),
+    "gth": Target(
+        ("srchain/gth/dense.py", "srchain/gth/banded.py", "srchain/gth/front.py", "srchain/gth/multifrontal.py"),
+        (
+            "tests/test_gth_edges.py",
+            "tests/test_stationary.py",
+            "tests/toy/test_bc_law.py",
+            "tests/test_small_alpha.py",
+        ),
+        (
+            "small_gth",
+            "dense_gth",
+            "_rates",
+            "_banded_gth",
+            "_trailing_update",
+            "_panel_columns",
+            "front_eliminate",
+            "multifrontal_factor",
+            "_rescaled",
+            "multifrontal_solve",
+        ),
+        deselect=("tests/toy/test_bc_law.py::test_simulated_bc_histogram_agrees_with_transfer_operator",),
+        per_module=6,
+    ),
+    "mixing": Target(
+        ("srchain/mixing.py",),
+        ("tests/test_mixing_edges.py", "tests/test_mixing.py"),
+        ("tv_rows", "_tv_sparse", "_tv_of", "_classify", "_exact", "spectral_bounds", "is_reversible", "mixing_time"),
+        deselect=(
+            "tests/test_mixing.py::test_ambiguous_decision_falls_back_to_the_exact_path",
+            "tests/test_mixing.py::test_compressed_path_matches_dense_and_brute_force",
+        ),
+        per_module=10,
+    ),
+    "bounds": Target(("srchain/bounds.py",), ("tests/test_bounds_exact.py", "tests/test_bounds.py")),
+    "simulate": Target(
+        (
+            "srchain/simulate/kernels_1d.py",
+            "srchain/simulate/kernels_nd.py",
+            "srchain/simulate/jump.py",
+            "srchain/simulate/draws.py",
+        ),
+        ("tests/test_simulate_batch.py", "tests/test_simulate.py", "tests/test_pcg.py"),
+        per_module=6,
+    ),
+    "bc_law": Target(
+        ("toy/bc_law.py",),
+        ("tests/toy/test_bc_law.py",),
+        ("BCLaw", "bc_transfer_matrix", "tail_ge_rows", "_level", "bc_law"),
+        per_module=6,
+    ),
+    "convex": Target(
+        ("toy/convex.py", "toy/convex_kernels.py"),
+        ("tests/toy/test_convex_estimate.py", "tests/toy/test_convex.py"),
+        None,
+        per_module=6,
+    ),
+    "cnn_optim": Target(
+        ("cnn/optim.py", "cnn/quantized.py"),
+        (
+            "tests/cnn/test_optim_algorithm.py",
+            "tests/cnn/test_quantized_edges.py",
+            "tests/cnn/test_optim.py",
+            "tests/cnn/test_quantized.py",
+        ),
+        ("QuantizedOptimizer", "qd", "qs", "rademacher"),
+        per_module=10,
+    ),
+    "cnn_metrics": Target(
+        ("cnn/metrics.py",),
+        ("tests/cnn/test_optim_algorithm.py", "tests/cnn/test_metrics.py"),
+    ),
+}
+
+#: Survivors that no test can kill, each with the reason (the key is ``file:function:`before` -> `after```).
+EQUIVALENT: dict[str, str] = {
+    "srchain/noise.py:TabulatedNoise:`return c / c[-1]` -> `return c * c[-1]`": (
+        "c[-1] is the integral of a density already normalised to 1 (exactly 1.0 for the laws the suite builds), so "
+        "dividing by it and multiplying by it agree to rounding"
+    ),
+    'srchain/mixing.py:_exact:`info["dense_products"] += 1` -> `info["dense_products"] -= 1`': (
+        "a diagnostic counter that nothing reads"
+    ),
+    'srchain/mixing.py:_exact:`info["dense_products"] += 1` -> `info["dense_products"] -= 1` #2': (
+        "a diagnostic counter that nothing reads"
+    ),
+    'srchain/mixing.py:_exact:`info["dense_products"] += 1` -> `info["dense_products"] -= 1` #3': (
+        "a diagnostic counter that nothing reads"
+    ),
+    "srchain/gth/front.py:front_eliminate:`if not (s > 0.0) or not math.isfinite(s):` -> "
+    "`if not (s > 0.0) and not math.isfinite(s):`": (
+        "differs only for s = +inf, and s sums censored rates of a stochastic matrix (<= 1); NaN trips both forms"
+    ),
+    "srchain/mixing.py:spectral_bounds:`if n <= _DENSE_EIG_MAX:` -> `if n < _DENSE_EIG_MAX:`": (
+        "at n = 600 ARPACK instead of the dense eigensolver: the same λ* to 1e-12"
+    ),
+    'srchain/mixing.py:spectral_bounds:`vals = eigs(A.T.tocsc(), k=min(6, n - 2), which="LM", '
+    "return_eigenvectors=False, tol=1e-12, maxiter=20 * n)` -> `vals = eigs(A.T.tocsc(), k=min(6, n - 2), "
+    'which="LM", return_eigenvectors=False, tol=1e-12, maxiter=21 * n)`': (
+        "an iteration cap ARPACK converges well within"
+    ),
+    "srchain/mixing.py:spectral_bounds:`vals = np.array([1.0, 1.0])` -> `vals = np.array([2.0, 1.0])`": (
+        "ARPACK's failure fallback: λ* = 1 or 2, t_rel = inf and the same note either way"
+    ),
+    "srchain/mixing.py:spectral_bounds:`order = np.argsort(-np.abs(vals))` -> `order = np.argsort(np.abs(vals))`": (
+        "the order of the eigenvalues changes neither which one is nearest 1 (up to exact ties, equal anyway) nor "
+        "the largest modulus of the rest"
+    ),
+    "toy/bc_law.py:bc_transfer_matrix:`bw = int(max(np.max(np.abs(tgt[~below & ~above] - np.repeat(i, "
+    "tgt.shape[1])[(~below & ~above).ravel()])), 1))` -> `bw = int(max(np.max(np.abs(tgt[~below & ~above] - "
+    "np.repeat(i, tgt.shape[1])[(~below & ~above).ravel()])), 2))`": (
+        "a band of at least 2 instead of 1 only adds zero rates, which GTH adds and multiplies as exact zeros"
+    ),
+    "toy/bc_law.py:bc_transfer_matrix:`B = np.zeros((N, 2 * b + 1))` -> `B = np.zeros((N, 3 * b + 1))`": (
+        "columns beyond 2b that neither the fill (offsets in [0, 2b]) nor banded GTH ever touch"
+    ),
+    "cnn/quantized.py:rademacher:`return torch.where(u < 0.5, -grid.delta, grid.delta)` -> "
+    "`return torch.where(u <= 0.5, -grid.delta, grid.delta)`": (
+        "differs only for a uniform draw of exactly 0.5 (probability 2^-24): the same law"
+    ),
+    "srchain/noise.py:TabulatedNoise:`conv = np.fft.fftshift(np.fft.irfft(ft**batch, n=points)) / h # density of the "
+    "sum on the same grid` -> `conv = np.fft.fftshift(np.fft.irfft(ft**batch, n=points)) * h # density of the sum on "
+    "the same grid`": ("a constant factor that the normalisation by the trapezoid integral two lines later removes"),
+    "toy/bc_law.py:BCLaw:`tol: float = 1e-3` -> `tol: float = 0.002`": (
+        "a dataclass default that bc_law always overrides with its own tol"
+    ),
+    "srchain/simulate/kernels_1d.py:single_1d:`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 1` -> "
+    "`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 2`": (
+        "the length of a scratch permutation that only minibatch noise reads"
+    ),
+    "srchain/simulate/kernels_1d.py:pair_1d:`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 1` -> "
+    "`m = params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 2`": (
+        "the length of a scratch permutation that only minibatch noise reads"
+    ),
+    "srchain/simulate/kernels_nd.py:chain_lattice:`elif x > hi:` -> `elif x >= hi:`": (
+        "x == hi is clamped to hi: the same value"
+    ),
+}
+
+#: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
+#: ``--planted`` runs them in a copy; ``tests/test_mutation_sample.py`` applies them in-process (every suite run).
+PLANTED = [
+    (
+        "srchain/bounds.py",
+        'return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("alpha", alpha)',
+        'return 2 * np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("alpha", alpha)',
+        "tests/test_bounds_exact.py::test_lemma1_and_the_floors_by_hand",
+        {},
+    ),
+    (
+        "srchain/bounds.py",
+        'c * _pos("G", G, True) ** 2 * sqrt_schedule_sum(T) / (2 * T)\n        + sr_floor',
+        'c * _pos("G", G, True) ** 2 * sqrt_schedule_sum(T) / T\n        + sr_floor',
+        "tests/test_bounds_exact.py::test_theorems_2_3_proved_by_hand",
+        {},
+    ),
+    (
+        "srchain/mixing.py",
+        "return tv > eps, tv <= eps",
+        "return tv >= eps, tv < eps",
+        "tests/test_mixing_edges.py::test_sparse_chain_ties_at_eps_through_the_binary_search",
+        {},
+    ),
+    (
+        "cnn/metrics.py",
+        'if n.startswith("conv_"):',
+        "if True:",
+        "tests/cnn/test_optim_algorithm.py::test_flip_totals_count_conv_layers_only_and_weight_them_by_size",
+        {},
+    ),
+    (
+        "cnn/metrics.py",
+        ".abs().mean().item()",
+        ".abs().sum().item()",
+        "tests/cnn/test_optim_algorithm.py::test_flip_totals_count_conv_layers_only_and_weight_them_by_size",
+        {},
+    ),
+    (
+        "cnn/optim.py",
+        "self.flat.copy_(self.latent)  # the gradient",
+        "pass  # the gradient",
+        "tests/cnn/test_optim_algorithm.py::test_bc_latent_accumulates_small_steps_and_flips_the_sign_when_it_crosses_zero",
+        {},
+    ),
+    (
+        "srchain/noise.py",
+        "return self.sigma / math.sqrt(self.batch)",
+        "return self.sigma / self.batch",
+        "tests/test_simulate_batch.py::test_one_dimensional_histogram_matches_the_batched_law",
+        {"method": "sr", "alpha": 0.1},
+    ),
+]
+
+# --------------------------------------------------------------------------------------------------------------
+# Mutants
+# --------------------------------------------------------------------------------------------------------------
+_BINOP = {
+    ast.Add: ("+", "-"),
+    ast.Sub: ("-", "+"),
+    ast.Mult: ("*", "/"),
+    ast.Div: ("/", "*"),
+    ast.Pow: ("**", "*"),
+    ast.FloorDiv: ("//", "/"),
+    ast.Mod: ("%", "//"),
+}
+_CMP = {
+    ast.Lt: ("<", "<="),
+    ast.LtE: ("<=", "<"),
+    ast.Gt: (">", ">="),
+    ast.GtE: (">=", ">"),
+    ast.Eq: ("==", "!="),
+    ast.NotEq: ("!=", "=="),
+}
+_AUG = {ast.Add: ("+=", "-="), ast.Sub: ("-=", "+="), ast.Mult: ("*=", "/="), ast.Div: ("/=", "*=")}
+_BOOL = {ast.And: ("and", "or"), ast.Or: ("or", "and")}
+_CALLS = {
+    "maximum": "minimum",
+    "minimum": "maximum",
+    "floor": "ceil",
+    "ceil": "floor",
+    "max": "min",
+    "min": "max",
+    "abs": "",
+    "sqrt": "",
+    "log1p": "expm1",
+    "exp": "expm1",
+    "log": "log1p",
+}
+
+
+@dataclass
+class Mutant:
+    file: str
+    function: str
+    line: int
+    start: int  # character offsets in the file
+    end: int
+    before: str
+    after: str
+    key: str = field(default="")
+
+    def apply(self, text: str) -> str:
+        assert text[self.start : self.end] == self.before, (self.key, text[self.start : self.end])
+        return text[: self.start] + self.after + text[self.end :]
+
+
+def _offsets(text: str) -> list[int]:
+    out, pos = [0], 0
+    for line in text.splitlines(keepends=True):
+        pos += len(line)
+        out.append(pos)
+    return out
+
+
+def _docstring_nodes(tree) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def _in_raise_or_string(parents, node) -> bool:
+    p = parents.get(id(node))
+    while p is not None:
+        if isinstance(p, (ast.Raise, ast.JoinedStr, ast.Assert)):
+            return True
+        p = parents.get(id(p))
+    return False
+
+
+def enumerate_mutants(file: str, functions: tuple[str, ...] | None, root: Path = ROOT) -> list[Mutant]:
+    """Every mutant of ``file`` inside the named functions (or classes), in source order."""
+    text = (root / file).read_text()
+    tree = ast.parse(text)
+    offs = _offsets(text)
+    docs = _docstring_nodes(tree)
+    parents: dict[int, ast.AST] = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+
+    def pos(line, col):
+        return offs[line - 1] + len(text.splitlines(keepends=True)[line - 1].encode()[:col].decode())
+
+    def gap_token(a_end, b_start, token, new, node, fname):
+        """The operator ``token`` between two operands (comments blanked out, so a '-' in a comment is not it)."""
+        seg = re.sub(r"#[^\n]*", lambda mm: " " * len(mm.group()), text[a_end:b_start])
+        pat = r"\b" + token + r"\b" if token.isalpha() else re.escape(token) + r"(?![=*/<>])"
+        hit = re.search(pat, seg)
+        if hit is None:
+            return None
+        j = a_end + hit.start()
+        return Mutant(file, fname, node.lineno, j, j + len(token), token, new)
+
+    out: list[Mutant] = []
+
+    def visit(fnode, fname):
+        for node in ast.walk(fnode):
+            if _in_raise_or_string(parents, node):
+                continue
+            m = None
+            if isinstance(node, ast.BinOp) and type(node.op) in _BINOP:
+                tok, new = _BINOP[type(node.op)]
+                a = pos(node.left.end_lineno, node.left.end_col_offset)
+                b = pos(node.right.lineno, node.right.col_offset)
+                m = gap_token(a, b, tok, new, node, fname)
+                if m is not None:
+                    out.append(m)
+            elif isinstance(node, ast.AugAssign) and type(node.op) in _AUG:
+                tok, new = _AUG[type(node.op)]
+                a = pos(node.target.end_lineno, node.target.end_col_offset)
+                b = pos(node.value.lineno, node.value.col_offset)
+                m = gap_token(a, b, tok, new, node, fname)
+                if m is not None:
+                    out.append(m)
+            elif isinstance(node, ast.Compare):
+                left = node.left
+                for op, right in zip(node.ops, node.comparators, strict=True):
+                    if type(op) in _CMP:
+                        tok, new = _CMP[type(op)]
+                        a = pos(left.end_lineno, left.end_col_offset)
+                        b = pos(right.lineno, right.col_offset)
+                        m = gap_token(a, b, tok, new, node, fname)
+                        if m is not None:
+                            out.append(m)
+                    left = right
+            elif isinstance(node, ast.BoolOp):
+                tok, new = _BOOL[type(node.op)]
+                a = pos(node.values[0].end_lineno, node.values[0].end_col_offset)
+                b = pos(node.values[1].lineno, node.values[1].col_offset)
+                m = gap_token(a, b, tok, new, node, fname)
+                if m is not None:
+                    out.append(m)
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+                if isinstance(node.operand, ast.Constant):
+                    continue  # -1 etc.: the constant mutation covers it
+                s = pos(node.lineno, node.col_offset)
+                if text[s] == "-":
+                    out.append(Mutant(file, fname, node.lineno, s, s + 1, "-", ""))
+            elif isinstance(node, ast.Constant) and id(node) not in docs:
+                v = node.value
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    continue
+                if isinstance(parents.get(id(node)), ast.Subscript) or isinstance(parents.get(id(node)), ast.Slice):
+                    continue  # indices/slices: mostly shape plumbing, not science
+                s, e = pos(node.lineno, node.col_offset), pos(node.end_lineno, node.end_col_offset)
+                src = text[s:e]
+                if isinstance(v, int):
+                    new = str(v + 1)
+                else:
+                    new = repr(v * 2) if v != 0 else "1.0"
+                out.append(Mutant(file, fname, node.lineno, s, e, src, new))
+            elif isinstance(node, ast.Call):
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+                if name in _CALLS:
+                    if isinstance(f, ast.Attribute):
+                        e = pos(f.end_lineno, f.end_col_offset)
+                        s = e - len(name)
+                    else:
+                        s = pos(f.lineno, f.col_offset)
+                        e = s + len(name)
+                    new = _CALLS[name]
+                    if new == "" and len(node.args) != 1:
+                        continue
+                    if new == "" and isinstance(f, ast.Attribute):
+                        s = pos(f.lineno, f.col_offset)  # drop the whole `np.abs`: `(x)` stays
+                    out.append(Mutant(file, fname, node.lineno, s, e, text[s:e], new))
+
+    for top in tree.body:
+        if isinstance(top, (ast.FunctionDef, ast.ClassDef)) and (functions is None or top.name in functions):
+            visit(top, top.name)
+    seen, uniq, count = set(), [], {}
+    for m in sorted(out, key=lambda m: (m.start, m.end, m.after)):
+        if (m.start, m.end, m.after) in seen:
+            continue
+        seen.add((m.start, m.end, m.after))
+        key = f"{file}:{m.function}:`{_context(text, m)}`"
+        count[key] = count.get(key, 0) + 1
+        m.key = key if count[key] == 1 else f"{key} #{count[key]}"  # the same change on an identical line
+        uniq.append(m)
+    return uniq
+
+
+def _context(text: str, m: Mutant) -> str:
+    """The mutated line, before -> after (whitespace squeezed), a key that survives unrelated edits elsewhere."""
+    ls = text.rfind("\n", 0, m.start) + 1
+    le = text.find("\n", m.end)
+    line = text[ls:le]
+    new = text[ls : m.start] + m.after + text[m.end : le]
+    return f"{' '.join(line.split())}` -> `{' '.join(new.split())}"
+
+
+def select(name: str, t: Target, per_module: int | None, seed: int) -> list[Mutant]:
+    allm = [m for f in t.files for m in enumerate_mutants(f, t.functions)]
+    k = per_module if per_module is not None else t.per_module
+    if k <= 0 or k >= len(allm):
+        return allm
+    rng = random.Random(f"{seed}:{name}")
+    return sorted(rng.sample(allm, k), key=lambda m: (m.file, m.start))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------------------------
+def make_copy() -> Path:
+    """A private copy of the tree in which ``srchain``, ``srchain.toy`` and ``srchain.cnn`` import from the copy."""
+    tmp = Path(tempfile.mkdtemp(prefix="srchain-mutation-"))
+    for d in ("srchain", "toy", "cnn", "tests"):
+        shutil.copytree(ROOT / d, tmp / d, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy(ROOT / "pyproject.toml", tmp / "pyproject.toml")
+    (tmp / "srchain" / "toy").symlink_to("../toy")
+    (tmp / "srchain" / "cnn").symlink_to("../cnn")
+    return tmp
+
+
+def _env(copy: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(copy) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_tests(copy: Path, t: Target, timeout: float) -> tuple[str, float]:
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *t.tests]
+    for d in t.deselect:
+        cmd += ["--deselect", d]
+    t0 = time.perf_counter()
+    try:
+        r = subprocess.run(cmd, cwd=copy, env=_env(copy), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.perf_counter() - t0
+    dt = time.perf_counter() - t0
+    if r.returncode == 0:
+        return "passed", dt
+    if r.returncode == 1:
+        return "failed", dt
+    return f"error(rc={r.returncode}): {r.stdout[-300:]}", dt
+
+
+def check_copy_imports(copy: Path) -> None:
+    code = "import srchain, srchain.toy.bc_law as b; print(srchain.__file__); print(b.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=copy, env=_env(copy), capture_output=True, text=True)
+    paths = out.stdout.split()
+    if len(paths) != 2 or not all(Path(p).resolve().is_relative_to(copy.resolve()) for p in paths):
+        raise SystemExit(f"the copy does not import from itself: {out.stdout} {out.stderr}")
+
+
+def run_module(copy: Path, name: str, t: Target, mutants: list[Mutant], log) -> dict:
+    status, base = run_tests(copy, t, timeout=3600)
+    if status != "passed":
+        raise SystemExit(f"{name}: the unmutated tests do not pass ({status}); fix that first")
+    timeout = 3 * base + 120
+    res = {
+        "tests": list(t.tests),
+        "baseline_seconds": round(base, 1),
+        "mutants": len(mutants),
+        "killed": 0,
+        "survived": [],
+        "equivalent": [],
+        "timeouts": 0,
+    }
+    for m in mutants:
+        path = copy / m.file
+        orig = path.read_text()
+        path.write_text(m.apply(orig))
+        try:
+            status, dt = run_tests(copy, t, timeout)
+        finally:
+            path.write_text(orig)
+        killed = status != "passed"
+        res["killed"] += killed
+        res["timeouts"] += status == "timeout"
+        if not killed:
+            (res["equivalent"] if m.key in EQUIVALENT else res["survived"]).append(m.key)
+        log(f"{name}: {'killed' if killed else 'SURVIVED'} ({status}, {dt:.0f}s) {m.key}")
+    scored = res["mutants"] - len(res["equivalent"])
+    res["score"] = round(res["killed"] / scored, 4) if scored else None
+    return res
+
+
+def run_planted(copy: Path, log) -> dict:
+    out = {"planted": len(PLANTED), "caught": 0, "missed": []}
+    for file, old, new, test, _ in PLANTED:
+        path = copy / file
+        orig = path.read_text()
+        assert orig.count(old) == 1, (file, old)
+        path.write_text(orig.replace(old, new))
+        try:
+            status, _ = run_tests(copy, Target((file,), (test,)), timeout=1800)  # a node id: that test only
+        finally:
+            path.write_text(orig)
+        caught = status != "passed"
+        out["caught"] += caught
+        if not caught:
+            out["missed"].append(f"{file}: {old!r} -> {new!r}")
+        log(f"planted: {'caught' if caught else 'MISSED'} {file}: {old[:50]!r}")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--modules", default=",".join(TARGETS), help="comma-separated: " + ", ".join(TARGETS))
+    ap.add_argument("--per-module", type=int, default=None, help="mutants sampled per module (0: all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--list", action="store_true", help="print the selected mutants and stop")
+    ap.add_argument("--planted", action="store_true", help="run the hand-planted mutants only")
+    ap.add_argument("--json", type=Path, help="also write the JSON report here")
+    ap.add_argument("--rerun", type=Path, help="run only the survivors of this earlier JSON report (same keys)")
+    a = ap.parse_args(argv)
+    names = [n for n in a.modules.split(",") if n]
+    for n in names:
+        if n not in TARGETS:
+            ap.error(f"unknown module {n!r}; choose from {', '.join(TARGETS)}")
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    if a.list:
+        for n in names:
+            allm = [m for f in TARGETS[n].files for m in enumerate_mutants(f, TARGETS[n].functions)]
+            sel = select(n, TARGETS[n], a.per_module, a.seed)
+            print(f"# {n}: {len(sel)} of {len(allm)} mutants")
+            for m in sel:
+                print(f"  {m.key}")
+        return 0
+    copy = make_copy()
+    try:
+        check_copy_imports(copy)
+        t0 = time.perf_counter()
+        if a.planted:
+            report = run_planted(copy, log)
+        else:
+            report = {"seed": a.seed, "modules": {}}
+            for n in names:
+                t = TARGETS[n]
+                total = sum(len(enumerate_mutants(f, t.functions)) for f in t.files)
+                sel = select(n, t, a.per_module, a.seed)
+                if a.rerun is not None:
+                    old = json.loads(a.rerun.read_text())["modules"].get(n)
+                    if old is None:
+                        continue
+                    keep = set(old["survived"]) | set(old["equivalent"])
+                    if not keep:
+                        continue
+                    every = [m for f in t.files for m in enumerate_mutants(f, t.functions)]
+                    sel = [m for m in every if m.key in keep]
+                    missing = keep - {m.key for m in sel}
+                    if missing:
+                        log(f"{n}: {len(missing)} survivors no longer found (the source changed): {sorted(missing)}")
+                r = run_module(copy, n, t, sel, log)
+                r["population"] = total
+                report["modules"][n] = r
+            k = sum(r["killed"] for r in report["modules"].values())
+            s = sum(r["mutants"] - len(r["equivalent"]) for r in report["modules"].values())
+            report["total"] = {
+                "mutants": sum(r["mutants"] for r in report["modules"].values()),
+                "killed": k,
+                "score": round(k / s, 4) if s else None,
+            }
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    text = json.dumps(report, indent=1, ensure_ascii=False)
+    print(text)
+    if a.json:
+        a.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
