@@ -92,7 +92,11 @@ def test_rows_are_laws(name, method):
 
 def reference_sr_law(x, g, alpha, s, v, t):
     """Pr(Qs(y) = v_t) for y ~ N(x − αg, (αs)²) in 400 digits: the divided second difference of E[(y − v)⁺]."""
-    mpmath.mp.dps = 400  # the second difference of O(0.1) terms must resolve 1e-280
+    with mpmath.workdps(400):  # the second difference of O(0.1) terms must resolve 1e-280
+        return _reference_sr_law(x, g, alpha, s, v, t)
+
+
+def _reference_sr_law(x, g, alpha, s, v, t):
     mean, sd = mpmath.mpf(x) - mpmath.mpf(alpha) * mpmath.mpf(g), mpmath.mpf(alpha) * mpmath.mpf(s)
 
     def ramp(c):

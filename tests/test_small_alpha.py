@@ -27,7 +27,12 @@ LAT = Lattice.from_domain(0.5, TOY.domain)
 NOISE = make_noise("gaussian", SIGMA)
 ALPHAS = [1e-3, 1e-8, 1e-12, 1e-14, 1e-16, 1e-17, 1e-30, 1e-100, 1e-200, 1e-300]
 
-mpmath.mp.dps = 40
+
+@pytest.fixture(autouse=True)
+def _digits():
+    """40 digits for every test here, set per test (mpmath's precision is global; other modules set their own)."""
+    with mpmath.workdps(40):
+        yield
 
 
 def _lam(a):

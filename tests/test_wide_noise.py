@@ -26,7 +26,15 @@ from srchain.stationary import stationary
 from srchain.wide_moves import WIDE, is_wide, wide_r_law, wide_sr_laws
 from tests.cli_helpers import run
 
-mp.mp.dps = 120  # differences of the excess at h = 1e-17·σ cancel ~35 of these digits
+
+@pytest.fixture(autouse=True)
+def _digits():
+    """120 digits for every test here (differences of the excess at h = 1e-17·σ cancel ~35 of them), set per test:
+    mpmath's precision is global, and other test modules set their own."""
+    with mp.workdps(120):
+        yield
+
+
 TOY = get_problem("toy")
 LAT = Lattice.from_domain(0.5, TOY.domain)  # 29 states on [−4, 10]
 SIGMAS = [1e9, 1e10, 1e12, 1e16, 1e20]
