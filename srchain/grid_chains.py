@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
-from srchain.grids import axis_parity, axis_values
+from srchain.grids import Grid, axis_parity, axis_values
 from srchain.noise import NoiseModel
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
@@ -390,7 +390,7 @@ def grid_limit_chain(problem, noise, grid):
     return LimitChain(u_tilde=U, alpha0=alpha0(U), t_tilde=t_tilde(U), lattice=grid)
 
 
-def stall_set(problem, grid, alpha, noise: NoiseModel | None = None) -> np.ndarray:
+def stall_set(problem: Problem, grid: Grid, alpha: float, noise: NoiseModel | None = None) -> np.ndarray:
     r"""Flat indices of the states where R (Eq. 4) stalls: its fixed points.
 
     A state :math:`x` stalls when every coordinate rounds back, :math:`Q_d(x_k - \alpha(g_k + \xi)) = x_k`, for

@@ -36,11 +36,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from srchain.errors import SrchainError
 from srchain.problems import as_domain
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from srchain.lattice import Lattice
 
 __all__ = [
     "Grid",
@@ -164,13 +170,13 @@ class Grid:
     def of(
         cls,
         name: str,
-        domain,
+        domain: ArrayLike,
         *,
         delta: float | None = None,
         scale: float = 1.0,
         dim: int | None = None,
         max_states: int | None = None,
-    ):
+    ) -> Grid | Lattice:
         r"""The grid of format ``name`` inside the box ``domain`` (``(lo, hi)`` or one row per axis).
 
         ``name="fixed"`` returns today's :class:`srchain.lattice.Lattice` with spacing ``delta`` (same object,
@@ -199,7 +205,8 @@ class Grid:
                 raise SrchainError("the fixed grid needs its spacing: give --delta")
             return Lattice.from_domain(delta, domain, dim=dim, max_states=max_states)
         s = check_scale(scale)
-        dom = as_domain(domain, dim if dim is not None else (1 if np.asarray(domain).ndim == 1 else len(domain)))
+        arr = np.asarray(domain)
+        dom = as_domain(domain, dim if dim is not None else (1 if arr.ndim == 1 else len(arr)))
         values, even = _values_and_parity(key)
         top = float(values[-1]) * s
         if np.any(np.abs(dom) > top):
@@ -228,7 +235,7 @@ class Grid:
         return cls(axes=axes, format=key, scale=s, even=parity)
 
     @classmethod
-    def from_values(cls, *axes, name: str = "values") -> Grid:
+    def from_values(cls, *axes: ArrayLike, name: str = "values") -> Grid:
         """A grid of given sorted values per axis (ties of Qd go to the larger index on such a grid)."""
         arrs = tuple(np.ascontiguousarray(np.asarray(a, dtype=np.float64)) for a in axes)
         if any(a.ndim != 1 or a.size < 2 or np.any(np.diff(a) <= 0) or not np.all(np.isfinite(a)) for a in arrs):
@@ -287,12 +294,12 @@ class Grid:
         """Gaps between consecutive values on axis ``k`` (length ``shape[k] − 1``): the local Δ."""
         return np.diff(self.axes[k])
 
-    def index(self, coords) -> np.ndarray:
+    def index(self, coords: ArrayLike) -> np.ndarray:
         """Flat state index of per-axis indices (shape ``(..., d)``)."""
         c = np.asarray(coords, dtype=np.int64)
         return np.ravel_multi_index(tuple(np.moveaxis(c, -1, 0)), self.shape)
 
-    def locate(self, w) -> np.ndarray:
+    def locate(self, w: ArrayLike) -> np.ndarray:
         """Per-axis index of the nearest value to ``w`` (shape ``(..., d)``), clipped into the box; ties to the
         even value (the format's rule)."""
         w = np.asarray(w, dtype=np.float64)
@@ -306,15 +313,15 @@ class Grid:
             out[..., k] = np.clip(np.where(up, j + 1, j), 0, v.size - 1)
         return out
 
-    def nearest(self, w) -> np.ndarray:
+    def nearest(self, w: ArrayLike) -> np.ndarray:
         """Flat index of the grid point nearest to ``w`` (shape ``(..., d)``), clipped into the box."""
         return self.index(self.locate(w))
 
-    def contains(self, w) -> bool:
+    def contains(self, w: ArrayLike) -> bool:
         w = np.asarray(w, dtype=np.float64).reshape(-1, self.dim)
         return bool(np.all((w >= np.asarray(self.lo)) & (w <= self.hi)))
 
-    def cells(self, w) -> np.ndarray:
+    def cells(self, w: ArrayLike) -> np.ndarray:
         """Flat indices of the corners of the grid cell holding ``w`` (just ``w`` when it is a grid point)."""
         w = np.asarray(w, dtype=np.float64).reshape(self.dim)
         per_axis = []

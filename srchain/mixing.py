@@ -477,7 +477,7 @@ def mixing_time(
     max_exact_states: int = 10_000,
     max_steps: int = 10**9,
     max_bytes: float | None = None,
-    device=None,
+    device: str | None = None,
 ) -> MixingResult:
     r"""The :math:`\varepsilon`-mixing time of Eq. 10 (exact up to ``max_exact_states`` states) or spectral bounds
     on it.

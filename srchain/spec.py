@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
+
+if TYPE_CHECKING:
+    from srchain.grids import Grid  # noqa: F401 (the annotation of spec_from_args' local)
 from srchain.noise import NoiseModel, make_noise
 from srchain.problems import Problem, get_problem
 
@@ -40,7 +44,7 @@ class ChainSpec:
 
     problem: Problem
     noise: NoiseModel
-    lattice: Lattice  # or a format's grid (srchain.grids.Grid)
+    lattice: Lattice  # or a format's grid (srchain.grids.Grid: the same small interface, duck-typed)
     sr_bits: int | None = None  # SR with this many random bits (srchain.rounding); None: exact SR
 
     def to_dict(self) -> dict:
@@ -138,6 +142,7 @@ def spec_from_args(args, max_states: int | None = None) -> ChainSpec:
     noise = noise_from_args(args)
     sr_bits = check_sr_bits(getattr(args, "sr_bits", None))
     name = getattr(args, "format", None) or "fixed"
+    lattice: Lattice | Grid
     if name == "fixed":
         lattice = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim, max_states=max_states)
     else:
@@ -151,7 +156,7 @@ def spec_from_args(args, max_states: int | None = None) -> ChainSpec:
         from srchain.resolvable import check_args_noise_range
 
         check_args_noise_range(args, problem, lattice, alphas=[float(a) for a in args.alpha])
-    return ChainSpec(problem=problem, noise=noise, lattice=lattice, sr_bits=sr_bits)
+    return ChainSpec(problem=problem, noise=noise, lattice=lattice, sr_bits=sr_bits)  # type: ignore[arg-type]
 
 
 def entropy(pi: np.ndarray) -> float:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +14,9 @@ from srchain.results import checks
 from srchain.results.layout import decode_attrs, positions, signature
 from srchain.results.regions import open_data
 from srchain.results.store import control_for
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["open_results", "region_reader"]
 
@@ -105,7 +110,7 @@ def _verify(path: Path, where: Path, kind: str, sweep_dims, index, records, cont
         )
 
 
-def open_results(path, mask: bool = True, verify: bool = True, **kwargs):
+def open_results(path: str | os.PathLike[str], mask: bool = True, verify: bool = True, **kwargs: Any) -> xr.Dataset:
     """A results store (``.zarr`` or ``.nc``, finished or not) as an ``xarray.Dataset``, checked.
 
     Parameters
