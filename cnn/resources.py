@@ -115,7 +115,9 @@ def estimate_run(
     weights = sum(mod.weight.numel() for _, mod in named_layers(net))
     conv = sum(mod.weight.numel() for n, mod in named_layers(net) if n.startswith("conv_"))
     slots = 2 if m.base == "adam" else 1
-    model_bytes = 4.0 * P * (3 + slots) + (4.0 * conv if m.rule == "bc" else 0.0) + float(weights) * (k + 2)
+    model_bytes = (
+        4.0 * P * (3 + slots) + (4.0 * conv if m.rule == "bc" else 0.0) + float(weights) * (k + 2) * (4 if m.fmt else 1)
+    )
 
     outputs, largest = [0], [0]
 
