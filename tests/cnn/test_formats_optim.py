@@ -343,3 +343,32 @@ def test_format_class_is_frozen_and_named():
     assert Format("bf16") == get_format("bf16")
     with pytest.raises(SrchainError, match="unknown number format"):
         get_format("fp5")
+
+
+# -- against torchao's bf16 stochastic rounding (run when torchao is installed) ---------------------------------
+@pytest.mark.parametrize("bits", [None, 16])
+def test_sr_bf16_has_the_law_of_torchaos_bf16_stochastic_rounding(bits):
+    quant_utils = pytest.importorskip("torchao.optim.quant_utils")
+    f = get_format("bf16")
+    g = torch.Generator().manual_seed(13)
+    m = 64  # inputs: random mantissas over 30 binades, both signs, and a few subnormal ones
+    x = (torch.rand(m, generator=g) + 1) * 2.0 ** torch.randint(-20, 10, (m,), generator=g).float()
+    x = torch.where(torch.rand(m, generator=g) < 0.5, -x, x)
+    x[:4] = torch.tensor([1e-39, -3e-40, 5.5e-39, 2e-40])
+    n = 20000
+    xs = x.repeat(n, 1)
+    torch.manual_seed(17)  # torchao draws from the global generator
+    theirs = quant_utils._fp32_to_bf16_sr(xs).float()
+    ours = f.qs(xs, generator=torch.Generator().manual_seed(19), bits=bits)
+    t, a = f.toward_away(x)
+    for r in (theirs, ours):  # the same two neighbours
+        assert bool(((r == t) | (r == a)).all())
+    q = ((x - t).abs() / (a - t).abs()).double()  # a multiple of 2^-16 (the 16 bits bf16 drops), exact
+    k1, k2 = (theirs == a).sum(0).double(), (ours == a).sum(0).double()
+    # both columns are Binomial(n, q) if the laws agree: k1 − k2 has mean 0 and variance 2nq(1 − q); 5 sd per
+    # element, and the sum of the m squared z-scores is chi-square(m) (mean m, sd sqrt(2m))
+    var = 2 * n * q * (1 - q)
+    ok = var > 0
+    z2 = (k1 - k2)[ok] ** 2 / var[ok]
+    assert bool((z2 <= 25).all()) and float(z2.sum()) <= ok.sum() + 5 * math.sqrt(2 * ok.sum())
+    assert torch.equal(k1[~ok], k2[~ok])  # inputs that are bf16 values stay put in both
