@@ -148,8 +148,8 @@ def method_arg(name: str) -> str:
 
     try:
         return parse_method(name).name
-    except SrchainError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except SrchainError as exc:  # argparse's wording for a bad name, then what to use
+        raise argparse.ArgumentTypeError(f"invalid choice: {name!r} ({exc})") from None
 
 
 def check_model(name: str) -> str:
