@@ -104,30 +104,29 @@ class Format:
         up = (dhi < dlo) | ((dhi == dlo) & even[i])
         return torch.where(up, hi, lo)
 
+    def _magnitudes(self, ax: torch.Tensor, tables=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """For magnitudes ``0 ≤ ax ≤ M``: the largest value ``t ≤ ax`` and the next one ``a > t`` (``a`` is ±inf or
+        NaN above ``M``; the rounding probability ``(ax − t)/(a − t)`` is then 0 or NaN, i.e. never ``a``)."""
+        dt = self.torch_dtype
+        if dt is None:
+            vals, _ = tables if tables is not None else self._tables(ax.device)
+            i = torch.searchsorted(vals, ax, right=True).clamp_(max=vals.numel() - 1)  # vals[i-1] <= ax < vals[i]
+            return vals[i - 1], vals[i]  # ax = 6: t = 4, a = 6, probability 1
+        y = ax.to(dt)  # round to nearest, a non-negative value: its integer view is its magnitude
+        ity = torch.int16 if y.element_size() == 2 else torch.int8
+        mag = y.view(ity).to(torch.int32)
+        mag_t = mag.sub_((y.to(ax.dtype) > ax).to(torch.int32))  # rounded up: t is the predecessor
+        t = mag_t.to(ity).view(dt).to(ax.dtype)
+        a = mag_t.add_(1).to(ity).view(dt).to(ax.dtype)  # the successor: magnitude bits + 1
+        return t, a
+
     def toward_away(self, x: torch.Tensor, tables=None) -> tuple[torch.Tensor, torch.Tensor]:
         """The neighbours ``t`` (toward zero) and ``a`` (away from zero) of ``x`` (clamped to ``[−M, M]``):
         ``|t| ≤ |x| < |a|``, or ``t = a = x`` where ``x`` is a grid value."""
-        dt = self.torch_dtype
-        if dt is None:
-            vals, _ = tables if tables is not None else self._tables(x.device)
-            ax = x.abs()
-            i = torch.searchsorted(vals, ax, right=True).clamp_(1, vals.numel() - 1)  # vals[i-1] <= |x| < vals[i]
-            t, a = vals[i - 1], vals[i]
-            t = torch.where(a == ax, a, t)  # |x| = 6, the largest value
-            a = torch.where(t == ax, t, a)
-            return torch.copysign(t, x), torch.copysign(a, x)
-        y = x.to(dt)
-        yf = y.to(x.dtype)
-        nbits = 8 * y.element_size()
-        ity = torch.int16 if nbits == 16 else torch.int8
-        b = y.view(ity).to(torch.int32)
-        half = 1 << (nbits - 1)
-        mag = torch.where(b < 0, b + half, b)  # the magnitude bits (sign-magnitude format)
-        ax, ay = x.abs(), yf.abs()
-        mag_t = mag - (ay > ax).to(torch.int32)  # y was rounded away from zero: t is its predecessor
-        mag_a = torch.where(ay == ax, mag_t, mag_t + 1)
-        t = mag_t.to(ity).view(dt).to(x.dtype)  # magnitudes < half: no sign bit, the cast is exact
-        a = mag_a.to(ity).view(dt).to(x.dtype)
+        ax = x.abs().clamp_(max=self.max)
+        t, a = self._magnitudes(ax, tables)
+        t = torch.where(a == ax, a, t)  # fp4's largest value
+        a = torch.where(t == ax, t, a)
         return torch.copysign(t, x), torch.copysign(a, x)
 
     # -- scale (fp4) -----------------------------------------------------------------------------------------
@@ -160,10 +159,9 @@ class Format:
         ``u`` (optional) are the draws: float32 uniforms in ``[0, 1)`` (exact SR) or int64 in ``[0, 2^k)``.
         """
         z = x / scale if scale is not None else x
-        z = z.clamp(-self.max, self.max)
-        t, a = self.toward_away(z, tables)
-        gap = (a - t).abs_()
-        q = torch.where(gap > 0, (z - t).abs_() / gap, torch.zeros_like(gap))  # in [0, 1)
+        ax = z.abs().clamp_(max=self.max)
+        t, a = self._magnitudes(ax, tables)
+        q = (ax - t).div_(a - t)  # in [0, 1]; NaN only at M for a format without inf (never rounds away)
         if bits is None:
             if u is None:
                 u = torch.rand(z.shape, generator=generator, device=z.device, dtype=torch.float32)
@@ -171,8 +169,8 @@ class Format:
         else:
             if u is None:
                 u = torch.randint(0, 2**bits, z.shape, generator=generator, device=z.device, dtype=torch.int64)
-            away = u < torch.floor(q.double() * 2.0**bits).to(torch.int64)
-        res = torch.where(away, a, t)
+            away = u < q.double().mul_(2.0**bits).floor_()  # away iff r < ⌊q·2^k⌋, r uniform on 0..2^k − 1
+        res = torch.copysign(torch.where(away, a, t), z)
         return res.mul_(scale) if scale is not None else res
 
     def bias(self, x: torch.Tensor, bits: int | None) -> torch.Tensor:
