@@ -253,7 +253,7 @@ def _check_against(state, path, model, opt, tracker) -> None:
         if not isinstance(d, dict) or set(d) != set(names):
             _fail(path, f"flips {where} names other layers")
         for n, t in d.items():
-            if not isinstance(t, torch.Tensor) or t.dtype != torch.bool or t.shape != names[n].shape:
+            if not isinstance(t, torch.Tensor) or t.dtype != tracker.snapshot_dtype or t.shape != names[n].shape:
                 _fail(path, f"flips {where} of {n} does not fit the layer's shape {tuple(names[n].shape)}")
     if flips["k"] != tracker.k or len(flips["history"]) > tracker.k:
         _fail(path, f"flips window k = {flips['k']} with {len(flips['history'])} records, the run has k = {tracker.k}")

@@ -7,6 +7,11 @@
 * ``mean_abs_wb_minus_wr``: BC only, ``(1/d)·‖w_b − w_r‖₁`` per conv layer (Figure 7(b, c)).
 
 For BC the sign is that of ``w_b = Q(w_r)``, which is the sign of ``w_r``; for full precision, of the weights.
+
+Weights kept in a number format (``sr-bf16-adam`` and the like, :mod:`srchain.cnn.formats`) move between many
+values, so there a **flip is a change of the stored value** (``values=True``: the tracker keeps float32 copies;
+``−0`` and ``+0`` are the same value). On the binary grid {−Δ, +Δ} the two definitions agree. For ``bc-FORMAT``
+``mean_abs_wb_minus_wr`` is the mean distance between the fp32 master weights and their rounded copy.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ __all__ = ["signs", "flip_percentage", "mean_abs_difference", "FlipTracker"]
 def signs(w: torch.Tensor) -> torch.Tensor:
     """``w >= 0`` as a bool tensor: the sign with ``sign(0) = +1``."""
     return (w.detach() >= 0).cpu()
+
+
+def _values(w: torch.Tensor) -> torch.Tensor:
+    """A float32 copy of ``w`` on the CPU (a flip on a number format is a change of value)."""
+    return w.detach().float().cpu().clone()
 
 
 def flip_percentage(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -46,12 +56,18 @@ class FlipTracker:
         Usually ``[(name, module.weight) for name, module in named_layers(model)]``.
     k : int
         Window of ``flipped_last_k`` (epochs).
+    values : bool
+        Count changes of the stored value instead of the sign (weights kept in a number format).
     """
 
-    def __init__(self, layers, k: int = 5):
+    def __init__(self, layers, k: int = 5, values: bool = False):
         self.layers = list(layers)
         self.k = int(k)
-        self.init = {n: signs(w) for n, w in self.layers}
+        self.values = bool(values)
+        self._snap = _values if self.values else signs
+        #: the dtype of the snapshots (checked when a checkpoint is loaded)
+        self.snapshot_dtype = torch.float32 if self.values else torch.bool
+        self.init = {n: self._snap(w) for n, w in self.layers}
         self.history = deque(maxlen=self.k)  # signs at the end of the last k epochs (oldest first)
 
     def update(self, latent=None):
@@ -61,7 +77,7 @@ class FlipTracker:
         layer names to BC's ``w_r`` (other layers get ``None``). ``totals`` holds the same two percentages over
         all conv layers together (weighted by size), for Figure 5(b, c).
         """
-        now = {n: signs(w) for n, w in self.layers}
+        now = {n: self._snap(w) for n, w in self.layers}
         ref = self.history[0] if len(self.history) == self.k else self.init
         out, tot, fi, fk = {}, 0, 0, 0
         for n, w in self.layers:

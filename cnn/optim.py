@@ -10,6 +10,14 @@ With ``step_t`` the update the wrapped optimizer (Adam by default) would make:
   clipped to the grid's range (as in BinaryConnect [5]) unless ``clip_latent=False``. With ``scale='filter'``,
   ``w_b = mean(|w_r|) · sign(w_r)`` per output filter (BWN).
 
+With ``fmt`` (a number format of :mod:`srchain.cnn.formats`: ``bf16``, ``fp16``, ``fp8``, ``fp8e5m2``, ``fp4``)
+the grid is the format's values instead of ΔZ: ``r`` and ``sr`` keep the weights themselves in the format (the
+stored float32 values are exactly the format's), ``sr_bits=k`` draws k random bits per weight (hardware SR), and
+``bc`` keeps fp32 master weights ``w_r`` and gives the network the rounded copy ``w_b = Qd(w_r)`` (the latent is
+not clipped; the copy saturates at the format's largest value). They start from the weights as initialised,
+rounded to the format. fp4's per-tensor power-of-two scale is recomputed from each tensor's ``max|w|`` at every
+rounding (one ``scatter_reduce`` over the flat buffer).
+
 Only the parameters handed in as ``quantized`` (the conv weights; linear layers stay full precision, Appendix
 H.1) are touched. They are re-seated as views of **one flat buffer**, so the quantize-after-step is a single
 fused pass of a few element-wise kernels over all of them, whatever the number of layers. A weight in the
@@ -82,6 +90,10 @@ class QuantizedOptimizer:
         BC: clip ``w_r`` to ``[lo, hi]`` after each step.
     scale : {'none', 'filter'}
         BC only: per-filter scale ``mean|w_r|`` of the binary weights (BWN).
+    fmt : str, optional
+        Keep the weights in this number format (:data:`srchain.cnn.registry.FORMATS`) instead of on ΔZ.
+    sr_bits : int, optional
+        ``sr`` on a format: draw k random bits (1..32) per weight; ``None`` is exact SR.
 
     Examples
     --------
@@ -100,6 +112,8 @@ class QuantizedOptimizer:
         init: str | None = None,
         clip_latent: bool = True,
         scale: str = "none",
+        fmt: str | None = None,
+        sr_bits: int | None = None,
     ):
         from srchain.errors import SrchainError
 
@@ -109,6 +123,10 @@ class QuantizedOptimizer:
             raise SrchainError(f"unknown scale {scale!r}; use none or filter")
         if scale == "filter" and rule != "bc":
             raise SrchainError("--scale filter (per-filter BWN scale) needs a bc method")
+        if fmt is not None and scale != "none":
+            raise SrchainError("--scale filter (per-filter BWN scale) is for the grid ΔZ, not a number format")
+        if sr_bits is not None and (fmt is None or rule != "sr" or not 1 <= int(sr_bits) <= 32):
+            raise SrchainError("k random bits of SR need an sr rule on a number format and 1 <= k <= 32")
         self.optimizer = optimizer
         self.rule, self.grid, self.clip_latent, self.scale = rule, grid, clip_latent, scale
         self.params = list(quantized)
@@ -117,7 +135,11 @@ class QuantizedOptimizer:
         self.generator = generator
         self.latent = None
         self._filter_ids = None
+        self.format, self.sr_bits = None, sr_bits
         if self.flat is None or rule == "fp":
+            return
+        if fmt is not None:
+            self._init_format(fmt, init)
             return
         self._levels = (self.flat.new_full((), grid.delta), self.flat.new_full((), -grid.delta))
         init = init or ("rademacher" if rule in ("r", "sr") else "keep")
@@ -139,6 +161,40 @@ class QuantizedOptimizer:
                 self._binarize()
             else:
                 qd(self.flat, grid, out=self.flat, levels=self._levels)
+
+    def _init_format(self, fmt: str, init: str | None) -> None:
+        from srchain.cnn.formats import get_format
+
+        f = self.format = get_format(fmt)
+        self._tables = f._tables(self.flat.device) if f.scaled else None
+        if f.scaled:  # fp4: which tensor each element of the flat buffer belongs to (its block)
+            sizes = torch.tensor([p.numel() for p in self.params], device=self.flat.device)
+            self._block_ids = torch.repeat_interleave(torch.arange(len(self.params), device=self.flat.device), sizes)
+        if init not in (None, "keep"):
+            from srchain.errors import SrchainError
+
+            raise SrchainError(f"a number format starts from the model's initialisation; init {init!r} is for ΔZ")
+        with torch.no_grad():
+            if self.rule == "bc":
+                self.latent = self.flat.clone()
+                self._binarize()
+            else:
+                self.flat.copy_(self._round(self.flat, stochastic=False))
+
+    def _scale_of(self, x: torch.Tensor):
+        """fp4: each element's block scale ``2^⌈log₂(max|w|/6)⌉`` over its tensor (``None`` for other formats)."""
+        if not self.format.scaled:
+            return None
+        amax = torch.zeros(len(self.params), device=x.device, dtype=x.dtype)
+        amax.scatter_reduce_(0, self._block_ids, x.abs(), reduce="amax")
+        return self.format.block_scale(amax)[self._block_ids]
+
+    def _round(self, x: torch.Tensor, stochastic: bool) -> torch.Tensor:
+        """Qd or Qs (with ``sr_bits``) of ``x`` on the format's grid."""
+        f, s = self.format, self._scale_of(x)
+        if stochastic:
+            return f.qs(x, self.generator, self.sr_bits, scale=s, tables=self._tables)
+        return f.qd(x, scale=s, tables=self._tables)
 
     # -- the torch.optim.Optimizer surface used by training loops and GradScaler ------------------------------
     @property
@@ -164,7 +220,9 @@ class QuantizedOptimizer:
 
     def _binarize(self):
         """BC: ``w_b ← Qd(w_r)`` into the parameters (optionally times the per-filter mean |w_r|)."""
-        if self.scale == "filter":
+        if self.format is not None:
+            self.flat.copy_(self._round(self.latent, stochastic=False))
+        elif self.scale == "filter":
             sums = torch.zeros_like(self._filter_count).index_add_(0, self._filter_ids, self.latent.abs())
             alpha = (sums / self._filter_count)[self._filter_ids]
             self.flat.copy_(torch.where(self.latent >= 0, alpha, -alpha))
@@ -186,12 +244,14 @@ class QuantizedOptimizer:
                 delattr(self.optimizer, k)
         if self.flat is None or self.rule == "fp":
             return loss
-        if self.rule == "r":
+        if self.format is not None and self.rule != "bc":
+            self.flat.copy_(self._round(self.flat, stochastic=self.rule == "sr"))
+        elif self.rule == "r":
             qd(self.flat, self.grid, out=self.flat, levels=self._levels)
         elif self.rule == "sr":
             qs(self.flat, self.grid, generator=self.generator, out=self.flat, levels=self._levels)
         else:
-            if self.clip_latent:  # w_r ← clip(w_r − step), one kernel
+            if self.clip_latent and self.format is None:  # w_r ← clip(w_r − step), one kernel
                 torch.clamp(self.flat, self.grid.lo, self.grid.hi, out=self.latent)
             else:
                 self.latent.copy_(self.flat)

@@ -7,6 +7,19 @@ A *method* is ``[big-][r-|sr-|bc-]{adam,sgd}`` (Section 3 and Table 1 of the pap
 * ``sr-adam``: ``w <- Qs(w - step)`` (stochastic rounding, Eq. 5);
 * ``bc-adam``: BinaryConnect, latent ``w_r <- w_r - step(grad f(Q(w_r)))`` (Eq. 7);
 * ``big-``: the same with the big batch of Appendix H.1 (1024, or 512 for WRN-56-2 and ResNet-18).
+
+With a number format between the rule and the base, ``[big-]{r,sr,srK,bc}-FORMAT-{adam,sgd}`` (FORMAT one of
+``bf16``, ``fp16``, ``fp8`` (e4m3), ``fp8e5m2``, ``fp4`` (e2m1 with a per-tensor power-of-two scale); see
+:mod:`srchain.cnn.formats`), the conv weights are kept in that format instead of on ΔZ:
+
+* ``r-bf16-adam``: ``w <- Qd(w - step)``, round to nearest even (the format's cast);
+* ``sr-bf16-adam``: ``w <- Qs(w - step)``, unbiased stochastic rounding to the two neighbouring values;
+* ``sr8-bf16-adam``: the same with k = 8 random bits (k = 1..32), as hardware SR;
+* ``bc-bf16-adam``: fp32 master weights ``w_r`` with a rounded copy ``w_b = Qd(w_r)`` that the forward and
+  backward passes see (the usual mixed-precision recipe; BinaryConnect's latent/quantized pair).
+
+They start from the model's own initialisation rounded to the format (not Rademacher ±Δ) and ignore ``--delta``
+and ``--bits``.
 """
 
 from __future__ import annotations
@@ -28,6 +41,9 @@ __all__ = [
     "DATASET_CLASSES",
     "PAPER_MILESTONES",
     "PAPER_EPOCHS",
+    "FORMATS",
+    "FORMAT_METHODS",
+    "method_arg",
 ]
 
 #: model name -> one-line description
@@ -56,6 +72,20 @@ BASES = ("adam", "sgd")
 METHODS = tuple(
     f"{big}{rule + '-' if rule != 'fp' else ''}{base}" for base in BASES for big in ("", "big-") for rule in RULES
 )
+#: format name -> (ml_dtypes name, torch dtype name or None, description)
+FORMATS = {
+    "bf16": ("bfloat16", "bfloat16", "bfloat16 (8 exponent, 7 mantissa bits)"),
+    "fp16": ("float16", "float16", "IEEE half (5 exponent, 10 mantissa bits)"),
+    "fp8": ("float8_e4m3fn", "float8_e4m3fn", "float8 e4m3fn (no inf, max 448)"),
+    "fp8e5m2": ("float8_e5m2", "float8_e5m2", "float8 e5m2 (max 57344)"),
+    "fp4": ("float4_e2m1fn", None, "float4 e2m1fn with a per-tensor power-of-two scale, s·{0, ±0.5, ..., ±6}"),
+}
+
+
+#: the format rules of the examples (any FORMAT of srchain.cnn.formats.FORMATS and any srK, K = 1..32, parse too)
+FORMAT_METHODS = tuple(
+    f"{rule}-{fmt}-adam" for fmt in ("bf16", "fp16", "fp8", "fp8e5m2", "fp4") for rule in ("r", "sr", "sr8", "bc")
+)
 TABLE1_METHODS = ("adam", "bc-adam", "big-sr-adam", "sr-adam", "r-adam")
 TABLE1_LABELS = {
     "adam": "ADAM",
@@ -68,12 +98,16 @@ TABLE1_LABELS = {
 
 @dataclass(frozen=True)
 class Method:
-    """A parsed method name: quantization ``rule`` ('fp', 'r', 'sr', 'bc'), ``base`` optimizer, ``big`` batch."""
+    """A parsed method name: quantization ``rule`` ('fp', 'r', 'sr', 'bc'), ``base`` optimizer, ``big`` batch,
+    the number ``fmt`` the weights are kept in (``None``: the grid ΔZ) and SR's random bits ``sr_bits`` (``None``:
+    exact SR)."""
 
     name: str
     rule: str
     base: str
     big: bool
+    fmt: str | None = None
+    sr_bits: int | None = None
 
     @property
     def quantized(self) -> bool:
@@ -81,7 +115,8 @@ class Method:
 
 
 def parse_method(name: str) -> Method:
-    """Parse ``[big-][r-|sr-|bc-]{adam,sgd}``; raise :class:`SrchainError` for anything else."""
+    """Parse ``[big-][r-|sr-|bc-]{adam,sgd}`` or ``[big-]{r,sr,srK,bc}-FORMAT-{adam,sgd}``; raise
+    :class:`SrchainError` for anything else."""
     text = str(name).lower()
     big = text.startswith("big-")
     rest = text[4:] if big else text
@@ -90,7 +125,31 @@ def parse_method(name: str) -> Method:
         return Method(text, "fp", parts[0], big)
     if len(parts) == 2 and parts[0] in RULES[1:] and parts[1] in BASES:
         return Method(text, parts[0], parts[1], big)
-    raise SrchainError(f"unknown method {name!r}; use one of {', '.join(METHODS)}")
+    if len(parts) == 3 and parts[1] in FORMATS and parts[2] in BASES:
+        rule, bits = parts[0], None
+        if rule.startswith("sr") and rule[2:].isdigit() and rule[2:] == str(int(rule[2:])):
+            bits = int(rule[2:])
+            if not 1 <= bits <= 32:
+                raise SrchainError(
+                    f"method {name!r}: SR takes 1 to 32 random bits, got {bits}; e.g. sr8-{parts[1]}-{parts[2]}"
+                )
+            rule = "sr"
+        if rule in RULES[1:]:
+            return Method(text, rule, parts[2], big, fmt=parts[1], sr_bits=bits)
+    raise SrchainError(
+        f"unknown method {name!r}; use one of {', '.join(METHODS)}, or RULE-FORMAT-BASE with RULE one of r, sr, "
+        f"srK (K = 1..32 random bits), bc and FORMAT one of {', '.join(FORMATS)} (e.g. sr-bf16-adam)"
+    )
+
+
+def method_arg(name: str) -> str:
+    """``argparse`` type of ``--method``: the canonical name, or the parser's one-line error."""
+    import argparse
+
+    try:
+        return parse_method(name).name
+    except SrchainError as exc:  # argparse's wording for a bad name, then what to use
+        raise argparse.ArgumentTypeError(f"invalid choice: {name!r} ({exc})") from None
 
 
 def check_model(name: str) -> str:

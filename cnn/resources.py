@@ -5,7 +5,8 @@ a hook on every leaf module adding up the size of its output. The estimate, in b
 
 * parameters: ``4·P·(weights + gradients + optimizer slots + 1 checkpoint copy)`` (Adam keeps 2 slots, SGD with
   momentum 1), plus BC's latent copy of the conv weights and the flip tracker's ``k + 2`` sign bitmaps (1 byte
-  per conv/linear weight each);
+  per conv/linear weight each; float32 values, 4 bytes, for weights in a number format, plus fp4's 8-byte block
+  index per conv weight);
 * activations: ``2 · 4 · batch · Σ outputs`` (every output is kept for the backward pass and gets a gradient of
   the same size); evaluation (no graph) needs less and is covered by the same term when ``eval_batch <= 2·batch``,
   else ``2 · 4 · eval_batch · max output``;
@@ -115,7 +116,11 @@ def estimate_run(
     weights = sum(mod.weight.numel() for _, mod in named_layers(net))
     conv = sum(mod.weight.numel() for n, mod in named_layers(net) if n.startswith("conv_"))
     slots = 2 if m.base == "adam" else 1
-    model_bytes = 4.0 * P * (3 + slots) + (4.0 * conv if m.rule == "bc" else 0.0) + float(weights) * (k + 2)
+    model_bytes = (
+        4.0 * P * (3 + slots) + (4.0 * conv if m.rule == "bc" else 0.0) + float(weights) * (k + 2) * (4 if m.fmt else 1)
+    )
+    if m.fmt == "fp4":
+        model_bytes += 8.0 * conv  # the index of each conv weight's tensor (its block of the per-tensor scale)
 
     outputs, largest = [0], [0]
 

@@ -221,6 +221,8 @@ class TrainConfig:
         c.milestones = tuple(int(x) for x in c.milestones)
         if c.scale != "none" and m.rule != "bc":
             raise SrchainError("--scale filter (per-filter BWN scale) needs a bc method")
+        if c.scale != "none" and m.fmt is not None:
+            raise SrchainError(f"--scale filter (per-filter BWN scale) is for the grid ΔZ, not {m.name}")
         return c
 
     def to_dict(self):
@@ -434,9 +436,12 @@ def build_run(cfg: TrainConfig, device, num_classes: int, world: int = 1):
         generator=qgen,
         clip_latent=cfg.clip_latent,
         scale=cfg.scale,
+        fmt=method.fmt,
+        sr_bits=method.sr_bits,
     )
     layers = named_layers(model)
-    tracker = FlipTracker([(n, m.weight) for n, m in layers], k=cfg.k)
+    # on a number format a "flip" is a change of the stored value (on ΔZ's binary grid: of the sign)
+    tracker = FlipTracker([(n, m.weight) for n, m in layers], k=cfg.k, values=method.fmt is not None)
     conv_names = [n for n, _ in layers if n.startswith("conv_")]
     if cfg.amp == "auto":
         raise SrchainError("internal: --amp auto must be resolved (srchain.cnn.precision.choose_amp) before build_run")

@@ -15,7 +15,7 @@ HELP = "train a models x methods x seeds grid and print Table 1 (top-1 test erro
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cnn.commands.train import add_run_options
-    from srchain.cnn.registry import DATASETS, METHODS, MODELS, TABLE1_METHODS
+    from srchain.cnn.registry import DATASETS, MODELS, TABLE1_METHODS, method_arg
 
     from srchain.cli import add_output_options, positive_int
 
@@ -31,9 +31,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--methods",
         nargs="+",
         default=list(TABLE1_METHODS),
-        choices=METHODS,
+        type=method_arg,
         metavar="METHOD",
-        help="methods (default: the five of Table 1)",
+        help="methods (default: the five of Table 1); also weights in a number format, e.g. sr-bf16-adam, "
+        "r-bf16-adam, sr8-bf16-adam, bc-bf16-adam, sr-fp8-adam, sr-fp4-adam (see train --help)",
     )
     parser.add_argument(
         "--seeds", type=positive_int, default=3, metavar="N", help="runs per cell, seeds SEED..SEED+N-1"
