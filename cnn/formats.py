@@ -47,23 +47,19 @@ def _np_dtype(name: str):
     return np.dtype(getattr(ml_dtypes, name))
 
 
-@functools.cache
+#: the CNN's short format names -> the core's ``--format`` names (:data:`srchain.grids.FORMATS`)
+CORE_NAMES = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8-e4m3", "fp8e5m2": "fp8-e5m2", "fp4": "fp4-e2m1"}
+
+
 def format_values(name: str) -> tuple[np.ndarray, np.ndarray]:
     """All finite values of format ``name``, sorted, one zero, as float64; and whether each one's last bit is 0.
 
-    Every bit pattern of the format is decoded by ``ml_dtypes`` (NaN and ±inf dropped, ``−0`` merged into ``+0``).
-    The second array is the tie-break of round-to-nearest-even.
+    The one definition of a format's values, :mod:`srchain.grids` (every bit pattern decoded by ``ml_dtypes``, NaN
+    and ±inf dropped, ``−0`` merged into ``+0``). The second array is the tie-break of round-to-nearest-even.
     """
-    dt = _np_dtype(FORMATS[name][0])
-    nbits = 8 * dt.itemsize if name != "fp4" else 4
-    codes = np.arange(2**nbits, dtype=np.uint16 if dt.itemsize == 2 else np.uint8)
-    vals = codes.view(dt) if name != "fp4" else codes.astype(np.uint8).view(dt)
-    with np.errstate(invalid="ignore"):  # the NaN patterns
-        x = vals.astype(np.float64)
-    keep = np.isfinite(x) & ~((x == 0) & np.signbit(x))
-    x, even = x[keep], (codes[keep] & 1) == 0
-    order = np.argsort(x, kind="stable")
-    return x[order], even[order]
+    from srchain.grids import _values_and_parity
+
+    return _values_and_parity(CORE_NAMES[name])
 
 
 @dataclass(frozen=True)
