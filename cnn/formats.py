@@ -39,14 +39,6 @@ from srchain.cnn.registry import FORMATS
 __all__ = ["FORMATS", "Format", "get_format", "format_values"]
 
 
-def _np_dtype(name: str):
-    if name == "float16":
-        return np.dtype(np.float16)
-    import ml_dtypes
-
-    return np.dtype(getattr(ml_dtypes, name))
-
-
 #: the CNN's short format names -> the core's ``--format`` names (:data:`srchain.grids.FORMATS`)
 CORE_NAMES = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8-e4m3", "fp8e5m2": "fp8-e5m2", "fp4": "fp4-e2m1"}
 
