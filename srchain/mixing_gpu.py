@@ -1,7 +1,8 @@
 """Exact ε-mixing time (Eq. 10) by dense doubling in float64 with torch, on a GPU or on CPU tensors.
 
-The same algorithm as the uncompressed exact path of :mod:`srchain.mixing` (no compression, so every decision is
-a plain float64 comparison, as there):
+The same algorithm as the uncompressed exact path of :mod:`srchain.mixing` (no compression), with the same
+certified decision rule (:mod:`srchain.mixing_cert`: rounding bounds of every product, near-ties of ε decided
+without BLAS), so CPU and GPU report the same integer:
 
 * Phase 1: ``Q_k = P^(2^k)`` by squaring, keeping only the starts ``x`` with ``d_x(2^k) > ε`` alive (``d_x`` is
   non-increasing, so a start found ≤ ε is dropped for good); the alive rows of each square are formed first, so

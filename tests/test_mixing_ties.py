@@ -67,8 +67,19 @@ def _ties(note: str) -> tuple[int, int, int]:
     return (0, 0, 0) if m is None else (int(m[1]), int(m[2]), int(m[3]))
 
 
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(torch.cuda.is_available())
+
+
+DEVICES = [None, "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not _cuda(), reason="no CUDA device"))]
+
+
 @pytest.mark.parametrize("n,seed,t_star", [(3, 1, 9), (3, 2, 17), (12, 5, 6)])
-@pytest.mark.parametrize("device", [None, "cpu"])
+@pytest.mark.parametrize("device", DEVICES)
 def test_a_tie_within_one_ulp_of_eps_is_decided_as_exact_arithmetic_decides_it(n, seed, t_star, device):
     P, pi = _chain(n, seed)
     d = _exact_d(P, pi, t_star + 3)
@@ -85,7 +96,7 @@ def test_a_tie_within_one_ulp_of_eps_is_decided_as_exact_arithmetic_decides_it(n
         assert rational >= 1 and by_value == 0, r.note
 
 
-@pytest.mark.parametrize("device", [None, "cpu"])
+@pytest.mark.parametrize("device", DEVICES)
 def test_away_from_ties_no_fallback_runs(device):
     P, pi = _chain(12, 5)
     d = _exact_d(P, pi, 12)
