@@ -326,12 +326,21 @@ def _exact(
     """
     n = A.shape[0]
     psum = float(pi.sum())
-    info: dict[str, Any] = {"compressed_at": None, "rank": None, "err": 0.0, "dense_products": 0, "ties": {}}
+    info: dict[str, Any] = {
+        "compressed_at": None,
+        "rank": None,
+        "err": 0.0,
+        "dense_products": 0,
+        "ties": {},
+        "margin": 0.0,
+    }
     rho = row_sum_bound(A)
 
     def decide(tv, margin, starts, t, lowrank):
         """Every start decided: certified, else by the fixed-order fallback (exact forms only)."""
         above, below = classify(tv, margin, eps)
+        if not lowrank:
+            info["margin"] = max(info["margin"], float(np.max(margin)))
         und = ~above & ~below
         if und.any():
             if lowrank:
@@ -569,7 +578,10 @@ def mixing_time(
         from srchain.mixing_gpu import exact_mixing_torch
 
         t, info = exact_mixing_torch(A, pi, float(eps), int(max_steps), device=device, max_bytes=max_bytes)
-        note = f"dense float64 doubling with torch on {info['device']}: {info['dense_products']} products"
+        note = (
+            f"dense float64 doubling with torch on {info['device']}: {info['dense_products']} products; every "
+            f"decision certified against float64 rounding to +-{info['margin']:.1e} in TV"
+        )
         note += tie_note(info["ties"])
         if info["dropped"] or info["moved"]:
             note += f"; {info['moved']} power moves to host memory, powers {info['dropped']} dropped and recomputed"
@@ -596,7 +608,7 @@ def mixing_time(
             note = (
                 f"path: dense doubling ({info['dense_products']} dense products; "
                 + ("below 1500 states compression does not pay" if n < 1500 else "no power had low enough rank")
-                + ")"
+                + f"; every decision certified against float64 rounding to +-{info['margin']:.1e} in TV)"
             )
             if info["compressed_at"] is not None:
                 note = (
@@ -609,7 +621,8 @@ def mixing_time(
             t, info = _exact(A, pi, float(eps), int(max_steps), compress=False, max_bytes=max_bytes)
             note = (
                 "path: dense doubling (a compressed decision was within its error bound of eps: recomputed "
-                "without compression)"
+                f"without compression; every decision certified against float64 rounding to +-{info['margin']:.1e} "
+                "in TV)"
             )
         note += tie_note(info["ties"])
         return MixingResult(

@@ -219,13 +219,16 @@ def exact_mixing_torch(
         "recomputed": 0,
         "moved": 0,
         "ties": {},
+        "margin": 0.0,
     }
     psum = float(np.sum(pi))
     rho = row_sum_bound(A)
 
     def decide(tv, err, s, starts, t):
         """The certified rule of :mod:`srchain.mixing_cert`, as on the NumPy path: the same integer on any device."""
-        above, below = classify(tv, tv_margin(err, s, psum, n), eps)
+        margin = tv_margin(err, s, psum, n)
+        info["margin"] = max(info["margin"], float(margin))
+        above, below = classify(tv, margin, eps)
         und = ~above & ~below
         if und.any():
             above = above.copy()
