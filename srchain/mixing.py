@@ -17,6 +17,10 @@ of the stationary law. With ``d(t) = max_x ½‖P^t(x, ·) − π‖₁``:
   propagated rigorously (``err' = err + (1 + err)·max err + dropped``). A decision is taken only when the TV of
   every row involved is farther from ε than half its error bound plus a float64 allowance; otherwise the whole
   computation is redone without compression. The bound is reported in ``MixingResult.note``.
+* Certified decisions (:mod:`srchain.mixing_cert`): every product carries a rigorous bound on its float64
+  rounding, and a start whose computed distance lies within that bound of ε is decided without BLAS (fixed-order
+  Numba evolution, exact rationals on tiny chains), so the integer is the same under any BLAS, thread count or
+  device.
 * Bounds (``exact=False``, ``mixing_time=None``) for larger chains, with ``λ*`` the largest modulus of an eigenvalue
   other than 1 and ``t_rel = 1/(1 − λ*)`` (Levin, Peres, Wilmer, *Markov Chains and Mixing Times*, Thm 12.4, 12.5):
   ``(t_rel − 1)·log(1/(2ε)) ≤ t_mix(ε)`` holds for every chain (|λ|^t ≤ 2d(t) for any eigenvalue λ ≠ 1);
@@ -37,6 +41,15 @@ from numpy.typing import ArrayLike
 
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
+from srchain.mixing_cert import (
+    classify,
+    d0_above,
+    decide_starts,
+    product_bound,
+    row_sum_bound,
+    tie_note,
+    tv_margin,
+)
 
 if TYPE_CHECKING:
     from srchain.stationary import Chain
@@ -159,8 +172,10 @@ def _tv_sparse(S: sp.csr_matrix, pi: np.ndarray, psum: float) -> np.ndarray:
     S.sort_indices()
     p = pi[S.indices]
     contrib = np.abs(S.data - p) - p
-    cs = np.concatenate(([0.0], np.cumsum(contrib)))
-    return 0.5 * (psum + cs[S.indptr[1:]] - cs[S.indptr[:-1]])
+    # each row's terms summed on their own, left to right (a running sum over all rows would carry the rounding of
+    # the whole matrix into every row); rounding ≤ γ·(‖row‖₁ + 3Σπ)/2, see _SPARSE_TV
+    rowsum = sp.csr_matrix((contrib, S.indices, S.indptr), shape=S.shape) @ np.ones(S.shape[1])
+    return 0.5 * (psum + rowsum)
 
 
 def _tv_of(Q: _Pow, idx, pi, psum) -> tuple[np.ndarray, np.ndarray | None]:
@@ -174,18 +189,6 @@ def _tv_of(Q: _Pow, idx, pi, psum) -> tuple[np.ndarray, np.ndarray | None]:
         R = Q.U[idx[s : s + _BLOCK]] @ Q.V
         tv[s : s + _BLOCK] = 0.5 * np.abs(R - pi[None, :]).sum(axis=1)
     return tv, None
-
-
-def _classify(tv: np.ndarray, err: np.ndarray | None, eps: float):
-    """(above, below): rows certified to have TV > ε, and rows certified to have TV ≤ ε.
-
-    With an exact power (err None) this is the plain comparison. With a compressed one the true TV lies in
-    ``tv ± (err/2 + slack)``.
-    """
-    if err is None:
-        return tv > eps, tv <= eps
-    b = 0.5 * err + _SLACK
-    return tv - b > eps, tv + b <= eps
 
 
 def _density(S: sp.csr_matrix) -> float:
@@ -315,21 +318,48 @@ def _exact(
     dropped for good, d_x being non-increasing), until no start is alive at 2^(K+1): t_mix ∈ (2^K, 2^(K+1)].
     Phase 2: t = 2^K, M = rows of P^t of the alive starts; for k = K−1 … 0 try C = M·Q_k and accept t += 2^k when
     some start is still above ε, keeping only those starts. Then t_mix = t + 1.
-    Returns (t_mix, info dict).
+
+    Every decision is certified against the exact powers of the given float64 P (:mod:`srchain.mixing_cert`):
+    ``rb[k]`` bounds the row-L1 rounding error of Q_k, ``sb[k] ≥ ρ^(2^k)`` the exact rows' L1 norms; a start
+    within the bound of ε is decided by :func:`srchain.mixing_cert.decide_starts` (no BLAS) on the exact forms,
+    and raises ``_Ambiguous`` (redo uncompressed) on a compressed one. Returns (t_mix, info dict).
     """
     n = A.shape[0]
     psum = float(pi.sum())
-    info: dict[str, Any] = {"compressed_at": None, "rank": None, "err": 0.0, "dense_products": 0}
-    d0 = 1.0 - float(pi.min())
+    info: dict[str, Any] = {
+        "compressed_at": None,
+        "rank": None,
+        "err": 0.0,
+        "dense_products": 0,
+        "ties": {},
+        "margin": 0.0,
+    }
+    rho = row_sum_bound(A)
+
+    def decide(tv, margin, starts, t, lowrank):
+        """Every start decided: certified, else by the fixed-order fallback (exact forms only)."""
+        above, below = classify(tv, margin, eps)
+        if not lowrank:
+            info["margin"] = max(info["margin"], float(np.max(margin)))
+        und = ~above & ~below
+        if und.any():
+            if lowrank:
+                raise _Ambiguous
+            above = above.copy()
+            above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"])
+        return above
+
     Q = _Pow("sparse", S=A) if _density(A) < 0.1 else _Pow("dense", D=A.toarray())
     tv, _ = _tv_of(Q, np.arange(n), pi, psum)
-    if tv.max() <= eps:
-        return (0 if d0 <= eps else 1), info
+    above = decide(tv, tv_margin(0.0, rho, 3.0 * psum, n), np.arange(n), 1, False)
+    if not above.any():
+        return (1 if d0_above(pi, eps) else 0), info
     rng = np.random.default_rng(0)
     r_max = max(8, n // _RANK_DIV)
     try_compress = compress and n >= min_compress_states  # below that, dense BLAS is faster than compressing
     powers = [Q]
-    alive = np.flatnonzero(tv > eps)
+    rb, sb = [0.0], [rho]
+    alive = np.flatnonzero(above)
     while True:
         if 2 ** len(powers) > max_steps:
             raise SrchainError(
@@ -337,12 +367,14 @@ def _exact(
                 f"use the spectral bounds"
             )
         Q = powers[-1]
+        r2 = product_bound(rb[-1], sb[-1], rb[-1], sb[-1], n)
+        s2 = sb[-1] * sb[-1] * (1.0 + 1e-15)
+        t2 = 2 ** len(powers)
         if Q.kind == "dense":
             # the alive rows first: if they are all mixed, the rest of the square is never needed
             C = Q.D[alive] @ Q.D
             info["dense_products"] += 1
-            tvc = tv_rows(C, pi)
-            above, below = _classify(tvc, None, eps)
+            above = decide(tv_rows(C, pi), tv_margin(r2, s2, psum, n), alive, t2, False)
             if not above.any():
                 break
             D = np.empty_like(Q.D)
@@ -356,14 +388,16 @@ def _exact(
             if Q2.kind == "dense":
                 info["dense_products"] += 1
             tvc, _ = _tv_of(Q2, alive, pi, psum)
-            above, below = _classify(tvc, None if Q2.kind != "lowrank" else Q2.err[alive], eps)
+            if Q2.kind == "lowrank":
+                margin = tv_margin(r2 + Q2.err[alive], s2, psum, n) + _SLACK
+            else:
+                margin = tv_margin(r2, s2, 3.0 * psum if Q2.kind == "sparse" else psum, n)
+            above = decide(tvc, margin, alive, t2, Q2.kind == "lowrank")
             if not above.any():
-                if not below.all():
-                    raise _Ambiguous
                 break
         if Q2.kind == "lowrank":
             info["err"] = max(info["err"], float(Q2.err[alive].max()))
-        alive = alive[~below]
+        alive = alive[above]
         if try_compress and Q2.kind in ("dense", "sparse") and (Q2.kind == "dense" or _density(Q2.S) > 0.02):
             L = _compress(Q2, r_max, rng)
             if L is not None:
@@ -372,6 +406,8 @@ def _exact(
                 info["rank"] = int(L.U.shape[1])
                 try_compress = False
         powers.append(Q2)
+        rb.append(r2)
+        sb.append(s2)
         # the powers kept for the binary search, plus room for one more dense square and its product
         check_memory(
             sum(_pow_bytes(q) for q in powers) + 2 * 8.0 * n * n,
@@ -383,23 +419,25 @@ def _exact(
     t = 2**K
     QK = powers[K]
     M = QK.rows(alive)
-    f = QK.err[alive] if QK.err is not None else np.zeros(len(alive))
+    starts = alive
+    f = QK.err[alive] if QK.err is not None else np.zeros(len(alive))  # compression residuals (row-L1)
+    fr, st = rb[K], sb[K]  # rounding bound of M, and ρ^t
     for k in range(K - 1, -1, -1):
         B = powers[k]
         C = B.rmul(M)
         if B.kind == "dense":
             info["dense_products"] += 1
         fc = f + (np.abs(M) @ B.err if B.err is not None else 0.0)
-        tvc = tv_rows(C, pi)
-        exact = not (fc.max() > 0.0)
-        above, below = _classify(tvc, None if exact else fc, eps)
-        if not exact:
+        frc = product_bound(fr, st, rb[k], sb[k], n)
+        stc = st * sb[k] * (1.0 + 1e-15)
+        lowrank = bool(fc.max() > 0.0)
+        margin = tv_margin(frc + fc, stc, psum, n) + (_SLACK if lowrank else 0.0)
+        if lowrank:
             info["err"] = max(info["err"], float(fc.max()))
-        if above.any():  # d(t + 2^k) > ε for sure; rows not certified ≤ ε are kept
-            keep = ~below
-            M, f, t = C[keep], fc[keep], t + 2**k
-        elif not below.all():
-            raise _Ambiguous
+        above = decide(tv_rows(C, pi), margin, starts, t + 2**k, lowrank)
+        if above.any():  # d(t + 2^k) > ε: keep only the starts still above ε
+            M, f, starts, t = C[above], fc[above], starts[above], t + 2**k
+            fr, st = frc, stc
     return t + 1, info
 
 
@@ -442,7 +480,11 @@ def spectral_bounds(P, pi, eps: float = 0.25) -> tuple[float, float, float, str]
         vals = np.linalg.eigvals(A.toarray())
     else:
         try:
-            vals = eigs(A.T.tocsc(), k=min(6, n - 2), which="LM", return_eigenvectors=False, tol=1e-12, maxiter=20 * n)
+            # a fixed start vector: ARPACK's own random one changes from call to call within a process
+            v0 = np.random.default_rng(0).random(n)
+            vals = eigs(
+                A.T.tocsc(), k=min(6, n - 2), which="LM", return_eigenvectors=False, tol=1e-12, maxiter=20 * n, v0=v0
+            )
         except Exception:  # ARPACK failed to converge
             vals = np.array([1.0, 1.0])
     vals = np.asarray(vals)
@@ -536,7 +578,11 @@ def mixing_time(
         from srchain.mixing_gpu import exact_mixing_torch
 
         t, info = exact_mixing_torch(A, pi, float(eps), int(max_steps), device=device, max_bytes=max_bytes)
-        note = f"dense float64 doubling with torch on {info['device']}: {info['dense_products']} products"
+        note = (
+            f"dense float64 doubling with torch on {info['device']}: {info['dense_products']} products; every "
+            f"decision certified against float64 rounding to +-{info['margin']:.1e} in TV"
+        )
+        note += tie_note(info["ties"])
         if info["dropped"] or info["moved"]:
             note += f"; {info['moved']} power moves to host memory, powers {info['dropped']} dropped and recomputed"
         return MixingResult(
@@ -562,7 +608,7 @@ def mixing_time(
             note = (
                 f"path: dense doubling ({info['dense_products']} dense products; "
                 + ("below 1500 states compression does not pay" if n < 1500 else "no power had low enough rank")
-                + ")"
+                + f"; every decision certified against float64 rounding to +-{info['margin']:.1e} in TV)"
             )
             if info["compressed_at"] is not None:
                 note = (
@@ -575,8 +621,10 @@ def mixing_time(
             t, info = _exact(A, pi, float(eps), int(max_steps), compress=False, max_bytes=max_bytes)
             note = (
                 "path: dense doubling (a compressed decision was within its error bound of eps: recomputed "
-                "without compression)"
+                f"without compression; every decision certified against float64 rounding to +-{info['margin']:.1e} "
+                "in TV)"
             )
+        note += tie_note(info["ties"])
         return MixingResult(
             mixing_time=int(t),
             exact=True,

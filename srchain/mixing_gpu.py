@@ -1,7 +1,8 @@
 """Exact ε-mixing time (Eq. 10) by dense doubling in float64 with torch, on a GPU or on CPU tensors.
 
-The same algorithm as the uncompressed exact path of :mod:`srchain.mixing` (no compression, so every decision is
-a plain float64 comparison, as there):
+The same algorithm as the uncompressed exact path of :mod:`srchain.mixing` (no compression), with the same
+certified decision rule (:mod:`srchain.mixing_cert`: rounding bounds of every product, near-ties of ε decided
+without BLAS), so CPU and GPU report the same integer:
 
 * Phase 1: ``Q_k = P^(2^k)`` by squaring, keeping only the starts ``x`` with ``d_x(2^k) > ε`` alive (``d_x`` is
   non-increasing, so a start found ≤ ε is dropped for good); the alive rows of each square are formed first, so
@@ -27,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from srchain.errors import SrchainError
+from srchain.mixing_cert import classify, d0_above, decide_starts, product_bound, row_sum_bound, tv_margin
 
 __all__ = ["exact_mixing_torch", "resolve_device"]
 
@@ -192,6 +194,7 @@ def exact_mixing_torch(
 
     dev = resolve_device(device)
     A = sp.csr_matrix(A, dtype=np.float64)
+    A.sum_duplicates()
     n = A.shape[0]
     one = 8.0 * n * n
     if dev.type == "cuda":
@@ -209,13 +212,35 @@ def exact_mixing_torch(
         )
     store = _Store(torch, A, dev, slots, int(host // one))
     pi_t = torch.from_numpy(np.ascontiguousarray(pi, dtype=np.float64)).to(dev)
-    info: dict[str, Any] = {"device": str(dev), "dense_products": 0, "dropped": [], "recomputed": 0, "moved": 0}
+    info: dict[str, Any] = {
+        "device": str(dev),
+        "dense_products": 0,
+        "dropped": [],
+        "recomputed": 0,
+        "moved": 0,
+        "ties": {},
+        "margin": 0.0,
+    }
+    psum = float(np.sum(pi))
+    rho = row_sum_bound(A)
+
+    def decide(tv, err, s, starts, t):
+        """The certified rule of :mod:`srchain.mixing_cert`, as on the NumPy path: the same integer on any device."""
+        margin = tv_margin(err, s, psum, n)
+        info["margin"] = max(info["margin"], float(margin))
+        above, below = classify(tv, margin, eps)
+        und = ~above & ~below
+        if und.any():
+            above = above.copy()
+            above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"])
+        return above
+
     P = store.p()
-    tv = _tv(torch, P, pi_t)
-    if tv.max() <= eps:
-        d0 = 1.0 - float(np.min(pi))
-        return (0 if d0 <= eps else 1), info
-    alive = np.flatnonzero(tv > eps)
+    above = decide(_tv(torch, P, pi_t), 0.0, rho, np.arange(n), 1)
+    if not above.any():
+        return (1 if d0_above(pi, eps) else 0), info
+    alive = np.flatnonzero(above)
+    rb, sb = [0.0], [rho]
     store.put(0, P)
     del P
     level = 0
@@ -226,6 +251,8 @@ def exact_mixing_torch(
                 f"use the spectral bounds"
             )
         Q = store.get(level)
+        r2 = product_bound(rb[-1], sb[-1], rb[-1], sb[-1], n)
+        s2 = sb[-1] * sb[-1] * (1.0 + 1e-15)
         if 2 * len(alive) > n:  # most starts alive: the full square, in contiguous row blocks (no gather)
             D = _product(torch, Q, Q)
             info["dense_products"] += 1
@@ -236,7 +263,7 @@ def exact_mixing_torch(
             info["dense_products"] += 1
             tvc = _tv(torch, C, pi_t)
             D = None
-        above = tvc > eps
+        above = decide(tvc, r2, s2, alive, 2 ** (level + 1))
         note(f"phase 1: P^{2 ** (level + 1)} on {len(alive)} alive starts, {int(above.sum())} still above eps")
         if not above.any():
             break
@@ -250,6 +277,8 @@ def exact_mixing_torch(
         del Q
         alive = alive[above]
         level += 1
+        rb.append(r2)
+        sb.append(s2)
         store.put(level, D)
         del D
         note(f"phase 1: P^{2**level} formed; {len(store.q)} powers on {dev}, {len(store.h)} in host memory")
@@ -257,6 +286,7 @@ def exact_mixing_torch(
     K = level
     t = 2**K
     M = store.get(K)[torch.from_numpy(alive).to(dev)]
+    starts, fr, st = alive, rb[K], sb[K]
     store.pop(K)
     for k in range(K - 1, -1, -1):
         B = store.get(k)
@@ -264,10 +294,12 @@ def exact_mixing_torch(
         info["dense_products"] += 1
         store.pop(k)
         del B
-        tvc = _tv(torch, C, pi_t)
-        above = tvc > eps
+        frc = product_bound(fr, st, rb[k], sb[k], n)
+        stc = st * sb[k] * (1.0 + 1e-15)
+        above = decide(_tv(torch, C, pi_t), frc, stc, starts, t + 2**k)
         if above.any():  # d(t + 2^k) > ε: keep only the starts still above ε
             M = C[torch.from_numpy(np.flatnonzero(above)).to(dev)]
+            starts, fr, st = starts[above], frc, stc
             t += 2**k
         del C
         note(f"phase 2: bit {k}, t = {t}, {M.shape[0]} starts above eps")

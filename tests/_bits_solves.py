@@ -26,7 +26,7 @@ def main() -> None:
 
     from srchain.gth import banded_law, dense_gth, small_gth, sparse_gth
     from srchain.lattice import Lattice
-    from srchain.mixing import mixing_time
+    from srchain.mixing import _exact, mixing_time
     from srchain.noise import make_noise
     from srchain.operators import limit_chain, transition_matrix
     from srchain.problems import get_problem
@@ -64,6 +64,16 @@ def main() -> None:
     for alpha in (0.1, 0.05):
         r = mixing_time(transition_matrix(toy, noise, lat_m, alpha).P)
         out[f"mixing_{alpha}"] = [r.mixing_time, r.lower_bound, r.upper_bound, r.note]
+    # mixing times whose decisions are certified (srchain.mixing_cert): the 2-D coupled chain (dense doubling), the
+    # 1-D toy at Δ = 0.03 by the compressed path (compression allowed from 300 states) and by torch on CPU tensors
+    r = mixing_time(op2.P)
+    out["mixing_2d"] = [r.mixing_time, r.note]
+    lat_c = Lattice.from_domain(0.03, toy.domain)
+    P_c = transition_matrix(toy, noise, lat_c, 0.2).P
+    pi_c = stationary(P_c).pi
+    t_c, info_c = _exact(P_c.tocsr(), pi_c, 0.25, 10**9, min_compress_states=300)
+    out["mixing_compressed_1d"] = [t_c, info_c["compressed_at"] is not None]
+    out["mixing_torch_1d"] = mixing_time(P_c, pi=pi_c, device="cpu").mixing_time
     # BinaryConnect's law (its banded GTH on a refined transfer operator)
     lat_bc = Lattice.from_domain(0.5, toy.domain)
     bc = bc_law(toy, noise, lat_bc, 0.1, tol=1e-2, max_bins=20_000)

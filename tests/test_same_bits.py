@@ -2,7 +2,8 @@
 kernel the machine picks.
 
 The solves of ``tests/_bits_solves.py`` (operators, dense GTH in NumPy and in Numba, sparse/multifrontal GTH serial
-and threaded, banded GTH, the limit laws, exact mixing times and BinaryConnect's law; the 1-D toy at Δ = 0.01 and
+and threaded, banded GTH, the limit laws, exact mixing times (dense, compressed and torch doubling, 1-D and 2-D)
+and BinaryConnect's law; the 1-D toy at Δ = 0.01 and
 the 2-D coupled chain of ``test_sweep_cli``) run in fresh processes under 1, 2 and 3 threads (3 is more than a
 2-core machine has) and, where OpenBLAS was built for several CPUs (``OPENBLAS_CORETYPE``), with another CPU's
 BLAS kernels, which is what another machine would run. Every result's bytes must agree. With the dense GTH's
@@ -49,7 +50,10 @@ def _solve(threads: int, coretype: str | None) -> dict:
 def test_results_have_the_same_bits_under_any_thread_count_and_blas_kernel():
     runs = [_solve(t, c) for t, c in SETTINGS]
     first = runs[0]
-    assert len(first) >= 15
+    assert len(first) >= 18
+    # the compressed path was taken, and it, torch and the dense path agree on the integer (certified decisions)
+    assert first["mixing_compressed_1d"][1]
+    assert first["mixing_compressed_1d"][0] == first["mixing_torch_1d"]
     for (t, c), other in zip(SETTINGS[1:], runs[1:], strict=True):
         differ = sorted(k for k in first if first[k] != other.get(k))
         assert not differ, f"{differ} differ between 1 thread and {t} threads (BLAS kernel {c})"
