@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit
 
 from srchain.gth.front import front_eliminate
-from srchain.gth.scaling import SCALE, SCALE_EXP
+from srchain.gth.scaling import EXP_FLOOR, SCALE, SCALE_EXP
 
 __all__ = [
     "Tree",
@@ -264,6 +264,9 @@ def subtree_sizes(nchild):
 #: such terms stay below float64's 2^1024).
 PRODUCT_EXP = 960
 PRODUCT_MAX = 2.0**PRODUCT_EXP
+#: The smallest normal float64: a boundary value, product or own value below it in the front's frame has lost bits
+#: to underflow (or all of them), and the front is solved again by :func:`_front_solve_terms`.
+MIN_NORMAL = 2.0**-1022
 
 
 @njit(cache=True, nogil=True)
@@ -277,15 +280,116 @@ def _rescaled(w, m, wr, c):
 
 
 @njit(cache=True, nogil=True)
+def _front_solve(mant, expo, w, idx, factor, g0, k, m):
+    """One front's back-substitution in a common frame ``2^E`` (the boundary's largest exponent, moved up where a
+    sum or product would overflow): writes its own states' ``(mant, expo)`` and returns True, or returns False
+    (writing nothing) if a boundary value, a product ``π_r c_rp`` or an own value fell below float64's normal range
+    in that frame, i.e. the law falls by more than ~2^-1022 inside the front and underflow lost bits."""
+    E = 0
+    first = True
+    for r in range(k, m):
+        if mant[idx[r]] > 0.0:
+            if first or expo[idx[r]] > E:
+                E = expo[idx[r]]
+                first = False
+    for q in range(k):
+        w[q] = 0.0
+    for r in range(k, m):
+        w[r] = 0.0
+        if mant[idx[r]] > 0.0:
+            w[r] = math.ldexp(mant[idx[r]], expo[idx[r]] - E)
+            if w[r] < MIN_NORMAL:
+                return False
+        wr = w[r]
+        if wr != 0.0:
+            base = g0 + r * k
+            for q in range(k):
+                c = factor[base + q]
+                term = wr * c
+                if term > PRODUCT_MAX:  # a tiny exit rate makes c large: rescale the front, then go on
+                    shift, wr = _rescaled(w, m, wr, c)
+                    E += shift
+                    term = wr * c
+                elif term < MIN_NORMAL and c > 0.0:
+                    return False
+                w[q] += term
+    for p in range(k - 1, -1, -1):
+        if p == m - 1:
+            w[p] = 1.0
+        if w[p] > SCALE:
+            for r in range(m):
+                w[r] = w[r] / SCALE
+            E += SCALE_EXP
+        wp = w[p]
+        if wp < MIN_NORMAL:  # π_p > 0 on an ergodic chain: 0 or subnormal here is underflow
+            return False
+        base = g0 + p * k
+        for q in range(p):
+            c = factor[base + q]
+            term = wp * c
+            if term > PRODUCT_MAX:
+                shift, wp = _rescaled(w, m, wp, c)
+                E += shift
+                term = wp * c
+            elif term < MIN_NORMAL and c > 0.0:
+                return False
+            w[q] += term
+    for p in range(k):
+        mm, ee = math.frexp(w[p])
+        mant[idx[p]] = mm
+        expo[idx[p]] = ee + E
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _front_solve_terms(mant, expo, idx, factor, g0, k, m):
+    """One front's back-substitution with an exponent per state: ``π_p = Σ_{r > p} π_r c_rp`` (last own state
+    first) summed relative to its largest term, each term ``(mant_r · c's mantissa) · 2^(expo_r + c's exponent)``
+    (one rounding, no flush to 0), as :func:`srchain.gth.dense.small_gth` does. No frame is shared, so a law that
+    falls by any amount inside the front keeps every state; it reads the factor by columns, hence only runs where
+    :func:`_front_solve` met underflow."""
+    for p in range(k - 1, -1, -1):
+        if p == m - 1:
+            mant[idx[p]], expo[idx[p]] = 0.5, 1
+            continue
+        top = 0
+        first = True
+        for r in range(p + 1, m):
+            c = factor[g0 + r * k + p]
+            if c > 0.0 and mant[idx[r]] > 0.0:
+                e = expo[idx[r]] + math.frexp(c)[1]
+                if first or e > top:
+                    top = e
+                    first = False
+        v = 0.0
+        if not first:
+            for r in range(p + 1, m):
+                c = factor[g0 + r * k + p]
+                if c > 0.0 and mant[idx[r]] > 0.0:
+                    cm, ce = math.frexp(c)
+                    sh = expo[idx[r]] + ce - top
+                    if sh >= EXP_FLOOR:
+                        v += math.ldexp(mant[idx[r]] * cm, sh)
+        mm, ee = math.frexp(v)
+        mant[idx[p]] = mm
+        expo[idx[p]] = ee + top if v > 0.0 else 0
+    return
+
+
+@njit(cache=True, nogil=True)
 def multifrontal_solve(tree, fronts):
     """Back-substitution: returns ``(mant, expo)`` with ``π ∝ mant · 2^expo`` (unnormalised, by elimination
     position; :func:`srchain.gth.scaling.law_from_mant_expo` normalises it).
 
     Per front, ``π_p = Σ_{r > p} π_r c_rp`` for its own states p (last first), with the boundary values rescaled
-    to the front's largest. Row-oriented so that the factor (m×k, row-major) is read contiguously: the boundary
-    rows are accumulated first, then each own state, once final, adds its row to the states before it. A state
-    with a tiny exit rate has large ``c`` values; a product above :data:`PRODUCT_MAX` rescales the whole front by
-    a power of two (added to its exponent) before it is added, so no sum overflows to inf.
+    to the front's largest (:func:`_front_solve`). Row-oriented so that the factor (m×k, row-major) is read
+    contiguously: the boundary rows are accumulated first, then each own state, once final, adds its row to the
+    states before it. A state with a tiny exit rate has large ``c`` values; a product above :data:`PRODUCT_MAX`
+    rescales the whole front by a power of two (added to its exponent) before it is added, so no sum overflows to
+    inf. A front across which the law falls by more than float64's range (a barrier deeper than ~2^-1022: its far
+    side would underflow to 0 in the common frame) is solved again with an exponent per state
+    (:func:`_front_solve_terms`), so no state behind the barrier is lost; where nothing underflows, the fast path's
+    bits stand.
     """
     own_start, own_end, _ = tree
     front_ptr, front_idx, factor_ptr, factor = fronts
@@ -303,48 +407,6 @@ def multifrontal_solve(tree, fronts):
         m = front_ptr[t + 1] - f0
         idx = front_idx[f0 : f0 + m]
         g0 = factor_ptr[t]
-        E = 0
-        first = True
-        for r in range(k, m):
-            if mant[idx[r]] > 0.0:
-                if first or expo[idx[r]] > E:
-                    E = expo[idx[r]]
-                    first = False
-        for q in range(k):
-            w[q] = 0.0
-        for r in range(k, m):
-            w[r] = 0.0
-            if mant[idx[r]] > 0.0:
-                w[r] = math.ldexp(mant[idx[r]], expo[idx[r]] - E)
-            wr = w[r]
-            if wr != 0.0:
-                base = g0 + r * k
-                for q in range(k):
-                    term = wr * factor[base + q]
-                    if term > PRODUCT_MAX:  # a tiny exit rate makes c large: rescale the front, then go on
-                        shift, wr = _rescaled(w, m, wr, factor[base + q])
-                        E += shift
-                        term = wr * factor[base + q]
-                    w[q] += term
-        for p in range(k - 1, -1, -1):
-            if p == m - 1:
-                w[p] = 1.0
-            if w[p] > SCALE:
-                for r in range(m):
-                    w[r] = w[r] / SCALE
-                E += SCALE_EXP
-            wp = w[p]
-            if wp != 0.0:
-                base = g0 + p * k
-                for q in range(p):
-                    term = wp * factor[base + q]
-                    if term > PRODUCT_MAX:
-                        shift, wp = _rescaled(w, m, wp, factor[base + q])
-                        E += shift
-                        term = wp * factor[base + q]
-                    w[q] += term
-        for p in range(k):
-            mm, ee = math.frexp(w[p])
-            mant[idx[p]] = mm
-            expo[idx[p]] = ee + E
+        if not _front_solve(mant, expo, w, idx, factor, g0, k, m):
+            _front_solve_terms(mant, expo, idx, factor, g0, k, m)
     return mant, expo
