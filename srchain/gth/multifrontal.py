@@ -363,7 +363,10 @@ def _front_solve_terms(mant, expo, idx, factor, g0, k, m):
                     first = False
         v = 0.0
         if not first:
-            for r in range(p + 1, m):
+            # the terms in _front_solve's order (the boundary rows up, then the own states down), so that a state
+            # whose terms all stay in float64's normal range gets _front_solve's bits
+            for t in range(m - p - 1):
+                r = k + t if t < m - k else m - 1 - t
                 c = factor[g0 + r * k + p]
                 if c > 0.0 and mant[idx[r]] > 0.0:
                     cm, ce = math.frexp(c)
