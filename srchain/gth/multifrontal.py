@@ -341,42 +341,59 @@ def _front_solve(mant, expo, w, idx, factor, g0, k, m):
     return True
 
 
+#: In the per-state fallback, ``c`` inside [2^-C_EXP, 2^C_EXP] is multiplied directly (the product of a mantissa
+#: in [½, 1) and such a ``c`` is normal and finite); outside it, ``c`` is split by ``frexp`` first.
+C_EXP = 900
+C_LO = 2.0**-C_EXP
+C_HI = 2.0**C_EXP
+
+
 @njit(cache=True, nogil=True)
-def _front_solve_terms(mant, expo, idx, factor, g0, k, m):
-    """One front's back-substitution with an exponent per state: ``π_p = Σ_{r > p} π_r c_rp`` (last own state
-    first) summed relative to its largest term, each term ``(mant_r · c's mantissa) · 2^(expo_r + c's exponent)``
-    (one rounding, no flush to 0), as :func:`srchain.gth.dense.small_gth` does. No frame is shared, so a law that
-    falls by any amount inside the front keeps every state; it reads the factor by columns, hence only runs where
-    :func:`_front_solve` met underflow."""
-    for p in range(k - 1, -1, -1):
-        if p == m - 1:
-            mant[idx[p]], expo[idx[p]] = 0.5, 1
+def _front_solve_terms(mant, expo, w, top, idx, factor, g0, k, m):
+    """One front's back-substitution with an exponent per state: ``π_p = Σ_{r > p} π_r c_rp``, row by row as in
+    :func:`_front_solve` (the same terms in the same order, so that a state whose terms all stay in float64's
+    normal range gets the same bits), but each unfinished ``π_q`` is summed relative to its own largest term so
+    far (``w[q] · 2^top[q]``) and each term is ``(mant_r · c) · 2^expo_r``, one rounding with no flush to 0. No
+    frame is shared, so a law that falls by any amount inside the front keeps every state. Slower than
+    :func:`_front_solve` (an ``ldexp`` per term), so it runs only where that met underflow."""
+    lo = -(2**62)
+    for q in range(k):
+        w[q] = 0.0
+        top[q] = lo
+    for t in range(m - k + k):
+        # rows in _front_solve's order: the boundary rows up, then the own states down
+        r = k + t if t < m - k else m - 1 - t
+        if r < k:
+            if r == m - 1:
+                mant[idx[r]], expo[idx[r]] = 0.5, 1
+            else:
+                mm, ee = math.frexp(w[r])
+                mant[idx[r]] = mm
+                expo[idx[r]] = ee + top[r] if w[r] > 0.0 else 0
+        mr = mant[idx[r]]
+        if mr <= 0.0:
             continue
-        top = 0
-        first = True
-        for r in range(p + 1, m):
-            c = factor[g0 + r * k + p]
-            if c > 0.0 and mant[idx[r]] > 0.0:
-                e = expo[idx[r]] + math.frexp(c)[1]
-                if first or e > top:
-                    top = e
-                    first = False
-        v = 0.0
-        if not first:
-            # the terms in _front_solve's order (the boundary rows up, then the own states down), so that a state
-            # whose terms all stay in float64's normal range gets _front_solve's bits
-            for t in range(m - p - 1):
-                r = k + t if t < m - k else m - 1 - t
-                c = factor[g0 + r * k + p]
-                if c > 0.0 and mant[idx[r]] > 0.0:
-                    cm, ce = math.frexp(c)
-                    sh = expo[idx[r]] + ce - top
-                    if sh >= EXP_FLOOR:
-                        v += math.ldexp(mant[idx[r]] * cm, sh)
-        mm, ee = math.frexp(v)
-        mant[idx[p]] = mm
-        expo[idx[p]] = ee + top if v > 0.0 else 0
-    return
+        er = expo[idx[r]]
+        base = g0 + r * k
+        for q in range(min(r, k)):
+            c = factor[base + q]
+            if c <= 0.0:
+                continue
+            if C_LO <= c <= C_HI:
+                x = mr * c
+                e = er
+            else:
+                cm, ce = math.frexp(c)
+                x = mr * cm
+                e = er + ce
+            if e > top[q]:
+                if w[q] > 0.0:
+                    w[q] = math.ldexp(w[q], max(top[q] - e, EXP_FLOOR))
+                top[q] = e
+            if e == top[q]:
+                w[q] += x
+            elif e - top[q] >= EXP_FLOOR:
+                w[q] += math.ldexp(x, e - top[q])
 
 
 @njit(cache=True, nogil=True)
@@ -404,6 +421,7 @@ def multifrontal_solve(tree, fronts):
     for t in range(ntree):
         mmax = max(mmax, front_ptr[t + 1] - front_ptr[t])
     w = np.zeros(mmax)
+    top = np.zeros(mmax, dtype=np.int64)
     for t in range(ntree - 1, -1, -1):
         k = own_end[t] - own_start[t]
         f0 = front_ptr[t]
@@ -411,5 +429,5 @@ def multifrontal_solve(tree, fronts):
         idx = front_idx[f0 : f0 + m]
         g0 = factor_ptr[t]
         if not _front_solve(mant, expo, w, idx, factor, g0, k, m):
-            _front_solve_terms(mant, expo, idx, factor, g0, k, m)
+            _front_solve_terms(mant, expo, w, top, idx, factor, g0, k, m)
     return mant, expo
