@@ -30,7 +30,8 @@ def small_gth(A: sp.csr_matrix) -> np.ndarray:
     """The stationary law of ``A`` by dense GTH in NumPy (nothing to compile): the algorithm of
     :func:`srchain.gth.front.front_eliminate` and :func:`srchain.gth.multifrontal.multifrontal_solve`, one
     vectorised update per pivot. π is carried as mantissa and exponent (:mod:`srchain.gth.scaling`), each
-    ``π_p`` summed relative to the largest exponent among the states after ``p``.
+    ``π_p = Σ_{i>p} π_i c_ip`` summed relative to its largest term (exact powers of two, so the bits are those of
+    summing relative to the largest ``π_i`` wherever that does not underflow).
 
     Raises
     ------
@@ -49,13 +50,18 @@ def small_gth(A: sp.csr_matrix) -> np.ndarray:
     expo = np.zeros(n, dtype=np.int64)
     mant[n - 1] = 1.0
     for p in range(n - 2, -1, -1):
-        m, e = mant[p + 1 :], expo[p + 1 :]
-        pos = m > 0
+        # each term π_i c_ip as (mant_i · c's mantissa) · 2^(expo_i + c's exponent): one rounding, as forming the
+        # product directly, and no flush to 0 however far π_i c_ip lies below π_i (a barrier deeper than float64)
+        cm, ce = np.frexp(F[p + 1 :, p])
+        e = expo[p + 1 :] + ce
+        pos = (mant[p + 1 :] > 0) & (cm > 0)
         if not np.any(pos):
             continue
+        # sum relative to the largest term, not the largest π_i: a law falling by more than ~2^-1022 in one step
+        # would otherwise underflow to 0 and take every state behind it along
         top = e[pos].max()
         # an exactly rounded sum (math.fsum): no BLAS dot, whose summation order depends on the CPU and threads
-        acc = math.fsum(np.ldexp(m, np.clip(e - top, EXP_FLOOR, 0)) * F[p + 1 :, p])
+        acc = math.fsum(np.ldexp(mant[p + 1 :] * cm, np.clip(e - top, EXP_FLOOR, 0)))
         fm, fe = np.frexp(acc)
         mant[p], expo[p] = fm, top + fe
     return law_from_mant_expo(mant, expo)

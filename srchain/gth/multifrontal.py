@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit
 
 from srchain.gth.front import front_eliminate
-from srchain.gth.scaling import SCALE, SCALE_EXP
+from srchain.gth.scaling import EXP_FLOOR, SCALE, SCALE_EXP
 
 __all__ = [
     "Tree",
@@ -264,6 +264,9 @@ def subtree_sizes(nchild):
 #: such terms stay below float64's 2^1024).
 PRODUCT_EXP = 960
 PRODUCT_MAX = 2.0**PRODUCT_EXP
+#: The smallest normal float64: a boundary value, product or own value below it in the front's frame has lost bits
+#: to underflow (or all of them), and the front is solved again by :func:`_front_solve_terms`.
+MIN_NORMAL = 2.0**-1022
 
 
 @njit(cache=True, nogil=True)
@@ -277,15 +280,136 @@ def _rescaled(w, m, wr, c):
 
 
 @njit(cache=True, nogil=True)
+def _front_solve(mant, expo, w, idx, factor, g0, k, m):
+    """One front's back-substitution in a common frame ``2^E`` (the boundary's largest exponent, moved up where a
+    sum or product would overflow): writes its own states' ``(mant, expo)`` and returns True, or returns False
+    (writing nothing) if a boundary value, a product ``π_r c_rp`` or an own value fell below float64's normal range
+    in that frame, i.e. the law falls by more than ~2^-1022 inside the front and underflow lost bits."""
+    E = 0
+    first = True
+    for r in range(k, m):
+        if mant[idx[r]] > 0.0:
+            if first or expo[idx[r]] > E:
+                E = expo[idx[r]]
+                first = False
+    for q in range(k):
+        w[q] = 0.0
+    for r in range(k, m):
+        w[r] = 0.0
+        if mant[idx[r]] > 0.0:
+            w[r] = math.ldexp(mant[idx[r]], expo[idx[r]] - E)
+            if w[r] < MIN_NORMAL:
+                return False
+        wr = w[r]
+        if wr != 0.0:
+            base = g0 + r * k
+            for q in range(k):
+                c = factor[base + q]
+                term = wr * c
+                if term > PRODUCT_MAX:  # a tiny exit rate makes c large: rescale the front, then go on
+                    shift, wr = _rescaled(w, m, wr, c)
+                    E += shift
+                    term = wr * c
+                elif term < MIN_NORMAL and c > 0.0:
+                    return False
+                w[q] += term
+    for p in range(k - 1, -1, -1):
+        if p == m - 1:
+            w[p] = 1.0
+        if w[p] > SCALE:
+            for r in range(m):
+                w[r] = w[r] / SCALE
+            E += SCALE_EXP
+        wp = w[p]
+        if wp < MIN_NORMAL:  # π_p > 0 on an ergodic chain: 0 or subnormal here is underflow
+            return False
+        base = g0 + p * k
+        for q in range(p):
+            c = factor[base + q]
+            term = wp * c
+            if term > PRODUCT_MAX:
+                shift, wp = _rescaled(w, m, wp, c)
+                E += shift
+                term = wp * c
+            elif term < MIN_NORMAL and c > 0.0:
+                return False
+            w[q] += term
+    for p in range(k):
+        mm, ee = math.frexp(w[p])
+        mant[idx[p]] = mm
+        expo[idx[p]] = ee + E
+    return True
+
+
+#: In the per-state fallback, ``c`` inside [2^-C_EXP, 2^C_EXP] is multiplied directly (the product of a mantissa
+#: in [½, 1) and such a ``c`` is normal and finite); outside it, ``c`` is split by ``frexp`` first.
+C_EXP = 900
+C_LO = 2.0**-C_EXP
+C_HI = 2.0**C_EXP
+
+
+@njit(cache=True, nogil=True)
+def _front_solve_terms(mant, expo, w, top, idx, factor, g0, k, m):
+    """One front's back-substitution with an exponent per state: ``π_p = Σ_{r > p} π_r c_rp``, row by row as in
+    :func:`_front_solve` (the same terms in the same order, so that a state whose terms all stay in float64's
+    normal range gets the same bits), but each unfinished ``π_q`` is summed relative to its own largest term so
+    far (``w[q] · 2^top[q]``) and each term is ``(mant_r · c) · 2^expo_r``, one rounding with no flush to 0. No
+    frame is shared, so a law that falls by any amount inside the front keeps every state. Slower than
+    :func:`_front_solve` (an ``ldexp`` per term), so it runs only where that met underflow."""
+    lo = -(2**62)
+    for q in range(k):
+        w[q] = 0.0
+        top[q] = lo
+    for t in range(m - k + k):
+        # rows in _front_solve's order: the boundary rows up, then the own states down
+        r = k + t if t < m - k else m - 1 - t
+        if r < k:
+            if r == m - 1:
+                mant[idx[r]], expo[idx[r]] = 0.5, 1
+            else:
+                mm, ee = math.frexp(w[r])
+                mant[idx[r]] = mm
+                expo[idx[r]] = ee + top[r] if w[r] > 0.0 else 0
+        mr = mant[idx[r]]
+        if mr <= 0.0:
+            continue
+        er = expo[idx[r]]
+        base = g0 + r * k
+        for q in range(min(r, k)):
+            c = factor[base + q]
+            if c <= 0.0:
+                continue
+            if C_LO <= c <= C_HI:
+                x = mr * c
+                e = er
+            else:
+                cm, ce = math.frexp(c)
+                x = mr * cm
+                e = er + ce
+            if e > top[q]:
+                if w[q] > 0.0:
+                    w[q] = math.ldexp(w[q], max(top[q] - e, EXP_FLOOR))
+                top[q] = e
+            if e == top[q]:
+                w[q] += x
+            elif e - top[q] >= EXP_FLOOR:
+                w[q] += math.ldexp(x, e - top[q])
+
+
+@njit(cache=True, nogil=True)
 def multifrontal_solve(tree, fronts):
     """Back-substitution: returns ``(mant, expo)`` with ``π ∝ mant · 2^expo`` (unnormalised, by elimination
     position; :func:`srchain.gth.scaling.law_from_mant_expo` normalises it).
 
     Per front, ``π_p = Σ_{r > p} π_r c_rp`` for its own states p (last first), with the boundary values rescaled
-    to the front's largest. Row-oriented so that the factor (m×k, row-major) is read contiguously: the boundary
-    rows are accumulated first, then each own state, once final, adds its row to the states before it. A state
-    with a tiny exit rate has large ``c`` values; a product above :data:`PRODUCT_MAX` rescales the whole front by
-    a power of two (added to its exponent) before it is added, so no sum overflows to inf.
+    to the front's largest (:func:`_front_solve`). Row-oriented so that the factor (m×k, row-major) is read
+    contiguously: the boundary rows are accumulated first, then each own state, once final, adds its row to the
+    states before it. A state with a tiny exit rate has large ``c`` values; a product above :data:`PRODUCT_MAX`
+    rescales the whole front by a power of two (added to its exponent) before it is added, so no sum overflows to
+    inf. A front across which the law falls by more than float64's range (a barrier deeper than ~2^-1022: its far
+    side would underflow to 0 in the common frame) is solved again with an exponent per state
+    (:func:`_front_solve_terms`), so no state behind the barrier is lost; where nothing underflows, the fast path's
+    bits stand.
     """
     own_start, own_end, _ = tree
     front_ptr, front_idx, factor_ptr, factor = fronts
@@ -297,54 +421,13 @@ def multifrontal_solve(tree, fronts):
     for t in range(ntree):
         mmax = max(mmax, front_ptr[t + 1] - front_ptr[t])
     w = np.zeros(mmax)
+    top = np.zeros(mmax, dtype=np.int64)
     for t in range(ntree - 1, -1, -1):
         k = own_end[t] - own_start[t]
         f0 = front_ptr[t]
         m = front_ptr[t + 1] - f0
         idx = front_idx[f0 : f0 + m]
         g0 = factor_ptr[t]
-        E = 0
-        first = True
-        for r in range(k, m):
-            if mant[idx[r]] > 0.0:
-                if first or expo[idx[r]] > E:
-                    E = expo[idx[r]]
-                    first = False
-        for q in range(k):
-            w[q] = 0.0
-        for r in range(k, m):
-            w[r] = 0.0
-            if mant[idx[r]] > 0.0:
-                w[r] = math.ldexp(mant[idx[r]], expo[idx[r]] - E)
-            wr = w[r]
-            if wr != 0.0:
-                base = g0 + r * k
-                for q in range(k):
-                    term = wr * factor[base + q]
-                    if term > PRODUCT_MAX:  # a tiny exit rate makes c large: rescale the front, then go on
-                        shift, wr = _rescaled(w, m, wr, factor[base + q])
-                        E += shift
-                        term = wr * factor[base + q]
-                    w[q] += term
-        for p in range(k - 1, -1, -1):
-            if p == m - 1:
-                w[p] = 1.0
-            if w[p] > SCALE:
-                for r in range(m):
-                    w[r] = w[r] / SCALE
-                E += SCALE_EXP
-            wp = w[p]
-            if wp != 0.0:
-                base = g0 + p * k
-                for q in range(p):
-                    term = wp * factor[base + q]
-                    if term > PRODUCT_MAX:
-                        shift, wp = _rescaled(w, m, wp, factor[base + q])
-                        E += shift
-                        term = wp * factor[base + q]
-                    w[q] += term
-        for p in range(k):
-            mm, ee = math.frexp(w[p])
-            mant[idx[p]] = mm
-            expo[idx[p]] = ee + E
+        if not _front_solve(mant, expo, w, idx, factor, g0, k, m):
+            _front_solve_terms(mant, expo, w, top, idx, factor, g0, k, m)
     return mant, expo

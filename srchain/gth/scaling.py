@@ -10,6 +10,11 @@ before the largest entry is known:
   frame in :func:`srchain.gth.banded.banded_gth`); a running sum that exceeds :data:`SCALE` = 2^:data:`SCALE_EXP`
   is divided by it (an exact operation) and the shift counted in the exponent. The sums are of non-negative terms,
   so a few values below 2^1024 cannot overflow in between.
+* That power of two follows the largest *term*, not the largest ``π_i``: behind a barrier deeper than float64's
+  range (π falling by more than ~2^-1022 in one step) a term would otherwise underflow to 0 and take every state
+  behind it along. The banded solver moves down to the frame of the largest term, ``small_gth`` sums relative to
+  it, and a multifrontal front where a value or product leaves the normal range is solved again with an exponent
+  per state. All rescaling is by exact powers of two, so where nothing underflows the bits are unchanged.
 * The dense and multifrontal solvers store each finished ``π_p`` by ``frexp`` (mantissa in [½, 1), exponent an
   integer); :func:`law_from_mant_expo` then shifts every entry to the largest one with ``ldexp`` (exact unless the
   result is subnormal) and normalises. Entries below 2^:data:`EXP_FLOOR` times the largest are below even the
