@@ -26,6 +26,7 @@ from srchain import pcg
 from srchain.errors import SrchainError
 from srchain.grids import axis_parity, axis_values
 from srchain.rounding import check_sr_bits
+from srchain.rules import NoiseKind
 from srchain.simulate.draws import draw_noise
 
 __all__ = ["simulate_grid", "GRID_RULES", "GridRun"]
@@ -126,6 +127,34 @@ def _locator(v: np.ndarray):
     return table, p
 
 
+def _runs(axes, M):
+    """The fast path's tables (:func:`_chains`): per state and axis, the run of equal gaps (a float format's binade,
+    or its subnormals) holding the cell of the mean step's point ``M``: its first index ``B`` and ``S = ((M −
+    v_B)/h, 1/h, cells in the run)``, so that in the run a point ``y = M − αξ̄`` has the index ``B + (M − v_B)/h −
+    αξ̄/h`` (exactly: ``1/h`` is a power of two on a format's grid, and ``M − v_B`` is exact within a binade)."""
+    n, d = M.shape
+    S = np.zeros((n, d, 3))
+    B = np.zeros((n, d), dtype=np.int64)
+    for j, v in enumerate(axes):  # axes, vectorised over states
+        if v.size < 2:
+            S[:, j, 0] = -1.0  # never in a run (the kernel's one-value branch comes first anyway)
+            continue
+        h = np.diff(v)
+        new = np.concatenate([[True], h[1:] != h[:-1]])
+        run = np.cumsum(new) - 1
+        first = np.flatnonzero(new)
+        last = np.concatenate([first[1:] - 1, [h.size - 1]])
+        m = M[:, j]
+        c = np.clip(np.searchsorted(v, m, side="right") - 1, 0, v.size - 2)
+        lo, hi = first[run[c]], last[run[c]]
+        inv = 1.0 / h[c]
+        S[:, j, 0] = (m - v[lo]) * inv
+        S[:, j, 1] = inv
+        S[:, j, 2] = hi + 1 - lo
+        B[:, j] = lo
+    return np.ascontiguousarray(S), B
+
+
 @njit(nogil=True)
 def _sgd_chains(
     states,
@@ -213,6 +242,9 @@ def _chains(
     lf,
     G,
     M,
+    S,
+    B,
+    fast,
     code,
     params,
     steps,
@@ -229,7 +261,14 @@ def _chains(
     and the rounding is branch-free: SR goes up iff ``u < (y − v_c)/h_c`` (``1/h_c`` tabulated in ``inv``; exact
     for a float format, whose gaps are powers of two), R iff ``y`` is past the midpoint (ties to even). ``y``
     outside the box needs no clipping: its cell is the end cell and the comparisons give the end value. BC keeps
-    its real-valued latent weight (clipped to the box) and the index of its rounding."""
+    its real-valued latent weight (clipped to the box) and the index of its rounding.
+
+    With ``fast`` (exact SR; R under continuous noise) a step whose point stays in the run of equal gaps around the
+    mean step (:func:`_runs`) skips the look-up: there the index is affine in ``y``, ``X = S[idx, j, 0] − αξ̄ ·
+    S[idx, j, 1]`` counted from ``B[idx, j]``, and SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is
+    ≥ u, the same draw as above; it differs from ``u <`` only at equality, probability 2^-53), R's ``⌊X + ½⌋``
+    (a tie has probability 0 under continuous noise). The step's dependency chain is then a load, a multiply-add
+    and a conversion, as in the fixed lattice's kernels; other steps take the look-up."""
     nch = final.shape[0]
     d = shape.shape[0]
     m = params.shape[0] - 1 if code == 3 else 1
@@ -265,11 +304,18 @@ def _chains(
                         u, s = pcg.next_double(s)
                     kn = 0
                 else:
+                    if rule == SR:
+                        u, s = pcg.next_double(s)
+                    # the fast path: y inside the run of equal gaps around the mean step, in index units
+                    X = S[idx, j, 0] - (alpha * xi) * S[idx, j, 1]
+                    if fast and 0.0 <= X <= S[idx, j, 2]:
+                        kn = B[idx, j] + np.int64(X + (0.5 if rule == R else 1.0 - u))
+                        nidx += kn * strides[j]
+                        continue
                     y = M[idx, j] - alpha * xi
                     if rule == R:
                         kn = _qd_axis(y, vals, o, n, even, tab, toff[j], lp, lf, j)
                     else:
-                        u, s = pcg.next_double(s)
                         cc = _cell(
                             y,
                             vals,
@@ -297,6 +343,82 @@ def _chains(
                 nidx += kn * strides[j]
             idx = nidx
         final[c] = idx
+        pcg.store(states, c, s)
+
+
+@njit(cache=True, nogil=True)
+def _chains_1d(
+    states,
+    rule,
+    alpha,
+    bits,
+    start,
+    vals,
+    inv,
+    even,
+    tab,
+    lp,
+    lf,
+    M,
+    S,
+    B,
+    fast,
+    code,
+    params,
+    steps,
+    burn,
+    counts,
+    final,
+):
+    """:func:`_chains` for R and SR on one axis, written flat (no loop over axes, Gaussian draws inlined): the same
+    draws, in the same order, and the same rounding, so the same results for the same seed."""
+    nch = final.shape[0]
+    n = vals.shape[0]
+    m = params.shape[0] - 1 if code == 3 else 1
+    perm = np.arange(m)
+    gauss = code == NoiseKind.GAUSSIAN
+    sc = params[0]
+    scale = 2.0**bits
+    mode, klo, k0, shift, nbm1 = lp[0, 0], lp[0, 1], lp[0, 2], lp[0, 3], lp[0, 4]
+    lo, invh = lf[0, 0], lf[0, 1]
+    half = rule == R
+    u = 0.0
+    for c in range(nch):
+        s = pcg.load(states, c)
+        for j in range(m):
+            perm[j] = j
+        k = _qd_axis(start[0], vals, 0, n, even, tab, 0, lp, lf, 0)
+        for t in range(burn + steps):
+            if t >= burn:
+                counts[k] += 1
+            if gauss:
+                z, s = pcg.standard_normal(s)
+                xi = sc * z
+            else:
+                xi, s = draw_noise(s, code, params, perm)
+            if not half:
+                u, s = pcg.next_double(s)
+            ax = alpha * xi
+            if fast:
+                X = S[k, 0] - ax * S[k, 1]
+                if 0.0 <= X <= S[k, 2]:
+                    k = B[k] + np.int64(X + (0.5 if half else 1.0 - u))
+                    continue
+            y = M[k] - ax
+            cc = _cell(y, vals, 0, n, tab, 0, mode, lo, invh, klo, k0, shift, nbm1)
+            a = vals[cc]
+            if half:
+                mid = 0.5 * (a + vals[cc + 1])
+                k = cc + np.int64(y > mid or (y == mid and even[cc + 1]))
+            elif bits > 0:
+                r = np.floor(u * scale)
+                if vals[cc + 1] <= 0.0:  # a negative cell: away from zero is down
+                    k = cc + np.int64(r >= np.floor((vals[cc + 1] - y) * inv[cc] * scale))
+                else:
+                    k = cc + np.int64(r < np.floor((y - a) * inv[cc] * scale))
+            else:
+                k = cc + np.int64(u < (y - a) * inv[cc])
+        final[c] = k
         pcg.store(states, c, s)
 
 
@@ -398,26 +520,57 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
     else:
         G = np.ascontiguousarray(np.asarray(problem.gradient(grid.points), dtype=np.float64).reshape(grid.size, d))
         M = np.ascontiguousarray(grid.points - alpha * G)  # the mean step's point x − α g(x)
-        _chains(
-            states,
-            GRID_RULES[method],
-            alpha,
-            0 if bits is None else bits,
-            start,
-            vals,
-            inv,
-            off,
-            shape,
-            strides,
-            even,
-            *loc,
-            G,
-            M,
-            code,
-            params,
-            int(steps),
-            int(burn),
-            counts,
-            final,
-        )
+        rule = GRID_RULES[method]
+        fast = (rule == SR and bits is None) or (rule == R and not noise.is_discrete)
+        S, B = _runs(axes, M) if fast else (np.zeros((1, d, 3)), np.zeros((1, d), dtype=np.int64))
+        if d == 1 and rule != BC and grid.shape[0] > 1:
+            _chains_1d(
+                states,
+                rule,
+                alpha,
+                0 if bits is None else bits,
+                start,
+                vals,
+                inv,
+                even,
+                tab,
+                lp,
+                lf,
+                np.ascontiguousarray(M[:, 0]),
+                np.ascontiguousarray(S[:, 0, :]),
+                np.ascontiguousarray(B[:, 0]),
+                fast,
+                code,
+                params,
+                int(steps),
+                int(burn),
+                counts,
+                final,
+            )
+        else:
+            _chains(
+                states,
+                GRID_RULES[method],
+                alpha,
+                0 if bits is None else bits,
+                start,
+                vals,
+                inv,
+                off,
+                shape,
+                strides,
+                even,
+                *loc,
+                G,
+                M,
+                S,
+                B,
+                fast,
+                code,
+                params,
+                int(steps),
+                int(burn),
+                counts,
+                final,
+            )
     return GridRun(grid, method, alpha, final, counts, int(steps), int(burn), bits)
