@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
@@ -115,17 +116,11 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
     if noise.is_discrete:
         return _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
     if method == "sr" and bits is None:
-        # hat_t(x − αg): r_lo = (y_m − v_{t−1})/h_{t−1}, r_hi = (v_{t+1} − y_m)/h_t (cancellation-free at t = c ± 1)
+        # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
+        t_ext = np.clip(tgt[:, :1] - 1 + np.arange(tgt.shape[1] + 2), -1, n_v)
         with np.errstate(over="ignore", invalid="ignore"):
-            r_lo = (xx - vm) / h0 - alpha * gg / h0
-            r_hi = (v1 - xx) / h1 + alpha * gg / h1
-            # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
-            t_ext = np.clip(tgt[:, :1] - 1 + np.arange(tgt.shape[1] + 2), -1, n_v)
             e = noise.excess(_arg(xx, vp[t_ext + 1], gg, alpha))
-            e_m, e_0, e_1 = e[:, :-2], e[:, 1:-1], e[:, 2:]
-        exact = np.maximum(0.0, np.minimum(r_lo, r_hi)) + alpha * ((e_m / h0 + e_1 / h1) - e_0 * (1.0 / h0 + 1.0 / h1))
-        le = np.clip(r_hi, 0.0, 1.0) + alpha * (e_1 - e_0) / h1  # Pr(Qs ≤ v_0)
-        ge = np.clip(r_lo, 0.0, 1.0) + alpha * (e_m - e_0) / h0  # Pr(Qs ≥ v_{N−1})
+        return _sr_law(np.ascontiguousarray(x), np.ascontiguousarray(g), alpha, vp, t, e, valid)
     elif method == "sr":
         exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
     else:
@@ -137,6 +132,42 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         ge = noise.cdf(b_lo)
     probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _sr_law(x, g, alpha, vp, t, e, valid):
+    """SR's move law along one axis from the excess ``e`` at the window extended by one value each side: per row and
+    target ``v_t`` (the padded values ``vp``), the hat function of the mean step plus the divided second difference
+    of the excess (module docstring), the clipped tails at the ends. One pass, element by element, in the same
+    floating-point operations as the array form it replaces (so a uniform grid still gives
+    :mod:`srchain.operators`' numbers bit for bit)."""
+    n, W = t.shape
+    nv = vp.shape[0] - 2
+    out = np.zeros((n, W))
+    for i in range(n):
+        xi = x[i]
+        ag = alpha * g[i]
+        for w in range(W):
+            if not valid[i, w]:
+                continue
+            c = t[i, w]
+            vm, v0, v1 = vp[c], vp[c + 1], vp[c + 2]
+            h0 = v0 - vm
+            h1 = v1 - v0
+            em, e0, e1 = e[i, w], e[i, w + 1], e[i, w + 2]
+            if c == 0:  # Pr(Qs ≤ v_0)
+                r_hi = (v1 - xi) / h1 + ag / h1
+                p = min(max(r_hi, 0.0), 1.0) + alpha * (e1 - e0) / h1
+            elif c == nv - 1:  # Pr(Qs ≥ v_{N−1})
+                r_lo = (xi - vm) / h0 - ag / h0
+                p = min(max(r_lo, 0.0), 1.0) + alpha * (em - e0) / h0
+            else:
+                # hat_t(x − αg): r_lo = (y_m − v_{t−1})/h_{t−1}, r_hi = (v_{t+1} − y_m)/h_t (cancellation-free)
+                r_lo = (xi - vm) / h0 - ag / h0
+                r_hi = (v1 - xi) / h1 + ag / h1
+                p = max(0.0, min(r_lo, r_hi)) + alpha * ((em / h0 + e1 / h1) - e0 * (1.0 / h0 + 1.0 / h1))
+            out[i, w] = max(p, 0.0)
+    return out
 
 
 def _arg(x, v, g, alpha):
@@ -254,19 +285,30 @@ def _chunks(grid, grads, alpha, spread):
     grid the window grows where the values are dense; consecutive rows change it gradually)."""
     lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
     width = (hi - lo).max(axis=1) + 1
-    n = grid.size
-    out, start = [], 0
+    ends = _chunk_ends(width, grid.dim * 8 * _TABLES, CHUNK_BYTES, _WIDTH_SPREAD)
+    starts = np.concatenate([[0], ends[:-1]])
+    return list(zip(starts.tolist(), ends.tolist(), strict=True)), width, None
+
+
+@njit(cache=True, nogil=True)
+def _chunk_ends(width, row_bytes, chunk_bytes, spread):
+    """End of each chunk of :func:`_chunks` (greedy over consecutive rows)."""
+    n = width.shape[0]
+    ends = np.empty(n, dtype=np.int64)
+    m = 0
+    start = 0
     while start < n:
         end, wmin, wmax = start + 1, width[start], width[start]
         while end < n:
             w = width[end]
             lo_w, hi_w = min(wmin, w), max(wmax, w)
-            if hi_w > _WIDTH_SPREAD * lo_w or (end + 1 - start) * grid.dim * (hi_w + 2) * 8 * _TABLES > CHUNK_BYTES:
+            if hi_w > spread * lo_w or (end + 1 - start) * (hi_w + 2) * row_bytes > chunk_bytes:
                 break
             wmin, wmax, end = lo_w, hi_w, end + 1
-        out.append((start, end))
+        ends[m] = end
+        m += 1
         start = end
-    return out, width, None
+    return ends[:m]
 
 
 def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, samples=64):
