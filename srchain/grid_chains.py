@@ -107,21 +107,32 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
     n_v = v.size
     vp = _pad(v)
     t = np.clip(tgt, 0, n_v - 1)
-    vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
-    h0, h1 = v0 - vm, v1 - v0
+    if method == "sr" and bits is None and not noise.is_discrete:
+        # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
+        x = np.ascontiguousarray(x)
+        g = np.ascontiguousarray(g)
+        e = noise.excess(_window_args(x, g, alpha, vp, np.ascontiguousarray(tgt[:, 0]), tgt.shape[1] + 2))
+        return _sr_law(x, g, alpha, vp, t, e, valid)
     xx = x[:, None]
     gg = g[:, None]
     at_lo = t == 0
     at_hi = t == n_v - 1
+    if method == "r" and not noise.is_discrete:
+        # y < m ⟺ ξ̄ > (x − m)/α − g: Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi); the
+        # targets are consecutive, so the W + 1 midpoints of a row are shared by neighbouring targets (one SF and
+        # one CDF evaluation per midpoint)
+        j = np.clip(tgt[:, :1] + np.arange(tgt.shape[1] + 1), 0, n_v)
+        b = _arg(xx, 0.5 * (vp[j] + vp[j + 1]), gg, alpha)
+        sf, cdf = noise.sf(b), noise.cdf(b)
+        b_hi = b[:, 1:]
+        exact = np.where(b_hi > 0, sf[:, 1:] - sf[:, :-1], cdf[:, :-1] - cdf[:, 1:])
+        probs = np.where(at_lo, sf[:, 1:], np.where(at_hi, cdf[:, :-1], exact))
+        return np.where(valid, np.maximum(probs, 0.0), 0.0)
+    vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
+    h0, h1 = v0 - vm, v1 - v0
     if noise.is_discrete:
         return _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
-    if method == "sr" and bits is None:
-        # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
-        t_ext = np.clip(tgt[:, :1] - 1 + np.arange(tgt.shape[1] + 2), -1, n_v)
-        with np.errstate(over="ignore", invalid="ignore"):
-            e = noise.excess(_arg(xx, vp[t_ext + 1], gg, alpha))
-        return _sr_law(np.ascontiguousarray(x), np.ascontiguousarray(g), alpha, vp, t, e, valid)
-    elif method == "sr":
+    if method == "sr":
         exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
     else:
         # y < m ⟺ ξ̄ > (x − m)/α − g: Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi)
@@ -167,6 +178,22 @@ def _sr_law(x, g, alpha, vp, t, e, valid):
                 r_hi = (v1 - xi) / h1 + ag / h1
                 p = max(0.0, min(r_lo, r_hi)) + alpha * ((em / h0 + e1 / h1) - e0 * (1.0 / h0 + 1.0 / h1))
             out[i, w] = max(p, 0.0)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _window_args(x, g, alpha, vp, first, m):
+    """:func:`_arg` at the ``m`` values ``v_{first−1} …`` of each row's extended window (clipped to the padded
+    values ``vp``), in the same floating-point operations."""
+    n = x.shape[0]
+    nv = vp.shape[0] - 2
+    out = np.empty((n, m))
+    for i in range(n):
+        for w in range(m):
+            c = min(max(first[i] - 1 + w, -1), nv)
+            d = x[i] - vp[c + 1]
+            s = 0.0 if d == 0 else d / alpha
+            out[i, w] = s - g[i]
     return out
 
 
