@@ -338,9 +338,23 @@ def _chunk_ends(width, row_bytes, chunk_bytes, spread):
     return ends[:m]
 
 
+#: Bytes per kept entry while T_α is assembled: the chunks' columns and values (16), their concatenation (16) and
+#: the int32 indices SciPy may make of them (4), rounded up.
+_ASSEMBLY_BYTES = 40
+#: Bytes per entry of the elimination fill of a 1-D chain (value and column index of a sparse row).
+_FILL_BYTES = 12
+
+
 def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, samples=64):
-    """``(bytes, nnz)`` of :func:`grid_transition_matrix`: the entries kept on evenly spaced sample rows (as many as
-    one chunk's tables hold at the widest window), scaled to all rows; nothing of size n × window is allocated."""
+    """``(bytes, nnz)`` of :func:`grid_transition_matrix` *and its stationary solve*: the entries kept on evenly
+    spaced sample rows (as many as one chunk's tables hold at the widest window), scaled to all rows; nothing of
+    size n × window is allocated.
+
+    The bytes count the assembly's peak (:data:`_ASSEMBLY_BYTES` per entry) and, on a 1-D grid, the fill of GTH
+    elimination in the natural order (banded or nested dissection alike: a state's move window couples every state
+    in it, so eliminating it fills its whole window): :data:`_FILL_BYTES` per state of every row's window. On a grid
+    holding 0 the windows near 0 span nearly every state (bf16 on [−4, 10]: about 6,400 entries kept per row but
+    windows of up to all 33,185 states, about 10 GiB of fill), which is why such grids are refused early."""
     alpha = check_alpha(alpha)
     grads = _gradients(problem, grid)
     spread = _reach(noise, grads, alpha, tol)
@@ -352,7 +366,9 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[idx], idx, sr_bits)
     per_row = count_rows(targets, probs, grid, tol, own) / idx.size
     nnz = per_row * n * 1.1 + n
-    return int(nnz * 12 * 2 + n * grid.dim * 8 * 4 + min(CHUNK_BYTES, fit * widest * grid.dim * 8 * _TABLES)), int(nnz)
+    fill = _FILL_BYTES * float(np.sum(hi - lo + 1)) if grid.dim == 1 else 0.0
+    tables = min(CHUNK_BYTES, fit * widest * grid.dim * 8 * _TABLES)
+    return int(nnz * _ASSEMBLY_BYTES + n * grid.dim * 8 * 4 + tables + fill), int(nnz)
 
 
 def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):
