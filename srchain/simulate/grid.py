@@ -115,14 +115,12 @@ def _locator(v: np.ndarray):
     if width * invh + 1 > LOCATOR_MAX:
         invh = (LOCATOR_MAX - 1) / width
     cands.append((LINEAR, float(v[0]), invh, 0, 0, 0, int(width * invh)))
-    best = None
+    scored = []
     for p in cands:
         bv = _buckets(v, *p)
         most = int(np.max(np.bincount(bv)))  # values sharing a bucket (≤ 1: no walk)
-        key = (most > 1, p[6])
-        if best is None or key < best[0]:
-            best = (key, p, bv)
-    _, p, bv = best
+        scored.append(((most > 1, p[6]), p, bv))
+    _, p, bv = min(scored, key=lambda e: e[0])
     table = np.clip(np.searchsorted(bv, np.arange(p[6] + 1), side="left") - 1, 0, n - 2).astype(np.int32)
     return table, p
 
