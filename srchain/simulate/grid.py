@@ -88,6 +88,17 @@ def _cell(y, vals, o, n, tab, to, mode, lo, invh, klo, k0, shift, nbm1):
     return c
 
 
+@njit(cache=True, nogil=True)
+def _cells(y, v, tab, lp, lf):
+    """:func:`_cell` of every ``y`` on the one axis ``v`` (for tests)."""
+    out = np.empty(y.shape[0], dtype=np.int64)
+    for i in range(y.shape[0]):
+        out[i] = _cell(
+            y[i], v, 0, v.shape[0], tab, 0, lp[0, 0], lf[0, 0], lf[0, 1], lp[0, 1], lp[0, 2], lp[0, 3], lp[0, 4]
+        )
+    return out
+
+
 def _locator(v: np.ndarray):
     """The cell-location table of one axis (sorted values ``v``): ``(table, params)`` with ``params = (mode, lo,
     invh, klo, k0, shift, nbm1)`` for :func:`_bucket`, and ``table[b]`` the last cell whose left value lies in a lower
@@ -135,7 +146,7 @@ def _runs(axes, M):
     B = np.zeros((n, d), dtype=np.int64)
     for j, v in enumerate(axes):  # axes, vectorised over states
         if v.size < 2:
-            S[:, j, 0] = -1.0  # never in a run (the kernel's one-value branch comes first anyway)
+            S[:, j, 2] = -1.0  # never in a run (the kernel's one-value branch comes first anyway)
             continue
         h = np.diff(v)
         new = np.concatenate([[True], h[1:] != h[:-1]])
