@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
@@ -106,27 +107,32 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
     n_v = v.size
     vp = _pad(v)
     t = np.clip(tgt, 0, n_v - 1)
-    vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
-    h0, h1 = v0 - vm, v1 - v0
+    if method == "sr" and bits is None and not noise.is_discrete:
+        # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
+        x = np.ascontiguousarray(x)
+        g = np.ascontiguousarray(g)
+        e = noise.excess(_window_args(x, g, alpha, vp, np.ascontiguousarray(tgt[:, 0]), tgt.shape[1] + 2))
+        return _sr_law(x, g, alpha, vp, t, e, valid)
     xx = x[:, None]
     gg = g[:, None]
     at_lo = t == 0
     at_hi = t == n_v - 1
+    if method == "r" and not noise.is_discrete:
+        # y < m ⟺ ξ̄ > (x − m)/α − g: Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi); the
+        # targets are consecutive, so the W + 1 midpoints of a row are shared by neighbouring targets (one SF and
+        # one CDF evaluation per midpoint)
+        j = np.clip(tgt[:, :1] + np.arange(tgt.shape[1] + 1), 0, n_v)
+        b = _arg(xx, 0.5 * (vp[j] + vp[j + 1]), gg, alpha)
+        sf, cdf = noise.sf(b), noise.cdf(b)
+        b_hi = b[:, 1:]
+        exact = np.where(b_hi > 0, sf[:, 1:] - sf[:, :-1], cdf[:, :-1] - cdf[:, 1:])
+        probs = np.where(at_lo, sf[:, 1:], np.where(at_hi, cdf[:, :-1], exact))
+        return np.where(valid, np.maximum(probs, 0.0), 0.0)
+    vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
+    h0, h1 = v0 - vm, v1 - v0
     if noise.is_discrete:
         return _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
-    if method == "sr" and bits is None:
-        # hat_t(x − αg): r_lo = (y_m − v_{t−1})/h_{t−1}, r_hi = (v_{t+1} − y_m)/h_t (cancellation-free at t = c ± 1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            r_lo = (xx - vm) / h0 - alpha * gg / h0
-            r_hi = (v1 - xx) / h1 + alpha * gg / h1
-            # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
-            t_ext = np.clip(tgt[:, :1] - 1 + np.arange(tgt.shape[1] + 2), -1, n_v)
-            e = noise.excess(_arg(xx, vp[t_ext + 1], gg, alpha))
-            e_m, e_0, e_1 = e[:, :-2], e[:, 1:-1], e[:, 2:]
-        exact = np.maximum(0.0, np.minimum(r_lo, r_hi)) + alpha * ((e_m / h0 + e_1 / h1) - e_0 * (1.0 / h0 + 1.0 / h1))
-        le = np.clip(r_hi, 0.0, 1.0) + alpha * (e_1 - e_0) / h1  # Pr(Qs ≤ v_0)
-        ge = np.clip(r_lo, 0.0, 1.0) + alpha * (e_m - e_0) / h0  # Pr(Qs ≥ v_{N−1})
-    elif method == "sr":
+    if method == "sr":
         exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
     else:
         # y < m ⟺ ξ̄ > (x − m)/α − g: Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi)
@@ -137,6 +143,58 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         ge = noise.cdf(b_lo)
     probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _sr_law(x, g, alpha, vp, t, e, valid):
+    """SR's move law along one axis from the excess ``e`` at the window extended by one value each side: per row and
+    target ``v_t`` (the padded values ``vp``), the hat function of the mean step plus the divided second difference
+    of the excess (module docstring), the clipped tails at the ends. One pass, element by element, in the same
+    floating-point operations as the array form it replaces (so a uniform grid still gives
+    :mod:`srchain.operators`' numbers bit for bit)."""
+    n, W = t.shape
+    nv = vp.shape[0] - 2
+    out = np.zeros((n, W))
+    for i in range(n):
+        xi = x[i]
+        ag = alpha * g[i]
+        for w in range(W):
+            if not valid[i, w]:
+                continue
+            c = t[i, w]
+            vm, v0, v1 = vp[c], vp[c + 1], vp[c + 2]
+            h0 = v0 - vm
+            h1 = v1 - v0
+            em, e0, e1 = e[i, w], e[i, w + 1], e[i, w + 2]
+            if c == 0:  # Pr(Qs ≤ v_0)
+                r_hi = (v1 - xi) / h1 + ag / h1
+                p = min(max(r_hi, 0.0), 1.0) + alpha * (e1 - e0) / h1
+            elif c == nv - 1:  # Pr(Qs ≥ v_{N−1})
+                r_lo = (xi - vm) / h0 - ag / h0
+                p = min(max(r_lo, 0.0), 1.0) + alpha * (em - e0) / h0
+            else:
+                # hat_t(x − αg): r_lo = (y_m − v_{t−1})/h_{t−1}, r_hi = (v_{t+1} − y_m)/h_t (cancellation-free)
+                r_lo = (xi - vm) / h0 - ag / h0
+                r_hi = (v1 - xi) / h1 + ag / h1
+                p = max(0.0, min(r_lo, r_hi)) + alpha * ((em / h0 + e1 / h1) - e0 * (1.0 / h0 + 1.0 / h1))
+            out[i, w] = max(p, 0.0)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _window_args(x, g, alpha, vp, first, m):
+    """:func:`_arg` at the ``m`` values ``v_{first−1} …`` of each row's extended window (clipped to the padded
+    values ``vp``), in the same floating-point operations."""
+    n = x.shape[0]
+    nv = vp.shape[0] - 2
+    out = np.empty((n, m))
+    for i in range(n):
+        for w in range(m):
+            c = min(max(first[i] - 1 + w, -1), nv)
+            d = x[i] - vp[c + 1]
+            s = 0.0 if d == 0 else d / alpha
+            out[i, w] = s - g[i]
+    return out
 
 
 def _arg(x, v, g, alpha):
@@ -254,24 +312,49 @@ def _chunks(grid, grads, alpha, spread):
     grid the window grows where the values are dense; consecutive rows change it gradually)."""
     lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
     width = (hi - lo).max(axis=1) + 1
-    n = grid.size
-    out, start = [], 0
+    ends = _chunk_ends(width, grid.dim * 8 * _TABLES, CHUNK_BYTES, _WIDTH_SPREAD)
+    starts = np.concatenate([[0], ends[:-1]])
+    return list(zip(starts.tolist(), ends.tolist(), strict=True)), width, None
+
+
+@njit(cache=True, nogil=True)
+def _chunk_ends(width, row_bytes, chunk_bytes, spread):
+    """End of each chunk of :func:`_chunks` (greedy over consecutive rows)."""
+    n = width.shape[0]
+    ends = np.empty(n, dtype=np.int64)
+    m = 0
+    start = 0
     while start < n:
         end, wmin, wmax = start + 1, width[start], width[start]
         while end < n:
             w = width[end]
             lo_w, hi_w = min(wmin, w), max(wmax, w)
-            if hi_w > _WIDTH_SPREAD * lo_w or (end + 1 - start) * grid.dim * (hi_w + 2) * 8 * _TABLES > CHUNK_BYTES:
+            if hi_w > spread * lo_w or (end + 1 - start) * (hi_w + 2) * row_bytes > chunk_bytes:
                 break
             wmin, wmax, end = lo_w, hi_w, end + 1
-        out.append((start, end))
+        ends[m] = end
+        m += 1
         start = end
-    return out, width, None
+    return ends[:m]
+
+
+#: Bytes per kept entry while T_α is assembled: the chunks' columns and values (16), their concatenation (16) and
+#: the int32 indices SciPy may make of them (4), rounded up.
+_ASSEMBLY_BYTES = 40
+#: Bytes per entry of the elimination fill of a 1-D chain (value and column index of a sparse row).
+_FILL_BYTES = 12
 
 
 def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, samples=64):
-    """``(bytes, nnz)`` of :func:`grid_transition_matrix`: the entries kept on evenly spaced sample rows (as many as
-    one chunk's tables hold at the widest window), scaled to all rows; nothing of size n × window is allocated."""
+    """``(bytes, nnz)`` of :func:`grid_transition_matrix` *and its stationary solve*: the entries kept on evenly
+    spaced sample rows (as many as one chunk's tables hold at the widest window), scaled to all rows; nothing of
+    size n × window is allocated.
+
+    The bytes count the assembly's peak (:data:`_ASSEMBLY_BYTES` per entry) and, on a 1-D grid, the fill of GTH
+    elimination in the natural order (banded or nested dissection alike: a state's move window couples every state
+    in it, so eliminating it fills its whole window): :data:`_FILL_BYTES` per state of every row's window. On a grid
+    holding 0 the windows near 0 span nearly every state (bf16 on [−4, 10]: about 6,400 entries kept per row but
+    windows of up to all 33,185 states, about 10 GiB of fill), which is why such grids are refused early."""
     alpha = check_alpha(alpha)
     grads = _gradients(problem, grid)
     spread = _reach(noise, grads, alpha, tol)
@@ -283,7 +366,9 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[idx], idx, sr_bits)
     per_row = count_rows(targets, probs, grid, tol, own) / idx.size
     nnz = per_row * n * 1.1 + n
-    return int(nnz * 12 * 2 + n * grid.dim * 8 * 4 + min(CHUNK_BYTES, fit * widest * grid.dim * 8 * _TABLES)), int(nnz)
+    fill = _FILL_BYTES * float(np.sum(hi - lo + 1)) if grid.dim == 1 else 0.0
+    tables = min(CHUNK_BYTES, fit * widest * grid.dim * 8 * _TABLES)
+    return int(nnz * _ASSEMBLY_BYTES + n * grid.dim * 8 * 4 + tables + fill), int(nnz)
 
 
 def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):

@@ -1,0 +1,53 @@
+"""A grid whose exact chain does not fit is refused from the estimate, before T_α is built (bf16 on [−4, 10])."""
+
+import resource
+
+import pytest
+from cli_helpers import assert_one_line_error, run
+
+from srchain.grid_chains import grid_estimate
+from srchain.grids import Grid
+from srchain.noise import make_noise
+from srchain.problems import get_problem
+
+GIB = 2**30
+
+
+def test_bf16_around_zero_estimate_counts_the_solve_fill():
+    """On bf16 [−4, 10] about 6,400 entries per row are kept, but the windows near 0 span nearly all 33,185 states:
+    the estimate holds the assembly (~8 GiB) and the elimination fill (~10 GiB), far above T_α's own entries."""
+    toy = get_problem("toy")
+    grid = Grid.of("bf16", (-4.0, 10.0))
+    need, nnz = grid_estimate(toy, make_noise("gaussian", 2.0), grid, 0.01)
+    assert grid.size == 33185
+    assert 5_000 < nnz / grid.size < 8_000
+    assert need > 15 * GIB
+    # a grid that leaves 0 out stays small
+    small, _ = grid_estimate(
+        toy.with_domain((1.0, 8.0)), make_noise("gaussian", 2.0), Grid.of("bf16", (1.0, 8.0)), 0.01
+    )
+    assert small < 1 * GIB
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stationary", "--format", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"],
+        ["formats", "--formats", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"],
+    ],
+)
+def test_cli_refuses_bf16_around_zero_in_one_line(argv, capsys):
+    """With --max-memory 16 the commands refuse in one line; an address-space cap of 3 GiB above what the process
+    already maps makes sure nothing of the operator's size (~8 GiB) was allocated before the refusal."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        mapped = int(f.read().split()[0]) * resource.getpagesize()
+    cap = mapped + 3 * GIB
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        code, _, err = run([*argv, "--max-memory", "16"], capsys)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert_one_line_error(code, err, "GiB", "--max-memory")

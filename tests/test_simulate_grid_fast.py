@@ -1,0 +1,78 @@
+"""The grid simulators' shortcuts (srchain.simulate.grid) against the plain computation they replace: the bucket
+table's cell against a binary search, and the fast path inside a run of equal gaps against the look-up path (same
+draws, so the same end states and counts, exactly)."""
+
+import numpy as np
+import pytest
+
+import srchain.simulate.grid as sg
+from srchain.grids import Grid
+from srchain.lattice import Lattice
+from srchain.noise import make_noise
+from srchain.problems import get_problem
+
+
+def _axis(name, domain):
+    if name == "fixed":
+        return np.asarray(Lattice.from_domain(14.0 / 3000, domain).axis(0), dtype=np.float64)
+    return np.asarray(Grid.of(name, domain).axis(0), dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    "name, domain",
+    [
+        ("bf16", (-4.0, 10.0)),
+        ("fp16", (-4.0, 10.0)),
+        ("fp8-e4m3", (1.0, 8.0)),
+        ("fp4-e2m1", (-6.0, 6.0)),
+        ("fixed", (-4.0, 10.0)),
+    ],
+)
+def test_cell_of_the_bucket_table_is_the_binary_search_cell(name, domain):
+    v = _axis(name, domain)
+    tab, p = sg._locator(v)
+    lp = np.array([[p[0], *p[3:]]], dtype=np.int64)
+    lf = np.array([[p[1], p[2]]], dtype=np.float64)
+    rng = np.random.default_rng(0)
+    # the grid values, their float neighbours, points inside cells (uniform and near 0), and points outside the box
+    y = np.concatenate(
+        [
+            v,
+            np.nextafter(v, -np.inf),
+            np.nextafter(v, np.inf),
+            rng.uniform(v[0], v[-1], 20_000),
+            rng.normal(0.0, 1e-3, 2_000),
+            rng.normal(0.0, 1e-30, 200),
+            [v[0] - 1.0, v[-1] + 1.0, -1e300, 1e300, 0.0, -0.0],
+        ]
+    )
+    got = sg._cells(y, v, tab, lp, lf)
+    want = np.clip(np.searchsorted(v, y, side="right") - 1, 0, v.size - 2)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "name, domain, method, noise",
+    [
+        ("bf16", (1.0, 8.0), "sr", ("gaussian", 2.0)),
+        ("bf16", (-4.0, 10.0), "sr", ("laplace", 1.0)),
+        ("fp8-e4m3", (-4.0, 10.0), "r", ("gaussian", 2.0)),
+        ("fp16", (1.0, 8.0), "r", ("student-t", 1.0)),
+    ],
+)
+def test_fast_path_equals_the_look_up(name, domain, method, noise, monkeypatch):
+    toy = get_problem("toy").with_domain(domain)
+    grid = Grid.of(name, domain)
+    nz = make_noise(*noise)
+    kw = dict(steps=300, chains=200, start=[3.0], seed=11, burn=5)
+    fast = sg.simulate_grid(toy, nz, grid, method, 0.05, **kw)
+    runs = sg._runs
+
+    def no_runs(axes, M):  # every step outside its run: the look-up path everywhere
+        S, B = runs(axes, M)
+        S[:, :, 2] = -1.0  # no X satisfies 0 <= X <= -1
+        return S, B
+
+    monkeypatch.setattr(sg, "_runs", no_runs)
+    slow = sg.simulate_grid(toy, nz, grid, method, 0.05, **kw)
+    assert np.array_equal(fast.final, slow.final) and np.array_equal(fast.counts, slow.counts)
