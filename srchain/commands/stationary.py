@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             need,
             limit_bytes,
             f"T_alpha at alpha = {max(todo):g} on {lat.size:.3g} states with its stationary solve ({nnz:.3g} entries)",
-            "use a coarser lattice (larger delta), a smaller alpha or a larger tol",
+            _coarser(lat) + ", a smaller alpha or a larger tol",
         )
     limit = None
     pi_limit = None
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
             3 * 12.0 * n_u + solver_bytes(lat.size, n_u, args.solver),
             limit_bytes,
             f"Ũ and T̃ (Eq. 9) on {lat.size:.3g} states with their stationary solve",
-            "use a coarser lattice (larger delta)",
+            _coarser(lat),
         )
         lc = limit_chain(spec.problem, spec.noise, lat)
         lim = stationary(lc.t_tilde, method=args.solver, shape=lat.shape, max_bytes=limit_bytes)
@@ -299,3 +299,12 @@ def _plot(path, spec, results, pi_limit):
     ax.set_ylabel("probability")
     title = f"{spec.problem.name}: stationary laws, noise {spec.noise.describe()}, {grid_label(lat)}"
     save_figure(fig, ax, path, title)
+
+
+def _coarser(lat) -> str:
+    """The advice that shrinks the state space: a larger Δ on the fixed grid, a smaller domain on a format's grid."""
+    from srchain.grids import is_uniform
+
+    if is_uniform(lat):
+        return "use a coarser lattice (larger delta)"
+    return "use a smaller --domain (a format's grid holds every representable value inside it)"
