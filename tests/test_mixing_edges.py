@@ -121,20 +121,21 @@ def test_rows_are_renormalised_where_tol_drops_mass(tol):
 
 
 def test_compressed_decisions_are_certified_on_both_sides():
-    # a compressed power's TV is known to ± (err/2 + slack): above ε only if tv − bound > ε, below only if
-    # tv + bound ≤ ε; anything in between is ambiguous (neither), and an exact power (err None) is plain
-    from srchain.mixing import _SLACK, _classify
+    # a computed TV is known to ± margin (for a compressed power: its error bound plus the float64 slack): above ε
+    # only if tv − margin > ε, below only if tv + margin ≤ ε; anything in between is undecided (neither), and an
+    # exact computation (margin 0) is plain
+    from srchain.mixing import _SLACK
+    from srchain.mixing_cert import classify
 
     tv = np.array([0.20, 0.24, 0.26, 0.30, 0.25])
-    err = np.full(5, 0.04)  # bound 0.02 + slack
-    above, below = _classify(tv, err, 0.25)
+    b = 0.02 + _SLACK
+    above, below = classify(tv, np.full(5, b), 0.25)
     assert above.tolist() == [False, False, False, True, False]
     assert below.tolist() == [True, False, False, False, False]
-    b = 0.02 + _SLACK
     edge = np.array([0.25 + b, 0.25 - b])
-    above, below = _classify(edge, np.full(2, 0.04), 0.25)
+    above, below = classify(edge, np.full(2, b), 0.25)
     assert below.tolist() == [False, True] and not above.any()
-    above, below = _classify(np.array([0.25, 0.2500001]), None, 0.25)
+    above, below = classify(np.array([0.25, 0.2500001]), 0.0, 0.25)
     assert below.tolist() == [True, False] and above.tolist() == [False, True]
 
 
