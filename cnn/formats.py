@@ -4,10 +4,12 @@ The paper's grid is ΔZ (Section 2). On a float format the representable values 
 grows with ``|w|``; rounding to nearest (R) then stalls wherever ``|step| < ulp(w)/2``, while stochastic rounding
 (SR) stays unbiased. The formats (values enumerated with ``ml_dtypes``; no bit pattern is written here):
 
-* ``bf16`` (bfloat16), ``fp16`` (IEEE half), ``fp8`` (float8 e4m3fn), ``fp8e5m2`` (float8 e5m2): the weights are
-  the format's finite values; torch's own dtype does the round-to-nearest-even cast;
-* ``fp4`` (float4 e2m1fn): ``s·{0, ±0.5, ±1, ±1.5, ±2, ±3, ±4, ±6}`` with a per-tensor power-of-two block scale
-  ``s = 2^⌈log₂(max|w|/6)⌉`` taken from the values being rounded (so the largest maps into ``[−6s, 6s]``).
+* ``bf16`` (bfloat16), ``fp16`` (IEEE half), ``fp8-e4m3`` (float8 e4m3fn, alias ``fp8``), ``fp8-e5m2`` (float8
+  e5m2, alias ``fp8e5m2``): the weights are the format's finite values; torch's own dtype does the
+  round-to-nearest-even cast;
+* ``fp4-e2m1`` (float4 e2m1fn, alias ``fp4``): ``s·{0, ±0.5, ±1, ±1.5, ±2, ±3, ±4, ±6}`` with a per-tensor
+  power-of-two block scale ``s = 2^⌈log₂(max|w|/6)⌉`` taken from the values being rounded
+  (so the largest maps into ``[−6s, 6s]``).
 
 Rounding of a float32 ``x`` (clamped to ``[−M, M]``, ``M`` the largest finite value: rounding saturates, never
 gives ±inf or NaN; subnormals are grid values; ``−0`` and ``+0`` are the same weight):
@@ -34,13 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from srchain.cnn.registry import FORMATS
+from srchain.cnn.registry import FORMATS, canonical_cnn_format
 
 __all__ = ["FORMATS", "Format", "get_format", "format_values"]
-
-
-#: the CNN's short format names -> the core's ``--format`` names (:data:`srchain.grids.FORMATS`)
-CORE_NAMES = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8-e4m3", "fp8e5m2": "fp8-e5m2", "fp4": "fp4-e2m1"}
 
 
 def format_values(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -51,14 +49,17 @@ def format_values(name: str) -> tuple[np.ndarray, np.ndarray]:
     """
     from srchain.grids import _values_and_parity
 
-    return _values_and_parity(CORE_NAMES[name])
+    return _values_and_parity(canonical_cnn_format(name))
 
 
 @dataclass(frozen=True)
 class Format:
-    """A number format the weights are kept in (see the module docstring)."""
+    """A number format the weights are kept in (see the module docstring); ``name`` is stored canonical."""
 
     name: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", canonical_cnn_format(self.name))
 
     @property
     def torch_dtype(self):
@@ -173,9 +174,6 @@ class Format:
 
 
 def get_format(name: str) -> Format:
-    """The :class:`Format` called ``name``; raise :class:`~srchain.errors.SrchainError` for an unknown one."""
-    if name not in FORMATS:
-        from srchain.errors import SrchainError
-
-        raise SrchainError(f"unknown number format {name!r}; use one of {', '.join(FORMATS)}")
-    return Format(name)
+    """The :class:`Format` called ``name`` (or an alias: ``fp8``, ``fp4``, ...); raise
+    :class:`~srchain.errors.SrchainError` listing the valid names for an unknown one."""
+    return Format(canonical_cnn_format(name))

@@ -10,9 +10,10 @@ With ``step_t`` the update the wrapped optimizer (Adam by default) would make:
   clipped to the grid's range (as in BinaryConnect [5]) unless ``clip_latent=False``. With ``scale='filter'``,
   ``w_b = mean(|w_r|) · sign(w_r)`` per output filter (BWN).
 
-With ``fmt`` (a number format of :mod:`srchain.cnn.formats`: ``bf16``, ``fp16``, ``fp8``, ``fp8e5m2``, ``fp4``)
-the grid is the format's values instead of ΔZ: ``r`` and ``sr`` keep the weights themselves in the format (the
-stored float32 values are exactly the format's), ``sr_bits=k`` draws k random bits per weight (hardware SR), and
+With ``fmt`` (a number format of :mod:`srchain.cnn.formats`: ``bf16``, ``fp16``, ``fp8-e4m3``, ``fp8-e5m2``,
+``fp4-e2m1``, or an alias such as ``fp8``) the grid is the format's values instead of ΔZ: ``r`` and ``sr`` keep
+the weights themselves in the format (the stored float32 values are exactly the format's), ``sr_bits=k`` draws k
+random bits per weight (hardware SR), and
 ``bc`` keeps fp32 master weights ``w_r`` and gives the network the rounded copy ``w_b = Qd(w_r)`` (the latent is
 not clipped; the copy saturates at the format's largest value). They start from the weights as initialised,
 rounded to the format. fp4's per-tensor power-of-two scale is recomputed from each tensor's ``max|w|`` at every

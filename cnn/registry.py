@@ -9,7 +9,9 @@ A *method* is ``[big-][r-|sr-|bc-]{adam,sgd}`` (Section 3 and Table 1 of the pap
 * ``big-``: the same with the big batch of Appendix H.1 (1024, or 512 for WRN-56-2 and ResNet-18).
 
 With a number format between the rule and the base, ``[big-]{r,sr,srK,bc}-FORMAT-{adam,sgd}`` (FORMAT one of
-``bf16``, ``fp16``, ``fp8`` (e4m3), ``fp8e5m2``, ``fp4`` (e2m1 with a per-tensor power-of-two scale); see
+the core's names ``bf16``, ``fp16``, ``fp8-e4m3``, ``fp8-e5m2``, ``fp4-e2m1`` (e2m1 with a per-tensor power-of-two
+scale) or an alias of :data:`srchain.grids.FORMAT_ALIASES` such as ``fp8``, ``fp8e5m2``, ``fp4``: ``sr-fp8-adam``
+and ``sr-fp8-e4m3-adam`` are one method, whose name is recorded as the canonical ``sr-fp8-e4m3-adam``; see
 :mod:`srchain.cnn.formats`), the conv weights are kept in that format instead of on ΔZ:
 
 * ``r-bf16-adam``: ``w <- Qd(w - step)``, round to nearest even (the format's cast);
@@ -43,6 +45,7 @@ __all__ = [
     "PAPER_EPOCHS",
     "FORMATS",
     "FORMAT_METHODS",
+    "canonical_cnn_format",
     "method_arg",
 ]
 
@@ -72,20 +75,26 @@ BASES = ("adam", "sgd")
 METHODS = tuple(
     f"{big}{rule + '-' if rule != 'fp' else ''}{base}" for base in BASES for big in ("", "big-") for rule in RULES
 )
-#: format name -> (ml_dtypes name, torch dtype name or None, description)
+#: canonical format name (:data:`srchain.grids.FORMATS`) -> (ml_dtypes name, torch dtype name or None, description)
 FORMATS = {
     "bf16": ("bfloat16", "bfloat16", "bfloat16 (8 exponent, 7 mantissa bits)"),
     "fp16": ("float16", "float16", "IEEE half (5 exponent, 10 mantissa bits)"),
-    "fp8": ("float8_e4m3fn", "float8_e4m3fn", "float8 e4m3fn (no inf, max 448)"),
-    "fp8e5m2": ("float8_e5m2", "float8_e5m2", "float8 e5m2 (max 57344)"),
-    "fp4": ("float4_e2m1fn", None, "float4 e2m1fn with a per-tensor power-of-two scale, s·{0, ±0.5, ..., ±6}"),
+    "fp8-e4m3": ("float8_e4m3fn", "float8_e4m3fn", "float8 e4m3fn (no inf, max 448)"),
+    "fp8-e5m2": ("float8_e5m2", "float8_e5m2", "float8 e5m2 (max 57344)"),
+    "fp4-e2m1": ("float4_e2m1fn", None, "float4 e2m1fn with a per-tensor power-of-two scale, s·{0, ±0.5, ..., ±6}"),
 }
 
 
+def canonical_cnn_format(name: str) -> str:
+    """The canonical name (a key of :data:`FORMATS`) of a weight format given by name or alias; raise
+    :class:`SrchainError` listing the valid ones (the one table of names is :data:`srchain.grids.FORMAT_ALIASES`)."""
+    from srchain.grids import canonical_format
+
+    return canonical_format(name, fixed=False)
+
+
 #: the format rules of the examples (any FORMAT of srchain.cnn.formats.FORMATS and any srK, K = 1..32, parse too)
-FORMAT_METHODS = tuple(
-    f"{rule}-{fmt}-adam" for fmt in ("bf16", "fp16", "fp8", "fp8e5m2", "fp4") for rule in ("r", "sr", "sr8", "bc")
-)
+FORMAT_METHODS = tuple(f"{rule}-{fmt}-adam" for fmt in FORMATS for rule in ("r", "sr", "sr8", "bc"))
 TABLE1_METHODS = ("adam", "bc-adam", "big-sr-adam", "sr-adam", "r-adam")
 TABLE1_LABELS = {
     "adam": "ADAM",
@@ -125,21 +134,31 @@ def parse_method(name: str) -> Method:
         return Method(text, "fp", parts[0], big)
     if len(parts) == 2 and parts[0] in RULES[1:] and parts[1] in BASES:
         return Method(text, parts[0], parts[1], big)
-    if len(parts) == 3 and parts[1] in FORMATS and parts[2] in BASES:
-        rule, bits = parts[0], None
-        if rule.startswith("sr") and rule[2:].isdigit() and rule[2:] == str(int(rule[2:])):
+    if len(parts) >= 3 and parts[-1] in BASES:
+        fmt = _method_format("-".join(parts[1:-1]))
+        rule, base, bits = parts[0], parts[-1], None
+        if fmt is not None and rule.startswith("sr") and rule[2:].isdigit() and rule[2:] == str(int(rule[2:])):
             bits = int(rule[2:])
             if not 1 <= bits <= 32:
-                raise SrchainError(
-                    f"method {name!r}: SR takes 1 to 32 random bits, got {bits}; e.g. sr8-{parts[1]}-{parts[2]}"
-                )
+                raise SrchainError(f"method {name!r}: SR takes 1 to 32 random bits, got {bits}; e.g. sr8-{fmt}-{base}")
             rule = "sr"
-        if rule in RULES[1:]:
-            return Method(text, rule, parts[2], big, fmt=parts[1], sr_bits=bits)
+        if fmt is not None and rule in RULES[1:]:
+            canonical = f"{'big-' if big else ''}{parts[0]}-{fmt}-{base}"
+            return Method(canonical, rule, base, big, fmt=fmt, sr_bits=bits)
+    from srchain.grids import _known_formats
+
     raise SrchainError(
         f"unknown method {name!r}; use one of {', '.join(METHODS)}, or RULE-FORMAT-BASE with RULE one of r, sr, "
-        f"srK (K = 1..32 random bits), bc and FORMAT one of {', '.join(FORMATS)} (e.g. sr-bf16-adam)"
+        f"srK (K = 1..32 random bits), bc and FORMAT one of {_known_formats(fixed=False)} (e.g. sr-bf16-adam)"
     )
+
+
+def _method_format(text: str) -> str | None:
+    """The canonical format named by ``text`` inside a method name, or ``None`` if it names none."""
+    try:
+        return canonical_cnn_format(text)
+    except SrchainError:
+        return None
 
 
 def method_arg(name: str) -> str:

@@ -119,7 +119,7 @@ def estimate_run(
     model_bytes = (
         4.0 * P * (3 + slots) + (4.0 * conv if m.rule == "bc" else 0.0) + float(weights) * (k + 2) * (4 if m.fmt else 1)
     )
-    if m.fmt == "fp4":
+    if m.fmt == "fp4-e2m1":
         model_bytes += 8.0 * conv  # the index of each conv weight's tensor (its block of the per-tensor scale)
 
     outputs, largest = [0], [0]

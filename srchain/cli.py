@@ -203,12 +203,15 @@ def add_problem_options(
 
 def add_format_options(g) -> None:
     """``--format --scale --sr-bits``: the grid of a number format (srchain.grids) and SR with k random bits."""
+    from srchain.grids import format_arg
+
     g.add_argument(
         "--format",
         default="fixed",
+        type=format_arg,
         metavar="NAME",
-        help="grid of the weights: fixed (lo + ΔZ, --delta), bf16, fp16, fp8-e4m3, fp8-e5m2, fp4-e2m1 "
-        "(the format's values in the domain; default fixed)",
+        help="grid of the weights: fixed (lo + ΔZ, --delta), bf16, fp16, fp8-e4m3 (fp8), fp8-e5m2 (e5m2), "
+        "fp4-e2m1 (fp4) (the format's values in the domain; default fixed)",
     )
     g.add_argument(
         "--scale",

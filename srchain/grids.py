@@ -17,6 +17,10 @@ name           dtype                       values
 ``fp4-e2m1``   ``ml_dtypes.float4_e2m1fn`` OCP FP4 E2M1: :math:`\{0, \pm0.5, \pm1, \pm1.5, \pm2, \pm3, \pm4, \pm6\}`
 =============  ==========================  ===========================================================
 
+Aliases (:data:`FORMAT_ALIASES`, one table for the API, ``--format`` and the CNN method names): ``fp8``/``e4m3``
+for ``fp8-e4m3``, ``fp8e5m2``/``e5m2`` for ``fp8-e5m2``, ``fp4``/``e2m1`` for ``fp4-e2m1``, ``bfloat16``,
+``float16``; :func:`canonical_format` maps any of them to the canonical name, which results always record.
+
 The values are never written by hand: every bit pattern of the dtype is viewed as the dtype and converted to
 float64 by :mod:`ml_dtypes`; infinities and NaNs are dropped (they are never states). **Signed zero**: +0 and −0
 compare equal and are the same point of the grid, so they collapse into one state, 0 (a weight at −0 and one at +0
@@ -51,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Grid",
     "FORMATS",
+    "FORMAT_ALIASES",
+    "canonical_format",
+    "format_arg",
     "format_values",
     "format_dtype",
     "check_scale",
@@ -71,6 +78,60 @@ FORMATS = {
     "fp4-e2m1": ("ml_dtypes", "float4_e2m1fn"),
 }
 
+#: Other accepted spellings of a format, each mapped to its canonical name (a key of :data:`FORMATS`): the short
+#: names of the CNN methods (``sr-fp8-adam`` is ``sr-fp8-e4m3-adam``) and the dtypes' own names. Results, JSON
+#: and stores always record the canonical name.
+FORMAT_ALIASES = {
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "fp8": "fp8-e4m3",
+    "fp8e4m3": "fp8-e4m3",
+    "e4m3": "fp8-e4m3",
+    "fp8e5m2": "fp8-e5m2",
+    "e5m2": "fp8-e5m2",
+    "fp4": "fp4-e2m1",
+    "e2m1": "fp4-e2m1",
+}
+
+
+def _known_formats(fixed: bool = True) -> str:
+    names = [n for n in FORMATS if fixed or n != "fixed"]
+    by = {}
+    for alias, canon in FORMAT_ALIASES.items():
+        by.setdefault(canon, []).append(alias)
+    return ", ".join(n + (f" ({'/'.join(by[n])})" if n in by else "") for n in names)
+
+
+def canonical_format(name: str, *, fixed: bool = True) -> str:
+    """The canonical name of format ``name`` (a key of :data:`FORMATS`), given it or one of its aliases
+    (:data:`FORMAT_ALIASES`; case is ignored).
+
+    ``fixed=False`` refuses ``fixed`` (where a float format is needed, e.g. in a CNN method name).
+
+    Raises
+    ------
+    SrchainError
+        An unknown name; the one-line message lists the valid names with their aliases.
+
+    >>> canonical_format("fp8"), canonical_format("E5M2"), canonical_format("fp4-e2m1")
+    ('fp8-e4m3', 'fp8-e5m2', 'fp4-e2m1')
+    """
+    key = str(name).strip().lower()
+    key = FORMAT_ALIASES.get(key, key)
+    if key not in FORMATS or (key == "fixed" and not fixed):
+        raise SrchainError(f"unknown format {name!r}; choose one of {_known_formats(fixed)}")
+    return key
+
+
+def format_arg(name: str) -> str:
+    """``argparse`` type of ``--format``: the canonical name, or the parser's one-line error listing the valid ones."""
+    import argparse
+
+    try:
+        return canonical_format(name)
+    except SrchainError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def format_dtype(name: str) -> np.dtype:
     """The NumPy dtype of format ``name`` (``bf16``, ``fp16``, ``fp8-e4m3``, ``fp8-e5m2``, ``fp4-e2m1``).
@@ -80,12 +141,10 @@ def format_dtype(name: str) -> np.dtype:
     SrchainError
         An unknown name (or ``fixed``, which has no dtype).
     """
-    spec = FORMATS.get(str(name).lower())
+    key = canonical_format(name)
+    spec = FORMATS[key]
     if spec is None:
-        known = ", ".join(FORMATS)
-        if str(name).lower() == "fixed":
-            raise SrchainError("the fixed grid has no dtype; it is lo + delta*Z (use --delta)")
-        raise SrchainError(f"unknown format {name!r}; choose one of {known}")
+        raise SrchainError("the fixed grid has no dtype; it is lo + delta*Z (use --delta)")
     import importlib
 
     return np.dtype(getattr(importlib.import_module(spec[0]), spec[1]))
@@ -140,7 +199,7 @@ def format_values(name: str, scale: float = 1.0) -> np.ndarray:
 
 
 def _values_and_parity(name: str):
-    key = str(name).lower()
+    key = canonical_format(name)
     if key not in _CACHE:
         _CACHE[key] = _enumerate(key)
     return _CACHE[key]
@@ -195,9 +254,7 @@ class Grid:
         >>> g.size, g.axis(0)[:3].tolist()
         (155, [-4.0, -3.75, -3.5])
         """
-        key = str(name).lower()
-        if key not in FORMATS:
-            raise SrchainError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}")
+        key = canonical_format(name)
         if key == "fixed":
             from srchain.lattice import Lattice
 
@@ -211,7 +268,7 @@ class Grid:
         top = float(values[-1]) * s
         if np.any(np.abs(dom) > top):
             raise SrchainError(
-                f"the domain {dom.tolist()} reaches beyond {name}'s largest finite value {top:g} (scale {s:g}); "
+                f"the domain {dom.tolist()} reaches beyond {key}'s largest finite value {top:g} (scale {s:g}); "
                 f"use a smaller domain" + (" or a larger --scale (a power of two)" if key.startswith("fp4") else "")
             )
         scaled = values * s
@@ -220,12 +277,12 @@ class Grid:
         counts = hi - lo
         if np.any(counts < 2):
             raise SrchainError(
-                f"the domain {dom.tolist()} holds fewer than 2 values of {name} on an axis; use a wider domain"
+                f"the domain {dom.tolist()} holds fewer than 2 values of {key} on an axis; use a wider domain"
             )
         size = float(np.prod(counts.astype(np.float64)))
         if max_states is not None and size > max_states:
             raise SrchainError(
-                f"the {name} grid of {dom.tolist()} has {size:.3g} states, more than the allowed "
+                f"the {key} grid of {dom.tolist()} has {size:.3g} states, more than the allowed "
                 f"{max_states:.3g}; use a smaller domain, a coarser format, or raise --max-states"
             )
         axes = tuple(np.ascontiguousarray(scaled[a:b]) for a, b in zip(lo, hi, strict=True))

@@ -175,7 +175,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=method_arg,
         help="adam, bc-adam, sr-adam, big-sr-adam, r-adam (or the -sgd forms); weights in a number format: "
         "r-bf16-adam, sr-bf16-adam, sr8-bf16-adam (8 random bits), bc-bf16-adam (fp32 master, bf16 copy), and "
-        "fp16, fp8 (e4m3), fp8e5m2, fp4 (e2m1, per-tensor power-of-two scale) in place of bf16",
+        "fp16, fp8-e4m3 (fp8), fp8-e5m2 (fp8e5m2), fp4-e2m1 (fp4; per-tensor power-of-two scale) in place of bf16",
     )
     add_run_options(parser)
     parser.add_argument(

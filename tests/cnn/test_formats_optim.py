@@ -220,7 +220,7 @@ def test_method_names():
     m = parse_method("sr8-bf16-adam")
     assert (m.rule, m.fmt, m.sr_bits, m.base, m.big) == ("sr", "bf16", 8, "adam", False)
     m = parse_method("big-bc-fp8-sgd")
-    assert (m.rule, m.fmt, m.sr_bits, m.base, m.big) == ("bc", "fp8", None, "sgd", True)
+    assert (m.rule, m.fmt, m.sr_bits, m.base, m.big) == ("bc", "fp8-e4m3", None, "sgd", True)  # the canonical name
     assert parse_method("sr-adam").fmt is None
     for bad in ("sr0-bf16-adam", "sr33-bf16-adam", "sr-bf17-adam", "fp-bf16-adam", "sr08-bf16-adam", "r8-fp8-adam"):
         with pytest.raises(SrchainError):
@@ -341,7 +341,7 @@ def test_rounding_on_cuda_equals_the_cpu(name):
 
 def test_format_class_is_frozen_and_named():
     assert Format("bf16") == get_format("bf16")
-    with pytest.raises(SrchainError, match="unknown number format"):
+    with pytest.raises(SrchainError, match="unknown format"):
         get_format("fp5")
 
 

@@ -10,12 +10,14 @@ def configure(parser) -> None:
     from srchain.toy.formats import DEFAULT_DOMAIN, DEFAULT_FORMATS
 
     from srchain.cli import add_noise_options, add_output_options, finite_float, positive_float, positive_int
+    from srchain.grids import format_arg
 
     g = parser.add_argument_group("formats")
     g.add_argument(
         "--formats",
         nargs="+",
         default=list(DEFAULT_FORMATS),
+        type=format_arg,
         metavar="NAME",
         help="formats to compare: bf16 fp16 fp8-e4m3 fp8-e5m2 fp4-e2m1 fixed",
     )
@@ -65,12 +67,10 @@ def configure(parser) -> None:
 
 def _check(args):
     from srchain.errors import SrchainError
-    from srchain.grids import FORMATS
+    from srchain.grids import canonical_format
     from srchain.rounding import check_sr_bits
 
-    for name in args.formats:
-        if name.lower() not in FORMATS:
-            raise SrchainError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+    args.formats = list(dict.fromkeys(canonical_format(name) for name in args.formats))
     check_sr_bits(args.sr_bits)
     if args.domain[0] >= args.domain[1]:
         raise SrchainError(f"--domain {args.domain[0]:g} {args.domain[1]:g} is empty; give LO < HI")
