@@ -24,16 +24,21 @@ from srchain.toy.explore import export
 from srchain.toy.explore.model import (
     ALPHAS,
     DELTAS,
+    FORMAT_CHOICES,
     METHODS,
     MIXING_ALPHAS,
     NOISES,
     PARAMS,
+    SCALES,
     Setting,
     _fmt,
     _nan,
     alpha0_of,
+    bar_widths,
     chain,
     curve_point,
+    grid_note,
+    grid_text,
     histogram,
     law,
     limit_law,
@@ -43,6 +48,7 @@ from srchain.toy.explore.model import (
     tv_floor,
     tv_label,
 )
+from srchain.toy.explore.views import build_views, empty_curves
 
 from srchain.errors import SrchainError
 
@@ -57,6 +63,8 @@ URL_PARAMS = (
     "method",
     "alpha",
     "delta",
+    "format",
+    "scale",
     "noise",
     "sigma",
     "nu",
@@ -71,32 +79,6 @@ URL_PARAMS = (
     "log_colour",
 )
 
-#: What each panel shows, in the paper's terms (the captions under the plots).
-CAPTIONS = {
-    "law": (
-        "**What to look for.** The law of the rule at α (blue) against π̃ (dashed), the α → 0 limit of SR's chain "
-        "(Eq. 9); the red line is the global minimiser. Theorem 5: below α0, SR's π_α *is* π̃: shrinking α no longer "
-        "moves SR's law, which keeps only part of its mass on the minimiser. Switch the rule to BC: its law piles "
-        "onto the minimiser as α shrinks (Figure 2)."
-    ),
-    "heat": (
-        "**What to look for.** The same laws on a 2-D lattice: the rule's law at α (left) and π̃ (right). "
-        "Below α0 the two maps agree (Theorem 5); the log colour scale shows the mass SR keeps away from the minimiser."
-    ),
-    "tv": (
-        "**Theorem 5.** TV to π̃ falls as α shrinks and reaches zero below α0 (grey dashed line): SR stalls at π̃. "
-        "Values below the solver's accuracy are rounding noise and are drawn as the grey floor, not as data."
-    ),
-    "mass": (
-        "**Mass on the minimiser.** SR's stops at π̃'s value (dashed) however small α gets; BC's rises towards 1 "
-        "(Figure 2): BC concentrates on the minimiser, SR does not."
-    ),
-    "mix": (
-        "**Theorem 6.** The ε-mixing time M_ε(α) grows like 1/α: a smaller α buys nothing in SR's law (above) "
-        "and costs steps to reach it."
-    ),
-}
-
 
 class Explorer(param.Parameterized):
     """State, computations and views of the explorer (see :mod:`srchain.toy.explore`)."""
@@ -105,6 +87,8 @@ class Explorer(param.Parameterized):
     method = param.Selector(default="sr", objects=list(METHODS), doc=PARAMS["method"].doc)
     alpha = param.Selector(default=0.01, objects=list(ALPHAS), doc=PARAMS["alpha"].doc)
     delta = param.Selector(default=0.5, objects=list(DELTAS), doc=PARAMS["delta"].doc)
+    format = param.Selector(default="fixed", objects=list(FORMAT_CHOICES), doc=PARAMS["format"].doc)
+    scale = param.Selector(default=2.0, objects=list(SCALES), doc=PARAMS["scale"].doc)
     noise = param.Selector(default="gaussian", objects=list(NOISES), doc=PARAMS["noise"].doc)
     sigma = param.Number(default=2.0, bounds=(PARAMS["sigma"].lo, PARAMS["sigma"].hi), doc=PARAMS["sigma"].doc)
     nu = param.Number(default=3.0, bounds=(PARAMS["nu"].lo, PARAMS["nu"].hi), doc=PARAMS["nu"].doc)
@@ -135,7 +119,8 @@ class Explorer(param.Parameterized):
         self._build_views()
         self.param.watch(self._on_alpha, ["alpha"])
         self.param.watch(
-            self._on_setting, ["problem", "method", "delta", "noise", "sigma", "nu", "batch", "samples", "seed"]
+            self._on_setting,
+            ["problem", "method", "delta", "format", "scale", "noise", "sigma", "nu", "batch", "samples", "seed"],
         )
         self.param.watch(self._on_extras, ["simulate", "steps", "start", "eps", "show_mixing"])
         self.param.watch(self._on_colour, ["log_colour"])
@@ -159,240 +144,17 @@ class Explorer(param.Parameterized):
             seed=int(seed),
             # a minibatch chain can be reducible at every α: its long-run law then depends on the start (bigbatch's)
             start=float(self.start) if self.noise == "minibatch" else None,
+            format=self.format,
+            scale=float(self.scale) if self.format == "fp4-e2m1" else 1.0,
         )
 
     # --- views ---------------------------------------------------------------------------------------------
     def _build_views(self):
-        import panel as pn
-        from bokeh.models import (
-            ColorBar,
-            ColumnDataSource,
-            Label,
-            LinearAxis,
-            LinearColorMapper,
-            LogColorMapper,
-            LogTicker,
-            Range1d,
-            Span,
-        )
-        from bokeh.plotting import figure
-
-        tools = "pan,wheel_zoom,box_zoom,reset,hover"
-        self.src_law = ColumnDataSource(dict(x=[], pi=[], limit=[], f=[]), name="srchain-law")
-        self.src_sim = ColumnDataSource(dict(x=[], sim=[]))
-        # the probability axis is fitted to the laws (the objective has its own axis on the right)
-        self.law_y = Range1d(0, 1, name="srchain-law-y")
-        p = figure(
-            height=460,
-            sizing_mode="stretch_width",
-            tools=tools,
-            x_axis_label="w",
-            y_axis_label="probability",
-            title="stationary law",
-            y_range=self.law_y,
-            name="srchain-law-figure",
-        )
-        p.extra_y_ranges = {"f": Range1d(0, 1)}
-        p.add_layout(LinearAxis(y_range_name="f", axis_label="f(w)"), "right")
-        p.line(
-            "x",
-            "f",
-            source=self.src_law,
-            y_range_name="f",
-            color="#aaaaaa",
-            line_dash="dotted",
-            legend_label="objective f (right axis)",
-        )
-        self._sim_bars = p.vbar(
-            x="x", top="sim", width=0.5, source=self.src_sim, color="#ff7f0e", alpha=0.35, legend_label="simulated"
-        )
-        self._sim_bars.visible = False
-        p.step(
-            "x",
-            "pi",
-            source=self.src_law,
-            mode="center",
-            color="#1f77b4",
-            line_width=2,
-            legend_label="law of the rule at α",
-        )
-        p.step(
-            "x",
-            "limit",
-            source=self.src_law,
-            mode="center",
-            color="black",
-            line_dash="dashed",
-            legend_label="π̃ (SR limit, Eq. 9)",
-        )
-        self.min_span = Span(location=0, dimension="height", line_color="red", line_dash="dotted")
-        p.add_layout(self.min_span)
-        p.legend.location = "top_left"
-        p.legend.click_policy = "hide"
-        p.legend.label_text_font_size = "9pt"
-        # the "simulated" entry is listed only while a histogram is shown
-        self._sim_item = next(it for it in p.legend.items if self._sim_bars in it.renderers)
-        p.legend.items = [it for it in p.legend.items if it is not self._sim_item]
-        self.fig_law = p
-
-        self.src_img = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="srchain-heat-law")
-        self.src_img_lim = ColumnDataSource(dict(image=[], x=[], y=[], dw=[], dh=[]), name="srchain-heat-limit")
-        self.cmap_linear = LinearColorMapper(palette="Viridis256", low=0, high=1, nan_color="#dddddd")
-        self.cmap_log = LogColorMapper(
-            palette="Viridis256", low=1e-12, high=1, nan_color="#dddddd", name="srchain-heat-log-mapper"
-        )
-        self.cmap = self.cmap_log if self.log_colour else self.cmap_linear
-        figs, self._heat_glyphs, self.colour_bars = [], [], []
-        for k, (src, title) in enumerate(
-            ((self.src_img, "law of the rule at α"), (self.src_img_lim, "π̃ (SR limit, Eq. 9)"))
-        ):
-            q = figure(
-                height=420, width=480, tools=tools, title=title, x_axis_label="w₁", y_axis_label="w₂", match_aspect=True
-            )
-            g = q.image(image="image", x="x", y="y", dw="dw", dh="dh", source=src, color_mapper=self.cmap)
-            bar = ColorBar(color_mapper=self.cmap, title="probability", name=f"srchain-colour-bar-{k}", width=12)
-            q.add_layout(bar, "right")
-            figs.append(q)
-            self._heat_glyphs.append(g.glyph)
-            self.colour_bars.append(bar)
-        self.fig_heat = figs
-
-        self.src_curve = ColumnDataSource(self._empty_curves(), name="srchain-curves")
-        self.alpha_spans = []
-        cv = []
-        for key, label, ytype in (("tv", "TV to π̃", "log"), ("mass", "mass on the global minimiser", "linear")):
-            q = figure(
-                height=300,
-                sizing_mode="stretch_width",
-                x_axis_type="log",
-                x_range=(ALPHAS[0] / 1.3, ALPHAS[-1] * 1.3),  # the whole grid, also while the sweep fills it
-                y_axis_type=ytype,
-                tools=tools,
-                x_axis_label="α",
-                y_axis_label=label,
-                title=label + " over α",
-            )
-            q.line("alpha", key, source=self.src_curve, line_width=2)
-            q.scatter("alpha", key, source=self.src_curve, size=4)
-            s = Span(location=self.alpha, dimension="height", line_color="red")
-            q.add_layout(s)
-            self.alpha_spans.append(s)
-            cv.append(q)
-        # TV below the solver's accuracy is not data: a labelled floor (grey triangles on a dashed line)
-        tvf = cv[0]
-        tvf.yaxis.ticker = LogTicker(desired_num_ticks=4, num_minor_ticks=10)
-        self.floor_span = Span(
-            location=math.nan,
-            dimension="width",
-            line_color="#888888",
-            line_dash="dotdash",
-            name="srchain-tv-floor",
-        )
-        tvf.add_layout(self.floor_span)
-        self.floor_label = Label(
-            x=5,
-            y=math.nan,
-            x_units="screen",
-            text="",
-            text_font_size="8pt",
-            text_color="#666666",
-            y_offset=3,
-            name="srchain-tv-floor-label",
-        )
-        tvf.add_layout(self.floor_label)
-        tvf.scatter(
-            "alpha",
-            "floor",
-            source=self.src_curve,
-            marker="inverted_triangle",
-            size=7,
-            color="#888888",
-            legend_label="below the solver's accuracy",
-        )
-        tvf.legend.location = "bottom_right"
-        tvf.legend.label_text_font_size = "8pt"
-        self.limit_mass_span = Span(location=math.nan, dimension="width", line_color="black", line_dash="dashed")
-        cv[1].add_layout(self.limit_mass_span)
-        self.alpha0_spans = []
-        for q in cv:
-            s = Span(location=math.nan, dimension="height", line_color="gray", line_dash="dashed")
-            q.add_layout(s)
-            self.alpha0_spans.append(s)
-        self.fig_curves = cv
-
-        self.src_mix = ColumnDataSource(dict(alpha=[], exact=[], lower=[], upper=[]))
-        q = figure(
-            height=300,
-            sizing_mode="stretch_width",
-            x_axis_type="log",
-            y_axis_type="log",
-            tools=tools,
-            x_axis_label="α",
-            y_axis_label="steps",
-            title="mixing time M_ε(α) and spectral bounds",
-        )
-        q.scatter("alpha", "exact", source=self.src_mix, size=7, legend_label="M_ε exact")
-        q.line("alpha", "exact", source=self.src_mix)
-        q.line("alpha", "lower", source=self.src_mix, line_dash="dashed", color="green", legend_label="lower bound")
-        q.line("alpha", "upper", source=self.src_mix, line_dash="dashed", color="purple", legend_label="upper bound")
-        s = Span(location=self.alpha, dimension="height", line_color="red")
-        q.add_layout(s)
-        self.alpha_spans.append(s)
-        q.legend.location = "top_right"
-        self.fig_mix = q
-
-        def caption(key):
-            return pn.pane.Markdown(
-                CAPTIONS[key],
-                sizing_mode="stretch_width",
-                css_classes=[f"srchain-caption-{key}"],
-                styles={"font-size": "10pt", "color": "#444"},
-                margin=(0, 10),
-            )
-
-        # (a Bokeh pane's own ``visible`` does not come back once set False: toggle a Column around it)
-        self.pane_law = pn.Column(
-            pn.pane.Bokeh(self.fig_law, sizing_mode="stretch_width"), caption("law"), sizing_mode="stretch_width"
-        )
-        self.pane_heat = pn.Column(pn.Row(*[pn.pane.Bokeh(f) for f in self.fig_heat]), caption("heat"), visible=False)
-        self.pane_curves = pn.Row(
-            pn.Column(
-                pn.pane.Bokeh(self.fig_curves[0], sizing_mode="stretch_width"),
-                caption("tv"),
-                sizing_mode="stretch_width",
-            ),
-            pn.Column(
-                pn.pane.Bokeh(self.fig_curves[1], sizing_mode="stretch_width"),
-                caption("mass"),
-                sizing_mode="stretch_width",
-            ),
-            sizing_mode="stretch_width",
-        )
-        self.pane_mix = pn.Column(
-            pn.pane.Bokeh(self.fig_mix, sizing_mode="stretch_width"),
-            caption("mix"),
-            visible=False,
-            sizing_mode="stretch_width",
-        )
-        # the numbers and the data tag change on every α: plain Bokeh Divs, whose update is one property (a Panel
-        # Markdown or HTML pane re-renders and restyles itself, ~40 ms an update on a loaded 2-core machine)
-        # (fixed heights: a new text then redraws the Div alone, not the layout of the whole page)
-        self.numbers = _Div(
-            css_classes=["srchain-numbers"], styles={"font-size": "10pt", "overflow": "auto"}, height=100
-        )
-        self.data_tag = _Div(margin=0, height=1)
-        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
-        self.url_message = pn.pane.Alert(
-            "", alert_type="info", visible=False, sizing_mode="stretch_width", css_classes=["srchain-url-message"]
-        )
-        self.progress = pn.indicators.Progress(value=0, max=len(ALPHAS), width=260, visible=False)
-        self.progress_text = pn.pane.Str("", styles={"font-size": "9pt"})
-        self.spinner = pn.indicators.LoadingSpinner(value=False, size=24)
+        build_views(self)
 
     @staticmethod
     def _empty_curves() -> dict:
-        nan = [math.nan] * len(ALPHAS)
-        return dict(alpha=list(ALPHAS), tv=list(nan), floor=list(nan), mass=list(nan), tv_raw=list(nan))
+        return empty_curves()
 
     # --- controls ------------------------------------------------------------------------------------------
     def widgets(self):
@@ -579,6 +341,7 @@ class Explorer(param.Parameterized):
         )
         main = pn.Column(
             self.url_message,
+            self.grid_message,
             self.message,
             self.numbers.pane,
             self.pane_law,
@@ -660,8 +423,11 @@ class Explorer(param.Parameterized):
             problem, noise, lattice = chain(s)
         except SrchainError as exc:
             self._show_error(str(exc))
+            self.grid_message.visible = False
             return
         self._show_error(None)
+        self.grid_message.object = grid_note(s)
+        self.grid_message.visible = bool(self.grid_message.object)
         two_d = lattice.dim == 2
         self.pane_law.visible = not two_d
         self.pane_heat.visible = two_d
@@ -681,8 +447,7 @@ class Explorer(param.Parameterized):
             self.fig_law.extra_y_ranges["f"].end = float(f.max())
             nan_vec = np.full(lattice.size, math.nan)
             self.src_law.data = dict(x=x, pi=nan_vec, limit=nan_vec, f=f)
-            self.src_sim.data = dict(x=x, sim=nan_vec)
-            self._sim_bars.glyph.width = 0.8 * lattice.delta
+            self.src_sim.data = dict(x=x, sim=nan_vec, width=bar_widths(lattice))
             self.min_span.location = math.nan if problem.minimizer is None else float(problem.minimizer[0])
         self._limit_shown = None
 
@@ -804,7 +569,7 @@ class Explorer(param.Parameterized):
             top = float(max(tops)) if tops else 1.0
             self.law_y.update(start=0.0, end=1.08 * top if top > 0 else 1.0)
             # (α is in the numbers line and on the slider: a title that changes with α re-lays out the whole page)
-            title = f"{problem.name}: {method.upper()}, Δ = {lattice.delta:g}, noise {noise.describe()}"
+            title = f"{problem.name}: {method.upper()}, {grid_text(lattice)}, noise {noise.describe()}"
             if self.fig_law.title.text != title:
                 self.fig_law.title.text = title
         else:
@@ -864,7 +629,7 @@ class Explorer(param.Parameterized):
         tv_text = f"< {floor:.1g} (below the solver's accuracy)" if math.isfinite(t) and t < floor else f"{_fmt(t)}"
         esc = html.escape
         head = (
-            f"<b>{method.upper()} at α = {alpha:g}</b>, Δ = {lattice.delta:g}, {lattice.size} states, noise "
+            f"<b>{method.upper()} at α = {alpha:g}</b>, {grid_text(lattice)}, {lattice.size} states, noise "
             f"{esc(noise.describe())}"
         )
         items = [
@@ -1014,27 +779,6 @@ class Explorer(param.Parameterized):
     def png_bytes(self) -> io.BytesIO:
         """The current view drawn by matplotlib (law, curves over α and, when shown, the mixing times)."""
         return export.png_bytes(self.state, self.curves(), self.src_mix.data, bool(self.log_colour))
-
-
-class _Div:
-    """A Bokeh ``Div`` in a Panel pane: ``object`` is its HTML (the pane's models are made once)."""
-
-    def __init__(self, margin=(5, 10), css_classes=(), styles=None, height=None):
-        import panel as pn
-        from bokeh.models import Div
-
-        self.div = Div(
-            text="", sizing_mode="stretch_width", css_classes=list(css_classes), styles=styles or {}, height=height
-        )
-        self.pane = pn.pane.Bokeh(self.div, sizing_mode="stretch_width", margin=margin, height=height)
-
-    @property
-    def object(self) -> str:
-        return self.div.text
-
-    @object.setter
-    def object(self, text: str) -> None:
-        self.div.text = text
 
 
 def build_app(background: bool = True, location: bool = True, **params):

@@ -186,7 +186,7 @@ def figure(state: dict, curves: dict, mix: dict, log_colour: bool = True):
     ax.set_title(
         _mpl(
             f"{st['setting']['problem']}: {st['method'].upper()}, α = {st['alpha']:g}, "
-            f"Δ = {st['setting']['delta']:g}; {label} = {_tv_text(st['tv_to_limit'], st.get('tv_floor'))}"
+            f"{_grid_words(st['setting'])}; {label} = {_tv_text(st['tv_to_limit'], st.get('tv_floor'))}"
         ),
         fontsize=9,
     )
@@ -230,3 +230,12 @@ def _tv_text(t, floor) -> str:
     if floor is not None and math.isfinite(t) and t < floor:
         return f"< {floor:.1g} (solver accuracy)"
     return _fmt(t)
+
+
+def _grid_words(setting: dict) -> str:
+    """``Δ = 0.5`` on the fixed grid, ``bf16 grid`` (``fp4-e2m1×2 grid``) on a format's."""
+    name = setting.get("format", "fixed")
+    if name == "fixed":
+        return f"Δ = {setting['delta']:g}"
+    scale = setting.get("scale", 1.0)
+    return f"{name}{'' if scale == 1 else f'×{scale:g}'} grid"

@@ -3,6 +3,12 @@
 No Panel, Bokeh or param here: :mod:`srchain.toy.explore.app` is the view. Each computation is memoised with
 :func:`functools.lru_cache` on its parameters (a hashable :class:`Setting`, the method and α); errors the user can
 cause (a reducible chain, a lattice too large) are memoised too, as a :class:`Law` holding the message.
+
+The grid is the fixed lattice ΔZ (``format="fixed"``, the Δ control) or a number format's values
+(:class:`srchain.grids.Grid`: bf16, fp16, fp8-e4m3, fp8-e5m2, fp4-e2m1 with its block scale), whose chains are
+those of :mod:`srchain.grid_chains`, the same as ``srchain stationary --format NAME``. A format's grid on the
+problem's box can hold tens of thousands of values (bf16 on [−4, 10]); the explorer then shows the
+:data:`MAX_GRID_STATES` consecutive values around the minimiser (:func:`format_grid`, with a note in the page).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ __all__ = [
     "ALPHAS",
     "MIXING_ALPHAS",
     "DELTAS",
+    "FORMAT_CHOICES",
+    "SCALES",
+    "MAX_GRID_STATES",
     "NOISES",
     "METHODS",
     "MAX_STATES",
@@ -30,6 +39,10 @@ __all__ = [
     "Law",
     "problem_options",
     "chain",
+    "format_grid",
+    "grid_note",
+    "grid_text",
+    "bar_widths",
     "minimizer_cells",
     "operator",
     "law",
@@ -53,10 +66,17 @@ ALPHAS = tuple(float(f"{a:.3g}") for a in np.logspace(-4, 0, 41))
 MIXING_ALPHAS = ALPHAS[::5]
 #: Quantization steps offered (states of the toy problem on [-4, 10]: 15, 29, 57, 141, 281, 561, 1001).
 DELTAS = (1.0, 0.5, 0.25, 0.1, 0.05, 0.025, 0.014)
+#: Grids offered: the fixed lattice lo + ΔZ (the Δ control) or a number format's values (:mod:`srchain.grids`).
+FORMAT_CHOICES = ("fixed", "bf16", "fp16", "fp8-e4m3", "fp8-e5m2", "fp4-e2m1")
+#: Block scales s of fp4-e2m1 (values s·{0, ±0.5, …, ±6}): powers of two (2 covers the toy problem's [−4, 10]).
+SCALES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 NOISES = ("gaussian", "laplace", "student-t", "minibatch")
 METHODS = ("sr", "r", "bc")
 #: Largest lattice the app builds (10³ states in 1-D, 33² in 2-D).
 MAX_STATES = 1100
+#: Largest format grid the app builds: more values (bf16 or fp16 on a wide box) are clamped to this many around
+#: the minimiser. Near 0 a format's values are so dense that a step reaches hundreds of them: T_α's rows fill up.
+MAX_GRID_STATES = 400
 #: The exact mixing time is computed up to this many states (spectral bounds above).
 MAX_EXACT_MIXING_STATES = 300
 #: Give up the exact mixing time beyond this many steps (the bounds are still shown).
@@ -159,7 +179,17 @@ def _specs(*specs: ParamSpec) -> dict:
 #: entry (and, when it changes the chain, one more field of :class:`Setting`).
 PARAMS = _specs(
     ParamSpec("problem", "problem", "choice", "toy", "problem", doc="registered problem (2-D ones as heat maps)"),
-    ParamSpec("delta", "Δ", "choice", 0.5, "problem", choices=DELTAS, doc="quantization step Δ"),
+    ParamSpec("delta", "Δ", "choice", 0.5, "problem", choices=DELTAS, doc="quantization step Δ (fixed grid)"),
+    ParamSpec(
+        "format",
+        "grid",
+        "choice",
+        "fixed",
+        "problem",
+        choices=FORMAT_CHOICES,
+        doc="the weights' grid: fixed (lo + ΔZ) or a number format's values",
+    ),
+    ParamSpec("scale", "fp4 scale s", "choice", 2.0, "problem", choices=SCALES, doc="fp4-e2m1's block scale s"),
     ParamSpec(
         "start",
         "start w₀",
@@ -210,12 +240,16 @@ class Setting:
     #: start point of the long-run law of a reducible chain (``None``: a reducible chain is an error). The view sets
     #: it only for the minibatch noise, whose chains can be reducible at any α (as ``srchain bigbatch`` does).
     start: float | None = None
+    #: the grid: ``fixed`` (lo + ΔZ, ``delta``) or a format of :data:`FORMAT_CHOICES` (``delta`` is then unused)
+    format: str = "fixed"
+    #: the block scale of the format's values (a power of two; the view sets it for fp4-e2m1 only)
+    scale: float = 1.0
 
     def to_dict(self) -> dict:
         return {
             "problem": self.problem,
             "dim": self.dim,
-            "delta": self.delta,
+            "delta": self.delta if self.format == "fixed" else None,
             "noise": self.noise,
             "sigma": self.sigma,
             "nu": self.nu,
@@ -223,6 +257,8 @@ class Setting:
             "samples": self.samples,
             "seed": self.seed,
             "start": self.start,
+            "format": self.format,
+            "scale": self.scale,
         }
 
 
@@ -276,8 +312,79 @@ def chain(setting: Setting):
         samples=setting.samples,
         seed=setting.seed,
     )
-    lattice = Lattice.from_domain(setting.delta, problem.domain, dim=problem.dim, max_states=MAX_STATES)
-    return problem, noise, lattice
+    if setting.format == "fixed":
+        lattice = Lattice.from_domain(setting.delta, problem.domain, dim=problem.dim, max_states=MAX_STATES)
+        return problem, noise, lattice
+    problem, grid, _ = format_grid(setting)
+    return problem, noise, grid
+
+
+@functools.lru_cache(maxsize=64)
+def format_grid(setting: Setting):
+    """``(problem, grid, note)``: the grid of ``setting.format`` on the problem's box, or, when that holds more than
+    :data:`MAX_GRID_STATES` values, the :data:`MAX_GRID_STATES` consecutive values around the minimiser (the box's
+    centre without one) and the problem on their span; ``note`` says so ("" when nothing was clamped).
+
+    The chains on the clamped grid are exactly ``srchain stationary --format NAME --domain LO HI`` with the span
+    ``[LO, HI]`` the note gives.
+
+    Raises
+    ------
+    SrchainError
+        A 2-D problem (a format's grid is shown for 1-D problems), or the box reaches beyond the format's range
+        (fp4-e2m1: a larger scale covers it).
+    """
+    from srchain.grids import Grid
+    from srchain.problems import get_problem
+
+    problem = get_problem(setting.problem, dim=setting.dim)
+    name = setting.format
+    if problem.dim != 1:
+        raise SrchainError(
+            f"the explorer shows a number format's grid for 1-D problems; {setting.problem!r} here is "
+            f"{problem.dim}-D: pick grid 'fixed' or a 1-D problem"
+        )
+    try:  # slices of the format's sorted values: no array of states is made before the count is known
+        grid = Grid.of(name, problem.domain, scale=setting.scale)
+    except SrchainError as exc:
+        raise SrchainError(str(exc).replace("--scale", "fp4 scale s")) from None
+    if grid.size <= MAX_GRID_STATES:
+        return problem, grid, ""
+    v = grid.axis(0)
+    centre = float(problem.minimizer[0]) if problem.minimizer is not None else 0.5 * float(v[0] + v[-1])
+    i = int(np.clip(np.searchsorted(v, centre), 0, v.size - 1))
+    a = int(np.clip(i - MAX_GRID_STATES // 2, 0, v.size - MAX_GRID_STATES))
+    lo, hi = float(v[a]), float(v[a + MAX_GRID_STATES - 1])
+    clamped = problem.with_domain((lo, hi))
+    sub = Grid.of(name, clamped.domain, scale=setting.scale)
+    note = (
+        f"the {name} grid of [{v[0]:g}, {v[-1]:g}] has {grid.size} values, more than the explorer's "
+        f"{MAX_GRID_STATES}: showing the {sub.size} values in [{lo:.6g}, {hi:.6g}] around "
+        f"{'the minimiser' if problem.minimizer is not None else 'the centre'} {centre:g} "
+        f"(srchain stationary --format {name} --domain {lo!r} {hi!r} computes the same chain)"
+    )
+    return clamped, sub, note
+
+
+def grid_note(setting: Setting) -> str:
+    """Why the format's grid shown is smaller than the problem's box ("" for the fixed grid or no clamping)."""
+    return "" if setting.format == "fixed" else format_grid(setting)[2]
+
+
+def grid_text(lattice) -> str:
+    """The grid in the page's words: ``Δ = 0.5`` or ``bf16 grid`` (``fp4-e2m1×2 grid`` with a scale)."""
+    from srchain.grids import grid_label, is_uniform
+
+    return f"Δ = {lattice.delta:g}" if is_uniform(lattice) else grid_label(lattice)
+
+
+def bar_widths(lattice) -> np.ndarray:
+    """Width of each state's histogram bar on a 1-D grid: 0.8 of the smaller gap to a neighbour (Δ on ΔZ)."""
+    v = np.asarray(lattice.points[:, 0], dtype=np.float64)
+    if v.size < 2:
+        return np.ones(v.size)
+    gaps = np.diff(v)
+    return 0.8 * np.minimum(np.append(gaps, gaps[-1]), np.insert(gaps, 0, gaps[0]))
 
 
 def minimizer_cells(setting: Setting) -> np.ndarray:
@@ -335,6 +442,9 @@ def law(setting: Setting, method: str, alpha: float) -> Law:
     op = operator(setting, method, alpha)
     if setting.start is not None and _reducible(op.P):
         return _law_from_start(setting, op.P)
+    if setting.format != "fixed":  # the solver of ``srchain stationary --format`` (auto)
+        res = stationary(op)
+        return Law(pi=res.pi, solver=res.method)
     if lattice.dim == 1 and op.window < lattice.size // 3 and not is_birth_death(op.P):
         check_ergodic(op.P)
         return Law(pi=_banded_stationary(op.P, op.window), solver="banded-gth")
@@ -388,6 +498,11 @@ def _bc_law(setting: Setting, alpha: float) -> Law:
     from srchain.toy.bc_law import bc_law
 
     problem, noise, lattice = chain(setting)
+    if setting.format != "fixed":
+        raise SrchainError(
+            f"BC's exact law (transfer operator) is computed on the fixed grid only; tick 'simulate' for its "
+            f"histogram on the {setting.format} grid"
+        )
     if lattice.dim != 1:
         raise SrchainError("BC's exact law (transfer operator) is 1-D only; tick 'simulate' for its histogram")
     work = _bc_work(setting, alpha)
@@ -507,6 +622,11 @@ def histogram(setting: Setting, method: str, alpha: float, steps: int, start: fl
     x0 = np.full(lattice.dim, float(start))
     x0 = np.clip(x0, lattice.domain[:, 0], lattice.domain[:, 1])
     try:
+        if setting.format != "fixed":  # the grid simulators (Numba; SR and R step by step, BC with its latent)
+            from srchain.simulate.grid import simulate_grid
+
+            g = simulate_grid(problem, noise, lattice, method, alpha, steps, start=x0, seed=seed)
+            return Law(pi=g.occupation(), solver="grid step sampler", seconds=time.perf_counter() - t0)
         if method == "bc":
             r = simulate(problem, noise, lattice, "bc", alpha, steps, start=x0, seed=seed)
             how = "BC step sampler"
@@ -530,7 +650,7 @@ def histogram(setting: Setting, method: str, alpha: float, steps: int, start: fl
 
 def clear_caches() -> None:
     """Forget every memoised result (tests and benchmarks)."""
-    for f in (chain, operator, law, limit_law, curve_point, mixing, histogram):
+    for f in (chain, format_grid, operator, law, limit_law, curve_point, mixing, histogram):
         f.cache_clear()
 
 
