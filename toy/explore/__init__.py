@@ -11,7 +11,10 @@ and the views. Every number it shows comes from the library:
   :func:`~srchain.operators.t_tilde` and :func:`~srchain.stationary.stationary`;
 * BC's law of ``Qd(w_r)``: :func:`srchain.toy.bc_law.bc_law` (1-D);
 * M_ε(α) and its spectral bounds: :func:`srchain.mixing.mixing_time` and :func:`~srchain.mixing.spectral_bounds`;
-* the simulated histogram: :func:`srchain.simulate.jump_chain` (SR, R) and :func:`srchain.simulate.simulate` (BC).
+* the simulated histogram: :func:`srchain.simulate.jump_chain` (SR, R) and :func:`srchain.simulate.simulate` (BC);
+* on a number format's grid (the *grid* control): the chains of :mod:`srchain.grid_chains` through the same
+  :func:`srchain.operators.transition_matrix` and :func:`~srchain.operators.u_tilde`, solved as ``srchain
+  stationary --format`` does, and the histogram of :func:`srchain.simulate.grid.simulate_grid`.
 
 The α slider moves over a fixed grid (:data:`ALPHAS`, ten per decade): the curves over α are computed on the same
 grid in a background thread, so once they are drawn every α is a cache hit. Each computation is memoised with
@@ -19,8 +22,9 @@ grid in a background thread, so once they are drawn every α is a cache hit. Eac
 cause (a reducible chain, a lattice too large) are memoised too and shown in the page instead of raised.
 
 The package has one module per concern: :mod:`~srchain.toy.explore.model` (the computations above, pure and
-memoised; no Panel), :mod:`~srchain.toy.explore.app` (the view: :class:`Explorer` and :func:`build_app`) and
-:mod:`~srchain.toy.explore.export` (the PNG, netCDF and JSON exports). ``Explorer`` and ``build_app`` are imported
+memoised; no Panel), :mod:`~srchain.toy.explore.app` (the view: :class:`Explorer` and :func:`build_app`),
+:mod:`~srchain.toy.explore.views` (its Bokeh figures and Panel panes) and :mod:`~srchain.toy.explore.export` (the
+PNG, netCDF and JSON exports). ``Explorer`` and ``build_app`` are imported
 from :mod:`~srchain.toy.explore.app` on first use, so that importing this package does not import Panel.
 """
 
