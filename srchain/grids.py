@@ -96,7 +96,7 @@ FORMAT_ALIASES = {
 
 def _known_formats(fixed: bool = True) -> str:
     names = [n for n in FORMATS if fixed or n != "fixed"]
-    by = {}
+    by: dict[str, list[str]] = {}
     for alias, canon in FORMAT_ALIASES.items():
         by.setdefault(canon, []).append(alias)
     return ", ".join(n + (f" ({'/'.join(by[n])})" if n in by else "") for n in names)
