@@ -20,6 +20,12 @@ hundreds of orders of magnitude come out right, see :mod:`srchain.gth`), and pus
 Refinement: ``r`` starts where ``h`` is about the noise's step ``α·std(ξ̄)`` (at least one bin per half cell)
 and doubles until the law of ``Qd(w_r)`` moves by less than ``tol`` in total variation (default 1e-3); the levels
 and their changes are reported.
+
+On a format's grid (:class:`srchain.grids.Grid`: bf16, fp16, fp8, fp4) the cells of Qd are the intervals between
+the midpoints of neighbouring values (round-to-nearest-even decides only the midpoints, a null set), their widths
+vary, and each half cell is cut into bins no wider than a target ``h`` that halves per level; the Ulam average then
+uses each bin's own width (:mod:`srchain.toy.bc_grid`, which also counts a level's memory before allocating it).
+The lattice keeps the path above, bit for bit.
 """
 
 from __future__ import annotations
