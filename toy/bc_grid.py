@@ -104,19 +104,22 @@ def _band(jlo, jhi) -> int:
     return int(min(max(1, int(np.max(np.maximum(i - jlo, jhi - i)))), jlo.size - 1))
 
 
-def grid_level_cost(problem, noise, grid, alpha, h, tol_drop=1e-14) -> tuple[float, float, int]:
+def grid_level_cost(problem, noise, grid, alpha, h, tol_drop=1e-14, max_memory=None) -> tuple[float, float, int]:
     """``(bytes, seconds, bins)`` of one level with target bin width ``h``, counted before the matrix is built.
 
-    The bin count comes from the half cells alone; the windows' sizes and the band from the bin edges (``N + 1``
-    floats, allocated only when ``N`` itself fits: a grid too fine for memory is refused from its count).
-    Memory: :data:`_GRID_TABLES` arrays of the flat windows plus the band matrix ``N × (2b + 1)``; time: the window
-    entries plus the banded GTH's ``N·b²`` operations.
+    The bin count ``N`` comes from the half cells alone. Every row holds at least one entry, so a level needs at
+    least ``N·8·(_GRID_TABLES + 13)`` bytes; when that lower bound already exceeds ``max_memory`` it is returned as
+    the estimate (the level is refused without allocating anything of size ``N``). Otherwise the windows' sizes and
+    the band come from the bin edges (a few arrays of ``N`` floats, within the limit): memory is
+    :data:`_GRID_TABLES` arrays of the flat windows plus the band matrix ``N × (2b + 1)`` and the per-bin arrays;
+    time the window entries plus the banded GTH's ``N·b²`` operations.
     """
     values = axis_values(grid, 0)
     _, widths, _ = half_cells(values)
     N = float(bins_per_half_cell(widths, h).sum())
-    if not N * 8 * 16 <= 2.0**40:  # the edges alone would not fit any machine: refuse from the count
-        return math.inf, math.inf, int(min(N, 2**62))
+    lower = N * 8 * (_GRID_TABLES + 13)
+    if not lower <= (math.inf if max_memory is None else float(max_memory)) or not lower <= 2.0**50:
+        return lower, N * _SECONDS_PER_ENTRY, int(min(N, 2**62))
     edges, cell, _ = grid_bins(values, h)
     _, _, jlo, jhi = grid_windows(problem, noise, values, alpha, edges, cell, tol_drop)
     nnz = float(np.sum(jhi - jlo + 1))
@@ -188,8 +191,9 @@ class GridLevels:
     """The refinement levels of :func:`srchain.toy.bc_law.bc_law` on a format's grid: level ``h`` is the target bin
     width (bins per half cell ``⌈width/h⌉``); the next level halves it."""
 
-    def __init__(self, problem, noise, grid, alpha, tol_drop, max_bins, h0=None):
+    def __init__(self, problem, noise, grid, alpha, tol_drop, max_bins, h0=None, max_memory=None):
         self.problem, self.noise, self.grid, self.alpha, self.tol_drop = problem, noise, grid, alpha, tol_drop
+        self.max_memory = max_memory
         self.widths = half_cells(axis_values(grid, 0))[1]
         self.first = float(grid_first_h(noise, grid, alpha, max_bins) if h0 is None else h0)
         if not (math.isfinite(self.first) and self.first > 0):
@@ -208,7 +212,9 @@ class GridLevels:
         return int(np.max(bins_per_half_cell(self.widths, h)))
 
     def cost(self, h):
-        nbytes, seconds, _ = grid_level_cost(self.problem, self.noise, self.grid, self.alpha, h, self.tol_drop)
+        nbytes, seconds, _ = grid_level_cost(
+            self.problem, self.noise, self.grid, self.alpha, h, self.tol_drop, self.max_memory
+        )
         return nbytes, seconds
 
     def solve(self, h):

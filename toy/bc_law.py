@@ -357,7 +357,7 @@ def bc_law(
     else:
         from srchain.toy.bc_grid import GridLevels
 
-        levels_of = GridLevels(problem, noise, lattice, alpha, tol_drop, max_bins, h0)
+        levels_of = GridLevels(problem, noise, lattice, alpha, tol_drop, max_bins, h0, mem)
         hint = "use a smaller domain (a format's grid is finest near 0) or a coarser format, or simulate BC"
     p = levels_of.first
     need, took = levels_of.cost(p)

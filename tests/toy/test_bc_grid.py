@@ -124,6 +124,24 @@ def test_memory_is_estimated_before_allocation_and_refused_in_one_line():
         bc_law(p8, NOISE, small, 0.1, max_memory=first / 2)
 
 
+def test_a_level_too_fine_for_memory_is_refused_from_its_bin_count():
+    """7·10⁹ bins (h0 = 1e-9 on fp8-e4m3's [1, 8]) are refused from the count alone: nothing of that size (nor of a
+    few MiB) is allocated before the one-line error."""
+    import tracemalloc
+
+    problem = get_problem("toy", domain=(1.0, 8.0))
+    grid = Grid.of("fp8-e4m3", problem.domain)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SrchainError, match="max_memory") as exc:
+            bc_law(problem, NOISE, grid, 0.1, h0=1e-9, max_memory=8 * 2**30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "\n" not in str(exc.value) and "7e+09 bins" in str(exc.value)
+    assert peak < 4 * 2**20
+
+
 def test_bad_inputs_on_a_grid():
     problem = get_problem("toy", domain=(1.0, 8.0))
     grid = Grid.of("fp8-e4m3", problem.domain)
