@@ -18,7 +18,8 @@ and learning rate α, everything is computed exactly from the chains of :mod:`sr
   ``mass_at_minimizer`` and ``expected_distance``; ``residual`` holds the refinement's last change in total
   variation. Where that operator does not fit ``max_bytes`` (a grid holding 0 in bf16/fp16: the bins near 0 are
   too fine for the noise's reach) BC is simulated instead (:func:`srchain.simulate.grid.simulate_grid`, the
-  occupation of ``bc_steps`` steps of 4 chains after a tenth as many burn-in steps, seed 0) and the row says so.
+  occupation of ``bc_steps`` steps of 4 chains started at the minimiser, after a tenth as many burn-in steps, seed
+  0) and the row says so.
 
 Every row's ``law`` is ``"exact"`` (the stationary vector of an exact chain or operator), ``"simulated"``, or
 ``None`` (a chain without a unique stationary law: its numbers are ``None`` and ``note`` says why).
