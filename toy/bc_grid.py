@@ -44,9 +44,12 @@ __all__ = [
     "grid_first_h",
 ]
 
-#: float64/int64 arrays as long as the flat windows alive at once while the matrix is assembled (row, col, the
-#: row's c and h, two Λ arguments and values per edge, the two tails, the entries): a conservative count.
-_GRID_TABLES = 14
+#: float64/int64 arrays as long as a block of the flat windows alive at once while the matrix is assembled (row,
+#: col, the row's c and h, the two edges, two Λ arguments and values per edge, the two tails, the entries): a
+#: conservative count.
+_GRID_TABLES = 16
+#: Entries of the flat windows computed at once (:func:`grid_transfer_matrix` works in blocks of whole rows).
+CHUNK = 1 << 20
 #: Seconds per window entry (vectorised NumPy) and per inner operation of the banded GTH (Numba); conservative.
 _SECONDS_PER_ENTRY = 2e-7
 _SECONDS_PER_GTH_OP = 2e-9
@@ -107,24 +110,26 @@ def _band(jlo, jhi) -> int:
 def grid_level_cost(problem, noise, grid, alpha, h, tol_drop=1e-14, max_memory=None) -> tuple[float, float, int]:
     """``(bytes, seconds, bins)`` of one level with target bin width ``h``, counted before the matrix is built.
 
-    The bin count ``N`` comes from the half cells alone. Every row holds at least one entry, so a level needs at
-    least ``N·8·(_GRID_TABLES + 13)`` bytes; when that lower bound already exceeds ``max_memory`` it is returned as
-    the estimate (the level is refused without allocating anything of size ``N``). Otherwise the windows' sizes and
-    the band come from the bin edges (a few arrays of ``N`` floats, within the limit): memory is
-    :data:`_GRID_TABLES` arrays of the flat windows plus the band matrix ``N × (2b + 1)`` and the per-bin arrays;
-    time the window entries plus the banded GTH's ``N·b²`` operations.
+    The bin count ``N`` comes from the half cells alone, and a level needs at least ``N·8·15`` bytes (the band
+    matrix, at least 3 wide, and the per-bin arrays); when that lower bound already exceeds ``max_memory`` it is
+    returned as the estimate (the level is refused without allocating anything of size ``N``). Otherwise the
+    windows' sizes and the band come from the bin edges (a few arrays of ``N`` floats, within the limit): memory is
+    :data:`_GRID_TABLES` arrays of one block of the flat windows (:data:`CHUNK` entries and a row), the band matrix
+    ``N × (2b + 1)`` and the per-bin arrays; time the window entries plus the banded GTH's ``N·b²`` operations.
     """
     values = axis_values(grid, 0)
     _, widths, _ = half_cells(values)
     N = float(bins_per_half_cell(widths, h).sum())
-    lower = N * 8 * (_GRID_TABLES + 13)
+    lower = N * 8 * 15
     if not lower <= (math.inf if max_memory is None else float(max_memory)) or not lower <= 2.0**50:
         return lower, N * _SECONDS_PER_ENTRY, int(min(N, 2**62))
     edges, cell, _ = grid_bins(values, h)
     _, _, jlo, jhi = grid_windows(problem, noise, values, alpha, edges, cell, tol_drop)
-    nnz = float(np.sum(jhi - jlo + 1))
+    W = jhi - jlo + 1
+    nnz = float(np.sum(W))
+    block = min(nnz, float(CHUNK + np.max(W)))  # a block ends at the first row that reaches CHUNK entries
     b = float(_band(jlo, jhi))
-    nbytes = nnz * 8 * _GRID_TABLES + N * (2 * b + 1) * 8 + N * 8 * 10
+    nbytes = block * 8 * _GRID_TABLES + N * (2 * b + 1) * 8 + N * 8 * 12
     seconds = nnz * _SECONDS_PER_ENTRY + N * b * b * _SECONDS_PER_GTH_OP
     return float(nbytes), float(seconds), int(N)
 
@@ -147,6 +152,9 @@ def grid_transfer_matrix(problem: Problem, noise: NoiseModel, grid, alpha: float
     """Ulam matrix of BC's latent dynamics on the bins of target width ``h`` (see the module docstring), in band
     form ``B[i, j − i + b] = P[i, j]``.
 
+    The flat windows are computed in blocks of whole rows of about :data:`CHUNK` entries, so the working arrays
+    stay small beside the band matrix; each row's entries are summed in the same order whatever the blocks.
+
     Returns ``(B, b, edges, cell_of_bin, dropped)`` as :func:`srchain.toy.bc_law.bc_transfer_matrix` does.
     """
     if grid.dim != 1:
@@ -156,35 +164,43 @@ def grid_transfer_matrix(problem: Problem, noise: NoiseModel, grid, alpha: float
     N = edges.size - 1
     c, hw, jlo, jhi = grid_windows(problem, noise, values, alpha, edges, cell, tol)
     W = jhi - jlo + 1
-    row = np.repeat(np.arange(N), W)
-    col = jlo[row] + np.arange(row.size) - np.repeat(np.cumsum(W) - W, W)
-    cr, hr = c[row], hw[row]
+    cum = np.concatenate([[0], np.cumsum(W)])
+    starts = np.searchsorted(cum, np.arange(0, cum[-1], CHUNK), side="right") - 1
+    blocks = np.unique(np.append(starts, N))
+    b = _band(jlo, jhi)
+    B = np.zeros((N, 2 * b + 1))
+    dropped = 0.0
+    for r0, r1 in zip(blocks[:-1].tolist(), blocks[1:].tolist(), strict=True):  # a loop over blocks of rows
+        Wb = W[r0:r1]
+        row = np.repeat(np.arange(r0, r1), Wb)
+        col = jlo[row] + np.arange(row.size) - np.repeat(cum[r0:r1] - cum[r0], Wb)
+        P = _entries(noise, alpha, c[row], hw[row], edges[col], edges[col + 1], col, N)
+        sums = np.bincount(row - r0, weights=P, minlength=r1 - r0)
+        check_sums(
+            sums,
+            tol + noise.table_error,
+            f"BC's transfer operator at alpha = {alpha:g}",
+            lambda i, r0=r0: f"the law out of bin {r0 + int(i)} (w = {edges[r0 + int(i)]:.6g})",
+        )
+        dropped = max(dropped, float(np.max(np.abs(1.0 - sums))))
+        B[row, col - row + b] = P / sums[row - r0]
+    return B, b, edges, cell, dropped
+
+
+def _entries(noise, alpha, cr, hr, e_lo, e_hi, col, N):
+    """``P[i, j]`` for flat (row, target) pairs: the row's shifted image ``[cr, cr + hr)``, the target's edges."""
 
     def tail_ge(edge):  # Pr(x' ≥ edge) for x uniform on the row's bin (the Ulam average with the bin's own width)
         z1 = (cr + hr - edge) / alpha
         z0 = (cr - edge) / alpha
         return np.clip(alpha / hr * (noise.lower_partial(z1) - noise.lower_partial(z0)), 0.0, 1.0)
 
-    s_lo = tail_ge(edges[col])
-    s_hi = tail_ge(edges[col + 1])
+    s_lo = tail_ge(e_lo)
+    s_hi = tail_ge(e_hi)
     # the projection onto the box: the end bins take the whole tails (the windows are clipped to the box, so a
     # window that reaches an end holds that end bin)
     P = np.where(col == 0, 1.0 - s_hi, np.where(col == N - 1, s_lo, s_lo - s_hi))
-    P = np.maximum(P, 0.0)
-    del s_lo, s_hi
-    rows = np.bincount(row, weights=P, minlength=N)
-    check_sums(
-        rows,
-        tol + noise.table_error,
-        f"BC's transfer operator at alpha = {alpha:g}",
-        lambda i: f"the law out of bin {int(i)} (w = {edges[int(i)]:.6g})",
-    )
-    dropped = float(np.max(np.abs(1.0 - rows)))
-    P /= rows[row]
-    b = _band(jlo, jhi)
-    B = np.zeros((N, 2 * b + 1))
-    B[row, col - row + b] = P
-    return B, b, edges, cell, dropped
+    return np.maximum(P, 0.0)
 
 
 class GridLevels:
