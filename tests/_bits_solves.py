@@ -78,6 +78,12 @@ def main() -> None:
     lat_bc = Lattice.from_domain(0.5, toy.domain)
     bc = bc_law(toy, noise, lat_bc, 0.1, tol=1e-2, max_bins=20_000)
     out["bc_law"] = _digest(bc.pi)
+    # and on a format's grid (variable-width bins, flat windows summed by bincount)
+    from srchain.grids import Grid
+
+    toy8 = get_problem("toy", domain=(1.0, 8.0))
+    bc8 = bc_law(toy8, noise, Grid.of("fp8-e4m3", toy8.domain), 0.1, tol=1e-2)
+    out["bc_law_fp8"] = _digest(bc8.pi, bc8.latent)
     print(json.dumps(out, sort_keys=True))
 
 

@@ -3,7 +3,7 @@ kernel the machine picks.
 
 The solves of ``tests/_bits_solves.py`` (operators, dense GTH in NumPy and in Numba, sparse/multifrontal GTH serial
 and threaded, banded GTH, the limit laws, exact mixing times (dense, compressed and torch doubling, 1-D and 2-D)
-and BinaryConnect's law; the 1-D toy at Δ = 0.01 and
+and BinaryConnect's law, on the lattice and on fp8-e4m3's grid; the 1-D toy at Δ = 0.01 and
 the 2-D coupled chain of ``test_sweep_cli``) run in fresh processes under 1, 2 and 3 threads (3 is more than a
 2-core machine has) and, where OpenBLAS was built for several CPUs (``OPENBLAS_CORETYPE``), with another CPU's
 BLAS kernels, which is what another machine would run. Every result's bytes must agree. With the dense GTH's

@@ -124,9 +124,21 @@ TARGETS: dict[str, Target] = {
         per_module=6,
     ),
     "bc_law": Target(
-        ("toy/bc_law.py",),
-        ("tests/toy/test_bc_law.py",),
-        ("BCLaw", "bc_transfer_matrix", "tail_ge_rows", "_level", "bc_law"),
+        ("toy/bc_law.py", "toy/bc_grid.py"),
+        ("tests/toy/test_bc_law.py", "tests/toy/test_bc_grid.py"),
+        (
+            "BCLaw",
+            "bc_transfer_matrix",
+            "tail_ge_rows",
+            "_level",
+            "bc_law",
+            "half_cells",
+            "grid_bins",
+            "grid_windows",
+            "grid_transfer_matrix",
+            "GridLevels",
+        ),
+        deselect=("tests/toy/test_bc_grid.py::test_law_matches_a_long_simulation_on_the_same_grid",),
         per_module=6,
     ),
     "convex": Target(
@@ -220,6 +232,13 @@ EQUIVALENT: dict[str, str] = {
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
 #: ``--planted`` runs them in a copy; ``tests/test_mutation_sample.py`` applies them in-process (every suite run).
 PLANTED = [
+    (
+        "toy/bc_grid.py",
+        "cell = np.stack([k, k + 1], axis=1).ravel()",
+        "cell = np.stack([k, k], axis=1).ravel()",
+        "tests/toy/test_bc_grid.py::test_bins_lie_inside_the_cells_of_qd_and_are_no_wider_than_h",
+        {},
+    ),
     (
         "srchain/bounds.py",
         'return np.sqrt(_pos("d", d)) * _pos("delta", delta, True) * _pos("alpha", alpha)',

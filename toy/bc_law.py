@@ -20,6 +20,12 @@ hundreds of orders of magnitude come out right, see :mod:`srchain.gth`), and pus
 Refinement: ``r`` starts where ``h`` is about the noise's step ``α·std(ξ̄)`` (at least one bin per half cell)
 and doubles until the law of ``Qd(w_r)`` moves by less than ``tol`` in total variation (default 1e-3); the levels
 and their changes are reported.
+
+On a format's grid (:class:`srchain.grids.Grid`: bf16, fp16, fp8, fp4) the cells of Qd are the intervals between
+the midpoints of neighbouring values (round-to-nearest-even decides only the midpoints, a null set), their widths
+vary, and each half cell is cut into bins no wider than a target ``h`` that halves per level; the Ulam average then
+uses each bin's own width (:mod:`srchain.toy.bc_grid`, which also counts a level's memory before allocating it).
+The lattice keeps the path above, bit for bit.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from srchain.errors import SrchainError
+from srchain.grids import is_uniform
 from srchain.gth import banded_gth, law_from_frames
 from srchain.lattice import Lattice
 from srchain.noise import NoiseModel
@@ -251,6 +258,37 @@ def _level(problem, noise, lattice, alpha, r, tol_drop):
     return pi, latent, edges, dropped
 
 
+class _LatticeLevels:
+    """The refinement levels on the lattice: level ``r`` has ``r`` bins per half cell (``h = Δ/(2r)``); the next
+    level doubles ``r``."""
+
+    def __init__(self, problem, noise, lattice, alpha, tol_drop, max_bins, r0):
+        self.args = (problem, noise, lattice, alpha)
+        self.tol_drop = tol_drop
+        self.cells2 = 2 * (lattice.size - 1)
+        self.first = int(first_level(noise, lattice, alpha, max_bins) if r0 is None else r0)
+        g = np.asarray(problem.gradient(lattice.points), dtype=np.float64)
+        self.gmax = float(np.max(np.abs(g))) if g.size else 0.0
+
+    def next(self, r):
+        return 2 * r
+
+    def bins(self, r):
+        return self.cells2 * r
+
+    def h(self, r):
+        return self.args[2].delta / (2 * r)
+
+    def per_half_cell(self, r):
+        return r
+
+    def cost(self, r):
+        return level_cost(*self.args, r, self.tol_drop, self.gmax)
+
+    def solve(self, r):
+        return _level(*self.args, r, self.tol_drop)
+
+
 def bc_law(
     problem: Problem,
     noise: NoiseModel,
@@ -262,25 +300,32 @@ def bc_law(
     tol_drop: float = 1e-14,
     max_memory: float | None = None,
     max_seconds: float | None = None,
+    h0: float | None = None,
 ) -> BCLaw:
     """BC's stationary law (Eq. 7 with Qd) by the refined transfer operator (see the module docstring).
 
     Parameters
     ----------
     problem, noise, lattice
-        A 1-D problem, its gradient noise and the lattice ``lo + ΔZ`` on the box.
+        A 1-D problem, its gradient noise and its grid: the lattice ``lo + ΔZ`` on the box, or a format's grid
+        (:class:`srchain.grids.Grid`, bins of variable width: :mod:`srchain.toy.bc_grid`).
     alpha : float
         Learning rate α > 0.
     tol : float
         Stop refining when the law of ``Qd(w_r)`` moves by less than this (total variation) between levels;
         ``TOL_MIN <= tol < 1``.
     r0 : int, optional
-        Bins per half cell of the first level (default: ``h ≈ α·std(ξ̄)/2``, at least 1).
+        Bins per half cell of the first level on the lattice (default: ``h ≈ α·std(ξ̄)/2``, at least 1).
+    h0 : float, optional
+        Target bin width of the first level on a format's grid (default
+        :func:`srchain.toy.bc_grid.grid_first_h`); each level halves it.
     max_bins : int
         Stop refining (``converged=False``) before the grid would exceed this many bins.
     max_memory, max_seconds : float, optional
-        Every level's cost is estimated first (:func:`level_cost`): a first level over either limit is refused,
-        a later one ends the refinement (``converged=False``, ``stopped`` says why). ``max_memory`` defaults to
+        Every level's cost is estimated first (:func:`level_cost`; on a format's grid
+        :func:`srchain.toy.bc_grid.grid_level_cost`, before any window-sized array exists): a first level over
+        either limit is refused, a later one ends the refinement (``converged=False``, ``stopped`` says why).
+        ``max_memory`` defaults to
         :func:`srchain.budget.default_max_memory`; ``max_seconds`` to no limit.
 
     Returns
@@ -306,44 +351,41 @@ def bc_law(
         raise SrchainError("bc_law is for 1-D problems; simulate BC for d > 1")
     mem = default_max_memory() if max_memory is None else float(max_memory)
     secs = math.inf if max_seconds is None else float(max_seconds)
-    delta = lattice.delta
-    cells2 = 2 * (lattice.size - 1)
-    if r0 is None:
-        r0 = first_level(noise, lattice, alpha, max_bins)
-    r = int(r0)
-    g = np.asarray(problem.gradient(lattice.points), dtype=np.float64)
-    gmax = float(np.max(np.abs(g))) if g.size else 0.0
-    need, took = level_cost(problem, noise, lattice, alpha, r, tol_drop, gmax)
-    what = f"BC's transfer operator at alpha={alpha:g} ({cells2 * r:.3g} bins)"
-    check_memory(need, mem, what, "use a larger delta or skip the exact laws")
+    if is_uniform(lattice):
+        levels_of = _LatticeLevels(problem, noise, lattice, alpha, tol_drop, max_bins, r0)
+        hint = "use a larger delta or skip the exact laws"
+    else:
+        from srchain.toy.bc_grid import GridLevels
+
+        levels_of = GridLevels(problem, noise, lattice, alpha, tol_drop, max_bins, h0, mem)
+        hint = "use a smaller domain (a format's grid is finest near 0) or a coarser format, or simulate BC"
+    p = levels_of.first
+    need, took = levels_of.cost(p)
+    what = f"BC's transfer operator at alpha={alpha:g} ({levels_of.bins(p):.3g} bins)"
+    check_memory(need, mem, what, hint)
     if not took <= secs:
-        raise SrchainError(
-            f"{what} would take about {took / 3600:.3g} hours, more than max_seconds="
-            f"{secs:.3g}; use a larger delta or skip the exact laws"
-        )
+        raise SrchainError(f"{what} would take about {took / 3600:.3g} hours, more than max_seconds={secs:.3g}; {hint}")
     levels = []
-    pi, latent, edges, dropped = _level(problem, noise, lattice, alpha, r, tol_drop)
-    levels.append({"bins": int(latent.size), "h": delta / (2 * r), "tv_change": None})
+    pi, latent, edges, dropped = levels_of.solve(p)
+    levels.append({"bins": int(latent.size), "h": levels_of.h(p), "tv_change": None})
     converged = False
     stopped = ""
     spent = took
-    while cells2 * 2 * r <= max_bins:
-        r2 = 2 * r
-        need, took = level_cost(problem, noise, lattice, alpha, r2, tol_drop, gmax)
+    while levels_of.bins(levels_of.next(p)) <= max_bins:
+        p2 = levels_of.next(p)
+        n2 = levels_of.bins(p2)
+        need, took = levels_of.cost(p2)
         if not need <= mem:
-            stopped = (
-                f"the next level ({cells2 * r2} bins) needs about {format_bytes(need)}, max_memory is "
-                f"{format_bytes(mem)}"
-            )
+            stopped = f"the next level ({n2} bins) needs about {format_bytes(need)}, max_memory is {format_bytes(mem)}"
             break
         if not spent + took <= secs:
-            stopped = f"the next level ({cells2 * r2} bins) would take about {took:.3g} s more than max_seconds allows"
+            stopped = f"the next level ({n2} bins) would take about {took:.3g} s more than max_seconds allows"
             break
         spent += took
-        pi2, latent2, edges2, dropped2 = _level(problem, noise, lattice, alpha, r2, tol_drop)
+        pi2, latent2, edges2, dropped2 = levels_of.solve(p2)
         change = 0.5 * float(np.abs(pi2 - pi).sum())
-        levels.append({"bins": int(latent2.size), "h": delta / (2 * r2), "tv_change": change})
-        pi, latent, edges, r, dropped = pi2, latent2, edges2, r2, max(dropped, dropped2)
+        levels.append({"bins": int(latent2.size), "h": levels_of.h(p2), "tv_change": change})
+        pi, latent, edges, p, dropped = pi2, latent2, edges2, p2, max(dropped, dropped2)
         if change < tol:
             converged = True
             break
@@ -355,7 +397,7 @@ def bc_law(
         pi=pi,
         edges=edges,
         latent=latent,
-        bins_per_half_cell=r,
+        bins_per_half_cell=levels_of.per_half_cell(p),
         levels=levels,
         converged=converged,
         tol=tol,

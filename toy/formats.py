@@ -12,7 +12,17 @@ and learning rate α, everything is computed exactly from the chains of :mod:`sr
   states it holds and π_α's mass on it;
 * SR with k bits: the exact bias of its mean step against SR's, :math:`\sum_x \pi(x)(\mathrm{drift}_k(x) -
   \mathrm{drift}(x))` with :math:`\mathrm{drift}(x) = \sum_y P(x, y)\,y - x`, and that bias relative to SR's mean
-  :math:`|\mathrm{drift}|`.
+  :math:`|\mathrm{drift}|`;
+* BC (``bc=True``; 1-D): the law of :math:`Q_d(w^r)` from its refined transfer operator on the grid
+  (:func:`srchain.toy.bc_law.bc_law`, Ulam bins inside the cells between midpoints of neighbouring values), with
+  ``mass_at_minimizer`` and ``expected_distance``; ``residual`` holds the refinement's last change in total
+  variation. Where that operator does not fit ``max_bytes`` (a grid holding 0 in bf16/fp16: the bins near 0 are
+  too fine for the noise's reach) BC is simulated instead (:func:`srchain.simulate.grid.simulate_grid`, the
+  occupation of ``bc_steps`` steps of 4 chains started at the minimiser, after a tenth as many burn-in steps, seed
+  0) and the row says so.
+
+Every row's ``law`` is ``"exact"`` (the stationary vector of an exact chain or operator), ``"simulated"``, or
+``None`` (a chain without a unique stationary law: its numbers are ``None`` and ``note`` says why).
 """
 
 from __future__ import annotations
@@ -75,7 +85,7 @@ def _no_law(label, alpha, note) -> dict:
         "kbit_bias",
         "kbit_bias_relative",
     )
-    return {"method": label, "alpha": float(alpha), "note": note, **dict.fromkeys(keys)}
+    return {"method": label, "alpha": float(alpha), "law": None, "note": note, **dict.fromkeys(keys)}
 
 
 def _drift(P, x):
@@ -95,10 +105,15 @@ def study_format(
     name=None,
     tick=None,
     max_steps=10**8,
+    bc=False,
+    bc_tol=1e-3,
+    bc_steps=10**6,
 ) -> FormatStudy:
-    """Exact comparison of SR, R (and SR with ``sr_bits`` bits) on ``grid`` at each α (see the module docstring).
+    """Exact comparison of SR, R (and SR with ``sr_bits`` bits, and BC with ``bc``) on ``grid`` at each α (see the
+    module docstring).
 
-    ``tick()`` is called after each (rule, α) (a progress bar).
+    ``tick()`` is called after each (rule, α) (a progress bar). ``bc_tol`` is BC's refinement tolerance
+    (:func:`srchain.toy.bc_law.bc_law`), ``bc_steps`` the steps of its simulation where the operator does not fit.
     """
     from srchain.errors import SrchainError
     from srchain.grid_chains import grid_limit_chain, stall_set
@@ -138,6 +153,7 @@ def study_format(
             row = {
                 "method": label,
                 "alpha": float(alpha),
+                "law": "exact",
                 "pi": pi.tolist(),
                 "note": "",
                 "mass_at_minimizer": float(pi[cells].sum()),
@@ -180,4 +196,36 @@ def study_format(
             study.rows.append(row)
             if tick is not None:
                 tick()
+        if bc and grid.dim == 1:
+            study.rows.append(_bc_row(problem, noise, grid, alpha, cells, dist, bc_tol, bc_steps, max_bytes))
+            if tick is not None:
+                tick()
     return study
+
+
+def _bc_row(problem, noise, grid, alpha, cells, dist, tol, steps, max_bytes) -> dict:
+    """BC's row at ``alpha``: its exact law where the transfer operator fits ``max_bytes``, else simulated."""
+    from srchain.toy.bc_law import bc_law
+
+    from srchain.errors import SrchainError
+    from srchain.simulate.grid import simulate_grid
+
+    row = _no_law("bc", alpha, "")
+    row["law"] = "exact"
+    try:
+        law = bc_law(problem, noise, grid, alpha, tol=tol, max_memory=max_bytes)
+        pi = law.pi
+        row["residual"] = float(law.tv_change) if law.levels[1:] else None
+        if not law.converged:
+            row["note"] = f"BC's refinement stopped before tol={tol:g}: {law.stopped}"
+    except SrchainError as exc:  # the operator does not fit: simulate
+        run = simulate_grid(problem, noise, grid, "bc", alpha, int(steps), chains=4, seed=0, burn=int(steps) // 10)
+        pi = run.occupation()
+        row["law"] = "simulated"
+        row["note"] = f"simulated ({4 * int(steps):.3g} steps of 4 chains): {exc}"
+    row.update(
+        pi=pi.tolist(),
+        mass_at_minimizer=float(pi[cells].sum()),
+        expected_distance=float(pi @ dist),
+    )
+    return row

@@ -26,7 +26,7 @@ def test_command_outputs(tmp_path, capsys):
     f8 = doc["formats"][0]
     grid = Grid.of("fp8-e5m2", (1, 8))
     assert np.array_equal(np.asarray(f8["states"])[:, 0], grid.axis(0))
-    assert [r["method"] for r in f8["results"]] == ["sr", "r", "sr2"] * 2
+    assert [r["method"] for r in f8["results"]] == ["sr", "r", "sr2", "bc"] * 2
     # the numbers are those of the chains computed directly
     toy = get_problem("toy", domain=(1, 8))
     noise = make_noise("gaussian", 2.0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-HELP = "does stochastic rounding help on bf16/fp16/fp8/fp4 grids? exact laws, stall sets, mixing, k-bit bias"
+HELP = (
+    "does stochastic rounding help on bf16/fp16/fp8/fp4 grids? exact laws (SR, R, BC), stall sets, mixing, k-bit bias"
+)
 OUTPUTS = {"json": "file", "plot": "dir", "out": "store"}
 
 
@@ -48,6 +50,21 @@ def configure(parser) -> None:
         help="learning rates α",
     )
     g.add_argument("--eps", type=positive_float, default=0.25, help="ε of the mixing time (Eq. 10)")
+    g.add_argument("--no-bc", action="store_true", help="leave BC out (by default its law is computed per α)")
+    g.add_argument(
+        "--bc-tol",
+        type=positive_float,
+        default=1e-3,
+        metavar="TOL",
+        help="BC's transfer operator is refined until its law moves less than TOL in TV (default 1e-3)",
+    )
+    g.add_argument(
+        "--bc-steps",
+        type=positive_int,
+        default=10**6,
+        metavar="N",
+        help="steps per chain (4 chains) of BC's simulation where its operator does not fit in memory",
+    )
     g.add_argument(
         "--max-exact-states", type=positive_int, default=2000, metavar="N", help="exact mixing times up to N states"
     )
@@ -76,6 +93,10 @@ def _check(args):
         raise SrchainError(f"--domain {args.domain[0]:g} {args.domain[1]:g} is empty; give LO < HI")
     if not 0 < args.eps < 1:
         raise SrchainError("--eps must be in (0, 1)")
+    from srchain.toy.bc_law import TOL_MIN
+
+    if not TOL_MIN <= args.bc_tol < 1:
+        raise SrchainError(f"--bc-tol must be in [{TOL_MIN:g}, 1), got {args.bc_tol:g}")
 
 
 def run(args) -> int:
@@ -110,7 +131,7 @@ def run(args) -> int:
             "use a smaller --domain (a format's grid is finest near 0) or smaller --alpha",
         )
         grids.append((name, grid))
-    total = len(grids) * len(args.alpha) * (3 if args.sr_bits else 2)
+    total = len(grids) * len(args.alpha) * ((3 if args.sr_bits else 2) + (0 if args.no_bc else 1))
     bar = progress(range(total), args, "formats", total=total)
     studies = []
     for name, grid in grids:
@@ -126,6 +147,9 @@ def run(args) -> int:
                 max_exact_states=args.max_exact_states,
                 name=name,
                 tick=lambda: bar.update(1),
+                bc=not args.no_bc,
+                bc_tol=args.bc_tol,
+                bc_steps=args.bc_steps,
             )
         )
     bar.close()
@@ -139,6 +163,7 @@ def run(args) -> int:
         rows = [
             [
                 r["method"],
+                r["law"],
                 r["alpha"],
                 r["mass_at_minimizer"],
                 r["expected_distance"],
@@ -151,7 +176,7 @@ def run(args) -> int:
             for r in st.rows
         ]
         print_table(
-            ["rule", "alpha", "mass@min", "E|w-w*|", "TV(pi,pi~)", "t_mix", "stalls", "stall mass", "bias"], rows
+            ["rule", "law", "alpha", "mass@min", "E|w-w*|", "TV(pi,pi~)", "t_mix", "stalls", "stall mass", "bias"], rows
         )
         for r in st.rows:
             if r.get("note"):
@@ -163,6 +188,7 @@ def run(args) -> int:
         "noise": noise.to_dict(),
         "sr_bits": args.sr_bits,
         "eps": args.eps,
+        "bc_tol": None if args.no_bc else args.bc_tol,
         "minimizer": np.asarray(problem.minimizer).tolist(),
         "formats": [st.to_dict() for st in studies],
     }
@@ -207,12 +233,14 @@ def _store(path, doc, studies) -> None:
     pi = np.full(shape + (n,), np.nan)
     x0 = np.full((len(fmts), n), np.nan)
     pi_lim = np.full((len(fmts), n), np.nan)
+    simulated = np.full(shape, np.nan)  # 1: the row's law was simulated (BC where its operator did not fit)
     for f, st in enumerate(studies):
         m = st.grid.size
         x0[f, :m] = st.grid.points[:, 0]
         pi_lim[f, :m] = st.limit["pi"]
         for r in st.rows:
             i, j = methods.index(r["method"]), alphas.index(r["alpha"])
+            simulated[f, i, j] = float(r["law"] == "simulated")
             if r["pi"] is not None:
                 pi[f, i, j, :m] = r["pi"]
             for k in keys:
@@ -223,6 +251,7 @@ def _store(path, doc, studies) -> None:
             **{k: (dims, v) for k, v in scal.items()},
             "pi": (dims + ("state",), pi),
             "pi_limit": (("format", "state"), pi_lim),
+            "simulated": (dims, simulated),
         },
         coords={"format": fmts, "method": methods, "alpha": alphas, "x0": (("format", "state"), x0)},
         attrs={
