@@ -364,7 +364,7 @@ def bc_law(
     what = f"BC's transfer operator at alpha={alpha:g} ({levels_of.bins(p):.3g} bins)"
     check_memory(need, mem, what, hint)
     if not took <= secs:
-        raise SrchainError(f"{what} would take about {took / 3600:.3g} hours, more than max_seconds={secs:.3g}; {hint}")
+        raise SrchainError(f"{what} would take about {took:.3g} s, more than max_seconds={secs:.3g}; {hint}")
     levels = []
     pi, latent, edges, dropped = levels_of.solve(p)
     levels.append({"bins": int(latent.size), "h": levels_of.h(p), "tv_change": None})

@@ -86,14 +86,28 @@ def test_grids_the_explorer_cannot_show_are_messages_not_exceptions(setting, say
     assert M.limit_law(setting).error == law.error
 
 
-def test_bc_on_a_format_grid_has_no_exact_law_but_a_histogram():
+def test_bc_on_a_format_grid_has_its_exact_law_and_a_histogram():
+    from srchain.toy.bc_law import bc_law
+
     s = M.Setting(format="fp8-e4m3")
-    assert "fixed grid only" in M.law(s, "bc", 0.01).error
+    problem, noise, grid = M.chain(s)
+    law = M.law(s, "bc", 0.01)
+    assert law.error is None and "fp8-e4m3" in law.solver
+    # the same refined transfer operator as the API's (srchain.toy.bc_grid), on the format's values
+    assert np.array_equal(law.pi, bc_law(problem, noise, grid, 0.01).pi)
     h1 = M.histogram(s, "bc", 0.01, 2000, 4.0, 1)
     M.histogram.cache_clear()
     h2 = M.histogram(s, "bc", 0.01, 2000, 4.0, 1)
     assert h1.error is None and h1.pi.size == 155 and abs(h1.pi.sum() - 1) < 1e-12
     assert np.array_equal(h1.pi, h2.pi)  # same seed, same histogram
+
+
+def test_bc_on_a_big_format_grid_is_a_message(monkeypatch):
+    # a level estimated over the explorer's time budget is refused in one line (here a budget of ~0 s)
+    monkeypatch.setattr(M, "BC_MAX_SECONDS", 1e-9)
+    M.law.cache_clear()
+    law = M.law(M.Setting(format="fp8-e5m2"), "bc", 0.003)
+    assert law.pi is None and "max_seconds" in law.error and "\n" not in law.error
 
 
 def test_format_and_scale_controls_parse_and_refuse():

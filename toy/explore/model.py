@@ -35,6 +35,8 @@ __all__ = [
     "MAX_EXACT_MIXING_STATES",
     "MAX_MIXING_STEPS",
     "BC_MAX_WORK",
+    "BC_MAX_SECONDS",
+    "BC_MAX_BYTES",
     "Setting",
     "Law",
     "problem_options",
@@ -83,6 +85,9 @@ MAX_EXACT_MIXING_STATES = 300
 MAX_MIXING_STEPS = 10**7
 #: BC's transfer operator: refuse when its banded elimination would cost more than this many multiply-adds.
 BC_MAX_WORK = 3e9
+#: BC's transfer operator on a format's grid: refuse a refinement level estimated to take longer, or more memory.
+BC_MAX_SECONDS = 2.0
+BC_MAX_BYTES = 1e9
 
 
 @dataclass(frozen=True)
@@ -498,13 +503,13 @@ def _bc_law(setting: Setting, alpha: float) -> Law:
     from srchain.toy.bc_law import bc_law
 
     problem, noise, lattice = chain(setting)
-    if setting.format != "fixed":
-        raise SrchainError(
-            f"BC's exact law (transfer operator) is computed on the fixed grid only; tick 'simulate' for its "
-            f"histogram on the {setting.format} grid"
-        )
     if lattice.dim != 1:
         raise SrchainError("BC's exact law (transfer operator) is 1-D only; tick 'simulate' for its histogram")
+    if setting.format != "fixed":  # bins of variable width in Qd's cells (srchain.toy.bc_grid), refused by its
+        # own estimate of one level's cost before anything large is built
+        res = bc_law(problem, noise, lattice, alpha, max_seconds=BC_MAX_SECONDS, max_memory=BC_MAX_BYTES)
+        note = "" if res.converged else f"refinement stopped at {res.latent.size} bins (change {res.tv_change:.2g})"
+        return Law(pi=res.pi, solver=f"bc-transfer on the {setting.format} grid ({res.latent.size} bins)", note=note)
     work = _bc_work(setting, alpha)
     if work > BC_MAX_WORK:
         raise SrchainError(
