@@ -35,6 +35,9 @@ R, SR, BC, SGD = 0, 1, 2, 3
 GRID_RULES = {"r": R, "sr": SR, "bc": BC, "sgd": SGD}
 
 
+#: One axis of two or more values runs in :func:`_chains_1d` (chains in pairs); False: in :func:`_chains`, one chain
+#: after the other (the tests compare the two).
+LOCKSTEP = True
 #: Largest cell-location table per axis (entries, int32): beyond it the buckets hold several values and the
 #: location walks the rest.
 LOCATOR_MAX = 2**22
@@ -530,7 +533,7 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
             S[:, :, 2] = -1.0
         perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else 1), dtype=np.int64)
         run = (code, params, int(steps), int(burn), counts, final)
-        if d == 1 and grid.shape[0] > 1:
+        if d == 1 and grid.shape[0] > 1 and LOCKSTEP:
             _chains_1d(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, even, tab, lp, lf, G[:, 0],
                        M[:, 0].copy(), S.reshape(-1), B[:, 0].copy(), perm, *run)  # fmt: skip
         else:
