@@ -18,7 +18,7 @@ The gradient on the grid is tabulated once (``G[state, k]``). Returned: the end 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import literally, njit
 
 from srchain import pcg
 from srchain.errors import SrchainError
@@ -237,19 +237,17 @@ def _flat_qd(w, vals, off, shape, strides, even, tab, toff, lp, lf):
     return idx
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def _sgd_chains(
-    states, grad, gparams, alpha, start, vals, off, shape, strides, even, tab, toff, lp, lf, code, params, steps, burn,
-    counts, final,
+    states, grad, gparams, alpha, start, vals, off, shape, strides, even, tab, toff, lp, lf, work, code, params, steps,
+    burn, counts, final,
 ):  # fmt: skip
     """SGD chains: the real iterate with the problem's Numba gradient ``grad(w, gparams, out)`` (not cacheable: a
     kernel that takes a function), clipped to the box; states counted at the iterate's nearest grid value."""
     nch = final.shape[0]
     d = shape.shape[0]
     gauss = code == NoiseKind.GAUSSIAN
-    perm = np.arange(params.shape[0] - 1 if code == NoiseKind.MINIBATCH else 1)
-    w = np.empty(d)
-    g = np.empty(d)
+    w, g, perm = work  # the iterate, its gradient and the minibatch permutation (compiled without NRT)
     for c in range(nch):
         s = pcg.load(states, c)
         for j in range(perm.size):
@@ -326,33 +324,41 @@ def _chains(
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _pair_in_runs(sa, sb, ka, kb, sr, c, S, B, t, end, burn, counts):
+def _pair_in_runs(sa, sb, ka, kb, two, sr, c, S, B, t, end, burn, counts):
     """Steps ``t, t + 1, …`` of two chains of exact SR (``sr``) or R under Gaussian noise (``c = (α, s)``, ξ̄ = s·Z)
     in lockstep, as long as both step points stay in their runs (:func:`_runs`): the fast path of :func:`_chains_1d`
     alone, so that the loop keeps its few values in registers. Returns ``(t, ka, kb, sa, sb, axa, axb, ua, ub)``:
     ``t = end``, or the step at which a chain left its run, whose draws ``ax = αξ̄`` and ``u`` are returned for the
     caller to finish (its occupation already counted)."""
+    literally(two)  # compiled for one chain and for two: no test of ``two`` left in the loop
     alpha, sc = c
     ua = ub = 0.5
+    axb = Xb = 0.0
+    j = np.uint64(0)
     while t < end:
         if t >= burn:
             counts[np.uint64(ka)] += 1
-            counts[np.uint64(kb)] += 1
+            if two:
+                counts[np.uint64(kb)] += 1
         za, sa = pcg.standard_normal(sa)
-        zb, sb = pcg.standard_normal(sb)
+        if two:
+            zb, sb = pcg.standard_normal(sb)
+            axb = alpha * (sc * zb)
         if sr:
             ua, sa = pcg.next_double(sa)
-            ub, sb = pcg.next_double(sb)
+            if two:
+                ub, sb = pcg.next_double(sb)
         axa = alpha * (sc * za)
-        axb = alpha * (sc * zb)
         i = np.uint64(3 * ka)  # unsigned: no wrap-around test on the dependency chain
-        j = np.uint64(3 * kb)
         Xa = S[i] - axa * S[i + 1]
-        Xb = S[j] - axb * S[j + 1]
-        if not (0.0 <= Xa <= S[i + 2] and 0.0 <= Xb <= S[j + 2]):
+        if two:
+            j = np.uint64(3 * kb)
+            Xb = S[j] - axb * S[j + 1]
+        if not (0.0 <= Xa <= S[i + 2] and (not two or 0.0 <= Xb <= S[j + 2])):
             return t, ka, kb, sa, sb, axa, axb, ua, ub
         ka = B[np.uint64(ka)] + np.int64(Xa + (1.0 - ua if sr else 0.5))
-        kb = B[np.uint64(kb)] + np.int64(Xb + (1.0 - ub if sr else 0.5))
+        if two:
+            kb = B[np.uint64(kb)] + np.int64(Xb + (1.0 - ub if sr else 0.5))
         t += 1
     return t, ka, kb, sa, sb, 0.0, 0.0, ua, ub
 
@@ -400,15 +406,22 @@ def _chains_1d(
             pb[j] = j
         ka, kb, wa, wb = k0, k0, w0, w0
         todo = burn + steps
-        if two and gauss and (rule == SR and bits == 0 or rule == R):  # the fast loop, each step it leaves finished
+        if gauss and (rule == SR and bits == 0 or rule == R):  # the fast loop, each step it leaves finished
             t = 0
             while True:
-                t, ka, kb, sa, sb, axa, axb, ua, ub = _pair_in_runs(sa, sb, ka, kb, rule == SR, (alpha, params[0]), S,
-                                                                     B, t, todo, burn, counts)  # fmt: skip
+                if two:  # (a literal: the loop compiled for two chains and for one)
+                    t, ka, kb, sa, sb, axa, axb, ua, ub = _pair_in_runs(
+                        sa, sb, ka, kb, True, rule == SR, (alpha, sc), S, B, t, todo, burn, counts
+                    )
+                else:
+                    t, ka, kb, sa, sb, axa, axb, ua, ub = _pair_in_runs(
+                        sa, sb, ka, kb, False, rule == SR, (alpha, sc), S, B, t, todo, burn, counts
+                    )
                 if t == todo:
                     break
                 ka = _step(ka, axa, ua, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
-                kb = _step(kb, axb, ub, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+                if two:
+                    kb = _step(kb, axb, ub, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
                 t += 1
             todo = 0
         for t in range(todo):
@@ -521,8 +534,9 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
     loc = (tab, toff, lp, lf)
     if method == "sgd":
         gp = np.asarray(problem.params, dtype=np.float64)
-        _sgd_chains(states, problem.grad_kernel, gp, alpha, start, vals, off, shape, strides, even, *loc, code, params,
-                    int(steps), int(burn), counts, final)  # fmt: skip
+        work = (np.zeros(d), np.zeros(d), np.zeros(params.size - 1 if code == NoiseKind.MINIBATCH else 1, np.int64))
+        _sgd_chains(states, problem.grad_kernel, gp, alpha, start, vals, off, shape, strides, even, *loc, work, code,
+                    params, int(steps), int(burn), counts, final)  # fmt: skip
     else:
         G = np.ascontiguousarray(np.asarray(problem.gradient(grid.points), dtype=np.float64).reshape(grid.size, d))
         M = np.ascontiguousarray(grid.points - alpha * G)  # the mean step's point x − α g(x)
