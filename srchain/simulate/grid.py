@@ -13,6 +13,14 @@ Per step and coordinate :math:`k`, with the batch-mean noise :math:`\bar\xi_k` d
 
 The gradient on the grid is tabulated once (``G[state, k]``). Returned: the end state of every chain and, after
 ``burn`` steps, the occupation counts of every state (summed over chains).
+
+Speed. On one axis the chains run two at a time in lockstep (:func:`_chains_1d`), so that one chain's dependency
+chain (table load, rounding, index) overlaps the other's, as the fixed lattice's kernels do; exact SR and R under
+Gaussian noise step in a loop of their own while both points stay in their runs of equal gaps
+(:func:`_pair_in_runs`). Each chain keeps its own stream and its own arithmetic, so a chain's path does not depend
+on the chain beside it: the same results for the same seed. The kernels are compiled without Numba's reference
+counting (``_nrt=False``, their work arrays passed in): the step helpers they inline take arrays, and inlined with
+reference counting each call cost an atomic increment and decrement per array per step (4-8x slower).
 """
 
 from __future__ import annotations
@@ -281,12 +289,13 @@ def _chains(
     outside the box needs no clipping: its cell is the end cell and the comparisons give the end value. BC keeps
     its real-valued latent weight (clipped to the box) and the index of its rounding.
 
-    With ``fast`` (exact SR; R under continuous noise) a step whose point stays in the run of equal gaps around the
-    mean step (:func:`_runs`) skips the look-up: there the index is affine in ``y``, ``X = S[idx, j, 0] − αξ̄ ·
-    S[idx, j, 1]`` counted from ``B[idx, j]``, and SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is
-    ≥ u, the same draw as above; it differs from ``u <`` only at equality, probability 2^-53), R's ``⌊X + ½⌋``
-    (a tie has probability 0 under continuous noise). The step's dependency chain is then a load, a multiply-add
-    and a conversion, as in the fixed lattice's kernels; other steps take the look-up."""
+    For exact SR and R under continuous noise a step whose point stays in the run of equal gaps around the mean step
+    (:func:`_runs`; the other rules get runs of no length) skips the look-up (:func:`_step`): there the index is
+    affine in ``y``, ``X = S[3e] − αξ̄ · S[3e + 1]`` counted from ``B[e]`` (the tables flattened state-major,
+    ``e = idx·d + j``), and SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is ≥ u, the same draw as above;
+    it differs from ``u <`` only at equality, probability 2^-53), R's ``⌊X + ½⌋`` (a tie has probability 0 under
+    continuous noise). The step's dependency chain is then a load, a multiply-add and a conversion, as in the fixed
+    lattice's kernels; other steps take the look-up. ``work = (w, k, perm)``: the kernel's work arrays."""
     nch = final.shape[0]
     d = shape.shape[0]
     gauss = code == NoiseKind.GAUSSIAN
