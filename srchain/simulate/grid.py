@@ -168,7 +168,7 @@ def _qd_in_cell(y, vals, o, c, even):
     """Index of Qd(y) for ``y`` in the cell ``c`` of the axis at ``vals[o:]``: up iff past the midpoint, a tie to the
     even neighbour."""
     mid = 0.5 * (vals[o + c] + vals[o + c + 1])
-    return c + np.int64(y > mid or (y == mid and even[o + c + 1]))
+    return c + (np.int64(y > mid) | (np.int64(y == mid) & np.int64(even[o + c + 1])))  # no branch: ~50% taken
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -179,17 +179,6 @@ def _qd_axis(y, vals, o, n, even, tab, to, lp, lf, j):
         cc = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
         k = _qd_in_cell(y, vals, o, cc, even)
     return k
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _walk(vals, o, n, c, y):
-    """The cell ``[v_c, v_{c+1}]`` of the axis ``v = vals[o:o+n]`` holding ``y``, walked to from the cell ``c``
-    (BC's steps are a few cells)."""
-    while c < n - 2 and vals[o + c + 1] <= y:
-        c += 1
-    while c > 0 and vals[o + c] > y:
-        c -= 1
-    return c
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -226,13 +215,17 @@ def _round_step(rule, bits, y, u, vals, o, n, inv, even, tab, to, lp, lf, j):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bc_step(w, k, g, xi, alpha, vals, o, n, even):
-    """BC's latent weight after one step (clipped to the box) and the index of its rounding Qd, walked to from the
-    current cell ``k``: BC's latent weight moves a few cells per step."""
+def _bc_step(w, k, g, xi, alpha, vals, o, n, even, tab, to, lp, lf, j):
+    """BC's latent weight after one step (clipped to the box) and the index of its rounding Qd on axis ``j``: its cell
+    is the current one or a neighbour (one step without a branch), else from the location table (:func:`_cell`)."""
     y = min(max(w - alpha * (g + xi), vals[o]), vals[o + n - 1])
     kn = 0
     if n > 1:
-        kn = _qd_in_cell(y, vals, o, _walk(vals, o, n, min(k, n - 2), y), even)
+        c = min(k, n - 2)
+        c += (np.int64(c < n - 2) & np.int64(vals[o + c + 1] <= y)) - (np.int64(c > 0) & np.int64(vals[o + c] > y))
+        if (c < n - 2 and vals[o + c + 1] <= y) or (c > 0 and vals[o + c] > y):
+            c = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
+        kn = _qd_in_cell(y, vals, o, c, even)
     return y, kn
 
 
@@ -318,7 +311,9 @@ def _chains(
             for j in range(d):
                 xi, s = _draw(s, gauss, code, params, perm)
                 if rule == BC:  # the latent weight in the box; the state is its rounding Qd
-                    w[j], k[j] = _bc_step(w[j], k[j], G[idx, j], xi, alpha, vals, off[j], shape[j], even)
+                    w[j], k[j] = _bc_step(
+                        w[j], k[j], G[idx, j], xi, alpha, vals, off[j], shape[j], even, tab, toff[j], lp, lf, j
+                    )
                     nidx += k[j] * strides[j]
                     continue
                 if rule == SR:
@@ -449,9 +444,9 @@ def _chains_1d(
                 if two:
                     xb, sb = draw_noise(sb, code, params, pb)
             if rule == BC:
-                wa, ka = _bc_step(wa, ka, G[ka], xa, alpha, vals, 0, n, even)
+                wa, ka = _bc_step(wa, ka, G[ka], xa, alpha, vals, 0, n, even, tab, 0, lp, lf, 0)
                 if two:
-                    wb, kb = _bc_step(wb, kb, G[kb], xb, alpha, vals, 0, n, even)
+                    wb, kb = _bc_step(wb, kb, G[kb], xb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0)
                 continue
             if rule == SR:
                 ua, sa = pcg.next_double(sa)
