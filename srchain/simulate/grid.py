@@ -175,7 +175,7 @@ def _qd_in_cell(y, vals, o, c, even):
 def _qd_axis(y, vals, o, n, even, tab, to, lp, lf, j):
     """Index of Qd(y) (round to nearest, ties to even, clipped to the ends) on axis ``j``."""
     k = 0
-    if n > 1:  # (one exit in the helpers that take arrays: inlined, their reference counts then cancel)
+    if n > 1:
         cc = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
         k = _qd_in_cell(y, vals, o, cc, even)
     return k
@@ -197,12 +197,11 @@ def _round_step(rule, bits, y, u, vals, o, n, inv, even, tab, to, lp, lf, j):
     """R's or SR's next index on axis ``j`` (of two or more values) for the step's point ``y`` (``u``: SR's
     uniform), from the location table (:func:`_cell`)."""
     cc = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
+    if rule == R:
+        return _qd_in_cell(y, vals, o, cc, even)
     a = vals[o + cc]
     b = vals[o + cc + 1]
-    if rule == R:  # past the midpoint, a tie to the even neighbour
-        mid = 0.5 * (a + b)
-        up = y > mid or (y == mid and even[o + cc + 1])
-    elif bits > 0:  # the probability away from zero, truncated to ``bits`` bits
+    if bits > 0:  # the probability away from zero, truncated to ``bits`` bits
         scale = 2.0**bits
         r = np.floor(u * scale)
         if b <= 0.0:  # a negative cell: away from zero is down
