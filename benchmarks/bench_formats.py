@@ -9,9 +9,11 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
   the solve's fill adds ~10 GiB: the estimate is 20–22 GiB and the CLI refuses the grid. The benchmark reports that
   estimate, and times the α → 0 limit (Ũ, π̃), which is tridiagonal, on both grids.
 * bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001.
-* The grid simulator (SR, one chain) against the bare draws it makes (one normal and one uniform per step).
+* The grid simulator (SR, α = 0.01; one chain, and two chains on one core) against the bare draws it makes (one
+  normal and one uniform per step), in CPU time.
 
-    python benchmarks/bench_formats.py        # prints one JSON object (about a minute)
+    python benchmarks/bench_formats.py               # prints one JSON object (about a minute)
+    python benchmarks/bench_formats.py --simulator   # the simulator rows only
 """
 
 from __future__ import annotations
@@ -32,6 +34,57 @@ def _timed(fn, repeat=3):
     return best, out
 
 
+def simulator(toy, noise) -> list:
+    """The grid simulator (SR, one core) against the bare draws it makes: one row per format."""
+    # 3. the grid simulator (SR, one core) against the bare draws it makes (one normal + one uniform per step from
+    #    srchain.pcg, NumPy's PCG64 inlined), same run: one chain, and two chains (how a run of two or more chains
+    #    steps on one axis: two in lockstep). CPU time of this process (single-threaded kernels), so that other
+    #    processes on a busy machine distort the ratio less.
+    from numba import njit
+
+    from srchain import pcg
+    from srchain.grids import Grid
+    from srchain.simulate.grid import simulate_grid
+
+    @njit(nogil=True)
+    def bare(states, n):
+        s = pcg.load(states, 0)
+        acc = 0.0
+        for _ in range(n):
+            z, s = pcg.standard_normal(s)
+            u, s = pcg.next_double(s)
+            acc += z + u
+        pcg.store(states, 0, s)
+        return acc
+
+    def cpu_best(fn, repeat=5):
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t)
+        return best
+
+    steps = 4_000_000
+    bare(pcg.states_from_seed(0, 1), 10)
+    t_bare = cpu_best(lambda: bare(pcg.states_from_seed(0, 1), steps))
+    sims = []
+    for fmt in ("bf16", "fp16", "fp8-e4m3"):
+        grid = Grid.of(fmt, (1.0, 8.0))
+        row = {"grid": f"{fmt} [1, 8]", "states": grid.size, "bare_draws_per_second": round(steps / t_bare)}
+        for chains in (1, 2):
+            simulate_grid(toy, noise, grid, "sr", 0.01, steps=10, chains=chains, start=[4.0])
+            t_sim = cpu_best(
+                lambda g2=grid, c=chains: simulate_grid(
+                    toy, noise, g2, "sr", 0.01, steps=steps // c, chains=c, start=[4.0]
+                )
+            )
+            row[f"sr_{chains}_chain_steps_per_second"] = round(steps / t_sim)
+            row[f"sr_{chains}_chain_fraction_of_bare"] = round(t_bare / t_sim, 3)
+        sims.append(row)
+    return sims
+
+
 def main() -> int:
     import numpy as np
 
@@ -46,6 +99,13 @@ def main() -> int:
     noise = make_noise("gaussian", 2.0)
     load = os.getloadavg()
     result = {"benchmark": "formats", "noise": noise.to_dict(), "loadavg_before": list(load), "cases": []}
+
+    if "--simulator" in sys.argv[1:]:  # the simulator rows only (a few seconds)
+        result["simulator"] = simulator(get_problem("toy", domain=(1.0, 8.0)), noise)
+        result["loadavg_after"] = list(os.getloadavg())
+        json.dump(result, sys.stdout, indent=1)
+        print()
+        return 0
 
     # warm-up: compile every kernel once (not timed)
     toy = get_problem("toy", domain=(1.0, 8.0))
@@ -98,42 +158,7 @@ def main() -> int:
             row["format_over_fixed_per_state"] = round(row[f"{fmt}_us_per_state"] / row["fixed_us_per_state"], 3)
             case["rows"].append(row)
         result["cases"].append(case)
-    # 3. the grid simulator (SR, one chain, one core) against the bare draws it makes (one normal + one uniform per
-    #    step from srchain.pcg, NumPy's PCG64 inlined), same run
-    from numba import njit
-
-    from srchain import pcg
-    from srchain.simulate.grid import simulate_grid
-
-    @njit(nogil=True)
-    def bare(states, n):
-        s = pcg.load(states, 0)
-        acc = 0.0
-        for _ in range(n):
-            z, s = pcg.standard_normal(s)
-            u, s = pcg.next_double(s)
-            acc += z + u
-        pcg.store(states, 0, s)
-        return acc
-
-    steps = 2_000_000
-    bare(pcg.states_from_seed(0, 1), 10)
-    sims = []
-    for fmt in ("bf16", "fp8-e4m3"):
-        grid = Grid.of(fmt, (1.0, 8.0))
-        simulate_grid(toy, noise, grid, "sr", 0.01, steps=10, chains=1, start=[4.0])
-        t_sim, _ = _timed(lambda g2=grid: simulate_grid(toy, noise, g2, "sr", 0.01, steps=steps, chains=1, start=[4.0]))
-        t_bare, _ = _timed(lambda: bare(pcg.states_from_seed(0, 1), steps))
-        sims.append(
-            {
-                "grid": f"{fmt} [1, 8]",
-                "states": grid.size,
-                "sr_steps_per_second": round(steps / t_sim),
-                "bare_draws_per_second": round(steps / t_bare),
-                "fraction_of_bare": round(t_bare / t_sim, 3),
-            }
-        )
-    result["simulator"] = sims
+    result["simulator"] = simulator(toy, noise)
     result["loadavg_after"] = list(os.getloadavg())
     json.dump(result, sys.stdout, indent=1)
     print()

@@ -13,21 +13,28 @@ Per step and coordinate :math:`k`, with the batch-mean noise :math:`\bar\xi_k` d
 
 The gradient on the grid is tabulated once (``G[state, k]``). Returned: the end state of every chain and, after
 ``burn`` steps, the occupation counts of every state (summed over chains).
+
+Speed. On one axis the chains run two at a time in lockstep (:func:`_chains_1d`), so that one chain's dependency
+chain (table load, rounding, index) overlaps the other's, as the fixed lattice's kernels do; exact SR and R under
+Gaussian noise step in a loop of their own while both points stay in their runs of equal gaps
+(:func:`_pair_in_runs`). Each chain keeps its own stream and its own arithmetic, so a chain's path does not depend
+on the chain beside it: the same results for the same seed. The kernels are compiled without Numba's reference
+counting (``_nrt=False``, their work arrays passed in): the step helpers they inline take arrays, and inlined with
+reference counting each call cost an atomic increment and decrement per array per step (4-8x slower).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import literally, njit
 
 from srchain import pcg
 from srchain.errors import SrchainError
 from srchain.grids import axis_parity, axis_values
-from srchain.rounding import check_sr_bits, qd_grid_scalar
+from srchain.rounding import check_sr_bits
 from srchain.rules import NoiseKind
 from srchain.simulate.draws import draw_noise
+from srchain.simulate.kernels_1d import _f64_bits
 
 __all__ = ["simulate_grid", "GRID_RULES", "GridRun"]
 
@@ -36,17 +43,9 @@ R, SR, BC, SGD = 0, 1, 2, 3
 GRID_RULES = {"r": R, "sr": SR, "bc": BC, "sgd": SGD}
 
 
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The IEEE-754 bits of a float64 as an int64 (a register move)."""
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
+#: One axis of two or more values runs in :func:`_chains_1d` (chains in pairs); False: in :func:`_chains`, one chain
+#: after the other (the tests compare the two).
+LOCKSTEP = True
 #: Largest cell-location table per axis (entries, int32): beyond it the buckets hold several values and the
 #: location walks the rest.
 LOCATOR_MAX = 2**22
@@ -165,124 +164,112 @@ def _runs(axes, M):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _flat_index(w, vals, off, shape, strides, even):
-    """Flat state of the point whose coordinates are Qd(w_j) on each axis."""
-    idx = 0
-    for j in range(shape.shape[0]):
-        v = vals[off[j] : off[j] + shape[j]]
-        q = qd_grid_scalar(w[j], v, even[off[j] : off[j] + shape[j]])
-        lo = 0
-        hi = shape[j] - 1
-        while hi - lo > 1:  # the index of the grid value q
-            mid = (lo + hi) >> 1
-            if v[mid] <= q:
-                lo = mid
-            else:
-                hi = mid
-        idx += (hi if v[hi] == q else lo) * strides[j]
-    return idx
-
-
-@njit(nogil=True)
-def _sgd_chains(
-    states,
-    grad,
-    gparams,
-    alpha,
-    start,
-    vals,
-    off,
-    shape,
-    strides,
-    even,
-    tab,
-    toff,
-    lp,
-    lf,
-    code,
-    params,
-    steps,
-    burn,
-    counts,
-    final,
-):
-    """SGD chains: the real iterate with the problem's Numba gradient ``grad(w, gparams, out)`` (not cacheable: a
-    kernel that takes a function), clipped to the box; states counted at the iterate's nearest grid value (a binary
-    search: off the iterate's dependency chain, and faster here than the location table's loads)."""
-    nch = final.shape[0]
-    d = shape.shape[0]
-    m = params.shape[0] - 1 if code == 3 else 1
-    perm = np.arange(m)
-    w = np.empty(d)
-    g = np.empty(d)
-    for c in range(nch):
-        s = pcg.load(states, c)
-        for j in range(m):
-            perm[j] = j
-        for j in range(d):
-            w[j] = min(max(start[j], vals[off[j]]), vals[off[j] + shape[j] - 1])
-        for t in range(burn + steps):
-            if t >= burn:
-                counts[_flat_index(w, vals, off, shape, strides, even)] += 1
-            grad(w, gparams, g)
-            for j in range(d):
-                xi, s = draw_noise(s, code, params, perm)
-                y = w[j] - alpha * (g[j] + xi)
-                w[j] = min(max(y, vals[off[j]]), vals[off[j] + shape[j] - 1])
-        final[c] = _flat_index(w, vals, off, shape, strides, even)
-        pcg.store(states, c, s)
+def _qd_in_cell(y, vals, o, c, even):
+    """Index of Qd(y) for ``y`` in the cell ``c`` of the axis at ``vals[o:]``: up iff past the midpoint, a tie to the
+    even neighbour."""
+    mid = 0.5 * (vals[o + c] + vals[o + c + 1])
+    return c + (np.int64(y > mid) | (np.int64(y == mid) & np.int64(even[o + c + 1])))  # no branch: ~50% taken
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _qd_axis(y, vals, o, n, even, tab, to, lp, lf, j):
     """Index of Qd(y) (round to nearest, ties to even, clipped to the ends) on axis ``j``."""
-    if n == 1:
-        return 0
-    cc = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
-    mid = 0.5 * (vals[o + cc] + vals[o + cc + 1])
-    return cc + np.int64(y > mid or (y == mid and even[o + cc + 1]))
+    k = 0
+    if n > 1:
+        cc = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
+        k = _qd_in_cell(y, vals, o, cc, even)
+    return k
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _walk(vals, o, n, c, y):
-    """The cell ``[v_c, v_{c+1}]`` of the axis ``v = vals[o:o+n]`` holding ``y``, walked to from the cell ``c``
-    (BC's steps are a few cells)."""
-    while c < n - 2 and vals[o + c + 1] <= y:
-        c += 1
-    while c > 0 and vals[o + c] > y:
-        c -= 1
-    return c
+def _draw(s, gauss, code, params, perm):
+    """The batch-mean noise ξ̄ (:func:`draw_noise`; the Gaussian draw inlined: the same number)."""
+    if gauss:
+        z, s = pcg.standard_normal(s)
+        xi = params[0] * z
+    else:
+        xi, s = draw_noise(s, code, params, perm)
+    return xi, s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def _round_step(rule, bits, y, u, vals, o, n, inv, even, tab, to, lp, lf, j):
+    """R's or SR's next index on axis ``j`` (of two or more values) for the step's point ``y`` (``u``: SR's
+    uniform), from the location table (:func:`_cell`)."""
+    cc = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
+    if rule == R:
+        return _qd_in_cell(y, vals, o, cc, even)
+    a = vals[o + cc]
+    b = vals[o + cc + 1]
+    if bits > 0:  # the probability away from zero, truncated to ``bits`` bits
+        scale = 2.0**bits
+        r = np.floor(u * scale)
+        if b <= 0.0:  # a negative cell: away from zero is down
+            up = r >= np.floor((b - y) * inv[o + cc] * scale)
+        else:
+            up = r < np.floor((y - a) * inv[o + cc] * scale)
+    else:
+        up = u < (y - a) * inv[o + cc]
+    return cc + np.int64(up)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bc_step(w, k, g, xi, alpha, vals, o, n, even, tab, to, lp, lf, j):
+    """BC's latent weight after one step (clipped to the box) and the index of its rounding Qd on axis ``j``: its cell
+    is the current one or a neighbour (one step without a branch), else from the location table (:func:`_cell`)."""
+    y = min(max(w - alpha * (g + xi), vals[o]), vals[o + n - 1])
+    kn = 0
+    if n > 1:
+        c = min(k, n - 2)
+        c += (np.int64(c < n - 2) & np.int64(vals[o + c + 1] <= y)) - (np.int64(c > 0) & np.int64(vals[o + c] > y))
+        if (c < n - 2 and vals[o + c + 1] <= y) or (c > 0 and vals[o + c] > y):
+            c = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
+        kn = _qd_in_cell(y, vals, o, c, even)
+    return y, kn
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _flat_qd(w, vals, off, shape, strides, even, tab, toff, lp, lf):
+    """Flat state of the point whose coordinates are Qd(w_j) on each axis."""
+    idx = 0
+    for j in range(shape.shape[0]):
+        idx += _qd_axis(w[j], vals, off[j], shape[j], even, tab, toff[j], lp, lf, j) * strides[j]
+    return idx
+
+
+@njit(nogil=True, _nrt=False)
+def _sgd_chains(
+    states, grad, gparams, alpha, start, vals, off, shape, strides, even, tab, toff, lp, lf, work, code, params, steps,
+    burn, counts, final,
+):  # fmt: skip
+    """SGD chains: the real iterate with the problem's Numba gradient ``grad(w, gparams, out)`` (not cacheable: a
+    kernel that takes a function), clipped to the box; states counted at the iterate's nearest grid value."""
+    nch = final.shape[0]
+    d = shape.shape[0]
+    gauss = code == NoiseKind.GAUSSIAN
+    w, g, perm = work  # the iterate, its gradient and the minibatch permutation (compiled without NRT)
+    for c in range(nch):
+        s = pcg.load(states, c)
+        for j in range(perm.size):
+            perm[j] = j
+        for j in range(d):
+            w[j] = min(max(start[j], vals[off[j]]), vals[off[j] + shape[j] - 1])
+        for t in range(burn + steps):
+            if t >= burn:
+                counts[_flat_qd(w, vals, off, shape, strides, even, tab, toff, lp, lf)] += 1
+            grad(w, gparams, g)
+            for j in range(d):
+                xi, s = _draw(s, gauss, code, params, perm)
+                w[j] = min(max(w[j] - alpha * (g[j] + xi), vals[off[j]]), vals[off[j] + shape[j] - 1])
+        final[c] = _flat_qd(w, vals, off, shape, strides, even, tab, toff, lp, lf)
+        pcg.store(states, c, s)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def _chains(
-    states,
-    rule,
-    alpha,
-    bits,
-    start,
-    vals,
-    inv,
-    off,
-    shape,
-    strides,
-    even,
-    tab,
-    toff,
-    lp,
-    lf,
-    G,
-    M,
-    S,
-    B,
-    fast,
-    code,
-    params,
-    steps,
-    burn,
-    counts,
-    final,
-):
+    states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, G, M, S, B, work, code,
+    params, steps, burn, counts, final,
+):  # fmt: skip
     """Run every chain of R, SR (``bits`` > 0: SR with that many random bits) or BC; ``final[c]`` receives chain
     c's end state (flat index), ``counts`` the occupation after ``burn`` steps. ``start`` holds the start point per
     axis (real numbers).
@@ -294,23 +281,21 @@ def _chains(
     outside the box needs no clipping: its cell is the end cell and the comparisons give the end value. BC keeps
     its real-valued latent weight (clipped to the box) and the index of its rounding.
 
-    With ``fast`` (exact SR; R under continuous noise) a step whose point stays in the run of equal gaps around the
-    mean step (:func:`_runs`) skips the look-up: there the index is affine in ``y``, ``X = S[idx, j, 0] − αξ̄ ·
-    S[idx, j, 1]`` counted from ``B[idx, j]``, and SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is
-    ≥ u, the same draw as above; it differs from ``u <`` only at equality, probability 2^-53), R's ``⌊X + ½⌋``
-    (a tie has probability 0 under continuous noise). The step's dependency chain is then a load, a multiply-add
-    and a conversion, as in the fixed lattice's kernels; other steps take the look-up."""
+    For exact SR and R under continuous noise a step whose point stays in the run of equal gaps around the mean step
+    (:func:`_runs`; the other rules get runs of no length) skips the look-up (:func:`_step`): there the index is
+    affine in ``y``, ``X = S[3e] − αξ̄ · S[3e + 1]`` counted from ``B[e]`` (the tables flattened state-major,
+    ``e = idx·d + j``), and SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is ≥ u, the same draw as above;
+    it differs from ``u <`` only at equality, probability 2^-53), R's ``⌊X + ½⌋`` (a tie has probability 0 under
+    continuous noise). The step's dependency chain is then a load, a multiply-add and a conversion, as in the fixed
+    lattice's kernels; other steps take the look-up. ``work = (w, k, perm)``: the kernel's work arrays."""
     nch = final.shape[0]
     d = shape.shape[0]
-    m = params.shape[0] - 1 if code == 3 else 1
-    perm = np.arange(m)
-    w = np.empty(d)
-    k = np.empty(d, dtype=np.int64)
-    scale = 2.0**bits
+    gauss = code == NoiseKind.GAUSSIAN
+    w, k, perm = work  # the point, its indices and the minibatch permutation (no allocation: compiled without NRT)
     u = 0.0
     for c in range(nch):
         s = pcg.load(states, c)
-        for j in range(m):
+        for j in range(perm.size):
             perm[j] = j
         idx = 0
         for j in range(d):
@@ -323,140 +308,157 @@ def _chains(
                 counts[idx] += 1
             nidx = 0
             for j in range(d):
-                o = off[j]
-                n = shape[j]
-                xi, s = draw_noise(s, code, params, perm)
+                xi, s = _draw(s, gauss, code, params, perm)
                 if rule == BC:  # the latent weight in the box; the state is its rounding Qd
-                    y = min(max(w[j] - alpha * (G[idx, j] + xi), vals[o]), vals[o + n - 1])
-                    w[j] = y
-                    if n == 1:
-                        kn = 0
-                    else:  # a walk from the current cell: BC's latent weight moves a few cells per step
-                        cc = _walk(vals, o, n, min(k[j], n - 2), y)
-                        mid = 0.5 * (vals[o + cc] + vals[o + cc + 1])
-                        kn = cc + np.int64(y > mid or (y == mid and even[o + cc + 1]))
-                    k[j] = kn
-                elif n == 1:
-                    if rule == SR:
-                        u, s = pcg.next_double(s)
-                    kn = 0
-                else:
-                    if rule == SR:
-                        u, s = pcg.next_double(s)
-                    # the fast path: y inside the run of equal gaps around the mean step, in index units
-                    X = S[idx, j, 0] - (alpha * xi) * S[idx, j, 1]
-                    if fast and 0.0 <= X <= S[idx, j, 2]:
-                        kn = B[idx, j] + np.int64(X + (0.5 if rule == R else 1.0 - u))
-                        nidx += kn * strides[j]
-                        continue
-                    y = M[idx, j] - alpha * xi
-                    if rule == R:
-                        kn = _qd_axis(y, vals, o, n, even, tab, toff[j], lp, lf, j)
-                    else:
-                        cc = _cell(
-                            y,
-                            vals,
-                            o,
-                            n,
-                            tab,
-                            toff[j],
-                            lp[j, 0],
-                            lf[j, 0],
-                            lf[j, 1],
-                            lp[j, 1],
-                            lp[j, 2],
-                            lp[j, 3],
-                            lp[j, 4],
-                        )
-                        a = vals[o + cc]
-                        if bits > 0:
-                            r = np.floor(u * scale)
-                            if vals[o + cc + 1] <= 0.0:  # a negative cell: away from zero is down
-                                kn = cc + np.int64(r >= np.floor((vals[o + cc + 1] - y) * inv[o + cc] * scale))
-                            else:
-                                kn = cc + np.int64(r < np.floor((y - a) * inv[o + cc] * scale))
-                        else:
-                            kn = cc + np.int64(u < (y - a) * inv[o + cc])
-                nidx += kn * strides[j]
+                    w[j], k[j] = _bc_step(
+                        w[j], k[j], G[idx, j], xi, alpha, vals, off[j], shape[j], even, tab, toff[j], lp, lf, j
+                    )
+                    nidx += k[j] * strides[j]
+                    continue
+                if rule == SR:
+                    u, s = pcg.next_double(s)
+                if shape[j] > 1:
+                    kn = _step(idx * d + j, alpha * xi, u, rule, bits, S, B, M, vals, off[j], shape[j], inv, even, tab,
+                               toff[j], lp, lf, j)  # fmt: skip
+                    nidx += kn * strides[j]
             idx = nidx
         final[c] = idx
         pcg.store(states, c, s)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
+def _pair_in_runs(sa, sb, ka, kb, two, sr, c, S, B, t, end, burn, counts):
+    """Steps ``t, t + 1, …`` of two chains of exact SR (``sr``) or R under Gaussian noise (``c = (α, s)``, ξ̄ = s·Z)
+    in lockstep, as long as both step points stay in their runs (:func:`_runs`): the fast path of :func:`_chains_1d`
+    alone, so that the loop keeps its few values in registers. Returns ``(t, ka, kb, sa, sb, axa, axb, ua, ub)``:
+    ``t = end``, or the step at which a chain left its run, whose draws ``ax = αξ̄`` and ``u`` are returned for the
+    caller to finish (its occupation already counted)."""
+    literally(two)  # compiled for one chain and for two: no test of ``two`` left in the loop
+    alpha, sc = c
+    ua = ub = 0.5
+    axb = Xb = 0.0
+    j = np.uint64(0)
+    while t < end:
+        if t >= burn:
+            counts[np.uint64(ka)] += 1
+            if two:
+                counts[np.uint64(kb)] += 1
+        za, sa = pcg.standard_normal(sa)
+        if two:
+            zb, sb = pcg.standard_normal(sb)
+            axb = alpha * (sc * zb)
+        if sr:
+            ua, sa = pcg.next_double(sa)
+            if two:
+                ub, sb = pcg.next_double(sb)
+        axa = alpha * (sc * za)
+        i = np.uint64(3 * ka)  # unsigned: no wrap-around test on the dependency chain
+        Xa = S[i] - axa * S[i + 1]
+        if two:
+            j = np.uint64(3 * kb)
+            Xb = S[j] - axb * S[j + 1]
+        if not (0.0 <= Xa <= S[i + 2] and (not two or 0.0 <= Xb <= S[j + 2])):
+            return t, ka, kb, sa, sb, axa, axb, ua, ub
+        ka = B[np.uint64(ka)] + np.int64(Xa + (1.0 - ua if sr else 0.5))
+        if two:
+            kb = B[np.uint64(kb)] + np.int64(Xb + (1.0 - ub if sr else 0.5))
+        t += 1
+    return t, ka, kb, sa, sb, 0.0, 0.0, ua, ub
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _step(e, ax, u, rule, bits, S, B, M, vals, o, n, inv, even, tab, to, lp, lf, j):
+    """R's or SR's next index on axis ``j`` (of ``n`` ≥ 2 values at ``vals[o:]``) from the state whose entry of the
+    (flattened, state-major) tables is ``e``: the step's point is ``y = M[e] − ax`` (``ax = αξ̄``; ``u``: SR's
+    uniform). In the run of equal gaps around the mean step the index is affine in y (see :func:`_chains`),
+    otherwise the look-up (:func:`_round_step`)."""
+    i = np.uint64(3 * e)  # unsigned: no wrap-around test on the dependency chain
+    X = S[i] - ax * S[i + 1]
+    if 0.0 <= X <= S[i + 2]:
+        k = B[np.uint64(e)] + np.int64(X + (0.5 if rule == R else 1.0 - u))
+    else:
+        k = _round_step(rule, bits, M[e] - ax, u, vals, o, n, inv, even, tab, to, lp, lf, j)
+    return k
+
+
+@njit(cache=True, nogil=True, _nrt=False)
 def _chains_1d(
-    states,
-    rule,
-    alpha,
-    bits,
-    start,
-    vals,
-    inv,
-    even,
-    tab,
-    lp,
-    lf,
-    M,
-    S,
-    B,
-    fast,
-    code,
-    params,
-    steps,
-    burn,
-    counts,
-    final,
-):
-    """:func:`_chains` for R and SR on one axis, written flat (no loop over axes, Gaussian draws inlined): the same
-    draws, in the same order, and the same rounding, so the same results for the same seed."""
+    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, S, B, perm, code, params, steps, burn,
+    counts, final,
+):  # fmt: skip
+    """:func:`_chains` on one axis (of two or more values), written flat, with two chains stepping in lockstep:
+    chains ``c`` and ``c + 1`` take their steps in the same loop iteration, so the one's dependency chain (look-up,
+    rounding, index) runs while the other's does, as the fixed lattice's kernels do. Each chain draws from its own
+    stream in the same order as in :func:`_chains` and rounds the same way: the same results for the same seed."""
     nch = final.shape[0]
     n = vals.shape[0]
-    m = params.shape[0] - 1 if code == 3 else 1
-    perm = np.arange(m)
     gauss = code == NoiseKind.GAUSSIAN
     sc = params[0]
-    scale = 2.0**bits
-    mode, klo, k0, shift, nbm1 = lp[0, 0], lp[0, 1], lp[0, 2], lp[0, 3], lp[0, 4]
-    lo, invh = lf[0, 0], lf[0, 1]
-    half = rule == R
-    u = 0.0
-    for c in range(nch):
-        s = pcg.load(states, c)
+    m = perm.shape[1]
+    pa = perm[0]
+    pb = perm[1]
+    w0 = min(max(start[0], vals[0]), vals[n - 1]) if rule == BC else start[0]
+    k0 = _qd_axis(w0, vals, 0, n, even, tab, 0, lp, lf, 0)
+    xa = xb = ua = ub = 0.0
+    for c in range(0, nch, 2):
+        two = c + 1 < nch
+        sa = pcg.load(states, c)
+        sb = pcg.load(states, c + 1 if two else c)
         for j in range(m):
-            perm[j] = j
-        k = _qd_axis(start[0], vals, 0, n, even, tab, 0, lp, lf, 0)
-        for t in range(burn + steps):
-            if t >= burn:
-                counts[k] += 1
-            if gauss:
-                z, s = pcg.standard_normal(s)
-                xi = sc * z
-            else:
-                xi, s = draw_noise(s, code, params, perm)
-            if not half:
-                u, s = pcg.next_double(s)
-            ax = alpha * xi
-            if fast:
-                X = S[k, 0] - ax * S[k, 1]
-                if 0.0 <= X <= S[k, 2]:
-                    k = B[k] + np.int64(X + (0.5 if half else 1.0 - u))
-                    continue
-            y = M[k] - ax
-            cc = _cell(y, vals, 0, n, tab, 0, mode, lo, invh, klo, k0, shift, nbm1)
-            a = vals[cc]
-            if half:
-                mid = 0.5 * (a + vals[cc + 1])
-                k = cc + np.int64(y > mid or (y == mid and even[cc + 1]))
-            elif bits > 0:
-                r = np.floor(u * scale)
-                if vals[cc + 1] <= 0.0:  # a negative cell: away from zero is down
-                    k = cc + np.int64(r >= np.floor((vals[cc + 1] - y) * inv[cc] * scale))
+            pa[j] = j
+            pb[j] = j
+        ka, kb, wa, wb = k0, k0, w0, w0
+        todo = burn + steps
+        if gauss and (rule == SR and bits == 0 or rule == R):  # the fast loop, each step it leaves finished
+            t = 0
+            while True:
+                if two:  # (a literal: the loop compiled for two chains and for one)
+                    t, ka, kb, sa, sb, axa, axb, ua, ub = _pair_in_runs(
+                        sa, sb, ka, kb, True, rule == SR, (alpha, sc), S, B, t, todo, burn, counts
+                    )
                 else:
-                    k = cc + np.int64(r < np.floor((y - a) * inv[cc] * scale))
+                    t, ka, kb, sa, sb, axa, axb, ua, ub = _pair_in_runs(
+                        sa, sb, ka, kb, False, rule == SR, (alpha, sc), S, B, t, todo, burn, counts
+                    )
+                if t == todo:
+                    break
+                ka = _step(ka, axa, ua, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+                if two:
+                    kb = _step(kb, axb, ub, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+                t += 1
+            todo = 0
+        for t in range(todo):
+            if t >= burn:
+                counts[ka] += 1
+                if two:
+                    counts[kb] += 1
+            if gauss:
+                z, sa = pcg.standard_normal(sa)
+                xa = sc * z
+                if two:
+                    z, sb = pcg.standard_normal(sb)
+                    xb = sc * z
             else:
-                k = cc + np.int64(u < (y - a) * inv[cc])
-        final[c] = k
-        pcg.store(states, c, s)
+                xa, sa = draw_noise(sa, code, params, pa)
+                if two:
+                    xb, sb = draw_noise(sb, code, params, pb)
+            if rule == BC:
+                wa, ka = _bc_step(wa, ka, G[ka], xa, alpha, vals, 0, n, even, tab, 0, lp, lf, 0)
+                if two:
+                    wb, kb = _bc_step(wb, kb, G[kb], xb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0)
+                continue
+            if rule == SR:
+                ua, sa = pcg.next_double(sa)
+                if two:
+                    ub, sb = pcg.next_double(sb)
+            ka = _step(ka, alpha * xa, ua, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+            if two:
+                kb = _step(kb, alpha * xb, ub, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+        final[c] = ka
+        pcg.store(states, c, sa)
+        if two:
+            final[c + 1] = kb
+            pcg.store(states, c + 1, sb)
 
 
 class GridRun:
@@ -535,79 +537,24 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
     loc = (tab, toff, lp, lf)
     if method == "sgd":
         gp = np.asarray(problem.params, dtype=np.float64)
-        _sgd_chains(
-            states,
-            problem.grad_kernel,
-            gp,
-            alpha,
-            start,
-            vals,
-            off,
-            shape,
-            strides,
-            even,
-            *loc,
-            code,
-            params,
-            int(steps),
-            int(burn),
-            counts,
-            final,
-        )
+        work = (np.zeros(d), np.zeros(d), np.zeros(params.size - 1 if code == NoiseKind.MINIBATCH else 1, np.int64))
+        _sgd_chains(states, problem.grad_kernel, gp, alpha, start, vals, off, shape, strides, even, *loc, work, code,
+                    params, int(steps), int(burn), counts, final)  # fmt: skip
     else:
         G = np.ascontiguousarray(np.asarray(problem.gradient(grid.points), dtype=np.float64).reshape(grid.size, d))
         M = np.ascontiguousarray(grid.points - alpha * G)  # the mean step's point x − α g(x)
         rule = GRID_RULES[method]
         fast = (rule == SR and bits is None) or (rule == R and not noise.is_discrete)
-        S, B = _runs(axes, M) if fast else (np.zeros((1, d, 3)), np.zeros((1, d), dtype=np.int64))
-        if d == 1 and rule != BC and grid.shape[0] > 1:
-            _chains_1d(
-                states,
-                rule,
-                alpha,
-                0 if bits is None else bits,
-                start,
-                vals,
-                inv,
-                even,
-                tab,
-                lp,
-                lf,
-                np.ascontiguousarray(M[:, 0]),
-                np.ascontiguousarray(S[:, 0, :]),
-                np.ascontiguousarray(B[:, 0]),
-                fast,
-                code,
-                params,
-                int(steps),
-                int(burn),
-                counts,
-                final,
-            )
+        S, B = _runs(axes, M)
+        if not fast:  # k-bit SR, R under discrete noise (ties): never in a run, every step takes the look-up
+            S[:, :, 2] = -1.0
+        perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else 1), dtype=np.int64)
+        run = (code, params, int(steps), int(burn), counts, final)
+        if d == 1 and grid.shape[0] > 1 and LOCKSTEP:
+            _chains_1d(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, even, tab, lp, lf, G[:, 0],
+                       M[:, 0].copy(), S.reshape(-1), B[:, 0].copy(), perm, *run)  # fmt: skip
         else:
-            _chains(
-                states,
-                GRID_RULES[method],
-                alpha,
-                0 if bits is None else bits,
-                start,
-                vals,
-                inv,
-                off,
-                shape,
-                strides,
-                even,
-                *loc,
-                G,
-                M,
-                S,
-                B,
-                fast,
-                code,
-                params,
-                int(steps),
-                int(burn),
-                counts,
-                final,
-            )
+            work = (np.zeros(d), np.zeros(d, dtype=np.int64), perm[0])
+            _chains(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, off, shape, strides, even, *loc,
+                    G, M.reshape(-1), S.reshape(-1), B.reshape(-1), work, *run)  # fmt: skip
     return GridRun(grid, method, alpha, final, counts, int(steps), int(burn), bits)
