@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 
 from srchain.assemble import build_rows as _build_rows
 from srchain.assemble import count_rows as _count_rows
@@ -234,43 +235,35 @@ def move_laws(
     tau = alpha / delta
     J = _window(problem, noise, lattice, grads, alpha, tol) if window is None else window
     offs = np.arange(-J, J + 1, dtype=np.int64)
-    m = -grads / delta * alpha  # (n, d) mean step in lattice units
-    c = lattice.coords[rows]  # (n, d)
-    nk = np.asarray(lattice.shape, dtype=np.int64)
-    tgt = c[:, :, None] + offs  # (n, d, W)
-    at_lo = tgt == 0
-    at_hi = tgt == (nk - 1)[None, :, None]
-    inside = (tgt >= 0) & (tgt <= (nk - 1)[None, :, None])
-    mm = m[:, :, None]
+    c = np.ascontiguousarray(lattice.coords[rows], dtype=np.int64)  # (n, d)
+    grads = np.ascontiguousarray(grads, dtype=np.float64)
     # a_c = (m − c)/τ = −g − c·Δ/α, formed without m (which underflows, or loses −g's digits, for tiny α); Δ/α may
     # overflow to inf, where the noise's tail terms are exactly 0.
     with np.errstate(over="ignore"):
         inv_tau = 1.0 / tau if tau > 0 else math.inf
-    g = (-grads)[:, :, None]
-    if method == "sr":
+    targets = np.empty((c.shape[0], c.shape[1], 2 * J + 1), dtype=np.int64)
+    probs = np.empty(targets.shape, dtype=np.float64)
+    nk = np.asarray(lattice.shape, dtype=np.int64)
+    if method == "sr" and not noise.is_discrete and not is_wide(noise, inv_tau):
         # With E(a) = E[(a − ξ̄)⁺] − a⁺ (small in both tails, noise.excess) and a_c = (m − c)/τ:
         #   Pr(move j) = hat(m − j) + τ[E(a_{j−1}) − 2E(a_j) + E(a_{j+1})]
         #   Pr(Qs ≥ j) = clip(m − j + 1, 0, 1) + τ[E(a_{j−1}) − E(a_j)]       (upper face)
         #   Pr(Qs ≤ j) = clip(j + 1 − m, 0, 1) + τ[E(a_{j+1}) − E(a_j)]       (lower face)
-        # i.e. the deterministic rounding of the mean step plus the noise's correction. Far in the tails the first
-        # terms vanish and the corrections are differences of small numbers: no catastrophic cancellation.
-        # hat(m − j) = min((1 + j) − m, (1 − j) + m)⁺: j is an integer, so 1 ± j is exact, and when the result is
-        # small the subtraction is exact (Sterbenz), so a move of probability m = 1e-300 keeps all its digits
-        # (1 − |m − j| would round m − 1 to −1 and give 0 once m < 1e-16).
-        # Discrete noise is summed exactly, and wide noise (α·std/Δ ≥ 64, where these differences of numbers of
-        # size std lose everything) integrated by quadrature: srchain.wide_moves.
+        # i.e. the deterministic rounding of the mean step plus the noise's correction (_sr_place, per row on
+        # every thread; each entry is computed alone, so the bits do not depend on the thread count).
+        ex = np.empty((c.shape[0], c.shape[1], 2 * J + 3), dtype=np.float64)
+        _offsets_kernel(grads, J, inv_tau, ex)  # a_c for c = −J − 1 … J + 1
+        ex = noise.excess(ex)
+        _sr_place(grads, c, nk, J, alpha, delta, tau, ex, targets, probs)
+        return targets, probs, J
+    g = (-grads)[:, :, None]
+    if method == "sr":
+        # Discrete noise is summed exactly, and wide noise (α·std/Δ ≥ 64, where the differences above, of numbers
+        # of size std, lose everything) integrated by quadrature: srchain.wide_moves.
         if noise.is_discrete:
             exact, ge, le = discrete_sr_laws(noise, grads[:, :, None], tau, offs)
-        elif is_wide(noise, inv_tau):
-            exact, ge, le = wide_sr_laws(noise, _scaled_offsets(g, offs, inv_tau), inv_tau)
         else:
-            ext = np.arange(-J - 1, J + 2, dtype=np.float64)
-            ex = noise.excess(_scaled_offsets(g, ext, inv_tau))  # (n, d, W+2)
-            up = (1.0 + offs) - mm  # (1 + j) − m
-            dn = (1.0 - offs) + mm  # (1 − j) + m
-            exact = np.maximum(0.0, np.minimum(up, dn)) + tau * ((ex[..., :-2] + ex[..., 2:]) - 2.0 * ex[..., 1:-1])
-            ge = np.clip(dn, 0.0, 1.0) + tau * (ex[..., :-2] - ex[..., 1:-1])
-            le = np.clip(up, 0.0, 1.0) + tau * (ex[..., 2:] - ex[..., 1:-1])
+            exact, ge, le = wide_sr_laws(noise, _scaled_offsets(g, offs, inv_tau), inv_tau)
     else:
         b_hi = _scaled_offsets(g, offs + 0.5, inv_tau)  # u < j + ½  ⟺  ξ̄ > b_hi
         b_lo = _scaled_offsets(g, offs - 0.5, inv_tau)
@@ -282,10 +275,97 @@ def move_laws(
             exact = wide_r_law(noise, b_hi, inv_tau)
         le = sf_hi  # Pr(u < j + ½)
         ge = cdf_lo  # Pr(u ≥ j − ½)
-    probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
-    probs = np.where(inside, np.maximum(probs, 0.0), 0.0)
-    targets = np.where(inside, tgt, -1)
+    exact, ge, le = (np.ascontiguousarray(np.broadcast_to(x, targets.shape), dtype=np.float64) for x in (exact, ge, le))
+    _place(c, nk, J, exact, ge, le, targets, probs)
     return targets, probs, J
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fmax(a, b):
+    """``np.maximum(a, b)`` of two floats: NaN propagates."""
+    return a if (a >= b or a != a) else b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fmin(a, b):
+    """``np.minimum(a, b)`` of two floats: NaN propagates."""
+    return a if (a <= b or a != a) else b
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _offsets_kernel(grads, J, inv_tau, out):
+    """``out[i, k, w] = a_c = −∇f_k − c/τ`` for ``c = w − J − 1`` (what :func:`_scaled_offsets` computes, bit for
+    bit, over the window extended by one cell each side), one row per task."""
+    n, d = grads.shape
+    W2 = out.shape[2]
+    for i in prange(n):
+        for k in range(d):
+            g = -grads[i, k]
+            for w in range(W2):
+                cc = float(w - J - 1)
+                shift = 0.0 if cc == 0.0 else cc * inv_tau
+                out[i, k, w] = g - shift
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sr_place(grads, coords, nk, J, alpha, delta, tau, ex, targets, probs):
+    """SR's move laws from the excesses ``ex[i, k, w] = E(a_{w−J−1})`` (see :func:`move_laws`), clipped to the box.
+
+    ``hat(m − j) = min((1 + j) − m, (1 − j) + m)⁺``: ``j`` is an integer, so ``1 ± j`` is exact, and when the result
+    is small the subtraction is exact (Sterbenz), so a move of probability m = 1e-300 keeps all its digits
+    (``1 − |m − j|`` would round m − 1 to −1 and give 0 once m < 1e-16). Far in the tails the first terms vanish and
+    the corrections are differences of small numbers: no catastrophic cancellation. Rows run in parallel; every
+    entry is a fixed expression of its own inputs, the same operations in the same order as the NumPy form.
+    """
+    n, d = grads.shape
+    W = 2 * J + 1
+    for i in prange(n):
+        for k in range(d):
+            mm = -grads[i, k] / delta * alpha  # the mean step in lattice units
+            ck = coords[i, k]
+            last = nk[k] - 1
+            for w in range(W):
+                j = w - J
+                t = ck + j
+                if t < 0 or t > last:
+                    targets[i, k, w] = -1
+                    probs[i, k, w] = 0.0
+                    continue
+                jf = float(j)
+                up = (1.0 + jf) - mm  # (1 + j) − m
+                dn = (1.0 - jf) + mm  # (1 − j) + m
+                e0 = ex[i, k, w]
+                e1 = ex[i, k, w + 1]
+                e2 = ex[i, k, w + 2]
+                if t == 0:  # lower face: Pr(Qs ≤ j)
+                    p = _fmin(_fmax(up, 0.0), 1.0) + tau * (e2 - e1)
+                elif t == last:  # upper face: Pr(Qs ≥ j)
+                    p = _fmin(_fmax(dn, 0.0), 1.0) + tau * (e0 - e1)
+                else:
+                    p = _fmax(0.0, _fmin(up, dn)) + tau * ((e0 + e2) - 2.0 * e1)
+                targets[i, k, w] = t
+                probs[i, k, w] = _fmax(p, 0.0)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _place(coords, nk, J, exact, ge, le, targets, probs):
+    """Move laws clipped to the box: the face's entry is ``le`` (lower) or ``ge`` (upper), an inner one ``exact``;
+    targets outside the box get ``-1`` and probability 0 (one row per task)."""
+    n, d = coords.shape
+    W = 2 * J + 1
+    for i in prange(n):
+        for k in range(d):
+            ck = coords[i, k]
+            last = nk[k] - 1
+            for w in range(W):
+                t = ck + w - J
+                if t < 0 or t > last:
+                    targets[i, k, w] = -1
+                    probs[i, k, w] = 0.0
+                    continue
+                p = le[i, k, w] if t == 0 else (ge[i, k, w] if t == last else exact[i, k, w])
+                targets[i, k, w] = t
+                probs[i, k, w] = _fmax(p, 0.0)
 
 
 def _lattice_rule(method) -> str:
