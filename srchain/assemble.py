@@ -114,8 +114,9 @@ def count_rows(targets, probs, lattice, tol: float, own=None) -> int:
     return int(counts[1:].sum())
 
 
-def build_rows(targets, probs, lattice, tol: float, own=None):
-    """CSR pieces (row lengths, columns, values, dropped mass) of the rows whose move laws are given."""
+def build_rows(targets, probs, lattice, tol: float, own=None, index_dtype=np.int64):
+    """CSR pieces (row lengths, columns of ``index_dtype``, values, dropped mass) of the rows whose move laws are
+    given."""
     n, d, W = probs.shape
     own = _own(targets, own)
     strides = lattice.strides
@@ -126,7 +127,7 @@ def build_rows(targets, probs, lattice, tol: float, own=None):
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts[1:], out=indptr[1:])
     nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=np.int64)
+    indices = np.empty(nnz, dtype=index_dtype)
     data = np.empty(nnz, dtype=np.float64)
     dropped = np.zeros(n, dtype=np.float64)
     _assemble(targets, probs, own, strides, tol, False, indptr, indices, data, dropped)

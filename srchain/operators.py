@@ -50,7 +50,7 @@ from srchain.errors import SrchainError
 from srchain.grid_chains import grid_estimate, grid_transition_matrix, grid_u_tilde
 from srchain.grids import is_uniform
 from srchain.lattice import Lattice
-from srchain.noise import NoiseModel
+from srchain.noise import GaussianNoise, NoiseModel, _gauss_excess_one
 from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
@@ -251,6 +251,9 @@ def move_laws(
         #   Pr(Qs ≤ j) = clip(j + 1 − m, 0, 1) + τ[E(a_{j+1}) − E(a_j)]       (lower face)
         # i.e. the deterministic rounding of the mean step plus the noise's correction (_sr_place, per row on
         # every thread; each entry is computed alone, so the bits do not depend on the thread count).
+        if type(noise) is GaussianNoise:  # the excesses computed where they are used, in the same kernel
+            _sr_place_gaussian(grads, c, nk, J, alpha, delta, tau, inv_tau, noise.s, targets, probs)
+            return targets, probs, J
         ex = np.empty((c.shape[0], c.shape[1], 2 * J + 3), dtype=np.float64)
         _offsets_kernel(grads, J, inv_tau, ex)  # a_c for c = −J − 1 … J + 1
         ex = noise.excess(ex)
@@ -307,15 +310,34 @@ def _offsets_kernel(grads, J, inv_tau, out):
                 out[i, k, w] = g - shift
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _sr_place(grads, coords, nk, J, alpha, delta, tau, ex, targets, probs):
-    """SR's move laws from the excesses ``ex[i, k, w] = E(a_{w−J−1})`` (see :func:`move_laws`), clipped to the box.
+@njit(cache=True, nogil=True, inline="always")
+def _sr_entry(mm, j, t, last, e0, e1, e2, tau):
+    """Pr(move ``j``) of SR along one axis from the excesses ``e0, e1, e2 = E(a_{j−1}), E(a_j), E(a_{j+1})``, for a
+    target ``t`` inside the box (a face ``t = 0`` or ``t = last`` carries the tail), clipped below at 0.
 
     ``hat(m − j) = min((1 + j) − m, (1 − j) + m)⁺``: ``j`` is an integer, so ``1 ± j`` is exact, and when the result
     is small the subtraction is exact (Sterbenz), so a move of probability m = 1e-300 keeps all its digits
     (``1 − |m − j|`` would round m − 1 to −1 and give 0 once m < 1e-16). Far in the tails the first terms vanish and
-    the corrections are differences of small numbers: no catastrophic cancellation. Rows run in parallel; every
-    entry is a fixed expression of its own inputs, the same operations in the same order as the NumPy form.
+    the corrections are differences of small numbers: no catastrophic cancellation.
+    """
+    jf = float(j)
+    up = (1.0 + jf) - mm  # (1 + j) − m
+    dn = (1.0 - jf) + mm  # (1 − j) + m
+    if t == 0:  # lower face: Pr(Qs ≤ j)
+        p = _fmin(_fmax(up, 0.0), 1.0) + tau * (e2 - e1)
+    elif t == last:  # upper face: Pr(Qs ≥ j)
+        p = _fmin(_fmax(dn, 0.0), 1.0) + tau * (e0 - e1)
+    else:
+        p = _fmax(0.0, _fmin(up, dn)) + tau * ((e0 + e2) - 2.0 * e1)
+    return _fmax(p, 0.0)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sr_place(grads, coords, nk, J, alpha, delta, tau, ex, targets, probs):
+    """SR's move laws from the excesses ``ex[i, k, w] = E(a_{w−J−1})`` (see :func:`move_laws`), clipped to the box.
+
+    Rows run in parallel; every entry is a fixed expression of its own inputs (:func:`_sr_entry`), the same
+    operations in the same order as the NumPy form, so the bits do not depend on the thread count.
     """
     n, d = grads.shape
     W = 2 * J + 1
@@ -325,26 +347,43 @@ def _sr_place(grads, coords, nk, J, alpha, delta, tau, ex, targets, probs):
             ck = coords[i, k]
             last = nk[k] - 1
             for w in range(W):
-                j = w - J
-                t = ck + j
+                t = ck + w - J
                 if t < 0 or t > last:
                     targets[i, k, w] = -1
                     probs[i, k, w] = 0.0
                     continue
-                jf = float(j)
-                up = (1.0 + jf) - mm  # (1 + j) − m
-                dn = (1.0 - jf) + mm  # (1 − j) + m
-                e0 = ex[i, k, w]
-                e1 = ex[i, k, w + 1]
-                e2 = ex[i, k, w + 2]
-                if t == 0:  # lower face: Pr(Qs ≤ j)
-                    p = _fmin(_fmax(up, 0.0), 1.0) + tau * (e2 - e1)
-                elif t == last:  # upper face: Pr(Qs ≥ j)
-                    p = _fmin(_fmax(dn, 0.0), 1.0) + tau * (e0 - e1)
-                else:
-                    p = _fmax(0.0, _fmin(up, dn)) + tau * ((e0 + e2) - 2.0 * e1)
                 targets[i, k, w] = t
-                probs[i, k, w] = _fmax(p, 0.0)
+                probs[i, k, w] = _sr_entry(mm, w - J, t, last, ex[i, k, w], ex[i, k, w + 1], ex[i, k, w + 2], tau)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sr_place_gaussian(grads, coords, nk, J, alpha, delta, tau, inv_tau, s, targets, probs):
+    """:func:`_sr_place` for Gaussian noise of std ``s``, each excess computed where it is used (one pass, no
+    table of excesses): ``E(a_c) = s·ψ(−|a_c|/s)`` at ``a_c = −∇f_k − c/τ``, the very numbers of
+    :func:`_offsets_kernel` followed by :meth:`srchain.noise.GaussianNoise.excess`."""
+    n, d = grads.shape
+    W = 2 * J + 1
+    for i in prange(n):
+        for k in range(d):
+            g = -grads[i, k]
+            mm = g / delta * alpha
+            ck = coords[i, k]
+            last = nk[k] - 1
+            # E(a_c) for c = w − J − 1, w − J, w − J + 1, slid along the window
+            e0 = _gauss_excess_one(g - float(-J - 1) * inv_tau, s)
+            e1 = _gauss_excess_one(g - (0.0 if J == 0 else float(-J) * inv_tau), s)
+            for w in range(W):
+                cc = float(w - J + 1)
+                e2 = _gauss_excess_one(g - (0.0 if cc == 0.0 else cc * inv_tau), s)
+                t = ck + w - J
+                if t < 0 or t > last:
+                    targets[i, k, w] = -1
+                    probs[i, k, w] = 0.0
+                else:
+                    targets[i, k, w] = t
+                    probs[i, k, w] = _sr_entry(mm, w - J, t, last, e0, e1, e2, tau)
+                e0 = e1
+                e1 = e2
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -477,6 +516,7 @@ def transition_matrix(
         )
     n = lattice.size
     chunk = _chunk_rows(lattice.dim, J, n)
+    col_dtype = np.int32 if n < 2**31 - 1 else np.int64  # columns are < n
     lengths, cols, vals, dropped = [], [], [], 0.0
     for start in range(0, n, chunk):  # a loop over chunks of rows, each vectorised / compiled
         rows = slice(start, min(n, start + chunk))
@@ -486,7 +526,7 @@ def transition_matrix(
         check_move_laws(probs, tol + noise.table_error, start, f"T_alpha at alpha = {alpha:g}")
         if method == "sr":
             _check_rates_representable(noise, lattice, grads[rows], alpha, targets, probs, J)
-        ln, ci, va, dr = _build_rows(targets, probs, lattice, tol)
+        ln, ci, va, dr = _build_rows(targets, probs, lattice, tol, index_dtype=col_dtype)
         del targets, probs
         lengths.append(ln)
         cols.append(ci)
@@ -494,10 +534,10 @@ def transition_matrix(
         dropped = max(dropped, dr)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.concatenate(lengths), out=indptr[1:])
+    nnz = int(indptr[-1])
     indices = np.concatenate(cols) if len(cols) > 1 else cols[0]
     data = np.concatenate(vals) if len(vals) > 1 else vals[0]
     del cols, vals
-    nnz = int(indptr[-1])
     idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
     P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=(n, n))
     P.has_sorted_indices = True
@@ -520,10 +560,10 @@ def _check_rates_representable(
     below the smallest normal float64 are examined (usually none); a rate that is itself below it is the noise's
     own underflow, not α's, and is left to the reducibility check.
     """
+    if J < 1 or not _any_near_underflow(targets, probs, J, _TINY):  # threaded scan; the usual answer
+        return
     near = probs[:, :, [J - 1, J + 1]]
     low = (targets[:, :, [J - 1, J + 1]] >= 0) & (near < _TINY)
-    if not low.any():
-        return
     i, k, side = np.nonzero(low)
     g = grads[i, k]
     rates = np.where(side == 1, noise.lower_partial(-g), noise.upper_partial(-g)) / lattice.delta
@@ -538,6 +578,19 @@ def _check_rates_representable(
             f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
             f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that"
         )
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _any_near_underflow(targets, probs, J, tiny):
+    """Whether a nearest-neighbour move (window positions ``J ± 1``) inside the box is below ``tiny``."""
+    n, d, _ = probs.shape
+    found = 0
+    for i in prange(n):
+        for k in range(d):
+            for w in (J - 1, J + 1):
+                if targets[i, k, w] >= 0 and probs[i, k, w] < tiny:
+                    found += 1
+    return found > 0
 
 
 @accepts_spec
