@@ -8,7 +8,9 @@ summaries travel back to the client, so a 10⁷-vector never passes through the 
 * ``run_sweep(tasks)``: in this process, one task after another; Dask is not imported.
 * ``run_sweep(tasks, workers=N)``: a ``dask.distributed.LocalCluster`` of N single-threaded worker
   processes on the loopback interface, each declaring the resource ``memory`` (its memory limit); a task's
-  ``resources={"memory": bytes}`` keeps a worker from running more solves than fit.
+  ``resources={"memory": bytes}`` keeps a worker from running more solves than fit. The cluster starts in a
+  thread while this process runs the first tasks, and each worker imports the package and loads its compiled
+  kernels as it starts (``srchain._worker_warmup``), before it takes a task.
 * ``run_sweep(tasks, scheduler="tcp://host:8786")``: an existing cluster (``dask scheduler`` /
   ``dask worker ADDRESS --nthreads 1 --resources "memory=16e9 GPU=1"``, or dask-jobqueue).
 
@@ -233,6 +235,7 @@ def run_sweep(
     return_arrays: bool = False,
     worker_resources=None,
     desc: str = "sweep",
+    client_tasks: bool = True,
 ) -> list:
     """Run every task of a sweep once and return their summaries in task order.
 
@@ -260,6 +263,11 @@ def run_sweep(
         Further resources each local worker declares, e.g. ``{"GPU": 1}``.
     desc : str
         The progress bar's label.
+    client_tasks : bool
+        With ``workers``: run tasks in this process while the local cluster starts (its workers' start-up, a few
+        seconds, is then spent on work; each task runs once, wherever, with the same bits). Until the cluster is
+        up, and for the rest of the task this process is in when it comes up, this process runs one task beside
+        the workers: leave memory for one more task than ``workers``, or pass ``False``.
 
     Returns
     -------
@@ -318,6 +326,7 @@ def run_sweep(
                 return_arrays,
                 worker_resources,
                 desc,
+                client_tasks,
             )
     if store is not None:
         store.finalize()
@@ -393,51 +402,74 @@ def _task_resources(tasks, todo, available: dict | None, where: str) -> dict[int
 _WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
+#: Module each local worker runs at start-up (Dask ``preload``): imports the science modules and loads their
+#: compiled kernels, so that a worker's first task does not pay for them.
+_PRELOAD = "srchain._worker_warmup"
+
+
+class _Claims:
+    """The tasks not yet claimed, shared by the client (which runs tasks while its local cluster starts) and the
+    thread that starts the cluster (which, once it is up, takes all the rest for the workers)."""
+
+    def __init__(self, todo):
+        import threading
+
+        self._lock = threading.Lock()
+        self._left = list(todo)
+        self._closed = False
+
+    def take(self):
+        with self._lock:
+            if self._closed or not self._left:
+                return None
+            return self._left.pop(0)
+
+    def close(self) -> list:
+        with self._lock:
+            self._closed = True
+            rest, self._left = self._left, []
+            return rest
+
+
 def _run_dask(
-    tasks, todo, ids, results, store, workers, scheduler, progress, memory_limit, return_arrays, worker_resources, desc
+    tasks,
+    todo,
+    ids,
+    results,
+    store,
+    workers,
+    scheduler,
+    progress,
+    memory_limit,
+    return_arrays,
+    worker_resources,
+    desc,
+    client_tasks=True,
 ) -> None:
+    import threading
+
     import dask
     from distributed import Client, KilledWorker, LocalCluster, as_completed
 
-    cluster = client = None
-    futures: dict = {}
-    try:
-        if workers is not None:
-            limit = _memory_per_worker(memory_limit, workers)
-            where = f"the local cluster ({workers} workers)"
-            with dask.config.set(_WORKER_ENVIRON):
-                cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    memory_limit=limit,
-                    silence_logs=logging.ERROR,
-                    resources={"memory": limit, **dict(worker_resources or {})},
-                )
-            client = Client(cluster, set_as_default=False)
-        else:
-            where = f"the cluster at {scheduler}"
-            try:
-                client = Client(scheduler, set_as_default=False, timeout="30s")
-            except (OSError, TimeoutError) as exc:
-                raise SrchainError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
-        info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else client.scheduler_info()
-        winfo = list(info.get("workers", {}).values())
-        available: dict | None = None
-        if winfo:
-            available = {}
-            for w in winfo:
-                for name, amount in (w.get("resources") or {}).items():
-                    available[name] = max(available.get(name, 0), amount)
-        res = _task_resources(tasks, todo, available, where)
-        run_id = uuid.uuid4().hex[:8]
+    state: dict = {"cluster": None, "client": None, "futures": {}, "error": None}
+    run_id = uuid.uuid4().hex[:8]
+
+    def submit(client, cluster, rest, res, where) -> None:
+        if res is None:
+            info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else client.scheduler_info()
+            winfo = list(info.get("workers", {}).values())
+            available: dict | None = None
+            if winfo:
+                available = {}
+                for w in winfo:
+                    for name, amount in (w.get("resources") or {}).items():
+                        available[name] = max(available.get(name, 0), amount)
+            res = _task_resources(tasks, rest, available, where)
         share = None
         if cluster is not None and hasattr(os, "sched_getaffinity"):
             cpus = sorted(os.sched_getaffinity(0))
             share = (workers, tuple(cpus)) if workers <= len(cpus) else None
-        for i in todo:
+        for i in rest:
             fut = client.submit(
                 _execute,
                 tasks[i],
@@ -448,34 +480,100 @@ def _run_dask(
                 resources=res[i],
                 pure=False,
             )
-            futures[fut] = i
+            state["futures"][fut] = i
+
+    claims = None
+    starter = None
+    try:
         with _bar(len(todo), progress, desc) as bar:
-            for fut in as_completed(list(futures), loop=client.loop):
-                i = futures[fut]
+            if workers is not None:
+                limit = _memory_per_worker(memory_limit, workers)
+                where = f"the local cluster ({workers} workers)"
+                declared = {"memory": limit, **dict(worker_resources or {})}
+                res = _task_resources(tasks, todo, declared, where)  # refused before any process starts
+
+                def start() -> None:
+                    with dask.config.set(_WORKER_ENVIRON):
+                        state["cluster"] = LocalCluster(
+                            n_workers=workers,
+                            threads_per_worker=1,
+                            processes=True,
+                            host="127.0.0.1",
+                            dashboard_address=None,
+                            memory_limit=limit,
+                            silence_logs=logging.ERROR,
+                            resources=declared,
+                            preload=[_PRELOAD],
+                        )
+                    state["client"] = Client(state["cluster"], set_as_default=False)
+
+                if client_tasks and len(todo) > 1:
+                    # The cluster starts in a thread while this one runs tasks (the client's modules and kernels
+                    # are already loaded); once it is up, that thread hands every task not yet begun to the
+                    # workers, and this one finishes the task it is in.
+                    claims = _Claims(todo)
+
+                    def starter_main() -> None:
+                        try:
+                            start()
+                            rest = claims.close()
+                            if rest:
+                                submit(state["client"], state["cluster"], rest, res, where)
+                        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                            claims.close()
+                            state["error"] = exc
+
+                    starter = threading.Thread(target=starter_main, name="srchain-cluster-start", daemon=True)
+                    starter.start()
+                    while (i := claims.take()) is not None:
+                        results[i] = _execute(tasks[i], store, return_arrays)
+                        bar.update()
+                    starter.join()
+                    starter = None
+                    if state["error"] is not None:
+                        raise state["error"]
+                else:
+                    start()
+                    submit(state["client"], state["cluster"], todo, res, where)
+            else:
+                where = f"the cluster at {scheduler}"
                 try:
-                    results[i] = fut.result()
-                except KilledWorker:
-                    raise SrchainError(
-                        f"task {dict(tasks[i].key)!r} killed its worker repeatedly (out of memory?"
-                        f" declare its memory need, use fewer workers or more memory per worker)"
-                    ) from None
-                bar.update()
+                    state["client"] = Client(scheduler, set_as_default=False, timeout="30s")
+                except (OSError, TimeoutError) as exc:
+                    raise SrchainError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+                submit(state["client"], None, todo, None, where)
+            futures = state["futures"]
+            if futures:
+                for fut in as_completed(list(futures), loop=state["client"].loop):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except KilledWorker:
+                        raise SrchainError(
+                            f"task {dict(tasks[i].key)!r} killed its worker repeatedly (out of memory?"
+                            f" declare its memory need, use fewer workers or more memory per worker)"
+                        ) from None
+                    bar.update()
     except BaseException:
-        if client is not None and futures:
+        if claims is not None:
+            claims.close()
+        if starter is not None:
+            starter.join()  # the cluster being started: wait for it, so that it is closed below
+        if state["client"] is not None and state["futures"]:
             try:
-                client.cancel(list(futures), force=True)
+                state["client"].cancel(list(state["futures"]), force=True)
             except Exception:  # noqa: BLE001 - best effort while already failing
                 pass
         raise
     finally:
-        if client is not None:
+        if state["client"] is not None:
             try:
-                client.close()
+                state["client"].close()
             except Exception:  # noqa: BLE001
                 pass
-        if cluster is not None:
+        if state["cluster"] is not None:
             try:
-                cluster.close()
+                state["cluster"].close()
             except Exception:  # noqa: BLE001
                 pass
 
