@@ -26,6 +26,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -99,7 +100,9 @@ def startup_task(alpha: float, states: int):
     pi = stationary(P, shape=lat.shape).pi
     t3 = time.perf_counter()
     summary = {"alpha": alpha, "pid": os.getpid(), "enter": enter, "leave": time.time(), "fresh_imports": fresh}
-    summary.update({"imports": t1 - t0, "build": t2 - t1, "solve": t3 - t2, "checksum": float(pi @ np.arange(pi.size))})
+    summary.update(
+        {"imports": t1 - t0, "build": t2 - t1, "solve": t3 - t2, "digest": hashlib.sha256(pi.tobytes()).hexdigest()}
+    )
     return summary, {}
 
 
@@ -124,6 +127,12 @@ def startup(workers: int, alphas: int, states: int, client_tasks: bool | None) -
     t = time.perf_counter()
     par = run_sweep(tasks, workers=workers, progress=False, **kw)
     wall = time.perf_counter() - t
+    import threading
+
+    for th in threading.enumerate():  # the cluster's teardown, in the background after run_sweep returned
+        if th.name in ("srchain-cluster-start", "srchain-cluster-close"):
+            th.join()
+    closing = time.perf_counter() - t - wall
     mine = os.getpid()
     on_workers = sorted((s for s in par if s["pid"] != mine), key=lambda s: s["enter"])
     first = {}
@@ -142,11 +151,12 @@ def startup(workers: int, alphas: int, states: int, client_tasks: bool | None) -
         "client_tasks_option": kw.get("client_tasks", "n/a (this version has none)"),
         "serial_seconds": round(serial_wall, 3),
         "workers_seconds": round(wall, 3),
-        "same_results": [s["checksum"] for s in serial] == [s["checksum"] for s in par],
+        "same_results": [s["digest"] for s in serial] == [s["digest"] for s in par],
         "tasks_in_client": sum(s["pid"] == mine for s in par),
         "until_first_task_seconds": round(min(s["enter"] for s in par) - t_wall, 3),
         "until_first_worker_task_seconds": round(on_workers[0]["enter"] - t_wall, 3) if on_workers else None,
         "after_last_task_seconds": round(t_wall + wall - max(s["leave"] for s in par), 3),
+        "cluster_closing_after_return_seconds": round(closing, 3),
         "worker_first_task": [
             {k: round(v, 3) if isinstance(v, float) else v for k, v in f.items() if k in ("imports", "build", "solve")}
             | {"fresh_imports": f["fresh_imports"]}

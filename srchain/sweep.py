@@ -424,11 +424,25 @@ class _Claims:
                 return None
             return self._left.pop(0)
 
-    def close(self) -> list:
+    def close(self) -> tuple[list, bool]:
+        """Claim every task left; also whether this call was the first to close (the other side then knows that
+        it was not, and who owns the cluster)."""
         with self._lock:
+            first = not self._closed
             self._closed = True
             rest, self._left = self._left, []
-            return rest
+            return rest, first
+
+
+def _shutdown(state: dict) -> None:
+    """Close the client and the local cluster in ``state`` (best effort)."""
+    for name in ("client", "cluster"):
+        obj, state[name] = state.get(name), None
+        if obj is not None:
+            try:
+                obj.close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
 
 
 def _run_dask(
@@ -484,6 +498,7 @@ def _run_dask(
 
     claims = None
     starter = None
+    owner = True  # this thread closes the client and the cluster (False: the starter thread does)
     try:
         with _bar(len(todo), progress, desc) as bar:
             if workers is not None:
@@ -516,22 +531,35 @@ def _run_dask(
                     def starter_main() -> None:
                         try:
                             start()
-                            rest = claims.close()
+                            rest, first = claims.close()
+                        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                            if not claims.close()[1]:  # the client has stopped without the cluster: nobody waits
+                                _shutdown(state)
+                            state["error"] = exc
+                            return
+                        if not first:  # every task ran in the client (or it failed): the cluster is not needed
+                            _shutdown(state)
+                            return
+                        try:
                             if rest:
                                 submit(state["client"], state["cluster"], rest, res, where)
                         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                            claims.close()
                             state["error"] = exc
 
-                    starter = threading.Thread(target=starter_main, name="srchain-cluster-start", daemon=True)
+                    # not a daemon: if the client finishes first, the thread closes the cluster once it is up,
+                    # and the interpreter waits for that at exit
+                    starter = threading.Thread(target=starter_main, name="srchain-cluster-start")
                     starter.start()
                     while (i := claims.take()) is not None:
                         results[i] = _execute(tasks[i], store, return_arrays)
                         bar.update()
-                    starter.join()
+                    if claims.close()[1]:  # all done here: the starting cluster is left to its thread
+                        owner = False
+                    else:
+                        starter.join()
+                        if state["error"] is not None:
+                            raise state["error"]
                     starter = None
-                    if state["error"] is not None:
-                        raise state["error"]
                 else:
                     start()
                     submit(state["client"], state["cluster"], todo, res, where)
@@ -555,27 +583,23 @@ def _run_dask(
                         ) from None
                     bar.update()
     except BaseException:
-        if claims is not None:
-            claims.close()
-        if starter is not None:
-            starter.join()  # the cluster being started: wait for it, so that it is closed below
-        if state["client"] is not None and state["futures"]:
+        if claims is not None and claims.close()[1]:
+            owner = False  # the starter thread closes the cluster once it is up; this one need not wait
+        elif starter is not None:
+            starter.join()  # it is submitting: wait, so that the futures are cancelled and the cluster closed
+        if owner and state["client"] is not None and state["futures"]:
             try:
                 state["client"].cancel(list(state["futures"]), force=True)
             except Exception:  # noqa: BLE001 - best effort while already failing
                 pass
         raise
+    else:
+        if owner:  # every task is done: the teardown (seconds) goes on in a thread the interpreter waits for at exit
+            owner = False
+            threading.Thread(target=_shutdown, args=(state,), name="srchain-cluster-close").start()
     finally:
-        if state["client"] is not None:
-            try:
-                state["client"].close()
-            except Exception:  # noqa: BLE001
-                pass
-        if state["cluster"] is not None:
-            try:
-                state["cluster"].close()
-            except Exception:  # noqa: BLE001
-                pass
+        if owner:
+            _shutdown(state)
 
 
 def _accepts_n_workers(client) -> bool:

@@ -299,8 +299,10 @@ def test_ctrl_c_on_the_client_then_resume(tmp_path, serial_store):
         with ResultStore.open_or_create(p, template(), SETTINGS) as st:
             th = threading.Thread(target=interrupt, daemon=True)
             th.start()
-            with pytest.raises(KeyboardInterrupt):
-                run_sweep(tasks(calls_dir, sleep=0.5), st, workers=2, progress=False, memory_limit="1GiB")
+            with pytest.raises(KeyboardInterrupt):  # the workers' path (tests/test_sweep_start.py: the client's)
+                run_sweep(
+                    tasks(calls_dir, sleep=0.5), st, workers=2, progress=False, memory_limit="1GiB", client_tasks=False
+                )
         assert not (p / ".srchain" / "lock").exists()
         ds = open_results(p)  # readable
         finished = int(ds.done.sum())
