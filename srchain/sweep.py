@@ -402,6 +402,19 @@ def _task_resources(tasks, todo, available: dict | None, where: str) -> dict[int
 _WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
+def _start_method() -> dict:
+    """Dask's way of starting local worker processes: ``forkserver`` where the platform has it. One server
+    process, started once per client process and already holding Dask and NumPy, forks every worker of this and
+    later sweeps; with ``spawn`` each worker started a fresh interpreter and imported them again (measured here, two
+    workers on a loaded 2-core machine: 10.2 s to the first task against 7.3 s, and the cluster's teardown 3.3 s
+    against 0.1 s)."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return {"distributed.worker.multiprocessing-method": "forkserver"}
+    return {}
+
+
 #: Module each local worker runs at start-up (Dask ``preload``): imports the science modules and loads their
 #: compiled kernels, so that a worker's first task does not pay for them.
 _PRELOAD = "srchain._worker_warmup"
@@ -508,7 +521,7 @@ def _run_dask(
                 res = _task_resources(tasks, todo, declared, where)  # refused before any process starts
 
                 def start() -> None:
-                    with dask.config.set(_WORKER_ENVIRON):
+                    with dask.config.set({**_WORKER_ENVIRON, **_start_method()}):
                         state["cluster"] = LocalCluster(
                             n_workers=workers,
                             threads_per_worker=1,
