@@ -18,7 +18,14 @@ Chains: the separable 2-D objective (8) on [−4, 10]², Δ = 0.014014 (1000 × 
     serial task, each process's first task excluded). With W workers, ``parallel_ratio`` can be no better than about
     ``task_concurrency_slowdown / W``: where the cores share one memory bus, a memory-bound solve cannot reach 0.6.
 
+(e) Fixed costs: ``until_first_task_seconds`` / ``until_first_worker_task_seconds`` (from the call), ``client_tasks``
+    (tasks the client ran while its cluster started), ``worker_first_task_seconds``. ``--startup`` runs only these,
+    on small tasks that time their own imports, T_α build and solve, so that a worker's first task (imports, loading
+    the compiled kernels) shows against its later ones; it also runs on older versions of the package (the
+    "before" figures), and ``--no-client-tasks`` keeps the client idle while the cluster starts.
+
     python benchmarks/bench_sweep.py                  # 10⁶ states, 8 α (a few minutes on 2 cores)
+    python benchmarks/bench_sweep.py --startup --states 40000   # where the fixed costs go
     python benchmarks/bench_sweep.py --states 40000   # a quick check
 Prints one JSON object.
 """
