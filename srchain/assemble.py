@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from srchain._threads import threads_for
+
 __all__ = ["build_rows", "count_rows"]
 
 
@@ -110,7 +112,8 @@ def count_rows(targets, probs, lattice, tol: float, own=None) -> int:
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
-    _assemble(targets, probs, own, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+    with threads_for(probs.size):
+        _assemble(targets, probs, own, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
     return int(counts[1:].sum())
 
 
@@ -123,12 +126,13 @@ def build_rows(targets, probs, lattice, tol: float, own=None, index_dtype=np.int
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
-    _assemble(targets, probs, own, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts[1:], out=indptr[1:])
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=index_dtype)
-    data = np.empty(nnz, dtype=np.float64)
-    dropped = np.zeros(n, dtype=np.float64)
-    _assemble(targets, probs, own, strides, tol, False, indptr, indices, data, dropped)
+    with threads_for(probs.size):
+        _assemble(targets, probs, own, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts[1:], out=indptr[1:])
+        nnz = int(indptr[-1])
+        indices = np.empty(nnz, dtype=index_dtype)
+        data = np.empty(nnz, dtype=np.float64)
+        dropped = np.zeros(n, dtype=np.float64)
+        _assemble(targets, probs, own, strides, tol, False, indptr, indices, data, dropped)
     return counts[1:], indices, data, float(np.max(np.abs(dropped))) if n else 0.0

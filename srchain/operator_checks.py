@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from srchain._threads import threads_for
 from srchain.errors import SrchainError
 
 __all__ = ["ROUNDING", "check_move_laws", "check_sums", "check_dropped", "check_stochastic"]
@@ -31,7 +32,8 @@ def check_move_laws(probs: np.ndarray, tol: float, rows_start: int, what: str) -
     index; ``what`` names the chain in the message."""
     if probs.ndim == 3 and probs.dtype == np.float64 and probs.flags.c_contiguous:
         sums = np.empty(probs.shape[:2], dtype=np.float64)
-        _law_sums(probs, sums)  # threaded: the build's checks must not be its serial part
+        with threads_for(probs.size):
+            _law_sums(probs, sums)  # threaded: the build's checks must not be its serial part
     else:
         sums = probs.sum(axis=-1)
     check_sums(sums, tol, what, lambda i, k: f"the move law of state {rows_start + i} along axis {k}")
@@ -95,7 +97,8 @@ def check_stochastic(P: sp.csr_matrix, what: str) -> None:
     n = P.shape[0]
     s = np.empty(n, dtype=np.float64)
     flags = np.empty(n, dtype=np.int8)
-    _row_checks(P.indptr, np.ascontiguousarray(P.data, dtype=np.float64), s, flags)
+    with threads_for(P.nnz):
+        _row_checks(P.indptr, np.ascontiguousarray(P.data, dtype=np.float64), s, flags)
     if np.any(flags & 1):
         raise SrchainError(f"{what} has NaN or infinite entries; float64 cannot represent this chain")
     if np.any(flags & 2):

@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from srchain._threads import threads_for
 from srchain.assemble import build_rows as _build_rows
 from srchain.assemble import count_rows as _count_rows
 from srchain.budget import check_memory
@@ -251,14 +252,15 @@ def move_laws(
         #   Pr(Qs ≤ j) = clip(j + 1 − m, 0, 1) + τ[E(a_{j+1}) − E(a_j)]       (lower face)
         # i.e. the deterministic rounding of the mean step plus the noise's correction (_sr_place, per row on
         # every thread; each entry is computed alone, so the bits do not depend on the thread count).
-        if type(noise) is GaussianNoise:  # the excesses computed where they are used, in the same kernel
-            _sr_place_gaussian(grads, c, nk, J, alpha, delta, tau, inv_tau, noise.s, targets, probs)
+        with threads_for(targets.size):
+            if type(noise) is GaussianNoise:  # the excesses computed where they are used, in the same kernel
+                _sr_place_gaussian(grads, c, nk, J, alpha, delta, tau, inv_tau, noise.s, targets, probs)
+                return targets, probs, J
+            ex = np.empty((c.shape[0], c.shape[1], 2 * J + 3), dtype=np.float64)
+            _offsets_kernel(grads, J, inv_tau, ex)  # a_c for c = −J − 1 … J + 1
+            ex = noise.excess(ex)
+            _sr_place(grads, c, nk, J, alpha, delta, tau, ex, targets, probs)
             return targets, probs, J
-        ex = np.empty((c.shape[0], c.shape[1], 2 * J + 3), dtype=np.float64)
-        _offsets_kernel(grads, J, inv_tau, ex)  # a_c for c = −J − 1 … J + 1
-        ex = noise.excess(ex)
-        _sr_place(grads, c, nk, J, alpha, delta, tau, ex, targets, probs)
-        return targets, probs, J
     g = (-grads)[:, :, None]
     if method == "sr":
         # Discrete noise is summed exactly, and wide noise (α·std/Δ ≥ 64, where the differences above, of numbers
@@ -279,7 +281,8 @@ def move_laws(
         le = sf_hi  # Pr(u < j + ½)
         ge = cdf_lo  # Pr(u ≥ j − ½)
     exact, ge, le = (np.ascontiguousarray(np.broadcast_to(x, targets.shape), dtype=np.float64) for x in (exact, ge, le))
-    _place(c, nk, J, exact, ge, le, targets, probs)
+    with threads_for(targets.size):
+        _place(c, nk, J, exact, ge, le, targets, probs)
     return targets, probs, J
 
 
@@ -542,7 +545,8 @@ def transition_matrix(
     P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=(n, n))
     P.has_sorted_indices = True
     check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
-    check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
+    with threads_for(P.nnz):
+        check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J, lattice=lattice)
 
 
@@ -560,8 +564,11 @@ def _check_rates_representable(
     below the smallest normal float64 are examined (usually none); a rate that is itself below it is the noise's
     own underflow, not α's, and is left to the reducibility check.
     """
-    if J < 1 or not _any_near_underflow(targets, probs, J, _TINY):  # threaded scan; the usual answer
+    if J < 1:
         return
+    with threads_for(probs.size):
+        if not _any_near_underflow(targets, probs, J, _TINY):  # threaded scan; the usual answer
+            return
     near = probs[:, :, [J - 1, J + 1]]
     low = (targets[:, :, [J - 1, J + 1]] >= 0) & (near < _TINY)
     i, k, side = np.nonzero(low)
