@@ -228,6 +228,7 @@ def case_sweep(side: int, n_alpha: int, workers: int) -> dict:
         "serial_build_median_seconds": float(np.median([s["build"] for s in serial[1:]])),
         "worker_build_median_seconds": float(np.median([s["build"] for s in par])),
         "tasks_per_worker": [len(v) for v in by_pid.values()],
+        "tasks_in_client": sum(s["pid"] == os.getpid() for s in par),  # run while the cluster started
     }
 
 
