@@ -265,7 +265,8 @@ def run_sweep(
         The progress bar's label.
     client_tasks : bool
         With ``workers``: run tasks in this process while the local cluster starts (its workers' start-up, a few
-        seconds, is then spent on work; each task runs once, wherever, with the same bits). Until the cluster is
+        seconds, is then spent on work; each task runs once, wherever, with the same bits). The cluster starts one
+        second after the first task, and not at all if this process has taken every task by then. Until the cluster is
         up, and for the rest of the task this process is in when it comes up, this process runs one task beside
         the workers: leave memory for one more task than ``workers``, or pass ``False``.
 
@@ -415,6 +416,10 @@ def _start_method() -> dict:
     return {}
 
 
+#: Seconds the client runs tasks alone before it starts a local cluster: a sweep it has taken every task of by then
+#: (small tasks, or few) starts none (a cluster takes seconds to start and to close).
+_START_DELAY = 1.0
+
 #: Module each local worker runs at start-up (Dask ``preload``): imports the science modules and loads their
 #: compiled kernels, so that a worker's first task does not pay for them.
 _PRELOAD = "srchain._worker_warmup"
@@ -430,12 +435,16 @@ class _Claims:
         self._lock = threading.Lock()
         self._left = list(todo)
         self._closed = False
+        self.drained = threading.Event()  # set once no task is left to claim
 
     def take(self):
         with self._lock:
             if self._closed or not self._left:
                 return None
-            return self._left.pop(0)
+            i = self._left.pop(0)
+            if not self._left:
+                self.drained.set()
+            return i
 
     def close(self) -> tuple[list, bool]:
         """Claim every task left; also whether this call was the first to close (the other side then knows that
@@ -444,6 +453,7 @@ class _Claims:
             first = not self._closed
             self._closed = True
             rest, self._left = self._left, []
+            self.drained.set()
             return rest, first
 
 
@@ -542,6 +552,9 @@ def _run_dask(
                     claims = _Claims(todo)
 
                     def starter_main() -> None:
+                        if claims.drained.wait(_START_DELAY):  # the client took every task meanwhile: no cluster
+                            claims.close()
+                            return
                         try:
                             start()
                             rest, first = claims.close()

@@ -99,3 +99,34 @@ def test_a_sweep_the_client_finishes_alone_returns_and_the_cluster_is_closed(tmp
         assert [s["alpha"] for s in summaries] == ALPHAS[:2]
         assert _pids(calls_dir) == [os.getpid()] * 2  # two instant tasks: done before any worker is up
         _wait_for_cluster_threads()
+
+
+def solve_task(alpha: float):
+    """A real task: T_α of the coupled 2-D chain and its stationary law, as digests of their bytes."""
+    import hashlib
+
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.operators import transition_matrix
+    from srchain.problems import get_problem
+    from srchain.stationary import stationary
+
+    p = get_problem("coupled", dim=2)
+    lat = Lattice.from_domain(0.5, p.domain, 2)
+    P = transition_matrix(p, make_noise("gaussian", sigma=2.0), lat, alpha).P
+    pi = stationary(P, shape=lat.shape).pi
+    digest = {name: hashlib.sha256(a.tobytes()).hexdigest() for name, a in (("P", P.data), ("pi", pi))}
+    return {"alpha": alpha, **digest, "pid": os.getpid()}, {}
+
+
+def test_real_solves_on_workers_have_the_serial_bits():
+    # the CLI's small sweeps now finish in the client before a cluster starts; here the workers solve every α
+    run = [Task({"alpha": a}, solve_task, {"alpha": a}) for a in (0.1, 0.03, 0.01, 0.003)]
+    serial = run_sweep(run, progress=False)
+    with deadline(240):
+        par = run_sweep(run, workers=2, progress=False, memory_limit="1GiB", client_tasks=False)
+    _wait_for_cluster_threads()
+    assert all(s["pid"] != os.getpid() for s in par)
+    assert [{k: v for k, v in s.items() if k != "pid"} for s in par] == [
+        {k: v for k, v in s.items() if k != "pid"} for s in serial
+    ]
