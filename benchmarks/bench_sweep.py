@@ -18,7 +18,14 @@ Chains: the separable 2-D objective (8) on [−4, 10]², Δ = 0.014014 (1000 × 
     serial task, each process's first task excluded). With W workers, ``parallel_ratio`` can be no better than about
     ``task_concurrency_slowdown / W``: where the cores share one memory bus, a memory-bound solve cannot reach 0.6.
 
+(e) Fixed costs: ``until_first_task_seconds`` / ``until_first_worker_task_seconds`` (from the call), ``client_tasks``
+    (tasks the client ran while its cluster started), ``worker_first_task_seconds``. ``--startup`` runs only these,
+    on small tasks that time their own imports, T_α build and solve, so that a worker's first task (imports, loading
+    the compiled kernels) shows against its later ones; it also runs on older versions of the package (the
+    "before" figures), and ``--no-client-tasks`` keeps the client idle while the cluster starts.
+
     python benchmarks/bench_sweep.py                  # 10⁶ states, 8 α (a few minutes on 2 cores)
+    python benchmarks/bench_sweep.py --startup --states 40000   # where the fixed costs go
     python benchmarks/bench_sweep.py --states 40000   # a quick check
 Prints one JSON object.
 """
@@ -26,6 +33,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -54,6 +62,7 @@ def solve(alpha: float, states: int):
     from srchain.operators import transition_matrix
     from srchain.stationary import stationary
 
+    enter = time.time()
     t0 = time.perf_counter()
     problem, noise, lat = chain(states)
     op = transition_matrix(problem, noise, lat, alpha)
@@ -64,13 +73,105 @@ def solve(alpha: float, states: int):
     ent = float(-(p * np.log(p)).sum())
     mass = float(pi[cells].sum())
     seconds = time.perf_counter() - t0
-    summary = {"alpha": alpha, "residual": res.residual, "entropy": ent, "seconds": seconds, "pid": os.getpid()}
+    summary = {
+        "alpha": alpha,
+        "residual": res.residual,
+        "entropy": ent,
+        "seconds": seconds,
+        "pid": os.getpid(),
+        "enter": enter,
+    }
     return summary, {
         "pi": pi,
         "tv_to_limit": float("nan"),
         "residual": res.residual,
         "mass_at_minimizer": mass,
         "entropy": ent,
+    }
+
+
+def startup_task(alpha: float, states: int):
+    """A small task that times its own imports, T_α build and solve (where a worker's fixed costs show)."""
+    import sys as _sys
+
+    enter = time.time()
+    fresh = "srchain.stationary" not in _sys.modules
+    t0 = time.perf_counter()
+    from srchain.operators import transition_matrix
+    from srchain.stationary import stationary
+
+    t1 = time.perf_counter()
+    problem, noise, lat = chain(states)
+    P = transition_matrix(problem, noise, lat, alpha).P
+    t2 = time.perf_counter()
+    pi = stationary(P, shape=lat.shape).pi
+    t3 = time.perf_counter()
+    summary = {"alpha": alpha, "pid": os.getpid(), "enter": enter, "leave": time.time(), "fresh_imports": fresh}
+    summary.update(
+        {"imports": t1 - t0, "build": t2 - t1, "solve": t3 - t2, "digest": hashlib.sha256(pi.tobytes()).hexdigest()}
+    )
+    return summary, {}
+
+
+def startup(workers: int, alphas: int, states: int, client_tasks: bool | None) -> dict:
+    """Where a local sweep's fixed costs go: from the call to the first task on a worker, and each worker's first
+    task (imports, loading the compiled kernels) against its later ones. Works on older versions of the package
+    (without ``client_tasks``)."""
+    import inspect
+
+    from srchain.sweep import Task, run_sweep
+
+    alist = [float(a) for a in np.geomspace(8e-4, 3e-4, alphas)]
+    tasks = [Task({"alpha": a}, startup_task, {"alpha": a, "states": states}) for a in alist]
+    startup_task(alist[0], states)  # this process warm, as a CLI's is by the time it sweeps
+    t = time.perf_counter()
+    serial = run_sweep(tasks, progress=False)
+    serial_wall = time.perf_counter() - t
+    kw = {}
+    if client_tasks is not None and "client_tasks" in inspect.signature(run_sweep).parameters:
+        kw["client_tasks"] = client_tasks
+    t_wall = time.time()
+    t = time.perf_counter()
+    par = run_sweep(tasks, workers=workers, progress=False, **kw)
+    wall = time.perf_counter() - t
+    import threading
+
+    for th in threading.enumerate():  # the cluster's teardown, in the background after run_sweep returned
+        if th.name in ("srchain-cluster-start", "srchain-cluster-close"):
+            th.join()
+    closing = time.perf_counter() - t - wall
+    mine = os.getpid()
+    on_workers = sorted((s for s in par if s["pid"] != mine), key=lambda s: s["enter"])
+    first = {}
+    for s in on_workers:
+        first.setdefault(s["pid"], s)
+    later = [s for s in on_workers if first[s["pid"]] is not s]
+
+    def med(rows, key):
+        return round(float(np.median([r[key] for r in rows])), 3) if rows else None
+
+    return {
+        "mode": "startup",
+        "states": states,
+        "alphas": alphas,
+        "workers": workers,
+        "client_tasks_option": kw.get("client_tasks", "n/a (this version has none)"),
+        "serial_seconds": round(serial_wall, 3),
+        "workers_seconds": round(wall, 3),
+        "same_results": [s["digest"] for s in serial] == [s["digest"] for s in par],
+        "tasks_in_client": sum(s["pid"] == mine for s in par),
+        "until_first_task_seconds": round(min(s["enter"] for s in par) - t_wall, 3),
+        "until_first_worker_task_seconds": round(on_workers[0]["enter"] - t_wall, 3) if on_workers else None,
+        "after_last_task_seconds": round(t_wall + wall - max(s["leave"] for s in par), 3),
+        "cluster_closing_after_return_seconds": round(closing, 3),
+        "worker_first_task": [
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in f.items() if k in ("imports", "build", "solve")}
+            | {"fresh_imports": f["fresh_imports"]}
+            for f in first.values()
+        ],
+        "worker_later_task": {k: med(later, k) for k in ("imports", "build", "solve")},
+        "serial_task": {k: med(serial[1:], k) for k in ("imports", "build", "solve")},
+        "load_average": os.getloadavg(),
     }
 
 
@@ -120,7 +221,15 @@ def main(argv=None) -> dict:
     ap.add_argument("--alphas", type=int, default=8, help="number of α (tasks)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument(
+        "--no-client-tasks", action="store_true", help="the client runs no task while the cluster starts (as before)"
+    )
+    ap.add_argument("--startup", action="store_true", help="only the fixed costs: small tasks (--states 2500)")
     args = ap.parse_args(argv)
+    if args.startup:
+        r = startup(args.workers, args.alphas, args.states, not args.no_client_tasks)
+        print(json.dumps(r, indent=1))
+        return r
 
     from srchain.operators import estimate_bytes
     from srchain.results import ResultStore, open_results, write_json_fast
@@ -144,9 +253,12 @@ def main(argv=None) -> dict:
     dask_path = os.path.join(scratch, "dask.zarr")
     shutil.rmtree(dask_path, ignore_errors=True)
     t = time.perf_counter()
+    t_wall = time.time()
     with ResultStore.open_or_create(dask_path, template(alphas, lat), settings) as st:
-        par = run_sweep(tasks, st, workers=args.workers, progress=False)
+        par = run_sweep(tasks, st, workers=args.workers, progress=False, client_tasks=not args.no_client_tasks)
     par_wall = time.perf_counter() - t
+    in_client = [s for s in par if s["pid"] == os.getpid()]
+    on_workers = [s for s in par if s["pid"] != os.getpid()]
     same = np.array_equal(
         open_results(serial_path, chunks=None).pi.values, open_results(dask_path, chunks=None).pi.values
     )
@@ -205,8 +317,11 @@ def main(argv=None) -> dict:
     assert ds.pi.shape == (len(alphas), lat.size) and bool(ds.done.all())
 
     stream = stream_concurrency_slowdown(args.workers)
+    later = []  # each worker's tasks after its first
+    for pid in {s["pid"] for s in on_workers}:
+        later += sorted((s for s in on_workers if s["pid"] == pid), key=lambda s: s["enter"])[1:]
     task_slow = float(
-        np.median([s["seconds"] for s in par[args.workers :]]) / np.median([s["seconds"] for s in serial[1:]])
+        np.median([s["seconds"] for s in (later or on_workers)]) / np.median([s["seconds"] for s in serial[1:]])
     )
     result = {
         "states": lat.size,
@@ -220,6 +335,15 @@ def main(argv=None) -> dict:
         "identical_results": bool(same and [s["entropy"] for s in serial] == [s["entropy"] for s in par]),
         "serial_task_seconds": [round(s["seconds"], 2) for s in serial],
         "worker_task_seconds": [round(s["seconds"], 2) for s in par],
+        "client_tasks": len(in_client),
+        "until_first_task_seconds": round(min(s["enter"] for s in par) - t_wall, 3),
+        "until_first_worker_task_seconds": round(min(s["enter"] for s in on_workers) - t_wall, 3)
+        if on_workers
+        else None,
+        "worker_first_task_seconds": sorted(
+            round(min((s for s in on_workers if s["pid"] == pid), key=lambda s: s["enter"])["seconds"], 2)
+            for pid in {s["pid"] for s in on_workers}
+        ),
         "compute_seconds": round(compute, 3),
         "zarr_write_seconds": round(zarr_write, 3),
         "json_write_seconds": round(json_write, 3),

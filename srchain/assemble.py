@@ -9,7 +9,9 @@ entries worth keeping and builds the CSR pieces.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+from srchain._threads import threads_for
 
 __all__ = ["build_rows", "count_rows"]
 
@@ -21,68 +23,80 @@ def _own(targets, own):
     return np.ascontiguousarray(own, dtype=np.int64)
 
 
-@njit(cache=True, nogil=True)
+#: Rows per parallel task of :func:`_assemble` (each task owns its scratch; rows never share an output entry).
+_ROWS_PER_TASK = 2048
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _assemble_row(i, targets, probs, own, strides, tol, counts_only, pos, indices, data, idx):
+    """Row ``i`` of P from ``pos`` on (see :func:`_assemble`); returns the position after it and the kept mass."""
+    d = probs.shape[1]
+    W = probs.shape[2]
+    kept = 0.0
+    for k in range(d):
+        idx[k] = 0
+    done = False
+    while not done:
+        p = 1.0
+        col = 0
+        moved = 0
+        far = False
+        valid = True
+        for k in range(d):
+            w = idx[k]
+            t = targets[i, k, w]
+            if t < 0 or probs[i, k, w] == 0.0:
+                valid = False
+                break
+            p *= probs[i, k, w]
+            col += t * strides[k]
+            own_k = own[i, k]
+            if t != own_k:
+                moved += 1
+                if abs(t - own_k) > 1:
+                    far = True
+        if valid and (p >= tol or (moved <= 1 and not far)):
+            if not counts_only:
+                indices[pos] = col
+                data[pos] = p
+            pos += 1
+            kept += p
+        # next combination (last coordinate fastest: increasing column order)
+        k = d - 1
+        while k >= 0:
+            idx[k] += 1
+            if idx[k] < W:
+                break
+            idx[k] = 0
+            k -= 1
+        if k < 0:
+            done = True
+    return pos, kept
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def _assemble(targets, probs, own, strides, tol, counts_only, indptr, indices, data, dropped):
     """Rows of P as products over coordinates of the 1-D move laws, in increasing column order.
 
     Keeps an entry if its probability is ≥ tol, or if it is the self-loop or a nearest-neighbour move (one
-    coordinate by ±1, the others staying). Writes the row's kept mass deficit into ``dropped``. ``own[i, k]`` is
-    state ``i``'s own index along axis ``k`` (the centre of a symmetric window on a lattice; anywhere in the
-    window on a format's grid, whose windows are not centred).
+    coordinate by ±1, the others staying). ``counts_only``: writes row ``i``'s number of kept entries into
+    ``indptr[i + 1]``; otherwise writes the row from ``indptr[i]`` on, normalised, and its kept mass deficit into
+    ``dropped[i]``. ``own[i, k]`` is state ``i``'s own index along axis ``k`` (the centre of a symmetric window on a
+    lattice; anywhere in the window on a format's grid, whose windows are not centred).
+
+    Blocks of rows run in parallel; a row is computed by one thread alone, its products over coordinates and its
+    normalising sum in a fixed order, so P's bits do not depend on the thread count.
     """
     n, d, W = probs.shape
-    idx = np.empty(d, dtype=np.int64)  # (reset for each row below)
-    for i in range(n):
-        # the self target per coordinate (the centre of the window, offset 0)
-        pos = indptr[i]
-        kept = 0.0
-        total = 1.0
-        for k in range(d):
-            s = 0.0
-            for w in range(W):
-                s += probs[i, k, w]
-            total *= s
-        for k in range(d):
-            idx[k] = 0
-        done = False
-        while not done:
-            p = 1.0
-            col = 0
-            moved = 0
-            far = False
-            valid = True
-            for k in range(d):
-                w = idx[k]
-                t = targets[i, k, w]
-                if t < 0 or probs[i, k, w] == 0.0:
-                    valid = False
-                    break
-                p *= probs[i, k, w]
-                col += t * strides[k]
-                own_k = own[i, k]
-                if t != own_k:
-                    moved += 1
-                    if abs(t - own_k) > 1:
-                        far = True
-            if valid and (p >= tol or (moved <= 1 and not far)):
-                if not counts_only:
-                    indices[pos] = col
-                    data[pos] = p
-                pos += 1
-                kept += p
-            # next combination (last coordinate fastest: increasing column order)
-            k = d - 1
-            while k >= 0:
-                idx[k] += 1
-                if idx[k] < W:
-                    break
-                idx[k] = 0
-                k -= 1
-            if k < 0:
-                done = True
-        if counts_only:
-            indptr[i + 1] = pos - indptr[i]
-        else:
+    tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    for b in prange(tasks):
+        idx = np.empty(d, dtype=np.int64)
+        for i in range(b * _ROWS_PER_TASK, min(n, (b + 1) * _ROWS_PER_TASK)):
+            if counts_only:
+                pos, kept = _assemble_row(i, targets, probs, own, strides, tol, True, 0, indices, data, idx)
+                indptr[i + 1] = pos
+                continue
+            pos, kept = _assemble_row(i, targets, probs, own, strides, tol, False, indptr[i], indices, data, idx)
             dropped[i] = 1.0 - kept
             s = 0.0
             for q in range(indptr[i], pos):
@@ -98,24 +112,27 @@ def count_rows(targets, probs, lattice, tol: float, own=None) -> int:
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
-    _assemble(targets, probs, own, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+    with threads_for(probs.size):
+        _assemble(targets, probs, own, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
     return int(counts[1:].sum())
 
 
-def build_rows(targets, probs, lattice, tol: float, own=None):
-    """CSR pieces (row lengths, columns, values, dropped mass) of the rows whose move laws are given."""
+def build_rows(targets, probs, lattice, tol: float, own=None, index_dtype=np.int64):
+    """CSR pieces (row lengths, columns of ``index_dtype``, values, dropped mass) of the rows whose move laws are
+    given."""
     n, d, W = probs.shape
     own = _own(targets, own)
     strides = lattice.strides
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
-    _assemble(targets, probs, own, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts[1:], out=indptr[1:])
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=np.int64)
-    data = np.empty(nnz, dtype=np.float64)
-    dropped = np.zeros(n, dtype=np.float64)
-    _assemble(targets, probs, own, strides, tol, False, indptr, indices, data, dropped)
+    with threads_for(probs.size):
+        _assemble(targets, probs, own, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts[1:], out=indptr[1:])
+        nnz = int(indptr[-1])
+        indices = np.empty(nnz, dtype=index_dtype)
+        data = np.empty(nnz, dtype=np.float64)
+        dropped = np.zeros(n, dtype=np.float64)
+        _assemble(targets, probs, own, strides, tol, False, indptr, indices, data, dropped)
     return counts[1:], indices, data, float(np.max(np.abs(dropped))) if n else 0.0

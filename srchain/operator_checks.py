@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 
+from srchain._threads import threads_for
 from srchain.errors import SrchainError
 
 __all__ = ["ROUNDING", "check_move_laws", "check_sums", "check_dropped", "check_stochastic"]
@@ -28,7 +30,43 @@ def check_move_laws(probs: np.ndarray, tol: float, rows_start: int, what: str) -
     """Refuse 1-D move laws ``probs`` (n, d, W) whose sums leave ``[1 − tol − ROUNDING, 1 + tol + ROUNDING]``, or
     with a NaN (``tol``: the window's tail plus the law's own error). ``rows_start`` is the first row's state
     index; ``what`` names the chain in the message."""
-    check_sums(probs.sum(axis=-1), tol, what, lambda i, k: f"the move law of state {rows_start + i} along axis {k}")
+    if probs.ndim == 3 and probs.dtype == np.float64 and probs.flags.c_contiguous:
+        sums = np.empty(probs.shape[:2], dtype=np.float64)
+        with threads_for(probs.size):
+            _law_sums(probs, sums)  # threaded: the build's checks must not be its serial part
+    else:
+        sums = probs.sum(axis=-1)
+    check_sums(sums, tol, what, lambda i, k: f"the move law of state {rows_start + i} along axis {k}")
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _law_sums(probs, out):
+    """``out[i, k] = Σ_w probs[i, k, w]``, one row per task."""
+    n, d, W = probs.shape
+    for i in prange(n):
+        for k in range(d):
+            s = 0.0
+            for w in range(W):
+                s += probs[i, k, w]
+            out[i, k] = s
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _row_checks(indptr, data, sums, flags):
+    """Per row of a CSR matrix: its sum, and flags (1: a NaN or infinite entry, 2: a negative one); one row per
+    task."""
+    for i in prange(sums.size):
+        s = 0.0
+        f = 0
+        for q in range(indptr[i], indptr[i + 1]):
+            x = data[q]
+            if not np.isfinite(x):
+                f |= 1
+            elif x < 0:
+                f |= 2
+            s += x
+        sums[i] = s
+        flags[i] = f
 
 
 def check_sums(sums: np.ndarray, tol: float, what: str, name) -> None:
@@ -54,13 +92,18 @@ def check_dropped(dropped: float, what: str) -> None:
 
 def check_stochastic(P: sp.csr_matrix, what: str) -> None:
     """Refuse a matrix with a NaN, inf or negative entry, or a row whose sum is not 1 within :data:`ROUNDING`."""
-    data = P.data
-    if not np.all(np.isfinite(data)):
+    if P.format != "csr":
+        P = P.tocsr()
+    n = P.shape[0]
+    s = np.empty(n, dtype=np.float64)
+    flags = np.empty(n, dtype=np.int8)
+    with threads_for(P.nnz):
+        _row_checks(P.indptr, np.ascontiguousarray(P.data, dtype=np.float64), s, flags)
+    if np.any(flags & 1):
         raise SrchainError(f"{what} has NaN or infinite entries; float64 cannot represent this chain")
-    if np.any(data < 0):
-        i = int(np.searchsorted(P.indptr, int(np.flatnonzero(data < 0)[0]), side="right") - 1)
+    if np.any(flags & 2):
+        i = int(np.flatnonzero(flags & 2)[0])
         raise SrchainError(f"{what} has a negative entry in row {i}; float64 cannot represent this chain")
-    s = np.asarray(P.sum(axis=1)).ravel()
     off = np.abs(s - 1.0) > ROUNDING
     if np.any(off):
         i = int(np.flatnonzero(off)[0])

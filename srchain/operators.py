@@ -41,7 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 
+from srchain._threads import threads_for
 from srchain.assemble import build_rows as _build_rows
 from srchain.assemble import count_rows as _count_rows
 from srchain.budget import check_memory
@@ -49,7 +51,7 @@ from srchain.errors import SrchainError
 from srchain.grid_chains import grid_estimate, grid_transition_matrix, grid_u_tilde
 from srchain.grids import is_uniform
 from srchain.lattice import Lattice
-from srchain.noise import NoiseModel
+from srchain.noise import GaussianNoise, NoiseModel, _gauss_excess_one
 from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
@@ -234,43 +236,39 @@ def move_laws(
     tau = alpha / delta
     J = _window(problem, noise, lattice, grads, alpha, tol) if window is None else window
     offs = np.arange(-J, J + 1, dtype=np.int64)
-    m = -grads / delta * alpha  # (n, d) mean step in lattice units
-    c = lattice.coords[rows]  # (n, d)
-    nk = np.asarray(lattice.shape, dtype=np.int64)
-    tgt = c[:, :, None] + offs  # (n, d, W)
-    at_lo = tgt == 0
-    at_hi = tgt == (nk - 1)[None, :, None]
-    inside = (tgt >= 0) & (tgt <= (nk - 1)[None, :, None])
-    mm = m[:, :, None]
+    c = np.ascontiguousarray(lattice.coords[rows], dtype=np.int64)  # (n, d)
+    grads = np.ascontiguousarray(grads, dtype=np.float64)
     # a_c = (m − c)/τ = −g − c·Δ/α, formed without m (which underflows, or loses −g's digits, for tiny α); Δ/α may
     # overflow to inf, where the noise's tail terms are exactly 0.
     with np.errstate(over="ignore"):
         inv_tau = 1.0 / tau if tau > 0 else math.inf
-    g = (-grads)[:, :, None]
-    if method == "sr":
+    targets = np.empty((c.shape[0], c.shape[1], 2 * J + 1), dtype=np.int64)
+    probs = np.empty(targets.shape, dtype=np.float64)
+    nk = np.asarray(lattice.shape, dtype=np.int64)
+    if method == "sr" and not noise.is_discrete and not is_wide(noise, inv_tau):
         # With E(a) = E[(a − ξ̄)⁺] − a⁺ (small in both tails, noise.excess) and a_c = (m − c)/τ:
         #   Pr(move j) = hat(m − j) + τ[E(a_{j−1}) − 2E(a_j) + E(a_{j+1})]
         #   Pr(Qs ≥ j) = clip(m − j + 1, 0, 1) + τ[E(a_{j−1}) − E(a_j)]       (upper face)
         #   Pr(Qs ≤ j) = clip(j + 1 − m, 0, 1) + τ[E(a_{j+1}) − E(a_j)]       (lower face)
-        # i.e. the deterministic rounding of the mean step plus the noise's correction. Far in the tails the first
-        # terms vanish and the corrections are differences of small numbers: no catastrophic cancellation.
-        # hat(m − j) = min((1 + j) − m, (1 − j) + m)⁺: j is an integer, so 1 ± j is exact, and when the result is
-        # small the subtraction is exact (Sterbenz), so a move of probability m = 1e-300 keeps all its digits
-        # (1 − |m − j| would round m − 1 to −1 and give 0 once m < 1e-16).
-        # Discrete noise is summed exactly, and wide noise (α·std/Δ ≥ 64, where these differences of numbers of
-        # size std lose everything) integrated by quadrature: srchain.wide_moves.
+        # i.e. the deterministic rounding of the mean step plus the noise's correction (_sr_place, per row on
+        # every thread; each entry is computed alone, so the bits do not depend on the thread count).
+        with threads_for(targets.size):
+            if type(noise) is GaussianNoise:  # the excesses computed where they are used, in the same kernel
+                _sr_place_gaussian(grads, c, nk, J, alpha, delta, tau, inv_tau, noise.s, targets, probs)
+                return targets, probs, J
+            ex = np.empty((c.shape[0], c.shape[1], 2 * J + 3), dtype=np.float64)
+            _offsets_kernel(grads, J, inv_tau, ex)  # a_c for c = −J − 1 … J + 1
+            ex = noise.excess(ex)
+            _sr_place(grads, c, nk, J, alpha, delta, tau, ex, targets, probs)
+            return targets, probs, J
+    g = (-grads)[:, :, None]
+    if method == "sr":
+        # Discrete noise is summed exactly, and wide noise (α·std/Δ ≥ 64, where the differences above, of numbers
+        # of size std, lose everything) integrated by quadrature: srchain.wide_moves.
         if noise.is_discrete:
             exact, ge, le = discrete_sr_laws(noise, grads[:, :, None], tau, offs)
-        elif is_wide(noise, inv_tau):
-            exact, ge, le = wide_sr_laws(noise, _scaled_offsets(g, offs, inv_tau), inv_tau)
         else:
-            ext = np.arange(-J - 1, J + 2, dtype=np.float64)
-            ex = noise.excess(_scaled_offsets(g, ext, inv_tau))  # (n, d, W+2)
-            up = (1.0 + offs) - mm  # (1 + j) − m
-            dn = (1.0 - offs) + mm  # (1 − j) + m
-            exact = np.maximum(0.0, np.minimum(up, dn)) + tau * ((ex[..., :-2] + ex[..., 2:]) - 2.0 * ex[..., 1:-1])
-            ge = np.clip(dn, 0.0, 1.0) + tau * (ex[..., :-2] - ex[..., 1:-1])
-            le = np.clip(up, 0.0, 1.0) + tau * (ex[..., 2:] - ex[..., 1:-1])
+            exact, ge, le = wide_sr_laws(noise, _scaled_offsets(g, offs, inv_tau), inv_tau)
     else:
         b_hi = _scaled_offsets(g, offs + 0.5, inv_tau)  # u < j + ½  ⟺  ξ̄ > b_hi
         b_lo = _scaled_offsets(g, offs - 0.5, inv_tau)
@@ -282,10 +280,134 @@ def move_laws(
             exact = wide_r_law(noise, b_hi, inv_tau)
         le = sf_hi  # Pr(u < j + ½)
         ge = cdf_lo  # Pr(u ≥ j − ½)
-    probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
-    probs = np.where(inside, np.maximum(probs, 0.0), 0.0)
-    targets = np.where(inside, tgt, -1)
+    exact, ge, le = (np.ascontiguousarray(np.broadcast_to(x, targets.shape), dtype=np.float64) for x in (exact, ge, le))
+    with threads_for(targets.size):
+        _place(c, nk, J, exact, ge, le, targets, probs)
     return targets, probs, J
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fmax(a, b):
+    """``np.maximum(a, b)`` of two floats: NaN propagates."""
+    return a if (a >= b or a != a) else b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fmin(a, b):
+    """``np.minimum(a, b)`` of two floats: NaN propagates."""
+    return a if (a <= b or a != a) else b
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _offsets_kernel(grads, J, inv_tau, out):
+    """``out[i, k, w] = a_c = −∇f_k − c/τ`` for ``c = w − J − 1`` (what :func:`_scaled_offsets` computes, bit for
+    bit, over the window extended by one cell each side), one row per task."""
+    n, d = grads.shape
+    W2 = out.shape[2]
+    for i in prange(n):
+        for k in range(d):
+            g = -grads[i, k]
+            for w in range(W2):
+                cc = float(w - J - 1)
+                shift = 0.0 if cc == 0.0 else cc * inv_tau
+                out[i, k, w] = g - shift
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sr_entry(mm, j, t, last, e0, e1, e2, tau):
+    """Pr(move ``j``) of SR along one axis from the excesses ``e0, e1, e2 = E(a_{j−1}), E(a_j), E(a_{j+1})``, for a
+    target ``t`` inside the box (a face ``t = 0`` or ``t = last`` carries the tail), clipped below at 0.
+
+    ``hat(m − j) = min((1 + j) − m, (1 − j) + m)⁺``: ``j`` is an integer, so ``1 ± j`` is exact, and when the result
+    is small the subtraction is exact (Sterbenz), so a move of probability m = 1e-300 keeps all its digits
+    (``1 − |m − j|`` would round m − 1 to −1 and give 0 once m < 1e-16). Far in the tails the first terms vanish and
+    the corrections are differences of small numbers: no catastrophic cancellation.
+    """
+    jf = float(j)
+    up = (1.0 + jf) - mm  # (1 + j) − m
+    dn = (1.0 - jf) + mm  # (1 − j) + m
+    if t == 0:  # lower face: Pr(Qs ≤ j)
+        p = _fmin(_fmax(up, 0.0), 1.0) + tau * (e2 - e1)
+    elif t == last:  # upper face: Pr(Qs ≥ j)
+        p = _fmin(_fmax(dn, 0.0), 1.0) + tau * (e0 - e1)
+    else:
+        p = _fmax(0.0, _fmin(up, dn)) + tau * ((e0 + e2) - 2.0 * e1)
+    return _fmax(p, 0.0)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sr_place(grads, coords, nk, J, alpha, delta, tau, ex, targets, probs):
+    """SR's move laws from the excesses ``ex[i, k, w] = E(a_{w−J−1})`` (see :func:`move_laws`), clipped to the box.
+
+    Rows run in parallel; every entry is a fixed expression of its own inputs (:func:`_sr_entry`), the same
+    operations in the same order as the NumPy form, so the bits do not depend on the thread count.
+    """
+    n, d = grads.shape
+    W = 2 * J + 1
+    for i in prange(n):
+        for k in range(d):
+            mm = -grads[i, k] / delta * alpha  # the mean step in lattice units
+            ck = coords[i, k]
+            last = nk[k] - 1
+            for w in range(W):
+                t = ck + w - J
+                if t < 0 or t > last:
+                    targets[i, k, w] = -1
+                    probs[i, k, w] = 0.0
+                    continue
+                targets[i, k, w] = t
+                probs[i, k, w] = _sr_entry(mm, w - J, t, last, ex[i, k, w], ex[i, k, w + 1], ex[i, k, w + 2], tau)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sr_place_gaussian(grads, coords, nk, J, alpha, delta, tau, inv_tau, s, targets, probs):
+    """:func:`_sr_place` for Gaussian noise of std ``s``, each excess computed where it is used (one pass, no
+    table of excesses): ``E(a_c) = s·ψ(−|a_c|/s)`` at ``a_c = −∇f_k − c/τ``, the very numbers of
+    :func:`_offsets_kernel` followed by :meth:`srchain.noise.GaussianNoise.excess`."""
+    n, d = grads.shape
+    W = 2 * J + 1
+    for i in prange(n):
+        for k in range(d):
+            g = -grads[i, k]
+            mm = g / delta * alpha
+            ck = coords[i, k]
+            last = nk[k] - 1
+            # E(a_c) for c = w − J − 1, w − J, w − J + 1, slid along the window
+            e0 = _gauss_excess_one(g - float(-J - 1) * inv_tau, s)
+            e1 = _gauss_excess_one(g - (0.0 if J == 0 else float(-J) * inv_tau), s)
+            for w in range(W):
+                cc = float(w - J + 1)
+                e2 = _gauss_excess_one(g - (0.0 if cc == 0.0 else cc * inv_tau), s)
+                t = ck + w - J
+                if t < 0 or t > last:
+                    targets[i, k, w] = -1
+                    probs[i, k, w] = 0.0
+                else:
+                    targets[i, k, w] = t
+                    probs[i, k, w] = _sr_entry(mm, w - J, t, last, e0, e1, e2, tau)
+                e0 = e1
+                e1 = e2
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _place(coords, nk, J, exact, ge, le, targets, probs):
+    """Move laws clipped to the box: the face's entry is ``le`` (lower) or ``ge`` (upper), an inner one ``exact``;
+    targets outside the box get ``-1`` and probability 0 (one row per task)."""
+    n, d = coords.shape
+    W = 2 * J + 1
+    for i in prange(n):
+        for k in range(d):
+            ck = coords[i, k]
+            last = nk[k] - 1
+            for w in range(W):
+                t = ck + w - J
+                if t < 0 or t > last:
+                    targets[i, k, w] = -1
+                    probs[i, k, w] = 0.0
+                    continue
+                p = le[i, k, w] if t == 0 else (ge[i, k, w] if t == last else exact[i, k, w])
+                targets[i, k, w] = t
+                probs[i, k, w] = _fmax(p, 0.0)
 
 
 def _lattice_rule(method) -> str:
@@ -397,6 +519,7 @@ def transition_matrix(
         )
     n = lattice.size
     chunk = _chunk_rows(lattice.dim, J, n)
+    col_dtype = np.int32 if n < 2**31 - 1 else np.int64  # columns are < n
     lengths, cols, vals, dropped = [], [], [], 0.0
     for start in range(0, n, chunk):  # a loop over chunks of rows, each vectorised / compiled
         rows = slice(start, min(n, start + chunk))
@@ -406,7 +529,7 @@ def transition_matrix(
         check_move_laws(probs, tol + noise.table_error, start, f"T_alpha at alpha = {alpha:g}")
         if method == "sr":
             _check_rates_representable(noise, lattice, grads[rows], alpha, targets, probs, J)
-        ln, ci, va, dr = _build_rows(targets, probs, lattice, tol)
+        ln, ci, va, dr = _build_rows(targets, probs, lattice, tol, index_dtype=col_dtype)
         del targets, probs
         lengths.append(ln)
         cols.append(ci)
@@ -414,15 +537,16 @@ def transition_matrix(
         dropped = max(dropped, dr)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.concatenate(lengths), out=indptr[1:])
+    nnz = int(indptr[-1])
     indices = np.concatenate(cols) if len(cols) > 1 else cols[0]
     data = np.concatenate(vals) if len(vals) > 1 else vals[0]
     del cols, vals
-    nnz = int(indptr[-1])
     idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
     P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=(n, n))
     P.has_sorted_indices = True
     check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
-    check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
+    with threads_for(P.nnz):
+        check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J, lattice=lattice)
 
 
@@ -440,10 +564,13 @@ def _check_rates_representable(
     below the smallest normal float64 are examined (usually none); a rate that is itself below it is the noise's
     own underflow, not α's, and is left to the reducibility check.
     """
+    if J < 1:
+        return
+    with threads_for(probs.size):
+        if not _any_near_underflow(targets, probs, J, _TINY):  # threaded scan; the usual answer
+            return
     near = probs[:, :, [J - 1, J + 1]]
     low = (targets[:, :, [J - 1, J + 1]] >= 0) & (near < _TINY)
-    if not low.any():
-        return
     i, k, side = np.nonzero(low)
     g = grads[i, k]
     rates = np.where(side == 1, noise.lower_partial(-g), noise.upper_partial(-g)) / lattice.delta
@@ -458,6 +585,19 @@ def _check_rates_representable(
             f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
             f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that"
         )
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _any_near_underflow(targets, probs, J, tiny):
+    """Whether a nearest-neighbour move (window positions ``J ± 1``) inside the box is below ``tiny``."""
+    n, d, _ = probs.shape
+    found = 0
+    for i in prange(n):
+        for k in range(d):
+            for w in (J - 1, J + 1):
+                if targets[i, k, w] >= 0 and probs[i, k, w] < tiny:
+                    found += 1
+    return found > 0
 
 
 @accepts_spec

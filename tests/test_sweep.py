@@ -199,7 +199,8 @@ def test_two_workers_identical_to_serial(tmp_path, serial_store):
     for suffix in (".zarr", ".nc"):
         p = tmp_path / f"dask{suffix}"
         with deadline(180), ResultStore.open_or_create(p, template(), SETTINGS) as st:
-            summaries = run_sweep(tasks(), st, workers=2, progress=False, memory_limit="1GiB")
+            # the workers run every task (the client's share: tests/test_sweep_start.py)
+            summaries = run_sweep(tasks(), st, workers=2, progress=False, memory_limit="1GiB", client_tasks=False)
         assert summaries == ref_summaries
         if suffix == ".zarr":
             assert store_files(p) == store_files(ref_path)
@@ -223,7 +224,7 @@ def test_task_needing_more_memory_than_a_worker_is_refused():
 def test_cluster_task_error_is_reraised_one_line(tmp_path):
     with deadline(120), ResultStore.open_or_create(tmp_path / "e.zarr", template(), SETTINGS) as st:
         with pytest.raises(SrchainError, match="^alpha 0.01 is too large for this lattice; use a smaller alpha$"):
-            run_sweep(tasks(fail_at=0.01), st, workers=2, progress=False, memory_limit="1GiB")
+            run_sweep(tasks(fail_at=0.01), st, workers=2, progress=False, memory_limit="1GiB", client_tasks=False)
     open_results(tmp_path / "e.zarr")  # still readable
 
 
@@ -299,8 +300,10 @@ def test_ctrl_c_on_the_client_then_resume(tmp_path, serial_store):
         with ResultStore.open_or_create(p, template(), SETTINGS) as st:
             th = threading.Thread(target=interrupt, daemon=True)
             th.start()
-            with pytest.raises(KeyboardInterrupt):
-                run_sweep(tasks(calls_dir, sleep=0.5), st, workers=2, progress=False, memory_limit="1GiB")
+            with pytest.raises(KeyboardInterrupt):  # the workers' path (tests/test_sweep_start.py: the client's)
+                run_sweep(
+                    tasks(calls_dir, sleep=0.5), st, workers=2, progress=False, memory_limit="1GiB", client_tasks=False
+                )
         assert not (p / ".srchain" / "lock").exists()
         ds = open_results(p)  # readable
         finished = int(ds.done.sum())

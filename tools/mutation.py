@@ -63,8 +63,19 @@ TARGETS: dict[str, Target] = {
     ),
     "operators": Target(
         ("srchain/operators.py",),
-        ("tests/test_operators.py", "tests/test_mixing_edges.py"),
-        ("_window", "move_laws", "_scaled_offsets", "_discrete_hat", "_assemble", "_build_rows", "transition_matrix"),
+        ("tests/test_operators.py", "tests/test_mixing_edges.py", "tests/test_talpha_threads.py"),
+        (
+            "_window",
+            "move_laws",
+            "_scaled_offsets",
+            "_offsets_kernel",
+            "_sr_entry",
+            "_sr_place",
+            "_sr_place_gaussian",
+            "_place",
+            "_discrete_hat",
+            "transition_matrix",
+        ),
         per_module=8,
     ),
     "gth": Target(
