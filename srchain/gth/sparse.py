@@ -203,7 +203,7 @@ def _plan_within(nchild, block, factor_bytes, max_bytes, held, nthreads):
     one cut subtree per thread do not fit in what ``max_bytes`` leaves after ``held``. Returns ``(factor_ptr,
     cuts, kept entries, entries of the largest cut subtree)``."""
     budget = (FACTOR_BYTES if factor_bytes is None else float(factor_bytes)) / _FLOAT_BYTES
-    size = subtree_sizes(nchild) if nchild.size else np.zeros(0, dtype=np.int64)
+    size = subtree_sizes(nchild)
     below = np.cumsum(np.asarray(block, dtype=np.int64))
     for _ in range(_PLAN_HALVINGS + 1):
         ptr, cuts = keep_plan(nchild, block, budget)
