@@ -2,11 +2,14 @@
 
 Chains: objective (8) per coordinate (`separable`, exact law = product of two birth–death laws) and `coupled`
 (c = 1), Δ = 14/999 on [−4, 10]^2 (1000 × 1000 states), Gaussian σ = 2, α = 5e-4.
-Each case runs in a fresh subprocess so that its peak RSS (resource.getrusage) is its own.
+Each case runs in a fresh subprocess so that its memory high-water mark is its own: ``peak_rss_gib`` is the
+case's peak resident set (GiB; Linux VmHWM, else getrusage's ru_maxrss), ``build.peak_rss_gib`` the peak while
+building P (and warming the JIT), ``gth.peak_rss_gib`` the peak during the solve (P included; the counter is reset
+between the two, Linux only).
 
     python benchmarks/bench_stationary.py            # 10^6-state separable and coupled chains
     python benchmarks/bench_stationary.py --huge     # also a 10^7-state (3162 × 3162, α = 1.5e-4) separable chain,
-                                                     # GTH only (building P takes about a minute and 4 GB)
+                                                     # GTH only (about 6 GiB at its peak)
     python benchmarks/bench_stationary.py --one-d    # 1-D chains of objective (8): what `auto` picks (banded GTH in
                                                      # the natural order, or sparse with its fallback) against the
                                                      # sparse solver alone, which meets a zero pivot on some of them
@@ -33,7 +36,9 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def _peak_rss_gb() -> float | None:
+def _peak_rss_gib() -> float:
+    """The process's memory high-water mark in GiB: VmHWM (Linux, reset by :func:`_reset_peak_rss`), else the
+    peak resident set of ``resource.getrusage`` (KiB on Linux)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -41,7 +46,7 @@ def _peak_rss_gb() -> float | None:
                     return int(line.split()[1]) / 2**20
     except OSError:
         pass
-    return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
@@ -66,23 +71,25 @@ def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
     # warm the JIT on a small chain so that compile time is not counted
     small = Lattice.from_domain(14.0 / 29, (-4.0, 10.0), 2)
     stationary(transition_matrix(prob, noise, small, 5e-4).P, method="gth-sparse", shape=small.shape)
-    res = stationary(P, method="gth-sparse", shape=lat.shape)
-    gth_peak = _peak_rss_gb()  # since the reset: P plus everything the solve held (Linux; None elsewhere)
-    del op
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    build_peak = _peak_rss_gib()  # building P and the warm-up
     _reset_peak_rss()
+    res = stationary(P, method="gth-sparse", shape=lat.shape)
+    gth_peak = _peak_rss_gib()  # since the reset: P plus everything the solve held
+    del op
     out = {
         "problem": problem,
         "alpha": alpha,
         "states": P.shape[0],
         "nnz": int(P.nnz),
         "build_seconds": build,
+        "law_seconds": build + res.seconds,
+        "build": {"peak_rss_gib": build_peak},
         "gth": {
             "seconds": res.seconds,
             "residual": res.residual,
             "underflow": res.underflow,
             "method": res.method,
-            "peak_rss_gb": gth_peak,
+            "peak_rss_gib": gth_peak,
         },
     }
     if problem == "separable":
@@ -109,8 +116,7 @@ def case(problem: str, side: int, baseline: bool, alpha: float = 5e-4) -> dict:
             "residual": float(np.abs(P.T @ pi - pi).sum()),
         }
         out["speedup_vs_spsolve"] = sec / res.seconds
-    out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    out["peak_rss_gb_before_solve"] = rss_before  # building P (and the JIT warm-up) alone; "gth" has the solve's
+    out["peak_rss_gib"] = max(build_peak, _peak_rss_gib())  # the whole case: build, GTH and any baseline
     out["loadavg"] = os.getloadavg()
     return out
 

@@ -374,15 +374,15 @@ def _splu_pinned(A: sp.csr_matrix, pin: int | None) -> np.ndarray:
 
 
 _FLOAT_BYTES = 8.0
-#: The off-diagonal graph and its two relabelled copies (sparse GTH), an int32 index and a float64 value each.
-_GRAPH_BYTES_PER_ENTRY = 36.0
+#: The off-diagonal graph and its relabelled copy (sparse GTH: each rate once), an int32 index and a float64 value each.
+_GRAPH_BYTES_PER_ENTRY = 24.0
 #: Vectors of one float64 or int64 per state alive during a solve (π, orderings, labels, the solver's workspaces).
 _BYTES_PER_STATE = 80.0
 
 
 def solver_bytes(n: int, nnz: int, method: str = "auto") -> float:
-    """Memory the stationary solver needs before its fill is known (bytes): the off-diagonal graph and its two
-    relabelled copies (12 bytes per entry each) and a few vectors per state; the dense GTH's ``n × n`` array."""
+    """Memory the stationary solver needs before its fill is known (bytes): the off-diagonal graph and its
+    relabelled copy (12 bytes per entry each) and a few vectors per state; the dense GTH's ``n × n`` array."""
     dense = _FLOAT_BYTES * n * n if (method in ("gth-dense", "dense") or (method == "auto" and n <= DENSE_MAX)) else 0.0
     return _GRAPH_BYTES_PER_ENTRY * nnz + _BYTES_PER_STATE * n + dense
 

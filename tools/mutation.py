@@ -85,6 +85,7 @@ TARGETS: dict[str, Target] = {
             "tests/test_stationary.py",
             "tests/toy/test_bc_law.py",
             "tests/test_small_alpha.py",
+            "tests/test_gth_memory.py",
         ),
         (
             "small_gth",
@@ -95,8 +96,10 @@ TARGETS: dict[str, Target] = {
             "_panel_columns",
             "front_eliminate",
             "multifrontal_factor",
+            "_stack_depth",
             "_rescaled",
             "multifrontal_solve",
+            "solve_nodes",
         ),
         deselect=("tests/toy/test_bc_law.py::test_simulated_bc_histogram_agrees_with_transfer_operator",),
         per_module=6,

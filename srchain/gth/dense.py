@@ -86,7 +86,7 @@ def dense_gth(A: sp.csr_matrix) -> np.ndarray:
     tree = Tree(own_start=one, own_end=np.array([n], dtype=np.int64), nchild=one)
     fronts = Fronts(
         front_ptr=np.array([0, n], dtype=np.int64),
-        front_idx=np.arange(n, dtype=np.int64),
+        front_idx=np.arange(n, dtype=np.int32),
         factor_ptr=one,
         factor=F.ravel(),
     )

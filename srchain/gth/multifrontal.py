@@ -14,18 +14,24 @@ working), which :func:`srchain.gth.sparse.sparse_gth` builds:
     ``own_start[t] ≤ v < own_end[t]`` and has ``nchild[t]`` children. The root owns the last positions, so
     ``own_end[-1]`` is the number of states.
 ``Rates(indptr, indices, data, tptr, tind, tdat)``
-    The positive off-diagonal entries of ``P`` relabelled by elimination position, as CSR, and their transpose
-    (:func:`srchain.gth.csr.relabel_pair`).
+    The positive off-diagonal entries of ``P`` relabelled by elimination position, each once, as two CSR
+    matrices: in row ``v`` of the first the rates out of ``v`` that ``v``'s front reads (to states of its own node
+    or later), in row ``v`` of the second the rates into ``v`` from states beyond its node
+    (:func:`srchain.gth.csr.relabel_split`). A full matrix and its full transpose also work (the kernels skip the
+    entries they do not read).
 ``Fronts(front_ptr, front_idx, factor_ptr, factor)``
     The layout of the fronts and of the factor: ``front_idx[front_ptr[t]:front_ptr[t + 1]]`` are node ``t``'s
     front states (its own first; :func:`symbolic_fronts`), and ``factor[factor_ptr[t]:…]`` holds its ``m × k``
     block of ``c`` values (row-major; ``m`` front states, ``k`` own states), written by
-    :func:`multifrontal_factor` and read by :func:`multifrontal_solve`.
+    :func:`multifrontal_factor` and read by :func:`solve_nodes`. ``factor_ptr[t] = −1`` means that node ``t``'s
+    block is not kept: the factorisation computes the front (its update matrix is needed) but does not store it,
+    and back-substitution skips the node (:func:`srchain.gth.sparse.sparse_gth` factors such subtrees again, one
+    at a time, when their turn comes).
 ``Updates(idx, val, size)``
     A stack of update matrices, flat: their index lists one after the other (``idx``), their row-major entries
     (``val``) and their orders (``size``), the last pushed on top.
 ``Workspace(pos, front, cpos)``
-    One factorising thread's scratch (:func:`workspace`): the front position of each state (−1 outside the
+    One factorising thread's scratch (:func:`workspace`): the front position of each state (int32; −1 outside the
     current front, and again after each front), room for the largest front, and the positions of a child's update
     matrix in its parent's front. Allocated once per thread by NumPy, so that the pages are touched once per solve
     (and come as transparent huge pages where the system offers them) instead of once per subtree.
@@ -52,6 +58,7 @@ __all__ = [
     "symbolic_fronts",
     "multifrontal_factor",
     "multifrontal_solve",
+    "solve_nodes",
     "subtree_sizes",
 ]
 
@@ -62,13 +69,16 @@ Updates = namedtuple("Updates", ["idx", "val", "size"])
 Workspace = namedtuple("Workspace", ["pos", "front", "cpos"])
 
 
-def workspace(n: int, front_ptr: np.ndarray) -> Workspace:
-    """A :class:`Workspace` for ``n`` states and fronts laid out by ``front_ptr``."""
+def workspace(n: int, front_ptr: np.ndarray, pos: np.ndarray | None = None) -> Workspace:
+    """A :class:`Workspace` for ``n`` states and fronts laid out by ``front_ptr`` (``pos``: reuse another
+    workspace's front positions, all −1 between factorisations)."""
     mmax = max(1, int(np.diff(front_ptr).max(initial=1)))
-    return Workspace(np.full(n, -1, dtype=np.int64), np.empty(mmax * mmax), np.empty(mmax, dtype=np.int64))
+    if pos is None:
+        pos = np.full(n, -1, dtype=np.int32)
+    return Workspace(pos, np.empty(mmax * mmax), np.empty(mmax, dtype=np.int64))
 
 
-#: Initial capacity (entries) of the growable stacks of update index lists and values; they double when full.
+#: Initial capacity (entries) of the symbolic phase's growable stack of update index lists; it doubles when full.
 _STACK_CAPACITY = 1024
 #: Initial capacity of the symbolic phase's front index list, in entries per state (and at least
 #: _FRONT_IDX_MIN); it doubles when full. On lattices the fronts hold a few times as many entries as there are
@@ -82,7 +92,8 @@ def symbolic_fronts(tree, rates):
     """Front sizes and index sets (own states first, the rest sorted) of every tree node.
 
     A node's front holds its own states, the later states they have an edge to or from, and the index sets of
-    its children's update matrices. Returns ``(front_ptr, front_idx)``.
+    its children's update matrices. Returns ``(front_ptr, front_idx)``, ``front_idx`` as int32 (the sparse solver
+    takes fewer than 2^31 states).
     """
     own_start, own_end, nchild = tree
     indptr, indices, _, tptr, tind, _ = rates
@@ -90,7 +101,7 @@ def symbolic_fronts(tree, rates):
     ntree = own_start.shape[0]
     mark = np.full(n, -1, dtype=np.int64)
     front_ptr = np.zeros(ntree + 1, dtype=np.int64)
-    out = np.empty(max(_FRONT_IDX_MIN, _FRONT_IDX_PER_STATE * n), dtype=np.int64)
+    out = np.empty(max(_FRONT_IDX_MIN, _FRONT_IDX_PER_STATE * n), dtype=np.int32)
     # stack of update index sets
     stack = np.empty(_STACK_CAPACITY, dtype=np.int64)
     sp = 0
@@ -133,7 +144,7 @@ def symbolic_fronts(tree, rates):
         tmp[b - a : cnt] = bnd
         f0 = front_ptr[t]
         if f0 + cnt > out.shape[0]:
-            new = np.empty(max(2 * out.shape[0], f0 + cnt), dtype=np.int64)
+            new = np.empty(max(2 * out.shape[0], f0 + cnt), dtype=np.int32)
             new[:f0] = out[:f0]
             out = new
         out[f0 : f0 + cnt] = tmp[:cnt]
@@ -156,25 +167,35 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
     """Numeric multifrontal GTH over the postordered tree nodes ``t0 ≤ t < t1`` (records: see the module).
 
     The children of node ``t`` whose update matrices are not produced in the range (a subtree run elsewhere) come
-    on the ``incoming`` :class:`Updates` stack, in postorder: each node pops its ``nchild[t]`` children's update
-    matrices from the top of the stack and pushes its own. Writes the range's blocks of ``fronts.factor``.
+    on the ``incoming`` :class:`Updates` stack (whose arrays may be overwritten), in postorder: each node pops its
+    ``nchild[t]`` children's update matrices from the top of the stack and pushes its own. Writes the range's
+    blocks of ``fronts.factor``.
     ``space`` is the calling thread's :class:`Workspace` (used by one call at a time; ``pos`` is left at −1).
 
     Returns ``(status, bad_state, outgoing)``: status 0 on success, 1 on a zero pivot at ``bad_state`` (an
     elimination position); ``outgoing`` is the final :class:`Updates` stack (the update matrices of the roots of
-    the range's subtrees).
+    the range's subtrees). A node whose ``factor_ptr`` is −1 is factored all the same, its block not stored.
     """
     own_start, own_end, nchild = tree
     indptr, indices, data, tptr, tind, tdat = rates
     front_ptr, front_idx, factor_ptr, factor = fronts
     in_idx, in_val, in_size = incoming
     pos, work, cpos = space
-    stack_idx = np.empty(max(_STACK_CAPACITY, 2 * in_idx.shape[0]), dtype=np.int64)
-    stack_val = np.empty(max(_STACK_CAPACITY, 2 * in_val.shape[0]), dtype=np.float64)
+    cap_idx, cap_val = _stack_depth(t0, t1, tree, front_ptr, in_idx.shape[0], in_val.shape[0], in_size)
     sp_idx = in_idx.shape[0]
     sp_val = in_val.shape[0]
-    stack_idx[:sp_idx] = in_idx
-    stack_val[:sp_val] = in_val
+    # the incoming stack becomes the stack where it is deep enough (a node fed its children's update matrices
+    # by the caller, which drops them): no second copy of the largest update matrices
+    if cap_idx <= sp_idx:
+        stack_idx = in_idx
+    else:
+        stack_idx = np.empty(cap_idx, dtype=np.int64)
+        stack_idx[:sp_idx] = in_idx
+    if cap_val <= sp_val:
+        stack_val = in_val
+    else:
+        stack_val = np.empty(cap_val, dtype=np.float64)
+        stack_val[:sp_val] = in_val
     st_size = np.empty(t1 - t0 + in_size.shape[0] + 1, dtype=np.int64)
     st_top = in_size.shape[0]
     st_size[:st_top] = in_size
@@ -217,20 +238,11 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
         if status != 0:
             return 1, idx[status - 1], Updates(stack_idx[:0].copy(), stack_val[:0].copy(), st_size[:0].copy())
         g0 = factor_ptr[t]
-        for r in range(m):
-            for q in range(k):
-                factor[g0 + r * k + q] = F[r, q]
-        u = m - k  # always push (possibly empty) so that parents pop exactly nchild entries
-        need_i = sp_idx + u
-        if need_i > stack_idx.shape[0]:
-            new = np.empty(max(2 * stack_idx.shape[0], need_i), dtype=np.int64)
-            new[:sp_idx] = stack_idx[:sp_idx]
-            stack_idx = new
-        need_v = sp_val + u * u
-        if need_v > stack_val.shape[0]:
-            newv = np.empty(max(2 * stack_val.shape[0], need_v), dtype=np.float64)
-            newv[:sp_val] = stack_val[:sp_val]
-            stack_val = newv
+        if g0 >= 0:
+            for r in range(m):
+                for q in range(k):
+                    factor[g0 + r * k + q] = F[r, q]
+        u = m - k  # always push (possibly empty) so that parents pop exactly nchild entries (room: _stack_depth)
         for r in range(u):
             stack_idx[sp_idx + r] = idx[k + r]
             for s in range(u):
@@ -241,7 +253,37 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
         st_top += 1
         for q in range(m):
             pos[idx[q]] = -1
-    return 0, -1, Updates(stack_idx[:sp_idx].copy(), stack_val[:sp_val].copy(), st_size[:st_top].copy())
+    # the stacks were allocated at their deepest: returned as they are when full (a single node's update), else copied
+    out_idx = stack_idx if sp_idx == stack_idx.shape[0] else stack_idx[:sp_idx].copy()
+    out_val = stack_val if sp_val == stack_val.shape[0] else stack_val[:sp_val].copy()
+    return 0, -1, Updates(out_idx, out_val, st_size[:st_top].copy())
+
+
+@njit(cache=True, nogil=True)
+def _stack_depth(t0, t1, tree, front_ptr, in_idx, in_val, in_size):
+    """The deepest the update stack of :func:`multifrontal_factor` gets over the nodes ``t0 ≤ t < t1`` (index
+    entries, values), starting from ``in_idx`` / ``in_val`` entries of incoming update matrices of orders
+    ``in_size``: its pops and pushes replayed on the orders alone, so that the stacks are allocated once, at the
+    size they need (no doubling, no copies of a half-empty stack)."""
+    own_start, own_end, nchild = tree
+    st = np.empty(t1 - t0 + in_size.shape[0] + 1, dtype=np.int64)
+    top = in_size.shape[0]
+    st[:top] = in_size
+    si, sv = in_idx, in_val
+    cap_i, cap_v = si, sv
+    for t in range(t0, t1):
+        for _c in range(nchild[t]):
+            top -= 1
+            si -= st[top]
+            sv -= st[top] * st[top]
+        u = front_ptr[t + 1] - front_ptr[t] - (own_end[t] - own_start[t])
+        st[top] = u
+        top += 1
+        si += u
+        sv += u * u
+        cap_i = max(cap_i, si)
+        cap_v = max(cap_v, sv)
+    return cap_i, cap_v
 
 
 @njit(cache=True)
@@ -399,7 +441,20 @@ def _front_solve_terms(mant, expo, w, top, idx, factor, g0, k, m):
 @njit(cache=True, nogil=True)
 def multifrontal_solve(tree, fronts):
     """Back-substitution: returns ``(mant, expo)`` with ``π ∝ mant · 2^expo`` (unnormalised, by elimination
-    position; :func:`srchain.gth.scaling.law_from_mant_expo` normalises it).
+    position; :func:`srchain.gth.scaling.law_from_mant_expo` normalises it): :func:`solve_nodes` over the whole
+    tree, every block of the factor kept."""
+    n = tree.own_end[tree.own_start.shape[0] - 1]
+    mant = np.zeros(n)
+    expo = np.zeros(n, dtype=np.int64)
+    solve_nodes(0, tree.own_start.shape[0], tree, fronts, mant, expo)
+    return mant, expo
+
+
+@njit(cache=True, nogil=True)
+def solve_nodes(t0, t1, tree, fronts, mant, expo):
+    """Back-substitution over the nodes ``t0 ≤ t < t1`` (last first) whose block of the factor is kept
+    (``factor_ptr[t] ≥ 0``), writing their own states' ``π ∝ mant · 2^expo``; the states of their fronts' other
+    rows (later nodes) must be solved already.
 
     Per front, ``π_p = Σ_{r > p} π_r c_rp`` for its own states p (last first), with the boundary values rescaled
     to the front's largest (:func:`_front_solve`). Row-oriented so that the factor (m×k, row-major) is read
@@ -409,25 +464,23 @@ def multifrontal_solve(tree, fronts):
     inf. A front across which the law falls by more than float64's range (a barrier deeper than ~2^-1022: its far
     side would underflow to 0 in the common frame) is solved again with an exponent per state
     (:func:`_front_solve_terms`), so no state behind the barrier is lost; where nothing underflows, the fast path's
-    bits stand.
+    bits stand. A front reads only its own rows of ``mant``/``expo`` and writes only its own states', so disjoint
+    subtrees below solved nodes can be solved in parallel threads.
     """
     own_start, own_end, _ = tree
     front_ptr, front_idx, factor_ptr, factor = fronts
-    ntree = own_start.shape[0]
-    n = own_end[ntree - 1]
-    mant = np.zeros(n)
-    expo = np.zeros(n, dtype=np.int64)
     mmax = 1
-    for t in range(ntree):
+    for t in range(t0, t1):
         mmax = max(mmax, front_ptr[t + 1] - front_ptr[t])
     w = np.zeros(mmax)
     top = np.zeros(mmax, dtype=np.int64)
-    for t in range(ntree - 1, -1, -1):
+    for t in range(t1 - 1, t0 - 1, -1):
+        g0 = factor_ptr[t]
+        if g0 < 0:
+            continue
         k = own_end[t] - own_start[t]
         f0 = front_ptr[t]
         m = front_ptr[t + 1] - f0
         idx = front_idx[f0 : f0 + m]
-        g0 = factor_ptr[t]
         if not _front_solve(mant, expo, w, idx, factor, g0, k, m):
             _front_solve_terms(mant, expo, w, top, idx, factor, g0, k, m)
-    return mant, expo

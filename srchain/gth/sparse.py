@@ -3,6 +3,14 @@
 :func:`sparse_gth` runs the phases of :mod:`srchain.gth.multifrontal` on an order from
 :mod:`srchain.gth.dissection`; :func:`factor_tree` runs the numeric factorisation on a thread pool, independent
 subtrees at once (the kernels release the GIL), with the same operations in the same order as one thread.
+
+Memory: the factor (an ``m × k`` block per front) grows like ``n log n`` on a 2-D lattice, 7.1 GiB at 10⁷ states,
+while the work concentrates near the root. When the factor is larger than the memory set aside for it
+(:data:`FACTOR_BYTES`, or what ``max_bytes`` leaves), :func:`keep_plan` keeps the blocks of the fronts nearest the
+root and cuts the tree below them into subtrees whose blocks are not stored; back-substitution solves the kept
+fronts, then factors each cut subtree again (the same operations in the same order, so the same bits) and solves
+it, one subtree per thread at a time. At 10⁷ states a 2 GiB budget keeps 28% of the factor and refactors subtrees
+holding about a fifth of the work.
 """
 
 from __future__ import annotations
@@ -10,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from srchain.budget import check_memory
+from srchain.budget import GIB, check_memory
 from srchain.errors import SrchainError
-from srchain.gth.csr import offdiag_csr, relabel_pair
+from srchain.gth.csr import offdiag_csr, relabel_split
 from srchain.gth.dissection import (
     GRAPH_LEAF,
     LATTICE_LEAF,
@@ -26,21 +34,31 @@ from srchain.gth.multifrontal import (
     Tree,
     Updates,
     multifrontal_factor,
-    multifrontal_solve,
+    solve_nodes,
     subtree_sizes,
     symbolic_fronts,
     workspace,
 )
 from srchain.gth.scaling import law_from_mant_expo, zero_pivot
 
-__all__ = ["sparse_gth", "offdiag", "factor_tree"]
+__all__ = ["sparse_gth", "offdiag", "factor_tree", "keep_plan", "FACTOR_BYTES"]
 
-#: relabel_pair writes int32 column indices: the sparse solver takes fewer states than this.
+#: relabel_split writes int32 indices: the sparse solver takes fewer states than this.
 _MAX_STATES = 2**31 - 1
-#: Bytes per entry of P held during the factorisation besides the factor: the relabelled off-diagonal matrix and
-#: its transpose, an int32 index and a float64 value each.
-_RELABELLED_BYTES_PER_ENTRY = 24.0
+#: Bytes per entry of P held during the factorisation besides the factor: the relabelled rates (each once), an
+#: int32 index and a float64 value.
+_RELABELLED_BYTES_PER_ENTRY = 12.0
+#: Bytes per state held besides: the elimination order, the relabelled rates' two row pointers, the law's mantissa
+#: and exponent, and each thread's front positions (int32).
+_BYTES_PER_STATE = 48.0
 _FLOAT_BYTES = 8.0
+_INDEX_BYTES = 4.0
+#: Memory for the kept blocks of the factor (bytes) when the caller sets no limit. A larger factor keeps the
+#: fronts nearest the root and refactors the subtrees below them during back-substitution (:func:`keep_plan`).
+FACTOR_BYTES = 2 * GIB
+#: With ``max_bytes``, the kept share is tried at the budget and then at halves of it, this many times, before the
+#: elimination is refused.
+_PLAN_HALVINGS = 8
 #: Default thread count: the usable CPUs, at most this many (the top of the tree runs on fewer threads, so more
 #: would mostly add workspace memory).
 _MAX_THREADS = 8
@@ -67,14 +85,18 @@ def sparse_gth(
     threads: int | None = None,
     graph: list | None = None,
     max_bytes: float | None = None,
+    factor_bytes: float | None = None,
 ) -> np.ndarray:
     """The stationary law of ``A`` by multifrontal GTH.
 
     ``shape`` (a C-ordered box lattice of ``prod(shape)`` states) selects lattice nested dissection, otherwise the
     generic graph ordering runs; ``leaf`` overrides their leaf size. ``graph`` may hold ``[G]``, the off-diagonal
     graph of ``A`` (taken out of the list, so that it can be freed once relabelled). The factor's size is known
-    exactly after the symbolic phase; it is checked against ``max_bytes`` (with the relabelled copies of the graph)
-    before it is allocated.
+    exactly after the symbolic phase. At most ``factor_bytes`` of it (default :data:`FACTOR_BYTES`, less where
+    ``max_bytes`` demands) is kept; the subtrees whose blocks are not kept are factored again during
+    back-substitution (:func:`keep_plan`), so the law has the same bits whatever the budget, the thread count or
+    the machine. The memory, kept factor and relabelled rates included, is checked against ``max_bytes`` before
+    the factor is allocated.
 
     Raises
     ------
@@ -97,26 +119,146 @@ def sparse_gth(
         del S
     newpos, own_start, own_end, nchild = nd
     tree = Tree(own_start, own_end, nchild)
-    rates = Rates(*relabel_pair(G.indptr, G.indices, G.data, newpos))
+    rates = Rates(*relabel_split(G.indptr, G.indices, G.data, newpos, own_start, own_end))
     del G
     front_ptr, front_idx = symbolic_fronts(tree, rates)
     m = np.diff(front_ptr)
     k = own_end - own_start
-    factor_ptr = np.concatenate([[0], np.cumsum(m * k)]).astype(np.int64)
+    block = m * k  # the factor's entries per front
+    nthreads = _threads(threads)
+    held = (
+        _RELABELLED_BYTES_PER_ENTRY * float(rates.indices.size + rates.tind.size)
+        + _INDEX_BYTES * float(front_idx.size)
+        + _BYTES_PER_STATE * n
+        + _FLOAT_BYTES * nthreads * float(m.max(initial=1)) ** 2
+    )
+    factor_ptr, cuts, kept, cut_max = _plan_within(nchild, block, factor_bytes, max_bytes, held, nthreads)
     check_memory(
-        _FLOAT_BYTES * float(factor_ptr[-1])
-        + _RELABELLED_BYTES_PER_ENTRY * float(A.nnz)
-        + _FLOAT_BYTES * float(front_idx.size),
+        held + _FLOAT_BYTES * (kept + nthreads * cut_max),
         max_bytes,
-        f"the GTH elimination of {n:.3g} states (its fill: {int(factor_ptr[-1]):.3g} factor entries)",
+        f"the GTH elimination of {n:.3g} states (its fill: {int(block.sum()):.3g} factor entries, "
+        f"{kept:.3g} of them kept)",
         "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)",
     )
-    fronts = Fronts(front_ptr, front_idx, factor_ptr, np.empty(int(factor_ptr[-1])))
+    fronts = Fronts(front_ptr, front_idx, factor_ptr, np.empty(kept))
     _factor(tree, rates, fronts, newpos, m.astype(np.float64) ** 2 * k, threads)
-    del rates  # the relabelled copies go before the solve allocates
-    mant, expo = multifrontal_solve(tree, fronts)
-    del fronts
+    mant = np.zeros(n)
+    expo = np.zeros(n, dtype=np.int64)
+    solve_nodes(0, nchild.size, tree, fronts, mant, expo)
+    del fronts  # the kept blocks go before the cut subtrees are factored again
+    if cuts.size:
+        _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, expo, newpos, threads)
+    del rates
     return law_from_mant_expo(mant, expo)[newpos]
+
+
+def keep_plan(nchild: np.ndarray, block: np.ndarray, budget: float):
+    """Which blocks of the factor to keep within ``budget`` entries: ``(factor_ptr, cuts)``.
+
+    ``block[t]`` is node ``t``'s ``m × k`` entries (postordered tree, ``nchild`` children per node). When all fit,
+    every node is kept, laid out in postorder. Otherwise the kept nodes grow from the root, always into the cut
+    subtree with the most entries (a node is kept if its block still fits; a leaf never is), and ``cuts`` lists the
+    roots of the subtrees left, in decreasing order of their entries. ``factor_ptr[t]`` is a kept node's offset in
+    the kept factor, −1 for the nodes of cut subtrees. The kept nodes are the top of the tree (every ancestor of a
+    kept node is kept), where the fronts are large and a stored entry saves the most work (``m²k`` operations for
+    ``mk`` entries).
+    """
+    nt = nchild.size
+    block = np.asarray(block, dtype=np.int64)
+    total = int(block.sum())
+    if total <= budget or nt == 0:
+        ptr = np.zeros(nt, dtype=np.int64)
+        np.cumsum(block[:-1], out=ptr[1:])
+        return ptr, np.empty(0, dtype=np.int64)
+    import heapq
+
+    size = subtree_sizes(nchild)
+    below = np.cumsum(block)
+
+    def entries(t: int) -> int:  # the blocks of t's subtree: a contiguous postorder range
+        lo = t - int(size[t]) + 1
+        return int(below[t] - (below[lo - 1] if lo > 0 else 0))
+
+    ptr = np.full(nt, -1, dtype=np.int64)
+    used = 0
+    cuts = []
+    heap = [(-entries(nt - 1), nt - 1)]
+    while heap:
+        e, t = heapq.heappop(heap)
+        if nchild[t] > 0 and used + int(block[t]) <= budget:
+            ptr[t] = used
+            used += int(block[t])
+            c = t - 1
+            for _ in range(int(nchild[t])):
+                heapq.heappush(heap, (-entries(c), c))
+                c -= int(size[c])
+        else:
+            cuts.append((e, t))
+    cuts.sort()
+    return ptr, np.array([t for _, t in cuts], dtype=np.int64)
+
+
+def _plan_within(nchild, block, factor_bytes, max_bytes, held, nthreads):
+    """:func:`keep_plan` for ``factor_bytes`` (default :data:`FACTOR_BYTES`), halved while the kept blocks and
+    one cut subtree per thread do not fit in what ``max_bytes`` leaves after ``held``. Returns ``(factor_ptr,
+    cuts, kept entries, entries of the largest cut subtree)``."""
+    budget = (FACTOR_BYTES if factor_bytes is None else float(factor_bytes)) / _FLOAT_BYTES
+    size = subtree_sizes(nchild)
+    below = np.cumsum(np.asarray(block, dtype=np.int64))
+    for _ in range(_PLAN_HALVINGS + 1):
+        ptr, cuts = keep_plan(nchild, block, budget)
+        kept = int(block[ptr >= 0].sum())
+        cut_max = 0
+        if cuts.size:
+            lo = cuts - size[cuts] + 1
+            cut_max = int((below[cuts] - np.where(lo > 0, below[lo - 1], 0)).max())
+        if max_bytes is None or held + _FLOAT_BYTES * (kept + nthreads * cut_max) <= max_bytes:
+            break
+        budget /= 2
+    return ptr, cuts, kept, cut_max
+
+
+def _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, expo, newpos, threads):
+    """Factor each cut subtree again (its blocks into a scratch factor of its own) and back-substitute it, the
+    largest first, one subtree per thread at a time; the kept nodes above are solved already."""
+    import queue
+
+    nchild = tree.nchild
+    size = subtree_sizes(nchild)
+    local = np.full(nchild.size, -1, dtype=np.int64)  # each node's offset in its cut subtree's scratch factor
+    mcut = 1
+    for t in cuts:
+        lo = int(t - size[t] + 1)
+        b = block[lo : t + 1]
+        local[lo : t + 1] = np.cumsum(b) - b
+        mcut = max(mcut, int(np.diff(front_ptr[lo : t + 2]).max()))
+    n = tree.own_end[-1]
+    nthreads = min(_threads(threads), cuts.size)
+    spaces = queue.SimpleQueue()
+    for _ in range(nthreads):
+        spaces.put(workspace(n, np.array([0, mcut])))
+
+    def run(t):
+        lo, hi = int(t - size[t] + 1), int(t + 1)
+        fronts = Fronts(front_ptr, front_idx, local, np.empty(int(local[t] + block[t])))
+        space = spaces.get()
+        try:
+            status, bad, _ = multifrontal_factor(lo, hi, tree, rates, fronts, _EMPTY, space)
+        finally:
+            spaces.put(space)
+        if status:  # not reached: the first factorisation of this subtree, with the same operations, passed
+            raise zero_pivot(int(np.flatnonzero(newpos == bad)[0]), "the states eliminated after it")
+        solve_nodes(lo, hi, tree, fronts, mant, expo)
+
+    if nthreads < 2:
+        for t in cuts:
+            run(t)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(nthreads) as ex:
+        for f in [ex.submit(run, t) for t in cuts]:
+            f.result()
 
 
 def _factor(tree, rates, fronts, newpos, work, threads):
@@ -205,8 +347,11 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
             futs[t] = ex.submit(run, int(t - size[t] + 1), int(t + 1), _EMPTY)
 
         def node(t, kids):
-            outs = [futs[c].result() for c in kids]
+            # each child's update matrices are taken out of `futs`, so that they are freed once stacked here
+            # (a finished future holds its result: kept in `futs`, every update matrix would live to the end)
+            outs = [futs.pop(c).result() for c in kids]
             incoming = Updates(*(np.concatenate([o[i] for o in outs]) for i in range(3))) if outs else _EMPTY
+            del outs
             return run(t, t + 1, incoming)
 
         for t in sorted(top):  # postorder: children first, so every wait is on a task submitted earlier
