@@ -10,14 +10,22 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
   estimate, and times the α → 0 limit (Ũ, π̃), which is tridiagonal, on both grids.
 * bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001.
 * The grid simulator (SR, one chain) against the bare draws it makes (one normal and one uniform per step).
+* ``--two-d``: a 2-D product box of format axes with about 10⁶ states (``separable``, objective (8) per coordinate,
+  whose exact law is the product of the 1-D laws) against the fixed lattice with the same number of states per axis
+  on the same box: T_α built, π solved by sparse (multifrontal) GTH with the lattice's nested dissection, per state,
+  and the peak RSS of each, each grid in a fresh process; default fp16 on [3, 6]² (1025² = 1,050,625 states: the
+  binade [3, 4) at spacing 2⁻⁹, [4, 6] at 2⁻⁸) at α = 5e-4, as in ``bench_stationary.py``.
 
     python benchmarks/bench_formats.py        # prints one JSON object (about a minute)
+    python benchmarks/bench_formats.py --two-d [--format fp16 --lo 3 --hi 6 --alpha 5e-4]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -32,7 +40,102 @@ def _timed(fn, repeat=3):
     return best, out
 
 
+def _peak_rss_gb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def two_d_case(kind: str, fmt: str, lo: float, hi: float, alpha: float) -> dict:
+    """One grid of the 2-D case (run in its own process): ``kind`` "format" or "fixed" (as many values per axis)."""
+    import numpy as np
+
+    from srchain.grids import Grid
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.operators import transition_matrix
+    from srchain.problems import get_problem
+    from srchain.stationary import stationary, tv
+
+    noise = make_noise("gaussian", 2.0)
+    axis = Grid.of(fmt, (lo, hi))
+    side = axis.size
+    prob = get_problem("separable", dim=2, domain=(lo, hi))
+    grid2 = (
+        Grid.of(fmt, (lo, hi), dim=2) if kind == "format" else Lattice.from_domain((hi - lo) / (side - 1), (lo, hi), 2)
+    )
+    grid1 = axis if kind == "format" else Lattice.from_domain((hi - lo) / (side - 1), (lo, hi), 1)
+    assert grid2.size == side * side, (grid2.size, side)
+    # warm-up on a small box (compiles every kernel; not timed)
+    small = Grid.of(fmt, (lo, lo + 0.05), dim=2) if kind == "format" else Lattice.from_domain(0.01, (lo, lo + 0.3), 2)
+    stationary(transition_matrix(prob.with_domain(small.domain), noise, small, alpha), method="gth-sparse")
+    rss0 = _peak_rss_gb()
+    t = time.perf_counter()
+    op = transition_matrix(prob, noise, grid2, alpha)
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    res = stationary(op, method="gth-sparse")
+    solve = time.perf_counter() - t
+    one = stationary(transition_matrix(get_problem("toy", domain=(lo, hi)), noise, grid1, alpha)).pi
+    n = grid2.size
+    return {
+        "grid": f"{fmt if kind == 'format' else 'fixed'} [{lo:g}, {hi:g}]^2",
+        "states": n,
+        "alpha": alpha,
+        "nnz_per_row": round(op.P.nnz / n, 2),
+        "build_seconds": round(build, 3),
+        "solve_seconds": round(solve, 3),
+        "us_per_state": round(1e6 * (build + solve) / n, 3),
+        "residual": res.residual,
+        "tv_to_product_law": tv(res.pi, np.kron(one, one)),
+        "peak_rss_gb_before": rss0,
+        "peak_rss_gb": _peak_rss_gb(),
+        "loadavg": list(os.getloadavg()),
+    }
+
+
+def two_d(fmt: str, lo: float, hi: float, alpha: float) -> int:
+    """The 2-D case: the format's product box and the fixed lattice of the same size, each in a fresh process."""
+    out: dict = {"benchmark": "formats-2d", "loadavg_before": list(os.getloadavg()), "cases": []}
+    for kind in ("format", "fixed"):
+        p = subprocess.run(
+            [sys.executable, __file__, "--two-d-case", kind, fmt, repr(lo), repr(hi), repr(alpha)],
+            capture_output=True,
+            text=True,
+        )
+        if p.returncode:
+            out["cases"].append({"kind": kind, "error": p.stderr.strip().splitlines()[-3:]})
+        else:
+            out["cases"].append(json.loads(p.stdout.strip().splitlines()[-1]))
+    ok = [c for c in out["cases"] if "us_per_state" in c]
+    if len(ok) == 2:
+        out["format_over_fixed_per_state"] = round(ok[0]["us_per_state"] / ok[1]["us_per_state"], 3)
+    out["loadavg_after"] = list(os.getloadavg())
+    json.dump(out, sys.stdout, indent=1)
+    print()
+    return 0
+
+
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--two-d", action="store_true", help="only the 2-D case (about 10^6 states)")
+    ap.add_argument("--format", default="fp16", help="the 2-D case's format (default fp16)")
+    ap.add_argument("--lo", type=float, default=3.0)
+    ap.add_argument("--hi", type=float, default=6.0)
+    ap.add_argument("--alpha", type=float, default=5e-4)
+    ap.add_argument("--two-d-case", nargs=5, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.two_d_case:
+        kind, fmt, lo, hi, alpha = args.two_d_case
+        print(json.dumps(two_d_case(kind, fmt, float(lo), float(hi), float(alpha))))
+        return 0
+    if args.two_d:
+        return two_d(args.format, args.lo, args.hi, args.alpha)
     import numpy as np
 
     from srchain.grid_chains import grid_estimate
