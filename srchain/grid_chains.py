@@ -371,6 +371,35 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     return int(nnz * _ASSEMBLY_BYTES + n * grid.dim * 8 * 4 + tables + fill), int(nnz)
 
 
+#: SR's move law is a divided *second* difference of the excess at gaps ``h``: its rounding error relative to a
+#: cell's probability is about ``4 eps (α·std/h)²`` (the excess is O(std), the cell's mass O(h/(α·std))), 6e-5 at
+#: ``h = 2^-18·α·std`` and falling as ``h²``; at bf16's gaps near 0 (9.2e-41) it is all rounding. R and k-bit SR
+#: take first differences of the CDF: ``eps·α·std/h``, 2.4e-7 at ``2^-30·α·std``.
+_RESOLVE_SR = 2.0**-18
+_RESOLVE_FIRST = 2.0**-30
+
+
+def _check_resolvable(noise: NoiseModel, grid, alpha, method, bits) -> None:
+    """Refuse a grid whose smallest gap is too fine for float64 to resolve the move law at this α (a grid holding 0
+    in bf16 or fp16: gaps down to 9e-41 or 6e-8, where differences of O(1) values over ``h/α`` are all rounding)."""
+    if noise.is_discrete:
+        return
+    std = float(noise.std)
+    if not math.isfinite(std):
+        return
+    limit = (_RESOLVE_SR if method == "sr" and bits is None else _RESOLVE_FIRST) * alpha * std
+    for k in range(grid.dim):
+        v = axis_values(grid, k)
+        gaps = np.diff(v)
+        if gaps.size and gaps.min() < limit:
+            fine = np.maximum(np.abs(v[:-1]), np.abs(v[1:]))[gaps < limit].max()
+            raise SrchainError(
+                f"the {getattr(grid, 'format', 'grid')} values with |w| <= {fine:.3g} are closer than {limit:.2g} "
+                f"(down to {gaps.min():.2g}), too fine for float64 to resolve the move law at alpha = {alpha:g}; use "
+                "a domain that leaves them out, a coarser format or a smaller alpha"
+            )
+
+
 def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):
     r"""The exact transition matrix of SR, SR with ``sr_bits`` random bits, or R on ``grid`` (a format's grid).
 
@@ -380,8 +409,9 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
     Raises
     ------
     SrchainError
-        The estimated memory exceeds ``max_bytes``, or k-bit SR's staircase would need more than
-        :data:`KBIT_MAX_WORK` CDF evaluations.
+        The estimated memory exceeds ``max_bytes``, k-bit SR's staircase would need more than
+        :data:`KBIT_MAX_WORK` CDF evaluations, or the grid's smallest gap is below :data:`_RESOLVE_SR` ·α·std
+        (:data:`_RESOLVE_FIRST` for R and k-bit SR), where float64 cannot resolve the move law's differences.
     """
     from srchain.operators import Operator
 
@@ -412,6 +442,7 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
             f"entries)",
             "use a smaller domain (the grid is finest near 0), a coarser format, a smaller alpha or a larger tol",
         )
+    _check_resolvable(noise, grid, alpha, method, bits)
     lengths, cols, vals, dropped = [], [], [], 0.0
     n = grid.size
     for a, b in chunks:  # chunks of rows, each vectorised / compiled
