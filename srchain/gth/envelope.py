@@ -38,20 +38,39 @@ _TERM_EXP = 960
 
 
 def envelope_profile(A) -> tuple[np.ndarray, np.ndarray]:
-    """``(first, last)`` of the row-stochastic sparse ``A`` (canonical CSR): per row the first and last column of its
-    positive off-diagonal rates (the row itself when it has none), ``last`` closed under the fill of GTH elimination
-    in the natural order (module docstring)."""
+    """``(first, last)`` of the row-stochastic sparse ``A``: per row the first and last column of its positive
+    off-diagonal rates (the row itself when it has none), ``last`` closed under the fill of GTH elimination in the
+    natural order (module docstring)."""
+    A = A.tocsr()
     n = A.shape[0]
-    coo = A.tocoo()
-    off = (coo.row != coo.col) & (coo.data > 0)
-    rows = coo.row[off].astype(np.int64)
-    cols = coo.col[off].astype(np.int64)
     first = np.arange(n, dtype=np.int64)
     last = np.arange(n, dtype=np.int64)
-    np.minimum.at(first, rows, cols)
-    np.maximum.at(last, rows, cols)
+    _extents(A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data, first, last)
     _close(first, last)
     return first, last
+
+
+@njit(cache=True, nogil=True)
+def _extents(indptr, indices, data, first, last):
+    """The first and last column of each row's positive off-diagonal rates (``first``/``last`` start at the row)."""
+    for i in range(first.shape[0]):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if j != i and data[e] > 0.0:
+                if j < first[i]:
+                    first[i] = j
+                if j > last[i]:
+                    last[i] = j
+
+
+@njit(cache=True, nogil=True)
+def _scatter(indptr, indices, data, start, first, E):
+    """The positive off-diagonal rates into the envelope ``E`` (duplicates summed, as SciPy's canonical form)."""
+    for i in range(first.shape[0]):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if j != i and data[e] > 0.0:
+                E[start[i] + j - first[i]] += data[e]
 
 
 @njit(cache=True, nogil=True)
@@ -74,15 +93,16 @@ def envelope_law(A, profile: tuple[np.ndarray, np.ndarray] | None = None) -> np.
     """The normalised stationary law of the row-stochastic sparse ``A`` by :func:`envelope_gth` in the natural order;
     bit for bit :func:`srchain.gth.banded.banded_law` (``profile``: :func:`envelope_profile`, computed when not
     given)."""
+    A = A.tocsr()
+    if not A.has_canonical_format:
+        A = A.copy()
+        A.sum_duplicates()
     first, last = envelope_profile(A) if profile is None else profile
     n = A.shape[0]
-    coo = A.tocoo()
-    off = (coo.row != coo.col) & (coo.data > 0)
-    rows = coo.row[off].astype(np.int64)
     start = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(last - first + 1, out=start[1:])
     E = np.zeros(int(start[-1]))
-    E[start[rows] + coo.col[off] - first[rows]] = coo.data[off]
+    _scatter(A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data, start, first, E)
     return law_from_frames(*envelope_gth(E, start, first, last))
 
 
