@@ -49,6 +49,7 @@ from srchain.noise import NoiseModel
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rounding import check_sr_bits, kbit_up_probability
+from srchain.wide_moves import WIDE, _integral
 
 __all__ = [
     "grid_transition_matrix",
@@ -112,7 +113,7 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         x = np.ascontiguousarray(x)
         g = np.ascontiguousarray(g)
         e = noise.excess(_window_args(x, g, alpha, vp, np.ascontiguousarray(tgt[:, 0]), tgt.shape[1] + 2))
-        return _sr_law(x, g, alpha, vp, t, e, valid)
+        return _wide_cells(noise, x, g, alpha, vp, t, valid, _sr_law(x, g, alpha, vp, t, e, valid))
     xx = x[:, None]
     gg = g[:, None]
     at_lo = t == 0
@@ -143,6 +144,40 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         ge = noise.cdf(b_lo)
     probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
+
+
+def _wide_cells(noise, x, g, alpha, vp, t, valid, probs):
+    r"""SR's law at the cells whose gaps are both at most :data:`srchain.wide_moves.WIDE` · α·std, by quadrature of
+    the noise's density instead of differences of its excess (which lose :math:`4\epsilon(\alpha\,\mathrm{std}/h)^2`
+    relative there: all of it at bf16's gaps near 0). With :math:`a = (x - v_t)/\alpha - g` and
+    :math:`H_{0,1} = h_{t-1,t}/\alpha`, the hat function integrated against the step's density is
+
+    .. math::
+
+        \Pr(Q_s = v_t) = H_0\int_0^1 (1-u)\,f(a + H_0 u)\,du + H_1\int_0^1 (1-u)\,f(a - H_1 u)\,du,
+
+    with :math:`\Pr(\bar\xi \ge a)` (the lowest value) or :math:`\Pr(\bar\xi \le a)` (the highest) in place of the
+    half beyond the grid: every term positive, a few ulps relative however small (:mod:`srchain.wide_moves` does the
+    same on the fixed lattice). Other cells keep ``probs``."""
+    std = float(noise.std)
+    if not math.isfinite(std):
+        return probs
+    nv = vp.shape[0] - 2
+    h0 = vp[t + 1] - vp[t]
+    h1 = vp[t + 2] - vp[t + 1]
+    wide = valid & (np.maximum(h0, h1) <= WIDE * alpha * std)
+    if not wide.any():
+        return probs
+    r, w = np.nonzero(wide)
+    c = t[r, w]
+    a = _arg(x[r], vp[c + 1], g[r], alpha)
+    H0 = h0[r, w] / alpha
+    H1 = h1[r, w] / alpha
+    lower = H0 * _integral(noise.pdf, a, H0, 1.0, True)
+    upper = H1 * _integral(noise.pdf, a, H1, -1.0, True)
+    out = probs.copy()
+    out[r, w] = np.where(c == 0, noise.sf(a) + upper, np.where(c == nv - 1, noise.cdf(a) + lower, lower + upper))
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -380,19 +415,27 @@ _RESOLVE_FIRST = 2.0**-30
 
 
 def _check_resolvable(noise: NoiseModel, grid, alpha, method, bits) -> None:
-    """Refuse a grid whose smallest gap is too fine for float64 to resolve the move law at this α (a grid holding 0
-    in bf16 or fp16: gaps down to 9e-41 or 6e-8, where differences of O(1) values over ``h/α`` are all rounding)."""
+    """Refuse a grid whose gaps are too fine for float64 to resolve the move law at this α where no quadrature takes
+    over: R and k-bit SR (first differences of the CDF) on a grid holding 0 in bf16 or fp16 (gaps down to 9e-41 or
+    6e-8); for SR, only a tiny gap next to one wider than :data:`srchain.wide_moves.WIDE` · α·std (possible on
+    :meth:`Grid.from_values` grids, never on a format's, whose neighbouring gaps differ by at most 2×)."""
     if noise.is_discrete:
         return
     std = float(noise.std)
     if not math.isfinite(std):
         return
-    limit = (_RESOLVE_SR if method == "sr" and bits is None else _RESOLVE_FIRST) * alpha * std
+    sr = method == "sr" and bits is None
+    limit = (_RESOLVE_SR if sr else _RESOLVE_FIRST) * alpha * std
     for k in range(grid.dim):
         v = axis_values(grid, k)
         gaps = np.diff(v)
-        if gaps.size and gaps.min() < limit:
-            fine = np.maximum(np.abs(v[:-1]), np.abs(v[1:]))[gaps < limit].max()
+        if not gaps.size:
+            continue
+        small = np.minimum(np.r_[gaps, np.inf], np.r_[np.inf, gaps]) < limit  # per value: its smaller gap
+        if sr:
+            small &= np.maximum(np.r_[gaps, 0.0], np.r_[0.0, gaps]) > WIDE * alpha * std
+        if small.any():
+            fine = np.abs(v[small]).max()
             raise SrchainError(
                 f"the {getattr(grid, 'format', 'grid')} values with |w| <= {fine:.3g} are closer than {limit:.2g} "
                 f"(down to {gaps.min():.2g}), too fine for float64 to resolve the move law at alpha = {alpha:g}; use "

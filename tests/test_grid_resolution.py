@@ -1,10 +1,11 @@
-"""T_α on grids too fine for float64 at the given α (bf16/fp16 near 0) is refused; just coarser ones are accurate.
+"""T_α on grids whose gaps are far below α·std (bf16/fp16 near 0): SR by quadrature, R and k-bit SR refused.
 
 SR's move law on a grid is a divided second difference of the noise's excess over gaps ``h``; its rounding error
 relative to a cell's mass is about ``4 eps (α·std/h)²``. bf16's values near 0 are 9.2e-41 apart: there the
-differences are all rounding (on [−1e-3, 1e-3] at α = 0.01 a row's law summed to 1,112 before it was renormalised),
-so srchain.grid_chains refuses gaps below 2^-18·α·std in one line. Just above that limit each cell keeps the derived
-relative accuracy: checked here against the hat function integrated by adaptive quadrature.
+differences were all rounding (on [−1e-3, 1e-3] at α = 0.01 a row's law summed to 1,112 before it was
+renormalised). Cells whose gaps are both at most WIDE·α·std now integrate the hat function against the noise's
+density (as srchain.wide_moves does on the fixed lattice); checked here against adaptive quadrature. R and k-bit SR
+take first differences of the CDF and have no such form on a grid: below 2^-30·α·std they are refused in one line.
 """
 
 import numpy as np
@@ -17,18 +18,23 @@ from srchain.grids import Grid
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
 from srchain.problems import get_problem
+from srchain.wide_moves import WIDE
 
 NOISE = make_noise("gaussian", 2.0)
 
 
 @pytest.mark.parametrize(
-    "fmt,domain,alpha,method",
-    [("bf16", (-1e-3, 1e-3), 0.01, "sr"), ("fp16", (-0.01, 0.01), 0.1, "sr"), ("bf16", (1e-38, 1e-36), 1e-3, "r")],
+    "fmt,domain,alpha,method,bits",
+    [
+        ("bf16", (1e-38, 1e-36), 0.01, "r", None),
+        ("bf16", (1e-30, 1e-28), 0.1, "r", None),
+        ("bf16", (1e-38, 1e-36), 0.01, "sr", 4),
+    ],
 )
-def test_too_fine_a_grid_is_refused_in_one_line(fmt, domain, alpha, method):
+def test_first_differences_on_too_fine_a_grid_are_refused_in_one_line(fmt, domain, alpha, method, bits):
     toy = get_problem("toy", domain=domain)
     with pytest.raises(SrchainError, match="too fine for float64") as err:
-        transition_matrix(toy, NOISE, Grid.of(fmt, domain), alpha, method)
+        transition_matrix(toy, NOISE, Grid.of(fmt, domain), alpha, method, sr_bits=bits)
     assert "\n" not in str(err.value)
 
 
@@ -36,47 +42,61 @@ def test_cli_refuses_it_with_exit_status_2(capsys):
     from srchain.cli import main
 
     # bf16 on [1e-38, 1e-36]: 830 values (small enough for the memory check), 9.2e-41 apart at the bottom
-    code = main(["stationary", "--format", "bf16", "--domain", "1e-38", "1e-36", "--alpha", "0.01", "--quiet"])
+    code = main(
+        ["stationary", "--format", "bf16", "--domain", "1e-38", "1e-36", "--method", "r", "--alpha", "0.01", "--quiet"]
+    )
     assert code == 2
     assert "too fine for float64" in capsys.readouterr().err
 
 
-def _cell_mass(x, g, alpha, vm, v0, v1):
-    """∫ hat_{v0}(y) f_Y(y) dy for y = x − α(g + ξ̄): the exact SR probability of v0 (interior cell)."""
+def _reference(x, g, alpha, v, c):
+    """Pr(Qs(y) = v_c) for y = x − α(g + ξ̄): the hat function integrated against the step's density by adaptive
+    quadrature, with the clipped tail at an end of the grid."""
 
     def f(y):
         return float(NOISE.pdf(np.array((x - y) / alpha - g))) / alpha
 
-    left = quad(lambda y: (y - vm) / (v0 - vm) * f(y), vm, v0, epsabs=0, epsrel=1e-12, limit=200)[0]
-    right = quad(lambda y: (v1 - y) / (v1 - v0) * f(y), v0, v1, epsabs=0, epsrel=1e-12, limit=200)[0]
-    return left + right
+    def a(y):
+        return (x - y) / alpha - g
+
+    p = 0.0
+    if c > 0:
+        p += quad(lambda y: (y - v[c - 1]) / (v[c] - v[c - 1]) * f(y), v[c - 1], v[c], epsabs=0, epsrel=1e-13)[0]
+    else:
+        p += float(NOISE.sf(np.array(a(v[0]))))
+    if c < v.size - 1:
+        p += quad(lambda y: (v[c + 1] - y) / (v[c + 1] - v[c]) * f(y), v[c], v[c + 1], epsabs=0, epsrel=1e-13)[0]
+    else:
+        p += float(NOISE.cdf(np.array(a(v[-1]))))
+    return p
 
 
-def test_just_above_the_limit_the_law_is_accurate():
-    # fp16's subnormals in [1e-7, 1e-5]: 166 values 6e-8 apart; α = 0.007 puts the limit 2^-18·α·2 = 5.3e-8 just
-    # below the gap (the step's spread, 0.014, covers the whole grid: every interior cell has mass ~2e-6)
-    dom = (1e-7, 1e-5)
-    toy = get_problem("toy", domain=dom)
-    grid = Grid.of("fp16", dom)
-    alpha, std = 0.007, NOISE.std
+@pytest.mark.parametrize(
+    "fmt,domain,alpha",
+    [
+        ("bf16", (1e-38, 1e-36), 0.01),  # gaps 9.2e-41 … 7.4e-39: pure rounding before, quadrature now
+        ("fp16", (1e-7, 1e-5), 1e-4),  # subnormals 6e-8 apart, the step's spread 2e-4: quadrature
+        ("fp16", (1e-7, 1e-5), 0.9 * 6e-8 / (WIDE * 2.0)),  # the gap just above WIDE·α·std: the excess form
+    ],
+)
+def test_sr_law_on_very_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha):
+    toy = get_problem("toy", domain=domain)
+    grid = Grid.of(fmt, domain)
     v = grid.points[:, 0]
-    transition_matrix(toy, NOISE, grid, alpha)  # accepted
-    rows = np.array([0, 40, 100, v.size - 1])
+    op = transition_matrix(toy, NOISE, grid, alpha)  # accepted
+    assert op.dropped_mass < 1e-12
+    rows = np.array([0, v.size // 3, v.size - 1])
     targets, probs, _ = grid_move_laws(toy, NOISE, grid, alpha, rows=rows)
     g = 2.0 * v[rows]  # objective (8): f'(w) = 2w below 1
     checked = 0
     for r, i in enumerate(rows):
         law = np.where(targets[r, 0] >= 0, probs[r, 0], 0.0)
-        assert abs(law.sum() - 1.0) < 1e-9
-        t = targets[r, 0]
-        inner = np.flatnonzero((t > 0) & (t < v.size - 1) & (law > 1e-12))
-        for w in inner[:: max(1, inner.size // 25)]:
-            c = t[w]
-            vm, v0, v1 = v[c - 1], v[c], v[c + 1]
-            want = _cell_mass(v[i], g[r], alpha, vm, v0, v1)
-            # rounding of the second difference relative to the cell's mass: 4 eps (α·std/h)², doubled, plus the
-            # quadrature's 1e-12 and the excess's own few ulps relative to the mass (1e-9 covers both)
-            rel = 8 * np.finfo(float).eps * (alpha * std / min(v0 - vm, v1 - v0)) ** 2 + 1e-9
-            assert probs[r, 0, w] == pytest.approx(want, rel=rel)
+        assert abs(law.sum() - 1.0) < 1e-12
+        cells = np.flatnonzero(targets[r, 0] >= 0)
+        for w in np.unique(np.r_[cells[:3], cells[-3:], cells[:: max(1, cells.size // 20)]]):
+            want = _reference(v[i], g[r], alpha, v, targets[r, 0, w])
+            # the quadrature rule and the excess form (gap ≥ WIDE·α·std: 4 eps (1/WIDE)² ≈ 4e-12) are both far
+            # inside 1e-9; the reference's own tolerance is 1e-13
+            assert probs[r, 0, w] == pytest.approx(want, rel=1e-9, abs=1e-300)
             checked += 1
     assert checked > 40
