@@ -388,7 +388,7 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     The bytes count the assembly's peak (:data:`_ASSEMBLY_BYTES` per entry) and, on a 1-D grid, the fill of GTH
     elimination in the natural order (banded or nested dissection alike: a state's move window couples every state
     in it, so eliminating it fills its whole window): :data:`_FILL_BYTES` per state of every row's window. On a grid
-    holding 0 the windows near 0 span nearly every state (bf16 on [−4, 10]: about 6,400 entries kept per row but
+    holding 0 the windows near 0 span nearly every state (bf16 on [−4, 10]: about 10,600 entries kept per row but
     windows of up to all 33,185 states, about 10 GiB of fill), which is why such grids are refused early."""
     alpha = check_alpha(alpha)
     grads = _gradients(problem, grid)
