@@ -8,18 +8,33 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
   rows, the estimate of srchain.grid_chains.grid_estimate), and the windows near zero span nearly every state, so
   the solve's fill adds ~10 GiB: the estimate is 20–22 GiB and the CLI refuses the grid. The benchmark reports that
   estimate, and times the α → 0 limit (Ũ, π̃), which is tridiagonal, on both grids.
-* bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001.
+* bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001; on fp16
+  ``auto`` solves by banded GTH on each row's envelope, also timed against the full band it replaced (same bits).
 * The grid simulator (SR, α = 0.01; one chain, and two chains on one core) against the bare draws it makes (one
   normal and one uniform per step), in CPU time.
+* ``--two-d``: a 2-D product box of format axes with about 10⁶ states (``separable``, objective (8) per coordinate,
+  whose exact law is the product of the 1-D laws) against the fixed lattice with the same number of states per axis
+  on the same box: T_α built, π solved by sparse (multifrontal) GTH with the lattice's nested dissection, per state,
+  and the peak RSS of each, each grid in a fresh process, in the order format, fixed, fixed, format (the best of
+  each is compared); default fp16 on [3, 6]² (1025² = 1,050,625 states: the binade [3, 4) at spacing 2⁻⁹, [4, 6] at
+  2⁻⁸) at α = 2e-4 (the step's reach, 3e-3, spans one or two cells; at bench_stationary.py's 5e-4 the separators
+  are thicker and the solve takes minutes). ``--format bf16 --lo 0.03125 --hi 8 --alpha 5e-5``: 1025² again, over
+  eight binades.
+* ``--lumping``: bf16 on [−4, 10], row by row: how many rows are distinct (exact lumping), and whether each row's
+  law sums to 1 before renormalisation.
 
-    python benchmarks/bench_formats.py               # prints one JSON object (about a minute)
+    python benchmarks/bench_formats.py        # prints one JSON object (about a minute)
     python benchmarks/bench_formats.py --simulator   # the simulator rows only
+    python benchmarks/bench_formats.py --two-d [--format fp16 --lo 3 --hi 6 --alpha 2e-4]   # about 5 minutes
+    python benchmarks/bench_formats.py --lumping --alpha 0.01
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -85,11 +100,189 @@ def simulator(toy, noise) -> list:
     return sims
 
 
+def _peak_rss_gb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def two_d_case(kind: str, fmt: str, lo: float, hi: float, alpha: float) -> dict:
+    """One grid of the 2-D case (run in its own process): ``kind`` "format" or "fixed" (as many values per axis)."""
+    import numpy as np
+
+    from srchain.grids import Grid
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.operators import transition_matrix
+    from srchain.problems import get_problem
+    from srchain.stationary import stationary, tv
+
+    noise = make_noise("gaussian", 2.0)
+    axis = Grid.of(fmt, (lo, hi))
+    side = axis.size
+    prob = get_problem("separable", dim=2, domain=(lo, hi))
+    grid2 = (
+        Grid.of(fmt, (lo, hi), dim=2) if kind == "format" else Lattice.from_domain((hi - lo) / (side - 1), (lo, hi), 2)
+    )
+    grid1 = axis if kind == "format" else Lattice.from_domain((hi - lo) / (side - 1), (lo, hi), 1)
+    assert grid2.size == side * side, (grid2.size, side)
+    # warm-up on a small box (compiles every kernel; not timed)
+    small = Grid.of(fmt, (lo, lo + 0.05), dim=2) if kind == "format" else Lattice.from_domain(0.01, (lo, lo + 0.3), 2)
+    stationary(transition_matrix(prob.with_domain(small.domain), noise, small, alpha), method="gth-sparse")
+    rss0 = _peak_rss_gb()
+    t = time.perf_counter()
+    op = transition_matrix(prob, noise, grid2, alpha)
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    res = stationary(op, method="gth-sparse")
+    solve = time.perf_counter() - t
+    one = stationary(transition_matrix(get_problem("toy", domain=(lo, hi)), noise, grid1, alpha)).pi
+    n = grid2.size
+    return {
+        "grid": f"{fmt if kind == 'format' else 'fixed'} [{lo:g}, {hi:g}]^2",
+        "states": n,
+        "alpha": alpha,
+        "nnz_per_row": round(op.P.nnz / n, 2),
+        "build_seconds": round(build, 3),
+        "solve_seconds": round(solve, 3),
+        "us_per_state": round(1e6 * (build + solve) / n, 3),
+        "residual": res.residual,
+        "tv_to_product_law": tv(res.pi, np.kron(one, one)),
+        "peak_rss_gb_before": rss0,
+        "peak_rss_gb": _peak_rss_gb(),
+        "loadavg": list(os.getloadavg()),
+    }
+
+
+def lumping(alpha: float) -> int:
+    """bf16 on [−4, 10]: are rows of T_α bit-identical (exactly lumpable states), and are the rows exact at all?
+
+    Builds the rows chunk by chunk (never the whole operator) and counts distinct rows (columns and values, as
+    built), distinct rows once each row's own cell and its two neighbours are left out (the entries that must
+    differ between states), and the rows whose kept mass before renormalisation is off from 1 by more than
+    1e-9 (what dropping entries below ``tol`` = 1e-14 could explain), with their largest |w|. With the difference
+    form of SR's law near 0 this took 260 s (and found 31,807 such rows); since the cells near 0 are integrated by
+    quadrature (~10^10 density evaluations at α = 0.01) it takes well over ten minutes."""
+    import hashlib
+
+    import numpy as np
+
+    from srchain.assemble import build_rows
+    from srchain.grid_chains import _chunks, _gradients, _reach, grid_move_laws
+    from srchain.grids import Grid
+    from srchain.noise import make_noise
+    from srchain.problems import get_problem
+
+    noise = make_noise("gaussian", 2.0)
+    toy = get_problem("toy")
+    grid = Grid.of("bf16", (-4.0, 10.0))
+    v = grid.points[:, 0]
+    n = grid.size
+    grads = _gradients(toy, grid)
+    chunks, width, _ = _chunks(grid, grads, alpha, _reach(noise, grads, alpha, 1e-14))
+    t0 = time.perf_counter()
+    full, far = set(), set()
+    bad = np.zeros(n, dtype=bool)
+    nnz = 0
+    for a, b in chunks:
+        idx = np.arange(a, b)
+        targets, probs, own = grid_move_laws(toy, noise, grid, alpha, "sr", 1e-14, grads[a:b], idx)
+        ln, ci, va = [], [], []
+        for r0 in range(0, b - a, 256):  # sub-chunks, to keep each build's output small
+            sl = slice(r0, min(r0 + 256, b - a))
+            lens, cols, vals, _ = build_rows(targets[sl], probs[sl], grid, 1e-14, own[sl])
+            ln.append(lens)
+            ci.append(cols)
+            va.append(vals)
+            # the kept mass, recomputed from the unnormalised laws: a row's product over axes in 1-D is its law
+            kept = np.where(targets[sl, 0] >= 0, probs[sl, 0], 0.0).sum(axis=1)
+            bad[a + r0 : a + sl.stop] = np.abs(kept - 1.0) > 1e-9
+        lens = np.concatenate(ln)
+        cols = np.concatenate(ci)
+        vals = np.concatenate(va)
+        nnz += int(lens.sum())
+        ends = np.cumsum(lens)
+        for r in range(b - a):  # per-row hashes (an investigation, not a kernel)
+            i = a + r
+            c = cols[ends[r] - lens[r] : ends[r]]
+            x = vals[ends[r] - lens[r] : ends[r]]
+            full.add(hashlib.sha1(c.tobytes() + x.tobytes()).digest())
+            keep = np.abs(c - i) > 1
+            far.add(hashlib.sha1(c[keep].tobytes() + x[keep].tobytes()).digest())
+    out = {
+        "benchmark": "formats-lumping",
+        "grid": "bf16 [-4, 10]",
+        "states": n,
+        "alpha": alpha,
+        "entries": nnz,
+        "distinct_rows": len(full),
+        "distinct_rows_without_own_and_neighbours": len(far),
+        "rows_with_mass_off_by_more_than_1e-9": int(bad.sum()),
+        "largest_abs_w_of_such_a_row": float(np.abs(v[bad]).max()) if bad.any() else None,
+        "smallest_gap_of_their_values": float(np.min(np.diff(v))) if bad.any() else None,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "loadavg": list(os.getloadavg()),
+    }
+    json.dump(out, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+def two_d(fmt: str, lo: float, hi: float, alpha: float) -> int:
+    """The 2-D case: the format's product box and the fixed lattice of the same size, each in a fresh process."""
+    out: dict = {"benchmark": "formats-2d", "loadavg_before": list(os.getloadavg()), "cases": []}
+    for kind in ("format", "fixed", "fixed", "format"):  # ABBA, so that a drift of the machine's load cancels
+        p = subprocess.run(
+            [sys.executable, __file__, "--two-d-case", kind, fmt, repr(lo), repr(hi), repr(alpha)],
+            capture_output=True,
+            text=True,
+        )
+        if p.returncode:
+            out["cases"].append({"kind": kind, "error": p.stderr.strip().splitlines()[-3:]})
+        else:
+            out["cases"].append({"kind": kind, **json.loads(p.stdout.strip().splitlines()[-1])})
+    best = {}
+    for c in out["cases"]:
+        if "us_per_state" in c:
+            best[c["kind"]] = min(best.get(c["kind"], float("inf")), c["us_per_state"])
+    if len(best) == 2:
+        out["best_us_per_state"] = best
+        out["format_over_fixed_per_state"] = round(best["format"] / best["fixed"], 3)
+    out["loadavg_after"] = list(os.getloadavg())
+    json.dump(out, sys.stdout, indent=1)
+    print()
+    return 0
+
+
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--two-d", action="store_true", help="only the 2-D case (about 10^6 states)")
+    ap.add_argument("--format", default="fp16", help="the 2-D case's format (default fp16)")
+    ap.add_argument("--lo", type=float, default=3.0)
+    ap.add_argument("--hi", type=float, default=6.0)
+    ap.add_argument("--alpha", type=float, default=2e-4)
+    ap.add_argument("--lumping", action="store_true", help="only the bf16 [-4, 10] row investigation (at --alpha)")
+    ap.add_argument("--two-d-case", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--simulator", action="store_true", help="only the grid simulator rows (a few seconds)")
+    args = ap.parse_args()
+    if args.two_d_case:
+        kind, fmt, lo, hi, alpha = args.two_d_case
+        print(json.dumps(two_d_case(kind, fmt, float(lo), float(hi), float(alpha))))
+        return 0
+    if args.lumping:
+        return lumping(args.alpha)
+    if args.two_d:
+        return two_d(args.format, args.lo, args.hi, args.alpha)
     import numpy as np
 
     from srchain.grid_chains import grid_estimate
     from srchain.grids import Grid
+    from srchain.gth import banded_law, bandwidth
     from srchain.lattice import Lattice
     from srchain.noise import make_noise
     from srchain.operators import limit_chain, transition_matrix
@@ -100,7 +293,7 @@ def main() -> int:
     load = os.getloadavg()
     result = {"benchmark": "formats", "noise": noise.to_dict(), "loadavg_before": list(load), "cases": []}
 
-    if "--simulator" in sys.argv[1:]:  # the simulator rows only (a few seconds)
+    if args.simulator:  # the simulator rows only (a few seconds)
         result["simulator"] = simulator(get_problem("toy", domain=(1.0, 8.0)), noise)
         result["loadavg_after"] = list(os.getloadavg())
         json.dump(result, sys.stdout, indent=1)
@@ -155,6 +348,10 @@ def main() -> int:
                 row[f"{name}_solve_seconds"] = round(t2, 4)
                 row[f"{name}_us_per_state"] = round(1e6 * (t + t2) / n, 2)
                 row[f"{name}_nnz_per_row"] = round(op.P.nnz / n, 1)
+                if n > 1500:  # auto's banded solver: the envelope, against the full band it replaced (same bits)
+                    t3, _ = _timed(lambda o=op: banded_law(o.P), repeat=2)
+                    row[f"{name}_solve_full_band_seconds"] = round(t3, 4)
+                    row[f"{name}_bandwidth"] = bandwidth(op.P)
             row["format_over_fixed_per_state"] = round(row[f"{fmt}_us_per_state"] / row["fixed_us_per_state"], 3)
             case["rows"].append(row)
         result["cases"].append(case)

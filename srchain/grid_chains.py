@@ -22,7 +22,11 @@ Since :math:`\mathbb{E}[R(y - v)] = \alpha\Lambda(a)` with :math:`a = (x - v)/\a
 the deterministic rounding of the mean step plus the noise's correction in terms of the excess
 :math:`E(a) = \Lambda(a) - a^+` (small in both tails, :meth:`srchain.noise.NoiseModel.excess`), so tiny
 probabilities keep their relative accuracy as in :mod:`srchain.operators`; with :math:`h_t \equiv \Delta` it is
-that module's formula. The ends of the grid carry the clipped tails (the projection the paper assumes).
+that module's formula. Where both gaps of a cell are at most :data:`srchain.wide_moves.WIDE` · α·std (bf16
+and fp16 near 0, down to gaps of 9e-41) the differences would be rounding: there the hat function is integrated
+against the noise's density by Gauss–Legendre instead (:func:`_wide_cells`), as :mod:`srchain.wide_moves` does on
+the lattice. R and k-bit SR, first differences of the CDF, are refused below 2^-30·α·std.
+The ends of the grid carry the clipped tails (the projection the paper assumes).
 
 R (Eq. 4 on the grid) moves to :math:`v_t` when :math:`y` falls between the midpoints around it (ties to even;
 of probability zero for continuous noise, enumerated exactly for discrete noise). SR with :math:`k` random bits
@@ -49,6 +53,7 @@ from srchain.noise import NoiseModel
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rounding import check_sr_bits, kbit_up_probability
+from srchain.wide_moves import WIDE, _integral
 
 __all__ = [
     "grid_transition_matrix",
@@ -112,7 +117,7 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         x = np.ascontiguousarray(x)
         g = np.ascontiguousarray(g)
         e = noise.excess(_window_args(x, g, alpha, vp, np.ascontiguousarray(tgt[:, 0]), tgt.shape[1] + 2))
-        return _sr_law(x, g, alpha, vp, t, e, valid)
+        return _wide_cells(noise, x, g, alpha, vp, t, valid, _sr_law(x, g, alpha, vp, t, e, valid))
     xx = x[:, None]
     gg = g[:, None]
     at_lo = t == 0
@@ -143,6 +148,40 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         ge = noise.cdf(b_lo)
     probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
+
+
+def _wide_cells(noise, x, g, alpha, vp, t, valid, probs):
+    r"""SR's law at the cells whose gaps are both at most :data:`srchain.wide_moves.WIDE` · α·std, by quadrature of
+    the noise's density instead of differences of its excess (which lose :math:`4\epsilon(\alpha\,\mathrm{std}/h)^2`
+    relative there: all of it at bf16's gaps near 0). With :math:`a = (x - v_t)/\alpha - g` and
+    :math:`H_{0,1} = h_{t-1,t}/\alpha`, the hat function integrated against the step's density is
+
+    .. math::
+
+        \Pr(Q_s = v_t) = H_0\int_0^1 (1-u)\,f(a + H_0 u)\,du + H_1\int_0^1 (1-u)\,f(a - H_1 u)\,du,
+
+    with :math:`\Pr(\bar\xi \ge a)` (the lowest value) or :math:`\Pr(\bar\xi \le a)` (the highest) in place of the
+    half beyond the grid: every term positive, a few ulps relative however small (:mod:`srchain.wide_moves` does the
+    same on the fixed lattice). Other cells keep ``probs``."""
+    std = float(noise.std)
+    if not math.isfinite(std):
+        return probs
+    nv = vp.shape[0] - 2
+    h0 = vp[t + 1] - vp[t]
+    h1 = vp[t + 2] - vp[t + 1]
+    wide = valid & (np.maximum(h0, h1) <= WIDE * alpha * std)
+    if not wide.any():
+        return probs
+    r, w = np.nonzero(wide)
+    c = t[r, w]
+    a = _arg(x[r], vp[c + 1], g[r], alpha)
+    H0 = h0[r, w] / alpha
+    H1 = h1[r, w] / alpha
+    lower = H0 * _integral(noise.pdf, a, H0, 1.0, True)
+    upper = H1 * _integral(noise.pdf, a, H1, -1.0, True)
+    out = probs.copy()
+    out[r, w] = np.where(c == 0, noise.sf(a) + upper, np.where(c == nv - 1, noise.cdf(a) + lower, lower + upper))
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -353,7 +392,7 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     The bytes count the assembly's peak (:data:`_ASSEMBLY_BYTES` per entry) and, on a 1-D grid, the fill of GTH
     elimination in the natural order (banded or nested dissection alike: a state's move window couples every state
     in it, so eliminating it fills its whole window): :data:`_FILL_BYTES` per state of every row's window. On a grid
-    holding 0 the windows near 0 span nearly every state (bf16 on [−4, 10]: about 6,400 entries kept per row but
+    holding 0 the windows near 0 span nearly every state (bf16 on [−4, 10]: about 10,600 entries kept per row but
     windows of up to all 33,185 states, about 10 GiB of fill), which is why such grids are refused early."""
     alpha = check_alpha(alpha)
     grads = _gradients(problem, grid)
@@ -371,6 +410,43 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     return int(nnz * _ASSEMBLY_BYTES + n * grid.dim * 8 * 4 + tables + fill), int(nnz)
 
 
+#: SR's move law is a divided *second* difference of the excess at gaps ``h``: its rounding error relative to a
+#: cell's probability is about ``4 eps (α·std/h)²`` (the excess is O(std), the cell's mass O(h/(α·std))), 6e-5 at
+#: ``h = 2^-18·α·std`` and falling as ``h²``; at bf16's gaps near 0 (9.2e-41) it is all rounding. R and k-bit SR
+#: take first differences of the CDF: ``eps·α·std/h``, 2.4e-7 at ``2^-30·α·std``.
+_RESOLVE_SR = 2.0**-18
+_RESOLVE_FIRST = 2.0**-30
+
+
+def _check_resolvable(noise: NoiseModel, grid, alpha, method, bits) -> None:
+    """Refuse a grid whose gaps are too fine for float64 to resolve the move law at this α where no quadrature takes
+    over: R and k-bit SR (first differences of the CDF) on a grid holding 0 in bf16 or fp16 (gaps down to 9e-41 or
+    6e-8); for SR, only a tiny gap next to one wider than :data:`srchain.wide_moves.WIDE` · α·std (possible on
+    :meth:`Grid.from_values` grids, never on a format's, whose neighbouring gaps differ by at most 2×)."""
+    if noise.is_discrete:
+        return
+    std = float(noise.std)
+    if not math.isfinite(std):
+        return
+    sr = method == "sr" and bits is None
+    limit = (_RESOLVE_SR if sr else _RESOLVE_FIRST) * alpha * std
+    for k in range(grid.dim):
+        v = axis_values(grid, k)
+        gaps = np.diff(v)
+        if not gaps.size:
+            continue
+        small = np.minimum(np.r_[gaps, np.inf], np.r_[np.inf, gaps]) < limit  # per value: its smaller gap
+        if sr:
+            small &= np.maximum(np.r_[gaps, 0.0], np.r_[0.0, gaps]) > WIDE * alpha * std
+        if small.any():
+            fine = np.abs(v[small]).max()
+            raise SrchainError(
+                f"the {getattr(grid, 'format', 'grid')} values with |w| <= {fine:.3g} are closer than {limit:.2g} "
+                f"(down to {gaps.min():.2g}), too fine for float64 to resolve the move law at alpha = {alpha:g}; use "
+                "a domain that leaves them out, a coarser format or a smaller alpha"
+            )
+
+
 def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):
     r"""The exact transition matrix of SR, SR with ``sr_bits`` random bits, or R on ``grid`` (a format's grid).
 
@@ -380,8 +456,9 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
     Raises
     ------
     SrchainError
-        The estimated memory exceeds ``max_bytes``, or k-bit SR's staircase would need more than
-        :data:`KBIT_MAX_WORK` CDF evaluations.
+        The estimated memory exceeds ``max_bytes``, k-bit SR's staircase would need more than
+        :data:`KBIT_MAX_WORK` CDF evaluations, or the grid's smallest gap is below :data:`_RESOLVE_SR` ·α·std
+        (:data:`_RESOLVE_FIRST` for R and k-bit SR), where float64 cannot resolve the move law's differences.
     """
     from srchain.operators import Operator
 
@@ -412,6 +489,7 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
             f"entries)",
             "use a smaller domain (the grid is finest near 0), a coarser format, a smaller alpha or a larger tol",
         )
+    _check_resolvable(noise, grid, alpha, method, bits)
     lengths, cols, vals, dropped = [], [], [], 0.0
     n = grid.size
     for a, b in chunks:  # chunks of rows, each vectorised / compiled

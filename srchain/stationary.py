@@ -12,7 +12,9 @@ component of π to small relative error (the numerics live in :mod:`srchain.gth`
   Numba kernel beyond: :func:`srchain.gth.small_gth`, :func:`srchain.gth.dense_gth`);
 * ``"gth-banded"``: GTH in the natural order on a band of ``N × (2b+1)`` rates, ``O(N b²)``, for chains whose moves
   span at most ``b`` states (1-D lattices): eliminated states always sit next to the states still to come, so no
-  censored rate has to cross a barrier (:func:`srchain.gth.banded_law`);
+  censored rate has to cross a barrier (:func:`srchain.gth.banded_law`; each row is stored and eliminated on its
+  own extent, :func:`srchain.gth.envelope_law`, the same bits at the cost of the envelope: on a number format's
+  grid the moves span more states where the values are dense);
 * ``"gth-sparse"``: multifrontal GTH over a nested-dissection tree (lattice cuts whose separators are as thick as
   the chain's jumps *across that cut*, when ``shape`` is given; BFS level sets of the chain's graph otherwise); the
   bulk of the work is products of non-negative matrices (in a fixed order: the same bits under any thread count and
@@ -37,7 +39,8 @@ from scipy.sparse.csgraph import connected_components
 
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
-from srchain.gth import banded_law, bandwidth, bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
+from srchain.gth import bandwidth, bfs_levels, dense_gth, offdiag, small_gth, sparse_gth
+from srchain.gth.envelope import envelope_law, envelope_profile, envelope_size
 from srchain.gth.scaling import ZeroPivot
 
 if TYPE_CHECKING:
@@ -426,16 +429,17 @@ def _auto_method(A: sp.csr_matrix, shape) -> str:
 
 
 def _banded(A: sp.csr_matrix, max_bytes) -> np.ndarray:
-    """:func:`srchain.gth.banded_law` after a memory check of its ``N × (2b + 1)`` band."""
+    """Banded GTH in the natural order, stored and eliminated on each row's own extent (the envelope:
+    :func:`srchain.gth.envelope_law`, bit for bit :func:`srchain.gth.banded_law`), after a memory check."""
     n = A.shape[0]
-    b = bandwidth(A)
+    profile = envelope_profile(A)
     check_memory(
-        _FLOAT_BYTES * n * (2 * b + 1),
+        _FLOAT_BYTES * envelope_size(*profile),
         max_bytes,
-        f"the banded GTH of {n:.3g} states (bandwidth {b})",
+        f"the banded GTH of {n:.3g} states (bandwidth {int(np.max(profile[1] - np.arange(n)))})",
         "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps)",
     )
-    return banded_law(A, b)
+    return envelope_law(A, profile)
 
 
 def stationary(

@@ -23,6 +23,8 @@ The solvers, one module per concern:
 * :mod:`~srchain.gth.dense`: :func:`small_gth` (NumPy, nothing to compile) and :func:`dense_gth` (one front);
 * :mod:`~srchain.gth.banded`: :func:`banded_gth` and :func:`banded_law`, for chains whose moves span a few states
   (1-D lattices, BinaryConnect's law);
+* :mod:`~srchain.gth.envelope`: :func:`envelope_law`, banded GTH on each row's own extent (a variable band, as on a
+  number format's grid), the same bits as :func:`banded_law`;
 * :mod:`~srchain.gth.dissection`: elimination orders, nested dissection on a lattice or a general graph;
 * :mod:`~srchain.gth.csr`: the transition graph without self-loops, relabelled in elimination order;
 * :mod:`~srchain.gth.multifrontal`: the symbolic phase, the numeric factorisation over the separator tree (each
@@ -40,6 +42,7 @@ O'Cinneide (1993), Entrywise perturbation theory and error analysis for Markov c
 from srchain.gth.banded import banded_gth, banded_law, bandwidth
 from srchain.gth.dense import dense_gth, small_gth
 from srchain.gth.dissection import axis_max_jumps, bfs_levels, graph_nested_dissection, lattice_nested_dissection
+from srchain.gth.envelope import envelope_gth, envelope_law, envelope_profile
 from srchain.gth.multifrontal import subtree_sizes
 from srchain.gth.scaling import law_from_frames, law_from_mant_expo
 from srchain.gth.sparse import offdiag, sparse_gth
@@ -50,6 +53,9 @@ __all__ = [
     "banded_gth",
     "banded_law",
     "bandwidth",
+    "envelope_gth",
+    "envelope_law",
+    "envelope_profile",
     "sparse_gth",
     "offdiag",
     "law_from_mant_expo",

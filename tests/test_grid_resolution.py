@@ -1,0 +1,102 @@
+"""T_α on grids whose gaps are far below α·std (bf16/fp16 near 0): SR by quadrature, R and k-bit SR refused.
+
+SR's move law on a grid is a divided second difference of the noise's excess over gaps ``h``; its rounding error
+relative to a cell's mass is about ``4 eps (α·std/h)²``. bf16's values near 0 are 9.2e-41 apart: there the
+differences were all rounding (on [−1e-3, 1e-3] at α = 0.01 a row's law summed to 1,112 before it was
+renormalised). Cells whose gaps are both at most WIDE·α·std now integrate the hat function against the noise's
+density (as srchain.wide_moves does on the fixed lattice); checked here against adaptive quadrature. R and k-bit SR
+take first differences of the CDF and have no such form on a grid: below 2^-30·α·std they are refused in one line.
+"""
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from srchain.errors import SrchainError
+from srchain.grid_chains import grid_move_laws
+from srchain.grids import Grid
+from srchain.noise import make_noise
+from srchain.operators import transition_matrix
+from srchain.problems import get_problem
+from srchain.wide_moves import WIDE
+
+NOISE = make_noise("gaussian", 2.0)
+
+
+@pytest.mark.parametrize(
+    "fmt,domain,alpha,method,bits",
+    [
+        ("bf16", (1e-38, 1e-36), 0.01, "r", None),
+        ("bf16", (1e-30, 1e-28), 0.1, "r", None),
+        ("bf16", (1e-38, 1e-36), 0.01, "sr", 4),
+    ],
+)
+def test_first_differences_on_too_fine_a_grid_are_refused_in_one_line(fmt, domain, alpha, method, bits):
+    toy = get_problem("toy", domain=domain)
+    with pytest.raises(SrchainError, match="too fine for float64") as err:
+        transition_matrix(toy, NOISE, Grid.of(fmt, domain), alpha, method, sr_bits=bits)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_refuses_it_with_exit_status_2(capsys):
+    from srchain.cli import main
+
+    # bf16 on [1e-38, 1e-36]: 830 values (small enough for the memory check), 9.2e-41 apart at the bottom
+    code = main(
+        ["stationary", "--format", "bf16", "--domain", "1e-38", "1e-36", "--method", "r", "--alpha", "0.01", "--quiet"]
+    )
+    assert code == 2
+    assert "too fine for float64" in capsys.readouterr().err
+
+
+def _reference(x, g, alpha, v, c):
+    """Pr(Qs(y) = v_c) for y = x − α(g + ξ̄): the hat function integrated against the step's density by adaptive
+    quadrature, with the clipped tail at an end of the grid."""
+
+    def f(y):
+        return float(NOISE.pdf(np.array((x - y) / alpha - g))) / alpha
+
+    def a(y):
+        return (x - y) / alpha - g
+
+    p = 0.0
+    if c > 0:
+        p += quad(lambda y: (y - v[c - 1]) / (v[c] - v[c - 1]) * f(y), v[c - 1], v[c], epsabs=0, epsrel=1e-13)[0]
+    else:
+        p += float(NOISE.sf(np.array(a(v[0]))))
+    if c < v.size - 1:
+        p += quad(lambda y: (v[c + 1] - y) / (v[c + 1] - v[c]) * f(y), v[c], v[c + 1], epsabs=0, epsrel=1e-13)[0]
+    else:
+        p += float(NOISE.cdf(np.array(a(v[-1]))))
+    return p
+
+
+@pytest.mark.parametrize(
+    "fmt,domain,alpha",
+    [
+        ("bf16", (1e-38, 1e-36), 0.01),  # gaps 9.2e-41 … 7.4e-39: pure rounding before, quadrature now
+        ("fp16", (1e-7, 1e-5), 1e-4),  # subnormals 6e-8 apart, the step's spread 2e-4: quadrature
+        ("fp16", (1e-7, 1e-5), 0.9 * 6e-8 / (WIDE * 2.0)),  # the gap just above WIDE·α·std: the excess form
+    ],
+)
+def test_sr_law_on_very_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha):
+    toy = get_problem("toy", domain=domain)
+    grid = Grid.of(fmt, domain)
+    v = grid.points[:, 0]
+    op = transition_matrix(toy, NOISE, grid, alpha)  # accepted
+    assert op.dropped_mass < 1e-12
+    rows = np.array([0, v.size // 3, v.size - 1])
+    targets, probs, _ = grid_move_laws(toy, NOISE, grid, alpha, rows=rows)
+    g = 2.0 * v[rows]  # objective (8): f'(w) = 2w below 1
+    checked = 0
+    for r, i in enumerate(rows):
+        law = np.where(targets[r, 0] >= 0, probs[r, 0], 0.0)
+        assert abs(law.sum() - 1.0) < 1e-12
+        cells = np.flatnonzero(targets[r, 0] >= 0)
+        for w in np.unique(np.r_[cells[:3], cells[-3:], cells[:: max(1, cells.size // 20)]]):
+            want = _reference(v[i], g[r], alpha, v, targets[r, 0, w])
+            # the quadrature rule and the excess form (gap ≥ WIDE·α·std: 4 eps (1/WIDE)² ≈ 4e-12) are both far
+            # inside 1e-9; the reference's own tolerance is 1e-13
+            assert probs[r, 0, w] == pytest.approx(want, rel=1e-9, abs=1e-300)
+            checked += 1
+    assert checked > 40
