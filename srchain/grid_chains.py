@@ -50,6 +50,7 @@ from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grids import Grid, axis_parity, axis_values
 from srchain.noise import NoiseModel
+from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rounding import check_sr_bits, kbit_up_probability
@@ -495,6 +496,9 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
     for a, b in chunks:  # chunks of rows, each vectorised / compiled
         idx = np.arange(a, b)
         targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[a:b], idx, bits)
+        # the same invariants as on the lattice: each 1-D law sums to 1 within its window's tail (before the rows
+        # are renormalised, which would hide a law that does not), and the matrix is stochastic
+        check_move_laws(probs, tol + noise.table_error, a, f"T_alpha at alpha = {alpha:g}")
         ln, ci, va, dr = build_rows(targets, probs, grid, tol, own)
         lengths.append(ln)
         cols.append(ci)
@@ -504,6 +508,8 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
     np.cumsum(np.concatenate(lengths), out=indptr[1:])
     P = sp.csr_matrix((np.concatenate(vals), np.concatenate(cols), indptr), shape=(n, n))
     P.has_sorted_indices = True
+    check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
+    check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
     label = method if bits is None else f"sr{bits}"
     return Operator(P=P, alpha=alpha, method=label, dropped_mass=dropped, window=int(width.max()), lattice=grid)
 

@@ -100,3 +100,15 @@ def test_sr_law_on_very_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha
             assert probs[r, 0, w] == pytest.approx(want, rel=1e-9, abs=1e-300)
             checked += 1
     assert checked > 40
+
+
+def test_a_move_law_that_does_not_sum_to_one_is_refused_not_renormalised(monkeypatch):
+    # the invariants checked on every lattice build hold on a grid too: with the quadrature switched off (the
+    # difference form everywhere, as before it existed) bf16's cells near 0 give laws summing far from 1, and the
+    # build refuses them in one line instead of renormalising the rows
+    import srchain.grid_chains as gc
+
+    monkeypatch.setattr(gc, "WIDE", 0.0)
+    with pytest.raises(SrchainError, match="move law") as e:
+        transition_matrix(get_problem("toy", domain=(-1e-3, 1e-3)), NOISE, Grid.of("bf16", (-1e-3, 1e-3)), 0.01)
+    assert "\n" not in str(e.value)
