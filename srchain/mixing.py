@@ -311,6 +311,7 @@ def _exact(
     compress: bool = True,
     min_compress_states: int = 1500,
     max_bytes: float | None = None,
+    stages: list | None = None,
 ):
     """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
 
@@ -323,6 +324,9 @@ def _exact(
     ``rb[k]`` bounds the row-L1 rounding error of Q_k, ``sb[k] ≥ ρ^(2^k)`` the exact rows' L1 norms; a start
     within the bound of ε is decided by :func:`srchain.mixing_cert.decide_starts` (no BLAS) on the exact forms,
     and raises ``_Ambiguous`` (redo uncompressed) on a compressed one. Returns (t_mix, info dict).
+
+    ``stages``, when a list, receives one ``(stage, form, rows, seconds)`` tuple per step (each squaring, each
+    compression attempt, each product of the binary search), for profiling; it changes nothing else.
     """
     n = A.shape[0]
     psum = float(pi.sum())
@@ -335,6 +339,13 @@ def _exact(
         "margin": 0.0,
     }
     rho = row_sum_bound(A)
+    clock = [time.perf_counter()]
+
+    def stage(name: str, form: str, rows: int) -> None:
+        if stages is not None:
+            now = time.perf_counter()
+            stages.append((name, form, int(rows), round(now - clock[0], 4)))
+            clock[0] = now
 
     def decide(tv, margin, starts, t, lowrank):
         """Every start decided: certified, else by the fixed-order fallback (exact forms only)."""
@@ -376,6 +387,7 @@ def _exact(
             info["dense_products"] += 1
             above = decide(tv_rows(C, pi), tv_margin(r2, s2, psum, n), alive, t2, False)
             if not above.any():
+                stage(f"square P^{t2}", "dense", alive.size)
                 break
             D = np.empty_like(Q.D)
             D[alive] = C
@@ -394,12 +406,15 @@ def _exact(
                 margin = tv_margin(r2, s2, 3.0 * psum if Q2.kind == "sparse" else psum, n)
             above = decide(tvc, margin, alive, t2, Q2.kind == "lowrank")
             if not above.any():
+                stage(f"square P^{t2}", Q2.kind, alive.size)
                 break
         if Q2.kind == "lowrank":
             info["err"] = max(info["err"], float(Q2.err[alive].max()))
+        stage(f"square P^{t2}", Q2.kind, alive.size)
         alive = alive[above]
         if try_compress and Q2.kind in ("dense", "sparse") and (Q2.kind == "dense" or _density(Q2.S) > 0.02):
             L = _compress(Q2, r_max, rng)
+            stage(f"compress P^{t2}", "lowrank" if L is not None else "refused", n)
             if L is not None:
                 Q2 = L
                 info["compressed_at"] = len(powers)
@@ -435,6 +450,7 @@ def _exact(
         if lowrank:
             info["err"] = max(info["err"], float(fc.max()))
         above = decide(tv_rows(C, pi), margin, starts, t + 2**k, lowrank)
+        stage(f"search x P^{2**k}", B.kind, len(starts))
         if above.any():  # d(t + 2^k) > ε: keep only the starts still above ε
             M, f, starts, t = C[above], fc[above], starts[above], t + 2**k
             fr, st = frc, stc
