@@ -97,3 +97,41 @@ def test_stage_record_covers_the_run():
     assert len(searches) == K - 1
     assert all(sec >= 0.0 for *_, sec in stages)
     assert any(s[0].startswith("compress") and s[1] == "lowrank" for s in stages) == (info["compressed_at"] is not None)
+
+
+class _CountingRng:
+    """A Generator stand-in that counts the sketch columns the range finder draws."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.columns = 0
+
+    def standard_normal(self, shape):
+        self.columns += shape[1]
+        return self.rng.standard_normal(shape)
+
+
+def test_range_finder_refuses_a_slowly_decaying_spectrum_early():
+    """Singular values σ_j = exp(−√j) (the 2-D kernels' shape: numerical rank ≈ 1190 at 1e-15, far above
+    r_max = 300): refused after at most 256 sketch columns. The geometric rule alone drew 512 here (and on the coupled
+    100 × 100 chain's P⁴, 2048 columns in 153 s) before refusing."""
+    n = 1200
+    rng = np.random.default_rng(3)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    sig = np.exp(-np.sqrt(np.arange(n)))
+    Q = mixing_mod._Pow("dense", D=(U * sig[None, :]) @ V.T)
+    counter = _CountingRng(0)
+    assert mixing_mod._compress(Q, 300, counter) is None
+    assert counter.columns <= 256
+
+
+def test_range_finder_still_compresses_a_low_rank_power():
+    """The early refusal does not refuse a power of rank ≤ r_max: P^32 of the coupled 30 × 30 chain compresses."""
+    A, pi = _coupled(30, 0.1, 1.0)
+    D = A.toarray()
+    for _ in range(5):
+        D = D @ D
+    counter = _CountingRng(0)
+    L = mixing_mod._compress(mixing_mod._Pow("dense", D=D), D.shape[0] // 8, counter)
+    assert L is not None and L.U.shape[1] <= D.shape[0] // 8 and L.err.max() < 1e-11
