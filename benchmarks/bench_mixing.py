@@ -7,9 +7,12 @@ t_mix ≈ 1.3e4, the size of the issue's reference case). The baseline is timed 
 checks the integer; ``--extra`` adds a 2-D separable chain (70 × 70) and a random dense-ish chain. ``--side``
 (default 100, 0 to skip) adds the coupled 2-D chain (c = 1, σ = 2, α = ``--side-alpha``) on side² states against
 dense doubling measured on ``--baseline-side``² states and extrapolated the same way. The note of each case says
-which path ran (dense or certified compressed doubling).
+which path ran (dense or certified compressed doubling). ``--profile`` adds, for each case, the seconds of every
+step of the exact path (each squaring with the form of the power, each compression attempt, each product of the
+binary search) and their totals by form: where the time goes.
 
     python benchmarks/bench_mixing.py [--n 5000] [--alpha 0.08] [--baseline-n 2000] [--side 100] [--check] [--extra]
+        [--profile]
 Prints one JSON object. Timings on a shared machine are noisy: they are reported as measured.
 """
 
@@ -74,7 +77,25 @@ def timed(f, *a, **k):
     return r, time.perf_counter() - t0
 
 
-def case(name, P, pi, eps, check):
+def profile(P, pi, eps) -> dict:
+    """Seconds of each step of the exact path (``_exact``'s stage record), and their sums by the power's form."""
+    from srchain.mixing import _exact
+
+    stages: list = []
+    (t, info), secs = timed(_exact, sp.csr_matrix(P), pi, eps, 10**9, stages=stages)
+    by_form: dict = {}
+    for name, form, _rows, s in stages:
+        key = f"{name.split()[0]} ({form})"
+        by_form[key] = round(by_form.get(key, 0.0) + s, 3)
+    return {
+        "mixing_time": t,
+        "seconds": round(secs, 3),
+        "seconds_by_step_and_form": by_form,
+        "steps": [{"step": a, "form": b, "rows": r, "seconds": s} for a, b, r, s in stages],
+    }
+
+
+def case(name, P, pi, eps, check, prof=False):
     from srchain.mixing import _exact, mixing_time
 
     r, secs = timed(mixing_time, P, eps=eps, pi=pi)
@@ -89,6 +110,8 @@ def case(name, P, pi, eps, check):
     if check:
         (t, _), s2 = timed(_exact, sp.csr_matrix(P), pi, eps, 10**9, compress=False)
         out.update({"uncompressed_mixing_time": t, "uncompressed_seconds": round(s2, 3), "agree": t == r.mixing_time})
+    if prof:
+        out["profile"] = profile(P, pi, eps)
     return out
 
 
@@ -103,39 +126,42 @@ def main() -> None:
     ap.add_argument("--baseline-side", type=int, default=40)
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--extra", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="time every step of the exact path (runs it once more)")
     args = ap.parse_args()
     from srchain.mixing import mixing_time
 
-    P, pi = toy_chain(args.n, args.alpha)
-    main_case = case("toy-1d", P, pi, args.eps, args.check)
-    bn = args.baseline_n
-    Pb, pib = (P, pi) if bn == args.n else toy_chain(bn, args.alpha)
-    b, base = timed(baseline, Pb.toarray(), pib, args.eps)
-    ours_b = mixing_time(Pb, eps=args.eps, pi=pib)
-    scale = (args.n / bn) ** 3
-    out = {
-        "benchmark": "mixing",
-        "eps": args.eps,
-        "alpha": args.alpha,
-        **main_case,
-        "baseline": {
-            "states": bn,
-            "mixing_time": b,
-            "ours_mixing_time": ours_b.mixing_time,
-            "agree": b == ours_b.mixing_time,
-            "seconds": round(base, 3),
-            "ours_seconds": round(ours_b.seconds, 3),
-            "extrapolated_seconds_at_n": round(base * scale, 1),
-            "extrapolated": bn != args.n,
-            "how": "measured" if bn == args.n else f"measured at {bn} states, times (n/{bn})^3",
-        },
-        "speedup": round(base * scale / main_case["seconds"], 1),
-        "target_seconds": 8.0,
-        "target_met": main_case["seconds"] <= 8.0,
-    }
+    out: dict = {"benchmark": "mixing", "eps": args.eps}
+    if args.n:  # --n 0 skips the 1-D case
+        P, pi = toy_chain(args.n, args.alpha)
+        main_case = case("toy-1d", P, pi, args.eps, args.check)
+        bn = args.baseline_n
+        Pb, pib = (P, pi) if bn == args.n else toy_chain(bn, args.alpha)
+        b, base = timed(baseline, Pb.toarray(), pib, args.eps)
+        ours_b = mixing_time(Pb, eps=args.eps, pi=pib)
+        scale = (args.n / bn) ** 3
+        out |= {
+            "alpha": args.alpha,
+            **main_case,
+            "baseline": {
+                "states": bn,
+                "mixing_time": b,
+                "ours_mixing_time": ours_b.mixing_time,
+                "agree": b == ours_b.mixing_time,
+                "seconds": round(base, 3),
+                "ours_seconds": round(ours_b.seconds, 3),
+                "extrapolated_seconds_at_n": round(base * scale, 1),
+                "extrapolated": bn != args.n,
+                "how": "measured" if bn == args.n else f"measured at {bn} states, times (n/{bn})^3",
+            },
+            "speedup": round(base * scale / main_case["seconds"], 1),
+            "target_seconds": 8.0,
+            "target_met": main_case["seconds"] <= 8.0,
+        }
     if args.side:
         P2, pi2 = coupled_chain(args.side, args.side_alpha)
-        c2 = case(f"coupled-2d-{args.side}x{args.side}-alpha{args.side_alpha:g}", P2, pi2, args.eps, args.check)
+        c2 = case(
+            f"coupled-2d-{args.side}x{args.side}-alpha{args.side_alpha:g}", P2, pi2, args.eps, args.check, args.profile
+        )
         Pb2, pib2 = coupled_chain(args.baseline_side, args.side_alpha)
         b2, base2 = timed(baseline, Pb2.toarray(), pib2, args.eps)
         ours2 = mixing_time(Pb2, eps=args.eps, pi=pib2)

@@ -261,19 +261,29 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
         return X @ Om if X is not None else np.asarray(Q.S @ Om)
 
     r = 32
+    r_cap = r_max + max(16, r_max // 4)  # the widest sketch: r_max plus oversampling
     Y = apply(rng.standard_normal((n, r)))
+    prev: tuple[int, float] | None = None
     while True:
         with _lapack1():
             s = np.linalg.svd(np.linalg.qr(Y, mode="r"), compute_uv=False)
         ratio = s[-1] / s[0]
         if ratio <= 1e-14:
             break
-        # geometric extrapolation of the decay (singular values of smoothing kernels decay faster than that)
+        # geometric extrapolation of the decay from σ_1 (singular values of 1-D smoothing kernels decay faster)
         pred = r * math.log(_SV_TOL) / math.log(max(ratio, 1e-300)) if ratio < 1 else math.inf
+        if prev is not None:
+            # and from the tail's own slope (log σ_r − log σ_{r/2}) per column: 2-D kernels decay slower than
+            # geometrically (log σ_j ~ −c√j), where the first rule underestimated P⁴'s rank on the coupled
+            # 100 × 100 chain and widened the sketch to 2048 columns before refusing (153 s of a 476 s run)
+            slope = (math.log(max(ratio, 1e-300)) - math.log(max(prev[1], 1e-300))) / (r - prev[0])
+            pred = max(pred, r + (math.log(1e-14) - math.log(ratio)) / slope if slope < 0 else math.inf)
         if r >= r_max or pred > 2 * r_max:
-            return None
-        Y = np.hstack([Y, apply(rng.standard_normal((n, r)))])
-        r *= 2
+            return None  # refusing only costs speed: the exact path goes on with this power uncompressed
+        prev = (r, ratio)
+        extra = min(r, r_cap - r)
+        Y = np.hstack([Y, apply(rng.standard_normal((n, extra)))])
+        r += extra
     with _lapack1():
         Bq, _ = np.linalg.qr(Y)
     B = Bq.T @ X if X is not None else np.asarray((Q.S.T @ Bq).T)
@@ -311,6 +321,7 @@ def _exact(
     compress: bool = True,
     min_compress_states: int = 1500,
     max_bytes: float | None = None,
+    stages: list | None = None,
 ):
     """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
 
@@ -323,6 +334,9 @@ def _exact(
     ``rb[k]`` bounds the row-L1 rounding error of Q_k, ``sb[k] ≥ ρ^(2^k)`` the exact rows' L1 norms; a start
     within the bound of ε is decided by :func:`srchain.mixing_cert.decide_starts` (no BLAS) on the exact forms,
     and raises ``_Ambiguous`` (redo uncompressed) on a compressed one. Returns (t_mix, info dict).
+
+    ``stages``, when a list, receives one ``(stage, form, rows, seconds)`` tuple per step (each squaring, each
+    compression attempt, each product of the binary search), for profiling; it changes nothing else.
     """
     n = A.shape[0]
     psum = float(pi.sum())
@@ -335,6 +349,13 @@ def _exact(
         "margin": 0.0,
     }
     rho = row_sum_bound(A)
+    clock = [time.perf_counter()]
+
+    def stage(name: str, form: str, rows: int) -> None:
+        if stages is not None:
+            now = time.perf_counter()
+            stages.append((name, form, int(rows), round(now - clock[0], 4)))
+            clock[0] = now
 
     def decide(tv, margin, starts, t, lowrank):
         """Every start decided: certified, else by the fixed-order fallback (exact forms only)."""
@@ -376,6 +397,7 @@ def _exact(
             info["dense_products"] += 1
             above = decide(tv_rows(C, pi), tv_margin(r2, s2, psum, n), alive, t2, False)
             if not above.any():
+                stage(f"square P^{t2}", "dense", alive.size)
                 break
             D = np.empty_like(Q.D)
             D[alive] = C
@@ -394,12 +416,15 @@ def _exact(
                 margin = tv_margin(r2, s2, 3.0 * psum if Q2.kind == "sparse" else psum, n)
             above = decide(tvc, margin, alive, t2, Q2.kind == "lowrank")
             if not above.any():
+                stage(f"square P^{t2}", Q2.kind, alive.size)
                 break
         if Q2.kind == "lowrank":
             info["err"] = max(info["err"], float(Q2.err[alive].max()))
+        stage(f"square P^{t2}", Q2.kind, alive.size)
         alive = alive[above]
         if try_compress and Q2.kind in ("dense", "sparse") and (Q2.kind == "dense" or _density(Q2.S) > 0.02):
             L = _compress(Q2, r_max, rng)
+            stage(f"compress P^{t2}", "lowrank" if L is not None else "refused", n)
             if L is not None:
                 Q2 = L
                 info["compressed_at"] = len(powers)
@@ -435,6 +460,7 @@ def _exact(
         if lowrank:
             info["err"] = max(info["err"], float(fc.max()))
         above = decide(tv_rows(C, pi), margin, starts, t + 2**k, lowrank)
+        stage(f"search x P^{2**k}", B.kind, len(starts))
         if above.any():  # d(t + 2^k) > ε: keep only the starts still above ε
             M, f, starts, t = C[above], fc[above], starts[above], t + 2**k
             fr, st = frc, stc
