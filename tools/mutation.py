@@ -62,7 +62,7 @@ TARGETS: dict[str, Target] = {
         per_module=8,
     ),
     "operators": Target(
-        ("srchain/operators.py",),
+        ("srchain/operators.py", "srchain/move_kernels.py"),
         ("tests/test_operators.py", "tests/test_mixing_edges.py", "tests/test_talpha_threads.py"),
         (
             "_window",
