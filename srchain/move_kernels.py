@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-from srchain.noise import _gauss_excess_one
+from srchain.noise_kernels import _gauss_excess_one
 
 __all__: list[str] = []
 
