@@ -57,7 +57,7 @@ TARGETS: dict[str, Target] = {
         ("check_delta", "check_alpha", "qd_scalar", "qs_scalar", "_clip", "qd", "qd_binary", "qs"),
     ),
     "noise": Target(
-        ("srchain/noise.py", "srchain/noise_kernels.py"),
+        ("srchain/noise.py", "srchain/noise_kernels.py", "srchain/noise_model.py"),
         ("tests/test_noise_edges.py", "tests/test_noise.py", "tests/test_operators.py"),
         per_module=8,
     ),
