@@ -105,7 +105,7 @@ TARGETS: dict[str, Target] = {
         per_module=6,
     ),
     "mixing": Target(
-        ("srchain/mixing.py", "srchain/mixing_cert.py"),
+        ("srchain/mixing.py", "srchain/mixing_cert.py", "srchain/mixing_powers.py"),
         ("tests/test_mixing_edges.py", "tests/test_mixing.py", "tests/test_mixing_ties.py"),
         (
             "tv_rows",
