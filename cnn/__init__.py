@@ -18,6 +18,7 @@ One concern per module:
 * :mod:`srchain.cnn.resources` -- the up-front memory estimate of a run
 * :mod:`srchain.cnn.profiling` -- operators and host synchronisations per step, counted on the CPU
 * :mod:`srchain.cnn.table1`    -- the models x methods x seeds grid behind Table 1 (sweep tasks), its dry run
+* :mod:`srchain.cnn.gpu_share` -- runs sharing GPUs: a worker's GPU, ``--runs-per-gpu auto`` measured
 * :mod:`srchain.cnn.plots`     -- Figures 4-7 from the JSON-lines logs
 
 This package file imports nothing heavy: ``srchain --help`` must not import torch.
