@@ -13,6 +13,7 @@ One concern per module:
 * :mod:`srchain.cnn.data`      -- datasets and the paper's augmentation as vectorised batch ops
 * :mod:`srchain.cnn.metrics`   -- flip percentages and the mean |w_b - w_r|
 * :mod:`srchain.cnn.step`      -- the training step without host syncs; optimizer, AMP and determinism settings
+* :mod:`srchain.cnn.config`    -- a run's settings (TrainConfig) and the paper's defaults they resolve to
 * :mod:`srchain.cnn.train`     -- one training run: schedule, resume, DDP, AMP
 * :mod:`srchain.cnn.checkpoint` -- checkpoints: weights-only save/load, sha256, schema and resume checks
 * :mod:`srchain.cnn.resources` -- the up-front memory estimate of a run
