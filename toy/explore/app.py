@@ -21,7 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin 
 import numpy as np
 import param
 from srchain.toy.explore import export
-from srchain.toy.explore.controls import URL_PARAMS, Controls
+from srchain.toy.explore.controls import URL_PARAMS, Controls, _sync_url
 from srchain.toy.explore.model import (
     ALPHAS,
     DELTAS,
@@ -632,26 +632,3 @@ def build_app(background: bool = True, location: bool = True, **params):
         pn.state.on_session_destroyed(lambda ctx: ex.close())
     layout.explorer = ex
     return layout
-
-
-def _sync_url(ex: Explorer, loc, session_args: dict) -> None:
-    """Read the state from the URL's query (what is ignored is said in the page) and keep the URL up to date."""
-    from urllib.parse import urlencode
-
-    args = {}
-    for k, v in (session_args or {}).items():
-        if k == "bokeh-autoload-element" or not v:
-            continue
-        raw = v[-1]
-        args[k] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    ex.apply_query(args)
-
-    def write(*_):
-        loc.search = "?" + urlencode(ex.query())
-
-    write()
-    ex.param.watch(write, list(URL_PARAMS))
-    # once more when the page has loaded: the browser's first report of its URL replaces what was set before
-    import panel as pn
-
-    pn.state.onload(write)

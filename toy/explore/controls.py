@@ -4,17 +4,21 @@
 One widget per control of :data:`srchain.toy.explore.params.PARAMS`, in its group; a number box shows its allowed
 range and, under it, why a value was refused (:meth:`Controls.set_input`), and the page keeps its last good state.
 :meth:`Controls.apply_query` and :meth:`Controls.query` read and write the state as URL parameters
-(:data:`URL_PARAMS`).
+(:data:`URL_PARAMS`), which a served page keeps in its address (:func:`_sync_url`).
 """
 
 from __future__ import annotations
 
 import functools
 import html
+from typing import TYPE_CHECKING
 
 from srchain.toy.explore.model import PARAMS
 
 from srchain.errors import SrchainError
+
+if TYPE_CHECKING:
+    from srchain.toy.explore.app import Explorer
 
 __all__ = ["Controls", "URL_PARAMS"]
 
@@ -200,3 +204,26 @@ class Controls:
             else:
                 out[name] = str(v)
         return out
+
+
+def _sync_url(ex: Explorer, loc, session_args: dict) -> None:
+    """Read the state from the URL's query (what is ignored is said in the page) and keep the URL up to date."""
+    from urllib.parse import urlencode
+
+    args = {}
+    for k, v in (session_args or {}).items():
+        if k == "bokeh-autoload-element" or not v:
+            continue
+        raw = v[-1]
+        args[k] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    ex.apply_query(args)
+
+    def write(*_):
+        loc.search = "?" + urlencode(ex.query())
+
+    write()
+    ex.param.watch(write, list(URL_PARAMS))
+    # once more when the page has loaded: the browser's first report of its URL replaces what was set before
+    import panel as pn
+
+    pn.state.onload(write)
