@@ -13,11 +13,13 @@ One concern per module:
 * :mod:`srchain.cnn.data`      -- datasets and the paper's augmentation as vectorised batch ops
 * :mod:`srchain.cnn.metrics`   -- flip percentages and the mean |w_b - w_r|
 * :mod:`srchain.cnn.step`      -- the training step without host syncs; optimizer, AMP and determinism settings
+* :mod:`srchain.cnn.config`    -- a run's settings (TrainConfig) and the paper's defaults they resolve to
 * :mod:`srchain.cnn.train`     -- one training run: schedule, resume, DDP, AMP
 * :mod:`srchain.cnn.checkpoint` -- checkpoints: weights-only save/load, sha256, schema and resume checks
 * :mod:`srchain.cnn.resources` -- the up-front memory estimate of a run
 * :mod:`srchain.cnn.profiling` -- operators and host synchronisations per step, counted on the CPU
 * :mod:`srchain.cnn.table1`    -- the models x methods x seeds grid behind Table 1 (sweep tasks), its dry run
+* :mod:`srchain.cnn.gpu_share` -- runs sharing GPUs: a worker's GPU, ``--runs-per-gpu auto`` measured
 * :mod:`srchain.cnn.plots`     -- Figures 4-7 from the JSON-lines logs
 
 This package file imports nothing heavy: ``srchain --help`` must not import torch.

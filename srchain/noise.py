@@ -25,15 +25,19 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
 from numpy.typing import ArrayLike
 from scipy import special
 
 from srchain.errors import SrchainError
+from srchain.noise_kernels import (
+    _PSI_PARALLEL_MIN,
+    _gauss_excess_flat,
+    _gauss_excess_flat_serial,
+    _psi_gauss,
+    _t_pdf,
+)
+from srchain.noise_model import NoiseModel, Values
 from srchain.rules import NoiseKind
-
-#: what an expectation or a probability returns: an array of its argument's shape (a NumPy scalar for a scalar)
-Values = np.ndarray
 
 __all__ = [
     "NoiseModel",
@@ -61,219 +65,6 @@ CODE_GAUSSIAN, CODE_LAPLACE, CODE_STUDENT_T, CODE_MINIBATCH = (
     NoiseKind.STUDENT_T,
     NoiseKind.MINIBATCH,
 )
-
-
-@njit(cache=True, nogil=True)
-def _psi_neg(t):
-    """``ψ(−t) = φ(t) − t·Q(t)`` for t ≥ 0 (Q the normal tail), with relative accuracy ~1e-13.
-
-    For t ≤ 30 the direct form loses at most ~t²·eps to cancellation; beyond, the asymptotic series
-    ``φ(t)·(t⁻² − 3t⁻⁴ + 15t⁻⁶ − 105t⁻⁸ + 945t⁻¹⁰ − 10395t⁻¹²)`` is accurate to ~135135·t⁻¹² < 3e-13.
-    """
-    phi = math.exp(-0.5 * t * t) * 0.3989422804014327
-    if t <= 30.0:
-        v = phi - t * 0.5 * math.erfc(t * 0.7071067811865476)
-        return v if v > 0.0 else 0.0
-    r = 1.0 / (t * t)
-    return phi * r * (1.0 - r * (3.0 - r * (15.0 - r * (105.0 - r * (945.0 - r * 10395.0)))))
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _psi_gauss_flat(z, out):
-    for i in prange(z.size):
-        x = z[i]
-        if x >= 0.0:
-            out[i] = x + _psi_neg(x)
-        else:
-            out[i] = _psi_neg(-x)
-
-
-@njit(cache=True, nogil=True)
-def _psi_gauss_flat_serial(z, out):
-    """:func:`_psi_gauss_flat` on one thread: the same numbers (each element is computed alone). A threaded
-    (``parallel=True``) kernel costs about 0.3 s more to compile, and small inputs (Figure 2's operators) do not
-    need it. (Two functions, not one body under two decorators: Numba's cache keys a kernel by its function, not
-    by its flags.)"""
-    for i in range(z.size):
-        x = z[i]
-        if x >= 0.0:
-            out[i] = x + _psi_neg(x)
-        else:
-            out[i] = _psi_neg(-x)
-
-
-#: Inputs from this many elements on take the threaded kernel. Below it one thread is as fast or faster (65536
-#: elements: 1.8 ms serial, 7 ms threaded on 2 cores; BC's transfer operators in Figure 2 reach about 460,000), and
-#: the serial kernel compiles in a third of the time.
-_PSI_PARALLEL_MIN = 1 << 20
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _gauss_excess_one(a, s):
-    r"""``s·ψ(−|a|/s)``, the Gaussian excess :math:`\mathbb{E}[(a - \bar\xi)^+] - a^+` (``s`` the std of ξ̄)."""
-    x = -(abs(a) / s)
-    v = x + _psi_neg(x) if x >= 0.0 else _psi_neg(-x)
-    return s * v
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _gauss_excess_flat(a, s, out):
-    for i in prange(a.size):
-        out[i] = _gauss_excess_one(a[i], s)
-
-
-@njit(cache=True, nogil=True)
-def _gauss_excess_flat_serial(a, s, out):
-    """:func:`_gauss_excess_flat` on one thread (the same numbers: each element is computed alone)."""
-    for i in range(a.size):
-        out[i] = _gauss_excess_one(a[i], s)
-
-
-def _psi_gauss_into(flat, out):
-    """``out[i] = ψ(flat[i])`` (1-D contiguous float64 arrays), threaded for large inputs."""
-    (_psi_gauss_flat if flat.size >= _PSI_PARALLEL_MIN else _psi_gauss_flat_serial)(flat, out)
-
-
-def _psi_gauss(z):
-    """``ψ(z) = E[(z − Z)⁺] = zΦ(z) + φ(z)`` for standard normal Z, without cancellation: ψ(z) = ψ(−|z|) + max(z, 0)
-    and ψ(−t) = φ(t) − tQ(t) (see :func:`_psi_neg`)."""
-    z = np.asarray(z, dtype=np.float64)
-    flat = np.ascontiguousarray(z).ravel()
-    out = np.empty_like(flat)
-    _psi_gauss_into(flat, out)
-    return out.reshape(z.shape) if z.ndim else float(out[0])
-
-
-def _t_pdf(a, nu):
-    """Density of the standard Student-t law with ν degrees of freedom (scipy.special only: importing
-    scipy.stats costs about a second at start-up)."""
-    a = np.asarray(a, dtype=np.float64)
-    logc = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(nu * math.pi)
-    return np.exp(logc - (nu + 1) / 2 * np.log1p(a * a / nu))
-
-
-@dataclass(frozen=True)
-class NoiseModel:
-    r"""Base class: the law of the batch-mean noise :math:`\bar\xi` in the stochastic gradient
-    :math:`\nabla\tilde f(w) = \nabla f(w) + \bar\xi` (see the module docstring)."""
-
-    name: str = "noise"
-    batch: int = 1
-
-    # --- expectations ----------------------------------------------------------------------------------------
-    def lower_partial(self, a: ArrayLike) -> Values:
-        r"""The lower partial expectation :math:`\Lambda(a) = \mathbb{E}[(a - \bar\xi)^+]`."""
-        raise NotImplementedError
-
-    def upper_partial(self, a: ArrayLike) -> Values:
-        r"""The upper partial expectation :math:`\Upsilon(a) = \mathbb{E}[(\bar\xi - a)^+]`."""
-        raise NotImplementedError
-
-    def excess(self, a: ArrayLike) -> Values:
-        r""":math:`\mathbb{E}[(a - \bar\xi)^+] - a^+`: equal to :math:`\Lambda(a)` for :math:`a \le 0` and to
-        :math:`\Upsilon(a)` for :math:`a > 0` (mean-zero noise), so it is small in both tails and is computed
-        without cancellation. The operators use it to write each move
-        probability as a deterministic part plus small corrections (see :mod:`srchain.operators`)."""
-        a = np.asarray(a, dtype=np.float64)
-        return np.where(a <= 0, self.lower_partial(np.minimum(a, 0.0)), self.upper_partial(np.maximum(a, 0.0)))
-
-    def cdf(self, a: ArrayLike) -> Values:
-        r""":math:`P(\bar\xi \le a)`."""
-        raise NotImplementedError
-
-    def sf(self, a: ArrayLike) -> Values:
-        r""":math:`P(\bar\xi > a)`."""
-        raise NotImplementedError
-
-    def pdf(self, a: ArrayLike) -> Values:
-        r"""The density of :math:`\bar\xi` at ``a``, to small relative error (continuous laws only; the operators
-        integrate it when the noise is wide compared with a step, see :mod:`srchain.wide_moves`)."""
-        raise NotImplementedError
-
-    @property
-    def is_discrete(self) -> bool:
-        return False
-
-    @property
-    def table_error(self) -> float:
-        """Absolute error of this law's expectations as computed (0: closed forms, exact to rounding; a tabulated
-        law's table is accurate to about 1e-5): the operators allow it in their move laws' sums."""
-        return 0.0
-
-    def support(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """For discrete laws: ``(values, weights)``; ``None`` for continuous ones."""
-        return None
-
-    def quantile_width(self, tol: float) -> float:
-        r"""A width :math:`q` with :math:`P(|\bar\xi| > q) \le` ``tol`` (used to size the operators' move windows)."""
-        raise NotImplementedError
-
-    @property
-    def std(self) -> float:
-        r"""Standard deviation of :math:`\bar\xi` (inf if it does not exist)."""
-        raise NotImplementedError
-
-    # --- sampling --------------------------------------------------------------------------------------------
-    def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
-        r"""Draws of :math:`\bar\xi` with a :class:`numpy.random.Generator`."""
-        raise NotImplementedError
-
-    @property
-    def numba_code(self) -> int:
-        raise NotImplementedError
-
-    @property
-    def numba_params(self) -> np.ndarray:
-        """Float64 parameters for the simulators' Numba switch (see :mod:`srchain.simulate`)."""
-        raise NotImplementedError
-
-    # --- descriptions ----------------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        raise NotImplementedError
-
-    def describe(self) -> str:
-        d = self.to_dict()
-        inner = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items() if k != "name")
-        return f"{d['name']}({inner})"
-
-    def theorem5_assumptions(self, gradients: ArrayLike | None = None) -> dict:
-        r"""Check Theorem 5's hypotheses for the gradient laws :math:`g + \bar\xi`.
-
-        Parameters
-        ----------
-        gradients : array_like, optional
-            True gradient coordinates :math:`\partial_k f(x)` at the lattice states; needed for discrete laws, whose
-            "mass on both sides of 0" depends on the state.
-
-        Returns
-        -------
-        dict with ``tail`` (the tail bound :math:`\int_\nu^\infty p \le C_1/\nu^2` holds), ``two_sided`` (mass on
-        both sides of 0 at every state), ``holds`` (both) and ``why`` (a sentence).
-        """
-        tail = self._tail_ok()
-        if self.is_discrete:
-            vals, _ = self.support()  # type: ignore[misc]  # a discrete law has a support
-            if gradients is None:
-                two = bool(vals.min() < 0 < vals.max())
-            else:
-                g = np.asarray(gradients, dtype=np.float64).ravel()
-                two = bool(np.all((g + vals.min() < 0) & (g + vals.max() > 0)))
-        else:
-            two = True
-        why = []
-        if not tail:
-            why.append("the noise's tail decays slower than 1/ν² (student-t needs ν ≥ 2)")
-        if not two:
-            why.append("at some state every gradient sample has the same sign")
-        return {
-            "tail": tail,
-            "two_sided": two,
-            "holds": tail and two,
-            "why": "; ".join(why) if why else "tail ≤ C/ν² and mass on both sides of 0 at every state",
-        }
-
-    def _tail_ok(self) -> bool:
-        return True
 
 
 @dataclass(frozen=True)

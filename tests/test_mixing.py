@@ -132,6 +132,7 @@ def test_result_and_validation():
 
 # --- the fast exact path: greedy search, row dropping, sparse powers, certified low-rank compression -----------
 import srchain.mixing as mixing_mod  # noqa: E402
+import srchain.mixing_powers as powers  # noqa: E402
 
 
 def brute_force_sparse(P, pi, eps):
@@ -188,14 +189,14 @@ def test_compression_error_bound_is_rigorous():
     """The certified row-L1 error of the compressed P^(2^k) and of its low-rank squares bounds the true error."""
     P = toy(14 / 599, 0.3)
     D = P.toarray()
-    Q = mixing_mod._Pow("dense", D=D @ D)
-    L = mixing_mod._compress(Q, 600 // 4, np.random.default_rng(1))
+    Q = powers._Pow("dense", D=D @ D)
+    L = powers._compress(Q, 600 // 4, np.random.default_rng(1))
     assert L is not None and L.U.shape[1] < 150
     true = D @ D
     for _ in range(4):
         actual = np.abs(true - L.U @ L.V).sum(axis=1)
         assert np.all(actual <= L.err + 1e-13)
-        L = mixing_mod._square_lowrank(L)
+        L = powers._square_lowrank(L)
         true = true @ true
 
 

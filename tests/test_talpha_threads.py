@@ -1,6 +1,6 @@
-"""The T_α build's compiled, threaded kernels (``srchain.operators._sr_place``, ``_place``, ``_offsets_kernel``, the
-Gaussian excess in ``srchain.noise`` and the row assembly of ``srchain.assemble``) against the NumPy formulas they
-replaced, bit for bit, and the finished matrix's bytes under 1 and 2 Numba threads in fresh processes.
+"""The T_α build's compiled, threaded kernels (``srchain.move_kernels._sr_place``, ``_place``, ``_offsets_kernel``,
+the Gaussian excess in ``srchain.noise_kernels`` and the row assembly of ``srchain.assemble``) against the NumPy
+formulas they replaced, bit for bit, and the finished matrix's bytes under 1 and 2 Numba threads in fresh processes.
 """
 
 from __future__ import annotations

@@ -57,12 +57,12 @@ TARGETS: dict[str, Target] = {
         ("check_delta", "check_alpha", "qd_scalar", "qs_scalar", "_clip", "qd", "qd_binary", "qs"),
     ),
     "noise": Target(
-        ("srchain/noise.py",),
+        ("srchain/noise.py", "srchain/noise_kernels.py", "srchain/noise_model.py"),
         ("tests/test_noise_edges.py", "tests/test_noise.py", "tests/test_operators.py"),
         per_module=8,
     ),
     "operators": Target(
-        ("srchain/operators.py",),
+        ("srchain/operators.py", "srchain/move_kernels.py"),
         ("tests/test_operators.py", "tests/test_mixing_edges.py", "tests/test_talpha_threads.py"),
         (
             "_window",
@@ -105,7 +105,7 @@ TARGETS: dict[str, Target] = {
         per_module=6,
     ),
     "mixing": Target(
-        ("srchain/mixing.py", "srchain/mixing_cert.py"),
+        ("srchain/mixing.py", "srchain/mixing_cert.py", "srchain/mixing_powers.py"),
         ("tests/test_mixing_edges.py", "tests/test_mixing.py", "tests/test_mixing_ties.py"),
         (
             "tv_rows",

@@ -22,7 +22,8 @@ grid in a background thread, so once they are drawn every α is a cache hit. Eac
 cause (a reducible chain, a lattice too large) are memoised too and shown in the page instead of raised.
 
 The package has one module per concern: :mod:`~srchain.toy.explore.model` (the computations above, pure and
-memoised; no Panel), :mod:`~srchain.toy.explore.app` (the view: :class:`Explorer` and :func:`build_app`),
+memoised; no Panel), :mod:`~srchain.toy.explore.params` (the controls and the values they offer),
+:mod:`~srchain.toy.explore.app` (the view: :class:`Explorer` and :func:`build_app`),
 :mod:`~srchain.toy.explore.views` (its Bokeh figures and Panel panes) and :mod:`~srchain.toy.explore.export` (the
 PNG, netCDF and JSON exports). ``Explorer`` and ``build_app`` are imported
 from :mod:`~srchain.toy.explore.app` on first use, so that importing this package does not import Panel.
