@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from srchain.gth.banded import banded_gth
-from srchain.gth.scaling import SCALE_EXP, ZeroPivot
+from srchain.gth.scaling import SCALE_EXP
 
 
 def _birth_death_band(n, up, down):
@@ -115,27 +115,18 @@ def test_sparse_gth_keeps_a_basin_behind_a_deep_barrier_inside_a_lattice(c):
     np.testing.assert_allclose(cols, want, rtol=1e-10, atol=1e-290)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, ZeroPivot),
-    reason="the factorisation's censored rates across the barrier underflow (silently at c = 15, a zero pivot after)",
-)
-@pytest.mark.parametrize("c", [15, 16, 24])
+@pytest.mark.parametrize("c", [15, 16, 24, 30])
 def test_sparse_gth_barrier_next_to_the_top_separator(c):
-    # The barrier's far side (column c + 1 = 16) is the top separator: the censored rates over the barrier, 1e-600,
-    # underflow in the factorisation itself (not the back-substitution) and the law comes out wrong with a small
-    # residual; with c = 16 … 30 a zero pivot is raised instead. Banded GTH (stationary's auto for 1-D chains) and
-    # the dense natural order do not meet this.
-    # Where (c = 15, traced against the same elimination in 30-digit arithmetic): in the front of the left half's
-    # row separator (y = 15, x = 0 … 15) the basin state (15, 13) has a tiny exit rate s ≈ 5.6e-301 (only uphill,
-    # to (15, 14)), so c_i,(15,13) ≈ 1e300; its rates to column 16 (≈ 1e-602, via the states below the barrier
-    # eliminated in the children) have already underflowed to 0, in the children's fronts and in this front's
-    # updates by the basin pivots (15, 0 … 12), whose rows hold 0.5 beside 1e-602. Their products, ≈ 1e-302 each,
-    # are missing from the row of (15, 14): its exit rate comes out 4.3e-301 instead of 4.1e-300, and the
-    # censored rates into (15, 15) from column 16 10 times too large. An exponent per row (a time change) does not
-    # fix this: one row needs 0.5 and 1e-602 side by side. With c ≥ 16 the barrier lies in the right
-    # half, whose row separator ends at the basin state (15, 32): all its exits lead over the barrier (≈ 1e-600)
-    # and the pivot is 0.
+    # The barrier next to (c = 15, 16) or right of (c = 24, 30) the top separator (column 16). Before the fix the
+    # censored rates over the barrier underflowed in the factorisation itself (not the back-substitution): at c = 15
+    # the law came out wrong with a small residual (left basin 0.92 instead of 0.47), with c = 16 … 30 a zero pivot
+    # was raised. Traced against the same elimination in 30-digit arithmetic at c = 15: in the front of the left
+    # half's row separator (y = 15, x = 0 … 15) the basin state (15, 13) has a tiny exit rate s ≈ 5.6e-301 (only
+    # uphill, to (15, 14)), so c_i,(15,13) ≈ 1e300, while its rates to column 16 (≈ 1e-602) had underflowed to 0,
+    # in the children's fronts and in the updates by the basin pivots (15, 0 … 12), whose rows hold 0.5 beside
+    # 1e-602. Their products (≈ 1e-302 each) were missing from the row of (15, 14): its exit rate came out 4.3e-301
+    # instead of 4.1e-300. An exponent per row (a time change) cannot help: one row needs 0.5 and 1e-602 side by
+    # side; the chain is factored again with an exponent per entry (srchain.gth.extended).
     from srchain.gth import sparse_gth
 
     ny, nx = 31, 33
@@ -143,6 +134,9 @@ def test_sparse_gth_barrier_next_to_the_top_separator(c):
     want = np.full(nx, 1.0 / (nx - 3))
     want[[c - 1, c, c + 1]] = 0.0
     np.testing.assert_allclose(cols, want, rtol=1e-10, atol=1e-290)
+    # the barrier's shoulders: 1e-300 of a basin column each (detailed balance); its bottom, 1e-600, is 0 in float64
+    np.testing.assert_allclose(cols[[c - 1, c + 1]], 1e-300 / (nx - 3), rtol=1e-10)
+    assert cols[c] == 0.0
 
 
 def test_dense_gth_keeps_a_basin_behind_a_deep_barrier_in_a_long_chain():
