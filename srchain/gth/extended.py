@@ -11,8 +11,9 @@ Here every entry of a front, of an update matrix and of the factor is a float ``
 ``1/s_p``, ``c_ip = a_ip · (1/s_p)``, ``a_ij ← fma(c_ip, a_pj, a_ij)``, in the same order) is done on the
 mantissas with the exponents apart: one rounding each, as in float64, so where no value leaves float64's normal
 range the bits are those of the float64 factorisation, and no value is ever flushed to 0. Slower (a ``frexp`` per
-operation), so :func:`srchain.gth.sparse.sparse_gth` runs it only when the float64 factorisation met a product
-below the normal range or a zero pivot.
+operation), so :func:`srchain.gth.sparse.sparse_gth` runs it only when the float64 factorisation met a zero pivot,
+or a product below the normal range beside an exit rate below 2^-450
+(:func:`srchain.gth.multifrontal._underflow_flags`).
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def sparse_gth(
     the factor is allocated.
 
     Where the float64 factorisation meets a zero pivot, or a rate lost to underflow beside an exit rate below
-    2^-900 (a barrier deeper than float64's range, whose censored rates leave it), the chain is factored again
+    2^-450 (a barrier deeper than float64's range, whose censored rates leave it), the chain is factored again
     with an exponent per entry (:mod:`srchain.gth.extended`: one thread, every block kept, the float64 bits
     wherever no value leaves float64's range).
 
