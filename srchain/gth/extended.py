@@ -4,7 +4,7 @@ Behind a barrier deeper than float64's range (the law falling by more than ~2^-1
 of :func:`srchain.gth.multifrontal.multifrontal_factor` underflow: a basin state whose only exits lead over the
 barrier gets a rate of ~1e-600 to the states after it (0 in float64: a zero pivot), and a state with a tiny exit
 rate ``s_p`` (large ``c_ip``) multiplies rates that have already been flushed to 0 (a wrong law with a small
-residual). No exponent per row or column helps in general: one row of a front holds 0.5 beside 1e-602.
+residual). No exponent per row (a time change) helps: one row of a front holds 0.5 beside 1e-602.
 
 Here every entry of a front, of an update matrix and of the factor is a float ``mant`` times ``2^expo``
 (``mant`` in [½, 1) or 0), and each operation of :func:`srchain.gth.front.front_eliminate` (the sum ``s_p``,
