@@ -115,17 +115,28 @@ def test_sparse_gth_keeps_a_basin_behind_a_deep_barrier_inside_a_lattice(c):
     np.testing.assert_allclose(cols, want, rtol=1e-10, atol=1e-290)
 
 
-@pytest.mark.xfail(strict=True, reason="the factorisation's censored rates across the barrier underflow (silently)")
-def test_sparse_gth_barrier_next_to_the_top_separator():
-    # The barrier's far side (column c + 1 = 16) is the top separator: the censored rates over the barrier, 1e-600,
-    # underflow in the factorisation itself (not the back-substitution) and the law comes out wrong with a small
-    # residual; with c = 16 … 30 a zero pivot is raised instead. Banded GTH (stationary's auto for 1-D chains) and
-    # the dense natural order do not meet this.
+@pytest.mark.parametrize("c", [15, 16, 24, 30])
+def test_sparse_gth_barrier_next_to_the_top_separator(c):
+    # The barrier next to (c = 15, 16) or right of (c = 24, 30) the top separator (column 16). Before the fix the
+    # censored rates over the barrier underflowed in the factorisation itself (not the back-substitution): at c = 15
+    # the law came out wrong with a small residual (left basin 0.92 instead of 0.47), with c = 16 … 30 a zero pivot
+    # was raised. Traced against the same elimination in 30-digit arithmetic at c = 15: in the front of the left
+    # half's row separator (y = 15, x = 0 … 15) the basin state (15, 13) has a tiny exit rate s ≈ 5.6e-301 (only
+    # uphill, to (15, 14)), so c_i,(15,13) ≈ 1e300, while its rates to column 16 (≈ 1e-602) had underflowed to 0,
+    # in the children's fronts and in the updates by the basin pivots (15, 0 … 12), whose rows hold 0.5 beside
+    # 1e-602. Their products (≈ 1e-302 each) were missing from the row of (15, 14): its exit rate came out 4.3e-301
+    # instead of 4.1e-300. An exponent per row (a time change) cannot help: one row needs 0.5 and 1e-602 side by
+    # side; the chain is factored again with an exponent per entry (srchain.gth.extended).
     from srchain.gth import sparse_gth
 
-    ny, nx, c = 31, 33, 15
+    ny, nx = 31, 33
     cols = sparse_gth(_barrier_lattice(ny, nx, c), shape=(ny, nx)).reshape(ny, nx).sum(axis=0)
-    np.testing.assert_allclose(cols[: c - 1].sum(), (c - 1) / (nx - 3), rtol=1e-10)
+    want = np.full(nx, 1.0 / (nx - 3))
+    want[[c - 1, c, c + 1]] = 0.0
+    np.testing.assert_allclose(cols, want, rtol=1e-10, atol=1e-290)
+    # the barrier's shoulders: 1e-300 of a basin column each (detailed balance); its bottom, 1e-600, is 0 in float64
+    np.testing.assert_allclose(cols[[c - 1, c + 1]], 1e-300 / (nx - 3), rtol=1e-10)
+    assert cols[c] == 0.0
 
 
 def test_dense_gth_keeps_a_basin_behind_a_deep_barrier_in_a_long_chain():

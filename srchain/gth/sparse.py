@@ -28,7 +28,10 @@ from srchain.gth.dissection import (
     graph_nested_dissection,
     lattice_nested_dissection,
 )
+from srchain.gth.extended import factor_extended, solve_extended
 from srchain.gth.multifrontal import (
+    TINY_EXIT,
+    UNDERFLOW,
     Fronts,
     Rates,
     Tree,
@@ -52,6 +55,8 @@ _RELABELLED_BYTES_PER_ENTRY = 12.0
 #: and exponent, and each thread's front positions (int32).
 _BYTES_PER_STATE = 48.0
 _FLOAT_BYTES = 8.0
+#: Bytes per factor entry (and per entry of the largest front) with an exponent per entry: float64 and int64.
+_EXTENDED_BYTES = 16.0
 _INDEX_BYTES = 4.0
 #: Memory for the kept blocks of the factor (bytes) when the caller sets no limit. A larger factor keeps the
 #: fronts nearest the root and refactors the subtrees below them during back-substitution (:func:`keep_plan`).
@@ -98,6 +103,11 @@ def sparse_gth(
     the machine. The memory, kept factor and relabelled rates included, is checked against ``max_bytes`` before
     the factor is allocated.
 
+    Where the float64 factorisation meets a zero pivot, or a rate lost to underflow beside an exit rate below
+    2^-450 (a barrier deeper than float64's range, whose censored rates leave it), the chain is factored again
+    with an exponent per entry (:mod:`srchain.gth.extended`: one thread, every block kept, the float64 bits
+    wherever no value leaves float64's range).
+
     Raises
     ------
     SrchainError
@@ -141,7 +151,22 @@ def sparse_gth(
         "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)",
     )
     fronts = Fronts(front_ptr, front_idx, factor_ptr, np.empty(kept))
-    _factor(tree, rates, fronts, newpos, m.astype(np.float64) ** 2 * k, threads)
+    try:
+        _factor(tree, rates, fronts, m.astype(np.float64) ** 2 * k, threads)
+    except _Underflow:
+        del fronts
+        check_memory(
+            held + _EXTENDED_BYTES * float(block.sum() + m.max(initial=1) ** 2),
+            max_bytes,
+            f"the GTH elimination of {n:.3g} states with an exponent per entry (its censored rates leave float64's "
+            f"range; fill: {int(block.sum()):.3g} factor entries, all kept)",
+            "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)",
+        )
+        status, bad, xptr, fm, fe = factor_extended(tree, rates, front_ptr, front_idx)
+        if status:
+            raise zero_pivot(int(np.flatnonzero(newpos == bad)[0]), "the states eliminated after it") from None
+        mant, expo = solve_extended(tree, front_ptr, front_idx, xptr, fm, fe)
+        return law_from_mant_expo(mant, expo)[newpos]
     mant = np.zeros(n)
     expo = np.zeros(n, dtype=np.int64)
     solve_nodes(0, nchild.size, tree, fronts, mant, expo)
@@ -246,7 +271,7 @@ def _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, ex
             status, bad, _ = multifrontal_factor(lo, hi, tree, rates, fronts, _EMPTY, space)
         finally:
             spaces.put(space)
-        if status:  # not reached: the first factorisation of this subtree, with the same operations, passed
+        if status & 1:  # not reached: the first factorisation of this subtree, with the same operations, passed
             raise zero_pivot(int(np.flatnonzero(newpos == bad)[0]), "the states eliminated after it")
         solve_nodes(lo, hi, tree, fronts, mant, expo)
 
@@ -261,10 +286,16 @@ def _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, ex
             f.result()
 
 
-def _factor(tree, rates, fronts, newpos, work, threads):
-    """:func:`multifrontal_factor` over the whole tree (:func:`factor_tree`); a zero pivot raises, naming the
-    state in the caller's labels. Each of the (at most ``_threads(threads)``) concurrent calls takes a
-    :class:`~srchain.gth.multifrontal.Workspace` from a pool and gives it back."""
+class _Underflow(Exception):
+    """The float64 factorisation met a zero pivot or a product below float64's normal range."""
+
+
+def _factor(tree, rates, fronts, work, threads):
+    """:func:`multifrontal_factor` over the whole tree (:func:`factor_tree`); a zero pivot, or a rate lost to
+    underflow beside a tiny exit rate (both :data:`~srchain.gth.multifrontal.UNDERFLOW` and
+    :data:`~srchain.gth.multifrontal.TINY_EXIT` met), raises :class:`_Underflow`. Each of the (at most
+    ``_threads(threads)``) concurrent calls takes a :class:`~srchain.gth.multifrontal.Workspace` from a pool and
+    gives it back."""
     import queue
 
     n = tree.own_end[-1]
@@ -272,18 +303,23 @@ def _factor(tree, rates, fronts, newpos, work, threads):
     for _ in range(_threads(threads)):
         spaces.put(workspace(n, fronts.front_ptr))
 
+    flags = []  # each call's underflow flags (list.append is atomic across the threads)
+
     def run(t0, t1, incoming):
         space = spaces.get()
         try:
             status, bad, outgoing = multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space)
         finally:
             spaces.put(space)
-        if status:
-            old = int(np.flatnonzero(newpos == bad)[0])
-            raise zero_pivot(old, "the states eliminated after it")
+        if status & 1:  # a zero pivot: the chain is reducible, or its censored rates underflowed
+            raise _Underflow
+        flags.append(status)
         return outgoing
 
     factor_tree(run, tree.nchild, work, threads)
+    both = UNDERFLOW | TINY_EXIT
+    if int(np.bitwise_or.reduce(np.array(flags, dtype=np.int64))) & both == both:
+        raise _Underflow
 
 
 def _threads(threads: int | None) -> int:
