@@ -85,3 +85,42 @@ def test_a_zero_rate_beside_a_heavy_row_leaves_the_law_alone():
     pi = envelope.envelope_law(sp.csr_matrix(_hidden_heavy_row()))
     np.testing.assert_allclose(pi, [0.5, 0.0, 0.5, 0.5e-300], rtol=1e-12, atol=0)
     assert pi[1] == 0.0  # 10^-600 of the rest: below float64
+
+
+def _falling_ring(n=12):
+    """The falling birth–death chain (law 2e-200 times smaller per state towards 0) with a rate from the last state
+    back to state 0, so that row n − 1's envelope starts at column 0."""
+    P = _dense_from_band(_birth_death_band(n, 0.5, 1e-200))
+    P[n - 1, 0] = 0.25
+    P[n - 1, n - 1] -= 0.25
+    return P
+
+
+def _tiny_first_state(n=5):
+    """A walk on 1 … n − 1 (law ~1 each) that visits state 0 from both ends, 1 and n − 1, at a rate of 1e-200 and
+    leaves it at ½: π_0 ~ 1e-200 of the rest, a frame below theirs, and row n − 1's envelope starts at column 0."""
+    P = np.zeros((n, n))
+    for i in range(1, n - 1):
+        P[i, i + 1] = P[i + 1, i] = 0.5
+    P[0, 1] = 0.5
+    P[1, 0] = P[n - 1, 0] = 1e-200
+    return P + np.diag(1.0 - P.sum(axis=1))
+
+
+@pytest.mark.parametrize("name", ["ring", "tiny-first-state", "closed-under-fill"])
+def test_envelope_gth_reads_only_the_envelope(name):
+    # slots of E past start[-1] (here huge rates) are no part of any row: the result is the same to the bit
+    if name == "ring":
+        P = _falling_ring()
+    elif name == "tiny-first-state":
+        P = _tiny_first_state()
+    else:  # tests/test_envelope_gth.py's chain whose last row reaches state 0
+        P = np.zeros((5, 5))
+        P[0, 3] = P[0, 1] = P[1, 0] = P[1, 2] = P[2, 1] = P[2, 4] = P[3, 2] = P[3, 4] = P[4, 0] = P[4, 3] = 0.5
+    E, start, first, last = _envelope_arrays(P)
+    assert first[-1] == 0
+    want_mant, want_frame = envelope.envelope_gth(E.copy(), start, first, last)
+    padded = np.concatenate([E, np.full(8, 1e300)])
+    mant, frame = envelope.envelope_gth(padded, start, first, last)
+    assert mant.tobytes() == want_mant.tobytes()
+    assert np.array_equal(frame, want_frame)

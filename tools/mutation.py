@@ -258,12 +258,6 @@ EQUIVALENT: dict[str, str] = {
     "srchain/simulate/kernels_nd.py:chain_lattice:`elif x > hi:` -> `elif x >= hi:`": (
         "x == hi is clamped to hi: the same value"
     ),
-    "srchain/gth/envelope.py:_envelope_gth:`for i in range(p + 1, below[p] + 1):` -> "
-    "`for i in range(p - 1, below[p] + 1):` #2": (
-        "the frame's maximum over two more rows adds nothing: row p's diagonal slot stays 0 (neither scattered nor "
-        "updated) and mant[p - 1] is still 0 when p is solved; at p = 0 row -1 is row N - 1, a repeat in the max if "
-        "first[N - 1] = 0 and skipped otherwise"
-    ),
     "srchain/gth/envelope.py:_envelope_gth:`if emax > -(2**62) and emax // SCALE_EXP < cur:` -> "
     "`if emax > -(2**62) and emax / SCALE_EXP < cur:`": (
         "cur is an integer, so floor(x) < cur exactly when x < cur (emax is far below 2^53: emax / 600 is within "
@@ -272,6 +266,21 @@ EQUIVALENT: dict[str, str] = {
     "srchain/gth/envelope.py:_envelope_gth:`if a > 0.0 and mant[i] > 0.0:` -> `if a > 0.0 and mant[i] >= 0.0:` #2": (
         "differs only for mant[i] = 0, which an irreducible chain never has: each pi_i is a sum with a positive "
         "term, kept inside its frame, so it never underflows (a reducible chain has no law to solve for)"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`if run[f] < i:` -> `if run[f] <= i:`": (
+        "rows are visited in increasing i, so run[f] (-1 or an earlier row) is below i: both tests are true"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`emax = -(2**62)` -> `emax = -(2**63)`": (
+        "a sentinel below every exponent either way: with no term emax > -(2**62) is false for both, with one the "
+        "max is the term's"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`if v > big or (0.0 < v < small):` -> `if v > big or (0.0 < v <= small):`": (
+        "a positive v is at least 1/4: the frame is lowered to the largest term's (emax // 600) or kept below it, "
+        "and the overflow guard leaves that term above 2^360, so v <= 2^-600 never occurs (the branch is dead)"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`while v > big or (0.0 < v < small):` -> "
+    "`while v > big or (0.0 < v <= small):`": (
+        "as for the `if` above it: a positive v is at least 1/4, and v > big is rescaled below 2^600 and above 1"
     ),
 }
 
