@@ -43,6 +43,12 @@ def _patch_in(monkeypatch, file: str, old: str, new: str) -> None:
     for attr, obj in ns.items():
         if isinstance(obj, types.FunctionType) and obj.__module__ == name and hasattr(real, attr):
             monkeypatch.setattr(real, attr, obj)
+        elif getattr(getattr(obj, "py_func", None), "__module__", None) == name and hasattr(real, attr):
+            # a Numba kernel compiled from the mutated source. Numba's cache is keyed by the file's stamp and the
+            # function's bytecode (not its constants), so a planted bug must change an operator or a name, not a
+            # constant alone, and must sit in the kernel the test calls (or in a Python function above it): a
+            # kernel that only calls a mutated one loads its cached, unmutated code
+            monkeypatch.setattr(real, attr, obj)
         elif inspect.isclass(obj) and obj.__module__ == name and inspect.isclass(getattr(real, attr, None)):
             target = getattr(real, attr)
             for member, value in vars(obj).items():

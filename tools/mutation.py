@@ -95,6 +95,8 @@ TARGETS: dict[str, Target] = {
             "tests/toy/test_bc_law.py",
             "tests/test_small_alpha.py",
             "tests/test_gth_memory.py",
+            "tests/test_envelope_frames.py",
+            "tests/test_extended_arith.py",
         ),
         (
             "small_gth",
@@ -256,6 +258,30 @@ EQUIVALENT: dict[str, str] = {
     "srchain/simulate/kernels_nd.py:chain_lattice:`elif x > hi:` -> `elif x >= hi:`": (
         "x == hi is clamped to hi: the same value"
     ),
+    "srchain/gth/envelope.py:_envelope_gth:`if emax > -(2**62) and emax // SCALE_EXP < cur:` -> "
+    "`if emax > -(2**62) and emax / SCALE_EXP < cur:`": (
+        "cur is an integer, so floor(x) < cur exactly when x < cur (emax is far below 2^53: emax / 600 is within "
+        "one rounding of the true quotient and crosses no integer)"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`if a > 0.0 and mant[i] > 0.0:` -> `if a > 0.0 and mant[i] >= 0.0:` #2": (
+        "differs only for mant[i] = 0, which an irreducible chain never has: each pi_i is a sum with a positive "
+        "term, kept inside its frame, so it never underflows (a reducible chain has no law to solve for)"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`if run[f] < i:` -> `if run[f] <= i:`": (
+        "rows are visited in increasing i, so run[f] (-1 or an earlier row) is below i: both tests are true"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`emax = -(2**62)` -> `emax = -(2**63)`": (
+        "a sentinel below every exponent either way: with no term emax > -(2**62) is false for both, with one the "
+        "max is the term's"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`if v > big or (0.0 < v < small):` -> `if v > big or (0.0 < v <= small):`": (
+        "a positive v is at least 1/4: the frame is lowered to the largest term's (emax // 600) or kept below it, "
+        "and the overflow guard leaves that term above 2^360, so v <= 2^-600 never occurs (the branch is dead)"
+    ),
+    "srchain/gth/envelope.py:_envelope_gth:`while v > big or (0.0 < v < small):` -> "
+    "`while v > big or (0.0 < v <= small):`": (
+        "as for the `if` above it: a positive v is at least 1/4, and v > big is rescaled below 2^600 and above 1"
+    ),
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
@@ -316,6 +342,20 @@ PLANTED = [
         "return self.sigma / self.batch",
         "tests/test_simulate_batch.py::test_one_dimensional_histogram_matches_the_batched_law",
         {"method": "sr", "alpha": 0.1},
+    ),
+    (
+        "srchain/gth/envelope.py",
+        "for p in range(first[i], i):",
+        "for p in range(first[i] + 1, i):",
+        "tests/test_envelope_gth.py::test_profile_is_closed_under_the_fill",
+        {},
+    ),
+    (
+        "srchain/gth/extended.py",
+        "ivm, ive = _norm(1.0 / sm, -se)",
+        "ivm, ive = _norm(1.0 / sm, se)",
+        "tests/test_extended_arith.py::test_front_eliminate_ext_has_the_float64_bits_and_scales_exactly",
+        {"seed": 0, "m": 9, "k": 5},
     ),
 ]
 
@@ -522,8 +562,15 @@ def _context(text: str, m: Mutant) -> str:
     return f"{' '.join(line.split())}` -> `{' '.join(new.split())}"
 
 
-def select(name: str, t: Target, per_module: int | None, seed: int) -> list[Mutant]:
-    allm = [m for f in t.files for m in enumerate_mutants(f, t.functions)]
+def _only(t: Target, files: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The target's files, restricted to those ending in one of ``files`` (None: all)."""
+    return t.files if not files else tuple(f for f in t.files if any(f.endswith(x) for x in files))
+
+
+def select(
+    name: str, t: Target, per_module: int | None, seed: int, files: tuple[str, ...] | None = None
+) -> list[Mutant]:
+    allm = [m for f in _only(t, files) for m in enumerate_mutants(f, t.functions)]
     k = per_module if per_module is not None else t.per_module
     if k <= 0 or k >= len(allm):
         return allm
@@ -635,12 +682,18 @@ def main(argv=None) -> int:
     ap.add_argument("--modules", default=",".join(TARGETS), help="comma-separated: " + ", ".join(TARGETS))
     ap.add_argument("--per-module", type=int, default=None, help="mutants sampled per module (0: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--files",
+        default="",
+        help="comma-separated: mutate only the targets' files ending in one of these (e.g. envelope.py)",
+    )
     ap.add_argument("--list", action="store_true", help="print the selected mutants and stop")
     ap.add_argument("--planted", action="store_true", help="run the hand-planted mutants only")
     ap.add_argument("--json", type=Path, help="also write the JSON report here")
     ap.add_argument("--rerun", type=Path, help="run only the survivors of this earlier JSON report (same keys)")
     a = ap.parse_args(argv)
     names = [n for n in a.modules.split(",") if n]
+    files = tuple(x for x in a.files.split(",") if x) or None
     for n in names:
         if n not in TARGETS:
             ap.error(f"unknown module {n!r}; choose from {', '.join(TARGETS)}")
@@ -650,8 +703,8 @@ def main(argv=None) -> int:
 
     if a.list:
         for n in names:
-            allm = [m for f in TARGETS[n].files for m in enumerate_mutants(f, TARGETS[n].functions)]
-            sel = select(n, TARGETS[n], a.per_module, a.seed)
+            allm = [m for f in _only(TARGETS[n], files) for m in enumerate_mutants(f, TARGETS[n].functions)]
+            sel = select(n, TARGETS[n], a.per_module, a.seed, files)
             print(f"# {n}: {len(sel)} of {len(allm)} mutants")
             for m in sel:
                 print(f"  {m.key}")
@@ -666,8 +719,8 @@ def main(argv=None) -> int:
             report = {"seed": a.seed, "modules": {}}
             for n in names:
                 t = TARGETS[n]
-                total = sum(len(enumerate_mutants(f, t.functions)) for f in t.files)
-                sel = select(n, t, a.per_module, a.seed)
+                total = sum(len(enumerate_mutants(f, t.functions)) for f in _only(t, files))
+                sel = select(n, t, a.per_module, a.seed, files)
                 if a.rerun is not None:
                     old = json.loads(a.rerun.read_text())["modules"].get(n)
                     if old is None:
@@ -675,7 +728,7 @@ def main(argv=None) -> int:
                     keep = set(old["survived"]) | set(old["equivalent"])
                     if not keep:
                         continue
-                    every = [m for f in t.files for m in enumerate_mutants(f, t.functions)]
+                    every = [m for f in _only(t, files) for m in enumerate_mutants(f, t.functions)]
                     sel = [m for m in every if m.key in keep]
                     missing = keep - {m.key for m in sel}
                     if missing:
