@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["front_eliminate", "panel_rows", "update_rows"]
+__all__ = ["front_eliminate", "front_eliminate_split", "panel_rows", "update_rows"]
 
 #: Pivots per panel: the panel's pivot rows stay in cache while the rows below receive their updates.
 _PANEL = 32
@@ -195,5 +195,35 @@ def front_eliminate(F, k):
         if status:
             return status
         update_rows(F, p0, p1, inv, p1, m, nz)
+        p0 = p1
+    return 0
+
+
+def front_eliminate_split(F, k, submit, parts: int) -> int:
+    """:func:`front_eliminate` with each panel's update of the rows below it split into ``parts`` row ranges, the
+    first run by the caller and the others by ``submit`` (a thread pool's ``submit``; the kernels release the GIL).
+    The same bits as :func:`front_eliminate`: a row's update reads only itself and the panel's pivot rows, and how
+    the rows are grouped changes no operation on any entry (see :func:`update_rows`). For the largest fronts, near
+    the root of a separator tree, which would otherwise be eliminated by one thread while the others wait."""
+    m = F.shape[0]
+    kk = min(k, m - 1)
+    inv = np.empty(_PANEL)
+    nzs = [np.empty(_PANEL, dtype=np.int64) for _ in range(parts)]
+    p0 = 0
+    while p0 < kk:
+        p1 = min(p0 + _PANEL, kk)
+        status = panel_rows(F, p0, p1, inv)
+        if status:
+            return status
+        rows = m - p1
+        step = -(-rows // (parts * _ROWS)) * _ROWS  # whole groups of rows per part (the last part takes the rest)
+        cuts = list(range(p1, m, step)) + [m]
+        futs = [
+            submit(update_rows, F, p0, p1, inv, lo, hi, nzs[q])
+            for q, (lo, hi) in enumerate(zip(cuts[1:-1], cuts[2:], strict=True), 1)
+        ]
+        update_rows(F, p0, p1, inv, cuts[0], cuts[1], nzs[0])
+        for f in futs:
+            f.result()
         p0 = p1
     return 0

@@ -57,6 +57,8 @@ __all__ = [
     "workspace",
     "symbolic_fronts",
     "multifrontal_factor",
+    "assemble_node",
+    "retire_node",
     "multifrontal_solve",
     "solve_nodes",
     "subtree_sizes",
@@ -180,7 +182,6 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
     is −1 is factored all the same, its block not stored.
     """
     own_start, own_end, nchild = tree
-    indptr, indices, data, tptr, tind, tdat = rates
     front_ptr, front_idx, factor_ptr, factor = fronts
     in_idx, in_val, in_size = incoming
     pos, work, cpos = space
@@ -205,48 +206,19 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
     flags = 0
     for t in range(t0, t1):
         a = own_start[t]
-        b = own_end[t]
-        k = b - a
+        k = own_end[t] - a
         f0 = front_ptr[t]
         m = front_ptr[t + 1] - f0
         idx = front_idx[f0 : f0 + m]
-        for q in range(m):
-            pos[idx[q]] = q
         F = work[: m * m].reshape((m, m))
-        F[:, :] = 0.0
-        # original entries: rows of own states (to remaining states), columns of own states (from boundary states)
-        for q in range(k):
-            v = a + q
-            for e in range(indptr[v], indptr[v + 1]):
-                j = indices[e]
-                if j >= a and j != v:
-                    F[q, pos[j]] += data[e]
-            for e in range(tptr[v], tptr[v + 1]):
-                i = tind[e]
-                if i >= b:
-                    F[pos[i], q] += tdat[e]
-        # extend-add the children's update matrices (top of the stack)
-        for _c in range(nchild[t]):
-            st_top -= 1
-            u = st_size[st_top]
-            sp_idx -= u
-            sp_val -= u * u
-            for r in range(u):
-                cpos[r] = pos[stack_idx[sp_idx + r]]
-            for r in range(u):
-                row = F[cpos[r]]
-                base = sp_val + r * u
-                for s in range(u):
-                    row[cpos[s]] += stack_val[base + s]
+        st_top, sp_idx, sp_val = _assemble(
+            F, idx, a, k, nchild[t], rates, pos, cpos, stack_idx, stack_val, st_size, st_top, sp_idx, sp_val
+        )
         status = front_eliminate(F, k)
         if status != 0:
             return 1, idx[status - 1], Updates(stack_idx[:0].copy(), stack_val[:0].copy(), st_size[:0].copy())
         flags |= _underflow_flags(F, k)
-        g0 = factor_ptr[t]
-        if g0 >= 0:
-            for r in range(m):
-                for q in range(k):
-                    factor[g0 + r * k + q] = F[r, q]
+        _store_block(F, k, factor_ptr[t], factor)
         u = m - k  # always push (possibly empty) so that parents pop exactly nchild entries (room: _stack_depth)
         for r in range(u):
             stack_idx[sp_idx + r] = idx[k + r]
@@ -262,6 +234,102 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
     out_idx = stack_idx if sp_idx == stack_idx.shape[0] else stack_idx[:sp_idx].copy()
     out_val = stack_val if sp_val == stack_val.shape[0] else stack_val[:sp_val].copy()
     return flags, -1, Updates(out_idx, out_val, st_size[:st_top].copy())
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _assemble(F, idx, a, k, nch, rates, pos, cpos, stack_idx, stack_val, st_size, st_top, sp_idx, sp_val):
+    """Node's front ``F`` (its states ``idx``, the ``k`` own ones starting at position ``a``): zeroed, then the
+    original entries (rows of own states to remaining states, columns of own states from boundary states), then its
+    ``nch`` children's update matrices extend-added from the top of the stack (the last pushed first). Sets
+    ``pos`` on the front's states. Returns the stack's new ``(st_top, sp_idx, sp_val)``."""
+    indptr, indices, data, tptr, tind, tdat = rates
+    m = idx.shape[0]
+    b = a + k
+    for q in range(m):
+        pos[idx[q]] = q
+    F[:, :] = 0.0
+    for q in range(k):
+        v = a + q
+        for e in range(indptr[v], indptr[v + 1]):
+            j = indices[e]
+            if j >= a and j != v:
+                F[q, pos[j]] += data[e]
+        for e in range(tptr[v], tptr[v + 1]):
+            i = tind[e]
+            if i >= b:
+                F[pos[i], q] += tdat[e]
+    for _c in range(nch):
+        st_top -= 1
+        u = st_size[st_top]
+        sp_idx -= u
+        sp_val -= u * u
+        for r in range(u):
+            cpos[r] = pos[stack_idx[sp_idx + r]]
+        for r in range(u):
+            row = F[cpos[r]]
+            base = sp_val + r * u
+            for s in range(u):
+                row[cpos[s]] += stack_val[base + s]
+    return st_top, sp_idx, sp_val
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store_block(F, k, g0, factor):
+    """The eliminated front's ``m × k`` block of ``c`` values into ``factor[g0:]`` (row-major); nothing if
+    ``g0 < 0`` (a block not kept)."""
+    if g0 >= 0:
+        m = F.shape[0]
+        for r in range(m):
+            for q in range(k):
+                factor[g0 + r * k + q] = F[r, q]
+
+
+@njit(cache=True, nogil=True)
+def assemble_node(t, tree, rates, fronts, incoming, space):
+    """:func:`multifrontal_factor`'s assembly of one node ``t`` whose children's update matrices are all of
+    ``incoming`` (as :func:`srchain.gth.sparse.factor_tree` feeds a node above its subtrees): returns its front
+    (a view of ``space.front``) and its number of own states, for an elimination outside (a front split over
+    threads, :func:`srchain.gth.front.front_eliminate_split`) that :func:`retire_node` completes."""
+    own_start, own_end, nchild = tree
+    front_ptr, front_idx, _, _ = fronts
+    in_idx, in_val, in_size = incoming
+    pos, work, cpos = space
+    a = own_start[t]
+    k = own_end[t] - a
+    f0 = front_ptr[t]
+    m = front_ptr[t + 1] - f0
+    F = work[: m * m].reshape((m, m))
+    _assemble(
+        F, front_idx[f0 : f0 + m], a, k, nchild[t], rates, pos, cpos, in_idx, in_val, in_size, in_size.shape[0],
+        in_idx.shape[0], in_val.shape[0],
+    )  # fmt: skip
+    return F, k
+
+
+@njit(cache=True, nogil=True)
+def retire_node(t, F, k, fronts, space):
+    """After :func:`assemble_node` and the elimination of ``F``'s first ``k`` states: the node's underflow flags
+    (as :func:`multifrontal_factor` returns them), its block stored, and its update matrix as an
+    :class:`Updates` stack of one; ``pos`` reset on the front's states."""
+    front_ptr, front_idx, factor_ptr, factor = fronts
+    pos = space.pos
+    f0 = front_ptr[t]
+    m = front_ptr[t + 1] - f0
+    idx = front_idx[f0 : f0 + m]
+    flags = _underflow_flags(F, k)
+    _store_block(F, k, factor_ptr[t], factor)
+    u = m - k
+    out_idx = np.empty(u, dtype=np.int64)
+    out_val = np.empty(u * u)
+    for r in range(u):
+        out_idx[r] = idx[k + r]
+        for s in range(u):
+            out_val[r * u + s] = F[k + r, k + s]
+    size = np.empty(1, dtype=np.int64)
+    size[0] = u
+    for q in range(m):
+        pos[idx[q]] = -1
+    return flags, Updates(out_idx, out_val, size)
 
 
 #: :func:`_underflow_flags`: a value may have left float64's normal range (a product ``c_ip · a_pj`` of positive

@@ -29,6 +29,7 @@ from srchain.gth.dissection import (
     lattice_nested_dissection,
 )
 from srchain.gth.extended import factor_extended, solve_extended
+from srchain.gth.front import front_eliminate_split
 from srchain.gth.multifrontal import (
     TINY_EXIT,
     UNDERFLOW,
@@ -36,7 +37,9 @@ from srchain.gth.multifrontal import (
     Rates,
     Tree,
     Updates,
+    assemble_node,
     multifrontal_factor,
+    retire_node,
     solve_nodes,
     subtree_sizes,
     symbolic_fronts,
@@ -64,6 +67,10 @@ FACTOR_BYTES = 2 * GIB
 #: With ``max_bytes``, the kept share is tried at the budget and then at halves of it, this many times, before the
 #: elimination is refused.
 _PLAN_HALVINGS = 8
+#: Fronts of at least this order, run one node at a time above the subtrees (:func:`factor_tree`), are eliminated
+#: with each panel's rows split over the threads (:func:`srchain.gth.front.front_eliminate_split`; the same bits).
+#: Below it a panel's rows are too few to pay for the hand-offs.
+SPLIT_FRONT = 512
 #: Default thread count: the usable CPUs, at most this many (the top of the tree runs on fewer threads, so more
 #: would mostly add workspace memory).
 _MAX_THREADS = 8
@@ -304,11 +311,27 @@ def _factor(tree, rates, fronts, work, threads):
         spaces.put(workspace(n, fronts.front_ptr))
 
     flags = []  # each call's underflow flags (list.append is atomic across the threads)
+    nthreads = _threads(threads)
+    m = np.diff(fronts.front_ptr)
+    helpers = None
+    if nthreads > 1 and int(m.max(initial=0)) >= SPLIT_FRONT:
+        from concurrent.futures import ThreadPoolExecutor
+
+        helpers = ThreadPoolExecutor(nthreads - 1)
 
     def run(t0, t1, incoming):
         space = spaces.get()
         try:
-            status, bad, outgoing = multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space)
+            if helpers is not None and t1 == t0 + 1 and m[t0] >= SPLIT_FRONT:  # a large front above the subtrees
+                F, k = assemble_node(t0, tree, rates, fronts, incoming, space)
+                del incoming  # its update matrices are in F now
+                status = front_eliminate_split(F, k, helpers.submit, nthreads)
+                if status == 0:
+                    status, outgoing = retire_node(t0, F, k, fronts, space)
+                else:
+                    status = 1
+            else:
+                status, bad, outgoing = multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space)
         finally:
             spaces.put(space)
         if status & 1:  # a zero pivot: the chain is reducible, or its censored rates underflowed
@@ -316,7 +339,11 @@ def _factor(tree, rates, fronts, work, threads):
         flags.append(status)
         return outgoing
 
-    factor_tree(run, tree.nchild, work, threads)
+    try:
+        factor_tree(run, tree.nchild, work, threads)
+    finally:
+        if helpers is not None:
+            helpers.shutdown()
     both = UNDERFLOW | TINY_EXIT
     if int(np.bitwise_or.reduce(np.array(flags, dtype=np.int64))) & both == both:
         raise _Underflow
