@@ -12,14 +12,12 @@ START=$(date +%s)
 cd "$(dirname "$0")/.."
 {
   echo "device_cnn: $(date -u +%FT%TZ) on $(hostname); $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)"
-  # srchain: an editable install (offline; setuptools and wheel come with the image); if pip cannot write the
-  # site-packages, a tree of links to this checkout on PYTHONPATH does the same (the CLI finds its commands
-  # without the entry points)
+  # srchain: an editable install (offline; setuptools and wheel come with the image); if it fails (pip cannot
+  # write the site-packages, or the image's setuptools is older than the build needs), a tree of links to this
+  # checkout with the entry points' metadata on PYTHONPATH does the same (tools/link_tree.py)
   if ! python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . ; then
     echo "device_cnn: the editable install failed; using a linked source tree on PYTHONPATH"
-    SRC=$(mktemp -d)/src; mkdir -p "$SRC/srchain"
-    for f in "$PWD"/srchain/*; do ln -s "$f" "$SRC/srchain/"; done
-    ln -s "$PWD/cnn" "$SRC/srchain/cnn"; ln -s "$PWD/toy" "$SRC/srchain/toy"
+    SRC=$(python3 tools/link_tree.py "$(mktemp -d)/src")
     export PYTHONPATH="$SRC${PYTHONPATH:+:$PYTHONPATH}"
   fi
   (cd /tmp && python3 -c "import srchain.cnn.train, distributed, torch; print('device_cnn: srchain', srchain.__file__, 'torch', torch.__version__, 'cuda', torch.cuda.is_available())")

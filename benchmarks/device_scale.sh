@@ -14,9 +14,10 @@ export NUMBA_CACHE_DIR=${NUMBA_CACHE_DIR:-$(mktemp -d)}
 {
   echo "[device_scale.sh] $(date -u +%FT%TZ) python: $(command -v python3)"
   python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . 2>&1 | tail -5
-  if ! python3 -c "import srchain.toy" 2>/dev/null; then  # no writable site-packages: a plain install elsewhere
-    python3 -m pip install -q --no-deps --no-build-isolation --no-index --target /tmp/srchain_site . 2>&1 | tail -5
-    export PYTHONPATH=/tmp/srchain_site${PYTHONPATH:+:$PYTHONPATH}
+  if ! python3 -c "import srchain.toy" 2>/dev/null; then  # no writable site-packages, or a setuptools too old
+    SRC=$(python3 tools/link_tree.py "$(mktemp -d)/src")  # links to this checkout, with the entry points
+    export PYTHONPATH=$SRC${PYTHONPATH:+:$PYTHONPATH}
+    echo "[device_scale.sh] the install failed; srchain from a linked tree, $SRC"
   fi
   python3 -c "import srchain, srchain.problems as p; print('srchain', srchain.__file__, sorted(p.available_problems()))"
   nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv 2>/dev/null || echo "no nvidia-smi"
