@@ -324,7 +324,6 @@ def _factor(tree, rates, fronts, work, threads):
         try:
             if helpers is not None and t1 == t0 + 1 and m[t0] >= SPLIT_FRONT:  # a large front above the subtrees
                 F, k = assemble_node(t0, tree, rates, fronts, incoming, space)
-                del incoming  # its update matrices are in F now
                 status = front_eliminate_split(F, k, helpers.submit, nthreads)
                 if status == 0:
                     status, outgoing = retire_node(t0, F, k, fronts, space)
