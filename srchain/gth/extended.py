@@ -13,7 +13,7 @@ mantissas with the exponents apart: one rounding each, as in float64, so where n
 range the bits are those of the float64 factorisation, and no value is ever flushed to 0. Slower (a ``frexp`` per
 operation), so :func:`srchain.gth.sparse.sparse_gth` runs it only when the float64 factorisation met a zero pivot,
 or a product below the normal range beside an exit rate below 2^-450
-(:func:`srchain.gth.multifrontal._underflow_flags`).
+(:func:`srchain.gth.scaling.underflow_flags`).
 """
 
 from __future__ import annotations

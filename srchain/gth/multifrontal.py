@@ -47,7 +47,7 @@ import numpy as np
 from numba import njit
 
 from srchain.gth.front import front_eliminate
-from srchain.gth.scaling import EXP_FLOOR, SCALE, SCALE_EXP
+from srchain.gth.scaling import EXP_FLOOR, MIN_NORMAL, SCALE, SCALE_EXP, underflow_flags
 
 __all__ = [
     "Tree",
@@ -176,8 +176,9 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
     ``space`` is the calling thread's :class:`Workspace` (used by one call at a time; ``pos`` is left at −1).
 
     Returns ``(status, bad_state, outgoing)``: status 1 on a zero pivot at ``bad_state`` (an elimination
-    position), else the :func:`_underflow_flags` of the range's fronts or-ed together (0: nothing underflowed;
-    :data:`UNDERFLOW` | :data:`TINY_EXIT` over the whole tree: the caller factors the chain again by
+    position), else the :func:`~srchain.gth.scaling.underflow_flags` of the range's fronts or-ed together (0:
+    nothing underflowed; :data:`~srchain.gth.scaling.UNDERFLOW` | :data:`~srchain.gth.scaling.TINY_EXIT` over the
+    whole tree: the caller factors the chain again by
     :func:`srchain.gth.extended.factor_extended`); ``outgoing`` is the final
     :class:`Updates` stack (the update matrices of the roots of the range's subtrees). A node whose ``factor_ptr``
     is −1 is factored all the same, its block not stored.
@@ -218,7 +219,7 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
         status = front_eliminate(F, k)
         if status != 0:
             return 1, idx[status - 1], Updates(stack_idx[:0].copy(), stack_val[:0].copy(), st_size[:0].copy())
-        flags |= _underflow_flags(F, k)
+        flags |= underflow_flags(F, k)
         _store_block(F, k, factor_ptr[t], factor)
         u = m - k  # always push (possibly empty) so that parents pop exactly nchild entries (room: _stack_depth)
         for r in range(u):
@@ -332,7 +333,7 @@ def retire_node(t, F, k, fronts, space):
     f0 = front_ptr[t]
     m = front_ptr[t + 1] - f0
     idx = front_idx[f0 : f0 + m]
-    flags = _underflow_flags(F, k)
+    flags = underflow_flags(F, k)
     _store_block(F, k, factor_ptr[t], factor)
     u = m - k
     out_idx = np.empty(u, dtype=np.int64)
@@ -346,53 +347,6 @@ def retire_node(t, F, k, fronts, space):
     for q in range(m):
         pos[idx[q]] = -1
     return flags, Updates(out_idx, out_val, size)
-
-
-#: :func:`_underflow_flags`: a value may have left float64's normal range (a product ``c_ip · a_pj`` of positive
-#: numbers below 2^-1022, a subnormal ``c`` or rate, or an exit rate above :data:`S_MAX`, so that a ``c`` could
-#: be flushed to 0).
-UNDERFLOW = 2
-#: :func:`_underflow_flags`: an exit rate ``s_p`` below :data:`S_TINY`. Its ``c_ip = a_ip / s_p`` multiply the
-#: rates out of p by up to ``1/s_p``, so rates lost to underflow (each fma loses at most 2^-1075) can matter.
-TINY_EXIT = 4
-#: An exit rate above this could flush a ``c = a/s`` with ``a ≥ 2^-1022`` to 0 (:data:`UNDERFLOW`).
-S_MAX = 2.0**50
-#: A rate lost to underflow is at most 2^-1075 per fma (gradual underflow); a tiny exit rate ``s`` multiplies it by
-#: up to ``1/s`` into rates of order ``s``: a relative error up to ``N · 2^-1075 / s²`` after ``N`` operations,
-#: below 2^-53 for ``s > 2^-500`` (``N < 2^30``). Measured on a lattice with a barrier of depth 10^-d per step:
-#: d = 160 (exit rates near 2^-531) put 4% of the mass in the wrong basin, d = 155 (2^-515) 2e-12, d = 150 nothing;
-#: 2^-450 leaves a margin. The SR chains of the tests, whose laws span more than float64's range, stay above it.
-S_TINY = 2.0**-450
-
-
-@njit(cache=True, nogil=True)
-def _underflow_flags(F, k):
-    """:data:`UNDERFLOW` | :data:`TINY_EXIT` as met in eliminating the first ``k`` states of ``F`` (done:
-    ``F[p, p+1:]`` holds pivot p's rates, ``F[p+1:, p]`` its ``c`` values). Both together, anywhere in the tree,
-    mean that the float64 factorisation may have lost a censored rate that a tiny exit rate then made large (a
-    barrier deeper than float64's range); apart, no lost value is multiplied by a large ``c``. O(mk), beside the
-    elimination's O(m²k)."""
-    m = F.shape[0]
-    flags = 0
-    for p in range(min(k, m - 1)):
-        rmin = math.inf
-        s = 0.0
-        for j in range(p + 1, m):
-            a = F[p, j]
-            if a > 0.0:
-                s += a
-                if a < rmin:
-                    rmin = a
-        cmin = math.inf
-        for i in range(p + 1, m):
-            c = F[i, p]
-            if 0.0 < c < cmin:
-                cmin = c
-        if s > S_MAX or rmin < MIN_NORMAL or cmin < MIN_NORMAL or (cmin < math.inf and rmin * cmin < MIN_NORMAL):
-            flags |= UNDERFLOW
-        if s < S_TINY:
-            flags |= TINY_EXIT
-    return flags
 
 
 @njit(cache=True, nogil=True)
@@ -442,10 +396,6 @@ def subtree_sizes(nchild):
 #: such terms stay below float64's 2^1024).
 PRODUCT_EXP = 960
 PRODUCT_MAX = 2.0**PRODUCT_EXP
-#: The smallest normal float64 (also :func:`_underflow_flags`'s threshold): a boundary value, product or own value
-#: below it in the front's frame has lost bits to underflow (or all of them), and the front is solved again by
-#: :func:`_front_solve_terms`.
-MIN_NORMAL = 2.0**-1022
 
 
 @njit(cache=True, nogil=True)

@@ -31,8 +31,6 @@ from srchain.gth.dissection import (
 from srchain.gth.extended import factor_extended, solve_extended
 from srchain.gth.front import front_eliminate_split
 from srchain.gth.multifrontal import (
-    TINY_EXIT,
-    UNDERFLOW,
     Fronts,
     Rates,
     Tree,
@@ -45,7 +43,7 @@ from srchain.gth.multifrontal import (
     symbolic_fronts,
     workspace,
 )
-from srchain.gth.scaling import law_from_mant_expo, zero_pivot
+from srchain.gth.scaling import TINY_EXIT, UNDERFLOW, law_from_mant_expo, zero_pivot
 
 __all__ = ["sparse_gth", "offdiag", "factor_tree", "keep_plan", "FACTOR_BYTES"]
 
@@ -299,8 +297,8 @@ class _Underflow(Exception):
 
 def _factor(tree, rates, fronts, work, threads):
     """:func:`multifrontal_factor` over the whole tree (:func:`factor_tree`); a zero pivot, or a rate lost to
-    underflow beside a tiny exit rate (both :data:`~srchain.gth.multifrontal.UNDERFLOW` and
-    :data:`~srchain.gth.multifrontal.TINY_EXIT` met), raises :class:`_Underflow`. Each of the (at most
+    underflow beside a tiny exit rate (both :data:`~srchain.gth.scaling.UNDERFLOW` and
+    :data:`~srchain.gth.scaling.TINY_EXIT` met), raises :class:`_Underflow`. Each of the (at most
     ``_threads(threads)``) concurrent calls takes a :class:`~srchain.gth.multifrontal.Workspace` from a pool and
     gives it back."""
     import queue
