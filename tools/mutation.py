@@ -97,6 +97,7 @@ TARGETS: dict[str, Target] = {
             "tests/test_gth_memory.py",
             "tests/test_envelope_frames.py",
             "tests/test_extended_arith.py",
+            "tests/test_gth_split.py",
         ),
         (
             "small_gth",
