@@ -567,16 +567,6 @@ class Explorer(Controls, param.Parameterized):
         )
         self.progress.value = min(done, self.progress.max)
 
-    def _resend(self):
-        """Send the curves and the mixing times whole (run once the page has loaded): patches applied while the
-        browser was still fetching the document can miss it, and a sweep whose points are all cached finishes in
-        milliseconds, before the page is up. Emptied first, so that equal data is sent all the same."""
-        curves, mix = dict(self.src_curve.data), dict(self.src_mix.data)
-        self.src_curve.data = self._empty_curves()
-        self.src_curve.data = curves
-        self.src_mix.data = dict(alpha=[], exact=[], lower=[], upper=[])
-        self.src_mix.data = mix
-
     def _sweep_done(self, gen):
         if gen != self._gen:
             return
@@ -639,7 +629,6 @@ def build_app(background: bool = True, location: bool = True, **params):
     if location and pn.state.location is not None and ex._doc is not None and ex._doc.session_context is not None:
         _sync_url(ex, pn.state.location, pn.state.session_args)
     if ex._doc is not None and ex._doc.session_context is not None:
-        pn.state.onload(ex._resend)
         pn.state.on_session_destroyed(lambda ctx: ex.close())
     layout.explorer = ex
     return layout
