@@ -111,6 +111,7 @@ TARGETS: dict[str, Target] = {
             "multifrontal_factor",
             "_assemble",
             "_store_block",
+            "_write_update",
             "assemble_node",
             "retire_node",
             "_stack_depth",

@@ -222,10 +222,7 @@ def multifrontal_factor(t0, t1, tree, rates, fronts, incoming, space):
         flags |= underflow_flags(F, k)
         _store_block(F, k, factor_ptr[t], factor)
         u = m - k  # always push (possibly empty) so that parents pop exactly nchild entries (room: _stack_depth)
-        for r in range(u):
-            stack_idx[sp_idx + r] = idx[k + r]
-            for s in range(u):
-                stack_val[sp_val + r * u + s] = F[k + r, k + s]
+        _write_update(F, k, idx, stack_idx, stack_val, sp_idx, sp_val)
         sp_idx += u
         sp_val += u * u
         st_size[st_top] = u
@@ -291,6 +288,17 @@ def _assemble(F, idx, a, k, nch, rates, pos, cpos, stack_idx, stack_val, st_size
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _write_update(F, k, idx, out_idx, out_val, i0, v0):
+    """The eliminated front's update matrix (its states ``idx[k:]`` and the censored rates ``F[k:, k:]``, row-major)
+    into ``out_idx[i0:]`` and ``out_val[v0:]``."""
+    u = F.shape[0] - k
+    for r in range(u):
+        out_idx[i0 + r] = idx[k + r]
+        for s in range(u):
+            out_val[v0 + r * u + s] = F[k + r, k + s]
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _store_block(F, k, g0, factor):
     """The eliminated front's ``m × k`` block of ``c`` values into ``factor[g0:]`` (row-major); nothing if
     ``g0 < 0`` (a block not kept)."""
@@ -338,10 +346,7 @@ def retire_node(t, F, k, fronts, space):
     u = m - k
     out_idx = np.empty(u, dtype=np.int64)
     out_val = np.empty(u * u)
-    for r in range(u):
-        out_idx[r] = idx[k + r]
-        for s in range(u):
-            out_val[r * u + s] = F[k + r, k + s]
+    _write_update(F, k, idx, out_idx, out_val, 0, 0)
     size = np.empty(1, dtype=np.int64)
     size[0] = u
     for q in range(m):
