@@ -180,6 +180,55 @@ def test_background_mode_finishes_and_stays_consistent():
         ex.close()
 
 
+def test_the_curves_are_sent_whole_on_load(app):
+    """Once the page has loaded the curves go out whole, equal or not to what the server holds: a patch applied
+    while the browser was fetching the document can miss it (the browser test waited 300 s for such curves)."""
+    from bokeh.document import Document
+    from bokeh.document.events import ModelChangedEvent
+
+    ex = app.explorer
+    doc = Document()
+    doc.add_root(ex.src_curve)
+    doc.add_root(ex.src_mix)
+    sent = []
+    doc.on_change(lambda e: sent.append((e.model, e.attr, e.new)) if isinstance(e, ModelChangedEvent) else None)
+    try:
+        ex._resend()
+    finally:
+        doc.remove_root(ex.src_curve)
+        doc.remove_root(ex.src_mix)
+    assert [(m, a) for m, a, _ in sent] == [(ex.src_curve, "data"), (ex.src_mix, "data")]
+    assert sent[0][2]["mass"] == list(ex.src_curve.data["mass"])
+
+
+def test_the_url_holds_the_state_whatever_the_browser_reports_first():
+    """The browser's own report of its URL (its first, raw one) is answered by the state, on the next tick."""
+    from panel.io.location import Location
+    from srchain.toy.explore.controls import _sync_url
+
+    layout = E.build_app(background=False, location=False)
+    ex = layout.explorer
+    ticks = []
+
+    class Doc:  # the next tick, run by the test
+        add_next_tick_callback = staticmethod(ticks.append)
+
+    ex._doc, loc = Doc(), Location()
+    try:
+        _sync_url(ex, loc, {"alpha": [b"0.0123"], "method": [b"foo"]})
+        state = loc.search
+        assert "alpha=0.0126" in state and "method=sr" in state
+        loc.search = "?alpha=0.0123&method=foo"  # the browser's report, after the state was written
+        assert ticks and loc.search == "?alpha=0.0123&method=foo"  # not echoed while the report is applied
+        while ticks:
+            ticks.pop(0)()
+        assert loc.search == state
+        ex.alpha = 0.1  # a change of state still moves the URL, and is not undone
+        assert "alpha=0.1" in loc.search and not ticks
+    finally:
+        ex.close()
+
+
 def test_command_module_protocol():
     import argparse
 

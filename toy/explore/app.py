@@ -8,7 +8,6 @@ are imported when the views are built. :mod:`srchain.toy.explore` imports this m
 
 from __future__ import annotations
 
-import functools
 import html
 import io
 import json
@@ -21,13 +20,13 @@ from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin 
 import numpy as np
 import param
 from srchain.toy.explore import export
+from srchain.toy.explore.background import Background
 from srchain.toy.explore.controls import URL_PARAMS, Controls, _sync_url
 from srchain.toy.explore.model import (
     ALPHAS,
     DELTAS,
     FORMAT_CHOICES,
     METHODS,
-    MIXING_ALPHAS,
     NOISES,
     PARAMS,
     SCALES,
@@ -59,7 +58,7 @@ __all__ = ["Explorer", "build_app", "URL_PARAMS", "WAIT_S"]
 WAIT_S = 0.15
 
 
-class Explorer(Controls, param.Parameterized):
+class Explorer(Background, Controls, param.Parameterized):
     """State, computations and views of the explorer (see :mod:`srchain.toy.explore`)."""
 
     problem = param.Selector(default="toy", objects=list(problem_options()), doc=PARAMS["problem"].doc)
@@ -175,47 +174,6 @@ class Explorer(Controls, param.Parameterized):
             sizing_mode="stretch_width",
         )
         return pn.Row(side, main, sizing_mode="stretch_width")
-
-    # --- threading -----------------------------------------------------------------------------------------
-    def _dispatch(self, fn):
-        """Run ``fn`` where it may touch the document: directly outside a server, else on its event loop."""
-        doc = self._doc
-        if doc is None or doc.session_context is None or not self.background:
-            fn()
-        else:
-            doc.add_next_tick_callback(fn)
-
-    def _submit(self, pool, fn, *args):
-        if not self.background:
-            f = Future()
-            try:
-                f.set_result(fn(*args))
-            except Exception as exc:  # noqa: BLE001 - shown in the page by the caller
-                f.set_exception(exc)
-            return f
-        f = pool.submit(fn, *args)
-        with self._lock:
-            self._pending = [p for p in self._pending if not p.done()] + [f]
-        return f
-
-    def wait(self, timeout: float = 60.0) -> bool:
-        """Wait (at most ``timeout`` s) until no computation is pending; True if none is left."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self._lock:
-                pending = [p for p in self._pending if not p.done()]
-            if not pending:
-                return True
-            try:
-                pending[0].result(timeout=max(0.01, end - time.monotonic()))
-            except Exception:  # noqa: BLE001
-                pass
-        return False
-
-    def close(self):
-        self._gen += 1
-        self._now.shutdown(wait=False, cancel_futures=True)
-        self._sweep_pool.shutdown(wait=False, cancel_futures=True)
 
     # --- updates -------------------------------------------------------------------------------------------
     def _on_alpha(self, *_):
@@ -431,20 +389,6 @@ class Explorer(Controls, param.Parameterized):
             items.insert(1, self._sim_item)
         self.fig_law.legend.items = items
 
-    @staticmethod
-    def _curve_patch(points, floor) -> dict:
-        """Patch of the curves' source for ``(i, tv, mass)`` points: TV at or above the solver's accuracy is data
-        (``tv``); below it, it is drawn at the floor (``floor``) and not as data."""
-        patch = {"tv": [], "floor": [], "mass": [], "tv_raw": []}
-        for i, t, m in points:
-            t = _nan(t)
-            below = math.isfinite(t) and t < floor
-            patch["tv"].append((i, math.nan if below else t))
-            patch["floor"].append((i, floor if below else math.nan))
-            patch["mass"].append((i, _nan(m)))
-            patch["tv_raw"].append((i, t))
-        return patch
-
     def _write_numbers(self, s, method, alpha, L, lim, a0, lattice, noise):
         st = self.state
         mix = st.get("mixing") or {}
@@ -508,71 +452,6 @@ class Explorer(Controls, param.Parameterized):
         self.message.object = text or ""
         self.message.visible = bool(text)
 
-    # --- the curves over α (background) ------------------------------------------------------------------
-    def _start_sweep(self):
-        if not self._setting_ok():
-            return
-        s, method, eps, gen = self.setting, self.method, float(self.eps), self._gen
-        want_mix = bool(self.show_mixing) and method != "bc"
-        self.pane_mix.visible = bool(self.show_mixing)
-        total = len(ALPHAS) + (len(MIXING_ALPHAS) if want_mix else 0)
-        self.progress.max = total
-        self.progress.value = 0
-        self.progress.visible = True
-        self.progress_text.object = "computing the curves over α…"
-        self._submit(self._sweep_pool, self._sweep, s, method, eps, want_mix, gen)
-
-    def _sweep(self, s, method, eps, want_mix, gen):
-        # the current α's neighbours first, so the slider's next steps are cache hits soonest
-        here = float(self.alpha)
-        order = sorted(range(len(ALPHAS)), key=lambda i: abs(math.log(ALPHAS[i] / here)))
-        done = 0
-        floor = tv_floor(s)
-        batch = []
-        last = time.monotonic()
-        for i in order:
-            if gen != self._gen:
-                return
-            t, m, _ = curve_point(s, method, ALPHAS[i])
-            batch.append((i, t, m))
-            done += 1
-            if time.monotonic() - last > 0.25 or done == len(ALPHAS):
-                patch, batch, last = self._curve_patch(batch, floor), [], time.monotonic()
-                self._dispatch(functools.partial(self._apply_curve, patch, done, gen))
-        if want_mix:
-            rows = []
-            for a in MIXING_ALPHAS:
-                if gen != self._gen:
-                    return
-                rows.append(mixing(s, method, a, eps))
-                done += 1
-                self._dispatch(functools.partial(self._apply_mix, list(rows), done, gen))
-        self._dispatch(functools.partial(self._sweep_done, gen))
-
-    def _apply_curve(self, patch, done, gen):
-        if gen != self._gen:
-            return
-        if patch["tv"]:
-            self.src_curve.patch(patch)
-        self.progress.value = min(done, self.progress.max)
-
-    def _apply_mix(self, rows, done, gen):
-        if gen != self._gen:
-            return
-        self.src_mix.data = dict(
-            alpha=[r["alpha"] for r in rows],
-            exact=[_nan(r["mixing_time"]) for r in rows],
-            lower=[_nan(r["lower_bound"]) if (r["lower_bound"] or 0) > 0 else math.nan for r in rows],
-            upper=[_nan(r["upper_bound"]) for r in rows],
-        )
-        self.progress.value = min(done, self.progress.max)
-
-    def _sweep_done(self, gen):
-        if gen != self._gen:
-            return
-        self.progress.visible = False
-        self.progress_text.object = ""
-
     # --- export (the formats are :mod:`srchain.toy.explore.export`'s) ---------------------------------------
     def curves(self) -> dict:
         """The curves over α computed so far (NaN where not yet computed)."""
@@ -629,6 +508,7 @@ def build_app(background: bool = True, location: bool = True, **params):
     if location and pn.state.location is not None and ex._doc is not None and ex._doc.session_context is not None:
         _sync_url(ex, pn.state.location, pn.state.session_args)
     if ex._doc is not None and ex._doc.session_context is not None:
+        pn.state.onload(ex._resend)
         pn.state.on_session_destroyed(lambda ctx: ex.close())
     layout.explorer = ex
     return layout

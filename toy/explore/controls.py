@@ -223,7 +223,15 @@ def _sync_url(ex: Explorer, loc, session_args: dict) -> None:
 
     write()
     ex.param.watch(write, list(URL_PARAMS))
-    # once more when the page has loaded: the browser's first report of its URL replaces what was set before
+    # The browser reports its own URL once its view of the location is built, and that report may reach the server
+    # before or after the page's load event: whenever the location holds anything but the state, write the state
+    # back, on the next tick (Panel does not echo a property to the browser while applying the browser's change to
+    # it), and once more on load.
     import panel as pn
 
+    def restore(event):
+        if event.new != "?" + urlencode(ex.query()):
+            ex._doc.add_next_tick_callback(write)
+
+    loc.param.watch(restore, ["search"])
     pn.state.onload(write)
