@@ -180,8 +180,13 @@ def _wide_cells(noise, x, g, alpha, vp, t, valid, probs):
     H1 = h1[r, w] / alpha
     lower = H0 * _integral(noise.pdf, a, H0, 1.0, True)
     upper = H1 * _integral(noise.pdf, a, H1, -1.0, True)
+    law = lower + upper
+    first = c == 0  # the tails beyond the grid, only where they are added
+    last = (c == nv - 1) & ~first
+    law[first] = noise.sf(a[first]) + upper[first]
+    law[last] = noise.cdf(a[last]) + lower[last]
     out = probs.copy()
-    out[r, w] = np.where(c == 0, noise.sf(a) + upper, np.where(c == nv - 1, noise.cdf(a) + lower, lower + upper))
+    out[r, w] = law
     return out
 
 

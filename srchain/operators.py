@@ -268,7 +268,9 @@ def move_laws(
         if noise.is_discrete:
             exact, ge, le = discrete_sr_laws(noise, grads[:, :, None], tau, offs)
         else:
-            exact, ge, le = wide_sr_laws(noise, _scaled_offsets(g, offs, inv_tau), inv_tau)
+            t = c[:, :, None] + offs  # the targets' coordinates: Pr(Qs ≥ ·), Pr(Qs ≤ ·) only on the faces
+            upper, lower = t == (nk - 1)[None, :, None], t == 0
+            exact, ge, le = wide_sr_laws(noise, _scaled_offsets(g, offs, inv_tau), inv_tau, upper, lower)
     else:
         b_hi = _scaled_offsets(g, offs + 0.5, inv_tau)  # u < j + ½  ⟺  ξ̄ > b_hi
         b_lo = _scaled_offsets(g, offs - 0.5, inv_tau)

@@ -58,11 +58,28 @@ def is_wide(noise: NoiseModel, h: float) -> bool:
     return math.isfinite(h) and h > 0 and (not math.isfinite(sd) or h <= WIDE * sd)
 
 
+#: Elements per block of :func:`_integral`: its temporaries stay in cache (on the whole array, one 1207-wide
+#: window of 3073 states, the same arithmetic took 12x longer, all of it memory traffic).
+_BLOCK = 1 << 14
+
+
 def _integral(fn, a, h, sign, linear):
-    """``∫₀¹ w(t) fn(a + sign·h·t) dt`` with ``w(t) = 1 − t`` (``linear``) or 1, split where ``a + sign·h·t = 0``."""
+    """``∫₀¹ w(t) fn(a + sign·h·t) dt`` with ``w(t) = 1 − t`` (``linear``) or 1, split where ``a + sign·h·t = 0``
+    (``a`` and ``h`` broadcast together). Evaluated in blocks of :data:`_BLOCK` elements, element by element the
+    same operations: the bits do not depend on the blocking."""
+    a, h = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(h, dtype=np.float64))
+    shape = a.shape
+    a, h = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(h).reshape(-1)
+    out = np.empty(a.size)
+    for b0 in range(0, a.size, _BLOCK):
+        out[b0 : b0 + _BLOCK] = _integral_block(fn, a[b0 : b0 + _BLOCK], h[b0 : b0 + _BLOCK], sign, linear)
+    return out.reshape(shape)
+
+
+def _integral_block(fn, a, h, sign, linear):
     with np.errstate(divide="ignore", invalid="ignore"):
         cut = np.clip(np.where(h > 0, -sign * a / h, 0.0), 0.0, 1.0)
-    out = np.zeros(np.shape(a))
+    out = np.zeros(a.shape)
     for lo, width in ((0.0, cut), (cut, 1.0 - cut)):
         for t, w in zip(_T, _WT, strict=True):
             s = lo + width * t
@@ -71,9 +88,12 @@ def _integral(fn, a, h, sign, linear):
     return out
 
 
-def wide_sr_laws(noise: NoiseModel, a: np.ndarray, h: float):
+def wide_sr_laws(noise: NoiseModel, a: np.ndarray, h: float, upper=None, lower=None):
     """SR's move laws for wide noise: ``(exact, ge, le)`` at the offsets ``a = a_j`` (any shape): Pr(move j),
     Pr(Qs ≥ j) and Pr(Qs ≤ j), by quadrature of the density, CDF and SF (module docstring).
+
+    ``upper`` / ``lower`` (boolean, ``a``'s shape), when given, say where ``ge`` / ``le`` are wanted (the box's faces,
+    one entry of a row at most): elsewhere they are 0, and the entries computed are the same bits as without.
 
     Raises
     ------
@@ -83,8 +103,16 @@ def wide_sr_laws(noise: NoiseModel, a: np.ndarray, h: float):
     """
     a = np.asarray(a, dtype=np.float64)
     exact = h * (_integral(noise.pdf, a, h, 1.0, True) + _integral(noise.pdf, a, h, -1.0, True))
-    ge = _integral(noise.cdf, a, h, 1.0, False)
-    le = _integral(noise.sf, a, h, -1.0, False)
+
+    def at(mask, fn, sign):
+        if mask is None:
+            return _integral(fn, a, h, sign, False)
+        out = np.zeros(a.shape)
+        out[mask] = _integral(fn, a[mask], h, sign, False)
+        return out
+
+    ge = at(upper, noise.cdf, 1.0)
+    le = at(lower, noise.sf, -1.0)
     _check_resolved(noise, exact, h)
     return exact, ge, le
 

@@ -226,3 +226,29 @@ def test_the_invariant_checks_refuse_in_one_line():
             check_stochastic(sp.csr_matrix(np.array(M)), "T")
     with pytest.raises(SrchainError, match="NaN"):
         check_stochastic(sp.csr_matrix(np.array([[np.nan, 1.0], [0.5, 0.5]])), "T")
+
+
+@pytest.mark.parametrize("name", ["gaussian", "laplace", "student-t"])
+def test_the_quadrature_is_blocked_and_masked_without_changing_a_bit(name, monkeypatch):
+    """``_integral`` runs in blocks that keep its temporaries in cache, and the faces' Pr(Qs ≥ j), Pr(Qs ≤ j) are
+    computed only where asked: both give the same bits as the whole array at once (element by element the same
+    operations), whatever the block size."""
+    import srchain.wide_moves as wm
+
+    noise = make_noise(name, sigma=2.0)
+    rng = np.random.default_rng(3)
+    a = rng.normal(scale=4.0, size=(37, 2, 301))  # 22,274 offsets: several blocks of every size below
+    a[0, 0, :5] = 0.0  # the split point at the node itself
+    h = 0.02
+    monkeypatch.setattr(wm, "_BLOCK", a.size)  # one block: the whole array
+    whole = wide_sr_laws(noise, a, h)
+    hs = rng.uniform(0.01, 0.05, size=a.shape)  # a step per element, as on a format's grid
+    whole_h = wm._integral(noise.pdf, a, hs, -1.0, True)
+    upper, lower = rng.random(a.shape) < 0.01, rng.random(a.shape) < 0.01
+    for block in (999, 1 << 14):
+        monkeypatch.setattr(wm, "_BLOCK", block)
+        exact, ge, le = wide_sr_laws(noise, a, h, upper, lower)
+        assert np.array_equal(exact, whole[0])
+        assert np.array_equal(ge[upper], whole[1][upper]) and not ge[~upper].any()
+        assert np.array_equal(le[lower], whole[2][lower]) and not le[~lower].any()
+        assert np.array_equal(wm._integral(noise.pdf, a, hs, -1.0, True), whole_h)
