@@ -180,7 +180,7 @@ def _exact(
             if lowrank:
                 raise _Ambiguous
             above = above.copy()
-            above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"])
+            above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"], tv[und])
         return above
 
     Q = _Pow("sparse", S=A) if _density(A) < 0.1 else _Pow("dense", D=A.toarray())

@@ -232,7 +232,7 @@ def exact_mixing_torch(
         und = ~above & ~below
         if und.any():
             above = above.copy()
-            above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"])
+            above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"], tv[und])
         return above
 
     P = store.p()

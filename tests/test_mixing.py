@@ -223,3 +223,22 @@ def test_random_dense_chains_compressed_or_not(seed, eps):
     pi = stationary(A).pi
     t_c, info = mixing_mod._exact(sp.csr_matrix(A), pi, eps, 10**9, min_compress_states=0)
     assert t_c == brute_force(A, pi, eps)
+
+
+def test_a_sparse_power_whose_square_is_dense_is_squared_dense(monkeypatch):
+    """P sparse (density < 0.1) whose square is dense: squared straight into a dense array (each row its own
+    fixed-order sum) — the product to rounding, the form dense, and the same exact mixing time as through scipy's
+    sparse product."""
+    P, pi = chain2d(25, 0.1)  # 625 states: P's density 0.063, P²'s 0.19
+    A = sp.csr_matrix(P)
+    assert powers._density(A) < 0.1
+    kernel, calls = powers._square_to_dense, []
+    monkeypatch.setattr(powers, "_square_to_dense", lambda *a: calls.append(1) or kernel(*a))
+    Q = powers._square(powers._Pow("sparse", S=A))
+    assert Q.kind == "dense" and calls == [1]
+    ref = A.toarray() @ A.toarray()
+    assert np.max(np.abs(Q.D - ref)) <= 64 * np.finfo(float).eps * ref.max()
+    assert powers._density(sp.csr_matrix(Q.D)) >= 0.1  # the sample said dense and the square is
+    t = mixing_mod._exact(A, pi, 0.25, 10**9, compress=False)[0]
+    monkeypatch.setattr(powers, "_square_row_nnz", lambda *a: 0)  # the sample says sparse: scipy's product
+    assert t == mixing_mod._exact(A, pi, 0.25, 10**9, compress=False)[0]

@@ -140,3 +140,30 @@ def test_fixed_order_evolution_brackets_the_exact_distance():
         assert decide_starts(A, pi, np.array([x]), t, lo, stats)[0]  # d_x(t) > lo
         assert not decide_starts(A, pi, np.array([x]), t, hi, stats)[0]  # d_x(t) ≤ hi
     assert stats["rational"] == 6
+
+
+def test_a_near_tie_too_long_to_evolve_is_decided_by_its_float64_value_and_said_so():
+    """A metastable chain (SR on the toy problem, 599 states, α = 0.03: t_mix ≈ 4.8·10⁸) has starts within the
+    rounding bound of ε at such t, whose one-step evolution would take ~10¹³ multiply-adds (the command ran for
+    hours): they are decided by the computed value, and the note says the integer is exact only up to that bound."""
+    import srchain.mixing_cert as mc
+    from srchain.lattice import Lattice
+    from srchain.noise import make_noise
+    from srchain.operators import transition_matrix
+    from srchain.problems import get_problem
+    from srchain.stationary import stationary
+
+    lat = Lattice.from_domain(14 / 598, (-4.0, 10.0))
+    P = transition_matrix(get_problem("toy"), make_noise("gaussian", sigma=2.0), lat, 0.03).P
+    r = mixing_time(P, eps=0.25, pi=stationary(P).pi)
+    assert r.exact and r.mixing_time > 10**8
+    assert "taken by the float64 value" in r.note and "may differ between BLAS" in r.note
+    # the budget is the only thing that changed: below it, decide_starts still evolves (and certifies)
+    A = sp.csr_matrix(P)
+    stats: dict = {}
+    flat = np.full(A.shape[0], 1.0 / A.shape[0])
+    out = decide_starts(A, flat, np.array([3, 5]), 10, 0.5, stats, np.array([0.0, 1.0]))
+    assert stats == {"fixed_order": 2} and out.tolist() == [True, True]  # the evolution's answer, not the values given
+    out = decide_starts(A, pi := stationary(P).pi, np.array([3, 5]), 10**9, 0.25, stats, np.array([0.3, 0.2]))
+    assert out.tolist() == [True, False] and stats["float64_value"] == 2
+    assert 2 * 10**9 * (A.nnz + A.shape[0]) > mc._EVOLVE_WORK and pi.size == A.shape[0]
