@@ -317,8 +317,8 @@ PLANTED = [
     ),
     (
         "srchain/mixing.py",
-        'above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"])',
-        'above[und] = ~decide_starts(A, pi, starts[und], t, eps, info["ties"])',
+        'above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"], tv[und])',
+        'above[und] = ~decide_starts(A, pi, starts[und], t, eps, info["ties"], tv[und])',
         "tests/test_mixing_edges.py::test_sparse_chain_ties_at_eps_through_the_binary_search",
         {},
     ),
