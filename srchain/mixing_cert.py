@@ -140,15 +140,15 @@ def decide_starts(
     ``"float64_value"`` (``tv_computed``, the caller's values for the starts, where the evolution would take more
     than :data:`_EVOLVE_WORK` multiply-adds).
     """
-    A = sp.csr_matrix(A, dtype=np.float64)
-    A.sort_indices()
-    n = A.shape[0]
     starts = np.asarray(starts, dtype=np.int64)
     if starts.size == 0:
         return np.zeros(0, dtype=bool)
-    if tv_computed is not None and float(starts.size) * float(t) * float(A.nnz + n) > _EVOLVE_WORK:
+    if tv_computed is not None and float(starts.size) * float(t) * float(A.nnz + A.shape[0]) > _EVOLVE_WORK:
         stats["float64_value"] = stats.get("float64_value", 0) + int(starts.size)
         return np.asarray(tv_computed, dtype=np.float64) > eps
+    A = sp.csr_matrix(A, dtype=np.float64)
+    A.sort_indices()
+    n = A.shape[0]
     cdeg = int(np.bincount(A.indices, minlength=n).max()) if A.nnz else 0
     tv, mg = _evolve(
         A.indptr.astype(np.int64),

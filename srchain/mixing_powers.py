@@ -131,8 +131,6 @@ def _square(Q: _Pow) -> _Pow:
         # product runs ~40× slower per multiply-add than dense BLAS, so go dense beyond n³/40.
         work = float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(A.indptr).astype(float)))
         if work < n**3 / 40.0:
-            A = A.tocsr()
-            A.sort_indices()
             # a square that is dense is written dense at once (scipy's sparse product of P with 400 entries per
             # row, 10⁴ states, built 10⁸ entries of CSR first: 2.7–9.6 s, against 0.9–4.5 s here)
             rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64))  # the square's density, sampled

@@ -67,12 +67,16 @@ def _integral(fn, a, h, sign, linear):
     """``∫₀¹ w(t) fn(a + sign·h·t) dt`` with ``w(t) = 1 − t`` (``linear``) or 1, split where ``a + sign·h·t = 0``
     (``a`` and ``h`` broadcast together). Evaluated in blocks of :data:`_BLOCK` elements, element by element the
     same operations: the bits do not depend on the blocking."""
-    a, h = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(h, dtype=np.float64))
+    a, h = np.asarray(a, dtype=np.float64), np.asarray(h, dtype=np.float64)
+    if h.ndim:  # a step per element (a format's grid); a scalar step stays one number
+        a, h = np.broadcast_arrays(a, h)
+        h = np.ascontiguousarray(h).reshape(-1)
     shape = a.shape
-    a, h = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(h).reshape(-1)
+    a = np.ascontiguousarray(a).reshape(-1)
     out = np.empty(a.size)
     for b0 in range(0, a.size, _BLOCK):
-        out[b0 : b0 + _BLOCK] = _integral_block(fn, a[b0 : b0 + _BLOCK], h[b0 : b0 + _BLOCK], sign, linear)
+        hb = h[b0 : b0 + _BLOCK] if h.ndim else h
+        out[b0 : b0 + _BLOCK] = _integral_block(fn, a[b0 : b0 + _BLOCK], hb, sign, linear)
     return out.reshape(shape)
 
 
