@@ -50,7 +50,7 @@ from srchain.mixing_cert import (
     tie_note,
     tv_margin,
 )
-from srchain.mixing_powers import _compress, _density, _Pow, _pow_bytes, _square, _tv_of, tv_rows
+from srchain.mixing_powers import _compress, _density, _Pow, _pow_bytes, _square, _tv_of, sparse_pays, tv_rows
 
 if TYPE_CHECKING:
     from srchain.stationary import Chain
@@ -183,7 +183,7 @@ def _exact(
             above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"], tv[und])
         return above
 
-    Q = _Pow("sparse", S=A) if _density(A) < 0.1 else _Pow("dense", D=A.toarray())
+    Q = _Pow("sparse", S=A) if sparse_pays(A) else _Pow("dense", D=A.toarray())
     tv, _ = _tv_of(Q, np.arange(n), pi, psum)
     above = decide(tv, tv_margin(0.0, rho, 3.0 * psum, n), np.arange(n), 1, False)
     if not above.any():
@@ -205,18 +205,27 @@ def _exact(
         s2 = sb[-1] * sb[-1] * (1.0 + 1e-15)
         t2 = 2 ** len(powers)
         if Q.kind == "dense":
-            # the alive rows first: if they are all mixed, the rest of the square is never needed
-            C = Q.D[alive] @ Q.D
             info["dense_products"] += 1
-            above = decide(tv_rows(C, pi), tv_margin(r2, s2, psum, n), alive, t2, False)
-            if not above.any():
-                stage(f"square P^{t2}", "dense", alive.size)
-                break
-            D = np.empty_like(Q.D)
-            D[alive] = C
-            rest = np.setdiff1d(np.arange(n), alive, assume_unique=True)
-            if rest.size:
-                D[rest] = Q.D[rest] @ Q.D
+            if 2 * alive.size > n:
+                # most starts alive: the whole square at once (the alive rows first would copy them, their
+                # product and the rest: three n × n arrays of fresh memory where one suffices)
+                D = Q.D @ Q.D
+                above = decide(tv_rows(D, pi, alive), tv_margin(r2, s2, psum, n), alive, t2, False)
+                if not above.any():
+                    stage(f"square P^{t2}", "dense", alive.size)
+                    break
+            else:
+                # the alive rows first: if they are all mixed, the rest of the square is never needed
+                C = Q.D[alive] @ Q.D
+                above = decide(tv_rows(C, pi), tv_margin(r2, s2, psum, n), alive, t2, False)
+                if not above.any():
+                    stage(f"square P^{t2}", "dense", alive.size)
+                    break
+                D = np.empty_like(Q.D)
+                D[alive] = C
+                rest = np.setdiff1d(np.arange(n), alive, assume_unique=True)
+                if rest.size:
+                    D[rest] = Q.D[rest] @ Q.D
             Q2 = _Pow("dense", D=D)
         else:
             Q2 = _square(Q)

@@ -4,6 +4,11 @@ A power ``Q_k = P^{2^k}`` is held sparse (while it stays sparse), dense, or, for
 powers are numerically of low rank, as a certified factorization ``U V`` with a rigorous bound on every row's L1
 error: the forms, their squaring (:func:`_square`), the randomized compression (:func:`_compress`) and the total
 variation of their rows to π (:func:`tv_rows`, :func:`_tv_of`). :mod:`srchain.mixing` decides with them.
+
+P itself is held sparse wherever squaring it sparse is cheaper than dense BLAS (:func:`sparse_pays`), banded P
+included: a square that is dense is written straight into a dense array by a Numba kernel that adds whole runs of
+consecutive columns (:func:`_square_to_dense`). The TV sums and residuals run block by block of rows in reused
+buffers, because fresh memory costs a page fault per page at first touch.
 """
 
 from __future__ import annotations
@@ -14,13 +19,36 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-__all__ = ["tv_rows"]
+__all__ = ["tv_rows", "sparse_pays"]
 
 
-def tv_rows(M, pi) -> np.ndarray:
-    r""":math:`\tfrac12\|M[x, :] - \pi\|_1` for every row :math:`x` of the dense matrix ``M``."""
+#: Entries per block of rows in the total-variation sums (8 MB of float64): the blocks' temporaries are reused,
+#: where whole-matrix temporaries (M − π, its absolute value, a fancy-indexed copy: three n × n arrays) cost fresh
+#: pages at every call, and a page fault of fresh memory can take 10-100 µs on a virtual machine (at 5000 states
+#: the faults of one exact mixing time took 8 s of system time against 9 s of arithmetic).
+_TV_BLOCK = 1 << 20
+
+
+def tv_rows(M, pi, rows=None) -> np.ndarray:
+    r""":math:`\tfrac12\|M[x, :] - \pi\|_1` for every row :math:`x` of the dense matrix ``M`` (or the rows ``rows``),
+    summed block by block of rows in reused buffers: the same numbers as ``0.5 * abs(M - pi).sum(axis=1)``."""
     M = np.asarray(M, dtype=np.float64)
-    return 0.5 * np.abs(M - np.asarray(pi, dtype=np.float64)[None, :]).sum(axis=1)
+    pi = np.asarray(pi, dtype=np.float64)
+    idx = None if rows is None else np.asarray(rows, dtype=np.int64)
+    m, n = (M.shape[0] if idx is None else idx.size), M.shape[1]
+    out = np.empty(m)
+    b = max(1, min(m, _TV_BLOCK // max(n, 1)))
+    buf = np.empty((b, n))
+    for s in range(0, m, b):
+        blk = buf[: min(m, s + b) - s]
+        if idx is None:
+            np.subtract(M[s : s + b], pi, out=blk)
+        else:
+            np.take(M, idx[s : s + b], axis=0, out=blk)
+            np.subtract(blk, pi, out=blk)
+        np.abs(blk, out=blk)
+        out[s : s + blk.shape[0]] = blk.sum(axis=1)
+    return 0.5 * out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -80,11 +108,16 @@ def _tv_of(Q: _Pow, idx, pi, psum) -> tuple[np.ndarray, np.ndarray | None]:
     if Q.kind == "sparse":
         return _tv_sparse(Q.S[idx], pi, psum), None
     if Q.kind == "dense":
-        return tv_rows(Q.D[idx], pi), None
+        return tv_rows(Q.D, pi, idx), None
     tv = np.empty(len(idx))
-    for s in range(0, len(idx), _BLOCK):
-        R = Q.U[idx[s : s + _BLOCK]] @ Q.V
-        tv[s : s + _BLOCK] = 0.5 * np.abs(R - pi[None, :]).sum(axis=1)
+    b = max(1, min(len(idx), _BLOCK))
+    buf = np.empty((b, Q.V.shape[1]))  # one buffer for every block's rows U(x)·V (see _TV_BLOCK)
+    for s in range(0, len(idx), b):
+        R = buf[: min(len(idx), s + b) - s]
+        np.matmul(Q.U[idx[s : s + b]], Q.V, out=R)
+        np.subtract(R, pi, out=R)
+        np.abs(R, out=R)
+        tv[s : s + R.shape[0]] = 0.5 * R.sum(axis=1)
     return tv, None
 
 
@@ -108,18 +141,70 @@ def _square_row_nnz(indptr, indices, n, rows):
     return cnt
 
 
+@njit(cache=True, nogil=True)
+def _row_runs(indptr, indices):
+    """Each row's maximal runs of consecutive positions holding consecutive columns, as a CSR of runs: row ``i``'s
+    runs are ``rptr[i]:rptr[i + 1]``, run ``r`` starts at position ``rq[r]`` (column ``indices[rq[r]]``) and has
+    ``rl[r]`` entries. A banded row is one run; a row of the d-dimensional lattice one run per line it meets."""
+    n = indptr.size - 1
+    rptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        c = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            if p == indptr[i] or indices[p] != indices[p - 1] + 1:
+                c += 1
+        rptr[i + 1] = rptr[i] + c
+    rq = np.empty(rptr[n], dtype=np.int64)
+    rl = np.zeros(rptr[n], dtype=np.int64)
+    r = -1
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            if p == indptr[i] or indices[p] != indices[p - 1] + 1:
+                r += 1
+                rq[r] = p
+            rl[r] += 1
+    return rptr, rq, rl
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def _square_to_dense(indptr, indices, data, out):
+def _square_to_dense(indptr, indices, data, rptr, rq, rl, out):
     """``out = A·A`` for the CSR matrix A, written into the zeroed dense ``out``: each row on its own, its terms
-    added in A's row order (the same numbers under any thread count)."""
+    added in A's row order (the same numbers under any thread count). Row ``k`` of A is added to row ``i`` of the
+    product run by run (:func:`_row_runs`): contiguous slices, which the compiler vectorises (a column-by-column
+    scatter does not vectorise: 3-4x slower); each entry still receives its terms in A's row order."""
     n = out.shape[0]
     for i in prange(n):
         row = out[i]
         for p in range(indptr[i], indptr[i + 1]):
             k = indices[p]
             a = data[p]
-            for q in range(indptr[k], indptr[k + 1]):
-                row[indices[q]] += a * data[q]
+            for r in range(rptr[k], rptr[k + 1]):
+                q = rq[r]
+                c = indices[q]
+                L = rl[r]
+                dst = row[c : c + L]
+                src = data[q : q + L]
+                for t in range(L):
+                    dst[t] += a * src[t]
+
+
+#: The run kernel's multiply-adds against dense BLAS's n³: the kernel (~7·10⁹ per second on 2 cores, vectorised
+#: slices) is used below n³/_KERNEL_DIV, BLAS above (~9·10¹⁰ per second there; measured on P of the 1-D toy chain,
+#: 838 entries per row, and the coupled 2-D chain, 400 entries in 23 runs per row).
+_KERNEL_DIV = 16.0
+
+
+def _square_work(A: sp.csr_matrix) -> float:
+    """Multiply-adds of the product A·A of a CSR matrix: Σ_k (nonzeros in column k)·(nonzeros in row k)."""
+    n = A.shape[0]
+    return float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(A.indptr).astype(float)))
+
+
+def sparse_pays(A: sp.csr_matrix) -> bool:
+    """Whether P is best held sparse for the exact path: it is sparse, or squaring it by the run kernel costs less
+    than dense BLAS would (a band of 838 entries per row at 5000 states: 3.5·10⁹ multiply-adds against 1.25·10¹¹)."""
+    n = A.shape[0]
+    return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV
 
 
 def _square(Q: _Pow) -> _Pow:
@@ -127,21 +212,20 @@ def _square(Q: _Pow) -> _Pow:
     n = (Q.S if Q.kind == "sparse" else Q.D if Q.kind == "dense" else Q.U).shape[0]
     if Q.kind == "sparse":
         A = Q.S
-        # multiply-adds of the sparse product: Σ_k (nonzeros in column k)·(nonzeros in row k); scipy's sparse
-        # product runs ~40× slower per multiply-add than dense BLAS, so go dense beyond n³/40.
-        work = float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(A.indptr).astype(float)))
-        if work < n**3 / 40.0:
-            # a square that is dense is written dense at once (scipy's sparse product of P with 400 entries per
-            # row, 10⁴ states, built 10⁸ entries of CSR first: 2.7–9.6 s, against 0.9–4.5 s here)
+        work = _square_work(A)
+        if work < n**3 / _KERNEL_DIV:
             rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64))  # the square's density, sampled
-            if work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n, rows) >= 0.1 * n * rows.size:
-                D = np.zeros((n, n))
-                _square_to_dense(A.indptr, A.indices, A.data, D)
-                return _Pow("dense", D=D)
-            C = (A @ A).tocsr()
-            if _density(C) < 0.1:
-                return _Pow("sparse", S=C)
-            return _Pow("dense", D=C.toarray())
+            # scipy's sparse product runs ~40x slower per multiply-add than dense BLAS and builds every entry in
+            # CSR first (10⁸ entries at 10⁴ states, 1.2 GB): it is used only for a square that stays sparse
+            dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n, rows) >= 0.1 * n * rows.size
+            if work < n**3 / 40.0 and not dense:
+                C = (A @ A).tocsr()
+                if _density(C) < 0.1:
+                    return _Pow("sparse", S=C)
+                return _Pow("dense", D=C.toarray())
+            D = np.zeros((n, n))
+            _square_to_dense(A.indptr, A.indices, A.data, *_row_runs(A.indptr, A.indices), D)
+            return _Pow("dense", D=D)
         D = A.toarray()
         return _Pow("dense", D=D @ D)
     if Q.kind == "dense":
@@ -231,9 +315,13 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
     U = (Bq @ Ub[:, :rho]) * s[:rho][None, :]
     V = Vt[:rho]
     err = np.empty(n)
+    buf = np.empty((min(n, _BLOCK), n))  # one buffer for every block's residual (see _TV_BLOCK)
     for a in range(0, n, _BLOCK):
-        blk = X[a : a + _BLOCK] if X is not None else Q.S[a : a + _BLOCK].toarray()
-        err[a : a + _BLOCK] = np.abs(blk - U[a : a + _BLOCK] @ V).sum(axis=1)
+        R = buf[: min(n, a + _BLOCK) - a]
+        np.matmul(U[a : a + _BLOCK], V, out=R)
+        np.subtract(X[a : a + _BLOCK] if X is not None else Q.S[a : a + _BLOCK].toarray(), R, out=R)
+        np.abs(R, out=R)
+        err[a : a + _BLOCK] = R.sum(axis=1)
     if err.max() > _CERT_MAX:
         return None
     return _Pow("lowrank", U=U, V=V, err=err)

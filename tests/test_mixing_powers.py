@@ -1,0 +1,130 @@
+"""The exact mixing path's squares and total variations (:mod:`srchain.mixing_powers`).
+
+The run kernel adds row k of A to row i of A·A slice by slice, and must still give every entry its terms in A's
+row order (the bits of a plain entry-by-entry loop); the TV sums, now taken block by block of rows in reused
+buffers, must equal the whole-matrix formula bit for bit; and a banded P denser than 10% is held sparse and squared
+by the kernel, with the mixing time of the dense path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import srchain.mixing as mixing_mod
+import srchain.mixing_powers as powers
+from srchain.stationary import stationary
+
+
+def _entrywise_square(A: sp.csr_matrix) -> np.ndarray:
+    """A·A with each entry's terms added in A's row order (the order the kernel promises), row by row."""
+    n = A.shape[0]
+    out = np.zeros((n, n))
+    for i in range(n):
+        for p in range(A.indptr[i], A.indptr[i + 1]):
+            k = A.indices[p]
+            q0, q1 = A.indptr[k], A.indptr[k + 1]
+            out[i, A.indices[q0:q1]] += A.data[p] * A.data[q0:q1]  # distinct columns: one term per entry
+    return out
+
+
+def _random_csr(n: int, seed: int, band: bool) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    if band:  # one run per row, of varying width
+        half = rng.integers(0, n, size=n)
+        mask = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]) <= half[:, None]
+    else:  # scattered entries and short runs
+        mask = rng.random((n, n)) < rng.uniform(0.05, 0.6)
+    M = np.where(mask, rng.random((n, n)), 0.0)
+    return sp.csr_matrix(M)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 2**32 - 1), st.booleans())
+def test_the_run_kernel_squares_in_row_order(n, seed, band):
+    A = _random_csr(n, seed, band)
+    rptr, rq, rl = powers._row_runs(A.indptr, A.indices)
+    # the runs cover each row's positions in order, and each run's columns are consecutive
+    for i in range(n):
+        pos = np.concatenate([np.arange(rq[r], rq[r] + rl[r]) for r in range(rptr[i], rptr[i + 1])] or [[]])
+        assert np.array_equal(pos, np.arange(A.indptr[i], A.indptr[i + 1]))
+        for r in range(rptr[i], rptr[i + 1]):
+            assert np.array_equal(A.indices[rq[r] : rq[r] + rl[r]], A.indices[rq[r]] + np.arange(rl[r]))
+        starts = rq[rptr[i] : rptr[i + 1]]  # maximal: a run never continues where the previous one ended
+        assert all(A.indices[s] != A.indices[s - 1] + 1 for s in starts if s > A.indptr[i])
+    D = np.zeros((n, n))
+    powers._square_to_dense(A.indptr, A.indices, A.data, rptr, rq, rl, D)
+    assert np.array_equal(D, _entrywise_square(A))
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, 1000])
+def test_tv_rows_in_blocks_are_the_whole_matrix_formula(monkeypatch, block_rows):
+    rng = np.random.default_rng(7)
+    m, n = 23, 57
+    M = rng.random((m, n)) ** 3
+    pi = rng.random(n)
+    pi /= pi.sum()
+    monkeypatch.setattr(powers, "_TV_BLOCK", block_rows * n)
+    whole = 0.5 * np.abs(M - pi[None, :]).sum(axis=1)
+    assert np.array_equal(powers.tv_rows(M, pi), whole)
+    rows = np.array([5, 0, 22, 5, 11])  # any order, repeats allowed
+    assert np.array_equal(powers.tv_rows(M, pi, rows), whole[rows])
+    tv, _ = powers._tv_of(powers._Pow("dense", D=M[:, :23].copy()), rows, pi[:23], 1.0)
+    assert np.array_equal(tv, 0.5 * np.abs(M[:, :23] - pi[None, :23]).sum(axis=1)[rows])
+
+
+def test_tv_of_a_low_rank_power_in_blocks(monkeypatch):
+    """Rows U(x)·V made block by block in one buffer: the formula's TV up to the rounding of the two products."""
+    rng = np.random.default_rng(3)
+    n, rho = 300, 12
+    U, V = rng.standard_normal((n, rho)), rng.standard_normal((rho, n))
+    pi = rng.random(n)
+    pi /= pi.sum()
+    idx = rng.permutation(n)[:77]
+    monkeypatch.setattr(powers, "_BLOCK", 10)
+    tv, _ = powers._tv_of(powers._Pow("lowrank", U=U, V=V, err=np.zeros(n)), idx, pi, 1.0)
+    ref = 0.5 * np.abs(U[idx] @ V - pi[None, :]).sum(axis=1)
+    # each entry of U V is a sum of rho products: rounded within gamma_rho·(|U||V|)_xy (Higham, eq. 3.5) in either
+    # blocking, so the two TVs differ by at most half the row sum of 2·gamma_rho·|U||V|, plus the TV sums' own
+    # rounding (n terms of size <= |UV| + pi: gamma_n of their total, twice)
+    u = np.finfo(float).eps / 2
+    gamma = lambda k: k * u / (1 - k * u)  # noqa: E731
+    absprod = (np.abs(U[idx]) @ np.abs(V)).sum(axis=1)
+    bound = gamma(rho) * absprod + 2 * gamma(n) * (absprod + 1.0)
+    assert np.all(np.abs(tv - ref) <= bound)
+
+
+def _banded_chain(n: int, half: int, seed: int):
+    rng = np.random.default_rng(seed)
+    i = np.arange(n)
+    mask = np.abs(i[:, None] - i[None, :]) <= half
+    M = np.where(mask, rng.random((n, n)) + 0.1, 0.0)
+    P = sp.csr_matrix(M / M.sum(axis=1, keepdims=True))
+    return P, stationary(P).pi
+
+
+def test_a_banded_chain_denser_than_a_tenth_is_held_sparse_and_squared_by_the_kernel(monkeypatch):
+    """P of 240 states with a band of 41 (density 0.17): held sparse (the kernel's 3.8·10⁵ multiply-adds against
+    BLAS's 1.4·10⁷), its square made by the run kernel, and the same exact mixing time as from a dense P."""
+    P, pi = _banded_chain(240, 20, 1)
+    assert powers._density(P) > 0.1 and powers.sparse_pays(P)
+    kernel, calls = powers._square_to_dense, []
+    monkeypatch.setattr(powers, "_square_to_dense", lambda *a: calls.append(1) or kernel(*a))
+    t, _ = mixing_mod._exact(P, pi, 0.25, 10**9)
+    assert calls == [1]
+    monkeypatch.setattr(mixing_mod, "sparse_pays", lambda A: False)  # the previous rule: dense from the start
+    assert mixing_mod._exact(P, pi, 0.25, 10**9)[0] == t
+    # brute force: the definition of Eq. 10, one step at a time
+    M, D, steps = np.eye(240), P.toarray(), 0
+    while powers.tv_rows(M, pi).max() > 0.25:
+        M, steps = M @ D, steps + 1
+    assert t == steps
+
+
+def test_a_wide_band_is_held_dense():
+    """Where the kernel's work passes n³/16 (a band over most of the row), dense BLAS squares P."""
+    P, _ = _banded_chain(64, 40, 2)
+    assert not powers.sparse_pays(P)
