@@ -208,29 +208,29 @@ def sparse_pays(A: sp.csr_matrix) -> bool:
 
 
 def _square(Q: _Pow) -> _Pow:
-    """Q·Q in the cheapest exact form (sparse while it stays sparse), or the low-rank square."""
-    n = (Q.S if Q.kind == "sparse" else Q.D if Q.kind == "dense" else Q.U).shape[0]
-    if Q.kind == "sparse":
-        A = Q.S
-        work = _square_work(A)
-        if work < n**3 / _KERNEL_DIV:
-            rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64))  # the square's density, sampled
-            # scipy's sparse product runs ~40x slower per multiply-add than dense BLAS and builds every entry in
-            # CSR first (10⁸ entries at 10⁴ states, 1.2 GB): it is used only for a square that stays sparse
-            dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n, rows) >= 0.1 * n * rows.size
-            if work < n**3 / 40.0 and not dense:
-                C = (A @ A).tocsr()
-                if _density(C) < 0.1:
-                    return _Pow("sparse", S=C)
-                return _Pow("dense", D=C.toarray())
-            D = np.zeros((n, n))
-            _square_to_dense(A.indptr, A.indices, A.data, *_row_runs(A.indptr, A.indices), D)
-            return _Pow("dense", D=D)
+    """Q·Q for a sparse or low-rank power (a dense one :mod:`srchain.mixing` squares itself, alive rows first): the
+    sparse square while it stays sparse, else dense (by the run kernel, or by BLAS where the kernel's multiply-adds
+    pass n³/_KERNEL_DIV), or the low-rank square."""
+    if Q.kind == "lowrank":
+        return _square_lowrank(Q)
+    A = Q.S
+    n = A.shape[0]
+    work = _square_work(A)
+    if work >= n**3 / _KERNEL_DIV:
         D = A.toarray()
         return _Pow("dense", D=D @ D)
-    if Q.kind == "dense":
-        return _Pow("dense", D=Q.D @ Q.D)
-    return _square_lowrank(Q)
+    rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64))  # the square's density, sampled
+    # scipy's sparse product runs ~40x slower per multiply-add than dense BLAS and builds every entry in CSR first
+    # (10⁸ entries at 10⁴ states, 1.2 GB): it is used only for a square that stays sparse
+    dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n, rows) >= 0.1 * n * rows.size
+    if work < n**3 / 40.0 and not dense:
+        C = (A @ A).tocsr()
+        if _density(C) < 0.1:
+            return _Pow("sparse", S=C)
+        return _Pow("dense", D=C.toarray())
+    D = np.zeros((n, n))
+    _square_to_dense(A.indptr, A.indices, A.data, *_row_runs(A.indptr, A.indices), D)
+    return _Pow("dense", D=D)
 
 
 def _truncate(W: np.ndarray, V: np.ndarray, tol: float):

@@ -128,3 +128,55 @@ def test_a_wide_band_is_held_dense():
     """Where the kernel's work passes n³/16 (a band over most of the row), dense BLAS squares P."""
     P, _ = _banded_chain(64, 40, 2)
     assert not powers.sparse_pays(P)
+
+
+def test_tv_of_a_sparse_row_is_the_dense_formula():
+    """½(Σπ + Σ_{y in row}(|S − π_y| − π_y)) on the stored entries equals ½‖S(x, ·) − π‖₁ over every column, entries
+    below π_y included (where |S − π_y| ≠ S − π_y)."""
+    rng = np.random.default_rng(11)
+    n = 60
+    S = sp.random(25, n, density=0.3, random_state=4, format="csr")
+    pi = rng.random(n)
+    pi /= pi.sum()
+    S.data *= 2.0 / n  # entries on the scale of π: about half of them below it
+    assert np.any(S.data < pi[S.indices]) and np.any(S.data > pi[S.indices])
+    tv = powers._tv_sparse(S, pi, float(pi.sum()))
+    ref = 0.5 * np.abs(S.toarray() - pi[None, :]).sum(axis=1)
+    # two sums of n terms of size <= 1 each: within 2·gamma_n·(‖row‖₁ + 3Σπ) of each other
+    u = np.finfo(float).eps / 2
+    bound = 2 * n * u / (1 - n * u) * (np.abs(S.toarray()).sum(axis=1) + 3.0)
+    assert np.all(np.abs(tv - ref) <= bound)
+
+
+def test_the_square_takes_the_form_its_cost_calls_for(monkeypatch):
+    """Which product squares a sparse power: scipy's where the square stays sparse (tridiagonal P), the run kernel
+    where it is dense but the kernel's work is below n³/16 (the banded chain above), BLAS beyond (a wide band)."""
+    kernel, calls = powers._square_to_dense, []
+    monkeypatch.setattr(powers, "_square_to_dense", lambda *a: calls.append(1) or kernel(*a))
+
+    def square(P):
+        calls.clear()
+        Q = powers._square(powers._Pow("sparse", S=sp.csr_matrix(P)))
+        ref = P.toarray() @ P.toarray()
+        D = Q.S.toarray() if Q.kind == "sparse" else Q.D
+        assert np.max(np.abs(D - ref)) <= 64 * np.finfo(float).eps * ref.max()
+        return Q.kind, bool(calls)
+
+    tri = sp.diags([np.full(199, 0.3), np.full(200, 0.4), np.full(199, 0.3)], [-1, 0, 1], format="csr")
+    assert square(tri) == ("sparse", False)
+    assert square(_banded_chain(240, 20, 1)[0]) == ("dense", True)
+    assert square(_banded_chain(64, 40, 2)[0]) == ("dense", False)
+
+
+def test_the_low_rank_square_is_the_product_within_its_bound():
+    """(UV)(UV) re-compressed: rows within the carried row-L1 bound of the explicit square."""
+    rng = np.random.default_rng(5)
+    n = 200
+    P, _ = _banded_chain(n, 30, 3)
+    D = np.linalg.matrix_power(P.toarray(), 16)  # smooth rows: numerically of rank 12
+    Q = powers._compress(powers._Pow("dense", D=D), n // 4, rng)
+    assert Q is not None and Q.kind == "lowrank" and Q.U.shape[1] > 4
+    Q2 = powers._square(Q)
+    assert Q2.kind == "lowrank"
+    err = np.abs(Q2.U @ Q2.V - D @ D).sum(axis=1)
+    assert np.all(err <= Q2.err + 1e-13)  # + the explicit product's own rounding (n·u·‖D‖ ≈ 5e-14)

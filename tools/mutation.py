@@ -130,9 +130,18 @@ TARGETS: dict[str, Target] = {
     ),
     "mixing": Target(
         ("srchain/mixing.py", "srchain/mixing_cert.py", "srchain/mixing_powers.py"),
-        ("tests/test_mixing_edges.py", "tests/test_mixing.py", "tests/test_mixing_ties.py"),
+        (
+            "tests/test_mixing_edges.py",
+            "tests/test_mixing.py",
+            "tests/test_mixing_ties.py",
+            "tests/test_mixing_powers.py",
+        ),
         (
             "tv_rows",
+            "sparse_pays",
+            "_square",
+            "_row_runs",
+            "_square_to_dense",
             "_tv_sparse",
             "_tv_of",
             "_exact",
@@ -201,6 +210,21 @@ TARGETS: dict[str, Target] = {
         ("tests/cnn/test_optim_algorithm.py", "tests/cnn/test_metrics.py"),
     ),
 }
+
+#: Reasons shared by several equivalent survivors (srchain/mixing_powers.py, every mutant run).
+_BLOCK_SIZE = (
+    "a block size: memory use only; each row's sum is taken on its own, so any blocking gives the same numbers "
+    "(tests/test_mixing_powers.py)"
+)
+_PRODUCT_CHOICE = (
+    "which product squares P (scipy, the run kernel or BLAS) and which form holds it change speed and memory only: "
+    "each is exact to rounding and every decision is certified either way (the choices at the tested sizes are "
+    "pinned by test_the_square_takes_the_form_its_cost_calls_for)"
+)
+_NO_BOUNDS_CHECK = (
+    "Numba does not check bounds: the empty slice starts at the same address, so the loop reads and writes the "
+    "same entries"
+)
 
 #: Survivors that no test can kill, each with the reason (the key is ``file:function:`before` -> `after```).
 EQUIVALENT: dict[str, str] = {
@@ -289,6 +313,134 @@ EQUIVALENT: dict[str, str] = {
     "`while v > big or (0.0 < v <= small):`": (
         "as for the `if` above it: a positive v is at least 1/4, and v > big is rescaled below 2^600 and above 1"
     ),
+    (
+        "srchain/mixing_powers.py:tv_rows:`b = max(1, min(m, _TV_BLOCK // max(n, 1)))` -> `b = min(1, min(m, _TV_"
+        "BLOCK // max(n, 1)))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:tv_rows:`b = max(1, min(m, _TV_BLOCK // max(n, 1)))` -> `b = max(2, min(m, _TV_"
+        "BLOCK // max(n, 1)))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:tv_rows:`b = max(1, min(m, _TV_BLOCK // max(n, 1)))` -> `b = max(1, max(m, _TV_"
+        "BLOCK // max(n, 1)))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:tv_rows:`b = max(1, min(m, _TV_BLOCK // max(n, 1)))` -> `b = max(1, min(m, _TV_"
+        "BLOCK // min(n, 1)))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:tv_rows:`b = max(1, min(m, _TV_BLOCK // max(n, 1)))` -> `b = max(1, min(m, _TV_"
+        "BLOCK // max(n, 2)))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:_tv_of:`b = max(1, min(len(idx), _BLOCK))` -> `b = min(1, min(len(idx), _BLOCK))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:_tv_of:`b = max(1, min(len(idx), _BLOCK))` -> `b = max(2, min(len(idx), _BLOCK))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:_tv_of:`b = max(1, min(len(idx), _BLOCK))` -> `b = max(1, max(len(idx), _BLOCK))`"
+    ): _BLOCK_SIZE,
+    (
+        "srchain/mixing_powers.py:_row_runs:`rptr = np.zeros(n + 1, dtype=np.int64)` -> `rptr = np.zeros(n + 2, d"
+        "type=np.int64)`"
+    ): "an entry past rptr[n] that nothing reads",
+    ("srchain/mixing_powers.py:_square_to_dense:`dst = row[c : c + L]` -> `dst = row[c : c - L]`"): _NO_BOUNDS_CHECK,
+    ("srchain/mixing_powers.py:_square_to_dense:`src = data[q : q + L]` -> `src = data[q : q - L]`"): _NO_BOUNDS_CHECK,
+    (
+        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV` "
+        "-> `return _density(A) <= 0.1 or _square_work(A) < n**3 / _KERNEL_DIV`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV` "
+        "-> `return _density(A) < 0.2 or _square_work(A) < n**3 / _KERNEL_DIV`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV` "
+        "-> `return _density(A) < 0.1 or _square_work(A) <= n**3 / _KERNEL_DIV`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`if work >= n**3 / _KERNEL_DIV:` -> `if work > n**3 / _KERNEL_DIV:`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64)) "
+        "# the square's density, sampled` -> `rows = np.unique(np.linspace(1, n - 1, min(n, 256)).astype(np.int64"
+        ")) # the square's density, sampled`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64)) "
+        "# the square's density, sampled` -> `rows = np.unique(np.linspace(0, n - 2, min(n, 256)).astype(np.int64"
+        ")) # the square's density, sampled`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64)) "
+        "# the square's density, sampled` -> `rows = np.unique(np.linspace(0, n - 1, max(n, 256)).astype(np.int64"
+        ")) # the square's density, sampled`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`rows = np.unique(np.linspace(0, n - 1, min(n, 256)).astype(np.int64)) "
+        "# the square's density, sampled` -> `rows = np.unique(np.linspace(0, n - 1, min(n, 257)).astype(np.int64"
+        ")) # the square's density, sampled`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work > 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, "
+        "n, rows) >= 0.1 * n * rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work >= 0.2 * n * n and _square_row_nnz(A.indptr, A.indices,"
+        " n, rows) >= 0.1 * n * rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work >= 0.1 / n * n and _square_row_nnz(A.indptr, A.indices,"
+        " n, rows) >= 0.1 * n * rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work >= 0.1 * n / n and _square_row_nnz(A.indptr, A.indices,"
+        " n, rows) >= 0.1 * n * rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work >= 0.1 * n * n or _square_row_nnz(A.indptr, A.indices, "
+        "n, rows) >= 0.1 * n * rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices,"
+        " n, rows) > 0.1 * n * rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices,"
+        " n, rows) >= 0.1 / n * rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices, n"
+        ", rows) >= 0.1 * n * rows.size` -> `dense = work >= 0.1 * n * n and _square_row_nnz(A.indptr, A.indices,"
+        " n, rows) >= 0.1 * n / rows.size`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`if work < n**3 / 40.0 and not dense:` -> `if work <= n**3 / 40.0 and n"
+        "ot dense:`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`if work < n**3 / 40.0 and not dense:` -> `if work < n**4 / 40.0 and no"
+        "t dense:`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`if work < n**3 / 40.0 and not dense:` -> `if work < n**3 * 40.0 and no"
+        "t dense:`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_square:`if work < n**3 / 40.0 and not dense:` -> `if work < n**3 / 80.0 and no"
+        "t dense:`"
+    ): _PRODUCT_CHOICE,
+    ("srchain/mixing_powers.py:_square:`if _density(C) < 0.1:` -> `if _density(C) <= 0.1:`"): _PRODUCT_CHOICE,
+    ("srchain/mixing_powers.py:_square:`if _density(C) < 0.1:` -> `if _density(C) < 0.2:`"): _PRODUCT_CHOICE,
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
