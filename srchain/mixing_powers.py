@@ -24,8 +24,8 @@ __all__ = ["tv_rows", "sparse_pays"]
 
 #: Entries per block of rows in the total-variation sums (8 MB of float64): the blocks' temporaries are reused,
 #: where whole-matrix temporaries (M − π, its absolute value, a fancy-indexed copy: three n × n arrays) cost fresh
-#: pages at every call, and a page fault of fresh memory can take 10-100 µs on a virtual machine (at 5000 states
-#: the faults of one exact mixing time took 8 s of system time against 9 s of arithmetic).
+#: pages at every call, and a fault on a fresh page took 30-400 µs of system time on a virtual machine (at 5000
+#: states the faults of one exact mixing time took 8 s of system time against 9 s of arithmetic).
 _TV_BLOCK = 1 << 20
 
 
