@@ -44,7 +44,7 @@ def tv_rows(M, pi, rows=None) -> np.ndarray:
         if idx is None:
             np.subtract(M[s : s + b], pi, out=blk)
         else:
-            np.take(M, idx[s : s + b], axis=0, out=blk)
+            np.take(M, idx[s : s + b], axis=0, out=blk, mode="clip")  # "raise" would copy through a buffer
             np.subtract(blk, pi, out=blk)
         np.abs(blk, out=blk)
         out[s : s + blk.shape[0]] = blk.sum(axis=1)
@@ -200,11 +200,18 @@ def _square_work(A: sp.csr_matrix) -> float:
     return float(np.dot(np.bincount(A.indices, minlength=n).astype(float), np.diff(A.indptr).astype(float)))
 
 
+#: Below this many states a P denser than 10% is held dense whatever its band: BLAS squares it in milliseconds,
+#: where the run kernel's fixed costs (its threads, the runs) made the exact path slower than plain dense doubling
+#: (300 states: 33 ms against 19 ms held dense; at 1000 states the two are even).
+_SPARSE_MIN_STATES = 1500
+
+
 def sparse_pays(A: sp.csr_matrix) -> bool:
-    """Whether P is best held sparse for the exact path: it is sparse, or squaring it by the run kernel costs less
-    than dense BLAS would (a band of 838 entries per row at 5000 states: 3.5·10⁹ multiply-adds against 1.25·10¹¹)."""
+    """Whether P is best held sparse for the exact path: it is sparse, or (from :data:`_SPARSE_MIN_STATES` states on)
+    squaring it by the run kernel costs less than dense BLAS would (a band of 838 entries per row at 5000 states:
+    3.5·10⁹ multiply-adds against 1.25·10¹¹)."""
     n = A.shape[0]
-    return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV
+    return _density(A) < 0.1 or (n >= _SPARSE_MIN_STATES and _square_work(A) < n**3 / _KERNEL_DIV)
 
 
 def _square(Q: _Pow) -> _Pow:

@@ -108,9 +108,12 @@ def _banded_chain(n: int, half: int, seed: int):
 
 def test_a_banded_chain_denser_than_a_tenth_is_held_sparse_and_squared_by_the_kernel(monkeypatch):
     """P of 240 states with a band of 41 (density 0.17): held sparse (the kernel's 3.8·10⁵ multiply-adds against
-    BLAS's 1.4·10⁷), its square made by the run kernel, and the same exact mixing time as from a dense P."""
+    BLAS's 1.4·10⁷) once chains this small qualify, its square made by the run kernel, and the same exact mixing
+    time as from a dense P. By default a chain this small is held dense (BLAS takes milliseconds there)."""
     P, pi = _banded_chain(240, 20, 1)
-    assert powers._density(P) > 0.1 and powers.sparse_pays(P)
+    assert powers._density(P) > 0.1 and not powers.sparse_pays(P)
+    monkeypatch.setattr(powers, "_SPARSE_MIN_STATES", 200)
+    assert powers.sparse_pays(P)
     kernel, calls = powers._square_to_dense, []
     monkeypatch.setattr(powers, "_square_to_dense", lambda *a: calls.append(1) or kernel(*a))
     t, _ = mixing_mod._exact(P, pi, 0.25, 10**9)
@@ -124,10 +127,11 @@ def test_a_banded_chain_denser_than_a_tenth_is_held_sparse_and_squared_by_the_ke
     assert t == steps
 
 
-def test_a_wide_band_is_held_dense():
-    """Where the kernel's work passes n³/16 (a band over most of the row), dense BLAS squares P."""
-    P, _ = _banded_chain(64, 40, 2)
-    assert not powers.sparse_pays(P)
+def test_a_wide_band_is_held_dense(monkeypatch):
+    """Where the kernel's work passes n³/16 (a band over most of the row), dense BLAS squares P, whatever the size."""
+    monkeypatch.setattr(powers, "_SPARSE_MIN_STATES", 0)
+    assert not powers.sparse_pays(_banded_chain(64, 40, 2)[0])
+    assert powers.sparse_pays(_banded_chain(64, 4, 2)[0])  # a narrow band (density 0.13) is held sparse
 
 
 def test_tv_of_a_sparse_row_is_the_dense_formula():
