@@ -349,18 +349,6 @@ EQUIVALENT: dict[str, str] = {
     ("srchain/mixing_powers.py:_square_to_dense:`dst = row[c : c + L]` -> `dst = row[c : c - L]`"): _NO_BOUNDS_CHECK,
     ("srchain/mixing_powers.py:_square_to_dense:`src = data[q : q + L]` -> `src = data[q : q - L]`"): _NO_BOUNDS_CHECK,
     (
-        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV` "
-        "-> `return _density(A) <= 0.1 or _square_work(A) < n**3 / _KERNEL_DIV`"
-    ): _PRODUCT_CHOICE,
-    (
-        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV` "
-        "-> `return _density(A) < 0.2 or _square_work(A) < n**3 / _KERNEL_DIV`"
-    ): _PRODUCT_CHOICE,
-    (
-        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or _square_work(A) < n**3 / _KERNEL_DIV` "
-        "-> `return _density(A) < 0.1 or _square_work(A) <= n**3 / _KERNEL_DIV`"
-    ): _PRODUCT_CHOICE,
-    (
         "srchain/mixing_powers.py:_square:`if work >= n**3 / _KERNEL_DIV:` -> `if work > n**3 / _KERNEL_DIV:`"
     ): _PRODUCT_CHOICE,
     (
@@ -441,6 +429,21 @@ EQUIVALENT: dict[str, str] = {
     ): _PRODUCT_CHOICE,
     ("srchain/mixing_powers.py:_square:`if _density(C) < 0.1:` -> `if _density(C) <= 0.1:`"): _PRODUCT_CHOICE,
     ("srchain/mixing_powers.py:_square:`if _density(C) < 0.1:` -> `if _density(C) < 0.2:`"): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or (n >= _SPARSE_MIN_STATES and _square_w"
+        "ork(A) < n**3 / _KERNEL_DIV)` -> `return _density(A) <= 0.1 or (n >= _SPARSE_MIN_STATES and _square_work"
+        "(A) < n**3 / _KERNEL_DIV)`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or (n >= _SPARSE_MIN_STATES and _square_w"
+        "ork(A) < n**3 / _KERNEL_DIV)` -> `return _density(A) < 0.1 or (n > _SPARSE_MIN_STATES and _square_work(A"
+        ") < n**3 / _KERNEL_DIV)`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:sparse_pays:`return _density(A) < 0.1 or (n >= _SPARSE_MIN_STATES and _square_w"
+        "ork(A) < n**3 / _KERNEL_DIV)` -> `return _density(A) < 0.1 or (n >= _SPARSE_MIN_STATES and _square_work("
+        "A) <= n**3 / _KERNEL_DIV)`"
+    ): _PRODUCT_CHOICE,
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
