@@ -11,7 +11,8 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
 * bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001; on fp16
   ``auto`` solves by banded GTH on each row's envelope, also timed against the full band it replaced (same bits).
 * The grid simulator (SR, α = 0.01; one chain, and two chains on one core) against the bare draws it makes (one
-  normal and one uniform per step), in CPU time.
+  normal and one uniform per step), in CPU time: from :mod:`srchain.pcg` (the draws it inlines, the tighter
+  ceiling) and from a NumPy ``Generator`` in Numba (the ceiling of ``bench_simulate.py``'s fixed-lattice target).
 * ``--two-d``: a 2-D product box of format axes with about 10⁶ states (``separable``, objective (8) per coordinate,
   whose exact law is the product of the 1-D laws) against the fixed lattice with the same number of states per axis
   on the same box: T_α built, π solved by sparse (multifrontal) GTH with the lattice's nested dissection, per state,
@@ -55,6 +56,7 @@ def simulator(toy, noise) -> list:
     #    srchain.pcg, NumPy's PCG64 inlined), same run: one chain, and two chains (how a run of two or more chains
     #    steps on one axis: two in lockstep). CPU time of this process (single-threaded kernels), so that other
     #    processes on a busy machine distort the ratio less.
+    import numpy as np
     from numba import njit
 
     from srchain import pcg
@@ -80,13 +82,30 @@ def simulator(toy, noise) -> list:
             best = min(best, time.process_time() - t)
         return best
 
+    @njit(nogil=True)
+    def bare_generator(gen, n):
+        acc = 0.0
+        for _ in range(n):
+            acc += gen.standard_normal() + gen.random()
+        return acc
+
     steps = 4_000_000
     bare(pcg.states_from_seed(0, 1), 10)
     t_bare = cpu_best(lambda: bare(pcg.states_from_seed(0, 1), steps))
+    # the ceiling bench_simulate.py's fixed-lattice target is stated against: the same draws from a NumPy
+    # ``Generator`` inside Numba (one call into NumPy's C code per draw)
+    gen = np.random.Generator(np.random.PCG64(0))
+    bare_generator(gen, 10)
+    t_gen = cpu_best(lambda: bare_generator(gen, steps))
     sims = []
     for fmt in ("bf16", "fp16", "fp8-e4m3"):
         grid = Grid.of(fmt, (1.0, 8.0))
-        row = {"grid": f"{fmt} [1, 8]", "states": grid.size, "bare_draws_per_second": round(steps / t_bare)}
+        row = {
+            "grid": f"{fmt} [1, 8]",
+            "states": grid.size,
+            "bare_draws_per_second": round(steps / t_bare),
+            "bare_generator_draws_per_second": round(steps / t_gen),
+        }
         for chains in (1, 2):
             simulate_grid(toy, noise, grid, "sr", 0.01, steps=10, chains=chains, start=[4.0])
             t_sim = cpu_best(
@@ -96,6 +115,7 @@ def simulator(toy, noise) -> list:
             )
             row[f"sr_{chains}_chain_steps_per_second"] = round(steps / t_sim)
             row[f"sr_{chains}_chain_fraction_of_bare"] = round(t_bare / t_sim, 3)
+            row[f"sr_{chains}_chain_fraction_of_bare_generator"] = round(t_gen / t_sim, 3)
         sims.append(row)
     return sims
 
