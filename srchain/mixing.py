@@ -206,21 +206,20 @@ def _exact(
         t2 = 2 ** len(powers)
         if Q.kind == "dense":
             info["dense_products"] += 1
+            # few starts alive: their rows first (if they are all mixed, the rest of the square is never needed);
+            # most alive: the whole square at once (rows first would copy them, their product and the rest: three
+            # n × n arrays of fresh memory where one suffices)
             if 2 * alive.size > n:
-                # most starts alive: the whole square at once (the alive rows first would copy them, their
-                # product and the rest: three n × n arrays of fresh memory where one suffices)
-                D = Q.D @ Q.D
-                above = decide(tv_rows(D, pi, alive), tv_margin(r2, s2, psum, n), alive, t2, False)
-                if not above.any():
-                    stage(f"square P^{t2}", "dense", alive.size)
-                    break
+                D, C = Q.D @ Q.D, None
+                tvc = tv_rows(D, pi, alive)
             else:
-                # the alive rows first: if they are all mixed, the rest of the square is never needed
-                C = Q.D[alive] @ Q.D
-                above = decide(tv_rows(C, pi), tv_margin(r2, s2, psum, n), alive, t2, False)
-                if not above.any():
-                    stage(f"square P^{t2}", "dense", alive.size)
-                    break
+                D, C = None, Q.D[alive] @ Q.D
+                tvc = tv_rows(C, pi)
+            above = decide(tvc, tv_margin(r2, s2, psum, n), alive, t2, False)
+            if not above.any():
+                stage(f"square P^{t2}", "dense", alive.size)
+                break
+            if D is None:
                 D = np.empty_like(Q.D)
                 D[alive] = C
                 rest = np.setdiff1d(np.arange(n), alive, assume_unique=True)
