@@ -16,7 +16,9 @@ of the stationary law. With ``d(t) = max_x ½‖P^t(x, ·) − π‖₁``:
   computed exactly for every row; later squarings are done in factored form, O(nρ²), with the error bound
   propagated rigorously (``err' = err + (1 + err)·max err + dropped``). A decision is taken only when the TV of
   every row involved is farther from ε than half its error bound plus a float64 allowance; otherwise the whole
-  computation is redone without compression. The bound is reported in ``MixingResult.note``.
+  computation is redone without compression. The bound is reported in ``MixingResult.note``. Past compression a
+  level needs only one start certified above ε: the starts farthest from π at the last full pass are tried first
+  (their rows cost O(nρ) each, where all n rows cost O(n²ρ)), and the starts are pruned once, at ``2^K``.
 * Certified decisions (:mod:`srchain.mixing_cert`): every product carries a rigorous bound on its float64
   rounding, and a start whose computed distance lies within that bound of ε is decided without BLAS (fixed-order
   Numba evolution, exact rationals on tiny chains), so the integer is the same under any BLAS, thread count or
@@ -50,7 +52,17 @@ from srchain.mixing_cert import (
     tie_note,
     tv_margin,
 )
-from srchain.mixing_powers import _compress, _density, _Pow, _pow_bytes, _square, _tv_of, sparse_pays, tv_rows
+from srchain.mixing_powers import (
+    _compress,
+    _density,
+    _Pow,
+    _pow_bytes,
+    _square,
+    _square_dense,
+    _tv_of,
+    sparse_pays,
+    tv_rows,
+)
 
 if TYPE_CHECKING:
     from srchain.stationary import Chain
@@ -120,6 +132,7 @@ def _csr(P) -> sp.csr_matrix:
 # ---------------------------------------------------------------------------------------------------------------
 _SLACK = 1e-11  # margin for float64 rounding in decisions made with an approximate (err > 0) power
 _RANK_DIV = 8  # compress only when the numerical rank is at most n / _RANK_DIV
+_WITNESSES = 16  # starts tried first at each low-rank level: one of them certified above ε decides the level
 
 
 class _Ambiguous(Exception):
@@ -139,7 +152,9 @@ def _exact(
     """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
 
     Phase 1: Q_k ≈ P^(2^k) by squaring; ``alive`` holds the starts with d_x(2^k) > ε (a start found ≤ ε is
-    dropped for good, d_x being non-increasing), until no start is alive at 2^(K+1): t_mix ∈ (2^K, 2^(K+1)].
+    dropped for good, d_x being non-increasing), until no start is alive at 2^(K+1): t_mix ∈ (2^K, 2^(K+1)]. A
+    low-rank level where one of the ``_WITNESSES`` starts farthest at the last full pass is certified above ε keeps
+    ``alive`` as it is (a superset), and ``alive`` is pruned at 2^K before phase 2.
     Phase 2: t = 2^K, M = rows of P^t of the alive starts; for k = K−1 … 0 try C = M·Q_k and accept t += 2^k when
     some start is still above ε, keeping only those starts. Then t_mix = t + 1.
 
@@ -194,6 +209,8 @@ def _exact(
     powers = [Q]
     rb, sb = [0.0], [rho]
     alive = np.flatnonzero(above)
+    witness = None  # positions in ``alive`` of the largest distances found by the last full pass over them
+    stale = False  # ``alive`` may still hold starts already ≤ ε (levels decided by a witness): pruned at the end
     while True:
         if 2 ** len(powers) > max_steps:
             raise SrchainError(
@@ -210,7 +227,7 @@ def _exact(
             # most alive: the whole square at once (rows first would copy them, their product and the rest: three
             # n × n arrays of fresh memory where one suffices)
             if 2 * alive.size > n:
-                D, C = Q.D @ Q.D, None
+                D, C = _square_dense(Q.D), None
                 tvc = tv_rows(D, pi, alive)
             else:
                 D, C = None, Q.D[alive] @ Q.D
@@ -230,6 +247,20 @@ def _exact(
             Q2 = _square(Q)
             if Q2.kind == "dense":
                 info["dense_products"] += 1
+            if Q2.kind == "lowrank" and witness is not None:
+                # d(t2) > ε as soon as one start is certified above ε: the rows with the largest distances last
+                # time are tried first, and the full pass (n explicit rows of the low-rank power) is skipped when
+                # one of them is (``alive`` then keeps starts that may be ≤ ε: harmless, pruned before the search)
+                tvw, _ = _tv_of(Q2, alive[witness], pi, psum)
+                hit, _ = classify(tvw, tv_margin(r2 + Q2.err[alive[witness]], s2, psum, n) + _SLACK, eps)
+                if hit.any():
+                    info["err"] = max(info["err"], float(Q2.err[alive].max()))
+                    stage(f"square P^{t2} (witness)", Q2.kind, witness.size)
+                    stale = True
+                    powers.append(Q2)
+                    rb.append(r2)
+                    sb.append(s2)
+                    continue
             tvc, _ = _tv_of(Q2, alive, pi, psum)
             if Q2.kind == "lowrank":
                 margin = tv_margin(r2 + Q2.err[alive], s2, psum, n) + _SLACK
@@ -239,6 +270,8 @@ def _exact(
             if not above.any():
                 stage(f"square P^{t2}", Q2.kind, alive.size)
                 break
+        witness = np.argsort(-tvc[above], kind="stable")[:_WITNESSES]
+        stale = False
         if Q2.kind == "lowrank":
             info["err"] = max(info["err"], float(Q2.err[alive].max()))
         stage(f"square P^{t2}", Q2.kind, alive.size)
@@ -264,6 +297,11 @@ def _exact(
     K = len(powers) - 1
     t = 2**K
     QK = powers[K]
+    if stale:  # drop the starts certified ≤ ε at 2^K (one that is not certified either way stays: a superset is safe)
+        tvk, _ = _tv_of(QK, alive, pi, psum)
+        _, below = classify(tvk, tv_margin(rb[K] + QK.err[alive], sb[K], psum, n) + _SLACK, eps)
+        alive = alive[~below]
+        stage(f"prune at P^{t}", QK.kind, below.size)
     M = QK.rows(alive)
     starts = alive
     f = QK.err[alive] if QK.err is not None else np.zeros(len(alive))  # compression residuals (row-L1)

@@ -58,6 +58,11 @@ def tv_rows(M, pi, rows=None) -> np.ndarray:
 _SV_TOL = 1e-15  # singular values below this × the largest are float64 noise: dropped from the sketch
 _TRUNC_TOL = 1e-15  # row-L1 mass a re-compression of a low-rank square may drop (added to err)
 _CERT_MAX = 1e-11  # a compression is used only if its certified row-L1 residual is below this
+#: A sketch whose predicted rank passes this × r_max is refused. The predictions extrapolate the decay of the
+#: sketch's singular values, which for a 2-D chain's powers (log σ_j ~ −c√j, convex) underestimate the rank: the
+#: coupled 100 × 100 chain's P⁴ (rank > 1562, r_max 1250) was predicted at 1622 from 512 columns and at 1834 from
+#: 1024, where a factor 2 widened it to 1562 columns before refusing (8 s).
+_REFUSE_PRED = 1.25
 _BLOCK = 1024  # rows per block when low-rank rows are made explicit
 
 
@@ -214,6 +219,67 @@ def sparse_pays(A: sp.csr_matrix) -> bool:
     return _density(A) < 0.1 or (n >= _SPARSE_MIN_STATES and _square_work(A) < n**3 / _KERNEL_DIV)
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def _dense_row_nnz(D):
+    """Nonzeros in each row of the dense matrix D."""
+    n, m = D.shape
+    cnt = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        c = 0
+        for j in range(m):
+            if D[i, j] != 0.0:
+                c += 1
+        cnt[i] = c
+    return cnt
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _dense_to_csr(D, indptr, indices, data):
+    """Fill ``indices`` and ``data`` with D's nonzeros, row by row in column order (``indptr`` from
+    :func:`_dense_row_nnz`): the CSR form of D, written in parallel without scipy's dense scan (3.4 s for a
+    10⁴ × 10⁴ matrix, against ~0.1 s here)."""
+    n, m = D.shape
+    for i in prange(n):
+        p = indptr[i]
+        for j in range(m):
+            v = D[i, j]
+            if v != 0.0:
+                indices[p] = j
+                data[p] = v
+                p += 1
+
+
+def _kernel_csr(D: np.ndarray):
+    """D's nonzeros as CSR when the run kernel squares them in fewer than n³/_KERNEL_DIV multiply-adds (from
+    :data:`_SPARSE_MIN_STATES` states on), else None (BLAS squares D faster). The square of a d-dimensional chain's P
+    has a bounded support, dense in form but not in fact: the coupled 100 × 100 chain's P² holds 12.5% nonzeros in 41
+    runs per row, and P⁴ = P²·P² took 4.7 s by the kernel against 13 s by BLAS."""
+    n = D.shape[0]
+    if n < _SPARSE_MIN_STATES:
+        return None
+    cnt = _dense_row_nnz(D)
+    if cnt.sum() >= 0.5 * n * n:  # a square of fewer than n³/_KERNEL_DIV multiply-adds needs this, at least
+        return None
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(cnt, out=indptr[1:])
+    indices = np.empty(indptr[n], dtype=np.int64)
+    data = np.empty(indptr[n])
+    _dense_to_csr(D, indptr, indices, data)
+    S = sp.csr_matrix((data, indices, indptr), shape=D.shape)
+    return S if _square_work(S) < n**3 / _KERNEL_DIV else None
+
+
+def _square_dense(D: np.ndarray) -> np.ndarray:
+    """D·D for a dense power: by the run kernel (:func:`_square_to_dense`) where :func:`_kernel_csr` says it pays,
+    else by BLAS."""
+    S = _kernel_csr(D)
+    if S is None:
+        return D @ D
+    out = np.zeros_like(D)
+    _square_to_dense(S.indptr, S.indices, S.data, *_row_runs(S.indptr, S.indices), out)
+    return out
+
+
 def _square(Q: _Pow) -> _Pow:
     """Q·Q for a sparse or low-rank power (a dense one :mod:`srchain.mixing` squares itself, alive rows first): the
     sparse square while it stays sparse, else dense (by the run kernel, or by BLAS where the kernel's multiply-adds
@@ -240,6 +306,35 @@ def _square(Q: _Pow) -> _Pow:
     return _Pow("dense", D=D)
 
 
+@njit(cache=True, nogil=True)
+def _tail_max(G, vn1):
+    """``out[j] = max_x Σ_{i ≥ j} |G[x, i]|·vn1[i]``, each row's tail summed from its last column down (a NaN
+    anywhere in a column's tails makes ``out[j]`` NaN). One pass, no n × ρ temporaries: those cost fresh pages
+    (see _TV_BLOCK), 0.3 s per low-rank square at rank ~700 and 10⁴ states."""
+    n, r = G.shape
+    out = np.zeros(r)
+    for x in range(n):
+        acc = 0.0
+        for i in range(r - 1, -1, -1):
+            acc += abs(G[x, i]) * vn1[i]
+            if out[i] == out[i] and not acc <= out[i]:
+                out[i] = acc
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _tail_at(G, vn1, j):
+    """``Σ_{i ≥ j} |G[x, i]|·vn1[i]`` for every row x, summed as in :func:`_tail_max`."""
+    n, r = G.shape
+    out = np.zeros(n)
+    for x in range(n):
+        acc = 0.0
+        for i in range(r - 1, j - 1, -1):
+            acc += abs(G[x, i]) * vn1[i]
+        out[x] = acc
+    return out
+
+
 def _truncate(W: np.ndarray, V: np.ndarray, tol: float):
     """Re-compress ``W V`` (n×ρ times ρ×n, V with orthonormal rows) to its leading terms.
 
@@ -253,11 +348,10 @@ def _truncate(W: np.ndarray, V: np.ndarray, tol: float):
     H = H[:, ::-1]
     G = W @ H
     Vn = H.T @ V
-    T = np.abs(G) * np.abs(Vn).sum(axis=1)[None, :]
-    tail = np.cumsum(T[:, ::-1], axis=1)[:, ::-1]  # tail[x, j] = Σ_{i ≥ j} T[x, i]
-    ok = np.flatnonzero(tail.max(axis=0) <= tol)
+    vn1 = np.abs(Vn).sum(axis=1)
+    ok = np.flatnonzero(_tail_max(G, vn1) <= tol)
     rho = max(1, int(ok[0]) if ok.size else G.shape[1])
-    dropped = tail[:, rho] if rho < G.shape[1] else np.zeros(G.shape[0])
+    dropped = _tail_at(G, vn1, rho)
     return np.ascontiguousarray(G[:, :rho]), np.ascontiguousarray(Vn[:rho]), dropped
 
 
@@ -303,10 +397,12 @@ def _compress(Q: _Pow, r_max: int, rng) -> _Pow | None:
             # 100 × 100 chain and widened the sketch to 2048 columns before refusing (153 s of a 476 s run)
             slope = (math.log(max(ratio, 1e-300)) - math.log(max(prev[1], 1e-300))) / (r - prev[0])
             pred = max(pred, r + (math.log(1e-14) - math.log(ratio)) / slope if slope < 0 else math.inf)
-        if r >= r_max or pred > 2 * r_max:
+        if r >= r_max or pred > _REFUSE_PRED * r_max:
             return None  # refusing only costs speed: the exact path goes on with this power uncompressed
         prev = (r, ratio)
-        extra = min(r, r_cap - r)
+        # widen to the predicted rank plus a tenth (at most doubling): a QR of the sketch costs n·r², and doubling
+        # from 512 to 1024 columns for a rank of 679 made the compression of the coupled chain's P⁸ take 16 s
+        extra = min(r, r_cap - r, max(32, int(1.1 * pred) + 16 - r)) if math.isfinite(pred) else min(r, r_cap - r)
         Y = np.hstack([Y, apply(rng.standard_normal((n, extra)))])
         r += extra
     with _lapack1():

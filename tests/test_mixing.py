@@ -242,3 +242,34 @@ def test_a_sparse_power_whose_square_is_dense_is_squared_dense(monkeypatch):
     t = mixing_mod._exact(A, pi, 0.25, 10**9, compress=False)[0]
     monkeypatch.setattr(powers, "_square_row_nnz", lambda *a: 0)  # the sample says sparse: scipy's product
     assert t == mixing_mod._exact(A, pi, 0.25, 10**9, compress=False)[0]
+
+
+def test_low_rank_levels_are_decided_by_a_witness_and_pruned_before_the_search(monkeypatch):
+    """After compression a level is decided by the starts that were farthest last time (one certified above ε is
+    enough), the starts are pruned once at 2^K, and the integer is brute force's. When no witness is certified
+    above ε (forced here once) the full pass decides the level, as before."""
+    P = toy(14 / 599, 0.3)
+    pi = stationary(P).pi
+    A = sp.csr_matrix(P)
+    t_ref = brute_force_sparse(A, pi, 0.25)
+    stages: list = []
+    t, info = mixing_mod._exact(A, pi, 0.25, 10**9, min_compress_states=0, stages=stages)
+    names = [s[0] for s in stages]
+    assert t == t_ref and info["compressed_at"] is not None
+    assert any(name.endswith("(witness)") for name in names) and any(name.startswith("prune") for name in names)
+    assert all(s[2] <= mixing_mod._WITNESSES for s in stages if s[0].endswith("(witness)"))
+
+    classify, missed = mixing_mod.classify, []
+
+    def miss_once(tv, margin, eps):  # the first witness check finds no start above ε
+        above, below = classify(tv, margin, eps)
+        if tv.size <= mixing_mod._WITNESSES and not missed:
+            missed.append(1)
+            return np.zeros_like(above), below
+        return above, below
+
+    monkeypatch.setattr(mixing_mod, "classify", miss_once)
+    stages2: list = []
+    assert mixing_mod._exact(A, pi, 0.25, 10**9, min_compress_states=0, stages=stages2)[0] == t_ref and missed
+    full = [s for s in stages2 if s[0].startswith("square") and s[1] == "lowrank" and "witness" not in s[0]]
+    assert len(full) >= 2  # the level the witness missed, and the last one

@@ -184,3 +184,84 @@ def test_the_low_rank_square_is_the_product_within_its_bound():
     assert Q2.kind == "lowrank"
     err = np.abs(Q2.U @ Q2.V - D @ D).sum(axis=1)
     assert np.all(err <= Q2.err + 1e-13)  # + the explicit product's own rounding (n·u·‖D‖ ≈ 5e-14)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(0, 2**32 - 1), st.floats(0.0, 1.0))
+def test_the_dense_to_csr_kernels_give_scipys_csr(n, m, seed, density):
+    """D's nonzeros row by row in column order, empty rows included: the arrays scipy's own conversion gives."""
+    rng = np.random.default_rng(seed)
+    D = np.where(rng.random((n, m)) < density, rng.standard_normal((n, m)), 0.0)
+    cnt = powers._dense_row_nnz(D)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(cnt, out=indptr[1:])
+    indices, data = np.empty(indptr[n], dtype=np.int64), np.empty(indptr[n])
+    powers._dense_to_csr(D, indptr, indices, data)
+    ref = sp.csr_matrix(D)
+    assert np.array_equal(indptr, ref.indptr) and np.array_equal(indices, ref.indices)
+    assert np.array_equal(data, ref.data)
+
+
+def test_a_dense_power_of_bounded_support_is_squared_by_the_kernel(monkeypatch):
+    """A dense-form power whose nonzeros are a band (the square of a lattice chain's P): squared by the run kernel,
+    with the bits of the entry-by-entry loop over its nonzeros; a wide band, or a chain below the size where the
+    kernel pays, by BLAS."""
+    kernel, calls = powers._square_to_dense, []
+    monkeypatch.setattr(powers, "_square_to_dense", lambda *a: calls.append(1) or kernel(*a))
+    D = _banded_chain(240, 20, 1)[0].toarray()  # density 0.17: kernel 3.8·10⁵ multiply-adds, BLAS 1.4·10⁷
+    assert np.array_equal(powers._square_dense(D), D @ D) and calls == []  # 240 < 1500 states: BLAS
+    monkeypatch.setattr(powers, "_SPARSE_MIN_STATES", 0)
+    assert np.array_equal(powers._square_dense(D), _entrywise_square(sp.csr_matrix(D))) and calls == [1]
+    W = _banded_chain(64, 40, 2)[0].toarray()  # a wide band: the kernel's work passes n³/16
+    calls.clear()
+    assert np.max(np.abs(powers._square_dense(W) - W @ W)) <= 64 * np.finfo(float).eps and calls == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**32 - 1))
+def test_the_tail_sums_are_the_cumulative_sums_they_replace(n, r, seed):
+    """``_tail_max`` and ``_tail_at`` give the bits of the whole-array formula (|G|·‖Vn_j‖₁, summed from the last
+    column down by ``np.cumsum``), and a NaN makes every tail it enters NaN, so that no rank is accepted on it."""
+    rng = np.random.default_rng(seed)
+    G, v = rng.standard_normal((n, r)), rng.random(r)
+    tail = np.cumsum((np.abs(G) * v[None, :])[:, ::-1], axis=1)[:, ::-1]
+    assert np.array_equal(powers._tail_max(G, v), tail.max(axis=0))
+    for j in range(r + 1):
+        assert np.array_equal(powers._tail_at(G, v, j), tail[:, j] if j < r else np.zeros(n))
+    G[rng.integers(n), r - 1] = np.nan
+    assert np.all(np.isnan(powers._tail_max(G, v)))
+
+
+class _CountingRng:
+    """A Generator that records how many sketch columns the range finder draws."""
+
+    def __init__(self, seed):
+        self.rng, self.columns = np.random.default_rng(seed), 0
+
+    def standard_normal(self, shape):
+        self.columns += shape[1]
+        return self.rng.standard_normal(shape)
+
+
+def _decaying(n: int, c: float, seed: int) -> np.ndarray:
+    """U diag(σ) Vᵀ with σ_j = exp(−c√j), the decay of a 2-D chain's powers (random orthogonal U, V)."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (U * np.exp(-c * np.sqrt(np.arange(n)))[None, :]) @ V.T
+
+
+def test_the_range_finder_refuses_early_and_widens_to_the_predicted_rank():
+    """σ_j = exp(−c√j) at 600 states: rank ≈ (ln 10¹⁴ / c)² at float64 noise, r_max = 150. For c = 2 (rank ≈ 260)
+    the sketch is refused before it reaches r_max columns (the former factor 2 on the predicted rank drew 187 first);
+    for c = 3.6 (rank ≈ 80) it is accepted and certified, widened from 32 columns towards the predicted rank (fewer
+    than the 128 that doubling draws)."""
+    rng = _CountingRng(0)
+    assert powers._compress(powers._Pow("dense", D=_decaying(600, 2.0, 1)), 150, rng) is None
+    assert rng.columns < 150
+    X = _decaying(600, 3.6, 1)
+    rng = _CountingRng(0)
+    L = powers._compress(powers._Pow("dense", D=X), 150, rng)
+    assert L is not None and 60 <= L.U.shape[1] <= 120
+    assert np.all(np.abs(X - L.U @ L.V).sum(axis=1) <= L.err + 1e-13)
+    assert rng.columns < 128
