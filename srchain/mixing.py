@@ -198,6 +198,11 @@ def _exact(
             above[und] = decide_starts(A, pi, starts[und], t, eps, info["ties"], tv[und])
         return above
 
+    def lowrank_margin(Qx, idx, r, s):
+        """Half-width around the computed TVs of rows ``idx`` of the low-rank power Qx (rounding bound r, row norms
+        ≤ s): its residuals, the rounding, and the float64 allowance of a low-rank decision."""
+        return tv_margin(r + Qx.err[idx], s, psum, n) + _SLACK
+
     Q = _Pow("sparse", S=A) if sparse_pays(A) else _Pow("dense", D=A.toarray())
     tv, _ = _tv_of(Q, np.arange(n), pi, psum)
     above = decide(tv, tv_margin(0.0, rho, 3.0 * psum, n), np.arange(n), 1, False)
@@ -252,7 +257,7 @@ def _exact(
                 # time are tried first, and the full pass (n explicit rows of the low-rank power) is skipped when
                 # one of them is (``alive`` then keeps starts that may be ≤ ε: harmless, pruned before the search)
                 tvw, _ = _tv_of(Q2, alive[witness], pi, psum)
-                hit, _ = classify(tvw, tv_margin(r2 + Q2.err[alive[witness]], s2, psum, n) + _SLACK, eps)
+                hit, _ = classify(tvw, lowrank_margin(Q2, alive[witness], r2, s2), eps)
                 if hit.any():
                     info["err"] = max(info["err"], float(Q2.err[alive].max()))
                     stage(f"square P^{t2} (witness)", Q2.kind, witness.size)
@@ -263,7 +268,7 @@ def _exact(
                     continue
             tvc, _ = _tv_of(Q2, alive, pi, psum)
             if Q2.kind == "lowrank":
-                margin = tv_margin(r2 + Q2.err[alive], s2, psum, n) + _SLACK
+                margin = lowrank_margin(Q2, alive, r2, s2)
             else:
                 margin = tv_margin(r2, s2, 3.0 * psum if Q2.kind == "sparse" else psum, n)
             above = decide(tvc, margin, alive, t2, Q2.kind == "lowrank")
@@ -299,7 +304,7 @@ def _exact(
     QK = powers[K]
     if stale:  # drop the starts certified ≤ ε at 2^K (one that is not certified either way stays: a superset is safe)
         tvk, _ = _tv_of(QK, alive, pi, psum)
-        _, below = classify(tvk, tv_margin(rb[K] + QK.err[alive], sb[K], psum, n) + _SLACK, eps)
+        _, below = classify(tvk, lowrank_margin(QK, alive, rb[K], sb[K]), eps)
         alive = alive[~below]
         stage(f"prune at P^{t}", QK.kind, below.size)
     M = QK.rows(alive)

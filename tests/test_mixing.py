@@ -258,6 +258,8 @@ def test_low_rank_levels_are_decided_by_a_witness_and_pruned_before_the_search(m
     assert t == t_ref and info["compressed_at"] is not None
     assert any(name.endswith("(witness)") for name in names) and any(name.startswith("prune") for name in names)
     assert all(s[2] <= mixing_mod._WITNESSES for s in stages if s[0].endswith("(witness)"))
+    # the farthest starts stay above ε up to the last level: every low-rank level before it is a witness's
+    assert sum(1 for s in stages if s[0].startswith("square") and s[1] == "lowrank" and "witness" not in s[0]) == 1
 
     classify, missed = mixing_mod.classify, []
 
@@ -273,3 +275,25 @@ def test_low_rank_levels_are_decided_by_a_witness_and_pruned_before_the_search(m
     assert mixing_mod._exact(A, pi, 0.25, 10**9, min_compress_states=0, stages=stages2)[0] == t_ref and missed
     full = [s for s in stages2 if s[0].startswith("square") and s[1] == "lowrank" and "witness" not in s[0]]
     assert len(full) >= 2  # the level the witness missed, and the last one
+
+
+@pytest.mark.parametrize("inflate", ["slack", "residuals"])
+def test_a_witness_is_certified_only_beyond_its_error_allowance(monkeypatch, inflate):
+    """With an allowance that covers every distance (the float64 slack, or every low-rank residual, set to 2: TVs
+    lie in [0, 1]) no witness can be certified above ε, so no level is decided by one and the first low-rank
+    decision is ambiguous (the caller then redoes the computation uncompressed)."""
+    P = toy(14 / 599, 0.3)
+    pi = stationary(P).pi
+    if inflate == "slack":
+        monkeypatch.setattr(mixing_mod, "_SLACK", 2.0)
+    else:
+        square = powers._square_lowrank
+        monkeypatch.setattr(
+            powers,
+            "_square_lowrank",
+            lambda Q: (lambda L: powers._Pow("lowrank", U=L.U, V=L.V, err=L.err + 4.0))(square(Q)),
+        )
+    stages: list = []
+    with pytest.raises(mixing_mod._Ambiguous):
+        mixing_mod._exact(sp.csr_matrix(P), pi, 0.25, 10**9, min_compress_states=0, stages=stages)
+    assert stages and not any(s[0].endswith("(witness)") for s in stages)

@@ -142,6 +142,12 @@ TARGETS: dict[str, Target] = {
             "_square",
             "_row_runs",
             "_square_to_dense",
+            "_dense_row_nnz",
+            "_dense_to_csr",
+            "_kernel_csr",
+            "_square_dense",
+            "_tail_max",
+            "_tail_at",
             "_tv_sparse",
             "_tv_of",
             "_exact",
@@ -444,6 +450,27 @@ EQUIVALENT: dict[str, str] = {
         "ork(A) < n**3 / _KERNEL_DIV)` -> `return _density(A) < 0.1 or (n >= _SPARSE_MIN_STATES and _square_work("
         "A) <= n**3 / _KERNEL_DIV)`"
     ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_kernel_csr:`if n < _SPARSE_MIN_STATES:` -> `if n <= _SPARSE_MIN_STATES:`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_kernel_csr:`if cnt.sum() >= 0.5 * n * n: # a square of fewer than n³/_KERN"
+        "EL_DIV multiply-adds needs this, at least` -> `if cnt.sum() > 0.5 * n * n: # a square of fewer than "
+        "n³/_KERNEL_DIV multiply-adds needs this, at least`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_kernel_csr:`if cnt.sum() >= 0.5 * n * n: # a square of fewer than n³/_KERN"
+        "EL_DIV multiply-adds needs this, at least` -> `if cnt.sum() >= 1.0 * n * n: # a square of fewer than"
+        " n³/_KERNEL_DIV multiply-adds needs this, at least`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_kernel_csr:`return S if _square_work(S) < n**3 / _KERNEL_DIV else None` ->"
+        " `return S if _square_work(S) <= n**3 / _KERNEL_DIV else None`"
+    ): _PRODUCT_CHOICE,
+    (
+        "srchain/mixing_powers.py:_tail_max:`if out[i] == out[i] and not acc <= out[i]:` -> `if out[i] == out"
+        "[i] and not acc < out[i]:`"
+    ): "equal values: where acc == out[i], writing acc into out[i] changes nothing",
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
