@@ -265,3 +265,29 @@ def test_the_range_finder_refuses_early_and_widens_to_the_predicted_rank():
     assert L is not None and 60 <= L.U.shape[1] <= 120
     assert np.all(np.abs(X - L.U @ L.V).sum(axis=1) <= L.err + 1e-13)
     assert rng.columns < 128
+
+
+def test_the_run_kernel_takes_unsorted_and_duplicate_columns(monkeypatch):
+    """The blocked kernel walks each block's columns in ascending order: ``_square`` sorts a CSR whose indices are
+    not sorted first (the same bits as the sorted matrix), and a column stored twice in a row adds both terms."""
+    A = _random_csr(30, 7, False)
+    perm = np.random.default_rng(3).permutation
+    idx, dat = A.indices.copy(), A.data.copy()
+    for i in range(30):  # shuffle each row's entries
+        a, b = A.indptr[i], A.indptr[i + 1]
+        p = perm(b - a)
+        idx[a:b], dat[a:b] = idx[a:b][p], dat[a:b][p]
+    U = sp.csr_matrix((dat, idx, A.indptr.copy()), shape=A.shape)
+    assert not U.has_sorted_indices
+    kernel, calls = powers._square_to_dense, []
+    monkeypatch.setattr(powers, "_square_to_dense", lambda *a: calls.append(1) or kernel(*a))
+    monkeypatch.setattr(powers, "_square_work", lambda M: M.shape[0] ** 3 / 20.0)  # the kernel's range
+    assert np.array_equal(powers._square(powers._Pow("sparse", S=U)).D, _entrywise_square(A)) and calls == [1]
+    # row 0 holds column 5 twice (0.25, then 0.5); row 5 is e_5: the square's entry (0, 5) adds both terms
+    B = sp.csr_matrix(
+        (np.array([0.25, 0.5, 1.0]), np.array([5, 5, 5]), np.array([0, 2, 2, 2, 2, 2, 3, 3])), shape=(7, 7)
+    )
+    assert B.has_sorted_indices and np.array_equal(B.indices, [5, 5, 5])  # duplicates kept, not summed
+    out = np.zeros((7, 7))
+    kernel(B.indptr, B.indices, B.data, *powers._row_runs(B.indptr, B.indices), out)
+    assert out[0, 5] == 0.75 and out[5, 5] == 1.0 and np.count_nonzero(out) == 2
