@@ -254,11 +254,11 @@ EQUIVALENT: dict[str, str] = {
     "srchain/mixing.py:spectral_bounds:`if n <= _DENSE_EIG_MAX:` -> `if n < _DENSE_EIG_MAX:`": (
         "at n = 600 ARPACK instead of the dense eigensolver: the same λ* to 1e-12"
     ),
-    'srchain/mixing.py:spectral_bounds:`vals = eigs(A.T.tocsc(), k=min(6, n - 2), which="LM", '
-    "return_eigenvectors=False, tol=1e-12, maxiter=20 * n)` -> `vals = eigs(A.T.tocsc(), k=min(6, n - 2), "
-    'which="LM", return_eigenvectors=False, tol=1e-12, maxiter=21 * n)`': (
-        "an iteration cap ARPACK converges well within"
-    ),
+    (
+        'srchain/mixing.py:spectral_bounds:`A.T.tocsc(), k=min(6, n - 2), which="LM", return_eigenvectors=False, '
+        'tol=1e-12, maxiter=20 * n, v0=v0` -> `A.T.tocsc(), k=min(6, n - 2), which="LM", return_eigenvectors=False, '
+        "tol=1e-12, maxiter=21 * n, v0=v0`"
+    ): ("an iteration cap ARPACK converges well within"),
     "srchain/mixing.py:spectral_bounds:`vals = np.array([1.0, 1.0])` -> `vals = np.array([2.0, 1.0])`": (
         "ARPACK's failure fallback: λ* = 1 or 2, t_rel = inf and the same note either way"
     ),
@@ -454,14 +454,14 @@ EQUIVALENT: dict[str, str] = {
         "srchain/mixing_powers.py:_kernel_csr:`if n < _SPARSE_MIN_STATES:` -> `if n <= _SPARSE_MIN_STATES:`"
     ): _PRODUCT_CHOICE,
     (
-        "srchain/mixing_powers.py:_kernel_csr:`if cnt.sum() >= 0.5 * n * n: # a square of fewer than n³/_KERN"
-        "EL_DIV multiply-adds needs this, at least` -> `if cnt.sum() > 0.5 * n * n: # a square of fewer than "
-        "n³/_KERNEL_DIV multiply-adds needs this, at least`"
+        "srchain/mixing_powers.py:_kernel_csr:`if cnt.sum() >= 0.5 * n * n: # a screen, not a bound: a power'"
+        "s pattern half full squares far above n³/16` -> `if cnt.sum() > 0.5 * n * n: # a screen, not a bound"
+        ": a power's pattern half full squares far above n³/16`"
     ): _PRODUCT_CHOICE,
     (
-        "srchain/mixing_powers.py:_kernel_csr:`if cnt.sum() >= 0.5 * n * n: # a square of fewer than n³/_KERN"
-        "EL_DIV multiply-adds needs this, at least` -> `if cnt.sum() >= 1.0 * n * n: # a square of fewer than"
-        " n³/_KERNEL_DIV multiply-adds needs this, at least`"
+        "srchain/mixing_powers.py:_kernel_csr:`if cnt.sum() >= 0.5 * n * n: # a screen, not a bound: a power'"
+        "s pattern half full squares far above n³/16` -> `if cnt.sum() >= 1.0 * n * n: # a screen, not a boun"
+        "d: a power's pattern half full squares far above n³/16`"
     ): _PRODUCT_CHOICE,
     (
         "srchain/mixing_powers.py:_kernel_csr:`return S if _square_work(S) < n**3 / _KERNEL_DIV else None` ->"
