@@ -33,6 +33,7 @@ of the stationary law. With ``d(t) = max_x ½‖P^t(x, ·) − π‖₁``:
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -163,8 +164,8 @@ def _exact(
     within the bound of ε is decided by :func:`srchain.mixing_cert.decide_starts` (no BLAS) on the exact forms,
     and raises ``_Ambiguous`` (redo uncompressed) on a compressed one. Returns (t_mix, info dict).
 
-    ``stages``, when a list, receives one ``(stage, form, rows, seconds)`` tuple per step (each squaring, each
-    compression attempt, each product of the binary search), for profiling; it changes nothing else.
+    ``stages``, when a list, receives one ``(stage, form, rows, seconds, system_seconds)`` tuple per step (each
+    squaring, each compression attempt, each product of the binary search), for profiling; it changes nothing else.
     """
     n = A.shape[0]
     psum = float(pi.sum())
@@ -177,13 +178,13 @@ def _exact(
         "margin": 0.0,
     }
     rho = row_sum_bound(A)
-    clock = [time.perf_counter()]
+    clock = [time.perf_counter(), os.times().system]
 
     def stage(name: str, form: str, rows: int) -> None:
         if stages is not None:
-            now = time.perf_counter()
-            stages.append((name, form, int(rows), round(now - clock[0], 4)))
-            clock[0] = now
+            now, system = time.perf_counter(), os.times().system
+            stages.append((name, form, int(rows), round(now - clock[0], 4), round(system - clock[1], 3)))
+            clock[0], clock[1] = now, system
 
     def decide(tv, margin, starts, t, lowrank):
         """Every start decided: certified, else by the fixed-order fallback (exact forms only)."""

@@ -95,7 +95,7 @@ def test_stage_record_covers_the_run():
     K = len(squares)  # squarings P^2 … P^(2^(K)) were formed; the search runs over k = K−1 … 0
     assert 2 ** (K - 1) < t <= 2**K + 1 or K == 0
     assert len(searches) == K - 1
-    assert all(sec >= 0.0 for *_, sec in stages)
+    assert all(s[3] >= 0.0 and s[4] >= 0.0 for s in stages)  # seconds, and system seconds
     assert any(s[0].startswith("compress") and s[1] == "lowrank" for s in stages) == (info["compressed_at"] is not None)
 
 
@@ -111,16 +111,19 @@ class _CountingRng:
         return self.rng.standard_normal(shape)
 
 
+def _decaying(n: int, c: float, seed: int) -> np.ndarray:
+    """U diag(σ) Vᵀ with σ_j = exp(−c√j), the decay of a 2-D chain's powers (random orthogonal U, V)."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (U * np.exp(-c * np.sqrt(np.arange(n)))[None, :]) @ V.T
+
+
 def test_range_finder_refuses_a_slowly_decaying_spectrum_early():
     """Singular values σ_j = exp(−√j) (the 2-D kernels' shape: numerical rank ≈ 1190 at 1e-15, far above
     r_max = 300): refused after at most 256 sketch columns. The geometric rule alone drew 512 here (and on the coupled
     100 × 100 chain's P⁴, 2048 columns in 153 s) before refusing."""
-    n = 1200
-    rng = np.random.default_rng(3)
-    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    sig = np.exp(-np.sqrt(np.arange(n)))
-    Q = mixing_mod._Pow("dense", D=(U * sig[None, :]) @ V.T)
+    Q = mixing_mod._Pow("dense", D=_decaying(1200, 1.0, 3))
     counter = _CountingRng(0)
     assert mixing_mod._compress(Q, 300, counter) is None
     assert counter.columns <= 256
@@ -135,3 +138,19 @@ def test_range_finder_still_compresses_a_low_rank_power():
     counter = _CountingRng(0)
     L = mixing_mod._compress(mixing_mod._Pow("dense", D=D), D.shape[0] // 8, counter)
     assert L is not None and L.U.shape[1] <= D.shape[0] // 8 and L.err.max() < 1e-11
+
+
+def test_the_range_finder_refuses_early_and_widens_to_the_predicted_rank():
+    """σ_j = exp(−c√j) at 600 states: rank ≈ (ln 10¹⁴ / c)² at float64 noise, r_max = 150. For c = 2 (rank ≈ 260)
+    the sketch is refused before it reaches r_max columns (the former factor 2 on the predicted rank drew 187 first);
+    for c = 3.6 (rank ≈ 80) it is accepted and certified, widened from 32 columns towards the predicted rank (fewer
+    than the 128 that doubling draws)."""
+    rng = _CountingRng(0)
+    assert mixing_mod._compress(mixing_mod._Pow("dense", D=_decaying(600, 2.0, 1)), 150, rng) is None
+    assert rng.columns < 150
+    X = _decaying(600, 3.6, 1)
+    rng = _CountingRng(0)
+    L = mixing_mod._compress(mixing_mod._Pow("dense", D=X), 150, rng)
+    assert L is not None and 60 <= L.U.shape[1] <= 120
+    assert np.all(np.abs(X - L.U @ L.V).sum(axis=1) <= L.err + 1e-13)
+    assert rng.columns < 128
