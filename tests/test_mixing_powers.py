@@ -199,7 +199,16 @@ def test_the_dense_to_csr_kernels_give_scipys_csr(n, m, seed, density):
     powers._dense_to_csr(D, indptr, indices, data)
     ref = sp.csr_matrix(D)
     assert np.array_equal(indptr, ref.indptr) and np.array_equal(indices, ref.indices)
+    assert np.array_equal(powers._dense_col_nnz(D), np.bincount(ref.indices, minlength=m))
     assert np.array_equal(data, ref.data)
+
+
+def test_column_counts_over_several_column_blocks():
+    """The column counts are taken 256 columns per parallel block: every column counted once, across blocks and in
+    a last partial block."""
+    rng = np.random.default_rng(2)
+    D = np.where(rng.random((7, 700)) < 0.4, 1.5, 0.0)
+    assert np.array_equal(powers._dense_col_nnz(D), (D != 0).sum(axis=0))
 
 
 def test_a_dense_power_of_bounded_support_is_squared_by_the_kernel(monkeypatch):

@@ -143,6 +143,7 @@ TARGETS: dict[str, Target] = {
             "_row_runs",
             "_square_to_dense",
             "_dense_row_nnz",
+            "_dense_col_nnz",
             "_dense_to_csr",
             "_kernel_csr",
             "_square_dense",
@@ -464,13 +465,18 @@ EQUIVALENT: dict[str, str] = {
         "d: a power's pattern half full squares far above n³/16`"
     ): _PRODUCT_CHOICE,
     (
-        "srchain/mixing_powers.py:_kernel_csr:`return S if _square_work(S) < n**3 / _KERNEL_DIV else None` ->"
-        " `return S if _square_work(S) <= n**3 / _KERNEL_DIV else None`"
+        "srchain/mixing_powers.py:_kernel_csr:`if float(np.dot(_dense_col_nnz(D).astype(float), cnt.astype(fl"
+        "oat))) >= n**3 / _KERNEL_DIV:` -> `if float(np.dot(_dense_col_nnz(D).astype(float), cnt.astype(float"
+        "))) > n**3 / _KERNEL_DIV:`"
     ): _PRODUCT_CHOICE,
     (
         "srchain/mixing_powers.py:_tail_max:`if out[i] == out[i] and not acc <= out[i]:` -> `if out[i] == out"
         "[i] and not acc < out[i]:`"
     ): "equal values: where acc == out[i], writing acc into out[i] changes nothing",
+    (
+        "srchain/mixing_powers.py:_dense_col_nnz:`for b in prange((m + 255) // 256):` -> `for b in prange((m "
+        "+ 256) // 256):`"
+    ): "one more block only when m is a multiple of 256, and its column range [m, m) is empty",
 }
 
 #: Hand-planted bugs: (file, the exact text, its replacement, the test that must catch it, that test's arguments).
