@@ -63,6 +63,8 @@ __all__ = [
     "grid_limit_chain",
     "stall_set",
     "grid_estimate",
+    "prepare_rows",
+    "chunk_rows",
     "GRID_METHODS",
 ]
 
@@ -390,7 +392,7 @@ _ASSEMBLY_BYTES = 40
 _FILL_BYTES = 12
 
 
-def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, samples=64):
+def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, samples=64, with_tables=False):
     """``(bytes, nnz)`` of :func:`grid_transition_matrix` *and its stationary solve*: the entries kept on evenly
     spaced sample rows (as many as one chunk's tables hold at the widest window), scaled to all rows; nothing of
     size n × window is allocated.
@@ -399,21 +401,23 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     elimination in the natural order (banded or nested dissection alike: a state's move window couples every state
     in it, so eliminating it fills its whole window): :data:`_FILL_BYTES` per state of every row's window. On a grid
     holding 0 the windows near 0 span nearly every state (bf16 on [−4, 10]: about 10,600 entries kept per row but
-    windows of up to all 33,185 states, about 10 GiB of fill), which is why such grids are refused early."""
+    windows of up to all 33,185 states, about 10 GiB of fill), which is why such grids take
+    :mod:`srchain.grid_dense`'s route. ``with_tables``: also the bytes of one chunk's move tables (a third item)."""
     alpha = check_alpha(alpha)
     grads = _gradients(problem, grid)
     spread = _reach(noise, grads, alpha, tol)
     n = grid.size
     lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
     widest = int(np.max(hi - lo)) + 1
-    fit = max(1, int(CHUNK_BYTES // (grid.dim * (widest + 2) * 8 * _TABLES)))
+    fit = min(n, max(1, int(CHUNK_BYTES // (grid.dim * (widest + 2) * 8 * _TABLES))))  # rows of one chunk
     idx = np.unique(np.linspace(0, n - 1, min(n, samples, fit)).astype(np.int64))
     targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[idx], idx, sr_bits)
     per_row = count_rows(targets, probs, grid, tol, own) / idx.size
     nnz = per_row * n * 1.1 + n
     fill = _FILL_BYTES * float(np.sum(hi - lo + 1)) if grid.dim == 1 else 0.0
     tables = min(CHUNK_BYTES, fit * widest * grid.dim * 8 * _TABLES)
-    return int(nnz * _ASSEMBLY_BYTES + n * grid.dim * 8 * 4 + tables + fill), int(nnz)
+    need = int(nnz * _ASSEMBLY_BYTES + n * grid.dim * 8 * 4 + tables + fill)
+    return (need, int(nnz), int(tables)) if with_tables else (need, int(nnz))
 
 
 #: SR's move law is a divided *second* difference of the excess at gaps ``h``: its rounding error relative to a
@@ -453,21 +457,9 @@ def _check_resolvable(noise: NoiseModel, grid, alpha, method, bits) -> None:
             )
 
 
-def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):
-    r"""The exact transition matrix of SR, SR with ``sr_bits`` random bits, or R on ``grid`` (a format's grid).
-
-    Returns an :class:`srchain.operators.Operator` (``P`` row-stochastic, :math:`P = T_\alpha^\top`); its
-    ``window`` is the widest row's window. See the module docstring for the move laws.
-
-    Raises
-    ------
-    SrchainError
-        The estimated memory exceeds ``max_bytes``, k-bit SR's staircase would need more than
-        :data:`KBIT_MAX_WORK` CDF evaluations, or the grid's smallest gap is below :data:`_RESOLVE_SR` ·α·std
-        (:data:`_RESOLVE_FIRST` for R and k-bit SR), where float64 cannot resolve the move law's differences.
-    """
-    from srchain.operators import Operator
-
+def prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits):
+    """The checked arguments of an assembly of T_α on ``grid`` and its chunks of rows: ``(alpha, method, bits,
+    grads, chunks, width)`` (see :func:`grid_transition_matrix` for what is refused)."""
     alpha = check_alpha(alpha)
     method = _rule(method)
     bits = check_sr_bits(sr_bits)
@@ -486,6 +478,36 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
                 f"use fewer --sr-bits (exact up to about k = {int(math.log2(KBIT_MAX_WORK / max(work / 2**bits, 1)))}"
                 f" here), a smaller grid or a smaller alpha"
             )
+    return alpha, method, bits, grads, chunks, width
+
+
+def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b):
+    """CSR pieces ``(lengths, columns, values, dropped)`` of the rows ``a ≤ i < b`` of T_α (:func:`prepare_rows`'
+    arguments), their move laws checked."""
+    idx = np.arange(a, b)
+    targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[a:b], idx, bits)
+    # the same invariants as on the lattice: each 1-D law sums to 1 within its window's tail (before the rows are
+    # renormalised, which would hide a law that does not), and the matrix is stochastic
+    check_move_laws(probs, tol + noise.table_error, a, f"T_alpha at alpha = {alpha:g}")
+    return build_rows(targets, probs, grid, tol, own)
+
+
+def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):
+    r"""The exact transition matrix of SR, SR with ``sr_bits`` random bits, or R on ``grid`` (a format's grid).
+
+    Returns an :class:`srchain.operators.Operator` (``P`` row-stochastic, :math:`P = T_\alpha^\top`); its
+    ``window`` is the widest row's window. See the module docstring for the move laws.
+
+    Raises
+    ------
+    SrchainError
+        The estimated memory exceeds ``max_bytes``, k-bit SR's staircase would need more than
+        :data:`KBIT_MAX_WORK` CDF evaluations, or the grid's smallest gap is below :data:`_RESOLVE_SR` ·α·std
+        (:data:`_RESOLVE_FIRST` for R and k-bit SR), where float64 cannot resolve the move law's differences.
+    """
+    from srchain.operators import Operator
+
+    alpha, method, bits, grads, chunks, width = prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits)
     if max_bytes is not None:
         need, nnz = grid_estimate(problem, noise, grid, alpha, method, tol, bits)
         check_memory(
@@ -499,12 +521,7 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
     lengths, cols, vals, dropped = [], [], [], 0.0
     n = grid.size
     for a, b in chunks:  # chunks of rows, each vectorised / compiled
-        idx = np.arange(a, b)
-        targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[a:b], idx, bits)
-        # the same invariants as on the lattice: each 1-D law sums to 1 within its window's tail (before the rows
-        # are renormalised, which would hide a law that does not), and the matrix is stochastic
-        check_move_laws(probs, tol + noise.table_error, a, f"T_alpha at alpha = {alpha:g}")
-        ln, ci, va, dr = build_rows(targets, probs, grid, tol, own)
+        ln, ci, va, dr = chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b)
         lengths.append(ln)
         cols.append(ci)
         vals.append(va)

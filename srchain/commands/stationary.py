@@ -65,11 +65,19 @@ def solve_alpha(
 
     spec = spec_from_options(options, max_states=max_states)
     lat = spec.lattice
-    op = transition_matrix(
-        spec.problem, spec.noise, lat, alpha, method=method, tol=tol, max_bytes=max_bytes, sr_bits=spec.sr_bits
-    )
-    held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
-    res = stationary(op, method=solver, max_bytes=max_bytes - held)
+    if _route(spec, alpha, method, tol, solver)[0] == "dense":
+        from srchain.grid_dense import grid_law_dense
+
+        res, nnz, dropped = grid_law_dense(
+            spec.problem, spec.noise, lat, alpha, method, tol, spec.sr_bits, max_bytes=max_bytes
+        )
+    else:
+        op = transition_matrix(
+            spec.problem, spec.noise, lat, alpha, method=method, tol=tol, max_bytes=max_bytes, sr_bits=spec.sr_bits
+        )
+        held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
+        res = stationary(op, method=solver, max_bytes=max_bytes - held)
+        nnz, dropped = int(op.P.nnz), float(op.dropped_mass)
     if pi_limit is None and limit_store is not None:
         from srchain.results import open_results
 
@@ -82,11 +90,24 @@ def solve_alpha(
         "entropy": entropy(res.pi),
         "solver": res.method,
         "underflow": int(res.underflow),
-        "dropped_mass": float(op.dropped_mass),
-        "nnz": int(op.P.nnz),
+        "dropped_mass": float(dropped),
+        "nnz": int(nnz),
     }
     arrays = {"pi": res.pi, **{k: (np.nan if row[k] is None else row[k]) for k in _SCALARS}}
     return row, arrays
+
+
+def _route(spec, alpha: float, method: str, tol: float, solver: str) -> tuple[str, float]:
+    """``("dense", bytes)`` where the law on a format's 1-D grid takes :mod:`srchain.grid_dense`'s route (rows so
+    wide that the dense array of rates costs less than T_α in CSR with its fill), ``("sparse", 0.0)`` otherwise."""
+    from srchain.grids import Grid
+
+    if not isinstance(spec.lattice, Grid) or spec.lattice.dim != 1 or solver not in ("auto", "dense"):
+        return "sparse", 0.0
+    from srchain.grid_dense import law_route
+
+    route, need = law_route(spec.problem, spec.noise, spec.lattice, alpha, method, tol, spec.sr_bits, solver)
+    return (route, need) if route == "dense" else ("sparse", 0.0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +169,16 @@ def run(args: argparse.Namespace) -> int:
     # everything that grows with the problem, estimated before any of it is allocated: the largest α's operator
     # (the widest window) with its solver, and Ũ with T̃ and their solver for the limit
     need = 0.0
-    if todo:
+    route, dense_need = _route(spec, max(todo), args.method, args.tol, args.solver) if todo else ("sparse", 0.0)
+    if route == "dense":  # rows spanning nearly every state (a grid holding 0 in bf16/fp16): n × n rates, dense GTH
+        need = dense_need
+        check_memory(
+            need,
+            limit_bytes,
+            f"the dense rates of T_alpha at alpha = {max(todo):g} on {lat.size:.3g} states with dense GTH",
+            _coarser(lat) + " or a smaller alpha",
+        )
+    elif todo:
         op_bytes, nnz = estimate(spec.problem, spec.noise, lat, max(todo), args.method, args.tol)
         need = op_bytes + solver_bytes(lat.size, nnz, args.solver)
         check_memory(

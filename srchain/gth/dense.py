@@ -12,11 +12,11 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from srchain.gth.front import front_eliminate
+from srchain.gth.front import front_eliminate, front_eliminate_split
 from srchain.gth.multifrontal import Fronts, Tree, multifrontal_solve
 from srchain.gth.scaling import EXP_FLOOR, law_from_mant_expo, zero_pivot
 
-__all__ = ["small_gth", "dense_gth"]
+__all__ = ["small_gth", "dense_gth", "dense_gth_rates"]
 
 
 def _rates(A: sp.csr_matrix) -> np.ndarray:
@@ -67,19 +67,57 @@ def small_gth(A: sp.csr_matrix) -> np.ndarray:
     return law_from_mant_expo(mant, expo)
 
 
-def dense_gth(A: sp.csr_matrix) -> np.ndarray:
-    """The stationary law of ``A`` by the blocked dense kernel: one front that owns every state, eliminated by
-    :func:`srchain.gth.front.front_eliminate` and back-substituted by
-    :func:`srchain.gth.multifrontal.multifrontal_solve`.
+def dense_gth(A: sp.csr_matrix, threads: int | None = None) -> np.ndarray:
+    """The stationary law of ``A`` by the blocked dense kernel: :func:`dense_gth_rates` of its off-diagonal rates.
 
     Raises
     ------
     SrchainError
         A zero pivot (the chain is reducible, or its rates underflow).
     """
-    n = A.shape[0]
-    F = _rates(A)
-    status = front_eliminate(F, n)
+    return dense_gth_rates(_rates(A), threads)
+
+
+def dense_gth_rates(F: np.ndarray, threads: int | None = None, progress: bool = False) -> np.ndarray:
+    """The stationary law of the chain whose off-diagonal rates are the dense ``n × n`` array ``F`` (its diagonal
+    must be 0; ``F`` is overwritten by the factor): one front that owns every state, eliminated by
+    :func:`srchain.gth.front.front_eliminate` (each panel's rows split over ``threads`` threads from
+    :data:`srchain.gth.sparse.SPLIT_FRONT` states on: the same bits) and back-substituted by
+    :func:`srchain.gth.multifrontal.multifrontal_solve`. ``progress``: a tqdm bar of the elimination's work (on a
+    terminal only).
+
+    Raises
+    ------
+    SrchainError
+        A zero pivot (the chain is reducible, or its rates underflow).
+    """
+    from srchain.gth.sparse import SPLIT_FRONT, _threads
+
+    n = F.shape[0]
+    nthreads = _threads(threads)
+    bar, on_panel = None, None
+    if progress:
+        from tqdm.auto import tqdm
+
+        # eliminating state p updates (n − p − 1)² entries: the bar counts the work done, in percent
+        bar = tqdm(total=100.0, desc="dense GTH", unit="%", disable=None, bar_format="{l_bar}{bar}| {n:.0f}%")
+
+        def on_panel(p1):
+            bar.update(100.0 * (1.0 - ((n - p1) / n) ** 3) - bar.n)
+
+    try:
+        if nthreads > 1 and n >= SPLIT_FRONT:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(nthreads - 1) as ex:
+                status = front_eliminate_split(F, n, ex.submit, nthreads, on_panel)
+        elif on_panel is not None:  # one part: the caller's thread does every row (the same operations)
+            status = front_eliminate_split(F, n, None, 1, on_panel)
+        else:
+            status = front_eliminate(F, n)
+    finally:
+        if bar is not None:
+            bar.close()
     if status:
         raise zero_pivot(status - 1)
     one = np.zeros(1, dtype=np.int64)

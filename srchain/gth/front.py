@@ -199,12 +199,13 @@ def front_eliminate(F, k):
     return 0
 
 
-def front_eliminate_split(F, k, submit, parts: int) -> int:
+def front_eliminate_split(F, k, submit, parts: int, on_panel=None) -> int:
     """:func:`front_eliminate` with each panel's update of the rows below it split into ``parts`` row ranges, the
     first run by the caller and the others by ``submit`` (a thread pool's ``submit``; the kernels release the GIL).
     The same bits as :func:`front_eliminate`: a row's update reads only itself and the panel's pivot rows, and how
     the rows are grouped changes no operation on any entry (see :func:`update_rows`). For the largest fronts, near
-    the root of a separator tree, which would otherwise be eliminated by one thread while the others wait."""
+    the root of a separator tree, which would otherwise be eliminated by one thread while the others wait.
+    ``on_panel(p1)``, if given, is called after each panel (the first ``p1`` states eliminated)."""
     m = F.shape[0]
     kk = min(k, m - 1)
     inv = np.empty(_PANEL)
@@ -225,5 +226,7 @@ def front_eliminate_split(F, k, submit, parts: int) -> int:
         update_rows(F, p0, p1, inv, cuts[0], cuts[1], nzs[0])
         for f in futs:
             f.result()
+        if on_panel is not None:
+            on_panel(p1)
         p0 = p1
     return 0

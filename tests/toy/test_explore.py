@@ -201,6 +201,43 @@ def test_the_curves_are_sent_whole_on_load(app):
     assert sent[0][2]["mass"] == list(ex.src_curve.data["mass"])
 
 
+def test_a_finished_sweep_sends_the_curves_whole():
+    """The end of a sweep sends the curves whole: a patch lost on its way to the browser (the browser test once
+    waited 300 s for curves whose sweep had finished) is repaired by the sweep's last message."""
+    from bokeh.document import Document
+    from bokeh.document.events import ModelChangedEvent
+
+    ex = E.Explorer(background=False, alpha=0.1)
+    doc = Document()
+    doc.add_root(ex.src_curve)
+    sent = []
+    doc.on_change(sent.append)
+    try:
+        ex.delta = 1.0  # a new setting: a new sweep, run to its end in this thread
+    finally:
+        doc.remove_root(ex.src_curve)
+    # the last change of the curves' data (patches included)
+    last = [e for e in sent if getattr(e, "model", None) is ex.src_curve and hasattr(e, "attr")][-1]
+    assert isinstance(last, ModelChangedEvent) and last.attr == "data"
+    assert np.all(np.isfinite(np.asarray(last.new["mass"], dtype=float)))
+
+
+def test_a_sweep_that_raises_says_so_in_the_page(monkeypatch, capsys):
+    """A bug in the sweep is shown in the page and its traceback goes to the server's log, instead of curves that
+    silently stop filling in."""
+    import srchain.toy.explore.background as B
+
+    def broken(*args):
+        raise RuntimeError("planted")
+
+    ex = E.Explorer(background=False, alpha=0.1)
+    monkeypatch.setattr(B, "curve_point", broken)
+    ex.delta = 1.0
+    assert ex.message.visible and "internal error while computing the curves over α" in ex.message.object
+    assert "planted" in ex.message.object and not ex.progress.visible
+    assert "RuntimeError: planted" in capsys.readouterr().err
+
+
 def test_the_url_holds_the_state_whatever_the_browser_reports_first():
     """The browser's own report of its URL (its first, raw one) is answered by the state, on the next tick."""
     from panel.io.location import Location
@@ -288,11 +325,17 @@ def _serve(port):
             "p = argparse.ArgumentParser(); m.configure(p); sys.exit(m.run(p.parse_args(sys.argv[1:])))",
             *args,
         ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # the server's output goes to a file, never to a pipe: a pipe nobody reads fills (64 KiB: a few tracebacks) and
+    # then blocks the server's next write, its event loop with it, and the page stops changing
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="srchain-explore-", suffix=".log", delete=False) as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = log.name  # type: ignore[attr-defined]
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"the server exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
+            raise AssertionError(f"the server exited with {proc.returncode}: {server_log(proc)[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
                 if r.status == 200:
@@ -301,6 +344,23 @@ def _serve(port):
             time.sleep(0.3)
     proc.kill()
     raise AssertionError("the server did not answer within 90 s")
+
+
+def _stop(proc) -> None:
+    """Stop the server started by :func:`_serve` and remove its log."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=20)
+    os.unlink(proc.log_path)
+
+
+def server_log(proc) -> str:
+    """What the server started by :func:`_serve` has printed so far."""
+    with open(proc.log_path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
 
 
 def _poll(fn, timeout=60.0, what="condition", every=0.1):
@@ -386,11 +446,7 @@ def test_browser_alpha_slider_changes_law_and_tv():
             finally:
                 browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
     # offline: every request went to the app itself (no CDN)
     outside = [u for u in requests if not u.startswith((base, f"ws://127.0.0.1:{port}", "data:", "blob:"))]
     assert not outside, f"requests outside the app: {outside[:5]}"

@@ -5,7 +5,6 @@ are answered in the page, 2-D heat maps have colour bars. The screenshots of the
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +34,7 @@ def server():
     port = T._free_port()
     proc = T._serve(port)
     yield {"base": f"http://127.0.0.1:{port}", "proc": proc}
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    T._stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +94,26 @@ def _text(locator) -> str:
     )
 
 
+def _wait_for_curves(server, page, timeout=300):
+    """Wait until every point of the curves over α is in the page; on a timeout, say what the page and the server
+    held (the page's message line, the curves' points, the server's log)."""
+    mass = "Array.from(m.data.mass)"
+
+    def done():
+        return all(v is not None and v == v for v in _model(page, "srchain-curves", mass) or [None])
+
+    try:
+        T._poll(done, timeout=timeout, what="the curves over α")
+    except AssertionError as exc:
+        have = _model(page, "srchain-curves", mass)
+        message = page.locator(".alert").all_inner_texts() if page.locator(".alert").count() else []
+        alive = server["proc"].poll() is None
+        raise AssertionError(
+            f"{exc}; the page's curves: {have}; its messages: {message}; server alive: {alive}; the server's log "
+            f"ends: {_server_log(server)[-4000:]}"
+        ) from None
+
+
 def _shots_dir(tmp_path) -> Path:
     d = os.environ.get("SRCHAIN_SCREENSHOTS")
     out = Path(d) if d else tmp_path
@@ -125,13 +140,7 @@ def test_law_plot_is_scaled_to_the_laws_not_to_f(server, page, tmp_path):
         assert np.max(np.abs(plotted - law)) < 1e-15
     # the screenshot of the docs (the default view: SR at α = 0.01 on the toy problem, curves drawn)
     attr = _open(page, server, "?alpha=0.01", want_alpha="0.01")
-    T._poll(
-        lambda: all(
-            v is not None and v == v for v in _model(page, "srchain-curves", "Array.from(m.data.mass)") or [None]
-        ),
-        timeout=300,
-        what="the curves over α",
-    )
+    _wait_for_curves(server, page)
     page.wait_for_timeout(500)
     page.screenshot(path=str(_shots_dir(tmp_path) / "law.png"), full_page=False)
 
@@ -216,16 +225,8 @@ def test_a_bad_value_is_answered_next_to_its_box_and_the_view_is_kept(server, pa
 
 
 def _server_log(server) -> str:
-    """What the server printed so far (non-blocking read of its pipe)."""
-    import fcntl
-
-    out = server["proc"].stdout
-    fd = out.fileno()
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-    try:
-        return out.read() or ""
-    except (BlockingIOError, TypeError):
-        return ""
+    """What the server printed so far."""
+    return T.server_log(server["proc"])
 
 
 def test_bad_url_parameters_are_named_and_alpha_snaps_to_the_grid(server, page):
@@ -253,13 +254,7 @@ def test_heat_maps_have_colour_bars_and_a_log_scale(server, page, tmp_path):
     lim = np.array(_model(page, "srchain-heat-limit", "Array.from(m.data.image[0])"), dtype=float)
     assert hi == pytest.approx(max(law.max(), np.nanmax(lim)))
     assert 0 < lo < law[law > 0].min() * 1.000001 or lo == pytest.approx(hi * 1e-12)
-    T._poll(
-        lambda: all(
-            v is not None and v == v for v in _model(page, "srchain-curves", "Array.from(m.data.mass)") or [None]
-        ),
-        timeout=300,
-        what="the curves over α",
-    )
+    _wait_for_curves(server, page)
     page.wait_for_timeout(500)
     page.screenshot(path=str(_shots_dir(tmp_path) / "heat.png"), full_page=False)
     # the linear option

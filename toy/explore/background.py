@@ -71,7 +71,26 @@ class Background:
         self.progress.value = 0
         self.progress.visible = True
         self.progress_text.object = "computing the curves over α…"
-        self._submit(self._sweep_pool, self._sweep, s, method, eps, want_mix, gen)
+        fut = self._submit(self._sweep_pool, self._sweep, s, method, eps, want_mix, gen)
+        fut.add_done_callback(functools.partial(self._sweep_failed, gen))
+
+    def _sweep_failed(self, gen, fut):
+        """A sweep that raised (a bug): its traceback to the server's log and its message to the page, instead of
+        curves that silently stop filling in."""
+        if fut.cancelled() or fut.exception() is None:
+            return
+        import sys
+        import traceback
+
+        exc = fut.exception()
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+
+        def show():
+            if gen == self._gen:
+                self._show_error(f"internal error while computing the curves over α: {exc!r}")
+                self.progress.visible = False
+
+        self._dispatch(show)
 
     def _sweep(self, s, method, eps, want_mix, gen):
         # the current α's neighbours first, so the slider's next steps are cache hits soonest
@@ -130,6 +149,9 @@ class Background:
             return
         self.progress.visible = False
         self.progress_text.object = ""
+        # the finished curves are sent whole: the page then holds every point even where one of the patches above
+        # never reached it (a patch applied while the browser was still connecting, for one)
+        self._resend()
 
     @staticmethod
     def _curve_patch(points, floor) -> dict:

@@ -1,0 +1,162 @@
+r"""The stationary law of a chain on a format's grid whose rows are dense: T_α's rates assembled straight into an
+``n × n`` array and solved by dense GTH.
+
+On a 1-D grid holding 0 in bf16 or fp16 the move windows of the states near 0 span nearly every state (bf16 on
+[−4, 10]: 33,185 values, about 10,600 entries kept per row): eliminating any state fills its whole window, so the
+sparse solvers' factor is dense anyway, and T_α in CSR (12 bytes an entry, 40 while it is assembled) plus that fill
+needs 23–27 GiB there, against 8.2 GiB for the dense array of rates. Here each chunk of rows is assembled and checked
+exactly as :func:`srchain.grid_chains.grid_transition_matrix` does (the same entries, bit for bit) and scattered
+into the array; its diagonal is dropped (GTH never reads it) and the law is
+:func:`srchain.gth.dense.dense_gth_rates`' (the same bits as :func:`srchain.gth.dense_gth` of the CSR T_α, on any
+number of threads). The residual :math:`\|\pi P - \pi\|_1` is computed by assembling the rows once more, a chunk at
+a time, since the elimination overwrites the array.
+
+:func:`law_route` says which route a law takes: this one where its memory is smaller than the sparse route's
+estimate (:func:`srchain.grid_chains.grid_estimate`), the CSR operator and the stationary solvers otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from srchain.budget import check_memory, format_bytes
+from srchain.errors import SrchainError
+from srchain.grid_chains import CHUNK_BYTES, _check_resolvable, chunk_rows, grid_estimate, prepare_rows
+from srchain.operator_checks import check_dropped, check_stochastic
+
+__all__ = ["dense_bytes", "route_bytes", "law_route", "grid_law_dense"]
+
+#: A progress bar (on a terminal) for the elimination of this many states or more (about 10 s on 2 cores).
+_BAR_STATES = 8000
+#: The dense route is considered from this many states on (below, the sparse solvers are fast whatever the fill).
+DENSE_ROUTE_MIN = 1500
+
+
+def dense_bytes(n: int, tables: float = CHUNK_BYTES) -> float:
+    """Memory of :func:`grid_law_dense` on ``n`` states (bytes): the array of rates, one chunk's move ``tables``
+    (at most :data:`srchain.grid_chains.CHUNK_BYTES`), its assembled rows (40 bytes an entry against the tables' 96
+    a window slot: under half the tables) and a few vectors per state."""
+    return 8.0 * n * n + 1.5 * tables + 64.0 * n
+
+
+def route_bytes(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None) -> tuple[float, float]:
+    """``(dense, sparse)``: the memory of :func:`grid_law_dense` and of the sparse route (T_α in CSR with its
+    assembly, :func:`srchain.grid_chains.grid_estimate`, and the solver's relabelled copy) for a law on ``grid``.
+    Nothing of size ``n × window`` is allocated."""
+    need, nnz, tables = grid_estimate(problem, noise, grid, alpha, method, tol, sr_bits, with_tables=True)
+    return dense_bytes(grid.size, tables), float(need) + 12.0 * nnz
+
+
+def law_route(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, solver="auto") -> tuple[str, float]:
+    """``(route, bytes)``: ``"dense"`` (:func:`grid_law_dense`) for a 1-D chain on a format's grid of at least
+    :data:`DENSE_ROUTE_MIN` states whose dense route needs less memory than its sparse route (:func:`route_bytes`),
+    or whenever ``solver`` is ``"dense"``/``"gth-dense"`` on a 1-D format's grid; ``"sparse"`` otherwise."""
+    from srchain.grids import Grid
+
+    dense, sparse = route_bytes(problem, noise, grid, alpha, method, tol, sr_bits)
+    if not isinstance(grid, Grid) or grid.dim != 1 or solver not in ("auto", "dense", "gth-dense"):
+        return "sparse", sparse
+    if solver != "auto" or (grid.size >= DENSE_ROUTE_MIN and dense < sparse):
+        return "dense", dense
+    return "sparse", sparse
+
+
+def _chunks_of(problem, noise, grid, alpha, method, tol, sr_bits):
+    """The checked arguments and chunks of :func:`srchain.grid_chains.prepare_rows`, the grid's gaps checked."""
+    alpha, method, bits, grads, chunks, _ = prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits)
+    _check_resolvable(noise, grid, alpha, method, bits)
+    return alpha, method, bits, grads, chunks
+
+
+def _rows(args, a, b):
+    """Rows ``a ≤ i < b`` of T_α as a checked CSR block ``(b − a) × n`` and the largest dropped mass."""
+    problem, noise, grid, alpha, method, tol, grads, bits = args
+    ln, ci, va, dr = chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b)
+    indptr = np.zeros(b - a + 1, dtype=np.int64)
+    np.cumsum(ln, out=indptr[1:])
+    block = sp.csr_matrix((va, ci, indptr), shape=(b - a, grid.size))
+    check_stochastic(block, f"T_alpha at alpha = {alpha:g}")
+    return block, dr
+
+
+def grid_law_dense(
+    problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, max_bytes=None, threads=None, progress=None
+):
+    r"""The stationary law :math:`\pi_\alpha` of SR (Eq. 6 on the grid), SR with ``sr_bits`` random bits or R on
+    ``grid``, by dense GTH on T_α's rates assembled as an ``n × n`` array (see the module docstring).
+
+    Parameters
+    ----------
+    problem, noise, grid, alpha, method, tol, sr_bits
+        As :func:`srchain.grid_chains.grid_transition_matrix`.
+    max_bytes : float, optional
+        Refuse (before allocating) when :func:`dense_bytes` exceeds it.
+    threads : int, optional
+        Threads of the elimination (default: the CPUs this process may use, at most 16); the law's bits do not
+        depend on it.
+    progress : callable, optional
+        Called with a short text as each phase (assembly, elimination, residual) starts.
+
+    Returns
+    -------
+    tuple
+        ``(result, nnz, dropped)``: a :class:`srchain.stationary.StationaryResult` (method ``"gth-dense"``), the
+        entries T_α keeps and its largest dropped row mass.
+
+    Raises
+    ------
+    SrchainError
+        Memory, the grid's gaps or the arguments as :func:`srchain.grid_chains.grid_transition_matrix`; a chain
+        without a self-loop (its aperiodicity is not checked here); a zero pivot (reducible, or its rates underflow).
+    """
+    from srchain.gth.dense import dense_gth_rates
+    from srchain.stationary import StationaryResult
+
+    t0 = time.perf_counter()
+    n = grid.size
+    check_memory(
+        dense_bytes(n),
+        max_bytes,
+        f"the dense rates of T_alpha on the {getattr(grid, 'format', 'fixed')} grid of {n:.3g} states "
+        f"({format_bytes(8.0 * n * n)} for the array)",
+        "use a smaller domain (the grid is finest near 0), a coarser format or a smaller alpha",
+    )
+    alpha, method, bits, grads, chunks = _chunks_of(problem, noise, grid, alpha, method, tol, sr_bits)
+    args = (problem, noise, grid, alpha, method, tol, grads, bits)
+    say = progress or (lambda text: None)
+    say(f"assembling T_alpha's {n} x {n} rates")
+    F = np.zeros((n, n))
+    nnz, dropped, loops = 0, 0.0, 0
+    for a, b in chunks:
+        block, dr = _rows(args, a, b)
+        rows = np.repeat(np.arange(a, b), np.diff(block.indptr))
+        F[rows, block.indices] = block.data
+        diag = F[np.arange(a, b), np.arange(a, b)]
+        loops += int(np.count_nonzero(diag > 0))
+        F[np.arange(a, b), np.arange(a, b)] = 0.0
+        nnz += block.nnz
+        dropped = max(dropped, dr)
+    check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
+    if n > 1 and loops == 0:
+        raise SrchainError(
+            "T_alpha has no self-loop, so the dense route cannot vouch for its aperiodicity; use --solver gth"
+        )
+    say(f"eliminating {n} states (dense GTH)")
+    pi = dense_gth_rates(F, threads, progress=n >= _BAR_STATES) if n > 1 else np.ones(1)
+    del F
+    say("the residual")
+    flow = np.zeros(n)
+    for a, b in chunks:
+        block, _ = _rows(args, a, b)
+        flow += block.T @ pi[a:b]
+    res = StationaryResult(
+        pi=pi,
+        residual=float(np.abs(flow - pi).sum()),
+        method="gth-dense",
+        underflow=int(np.sum(pi == 0.0)),
+        seconds=time.perf_counter() - t0,
+    )
+    return res, nnz, dropped

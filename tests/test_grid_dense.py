@@ -1,0 +1,86 @@
+"""The dense route for a grid chain whose rows span nearly every state (srchain.grid_dense): T_α's rates assembled
+straight into an n × n array and solved by dense GTH. It must give the law of the CSR T_α's dense GTH bit for bit,
+on any number of threads, pick itself only where it needs less memory than the sparse route, refuse before
+allocating, and be what `srchain stationary` runs there."""
+
+import json
+
+import numpy as np
+import pytest
+from cli_helpers import assert_one_line_error, run
+
+from srchain.errors import SrchainError
+from srchain.grid_chains import grid_transition_matrix
+from srchain.grid_dense import DENSE_ROUTE_MIN, grid_law_dense, law_route, route_bytes
+from srchain.grids import Grid
+from srchain.gth import dense_gth
+from srchain.noise import make_noise
+from srchain.problems import get_problem
+from srchain.stationary import stationary
+
+NOISE = make_noise("gaussian", 2.0)
+# fp16's subnormals (gaps 2^-24) around 0, α·σ far wider than the domain: every row spans every state
+DOMAIN = (-(2.0**-14), 2.0**-15)
+TOY = get_problem("toy", domain=DOMAIN)
+GRID = Grid.of("fp16", DOMAIN)
+
+
+@pytest.fixture(scope="module")
+def operator():
+    return grid_transition_matrix(TOY, NOISE, GRID, 1e-3)
+
+
+def test_the_route_with_less_memory_is_taken(operator):
+    n = GRID.size
+    assert n >= DENSE_ROUTE_MIN
+    assert operator.P.nnz > 0.99 * n * n  # rows span (nearly) every state
+    dense, sparse = route_bytes(TOY, NOISE, GRID, 1e-3)
+    assert dense > 8.0 * n * n and sparse > 40.0 * operator.P.nnz
+    assert law_route(TOY, NOISE, GRID, 1e-3) == (("dense", dense) if dense < sparse else ("sparse", sparse))
+    # bf16 on [−4, 10] (the issue's grid: 33,185 values, rows of ~10,600 entries): 8.2 GiB of rates against
+    # 23–27 GiB for T_α in CSR with its fill
+    wide = get_problem("toy", domain=(-4.0, 10.0))
+    bf = Grid.of("bf16", (-4.0, 10.0))
+    dense, sparse = route_bytes(wide, NOISE, bf, 0.01)
+    assert dense < 11 * 2**30 < 20 * 2**30 < sparse
+    assert law_route(wide, NOISE, bf, 0.01) == ("dense", dense)
+    # a grid away from 0 keeps narrow rows and the sparse route, unless the dense solver is asked for
+    far = get_problem("toy", domain=(1.0, 8.0))
+    bf = Grid.of("bf16", (1.0, 8.0))
+    assert law_route(far, NOISE, bf, 0.01)[0] == "sparse"
+    assert law_route(far, NOISE, bf, 0.01, solver="dense")[0] == "dense"
+    assert law_route(far, NOISE, bf, 0.01, solver="gth")[0] == "sparse"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_same_bits_as_dense_gth_of_the_csr_operator(operator, threads):
+    res, nnz, dropped = grid_law_dense(TOY, NOISE, GRID, 1e-3, threads=threads)
+    assert np.array_equal(res.pi, dense_gth(operator.P, threads=1))
+    assert nnz == operator.P.nnz and dropped == operator.dropped_mass
+    assert res.method == "gth-dense" and res.underflow == 0
+    # the residual is computed from rows assembled again: that of the CSR operator up to the order of its sums
+    ref = float(np.abs(operator.P.T @ res.pi - res.pi).sum())
+    assert res.residual == pytest.approx(ref, rel=1e-6, abs=1e-15) and res.residual < 1e-13
+    # and the law is the chain's: the sparse solver's to its relative accuracy
+    sparse = stationary(operator, method="gth")
+    assert np.max(np.abs(res.pi - sparse.pi) / sparse.pi) < 1e-10
+
+
+def test_refused_before_allocating():
+    with pytest.raises(SrchainError, match="dense rates of T_alpha") as err:
+        grid_law_dense(TOY, NOISE, GRID, 1e-3, max_bytes=8.0 * GRID.size**2)
+    assert "\n" not in str(err.value)
+
+
+def test_srchain_stationary_takes_the_dense_route(tmp_path, operator, capsys):
+    out = tmp_path / "law.json"
+    lo, hi = DOMAIN
+    chain = ["--problem", "toy", "--format", "fp16", "--domain", f"{lo:.14f}", f"{hi:.15f}", "--alpha", "0.001"]
+    code, _, err = run(["stationary", *chain, "--solver", "dense", "--json", str(out)], capsys)
+    assert code == 0, err
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["solver"] == "gth-dense" and row["nnz"] == operator.P.nnz
+    assert np.array_equal(np.array(row["pi"]), dense_gth(operator.P))
+    # its memory is checked before any work, in one line
+    code, _, err = run(["stationary", *chain, "--solver", "dense", "--max-memory", "0.01"], capsys)
+    assert_one_line_error(code, err, "dense rates of T_alpha")
