@@ -4,10 +4,11 @@ Objective (8), Gaussian σ = 2. For each case the fixed grid has as many states 
 domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π solved with `auto`), per state.
 
 * bf16 on [−4, 10]: every value, 33,185 states. T_α there is *not* sparse: the ~30,000 values within 1 of zero
-  are each a target of every state near zero, so a row keeps about 6,400 entries at every α (measured on sample
+  are each a target of every state near zero, so a row keeps about 10,600 entries at every α (measured on sample
   rows, the estimate of srchain.grid_chains.grid_estimate), and the windows near zero span nearly every state, so
-  the solve's fill adds ~10 GiB: the estimate is 20–22 GiB and the CLI refuses the grid. The benchmark reports that
-  estimate, and times the α → 0 limit (Ũ, π̃), which is tridiagonal, on both grids.
+  the solve's fill adds ~10 GiB: the sparse route's estimate is 23–27 GiB, and ``srchain stationary`` takes the dense
+  route there (``--dense`` below). The benchmark reports that estimate, and times the α → 0 limit (Ũ, π̃), which is
+  tridiagonal, on both grids.
 * bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001; on fp16
   ``auto`` solves by banded GTH on each row's envelope, also timed against the full band it replaced (same bits).
 * The grid simulator (SR, α = 0.01; one chain, and two chains on one core) against the bare draws it makes (one
@@ -21,6 +22,9 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
   2⁻⁸) at α = 2e-4 (the step's reach, 3e-3, spans one or two cells; at bench_stationary.py's 5e-4 the separators
   are thicker and the solve takes minutes). ``--format bf16 --lo 0.03125 --hi 8 --alpha 5e-5``: 1025² again, over
   eight binades.
+* ``--dense``: bf16 on [−4, 10] solved by the dense route (srchain.grid_dense; 8.2 GiB of rates), phase by phase,
+  with its peak RSS and the fixed grid of the same size at the same α; and the chunk of rows around 0 assembled by
+  the compiled Gaussian quadrature against the array form it replaced (the same bits).
 * ``--lumping``: bf16 on [−4, 10], row by row: how many rows are distinct (exact lumping), and whether each row's
   law sums to 1 before renormalisation.
 
@@ -28,6 +32,7 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
     python benchmarks/bench_formats.py --simulator   # the simulator rows only
     python benchmarks/bench_formats.py --two-d [--format fp16 --lo 3 --hi 6 --alpha 2e-4]   # about 5 minutes
     python benchmarks/bench_formats.py --lumping --alpha 0.01
+    python benchmarks/bench_formats.py --dense --alpha 0.01    # bf16 [-4, 10] by the dense route, ~10 minutes
 """
 
 from __future__ import annotations
@@ -253,6 +258,86 @@ def lumping(alpha: float) -> int:
     return 0
 
 
+def dense_law(alpha: float) -> int:
+    """``--dense``: bf16 on [−4, 10] (33,185 states, rows of ~10,600 entries) solved by the dense route
+    (srchain.grid_dense): its phases, the peak RSS, the law's findings, and in the same run the fixed grid with as
+    many states at the same α (T_α + π by ``auto``), and the assembly's quadrature on the chunk of rows around 0 by
+    the compiled Gaussian kernel against the array form it replaced (the same bits)."""
+    import copy
+
+    import numpy as np
+
+    from srchain.grid_chains import chunk_rows, prepare_rows
+    from srchain.grid_dense import grid_law_dense, route_bytes
+    from srchain.grids import Grid
+    from srchain.lattice import Lattice
+    from srchain.noise import GaussianNoise, make_noise
+    from srchain.operators import limit_chain, transition_matrix
+    from srchain.problems import get_problem
+    from srchain.stationary import stationary
+
+    class ArrayForm(GaussianNoise):  # the same law through the generic array-form quadrature (before this round)
+        def pdf(self, a):
+            return GaussianNoise.pdf(self, a)
+
+    noise = make_noise("gaussian", 2.0)
+    old = copy.copy(noise)
+    object.__setattr__(old, "__class__", ArrayForm)
+    toy = get_problem("toy")
+    bf = Grid.of("bf16", (-4.0, 10.0))
+    n = bf.size
+    out = {"benchmark": "formats --dense", "grid": "bf16 [-4, 10]", "states": n, "alpha": alpha}
+    out["loadavg_before"] = list(os.getloadavg())
+    dense_b, sparse_b = route_bytes(toy, noise, bf, alpha)
+    out["estimate_dense_gib"], out["estimate_sparse_gib"] = round(dense_b / 2**30, 2), round(sparse_b / 2**30, 2)
+    # the quadrature, new against old, on the chunk of rows holding 0 (the widest windows)
+    a_, m_, bits, grads, chunks, _ = prepare_rows(toy, noise, bf, alpha, "sr", 1e-14, None)
+    zero = int(np.searchsorted(bf.points[:, 0], 0.0))
+    a, b = next((a, b) for a, b in chunks if a <= zero < b)
+    chunk_rows(toy, noise, bf, a_, m_, 1e-14, grads, bits, a, min(b, a + 8))  # compile
+    t_new, new_rows = _timed(lambda: chunk_rows(toy, noise, bf, a_, m_, 1e-14, grads, bits, a, b), repeat=1)
+    t_old, old_rows = _timed(lambda: chunk_rows(toy, old, bf, a_, m_, 1e-14, grads, bits, a, b), repeat=1)
+    out["chunk_rows"] = [a, b]
+    out["chunk_entries"] = int(new_rows[2].size)
+    out["chunk_seconds_compiled"], out["chunk_seconds_array_form"] = round(t_new, 2), round(t_old, 2)
+    out["chunk_same_bits"] = bool(
+        np.array_equal(new_rows[1], old_rows[1])
+        and np.array_equal(new_rows[2].view(np.int64), old_rows[2].view(np.int64))
+    )
+    del new_rows, old_rows
+    # the law by the dense route, phase by phase
+    stamps = [("start", time.perf_counter())]
+    res, nnz, dropped = grid_law_dense(
+        toy, noise, bf, alpha, progress=lambda s: stamps.append((s, time.perf_counter()))
+    )
+    stamps.append(("end", time.perf_counter()))
+    out["phases_seconds"] = {stamps[i][0]: round(stamps[i + 1][1] - stamps[i][1], 1) for i in range(1, len(stamps) - 1)}
+    out["seconds"] = round(stamps[-1][1] - stamps[0][1], 1)
+    out["peak_rss_gib"] = _peak_rss_gb()
+    x = bf.points[:, 0]
+    lim = stationary(limit_chain(toy, noise, bf).t_tilde).pi
+    out.update(
+        nnz_per_row=round(nnz / n, 1),
+        residual=res.residual,
+        underflow=res.underflow,
+        mass_within_half_of_zero=float(res.pi[np.abs(x) < 0.5].sum()),
+        expected_distance=float(np.sum(res.pi * np.abs(x - 4.75))),
+        limit_mass_within_half_of_zero=float(lim[np.abs(x) < 0.5].sum()),
+        tv_to_limit=float(0.5 * np.abs(res.pi - lim).sum()),
+    )
+    # the fixed grid with as many states, the same α, in the same run
+    fixed = Lattice.from_domain(14.0 / (n - 1), (-4.0, 10.0))
+    t_T, op = _timed(lambda: transition_matrix(toy, noise, fixed, alpha), repeat=1)
+    t_pi, _ = _timed(lambda: stationary(op), repeat=1)
+    out["fixed_seconds"] = round(t_T + t_pi, 2)
+    out["fixed_nnz_per_row"] = round(op.P.nnz / n, 1)
+    out["per_state_format_over_fixed"] = round(out["seconds"] / out["fixed_seconds"], 1)
+    out["loadavg_after"] = list(os.getloadavg())
+    json.dump(out, sys.stdout, indent=1)
+    print()
+    return 0
+
+
 def two_d(fmt: str, lo: float, hi: float, alpha: float) -> int:
     """The 2-D case: the format's product box and the fixed lattice of the same size, each in a fresh process."""
     out: dict = {"benchmark": "formats-2d", "loadavg_before": list(os.getloadavg()), "cases": []}
@@ -289,6 +374,7 @@ def main() -> int:
     ap.add_argument("--lumping", action="store_true", help="only the bf16 [-4, 10] row investigation (at --alpha)")
     ap.add_argument("--two-d-case", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--simulator", action="store_true", help="only the grid simulator rows (a few seconds)")
+    ap.add_argument("--dense", action="store_true", help="only bf16 [-4, 10] by the dense route (at --alpha; ~10 min)")
     args = ap.parse_args()
     if args.two_d_case:
         kind, fmt, lo, hi, alpha = args.two_d_case
@@ -296,6 +382,8 @@ def main() -> int:
         return 0
     if args.lumping:
         return lumping(args.alpha)
+    if args.dense:
+        return dense_law(args.alpha)
     if args.two_d:
         return two_d(args.format, args.lo, args.hi, args.alpha)
     import numpy as np

@@ -49,12 +49,12 @@ from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grids import Grid, axis_parity, axis_values
-from srchain.noise import NoiseModel
+from srchain.noise import GaussianNoise, NoiseModel
 from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rounding import check_sr_bits, kbit_up_probability
-from srchain.wide_moves import WIDE, _integral
+from srchain.wide_moves import WIDE, _integral, gauss_hat_integrals
 
 __all__ = [
     "grid_transition_matrix",
@@ -170,26 +170,68 @@ def _wide_cells(noise, x, g, alpha, vp, t, valid, probs):
     if not math.isfinite(std):
         return probs
     nv = vp.shape[0] - 2
-    h0 = vp[t + 1] - vp[t]
-    h1 = vp[t + 2] - vp[t + 1]
-    wide = valid & (np.maximum(h0, h1) <= WIDE * alpha * std)
-    if not wide.any():
+    r, w = _wide_list(vp, t, valid, WIDE * alpha * std)
+    if not r.size:
         return probs
-    r, w = np.nonzero(wide)
-    c = t[r, w]
-    a = _arg(x[r], vp[c + 1], g[r], alpha)
-    H0 = h0[r, w] / alpha
-    H1 = h1[r, w] / alpha
-    lower = H0 * _integral(noise.pdf, a, H0, 1.0, True)
-    upper = H1 * _integral(noise.pdf, a, H1, -1.0, True)
-    law = lower + upper
-    first = c == 0  # the tails beyond the grid, only where they are added
+    if type(noise).pdf is GaussianNoise.pdf:  # the same bits in two compiled passes around NumPy's exp
+        a, lower, upper = gauss_hat_integrals(x, g, alpha, vp, t, r, w, float(noise.s))
+    else:
+        c = t[r, w]
+        a = _arg(x[r], vp[c + 1], g[r], alpha)
+        H0 = (vp[c + 1] - vp[c]) / alpha
+        H1 = (vp[c + 2] - vp[c + 1]) / alpha
+        lower = H0 * _integral(noise.pdf, a, H0, 1.0, True)
+        upper = H1 * _integral(noise.pdf, a, H1, -1.0, True)
+    edge = np.empty(2 * t.shape[0], dtype=np.int64)
+    ks = edge[: _place_law(probs, r, w, t, lower, upper, nv, edge)]  # (probs: a fresh array of the caller's)
+    # the tails beyond the grid, only where they are added: at the lowest and the highest value
+    c = t[r[ks], w[ks]]
+    first = c == 0
     last = (c == nv - 1) & ~first
-    law[first] = noise.sf(a[first]) + upper[first]
-    law[last] = noise.cdf(a[last]) + lower[last]
-    out = probs.copy()
-    out[r, w] = law
-    return out
+    law = lower[ks] + upper[ks]
+    law[first] = noise.sf(a[ks][first]) + upper[ks][first]
+    law[last] = noise.cdf(a[ks][last]) + lower[ks][last]
+    probs[r[ks], w[ks]] = law
+    return probs
+
+
+@njit(cache=True, nogil=True)
+def _wide_list(vp, t, valid, limit):
+    """The cells ``(r, w)`` (row-major, as ``np.nonzero``) whose gaps on both sides are at most ``limit``."""
+    n, W = t.shape
+    count = 0
+    for i in range(n):
+        for j in range(W):
+            c = t[i, j]
+            if valid[i, j] and max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
+                count += 1
+    r = np.empty(count, dtype=np.int64)
+    w = np.empty(count, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        for j in range(W):
+            c = t[i, j]
+            if valid[i, j] and max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
+                r[k] = i
+                w[k] = j
+                k += 1
+    return r, w
+
+
+@njit(cache=True, nogil=True)
+def _place_law(probs, r, w, t, lower, upper, nv, edge):
+    """``probs[r, w] = lower + upper`` at every wide cell; the cells at the lowest or highest value, whose tails
+    beyond the grid replace one half, are listed in ``edge``: returns how many (at most two a row: a row's valid
+    targets are distinct values of the grid)."""
+    m = 0
+    for k in range(r.size):
+        i, j = r[k], w[k]
+        probs[i, j] = lower[k] + upper[k]
+        c = t[i, j]
+        if c == 0 or c == nv - 1:
+            edge[m] = k
+            m += 1
+    return m
 
 
 @njit(cache=True, nogil=True)

@@ -112,3 +112,33 @@ def test_a_move_law_that_does_not_sum_to_one_is_refused_not_renormalised(monkeyp
     with pytest.raises(SrchainError, match="move law") as e:
         transition_matrix(get_problem("toy", domain=(-1e-3, 1e-3)), NOISE, Grid.of("bf16", (-1e-3, 1e-3)), 0.01)
     assert "\n" not in str(e.value)
+
+
+class _ArrayFormGaussian(type(NOISE)):  # the same law; its own pdf sends the cells through the generic array form
+    def pdf(self, a):
+        return type(NOISE).pdf(self, a)
+
+
+@pytest.mark.parametrize("sigma,batch", [(2.0, 1), (0.7, 4)])
+def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch):
+    """srchain.wide_moves.gauss_hat_integrals replaces, for Gaussian noise, the array form that evaluates 32
+    densities per wide cell through NumPy temporaries: the same operations in the same order with NumPy's exp, so T_α
+    keeps its bits, on any number of threads."""
+    import numba
+
+    noise = make_noise("gaussian", sigma, batch=batch)
+    generic = _ArrayFormGaussian(sigma=sigma, batch=batch)
+    domain = (-(2.0**-13), 2.0**-14)  # fp16's subnormals and the binade above them: 3073 values, every cell wide
+    toy = get_problem("toy", domain=domain)
+    grid = Grid.of("fp16", domain)
+    for alpha in (0.1, 1e-3):
+        ref = transition_matrix(toy, generic, grid, alpha).P
+        before = numba.get_num_threads()
+        for threads in (1, before):
+            numba.set_num_threads(threads)
+            try:
+                P = transition_matrix(toy, noise, grid, alpha).P
+            finally:
+                numba.set_num_threads(before)
+            assert np.array_equal(P.indices, ref.indices) and np.array_equal(P.indptr, ref.indptr)
+            assert np.array_equal(P.data.view(np.int64), ref.data.view(np.int64))

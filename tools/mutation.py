@@ -166,6 +166,25 @@ TARGETS: dict[str, Target] = {
         ),
         per_module=10,
     ),
+    "grid_dense": Target(
+        ("srchain/grid_dense.py", "srchain/wide_moves.py", "srchain/grid_chains.py", "srchain/gth/dense.py"),
+        ("tests/test_grid_dense.py", "tests/test_grid_resolution.py"),
+        (
+            "dense_bytes",
+            "route_bytes",
+            "law_route",
+            "_rows",
+            "grid_law_dense",
+            "gauss_hat_integrals",
+            "_gauss_nodes",
+            "_gauss_sums",
+            "_wide_cells",
+            "_wide_list",
+            "_place_law",
+            "dense_gth_rates",
+        ),
+        per_module=8,
+    ),
     "bounds": Target(("srchain/bounds.py",), ("tests/test_bounds_exact.py", "tests/test_bounds.py")),
     "simulate": Target(
         (

@@ -128,7 +128,8 @@ def run(args) -> int:
             need + 12.0 * nnz,
             limit,
             f"T_alpha on the {grid_label(grid)} ({grid.size} states, about {nnz:.3g} entries) with its solve",
-            "use a smaller --domain (a format's grid is finest near 0) or smaller --alpha",
+            "use a smaller --domain (a format's grid is finest near 0) or smaller --alpha; `srchain stationary "
+            "--format ...` solves SR's law on such a grid by its dense route",
         )
         grids.append((name, grid))
     total = len(grids) * len(args.alpha) * ((3 if args.sr_bits else 2) + (0 if args.no_bc else 1))
