@@ -28,6 +28,7 @@ _LAZY = {
     "Lattice": ("srchain.lattice", "Lattice"),
     "Grid": ("srchain.grids", "Grid"),
     "stall_set": ("srchain.grid_chains", "stall_set"),
+    "grid_law_dense": ("srchain.grid_dense", "grid_law_dense"),
     "Problem": ("srchain.problems", "Problem"),
     "problem": ("srchain.problems", "get_problem"),
     "register_problem": ("srchain.problems", "register"),

@@ -18,6 +18,8 @@ estimate (:func:`srchain.grid_chains.grid_estimate`), the CSR operator and the s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +28,12 @@ from srchain.budget import check_memory, format_bytes
 from srchain.errors import SrchainError
 from srchain.grid_chains import CHUNK_BYTES, _check_resolvable, chunk_rows, grid_estimate, prepare_rows
 from srchain.operator_checks import check_dropped, check_stochastic
+
+if TYPE_CHECKING:
+    from srchain.grids import Grid
+    from srchain.noise import NoiseModel
+    from srchain.problems import Problem
+    from srchain.stationary import StationaryResult
 
 __all__ = ["dense_bytes", "route_bytes", "law_route", "grid_law_dense"]
 
@@ -83,8 +91,17 @@ def _rows(args, a, b):
 
 
 def grid_law_dense(
-    problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, max_bytes=None, threads=None, progress=None
-):
+    problem: Problem,
+    noise: NoiseModel,
+    grid: Grid,
+    alpha: float,
+    method: str = "sr",
+    tol: float = 1e-14,
+    sr_bits: int | None = None,
+    max_bytes: float | None = None,
+    threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[StationaryResult, int, float]:
     r"""The stationary law :math:`\pi_\alpha` of SR (Eq. 6 on the grid), SR with ``sr_bits`` random bits or R on
     ``grid``, by dense GTH on T_α's rates assembled as an ``n × n`` array (see the module docstring).
 
@@ -113,7 +130,7 @@ def grid_law_dense(
         without a self-loop (its aperiodicity is not checked here); a zero pivot (reducible, or its rates underflow).
     """
     from srchain.gth.dense import dense_gth_rates
-    from srchain.stationary import StationaryResult
+    from srchain.stationary import StationaryResult  # noqa: F811 - the class at run time
 
     t0 = time.perf_counter()
     n = grid.size

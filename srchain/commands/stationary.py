@@ -67,7 +67,9 @@ def solve_alpha(
     lat = spec.lattice
     if _route(spec, alpha, method, tol, solver)[0] == "dense":
         from srchain.grid_dense import grid_law_dense
+        from srchain.grids import Grid
 
+        assert isinstance(lat, Grid)  # (the dense route is taken on a format's grid only)
         res, nnz, dropped = grid_law_dense(
             spec.problem, spec.noise, lat, alpha, method, tol, spec.sr_bits, max_bytes=max_bytes
         )
