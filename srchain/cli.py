@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -68,12 +69,22 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+    """An ArgumentParser whose errors are one line on stderr and exit status 2, and which reads ``-1e-3`` (a negative
+    number in exponent form) as a value, as it reads ``-0.001``: argparse's own pattern (Python ≤ 3.12) took it for
+    an option, so ``--domain -6e-5 3e-5`` failed with "expected 2 arguments"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message):  # noqa: D401 - argparse API
         prog = self.prog.split()[0] if self.prog else "srchain"
         sys.stderr.write(f"{prog}: error: {message}\n")
         raise SystemExit(2)
+
+
+#: A negative number as a command-line value: ``-4``, ``-0.5``, ``-.5``, ``-6e-5``, ``-1.5E+3``, ``-inf``, ``-nan``.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------------------------

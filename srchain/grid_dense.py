@@ -2,9 +2,9 @@ r"""The stationary law of a chain on a format's grid whose rows are dense: T_α'
 ``n × n`` array and solved by dense GTH.
 
 On a 1-D grid holding 0 in bf16 or fp16 the move windows of the states near 0 span nearly every state (bf16 on
-[−4, 10]: 33,185 values, about 10,600 entries kept per row): eliminating any state fills its whole window, so the
+[−4, 10]: 33,185 values, about 10,000 entries kept per row): eliminating any state fills its whole window, so the
 sparse solvers' factor is dense anyway, and T_α in CSR (12 bytes an entry, 40 while it is assembled) plus that fill
-needs 23–27 GiB there, against 8.2 GiB for the dense array of rates. Here each chunk of rows is assembled and checked
+needs 23–29 GiB there, against 8.2 GiB for the dense array of rates. Here each chunk of rows is assembled and checked
 exactly as :func:`srchain.grid_chains.grid_transition_matrix` does (the same entries, bit for bit) and scattered
 into the array; its diagonal is dropped (GTH never reads it) and the law is
 :func:`srchain.gth.dense.dense_gth_rates`' (the same bits as :func:`srchain.gth.dense_gth` of the CSR T_α, on any
@@ -17,6 +17,7 @@ estimate (:func:`srchain.grid_chains.grid_estimate`), the CSR operator and the s
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["dense_bytes", "route_bytes", "law_route", "grid_law_dense"]
 
-#: A progress bar (on a terminal) for the elimination of this many states or more (about 10 s on 2 cores).
+#: A progress bar (on a terminal) for the elimination of this many states or more (about 6 s on 2 cores).
 _BAR_STATES = 8000
 #: The dense route is considered from this many states on (below, the sparse solvers are fast whatever the fill).
 DENSE_ROUTE_MIN = 1500
@@ -61,12 +62,13 @@ def route_bytes(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=Non
 def law_route(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, solver="auto") -> tuple[str, float]:
     """``(route, bytes)``: ``"dense"`` (:func:`grid_law_dense`) for a 1-D chain on a format's grid of at least
     :data:`DENSE_ROUTE_MIN` states whose dense route needs less memory than its sparse route (:func:`route_bytes`),
-    or whenever ``solver`` is ``"dense"``/``"gth-dense"`` on a 1-D format's grid; ``"sparse"`` otherwise."""
+    or whenever ``solver`` is ``"dense"``/``"gth-dense"`` on a 1-D format's grid; ``"sparse"`` otherwise. ``bytes``
+    is the chosen route's memory, NaN where the dense route does not apply (a lattice, a 2-D grid, another solver)."""
     from srchain.grids import Grid
 
-    dense, sparse = route_bytes(problem, noise, grid, alpha, method, tol, sr_bits)
     if not isinstance(grid, Grid) or grid.dim != 1 or solver not in ("auto", "dense", "gth-dense"):
-        return "sparse", sparse
+        return "sparse", math.nan
+    dense, sparse = route_bytes(problem, noise, grid, alpha, method, tol, sr_bits)
     if solver != "auto" or (grid.size >= DENSE_ROUTE_MIN and dense < sparse):
         return "dense", dense
     return "sparse", sparse
@@ -77,6 +79,13 @@ def _chunks_of(problem, noise, grid, alpha, method, tol, sr_bits):
     alpha, method, bits, grads, chunks, _ = prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits)
     _check_resolvable(noise, grid, alpha, method, bits)
     return alpha, method, bits, grads, chunks
+
+
+def _bar(chunks, n, desc):
+    """``chunks`` with a tqdm bar (on a terminal, from :data:`_BAR_STATES` states on)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(chunks, desc=desc, unit="chunk", disable=None if n >= _BAR_STATES else True, leave=False)
 
 
 def _rows(args, a, b):
@@ -115,7 +124,8 @@ def grid_law_dense(
         Threads of the elimination (default: the CPUs this process may use, at most 16); the law's bits do not
         depend on it.
     progress : callable, optional
-        Called with a short text as each phase (assembly, elimination, residual) starts.
+        Called with a short text as each phase (assembly, elimination, residual) starts. From
+        :data:`_BAR_STATES` states on, each phase also shows a tqdm bar on a terminal.
 
     Returns
     -------
@@ -147,7 +157,7 @@ def grid_law_dense(
     say(f"assembling T_alpha's {n} x {n} rates")
     F = np.zeros((n, n))
     nnz, dropped, loops = 0, 0.0, 0
-    for a, b in chunks:
+    for a, b in _bar(chunks, n, "T_alpha's rates"):
         block, dr = _rows(args, a, b)
         rows = np.repeat(np.arange(a, b), np.diff(block.indptr))
         F[rows, block.indices] = block.data
@@ -166,7 +176,7 @@ def grid_law_dense(
     del F
     say("the residual")
     flow = np.zeros(n)
-    for a, b in chunks:
+    for a, b in _bar(chunks, n, "residual"):
         block, _ = _rows(args, a, b)
         flow += block.T @ pi[a:b]
     res = StationaryResult(

@@ -133,3 +133,14 @@ def test_console_script_exit_status():
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("lo", ["-6.1e-05", "-6.1E-5", "-4e0", "-.5e1"])
+def test_negative_numbers_in_exponent_form_are_values(lo, tmp_path, capsys):
+    """``--domain -6.1e-05 3e-05`` is two numbers (argparse alone took ``-6.1e-05`` for an option and refused with
+    "expected 2 arguments"); the values then meet the command's own checks."""
+    out = tmp_path / "a.json"
+    code = main(["stationary", "--problem", "toy", "--domain", lo, "10", "--alpha", "0.1", "--json", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert json.loads(out.read_text())["domain"][0][0] == float(lo)
