@@ -167,12 +167,12 @@ def grid_law_dense(
         nnz += block.nnz
         dropped = max(dropped, dr)
     check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
-    if n > 1 and loops == 0:
+    if loops == 0:
         raise SrchainError(
             "T_alpha has no self-loop, so the dense route cannot vouch for its aperiodicity; use --solver gth"
         )
     say(f"eliminating {n} states (dense GTH)")
-    pi = dense_gth_rates(F, threads, progress=n >= _BAR_STATES) if n > 1 else np.ones(1)
+    pi = dense_gth_rates(F, threads, progress=n >= _BAR_STATES)  # (a format's grid holds at least 2 values)
     del F
     say("the residual")
     flow = np.zeros(n)

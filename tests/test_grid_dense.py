@@ -50,6 +50,31 @@ def test_the_route_with_less_memory_is_taken(operator):
     assert law_route(far, NOISE, bf, 0.01)[0] == "sparse"
     assert law_route(far, NOISE, bf, 0.01, solver="dense")[0] == "dense"
     assert law_route(far, NOISE, bf, 0.01, solver="gth")[0] == "sparse"
+    # enough states for the dense route, but narrow rows: the sparse route needs less
+    fp = Grid.of("fp16", (1.0, 8.0))
+    dense, sparse = route_bytes(far, NOISE, fp, 1e-3)
+    assert fp.size >= DENSE_ROUTE_MIN and sparse < dense
+    assert law_route(far, NOISE, fp, 1e-3) == ("sparse", sparse)
+
+
+def test_the_estimates_bound_the_memory_used(operator):
+    """Each route's estimate is at least the memory its arrays take (NumPy's allocations, traced), and the dense one,
+    which decides the route where rows are wide, is within 2x of it (1.48x here)."""
+    import tracemalloc
+
+    dense, sparse = route_bytes(TOY, NOISE, GRID, 1e-3)
+    grid_law_dense(TOY, NOISE, GRID, 1e-3)  # compiled and warm: the traced peak is the arrays'
+    tracemalloc.start()
+    try:
+        grid_law_dense(TOY, NOISE, GRID, 1e-3)
+        dense_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        stationary(grid_transition_matrix(TOY, NOISE, GRID, 1e-3))
+        sparse_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dense_peak <= dense <= 2 * dense_peak
+    assert sparse_peak <= sparse
 
 
 @pytest.mark.parametrize("threads", [1, 2])
