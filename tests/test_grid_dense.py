@@ -109,3 +109,20 @@ def test_srchain_stationary_takes_the_dense_route(tmp_path, operator, capsys):
     # its memory is checked before any work, in one line
     code, _, err = run(["stationary", *chain, "--solver", "dense", "--max-memory", "0.01"], capsys)
     assert_one_line_error(code, err, "dense rates of T_alpha")
+
+
+def test_srchain_formats_solves_a_grid_holding_0_on_the_dense_route(tmp_path, capsys):
+    """`srchain formats` on a grid whose rows span every state: SR's and R's laws come from the dense route (the
+    same bits as grid_law_dense), and the row says why it has no mixing time or drift."""
+    out = tmp_path / "f.json"
+    lo, hi = DOMAIN
+    argv = ["formats", "--formats", "fp16", "--domain", repr(lo), repr(hi), "--alpha", "0.001", "--no-bc"]
+    code, _, err = run([*argv, "--json", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    (study,) = json.loads(out.read_text())["formats"]
+    rows = {r["method"]: r for r in study["results"]}
+    for method in ("sr", "r"):
+        res, _, _ = grid_law_dense(TOY, NOISE, GRID, 1e-3, method)
+        assert rows[method]["law"] == "exact" and np.array_equal(np.array(rows[method]["pi"]), res.pi)
+        assert "dense route" in rows[method]["note"] and rows[method]["mixing_time"] is None
+    assert rows["sr"]["tv_to_limit"] is not None and rows["r"]["stall_count"] is not None

@@ -33,9 +33,9 @@ def test_bf16_around_zero_estimate_counts_the_solve_fill():
 @pytest.mark.parametrize(
     "argv,gib",
     [
-        # `stationary` takes the dense route there (srchain.grid_dense: 8.2 GiB of rates, ~9.2 GiB in all)
+        # both take the dense route there (srchain.grid_dense: 8.2 GiB of rates, ~9.2 GiB in all)
         (["stationary", "--format", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"], "8"),
-        (["formats", "--formats", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"], "16"),
+        (["formats", "--formats", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"], "8"),
     ],
 )
 def test_cli_refuses_bf16_around_zero_in_one_line(argv, gib, capsys):

@@ -106,6 +106,7 @@ def run(args) -> int:
     from srchain.budget import GIB, check_memory, default_max_memory
     from srchain.commands.common import print_table, progress
     from srchain.grid_chains import grid_estimate
+    from srchain.grid_dense import dense_bytes, law_route
     from srchain.grids import Grid, grid_label
     from srchain.noise import make_noise
     from srchain.problems import get_problem
@@ -124,12 +125,21 @@ def run(args) -> int:
         scale = args.scale if args.scale is not None else default_scale(name, args.domain)
         grid = Grid.of(name, problem.domain, delta=args.delta, scale=scale, max_states=args.max_states)
         need, nnz = grid_estimate(problem, noise, grid, max(args.alpha), "sr", 1e-14)
-        check_memory(
+        need, what = (
             need + 12.0 * nnz,
+            f"T_alpha on the {grid_label(grid)} ({grid.size} states, about {nnz:.3g} entries)",
+        )
+        if isinstance(grid, Grid) and law_route(problem, noise, grid, max(args.alpha))[0] == "dense":
+            # rows spanning nearly every state (a grid holding 0 in bf16/fp16): the n × n rates, dense GTH
+            need, what = (
+                dense_bytes(grid.size),
+                f"the dense rates of T_alpha on the {grid_label(grid)} ({grid.size} states)",
+            )
+        check_memory(
+            need,
             limit,
-            f"T_alpha on the {grid_label(grid)} ({grid.size} states, about {nnz:.3g} entries) with its solve",
-            "use a smaller --domain (a format's grid is finest near 0) or smaller --alpha; `srchain stationary "
-            "--format ...` solves SR's law on such a grid by its dense route",
+            f"{what} with its solve",
+            "use a smaller --domain (a format's grid is finest near 0) or smaller --alpha",
         )
         grids.append((name, grid))
     total = len(grids) * len(args.alpha) * ((3 if args.sr_bits else 2) + (0 if args.no_bc else 1))
