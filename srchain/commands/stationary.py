@@ -32,7 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--solver",
         default="auto",
         choices=["auto", "gth", "dense", "banded", "splu"],
-        help="stationary solver (auto picks an exact one for the chain's size)",
+        help="stationary solver (auto picks an exact one for the chain's size; on a format's 1-D grid whose rows span "
+        "nearly every state, e.g. bf16 holding 0, dense GTH on an n x n array of rates, which 'dense' also forces)",
     )
     parser.epilog = (
         "example: srchain stationary --problem toy --method sr --delta 0.5 --noise gaussian --sigma 2 "
