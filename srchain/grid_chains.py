@@ -24,8 +24,8 @@ the deterministic rounding of the mean step plus the noise's correction in terms
 probabilities keep their relative accuracy as in :mod:`srchain.operators`; with :math:`h_t \equiv \Delta` it is
 that module's formula. Where both gaps of a cell are at most :data:`srchain.wide_moves.WIDE` · α·std (bf16
 and fp16 near 0, down to gaps of 9e-41) the differences would be rounding: there the hat function is integrated
-against the noise's density by Gauss–Legendre instead (:func:`_wide_cells`), as :mod:`srchain.wide_moves` does on
-the lattice. R and k-bit SR, first differences of the CDF, are refused below 2^-30·α·std.
+against the noise's density by Gauss–Legendre instead (:mod:`srchain.grid_wide`), as :mod:`srchain.wide_moves` does
+on the lattice. R and k-bit SR, first differences of the CDF, are refused below 2^-30·α·std.
 The ends of the grid carry the clipped tails (the projection the paper assumes).
 
 R (Eq. 4 on the grid) moves to :math:`v_t` when :math:`y` falls between the midpoints around it (ties to even;
@@ -48,13 +48,14 @@ from numba import njit
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
+from srchain.grid_wide import _arg, _wide_cells
 from srchain.grids import Grid, axis_parity, axis_values
-from srchain.noise import GaussianNoise, NoiseModel
+from srchain.noise import NoiseModel
 from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rounding import check_sr_bits, kbit_up_probability
-from srchain.wide_moves import WIDE, _integral, gauss_hat_integrals
+from srchain.wide_moves import WIDE
 
 __all__ = [
     "grid_transition_matrix",
@@ -153,87 +154,6 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
 
 
-def _wide_cells(noise, x, g, alpha, vp, t, valid, probs):
-    r"""SR's law at the cells whose gaps are both at most :data:`srchain.wide_moves.WIDE` · α·std, by quadrature of
-    the noise's density instead of differences of its excess (which lose :math:`4\epsilon(\alpha\,\mathrm{std}/h)^2`
-    relative there: all of it at bf16's gaps near 0). With :math:`a = (x - v_t)/\alpha - g` and
-    :math:`H_{0,1} = h_{t-1,t}/\alpha`, the hat function integrated against the step's density is
-
-    .. math::
-
-        \Pr(Q_s = v_t) = H_0\int_0^1 (1-u)\,f(a + H_0 u)\,du + H_1\int_0^1 (1-u)\,f(a - H_1 u)\,du,
-
-    with :math:`\Pr(\bar\xi \ge a)` (the lowest value) or :math:`\Pr(\bar\xi \le a)` (the highest) in place of the
-    half beyond the grid: every term positive, a few ulps relative however small (:mod:`srchain.wide_moves` does the
-    same on the fixed lattice). Other cells keep ``probs``."""
-    std = float(noise.std)
-    if not math.isfinite(std):
-        return probs
-    nv = vp.shape[0] - 2
-    r, w = _wide_list(vp, t, valid, WIDE * alpha * std)
-    if not r.size:
-        return probs
-    if type(noise).pdf is GaussianNoise.pdf:  # the same bits in two compiled passes around NumPy's exp
-        a, lower, upper = gauss_hat_integrals(x, g, alpha, vp, t, r, w, float(noise.s))
-    else:
-        c = t[r, w]
-        a = _arg(x[r], vp[c + 1], g[r], alpha)
-        H0 = (vp[c + 1] - vp[c]) / alpha
-        H1 = (vp[c + 2] - vp[c + 1]) / alpha
-        lower = H0 * _integral(noise.pdf, a, H0, 1.0, True)
-        upper = H1 * _integral(noise.pdf, a, H1, -1.0, True)
-    edge = np.empty(2 * t.shape[0], dtype=np.int64)
-    ks = edge[: _place_law(probs, r, w, t, lower, upper, nv, edge)]  # (probs: a fresh array of the caller's)
-    # the tails beyond the grid, only where they are added: at the lowest and the highest value
-    c = t[r[ks], w[ks]]
-    first = c == 0
-    last = (c == nv - 1) & ~first
-    law = lower[ks] + upper[ks]
-    law[first] = noise.sf(a[ks][first]) + upper[ks][first]
-    law[last] = noise.cdf(a[ks][last]) + lower[ks][last]
-    probs[r[ks], w[ks]] = law
-    return probs
-
-
-@njit(cache=True, nogil=True)
-def _wide_list(vp, t, valid, limit):
-    """The cells ``(r, w)`` (row-major, as ``np.nonzero``) whose gaps on both sides are at most ``limit``."""
-    n, W = t.shape
-    count = 0
-    for i in range(n):
-        for j in range(W):
-            c = t[i, j]
-            if valid[i, j] and max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
-                count += 1
-    r = np.empty(count, dtype=np.int64)
-    w = np.empty(count, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        for j in range(W):
-            c = t[i, j]
-            if valid[i, j] and max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
-                r[k] = i
-                w[k] = j
-                k += 1
-    return r, w
-
-
-@njit(cache=True, nogil=True)
-def _place_law(probs, r, w, t, lower, upper, nv, edge):
-    """``probs[r, w] = lower + upper`` at every wide cell; the cells at the lowest or highest value, whose tails
-    beyond the grid replace one half, are listed in ``edge``: returns how many (at most two a row: a row's valid
-    targets are distinct values of the grid)."""
-    m = 0
-    for k in range(r.size):
-        i, j = r[k], w[k]
-        probs[i, j] = lower[k] + upper[k]
-        c = t[i, j]
-        if c == 0 or c == nv - 1:
-            edge[m] = k
-            m += 1
-    return m
-
-
 @njit(cache=True, nogil=True)
 def _sr_law(x, g, alpha, vp, t, e, valid):
     """SR's move law along one axis from the excess ``e`` at the window extended by one value each side: per row and
@@ -284,14 +204,6 @@ def _window_args(x, g, alpha, vp, first, m):
             s = 0.0 if d == 0 else d / alpha
             out[i, w] = s - g[i]
     return out
-
-
-def _arg(x, v, g, alpha):
-    """``(x − v)/α − g``: exactly −g at ``v = x``; ``±inf`` when ``(x − v)/α`` overflows (the tails are 0 there)."""
-    d = x - v
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        s = np.where(d == 0, 0.0, d / alpha)
-    return s - g
 
 
 def _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits):

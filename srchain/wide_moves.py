@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
-from numba import njit
 
 from srchain.errors import SrchainError
-from srchain.noise import _INV_SQRT_2PI, NoiseModel
+from srchain.noise import NoiseModel
 
 __all__ = ["WIDE", "NODES", "is_wide", "wide_sr_laws", "wide_r_law", "discrete_sr_laws"]
 
@@ -158,93 +156,3 @@ def discrete_sr_laws(noise: NoiseModel, grads: np.ndarray, tau: float, offs: np.
         ge += p * np.clip(dn, 0.0, 1.0)
         le += p * np.clip(up, 0.0, 1.0)
     return exact, ge, le
-
-
-#: Cells per block of :func:`gauss_hat_integrals` (its two node arrays: 1 MiB, in L2).
-_CELL_BLOCK = 1 << 12
-#: Cells from which :func:`gauss_hat_integrals` uses a second thread (about 10 ms of work on one).
-_CELLS_PER_THREAD = 1 << 16
-
-
-def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
-    r"""SR's hat-function integrals at the wide cells ``(r, w)`` of a format's grid for Gaussian noise of standard
-    deviation ``s``: ``(a, lower, upper)`` with :math:`a = (x - v_c)/\alpha - g`, ``lower`` =
-    ``H0 * _integral(pdf, a, H0, 1.0, True)`` and ``upper`` = ``H1 * _integral(pdf, a, H1, -1.0, True)``
-    (:func:`srchain.grid_chains._wide_cells`' quadrature), bit for bit: the same operations on every element, in
-    the same order, with NumPy's ``exp`` (whose results differ from the C library's in the last bit for a few
-    percent of arguments) between two compiled passes over a block of cells. The cells are split over Numba's
-    threads (each cell is computed by one, so the bits do not depend on how many), each with its own blocks."""
-    m = r.size
-    a, lower, upper = np.empty(m), np.empty(m), np.empty(m)
-    c_pdf = _INV_SQRT_2PI / s
-
-    def part(k0, k1):
-        q = np.empty((_CELL_BLOCK, 2, 2, NODES))
-        wt = np.empty((_CELL_BLOCK, 2, 2, NODES))
-        for b0 in range(k0, k1, _CELL_BLOCK):
-            b1 = min(k1, b0 + _CELL_BLOCK)
-            _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _WT, a, q, wt)
-            e = q[: b1 - b0]
-            np.exp(e, out=e)
-            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, wt, lower, upper)
-
-    parts = max(1, min(numba.get_num_threads(), m // _CELLS_PER_THREAD))
-    cuts = [m * p // parts for p in range(parts + 1)]
-    if parts == 1:
-        part(0, m)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(parts - 1) as ex:  # the kernels and NumPy's exp release the GIL
-            futs = [ex.submit(part, cuts[p], cuts[p + 1]) for p in range(1, parts)]
-            part(cuts[0], cuts[1])
-            for f in futs:
-                f.result()
-    return a, lower, upper
-
-
-@njit(cache=True, nogil=True)
-def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt):
-    """For the cells ``k0 ≤ k < k1``: ``a`` (as :func:`srchain.grid_chains._arg`), and per integral, piece and node
-    the exponent ``-0.5 z z`` of the density at ``a ± h·u`` and the weight ``width·w_j·(1 − u)``
-    (:func:`_integral_block`'s operations)."""
-    for k in range(k0, k1):
-        i = r[k]
-        c = t[i, w[k]]
-        d = x[i] - vp[c + 1]
-        ak = (0.0 if d == 0 else d / alpha) - g[i]
-        a[k] = ak
-        b = k - k0
-        for side in range(2):
-            sign = 1.0 if side == 0 else -1.0
-            h = (vp[c + 1] - vp[c]) / alpha if side == 0 else (vp[c + 2] - vp[c + 1]) / alpha
-            cut = (-sign * ak) / h if h > 0 else 0.0
-            cut = min(max(cut, 0.0), 1.0)
-            sh = sign * h
-            for piece in range(2):
-                lo = 0.0 if piece == 0 else cut
-                width = cut if piece == 0 else 1.0 - cut
-                for j in range(tn.size):
-                    u = lo + width * tn[j]
-                    wt[b, side, piece, j] = width * wn[j] * (1.0 - u)
-                    z = (ak + sh * u) / s
-                    q[b, side, piece, j] = -0.5 * z * z
-
-
-@njit(cache=True, nogil=True)
-def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, wt, lower, upper):
-    """``lower`` and ``upper`` of the cells ``k0 ≤ k < k1`` from the densities' exponentials ``e``: each the sum of
-    its pieces' weighted densities in :func:`_integral_block`'s order, times ``H0`` or ``H1``."""
-    for k in range(k0, k1):
-        i = r[k]
-        c = t[i, w[k]]
-        b = k - k0
-        for side in range(2):
-            acc = 0.0
-            for piece in range(2):
-                for j in range(e.shape[3]):
-                    acc += wt[b, side, piece, j] * (e[b, side, piece, j] * c_pdf)
-            if side == 0:
-                lower[k] = ((vp[c + 1] - vp[c]) / alpha) * acc
-            else:
-                upper[k] = ((vp[c + 2] - vp[c + 1]) / alpha) * acc

@@ -121,7 +121,7 @@ class _ArrayFormGaussian(type(NOISE)):  # the same law; its own pdf sends the ce
 
 @pytest.mark.parametrize("sigma,batch", [(2.0, 1), (0.7, 4)])
 def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch):
-    """srchain.wide_moves.gauss_hat_integrals replaces, for Gaussian noise, the array form that evaluates 32
+    """srchain.grid_wide.gauss_hat_integrals replaces, for Gaussian noise, the array form that evaluates 32
     densities per wide cell through NumPy temporaries: the same operations in the same order with NumPy's exp, so T_α
     keeps its bits, on any number of threads."""
     import numba

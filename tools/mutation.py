@@ -167,7 +167,7 @@ TARGETS: dict[str, Target] = {
         per_module=10,
     ),
     "grid_dense": Target(
-        ("srchain/grid_dense.py", "srchain/wide_moves.py", "srchain/grid_chains.py", "srchain/gth/dense.py"),
+        ("srchain/grid_dense.py", "srchain/grid_wide.py", "srchain/gth/dense.py"),
         ("tests/test_grid_dense.py", "tests/test_grid_resolution.py"),
         (
             "dense_bytes",
@@ -254,7 +254,7 @@ _NO_BOUNDS_CHECK = (
 
 #: Survivors that no test can kill, each with the reason (the key is ``file:function:`before` -> `after```).
 EQUIVALENT: dict[str, str] = {
-    "srchain/wide_moves.py:gauss_hat_integrals:`wt = np.empty((_CELL_BLOCK, 2, 2, NODES))` -> "
+    "srchain/grid_wide.py:gauss_hat_integrals:`wt = np.empty((_CELL_BLOCK, 2, 2, NODES))` -> "
     "`wt = np.empty((_CELL_BLOCK, 3, 2, NODES))`": (
         "a larger work array: only the first two sides of its second axis are written and read"
     ),

@@ -89,13 +89,6 @@ def _no_law(label, alpha, note) -> dict:
     return {"method": label, "alpha": float(alpha), "law": None, "note": note, **dict.fromkeys(keys)}
 
 
-def _route(problem, noise, grid, alpha, method, tol, bits) -> str:
-    """``"dense"`` where a 1-D format's grid takes :mod:`srchain.grid_dense`'s route, else ``"sparse"``."""
-    from srchain.grid_dense import law_route
-
-    return law_route(problem, noise, grid, alpha, method, tol, bits)[0] if grid.dim == 1 else "sparse"
-
-
 def _drift(P, x):
     return np.asarray(P @ x).ravel() - x
 
@@ -125,7 +118,7 @@ def study_format(
     """
     from srchain.errors import SrchainError
     from srchain.grid_chains import grid_limit_chain, stall_set
-    from srchain.grid_dense import grid_law_dense
+    from srchain.grid_dense import grid_law_dense, law_route
     from srchain.grids import is_uniform
     from srchain.mixing import mixing_time
     from srchain.operators import limit_chain, transition_matrix
@@ -153,7 +146,7 @@ def study_format(
             op = None
             try:
                 # rows spanning nearly every state (a grid holding 0 in bf16/fp16): the dense route, T_α not kept
-                if _route(problem, noise, grid, alpha, method, tol, bits) == "dense":
+                if law_route(problem, noise, grid, alpha, method, tol, bits)[0] == "dense":
                     res, _, _ = grid_law_dense(problem, noise, grid, alpha, method, tol, bits, max_bytes=max_bytes)
                 else:
                     op = transition_matrix(

@@ -66,7 +66,10 @@ def solve_alpha(
 
     spec = spec_from_options(options, max_states=max_states)
     lat = spec.lattice
-    if _route(spec, alpha, method, tol, solver)[0] == "dense":
+    from srchain.grid_dense import law_route
+
+    # rows spanning nearly every state (a grid holding 0 in bf16/fp16): the n × n rates and dense GTH
+    if law_route(spec.problem, spec.noise, lat, alpha, method, tol, spec.sr_bits, solver)[0] == "dense":
         from srchain.grid_dense import grid_law_dense
         from srchain.grids import Grid
 
@@ -100,19 +103,6 @@ def solve_alpha(
     return row, arrays
 
 
-def _route(spec, alpha: float, method: str, tol: float, solver: str) -> tuple[str, float]:
-    """``("dense", bytes)`` where the law on a format's 1-D grid takes :mod:`srchain.grid_dense`'s route (rows so
-    wide that the dense array of rates costs less than T_α in CSR with its fill), ``("sparse", 0.0)`` otherwise."""
-    from srchain.grids import Grid
-
-    if not isinstance(spec.lattice, Grid) or spec.lattice.dim != 1 or solver not in ("auto", "dense"):
-        return "sparse", 0.0
-    from srchain.grid_dense import law_route
-
-    route, need = law_route(spec.problem, spec.noise, spec.lattice, alpha, method, tol, spec.sr_bits, solver)
-    return (route, need) if route == "dense" else ("sparse", 0.0)
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -131,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         sweep_kwargs,
         unique_alphas,
     )
+    from srchain.grid_dense import law_route
     from srchain.grids import grid_label
     from srchain.operators import estimate, limit_chain
     from srchain.results import region_reader
@@ -172,7 +163,11 @@ def run(args: argparse.Namespace) -> int:
     # everything that grows with the problem, estimated before any of it is allocated: the largest α's operator
     # (the widest window) with its solver, and Ũ with T̃ and their solver for the limit
     need = 0.0
-    route, dense_need = _route(spec, max(todo), args.method, args.tol, args.solver) if todo else ("sparse", 0.0)
+    route, dense_need = ("sparse", 0.0)
+    if todo:
+        route, dense_need = law_route(
+            spec.problem, spec.noise, lat, max(todo), args.method, args.tol, spec.sr_bits, args.solver
+        )
     if route == "dense":  # rows spanning nearly every state (a grid holding 0 in bf16/fp16): n × n rates, dense GTH
         need = dense_need
         check_memory(

@@ -100,13 +100,15 @@ def _check(args):
 
 
 def run(args) -> int:
+    import math
+
     import numpy as np
     from srchain.toy.formats import default_scale, study_format
 
     from srchain.budget import GIB, check_memory, default_max_memory
     from srchain.commands.common import print_table, progress
     from srchain.grid_chains import grid_estimate
-    from srchain.grid_dense import dense_bytes, law_route
+    from srchain.grid_dense import law_route
     from srchain.grids import Grid, grid_label
     from srchain.noise import make_noise
     from srchain.problems import get_problem
@@ -124,17 +126,12 @@ def run(args) -> int:
     for name in args.formats:  # every grid and its memory are checked before any work
         scale = args.scale if args.scale is not None else default_scale(name, args.domain)
         grid = Grid.of(name, problem.domain, delta=args.delta, scale=scale, max_states=args.max_states)
-        need, nnz = grid_estimate(problem, noise, grid, max(args.alpha), "sr", 1e-14)
-        need, what = (
-            need + 12.0 * nnz,
-            f"T_alpha on the {grid_label(grid)} ({grid.size} states, about {nnz:.3g} entries)",
-        )
-        if isinstance(grid, Grid) and law_route(problem, noise, grid, max(args.alpha))[0] == "dense":
-            # rows spanning nearly every state (a grid holding 0 in bf16/fp16): the n × n rates, dense GTH
-            need, what = (
-                dense_bytes(grid.size),
-                f"the dense rates of T_alpha on the {grid_label(grid)} ({grid.size} states)",
-            )
+        # a grid holding 0 in bf16/fp16 (rows spanning nearly every state) takes the dense route: n × n rates
+        route, need = law_route(problem, noise, grid, max(args.alpha))
+        what = f"the {route} route's T_alpha on the {grid_label(grid)} ({grid.size} states)"
+        if route == "sparse" and not math.isfinite(need):  # the fixed grid: T_alpha in CSR and its solve
+            need, nnz = grid_estimate(problem, noise, grid, max(args.alpha), "sr", 1e-14)
+            need += 12.0 * nnz
         check_memory(
             need,
             limit,

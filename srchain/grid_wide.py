@@ -1,0 +1,198 @@
+r"""SR's move law at the *wide* cells of a format's grid: cells whose gaps on both sides are at most
+:data:`srchain.wide_moves.WIDE` · α·std (bf16 and fp16 near 0, down to gaps of 9.2e-41), where the divided second
+difference of :mod:`srchain.grid_chains` would be all rounding. There the hat function is integrated against the
+noise's density by Gauss–Legendre (:func:`srchain.wide_moves._integral`, as on the fixed lattice); for Gaussian noise
+in two compiled passes around NumPy's ``exp`` (:func:`gauss_hat_integrals`), the same bits as the array form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit
+
+from srchain.noise import _INV_SQRT_2PI, GaussianNoise
+from srchain.wide_moves import _T, _WT, NODES, WIDE, _integral
+
+__all__: list[str] = []
+
+
+def _arg(x, v, g, alpha):
+    """``(x − v)/α − g``: exactly −g at ``v = x``; ``±inf`` when ``(x − v)/α`` overflows (the tails are 0 there)."""
+    d = x - v
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        s = np.where(d == 0, 0.0, d / alpha)
+    return s - g
+
+
+def _wide_cells(noise, x, g, alpha, vp, t, valid, probs):
+    r"""SR's law at the cells whose gaps are both at most :data:`srchain.wide_moves.WIDE` · α·std, by quadrature of
+    the noise's density instead of differences of its excess (which lose :math:`4\epsilon(\alpha\,\mathrm{std}/h)^2`
+    relative there: all of it at bf16's gaps near 0). With :math:`a = (x - v_t)/\alpha - g` and
+    :math:`H_{0,1} = h_{t-1,t}/\alpha`, the hat function integrated against the step's density is
+
+    .. math::
+
+        \Pr(Q_s = v_t) = H_0\int_0^1 (1-u)\,f(a + H_0 u)\,du + H_1\int_0^1 (1-u)\,f(a - H_1 u)\,du,
+
+    with :math:`\Pr(\bar\xi \ge a)` (the lowest value) or :math:`\Pr(\bar\xi \le a)` (the highest) in place of the
+    half beyond the grid: every term positive, a few ulps relative however small (:mod:`srchain.wide_moves` does the
+    same on the fixed lattice). Other cells keep ``probs``."""
+    std = float(noise.std)
+    if not math.isfinite(std):
+        return probs
+    nv = vp.shape[0] - 2
+    r, w = _wide_list(vp, t, valid, WIDE * alpha * std)
+    if not r.size:
+        return probs
+    if type(noise).pdf is GaussianNoise.pdf:  # the same bits in two compiled passes around NumPy's exp
+        a, lower, upper = gauss_hat_integrals(x, g, alpha, vp, t, r, w, float(noise.s))
+    else:
+        c = t[r, w]
+        a = _arg(x[r], vp[c + 1], g[r], alpha)
+        H0 = (vp[c + 1] - vp[c]) / alpha
+        H1 = (vp[c + 2] - vp[c + 1]) / alpha
+        lower = H0 * _integral(noise.pdf, a, H0, 1.0, True)
+        upper = H1 * _integral(noise.pdf, a, H1, -1.0, True)
+    edge = np.empty(2 * t.shape[0], dtype=np.int64)
+    ks = edge[: _place_law(probs, r, w, t, lower, upper, nv, edge)]  # (probs: a fresh array of the caller's)
+    # the tails beyond the grid, only where they are added: at the lowest and the highest value
+    c = t[r[ks], w[ks]]
+    first = c == 0
+    last = (c == nv - 1) & ~first
+    law = lower[ks] + upper[ks]
+    law[first] = noise.sf(a[ks][first]) + upper[ks][first]
+    law[last] = noise.cdf(a[ks][last]) + lower[ks][last]
+    probs[r[ks], w[ks]] = law
+    return probs
+
+
+@njit(cache=True, nogil=True)
+def _wide_list(vp, t, valid, limit):
+    """The cells ``(r, w)`` (row-major, as ``np.nonzero``) whose gaps on both sides are at most ``limit``."""
+    n, W = t.shape
+    count = 0
+    for i in range(n):
+        for j in range(W):
+            c = t[i, j]
+            if valid[i, j] and max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
+                count += 1
+    r = np.empty(count, dtype=np.int64)
+    w = np.empty(count, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        for j in range(W):
+            c = t[i, j]
+            if valid[i, j] and max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
+                r[k] = i
+                w[k] = j
+                k += 1
+    return r, w
+
+
+@njit(cache=True, nogil=True)
+def _place_law(probs, r, w, t, lower, upper, nv, edge):
+    """``probs[r, w] = lower + upper`` at every wide cell; the cells at the lowest or highest value, whose tails
+    beyond the grid replace one half, are listed in ``edge``: returns how many (at most two a row: a row's valid
+    targets are distinct values of the grid)."""
+    m = 0
+    for k in range(r.size):
+        i, j = r[k], w[k]
+        probs[i, j] = lower[k] + upper[k]
+        c = t[i, j]
+        if c == 0 or c == nv - 1:
+            edge[m] = k
+            m += 1
+    return m
+
+
+#: Cells per block of :func:`gauss_hat_integrals` (its two node arrays: 1 MiB, in L2).
+_CELL_BLOCK = 1 << 12
+#: Cells from which :func:`gauss_hat_integrals` uses a second thread (about 10 ms of work on one).
+_CELLS_PER_THREAD = 1 << 16
+
+
+def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
+    r"""SR's hat-function integrals at the wide cells ``(r, w)`` of a format's grid for Gaussian noise of standard
+    deviation ``s``: ``(a, lower, upper)`` with :math:`a = (x - v_c)/\alpha - g`, ``lower`` =
+    ``H0 * _integral(pdf, a, H0, 1.0, True)`` and ``upper`` = ``H1 * _integral(pdf, a, H1, -1.0, True)``
+    (:func:`_wide_cells`' quadrature), bit for bit: the same operations on every element, in
+    the same order, with NumPy's ``exp`` (whose results differ from the C library's in the last bit for a few
+    percent of arguments) between two compiled passes over a block of cells. The cells are split over Numba's
+    threads (each cell is computed by one, so the bits do not depend on how many), each with its own blocks."""
+    m = r.size
+    a, lower, upper = np.empty(m), np.empty(m), np.empty(m)
+    c_pdf = _INV_SQRT_2PI / s
+
+    def part(k0, k1):
+        q = np.empty((_CELL_BLOCK, 2, 2, NODES))
+        wt = np.empty((_CELL_BLOCK, 2, 2, NODES))
+        for b0 in range(k0, k1, _CELL_BLOCK):
+            b1 = min(k1, b0 + _CELL_BLOCK)
+            _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _WT, a, q, wt)
+            e = q[: b1 - b0]
+            np.exp(e, out=e)
+            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, wt, lower, upper)
+
+    parts = max(1, min(numba.get_num_threads(), m // _CELLS_PER_THREAD))
+    cuts = [m * p // parts for p in range(parts + 1)]
+    if parts == 1:
+        part(0, m)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(parts - 1) as ex:  # the kernels and NumPy's exp release the GIL
+            futs = [ex.submit(part, cuts[p], cuts[p + 1]) for p in range(1, parts)]
+            part(cuts[0], cuts[1])
+            for f in futs:
+                f.result()
+    return a, lower, upper
+
+
+@njit(cache=True, nogil=True)
+def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt):
+    """For the cells ``k0 ≤ k < k1``: ``a`` (as :func:`_arg`), and per integral, piece and node
+    the exponent ``-0.5 z z`` of the density at ``a ± h·u`` and the weight ``width·w_j·(1 − u)``
+    (:func:`srchain.wide_moves._integral_block`'s operations)."""
+    for k in range(k0, k1):
+        i = r[k]
+        c = t[i, w[k]]
+        d = x[i] - vp[c + 1]
+        ak = (0.0 if d == 0 else d / alpha) - g[i]
+        a[k] = ak
+        b = k - k0
+        for side in range(2):
+            sign = 1.0 if side == 0 else -1.0
+            h = (vp[c + 1] - vp[c]) / alpha if side == 0 else (vp[c + 2] - vp[c + 1]) / alpha
+            cut = (-sign * ak) / h if h > 0 else 0.0
+            cut = min(max(cut, 0.0), 1.0)
+            sh = sign * h
+            for piece in range(2):
+                lo = 0.0 if piece == 0 else cut
+                width = cut if piece == 0 else 1.0 - cut
+                for j in range(tn.size):
+                    u = lo + width * tn[j]
+                    wt[b, side, piece, j] = width * wn[j] * (1.0 - u)
+                    z = (ak + sh * u) / s
+                    q[b, side, piece, j] = -0.5 * z * z
+
+
+@njit(cache=True, nogil=True)
+def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, wt, lower, upper):
+    """``lower`` and ``upper`` of the cells ``k0 ≤ k < k1`` from the densities' exponentials ``e``: each the sum of
+    its pieces' weighted densities in :func:`srchain.wide_moves._integral_block`'s order, times ``H0`` or ``H1``."""
+    for k in range(k0, k1):
+        i = r[k]
+        c = t[i, w[k]]
+        b = k - k0
+        for side in range(2):
+            acc = 0.0
+            for piece in range(2):
+                for j in range(e.shape[3]):
+                    acc += wt[b, side, piece, j] * (e[b, side, piece, j] * c_pdf)
+            if side == 0:
+                lower[k] = ((vp[c + 1] - vp[c]) / alpha) * acc
+            else:
+                upper[k] = ((vp[c + 2] - vp[c + 1]) / alpha) * acc
