@@ -64,6 +64,7 @@ from srchain.mixing_powers import (
     sparse_pays,
     tv_rows,
 )
+from srchain.mixing_symmetry import FLUSH_PER_STATE, Orbits, SymPow, checked_symmetry, find_symmetry
 
 if TYPE_CHECKING:
     from srchain.stationary import Chain
@@ -149,6 +150,7 @@ def _exact(
     min_compress_states: int = 1500,
     max_bytes: float | None = None,
     stages: list | None = None,
+    orbits: Orbits | None = None,
 ):
     """Worst-start t_mix(ε) (Eq. 10) by doubling and a greedy binary search from the top bit.
 
@@ -164,6 +166,11 @@ def _exact(
     within the bound of ε is decided by :func:`srchain.mixing_cert.decide_starts` (no BLAS) on the exact forms,
     and raises ``_Ambiguous`` (redo uncompressed) on a compressed one. Returns (t_mix, info dict).
 
+    ``orbits`` (of a symmetry σ of P, :mod:`srchain.mixing_symmetry`): the powers are held as their two blocks,
+    a quarter of the multiply-adds; P's distance to the symmetric surrogate is the first power's error bound, and
+    the inner dimension of every rounding bound is taken as n + 16 (two block products of inner dimensions p + f
+    and p, n = 2p + f, plus the sums, differences and halvings around them: fewer than 16 roundings a term).
+
     ``stages``, when a list, receives one ``(stage, form, rows, seconds, system_seconds)`` tuple per step (each
     squaring, each compression attempt, each product of the binary search), for profiling; it changes nothing else.
     """
@@ -178,6 +185,9 @@ def _exact(
         "margin": 0.0,
     }
     rho = row_sum_bound(A)
+    sym = orbits is not None
+    nb = n + 16 if sym else n  # inner dimension of the rounding bounds (docstring)
+    r_flush = n * FLUSH_PER_STATE if sym else 0.0  # rows of the blocks lose their subnormal entries
     clock = [time.perf_counter(), os.times().system]
 
     def stage(name: str, form: str, rows: int) -> None:
@@ -202,18 +212,29 @@ def _exact(
     def lowrank_margin(Qx, idx, r, s):
         """Half-width around the computed TVs of rows ``idx`` of the low-rank power Qx (rounding bound r, row norms
         ≤ s): its residuals, the rounding, and the float64 allowance of a low-rank decision."""
-        return tv_margin(r + Qx.err[idx], s, psum, n) + _SLACK
+        return tv_margin(r + Qx.err[idx], s, psum, nb) + _SLACK
 
-    Q = _Pow("sparse", S=A) if sparse_pays(A) else _Pow("dense", D=A.toarray())
-    tv, _ = _tv_of(Q, np.arange(n), pi, psum)
-    above = decide(tv, tv_margin(0.0, rho, 3.0 * psum, n), np.arange(n), 1, False)
+    def tv_of(Qx, idx):
+        return Qx.tv(idx, pi) if sym else _tv_of(Qx, idx, pi, psum)[0]
+
+    r0 = 0.0
+    Q: Any  # a _Pow, or a SymPow of the two blocks (the same interface where the loop below uses either)
+    if orbits is not None:
+        Q, r0 = SymPow.of(A, orbits)
+        info["symmetry"] = (int(orbits.pairs + orbits.fixed.size), int(orbits.pairs))
+        info["asymmetry"] = r0
+    else:
+        Q = _Pow("sparse", S=A) if sparse_pays(A) else _Pow("dense", D=A.toarray())
+    tv = tv_of(Q, np.arange(n))
+    r0 += r_flush
+    above = decide(tv, tv_margin(r0, rho, 3.0 * psum, nb), np.arange(n), 1, False)
     if not above.any():
         return (1 if d0_above(pi, eps) else 0), info
     rng = np.random.default_rng(0)
     r_max = max(8, n // _RANK_DIV)
     try_compress = compress and n >= min_compress_states  # below that, dense BLAS is faster than compressing
-    powers = [Q]
-    rb, sb = [0.0], [rho]
+    powers: list[Any] = [Q]
+    rb, sb = [r0], [rho]
     alive = np.flatnonzero(above)
     witness = None  # positions in ``alive`` of the largest distances found by the last full pass over them
     stale = False  # ``alive`` may still hold starts already ≤ ε (levels decided by a witness): pruned at the end
@@ -224,10 +245,10 @@ def _exact(
                 f"use the spectral bounds"
             )
         Q = powers[-1]
-        r2 = product_bound(rb[-1], sb[-1], rb[-1], sb[-1], n)
+        r2 = product_bound(rb[-1], sb[-1], rb[-1], sb[-1], nb) + r_flush
         s2 = sb[-1] * sb[-1] * (1.0 + 1e-15)
         t2 = 2 ** len(powers)
-        if Q.kind == "dense":
+        if not sym and Q.kind == "dense":
             info["dense_products"] += 1
             # few starts alive: their rows first (if they are all mixed, the rest of the square is never needed);
             # most alive: the whole square at once (rows first would copy them, their product and the rest: three
@@ -248,16 +269,16 @@ def _exact(
                 rest = np.setdiff1d(np.arange(n), alive, assume_unique=True)
                 if rest.size:
                     D[rest] = Q.D[rest] @ Q.D
-            Q2 = _Pow("dense", D=D)
+            Q2: Any = _Pow("dense", D=D)
         else:
-            Q2 = _square(Q)
-            if Q2.kind == "dense":
+            Q2 = Q.square() if sym else _square(Q)
+            if Q2.kind in ("dense", "mixed"):
                 info["dense_products"] += 1
             if Q2.kind == "lowrank" and witness is not None:
                 # d(t2) > ε as soon as one start is certified above ε: the rows with the largest distances last
                 # time are tried first, and the full pass (n explicit rows of the low-rank power) is skipped when
                 # one of them is (``alive`` then keeps starts that may be ≤ ε: harmless, pruned before the search)
-                tvw, _ = _tv_of(Q2, alive[witness], pi, psum)
+                tvw = tv_of(Q2, alive[witness])
                 hit, _ = classify(tvw, lowrank_margin(Q2, alive[witness], r2, s2), eps)
                 if hit.any():
                     info["err"] = max(info["err"], float(Q2.err[alive].max()))
@@ -267,11 +288,11 @@ def _exact(
                     rb.append(r2)
                     sb.append(s2)
                     continue
-            tvc, _ = _tv_of(Q2, alive, pi, psum)
+            tvc = tv_of(Q2, alive)
             if Q2.kind == "lowrank":
                 margin = lowrank_margin(Q2, alive, r2, s2)
             else:
-                margin = tv_margin(r2, s2, 3.0 * psum if Q2.kind == "sparse" else psum, n)
+                margin = tv_margin(r2, s2, 3.0 * psum if Q2.kind == "sparse" and not sym else psum, nb)
             above = decide(tvc, margin, alive, t2, Q2.kind == "lowrank")
             if not above.any():
                 stage(f"square P^{t2}", Q2.kind, alive.size)
@@ -282,20 +303,20 @@ def _exact(
             info["err"] = max(info["err"], float(Q2.err[alive].max()))
         stage(f"square P^{t2}", Q2.kind, alive.size)
         alive = alive[above]
-        if try_compress and Q2.kind in ("dense", "sparse") and (Q2.kind == "dense" or _density(Q2.S) > 0.02):
-            L = _compress(Q2, r_max, rng)
+        if try_compress and _worth_compressing(Q2):
+            L = Q2.compress(_RANK_DIV, rng) if sym else _compress(Q2, r_max, rng)
             stage(f"compress P^{t2}", "lowrank" if L is not None else "refused", n)
             if L is not None:
                 Q2 = L
                 info["compressed_at"] = len(powers)
-                info["rank"] = int(L.U.shape[1])
+                info["rank"] = L.rank if sym else int(L.U.shape[1])
                 try_compress = False
         powers.append(Q2)
         rb.append(r2)
         sb.append(s2)
         # the powers kept for the binary search, plus room for one more dense square and its product
         check_memory(
-            sum(_pow_bytes(q) for q in powers) + 2 * 8.0 * n * n,
+            sum(q.nbytes() if sym else _pow_bytes(q) for q in powers) + 2 * 8.0 * n * n,
             max_bytes,
             f"the exact mixing time of {n} states (P^(2^k) for k <= {len(powers)} kept)",
             "use fewer states (max_exact_states) for spectral bounds, or a larger alpha",
@@ -304,7 +325,7 @@ def _exact(
     t = 2**K
     QK = powers[K]
     if stale:  # drop the starts certified ≤ ε at 2^K (one that is not certified either way stays: a superset is safe)
-        tvk, _ = _tv_of(QK, alive, pi, psum)
+        tvk = tv_of(QK, alive)
         _, below = classify(tvk, lowrank_margin(QK, alive, rb[K], sb[K]), eps)
         alive = alive[~below]
         stage(f"prune at P^{t}", QK.kind, below.size)
@@ -315,21 +336,39 @@ def _exact(
     for k in range(K - 1, -1, -1):
         B = powers[k]
         C = B.rmul(M)
-        if B.kind == "dense":
+        if B.kind in ("dense", "mixed"):
             info["dense_products"] += 1
-        fc = f + (np.abs(M) @ B.err if B.err is not None else 0.0)
-        frc = product_bound(fr, st, rb[k], sb[k], n)
+        fc = f + (B.abs_err(M) if sym else (np.abs(M) @ B.err if B.err is not None else 0.0))
+        frc = product_bound(fr, st, rb[k], sb[k], nb) + r_flush
         stc = st * sb[k] * (1.0 + 1e-15)
         lowrank = bool(fc.max() > 0.0)
-        margin = tv_margin(frc + fc, stc, psum, n) + (_SLACK if lowrank else 0.0)
+        margin = tv_margin(frc + fc, stc, psum, nb) + (_SLACK if lowrank else 0.0)
         if lowrank:
             info["err"] = max(info["err"], float(fc.max()))
-        above = decide(tv_rows(C, pi), margin, starts, t + 2**k, lowrank)
+        above = decide(C.tv(pi) if sym else tv_rows(C, pi), margin, starts, t + 2**k, lowrank)
         stage(f"search x P^{2**k}", B.kind, len(starts))
         if above.any():  # d(t + 2^k) > ε: keep only the starts still above ε
             M, f, starts, t = C[above], fc[above], starts[above], t + 2**k
             fr, st = frc, stc
     return t + 1, info
+
+
+def _orbits(A: sp.csr_matrix, P, symmetry, shape) -> Orbits | None:
+    """The orbits of the symmetry ``mixing_time`` splits P's powers by, or None (see its ``symmetry``)."""
+    if symmetry is False or symmetry is None:
+        return None
+    if symmetry is True:
+        lattice = getattr(P, "lattice", None)
+        sigma = find_symmetry(A, shape if shape is not None else getattr(lattice, "shape", None))
+        return None if sigma is None else Orbits.of(sigma)
+    return Orbits.of(checked_symmetry(A, symmetry))
+
+
+def _worth_compressing(Q) -> bool:
+    """A power not yet low rank, dense or at least 2% full (a sparser one is cheap to square as it is)."""
+    if isinstance(Q, SymPow):
+        return Q.compressible()
+    return Q.kind == "dense" or (Q.kind == "sparse" and _density(Q.S) > 0.02)
 
 
 def is_reversible(P, pi, rtol: float = 1e-9) -> bool:
@@ -411,6 +450,8 @@ def mixing_time(
     max_steps: int = 10**9,
     max_bytes: float | None = None,
     device: str | None = None,
+    symmetry: bool | ArrayLike = True,
+    shape: tuple | None = None,
 ) -> MixingResult:
     r"""The :math:`\varepsilon`-mixing time of Eq. 10 (exact up to ``max_exact_states`` states) or spectral bounds
     on it.
@@ -442,6 +483,14 @@ def mixing_time(
         "cuda", "cuda:1" or "cpu": run the exact path as dense float64 doubling with torch on that device
         (:mod:`srchain.mixing_gpu`; ``method="exact-doubling-torch"``). None (the default) keeps the NumPy path
         and does not import torch.
+    symmetry : bool or array of int
+        True (the default): look for the reversal of the lattice's axes (w₁ ↔ w₂ on a square 2-D lattice) among P's
+        symmetries, using ``shape`` or the Operator's lattice, and if P commutes with it up to float64 rounding,
+        split its powers into two blocks (:mod:`srchain.mixing_symmetry`; the same certified integer, a quarter of
+        the multiply-adds). An involution of the states (a permutation σ with σ∘σ = id) is checked and used
+        instead; False never splits.
+    shape : tuple, optional
+        States per axis, when P is a bare matrix on a lattice.
 
     Returns
     -------
@@ -465,6 +514,7 @@ def mixing_time(
     if pi.shape != (A.shape[0],):
         raise SrchainError(f"pi has {pi.size} entries but the chain has {A.shape[0]} states")
     n = A.shape[0]
+    orbits = _orbits(A, P, symmetry, shape) if n <= max_exact_states and device is None else None
     if n <= max_exact_states and device is not None:
         from srchain.mixing_gpu import exact_mixing_torch
 
@@ -495,7 +545,7 @@ def mixing_time(
             "use fewer states (max_exact_states) for spectral bounds",
         )
         try:
-            t, info = _exact(A, pi, float(eps), int(max_steps), max_bytes=max_bytes)
+            t, info = _exact(A, pi, float(eps), int(max_steps), max_bytes=max_bytes, orbits=orbits)
             note = (
                 f"path: dense doubling ({info['dense_products']} dense products; "
                 + ("below 1500 states compression does not pay" if n < 1500 else "no power had low enough rank")
@@ -509,11 +559,16 @@ def mixing_time(
                     f"{info['err']:.1e} (TV error <= half that) plus {_SLACK:g} for float64 rounding"
                 )
         except _Ambiguous:
-            t, info = _exact(A, pi, float(eps), int(max_steps), compress=False, max_bytes=max_bytes)
+            t, info = _exact(A, pi, float(eps), int(max_steps), compress=False, max_bytes=max_bytes, orbits=orbits)
             note = (
                 "path: dense doubling (a compressed decision was within its error bound of eps: recomputed "
                 f"without compression; every decision certified against float64 rounding to +-{info['margin']:.1e} "
                 "in TV)"
+            )
+        if "symmetry" in info:
+            note += (
+                f"; P commutes with a symmetry of the lattice (up to {info['asymmetry']:.1e} in row L1, carried in the "
+                f"bounds): its powers split into blocks of {info['symmetry'][0]} and {info['symmetry'][1]} states"
             )
         note += tie_note(info["ties"])
         return MixingResult(

@@ -314,7 +314,7 @@ def _square_dense(D: np.ndarray) -> np.ndarray:
     S = _kernel_csr(D)
     if S is None:
         return D @ D
-    out = np.zeros_like(D)
+    out = np.zeros(D.shape)  # calloc'd: its pages are first touched by the kernel's threads, not by a serial fill
     _square_to_dense(S.indptr, S.indices, S.data, *_row_runs(S.indptr, S.indices), out)
     return out
 

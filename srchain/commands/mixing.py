@@ -99,7 +99,7 @@ def mixing_alpha(
     held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
     pi = stationary(op, max_bytes=max_bytes - held).pi
     m = mixing_time(
-        op.P,
+        op,  # with its lattice: a symmetry of it splits the exact path's powers (srchain.mixing_symmetry)
         eps=eps,
         pi=pi,
         max_exact_states=max_exact_states,
