@@ -304,7 +304,7 @@ def _exact(
         stage(f"square P^{t2}", Q2.kind, alive.size)
         alive = alive[above]
         if try_compress and _worth_compressing(Q2):
-            L = Q2.compress(_RANK_DIV, rng) if sym else _compress(Q2, r_max, rng)
+            L: Any = Q2.compress(_RANK_DIV, rng) if sym else _compress(Q2, r_max, rng)
             stage(f"compress P^{t2}", "lowrank" if L is not None else "refused", n)
             if L is not None:
                 Q2 = L
