@@ -7,13 +7,15 @@ t_mix ≈ 1.3e4, the size of the issue's reference case). The baseline is timed 
 checks the integer; ``--extra`` adds a 2-D separable chain (70 × 70) and a random dense-ish chain. ``--side``
 (default 100, 0 to skip) adds the coupled 2-D chain (c = 1, σ = 2, α = ``--side-alpha``) on side² states against
 dense doubling measured on ``--baseline-side``² states and extrapolated the same way. The note of each case says
-which path ran (dense or certified compressed doubling). ``--profile`` adds, for each case, the seconds of every
+which path ran (dense or certified compressed doubling, and whether a symmetry of the lattice split the powers:
+the coupled chain is passed as its Operator, whose square lattice is unchanged by w1 <-> w2; ``--unsplit`` also times
+it with the symmetry unused, in the same run). ``--profile`` adds, for each case, the seconds of every
 step of the exact path (each squaring with the form of the power, each compression attempt, each product of the
 binary search, with its system time: on a virtual machine mostly first touches of fresh memory) and their
 totals by form: where the time goes.
 
     python benchmarks/bench_mixing.py [--n 5000] [--alpha 0.08] [--baseline-n 2000] [--side 100] [--check] [--extra]
-        [--profile]
+        [--profile] [--unsplit]
 Prints one JSON object. Timings on a shared machine are noisy: they are reported as measured.
 """
 
@@ -68,8 +70,8 @@ def coupled_chain(side: int, alpha: float):
 
     prob = get_problem("coupled", dim=2, coupling=1.0)
     lat = Lattice.from_domain(14.0 / (side - 1), prob.domain, 2)
-    P = transition_matrix(prob, make_noise("gaussian", sigma=2.0), lat, alpha).P
-    return P, stationary(P, shape=lat.shape).pi
+    op = transition_matrix(prob, make_noise("gaussian", sigma=2.0), lat, alpha)
+    return op, stationary(op).pi  # the Operator: its lattice's symmetry (w1 <-> w2) splits the exact path
 
 
 def timed(f, *a, **k):
@@ -80,10 +82,11 @@ def timed(f, *a, **k):
 
 def profile(P, pi, eps) -> dict:
     """Seconds of each step of the exact path (``_exact``'s stage record), and their sums by the power's form."""
-    from srchain.mixing import _exact
+    from srchain.mixing import _exact, _orbits
 
+    A = sp.csr_matrix(P.P if hasattr(P, "lattice") else P)
     stages: list = []
-    (t, info), secs = timed(_exact, sp.csr_matrix(P), pi, eps, 10**9, stages=stages)
+    (t, info), secs = timed(_exact, A, pi, eps, 10**9, stages=stages, orbits=_orbits(A, P, True, None))
     by_form: dict = {}
     for name, form, _rows, s, _sys in stages:
         key = f"{name.split()[0]} ({form})"
@@ -98,20 +101,24 @@ def profile(P, pi, eps) -> dict:
     }
 
 
-def case(name, P, pi, eps, check, prof=False):
+def case(name, P, pi, eps, check, prof=False, unsplit=False):
     from srchain.mixing import _exact, mixing_time
 
     r, secs = timed(mixing_time, P, eps=eps, pi=pi)
+    A = sp.csr_matrix(P.P if hasattr(P, "lattice") else P)
     out = {
         "case": name,
-        "states": int(P.shape[0]),
-        "nnz": int(sp.csr_matrix(P).nnz),
+        "states": int(A.shape[0]),
+        "nnz": int(A.nnz),
         "mixing_time": r.mixing_time,
         "seconds": round(secs, 3),
         "note": r.note,
     }
+    if unsplit:  # the same chain with no symmetry used, in the same run
+        r2, s2 = timed(mixing_time, P, eps=eps, pi=pi, symmetry=False)
+        out |= {"unsplit_seconds": round(s2, 3), "unsplit_mixing_time": r2.mixing_time}
     if check:
-        (t, _), s2 = timed(_exact, sp.csr_matrix(P), pi, eps, 10**9, compress=False)
+        (t, _), s2 = timed(_exact, A, pi, eps, 10**9, compress=False)
         out.update({"uncompressed_mixing_time": t, "uncompressed_seconds": round(s2, 3), "agree": t == r.mixing_time})
     if prof:
         out["profile"] = profile(P, pi, eps)
@@ -130,6 +137,7 @@ def main() -> None:
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--extra", action="store_true")
     ap.add_argument("--profile", action="store_true", help="time every step of the exact path (runs it once more)")
+    ap.add_argument("--unsplit", action="store_true", help="also time the 2-D case with no symmetry used (same run)")
     args = ap.parse_args()
     from srchain.mixing import mixing_time
 
@@ -163,21 +171,27 @@ def main() -> None:
     if args.side:
         P2, pi2 = coupled_chain(args.side, args.side_alpha)
         c2 = case(
-            f"coupled-2d-{args.side}x{args.side}-alpha{args.side_alpha:g}", P2, pi2, args.eps, args.check, args.profile
+            f"coupled-2d-{args.side}x{args.side}-alpha{args.side_alpha:g}",
+            P2,
+            pi2,
+            args.eps,
+            args.check,
+            args.profile,
+            args.unsplit,
         )
         Pb2, pib2 = coupled_chain(args.baseline_side, args.side_alpha)
-        b2, base2 = timed(baseline, Pb2.toarray(), pib2, args.eps)
+        b2, base2 = timed(baseline, Pb2.P.toarray(), pib2, args.eps)
         ours2 = mixing_time(Pb2, eps=args.eps, pi=pib2)
-        scale2 = (P2.shape[0] / Pb2.shape[0]) ** 3
+        scale2 = (P2.P.shape[0] / Pb2.P.shape[0]) ** 3
         c2["baseline"] = {
-            "states": int(Pb2.shape[0]),
+            "states": int(Pb2.P.shape[0]),
             "mixing_time": b2,
             "ours_mixing_time": ours2.mixing_time,
             "agree": b2 == ours2.mixing_time,
             "seconds": round(base2, 3),
             "ours_seconds": round(ours2.seconds, 3),
             "extrapolated_seconds_at_n": round(base2 * scale2, 1),
-            "how": f"measured at {Pb2.shape[0]} states, times (n/{Pb2.shape[0]})^3",
+            "how": f"measured at {Pb2.P.shape[0]} states, times (n/{Pb2.P.shape[0]})^3",
         }
         c2["speedup"] = round(base2 * scale2 / c2["seconds"], 1)
         c2["target_seconds"] = 20.0

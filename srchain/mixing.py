@@ -64,7 +64,7 @@ from srchain.mixing_powers import (
     sparse_pays,
     tv_rows,
 )
-from srchain.mixing_symmetry import FLUSH_PER_STATE, Orbits, SymPow, checked_symmetry, find_symmetry
+from srchain.mixing_symmetry import Orbits, SymPow, checked_symmetry, find_symmetry, flush_bound
 
 if TYPE_CHECKING:
     from srchain.stationary import Chain
@@ -187,7 +187,7 @@ def _exact(
     rho = row_sum_bound(A)
     sym = orbits is not None
     nb = n + 16 if sym else n  # inner dimension of the rounding bounds (docstring)
-    r_flush = n * FLUSH_PER_STATE if sym else 0.0  # rows of the blocks lose their subnormal entries
+    r_flush = flush_bound(n) if sym else 0.0  # what the split path's flushes of tiny entries move, per product
     clock = [time.perf_counter(), os.times().system]
 
     def stage(name: str, form: str, rows: int) -> None:

@@ -88,11 +88,14 @@ class _Pow:
         return self.U[idx] @ self.V
 
     def rmul(self, M: np.ndarray) -> np.ndarray:
-        """``M @ self`` for dense rows ``M``."""
+        """``M @ self`` for dense rows ``M`` (a sparse power by the run kernel :func:`_rows_times_csr`)."""
         if self.kind == "dense":
             return M @ self.D
         if self.kind == "sparse":
-            return np.asarray((self.S.T @ M.T).T)
+            S = self.S if self.S.has_sorted_indices else self.S.sorted_indices()
+            out = np.zeros((M.shape[0], S.shape[1]))
+            _rows_times_csr(np.ascontiguousarray(M), S.indptr, S.indices, S.data, *_row_runs(S.indptr, S.indices), out)
+            return out
         return (M @ self.U) @ self.V
 
 
@@ -211,6 +214,28 @@ def _square_to_dense(indptr, indices, data, rptr, rq, rl, out):
                         src = data[q : q + L]
                         for t in range(L):
                             dst[t] += a * src[t]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _rows_times_csr(M, indptr, indices, data, rptr, rq, rl, out):
+    """``out = M·A`` for dense rows M and the CSR matrix A (sorted indices, runs from :func:`_row_runs`), into the
+    zeroed ``out``: row k of A added to row i of the product run by run (contiguous, vectorised), k ascending, each
+    row on its own (the same numbers under any thread count). scipy's sparse product with a block of dense vectors
+    ran ~10x slower (190 rows times the 5050-state blocks of the coupled 100 × 100 chain's P: 0.8 s)."""
+    k, m = M.shape
+    for i in prange(k):
+        row = out[i]
+        for j in range(m):
+            a = M[i, j]
+            if a != 0.0:
+                for rr in range(rptr[j], rptr[j + 1]):
+                    q = rq[rr]
+                    c = indices[q]
+                    L = rl[rr]
+                    dst = row[c : c + L]
+                    src = data[q : q + L]
+                    for t in range(L):
+                        dst[t] += a * src[t]
 
 
 #: The run kernel's multiply-adds against dense BLAS's n³: the kernel (~7·10⁹ per second on 2 cores, vectorised

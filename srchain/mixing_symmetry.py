@@ -136,20 +136,28 @@ def find_symmetry(A: sp.csr_matrix, shape) -> np.ndarray | None:
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _tv_blocks(Rb, Ra, reps, imgs, fixed, pi):  # pragma: no cover - compiled
-    """½‖row − π‖₁ of the full rows ``½(Rb ± Ra)`` (pairs) and ``Rb`` (fixed points), each row summed on its own in
-    a fixed order (the same numbers under any thread count), without assembling them."""
+def _tv_blocks(Rb, Ra, pi_rep, pi_img, pi_fix, theta):  # pragma: no cover - compiled
+    """½‖row − π‖₁ of the full rows ``½(Rb ± Ra)`` (pairs) and ``Rb`` (fixed points), their entries below ``theta``
+    taken as 0 (as :meth:`SymRows.flush` would), each row summed on its own in a fixed order (the same numbers under
+    any thread count), without assembling them."""
     k = Rb.shape[0]
-    p = reps.size
+    p = pi_rep.size
     out = np.empty(k)
     for i in prange(k):
         acc = 0.0
         for b in range(p):
             u = Rb[i, b]
             v = Ra[i, b]
-            acc += abs(0.5 * (u + v) - pi[reps[b]]) + abs(0.5 * (u - v) - pi[imgs[b]])
-        for c in range(fixed.size):
-            acc += abs(Rb[i, p + c] - pi[fixed[c]])
+            if abs(u) < theta:
+                u = 0.0
+            if abs(v) < theta:
+                v = 0.0
+            acc += abs(0.5 * (u + v) - pi_rep[b]) + abs(0.5 * (u - v) - pi_img[b])
+        for c in range(pi_fix.size):
+            u = Rb[i, p + c]
+            if abs(u) < theta:
+                u = 0.0
+            acc += abs(u - pi_fix[c])
         out[i] = 0.5 * acc
     return out
 
@@ -172,19 +180,40 @@ def _abs_dot(Rb, Ra, eb, ea):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _flush(X):  # pragma: no cover - compiled
-    """Set X's subnormal entries (0 < |x| < 2^-1022) to 0 in place."""
+def _flush(X, theta):  # pragma: no cover - compiled
+    """Set the entries of the 2-D array X with 0 < |x| < theta to 0, in place."""
     k, m = X.shape
-    tiny = 2.2250738585072014e-308
     for i in prange(k):
         for j in range(m):
-            if X[i, j] != 0.0 and abs(X[i, j]) < tiny:
+            if X[i, j] != 0.0 and abs(X[i, j]) < theta:
                 X[i, j] = 0.0
 
 
-#: Row-L1 change of a full row when :meth:`SymRows.flush` zeroes its subnormal entries, per state: each zeroed
-#: entry moved by < 2^-1022, and a pair's two entries by half the sum of its ``b`` and ``a`` changes each.
-FLUSH_PER_STATE = 2.0**-1022
+#: Entries below this are set to 0 in the split path's rows and powers (:func:`flush_bound` bounds what that moves):
+#: a product of two entries at least this large is a normal float64 (≥ 2^-1022). The odd coordinates of rows far from
+#: their start cancel to tiny numbers, and products that underflow to subnormals cost a microcode assist each: 1.6% of
+#: the search's odd entries were subnormal on the coupled 100 × 100 chain, and every product with them was 3-4x slower.
+THETA = 2.0**-511
+
+
+def flush_bound(n: int) -> float:
+    """Row-L1 change of one product of the split path by its flushes, for n states: its output (≤ n entries moved by
+    < THETA each) and, for a low-rank factor ``(M U) V``, the intermediate ``M U`` (≤ n entries, each times a row
+    of V, whose L1 norm is ≤ √n as V has orthonormal rows)."""
+    return 2.0 * n * THETA * (1.0 + n**0.5)
+
+
+def _clean(q: _Pow) -> _Pow:
+    """A low-rank block with the entries of U and V below THETA set to 0, its error bound raised by what that moves:
+    row x of ``UV − U′V′ = (U − U′)V + U′(V − V′)`` has L1 norm ≤ ``Σ_j |δU_xj|·‖V_j‖₁ + Σ_j |U′_xj|·‖δV_j‖₁``."""
+    if q.kind != "lowrank":
+        return q
+    U, V = q.U.copy(), q.V.copy()
+    _flush(U, THETA)
+    _flush(V, THETA)
+    r = U.shape[1]
+    moved = np.abs(q.U - U) @ np.abs(q.V).sum(axis=1) + np.abs(U) @ np.abs(q.V - V).sum(axis=1)
+    return _Pow("lowrank", U=U, V=V, err=q.err + moved * (1.0 + gamma(r + V.shape[1])) * _SAFE)
 
 
 class SymRows:
@@ -204,16 +233,15 @@ class SymRows:
         return SymRows(self.orb, self.b[sel], self.a[sel])
 
     def flush(self) -> SymRows:
-        """Zero the subnormal entries, in place (adds at most ``n·FLUSH_PER_STATE`` to each row's L1 error). The
-        odd coordinates of rows far from their start cancel to subnormal numbers (1.6% of them on the coupled
-        100 × 100 chain), which made every product with them 3-4x slower."""
-        _flush(self.b)
-        _flush(self.a)
+        """Zero the entries below :data:`THETA`, in place (moves each row by less than ``n·THETA`` in L1)."""
+        _flush(self.b, THETA)
+        _flush(self.a, THETA)
         return self
 
     def tv(self, pi: np.ndarray) -> np.ndarray:
+        """½‖row − π‖₁ of each row, its entries below :data:`THETA` taken as 0."""
         o = self.orb
-        return _tv_blocks(self.b, self.a, o.reps, o.imgs, o.fixed, pi)
+        return _tv_blocks(self.b, self.a, pi[o.reps], pi[o.imgs], pi[o.fixed], THETA)
 
     def abs_dot(self, eb: np.ndarray | None, ea: np.ndarray | None) -> np.ndarray:
         """``Σ_z |row(z)|·err(z)`` for the full-row errors ``err(y_b) = err(σy_b) = eb[b] + ea[b]`` and
@@ -293,28 +321,42 @@ class SymPow:
     def dense_blocks(self) -> int:
         return int(sum(q.kind == "dense" for q in (self.bar, self.odd)))
 
-    def rows(self, idx) -> SymRows:
-        """Rows ``idx`` of the power, in block coordinates (a fixed point's odd part is 0)."""
+    def rows(self, idx, flush: bool = True) -> SymRows:
+        """Rows ``idx`` of the power, in block coordinates (a fixed point's odd part is 0), flushed
+        (:meth:`SymRows.flush`) unless ``flush=False``."""
         idx = np.asarray(idx, dtype=np.int64)
         o = self.orb.orbit[idx]
         s = self.orb.sign[idx]
         a = self.odd.rows(np.where(s != 0.0, o, 0))  # (any row for a fixed point: multiplied by 0)
         a *= s[:, None]
-        return SymRows(self.orb, self.bar.rows(o), a).flush()
+        rows = SymRows(self.orb, self.bar.rows(o), a)
+        return rows.flush() if flush else rows
 
     def tv(self, idx, pi) -> np.ndarray:
-        """½‖P^t(x, ·) − π‖₁ for the starts ``idx``, a few rows at a time: temporaries of ``_TV_BLOCK`` entries are
-        reused by the allocator, where larger ones are fresh pages at every block (see ``_TV_BLOCK``)."""
+        """½‖P^t(x, ·) − π‖₁ for the starts ``idx`` (entries below :data:`THETA` taken as 0), a few rows at a time:
+        temporaries under 32 MB are reused by the allocator, where larger ones are fresh pages at every block (see
+        ``_TV_BLOCK``)."""
         idx = np.asarray(idx, dtype=np.int64)
         out = np.empty(idx.size)
-        b = max(1, _TV_BLOCK // self.orb.n)
+        b = max(1, 4 * _TV_BLOCK // self.orb.n)
+        pr, pg, pf = (pi[v] for v in (self.orb.reps, self.orb.imgs, self.orb.fixed))
         for a in range(0, idx.size, b):
-            out[a : a + b] = self.rows(idx[a : a + b]).tv(pi)
+            r = self.rows(idx[a : a + b], flush=False)
+            out[a : a + b] = _tv_blocks(r.b, r.a, pr, pg, pf, THETA)
         return out
 
     def rmul(self, M: SymRows) -> SymRows:
-        """``M @ P^t``: each block's coordinates times its block."""
-        return SymRows(self.orb, self.bar.rmul(M.b), self.odd.rmul(M.a)).flush()
+        """``M @ P^t``: each block's coordinates times its block (a low-rank one as ``(M U) V`` with ``M U`` flushed,
+        see :func:`flush_bound`)."""
+
+        def mul(q: _Pow, X: np.ndarray) -> np.ndarray:
+            if q.kind != "lowrank":
+                return q.rmul(X)
+            T = X @ q.U
+            _flush(T, THETA)
+            return T @ q.V
+
+        return SymRows(self.orb, mul(self.bar, M.b), mul(self.odd, M.a)).flush()
 
     def abs_err(self, M: SymRows) -> np.ndarray | float:
         """``Σ_z |M(x, z)|·err(z)`` with this power's full-row error bounds (0.0 when it has none)."""
@@ -323,8 +365,13 @@ class SymPow:
         return M.abs_dot(self.bar.err, self.odd.err)
 
     def square(self) -> SymPow:
+        """Each block squared; dense results flushed (:func:`flush_bound`), low-rank ones cleaned (:func:`_clean`)."""
+
         def sq(q: _Pow) -> _Pow:
-            return _Pow("dense", D=_square_dense(q.D)) if q.kind == "dense" else _square(q)
+            out = _Pow("dense", D=_square_dense(q.D)) if q.kind == "dense" else _square(q)
+            if out.kind == "dense":
+                _flush(out.D, THETA)
+            return _clean(out)
 
         return SymPow(self.orb, sq(self.bar), sq(self.odd))
 
@@ -339,7 +386,7 @@ class SymPow:
             L = _compress(q, max(8, size // rank_div), rng)
             if L is None:
                 return None
-            out.append(L)
+            out.append(_clean(L))
         return SymPow(self.orb, out[0], out[1])
 
     def nbytes(self) -> float:

@@ -124,6 +124,6 @@ def test_subnormal_rows_are_flushed():
     A = sp.csr_matrix(op.P)
     Q, _ = SymPow.of(A, Orbits.of(find_symmetry(A, op.lattice.shape)))
     rows = Q.rows(np.arange(4))
-    rows.a[0, :3] = [1e-310, -1e-320, 3e-300]
+    rows.a[0, :3] = [1e-310, -1e-160, 3e-150]
     rows.flush()
-    assert list(rows.a[0, :3]) == [0.0, 0.0, 3e-300]
+    assert list(rows.a[0, :3]) == [0.0, 0.0, 3e-150]  # below THETA = 2^-511 ≈ 1.5e-154: zeroed
