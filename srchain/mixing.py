@@ -359,9 +359,8 @@ def _orbits(A: sp.csr_matrix, P, symmetry, shape) -> Orbits | None:
         return None
     if symmetry is True:
         lattice = getattr(P, "lattice", None)
-        sigma = find_symmetry(A, shape if shape is not None else getattr(lattice, "shape", None))
-        return None if sigma is None else Orbits.of(sigma)
-    return Orbits.of(checked_symmetry(A, symmetry))
+        return find_symmetry(A, shape if shape is not None else getattr(lattice, "shape", None))
+    return checked_symmetry(A, symmetry)
 
 
 def _worth_compressing(Q) -> bool:

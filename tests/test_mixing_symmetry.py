@@ -16,7 +16,7 @@ import srchain.mixing as mixing_mod
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.mixing import mixing_time
-from srchain.mixing_symmetry import Orbits, SymPow, asymmetry, checked_symmetry, find_symmetry
+from srchain.mixing_symmetry import SymPow, asymmetry, checked_symmetry, find_symmetry
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
 from srchain.problems import get_problem
@@ -38,11 +38,12 @@ def _swap(side: int, dim: int = 2) -> np.ndarray:
 def test_the_swap_is_found_and_its_bound_holds():
     op, _ = _op("coupled", 15, 0.1, coupling=1.0)
     A = sp.csr_matrix(op.P)
-    sigma = find_symmetry(A, op.lattice.shape)
-    assert sigma is not None and np.array_equal(sigma, _swap(15))
+    orb = find_symmetry(A, op.lattice.shape)
+    assert orb is not None and np.array_equal(orb.sigma, _swap(15))
+    sigma = orb.sigma
     # the bound covers the real row-L1 distance of P to its relabelled self, which is rounding, not zero
     D = np.abs(A.toarray() - A.toarray()[sigma][:, sigma]).sum(axis=1).max()
-    assert 0.0 < D <= asymmetry(A, sigma) <= 1e-13
+    assert 0.0 < D <= asymmetry(A, sigma) == orb.eta <= 1e-13
 
 
 def test_no_symmetry_is_assumed():
@@ -63,7 +64,7 @@ def test_no_symmetry_is_assumed():
 def test_blocks_reproduce_the_powers(t_log2):
     op, pi = _op("coupled", 9, 0.2, coupling=1.0)
     A = sp.csr_matrix(op.P)
-    orb = Orbits.of(find_symmetry(A, op.lattice.shape))
+    orb = find_symmetry(A, op.lattice.shape)
     Q, r0 = SymPow.of(A, orb)
     for _ in range(t_log2):
         Q = Q.square()
@@ -122,7 +123,7 @@ def test_a_given_symmetry_is_used_on_a_bare_matrix(monkeypatch):
 def test_subnormal_rows_are_flushed():
     op, _ = _op("coupled", 9, 0.2, coupling=1.0)
     A = sp.csr_matrix(op.P)
-    Q, _ = SymPow.of(A, Orbits.of(find_symmetry(A, op.lattice.shape)))
+    Q, _ = SymPow.of(A, find_symmetry(A, op.lattice.shape))
     rows = Q.rows(np.arange(4))
     rows.a[0, :3] = [1e-310, -1e-160, 3e-150]
     rows.flush()
