@@ -225,9 +225,10 @@ def _exact(
         info["asymmetry"] = r0
     else:
         Q = _Pow("sparse", S=A) if sparse_pays(A) else _Pow("dense", D=A.toarray())
-    tv = tv_of(Q, np.arange(n))
+    # d_x(1) from P's own rows (sparse: one pass over its nonzeros), whichever form the powers take
+    tv, _ = _tv_of(_Pow("sparse", S=A), np.arange(n), pi, psum)
+    above = decide(tv, tv_margin(0.0, rho, 3.0 * psum, n), np.arange(n), 1, False)
     r0 += r_flush
-    above = decide(tv, tv_margin(r0, rho, 3.0 * psum, nb), np.arange(n), 1, False)
     if not above.any():
         return (1 if d0_above(pi, eps) else 0), info
     rng = np.random.default_rng(0)

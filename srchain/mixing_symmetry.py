@@ -39,10 +39,12 @@ from srchain.mixing_powers import (
     _TV_BLOCK,
     _compress,
     _density,
+    _kernel_csr,
     _Pow,
     _pow_bytes,
+    _row_runs,
     _square,
-    _square_dense,
+    _square_to_dense,
     sparse_pays,
 )
 
@@ -377,7 +379,21 @@ class SymPow:
         """Each block squared; dense results flushed (:func:`flush_bound`), low-rank ones cleaned (:func:`_clean`)."""
 
         def sq(q: _Pow) -> _Pow:
-            out = _Pow("dense", D=_square_dense(q.D)) if q.kind == "dense" else _square(q)
+            if q.kind == "dense":
+                S = _kernel_csr(q.D)
+                if S is None:
+                    out = _Pow("dense", D=q.D @ q.D)
+                else:
+                    # the run kernel reads only D's CSR copy: D's memory takes the square (fresh pages cost a fault
+                    # each on a VM: 400 MB of them were ~1 s of the coupled 100 × 100 chain), and q, the same
+                    # matrix, is held as that CSR from now on (the search multiplies rows by it with the run kernel)
+                    D = q.D
+                    D.fill(0.0)
+                    _square_to_dense(S.indptr, S.indices, S.data, *_row_runs(S.indptr, S.indices), D)
+                    q.kind, q.S, q.D = "sparse", S, None
+                    out = _Pow("dense", D=D)
+            else:
+                out = _square(q)
             if out.kind == "dense":
                 _flush(out.D, THETA)
             return _clean(out)
