@@ -185,6 +185,9 @@ TARGETS: dict[str, Target] = {
         ),
         per_module=8,
     ),
+    "mixing_symmetry": Target(
+        ("srchain/mixing_symmetry.py",), ("tests/test_mixing_symmetry.py", "tests/test_mixing_2d.py"), per_module=16
+    ),
     "bounds": Target(("srchain/bounds.py",), ("tests/test_bounds_exact.py", "tests/test_bounds.py")),
     "simulate": Target(
         (
