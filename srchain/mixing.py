@@ -361,7 +361,8 @@ def _orbits(A: sp.csr_matrix, P, symmetry, shape) -> Orbits | None:
     if symmetry is True:
         lattice = getattr(P, "lattice", None)
         return find_symmetry(A, shape if shape is not None else getattr(lattice, "shape", None))
-    return checked_symmetry(A, symmetry)
+    orb = checked_symmetry(A, symmetry)
+    return orb if orb.pairs else None  # the identity splits nothing
 
 
 def _worth_compressing(Q) -> bool:

@@ -11,16 +11,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import srchain.mixing as mixing_mod
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.mixing import mixing_time
+from srchain.mixing_powers import _Pow
 from srchain.mixing_symmetry import SymPow, asymmetry, checked_symmetry, find_symmetry
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
 from srchain.problems import get_problem
 from srchain.stationary import stationary
+from tests.test_mixing import brute_force
 from tests.test_mixing_2d import _dense_doubling
 
 
@@ -128,3 +132,62 @@ def test_subnormal_rows_are_flushed():
     rows.a[0, :3] = [1e-310, -1e-160, 3e-150]
     rows.flush()
     assert list(rows.a[0, :3]) == [0.0, 0.0, 3e-150]  # below THETA = 2^-511 ≈ 1.5e-154: zeroed
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 11),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0.05, 0.25, 0.6]),
+    st.sampled_from([0.0, 1e-16]),
+)
+def test_random_symmetric_chains_match_brute_force(n, seed, eps, tilt):
+    """P = symmetrised random chain under a random involution (pairs and fixed points), optionally tilted by a
+    rounding-sized asymmetry: the split path gives brute force's integer, and the unsplit path's."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    sigma = np.arange(n)
+    for k in range(rng.integers(0, n // 2 + 1)):  # pair up perm[2k], perm[2k+1]; the rest stay fixed
+        a, b = perm[2 * k], perm[2 * k + 1]
+        sigma[a], sigma[b] = b, a
+    M = rng.random((n, n)) ** 4 + 1e-3
+    M = M + M[sigma][:, sigma]
+    P = M / M.sum(axis=1, keepdims=True)
+    P = P * (1.0 + tilt * rng.standard_normal((n, n)))
+    pi = stationary(P).pi
+    r = mixing_time(P, eps=eps, pi=pi, symmetry=sigma)
+    assert r.mixing_time == brute_force(P, pi, eps) == mixing_time(P, eps=eps, pi=pi, symmetry=False).mixing_time
+
+
+def test_full_row_errors_combine_the_blocks():
+    # err(x) = bar's error at x's orbit plus, for a state in a pair, odd's error at that pair; a block held exactly
+    # (no error) contributes nothing, whichever of the two it is
+    op, _ = _op("coupled", 9, 0.2, coupling=1.0)
+    A = sp.csr_matrix(op.P)
+    orb = find_symmetry(A, op.lattice.shape)
+    Q, _ = SymPow.of(A, orb)
+    assert Q.err is None
+    m, p = orb.pairs + orb.fixed.size, orb.pairs
+    eb, ea = np.arange(1.0, m + 1), 1000.0 * np.arange(1.0, p + 1)
+    lowrank = SymPow(orb, _Pow("lowrank", U=np.eye(m), V=np.eye(m), err=eb), Q.odd)
+    np.testing.assert_array_equal(lowrank.err, eb[orb.orbit])
+    both = SymPow(orb, lowrank.bar, _Pow("lowrank", U=np.eye(p), V=np.eye(p), err=ea))
+    in_pair = orb.sign != 0
+    np.testing.assert_array_equal(both.err[in_pair], eb[orb.orbit[in_pair]] + ea[orb.orbit[in_pair]])
+    np.testing.assert_array_equal(both.err[~in_pair], eb[orb.orbit[~in_pair]])
+    odd_only = SymPow(orb, Q.bar, both.odd)
+    np.testing.assert_array_equal(odd_only.err, np.where(in_pair, ea[np.minimum(orb.orbit, p - 1)], 0.0))
+
+
+def test_memory_estimate_covers_both_blocks():
+    op, _ = _op("coupled", 9, 0.2, coupling=1.0)
+    A = sp.csr_matrix(op.P)
+    Q, _ = SymPow.of(A, find_symmetry(A, op.lattice.shape))
+    Q2 = Q.square()
+    for q in (Q, Q2):
+        held = sum(
+            a.nbytes
+            for b in (q.bar, q.odd)
+            for a in ((b.S.data, b.S.indices, b.S.indptr) if b.kind == "sparse" else (b.D,))
+        )
+        assert q.nbytes() >= held

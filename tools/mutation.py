@@ -257,6 +257,14 @@ _NO_BOUNDS_CHECK = (
 
 #: Survivors that no test can kill, each with the reason (the key is ``file:function:`before` -> `after```).
 EQUIVALENT: dict[str, str] = {
+    "srchain/mixing_symmetry.py:_flush:`if X[i, j] != 0.0 and abs(X[i, j]) < theta:` -> "
+    "`if X[i, j] != 1.0 and abs(X[i, j]) < theta:`": (
+        "the first test only skips writing zeros over zeros (0 and 1 both fail or pass the second test alike)"
+    ),
+    "srchain/mixing_symmetry.py:flush_bound:`return 2.0 * n * THETA * (1.0 + n**0.5)` -> "
+    "`return 4.0 * n * THETA * (1.0 + n**0.5)`": (
+        "a bound of ~1e-148 doubled: it is added to error bounds of at least 2u = 2.2e-16, where both round away"
+    ),
     "srchain/grid_wide.py:gauss_hat_integrals:`wt = np.empty((_CELL_BLOCK, 2, 2, NODES))` -> "
     "`wt = np.empty((_CELL_BLOCK, 3, 2, NODES))`": (
         "a larger work array: only the first two sides of its second axis are written and read"
