@@ -220,8 +220,9 @@ def _square_to_dense(indptr, indices, data, rptr, rq, rl, out):
 def _rows_times_csr(M, indptr, indices, data, rptr, rq, rl, out):
     """``out = M·A`` for dense rows M and the CSR matrix A (sorted indices, runs from :func:`_row_runs`), into the
     zeroed ``out``: row k of A added to row i of the product run by run (contiguous, vectorised), k ascending, each
-    row on its own (the same numbers under any thread count). scipy's sparse product with a block of dense vectors
-    ran ~10x slower (190 rows times the 5050-state blocks of the coupled 100 × 100 chain's P: 0.8 s)."""
+    row on its own (the same numbers under any thread count). With scipy's product of a CSR matrix and a block of
+    dense vectors the search's last step on the coupled 100 × 100 chain (190 rows times the blocks of P) took 1.0 s;
+    with this kernel, under 0.3 s."""
     k, m = M.shape
     for i in prange(k):
         row = out[i]
