@@ -354,11 +354,21 @@ def _exact(
     return t + 1, info
 
 
+#: A symmetry found on its own splits chains from this many states on. Below it dense BLAS squares the whole chain in
+#: milliseconds and the split path's fixed costs (its kernels, a wider error allowance that sends more near-ties to
+#: the exact fallback) made it slower than plain dense doubling (coupled chains, split / unsplit / dense doubling:
+#: 225 states 0.26 / 0.008 / 0.010 s, 625 states 0.29 / 0.12 / 0.21 s, 900 states 0.38 / 0.49 / 0.96 s, 1444 states
+#: 0.56 / 1.67 / 3.4 s). A permutation passed as ``symmetry=`` is used at any size.
+_SPLIT_MIN_STATES = 800
+
+
 def _orbits(A: sp.csr_matrix, P, symmetry, shape) -> Orbits | None:
     """The orbits of the symmetry ``mixing_time`` splits P's powers by, or None (see its ``symmetry``)."""
     if symmetry is False or symmetry is None:
         return None
     if symmetry is True:
+        if A.shape[0] < _SPLIT_MIN_STATES:
+            return None
         lattice = getattr(P, "lattice", None)
         return find_symmetry(A, shape if shape is not None else getattr(lattice, "shape", None))
     orb = checked_symmetry(A, symmetry)
@@ -485,11 +495,11 @@ def mixing_time(
         (:mod:`srchain.mixing_gpu`; ``method="exact-doubling-torch"``). None (the default) keeps the NumPy path
         and does not import torch.
     symmetry : bool or array of int
-        True (the default): look for the reversal of the lattice's axes (w₁ ↔ w₂ on a square 2-D lattice) among P's
-        symmetries, using ``shape`` or the Operator's lattice, and if P commutes with it up to float64 rounding,
-        split its powers into two blocks (:mod:`srchain.mixing_symmetry`; the same certified integer, a quarter of
-        the multiply-adds). An involution of the states (a permutation σ with σ∘σ = id) is checked and used
-        instead; False never splits.
+        True (the default): from 800 states on, look for the reversal of the lattice's axes (w₁ ↔ w₂ on a square
+        2-D lattice) among P's symmetries, using ``shape`` or the Operator's lattice, and if P commutes with it up
+        to float64 rounding, split its powers into two blocks (:mod:`srchain.mixing_symmetry`; the same certified
+        integer, a quarter of the multiply-adds). An involution of the states (a permutation σ with σ∘σ = id) is
+        checked and used instead, at any size; False never splits.
     shape : tuple, optional
         States per axis, when P is a bare matrix on a lattice.
 

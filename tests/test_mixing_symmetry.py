@@ -90,7 +90,7 @@ def test_blocks_reproduce_the_powers(t_log2):
 )
 def test_split_path_gives_the_integer_of_dense_doubling(problem, side, alpha, eps, kw):
     op, pi = _op(problem, side, alpha, **kw)
-    split = mixing_time(op, eps=eps, pi=pi)
+    split = mixing_time(op, eps=eps, pi=pi, symmetry=_swap(side))  # (below 800 states only a given one splits)
     plain = mixing_time(op, eps=eps, pi=pi, symmetry=False)
     assert "split into blocks" in split.note and "split" not in plain.note
     assert split.mixing_time == plain.mixing_time == _dense_doubling(op.P.toarray(), pi, eps)
@@ -107,7 +107,8 @@ def test_split_path_compressed_matches_unsplit():
 def test_three_dimensional_reversal():
     # coupled in 3-D (w₁ − w₂, w₂ − w₃) is unchanged by reversing the axes, not by swapping two of them
     op, pi = _op("coupled", 6, 0.2, dim=3, coupling=1.0)
-    r = mixing_time(op, eps=0.25, pi=pi)
+    assert find_symmetry(sp.csr_matrix(op.P), op.lattice.shape) is not None
+    r = mixing_time(op, eps=0.25, pi=pi, symmetry=_swap(6, dim=3))
     assert "split into blocks" in r.note
     assert r.mixing_time == _dense_doubling(op.P.toarray(), pi, 0.25)
 
@@ -117,11 +118,16 @@ def test_a_given_symmetry_is_used_on_a_bare_matrix(monkeypatch):
     seen = []
     real = mixing_mod._exact
     monkeypatch.setattr(mixing_mod, "_exact", lambda *a, **k: seen.append(k.get("orbits")) or real(*a, **k))
+    monkeypatch.setattr(mixing_mod, "_SPLIT_MIN_STATES", 100)
     a = mixing_time(op.P, eps=0.25, pi=pi)  # a bare matrix has no lattice: not split
     b = mixing_time(op.P, eps=0.25, pi=pi, symmetry=_swap(12))
     c = mixing_time(op.P, eps=0.25, pi=pi, shape=(12, 12))
+    monkeypatch.setattr(mixing_mod, "_SPLIT_MIN_STATES", 145)
+    d = mixing_time(op, eps=0.25, pi=pi)  # 144 states: below the size where splitting pays, not split
+    e = mixing_time(op, eps=0.25, pi=pi, symmetry=_swap(12))  # a given permutation is used at any size
     assert seen[0] is None and seen[1] is not None and seen[2] is not None
-    assert a.mixing_time == b.mixing_time == c.mixing_time
+    assert seen[3] is None and seen[4] is not None
+    assert a.mixing_time == b.mixing_time == c.mixing_time == d.mixing_time == e.mixing_time
 
 
 def test_subnormal_rows_are_flushed():
