@@ -82,11 +82,12 @@ def timed(f, *a, **k):
 
 def profile(P, pi, eps) -> dict:
     """Seconds of each step of the exact path (``_exact``'s stage record), and their sums by the power's form."""
-    from srchain.mixing import _exact, _orbits
+    from srchain.mixing import _exact
+    from srchain.mixing_symmetry import split_by
 
     A = sp.csr_matrix(P.P if hasattr(P, "lattice") else P)
     stages: list = []
-    (t, info), secs = timed(_exact, A, pi, eps, 10**9, stages=stages, orbits=_orbits(A, P, True, None))
+    (t, info), secs = timed(_exact, A, pi, eps, 10**9, stages=stages, orbits=split_by(A, P, True, None))
     by_form: dict = {}
     for name, form, _rows, s, _sys in stages:
         key = f"{name.split()[0]} ({form})"

@@ -64,7 +64,7 @@ from srchain.mixing_powers import (
     sparse_pays,
     tv_rows,
 )
-from srchain.mixing_symmetry import Orbits, SymPow, checked_symmetry, find_symmetry, flush_bound
+from srchain.mixing_symmetry import Orbits, SymPow, flush_bound, split_by
 
 if TYPE_CHECKING:
     from srchain.stationary import Chain
@@ -354,27 +354,6 @@ def _exact(
     return t + 1, info
 
 
-#: A symmetry found on its own splits chains from this many states on. Below it dense BLAS squares the whole chain in
-#: milliseconds and the split path's fixed costs (its kernels, a wider error allowance that sends more near-ties to
-#: the exact fallback) made it slower than plain dense doubling (coupled chains, split / unsplit / dense doubling:
-#: 225 states 0.26 / 0.008 / 0.010 s, 625 states 0.29 / 0.12 / 0.21 s, 900 states 0.38 / 0.49 / 0.96 s, 1444 states
-#: 0.56 / 1.67 / 3.4 s). A permutation passed as ``symmetry=`` is used at any size.
-_SPLIT_MIN_STATES = 800
-
-
-def _orbits(A: sp.csr_matrix, P, symmetry, shape) -> Orbits | None:
-    """The orbits of the symmetry ``mixing_time`` splits P's powers by, or None (see its ``symmetry``)."""
-    if symmetry is False or symmetry is None:
-        return None
-    if symmetry is True:
-        if A.shape[0] < _SPLIT_MIN_STATES:
-            return None
-        lattice = getattr(P, "lattice", None)
-        return find_symmetry(A, shape if shape is not None else getattr(lattice, "shape", None))
-    orb = checked_symmetry(A, symmetry)
-    return orb if orb.pairs else None  # the identity splits nothing
-
-
 def _worth_compressing(Q) -> bool:
     """A power not yet low rank, dense or at least 2% full (a sparser one is cheap to square as it is)."""
     if isinstance(Q, SymPow):
@@ -525,7 +504,7 @@ def mixing_time(
     if pi.shape != (A.shape[0],):
         raise SrchainError(f"pi has {pi.size} entries but the chain has {A.shape[0]} states")
     n = A.shape[0]
-    orbits = _orbits(A, P, symmetry, shape) if n <= max_exact_states and device is None else None
+    orbits = split_by(A, P, symmetry, shape) if n <= max_exact_states and device is None else None
     if n <= max_exact_states and device is not None:
         from srchain.mixing_gpu import exact_mixing_torch
 

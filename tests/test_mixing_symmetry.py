@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import srchain.mixing as mixing_mod
+import srchain.mixing_symmetry as mixing_symmetry
 from srchain.errors import SrchainError
 from srchain.lattice import Lattice
 from srchain.mixing import mixing_time
@@ -118,11 +119,11 @@ def test_a_given_symmetry_is_used_on_a_bare_matrix(monkeypatch):
     seen = []
     real = mixing_mod._exact
     monkeypatch.setattr(mixing_mod, "_exact", lambda *a, **k: seen.append(k.get("orbits")) or real(*a, **k))
-    monkeypatch.setattr(mixing_mod, "_SPLIT_MIN_STATES", 100)
+    monkeypatch.setattr(mixing_symmetry, "_SPLIT_MIN_STATES", 100)
     a = mixing_time(op.P, eps=0.25, pi=pi)  # a bare matrix has no lattice: not split
     b = mixing_time(op.P, eps=0.25, pi=pi, symmetry=_swap(12))
     c = mixing_time(op.P, eps=0.25, pi=pi, shape=(12, 12))
-    monkeypatch.setattr(mixing_mod, "_SPLIT_MIN_STATES", 145)
+    monkeypatch.setattr(mixing_symmetry, "_SPLIT_MIN_STATES", 145)
     d = mixing_time(op, eps=0.25, pi=pi)  # 144 states: below the size where splitting pays, not split
     e = mixing_time(op, eps=0.25, pi=pi, symmetry=_swap(12))  # a given permutation is used at any size
     assert seen[0] is None and seen[1] is not None and seen[2] is not None
