@@ -55,7 +55,6 @@ from srchain.mixing_cert import (
 )
 from srchain.mixing_powers import (
     _compress,
-    _density,
     _Pow,
     _pow_bytes,
     _square,
@@ -63,6 +62,7 @@ from srchain.mixing_powers import (
     _tv_of,
     sparse_pays,
     tv_rows,
+    worth_compressing,
 )
 from srchain.mixing_symmetry import Orbits, SymPow, flush_bound, split_by
 
@@ -304,7 +304,7 @@ def _exact(
             info["err"] = max(info["err"], float(Q2.err[alive].max()))
         stage(f"square P^{t2}", Q2.kind, alive.size)
         alive = alive[above]
-        if try_compress and _worth_compressing(Q2):
+        if try_compress and (Q2.compressible() if sym else worth_compressing(Q2)):
             L: Any = Q2.compress(_RANK_DIV, rng) if sym else _compress(Q2, r_max, rng)
             stage(f"compress P^{t2}", "lowrank" if L is not None else "refused", n)
             if L is not None:
@@ -352,13 +352,6 @@ def _exact(
             M, f, starts, t = C[above], fc[above], starts[above], t + 2**k
             fr, st = frc, stc
     return t + 1, info
-
-
-def _worth_compressing(Q) -> bool:
-    """A power not yet low rank, dense or at least 2% full (a sparser one is cheap to square as it is)."""
-    if isinstance(Q, SymPow):
-        return Q.compressible()
-    return Q.kind == "dense" or (Q.kind == "sparse" and _density(Q.S) > 0.02)
 
 
 def is_reversible(P, pi, rtol: float = 1e-9) -> bool:

@@ -174,6 +174,20 @@ def _row_runs(indptr, indices):
     return rptr, rq, rl
 
 
+@njit(inline="always")
+def _add_row(row, a, k, indices, data, rptr, rq, rl):  # pragma: no cover - compiled
+    """``row += a·A[k, :]`` run by run (:func:`_row_runs`): contiguous slices, which the compiler vectorises. Inlined
+    into its callers' Numba IR (no call in their innermost loop)."""
+    for rr in range(rptr[k], rptr[k + 1]):
+        q = rq[rr]
+        c = indices[q]
+        L = rl[rr]
+        dst = row[c : c + L]
+        src = data[q : q + L]
+        for t in range(L):
+            dst[t] += a * src[t]
+
+
 #: Rows of the product made together by the run kernel: each row k of A is read once for the whole block (from
 #: cache) instead of once per row (from L3: on the coupled 100 × 100 chain's P², 12.5 MB of A per row of P⁴).
 _ROW_BLOCK = 8
@@ -205,15 +219,7 @@ def _square_to_dense(indptr, indices, data, rptr, rq, rl, out):
                 while ptr[r] < end and indices[ptr[r]] == k:  # (a duplicate column: its terms in row order)
                     a = data[ptr[r]]
                     ptr[r] += 1
-                    row = out[i0 + r]
-                    for rr in range(rptr[k], rptr[k + 1]):
-                        q = rq[rr]
-                        c = indices[q]
-                        L = rl[rr]
-                        dst = row[c : c + L]
-                        src = data[q : q + L]
-                        for t in range(L):
-                            dst[t] += a * src[t]
+                    _add_row(out[i0 + r], a, k, indices, data, rptr, rq, rl)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -229,14 +235,7 @@ def _rows_times_csr(M, indptr, indices, data, rptr, rq, rl, out):
         for j in range(m):
             a = M[i, j]
             if a != 0.0:
-                for rr in range(rptr[j], rptr[j + 1]):
-                    q = rq[rr]
-                    c = indices[q]
-                    L = rl[rr]
-                    dst = row[c : c + L]
-                    src = data[q : q + L]
-                    for t in range(L):
-                        dst[t] += a * src[t]
+                _add_row(row, a, j, indices, data, rptr, rq, rl)
 
 
 #: The run kernel's multiply-adds against dense BLAS's n³: the kernel (~7·10⁹ per second on 2 cores, vectorised
@@ -343,6 +342,26 @@ def _square_dense(D: np.ndarray) -> np.ndarray:
     out = np.zeros(D.shape)  # calloc'd: its pages are first touched by the kernel's threads, not by a serial fill
     _square_to_dense(S.indptr, S.indices, S.data, *_row_runs(S.indptr, S.indices), out)
     return out
+
+
+def _square_dense_freeing(Q: _Pow) -> _Pow:
+    """Q·Q for a dense power Q, like :func:`_square_dense`, but where the run kernel squares it (reading only Q's CSR
+    copy) the square is written into Q's own memory and Q, the same matrix, is held as that CSR from then on: no
+    fresh n × n array (fresh pages cost a fault each on a VM: 400 MB of them were ~1 s of the coupled 100 × 100
+    chain's split path). Q must not be read as dense afterwards."""
+    S = _kernel_csr(Q.D)
+    if S is None:
+        return _Pow("dense", D=Q.D @ Q.D)
+    D = Q.D
+    D.fill(0.0)
+    _square_to_dense(S.indptr, S.indices, S.data, *_row_runs(S.indptr, S.indices), D)
+    Q.kind, Q.S, Q.D = "sparse", S, None
+    return _Pow("dense", D=D)
+
+
+def worth_compressing(Q: _Pow) -> bool:
+    """A power not yet low rank, dense or at least 2% full (a sparser one is cheap to square as it is)."""
+    return Q.kind == "dense" or (Q.kind == "sparse" and _density(Q.S) > 0.02)
 
 
 def _square(Q: _Pow) -> _Pow:

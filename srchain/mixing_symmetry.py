@@ -34,18 +34,16 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 from srchain.errors import SrchainError
-from srchain.mixing_cert import gamma
+from srchain.mixing_cert import gamma, row_sum_bound
 from srchain.mixing_powers import (
     _TV_BLOCK,
     _compress,
-    _density,
-    _kernel_csr,
     _Pow,
     _pow_bytes,
-    _row_runs,
     _square,
-    _square_to_dense,
+    _square_dense_freeing,
     sparse_pays,
+    worth_compressing,
 )
 
 __all__ = ["Orbits", "SymPow", "SymRows", "asymmetry", "checked_symmetry", "find_symmetry", "split_by"]
@@ -122,12 +120,8 @@ def asymmetry(A: sp.csr_matrix, sigma: np.ndarray) -> float:
     B = sp.csr_matrix((B.data, sigma[B.indices], B.indptr), shape=A.shape)
     B.has_sorted_indices = False
     B.sort_indices()
-    D = (A - B).tocsr()
-    if D.nnz == 0:
-        return 0.0
-    deg = int(np.diff(D.indptr).max())
-    s = np.add.reduceat(np.abs(D.data), D.indptr[:-1][np.diff(D.indptr) > 0])
-    return float(s.max()) * (1.0 + gamma(deg + 2)) * _SAFE
+    # each difference rounded once (u), its row's sum bounded by row_sum_bound
+    return row_sum_bound((A - B).tocsr()) * (1.0 + gamma(1)) * _SAFE
 
 
 def find_symmetry(A: sp.csr_matrix, shape) -> Orbits | None:
@@ -326,10 +320,8 @@ class SymPow:
         # (whose distance to it is the L1 norm of its odd part)
         eta = orb.eta
         if f:
-            Fo = (A[orb.fixed] @ odd).tocsr()
-            if Fo.nnz:
-                eta = max(eta, float(np.abs(Fo).sum(axis=1).max()) * (1.0 + gamma(2)) * _SAFE)
-        rho = float(np.abs(A).sum(axis=1).max())
+            eta = max(eta, row_sum_bound((A[orb.fixed] @ odd).tocsr()) * (1.0 + gamma(1)) * _SAFE)
+        rho = row_sum_bound(A)
         return cls(orb, _form(Bm), _form(Am)), _SAFE * (eta + 2.0 * _U * rho * (1.0 + 1e-15))
 
     @property
@@ -349,10 +341,6 @@ class SymPow:
     @property
     def rank(self) -> int:
         return int(sum(q.U.shape[1] for q in (self.bar, self.odd) if q.kind == "lowrank"))
-
-    @property
-    def dense_blocks(self) -> int:
-        return int(sum(q.kind == "dense" for q in (self.bar, self.odd)))
 
     def rows(self, idx, flush: bool = True) -> SymRows:
         """Rows ``idx`` of the power, in block coordinates (a fixed point's odd part is 0), flushed
@@ -401,21 +389,8 @@ class SymPow:
         """Each block squared; dense results flushed (:func:`flush_bound`), low-rank ones cleaned (:func:`_clean`)."""
 
         def sq(q: _Pow) -> _Pow:
-            if q.kind == "dense":
-                S = _kernel_csr(q.D)
-                if S is None:
-                    out = _Pow("dense", D=q.D @ q.D)
-                else:
-                    # the run kernel reads only D's CSR copy: D's memory takes the square (fresh pages cost a fault
-                    # each on a VM: 400 MB of them were ~1 s of the coupled 100 × 100 chain), and q, the same
-                    # matrix, is held as that CSR from now on (the search multiplies rows by it with the run kernel)
-                    D = q.D
-                    D.fill(0.0)
-                    _square_to_dense(S.indptr, S.indices, S.data, *_row_runs(S.indptr, S.indices), D)
-                    q.kind, q.S, q.D = "sparse", S, None
-                    out = _Pow("dense", D=D)
-            else:
-                out = _square(q)
+            # a dense block the run kernel squares lends its memory to the square and is held as CSR from then on
+            out = _square_dense_freeing(q) if q.kind == "dense" else _square(q)
             if out.kind == "dense":
                 _flush(out.D, THETA)
             return _clean(out)
@@ -423,7 +398,7 @@ class SymPow:
         return SymPow(self.orb, sq(self.bar), sq(self.odd))
 
     def compressible(self) -> bool:
-        return all(q.kind == "dense" or (q.kind == "sparse" and _density(q.S) > 0.02) for q in (self.bar, self.odd))
+        return worth_compressing(self.bar) and worth_compressing(self.odd)
 
     def compress(self, rank_div: int, rng) -> SymPow | None:
         """Both blocks in certified low rank (each of rank at most its size / ``rank_div``), or None."""
