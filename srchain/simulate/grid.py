@@ -34,12 +34,16 @@ from srchain.grids import axis_parity, axis_values
 from srchain.rounding import check_sr_bits
 from srchain.rules import NoiseKind
 from srchain.simulate.draws import draw_noise
+from srchain.simulate.grid_runs import A_MAX, fixed_runs
+from srchain.simulate.grid_runs import runs as _runs
 from srchain.simulate.kernels_1d import _f64_bits
 
 __all__ = ["simulate_grid", "GRID_RULES", "GridRun"]
 
 #: rule codes of the kernel
 R, SR, BC, SGD = 0, 1, 2, 3
+_TWO53 = np.int64(1 << 53)
+_INV53 = 1.0 / 9007199254740992.0  # 2^-53: pcg.next_double's scale
 GRID_RULES = {"r": R, "sr": SR, "bc": BC, "sgd": SGD}
 
 
@@ -133,34 +137,6 @@ def _locator(v: np.ndarray):
     _, p, bv = min(scored, key=lambda e: e[0])
     table = np.clip(np.searchsorted(bv, np.arange(p[6] + 1), side="left") - 1, 0, n - 2).astype(np.int32)
     return table, p
-
-
-def _runs(axes, M):
-    """The fast path's tables (:func:`_chains`): per state and axis, the run of equal gaps (a float format's binade,
-    or its subnormals) holding the cell of the mean step's point ``M``: its first index ``B`` and ``S = ((M −
-    v_B)/h, 1/h, cells in the run)``, so that in the run a point ``y = M − αξ̄`` has the index ``B + (M − v_B)/h −
-    αξ̄/h`` (exactly: ``1/h`` is a power of two on a format's grid, and ``M − v_B`` is exact within a binade)."""
-    n, d = M.shape
-    S = np.zeros((n, d, 3))
-    B = np.zeros((n, d), dtype=np.int64)
-    for j, v in enumerate(axes):  # axes, vectorised over states
-        if v.size < 2:
-            S[:, j, 2] = -1.0  # never in a run (the kernel's one-value branch comes first anyway)
-            continue
-        h = np.diff(v)
-        new = np.concatenate([[True], h[1:] != h[:-1]])
-        run = np.cumsum(new) - 1
-        first = np.flatnonzero(new)
-        last = np.concatenate([first[1:] - 1, [h.size - 1]])
-        m = M[:, j]
-        c = np.clip(np.searchsorted(v, m, side="right") - 1, 0, v.size - 2)
-        lo, hi = first[run[c]], last[run[c]]
-        inv = 1.0 / h[c]
-        S[:, j, 0] = (m - v[lo]) * inv
-        S[:, j, 1] = inv
-        S[:, j, 2] = hi + 1 - lo
-        B[:, j] = lo
-    return np.ascontiguousarray(S), B
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -267,8 +243,8 @@ def _sgd_chains(
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains(
-    states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, G, M, S, B, work, code,
-    params, steps, burn, counts, final,
+    states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, G, M, Q, C, F, work,
+    code, params, steps, burn, counts, final,
 ):  # fmt: skip
     """Run every chain of R, SR (``bits`` > 0: SR with that many random bits) or BC; ``final[c]`` receives chain
     c's end state (flat index), ``counts`` the occupation after ``burn`` steps. ``start`` holds the start point per
@@ -282,11 +258,12 @@ def _chains(
     its real-valued latent weight (clipped to the box) and the index of its rounding.
 
     For exact SR and R under continuous noise a step whose point stays in the run of equal gaps around the mean step
-    (:func:`_runs`; the other rules get runs of no length) skips the look-up (:func:`_step`): there the index is
-    affine in ``y``, ``X = S[3e] − αξ̄ · S[3e + 1]`` counted from ``B[e]`` (the tables flattened state-major,
-    ``e = idx·d + j``), and SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is ≥ u, the same draw as above;
-    it differs from ``u <`` only at equality, probability 2^-53), R's ``⌊X + ½⌋`` (a tie has probability 0 under
-    continuous noise). The step's dependency chain is then a load, a multiply-add and a conversion, as in the fixed
+    (:mod:`srchain.simulate.grid_runs`; the other rules get runs of no length) skips the look-up (:func:`_step`):
+    there the index is affine in ``y``, ``X = (M − v_B)/h − αξ̄/h`` counted from the run's first index ``B``, and
+    SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is ≥ u, the same draw as above), R's ``⌊X + ½⌋`` (a tie
+    has probability 0 under continuous noise), both taken in fixed point from the tables ``Q`` (flattened
+    state-major, ``e = idx·d + j``) and the per-axis scales ``C``, ``F``. The step's dependency chain is then a
+    load, a shift and integer additions, as in the fixed
     lattice's kernels; other steps take the look-up. ``work = (w, k, perm)``: the kernel's work arrays."""
     nch = final.shape[0]
     d = shape.shape[0]
@@ -318,8 +295,8 @@ def _chains(
                 if rule == SR:
                     u, s = pcg.next_double(s)
                 if shape[j] > 1:
-                    kn = _step(idx * d + j, alpha * xi, u, rule, bits, S, B, M, vals, off[j], shape[j], inv, even, tab,
-                               toff[j], lp, lf, j)  # fmt: skip
+                    kn = _step(idx * d + j, alpha * xi, u, rule, bits, Q, C, F, M, vals, off[j], shape[j], inv, even,
+                               tab, toff[j], lp, lf, j)  # fmt: skip
                     nidx += kn * strides[j]
             idx = nidx
         final[c] = idx
@@ -327,18 +304,25 @@ def _chains(
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _pair_in_runs(sa, sb, ka, kb, two, sr, c, S, B, t, end, burn, counts):
-    """Steps ``t, t + 1, …`` of two chains of exact SR (``sr``) or R under Gaussian noise (``c = (α, s)``, ξ̄ = s·Z)
-    in lockstep, as long as both step points stay in their runs (:func:`_runs`): the fast path of :func:`_chains_1d`
-    alone, so that the loop keeps its few values in registers. Returns ``(t, ka, kb, sa, sb, axa, axb, ua, ub)``:
-    ``t = end``, or the step at which a chain left its run, whose draws ``ax = αξ̄`` and ``u`` are returned for the
-    caller to finish (its occupation already counted)."""
+def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
+    """``steps`` steps of two chains of exact SR (``sr``) or R under Gaussian noise (``c = (α, s, C, f)``: ξ̄ = s·Z
+    and the axis's fixed-point scale, :func:`~srchain.simulate.grid_runs.fixed_runs`) in lockstep: the fast path of
+    :func:`_chains_1d`, a loop of its own that keeps its few values in registers. A step inside its run is taken in
+    fixed point (a load, a shift and integer additions), a step that leaves it by the look-up (:func:`_round_step`,
+    with ``look``'s tables; the branch is rarely taken, so well predicted). SR's uniform is kept as
+    ``next_double``'s 53 bits ``m`` (``u = m·2^-53``), so that ``(1 − u)·2^f`` needs no conversion. Returns ``(ka,
+    kb, sa, sb)``."""
     literally(two)  # compiled for one chain and for two: no test of ``two`` left in the loop
-    alpha, sc = c
-    ua = ub = 0.5
-    axb = Xb = 0.0
+    alpha, sc, C, f = c
+    M, vals, n, inv, even, tab, lp, lf = look
+    rule = SR if sr else R
+    ma = mb = np.int64(0)
+    axb = 0.0
+    Yb = np.int64(0)
     j = np.uint64(0)
-    while t < end:
+    Ua = Ub = np.int64(1) << (f - 1)  # R: ⌊X + ½⌋
+    down = 53 - f
+    for t in range(steps):
         if t >= burn:
             counts[np.uint64(ka)] += 1
             if two:
@@ -348,34 +332,45 @@ def _pair_in_runs(sa, sb, ka, kb, two, sr, c, S, B, t, end, burn, counts):
             zb, sb = pcg.standard_normal(sb)
             axb = alpha * (sc * zb)
         if sr:
-            ua, sa = pcg.next_double(sa)
+            xa, sa = pcg.next_uint64(sa)
+            ma = np.int64(xa >> np.uint64(11))
+            Ua = (_TWO53 - ma) >> down
             if two:
-                ub, sb = pcg.next_double(sb)
+                xb, sb = pcg.next_uint64(sb)
+                mb = np.int64(xb >> np.uint64(11))
+                Ub = (_TWO53 - mb) >> down
         axa = alpha * (sc * za)
-        i = np.uint64(3 * ka)  # unsigned: no wrap-around test on the dependency chain
-        Xa = S[i] - axa * S[i + 1]
+        i = np.uint64(4 * ka)  # unsigned: no wrap-around test on the dependency chain
+        Ya = Q[i] - (np.int64(min(max(axa * C, -A_MAX), A_MAX)) >> Q[i + 1])
         if two:
-            j = np.uint64(3 * kb)
-            Xb = S[j] - axb * S[j + 1]
-        if not (0.0 <= Xa <= S[i + 2] and (not two or 0.0 <= Xb <= S[j + 2])):
-            return t, ka, kb, sa, sb, axa, axb, ua, ub
-        ka = B[np.uint64(ka)] + np.int64(Xa + (1.0 - ua if sr else 0.5))
+            j = np.uint64(4 * kb)
+            Yb = Q[j] - (np.int64(min(max(axb * C, -A_MAX), A_MAX)) >> Q[j + 1])
+        if np.uint64(Ya - Q[i + 2]) < np.uint64(Q[i + 3]):
+            ka = (Ya + Ua) >> f
+        else:
+            ka = _round_step(rule, 0, M[ka] - axa, np.float64(ma) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
         if two:
-            kb = B[np.uint64(kb)] + np.int64(Xb + (1.0 - ub if sr else 0.5))
-        t += 1
-    return t, ka, kb, sa, sb, 0.0, 0.0, ua, ub
+            if np.uint64(Yb - Q[j + 2]) < np.uint64(Q[j + 3]):
+                kb = (Yb + Ub) >> f
+            else:
+                kb = _round_step(
+                    rule, 0, M[kb] - axb, np.float64(mb) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0
+                )
+    return ka, kb, sa, sb
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _step(e, ax, u, rule, bits, S, B, M, vals, o, n, inv, even, tab, to, lp, lf, j):
+def _step(e, ax, u, rule, bits, Q, C, F, M, vals, o, n, inv, even, tab, to, lp, lf, j):
     """R's or SR's next index on axis ``j`` (of ``n`` ≥ 2 values at ``vals[o:]``) from the state whose entry of the
     (flattened, state-major) tables is ``e``: the step's point is ``y = M[e] − ax`` (``ax = αξ̄``; ``u``: SR's
-    uniform). In the run of equal gaps around the mean step the index is affine in y (see :func:`_chains`),
-    otherwise the look-up (:func:`_round_step`)."""
-    i = np.uint64(3 * e)  # unsigned: no wrap-around test on the dependency chain
-    X = S[i] - ax * S[i + 1]
-    if 0.0 <= X <= S[i + 2]:
-        k = B[np.uint64(e)] + np.int64(X + (0.5 if rule == R else 1.0 - u))
+    uniform, a multiple of 2^-53). In the run of equal gaps around the mean step the index is affine in y, taken in
+    fixed point (:func:`~srchain.simulate.grid_runs.fixed_runs`), otherwise the look-up (:func:`_round_step`)."""
+    f = F[j]
+    i = np.uint64(4 * e)  # unsigned: no wrap-around test on the dependency chain
+    Y = Q[i] - (np.int64(min(max(ax * C[j], -A_MAX), A_MAX)) >> Q[i + 1])
+    if np.uint64(Y - Q[i + 2]) < np.uint64(Q[i + 3]):
+        U = (np.int64(1) << (f - 1)) if rule == R else (_TWO53 - np.int64(u * 9007199254740992.0)) >> (53 - f)
+        k = (Y + U) >> f
     else:
         k = _round_step(rule, bits, M[e] - ax, u, vals, o, n, inv, even, tab, to, lp, lf, j)
     return k
@@ -383,7 +378,7 @@ def _step(e, ax, u, rule, bits, S, B, M, vals, o, n, inv, even, tab, to, lp, lf,
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains_1d(
-    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, S, B, perm, code, params, steps, burn,
+    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, Q, C, F, perm, code, params, steps, burn,
     counts, final,
 ):  # fmt: skip
     """:func:`_chains` on one axis (of two or more values), written flat, with two chains stepping in lockstep:
@@ -409,23 +404,14 @@ def _chains_1d(
             pb[j] = j
         ka, kb, wa, wb = k0, k0, w0, w0
         todo = burn + steps
-        if gauss and (rule == SR and bits == 0 or rule == R):  # the fast loop, each step it leaves finished
-            t = 0
-            while True:
-                if two:  # (a literal: the loop compiled for two chains and for one)
-                    t, ka, kb, sa, sb, axa, axb, ua, ub = _pair_in_runs(
-                        sa, sb, ka, kb, True, rule == SR, (alpha, sc), S, B, t, todo, burn, counts
-                    )
-                else:
-                    t, ka, kb, sa, sb, axa, axb, ua, ub = _pair_in_runs(
-                        sa, sb, ka, kb, False, rule == SR, (alpha, sc), S, B, t, todo, burn, counts
-                    )
-                if t == todo:
-                    break
-                ka = _step(ka, axa, ua, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
-                if two:
-                    kb = _step(kb, axb, ub, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
-                t += 1
+        if gauss and (rule == SR and bits == 0 or rule == R):  # the fast loop
+            look = (M, vals, n, inv, even, tab, lp, lf)
+            if two:  # (a literal: the loop compiled for two chains and for one)
+                ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, True, rule == SR, (alpha, sc, C[0], F[0]), Q, todo,
+                                               burn, counts, look)  # fmt: skip
+            else:
+                ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, False, rule == SR, (alpha, sc, C[0], F[0]), Q, todo,
+                                               burn, counts, look)  # fmt: skip
             todo = 0
         for t in range(todo):
             if t >= burn:
@@ -451,9 +437,9 @@ def _chains_1d(
                 ua, sa = pcg.next_double(sa)
                 if two:
                     ub, sb = pcg.next_double(sb)
-            ka = _step(ka, alpha * xa, ua, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+            ka = _step(ka, alpha * xa, ua, rule, bits, Q, C, F, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
             if two:
-                kb = _step(kb, alpha * xb, ub, rule, bits, S, B, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+                kb = _step(kb, alpha * xb, ub, rule, bits, Q, C, F, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
         final[c] = ka
         pcg.store(states, c, sa)
         if two:
@@ -548,13 +534,14 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
         S, B = _runs(axes, M)
         if not fast:  # k-bit SR, R under discrete noise (ties): never in a run, every step takes the look-up
             S[:, :, 2] = -1.0
+        Q, C, F = fixed_runs(S, B, shape)
         perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else 1), dtype=np.int64)
         run = (code, params, int(steps), int(burn), counts, final)
         if d == 1 and grid.shape[0] > 1 and LOCKSTEP:
             _chains_1d(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, even, tab, lp, lf, G[:, 0],
-                       M[:, 0].copy(), S.reshape(-1), B[:, 0].copy(), perm, *run)  # fmt: skip
+                       M[:, 0].copy(), Q, C, F, perm, *run)  # fmt: skip
         else:
             work = (np.zeros(d), np.zeros(d, dtype=np.int64), perm[0])
             _chains(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, off, shape, strides, even, *loc,
-                    G, M.reshape(-1), S.reshape(-1), B.reshape(-1), work, *run)  # fmt: skip
+                    G, M.reshape(-1), Q, C, F, work, *run)  # fmt: skip
     return GridRun(grid, method, alpha, final, counts, int(steps), int(burn), bits)

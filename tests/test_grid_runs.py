@@ -1,0 +1,122 @@
+"""The grid simulators' fixed-point step inside a run of equal gaps (srchain.simulate.grid_runs) against exact
+rational arithmetic, and outside its runs against the look-up path."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import srchain.simulate.grid as sg
+from srchain.grids import Grid, axis_parity, axis_values
+from srchain.lattice import Lattice
+from srchain.problems import get_problem
+from srchain.simulate.grid_runs import NO_RUN, SHIFT_MAX, fixed_runs, runs
+
+GRIDS = [
+    ("bf16", (1.0, 8.0)),
+    ("bf16", (-4.0, 10.0)),
+    ("fp16", (1.0, 8.0)),
+    ("fp8-e4m3", (-4.0, 10.0)),
+    ("fp8-e5m2", (0.5, 12.0)),
+    ("fixed", (-4.0, 10.0)),
+]
+_TABLES = {}
+
+
+def _tables(i, alpha):
+    """One axis's look-up structures (as simulate_grid builds them) and its run tables at ``alpha``."""
+    key = (i, alpha)
+    if key not in _TABLES:
+        name, domain = GRIDS[i]
+        grid = Lattice.from_domain(14.0 / 999, domain) if name == "fixed" else Grid.of(name, domain)
+        v = np.asarray(axis_values(grid, 0), dtype=np.float64)
+        toy = get_problem("toy").with_domain(domain)
+        G = np.asarray(toy.gradient(v[:, None]), dtype=np.float64).reshape(-1, 1)
+        M = np.ascontiguousarray(v[:, None] - alpha * G)
+        S, B = runs([v], M)
+        Q, C, F = fixed_runs(S, B, [v.size])
+        tab, p = sg._locator(v)
+        lp = np.array([[p[0], *p[3:]]], dtype=np.int64)
+        lf = np.array([[p[1], p[2]]], dtype=np.float64)
+        inv = np.append(1.0 / np.diff(v), 0.0)
+        even = np.ascontiguousarray(axis_parity(grid, 0))
+        _TABLES[key] = (v, M[:, 0].copy(), S[:, 0], B[:, 0], Q, C, F, (inv, even, tab, lp, lf))
+    return _TABLES[key]
+
+
+def _step(k, ax, u, rule, Q, C, F, M, v, look):
+    inv, even, tab, lp, lf = look
+    return sg._step(k, ax, u, rule, 0, Q, C, F, M, v, 0, v.size, inv, even, tab, 0, lp, lf, 0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    i=st.integers(0, len(GRIDS) - 1),
+    alpha=st.sampled_from([0.1, 0.01, 0.001]),
+    rule=st.sampled_from([sg.R, sg.SR]),
+    m=st.integers(0, 2**53 - 1),
+    data=st.data(),
+)
+def test_step_in_a_run_is_the_exact_rounding(i, alpha, rule, m, data):
+    """In its run, the fixed-point step is SR's ⌊X + 1 − u⌋ (R's ⌊X + ½⌋) of the exact X = S0 − αξ̄/h (rationals),
+    whenever X is not within the fixed point's error (5·2^-f: five truncations, each below one unit) of an integer
+    or of the run's ends; outside its run (and for states without one) it is the look-up path's index."""
+    v, M, S, B, Q, C, F, look = _tables(i, alpha)
+    k = data.draw(st.integers(0, v.size - 1))
+    ax = data.draw(st.floats(-4.0, 4.0, allow_nan=False)) * alpha * 2.0  # αξ̄ for |ξ̄| ≤ 8
+    u = m * 2.0**-53
+    got = _step(k, ax, u, rule, Q, C, F, M, v, look)
+    none = np.full_like(Q, 0)
+    none[0::4] = NO_RUN
+    lookup = _step(k, ax, u, rule, none, C, F, M, v, look)
+    f = int(F[0])
+    eps = Fraction(5, 2**f)
+    X = Fraction(float(S[k, 0])) - Fraction(ax) * Fraction(float(S[k, 1]))
+    cells = int(S[k, 2])
+    if Q[4 * k] == NO_RUN:
+        assert got == lookup
+        return
+    assume(min(abs(X), abs(X - cells)) > eps)
+    if not 0 <= X < cells:
+        assert got == lookup
+        return
+    y = X + (1 - Fraction(m, 2**53) if rule == sg.SR else Fraction(1, 2))
+    assume(y - math.floor(y) > eps and math.ceil(y) - y > eps)
+    assert got == int(B[k]) + math.floor(y)
+
+
+@pytest.mark.parametrize("i", range(len(GRIDS)))
+def test_a_step_far_outside_every_run_takes_the_look_up(i):
+    """A step so large that its product with C is clipped (or infinite) is never taken for one inside a run, on
+    either side: the clipped integer, shifted by at most SHIFT_MAX, exceeds every run's reach."""
+    v, M, S, B, Q, C, F, look = _tables(i, 0.01)
+    none = np.full_like(Q, 0)
+    none[0::4] = NO_RUN
+    lim = 2.0**62 / C[0]
+    for k in range(0, v.size, max(1, v.size // 50)):
+        for ax in (lim, -lim, 1.5 * lim, -1.5 * lim, 1e300, -1e300):
+            for rule in (sg.R, sg.SR):
+                assert _step(k, ax, 0.25, rule, Q, C, F, M, v, look) == _step(k, ax, 0.25, rule, none, C, F, M, v, look)
+
+
+def test_fixed_tables_stay_within_int64_and_the_window():
+    """Every used entry: a shift in [0, SHIFT_MAX], the run's start and width in units of 2^-f below 2^61 and 2^54;
+    a grid spanning more binades than the window leaves its finest runs to the look-up."""
+    for i in range(len(GRIDS)):
+        v, M, S, B, Q, C, F, _ = _tables(i, 0.01)
+        used = Q[0::4] != NO_RUN
+        assert used.any()
+        assert (Q[1::4][used] >= 0).all() and (Q[1::4][used] <= SHIFT_MAX).all()
+        assert (Q[2::4][used] < 2**61).all() and (Q[3::4][used] <= 2**54).all()
+        # the entry is S0 and the run's start in fixed point
+        f = int(F[0])
+        s0 = np.trunc(S[used, 0] * 2.0**f).astype(np.int64)
+        assert np.array_equal(Q[0::4][used] - Q[2::4][used], s0)
+    v, M, S, B, Q, C, F, _ = _tables(1, 0.01)  # bf16 [-4, 10]: binades down to 2^-133
+    inv = S[:, 1]
+    coarse = inv.min()
+    assert (Q[0::4][inv > coarse * 2.0**SHIFT_MAX] == NO_RUN).all()
+    assert (Q[0::4][inv <= coarse * 2.0**SHIFT_MAX] != NO_RUN).all()
