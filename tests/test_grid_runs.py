@@ -55,7 +55,7 @@ def _step(k, ax, u, rule, Q, C, F, M, v, look):
 @settings(max_examples=400, deadline=None)
 @given(
     i=st.integers(0, len(GRIDS) - 1),
-    alpha=st.sampled_from([0.1, 0.01, 0.001]),
+    alpha=st.sampled_from([30.0, 0.1, 0.01, 0.001]),
     rule=st.sampled_from([sg.R, sg.SR]),
     m=st.integers(0, 2**53 - 1),
     data=st.data(),
@@ -66,7 +66,7 @@ def test_step_in_a_run_is_the_exact_rounding(i, alpha, rule, m, data):
     or of the run's ends; outside its run (and for states without one) it is the look-up path's index."""
     v, M, S, B, Q, C, F, look = _tables(i, alpha)
     k = data.draw(st.integers(0, v.size - 1))
-    ax = data.draw(st.floats(-4.0, 4.0, allow_nan=False)) * alpha * 2.0  # αξ̄ for |ξ̄| ≤ 8
+    ax = data.draw(st.floats(-4.0, 4.0, allow_nan=False)) * min(alpha, 0.1) * 2.0  # αξ̄ for |ξ̄| ≤ 8
     u = m * 2.0**-53
     got = _step(k, ax, u, rule, Q, C, F, M, v, look)
     none = np.full_like(Q, 0)
@@ -88,29 +88,50 @@ def test_step_in_a_run_is_the_exact_rounding(i, alpha, rule, m, data):
     assert got == int(B[k]) + math.floor(y)
 
 
+@pytest.mark.parametrize("alpha", [0.01, 30.0])
 @pytest.mark.parametrize("i", range(len(GRIDS)))
-def test_a_step_far_outside_every_run_takes_the_look_up(i):
+def test_a_step_far_outside_every_run_takes_the_look_up(i, alpha):
     """A step so large that its product with C is clipped (or infinite) is never taken for one inside a run, on
-    either side: the clipped integer, shifted by at most SHIFT_MAX, exceeds every run's reach."""
-    v, M, S, B, Q, C, F, look = _tables(i, 0.01)
+    either side: the clipped integer, shifted by at most SHIFT_MAX, exceeds every run's reach (also where α is so
+    large that the mean step's point leaves the box)."""
+    v, M, S, B, Q, C, F, look = _tables(i, alpha)
     none = np.full_like(Q, 0)
     none[0::4] = NO_RUN
     lim = 2.0**62 / C[0]
     for k in range(0, v.size, max(1, v.size // 50)):
-        for ax in (lim, -lim, 1.5 * lim, -1.5 * lim, 1e300, -1e300):
+        for ax in (lim, -lim, 1.5 * lim, -1.5 * lim, 8 * lim, -8 * lim, 200 * lim, -200 * lim, 1e300, -1e300):
             for rule in (sg.R, sg.SR):
                 assert _step(k, ax, 0.25, rule, Q, C, F, M, v, look) == _step(k, ax, 0.25, rule, none, C, F, M, v, look)
 
 
+@pytest.mark.parametrize("alpha", [0.01, 30.0])
+@pytest.mark.parametrize("i", range(len(GRIDS)))
+def test_runs_are_the_maximal_runs_of_equal_gaps_holding_the_mean_step(i, alpha):
+    """Each state's run [B, B + cells] is a maximal stretch of equal gaps h (bit for bit: a fixed lattice's float
+    values have runs of a few cells), ``inv = 1/h``, and it holds the cell of M (clipped to the box's end cells)."""
+    v, M, S, B, Q, C, F, _ = _tables(i, alpha)
+    h = np.diff(v)
+    for k in range(v.size):
+        b, cells = int(B[k]), int(S[k, 2])
+        assert cells >= 1 and b + cells <= v.size - 1
+        assert (h[b : b + cells] == h[b]).all() and S[k, 1] == 1.0 / h[b]
+        assert b == 0 or h[b - 1] != h[b]
+        assert b + cells == v.size - 1 or h[b + cells] != h[b]
+        c = min(max(int(np.searchsorted(v, M[k], side="right")) - 1, 0), v.size - 2)
+        assert b <= c < b + cells
+
+
 def test_fixed_tables_stay_within_int64_and_the_window():
-    """Every used entry: a shift in [0, SHIFT_MAX], the run's start and width in units of 2^-f below 2^61 and 2^54;
-    a grid spanning more binades than the window leaves its finest runs to the look-up."""
+    """Every used entry: a shift in [0, SHIFT_MAX], the run's start below 2^61 in units of 2^-f, and S0 and the run's
+    width together below 2^55 (a clipped step, ≥ 2^(62 − SHIFT_MAX) after its shift, never lands in a run); a grid
+    spanning more binades than the window leaves its finest runs to the look-up."""
     for i in range(len(GRIDS)):
         v, M, S, B, Q, C, F, _ = _tables(i, 0.01)
         used = Q[0::4] != NO_RUN
         assert used.any()
         assert (Q[1::4][used] >= 0).all() and (Q[1::4][used] <= SHIFT_MAX).all()
-        assert (Q[2::4][used] < 2**61).all() and (Q[3::4][used] <= 2**54).all()
+        s0f = Q[0::4][used] - Q[2::4][used]
+        assert (Q[2::4][used] < 2**61).all() and (s0f >= 0).all() and (s0f + Q[3::4][used] < 2**55).all()
         # the entry is S0 and the run's start in fixed point
         f = int(F[0])
         s0 = np.trunc(S[used, 0] * 2.0**f).astype(np.int64)

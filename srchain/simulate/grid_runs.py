@@ -78,7 +78,8 @@ def fixed_runs(S, B, sizes):
     (A >> Q[4e + 1])``, and then its index is ``(Y + U) >> f`` with ``U = ⌊(1 − u)·2^f⌋`` (SR) or ``2^(f − 1)``
     (R). ``f = min(52, 54 − ⌈log2(2c + 2)⌉, 61 − bits(n))`` for the longest run of ``c`` cells and ``n`` values,
     so that nothing overflows: ``|A >> r| ≤ 2^62``, ``B·2^f < 2^61``, and a clipped ``A`` (``≥ 2^62``, shifted by at
-    most SHIFT_MAX) exceeds every ``S0·2^f + cells·2^f ≤ 2^54``: it never lands in a run.
+    most SHIFT_MAX) exceeds every ``S0·2^f + cells·2^f < 2^55``: it never lands in a run. A state whose mean step's
+    point lies outside the box (``S0`` outside ``[0, cells]``) gets no run.
     """
     n, d, _ = S.shape
     Q = np.zeros((n, d, 4), dtype=np.int64)
@@ -94,7 +95,10 @@ def fixed_runs(S, B, sizes):
         base = float(inv[has].min())  # 1/h_max: the coarsest run used
         with np.errstate(divide="ignore"):
             s = np.round(np.log2(inv / base))
-        use = has & (s <= SHIFT_MAX) & (base * np.exp2(s) == inv)  # a power-of-two multiple within the window
+        # a power-of-two multiple of 1/h_max within the window, and M inside its run (outside the box it is not):
+        # then |S0·2^f| + cells·2^f < 2^55, which a clipped A, shifted, exceeds
+        s0 = S[:, j, 0]
+        use = has & (s <= SHIFT_MAX) & (base * np.exp2(s) == inv) & (s0 >= 0) & (s0 <= cells)
         c = int(cells[use].max())
         f = min(52, 54 - int(np.ceil(np.log2(2 * c + 2))), 61 - int(sizes[j]).bit_length())
         lo = B[use, j] << f
