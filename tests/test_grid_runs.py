@@ -22,6 +22,7 @@ GRIDS = [
     ("fp8-e4m3", (-4.0, 10.0)),
     ("fp8-e5m2", (0.5, 12.0)),
     ("fixed", (-4.0, 10.0)),
+    ("fp4-e2m1", (-6.0, 6.0)),
 ]
 _TABLES = {}
 
@@ -37,41 +38,46 @@ def _tables(i, alpha):
         G = np.asarray(toy.gradient(v[:, None]), dtype=np.float64).reshape(-1, 1)
         M = np.ascontiguousarray(v[:, None] - alpha * G)
         S, B = runs([v], M)
-        Q, C, F = fixed_runs(S, B, [v.size])
+        Q, C, F, Z = fixed_runs(S, B, [v])
         tab, p = sg._locator(v)
         lp = np.array([[p[0], *p[3:]]], dtype=np.int64)
         lf = np.array([[p[1], p[2]]], dtype=np.float64)
         inv = np.append(1.0 / np.diff(v), 0.0)
         even = np.ascontiguousarray(axis_parity(grid, 0))
-        _TABLES[key] = (v, M[:, 0].copy(), S[:, 0], B[:, 0], Q, C, F, (inv, even, tab, lp, lf))
+        _TABLES[key] = (v, M[:, 0].copy(), S[:, 0], B[:, 0], Q, C, F, (inv, even, tab, lp, lf, Z))
     return _TABLES[key]
 
 
-def _step(k, ax, u, rule, Q, C, F, M, v, look):
-    inv, even, tab, lp, lf = look
-    return sg._step(k, ax, u, rule, 0, Q, C, F, M, v, 0, v.size, inv, even, tab, 0, lp, lf, 0)
+def _step(k, ax, u, rule, Q, C, F, M, v, look, bits=0):
+    inv, even, tab, lp, lf, Z = look
+    return sg._step(k, ax, u, rule, bits, Q, C, F, Z, M, v, 0, v.size, inv, even, tab, 0, lp, lf, 0)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     i=st.integers(0, len(GRIDS) - 1),
     alpha=st.sampled_from([30.0, 0.1, 0.01, 0.001]),
-    rule=st.sampled_from([sg.R, sg.SR]),
+    rule=st.sampled_from([sg.R, sg.SR, sg.SR]),
+    bits=st.sampled_from([0, 0, 1, 4, 8, 16]),
     m=st.integers(0, 2**53 - 1),
     data=st.data(),
 )
-def test_step_in_a_run_is_the_exact_rounding(i, alpha, rule, m, data):
-    """In its run, the fixed-point step is SR's ⌊X + 1 − u⌋ (R's ⌊X + ½⌋) of the exact X = S0 − αξ̄/h (rationals),
-    whenever X is not within the fixed point's error (5·2^-f: five truncations, each below one unit) of an integer
-    or of the run's ends; outside its run (and for states without one) it is the look-up path's index."""
+def test_step_in_a_run_is_the_exact_rounding(i, alpha, rule, bits, m, data):
+    """In its run, the fixed-point step is SR's ⌊X + 1 − u⌋ (R's ⌊X + ½⌋) of the exact X = S0 − αξ̄/h (rationals);
+    SR with k bits moves from the cell ⌊X⌋ away from zero iff the uniform's k leading bits are below the fraction's
+    (in a negative cell: at least ⌊(1 − frac)·2^k⌋). So whenever X is not within the fixed point's error (5·2^-f:
+    five truncations, each below one unit) of an integer, of the run's ends or of a k-bit boundary; outside its run
+    (and for states without one) it is the look-up path's index."""
+    if rule == sg.R:
+        bits = 0
     v, M, S, B, Q, C, F, look = _tables(i, alpha)
     k = data.draw(st.integers(0, v.size - 1))
     ax = data.draw(st.floats(-4.0, 4.0, allow_nan=False)) * min(alpha, 0.1) * 2.0  # αξ̄ for |ξ̄| ≤ 8
     u = m * 2.0**-53
-    got = _step(k, ax, u, rule, Q, C, F, M, v, look)
+    got = _step(k, ax, u, rule, Q, C, F, M, v, look, bits)
     none = np.full_like(Q, 0)
     none[0::4] = NO_RUN
-    lookup = _step(k, ax, u, rule, none, C, F, M, v, look)
+    lookup = _step(k, ax, u, rule, none, C, F, M, v, look, bits)
     f = int(F[0])
     eps = Fraction(5, 2**f)
     X = Fraction(float(S[k, 0])) - Fraction(ax) * Fraction(float(S[k, 1]))
@@ -82,6 +88,21 @@ def test_step_in_a_run_is_the_exact_rounding(i, alpha, rule, m, data):
     assume(min(abs(X), abs(X - cells)) > eps)
     if not 0 <= X < cells:
         assert got == lookup
+        return
+    if bits:
+        c = math.floor(X)
+        frac = X - c
+        assume(min(frac, 1 - frac) > eps)
+        r = m >> (53 - bits)
+        if v[int(B[k]) + c + 1] <= 0.0:  # away from zero is down
+            t = (1 - frac) * 2**bits
+            assume(abs(t - round(t)) > eps * 2**bits)
+            want = c + int(r >= math.floor(t))
+        else:
+            t = frac * 2**bits
+            assume(abs(t - round(t)) > eps * 2**bits)
+            want = c + int(r < math.floor(t))
+        assert got == int(B[k]) + want
         return
     y = X + (1 - Fraction(m, 2**53) if rule == sg.SR else Fraction(1, 2))
     assume(y - math.floor(y) > eps and math.ceil(y) - y > eps)
@@ -100,8 +121,9 @@ def test_a_step_far_outside_every_run_takes_the_look_up(i, alpha):
     lim = 2.0**62 / C[0]
     for k in range(0, v.size, max(1, v.size // 50)):
         for ax in (lim, -lim, 1.5 * lim, -1.5 * lim, 8 * lim, -8 * lim, 200 * lim, -200 * lim, 1e300, -1e300):
-            for rule in (sg.R, sg.SR):
-                assert _step(k, ax, 0.25, rule, Q, C, F, M, v, look) == _step(k, ax, 0.25, rule, none, C, F, M, v, look)
+            for rule, bits in ((sg.R, 0), (sg.SR, 0), (sg.SR, 4)):
+                got = _step(k, ax, 0.25, rule, Q, C, F, M, v, look, bits)
+                assert got == _step(k, ax, 0.25, rule, none, C, F, M, v, look, bits)
 
 
 @pytest.mark.parametrize("alpha", [0.01, 30.0])

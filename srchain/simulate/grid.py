@@ -34,7 +34,7 @@ from srchain.grids import axis_parity, axis_values
 from srchain.rounding import check_sr_bits
 from srchain.rules import NoiseKind
 from srchain.simulate.draws import draw_noise
-from srchain.simulate.grid_runs import A_MAX, fixed_runs
+from srchain.simulate.grid_runs import A_MAX, KBIT_MARGIN, fixed_runs, kbit_index
 from srchain.simulate.grid_runs import runs as _runs
 from srchain.simulate.kernels_1d import _f64_bits
 
@@ -243,8 +243,8 @@ def _sgd_chains(
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains(
-    states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, G, M, Q, C, F, work,
-    code, params, steps, burn, counts, final,
+    states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, G, M, Q, C, F, Z,
+    work, code, params, steps, burn, counts, final,
 ):  # fmt: skip
     """Run every chain of R, SR (``bits`` > 0: SR with that many random bits) or BC; ``final[c]`` receives chain
     c's end state (flat index), ``counts`` the occupation after ``burn`` steps. ``start`` holds the start point per
@@ -295,7 +295,7 @@ def _chains(
                 if rule == SR:
                     u, s = pcg.next_double(s)
                 if shape[j] > 1:
-                    kn = _step(idx * d + j, alpha * xi, u, rule, bits, Q, C, F, M, vals, off[j], shape[j], inv, even,
+                    kn = _step(idx * d + j, alpha * xi, u, rule, bits, Q, C, F, Z, M, vals, off[j], shape[j], inv, even,
                                tab, toff[j], lp, lf, j)  # fmt: skip
                     nidx += kn * strides[j]
             idx = nidx
@@ -305,15 +305,16 @@ def _chains(
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
-    """``steps`` steps of two chains of exact SR (``sr``) or R under Gaussian noise (``c = (α, s, C, f)``: ξ̄ = s·Z
-    and the axis's fixed-point scale, :func:`~srchain.simulate.grid_runs.fixed_runs`) in lockstep: the fast path of
+    """``steps`` steps of two chains of SR (``sr``; with ``bits`` random bits, or exact for 0) or R under Gaussian
+    noise (``c = (α, s, C, f, bits, Z)``: ξ̄ = s·Z and the axis's fixed-point tables,
+    :func:`~srchain.simulate.grid_runs.fixed_runs`) in lockstep: the fast path of
     :func:`_chains_1d`, a loop of its own that keeps its few values in registers. A step inside its run is taken in
     fixed point (a load, a shift and integer additions), a step that leaves it by the look-up (:func:`_round_step`,
     with ``look``'s tables; the branch is rarely taken, so well predicted). SR's uniform is kept as
     ``next_double``'s 53 bits ``m`` (``u = m·2^-53``), so that ``(1 − u)·2^f`` needs no conversion. Returns ``(ka,
     kb, sa, sb)``."""
     literally(two)  # compiled for one chain and for two: no test of ``two`` left in the loop
-    alpha, sc, C, f = c
+    alpha, sc, C, f, bits, Z = c
     M, vals, n, inv, even, tab, lp, lf = look
     rule = SR if sr else R
     ma = mb = np.int64(0)
@@ -346,21 +347,21 @@ def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
             j = np.uint64(4 * kb)
             Yb = Q[j] - (np.int64(min(max(axb * C, -A_MAX), A_MAX)) >> Q[j + 1])
         if np.uint64(Ya - Q[i + 2]) < np.uint64(Q[i + 3]):
-            ka = (Ya + Ua) >> f
+            ka = (Ya + Ua) >> f if bits == 0 else kbit_index(Ya, f, ma, bits, Z)
         else:
-            ka = _round_step(rule, 0, M[ka] - axa, np.float64(ma) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+            ka = _round_step(rule, bits, M[ka] - axa, np.float64(ma) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
         if two:
             if np.uint64(Yb - Q[j + 2]) < np.uint64(Q[j + 3]):
-                kb = (Yb + Ub) >> f
+                kb = (Yb + Ub) >> f if bits == 0 else kbit_index(Yb, f, mb, bits, Z)
             else:
                 kb = _round_step(
-                    rule, 0, M[kb] - axb, np.float64(mb) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0
+                    rule, bits, M[kb] - axb, np.float64(mb) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0
                 )
     return ka, kb, sa, sb
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _step(e, ax, u, rule, bits, Q, C, F, M, vals, o, n, inv, even, tab, to, lp, lf, j):
+def _step(e, ax, u, rule, bits, Q, C, F, Z, M, vals, o, n, inv, even, tab, to, lp, lf, j):
     """R's or SR's next index on axis ``j`` (of ``n`` ≥ 2 values at ``vals[o:]``) from the state whose entry of the
     (flattened, state-major) tables is ``e``: the step's point is ``y = M[e] − ax`` (``ax = αξ̄``; ``u``: SR's
     uniform, a multiple of 2^-53). In the run of equal gaps around the mean step the index is affine in y, taken in
@@ -369,8 +370,12 @@ def _step(e, ax, u, rule, bits, Q, C, F, M, vals, o, n, inv, even, tab, to, lp, 
     i = np.uint64(4 * e)  # unsigned: no wrap-around test on the dependency chain
     Y = Q[i] - (np.int64(min(max(ax * C[j], -A_MAX), A_MAX)) >> Q[i + 1])
     if np.uint64(Y - Q[i + 2]) < np.uint64(Q[i + 3]):
-        U = (np.int64(1) << (f - 1)) if rule == R else (_TWO53 - np.int64(u * 9007199254740992.0)) >> (53 - f)
-        k = (Y + U) >> f
+        if rule == R:
+            k = (Y + (np.int64(1) << (f - 1))) >> f
+        elif bits == 0:
+            k = (Y + ((_TWO53 - np.int64(u * 9007199254740992.0)) >> (53 - f))) >> f
+        else:
+            k = kbit_index(Y, f, np.int64(u * 9007199254740992.0), bits, Z[j])
     else:
         k = _round_step(rule, bits, M[e] - ax, u, vals, o, n, inv, even, tab, to, lp, lf, j)
     return k
@@ -378,8 +383,8 @@ def _step(e, ax, u, rule, bits, Q, C, F, M, vals, o, n, inv, even, tab, to, lp, 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains_1d(
-    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, Q, C, F, perm, code, params, steps, burn,
-    counts, final,
+    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, Q, C, F, Z, perm, code, params, steps,
+    burn, counts, final,
 ):  # fmt: skip
     """:func:`_chains` on one axis (of two or more values), written flat, with two chains stepping in lockstep:
     chains ``c`` and ``c + 1`` take their steps in the same loop iteration, so the one's dependency chain (look-up,
@@ -404,14 +409,13 @@ def _chains_1d(
             pb[j] = j
         ka, kb, wa, wb = k0, k0, w0, w0
         todo = burn + steps
-        if gauss and (rule == SR and bits == 0 or rule == R):  # the fast loop
+        if gauss and (rule == SR or rule == R):  # the fast loop
             look = (M, vals, n, inv, even, tab, lp, lf)
+            c_ = (alpha, sc, C[0], F[0], bits, Z[0])
             if two:  # (a literal: the loop compiled for two chains and for one)
-                ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, True, rule == SR, (alpha, sc, C[0], F[0]), Q, todo,
-                                               burn, counts, look)  # fmt: skip
+                ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, True, rule == SR, c_, Q, todo, burn, counts, look)
             else:
-                ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, False, rule == SR, (alpha, sc, C[0], F[0]), Q, todo,
-                                               burn, counts, look)  # fmt: skip
+                ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, False, rule == SR, c_, Q, todo, burn, counts, look)
             todo = 0
         for t in range(todo):
             if t >= burn:
@@ -437,9 +441,9 @@ def _chains_1d(
                 ua, sa = pcg.next_double(sa)
                 if two:
                     ub, sb = pcg.next_double(sb)
-            ka = _step(ka, alpha * xa, ua, rule, bits, Q, C, F, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+            ka = _step(ka, alpha * xa, ua, rule, bits, Q, C, F, Z, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
             if two:
-                kb = _step(kb, alpha * xb, ub, rule, bits, Q, C, F, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
+                kb = _step(kb, alpha * xb, ub, rule, bits, Q, C, F, Z, M, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
         final[c] = ka
         pcg.store(states, c, sa)
         if two:
@@ -530,18 +534,18 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
         G = np.ascontiguousarray(np.asarray(problem.gradient(grid.points), dtype=np.float64).reshape(grid.size, d))
         M = np.ascontiguousarray(grid.points - alpha * G)  # the mean step's point x − α g(x)
         rule = GRID_RULES[method]
-        fast = (rule == SR and bits is None) or (rule == R and not noise.is_discrete)
+        fast = rule == SR or (rule == R and not noise.is_discrete)
         S, B = _runs(axes, M)
-        if not fast:  # k-bit SR, R under discrete noise (ties): never in a run, every step takes the look-up
+        if not fast:  # R under discrete noise (ties): never in a run, every step takes the look-up
             S[:, :, 2] = -1.0
-        Q, C, F = fixed_runs(S, B, shape)
+        Q, C, F, Z = fixed_runs(S, B, axes, min_f=0 if bits is None else bits + KBIT_MARGIN)
         perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else 1), dtype=np.int64)
         run = (code, params, int(steps), int(burn), counts, final)
         if d == 1 and grid.shape[0] > 1 and LOCKSTEP:
             _chains_1d(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, even, tab, lp, lf, G[:, 0],
-                       M[:, 0].copy(), Q, C, F, perm, *run)  # fmt: skip
+                       M[:, 0].copy(), Q, C, F, Z, perm, *run)  # fmt: skip
         else:
             work = (np.zeros(d), np.zeros(d, dtype=np.int64), perm[0])
             _chains(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, off, shape, strides, even, *loc,
-                    G, M.reshape(-1), Q, C, F, work, *run)  # fmt: skip
+                    G, M.reshape(-1), Q, C, F, Z, work, *run)  # fmt: skip
     return GridRun(grid, method, alpha, final, counts, int(steps), int(burn), bits)

@@ -27,8 +27,9 @@ computes ``u < (y − v_c)/h`` in float64 instead; the two agree except at such 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-__all__ = ["runs", "fixed_runs", "SHIFT_MAX", "NO_RUN"]
+__all__ = ["runs", "fixed_runs", "kbit_index", "SHIFT_MAX", "NO_RUN"]
 
 #: Binades (run gaps ``h_max·2^-s``, ``s ≤ SHIFT_MAX``) per axis that the fixed-point fast path covers.
 SHIFT_MAX = 7
@@ -37,6 +38,8 @@ NO_RUN = 1 << 62
 #: Bound on ``|αξ̄ · C|`` before its conversion to an integer (a larger step is outside every run: see fixed_runs).
 A_MAX = float(1 << 62)
 _TWO53 = 1 << 53
+#: k-bit SR takes the fixed-point path only where the fraction keeps this many bits beyond the k compared.
+KBIT_MARGIN = 12
 
 
 def runs(axes, M):
@@ -68,29 +71,31 @@ def runs(axes, M):
     return np.ascontiguousarray(S), B
 
 
-def fixed_runs(S, B, sizes):
-    """The fixed-point form of :func:`runs`' tables (``sizes``: values per axis).
+def fixed_runs(S, B, axes, min_f=0):
+    """The fixed-point form of :func:`runs`' tables (``axes``: each axis's sorted values).
 
-    Returns ``(Q, C, F)``: ``Q`` int64, flattened state-major (entry ``e = state·d + j`` at ``Q[4e:4e + 4]``) with
-    ``Q[4e] = ⌊S0·2^f⌋ + B·2^f``, ``Q[4e + 1] = SHIFT_MAX − s`` (the run's gap is ``h_max·2^-s``), ``Q[4e + 2] =
-    B·2^f`` and ``Q[4e + 3] = cells·2^f``; per axis ``C[j] = 2^(f + SHIFT_MAX)/h_max`` and ``F[j] = f``. A step
-    with ``A = ⌊clip(αξ̄·C, ±2^62)⌋`` is in its run iff ``0 ≤ Y − Q[4e + 2] < Q[4e + 3]`` for ``Y = Q[4e] −
-    (A >> Q[4e + 1])``, and then its index is ``(Y + U) >> f`` with ``U = ⌊(1 − u)·2^f⌋`` (SR) or ``2^(f − 1)``
-    (R). ``f = min(52, 54 − ⌈log2(2c + 2)⌉, 61 − bits(n))`` for the longest run of ``c`` cells and ``n`` values,
-    so that nothing overflows: ``|A >> r| ≤ 2^62``, ``B·2^f < 2^61``, and a clipped ``A`` (``≥ 2^62``, shifted by at
-    most SHIFT_MAX) exceeds every ``S0·2^f + cells·2^f < 2^55``: it never lands in a run. A state whose mean step's
-    point lies outside the box (``S0`` outside ``[0, cells]``) gets no run.
+    Returns ``(Q, C, F, Z)``: ``Q`` int64, flattened state-major (entry ``e = state·d + j`` at ``Q[4e:4e + 4]``)
+    with ``Q[4e] = ⌊S0·2^f⌋ + B·2^f``, ``Q[4e + 1] = SHIFT_MAX − s`` (the run's gap is ``h_max·2^-s``), ``Q[4e + 2] =
+    B·2^f`` and ``Q[4e + 3] = cells·2^f``; per axis ``C[j] = 2^(f + SHIFT_MAX)/h_max``, ``F[j] = f`` and ``Z[j]``, the
+    index of the axis's last value ≤ 0 (−1 if none: k-bit SR rounds away from zero). A step with ``A =
+    ⌊clip(αξ̄·C, ±2^62)⌋`` is in its run iff ``0 ≤ Y − Q[4e + 2] < Q[4e + 3]`` for ``Y = Q[4e] − (A >> Q[4e + 1])``,
+    and then its index is ``(Y + U) >> f`` with ``U = ⌊(1 − u)·2^f⌋`` (SR) or ``2^(f − 1)`` (R), or
+    :func:`kbit_index` (SR with k bits). ``f = min(52, 54 − ⌈log2(2c + 2)⌉, 61 − bits(n))`` for the longest run of
+    ``c`` cells and ``n`` values, so that nothing overflows: ``|A >> r| ≤ 2^62``, ``B·2^f < 2^61``, and a clipped ``A``
+    (``≥ 2^62``, shifted by at most SHIFT_MAX) exceeds every ``S0·2^f + cells·2^f < 2^55``: it never lands in a run.
+    A state whose mean step's point lies outside the box (``S0`` outside ``[0, cells]``) gets no run, and neither
+    does an axis whose ``f`` is below ``min_f``.
     """
     n, d, _ = S.shape
     Q = np.zeros((n, d, 4), dtype=np.int64)
     Q[:, :, 0] = NO_RUN
     C = np.zeros(d)
-    F = np.zeros(d, dtype=np.int64)
+    F = np.ones(d, dtype=np.int64)
+    Z = np.array([int(np.searchsorted(v, 0.0, side="right")) - 1 for v in axes], dtype=np.int64)
     for j in range(d):
         cells, inv = S[:, j, 2], S[:, j, 1]
         has = cells > 0
         if not has.any():
-            F[j] = 1
             continue
         base = float(inv[has].min())  # 1/h_max: the coarsest run used
         with np.errstate(divide="ignore"):
@@ -100,7 +105,9 @@ def fixed_runs(S, B, sizes):
         s0 = S[:, j, 0]
         use = has & (s <= SHIFT_MAX) & (base * np.exp2(s) == inv) & (s0 >= 0) & (s0 <= cells)
         c = int(cells[use].max())
-        f = min(52, 54 - int(np.ceil(np.log2(2 * c + 2))), 61 - int(sizes[j]).bit_length())
+        f = min(52, 54 - int(np.ceil(np.log2(2 * c + 2))), 61 - int(len(axes[j])).bit_length())
+        if f < min_f:
+            continue
         lo = B[use, j] << f
         Q[use, j, 0] = np.trunc(S[use, j, 0] * 2.0**f).astype(np.int64) + lo
         Q[use, j, 1] = SHIFT_MAX - s[use].astype(np.int64)
@@ -108,4 +115,19 @@ def fixed_runs(S, B, sizes):
         Q[use, j, 3] = cells[use].astype(np.int64) << f
         C[j] = base * 2.0 ** (f + SHIFT_MAX)
         F[j] = f
-    return np.ascontiguousarray(Q.reshape(-1)), C, F
+    return np.ascontiguousarray(Q.reshape(-1)), C, F, Z
+
+
+@njit(cache=True, nogil=True, inline="always")
+def kbit_index(Y, f, m, bits, Z):
+    """SR with ``bits`` random bits inside a run (:mod:`srchain.rounding`): the index of the cell ``c = Y >> f``,
+    plus one with probability ``⌊frac·2^k⌋/2^k`` away from zero (up in a positive cell, down in a cell whose upper
+    value is ≤ 0, the axis's index ``Z``), the uniform's ``k`` leading bits ``m >> (53 − k)`` against the fraction's
+    (``frac·2^f = Y & (2^f − 1)``). As :func:`srchain.simulate.grid._round_step` decides in float64, up to near-ties
+    of the fraction's k-bit truncation (``f ≥ k +`` :data:`KBIT_MARGIN`)."""
+    c = Y >> f
+    fr = Y & ((np.int64(1) << f) - 1)
+    r = m >> (53 - bits)
+    if c + 1 <= Z:  # a negative cell: away from zero is down, with probability ⌊(1 − frac)·2^k⌋/2^k
+        return c + np.int64(r >= (((np.int64(1) << f) - fr) >> (f - bits)))
+    return c + np.int64(r < (fr >> (f - bits)))
