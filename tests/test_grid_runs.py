@@ -23,6 +23,7 @@ GRIDS = [
     ("fp8-e5m2", (0.5, 12.0)),
     ("fixed", (-4.0, 10.0)),
     ("fp4-e2m1", (-6.0, 6.0)),
+    ("fp8-e4m3", (-0.02, 0.02)),  # one run of 2^-9 gaps: the subnormals and the first binade, across 0
 ]
 _TABLES = {}
 
@@ -78,35 +79,66 @@ def test_step_in_a_run_is_the_exact_rounding(i, alpha, rule, bits, m, data):
     none = np.full_like(Q, 0)
     none[0::4] = NO_RUN
     lookup = _step(k, ax, u, rule, none, C, F, M, v, look, bits)
-    f = int(F[0])
-    eps = Fraction(5, 2**f)
+    want = _exact(v, S, B, Q, F, k, ax, m, rule, bits)
+    assume(want is not None)
+    assert got == (lookup if want == "look-up" else want)
+
+
+def _exact(v, S, B, Q, F, k, ax, m, rule, bits):
+    """The index the fixed-point step must give from state k (exact rationals), "look-up" where it must agree with
+    the look-up path, None at a near-tie (within the fixed point's error, 5·2^-f: five truncations, each below
+    one unit, of an integer, of the run's ends or of a k-bit boundary)."""
+    eps = Fraction(5, 2 ** int(F[0]))
     X = Fraction(float(S[k, 0])) - Fraction(ax) * Fraction(float(S[k, 1]))
     cells = int(S[k, 2])
     if Q[4 * k] == NO_RUN:
-        assert got == lookup
-        return
-    assume(min(abs(X), abs(X - cells)) > eps)
+        return "look-up"
+    if min(abs(X), abs(X - cells)) <= eps:
+        return None
     if not 0 <= X < cells:
-        assert got == lookup
-        return
+        return "look-up"
     if bits:
         c = math.floor(X)
         frac = X - c
-        assume(min(frac, 1 - frac) > eps)
+        if min(frac, 1 - frac) <= eps:
+            return None
         r = m >> (53 - bits)
-        if v[int(B[k]) + c + 1] <= 0.0:  # away from zero is down
-            t = (1 - frac) * 2**bits
-            assume(abs(t - round(t)) > eps * 2**bits)
-            want = c + int(r >= math.floor(t))
-        else:
-            t = frac * 2**bits
-            assume(abs(t - round(t)) > eps * 2**bits)
-            want = c + int(r < math.floor(t))
-        assert got == int(B[k]) + want
-        return
+        negative = v[int(B[k]) + c + 1] <= 0.0  # away from zero is down
+        t = ((1 - frac) if negative else frac) * 2**bits
+        if abs(t - round(t)) <= eps * 2**bits:
+            return None
+        up = r >= math.floor(t) if negative else r < math.floor(t)
+        return int(B[k]) + c + int(up)
     y = X + (1 - Fraction(m, 2**53) if rule == sg.SR else Fraction(1, 2))
-    assume(y - math.floor(y) > eps and math.ceil(y) - y > eps)
-    assert got == int(B[k]) + math.floor(y)
+    if y - math.floor(y) <= eps or math.ceil(y) - y <= eps:
+        return None
+    return int(B[k]) + math.floor(y)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+@pytest.mark.parametrize("i", [6, 7])  # grids with 0 inside a run: fp4-e2m1 [-6, 6], fp8-e4m3 [-0.02, 0.02]
+def test_k_bit_step_in_negative_cells(i, bits):
+    """SR with k bits in the runs' negative cells (upper value ≤ 0), where it rounds away from zero (down), and
+    in their positive ones, against exact rationals: 4000 random steps from the states whose run holds 0."""
+    v, M, S, B, Q, C, F, look = _tables(i, 0.1)
+    Z = look[-1]
+    rng = np.random.default_rng(bits)
+    ks = [k for k in range(v.size) if Q[4 * k] != NO_RUN and B[k] < Z < B[k] + S[k, 2]]
+    assert ks
+    negative = checked = 0
+    for _ in range(4000):
+        k = int(rng.choice(ks))
+        ax = float(rng.uniform(-1, 1)) * float(S[k, 2]) / float(S[k, 1])  # up to a run's length either way
+        m = int(rng.integers(0, 2**53))
+        want = _exact(v, S, B, Q, F, k, ax, m, sg.SR, bits)
+        if want is None or want == "look-up":
+            continue
+        checked += 1
+        X = Fraction(float(S[k, 0])) - Fraction(ax) * Fraction(float(S[k, 1]))
+        negative += int(v[int(B[k]) + math.floor(X) + 1] <= 0.0)
+        assert _step(k, ax, m * 2.0**-53, sg.SR, Q, C, F, M, v, look, bits) == want
+    # binomial: about half of the checked steps land left of 0; far more than 100 of them either way
+    assert checked > 1000 and 100 < negative < checked - 100
 
 
 @pytest.mark.parametrize("alpha", [0.01, 30.0])
@@ -158,6 +190,16 @@ def test_fixed_tables_stay_within_int64_and_the_window():
         f = int(F[0])
         s0 = np.trunc(S[used, 0] * 2.0**f).astype(np.int64)
         assert np.array_equal(Q[0::4][used] - Q[2::4][used], s0)
+    # a lattice of 2^21 values (runs of a few cells, float-rounded gaps): f is set by n, B·2^f stays below 2^61
+    v = np.asarray(Lattice.from_domain(14.0 / (2**21 - 1), (-4.0, 10.0)).axis(0), dtype=np.float64)
+    S, B = runs([v], v[:, None].copy())
+    Q, C, F, Z = fixed_runs(S, B, [v])
+    used = Q[0::4] != NO_RUN
+    assert F[0] == 61 - v.size.bit_length() and used.any() and (Q[2::4][used] < 2**61).all()
+    # an axis of one value has no run
+    S, B = runs([np.array([2.0]), v[:8]], np.array([[2.0, v[3]]]))
+    Q, C, F, Z = fixed_runs(S, B, [np.array([2.0]), v[:8]])
+    assert S[0, 0, 2] == -1.0 and Q[0] == NO_RUN and Q[4] != NO_RUN
     v, M, S, B, Q, C, F, _ = _tables(1, 0.01)  # bf16 [-4, 10]: binades down to 2^-133
     inv = S[:, 1]
     coarse = inv.min()

@@ -266,13 +266,22 @@ EQUIVALENT: dict[str, str] = {
         "a larger table: only its first three columns are written and read"
     ),
     "srchain/simulate/grid_runs.py:fixed_runs:`f = min(52, 54 - int(np.ceil(np.log2(2 * c + 2))), "
-    "61 - int(sizes[j]).bit_length())` -> `f = min(53, 54 - int(np.ceil(np.log2(2 * c + 2))), "
-    "61 - int(sizes[j]).bit_length())`": "c ≥ 1, so 54 − ⌈log2(2c + 2)⌉ ≤ 52: the first bound never decides",
+    "61 - int(len(axes[j])).bit_length())` -> `f = min(53, 54 - int(np.ceil(np.log2(2 * c + 2))), "
+    "61 - int(len(axes[j])).bit_length())`": "c ≥ 1, so 54 − ⌈log2(2c + 2)⌉ ≤ 52: the first bound never decides",
     "srchain/simulate/grid_runs.py:fixed_runs:`f = min(52, 54 - int(np.ceil(np.log2(2 * c + 2))), "
-    "61 - int(sizes[j]).bit_length())` -> `f = min(52, 55 - int(np.ceil(np.log2(2 * c + 2))), "
-    "61 - int(sizes[j]).bit_length())`": (
+    "61 - int(len(axes[j])).bit_length())` -> `f = min(52, 55 - int(np.ceil(np.log2(2 * c + 2))), "
+    "61 - int(len(axes[j])).bit_length())`": (
         "one more fraction bit: S0·2^f + cells·2^f < 2^(f + ⌈log2(2c + 2)⌉) = 2^55 still holds, so nothing "
         "overflows and the index is the same except at near-ties of probability ~2^-40 per step"
+    ),
+    "srchain/simulate/grid_runs.py:fixed_runs:`f = min(52, 54 - int(np.ceil(np.log2(2 * c + 2))), "
+    "61 - int(len(axes[j])).bit_length())` -> `f = min(52, 54 - int(np.floor(np.log2(2 * c + 2))), "
+    "61 - int(len(axes[j])).bit_length())`": (
+        "at most one more fraction bit: 2c·2^f < 2^(⌊log2(2c + 2)⌋ + 1 + f) = 2^55 still (see the mutant with 55)"
+    ),
+    "srchain/simulate/grid_runs.py:runs:`if v.size < 2:` -> `if v.size < 3:`": (
+        "an axis of two values loses its fast path: the look-up gives the same indices (up to near-ties of "
+        "probability ~2^-40 per step)"
     ),
     "srchain/mixing_symmetry.py:_flush:`if X[i, j] != 0.0 and abs(X[i, j]) < theta:` -> "
     "`if X[i, j] != 1.0 and abs(X[i, j]) < theta:`": (
@@ -850,11 +859,16 @@ def run_tests(copy: Path, t: Target, timeout: float) -> tuple[str, float]:
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *t.tests]
     for d in t.deselect:
         cmd += ["--deselect", d]
+    # a fresh Numba cache per run: a kernel cached while another mutant was applied would be reused (Numba checks
+    # only its own file's time stamp, not those of the helpers it inlined from other modules)
+    env = _env(copy)
     t0 = time.perf_counter()
-    try:
-        r = subprocess.run(cmd, cwd=copy, env=_env(copy), capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "timeout", time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache:
+        env["NUMBA_CACHE_DIR"] = cache
+        try:
+            r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return "timeout", time.perf_counter() - t0
     dt = time.perf_counter() - t0
     if r.returncode == 0:
         return "passed", dt

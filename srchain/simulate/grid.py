@@ -257,13 +257,13 @@ def _chains(
     outside the box needs no clipping: its cell is the end cell and the comparisons give the end value. BC keeps
     its real-valued latent weight (clipped to the box) and the index of its rounding.
 
-    For exact SR and R under continuous noise a step whose point stays in the run of equal gaps around the mean step
-    (:mod:`srchain.simulate.grid_runs`; the other rules get runs of no length) skips the look-up (:func:`_step`):
-    there the index is affine in ``y``, ``X = (M − v_B)/h − αξ̄/h`` counted from the run's first index ``B``, and
-    SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is ≥ u, the same draw as above), R's ``⌊X + ½⌋`` (a tie
-    has probability 0 under continuous noise), both taken in fixed point from the tables ``Q`` (flattened
-    state-major, ``e = idx·d + j``) and the per-axis scales ``C``, ``F``. The step's dependency chain is then a
-    load, a shift and integer additions, as in the fixed
+    For SR and R under continuous noise a step whose point stays in the run of equal gaps around the mean step
+    (:mod:`srchain.simulate.grid_runs`; BC, and R under discrete noise, get runs of no length) skips the look-up
+    (:func:`_step`): there the index is affine in ``y``, ``X = (M − v_B)/h − αξ̄/h`` counted from the run's first
+    index ``B``, and SR's rounding is ``⌊X + 1 − u⌋`` (up iff the fraction is ≥ u, the same draw as above; with k
+    bits, :func:`~srchain.simulate.grid_runs.kbit_index`), R's ``⌊X + ½⌋`` (a tie has probability 0 under continuous
+    noise), taken in fixed point from the tables ``Q`` (flattened state-major, ``e = idx·d + j``) and the per-axis
+    ``C``, ``F``, ``Z``. The step's dependency chain is then a load, a shift and integer additions, as in the fixed
     lattice's kernels; other steps take the look-up. ``work = (w, k, perm)``: the kernel's work arrays."""
     nch = final.shape[0]
     d = shape.shape[0]
@@ -370,12 +370,13 @@ def _step(e, ax, u, rule, bits, Q, C, F, Z, M, vals, o, n, inv, even, tab, to, l
     i = np.uint64(4 * e)  # unsigned: no wrap-around test on the dependency chain
     Y = Q[i] - (np.int64(min(max(ax * C[j], -A_MAX), A_MAX)) >> Q[i + 1])
     if np.uint64(Y - Q[i + 2]) < np.uint64(Q[i + 3]):
+        m = np.int64(u * 9007199254740992.0)  # u's 53 bits (exact: u is a multiple of 2^-53)
         if rule == R:
             k = (Y + (np.int64(1) << (f - 1))) >> f
         elif bits == 0:
-            k = (Y + ((_TWO53 - np.int64(u * 9007199254740992.0)) >> (53 - f))) >> f
+            k = (Y + ((_TWO53 - m) >> (53 - f))) >> f
         else:
-            k = kbit_index(Y, f, np.int64(u * 9007199254740992.0), bits, Z[j])
+            k = kbit_index(Y, f, m, bits, Z[j])
     else:
         k = _round_step(rule, bits, M[e] - ax, u, vals, o, n, inv, even, tab, to, lp, lf, j)
     return k

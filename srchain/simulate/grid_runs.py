@@ -4,7 +4,8 @@ On a float format's grid the gaps are equal inside a binade (and among the subno
 ``y = M − αξ̄`` (``M = x − α g(x)``, the mean step's point) stays in the run of equal gaps holding ``M``'s cell, the
 index of the rounded point is affine in ``y``: counted from the run's first index ``B``,
 ``X = (M − v_B)/h − αξ̄/h``, and SR (Eq. 6) rounds to ``B + ⌊X + 1 − u⌋`` (up iff X's fraction is at least the
-uniform ``u``), R (Eq. 4) to ``B + ⌊X + ½⌋``.
+uniform ``u``), R (Eq. 4) to ``B + ⌊X + ½⌋``, SR with k random bits from the cell ``⌊X⌋`` away from zero iff the
+uniform's k leading bits are below the fraction's (:func:`kbit_index`).
 
 :func:`fixed_runs` writes that step in fixed point, as the fixed lattice's kernels do
 (:mod:`srchain.simulate.kernels_1d`): per state, ``X·2^f`` is an integer minus a shifted integer, and the floor is
@@ -37,7 +38,6 @@ SHIFT_MAX = 7
 NO_RUN = 1 << 62
 #: Bound on ``|αξ̄ · C|`` before its conversion to an integer (a larger step is outside every run: see fixed_runs).
 A_MAX = float(1 << 62)
-_TWO53 = 1 << 53
 #: k-bit SR takes the fixed-point path only where the fraction keeps this many bits beyond the k compared.
 KBIT_MARGIN = 12
 
