@@ -76,3 +76,45 @@ def test_fast_path_equals_the_look_up(name, domain, method, noise, monkeypatch):
     monkeypatch.setattr(sg, "_runs", no_runs)
     slow = sg.simulate_grid(toy, nz, grid, method, 0.05, **kw)
     assert np.array_equal(fast.final, slow.final) and np.array_equal(fast.counts, slow.counts)
+
+
+@pytest.mark.parametrize(
+    "name, domain",
+    [("bf16", (1.0, 8.0)), ("fp8-e4m3", (-4.0, 10.0)), ("fp4-e2m1", (-6.0, 6.0)), ("fixed", (-4.0, 10.0))],
+)
+def test_bc_step_rounds_to_the_nearest_value(name, domain):
+    """BC's step (the shortcut from the current index, its fallbacks, the clip) gives Qd of its new latent weight:
+    the nearest value, ties to the even neighbour, as a binary search and the midpoint find it. Steps of a fraction
+    of a cell to many cells, and points exactly on midpoints (the ties)."""
+    v = _axis(name, domain)
+    grid = Lattice.from_domain(14.0 / 3000, domain) if name == "fixed" else Grid.of(name, domain)
+    even = np.ascontiguousarray(sg.axis_parity(grid, 0))
+    tab, p = sg._locator(v)
+    lp = np.array([[p[0], *p[3:]]], dtype=np.int64)
+    lf = np.array([[p[1], p[2]]], dtype=np.float64)
+    mids, mo = sg._midpoints([v])
+    n = v.size
+    rng = np.random.default_rng(3)
+    h = np.diff(v)
+
+    def qd(y):
+        c = min(max(int(np.searchsorted(v, y, side="right")) - 1, 0), n - 2)
+        mid = 0.5 * (v[c] + v[c + 1])
+        return c + int(y > mid or (y == mid and bool(even[c + 1])))
+
+    ties = far = 0
+    for _ in range(20_000):
+        k = int(rng.integers(0, n))
+        w = v[k] + rng.uniform(-0.5, 0.5) * h[min(k, n - 2)]
+        k = qd(w)
+        scale = h[min(k, n - 2)] * float(rng.choice([0.3, 1.0, 3.0, 30.0]))
+        target = w + rng.normal() * scale
+        if rng.random() < 0.1:  # exactly on a midpoint near the target: a tie
+            c = min(max(int(np.searchsorted(v, target)) - 1, 0), n - 2)
+            target = 0.5 * (v[c] + v[c + 1])
+        y, kn = sg._bc_step(w, k, 0.0, w - target, 1.0, v, 0, n, even, tab, 0, lp, lf, 0, mids, mo[0])
+        assert v[0] <= y <= v[-1]
+        assert kn == qd(y), (w, k, y, kn, qd(y))
+        ties += int(y in mids)
+        far += int(abs(kn - k) > 1)
+    assert ties > 500 and far > 500  # both the ties and the fallback beyond one cell were exercised

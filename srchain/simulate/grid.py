@@ -34,9 +34,9 @@ from srchain.grids import axis_parity, axis_values
 from srchain.rounding import check_sr_bits
 from srchain.rules import NoiseKind
 from srchain.simulate.draws import draw_noise
+from srchain.simulate.grid_locate import _cell, _cells, _locator  # noqa: F401 (_cells: for the tests)
 from srchain.simulate.grid_runs import A_MAX, KBIT_MARGIN, fixed_runs, kbit_index
 from srchain.simulate.grid_runs import runs as _runs
-from srchain.simulate.kernels_1d import _f64_bits
 
 __all__ = ["simulate_grid", "GRID_RULES", "GridRun"]
 
@@ -50,93 +50,6 @@ GRID_RULES = {"r": R, "sr": SR, "bc": BC, "sgd": SGD}
 #: One axis of two or more values runs in :func:`_chains_1d` (chains in pairs); False: in :func:`_chains`, one chain
 #: after the other (the tests compare the two).
 LOCKSTEP = True
-#: Largest cell-location table per axis (entries, int32): beyond it the buckets hold several values and the
-#: location walks the rest.
-LOCATOR_MAX = 2**22
-LINEAR, BITS = 0, 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _bucket(y, mode, lo, invh, klo, k0, shift, nbm1):
-    """The bucket of ``y`` on one axis: LINEAR ``⌊(y − lo)/h⌋``; BITS the float64's bits made monotone (negative
-    values' magnitude bits flipped), halved so that differences fit an int64, minus those of ``lo``, shifted right
-    by ``shift``. Both are monotone in ``y``; the result is clipped to ``[0, nbm1]``."""
-    if mode == LINEAR:
-        t = min(max((y - lo) * invh, 0.0), float(nbm1))
-        return int(t)
-    b = _f64_bits(y)
-    hk = (b ^ ((b >> 63) & 0x7FFFFFFFFFFFFFFF)) >> 1
-    hk -= min(max(hk, -k0), k0)  # the magnitudes below the grid's least nonzero one collapse onto 0
-    return min(max((hk - klo) >> shift, 0), nbm1)
-
-
-@njit(cache=True, nogil=True)
-def _buckets(v, mode, lo, invh, klo, k0, shift, nbm1):
-    out = np.empty(v.size, dtype=np.int64)
-    for i in range(v.size):
-        out[i] = _bucket(v[i], mode, lo, invh, klo, k0, shift, nbm1)
-    return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _cell(y, vals, o, n, tab, to, mode, lo, invh, klo, k0, shift, nbm1):
-    """The cell ``c`` (``v_c ≤ y < v_{c+1}``, clipped to ``[0, n − 2]``) of ``y`` on the axis ``v = vals[o:o+n]``:
-    the bucket's first cell from the table, then one branch-free step (a bucket holds at most one value when the
-    table is fine enough) and a walk for coarser tables."""
-    c = np.int64(tab[to + _bucket(y, mode, lo, invh, klo, k0, shift, nbm1)])
-    c += np.int64(vals[o + c + 1] <= y)
-    c = min(c, n - 2)
-    while c < n - 2 and vals[o + c + 1] <= y:
-        c += 1
-    return c
-
-
-@njit(cache=True, nogil=True)
-def _cells(y, v, tab, lp, lf):
-    """:func:`_cell` of every ``y`` on the one axis ``v`` (for tests)."""
-    out = np.empty(y.shape[0], dtype=np.int64)
-    for i in range(y.shape[0]):
-        out[i] = _cell(
-            y[i], v, 0, v.shape[0], tab, 0, lp[0, 0], lf[0, 0], lf[0, 1], lp[0, 1], lp[0, 2], lp[0, 3], lp[0, 4]
-        )
-    return out
-
-
-def _locator(v: np.ndarray):
-    """The cell-location table of one axis (sorted values ``v``): ``(table, params)`` with ``params = (mode, lo,
-    invh, klo, k0, shift, nbm1)`` for :func:`_bucket`, and ``table[b]`` the last cell whose left value lies in a lower
-    bucket than ``b`` (so the cell of a ``y`` in bucket ``b`` is ``table[b]`` or after it). Of the two bucketings
-    (LINEAR, fine enough for the narrowest cell; BITS, of the float's bits, which follow a float format's binades)
-    the one with fewer buckets such that no bucket holds two values; both capped at :data:`LOCATOR_MAX`."""
-    n = v.size
-    if n < 2:
-        return np.zeros(1, dtype=np.int32), (LINEAR, float(v[0]), 0.0, 0, 0, 0, 0)
-    cands = []
-    bits = v.view(np.int64)
-    hk = (bits ^ ((bits >> 63) & 0x7FFFFFFFFFFFFFFF)) >> 1
-    gaps = np.diff(hk)
-    inner = gaps[(hk[:-1] != 0) & (hk[1:] != 0) & ((hk[:-1] > 0) == (hk[1:] > 0))]  # not next to 0 or across it
-    shift = max(0, int(inner.min() if inner.size else gaps.min()).bit_length() - 1)  # 2^shift ≤ the least key gap
-    nz = np.abs(hk[hk != 0])
-    k0 = max(0, int(nz.min()) - (1 << shift)) if nz.size else 0
-    hk = hk - np.clip(hk, -k0, k0)
-    span = int(hk[-1] - hk[0])
-    while (span >> shift) + 1 > LOCATOR_MAX:
-        shift += 1
-    cands.append((BITS, float(v[0]), 0.0, int(hk[0]), k0, shift, span >> shift))
-    width = float(v[-1] - v[0])
-    invh = 1.0 / float(np.diff(v).min())
-    if width * invh + 1 > LOCATOR_MAX:
-        invh = (LOCATOR_MAX - 1) / width
-    cands.append((LINEAR, float(v[0]), invh, 0, 0, 0, int(width * invh)))
-    scored = []
-    for p in cands:
-        bv = _buckets(v, *p)
-        most = int(np.max(np.bincount(bv)))  # values sharing a bucket (≤ 1: no walk)
-        scored.append(((most > 1, p[6]), p, bv))
-    _, p, bv = min(scored, key=lambda e: e[0])
-    table = np.clip(np.searchsorted(bv, np.arange(p[6] + 1), side="left") - 1, 0, n - 2).astype(np.int32)
-    return table, p
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -190,18 +103,39 @@ def _round_step(rule, bits, y, u, vals, o, n, inv, even, tab, to, lp, lf, j):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bc_step(w, k, g, xi, alpha, vals, o, n, even, tab, to, lp, lf, j):
-    """BC's latent weight after one step (clipped to the box) and the index of its rounding Qd on axis ``j``: its cell
-    is the current one or a neighbour (one step without a branch), else from the location table (:func:`_cell`)."""
-    y = min(max(w - alpha * (g + xi), vals[o]), vals[o + n - 1])
+def _bc_step(w, k, g, xi, alpha, vals, o, n, even, tab, to, lp, lf, j, mids, mo):
+    """BC's latent weight after one step (clipped to the box) and the index of its rounding Qd on axis ``j``.
+
+    Qd(y) counts the midpoints ``y`` passes (ties to the even neighbour). From the current index ``k`` the new one is
+    ``k − 1 + pass(k − 1) + pass(k)`` whenever ``mid_{k−2} < y < mid_{k+1}`` (the midpoints tabulated in ``mids``
+    from ``mo``, ±inf past the ends): compares with values loaded from ``k`` alone, while the step is computed, so
+    that the dependency chain is the step and two compares. Otherwise the cell of ``y`` is the current one or a
+    neighbour (one step without a branch), else from the location table (:func:`_cell`). Both give Qd(y)."""
+    y = w - alpha * (g + xi)
+    if not (vals[o] <= y <= vals[o + n - 1]):  # rarely taken: the clip off the dependency chain
+        y = min(max(y, vals[o]), vals[o + n - 1])
     kn = 0
     if n > 1:
+        q = mo + k
+        hi, lo = mids[q], mids[q - 1]
+        if mids[q - 2] < y < mids[q + 1]:
+            up = np.int64(y > hi) | (np.int64(y == hi) & np.int64(even[o + min(k + 1, n - 1)]))
+            down = np.int64(y < lo) | (np.int64(y == lo) & (1 - np.int64(even[o + k])))
+            return y, k + up - down
         c = min(k, n - 2)
         c += (np.int64(c < n - 2) & np.int64(vals[o + c + 1] <= y)) - (np.int64(c > 0) & np.int64(vals[o + c] > y))
         if (c < n - 2 and vals[o + c + 1] <= y) or (c > 0 and vals[o + c] > y):
             c = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
         kn = _qd_in_cell(y, vals, o, c, even)
     return y, kn
+
+
+def _midpoints(axes):
+    """Per axis, its cells' midpoints ``0.5·(v_c + v_{c+1})`` (as :func:`_qd_in_cell` computes them) between two −inf
+    and three +inf: ``(mids, mo)`` with midpoint c of axis j at ``mids[mo[j] + c]``, for c from −2 to n + 1."""
+    blocks = [np.concatenate([[-np.inf, -np.inf], 0.5 * (a[:-1] + a[1:]), [np.inf] * 3]) for a in axes]
+    mo = np.concatenate([[0], np.cumsum([b.size for b in blocks])[:-1]]).astype(np.int64) + 2
+    return np.ascontiguousarray(np.concatenate(blocks)), mo
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -244,7 +178,7 @@ def _sgd_chains(
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains(
     states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, G, M, Q, C, F, Z,
-    work, code, params, steps, burn, counts, final,
+    mids, mo, work, code, params, steps, burn, counts, final,
 ):  # fmt: skip
     """Run every chain of R, SR (``bits`` > 0: SR with that many random bits) or BC; ``final[c]`` receives chain
     c's end state (flat index), ``counts`` the occupation after ``burn`` steps. ``start`` holds the start point per
@@ -288,7 +222,22 @@ def _chains(
                 xi, s = _draw(s, gauss, code, params, perm)
                 if rule == BC:  # the latent weight in the box; the state is its rounding Qd
                     w[j], k[j] = _bc_step(
-                        w[j], k[j], G[idx, j], xi, alpha, vals, off[j], shape[j], even, tab, toff[j], lp, lf, j
+                        w[j],
+                        k[j],
+                        G[idx, j],
+                        xi,
+                        alpha,
+                        vals,
+                        off[j],
+                        shape[j],
+                        even,
+                        tab,
+                        toff[j],
+                        lp,
+                        lf,
+                        j,
+                        mids,
+                        mo[j],
                     )
                     nidx += k[j] * strides[j]
                     continue
@@ -360,6 +309,27 @@ def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
     return ka, kb, sa, sb
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def _pair_bc(sa, sb, wa, wb, ka, kb, two, c, G, steps, burn, counts, look):
+    """``steps`` steps of two BC chains under Gaussian noise (``c = (α, s)``: ξ̄ = s·Z) in lockstep, as the general
+    loop of :func:`_chains_1d` takes them (:func:`_bc_step`), in a loop of its own. Returns ``(wa, wb, ka, kb, sa,
+    sb)``."""
+    literally(two)  # compiled for one chain and for two
+    alpha, sc = c
+    vals, n, even, tab, lp, lf, mids = look
+    for t in range(steps):
+        if t >= burn:
+            counts[np.uint64(ka)] += 1
+            if two:
+                counts[np.uint64(kb)] += 1
+        za, sa = pcg.standard_normal(sa)
+        if two:
+            zb, sb = pcg.standard_normal(sb)
+            wb, kb = _bc_step(wb, kb, G[np.uint64(kb)], sc * zb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
+        wa, ka = _bc_step(wa, ka, G[np.uint64(ka)], sc * za, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
+    return wa, wb, ka, kb, sa, sb
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _step(e, ax, u, rule, bits, Q, C, F, Z, M, vals, o, n, inv, even, tab, to, lp, lf, j):
     """R's or SR's next index on axis ``j`` (of ``n`` ≥ 2 values at ``vals[o:]``) from the state whose entry of the
@@ -384,8 +354,8 @@ def _step(e, ax, u, rule, bits, Q, C, F, Z, M, vals, o, n, inv, even, tab, to, l
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains_1d(
-    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, Q, C, F, Z, perm, code, params, steps,
-    burn, counts, final,
+    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, Q, C, F, Z, mids, perm, code, params,
+    steps, burn, counts, final,
 ):  # fmt: skip
     """:func:`_chains` on one axis (of two or more values), written flat, with two chains stepping in lockstep:
     chains ``c`` and ``c + 1`` take their steps in the same loop iteration, so the one's dependency chain (look-up,
@@ -418,6 +388,14 @@ def _chains_1d(
             else:
                 ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, False, rule == SR, c_, Q, todo, burn, counts, look)
             todo = 0
+        elif gauss and rule == BC:
+            look = (vals, n, even, tab, lp, lf, mids)
+            c_ = (alpha, sc)
+            if two:  # (a literal, as above)
+                wa, wb, ka, kb, sa, sb = _pair_bc(sa, sb, wa, wb, ka, kb, True, c_, G, todo, burn, counts, look)
+            else:
+                wa, wb, ka, kb, sa, sb = _pair_bc(sa, sb, wa, wb, ka, kb, False, c_, G, todo, burn, counts, look)
+            todo = 0
         for t in range(todo):
             if t >= burn:
                 counts[ka] += 1
@@ -434,9 +412,9 @@ def _chains_1d(
                 if two:
                     xb, sb = draw_noise(sb, code, params, pb)
             if rule == BC:
-                wa, ka = _bc_step(wa, ka, G[ka], xa, alpha, vals, 0, n, even, tab, 0, lp, lf, 0)
+                wa, ka = _bc_step(wa, ka, G[ka], xa, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
                 if two:
-                    wb, kb = _bc_step(wb, kb, G[kb], xb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0)
+                    wb, kb = _bc_step(wb, kb, G[kb], xb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
                 continue
             if rule == SR:
                 ua, sa = pcg.next_double(sa)
@@ -540,13 +518,14 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
         if not fast:  # R under discrete noise (ties): never in a run, every step takes the look-up
             S[:, :, 2] = -1.0
         Q, C, F, Z = fixed_runs(S, B, axes, min_f=0 if bits is None else bits + KBIT_MARGIN)
+        mids, mo = _midpoints(axes)
         perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else 1), dtype=np.int64)
         run = (code, params, int(steps), int(burn), counts, final)
         if d == 1 and grid.shape[0] > 1 and LOCKSTEP:
             _chains_1d(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, even, tab, lp, lf, G[:, 0],
-                       M[:, 0].copy(), Q, C, F, Z, perm, *run)  # fmt: skip
+                       M[:, 0].copy(), Q, C, F, Z, mids, perm, *run)  # fmt: skip
         else:
             work = (np.zeros(d), np.zeros(d, dtype=np.int64), perm[0])
             _chains(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, off, shape, strides, even, *loc,
-                    G, M.reshape(-1), Q, C, F, Z, work, *run)  # fmt: skip
+                    G, M.reshape(-1), Q, C, F, Z, mids, mo, work, *run)  # fmt: skip
     return GridRun(grid, method, alpha, final, counts, int(steps), int(burn), bits)
