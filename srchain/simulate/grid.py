@@ -15,12 +15,14 @@ The gradient on the grid is tabulated once (``G[state, k]``). Returned: the end 
 ``burn`` steps, the occupation counts of every state (summed over chains).
 
 Speed. On one axis the chains run two at a time in lockstep (:func:`_chains_1d`), so that one chain's dependency
-chain (table load, rounding, index) overlaps the other's, as the fixed lattice's kernels do; exact SR and R under
-Gaussian noise step in a loop of their own while both points stay in their runs of equal gaps
-(:func:`_pair_in_runs`). Each chain keeps its own stream and its own arithmetic, so a chain's path does not depend
-on the chain beside it: the same results for the same seed. The kernels are compiled without Numba's reference
-counting (``_nrt=False``, their work arrays passed in): the step helpers they inline take arrays, and inlined with
-reference counting each call cost an atomic increment and decrement per array per step (4-8x slower).
+chain (table load, rounding, index) overlaps the other's, as the fixed lattice's kernels do. Under Gaussian noise
+SR (exact or with k bits) and R step in a loop of their own (:func:`_pair_in_runs`), in fixed point while the step
+stays in its run of equal gaps (:mod:`srchain.simulate.grid_runs`), and so does BC (:func:`_pair_bc`), rounding
+from its current index with tabulated midpoints. Each chain keeps its own stream and its own arithmetic, so a
+chain's path does not depend on the chain beside it: the same results for the same seed. The kernels are compiled
+without Numba's reference counting (``_nrt=False``, their work arrays passed in): the step helpers they inline take
+arrays, and inlined with reference counting each call cost an atomic increment and decrement per array per step
+(4-8x slower).
 """
 
 from __future__ import annotations
