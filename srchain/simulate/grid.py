@@ -270,15 +270,10 @@ def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
     rule = SR if sr else R
     ma = mb = np.int64(0)
     axb = 0.0
-    Yb = np.int64(0)
-    j = np.uint64(0)
     Ua = Ub = np.int64(1) << (f - 1)  # R: ⌊X + ½⌋
     down = 53 - f
     for t in range(steps):
-        if t >= burn:
-            counts[np.uint64(ka)] += 1
-            if two:
-                counts[np.uint64(kb)] += 1
+        _count_pair(counts, ka, kb, two, t >= burn)
         za, sa = pcg.standard_normal(sa)
         if two:
             zb, sb = pcg.standard_normal(sb)
@@ -291,24 +286,31 @@ def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
                 xb, sb = pcg.next_uint64(sb)
                 mb = np.int64(xb >> np.uint64(11))
                 Ub = (_TWO53 - mb) >> down
-        axa = alpha * (sc * za)
-        i = np.uint64(4 * ka)  # unsigned: no wrap-around test on the dependency chain
-        Ya = Q[i] - (np.int64(min(max(axa * C, -A_MAX), A_MAX)) >> Q[i + 1])
+        ka = _run_step(Q, ka, alpha * (sc * za), C, Ua, f, ma, bits, Z, rule, look)
         if two:
-            j = np.uint64(4 * kb)
-            Yb = Q[j] - (np.int64(min(max(axb * C, -A_MAX), A_MAX)) >> Q[j + 1])
-        if np.uint64(Ya - Q[i + 2]) < np.uint64(Q[i + 3]):
-            ka = (Ya + Ua) >> f if bits == 0 else kbit_index(Ya, f, ma, bits, Z)
-        else:
-            ka = _round_step(rule, bits, M[ka] - axa, np.float64(ma) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
-        if two:
-            if np.uint64(Yb - Q[j + 2]) < np.uint64(Q[j + 3]):
-                kb = (Yb + Ub) >> f if bits == 0 else kbit_index(Yb, f, mb, bits, Z)
-            else:
-                kb = _round_step(
-                    rule, bits, M[kb] - axb, np.float64(mb) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0
-                )
+            kb = _run_step(Q, kb, axb, C, Ub, f, mb, bits, Z, rule, look)
     return ka, kb, sa, sb
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _count_pair(counts, ka, kb, two, after_burn):
+    """One step's occupation: chain a's state, and chain b's when there are two."""
+    if after_burn:
+        counts[np.uint64(ka)] += 1
+        if two:
+            counts[np.uint64(kb)] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _run_step(Q, k, ax, C, U, f, m, bits, Z, rule, look):
+    """One chain's step of :func:`_pair_in_runs` from state ``k`` (``ax = αξ̄``; ``U``: SR's ``(1 − u)·2^f`` or R's
+    half, ``m``: the uniform's 53 bits): in fixed point inside its run, else by the look-up."""
+    i = np.uint64(4 * k)  # unsigned: no wrap-around test on the dependency chain
+    Y = Q[i] - (np.int64(min(max(ax * C, -A_MAX), A_MAX)) >> Q[i + 1])
+    if np.uint64(Y - Q[i + 2]) < np.uint64(Q[i + 3]):
+        return (Y + U) >> f if bits == 0 else kbit_index(Y, f, m, bits, Z)
+    M, vals, n, inv, even, tab, lp, lf = look
+    return _round_step(rule, bits, M[k] - ax, np.float64(m) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -320,10 +322,7 @@ def _pair_bc(sa, sb, wa, wb, ka, kb, two, c, G, steps, burn, counts, look):
     alpha, sc = c
     vals, n, even, tab, lp, lf, mids = look
     for t in range(steps):
-        if t >= burn:
-            counts[np.uint64(ka)] += 1
-            if two:
-                counts[np.uint64(kb)] += 1
+        _count_pair(counts, ka, kb, two, t >= burn)
         za, sa = pcg.standard_normal(sa)
         if two:
             zb, sb = pcg.standard_normal(sb)
