@@ -11,9 +11,10 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
   tridiagonal, on both grids.
 * bf16 on [1, 8] (385 states) and fp16 on [1, 8] (3,073 states): T_α and π_α at α = 0.1, 0.01, 0.001; on fp16
   ``auto`` solves by banded GTH on each row's envelope, also timed against the full band it replaced (same bits).
-* The grid simulator (SR, α = 0.01; one chain, and two chains on one core) against the bare draws it makes (one
-  normal and one uniform per step), in CPU time: from :mod:`srchain.pcg` (the draws it inlines, the tighter
-  ceiling) and from a NumPy ``Generator`` in Numba (the ceiling of ``bench_simulate.py``'s fixed-lattice target).
+* The grid simulator (SR exact and with 8 random bits, R and BC, α = 0.01; one chain, and two chains on one core)
+  against the bare draws it makes (SR: one normal and one uniform per step; R and BC: one normal), in CPU time:
+  from :mod:`srchain.pcg` (the draws it inlines, the tighter ceiling) and from a NumPy ``Generator`` in Numba (the
+  ceiling of ``bench_simulate.py``'s fixed-lattice target).
 * ``--two-d``: a 2-D product box of format axes with about 10⁶ states (``separable``, objective (8) per coordinate,
   whose exact law is the product of the 1-D laws) against the fixed lattice with the same number of states per axis
   on the same box: T_α built, π solved by sparse (multifrontal) GTH with the lattice's nested dissection, per state,
@@ -56,7 +57,8 @@ def _timed(fn, repeat=3):
 
 
 def simulator(toy, noise) -> list:
-    """The grid simulator (SR, one core) against the bare draws it makes: one row per format."""
+    """The grid simulator (one core) against the bare draws it makes: one row per format. SR (exact, and with 8
+    random bits) draws a normal and a uniform per step; R and BC draw one normal."""
     # 3. the grid simulator (SR, one core) against the bare draws it makes (one normal + one uniform per step from
     #    srchain.pcg, NumPy's PCG64 inlined), same run: one chain, and two chains (how a run of two or more chains
     #    steps on one axis: two in lockstep). CPU time of this process (single-threaded kernels), so that other
@@ -88,10 +90,27 @@ def simulator(toy, noise) -> list:
         return best
 
     @njit(nogil=True)
+    def bare_normal(states, n):
+        s = pcg.load(states, 0)
+        acc = 0.0
+        for _ in range(n):
+            z, s = pcg.standard_normal(s)
+            acc += z
+        pcg.store(states, 0, s)
+        return acc
+
+    @njit(nogil=True)
     def bare_generator(gen, n):
         acc = 0.0
         for _ in range(n):
             acc += gen.standard_normal() + gen.random()
+        return acc
+
+    @njit(nogil=True)
+    def bare_generator_normal(gen, n):
+        acc = 0.0
+        for _ in range(n):
+            acc += gen.standard_normal()
         return acc
 
     steps = 4_000_000
@@ -102,6 +121,10 @@ def simulator(toy, noise) -> list:
     gen = np.random.Generator(np.random.PCG64(0))
     bare_generator(gen, 10)
     t_gen = cpu_best(lambda: bare_generator(gen, steps))
+    bare_normal(pcg.states_from_seed(0, 1), 10)
+    bare_generator_normal(gen, 10)
+    t_bare_n = cpu_best(lambda: bare_normal(pcg.states_from_seed(0, 1), steps))
+    t_gen_n = cpu_best(lambda: bare_generator_normal(gen, steps))
     sims = []
     for fmt in ("bf16", "fp16", "fp8-e4m3"):
         grid = Grid.of(fmt, (1.0, 8.0))
@@ -110,17 +133,27 @@ def simulator(toy, noise) -> list:
             "states": grid.size,
             "bare_draws_per_second": round(steps / t_bare),
             "bare_generator_draws_per_second": round(steps / t_gen),
+            "bare_normals_per_second": round(steps / t_bare_n),
+            "bare_generator_normals_per_second": round(steps / t_gen_n),
         }
-        for chains in (1, 2):
-            simulate_grid(toy, noise, grid, "sr", 0.01, steps=10, chains=chains, start=[4.0])
-            t_sim = cpu_best(
-                lambda g2=grid, c=chains: simulate_grid(
-                    toy, noise, g2, "sr", 0.01, steps=steps // c, chains=c, start=[4.0]
+        for rule, bits, (tb, tg) in (
+            ("sr", None, (t_bare, t_gen)),
+            ("sr", 8, (t_bare, t_gen)),
+            ("r", None, (t_bare_n, t_gen_n)),
+            ("bc", None, (t_bare_n, t_gen_n)),
+        ):
+            name = rule if bits is None else f"{rule}{bits}"
+            for chains in (1, 2):
+                kw = dict(chains=chains, start=[4.0], sr_bits=bits)
+                simulate_grid(toy, noise, grid, rule, 0.01, steps=10, **kw)
+                t_sim = cpu_best(
+                    lambda g2=grid, c=chains, r=rule, k=kw: simulate_grid(
+                        toy, noise, g2, r, 0.01, steps=steps // c, **k
+                    )
                 )
-            )
-            row[f"sr_{chains}_chain_steps_per_second"] = round(steps / t_sim)
-            row[f"sr_{chains}_chain_fraction_of_bare"] = round(t_bare / t_sim, 3)
-            row[f"sr_{chains}_chain_fraction_of_bare_generator"] = round(t_gen / t_sim, 3)
+                row[f"{name}_{chains}_chain_steps_per_second"] = round(steps / t_sim)
+                row[f"{name}_{chains}_chain_fraction_of_bare"] = round(tb / t_sim, 3)
+                row[f"{name}_{chains}_chain_fraction_of_bare_generator"] = round(tg / t_sim, 3)
         sims.append(row)
     return sims
 

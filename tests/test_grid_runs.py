@@ -13,7 +13,7 @@ import srchain.simulate.grid as sg
 from srchain.grids import Grid, axis_parity, axis_values
 from srchain.lattice import Lattice
 from srchain.problems import get_problem
-from srchain.simulate.grid_runs import NO_RUN, SHIFT_MAX, fixed_runs, runs
+from srchain.simulate.grid_runs import NO_RUN, SHIFT_MAX, bc_runs, fixed_runs, runs
 
 GRIDS = [
     ("bf16", (1.0, 8.0)),
@@ -205,3 +205,53 @@ def test_fixed_tables_stay_within_int64_and_the_window():
     coarse = inv.min()
     assert (Q[0::4][inv > coarse * 2.0**SHIFT_MAX] == NO_RUN).all()
     assert (Q[0::4][inv <= coarse * 2.0**SHIFT_MAX] != NO_RUN).all()
+
+
+def _nearest(v, even, y):
+    """Qd(y) by exact rationals: the nearest value (clipped to the box), a tie to the even one."""
+    if y <= v[0]:
+        return 0
+    if y >= v[-1]:
+        return v.size - 1
+    c = int(np.searchsorted(v, y, side="right")) - 1
+    below, above = Fraction(y) - Fraction(v[c]), Fraction(v[c + 1]) - Fraction(y)
+    return c + int(above < below or (above == below and bool(even[c + 1])))
+
+
+@pytest.mark.parametrize("i", [*range(len(GRIDS)), "dyadic"])
+def test_bc_run_index_is_the_nearest_value(i):
+    """BC's rounding inside a run (bc_runs): wherever the run's test accepts ``y``, its index is Qd(y) by exact
+    rationals, ties to even included (points a fraction of a cell to a few cells from a value, exact midpoints and
+    exact values); points past the box, ±inf and NaN are refused. Format grids take the run path for most points;
+    a fixed lattice never: 14/999 is not a power of two, and on Δ = 1/2 every tie goes up (``axis_parity``), which
+    rint's ties to even cannot give."""
+    if i == "dyadic":
+        grid = Lattice.from_domain(0.5, (-4.0, 10.0))
+    else:
+        name, domain = GRIDS[i]
+        grid = Lattice.from_domain(14.0 / 999, domain) if name == "fixed" else Grid.of(name, domain)
+    v = np.asarray(axis_values(grid, 0), dtype=np.float64)
+    even = np.asarray(axis_parity(grid, 0), dtype=bool)
+    RF, RI = bc_runs([v], [even])
+    n, h = v.size, np.diff(v)
+    rng = np.random.default_rng(11)
+    k = rng.integers(0, n, 6000)
+    g = h[np.minimum(k, n - 2)]
+    y = v[k] + rng.uniform(-1, 1, k.size) * g * rng.choice([0.3, 1.0, 3.0], k.size)
+    tie = rng.random(k.size) < 0.15  # exact midpoints beside v_k, and exact values
+    c = np.clip(k - rng.integers(0, 2, k.size), 0, n - 2)
+    y[tie] = 0.5 * (v[c] + v[c + 1])[tie]
+    exact = rng.random(k.size) < 0.05
+    y[exact] = v[np.clip(k + rng.integers(-1, 2, k.size), 0, n - 1)][exact]
+    odd = rng.random(k.size) < 0.02  # past the box, and not numbers
+    y[odd] = rng.choice([v[0] - 3 * g[0], v[-1] + 3 * h[-1], np.inf, -np.inf, np.nan], int(odd.sum()))
+    with np.errstate(invalid="ignore", over="ignore"):
+        kr = (y * RF[2 * k] + RF[2 * k + 1]).view(np.int64) - RI[3 * k]
+    taken = (kr - RI[3 * k + 1]).astype(np.uint64) < RI[3 * k + 2].astype(np.uint64)
+    for j in np.flatnonzero(taken):
+        assert kr[j] == _nearest(v, even, float(y[j])), (y[j], kr[j], k[j])
+    assert not taken[odd].any()
+    if i == "dyadic" or GRIDS[i][0] == "fixed":
+        assert not taken.any()
+    else:  # most points, and ties among them
+        assert taken.mean() > 0.3 and (taken & tie).sum() > 50, (taken.mean(), (taken & tie).sum())

@@ -85,14 +85,17 @@ def test_fast_path_equals_the_look_up(name, domain, method, noise, monkeypatch):
 def test_bc_step_rounds_to_the_nearest_value(name, domain):
     """BC's step (the shortcut from the current index, its fallbacks, the clip) gives Qd of its new latent weight:
     the nearest value, ties to the even neighbour, as a binary search and the midpoint find it. Steps of a fraction
-    of a cell to many cells, and points exactly on midpoints (the ties)."""
+    of a cell to many cells, points exactly on midpoints (the ties) and beyond the box's ends (the clip, which the
+    shortcut's end thresholds must send to the fallback)."""
     v = _axis(name, domain)
     grid = Lattice.from_domain(14.0 / 3000, domain) if name == "fixed" else Grid.of(name, domain)
     even = np.ascontiguousarray(sg.axis_parity(grid, 0))
     tab, p = sg._locator(v)
     lp = np.array([[p[0], *p[3:]]], dtype=np.int64)
     lf = np.array([[p[1], p[2]]], dtype=np.float64)
-    mids, mo = sg._midpoints([v])
+    th, mo = sg._thresholds([v], [even])
+    bt = (th, *sg.bc_runs([v], [even]))
+    mids = set((0.5 * (v[:-1] + v[1:])).tolist())
     n = v.size
     rng = np.random.default_rng(3)
     h = np.diff(v)
@@ -102,7 +105,7 @@ def test_bc_step_rounds_to_the_nearest_value(name, domain):
         mid = 0.5 * (v[c] + v[c + 1])
         return c + int(y > mid or (y == mid and bool(even[c + 1])))
 
-    ties = far = 0
+    ties = far = clipped = 0
     for _ in range(20_000):
         k = int(rng.integers(0, n))
         w = v[k] + rng.uniform(-0.5, 0.5) * h[min(k, n - 2)]
@@ -112,9 +115,12 @@ def test_bc_step_rounds_to_the_nearest_value(name, domain):
         if rng.random() < 0.1:  # exactly on a midpoint near the target: a tie
             c = min(max(int(np.searchsorted(v, target)) - 1, 0), n - 2)
             target = 0.5 * (v[c] + v[c + 1])
-        y, kn = sg._bc_step(w, k, 0.0, w - target, 1.0, v, 0, n, even, tab, 0, lp, lf, 0, mids, mo[0])
+        if rng.random() < 0.02:  # past an end of the box, by less than a cell or by many
+            target = (v[0] if rng.random() < 0.5 else v[-1]) + rng.normal() * h[0] * float(rng.choice([0.3, 30.0]))
+        y, kn = sg._bc_step(w, k, 0.0, w - target, 1.0, v, 0, n, even, tab, 0, lp, lf, 0, bt, mo[0])
         assert v[0] <= y <= v[-1]
+        clipped += int(y != (w - (w - target)))
         assert kn == qd(y), (w, k, y, kn, qd(y))
         ties += int(y in mids)
         far += int(abs(kn - k) > 1)
-    assert ties > 500 and far > 500  # both the ties and the fallback beyond one cell were exercised
+    assert ties > 500 and far > 500 and clipped > 100  # the ties, the fallback beyond one cell and the clip

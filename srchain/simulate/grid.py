@@ -37,8 +37,9 @@ from srchain.rounding import check_sr_bits
 from srchain.rules import NoiseKind
 from srchain.simulate.draws import draw_noise
 from srchain.simulate.grid_locate import _cell, _cells, _locator  # noqa: F401 (_cells: for the tests)
-from srchain.simulate.grid_runs import A_MAX, KBIT_MARGIN, fixed_runs, kbit_index
+from srchain.simulate.grid_runs import A_MAX, KBIT_MARGIN, bc_runs, fixed_runs, kbit_index
 from srchain.simulate.grid_runs import runs as _runs
+from srchain.simulate.kernels_1d import _f64_bits
 
 __all__ = ["simulate_grid", "GRID_RULES", "GridRun"]
 
@@ -105,37 +106,47 @@ def _round_step(rule, bits, y, u, vals, o, n, inv, even, tab, to, lp, lf, j):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bc_step(w, k, g, xi, alpha, vals, o, n, even, tab, to, lp, lf, j, mids, mo):
-    """BC's latent weight after one step (clipped to the box) and the index of its rounding Qd on axis ``j``.
+def _bc_step(w, k, ag, xi, alpha, vals, o, n, even, tab, to, lp, lf, j, bt, mo):
+    """BC's latent weight after one step, ``(w − αξ̄) − αg`` with ``ag = αg(Qd(w))`` tabulated (Eq. 7; clipped to the
+    box), and the index of its rounding Qd on axis ``j``.
 
-    Qd(y) counts the midpoints ``y`` passes (ties to the even neighbour). From the current index ``k`` the new one is
-    ``k − 1 + pass(k − 1) + pass(k)`` whenever ``mid_{k−2} < y < mid_{k+1}`` (the midpoints tabulated in ``mids``
-    from ``mo``, ±inf past the ends): compares with values loaded from ``k`` alone, while the step is computed, so
-    that the dependency chain is the step and two compares. Otherwise the cell of ``y`` is the current one or a
+    Qd(y) counts the midpoints ``y`` passes, a tie passing when the value above it is even: ``y ≥ th_c`` (the
+    thresholds of :func:`_thresholds`, tabulated from ``mo``). From the current index ``k`` the new one is
+    ``k − 1 + pass(k − 1) + pass(k)`` whenever ``th_{k−2} ≤ y < th_{k+1}``. The values compared are loaded from
+    ``k`` alone, while the step is computed, so the dependency chain is a load, a subtraction and two compares (the
+    fixed lattice's BC loop tabulates its step the same way). Otherwise the cell of ``y`` is the current one or a
     neighbour (one step without a branch), else from the location table (:func:`_cell`). Both give Qd(y)."""
-    y = w - alpha * (g + xi)
-    if not (vals[o] <= y <= vals[o + n - 1]):  # rarely taken: the clip off the dependency chain
-        y = min(max(y, vals[o]), vals[o + n - 1])
-    kn = 0
-    if n > 1:
-        q = mo + k
-        hi, lo = mids[q], mids[q - 1]
-        if mids[q - 2] < y < mids[q + 1]:
-            up = np.int64(y > hi) | (np.int64(y == hi) & np.int64(even[o + min(k + 1, n - 1)]))
-            down = np.int64(y < lo) | (np.int64(y == lo) & (1 - np.int64(even[o + k])))
-            return y, k + up - down
-        c = min(k, n - 2)
-        c += (np.int64(c < n - 2) & np.int64(vals[o + c + 1] <= y)) - (np.int64(c > 0) & np.int64(vals[o + c] > y))
-        if (c < n - 2 and vals[o + c + 1] <= y) or (c > 0 and vals[o + c] > y):
-            c = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
-        kn = _qd_in_cell(y, vals, o, c, even)
-    return y, kn
+    th, RF, RI = bt
+    y = (w - alpha * xi) - ag
+    e = np.uint64(o + k)
+    kr = _f64_bits(y * RF[2 * e] + RF[2 * e + 1]) - RI[3 * e]
+    if np.uint64(kr - RI[3 * e + 1]) < np.uint64(RI[3 * e + 2]):  # inside v_k's run of equal gaps (bc_runs)
+        return y, kr
+    q = mo + k
+    if th[q - 2] <= y < th[q + 1]:  # (never where the box clips y: see _thresholds)
+        return y, k - 1 + np.int64(y >= th[q - 1]) + np.int64(y >= th[q])
+    y = min(max(y, vals[o]), vals[o + n - 1])
+    if n == 1:
+        return y, 0
+    c = min(k, n - 2)
+    c += (np.int64(c < n - 2) & np.int64(vals[o + c + 1] <= y)) - (np.int64(c > 0) & np.int64(vals[o + c] > y))
+    if (c < n - 2 and vals[o + c + 1] <= y) or (c > 0 and vals[o + c] > y):
+        c = _cell(y, vals, o, n, tab, to, lp[j, 0], lf[j, 0], lf[j, 1], lp[j, 1], lp[j, 2], lp[j, 3], lp[j, 4])
+    return y, _qd_in_cell(y, vals, o, c, even)
 
 
-def _midpoints(axes):
-    """Per axis, its cells' midpoints ``0.5·(v_c + v_{c+1})`` (as :func:`_qd_in_cell` computes them) between two −inf
-    and three +inf: ``(mids, mo)`` with midpoint c of axis j at ``mids[mo[j] + c]``, for c from −2 to n + 1."""
-    blocks = [np.concatenate([[-np.inf, -np.inf], 0.5 * (a[:-1] + a[1:]), [np.inf] * 3]) for a in axes]
+def _thresholds(axes, parity):
+    """Per axis, the thresholds of Qd's midpoints: ``y`` rounds past the midpoint ``m_c = 0.5·(v_c + v_{c+1})`` (as
+    :func:`_qd_in_cell` computes it) iff ``y ≥ th_c``, with ``th_c = m_c`` where ``v_{c+1}`` is even (a tie goes
+    up) and the next float above ``m_c`` otherwise. Returns ``(th, mo)``: threshold c of axis j at ``th[mo[j] + c]``,
+    for c from −2 to n + 1, with ``th_{−2} = th_{−1} = v_0`` and ``th_{n−1} = th_n = th_{n+1}`` the next float
+    above ``v_{n−1}``: every ``y`` in the box passes the (virtual) midpoints below ``v_0`` and none above
+    ``v_{n−1}``, and :func:`_bc_step`'s window ``th_{k−2} ≤ y < th_{k+1}`` holds only inside the box."""
+    blocks = []
+    for a, even in zip(axes, parity, strict=True):
+        m = 0.5 * (a[:-1] + a[1:])
+        m = np.where(np.asarray(even[1:], dtype=bool), m, np.nextafter(m, np.inf))
+        blocks.append(np.concatenate([[a[0]] * 2, m, [np.nextafter(a[-1], np.inf)] * 3]))
     mo = np.concatenate([[0], np.cumsum([b.size for b in blocks])[:-1]]).astype(np.int64) + 2
     return np.ascontiguousarray(np.concatenate(blocks)), mo
 
@@ -179,8 +190,8 @@ def _sgd_chains(
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains(
-    states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, G, M, Q, C, F, Z,
-    mids, mo, work, code, params, steps, burn, counts, final,
+    states, rule, alpha, bits, start, vals, inv, off, shape, strides, even, tab, toff, lp, lf, AG, M, Q, C, F, Z,
+    bt, mo, work, code, params, steps, burn, counts, final,
 ):  # fmt: skip
     """Run every chain of R, SR (``bits`` > 0: SR with that many random bits) or BC; ``final[c]`` receives chain
     c's end state (flat index), ``counts`` the occupation after ``burn`` steps. ``start`` holds the start point per
@@ -226,7 +237,7 @@ def _chains(
                     w[j], k[j] = _bc_step(
                         w[j],
                         k[j],
-                        G[idx, j],
+                        AG[idx, j],
                         xi,
                         alpha,
                         vals,
@@ -238,7 +249,7 @@ def _chains(
                         lp,
                         lf,
                         j,
-                        mids,
+                        bt,
                         mo[j],
                     )
                     nidx += k[j] * strides[j]
@@ -314,20 +325,20 @@ def _run_step(Q, k, ax, C, U, f, m, bits, Z, rule, look):
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _pair_bc(sa, sb, wa, wb, ka, kb, two, c, G, steps, burn, counts, look):
+def _pair_bc(sa, sb, wa, wb, ka, kb, two, c, AG, steps, burn, counts, look):
     """``steps`` steps of two BC chains under Gaussian noise (``c = (α, s)``: ξ̄ = s·Z) in lockstep, as the general
     loop of :func:`_chains_1d` takes them (:func:`_bc_step`), in a loop of its own. Returns ``(wa, wb, ka, kb, sa,
     sb)``."""
     literally(two)  # compiled for one chain and for two
     alpha, sc = c
-    vals, n, even, tab, lp, lf, mids = look
+    vals, n, even, tab, lp, lf, bt = look
     for t in range(steps):
         _count_pair(counts, ka, kb, two, t >= burn)
         za, sa = pcg.standard_normal(sa)
         if two:
             zb, sb = pcg.standard_normal(sb)
-            wb, kb = _bc_step(wb, kb, G[np.uint64(kb)], sc * zb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
-        wa, ka = _bc_step(wa, ka, G[np.uint64(ka)], sc * za, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
+            wb, kb = _bc_step(wb, kb, AG[np.uint64(kb)], sc * zb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, bt, 2)
+        wa, ka = _bc_step(wa, ka, AG[np.uint64(ka)], sc * za, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, bt, 2)
     return wa, wb, ka, kb, sa, sb
 
 
@@ -355,7 +366,7 @@ def _step(e, ax, u, rule, bits, Q, C, F, Z, M, vals, o, n, inv, even, tab, to, l
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _chains_1d(
-    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, G, M, Q, C, F, Z, mids, perm, code, params,
+    states, rule, alpha, bits, start, vals, inv, even, tab, lp, lf, AG, M, Q, C, F, Z, bt, perm, code, params,
     steps, burn, counts, final,
 ):  # fmt: skip
     """:func:`_chains` on one axis (of two or more values), written flat, with two chains stepping in lockstep:
@@ -390,12 +401,12 @@ def _chains_1d(
                 ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, False, rule == SR, c_, Q, todo, burn, counts, look)
             todo = 0
         elif gauss and rule == BC:
-            look = (vals, n, even, tab, lp, lf, mids)
+            look = (vals, n, even, tab, lp, lf, bt)
             c_ = (alpha, sc)
             if two:  # (a literal, as above)
-                wa, wb, ka, kb, sa, sb = _pair_bc(sa, sb, wa, wb, ka, kb, True, c_, G, todo, burn, counts, look)
+                wa, wb, ka, kb, sa, sb = _pair_bc(sa, sb, wa, wb, ka, kb, True, c_, AG, todo, burn, counts, look)
             else:
-                wa, wb, ka, kb, sa, sb = _pair_bc(sa, sb, wa, wb, ka, kb, False, c_, G, todo, burn, counts, look)
+                wa, wb, ka, kb, sa, sb = _pair_bc(sa, sb, wa, wb, ka, kb, False, c_, AG, todo, burn, counts, look)
             todo = 0
         for t in range(todo):
             if t >= burn:
@@ -413,9 +424,9 @@ def _chains_1d(
                 if two:
                     xb, sb = draw_noise(sb, code, params, pb)
             if rule == BC:
-                wa, ka = _bc_step(wa, ka, G[ka], xa, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
+                wa, ka = _bc_step(wa, ka, AG[ka], xa, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, bt, 2)
                 if two:
-                    wb, kb = _bc_step(wb, kb, G[kb], xb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, mids, 2)
+                    wb, kb = _bc_step(wb, kb, AG[kb], xb, alpha, vals, 0, n, even, tab, 0, lp, lf, 0, bt, 2)
                 continue
             if rule == SR:
                 ua, sa = pcg.next_double(sa)
@@ -512,21 +523,24 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
                     params, int(steps), int(burn), counts, final)  # fmt: skip
     else:
         G = np.ascontiguousarray(np.asarray(problem.gradient(grid.points), dtype=np.float64).reshape(grid.size, d))
-        M = np.ascontiguousarray(grid.points - alpha * G)  # the mean step's point x − α g(x)
+        AG = alpha * G  # BC's step α g(x) and the mean step's point x − α g(x)
+        M = np.ascontiguousarray(grid.points - AG)
         rule = GRID_RULES[method]
         fast = rule == SR or (rule == R and not noise.is_discrete)
         S, B = _runs(axes, M)
         if not fast:  # R under discrete noise (ties): never in a run, every step takes the look-up
             S[:, :, 2] = -1.0
         Q, C, F, Z = fixed_runs(S, B, axes, min_f=0 if bits is None else bits + KBIT_MARGIN)
-        mids, mo = _midpoints(axes)
+        parity = [axis_parity(grid, k) for k in range(d)]
+        th, mo = _thresholds(axes, parity)
+        bt = (th, *bc_runs(axes, parity))  # BC's rounding: thresholds, and inside runs of equal gaps
         perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else 1), dtype=np.int64)
         run = (code, params, int(steps), int(burn), counts, final)
         if d == 1 and grid.shape[0] > 1 and LOCKSTEP:
-            _chains_1d(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, even, tab, lp, lf, G[:, 0],
-                       M[:, 0].copy(), Q, C, F, Z, mids, perm, *run)  # fmt: skip
+            _chains_1d(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, even, tab, lp, lf, AG[:, 0],
+                       M[:, 0].copy(), Q, C, F, Z, bt, perm, *run)  # fmt: skip
         else:
             work = (np.zeros(d), np.zeros(d, dtype=np.int64), perm[0])
             _chains(states, rule, alpha, 0 if bits is None else bits, start, vals, inv, off, shape, strides, even, *loc,
-                    G, M.reshape(-1), Q, C, F, Z, mids, mo, work, *run)  # fmt: skip
+                    AG, M.reshape(-1), Q, C, F, Z, bt, mo, work, *run)  # fmt: skip
     return GridRun(grid, method, alpha, final, counts, int(steps), int(burn), bits)

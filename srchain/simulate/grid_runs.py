@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["runs", "fixed_runs", "kbit_index", "SHIFT_MAX", "NO_RUN"]
+__all__ = ["runs", "fixed_runs", "kbit_index", "bc_runs", "SHIFT_MAX", "NO_RUN"]
 
 #: Binades (run gaps ``h_max·2^-s``, ``s ≤ SHIFT_MAX``) per axis that the fixed-point fast path covers.
 SHIFT_MAX = 7
@@ -40,6 +40,8 @@ NO_RUN = 1 << 62
 A_MAX = float(1 << 62)
 #: k-bit SR takes the fixed-point path only where the fraction keeps this many bits beyond the k compared.
 KBIT_MARGIN = 12
+#: 1.5·2^52: a float64 in [2^52, 2^53) is an integer, and its bits minus this constant's are that integer's offset.
+RINT_MAGIC = 6755399441055744.0
 
 
 def runs(axes, M):
@@ -131,3 +133,52 @@ def kbit_index(Y, f, m, bits, Z):
     if c + 1 <= Z:  # a negative cell: away from zero is down, with probability ⌊(1 − frac)·2^k⌋/2^k
         return c + np.int64(r >= (((np.int64(1) << f) - fr) >> (f - bits)))
     return c + np.int64(r < (fr >> (f - bits)))
+
+
+def bc_runs(axes, parity):
+    r"""BC's rounding Qd (Eq. 3 on the grid: the nearest value, ties to the even one) inside a run of equal gaps, as
+    one product, one addition and an integer subtraction.
+
+    Per value ``k`` of each axis (flat over ``axes``, as the simulator's ``vals``), the run of equal gaps holding
+    ``v_k`` (at a binade's edge, the run above it): its first index ``B``, its ``L`` cells, its gap ``h`` and ``p``,
+    the parity of ``v_B``'s last mantissa bit (from ``parity``, the values' evenness). Inside the run ``y`` rounds
+    to ``B + j`` with :math:`j = \mathrm{rint}((y - v_B)/h + p) - p`: a tie goes to the even ``j + p``, the even
+    value. ``y·(1/h) + c`` with ``c = 1.5·2^52 + p − v_B/h`` is that rint plus :data:`RINT_MAGIC`, exactly, in one
+    rounding (``1/h`` a power of two, ``v_B/h`` an integer, both below 2^50). So the index is ``bits(y·RF[2e] +
+    RF[2e + 1]) − RI[3e]``, and it is Qd(y) iff it lies in the run's interior, ``0 ≤ index − RI[3e + 1] <
+    RI[3e + 2]`` (unsigned): both neighbours in the run, so both midpoints are the run's, and ``y`` is inside the
+    box. Any other ``y`` (±inf and NaN included) fails the test.
+
+    Returns ``(RF, RI)``, flat: float64 ``[1/h, c]`` and int64 ``[bits(1.5·2^52) + p − B, B + 1, L − 1]`` per value.
+    A value with no usable run has ``L − 1 = 0`` (never taken): a gap that is not a power of two (a fixed grid's Δ
+    such as 14/3000), parities that do not alternate along the run, or indices past 2^50."""
+    RF, RI = [], []
+    magic_bits = int(np.float64(RINT_MAGIC).view(np.int64))
+    for v, even in zip(axes, parity, strict=True):
+        n = v.size
+        rf = np.zeros((n, 2))
+        rf[:, 1] = RINT_MAGIC
+        ri = np.zeros((n, 3), dtype=np.int64)
+        if n > 2:  # vectorised over the runs of equal gaps, cells first[r] … last[r]
+            even = np.asarray(even, dtype=bool)
+            h = np.diff(v)
+            new = np.concatenate([[True], h[1:] != h[:-1]])
+            first = np.flatnonzero(new)
+            L = np.diff(np.append(first, h.size))  # cells per run
+            inv = 1.0 / h[first]
+            base = v[first] * inv
+            p = np.where(even[first], 0, 1)
+            ok = (np.frexp(inv)[0] == 0.5) & (inv * h[first] == 1.0)  # (a run of one cell: L − 1 = 0, never taken)
+            ok &= (base == np.round(base)) & (np.abs(base) + L < 2.0**50)
+            ok &= np.logical_and.reduceat(even[:-1] != even[1:], first)  # parities alternate along the run
+            r = (np.cumsum(new) - 1)[np.minimum(np.arange(n), n - 2)]  # v_k's run (an edge's: the run above)
+            k = np.flatnonzero(ok[r])
+            r = r[k]
+            rf[k, 0] = inv[r]
+            rf[k, 1] = RINT_MAGIC + p[r] - base[r]
+            ri[k, 0] = magic_bits + p[r] - first[r]
+            ri[k, 1] = first[r] + 1
+            ri[k, 2] = L[r] - 1
+        RF.append(rf)
+        RI.append(ri)
+    return np.ascontiguousarray(np.concatenate(RF).reshape(-1)), np.ascontiguousarray(np.concatenate(RI).reshape(-1))
