@@ -124,3 +124,23 @@ def test_bc_step_rounds_to_the_nearest_value(name, domain):
         ties += int(y in mids)
         far += int(abs(kn - k) > 1)
     assert ties > 500 and far > 500 and clipped > 100  # the ties, the fallback beyond one cell and the clip
+
+
+def test_r_stalled_at_a_binade_edge(monkeypatch):
+    """R at 4.0 on fp8-e4m3 (a binade's lower edge, where about half its steps would leave the run of the mean
+    step's point; a step's deviation 0.2 cells): that state rounds by BC's thresholds (R_EDGE_SDS), with the same
+    paths as the fixed-point run (the marking off) and as the look-up (one chain after the other). The noise is
+    wide enough that some steps pass a midpoint (2.5 deviations away) and the chains leave 4.0 and come back."""
+    toy = get_problem("toy").with_domain((1.0, 8.0))
+    grid = Grid.of("fp8-e4m3", (1.0, 8.0))
+    nz = make_noise("gaussian", 5.0)
+    kw = dict(steps=2000, chains=64, start=[4.0], seed=2, burn=3)
+    edge = int(np.flatnonzero(grid.points[:, 0] == 4.0)[0])
+    marked = sg.simulate_grid(toy, nz, grid, "r", 0.01, **kw)
+    assert 0.2 < marked.counts[edge] / marked.counts.sum() < 0.99 and (marked.counts > 0).sum() >= 3
+    monkeypatch.setattr(sg, "R_EDGE_SDS", 0.0)
+    in_run = sg.simulate_grid(toy, nz, grid, "r", 0.01, **kw)
+    monkeypatch.setattr(sg, "LOCKSTEP", False)
+    look_up = sg.simulate_grid(toy, nz, grid, "r", 0.01, **kw)
+    for other in (in_run, look_up):
+        assert np.array_equal(marked.final, other.final) and np.array_equal(marked.counts, other.counts)

@@ -53,6 +53,13 @@ GRID_RULES = {"r": R, "sr": SR, "bc": BC, "sgd": SGD}
 #: One axis of two or more values runs in :func:`_chains_1d` (chains in pairs); False: in :func:`_chains`, one chain
 #: after the other (the tests compare the two).
 LOCKSTEP = True
+#: R under continuous noise: a state whose mean step's point lies within this many standard deviations of the step
+#: (in cells) from its run's ends, with a step's deviation under :data:`R_SMALL_STEP` cells, gets no run (R stalls
+#: there, and half its steps would leave the run: a mispredicted branch each), and rounds by :func:`_bc_step`'s
+#: thresholds from its index instead.
+R_EDGE_SDS = 1.5
+#: See :data:`R_EDGE_SDS`.
+R_SMALL_STEP = 0.25
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -277,7 +284,7 @@ def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
     kb, sa, sb)``."""
     literally(two)  # compiled for one chain and for two: no test of ``two`` left in the loop
     alpha, sc, C, f, bits, Z = c
-    M, vals, n, inv, even, tab, lp, lf = look
+    M, vals, n, inv, even, tab, lp, lf, bt = look
     rule = SR if sr else R
     ma = mb = np.int64(0)
     axb = 0.0
@@ -320,7 +327,9 @@ def _run_step(Q, k, ax, C, U, f, m, bits, Z, rule, look):
     Y = Q[i] - (np.int64(min(max(ax * C, -A_MAX), A_MAX)) >> Q[i + 1])
     if np.uint64(Y - Q[i + 2]) < np.uint64(Q[i + 3]):
         return (Y + U) >> f if bits == 0 else kbit_index(Y, f, m, bits, Z)
-    M, vals, n, inv, even, tab, lp, lf = look
+    M, vals, n, inv, even, tab, lp, lf, bt = look
+    if rule == R:
+        return _bc_step(M[k], k, 0.0, ax, 1.0, vals, 0, n, even, tab, 0, lp, lf, 0, bt, 2)[1]
     return _round_step(rule, bits, M[k] - ax, np.float64(m) * _INV53, vals, 0, n, inv, even, tab, 0, lp, lf, 0)
 
 
@@ -393,7 +402,7 @@ def _chains_1d(
         ka, kb, wa, wb = k0, k0, w0, w0
         todo = burn + steps
         if gauss and (rule == SR or rule == R):  # the fast loop
-            look = (M, vals, n, inv, even, tab, lp, lf)
+            look = (M, vals, n, inv, even, tab, lp, lf, bt)
             c_ = (alpha, sc, C[0], F[0], bits, Z[0])
             if two:  # (a literal: the loop compiled for two chains and for one)
                 ka, kb, sa, sb = _pair_in_runs(sa, sb, ka, kb, True, rule == SR, c_, Q, todo, burn, counts, look)
@@ -530,6 +539,9 @@ def simulate_grid(problem, noise, grid, method, alpha, steps, chains=1, start=No
         S, B = _runs(axes, M)
         if not fast:  # R under discrete noise (ties): never in a run, every step takes the look-up
             S[:, :, 2] = -1.0
+        elif rule == R:  # R's stalls at a run's end: see R_EDGE_SDS
+            sd = alpha * float(noise.std) * S[:, :, 1]
+            S[(np.minimum(S[:, :, 0], S[:, :, 2] - S[:, :, 0]) < R_EDGE_SDS * sd) & (sd < R_SMALL_STEP), 2] = -1.0
         Q, C, F, Z = fixed_runs(S, B, axes, min_f=0 if bits is None else bits + KBIT_MARGIN)
         parity = [axis_parity(grid, k) for k in range(d)]
         th, mo = _thresholds(axes, parity)
