@@ -11,18 +11,18 @@ Per step and coordinate :math:`k`, with the batch-mean noise :math:`\bar\xi_k` d
 * SGD: the real-valued iterate with the gradient at the iterate (the problem's Numba gradient kernel), clipped to
   the box; the state counted is its nearest grid value (Qd).
 
-The gradient on the grid is tabulated once (``G[state, k]``). Returned: the end state of every chain and, after
+The gradient on the grid is tabulated once (``α·G[state, k]``). Returned: the end state of every chain and, after
 ``burn`` steps, the occupation counts of every state (summed over chains).
 
-Speed. On one axis the chains run two at a time in lockstep (:func:`_chains_1d`), so that one chain's dependency
-chain (table load, rounding, index) overlaps the other's, as the fixed lattice's kernels do. Under Gaussian noise
-SR (exact or with k bits) and R step in a loop of their own (:func:`_pair_in_runs`), in fixed point while the step
-stays in its run of equal gaps (:mod:`srchain.simulate.grid_runs`), and so does BC (:func:`_pair_bc`), rounding
-from its current index with tabulated midpoints. Each chain keeps its own stream and its own arithmetic, so a
-chain's path does not depend on the chain beside it: the same results for the same seed. The kernels are compiled
-without Numba's reference counting (``_nrt=False``, their work arrays passed in): the step helpers they inline take
-arrays, and inlined with reference counting each call cost an atomic increment and decrement per array per step
-(4-8x slower).
+Speed. On one axis the chains run two at a time in lockstep (:func:`_chains_1d`), so that one chain's dependency chain
+(table load, rounding, index) overlaps the other's, as the fixed lattice's kernels do. Under Gaussian noise SR (exact or
+with k bits) and R step in a loop of their own (:func:`_pair_in_runs`), in fixed point while the step stays in its run
+of equal gaps (:mod:`srchain.simulate.grid_runs`; R's step that leaves it rounds as BC's does), and so does BC
+(:func:`_pair_bc`), rounding by one product and one addition inside a run of equal gaps, else by tabulated thresholds
+from its current index (:func:`_bc_step`). Each chain keeps its own stream and its own arithmetic, so a chain's path
+does not depend on the chain beside it: the same results for the same seed. The kernels are compiled without Numba's
+reference counting (``_nrt=False``, their work arrays passed in): the step helpers they inline take arrays, and inlined
+with reference counting each call cost an atomic increment and decrement per array per step (4-8x slower).
 """
 
 from __future__ import annotations
@@ -117,12 +117,18 @@ def _bc_step(w, k, ag, xi, alpha, vals, o, n, even, tab, to, lp, lf, j, bt, mo):
     """BC's latent weight after one step, ``(w − αξ̄) − αg`` with ``ag = αg(Qd(w))`` tabulated (Eq. 7; clipped to the
     box), and the index of its rounding Qd on axis ``j``.
 
-    Qd(y) counts the midpoints ``y`` passes, a tie passing when the value above it is even: ``y ≥ th_c`` (the
-    thresholds of :func:`_thresholds`, tabulated from ``mo``). From the current index ``k`` the new one is
-    ``k − 1 + pass(k − 1) + pass(k)`` whenever ``th_{k−2} ≤ y < th_{k+1}``. The values compared are loaded from
-    ``k`` alone, while the step is computed, so the dependency chain is a load, a subtraction and two compares (the
-    fixed lattice's BC loop tabulates its step the same way). Otherwise the cell of ``y`` is the current one or a
-    neighbour (one step without a branch), else from the location table (:func:`_cell`). Both give Qd(y)."""
+    ``bt = (th, RF, RI)``. Qd(y) is found three ways, the cheapest first, each from values loaded from ``k`` alone
+    (while the step is computed; the fixed lattice's BC loop tabulates its step the same way):
+
+    * inside the run of equal gaps holding ``v_k``, from the bits of ``y·(1/h) + c``
+      (:func:`~srchain.simulate.grid_runs.bc_runs`: ``RF``, ``RI``), where that index is interior to the run;
+    * else, counting the midpoints ``y`` passes (a tie passes when the value above it is even: ``y ≥ th_c``, the
+      thresholds of :func:`_thresholds` from ``mo``), ``k − 1 + pass(k − 1) + pass(k)`` whenever
+      ``th_{k−2} ≤ y < th_{k+1}``, which never holds outside the box;
+    * else ``y`` is clipped to the box, and its cell is the current one or a neighbour (one step without a branch),
+      else from the location table (:func:`_cell`).
+
+    All three give Qd(y)."""
     th, RF, RI = bt
     y = (w - alpha * xi) - ag
     e = np.uint64(o + k)

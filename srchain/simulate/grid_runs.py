@@ -23,6 +23,10 @@ taken to within ``5·2^-f`` cells, as close as float64's own rounding of ``X + 1
 of ``c``, twice): the index differs from the exact rounding only when ``X + 1 − u`` lies that close to an integer,
 an event of probability about ``2^-40`` per step. The look-up path (:func:`srchain.simulate.grid._round_step`)
 computes ``u < (y − v_c)/h`` in float64 instead; the two agree except at such near-ties.
+
+BC (Eq. 7) rounds its latent weight with Qd, deterministically and exactly: :func:`bc_runs` tabulates, per value,
+the float form of the same affine index inside its run, ``rint((y − v_B)/h + p) − p`` (ties to the even value), as
+one product and one addition whose result's bits are the index.
 """
 
 from __future__ import annotations
@@ -144,10 +148,10 @@ def bc_runs(axes, parity):
     the parity of ``v_B``'s last mantissa bit (from ``parity``, the values' evenness). Inside the run ``y`` rounds
     to ``B + j`` with :math:`j = \mathrm{rint}((y - v_B)/h + p) - p`: a tie goes to the even ``j + p``, the even
     value. ``y·(1/h) + c`` with ``c = 1.5·2^52 + p − v_B/h`` is that rint plus :data:`RINT_MAGIC`, exactly, in one
-    rounding (``1/h`` a power of two, ``v_B/h`` an integer, both below 2^50). So the index is ``bits(y·RF[2e] +
-    RF[2e + 1]) − RI[3e]``, and it is Qd(y) iff it lies in the run's interior, ``0 ≤ index − RI[3e + 1] <
-    RI[3e + 2]`` (unsigned): both neighbours in the run, so both midpoints are the run's, and ``y`` is inside the
-    box. Any other ``y`` (±inf and NaN included) fails the test.
+    rounding (``1/h`` a power of two, so the product is exact; ``v_B/h`` an integer, ``|v_B/h| + L < 2^50``). So
+    the index is ``bits(y·RF[2e] + RF[2e + 1]) − RI[3e]``, and it is Qd(y) iff it lies in the run's interior,
+    ``0 ≤ index − RI[3e + 1] < RI[3e + 2]`` (unsigned): both neighbours in the run, so both midpoints are the
+    run's, and ``y`` is inside the box. Any other ``y`` (±inf and NaN included) fails the test.
 
     Returns ``(RF, RI)``, flat: float64 ``[1/h, c]`` and int64 ``[bits(1.5·2^52) + p − B, B + 1, L − 1]`` per value.
     A value with no usable run has ``L − 1 = 0`` (never taken): a gap that is not a power of two (a fixed grid's Δ
