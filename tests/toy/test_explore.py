@@ -238,30 +238,26 @@ def test_a_sweep_that_raises_says_so_in_the_page(monkeypatch, capsys):
     assert "RuntimeError: planted" in capsys.readouterr().err
 
 
-def test_the_url_holds_the_state_whatever_the_browser_reports_first():
-    """The browser's own report of its URL (its first, raw one) is answered by the state, on the next tick."""
-    from panel.io.location import Location
-    from srchain.toy.explore.controls import _sync_url
+def test_the_url_holds_the_state_once_the_page_has_loaded():
+    """The state's query string goes into the hidden URL box once the page has loaded (a value set before would be
+    the box's initial value, and its JavaScript callback, which writes the browser's URL, would never fire), and
+    again on every change of state; the box's model carries that callback."""
+    from srchain.toy.explore.controls import _sync_url, url_box
 
     layout = E.build_app(background=False, location=False)
     ex = layout.explorer
-    ticks = []
-
-    class Doc:  # the next tick, run by the test
-        add_next_tick_callback = staticmethod(ticks.append)
-
-    ex._doc, loc = Doc(), Location()
+    loaded = []
+    box = url_box()
     try:
-        _sync_url(ex, loc, {"alpha": [b"0.0123"], "method": [b"foo"]})
-        state = loc.search
-        assert "alpha=0.0126" in state and "method=sr" in state
-        loc.search = "?alpha=0.0123&method=foo"  # the browser's report, after the state was written
-        assert ticks and loc.search == "?alpha=0.0123&method=foo"  # not echoed while the report is applied
-        while ticks:
-            ticks.pop(0)()
-        assert loc.search == state
-        ex.alpha = 0.1  # a change of state still moves the URL, and is not undone
-        assert "alpha=0.1" in loc.search and not ticks
+        _sync_url(ex, box, {"alpha": [b"0.0123"], "method": [b"foo"]}, onload=loaded.append)
+        assert box.value == "" and len(loaded) == 1  # nothing written before the page has loaded
+        assert ex.alpha == 0.0126 and ex.method == "sr" and "method=foo" in ex.url_message.object
+        loaded[0]()
+        assert box.value.startswith("?") and "alpha=0.0126" in box.value and "method=sr" in box.value
+        ex.alpha = 0.1  # a change of state moves the URL
+        assert "alpha=0.1&" in box.value
+        code = [c.code for cs in box.get_root().js_property_callbacks.values() for c in cs]
+        assert len(code) == 1 and "history.replaceState" in code[0] and "cb_obj.value" in code[0]
     finally:
         ex.close()
 

@@ -21,7 +21,7 @@ import numpy as np
 import param
 from srchain.toy.explore import export
 from srchain.toy.explore.background import Background
-from srchain.toy.explore.controls import URL_PARAMS, Controls, _sync_url
+from srchain.toy.explore.controls import URL_PARAMS, Controls, _sync_url, url_box
 from srchain.toy.explore.model import (
     ALPHAS,
     DELTAS,
@@ -492,7 +492,7 @@ def build_app(background: bool = True, location: bool = True, **params):
         Run long computations in worker threads (the page never freezes); ``False`` computes everything in the
         calling thread (tests, scripts).
     location : bool
-        Keep the state in the URL's query string when served (``pn.state.location``).
+        Keep the state in the URL's query string when served (:func:`~srchain.toy.explore.controls.url_box`).
     **params
         Initial values of :class:`Explorer`'s parameters (``alpha=0.01``, ``method="bc"`` …).
 
@@ -505,8 +505,10 @@ def build_app(background: bool = True, location: bool = True, **params):
 
     ex = Explorer(background=background, doc=pn.state.curdoc, **params)
     layout = ex.panel()
-    if location and pn.state.location is not None and ex._doc is not None and ex._doc.session_context is not None:
-        _sync_url(ex, pn.state.location, pn.state.session_args)
+    if location and ex._doc is not None and ex._doc.session_context is not None:
+        box = url_box()
+        layout.append(box)
+        _sync_url(ex, box, pn.state.session_args)
     if ex._doc is not None and ex._doc.session_context is not None:
         pn.state.onload(ex._resend)
         pn.state.on_session_destroyed(lambda ctx: ex.close())

@@ -206,8 +206,30 @@ class Controls:
         return out
 
 
-def _sync_url(ex: Explorer, loc, session_args: dict) -> None:
-    """Read the state from the URL's query (what is ignored is said in the page) and keep the URL up to date."""
+#: The browser's side of :func:`url_box`: the page's URL takes the box's query string (history.replaceState, so
+#: moving a slider adds no history entry).
+_REPLACE_URL = (
+    "window.history.replaceState(window.history.state, '', window.location.pathname + cb_obj.value"
+    " + window.location.hash)"
+)
+
+
+def url_box():
+    """A hidden text box whose value is the state's query string; a JavaScript callback on it writes that value into
+    the browser's URL. Panel's own ``pn.state.location`` was used before, and lost writes: its browser side defers a
+    change that arrives before the document is idle until the document's idle signal, which had already fired, so
+    on a loaded machine the URL kept the query the page was opened with."""
+    import panel as pn
+
+    box = pn.widgets.TextInput(value="", visible=False)
+    box.jscallback(value=_REPLACE_URL)
+    return box
+
+
+def _sync_url(ex: Explorer, box, session_args: dict, onload=None) -> None:
+    """Read the state from the URL's query (what is ignored is said in the page) and keep the URL up to date: the
+    query string of the state goes into ``box`` (:func:`url_box`) once the page has loaded (``onload``, Panel's
+    ``pn.state.onload`` by default), and again whenever the state changes."""
     from urllib.parse import urlencode
 
     args = {}
@@ -219,19 +241,11 @@ def _sync_url(ex: Explorer, loc, session_args: dict) -> None:
     ex.apply_query(args)
 
     def write(*_):
-        loc.search = "?" + urlencode(ex.query())
+        box.value = "?" + urlencode(ex.query())
 
-    write()
     ex.param.watch(write, list(URL_PARAMS))
-    # The browser reports its own URL once its view of the location is built, and that report may reach the server
-    # before or after the page's load event: whenever the location holds anything but the state, write the state
-    # back, on the next tick (Panel does not echo a property to the browser while applying the browser's change to
-    # it), and once more on load.
-    import panel as pn
+    if onload is None:
+        import panel as pn
 
-    def restore(event):
-        if event.new != "?" + urlencode(ex.query()):
-            ex._doc.add_next_tick_callback(write)
-
-    loc.param.watch(restore, ["search"])
-    pn.state.onload(write)
+        onload = pn.state.onload
+    onload(write)
