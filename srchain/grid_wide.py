@@ -108,7 +108,7 @@ def _place_law(probs, r, w, t, lower, upper, nv, edge):
     return m
 
 
-#: Cells per block of :func:`gauss_hat_integrals` (its two node arrays: 1 MiB, in L2).
+#: Cells per block of :func:`gauss_hat_integrals` (its two node arrays: at most 1 MiB, in L2).
 _CELL_BLOCK = 1 << 12
 #: Cells from which :func:`gauss_hat_integrals` uses a second thread (about 10 ms of work on one).
 _CELLS_PER_THREAD = 1 << 16
@@ -120,21 +120,25 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
     ``H0 * _integral(pdf, a, H0, 1.0, True)`` and ``upper`` = ``H1 * _integral(pdf, a, H1, -1.0, True)``
     (:func:`_wide_cells`' quadrature), bit for bit: the same operations on every element, in
     the same order, with NumPy's ``exp`` (whose results differ from the C library's in the last bit for a few
-    percent of arguments) between two compiled passes over a block of cells. The cells are split over Numba's
-    threads (each cell is computed by one, so the bits do not depend on how many), each with its own blocks."""
+    percent of arguments) between two compiled passes over a block of cells. Each integral is split where the
+    density peaks, and nearly always that point lies beyond the cell, so one of its two pieces has no width: its
+    nodes are not evaluated (they add exactly +0 to a non-negative sum), which halves the ``exp`` calls. The cells
+    are split over Numba's threads (each cell is computed by one, so the bits do not depend on how many), each with
+    its own blocks."""
     m = r.size
     a, lower, upper = np.empty(m), np.empty(m), np.empty(m)
     c_pdf = _INV_SQRT_2PI / s
 
     def part(k0, k1):
-        q = np.empty((_CELL_BLOCK, 2, 2, NODES))
-        wt = np.empty((_CELL_BLOCK, 2, 2, NODES))
+        q = np.empty(_CELL_BLOCK * 4 * NODES)  # the pieces with a width, NODES entries each, in order
+        wt = np.empty(_CELL_BLOCK * 4 * NODES)
+        pieces = np.empty((_CELL_BLOCK, 2), dtype=np.int64)
         for b0 in range(k0, k1, _CELL_BLOCK):
             b1 = min(k1, b0 + _CELL_BLOCK)
-            _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _WT, a, q, wt)
-            e = q[: b1 - b0]
+            used = _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _WT, a, q, wt, pieces)
+            e = q[:used]
             np.exp(e, out=e)
-            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, wt, lower, upper)
+            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, wt, pieces, lower, upper)
 
     parts = max(1, min(numba.get_num_threads(), m // _CELLS_PER_THREAD))
     cuts = [m * p // parts for p in range(parts + 1)]
@@ -152,10 +156,13 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
 
 
 @njit(cache=True, nogil=True)
-def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt):
-    """For the cells ``k0 ≤ k < k1``: ``a`` (as :func:`_arg`), and per integral, piece and node
-    the exponent ``-0.5 z z`` of the density at ``a ± h·u`` and the weight ``width·w_j·(1 − u)``
-    (:func:`srchain.wide_moves._integral_block`'s operations)."""
+def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt, pieces):
+    """For the cells ``k0 ≤ k < k1``: ``a`` (as :func:`_arg`), and per integral and piece of nonzero width, in order,
+    per node the exponent ``-0.5 z z`` of the density at ``a ± h·u`` and the weight ``width·w_j·(1 − u)``
+    (:func:`srchain.wide_moves._integral_block`'s operations), packed into ``q`` and ``wt``; ``pieces[k − k0,
+    side]`` is 1 or 2 (which pieces: the first if it has a width, the second if it has). Returns the entries
+    written."""
+    pos = 0
     for k in range(k0, k1):
         i = r[k]
         c = t[i, w[k]]
@@ -169,29 +176,37 @@ def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt):
             cut = (-sign * ak) / h if h > 0 else 0.0
             cut = min(max(cut, 0.0), 1.0)
             sh = sign * h
-            for piece in range(2):
+            first = 0 if cut > 0.0 else 1  # a piece of no width adds exactly +0: skipped
+            last = 2 if cut < 1.0 else 1
+            pieces[b, side] = last - first
+            for piece in range(first, last):
                 lo = 0.0 if piece == 0 else cut
                 width = cut if piece == 0 else 1.0 - cut
                 for j in range(tn.size):
                     u = lo + width * tn[j]
-                    wt[b, side, piece, j] = width * wn[j] * (1.0 - u)
+                    wt[pos + j] = width * wn[j] * (1.0 - u)
                     z = (ak + sh * u) / s
-                    q[b, side, piece, j] = -0.5 * z * z
+                    q[pos + j] = -0.5 * z * z
+                pos += tn.size
+    return pos
 
 
 @njit(cache=True, nogil=True)
-def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, wt, lower, upper):
-    """``lower`` and ``upper`` of the cells ``k0 ≤ k < k1`` from the densities' exponentials ``e``: each the sum of
-    its pieces' weighted densities in :func:`srchain.wide_moves._integral_block`'s order, times ``H0`` or ``H1``."""
+def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, wt, pieces, lower, upper):
+    """``lower`` and ``upper`` of the cells ``k0 ≤ k < k1`` from the densities' exponentials ``e`` (packed as
+    :func:`_gauss_nodes` wrote them): each the sum of its pieces' weighted densities in
+    :func:`srchain.wide_moves._integral_block`'s order, times ``H0`` or ``H1``."""
+    pos = 0
     for k in range(k0, k1):
         i = r[k]
         c = t[i, w[k]]
         b = k - k0
         for side in range(2):
             acc = 0.0
-            for piece in range(2):
-                for j in range(e.shape[3]):
-                    acc += wt[b, side, piece, j] * (e[b, side, piece, j] * c_pdf)
+            for _ in range(pieces[b, side]):
+                for j in range(NODES):
+                    acc += wt[pos + j] * (e[pos + j] * c_pdf)
+                pos += NODES
             if side == 0:
                 lower[k] = ((vp[c + 1] - vp[c]) / alpha) * acc
             else:
