@@ -282,15 +282,13 @@ def _chains(
 def _pair_in_runs(sa, sb, ka, kb, two, sr, c, Q, steps, burn, counts, look):
     """``steps`` steps of two chains of SR (``sr``; with ``bits`` random bits, or exact for 0) or R under Gaussian
     noise (``c = (α, s, C, f, bits, Z)``: ξ̄ = s·Z and the axis's fixed-point tables,
-    :func:`~srchain.simulate.grid_runs.fixed_runs`) in lockstep: the fast path of
-    :func:`_chains_1d`, a loop of its own that keeps its few values in registers. A step inside its run is taken in
-    fixed point (a load, a shift and integer additions), a step that leaves it by the look-up (:func:`_round_step`,
-    with ``look``'s tables; the branch is rarely taken, so well predicted). SR's uniform is kept as
-    ``next_double``'s 53 bits ``m`` (``u = m·2^-53``), so that ``(1 − u)·2^f`` needs no conversion. Returns ``(ka,
-    kb, sa, sb)``."""
+    :func:`~srchain.simulate.grid_runs.fixed_runs`) in lockstep: the fast path of :func:`_chains_1d`, a loop of its
+    own that keeps its few values in registers. A step inside its run is taken in fixed point (a load, a shift and
+    integer additions), a step that leaves it with ``look``'s tables (:func:`_run_step`: SR by the look-up, R by BC's
+    thresholds; the branch is rarely taken, so well predicted). SR's uniform is kept as ``next_double``'s 53 bits
+    ``m`` (``u = m·2^-53``), so that ``(1 − u)·2^f`` needs no conversion. Returns ``(ka, kb, sa, sb)``."""
     literally(two)  # compiled for one chain and for two: no test of ``two`` left in the loop
     alpha, sc, C, f, bits, Z = c
-    M, vals, n, inv, even, tab, lp, lf, bt = look
     rule = SR if sr else R
     ma = mb = np.int64(0)
     axb = 0.0
@@ -328,7 +326,8 @@ def _count_pair(counts, ka, kb, two, after_burn):
 @njit(cache=True, nogil=True, inline="always")
 def _run_step(Q, k, ax, C, U, f, m, bits, Z, rule, look):
     """One chain's step of :func:`_pair_in_runs` from state ``k`` (``ax = αξ̄``; ``U``: SR's ``(1 − u)·2^f`` or R's
-    half, ``m``: the uniform's 53 bits): in fixed point inside its run, else by the look-up."""
+    half, ``m``: the uniform's 53 bits): in fixed point inside its run; else R by BC's thresholds from ``k``
+    (:func:`_bc_step` with no gradient term: the same Qd) and SR by the look-up."""
     i = np.uint64(4 * k)  # unsigned: no wrap-around test on the dependency chain
     Y = Q[i] - (np.int64(min(max(ax * C, -A_MAX), A_MAX)) >> Q[i + 1])
     if np.uint64(Y - Q[i + 2]) < np.uint64(Q[i + 3]):
