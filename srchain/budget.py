@@ -13,7 +13,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from srchain.errors import SrchainError
+from srchain.errors import MemoryRefusal, SrchainError
 
 __all__ = [
     "GIB",
@@ -64,7 +64,8 @@ def format_bytes(n: float) -> str:
 
 
 def check_memory(need: float, limit: float | None, what: str, hint: str = "", parameter: str = "max_memory") -> None:
-    """Raise :class:`SrchainError` when the estimate ``need`` (bytes) exceeds ``limit`` (bytes; ``None``: no limit).
+    """Raise :class:`~srchain.errors.MemoryRefusal` (a :class:`SrchainError`) when the estimate ``need`` (bytes)
+    exceeds ``limit`` (bytes; ``None``: no limit).
 
     The message reads ``<what> needs about 37 GiB, max_memory is 8 GiB; <hint>``; the command line replaces the
     parameter name by its flag.
@@ -72,7 +73,7 @@ def check_memory(need: float, limit: float | None, what: str, hint: str = "", pa
     if limit is None:
         return
     if not need <= limit:  # also refuses a NaN or infinite estimate
-        raise SrchainError(
+        raise MemoryRefusal(
             f"{what} needs about {format_bytes(need)}, {parameter} is {format_bytes(limit)}"
             + (f"; {hint}" if hint else "")
         )

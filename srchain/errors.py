@@ -6,3 +6,11 @@ class SrchainError(ValueError):
 
     The command line prints it as ``srchain: error: <message>`` on one line and exits with status 2.
     """
+
+
+class MemoryRefusal(SrchainError):
+    """A refusal because a computation's estimated memory exceeds the limit (:func:`srchain.budget.check_memory`).
+
+    The default limit is the memory free at the moment, so the same request can succeed a moment later: code that
+    memoises results (the explorer) keeps no result that came from this refusal.
+    """

@@ -93,6 +93,47 @@ def test_minibatch_chain_gives_the_long_run_law_from_the_start():
     assert M.limit_law(M.Setting(noise="minibatch", start=4.0)).pi is not None
 
 
+def test_a_memory_refusal_is_shown_but_not_memoised(monkeypatch):
+    """A law refused because the memory free *now* is too small is computed again on the next request, and so is
+    every result computed from it (a curve's point, a mixing time); a user's error stays memoised."""
+    import srchain.budget
+    from srchain.errors import MemoryRefusal
+
+    s = M.Setting(delta=0.25, sigma=1.75)  # a setting no other test of this module computes
+    M.clear_caches()
+    # BC's law checks its operator against the memory free now (the library's default limit): 1 KiB cannot hold it
+    monkeypatch.setattr(srchain.budget, "available_memory", lambda: 1024)
+    refused = M.law(s, "bc", 0.1)
+    assert refused.pi is None and "needs about" in refused.error
+    assert all(math.isnan(x) for x in M.curve_point(s, "bc", 0.1))
+    monkeypatch.undo()  # the memory is back
+    assert M.law(s, "bc", 0.1).pi is not None
+    assert not any(math.isnan(x) for x in M.curve_point(s, "bc", 0.1))
+
+    real, calls = M.operator, []
+
+    def refuses(error):
+        def operator(setting, method, alpha):
+            calls.append(alpha)
+            if len(calls) == 1:
+                raise error
+            return real(setting, method, alpha)
+
+        return operator
+
+    monkeypatch.setattr(M, "operator", refuses(MemoryRefusal("T_alpha needs about 9 GiB")))
+    assert M.mixing(s, "sr", 0.1, 0.25)["note"] == "T_alpha needs about 9 GiB"
+    assert M.mixing(s, "sr", 0.1, 0.25)["mixing_time"] is not None  # asked again: computed again
+    calls.clear()
+    monkeypatch.setattr(M, "operator", refuses(SrchainError("not this one")))
+    for _ in range(2):
+        assert M.law(s, "sr", 0.2).error == "not this one"
+        assert math.isnan(M.curve_point(s, "sr", 0.2)[0])
+    assert calls == [0.2]  # computed once: a user's error does not depend on the moment
+    monkeypatch.undo()
+    M.clear_caches()
+
+
 def test_png_writes_pi_tilde_with_mathtext(app):
     from srchain.toy.explore import export
 

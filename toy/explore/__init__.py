@@ -17,9 +17,10 @@ and the views. Every number it shows comes from the library:
   stationary --format`` does, and the histogram of :func:`srchain.simulate.grid.simulate_grid`.
 
 The α slider moves over a fixed grid (:data:`ALPHAS`, ten per decade): the curves over α are computed on the same
-grid in a background thread, so once they are drawn every α is a cache hit. Each computation is memoised with
-:func:`functools.lru_cache` on its parameters (a hashable :class:`Setting`, the method and α); errors the user can
-cause (a reducible chain, a lattice too large) are memoised too and shown in the page instead of raised.
+grid in a background thread, so once they are drawn every α is a cache hit. Each computation is memoised on its
+parameters (a hashable :class:`Setting`, the method and α); errors the user can cause (a reducible chain, a lattice
+too large) are memoised too and shown in the page instead of raised. A refusal for lack of memory is shown but not
+memoised: it depends on the memory free at that moment (another computation may hold it).
 
 The package has one module per concern: :mod:`~srchain.toy.explore.model` (the computations above, pure and
 memoised; no Panel), :mod:`~srchain.toy.explore.params` (the controls and the values they offer),

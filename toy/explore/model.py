@@ -1,8 +1,10 @@
 """The model of ``srchain explore``: the computations behind every number the app shows (pure, memoised).
 
-No Panel, Bokeh or param here: :mod:`srchain.toy.explore.app` is the view. Each computation is memoised with
-:func:`functools.lru_cache` on its parameters (a hashable :class:`Setting`, the method and α); errors the user can
-cause (a reducible chain, a lattice too large) are memoised too, as a :class:`Law` holding the message.
+No Panel, Bokeh or param here: :mod:`srchain.toy.explore.app` is the view. Each computation is memoised on its
+parameters (a hashable :class:`Setting`, the method and α); errors the user can cause (a reducible chain, a lattice
+too large) are memoised too, as a :class:`Law` holding the message. A refusal for lack of memory
+(:class:`~srchain.errors.MemoryRefusal`) is not: it depends on the memory free at that moment, so neither it nor any
+result computed from it (a curve's point, a mixing time) is kept, and the next request computes it again.
 
 The grid is the fixed lattice ΔZ (``format="fixed"``, the Δ control) or a number format's values
 (:class:`srchain.grids.Grid`: bf16, fp16, fp8-e4m3, fp8-e5m2, fp4-e2m1 with its block scale), whose chains are
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,7 +37,7 @@ from srchain.toy.explore.params import (
     problem_options,
 )
 
-from srchain.errors import SrchainError
+from srchain.errors import MemoryRefusal, SrchainError
 
 __all__ = [
     "ALPHAS",
@@ -241,17 +245,63 @@ def minimizer_cells(setting: Setting) -> np.ndarray:
     return lattice.cells(problem.minimizer)
 
 
-def _memo_errors(fn):
-    """Memoise ``fn`` (lru_cache) with :class:`SrchainError` turned into a :class:`Law` holding the message."""
+_refusals = threading.local()  # .now: a memory refusal was met in the computation under way (in this thread)
 
-    @functools.lru_cache(maxsize=4096)
+
+def _refused(exc: SrchainError) -> str:
+    """The message of ``exc``, an error turned into a result; a memory refusal marks that result (and every result
+    computed from it) as one to forget (:func:`_memo`)."""
+    if isinstance(exc, MemoryRefusal):
+        _refusals.now = True
+    return str(exc)
+
+
+def _memo(maxsize: int):
+    """:func:`functools.lru_cache` for the model's computations, except that a result computed while a memory refusal
+    was met (:func:`_refused`, at any depth of memoised calls) is returned but not kept. ``cache_clear`` as
+    lru_cache's."""
+
+    def deco(fn):
+        cache: OrderedDict = OrderedDict()
+        lock = threading.Lock()
+
+        @functools.wraps(fn)
+        def wrapped(*args):
+            with lock:
+                if args in cache:
+                    cache.move_to_end(args)
+                    return cache[args]
+            outer = getattr(_refusals, "now", False)
+            _refusals.now = False
+            try:
+                out = fn(*args)
+                keep = not _refusals.now
+            finally:
+                _refusals.now = outer or _refusals.now
+            if keep:
+                with lock:
+                    cache[args] = out
+                    while len(cache) > maxsize:
+                        cache.popitem(last=False)
+            return out
+
+        wrapped.cache_clear = cache.clear  # type: ignore[attr-defined]
+        return wrapped
+
+    return deco
+
+
+def _memo_errors(fn):
+    """:func:`_memo` of ``fn`` with :class:`SrchainError` turned into a :class:`Law` holding the message."""
+
+    @_memo(maxsize=4096)
     @functools.wraps(fn)
     def wrapped(*args):
         t0 = time.perf_counter()
         try:
             out = fn(*args)
         except SrchainError as exc:
-            return Law(pi=None, error=str(exc), seconds=time.perf_counter() - t0)
+            return Law(pi=None, error=_refused(exc), seconds=time.perf_counter() - t0)
         return replace(out, seconds=time.perf_counter() - t0) if isinstance(out, Law) else out
 
     return wrapped
@@ -407,7 +457,7 @@ def tv_label(method: str) -> str:
     return "TV(π_α, π̃)" if method == "sr" else f"TV(law of {method.upper()}, π̃)"
 
 
-@functools.lru_cache(maxsize=4096)
+@_memo(maxsize=4096)
 def curve_point(setting: Setting, method: str, alpha: float) -> tuple[float, float, float]:
     """``(TV(law, π̃), mass on the minimiser, entropy)`` at one α (NaN where undefined)."""
     from srchain.spec import entropy
@@ -422,7 +472,7 @@ def curve_point(setting: Setting, method: str, alpha: float) -> tuple[float, flo
     return (t, m, entropy(res.pi))
 
 
-@functools.lru_cache(maxsize=1024)
+@_memo(maxsize=1024)
 def mixing(setting: Setting, method: str, alpha: float, eps: float) -> dict:
     """M_ε(α) (exact up to :data:`MAX_EXACT_MIXING_STATES` states) and the spectral bounds of the chain."""
     from srchain.mixing import mixing_time, spectral_bounds
@@ -454,11 +504,11 @@ def mixing(setting: Setting, method: str, alpha: float, eps: float) -> dict:
                 note + "; " if note else ""
             ) + f"exact M_eps above {MAX_EXACT_MIXING_STATES} states: bounds only"
     except SrchainError as exc:
-        out["note"] = str(exc)
+        out["note"] = _refused(exc)
     return out
 
 
-@functools.lru_cache(maxsize=64)
+@_memo(maxsize=64)
 def histogram(setting: Setting, method: str, alpha: float, steps: int, start: float, seed: int) -> Law:
     """Empirical law of the quantized weight over ``steps`` steps from ``start`` (jump sampler for SR/R)."""
     from srchain.simulate import jump_chain, simulate
@@ -490,7 +540,7 @@ def histogram(setting: Setting, method: str, alpha: float, steps: int, start: fl
             )
             how = "jump sampler"
     except SrchainError as exc:
-        return Law(pi=None, error=str(exc))
+        return Law(pi=None, error=_refused(exc))
     return Law(pi=r.freq, solver=how, seconds=time.perf_counter() - t0)
 
 
