@@ -211,7 +211,7 @@ def run(args) -> int:
         Path(args.plot).mkdir(parents=True, exist_ok=True)
         for st in studies:
             _figure(Path(args.plot) / f"formats-{st.name}.png", st, problem, noise)
-        print(f"# figures: {args.plot}/formats-<format>.png")
+        print(f"# figures: {Path(args.plot) / 'formats-<format>.png'}")
     return 0
 
 
