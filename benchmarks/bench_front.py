@@ -1,6 +1,7 @@
-"""Benchmark: the fixed-order dense GTH kernel (srchain.gth.front) against the kernel it replaced, the same
-blocked algorithm with its trailing update and panel columns done by BLAS dgemm (``benchmarks/_blas_front.py``),
-same run.
+"""Benchmark: the fixed-order dense GTH kernel (srchain.gth.front) against two kernels it replaced, in the same run:
+the same blocked algorithm with its trailing update and panel columns done by BLAS dgemm
+(``benchmarks/_blas_front.py``), and the fixed-order kernel before its register tiles
+(``benchmarks/_previous_front.py``, the same bits as today's).
 
 The kernel gives the same bits under any thread count and on any machine (each entry's terms are added in the
 unblocked order, one correctly rounded fma each); a BLAS dgemm sums in an order of its own. This measures what that
@@ -10,7 +11,8 @@ costs. Cases: random dense fronts (every c nonzero: the dgemm's best case) and t
     python benchmarks/bench_front.py                          # BLAS with its default thread count
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_front.py   # BLAS on one thread (as in a Dask worker)
 
-Prints one JSON object: seconds (best of 3) per case, and the ratio kernel / BLAS.
+Prints one JSON object: seconds (best of 3) per case, the ratios kernel / BLAS and kernel / previous kernel, and the
+kernel's GFLOP/s (2 flops per multiply-add of the elimination, zero multipliers included).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 
 import numpy as np
 from _blas_front import blas_front_eliminate as blas_front
+from _previous_front import previous_front_eliminate as previous_front
 
 from srchain.gth.front import front_eliminate
 
@@ -54,13 +57,20 @@ def main() -> None:
         np.fill_diagonal(F, 0.0)
         cases[f"toy-{lat.size}"] = F
     warm = cases["random-500"][:64, :64].copy()
-    front_eliminate(warm.copy(), 64)
-    blas_front(warm.copy(), 64)
+    for fn in (front_eliminate, blas_front, previous_front):
+        fn(warm.copy(), 64)
     out = {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "cases": {}}
     for name, F in cases.items():
         m = F.shape[0]
-        a, b = best(front_eliminate, F, m), best(blas_front, F, m)
-        out["cases"][name] = {"fixed_order_s": round(a, 4), "blas_s": round(b, 4), "ratio": round(a / b, 2)}
+        a, b, c = best(front_eliminate, F, m), best(blas_front, F, m), best(previous_front, F, m)
+        out["cases"][name] = {
+            "fixed_order_s": round(a, 4),
+            "blas_s": round(b, 4),
+            "ratio": round(a / b, 2),
+            "previous_kernel_s": round(c, 4),
+            "ratio_to_previous": round(a / c, 2),
+            "gflops": round(2 * m**3 / 3 / a / 1e9, 1),
+        }
     try:
         out["loadavg_1min"] = os.getloadavg()[0]
     except OSError:

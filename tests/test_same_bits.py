@@ -76,9 +76,13 @@ def _unblocked(F, k):
                 F[i, j] = fma(c, F[p, j], F[i, j])
 
 
-@pytest.mark.parametrize("m,k,density", [(300, 300, 1.0), (700, 250, 1.0), (531, 531, 0.05), (97, 40, 0.3)])
+@pytest.mark.parametrize(
+    "m,k,density",
+    [(300, 300, 1.0), (700, 250, 1.0), (531, 531, 0.05), (97, 40, 0.3), (13, 13, 1.0), (45, 38, 0.6)],
+)
 def test_blocked_front_elimination_is_the_unblocked_one_bit_for_bit(m, k, density):
-    # panels of 32 pivots, rows four at a time, 512-column blocks, zero c's skipped: none of it may change a bit
+    # panels of 32 pivots, rows in groups (the rest one by one), register tiles of vectors, then single vectors, then
+    # single columns, zero c's skipped: none of it may change a bit
     rng = np.random.default_rng(m + k)
     F = rng.random((m, m)) * (rng.random((m, m)) < density)
     F[np.arange(m - 1), np.arange(1, m)] = rng.random(m - 1) + 0.5  # every state can move on: no zero pivot
