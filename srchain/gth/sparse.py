@@ -15,6 +15,8 @@ holding about a fifth of the work.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -96,6 +98,7 @@ def sparse_gth(
     graph: list | None = None,
     max_bytes: float | None = None,
     factor_bytes: float | None = None,
+    progress: bool = False,
 ) -> np.ndarray:
     """The stationary law of ``A`` by multifrontal GTH.
 
@@ -112,6 +115,9 @@ def sparse_gth(
     2^-450 (a barrier deeper than float64's range, whose censored rates leave it), the chain is factored again
     with an exponent per entry (:mod:`srchain.gth.extended`: one thread, every block kept, the float64 bits
     wherever no value leaves float64's range).
+
+    ``progress``: a tqdm bar (on a terminal) of the numeric work done, in percent (each front's ``m²k``, the cut
+    subtrees counted twice), advanced by each subtree, each node above them, each panel of a split front.
 
     Raises
     ------
@@ -156,9 +162,12 @@ def sparse_gth(
         "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)",
     )
     fronts = Fronts(front_ptr, front_idx, factor_ptr, np.empty(kept))
+    work = m.astype(np.float64) ** 2 * k
+    bar = _Progress(work, nchild, cuts, progress)
     try:
-        _factor(tree, rates, fronts, m.astype(np.float64) ** 2 * k, threads)
+        _factor(tree, rates, fronts, work, threads, bar)
     except _Underflow:
+        bar.close()
         del fronts
         check_memory(
             held + _EXTENDED_BYTES * float(block.sum() + m.max(initial=1) ** 2),
@@ -176,10 +185,61 @@ def sparse_gth(
     expo = np.zeros(n, dtype=np.int64)
     solve_nodes(0, nchild.size, tree, fronts, mant, expo)
     del fronts  # the kept blocks go before the cut subtrees are factored again
-    if cuts.size:
-        _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, expo, newpos, threads)
+    try:
+        if cuts.size:
+            _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, expo, newpos, threads, bar)
+    finally:
+        bar.close()
     del rates
     return law_from_mant_expo(mant, expo)[newpos]
+
+
+class _Progress:
+    """:func:`sparse_gth`'s progress bar: the work of every front (``work[t]``), and again of the subtrees below
+    ``cuts`` (refactored), shown in percent and advanced from the factorising threads (under a lock); nothing at all
+    unless ``enabled``."""
+
+    def __init__(self, work: np.ndarray, nchild: np.ndarray, cuts: np.ndarray, enabled: bool):
+        self.bar = None
+        self.work = np.concatenate([[0.0], np.cumsum(work)])  # a subtree's work: a contiguous postorder range
+        size = subtree_sizes(nchild)
+        total = self.work[-1] + sum(self.work[t + 1] - self.work[t + 1 - size[t]] for t in cuts)
+        self.scale = 100.0 / total if total > 0 else 0.0
+        self.lock = threading.Lock()
+        if enabled and total > 0:
+            from tqdm.auto import tqdm
+
+            fmt = "{l_bar}{bar}| {n:.0f}%"
+            self.bar = tqdm(total=100.0, desc="sparse GTH", unit="%", disable=None, leave=False, bar_format=fmt)
+
+    def add(self, units: float) -> None:
+        if self.bar is not None:
+            with self.lock:
+                self.bar.update(units * self.scale)
+
+    def nodes(self, t0: int, t1: int) -> None:
+        """The fronts ``t0 ≤ t < t1`` are done."""
+        self.add(self.work[t1] - self.work[t0])
+
+    def panels(self, t: int, m: int, k: int):
+        """An ``on_panel`` callback for node ``t``'s front (order ``m``, ``k`` pivots) split over the threads: each
+        panel adds its share of ``work[t]`` (eliminating pivot p costs about ``(m − p)²``), and the calls add up to
+        the front's work."""
+        done = [0.0]
+        whole = float(m) ** 3 - float(m - k) ** 3
+        w = self.work[t + 1] - self.work[t]
+
+        def on_panel(p1: int) -> None:
+            now = w * (float(m) ** 3 - float(m - p1) ** 3) / whole
+            self.add(now - done[0])
+            done[0] = now
+
+        return on_panel if self.bar is not None else None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def keep_plan(nchild: np.ndarray, block: np.ndarray, budget: float):
@@ -248,9 +308,10 @@ def _plan_within(nchild, block, factor_bytes, max_bytes, held, nthreads):
     return ptr, cuts, kept, cut_max
 
 
-def _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, expo, newpos, threads):
+def _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, expo, newpos, threads, bar):
     """Factor each cut subtree again (its blocks into a scratch factor of its own) and back-substitute it, the
-    largest first, one subtree per thread at a time; the kept nodes above are solved already."""
+    largest first, one subtree per thread at a time; the kept nodes above are solved already. ``bar``: the
+    :class:`_Progress` to advance."""
     import queue
 
     nchild = tree.nchild
@@ -278,6 +339,7 @@ def _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, ex
             spaces.put(space)
         if status & 1:  # not reached: the first factorisation of this subtree, with the same operations, passed
             raise zero_pivot(int(np.flatnonzero(newpos == bad)[0]), "the states eliminated after it")
+        bar.nodes(lo, hi)
         solve_nodes(lo, hi, tree, fronts, mant, expo)
 
     if nthreads < 2:
@@ -295,12 +357,12 @@ class _Underflow(Exception):
     """The float64 factorisation met a zero pivot or a product below float64's normal range."""
 
 
-def _factor(tree, rates, fronts, work, threads):
+def _factor(tree, rates, fronts, work, threads, bar):
     """:func:`multifrontal_factor` over the whole tree (:func:`factor_tree`); a zero pivot, or a rate lost to
     underflow beside a tiny exit rate (both :data:`~srchain.gth.scaling.UNDERFLOW` and
     :data:`~srchain.gth.scaling.TINY_EXIT` met), raises :class:`_Underflow`. Each of the (at most
     ``_threads(threads)``) concurrent calls takes a :class:`~srchain.gth.multifrontal.Workspace` from a pool and
-    gives it back."""
+    gives it back. ``bar``: the :class:`_Progress` to advance."""
     import queue
 
     n = tree.own_end[-1]
@@ -322,7 +384,7 @@ def _factor(tree, rates, fronts, work, threads):
         try:
             if helpers is not None and t1 == t0 + 1 and m[t0] >= SPLIT_FRONT:  # a large front above the subtrees
                 F, k = assemble_node(t0, tree, rates, fronts, incoming, space)
-                status = front_eliminate_split(F, k, helpers.submit, nthreads)
+                status = front_eliminate_split(F, k, helpers.submit, nthreads, bar.panels(t0, int(m[t0]), int(k)))
                 if status == 0:
                     status, outgoing = retire_node(t0, F, k, fronts, space)
                 else:
@@ -334,6 +396,8 @@ def _factor(tree, rates, fronts, work, threads):
         if status & 1:  # a zero pivot: the chain is reducible, or its censored rates underflowed
             raise _Underflow
         flags.append(status)
+        if not (helpers is not None and t1 == t0 + 1 and m[t0] >= SPLIT_FRONT):  # (a split front: by its panels)
+            bar.nodes(t0, t1)
         return outgoing
 
     try:
