@@ -166,8 +166,10 @@ def sparse_gth(
     bar = _Progress(work, nchild, cuts, progress)
     try:
         _factor(tree, rates, fronts, work, threads, bar)
-    except _Underflow:
+    except BaseException as exc:
         bar.close()
+        if not isinstance(exc, _Underflow):
+            raise
         del fronts
         check_memory(
             held + _EXTENDED_BYTES * float(block.sum() + m.max(initial=1) ** 2),
