@@ -76,6 +76,37 @@ def _unblocked(F, k):
                 F[i, j] = fma(c, F[p, j], F[i, j])
 
 
+@pytest.mark.parametrize("kind", ["subnormal", "tiny-c", "huge-u"])
+def test_blocked_front_elimination_keeps_the_bits_with_subnormals_and_extremes(kind):
+    # the tiles take fma(c·2^-52, u·2^52, y) for fma(c, u, y) (no microcode assist on a subnormal u) only where both
+    # scalings are exact; subnormal entries, multipliers below 2^-970 (tiles unscaled) and pivot-row entries above
+    # 2^970 (panels unscaled) must all give the unblocked algorithm's bits, gradual underflow included
+    m, k = 203, 131
+    rng = np.random.default_rng({"subnormal": 1, "tiny-c": 2, "huge-u": 3}[kind])
+    F = rng.random((m, m)) * (rng.random((m, m)) < 0.6)
+    pick = rng.random((m, m)) < 0.08
+    if kind == "subnormal":
+        F[pick] = rng.random(pick.sum()) * 2.0**-1040  # subnormal (down to 2^-1074)
+        F[k + 40 :, :] *= 2.0**-1050  # rows left uneliminated whose sums stay subnormal
+    elif kind == "tiny-c":
+        F[pick] = rng.random(pick.sum()) * 1e-300  # multipliers c = a_ip/s_p near 1e-300 < 2^-970
+    else:
+        F[pick] = 1e300 * (1.0 + rng.random(pick.sum()))  # u·2^52 would overflow
+    F[np.arange(m - 1), np.arange(1, m)] = rng.random(m - 1) + 0.5
+    np.fill_diagonal(F, 0.0)
+    ref = F.copy()
+    _unblocked(ref, k)
+    tiny = np.finfo(float).tiny
+    pivots_subnormal = np.any((F[:k, k:] > 0) & (F[:k, k:] < tiny))
+    assert front_eliminate(F, k) == 0
+    low = np.tril(np.ones((m, m), dtype=bool), -1)[:, :k]
+    np.testing.assert_array_equal(F[:, :k][low], ref[:, :k][low])
+    off = ~np.eye(m - k, dtype=bool)
+    np.testing.assert_array_equal(F[k:, k:][off], ref[k:, k:][off])
+    if kind == "subnormal":  # subnormal pivot-row entries (the scaling's case), and subnormal results
+        assert pivots_subnormal and np.any((ref[k:, k:] > 0) & (ref[k:, k:] < tiny))
+
+
 @pytest.mark.parametrize(
     "m,k,density",
     [(300, 300, 1.0), (700, 250, 1.0), (531, 531, 0.05), (97, 40, 0.3), (13, 13, 1.0), (45, 38, 0.6)],

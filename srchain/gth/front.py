@@ -18,7 +18,10 @@ between a laptop and a Dask worker (which runs BLAS on one thread), or between m
 SkylakeX kernels gave other bits). The blocking only changes which entries are updated when, never the order of the
 operations on one entry: the trailing update takes :data:`_ROWS` rows at a time, in register tiles of
 ``_ROWS × (vectors · lanes)`` entries that receive every pivot of the panel, in order, before they are stored
-(:func:`_tile`, explicit vectors of :data:`_LANES` float64: eight where the CPU has AVX-512, else four). Numba
+(:func:`_tile`, explicit vectors of :data:`_LANES` float64: eight where the CPU has AVX-512, else four). A tile
+computes ``fma(c·2^-52, u·2^52, y)`` for ``fma(c, u, y)`` where both scalings are exact (every ``c`` of its rows 0 or
+at least ``2^-970``, every pivot-row entry below ``2^970``): the same number, but a subnormal ``u`` (censored rates
+underflow across separators) becomes normal, and the CPU takes no microcode assist on it (~8 ns each here). Numba
 compiles without fast-math, so LLVM does not reassociate the sums; ``fma`` (scalar, or ``llvm.fma`` on vectors, lane
 by lane) is IEEE 754's fusedMultiplyAdd, the same bits whether the CPU has the instruction or the C library emulates
 it.
@@ -62,6 +65,11 @@ _ROWS = 8 if _LANES == 8 else 4
 #: (``NUMBA_CPU_NAME=haswell``) 4 × 3 and 4 × 2 as fast as the previous kernel.
 _VECS = {8: 2, 4: 3, 1: 4}
 _VECS_ROWS, _VECS_ONE = _VECS[_ROWS], _VECS[1]  # (for the compiled code: no dict)
+#: A tile may take ``fma(c·2^-52, u·2^52, y)`` for ``fma(c, u, y)``, the same number (both scalings exact), when every
+#: multiplier c is 0 or at least _C_MIN and every pivot-row entry u is below _U_MAX: then a subnormal u is normal.
+_C_MIN = 2.0**-970
+_U_MAX = 2.0**970
+_DOWN52 = 2.0**-52
 
 
 @intrinsic
@@ -77,18 +85,22 @@ def fma(typingctx, x, y, z):
 
 
 @intrinsic
-def _tile(typingctx, F, cb, i, j, nz, cnt, rows, narrow):
+def _tile(typingctx, F, cb, i, j, nz, cnt, rows, narrow, scaled):
     """Rows ``i … i + rows − 1``, columns ``j … j + w − 1``: ``F[r, c] = fma(cb[rows·t + r − i], F[nz[t], c], F[r, c])``
     for ``t = 0 … cnt − 1`` in order, the tile held in vector registers from its load to its store. ``w`` is
-    ``_VECS[rows]`` vectors of :data:`_LANES`, or one vector if ``narrow``; ``rows`` and ``narrow`` are literals.
+    ``_VECS[rows]`` vectors of :data:`_LANES`, or one vector if ``narrow``; if ``scaled``, each pivot-row vector is
+    multiplied by 2^52 after its load (``cb`` then holds ``c·2^-52``). ``rows``, ``narrow``, ``scaled``: literals.
     ``F`` is C-contiguous (rows of stride ``F.strides[0]``), ``cb`` holds each pivot's ``c`` for the tile's rows."""
     if not isinstance(rows, types.IntegerLiteral) or not isinstance(narrow, types.BooleanLiteral):
         return None
+    if not isinstance(scaled, types.BooleanLiteral):
+        return None
+    up52 = scaled.literal_value
     if F.layout != "C" or F.dtype != types.float64 or cb.dtype != types.float64 or nz.dtype != types.int64:
         return None  # (the tile's addresses assume rows of consecutive float64)
     nr = rows.literal_value
     nv = 1 if narrow.literal_value else _VECS[nr]
-    sig = types.void(F, cb, i, j, nz, cnt, rows, narrow)
+    sig = types.void(F, cb, i, j, nz, cnt, rows, narrow, scaled)
 
     def codegen(context, builder, signature, args):
         f_arr = context.make_array(signature.args[0])(context, builder, args[0])
@@ -120,6 +132,9 @@ def _tile(typingctx, F, cb, i, j, nz, cnt, rows, narrow):
             q = builder.load(builder.gep(q_arr.data, [t]))
             up = builder.gep(f_arr.data, [builder.add(builder.mul(q, ld), col0)])
             u = [builder.load(vector(up, v), align=8) for v in range(nv)]
+            if up52:  # u·2^52: exact, and a subnormal u becomes normal (no microcode assist)
+                two52 = ir.Constant(vty, [float(2.0**52)] * _LANES)
+                u = [builder.fmul(x, two52) for x in u]
             for r in range(nr):
                 c = builder.load(
                     builder.gep(c_arr.data, [builder.add(builder.mul(t, ir.Constant(i64, nr)), ir.Constant(i64, r))])
@@ -178,6 +193,11 @@ def update_rows(F, p0, p1, inv, i0, i1, nz):
     w = p1 - p0
     used = np.zeros(w, dtype=np.bool_)
     cb = np.empty(_ROWS * w)
+    scalable = True  # the pivot rows' trailing entries times 2^52 stay finite
+    for p in range(p0, p1):
+        for j in range(p1, F.shape[0]):
+            if not F[p, j] < _U_MAX:
+                scalable = False
     i = i0
     while i < i1:
         g = min(_ROWS, i1 - i)
@@ -200,36 +220,52 @@ def update_rows(F, p0, p1, inv, i0, i1, nz):
                 cnt += 1
         if cnt:
             if g == _ROWS:
-                _trailing_tiles(F, i, p1, nz, cnt, cb, _ROWS)
+                _trailing_tiles(F, i, p1, nz, cnt, cb, _ROWS, scalable)
             else:
                 for r in range(i, i + g):
-                    _trailing_tiles(F, r, p1, nz, cnt, cb, 1)
+                    _trailing_tiles(F, r, p1, nz, cnt, cb, 1, scalable)
         i += g
 
 
 @njit(cache=True, nogil=True)
-def _trailing_tiles(F, i, p1, nz, cnt, cb, rows):
+def _trailing_tiles(F, i, p1, nz, cnt, cb, rows, scalable):
     """Rows ``i … i + rows − 1``: their trailing columns ``j ≥ p1`` receive the pivots ``nz[:cnt]`` (in order), a
     register tile (:func:`_tile`) at a time, then one vector at a time, then the last columns one by one (fewer than
-    a vector's lanes). ``cb``: scratch for ``rows · cnt`` values."""
+    a vector's lanes). ``cb``: scratch for ``rows · cnt`` values. Where ``scalable`` (the pivot rows' entries are
+    below ``_U_MAX``) and every multiplier is 0 or at least ``_C_MIN``, the tiles take ``c·2^-52`` and ``u·2^52``
+    (the same fma, both scalings exact)."""
     literally(rows)  # compiled for each number of rows: the tile's shape is fixed in its code
     m = F.shape[0]
+    scale = scalable
     for t in range(cnt):
         for r in range(rows):
-            cb[rows * t + r] = F[i + r, nz[t]]
+            c = F[i + r, nz[t]]
+            cb[rows * t + r] = c
+            if c != 0.0 and c < _C_MIN:
+                scale = False
     j = p1
     wide = _LANES * (_VECS_ROWS if rows == _ROWS else _VECS_ONE)
-    while j + wide <= m:
-        _tile(F, cb, i, j, nz, cnt, rows, False)
-        j += wide
-    while j + _LANES <= m:
-        _tile(F, cb, i, j, nz, cnt, rows, True)
-        j += _LANES
+    if scale:
+        for x in range(rows * cnt):
+            cb[x] *= _DOWN52
+        while j + wide <= m:
+            _tile(F, cb, i, j, nz, cnt, rows, False, True)
+            j += wide
+        while j + _LANES <= m:
+            _tile(F, cb, i, j, nz, cnt, rows, True, True)
+            j += _LANES
+    else:
+        while j + wide <= m:
+            _tile(F, cb, i, j, nz, cnt, rows, False, False)
+            j += wide
+        while j + _LANES <= m:
+            _tile(F, cb, i, j, nz, cnt, rows, True, False)
+            j += _LANES
     for r in range(rows):  # unsigned indices: no wrap-around tests
         y = np.uint64(i + r)
         for t in range(cnt):
             q = np.uint64(nz[t])
-            c = cb[rows * t + r]
+            c = F[y, q]
             for jj in range(np.uint64(j), np.uint64(m)):
                 F[y, jj] = fma(c, F[q, jj], F[y, jj])
 
