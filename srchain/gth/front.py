@@ -243,24 +243,12 @@ def _trailing_tiles(F, i, p1, nz, cnt, cb, rows, scalable):
             cb[rows * t + r] = c
             if c != 0.0 and c < _C_MIN:
                 scale = False
-    j = p1
-    wide = _LANES * (_VECS_ROWS if rows == _ROWS else _VECS_ONE)
     if scale:
         for x in range(rows * cnt):
             cb[x] *= _DOWN52
-        while j + wide <= m:
-            _tile(F, cb, i, j, nz, cnt, rows, False, True)
-            j += wide
-        while j + _LANES <= m:
-            _tile(F, cb, i, j, nz, cnt, rows, True, True)
-            j += _LANES
+        j = _tiles(F, cb, i, p1, nz, cnt, rows, True)
     else:
-        while j + wide <= m:
-            _tile(F, cb, i, j, nz, cnt, rows, False, False)
-            j += wide
-        while j + _LANES <= m:
-            _tile(F, cb, i, j, nz, cnt, rows, True, False)
-            j += _LANES
+        j = _tiles(F, cb, i, p1, nz, cnt, rows, False)
     for r in range(rows):  # unsigned indices: no wrap-around tests
         y = np.uint64(i + r)
         for t in range(cnt):
@@ -268,6 +256,24 @@ def _trailing_tiles(F, i, p1, nz, cnt, cb, rows, scalable):
             c = F[y, q]
             for jj in range(np.uint64(j), np.uint64(m)):
                 F[y, jj] = fma(c, F[q, jj], F[y, jj])
+
+
+@njit(cache=True, nogil=True)
+def _tiles(F, cb, i, p1, nz, cnt, rows, scaled):
+    """:func:`_trailing_tiles`' columns from ``p1`` on: register tiles, then single vectors. Returns the first column
+    left (fewer than a vector's lanes remain)."""
+    literally(rows)  # (both literals: compiled for each tile shape and scaling)
+    literally(scaled)
+    m = F.shape[0]
+    j = p1
+    wide = _LANES * (_VECS_ROWS if rows == _ROWS else _VECS_ONE)
+    while j + wide <= m:
+        _tile(F, cb, i, j, nz, cnt, rows, False, scaled)
+        j += wide
+    while j + _LANES <= m:
+        _tile(F, cb, i, j, nz, cnt, rows, True, scaled)
+        j += _LANES
+    return j
 
 
 @njit(cache=True, nogil=True)
