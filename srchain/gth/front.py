@@ -38,7 +38,7 @@ from numba import literally, njit, types
 from numba.core import cgutils, config
 from numba.extending import intrinsic
 
-__all__ = ["front_eliminate", "front_eliminate_split", "panel_rows", "update_rows"]
+__all__ = ["front_eliminate", "front_eliminate_split", "panel_rows", "scalable", "update_rows"]
 
 #: Pivots per panel: the panel's pivot rows stay in cache while the rows below receive their updates.
 _PANEL = 32
@@ -179,7 +179,18 @@ def panel_rows(F, p0, p1, inv):
 
 
 @njit(cache=True, nogil=True)
-def update_rows(F, p0, p1, inv, i0, i1, nz):
+def scalable(F, p0, p1):
+    """Whether the pivot rows ``p0 ≤ p < p1`` hold nothing at or above ``_U_MAX`` (NaN included) in their trailing
+    columns ``j ≥ p1``: then each entry times 2^52 is exact and finite, and :func:`update_rows`' tiles may scale it."""
+    for p in range(p0, p1):
+        for j in range(p1, F.shape[0]):
+            if not F[p, j] < _U_MAX:
+                return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def update_rows(F, p0, p1, inv, i0, i1, nz, scale):
     """Apply the panel ``p0 ≤ p < p1`` (pivot rows eliminated by :func:`panel_rows`) to the rows ``i0 ≤ i < i1``
     below it: first the row's panel columns, ``c_ip = (a_ip + Σ_{q<p} c_iq a_qp)/s_p`` one pivot at a time, then
     its trailing columns ``a_ij += c_ip a_pj`` (j ≥ p1) for p in increasing order, each term rounded once. A row
@@ -188,16 +199,11 @@ def update_rows(F, p0, p1, inv, i0, i1, nz):
     Rows go :data:`_ROWS` at a time through the trailing columns (:func:`_trailing_tiles`; the last ones, fewer,
     one by one), with the pivots whose ``c`` is nonzero in any of them
     (``nz``: scratch for ``p1 − p0`` integers); a zero ``c`` adds exactly nothing (``fma(0, a, y) = y``), so the
-    grouping changes no bit.
+    grouping changes no bit. ``scale``: :func:`scalable` of the panel (computed once per panel by the caller).
     """
     w = p1 - p0
     used = np.zeros(w, dtype=np.bool_)
     cb = np.empty(_ROWS * w)
-    scalable = True  # the pivot rows' trailing entries times 2^52 stay finite
-    for p in range(p0, p1):
-        for j in range(p1, F.shape[0]):
-            if not F[p, j] < _U_MAX:
-                scalable = False
     i = i0
     while i < i1:
         g = min(_ROWS, i1 - i)
@@ -220,23 +226,22 @@ def update_rows(F, p0, p1, inv, i0, i1, nz):
                 cnt += 1
         if cnt:
             if g == _ROWS:
-                _trailing_tiles(F, i, p1, nz, cnt, cb, _ROWS, scalable)
+                _trailing_tiles(F, i, p1, nz, cnt, cb, _ROWS, scale)
             else:
                 for r in range(i, i + g):
-                    _trailing_tiles(F, r, p1, nz, cnt, cb, 1, scalable)
+                    _trailing_tiles(F, r, p1, nz, cnt, cb, 1, scale)
         i += g
 
 
 @njit(cache=True, nogil=True)
-def _trailing_tiles(F, i, p1, nz, cnt, cb, rows, scalable):
+def _trailing_tiles(F, i, p1, nz, cnt, cb, rows, scale):
     """Rows ``i … i + rows − 1``: their trailing columns ``j ≥ p1`` receive the pivots ``nz[:cnt]`` (in order), a
     register tile (:func:`_tile`) at a time, then one vector at a time, then the last columns one by one (fewer than
-    a vector's lanes). ``cb``: scratch for ``rows · cnt`` values. Where ``scalable`` (the pivot rows' entries are
-    below ``_U_MAX``) and every multiplier is 0 or at least ``_C_MIN``, the tiles take ``c·2^-52`` and ``u·2^52``
-    (the same fma, both scalings exact)."""
+    a vector's lanes). ``cb``: scratch for ``rows · cnt`` values. Where ``scale`` (:func:`scalable`) and every
+    multiplier is 0 or at least ``_C_MIN``, the tiles take ``c·2^-52`` and ``u·2^52`` (the same fma, both scalings
+    exact)."""
     literally(rows)  # compiled for each number of rows: the tile's shape is fixed in its code
     m = F.shape[0]
-    scale = scalable
     for t in range(cnt):
         for r in range(rows):
             c = F[i + r, nz[t]]
@@ -297,7 +302,7 @@ def front_eliminate(F, k):
         status = panel_rows(F, p0, p1, inv)
         if status:
             return status
-        update_rows(F, p0, p1, inv, p1, m, nz)
+        update_rows(F, p0, p1, inv, p1, m, nz, scalable(F, p0, p1))
         p0 = p1
     return 0
 
@@ -319,14 +324,15 @@ def front_eliminate_split(F, k, submit, parts: int, on_panel=None) -> int:
         status = panel_rows(F, p0, p1, inv)
         if status:
             return status
+        sc = scalable(F, p0, p1)
         rows = m - p1
         step = -(-rows // (parts * _ROWS)) * _ROWS  # whole groups of rows per part (the last part takes the rest)
         cuts = list(range(p1, m, step)) + [m]
         futs = [
-            submit(update_rows, F, p0, p1, inv, lo, hi, nzs[q])
+            submit(update_rows, F, p0, p1, inv, lo, hi, nzs[q], sc)
             for q, (lo, hi) in enumerate(zip(cuts[1:-1], cuts[2:], strict=True), 1)
         ]
-        update_rows(F, p0, p1, inv, cuts[0], cuts[1], nzs[0])
+        update_rows(F, p0, p1, inv, cuts[0], cuts[1], nzs[0], sc)
         for f in futs:
             f.result()
         if on_panel is not None:
