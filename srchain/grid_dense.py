@@ -9,7 +9,8 @@ exactly as :func:`srchain.grid_chains.grid_transition_matrix` does (the same ent
 into the array; its diagonal is dropped (GTH never reads it) and the law is
 :func:`srchain.gth.dense.dense_gth_rates`' (the same bits as :func:`srchain.gth.dense_gth` of the CSR T_α, on any
 number of threads). The residual :math:`\|\pi P - \pi\|_1` is computed by assembling the rows once more, a chunk at
-a time, since the elimination overwrites the array.
+a time, since the elimination overwrites the array; a chunk whose rows all have π = 0 (underflowed: most of bf16's
+values near 0) adds exactly +0 to πP and is skipped.
 
 :func:`law_route` says which route a law takes: this one where its memory is smaller than the sparse route's
 estimate (:func:`srchain.grid_chains.grid_estimate`), the CSR operator and the stationary solvers otherwise.
@@ -176,6 +177,8 @@ def grid_law_dense(
     say("the residual")
     flow = np.zeros(n)
     for a, b in _bar(chunks, n, "residual"):
+        if not pi[a:b].any():  # π underflowed on all these rows: they add exactly +0 to every entry of πP
+            continue
         block, _ = _rows(args, a, b)
         flow += block.T @ pi[a:b]
     res = StationaryResult(

@@ -91,6 +91,35 @@ def test_the_same_bits_as_dense_gth_of_the_csr_operator(operator, threads):
     assert np.max(np.abs(res.pi - sparse.pi) / sparse.pi) < 1e-10
 
 
+def test_the_residual_skips_exactly_the_chunks_where_pi_underflowed(monkeypatch):
+    """The residual assembles the rows again, chunk by chunk, but a chunk whose π is 0 on every row (underflowed, as
+    on most of bf16's values near 0) adds exactly +0 to πP: it is skipped, and the residual keeps its bits. A law
+    with zeros planted in whole chunks and in part of one must give the bits of πP summed over every chunk."""
+    import srchain.grid_chains as gc
+    import srchain.grid_dense as gd
+    import srchain.gth.dense as dense
+
+    monkeypatch.setattr(gc, "CHUNK_BYTES", 2**21)  # many small chunks of rows
+    _, _, _, grads, chunks, _ = gc.prepare_rows(TOY, NOISE, GRID, 1e-3, "sr", 1e-14, None)
+    assert len(chunks) >= 6
+    true_pi = grid_law_dense(TOY, NOISE, GRID, 1e-3)[0].pi
+    planted = true_pi.copy()
+    for a, b in (chunks[0], chunks[3]):
+        planted[a:b] = 0.0  # two whole chunks
+    a, b = chunks[5]
+    planted[a : (a + b) // 2] = 0.0  # and half of another, which must still be summed
+    monkeypatch.setattr(dense, "dense_gth_rates", lambda F, threads, progress=False: planted.copy())
+    calls = []
+    rows = gd._rows
+    monkeypatch.setattr(gd, "_rows", lambda args, a, b: calls.append((a, b)) or rows(args, a, b))
+    res, _, _ = grid_law_dense(TOY, NOISE, GRID, 1e-3)
+    flow = np.zeros(GRID.size)  # every chunk, in the same order
+    for a, b in chunks:
+        flow += rows((TOY, NOISE, GRID, 1e-3, "sr", 1e-14, grads, None), a, b)[0].T @ planted[a:b]
+    assert res.residual == float(np.abs(flow - planted).sum()) > 0
+    assert calls[len(chunks) :] == [c for i, c in enumerate(chunks) if i not in (0, 3)]
+
+
 def test_refused_before_allocating():
     with pytest.raises(SrchainError, match="dense rates of T_alpha") as err:
         grid_law_dense(TOY, NOISE, GRID, 1e-3, max_bytes=8.0 * GRID.size**2)
