@@ -111,8 +111,9 @@ def _pad(v):
     return np.concatenate([[2 * v[0] - v[1]], v, [2 * v[-1] - v[-2]]])
 
 
-def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
-    """Move law along one axis for rows with positions ``x`` (n,), gradients ``g`` (n,), targets ``tgt`` (n, W)."""
+def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
+    """Move law along one axis for rows with positions ``x`` (n,), gradients ``g`` (n,), targets ``tgt`` (n, W),
+    their own indices ``own`` (n,); ``tol``: T_α's (entries below it, not nearest-neighbour moves, are dropped)."""
     n_v = v.size
     vp = _pad(v)
     t = np.clip(tgt, 0, n_v - 1)
@@ -121,7 +122,9 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
         x = np.ascontiguousarray(x)
         g = np.ascontiguousarray(g)
         e = noise.excess(_window_args(x, g, alpha, vp, np.ascontiguousarray(tgt[:, 0]), tgt.shape[1] + 2))
-        return _wide_cells(noise, x, g, alpha, vp, t, valid, _sr_law(x, g, alpha, vp, t, e, valid))
+        std = float(noise.std)
+        probs, wide = sr_law(x, g, alpha, vp, t, e, valid, WIDE * alpha * std if math.isfinite(std) else -1.0)
+        return _wide_cells(noise, x, g, alpha, vp, t, wide, probs, own, 0.25 * tol)
     xx = x[:, None]
     gg = g[:, None]
     at_lo = t == 0
@@ -154,17 +157,47 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits):
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
 
 
-@njit(cache=True, nogil=True)
-def _sr_law(x, g, alpha, vp, t, e, valid):
-    """SR's move law along one axis from the excess ``e`` at the window extended by one value each side: per row and
-    target ``v_t`` (the padded values ``vp``), the hat function of the mean step plus the divided second difference
-    of the excess (module docstring), the clipped tails at the ends. One pass, element by element, in the same
-    floating-point operations as the array form it replaces (so a uniform grid still gives
-    :mod:`srchain.operators`' numbers bit for bit)."""
+#: Window cells from which :func:`sr_law` splits its rows over Numba's threads (about 5 ms of work on one).
+_CELLS_PER_THREAD = 1 << 16
+
+
+def sr_law(x, g, alpha, vp, t, e, valid, limit):
+    """SR's move law along one axis from the excess ``e`` at the window extended by one value each side (see
+    :func:`_sr_law_rows`), its rows split over Numba's threads (each row by one: the bits do not depend on how
+    many). Returns ``(probs, wide)``: the *wide* cells, whose gaps on both sides are at most ``limit`` (those of
+    :func:`srchain.grid_wide._wide_cells`' quadrature), are left at 0 and listed in ``wide`` as ``(rows,
+    columns)``, row-major."""
+    import numba
+
     n, W = t.shape
-    nv = vp.shape[0] - 2
     out = np.zeros((n, W))
-    for i in range(n):
+    mark = np.zeros((n, W), dtype=np.bool_)
+    parts = max(1, min(numba.get_num_threads(), n, n * W // _CELLS_PER_THREAD))
+    cuts = [n * p // parts for p in range(parts + 1)]
+    if parts == 1:
+        _sr_law_rows(x, g, alpha, vp, t, e, valid, limit, out, mark, 0, n)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(parts - 1) as ex:  # the kernel releases the GIL
+            args = (x, g, alpha, vp, t, e, valid, limit, out, mark)
+            futs = [ex.submit(_sr_law_rows, *args, cuts[p], cuts[p + 1]) for p in range(1, parts)]
+            _sr_law_rows(*args, cuts[0], cuts[1])
+            for f in futs:
+                f.result()
+    return out, np.nonzero(mark)
+
+
+@njit(cache=True, nogil=True)
+def _sr_law_rows(x, g, alpha, vp, t, e, valid, limit, out, wide, i0, i1):
+    """SR's move law at the rows ``i0 ≤ i < i1``, into ``out``: per row and target ``v_t`` (the padded values
+    ``vp``), the hat function of the mean step plus the divided second difference of the excess (module
+    docstring), the clipped tails at the ends. Element by element the same floating-point operations as the array
+    form it replaced (so a uniform grid still gives :mod:`srchain.operators`' numbers bit for bit). A valid cell
+    whose gaps are both at most ``limit`` is not computed but marked in ``wide`` (the quadrature's)."""
+    nv = vp.shape[0] - 2
+    W = t.shape[1]
+    for i in range(i0, i1):
         xi = x[i]
         ag = alpha * g[i]
         for w in range(W):
@@ -174,6 +207,9 @@ def _sr_law(x, g, alpha, vp, t, e, valid):
             vm, v0, v1 = vp[c], vp[c + 1], vp[c + 2]
             h0 = v0 - vm
             h1 = v1 - v0
+            if max(h0, h1) <= limit:
+                wide[i, w] = True
+                continue
             em, e0, e1 = e[i, w], e[i, w + 1], e[i, w + 2]
             if c == 0:  # Pr(Qs ≤ v_0)
                 r_hi = (v1 - xi) / h1 + ag / h1
@@ -187,7 +223,6 @@ def _sr_law(x, g, alpha, vp, t, e, valid):
                 r_hi = (v1 - xi) / h1 + ag / h1
                 p = max(0.0, min(r_lo, r_hi)) + alpha * ((em / h0 + e1 / h1) - e0 * (1.0 / h0 + 1.0 / h1))
             out[i, w] = max(p, 0.0)
-    return out
 
 
 @njit(cache=True, nogil=True)
@@ -299,6 +334,8 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
             valid[:, k, :],
             method,
             bits,
+            np.ascontiguousarray(own[:, k]),
+            tol,
         )
     targets = np.where(valid, targets, -1)
     return targets, probs, own

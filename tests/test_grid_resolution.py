@@ -142,3 +142,33 @@ def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch)
                 numba.set_num_threads(before)
             assert np.array_equal(P.indices, ref.indices) and np.array_equal(P.indptr, ref.indptr)
             assert np.array_equal(P.data.view(np.int64), ref.data.view(np.int64))
+
+
+def test_cells_that_t_alpha_drops_take_one_density_and_t_alpha_keeps_its_bits(monkeypatch):
+    """A far cell whose probability is certainly below tol/4 (the density's peak times the hat's integral) takes
+    the density at its centre instead of Gauss–Legendre (srchain.grid_wide.gauss_hat_integrals): within 1e-13
+    relative of the quadrature (|a|·H/(3s²) here ≤ 1e-14, plus rounding), and T_α, which drops it, keeps its bits.
+    fp8-e4m3 on [−0.5, 0.5] at α = 3e11: every cell is wide, and the far cells' probabilities straddle tol (gaps
+    from 2^-9 to 2^-4), so T_α keeps some far cells (quadrature) and drops the others (one density); the ends and
+    the row's own value and neighbours, kept whatever their size, never take the shortcut."""
+    import srchain.grid_chains as gc
+
+    domain, alpha = (-0.5, 0.5), 3e11
+    toy = get_problem("toy", domain=domain)
+    grid = Grid.of("fp8-e4m3", domain)
+    targets, fast, own = grid_move_laws(toy, NOISE, grid, alpha)
+    P = transition_matrix(toy, NOISE, grid, alpha).P
+    wide_cells = gc._wide_cells
+    monkeypatch.setattr(gc, "_wide_cells", lambda *args: wide_cells(*args[:-1], 0.0))  # quadrature everywhere
+    _, full, _ = grid_move_laws(toy, NOISE, grid, alpha)
+    ref = transition_matrix(toy, NOISE, grid, alpha).P
+    assert np.array_equal(P.indptr, ref.indptr) and np.array_equal(P.indices, ref.indices)
+    assert np.array_equal(P.data.view(np.int64), ref.data.view(np.int64))
+    far = np.abs(targets[:, 0] - own[:, :1]) > 1
+    assert np.count_nonzero((P.data < 1e-14) & (P.data > 0)) > 0  # kept entries below tol: neighbours
+    shortcut = fast != full
+    assert 1000 < np.count_nonzero(shortcut) < np.count_nonzero(far)  # some far cells, not all
+    cells = np.nonzero(shortcut[:, 0])
+    assert far[cells].all() and np.all(targets[:, 0][cells] > 0) and np.all(targets[:, 0][cells] < grid.size - 1)
+    assert np.all(full[shortcut] < 0.25e-14)
+    np.testing.assert_allclose(fast[shortcut], full[shortcut], rtol=1e-13, atol=0)
