@@ -45,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from srchain._threads import over_threads
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
@@ -167,24 +168,14 @@ def sr_law(x, g, alpha, vp, t, e, valid, limit):
     many). Returns ``(probs, wide)``: the *wide* cells, whose gaps on both sides are at most ``limit`` (those of
     :func:`srchain.grid_wide._wide_cells`' quadrature), are left at 0 and listed in ``wide`` as ``(rows,
     columns)``, row-major."""
-    import numba
-
     n, W = t.shape
     out = np.zeros((n, W))
     mark = np.zeros((n, W), dtype=np.bool_)
-    parts = max(1, min(numba.get_num_threads(), n, n * W // _CELLS_PER_THREAD))
-    cuts = [n * p // parts for p in range(parts + 1)]
-    if parts == 1:
-        _sr_law_rows(x, g, alpha, vp, t, e, valid, limit, out, mark, 0, n)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(parts - 1) as ex:  # the kernel releases the GIL
-            args = (x, g, alpha, vp, t, e, valid, limit, out, mark)
-            futs = [ex.submit(_sr_law_rows, *args, cuts[p], cuts[p + 1]) for p in range(1, parts)]
-            _sr_law_rows(*args, cuts[0], cuts[1])
-            for f in futs:
-                f.result()
+    over_threads(
+        lambda i0, i1: _sr_law_rows(x, g, alpha, vp, t, e, valid, limit, out, mark, i0, i1),
+        n,
+        max(1, _CELLS_PER_THREAD // max(W, 1)),
+    )
     return out, np.nonzero(mark)
 
 

@@ -7,10 +7,10 @@ in two compiled passes around NumPy's ``exp`` (:func:`gauss_hat_integrals`), the
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit
 
+from srchain._threads import over_threads
 from srchain.noise import _INV_SQRT_2PI, GaussianNoise
 from srchain.wide_moves import _T, _WT, NODES, _integral
 
@@ -127,18 +127,7 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s, own=None, drop=0.0):
             np.exp(e, out=e)
             _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, wt, pieces, lower, upper)
 
-    parts = max(1, min(numba.get_num_threads(), m // _CELLS_PER_THREAD))
-    cuts = [m * p // parts for p in range(parts + 1)]
-    if parts == 1:
-        part(0, m)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(parts - 1) as ex:  # the kernels and NumPy's exp release the GIL
-            futs = [ex.submit(part, cuts[p], cuts[p + 1]) for p in range(1, parts)]
-            part(cuts[0], cuts[1])
-            for f in futs:
-                f.result()
+    over_threads(part, m, _CELLS_PER_THREAD)
     return a, lower, upper
 
 
