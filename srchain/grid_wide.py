@@ -105,11 +105,12 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s, own=None, drop=0.0):
     from its row's own index ``own[i]``, not at an end of the grid, whose bound ``c_pdf·(H0 + H1)/2`` on the
     probability (the density's peak times the hat's integral) is below ``drop`` (the caller's ``tol/4``). Its
     density is flat across it (``H0 + H1 < 4·drop/c_pdf``), so ``lower = H0·f(a)/2``, ``upper = H1·f(a)/2`` are
-    within ``|a|·H/(3s²)`` relative (about 1e-13 at ``tol`` = 1e-14) of the quadrature. Such an entry is below
-    ``tol`` in every product over coordinates and not a nearest-neighbour move, so it is dropped from T_α whose bits
-    stay the quadrature's; only the sums of the move laws that :func:`srchain.operator_checks.check_move_laws`
-    checks see the difference (it is below 1e-13 of the dropped mass). On bf16 [−4, 10] at α = 0.01 these are the
-    values within about 1.6e-14 of 0, two thirds of the wide cells."""
+    within ``|a|·(H0 + H1)/(3s²)`` relative of the integrals, to first order: below ``32·tol`` (3.2e-13 at ``tol``
+    = 1e-14) wherever ``f(a)`` is not 0 in float64 (``|a| < 38.6·s``). Such an entry is below ``tol`` in every
+    product over coordinates and not a nearest-neighbour move, so it is dropped from T_α, whose bits stay the
+    quadrature's; only the sums of the move laws that :func:`srchain.operator_checks.check_move_laws` checks see the
+    difference (3.2e-13 of the dropped mass at most). On bf16 [−4, 10] at α = 0.01 these are the values within
+    about 1.6e-14 of 0, two thirds of the wide cells."""
     m = r.size
     if own is None:
         own, drop = np.zeros(x.shape[0], dtype=np.int64), 0.0

@@ -145,12 +145,12 @@ def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch)
 
 
 def test_cells_that_t_alpha_drops_take_one_density_and_t_alpha_keeps_its_bits(monkeypatch):
-    """A far cell whose probability is certainly below tol/4 (the density's peak times the hat's integral) takes
-    the density at its centre instead of Gauss–Legendre (srchain.grid_wide.gauss_hat_integrals): within 1e-13
-    relative of the quadrature (|a|·H/(3s²) here ≤ 1e-14, plus rounding), and T_α, which drops it, keeps its bits.
-    fp8-e4m3 on [−0.5, 0.5] at α = 3e11: every cell is wide, and the far cells' probabilities straddle tol (gaps
-    from 2^-9 to 2^-4), so T_α keeps some far cells (quadrature) and drops the others (one density); the ends and
-    the row's own value and neighbours, kept whatever their size, never take the shortcut."""
+    """A far cell whose probability is certainly below tol/4 (the density's peak times the hat's integral) takes the
+    density at its centre instead of Gauss–Legendre (srchain.grid_wide.gauss_hat_integrals): within 1e-13 relative of
+    the quadrature (|a|·(H0 + H1)/(3s²) here ≤ 4e-14, plus rounding), and T_α, which drops it, keeps its bits. fp8-e4m3
+    on [−0.5, 0.5] at α = 3e11: every cell is wide, and the far cells' probabilities straddle tol (gaps from 2^-9 to
+    2^-4), so T_α keeps some far cells (quadrature) and drops the others (one density); the ends and the row's own value
+    and neighbours, kept whatever their size, never take the shortcut."""
     import srchain.grid_chains as gc
 
     domain, alpha = (-0.5, 0.5), 3e11
