@@ -45,11 +45,11 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from srchain._threads import over_threads
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
-from srchain.grid_wide import _arg, _wide_cells
+from srchain.grid_sr import sr_axis_law
+from srchain.grid_wide import _arg
 from srchain.grids import Grid, axis_parity, axis_values
 from srchain.noise import NoiseModel
 from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
@@ -119,13 +119,7 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     vp = _pad(v)
     t = np.clip(tgt, 0, n_v - 1)
     if method == "sr" and bits is None and not noise.is_discrete:
-        # one evaluation of the excess on the window extended by one value each side (targets are consecutive)
-        x = np.ascontiguousarray(x)
-        g = np.ascontiguousarray(g)
-        e = noise.excess(_window_args(x, g, alpha, vp, np.ascontiguousarray(tgt[:, 0]), tgt.shape[1] + 2))
-        std = float(noise.std)
-        probs, wide = sr_law(x, g, alpha, vp, t, e, valid, WIDE * alpha * std if math.isfinite(std) else -1.0)
-        return _wide_cells(noise, x, g, alpha, vp, t, wide, probs, own, 0.25 * tol)
+        return sr_axis_law(noise, x, g, alpha, vp, t, np.ascontiguousarray(tgt[:, 0]), valid, own, tol)
     xx = x[:, None]
     gg = g[:, None]
     at_lo = t == 0
@@ -156,80 +150,6 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
         ge = noise.cdf(b_lo)
     probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
-
-
-#: Window cells from which :func:`sr_law` splits its rows over Numba's threads (about 5 ms of work on one).
-_CELLS_PER_THREAD = 1 << 16
-
-
-def sr_law(x, g, alpha, vp, t, e, valid, limit):
-    """SR's move law along one axis from the excess ``e`` at the window extended by one value each side (see
-    :func:`_sr_law_rows`), its rows split over Numba's threads (each row by one: the bits do not depend on how
-    many). Returns ``(probs, wide)``: the *wide* cells, whose gaps on both sides are at most ``limit`` (those of
-    :func:`srchain.grid_wide._wide_cells`' quadrature), are left at 0 and listed in ``wide`` as ``(rows,
-    columns)``, row-major."""
-    n, W = t.shape
-    out = np.zeros((n, W))
-    mark = np.zeros((n, W), dtype=np.bool_)
-    over_threads(
-        lambda i0, i1: _sr_law_rows(x, g, alpha, vp, t, e, valid, limit, out, mark, i0, i1),
-        n,
-        max(1, _CELLS_PER_THREAD // max(W, 1)),
-    )
-    return out, np.nonzero(mark)
-
-
-@njit(cache=True, nogil=True)
-def _sr_law_rows(x, g, alpha, vp, t, e, valid, limit, out, wide, i0, i1):
-    """SR's move law at the rows ``i0 ≤ i < i1``, into ``out``: per row and target ``v_t`` (the padded values
-    ``vp``), the hat function of the mean step plus the divided second difference of the excess (module
-    docstring), the clipped tails at the ends. Element by element the same floating-point operations as the array
-    form it replaced (so a uniform grid still gives :mod:`srchain.operators`' numbers bit for bit). A valid cell
-    whose gaps are both at most ``limit`` is not computed but marked in ``wide`` (the quadrature's)."""
-    nv = vp.shape[0] - 2
-    W = t.shape[1]
-    for i in range(i0, i1):
-        xi = x[i]
-        ag = alpha * g[i]
-        for w in range(W):
-            if not valid[i, w]:
-                continue
-            c = t[i, w]
-            vm, v0, v1 = vp[c], vp[c + 1], vp[c + 2]
-            h0 = v0 - vm
-            h1 = v1 - v0
-            if max(h0, h1) <= limit:
-                wide[i, w] = True
-                continue
-            em, e0, e1 = e[i, w], e[i, w + 1], e[i, w + 2]
-            if c == 0:  # Pr(Qs ≤ v_0)
-                r_hi = (v1 - xi) / h1 + ag / h1
-                p = min(max(r_hi, 0.0), 1.0) + alpha * (e1 - e0) / h1
-            elif c == nv - 1:  # Pr(Qs ≥ v_{N−1})
-                r_lo = (xi - vm) / h0 - ag / h0
-                p = min(max(r_lo, 0.0), 1.0) + alpha * (em - e0) / h0
-            else:
-                # hat_t(x − αg): r_lo = (y_m − v_{t−1})/h_{t−1}, r_hi = (v_{t+1} − y_m)/h_t (cancellation-free)
-                r_lo = (xi - vm) / h0 - ag / h0
-                r_hi = (v1 - xi) / h1 + ag / h1
-                p = max(0.0, min(r_lo, r_hi)) + alpha * ((em / h0 + e1 / h1) - e0 * (1.0 / h0 + 1.0 / h1))
-            out[i, w] = max(p, 0.0)
-
-
-@njit(cache=True, nogil=True)
-def _window_args(x, g, alpha, vp, first, m):
-    """:func:`_arg` at the ``m`` values ``v_{first−1} …`` of each row's extended window (clipped to the padded
-    values ``vp``), in the same floating-point operations."""
-    n = x.shape[0]
-    nv = vp.shape[0] - 2
-    out = np.empty((n, m))
-    for i in range(n):
-        for w in range(m):
-            c = min(max(first[i] - 1 + w, -1), nv)
-            d = x[i] - vp[c + 1]
-            s = 0.0 if d == 0 else d / alpha
-            out[i, w] = s - g[i]
-    return out
 
 
 def _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits):

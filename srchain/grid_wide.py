@@ -38,7 +38,7 @@ def _wide_cells(noise, x, g, alpha, vp, t, wide, probs, own, drop):
     with :math:`\Pr(\bar\xi \ge a)` (the lowest value) or :math:`\Pr(\bar\xi \le a)` (the highest) in place of the
     half beyond the grid: every term positive, a few ulps relative however small (:mod:`srchain.wide_moves` does the
     same on the fixed lattice). ``wide`` lists those cells as ``(rows, columns)``, row-major
-    (:func:`srchain.grid_chains.sr_law` finds them); other cells keep ``probs``. ``own``: each row's own index on
+    (:func:`srchain.grid_sr.sr_axis_law` finds them); other cells keep ``probs``. ``own``: each row's own index on
     this axis, ``drop``: a bound below which a far cell is certainly dropped from T_α (see
     :func:`gauss_hat_integrals`; 0 for none)."""
     nv = vp.shape[0] - 2

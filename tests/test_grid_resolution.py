@@ -106,9 +106,9 @@ def test_a_move_law_that_does_not_sum_to_one_is_refused_not_renormalised(monkeyp
     # the invariants checked on every lattice build hold on a grid too: with the quadrature switched off (the
     # difference form everywhere, as before it existed) bf16's cells near 0 give laws summing far from 1, and the
     # build refuses them in one line instead of renormalising the rows
-    import srchain.grid_chains as gc
+    import srchain.grid_sr as gs
 
-    monkeypatch.setattr(gc, "WIDE", 0.0)
+    monkeypatch.setattr(gs, "WIDE", 0.0)
     with pytest.raises(SrchainError, match="move law") as e:
         transition_matrix(get_problem("toy", domain=(-1e-3, 1e-3)), NOISE, Grid.of("bf16", (-1e-3, 1e-3)), 0.01)
     assert "\n" not in str(e.value)
@@ -151,15 +151,15 @@ def test_cells_that_t_alpha_drops_take_one_density_and_t_alpha_keeps_its_bits(mo
     on [−0.5, 0.5] at α = 3e11: every cell is wide, and the far cells' probabilities straddle tol (gaps from 2^-9 to
     2^-4), so T_α keeps some far cells (quadrature) and drops the others (one density); the ends and the row's own value
     and neighbours, kept whatever their size, never take the shortcut."""
-    import srchain.grid_chains as gc
+    import srchain.grid_sr as gs
 
     domain, alpha = (-0.5, 0.5), 3e11
     toy = get_problem("toy", domain=domain)
     grid = Grid.of("fp8-e4m3", domain)
     targets, fast, own = grid_move_laws(toy, NOISE, grid, alpha)
     P = transition_matrix(toy, NOISE, grid, alpha).P
-    wide_cells = gc._wide_cells
-    monkeypatch.setattr(gc, "_wide_cells", lambda *args: wide_cells(*args[:-1], 0.0))  # quadrature everywhere
+    wide_cells = gs._wide_cells
+    monkeypatch.setattr(gs, "_wide_cells", lambda *args: wide_cells(*args[:-1], 0.0))  # quadrature everywhere
     _, full, _ = grid_move_laws(toy, NOISE, grid, alpha)
     ref = transition_matrix(toy, NOISE, grid, alpha).P
     assert np.array_equal(P.indptr, ref.indptr) and np.array_equal(P.indices, ref.indices)

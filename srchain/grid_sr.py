@@ -1,0 +1,116 @@
+r"""SR's move law along one axis of a format's grid (Eq. 6 on the grid; :mod:`srchain.grid_chains` has the formula):
+the divided second difference of the noise's excess at the *narrow* cells, the quadrature of
+:mod:`srchain.grid_wide` at the *wide* ones (both gaps at most :data:`srchain.wide_moves.WIDE` · α·std).
+
+The cells are sorted first (:func:`_mark_rows`), so that each is computed one way only, and the excess is evaluated
+only at the window positions that a narrow cell reads: near 0 on bf16 nearly every cell is wide, and the excess of
+the whole window (an ``erfc`` per position) was computed there to be thrown away. Every number that is kept is
+computed by the same operations as before, so T_α keeps its bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from srchain._threads import over_threads
+from srchain.grid_wide import _wide_cells
+from srchain.wide_moves import WIDE
+
+__all__ = ["sr_axis_law"]
+
+#: Window cells per thread of :func:`_mark_rows` and :func:`_sr_law_rows` (about 5 ms of work on one).
+_CELLS_PER_THREAD = 1 << 16
+
+
+def sr_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
+    """SR's move law along one axis: ``probs`` ``(n, W)`` for rows at positions ``x`` with gradients ``g``, targets
+    ``t`` (clipped into the padded values ``vp``; the window of row ``i`` starts at ``first[i]``), ``valid`` cells,
+    each row's own index ``own`` and T_α's ``tol`` (below which :func:`srchain.grid_wide._wide_cells` may shorten
+    the quadrature of a cell that T_α drops)."""
+    x = np.ascontiguousarray(x)
+    g = np.ascontiguousarray(g)
+    n, W = t.shape
+    std = float(noise.std)
+    limit = WIDE * alpha * std if math.isfinite(std) else -1.0  # (no quadrature without a finite std)
+    wide = np.zeros((n, W), dtype=np.bool_)
+    need = np.zeros((n, W + 2), dtype=np.bool_)
+    rows = max(1, _CELLS_PER_THREAD // max(W, 1))
+    over_threads(lambda i0, i1: _mark_rows(vp, t, valid, limit, wide, need, i0, i1), n, rows)
+    # the excess on the window extended by one value each side (targets are consecutive), where it is read
+    at = np.flatnonzero(need)
+    e = np.zeros((n, W + 2))
+    e.ravel()[at] = noise.excess(_window_args_at(x, g, alpha, vp, first, W + 2, at))
+    probs = np.zeros((n, W))
+    over_threads(lambda i0, i1: _sr_law_rows(x, g, alpha, vp, t, e, valid, wide, probs, i0, i1), n, rows)
+    return _wide_cells(noise, x, g, alpha, vp, t, np.nonzero(wide), probs, own, 0.25 * tol)
+
+
+@njit(cache=True, nogil=True)
+def _mark_rows(vp, t, valid, limit, wide, need, i0, i1):
+    """For the rows ``i0 ≤ i < i1``: ``wide[i, w]`` at the valid cells whose gaps are both at most ``limit``, and
+    ``need[i, j]`` at the positions ``j`` of the extended window that the other valid cells read (``w``, ``w + 1``,
+    ``w + 2``)."""
+    W = t.shape[1]
+    for i in range(i0, i1):
+        for w in range(W):
+            if not valid[i, w]:
+                continue
+            c = t[i, w]
+            if max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
+                wide[i, w] = True
+            else:
+                need[i, w] = True
+                need[i, w + 1] = True
+                need[i, w + 2] = True
+
+
+@njit(cache=True, nogil=True)
+def _sr_law_rows(x, g, alpha, vp, t, e, valid, wide, out, i0, i1):
+    """SR's move law at the narrow valid cells of the rows ``i0 ≤ i < i1``, into ``out``: per row and target
+    ``v_t`` (the padded values ``vp``), the hat function of the mean step plus the divided second difference of the
+    excess ``e`` (:mod:`srchain.grid_chains`' docstring), the clipped tails at the ends. Element by element the same
+    floating-point operations as the array form it replaced (so a uniform grid still gives
+    :mod:`srchain.operators`' numbers bit for bit). The ``wide`` cells are left to the quadrature."""
+    nv = vp.shape[0] - 2
+    W = t.shape[1]
+    for i in range(i0, i1):
+        xi = x[i]
+        ag = alpha * g[i]
+        for w in range(W):
+            if not valid[i, w] or wide[i, w]:
+                continue
+            c = t[i, w]
+            vm, v0, v1 = vp[c], vp[c + 1], vp[c + 2]
+            h0 = v0 - vm
+            h1 = v1 - v0
+            em, e0, e1 = e[i, w], e[i, w + 1], e[i, w + 2]
+            if c == 0:  # Pr(Qs ≤ v_0)
+                r_hi = (v1 - xi) / h1 + ag / h1
+                p = min(max(r_hi, 0.0), 1.0) + alpha * (e1 - e0) / h1
+            elif c == nv - 1:  # Pr(Qs ≥ v_{N−1})
+                r_lo = (xi - vm) / h0 - ag / h0
+                p = min(max(r_lo, 0.0), 1.0) + alpha * (em - e0) / h0
+            else:
+                # hat_t(x − αg): r_lo = (y_m − v_{t−1})/h_{t−1}, r_hi = (v_{t+1} − y_m)/h_t (cancellation-free)
+                r_lo = (xi - vm) / h0 - ag / h0
+                r_hi = (v1 - xi) / h1 + ag / h1
+                p = max(0.0, min(r_lo, r_hi)) + alpha * ((em / h0 + e1 / h1) - e0 * (1.0 / h0 + 1.0 / h1))
+            out[i, w] = max(p, 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _window_args_at(x, g, alpha, vp, first, m, at):
+    """:func:`srchain.grid_wide._arg` at the flat positions ``at`` of the rows' extended windows (``m`` values
+    ``v_{first−1} …`` a row, clipped to the padded values ``vp``), in the same floating-point operations."""
+    nv = vp.shape[0] - 2
+    out = np.empty(at.shape[0])
+    for k in range(at.shape[0]):
+        i = at[k] // m
+        c = min(max(first[i] - 1 + at[k] % m, -1), nv)
+        d = x[i] - vp[c + 1]
+        s = 0.0 if d == 0 else d / alpha
+        out[k] = s - g[i]
+    return out
