@@ -25,7 +25,8 @@ probabilities keep their relative accuracy as in :mod:`srchain.operators`; with 
 that module's formula. Where both gaps of a cell are at most :data:`srchain.wide_moves.WIDE` · α·std (bf16
 and fp16 near 0, down to gaps of 9e-41) the differences would be rounding: there the hat function is integrated
 against the noise's density by Gauss–Legendre instead (:mod:`srchain.grid_wide`), as :mod:`srchain.wide_moves` does
-on the lattice. R and k-bit SR, first differences of the CDF, are refused below 2^-30·α·std.
+on the lattice; :mod:`srchain.grid_sr` sorts the cells between the two forms. R and k-bit SR, first differences
+of the CDF, are refused below 2^-30·α·std.
 The ends of the grid carry the clipped tails (the projection the paper assumes).
 
 R (Eq. 4 on the grid) moves to :math:`v_t` when :math:`y` falls between the midpoints around it (ties to even;
