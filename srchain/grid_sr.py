@@ -2,10 +2,10 @@ r"""SR's move law along one axis of a format's grid (Eq. 6 on the grid; :mod:`sr
 the divided second difference of the noise's excess at the *narrow* cells, the quadrature of
 :mod:`srchain.grid_wide` at the *wide* ones (both gaps at most :data:`srchain.wide_moves.WIDE` · α·std).
 
-The cells are sorted first (:func:`_mark_rows`), so that each is computed one way only, and the excess is evaluated
-only at the window positions that a narrow cell reads: near 0 on bf16 nearly every cell is wide, and the excess of
-the whole window (an ``erfc`` per position) was computed there to be thrown away. Every number that is kept is
-computed by the same operations as before, so T_α keeps its bits.
+The cells are sorted first (:func:`_mark_rows`), so that each is computed one way only, and where most are wide the
+excess is evaluated only at the window positions that a narrow cell reads: near 0 on bf16 nearly every cell is wide,
+and the excess of the whole window (an ``erfc`` per position) was computed there to be thrown away. Every number
+that is kept is computed by the same operations as before, so T_α keeps its bits.
 """
 
 from __future__ import annotations
@@ -36,35 +36,45 @@ def sr_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
     std = float(noise.std)
     limit = WIDE * alpha * std if math.isfinite(std) else -1.0  # (no quadrature without a finite std)
     wide = np.zeros((n, W), dtype=np.bool_)
-    need = np.zeros((n, W + 2), dtype=np.bool_)
     rows = max(1, _CELLS_PER_THREAD // max(W, 1))
-    over_threads(lambda i0, i1: _mark_rows(vp, t, valid, limit, wide, need, i0, i1), n, rows)
-    # the excess on the window extended by one value each side (targets are consecutive), where it is read
-    at = np.flatnonzero(need)
-    e = np.zeros((n, W + 2))
-    e.ravel()[at] = noise.excess(_window_args_at(x, g, alpha, vp, first, W + 2, at))
+    over_threads(lambda i0, i1: _mark_rows(vp, t, valid, limit, wide, i0, i1), n, rows)
+    # the excess on the window extended by one value each side (targets are consecutive): everywhere while most
+    # cells are narrow, else only at the positions that a narrow cell reads
+    if 2 * np.count_nonzero(wide) < wide.size:
+        e = noise.excess(_window_args(x, g, alpha, vp, first, W + 2))
+    else:
+        at = np.flatnonzero(_read_by_narrow(wide, valid))
+        e = np.zeros((n, W + 2))
+        e.ravel()[at] = noise.excess(_window_args_at(x, g, alpha, vp, first, W + 2, at))
     probs = np.zeros((n, W))
     over_threads(lambda i0, i1: _sr_law_rows(x, g, alpha, vp, t, e, valid, wide, probs, i0, i1), n, rows)
     return _wide_cells(noise, x, g, alpha, vp, t, np.nonzero(wide), probs, own, 0.25 * tol)
 
 
 @njit(cache=True, nogil=True)
-def _mark_rows(vp, t, valid, limit, wide, need, i0, i1):
-    """For the rows ``i0 ≤ i < i1``: ``wide[i, w]`` at the valid cells whose gaps are both at most ``limit``, and
-    ``need[i, j]`` at the positions ``j`` of the extended window that the other valid cells read (``w``, ``w + 1``,
-    ``w + 2``)."""
+def _mark_rows(vp, t, valid, limit, wide, i0, i1):
+    """``wide[i, w]`` at the valid cells of the rows ``i0 ≤ i < i1`` whose gaps are both at most ``limit``."""
     W = t.shape[1]
     for i in range(i0, i1):
         for w in range(W):
-            if not valid[i, w]:
-                continue
-            c = t[i, w]
-            if max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit:
-                wide[i, w] = True
-            else:
+            if valid[i, w]:
+                c = t[i, w]
+                wide[i, w] = max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit
+
+
+@njit(cache=True, nogil=True)
+def _read_by_narrow(wide, valid):
+    """The positions ``j`` of the extended windows that the valid cells not ``wide`` read (``w``, ``w + 1``,
+    ``w + 2``)."""
+    n, W = wide.shape
+    need = np.zeros((n, W + 2), dtype=np.bool_)
+    for i in range(n):
+        for w in range(W):
+            if valid[i, w] and not wide[i, w]:
                 need[i, w] = True
                 need[i, w + 1] = True
                 need[i, w + 2] = True
+    return need
 
 
 @njit(cache=True, nogil=True)
@@ -102,9 +112,24 @@ def _sr_law_rows(x, g, alpha, vp, t, e, valid, wide, out, i0, i1):
 
 
 @njit(cache=True, nogil=True)
+def _window_args(x, g, alpha, vp, first, m):
+    """:func:`srchain.grid_wide._arg` at the ``m`` values ``v_{first−1} …`` of each row's extended window (clipped to
+    the padded values ``vp``), in the same floating-point operations."""
+    n = x.shape[0]
+    nv = vp.shape[0] - 2
+    out = np.empty((n, m))
+    for i in range(n):
+        for w in range(m):
+            c = min(max(first[i] - 1 + w, -1), nv)
+            d = x[i] - vp[c + 1]
+            s = 0.0 if d == 0 else d / alpha
+            out[i, w] = s - g[i]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _window_args_at(x, g, alpha, vp, first, m, at):
-    """:func:`srchain.grid_wide._arg` at the flat positions ``at`` of the rows' extended windows (``m`` values
-    ``v_{first−1} …`` a row, clipped to the padded values ``vp``), in the same floating-point operations."""
+    """:func:`_window_args` at the flat positions ``at`` of the rows' extended windows only."""
     nv = vp.shape[0] - 2
     out = np.empty(at.shape[0])
     for k in range(at.shape[0]):
