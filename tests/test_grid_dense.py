@@ -108,7 +108,7 @@ def test_the_residual_skips_exactly_the_chunks_where_pi_underflowed(monkeypatch)
         planted[a:b] = 0.0  # two whole chunks
     a, b = chunks[5]
     planted[a : (a + b) // 2] = 0.0  # and half of another, which must still be summed
-    monkeypatch.setattr(dense, "dense_gth_rates", lambda F, threads, progress=False: planted.copy())
+    monkeypatch.setattr(dense, "dense_gth_rates", lambda F, threads, progress=False, order=None: planted.copy())
     calls = []
     rows = gd._rows
     monkeypatch.setattr(gd, "_rows", lambda args, a, b: calls.append((a, b)) or rows(args, a, b))
