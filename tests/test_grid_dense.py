@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from cli_helpers import assert_one_line_error, run
 
 from srchain.errors import SrchainError
@@ -89,6 +90,37 @@ def test_the_same_bits_as_dense_gth_of_the_csr_operator(operator, threads):
     # and the law is the chain's: the sparse solver's to its relative accuracy
     sparse = stationary(operator, method="gth")
     assert np.max(np.abs(res.pi - sparse.pi) / sparse.pi) < 1e-10
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_states_with_few_predecessors_are_eliminated_first(threads):
+    """bf16 around 0, where T_α drops every move into the narrowest cells but their neighbours' (as on [−4, 10],
+    where 21,443 values have 1–2 predecessors): those states go first, and the law is the dense GTH of the CSR T_α
+    so permuted, bit for bit, and the law in the grid's order to GTH's entrywise accuracy."""
+    from srchain.gth.dense import FEW, few_predecessors_first
+
+    domain = (-(2.0**-116), 2.0**-116)
+    toy, grid, alpha, tol = get_problem("toy", domain=domain), Grid.of("bf16", domain), 2.0**-110, 1e-6
+    P = grid_transition_matrix(toy, NOISE, grid, alpha, tol=tol).P.tocsr()
+    off = P - sp.diags(P.diagonal())
+    off.eliminate_zeros()
+    predecessors = np.bincount(off.indices, minlength=grid.size)
+    few = np.flatnonzero(predecessors <= FEW)
+    x = grid.points[:, 0]
+    # the narrowest cells: one block of values around 0, gaps at most 2^-127 on a domain of ±2^-116
+    assert 1000 < few.size < grid.size and np.array_equal(few, np.arange(few[0], few[-1] + 1))
+    assert x[few[0]] < 0.0 < x[few[-1]] and np.abs(x[few]).max() < 2.0**-119
+    order = few_predecessors_first(predecessors)
+    assert order is not None and np.array_equal(order[: few.size], few)
+    res, _, _ = grid_law_dense(toy, NOISE, grid, alpha, tol=tol, threads=threads)
+    want = np.empty(grid.size)
+    want[order] = dense_gth(P[order][:, order], threads=1)
+    assert np.array_equal(res.pi, want)
+    natural = dense_gth(P, threads=1)
+    assert np.array_equal(res.pi > 0, natural > 0)
+    big = natural > 1e-280  # (entries deep in the subnormals keep few significant bits in either order)
+    assert big.sum() > grid.size // 3
+    assert np.max(np.abs(res.pi[big] - natural[big]) / natural[big]) < 1e-11
 
 
 def test_the_residual_skips_exactly_the_chunks_where_pi_underflowed(monkeypatch):
