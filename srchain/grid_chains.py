@@ -376,10 +376,15 @@ def prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits):
     if bits is not None and not noise.is_discrete:
         work = float(np.sum(width)) * grid.dim * 2 * 2**bits
         if work > KBIT_MAX_WORK:
+            k = int(math.log2(KBIT_MAX_WORK / max(work / 2**bits, 1)))  # the most bits within the limit
+            fewer = (
+                f"use fewer --sr-bits (exact up to about k = {k} here), "
+                if k >= 1
+                else "even k = 1 is out of reach: use "
+            )
             raise SrchainError(
                 f"the exact k-bit SR operator needs about {work:.2g} CDF evaluations (2^k per cell and row); "
-                f"use fewer --sr-bits (exact up to about k = {int(math.log2(KBIT_MAX_WORK / max(work / 2**bits, 1)))}"
-                f" here), a smaller grid or a smaller alpha"
+                f"{fewer}a smaller grid or a smaller alpha"
             )
     return alpha, method, bits, grads, chunks, width
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from srchain import SrchainError
-from srchain.grid_chains import grid_transition_matrix, stall_set
+from srchain.grid_chains import grid_transition_matrix, prepare_rows, stall_set
 from srchain.grids import Grid
 from srchain.lattice import Lattice
 from srchain.mixing import mixing_time
@@ -212,8 +212,12 @@ def test_grid_errors():
         transition_matrix(toy, make_noise("gaussian", 1.0), grid, 0.1, "r", sr_bits=4)
     with pytest.raises(SrchainError, match="1 to 32"):
         transition_matrix(toy, make_noise("gaussian", 1.0), grid, 0.1, "sr", sr_bits=0)
-    with pytest.raises(SrchainError, match="CDF evaluations"):
+    with pytest.raises(SrchainError, match=r"CDF evaluations.*exact up to about k = \d+ here"):
         transition_matrix(toy, make_noise("gaussian", 1.0), grid, 0.1, "sr", sr_bits=30)
+    # a grid whose windows are so wide that even one random bit is out of reach says so (no k below 1)
+    with pytest.raises(SrchainError, match="even k = 1 is out of reach") as err:
+        prepare_rows(toy, make_noise("gaussian", 2.0), Grid.of("bf16", (-4.0, 10.0)), 0.01, "sr", 1e-14, 4)
+    assert "k = -" not in str(err.value)
     big = Grid.of("bf16", toy.domain)
     with pytest.raises(SrchainError, match="memory|GiB|bytes"):
         transition_matrix(toy, make_noise("gaussian", 2.0), big, 0.1, "sr", max_bytes=2**30)
