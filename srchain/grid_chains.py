@@ -25,8 +25,9 @@ probabilities keep their relative accuracy as in :mod:`srchain.operators`; with 
 that module's formula. Where both gaps of a cell are at most :data:`srchain.wide_moves.WIDE` · α·std (bf16
 and fp16 near 0, down to gaps of 9e-41) the differences would be rounding: there the hat function is integrated
 against the noise's density by Gauss–Legendre instead (:mod:`srchain.grid_wide`), as :mod:`srchain.wide_moves` does
-on the lattice; :mod:`srchain.grid_sr` sorts the cells between the two forms. R and k-bit SR, first differences
-of the CDF, are refused below 2^-30·α·std.
+on the lattice; :mod:`srchain.grid_sr` sorts the cells between the two forms. R integrates the density over its
+rounding cells at most WIDE·α·std wide (:mod:`srchain.grid_r`); k-bit SR, first differences of the CDF, is refused
+below 2^-30·α·std.
 The ends of the grid carry the clipped tails (the projection the paper assumes).
 
 R (Eq. 4 on the grid) moves to :math:`v_t` when :math:`y` falls between the midpoints around it (ties to even;
@@ -49,6 +50,7 @@ from numba import njit
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
+from srchain.grid_r import r_narrow_cells
 from srchain.grid_sr import sr_axis_law
 from srchain.grid_wide import _arg
 from srchain.grids import Grid, axis_parity, axis_values
@@ -134,6 +136,7 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
         sf, cdf = noise.sf(b), noise.cdf(b)
         b_hi = b[:, 1:]
         exact = np.where(b_hi > 0, sf[:, 1:] - sf[:, :-1], cdf[:, :-1] - cdf[:, 1:])
+        exact = r_narrow_cells(noise, exact, b_hi, vp, t, alpha, valid & ~at_lo & ~at_hi)  # quadrature where narrow
         probs = np.where(at_lo, sf[:, 1:], np.where(at_hi, cdf[:, :-1], exact))
         return np.where(valid, np.maximum(probs, 0.0), 0.0)
     vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
@@ -325,18 +328,19 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
 
 #: SR's move law is a divided *second* difference of the excess at gaps ``h``: its rounding error relative to a
 #: cell's probability is about ``4 eps (α·std/h)²`` (the excess is O(std), the cell's mass O(h/(α·std))), 6e-5 at
-#: ``h = 2^-18·α·std`` and falling as ``h²``; at bf16's gaps near 0 (9.2e-41) it is all rounding. R and k-bit SR
-#: take first differences of the CDF: ``eps·α·std/h``, 2.4e-7 at ``2^-30·α·std``.
+#: ``h = 2^-18·α·std`` and falling as ``h²``; at bf16's gaps near 0 (9.2e-41) it is all rounding. k-bit SR
+#: takes first differences of the CDF: ``eps·α·std/h``, 2.4e-7 at ``2^-30·α·std`` (R integrates the density there).
 _RESOLVE_SR = 2.0**-18
 _RESOLVE_FIRST = 2.0**-30
 
 
 def _check_resolvable(noise: NoiseModel, grid, alpha, method, bits) -> None:
     """Refuse a grid whose gaps are too fine for float64 to resolve the move law at this α where no quadrature takes
-    over: R and k-bit SR (first differences of the CDF) on a grid holding 0 in bf16 or fp16 (gaps down to 9e-41 or
+    over: k-bit SR (first differences of the CDF) on a grid holding 0 in bf16 or fp16 (gaps down to 9e-41 or
     6e-8); for SR, only a tiny gap next to one wider than :data:`srchain.wide_moves.WIDE` · α·std (possible on
-    :meth:`Grid.from_values` grids, never on a format's, whose neighbouring gaps differ by at most 2×)."""
-    if noise.is_discrete:
+    :meth:`Grid.from_values` grids, never on a format's, whose neighbouring gaps differ by at most 2×). R integrates
+    the density over its narrow rounding cells (:mod:`srchain.grid_r`) and is never refused."""
+    if noise.is_discrete or method == "r":
         return
     std = float(noise.std)
     if not math.isfinite(std):
@@ -411,7 +415,7 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
     SrchainError
         The estimated memory exceeds ``max_bytes``, k-bit SR's staircase would need more than
         :data:`KBIT_MAX_WORK` CDF evaluations, or the grid's smallest gap is below :data:`_RESOLVE_SR` ·α·std
-        (:data:`_RESOLVE_FIRST` for R and k-bit SR), where float64 cannot resolve the move law's differences.
+        (:data:`_RESOLVE_FIRST` for k-bit SR), where float64 cannot resolve the move law's differences.
     """
     from srchain.operators import Operator
 

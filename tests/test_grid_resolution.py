@@ -1,12 +1,13 @@
-"""T_α on grids whose gaps are far below α·std (bf16/fp16 near 0): SR by quadrature, R and k-bit SR refused.
+"""T_α on grids whose gaps are far below α·std (bf16/fp16 near 0): SR and R by quadrature, k-bit SR refused.
 
 SR's move law on a grid is a divided second difference of the noise's excess over gaps ``h``; its rounding error
 relative to a cell's mass is about ``4 eps (α·std/h)²``. bf16's values near 0 are 9.2e-41 apart: there the
 differences were all rounding (on [−1e-3, 1e-3] at α = 0.01 a row's law summed to 1,112 before it was
 renormalised). Cells whose gaps are both at most WIDE·α·std now integrate the hat function against the noise's
-density (as srchain.wide_moves does on the fixed lattice); checked here against adaptive quadrature. R and k-bit SR
-take first differences of the CDF and have no such form on a grid: below 2^-30·α·std they are refused in one line.
-"""
+density (as srchain.wide_moves does on the fixed lattice); checked here against adaptive quadrature. R's law, a first
+difference of the CDF (error ``eps·α·std/h``), integrates the density over its narrow rounding cells
+(srchain.grid_r), checked the same way; k-bit SR has no such form on a grid: below 2^-30·α·std it is refused in one
+line."""
 
 import numpy as np
 import pytest
@@ -26,9 +27,8 @@ NOISE = make_noise("gaussian", 2.0)
 @pytest.mark.parametrize(
     "fmt,domain,alpha,method,bits",
     [
-        ("bf16", (1e-38, 1e-36), 0.01, "r", None),
-        ("bf16", (1e-30, 1e-28), 0.1, "r", None),
         ("bf16", (1e-38, 1e-36), 0.01, "sr", 4),
+        ("bf16", (1e-30, 1e-28), 0.1, "sr", 1),
     ],
 )
 def test_first_differences_on_too_fine_a_grid_are_refused_in_one_line(fmt, domain, alpha, method, bits):
@@ -43,7 +43,7 @@ def test_cli_refuses_it_with_exit_status_2(capsys):
 
     # bf16 on [1e-38, 1e-36]: 830 values (small enough for the memory check), 9.2e-41 apart at the bottom
     code = main(
-        ["stationary", "--format", "bf16", "--domain", "1e-38", "1e-36", "--method", "r", "--alpha", "0.01", "--quiet"]
+        ["stationary", "--format", "bf16", "--domain", "1e-38", "1e-36", "--sr-bits", "4", "--alpha", "0.01", "--quiet"]
     )
     assert code == 2
     assert "too fine for float64" in capsys.readouterr().err
@@ -172,3 +172,53 @@ def test_cells_that_t_alpha_drops_take_one_density_and_t_alpha_keeps_its_bits(mo
     assert far[cells].all() and np.all(targets[:, 0][cells] > 0) and np.all(targets[:, 0][cells] < grid.size - 1)
     assert np.all(full[shortcut] < 0.25e-14)
     np.testing.assert_allclose(fast[shortcut], full[shortcut], rtol=1e-13, atol=0)
+
+
+def _r_reference(noise, x, g, alpha, v, c):
+    """Pr(Qd(y) = v_c) for an interior value: the step's density over the rounding cell between the midpoints, by
+    adaptive quadrature (split at the density's kink at ξ̄ = 0 where it lies inside)."""
+    lo, hi = 0.5 * (v[c - 1] + v[c]), 0.5 * (v[c] + v[c + 1])
+    kink = x - alpha * g  # y at ξ̄ = 0
+
+    def f(y):
+        return float(noise.pdf(np.array((x - y) / alpha - g))) / alpha
+
+    points = [kink] if lo < kink < hi else None
+    return quad(f, lo, hi, points=points, epsabs=0, epsrel=1e-13)[0]
+
+
+@pytest.mark.parametrize(
+    "noise,fmt,domain,alpha",
+    [
+        (NOISE, "bf16", (1e-38, 1e-36), 0.01),  # gaps 9.2e-41 … 7.4e-39: the midpoint rule, exact to rounding
+        (NOISE, "bf16", (-(2.0**-120), 2.0**-120), 2.0**-110),  # both signs, Gauss–Legendre and the midpoint rule
+        # the step's spread (2^-99) as wide as the domain: cells near 2^-125 take the midpoint rule where the
+        # density's slope is O(1) (a left-point rule would be off by ~1e-9 there)
+        (NOISE, "bf16", (2.0**-125, 2.0**-100), 2.0**-100),
+        (NOISE, "fp16", (1e-7, 1e-5), 1e-4),  # subnormals 6e-8 apart, the step's spread 2e-4
+        (NOISE, "fp16", (1e-7, 1e-5), 0.9 * 6e-8 / (WIDE * 2.0)),  # cells just above WIDE·α·std: the CDF differences
+        (make_noise("laplace", 2.0), "bf16", (-(2.0**-120), 2.0**-120), 2.0**-110),  # a kink: Gauss–Legendre, split
+    ],
+)
+def test_r_law_on_very_fine_gaps_keeps_its_relative_accuracy(noise, fmt, domain, alpha):
+    """R was refused below 2^-30·α·std (its CDF differences were rounding); now every interior cell's mass matches
+    adaptive quadrature. Tolerance: the midpoint rule's error is below 2^-52/24 relative, Gauss–Legendre's a few
+    ulps, the differences' at most 64 eps ≈ 1.4e-14 at the threshold; 1e-11 leaves room for the reference's own
+    1e-13 and the rounding of the step's offsets (about eps·|b|² relative)."""
+    toy = get_problem("toy", domain=domain)
+    grid = Grid.of(fmt, domain)
+    v = grid.points[:, 0]
+    op = transition_matrix(toy, noise, grid, alpha, "r")  # accepted
+    assert op.dropped_mass < 1e-12
+    rows = np.array([0, v.size // 3, v.size // 2, v.size - 1])
+    targets, probs, _ = grid_move_laws(toy, noise, grid, alpha, "r", rows=rows)
+    checked = 0
+    for r, i in enumerate(rows):
+        law = np.where(targets[r, 0] >= 0, probs[r, 0], 0.0)
+        assert abs(law.sum() - 1.0) < 1e-12
+        cells = np.flatnonzero((targets[r, 0] > 0) & (targets[r, 0] < v.size - 1))
+        for w in np.unique(np.r_[cells[:3], cells[-3:], cells[:: max(1, cells.size // 25)]]):
+            want = _r_reference(noise, v[i], 2.0 * v[i], alpha, v, targets[r, 0, w])  # objective (8): f'(w) = 2w
+            assert probs[r, 0, w] == pytest.approx(want, rel=1e-11, abs=1e-300)
+            checked += 1
+    assert checked > 60
