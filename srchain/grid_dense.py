@@ -1,21 +1,28 @@
-r"""The stationary law of a chain on a format's grid whose rows are dense: T_α's rates assembled straight into an
-``n × n`` array and solved by dense GTH.
+r"""The stationary law of a chain on a format's grid whose rows are dense: T_α's rates assembled straight into a
+dense array and solved by dense GTH.
 
 On a 1-D grid holding 0 in bf16 or fp16 the move windows of the states near 0 span nearly every state (bf16 on
 [−4, 10]: 33,185 values, about 10,000 entries kept per row): eliminating any state fills its whole window, so the
 sparse solvers' factor is dense anyway, and T_α in CSR (12 bytes an entry, 40 while it is assembled) plus that fill
-needs 23–29 GiB there, against 8.2 GiB for the dense array of rates. Here each chunk of rows is assembled and checked
-exactly as :func:`srchain.grid_chains.grid_transition_matrix` does (the same entries, bit for bit) and scattered
-into the array; its diagonal is dropped (GTH never reads it) and the law is
-:func:`srchain.gth.dense.dense_gth_rates`', in the order of :func:`srchain.gth.dense.few_predecessors_first`: the
-states that few others move to first (the same bits as :func:`srchain.gth.dense_gth` of the CSR T_α so permuted, on
-any number of threads). On bf16 [−4, 10] those are the 21,443 values within 1e-13 of 0 (only their neighbours
-reach them: T_α drops the other moves to so narrow a cell) and 101 coarse ones at the ends; each costs a few rows'
-update, where in the grid's order the ~11,600 values around them, eliminated before them, fill every row and cost
-the full ``n³/3`` (at α = 0.01: 10.7 s with the permutation against 63–75 s). The residual
-:math:`\|\pi P - \pi\|_1` is computed by assembling the rows once more, a chunk at a time, since the elimination
-overwrites the array; a chunk whose rows all have π = 0 (underflowed: most of bf16's
-values near 0) adds exactly +0 to πP and is skipped.
+needs 23–29 GiB there. Here each chunk of rows is assembled and checked exactly as
+:func:`srchain.grid_chains.grid_transition_matrix` does (the same entries, bit for bit) and scattered into a dense
+array (its diagonal dropped: GTH never reads it), one of two ways:
+
+* **Values reached from their neighbours only first** (:func:`thin_states`: a bound on the noise's density
+  certifies that T_α drops every other move to them; on bf16 [−4, 10] at α = 0.01 the 21,4xx values within ~1e-13
+  of 0). Their rates to the other values go into an ``n × K`` array and their rates to one another into short
+  lists; :func:`srchain.gth.thin.thin_first_law` eliminates them first, each updating a few rows, then the dense
+  core of ``K`` values: the same bits as :func:`srchain.gth.dense_gth` of the CSR T_α with those values first, in
+  ``8·n·K`` bytes (3.1 against 8.8 GB there).
+* **Otherwise the n × n array**, solved by :func:`srchain.gth.dense.dense_gth_rates` in the order of
+  :func:`srchain.gth.dense.few_predecessors_first`: the states that few others move to first (the same bits as
+  :func:`srchain.gth.dense_gth` of the CSR T_α so permuted, on any number of threads). In the grid's order the
+  ~11,600 values around the narrow ones, eliminated before them, fill every row and cost the full ``n³/3`` (on bf16
+  [−4, 10] at α = 0.01: 63–75 s against 10.7 s with the permutation).
+
+The residual :math:`\|\pi P - \pi\|_1` is computed by assembling the rows once more, a chunk at a time, since the
+elimination overwrites the array; a chunk whose rows all have π = 0 (underflowed: most of bf16's values near 0) adds
+exactly +0 to πP and is skipped.
 
 :func:`law_route` says which route a law takes: this one where its memory is smaller than the sparse route's
 estimate (:func:`srchain.grid_chains.grid_estimate`), the CSR operator and the stationary solvers otherwise.
@@ -42,7 +49,7 @@ if TYPE_CHECKING:
     from srchain.problems import Problem
     from srchain.stationary import StationaryResult
 
-__all__ = ["dense_bytes", "route_bytes", "law_route", "grid_law_dense"]
+__all__ = ["dense_bytes", "thin_bytes", "thin_states", "route_bytes", "law_route", "grid_law_dense"]
 
 #: A progress bar (on a terminal) for the elimination of this many states or more (about 6 s on 2 cores).
 _BAR_STATES = 8000
@@ -62,7 +69,10 @@ def route_bytes(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=Non
     assembly, :func:`srchain.grid_chains.grid_estimate`, and the solver's relabelled copy) for a law on ``grid``.
     Nothing of size ``n × window`` is allocated."""
     need, nnz, tables = grid_estimate(problem, noise, grid, alpha, method, tol, sr_bits, with_tables=True)
-    return dense_bytes(grid.size, tables), float(need) + 12.0 * nnz
+    thin = thin_states(noise, grid, float(alpha), tol)
+    T = 0 if thin is None else int(thin.sum())
+    dense = thin_bytes(grid.size, T, tables) if T else dense_bytes(grid.size, tables)
+    return dense, float(need) + 12.0 * nnz
 
 
 def law_route(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, solver="auto") -> tuple[str, float]:
@@ -105,6 +115,81 @@ def _rows(args, a, b):
     return block, dr
 
 
+def thin_states(noise, grid, alpha: float, tol: float) -> np.ndarray | None:
+    """The values of a 1-D grid that T_α certainly reaches from their neighbours only (a boolean mask), or None
+    where no bound on the noise's density is known. Any rule moves to ``v_c`` only from a step landing in
+    ``[v_{c−1}, v_{c+1}]``, of probability at most ``f_max·(v_{c+1} − v_{c−1})/α`` (``f_max`` the density's peak,
+    at 0 for the Gaussian, Laplace and Student-t noises); below ``tol/2`` that entry is dropped from every row but a
+    nearest neighbour's (:func:`srchain.assemble._assemble`). The ends (which carry the tails) never are."""
+    from srchain.noise import GaussianNoise, LaplaceNoise, StudentTNoise
+
+    if type(noise) not in (GaussianNoise, LaplaceNoise, StudentTNoise) or grid.dim != 1:
+        return None
+    v = grid.points[:, 0]
+    thin = np.zeros(v.size, dtype=bool)
+    thin[1:-1] = float(noise.pdf(0.0)) * ((v[2:] - v[:-2]) / alpha) < tol / 2
+    return thin
+
+
+def thin_bytes(n: int, thin: int, tables: float = CHUNK_BYTES) -> float:
+    """Memory of :func:`grid_law_dense` on ``n`` states of which ``thin`` are eliminated first from lists
+    (:mod:`srchain.gth.thin`): the ``n × (n − thin)`` rates to the core, the lists, one chunk's tables and rows."""
+    from srchain.gth.thin import CAP
+
+    return 8.0 * n * (n - thin) + 16.0 * n * CAP + 1.5 * tables + 96.0 * n
+
+
+def _law_thin_first(args, chunks, thin, n, threads, say):
+    """The law by :func:`srchain.gth.thin.thin_first_law`: T_α's rows scattered by position (the thin values
+    first, then the core, each in grid order), rates to the core into ``G``, to a thin value into its row's list.
+    Returns ``(pi, nnz, dropped, loops)``, or None where an entry to a thin value comes from beyond its neighbours
+    or a list outgrows its capacity (then the caller takes the dense route)."""
+    from srchain.gth.thin import CAP, thin_first_law
+
+    T = int(thin.sum())
+    order = np.r_[np.flatnonzero(thin), np.flatnonzero(~thin)]
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    K = n - T
+    say(f"assembling T_alpha's rates: {T} values reached from their neighbours only, {K} others")
+    G = np.zeros((n, K))
+    ocol = np.zeros((n, CAP), dtype=np.int64)
+    oval = np.zeros((n, CAP))
+    ocnt = np.zeros(n, dtype=np.int64)
+    nnz, dropped, loops = 0, 0.0, 0
+    for a, b in _bar(chunks, n, "T_alpha's rates"):
+        block, dr = _rows(args, a, b)
+        rows = np.repeat(np.arange(a, b), np.diff(block.indptr))
+        cols = block.indices
+        loops += int(np.count_nonzero(cols == rows))
+        to_core = ~thin[cols] & (cols != rows)
+        G[pos[rows[to_core]], pos[cols[to_core]] - T] = block.data[to_core]
+        to_thin = np.flatnonzero(thin[cols] & (cols != rows))
+        if np.any(np.abs(cols[to_thin] - rows[to_thin]) > 1):
+            return None  # (the bound says this cannot happen)
+        if not _append(ocol, oval, ocnt, pos[rows[to_thin]], pos[cols[to_thin]], block.data[to_thin]):
+            return None
+        nnz += block.nnz
+        dropped = max(dropped, dr)
+    if loops == 0:
+        return np.zeros(0), nnz, dropped, loops
+    say(f"eliminating {T} values from lists, then a dense core of {K} (GTH)")
+    pi_pos = thin_first_law(G, T, ocol, oval, ocnt, threads, progress=n >= _BAR_STATES)
+    if pi_pos is None:
+        return None
+    return pi_pos[pos], nnz, dropped, loops
+
+
+def _append(ocol, oval, ocnt, r, c, d) -> bool:
+    """Append the entries ``(r, c, d)`` to the rows' lists; False if one would outgrow them."""
+    for i, j, x in zip(r.tolist(), c.tolist(), d.tolist(), strict=True):
+        if ocnt[i] == ocol.shape[1]:
+            return False
+        ocol[i, ocnt[i]], oval[i, ocnt[i]] = j, x
+        ocnt[i] += 1
+    return True
+
+
 def grid_law_dense(
     problem: Problem,
     noise: NoiseModel,
@@ -118,14 +203,15 @@ def grid_law_dense(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[StationaryResult, int, float]:
     r"""The stationary law :math:`\pi_\alpha` of SR (Eq. 6 on the grid), SR with ``sr_bits`` random bits or R on
-    ``grid``, by dense GTH on T_α's rates assembled as an ``n × n`` array (see the module docstring).
+    ``grid``, by dense GTH on T_α's rates assembled as a dense array (``n × n``, or ``n × K`` with the values that
+    only their neighbours reach in lists: see the module docstring).
 
     Parameters
     ----------
     problem, noise, grid, alpha, method, tol, sr_bits
         As :func:`srchain.grid_chains.grid_transition_matrix`.
     max_bytes : float, optional
-        Refuse (before allocating) when :func:`dense_bytes` exceeds it.
+        Refuse (before allocating) when the route's memory (:func:`thin_bytes` or :func:`dense_bytes`) exceeds it.
     threads : int, optional
         Threads of the elimination (default: the CPUs this process may use, at most 16); the law's bits do not
         depend on it.
@@ -146,20 +232,26 @@ def grid_law_dense(
         without a self-loop (its aperiodicity is not checked here); a zero pivot (reducible, or its rates underflow).
     """
     from srchain.gth.dense import dense_gth_rates, few_predecessors_first
-    from srchain.stationary import StationaryResult  # noqa: F811 - the class at run time
 
     t0 = time.perf_counter()
     n = grid.size
+    alpha, method, bits, grads, chunks = _chunks_of(problem, noise, grid, alpha, method, tol, sr_bits)
+    thin = thin_states(noise, grid, alpha, tol)
+    T = 0 if thin is None else int(thin.sum())
     check_memory(
-        dense_bytes(n),
+        thin_bytes(n, T) if T else dense_bytes(n),
         max_bytes,
         f"the dense rates of T_alpha on the {getattr(grid, 'format', 'fixed')} grid of {n:.3g} states "
-        f"({format_bytes(8.0 * n * n)} for the array)",
+        f"({format_bytes(8.0 * n * (n - T))} for the array)",
         "use a smaller domain (the grid is finest near 0), a coarser format or a smaller alpha",
     )
-    alpha, method, bits, grads, chunks = _chunks_of(problem, noise, grid, alpha, method, tol, sr_bits)
     args = (problem, noise, grid, alpha, method, tol, grads, bits)
     say = progress or (lambda text: None)
+    done = _law_thin_first(args, chunks, thin, n, threads, say) if T else None
+    if done is not None:
+        pi, nnz, dropped, loops = done
+        _check_rows(dropped, loops, alpha)
+        return _result(args, chunks, pi, nnz, dropped, t0, say)
     say(f"assembling T_alpha's {n} x {n} rates")
     F = np.zeros((n, n))
     nnz, dropped, loops = 0, 0.0, 0
@@ -174,15 +266,28 @@ def grid_law_dense(
         predecessors += np.bincount(block.indices[block.indices != rows], minlength=n)
         nnz += block.nnz
         dropped = max(dropped, dr)
+    _check_rows(dropped, loops, alpha)
+    order = few_predecessors_first(predecessors)
+    say(f"eliminating {n} states (dense GTH{'' if order is None else ', those with few predecessors first'})")
+    pi = dense_gth_rates(F, threads, progress=n >= _BAR_STATES, order=order)  # (a format's grid: at least 2 values)
+    del F
+    return _result(args, chunks, pi, nnz, dropped, t0, say)
+
+
+def _check_rows(dropped, loops, alpha):
     check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
     if loops == 0:
         raise SrchainError(
             "T_alpha has no self-loop, so the dense route cannot vouch for its aperiodicity; use --solver gth"
         )
-    order = few_predecessors_first(predecessors)
-    say(f"eliminating {n} states (dense GTH{'' if order is None else ', those with few predecessors first'})")
-    pi = dense_gth_rates(F, threads, progress=n >= _BAR_STATES, order=order)  # (a format's grid: at least 2 values)
-    del F
+
+
+def _result(args, chunks, pi, nnz, dropped, t0, say):
+    """``(result, nnz, dropped)`` with the residual ``‖πP − π‖₁`` from the rows assembled once more (a chunk whose
+    π is 0 on every row adds exactly +0 and is skipped)."""
+    from srchain.stationary import StationaryResult  # noqa: F811 - the class at run time
+
+    n = pi.size
     say("the residual")
     flow = np.zeros(n)
     for a, b in _bar(chunks, n, "residual"):

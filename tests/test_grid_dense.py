@@ -92,15 +92,22 @@ def test_the_same_bits_as_dense_gth_of_the_csr_operator(operator, threads):
     assert np.max(np.abs(res.pi - sparse.pi) / sparse.pi) < 1e-10
 
 
+# bf16 around 0 at a tol where T_α drops every move into the narrowest cells but their neighbours' (as on [−4, 10],
+# where 21,443 values have 1–2 predecessors)
+BF_DOMAIN = (-(2.0**-116), 2.0**-116)
+BF_TOY, BF_GRID, BF_ALPHA, BF_TOL = get_problem("toy", domain=BF_DOMAIN), Grid.of("bf16", BF_DOMAIN), 2.0**-110, 1e-6
+
+
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_states_with_few_predecessors_are_eliminated_first(threads):
-    """bf16 around 0, where T_α drops every move into the narrowest cells but their neighbours' (as on [−4, 10],
-    where 21,443 values have 1–2 predecessors): those states go first, and the law is the dense GTH of the CSR T_α
-    so permuted, bit for bit, and the law in the grid's order to GTH's entrywise accuracy."""
+def test_the_states_with_few_predecessors_are_eliminated_first(threads, monkeypatch):
+    """Without a bound on the density that certifies them (srchain.grid_dense.thin_states gives none here), the
+    states with few predecessors go first in the dense array: the law is the dense GTH of the CSR T_α so permuted,
+    bit for bit, and the law in the grid's order to GTH's entrywise accuracy."""
+    import srchain.grid_dense as gd
     from srchain.gth.dense import FEW, few_predecessors_first
 
-    domain = (-(2.0**-116), 2.0**-116)
-    toy, grid, alpha, tol = get_problem("toy", domain=domain), Grid.of("bf16", domain), 2.0**-110, 1e-6
+    monkeypatch.setattr(gd, "thin_states", lambda *a: None)
+    toy, grid, alpha, tol = BF_TOY, BF_GRID, BF_ALPHA, BF_TOL
     P = grid_transition_matrix(toy, NOISE, grid, alpha, tol=tol).P.tocsr()
     off = P - sp.diags(P.diagonal())
     off.eliminate_zeros()
@@ -121,6 +128,69 @@ def test_the_states_with_few_predecessors_are_eliminated_first(threads):
     big = natural > 1e-280  # (entries deep in the subnormals keep few significant bits in either order)
     assert big.sum() > grid.size // 3
     assert np.max(np.abs(res.pi[big] - natural[big]) / natural[big]) < 1e-11
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(threads):
+    """The values that the density's peak certifies T_α reaches from their neighbours only (thin_states) go first,
+    their rates in short lists and the rest in an n × K array (srchain.gth.thin): the law is the dense GTH of the
+    CSR T_α with those values first, bit for bit (measured here), in less memory than the dense route's."""
+    from srchain.grid_dense import dense_bytes, thin_bytes, thin_states
+
+    P = grid_transition_matrix(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL).P.tocsr()
+    n = BF_GRID.size
+    thin = thin_states(NOISE, BF_GRID, BF_ALPHA, BF_TOL)
+    T = int(thin.sum())
+    assert 1000 < T < n - 1000
+    # the certificate holds: every entry to a thin value comes from a neighbour (or is its self-loop)
+    coo = P.tocoo()
+    assert np.all(np.abs(coo.row - coo.col)[thin[coo.col]] <= 1)
+    order = np.r_[np.flatnonzero(thin), np.flatnonzero(~thin)]
+    want = np.empty(n)
+    want[order] = dense_gth(P[order][:, order], threads=1)
+    res, nnz, dropped = grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL, threads=threads)
+    assert np.array_equal(res.pi, want) and nnz == P.nnz and res.residual < 1e-14
+    assert thin_bytes(n, T, tables=0) < 0.6 * dense_bytes(n, tables=0)  # (n − T)/n = 0.55 here
+    # another noise with a peak at 0 has its certificate too; a grid's ends never are thin
+    lap = thin_states(make_noise("laplace", 2.0), BF_GRID, BF_ALPHA, BF_TOL)
+    assert lap is not None and not lap[0] and not lap[-1] and lap.sum() > 1000
+
+
+def test_thin_elimination_gives_the_dense_eliminations_censored_rates():
+    """srchain.gth.thin eliminates the thin values with the dense kernel's operations, entry by entry: the core's
+    censored rates it leaves are those of front_eliminate on the permuted n × n array, bit for bit."""
+    from srchain.grid_dense import thin_states
+    from srchain.gth.front import front_eliminate
+    from srchain.gth.thin import CAP, _eliminate_thin, _in_lists
+
+    P = grid_transition_matrix(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL).P.tocsr()
+    n = BF_GRID.size
+    thin = thin_states(NOISE, BF_GRID, BF_ALPHA, BF_TOL)
+    T = int(thin.sum())
+    order = np.r_[np.flatnonzero(thin), np.flatnonzero(~thin)]
+    Q = P[order][:, order].tocsr()
+    Q.setdiag(0)
+    Q.eliminate_zeros()
+    F = Q.toarray()
+    coo = Q.tocoo()
+    core = coo.col >= T
+    G = np.zeros((n, n - T))
+    G[coo.row[core], coo.col[core] - T] = coo.data[core]
+    ocol, oval, ocnt = np.zeros((n, CAP), np.int64), np.zeros((n, CAP)), np.zeros(n, np.int64)
+    for r, c, d in zip(coo.row[~core], coo.col[~core], coo.data[~core], strict=True):
+        ocol[r, ocnt[r]], oval[r, ocnt[r]] = c, d
+        ocnt[r] += 1
+    irow, icnt = np.empty((T, CAP), np.int64), np.zeros(T, np.int64)
+    assert _in_lists(ocol, ocnt, irow, icnt)
+    fidx, fcnt = np.empty((T, CAP + 1), np.int32), np.empty(T, np.int64)
+    assert _eliminate_thin(G, T, ocol, oval, ocnt, irow, icnt, fidx, fcnt) == 0
+    assert front_eliminate(F, T) == 0
+    assert np.array_equal(G[T:], F[T:, T:])
+    # and each thin value's multipliers are the dense factor's column below it
+    for p in range(0, T, 97):
+        rows = fidx[p, 1 : fcnt[p]]
+        assert np.array_equal(G[p, 1 : fcnt[p]], F[rows, p])
+        assert np.count_nonzero(F[p + 1 :, p]) == rows.size
 
 
 def test_the_residual_skips_exactly_the_chunks_where_pi_underflowed(monkeypatch):

@@ -23,7 +23,7 @@ from srchain.gth.front import front_eliminate, front_eliminate_split
 from srchain.gth.multifrontal import Fronts, Tree, multifrontal_solve
 from srchain.gth.scaling import EXP_FLOOR, law_from_mant_expo, zero_pivot
 
-__all__ = ["small_gth", "dense_gth", "dense_gth_rates", "few_predecessors_first", "FEW"]
+__all__ = ["small_gth", "dense_gth", "dense_gth_rates", "eliminate_front", "few_predecessors_first", "FEW"]
 
 #: :func:`few_predecessors_first` puts first the states that at most this many others move to: eliminating one then
 #: updates at most this many rows (and, as the fill reaches their columns, a few more), against every remaining row
@@ -140,27 +140,14 @@ def permute_in_place(F: np.ndarray, order: np.ndarray) -> None:
     over_threads(lambda i0, i1: _permute_columns(F, order, i0, i1), F.shape[0], 256)
 
 
-def dense_gth_rates(
-    F: np.ndarray, threads: int | None = None, progress: bool = False, order: np.ndarray | None = None
-) -> np.ndarray:
-    """The stationary law of the chain whose off-diagonal rates are the dense ``n × n`` array ``F`` (its diagonal
-    must be 0; ``F`` is overwritten by the factor), its states eliminated in ``order`` (default: as they are; the
-    law, in ``F``'s labels, has the bits of the permuted chain's): one front that owns every state, eliminated by
-    :func:`srchain.gth.front.front_eliminate` (each panel's rows split over ``threads`` threads from
-    :data:`srchain.gth.sparse.SPLIT_FRONT` states on: the same bits) and back-substituted by
-    :func:`srchain.gth.multifrontal.multifrontal_solve`. ``progress``: a tqdm bar of the elimination's work (on a
-    terminal only).
-
-    Raises
-    ------
-    SrchainError
-        A zero pivot (the chain is reducible, or its rates underflow).
-    """
+def eliminate_front(F: np.ndarray, k: int, threads: int | None = None, progress: bool = False) -> int:
+    """GTH-eliminate the first ``k`` states of the dense front ``F`` (its own states; ``k`` = its order keeps the
+    last), each panel's rows split over ``threads`` threads from :data:`srchain.gth.sparse.SPLIT_FRONT` states on
+    (the same bits), with a tqdm bar of the work done where ``progress`` (on a terminal only). Returns 0, or ``p +
+    1`` for a zero pivot at ``p`` (:func:`srchain.gth.front.front_eliminate`)."""
     from srchain.gth.sparse import SPLIT_FRONT, _threads
 
     n = F.shape[0]
-    if order is not None:
-        permute_in_place(F, order)
     nthreads = _threads(threads)
     bar, on_panel = None, None
     if progress:
@@ -177,14 +164,35 @@ def dense_gth_rates(
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(nthreads - 1) as ex:
-                status = front_eliminate_split(F, n, ex.submit, nthreads, on_panel)
-        elif on_panel is not None:  # one part: the caller's thread does every row (the same operations)
-            status = front_eliminate_split(F, n, None, 1, on_panel)
-        else:
-            status = front_eliminate(F, n)
+                return front_eliminate_split(F, k, ex.submit, nthreads, on_panel)
+        if on_panel is not None:  # one part: the caller's thread does every row (the same operations)
+            return front_eliminate_split(F, k, None, 1, on_panel)
+        return front_eliminate(F, k)
     finally:
         if bar is not None:
             bar.close()
+
+
+def dense_gth_rates(
+    F: np.ndarray, threads: int | None = None, progress: bool = False, order: np.ndarray | None = None
+) -> np.ndarray:
+    """The stationary law of the chain whose off-diagonal rates are the dense ``n × n`` array ``F`` (its diagonal
+    must be 0; ``F`` is overwritten by the factor), its states eliminated in ``order`` (default: as they are; the
+    law, in ``F``'s labels, has the bits of the permuted chain's): one front that owns every state, eliminated by
+    :func:`srchain.gth.front.front_eliminate` (each panel's rows split over ``threads`` threads from
+    :data:`srchain.gth.sparse.SPLIT_FRONT` states on: the same bits) and back-substituted by
+    :func:`srchain.gth.multifrontal.multifrontal_solve`. ``progress``: a tqdm bar of the elimination's work (on a
+    terminal only).
+
+    Raises
+    ------
+    SrchainError
+        A zero pivot (the chain is reducible, or its rates underflow).
+    """
+    n = F.shape[0]
+    if order is not None:
+        permute_in_place(F, order)
+    status = eliminate_front(F, n, threads, progress)
     if status:
         raise zero_pivot(status - 1 if order is None else int(order[status - 1]))
     one = np.zeros(1, dtype=np.int64)
