@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from srchain.budget import check_memory, format_bytes
 from srchain.errors import SrchainError
@@ -159,16 +160,10 @@ def _law_thin_first(args, chunks, thin, n, threads, say):
     nnz, dropped, loops = 0, 0.0, 0
     for a, b in _bar(chunks, n, "T_alpha's rates"):
         block, dr = _rows(args, a, b)
-        rows = np.repeat(np.arange(a, b), np.diff(block.indptr))
-        cols = block.indices
-        loops += int(np.count_nonzero(cols == rows))
-        to_core = ~thin[cols] & (cols != rows)
-        G[pos[rows[to_core]], pos[cols[to_core]] - T] = block.data[to_core]
-        to_thin = np.flatnonzero(thin[cols] & (cols != rows))
-        if np.any(np.abs(cols[to_thin] - rows[to_thin]) > 1):
-            return None  # (the bound says this cannot happen)
-        if not _append(ocol, oval, ocnt, pos[rows[to_thin]], pos[cols[to_thin]], block.data[to_thin]):
-            return None
+        status = _scatter_thin(block.indptr, block.indices, block.data, a, pos, thin, T, G, ocol, oval, ocnt)
+        if status < 0:  # an entry to a thin value from beyond its neighbours (the bound says it cannot happen),
+            return None  # or a list outgrown
+        loops += status
         nnz += block.nnz
         dropped = max(dropped, dr)
     if loops == 0:
@@ -180,14 +175,27 @@ def _law_thin_first(args, chunks, thin, n, threads, say):
     return pi_pos[pos], nnz, dropped, loops
 
 
-def _append(ocol, oval, ocnt, r, c, d) -> bool:
-    """Append the entries ``(r, c, d)`` to the rows' lists; False if one would outgrow them."""
-    for i, j, x in zip(r.tolist(), c.tolist(), d.tolist(), strict=True):
-        if ocnt[i] == ocol.shape[1]:
-            return False
-        ocol[i, ocnt[i]], oval[i, ocnt[i]] = j, x
-        ocnt[i] += 1
-    return True
+@njit(cache=True, nogil=True)
+def _scatter_thin(indptr, indices, data, a, pos, thin, T, G, ocol, oval, ocnt):
+    """Scatter CSR rows ``a, a + 1, …`` by position: rates to the core into ``G``, rates to a thin value into the
+    row's list (:func:`_law_thin_first`). Returns the self-loops met, or −1 for an entry to a thin value from
+    beyond its neighbours or a list outgrown."""
+    loops = 0
+    for r in range(indptr.size - 1):
+        i = a + r
+        pi = pos[i]
+        for e in range(indptr[r], indptr[r + 1]):
+            j = indices[e]
+            if j == i:
+                loops += 1  # (GTH never reads the diagonal)
+            elif not thin[j]:
+                G[pi, pos[j] - T] = data[e]
+            else:
+                if abs(j - i) > 1 or ocnt[pi] == ocol.shape[1]:
+                    return -1
+                ocol[pi, ocnt[pi]], oval[pi, ocnt[pi]] = pos[j], data[e]
+                ocnt[pi] += 1
+    return loops
 
 
 def grid_law_dense(

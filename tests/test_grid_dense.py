@@ -156,6 +156,19 @@ def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(thr
     assert lap is not None and not lap[0] and not lap[-1] and lap.sum() > 1000
 
 
+def test_lists_outgrown_fall_back_to_the_dense_array(monkeypatch):
+    """Where a row's list of rates to thin values would outgrow its capacity (here: one entry), the law comes from
+    the n × n array instead, states with few predecessors first: that route's bits."""
+    import srchain.grid_dense as gd
+    import srchain.gth.thin as thin
+
+    monkeypatch.setattr(thin, "CAP", 1)
+    res, _, _ = grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL)
+    monkeypatch.setattr(gd, "thin_states", lambda *a: None)
+    dense, _, _ = grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL)
+    assert np.array_equal(res.pi, dense.pi)
+
+
 def test_thin_elimination_gives_the_dense_eliminations_censored_rates():
     """srchain.gth.thin eliminates the thin values with the dense kernel's operations, entry by entry: the core's
     censored rates it leaves are those of front_eliminate on the permuted n × n array, bit for bit."""
