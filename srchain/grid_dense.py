@@ -42,6 +42,7 @@ from numba import njit
 from srchain.budget import check_memory, format_bytes
 from srchain.errors import SrchainError
 from srchain.grid_chains import CHUNK_BYTES, _check_resolvable, chunk_rows, grid_estimate, prepare_rows
+from srchain.gth.thin import add_thin
 from srchain.operator_checks import check_dropped, check_stochastic
 
 if TYPE_CHECKING:
@@ -72,7 +73,11 @@ def route_bytes(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=Non
     need, nnz, tables = grid_estimate(problem, noise, grid, alpha, method, tol, sr_bits, with_tables=True)
     thin = thin_states(noise, grid, float(alpha), tol)
     T = 0 if thin is None else int(thin.sum())
-    dense = thin_bytes(grid.size, T, tables) if T else dense_bytes(grid.size, tables)
+    if T:
+        chunks = prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits)[4]
+        dense = thin_bytes(grid.size, T, tables, _ring(chunks, thin))
+    else:
+        dense = dense_bytes(grid.size, tables)
     return dense, float(need) + 12.0 * nnz
 
 
@@ -132,69 +137,88 @@ def thin_states(noise, grid, alpha: float, tol: float) -> np.ndarray | None:
     return thin
 
 
-def thin_bytes(n: int, thin: int, tables: float = CHUNK_BYTES) -> float:
+def thin_bytes(n: int, thin: int, tables: float = CHUNK_BYTES, ring: int | None = None) -> float:
     """Memory of :func:`grid_law_dense` on ``n`` states of which ``thin`` are eliminated first from lists
-    (:mod:`srchain.gth.thin`): the ``n × (n − thin)`` rates to the core, the lists, one chunk's tables and rows."""
+    (:mod:`srchain.gth.thin`): the core's ``K × K`` rates (``K = n − thin``), ``ring`` thin rows held at once (at
+    most ``n − K``), the lists and factors, one chunk's tables and rows."""
     from srchain.gth.thin import CAP
 
-    return 8.0 * n * (n - thin) + 16.0 * n * CAP + 1.5 * tables + 96.0 * n
+    K = n - thin
+    held = thin if ring is None else min(ring, thin)
+    return 8.0 * K * (K + held) + 8.0 * CAP * (3 * n + thin) + 1.5 * tables + 96.0 * n
 
 
 def _law_thin_first(args, chunks, thin, n, threads, say):
-    """The law by :func:`srchain.gth.thin.thin_first_law`: T_α's rows scattered by position (the thin values
-    first, then the core, each in grid order), rates to the core into ``G``, to a thin value into its row's list.
-    Returns ``(pi, nnz, dropped, loops)``, or None where an entry to a thin value comes from beyond its neighbours
-    or a list outgrows its capacity (then the caller takes the dense route)."""
-    from srchain.gth.thin import CAP, thin_first_law
+    """The law by :class:`srchain.gth.thin.ThinFirst`, fed T_α's rows chunk by chunk in grid order by position
+    (the thin values first, then the core, each in grid order): rates to the core into dense rows, to a thin value
+    into the row's list. A thin value is eliminated once the row after it is in (only its neighbours move to it,
+    and the fill reaches rows already in), so the thin rows held are a chunk's. Returns ``(pi, nnz, dropped,
+    loops)``, or None where an entry to a thin value comes from beyond its neighbours or a list outgrows its
+    capacity (then the caller takes the dense route)."""
+    from srchain.gth.thin import ThinFirst
 
     T = int(thin.sum())
     order = np.r_[np.flatnonzero(thin), np.flatnonzero(~thin)]
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
-    K = n - T
-    say(f"assembling T_alpha's rates: {T} values reached from their neighbours only, {K} others")
-    G = np.zeros((n, K))
-    ocol = np.zeros((n, CAP), dtype=np.int64)
-    oval = np.zeros((n, CAP))
-    ocnt = np.zeros(n, dtype=np.int64)
+    before = np.r_[0, np.cumsum(thin)]  # thin values below each grid index
+    tf = ThinFirst(n, T, _ring(chunks, thin))
+    say(f"assembling T_alpha's rates: {T} values reached from their neighbours only (eliminated as they come)")
     nnz, dropped, loops = 0, 0.0, 0
     for a, b in _bar(chunks, n, "T_alpha's rates"):
         block, dr = _rows(args, a, b)
-        status = _scatter_thin(block.indptr, block.indices, block.data, a, pos, thin, T, G, ocol, oval, ocnt)
-        if status < 0:  # an entry to a thin value from beyond its neighbours (the bound says it cannot happen),
-            return None  # or a list outgrown
+        status = _scatter_thin(
+            block.indptr, block.indices, block.data, a, pos, thin, T, tf.ring, tf.C,
+            tf.ocol, tf.oval, tf.ocnt, tf.irow, tf.icnt, tf.done,
+        )  # fmt: skip
+        # an entry to a thin value from beyond its neighbours (the bound says it cannot happen) or a list outgrown;
+        # else the thin values whose next row is in go
+        if status < 0 or not tf.eliminate(int(before[b - 1])):
+            return None
         loops += status
         nnz += block.nnz
         dropped = max(dropped, dr)
+    if not tf.eliminate(T):
+        return None
     if loops == 0:
         return np.zeros(0), nnz, dropped, loops
-    say(f"eliminating {T} values from lists, then a dense core of {K} (GTH)")
-    pi_pos = thin_first_law(G, T, ocol, oval, ocnt, threads, progress=n >= _BAR_STATES)
-    if pi_pos is None:
-        return None
+    say(f"eliminating the dense core of {n - T} values (GTH)")
+    pi_pos = tf.law(threads, progress=n >= _BAR_STATES)
     return pi_pos[pos], nnz, dropped, loops
 
 
+def _ring(chunks, thin) -> int:
+    """Thin rows held at once by :func:`_law_thin_first`: a chunk's, and the one before them."""
+    before = np.r_[0, np.cumsum(thin)]
+    return max(int(before[b] - before[a]) for a, b in chunks) + 2
+
+
 @njit(cache=True, nogil=True)
-def _scatter_thin(indptr, indices, data, a, pos, thin, T, G, ocol, oval, ocnt):
-    """Scatter CSR rows ``a, a + 1, …`` by position: rates to the core into ``G``, rates to a thin value into the
-    row's list (:func:`_law_thin_first`). Returns the self-loops met, or −1 for an entry to a thin value from
-    beyond its neighbours or a list outgrown."""
+def _scatter_thin(indptr, indices, data, a, pos, thin, T, ring, C, ocol, oval, ocnt, irow, icnt, done):
+    """Scatter CSR rows ``a, a + 1, …`` by position (:func:`_law_thin_first`): a thin row into its ring slot
+    (cleared first; free once the thin values ``done`` positions back are eliminated), a core row into ``C``, each
+    rate to a thin value into the row's list. Returns the self-loops met, or −1 for an entry to a thin value from
+    beyond its neighbours, a list outgrown or a ring slot still in use."""
+    R = ring.shape[0]
     loops = 0
     for r in range(indptr.size - 1):
         i = a + r
         pi = pos[i]
+        if thin[i]:
+            if pi - done >= R:
+                return -1
+            row = ring[pi % R]
+            row[:] = 0.0
+        else:
+            row = C[pi - T]
         for e in range(indptr[r], indptr[r + 1]):
             j = indices[e]
             if j == i:
                 loops += 1  # (GTH never reads the diagonal)
             elif not thin[j]:
-                G[pi, pos[j] - T] = data[e]
-            else:
-                if abs(j - i) > 1 or ocnt[pi] == ocol.shape[1]:
-                    return -1
-                ocol[pi, ocnt[pi]], oval[pi, ocnt[pi]] = pos[j], data[e]
-                ocnt[pi] += 1
+                row[pos[j] - T] = data[e]
+            elif abs(j - i) > 1 or not add_thin(ocol, oval, ocnt, irow, icnt, pi, pos[j], data[e]):
+                return -1
     return loops
 
 
@@ -247,10 +271,10 @@ def grid_law_dense(
     thin = thin_states(noise, grid, alpha, tol)
     T = 0 if thin is None else int(thin.sum())
     check_memory(
-        thin_bytes(n, T) if T else dense_bytes(n),
+        thin_bytes(n, T, ring=_ring(chunks, thin)) if T else dense_bytes(n),
         max_bytes,
         f"the dense rates of T_alpha on the {getattr(grid, 'format', 'fixed')} grid of {n:.3g} states "
-        f"({format_bytes(8.0 * n * (n - T))} for the array)",
+        f"({format_bytes(8.0 * (n - T) * (n - T) if T else 8.0 * n * n)} for the array)",
         "use a smaller domain (the grid is finest near 0), a coarser format or a smaller alpha",
     )
     args = (problem, noise, grid, alpha, method, tol, grads, bits)

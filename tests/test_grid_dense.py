@@ -130,12 +130,20 @@ def test_the_states_with_few_predecessors_are_eliminated_first(threads, monkeypa
     assert np.max(np.abs(res.pi[big] - natural[big]) / natural[big]) < 1e-11
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(threads):
+@pytest.mark.parametrize("threads,chunk_bytes", [(1, None), (2, None), (1, 2**21)])
+def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(threads, chunk_bytes, monkeypatch):
     """The values that the density's peak certifies T_α reaches from their neighbours only (thin_states) go first,
-    their rates in short lists and the rest in an n × K array (srchain.gth.thin): the law is the dense GTH of the
-    CSR T_α with those values first, bit for bit (measured here), in less memory than the dense route's."""
+    their rates in short lists, eliminated as the rows come in (with small chunks, a few rows held at a time), the
+    rest in a K × K array (srchain.gth.thin): the law is the dense GTH of the CSR T_α with those values first, bit
+    for bit (measured here), in less memory than the dense route's."""
+    import srchain.grid_chains as gc
+    import srchain.grid_dense as gd
     from srchain.grid_dense import dense_bytes, thin_bytes, thin_states
+
+    if chunk_bytes:
+        monkeypatch.setattr(gc, "CHUNK_BYTES", chunk_bytes)
+        chunks = gc.prepare_rows(BF_TOY, NOISE, BF_GRID, BF_ALPHA, "sr", BF_TOL, None)[4]
+        assert len(chunks) > 20 and gd._ring(chunks, thin_states(NOISE, BF_GRID, BF_ALPHA, BF_TOL)) < 200
 
     P = grid_transition_matrix(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL).P.tocsr()
     n = BF_GRID.size
@@ -150,7 +158,7 @@ def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(thr
     want[order] = dense_gth(P[order][:, order], threads=1)
     res, nnz, dropped = grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL, threads=threads)
     assert np.array_equal(res.pi, want) and nnz == P.nnz and res.residual < 1e-14
-    assert thin_bytes(n, T, tables=0) < 0.6 * dense_bytes(n, tables=0)  # (n − T)/n = 0.55 here
+    assert thin_bytes(n, T, tables=0, ring=200) < 0.4 * dense_bytes(n, tables=0)  # ((n − T)/n)² = 0.30 here
     # another noise with a peak at 0 has its certificate too; a grid's ends never are thin
     lap = thin_states(make_noise("laplace", 2.0), BF_GRID, BF_ALPHA, BF_TOL)
     assert lap is not None and not lap[0] and not lap[-1] and lap.sum() > 1000
@@ -171,10 +179,11 @@ def test_lists_outgrown_fall_back_to_the_dense_array(monkeypatch):
 
 def test_thin_elimination_gives_the_dense_eliminations_censored_rates():
     """srchain.gth.thin eliminates the thin values with the dense kernel's operations, entry by entry: the core's
-    censored rates it leaves are those of front_eliminate on the permuted n × n array, bit for bit."""
+    censored rates it leaves are those of front_eliminate on the permuted n × n array, bit for bit, and each thin
+    value's multipliers are the dense factor's column below it."""
     from srchain.grid_dense import thin_states
     from srchain.gth.front import front_eliminate
-    from srchain.gth.thin import CAP, _eliminate_thin, _in_lists
+    from srchain.gth.thin import CAP, ThinFirst, add_thin
 
     P = grid_transition_matrix(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL).P.tocsr()
     n = BF_GRID.size
@@ -185,24 +194,21 @@ def test_thin_elimination_gives_the_dense_eliminations_censored_rates():
     Q.setdiag(0)
     Q.eliminate_zeros()
     F = Q.toarray()
+    tf = ThinFirst(n, T, ring=T + 1)  # every thin row held: fed all at once
     coo = Q.tocoo()
     core = coo.col >= T
-    G = np.zeros((n, n - T))
-    G[coo.row[core], coo.col[core] - T] = coo.data[core]
-    ocol, oval, ocnt = np.zeros((n, CAP), np.int64), np.zeros((n, CAP)), np.zeros(n, np.int64)
+    tf.ring[coo.row[core & (coo.row < T)], coo.col[core & (coo.row < T)] - T] = coo.data[core & (coo.row < T)]
+    tf.C[coo.row[core & (coo.row >= T)] - T, coo.col[core & (coo.row >= T)] - T] = coo.data[core & (coo.row >= T)]
     for r, c, d in zip(coo.row[~core], coo.col[~core], coo.data[~core], strict=True):
-        ocol[r, ocnt[r]], oval[r, ocnt[r]] = c, d
-        ocnt[r] += 1
-    irow, icnt = np.empty((T, CAP), np.int64), np.zeros(T, np.int64)
-    assert _in_lists(ocol, ocnt, irow, icnt)
-    fidx, fcnt = np.empty((T, CAP + 1), np.int32), np.empty(T, np.int64)
-    assert _eliminate_thin(G, T, ocol, oval, ocnt, irow, icnt, fidx, fcnt) == 0
+        assert add_thin(tf.ocol, tf.oval, tf.ocnt, tf.irow, tf.icnt, r, c, d)
+    assert tf.eliminate(T)
     assert front_eliminate(F, T) == 0
-    assert np.array_equal(G[T:], F[T:, T:])
-    # and each thin value's multipliers are the dense factor's column below it
+    assert np.array_equal(tf.C, F[T:, T:])
+    K = n - T
     for p in range(0, T, 97):
-        rows = fidx[p, 1 : fcnt[p]]
-        assert np.array_equal(G[p, 1 : fcnt[p]], F[rows, p])
+        rows = tf.fidx[p, 1 : tf.fcnt[p]]
+        base = K * K + p * (CAP + 1)
+        assert np.array_equal(tf.factor[base + 1 : base + tf.fcnt[p]], F[rows, p])
         assert np.count_nonzero(F[p + 1 :, p]) == rows.size
 
 

@@ -1,19 +1,20 @@
 r"""GTH for a chain whose first ``T`` states (its *thin* states) are each reached from a few others only, without the
-``n × n`` array: their rates to the other (*core*) states in a dense ``n × K`` array, every rate to a thin state in
-short per-row lists.
+``n × n`` array: the rates to the other (*core*) states in dense rows, every rate to a thin state in short per-row
+lists.
 
-On bf16 with 0 in the domain, T_α reaches the ~21,400 values within 1e-13 of 0 only from their neighbours (any other
-move to so narrow a cell is below tol and dropped), while every state near 0 moves to the ~11,600 core values.
+On bf16 [−4, 10] at α = 0.01, T_α reaches the 20,991 values within ~1e-13 of 0 only from their neighbours (any
+other move to so narrow a cell is below tol and dropped), while every state near 0 moves to the 12,194 core values.
 Eliminated first, a thin state updates only the rows of its predecessors (its neighbours and, through the fill, the
-core value next to its run), so the thin states need no column of their own: this is dense GTH with the thin states
-first (:func:`srchain.gth.dense.dense_gth_rates` in the order of
-:func:`srchain.gth.dense.few_predecessors_first`), entry by entry the same operations (the pivot's exit rate summed
-over its later columns in order, ``c_ip = F[i, p]·(1/s_p)`` and ``F[i, j] = fma(c_ip, F[p, j], F[i, j])``), so the
-censored core rates are that elimination's bits. The core is then eliminated as one dense front
-(:func:`srchain.gth.dense.eliminate_front`) and the law back-substituted by
+core value next to its run), so the thin states need no column of their own: this is dense GTH
+(:func:`srchain.gth.dense.dense_gth_rates`) with the thin states first, entry by entry the same operations (the
+pivot's exit rate summed over its later columns in order, ``c_ip = F[i, p]·(1/s_p)`` and
+``F[i, j] = fma(c_ip, F[p, j], F[i, j])``), so the censored core rates are that elimination's bits. The core is
+then eliminated as one dense front (:func:`srchain.gth.dense.eliminate_front`) and the law back-substituted by
 :func:`srchain.gth.multifrontal.multifrontal_solve` over a tree of one node per thin state (its front: itself and its
 predecessors at its elimination) below the core's: the same law, summed in another order than the single front's.
-Memory: ``8·n·K`` bytes instead of ``8·n²`` (3.1 against 8.8 GB on bf16 [−4, 10]).
+Fed row by row (:class:`ThinFirst`), a thin state is eliminated as soon as every row that moves to it is in, so
+only those few rows are held: memory ``8·K²`` bytes and lists instead of ``8·n²`` (1.2 against 8.8 GB on bf16
+[−4, 10]).
 """
 
 from __future__ import annotations
@@ -26,62 +27,78 @@ from srchain.gth.front import fma
 from srchain.gth.multifrontal import Fronts, Tree, multifrontal_solve
 from srchain.gth.scaling import law_from_mant_expo, zero_pivot
 
-__all__ = ["CAP", "thin_first_law"]
+__all__ = ["CAP", "ThinFirst", "add_thin"]
 
 #: Entries to thin states a row may hold (its neighbours and their fill; 2–3 on a format's grid), and predecessors
-#: a thin state may have. More, and :func:`thin_first_law` returns None (the caller takes the dense route).
+#: a thin state may have. More, and :class:`ThinFirst` says so (the caller takes the dense route).
 CAP = 16
 
 
-def thin_first_law(G, T, ocol, oval, ocnt, threads=None, progress=False):
-    """The stationary law, by position (thin states ``0 … T − 1``, core states ``T … n − 1``), of the chain whose
-    off-diagonal rates to the core states are ``G`` (``n × K``, column ``k`` for position ``T + k``) and to the thin
-    states the lists ``ocol[r, :ocnt[r]]``, ``oval[r, :ocnt[r]]`` (positions below ``T``; at most :data:`CAP` a
-    row). Everything is overwritten. Returns None where a list would outgrow :data:`CAP`.
+class ThinFirst:
+    """Storage and elimination for GTH with the thin states first (module docstring), fed row by row.
 
-    Raises
-    ------
-    SrchainError
-        A zero pivot (the chain is reducible, or its rates underflow).
-    """
-    n, K = G.shape
-    icnt = np.zeros(T, dtype=np.int64)
-    irow = np.empty((T, CAP), dtype=np.int64)
-    fidx = np.empty((T, CAP + 1), dtype=np.int32)
-    fcnt = np.empty(T, dtype=np.int64)
-    if K < CAP + 1 or not _in_lists(ocol, ocnt, irow, icnt):
-        return None
-    status = _eliminate_thin(G, T, ocol, oval, ocnt, irow, icnt, fidx, fcnt)
-    if status < 0:
-        return None
-    if status:
-        raise zero_pivot(status - 1)
-    status = eliminate_front(G[T:], K, threads, progress)  # the censored core: rows T … n − 1, contiguous
-    if status:
-        raise zero_pivot(T + status - 1)
-    own = np.arange(T + 1, dtype=np.int64)
-    own[T] = T
-    tree = Tree(own_start=own, own_end=np.r_[own[1 : T + 1], n].astype(np.int64), nchild=np.zeros(T + 1, np.int64))
-    sizes = np.r_[fcnt, K]
-    front_ptr = np.zeros(T + 2, dtype=np.int64)
-    np.cumsum(sizes, out=front_ptr[1:])
-    front_idx = np.empty(int(front_ptr[-1]), dtype=np.int32)
-    _pack_fronts(fidx, fcnt, front_ptr, front_idx, T, n)
-    factor_ptr = np.arange(T + 1, dtype=np.int64) * K  # thin node p's column in row p of G, the core's block after
-    mant, expo = multifrontal_solve(tree, Fronts(front_ptr, front_idx, factor_ptr, G.ravel()))
-    return law_from_mant_expo(mant, expo)
+    States are numbered by *position*: thin ``0 … T − 1``, core ``T … n − 1``. A core row's rates to the core go
+    into :attr:`C` (``K × K``), a thin row's into a ring of ``ring`` rows (slot ``p % ring``), every rate to a thin
+    state into the row's list (:func:`add_thin`). A thin state is eliminated (:meth:`eliminate`) once every row
+    that moves to it has been fed; its ring slot is then free, so only the thin rows fed and not yet eliminated are
+    held: ``8·(K² + ring·K)`` bytes. :meth:`law` eliminates the core and back-substitutes."""
+
+    def __init__(self, n: int, T: int, ring: int):
+        K = n - T
+        self.n, self.T, self.K, self.done = n, T, K, 0
+        # one array for the back-substitution's factor: the core's K × K block, then CAP + 1 values per thin state
+        self.factor = np.zeros(K * K + T * (CAP + 1))
+        self.C = self.factor[: K * K].reshape(K, K)
+        self.ring = np.zeros((max(ring, 1), K))
+        self.ocol = np.zeros((n, CAP), dtype=np.int64)
+        self.oval = np.zeros((n, CAP))
+        self.ocnt = np.zeros(n, dtype=np.int64)
+        self.irow = np.empty((max(T, 1), CAP), dtype=np.int64)
+        self.icnt = np.zeros(max(T, 1), dtype=np.int64)
+        self.fidx = np.empty((max(T, 1), CAP + 1), dtype=np.int32)
+        self.fcnt = np.zeros(max(T, 1), dtype=np.int64)
+
+    def eliminate(self, upto: int) -> bool:
+        """Eliminate the thin states ``done … upto − 1`` (every row moving to them fed); False where a list
+        outgrows :data:`CAP` or a state is no longer reached (then this elimination cannot go on)."""
+        status = _eliminate_thin(
+            self.ring, self.C, self.T, self.done, upto, self.ocol, self.oval, self.ocnt, self.irow, self.icnt,
+            self.fidx, self.fcnt, self.factor,
+        )  # fmt: skip
+        if status > 0:
+            raise zero_pivot(status - 1)
+        self.done = max(self.done, upto)
+        return status == 0
+
+    def law(self, threads: int | None = None, progress: bool = False) -> np.ndarray:
+        """The stationary law by position, every thin state eliminated: the core eliminated as one dense front
+        (:func:`srchain.gth.dense.eliminate_front`), then :func:`srchain.gth.multifrontal.multifrontal_solve` over
+        one node per thin state below the core's."""
+        n, T, K = self.n, self.T, self.K
+        status = eliminate_front(self.C, K, threads, progress)
+        if status:
+            raise zero_pivot(T + status - 1)
+        own = np.arange(T + 1, dtype=np.int64)
+        tree = Tree(own_start=own, own_end=np.r_[own[1:], n].astype(np.int64), nchild=np.zeros(T + 1, np.int64))
+        front_ptr = np.zeros(T + 2, dtype=np.int64)
+        np.cumsum(np.r_[self.fcnt[:T], K], out=front_ptr[1:])
+        front_idx = np.empty(int(front_ptr[-1]), dtype=np.int32)
+        _pack_fronts(self.fidx, self.fcnt, front_ptr, front_idx, T, n)
+        factor_ptr = np.r_[K * K + np.arange(T, dtype=np.int64) * (CAP + 1), 0]
+        mant, expo = multifrontal_solve(tree, Fronts(front_ptr, front_idx, factor_ptr, self.factor))
+        return law_from_mant_expo(mant, expo)
 
 
 @njit(cache=True, nogil=True)
-def _in_lists(ocol, ocnt, irow, icnt):
-    """Each thin state's predecessors (``irow[j, :icnt[j]]``) from the rows' lists; False if more than CAP."""
-    for r in range(ocol.shape[0]):
-        for e in range(ocnt[r]):
-            j = ocol[r, e]
-            if icnt[j] == irow.shape[1]:
-                return False
-            irow[j, icnt[j]] = r
-            icnt[j] += 1
+def add_thin(ocol, oval, ocnt, irow, icnt, i, j, x):
+    """Append the rate ``x`` from position ``i`` to thin position ``j`` to ``i``'s list and ``j``'s predecessors;
+    False where either is full."""
+    if ocnt[i] == ocol.shape[1] or icnt[j] == irow.shape[1]:
+        return False
+    ocol[i, ocnt[i]], oval[i, ocnt[i]] = j, x
+    ocnt[i] += 1
+    irow[j, icnt[j]] = i
+    icnt[j] += 1
     return True
 
 
@@ -98,15 +115,22 @@ def _sort_list(col, val, m):
 
 
 @njit(cache=True, nogil=True)
-def _eliminate_thin(G, T, ocol, oval, ocnt, irow, icnt, fidx, fcnt):
-    """Eliminate the thin states ``0 … T − 1`` in order (see the module docstring); node ``p``'s front goes to
-    ``fidx[p, :fcnt[p]]`` (itself, then its predecessors in increasing position) and its multipliers to row ``p``
-    of ``G`` (``G[p, 0]`` unused, ``G[p, r]`` for front row ``r``). Returns 0, ``p + 1`` for a zero pivot at
-    ``p``, or −1 where a list would outgrow its capacity."""
-    K = G.shape[1]
+def _row(ring, C, T, r):
+    """Position ``r``'s rates to the core: its ring slot (thin) or its row of the core's block."""
+    return ring[r % ring.shape[0]] if r < T else C[r - T]
+
+
+@njit(cache=True, nogil=True)
+def _eliminate_thin(ring, C, T, p0, p1, ocol, oval, ocnt, irow, icnt, fidx, fcnt, factor):
+    """Eliminate the thin states ``p0 ≤ p < p1`` in order (see the module docstring): node ``p``'s front goes to
+    ``fidx[p, :fcnt[p]]`` (itself, then its predecessors in increasing position) and its multipliers to ``factor``
+    (CAP + 1 values from ``K² + p·(CAP + 1)``, the own row's unused). Returns 0, ``p + 1`` for a zero pivot at
+    ``p``, or −1 where a list would outgrow its capacity or ``p`` is no longer reached."""
+    K = C.shape[1]
     cap = ocol.shape[1]
     cbuf = np.empty(irow.shape[1] + 1)
-    for p in range(T):
+    for p in range(p0, p1):
+        Gp = ring[p % ring.shape[0]]
         m = ocnt[p]
         _sort_list(ocol[p], oval[p], m)
         s = 0.0  # Σ_{j > p} F[p, j] in column order: the thin columns after p, then the core's
@@ -114,7 +138,7 @@ def _eliminate_thin(G, T, ocol, oval, ocnt, irow, icnt, fidx, fcnt):
             if ocol[p, e] > p:
                 s += oval[p, e]
         for k in range(K):
-            s += G[p, k]
+            s += Gp[k]
         if not (s > 0.0) or not np.isfinite(s):
             return p + 1
         inv = 1.0 / s
@@ -158,12 +182,14 @@ def _eliminate_thin(G, T, ocol, oval, ocnt, irow, icnt, fidx, fcnt):
                     irow[j, icnt[j]] = i
                     icnt[j] += 1
                 oval[i, q] = fma(c, oval[p, e2], oval[i, q])
+            Gi = _row(ring, C, T, i)
             for k in range(K):
-                G[i, k] = fma(c, G[p, k], G[i, k])
+                Gi[k] = fma(c, Gp[k], Gi[k])
         if nf == 1:  # nothing moves to p any more: a state that cannot be reached (the dense route handles it)
             return -1
-        for r in range(nf):  # the pivot row is dead now: it keeps node p's multipliers
-            G[p, r] = cbuf[r]
+        base = K * K + p * (cap + 1)
+        for r in range(nf):
+            factor[base + r] = cbuf[r]
         fcnt[p] = nf
     return 0
 
