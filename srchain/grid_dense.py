@@ -9,11 +9,11 @@ needs 23–29 GiB there. Here each chunk of rows is assembled and checked exactl
 array (its diagonal dropped: GTH never reads it), one of two ways:
 
 * **Values reached from their neighbours only first** (:func:`thin_states`: a bound on the noise's density
-  certifies that T_α drops every other move to them; on bf16 [−4, 10] at α = 0.01 the 21,4xx values within ~1e-13
-  of 0). Their rates to the other values go into an ``n × K`` array and their rates to one another into short
-  lists; :func:`srchain.gth.thin.thin_first_law` eliminates them first, each updating a few rows, then the dense
-  core of ``K`` values: the same bits as :func:`srchain.gth.dense_gth` of the CSR T_α with those values first, in
-  ``8·n·K`` bytes (3.1 against 8.8 GB there).
+  certifies that T_α drops every other move to them; on bf16 [−4, 10] at α = 0.01 the 20,991 values within ~1e-13
+  of 0). Their rates to one another go into short lists, and :class:`srchain.gth.thin.ThinFirst` eliminates each as
+  soon as the row after it is in, updating a few rows, so only a chunk's thin rows are held; the other ``K``
+  values' rates form a dense ``K × K`` core, eliminated last: the same bits as :func:`srchain.gth.dense_gth` of the
+  CSR T_α with those values first, in about ``8·K²`` bytes (1.2 against 8.8 GB there).
 * **Otherwise the n × n array**, solved by :func:`srchain.gth.dense.dense_gth_rates` in the order of
   :func:`srchain.gth.dense.few_predecessors_first`: the states that few others move to first (the same bits as
   :func:`srchain.gth.dense_gth` of the CSR T_α so permuted, on any number of threads). In the grid's order the
@@ -235,8 +235,8 @@ def grid_law_dense(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[StationaryResult, int, float]:
     r"""The stationary law :math:`\pi_\alpha` of SR (Eq. 6 on the grid), SR with ``sr_bits`` random bits or R on
-    ``grid``, by dense GTH on T_α's rates assembled as a dense array (``n × n``, or ``n × K`` with the values that
-    only their neighbours reach in lists: see the module docstring).
+    ``grid``, by dense GTH on T_α's rates assembled as a dense array (``n × n``, or ``K × K`` with the values that
+    only their neighbours reach in lists, eliminated as they come: see the module docstring).
 
     Parameters
     ----------

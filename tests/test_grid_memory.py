@@ -33,15 +33,15 @@ def test_bf16_around_zero_estimate_counts_the_solve_fill():
 @pytest.mark.parametrize(
     "argv,gib",
     [
-        # both take the dense route there (srchain.grid_dense, the values near 0 in lists: 2.9 GiB of rates, ~3.7
-        # GiB in all)
-        (["stationary", "--format", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"], "2"),
-        (["formats", "--formats", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"], "2"),
+        # both take the dense route there (srchain.grid_dense, the values near 0 in lists: 1.1 GiB of core rates,
+        # ~1.9 GiB in all)
+        (["stationary", "--format", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"], "1"),
+        (["formats", "--formats", "bf16", "--domain", "-4", "10", "--alpha", "0.01", "--quiet"], "1"),
     ],
 )
 def test_cli_refuses_bf16_around_zero_in_one_line(argv, gib, capsys):
     """Below what they need the commands refuse in one line; an address-space cap of 3 GiB above what the process
-    already maps makes sure nothing of the operator's size (~3 GiB of rates) was allocated before the refusal."""
+    already maps makes sure nothing of the operator's size (T_α in CSR: ~4 GiB) was allocated before the refusal."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     with open("/proc/self/statm") as f:
         mapped = int(f.read().split()[0]) * resource.getpagesize()
