@@ -162,7 +162,7 @@ def _law_thin_first(args, chunks, thin, n, threads, say):
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
     before = np.r_[0, np.cumsum(thin)]  # thin values below each grid index
-    tf = ThinFirst(n, T, _ring(chunks, thin))
+    tf = ThinFirst(n, T, _ring(chunks, thin), labels=order)
     say(f"assembling T_alpha's rates: {T} values reached from their neighbours only (eliminated as they come)")
     nnz, dropped, loops = 0, 0.0, 0
     for a, b in _bar(chunks, n, "T_alpha's rates"):

@@ -84,3 +84,20 @@ def test_a_zero_pivot_names_the_state_in_the_callers_labels():
     order = np.r_[np.arange(1, 6), 0, np.arange(6, n)]
     with pytest.raises(ZeroPivot, match="out of state 0 "):
         dense_gth_rates(F.copy(), 1, order=order)
+
+
+def test_thin_first_names_a_zero_pivot_in_the_callers_labels():
+    """srchain.gth.thin.ThinFirst numbers states by position (thin first); a zero pivot (here: a core state that
+    leads nowhere) is reported in the caller's labels."""
+    from srchain.gth.thin import ThinFirst, add_thin
+
+    labels = np.array([10, 11, 12, 13, 14, 15])
+    tf = ThinFirst(6, 2, ring=3, labels=labels)
+    tf.ring[:2] = 1.0  # the two thin states move to every core state
+    for i, j, x in ((0, 1, 0.5), (1, 0, 0.5), (2, 0, 1.0), (5, 1, 1.0)):  # and to each other; the core's ends to them
+        assert add_thin(tf.ocol, tf.oval, tf.ocnt, tf.irow, tf.icnt, i, j, x)
+    tf.C[:] = 1.0 - np.eye(4)
+    tf.C[1] = 0.0  # position 3 leads nowhere
+    assert tf.eliminate(2)
+    with pytest.raises(ZeroPivot, match="out of state 13 "):
+        tf.law(threads=1)

@@ -43,9 +43,10 @@ class ThinFirst:
     that moves to it has been fed; its ring slot is then free, so only the thin rows fed and not yet eliminated are
     held: ``8·(K² + ring·K)`` bytes. :meth:`law` eliminates the core and back-substitutes."""
 
-    def __init__(self, n: int, T: int, ring: int):
+    def __init__(self, n: int, T: int, ring: int, labels: np.ndarray | None = None):
         K = n - T
         self.n, self.T, self.K, self.done = n, T, K, 0
+        self.labels = labels  # each position's state in the caller's labels (for a zero pivot's error)
         # one array for the back-substitution's factor: the core's K × K block, then CAP + 1 values per thin state
         self.factor = np.zeros(K * K + T * (CAP + 1))
         self.C = self.factor[: K * K].reshape(K, K)
@@ -66,9 +67,12 @@ class ThinFirst:
             self.fidx, self.fcnt, self.factor,
         )  # fmt: skip
         if status > 0:
-            raise zero_pivot(status - 1)
+            raise self._zero_pivot(status - 1)
         self.done = max(self.done, upto)
         return status == 0
+
+    def _zero_pivot(self, p: int):
+        return zero_pivot(p if self.labels is None else int(self.labels[p]))
 
     def law(self, threads: int | None = None, progress: bool = False) -> np.ndarray:
         """The stationary law by position, every thin state eliminated: the core eliminated as one dense front
@@ -77,7 +81,7 @@ class ThinFirst:
         n, T, K = self.n, self.T, self.K
         status = eliminate_front(self.C, K, threads, progress)
         if status:
-            raise zero_pivot(T + status - 1)
+            raise self._zero_pivot(T + status - 1)
         own = np.arange(T + 1, dtype=np.int64)
         tree = Tree(own_start=own, own_end=np.r_[own[1:], n].astype(np.int64), nchild=np.zeros(T + 1, np.int64))
         front_ptr = np.zeros(T + 2, dtype=np.int64)
