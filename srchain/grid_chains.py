@@ -50,7 +50,7 @@ from numba import njit
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
-from srchain.grid_r import r_narrow_cells
+from srchain.grid_r import r_axis_law
 from srchain.grid_sr import sr_axis_law
 from srchain.grid_wide import _arg
 from srchain.grids import Grid, axis_parity, axis_values
@@ -128,17 +128,7 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     at_lo = t == 0
     at_hi = t == n_v - 1
     if method == "r" and not noise.is_discrete:
-        # y < m ⟺ ξ̄ > (x − m)/α − g: Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi); the
-        # targets are consecutive, so the W + 1 midpoints of a row are shared by neighbouring targets (one SF and
-        # one CDF evaluation per midpoint)
-        j = np.clip(tgt[:, :1] + np.arange(tgt.shape[1] + 1), 0, n_v)
-        b = _arg(xx, 0.5 * (vp[j] + vp[j + 1]), gg, alpha)
-        sf, cdf = noise.sf(b), noise.cdf(b)
-        b_hi = b[:, 1:]
-        exact = np.where(b_hi > 0, sf[:, 1:] - sf[:, :-1], cdf[:, :-1] - cdf[:, 1:])
-        exact = r_narrow_cells(noise, exact, b_hi, vp, t, alpha, valid & ~at_lo & ~at_hi)  # quadrature where narrow
-        probs = np.where(at_lo, sf[:, 1:], np.where(at_hi, cdf[:, :-1], exact))
-        return np.where(valid, np.maximum(probs, 0.0), 0.0)
+        return r_axis_law(noise, x, g, alpha, vp, t, np.ascontiguousarray(tgt[:, 0]), valid)
     vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
     h0, h1 = v0 - vm, v1 - v0
     if noise.is_discrete:
