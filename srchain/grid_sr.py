@@ -17,9 +17,14 @@ from numba import njit
 
 from srchain._threads import over_threads
 from srchain.grid_wide import _wide_cells
+from srchain.noise import _INV_SQRT_2PI, GaussianNoise
 from srchain.wide_moves import WIDE
 
-__all__ = ["sr_axis_law"]
+__all__ = ["sr_axis_law", "DROP"]
+
+#: A far cell whose probability is certainly below ``DROP·tol`` is taken out of its row's window (T_α drops any entry
+#: below tol that is not a nearest-neighbour move, in every product over coordinates).
+DROP = 0.25
 
 #: Window cells per thread of :func:`_mark_rows` and :func:`_sr_law_rows` (about 5 ms of work on one).
 _CELLS_PER_THREAD = 1 << 16
@@ -28,8 +33,8 @@ _CELLS_PER_THREAD = 1 << 16
 def sr_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
     """SR's move law along one axis: ``probs`` ``(n, W)`` for rows at positions ``x`` with gradients ``g``, targets
     ``t`` (clipped into the padded values ``vp``; the window of row ``i`` starts at ``first[i]``), ``valid`` cells,
-    each row's own index ``own`` and T_α's ``tol`` (below which :func:`srchain.grid_wide._wide_cells` may shorten
-    the quadrature of a cell that T_α drops)."""
+    each row's own index ``own`` and T_α's ``tol``. ``valid`` is updated: the cells that T_α certainly drops leave
+    it (:func:`_mark_rows`), so the caller's targets there become −1."""
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(g)
     n, W = t.shape
@@ -37,10 +42,15 @@ def sr_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
     limit = WIDE * alpha * std if math.isfinite(std) else -1.0  # (no quadrature without a finite std)
     wide = np.zeros((n, W), dtype=np.bool_)
     rows = max(1, _CELLS_PER_THREAD // max(W, 1))
-    over_threads(lambda i0, i1: _mark_rows(vp, t, valid, limit, wide, i0, i1), n, rows)
+    # a far cell whose probability is certainly below DROP·tol leaves the window (Gaussian noise: its peak is known)
+    gaussian = type(noise).pdf is GaussianNoise.pdf
+    c_pdf = _INV_SQRT_2PI / float(noise.s) if gaussian else 0.0
+    drop = DROP * tol if gaussian else 0.0
+    was_valid = np.count_nonzero(valid)
+    over_threads(lambda i0, i1: _mark_rows(vp, t, valid, limit, wide, own, alpha, c_pdf, drop, i0, i1), n, rows)
     # the excess on the window extended by one value each side (targets are consecutive): everywhere while most
-    # cells are narrow, else only at the positions that a narrow cell reads
-    if 2 * np.count_nonzero(wide) < wide.size:
+    # cells are narrow, else only at the positions that a narrow cell reads (a cell that left the window was wide)
+    if 2 * (np.count_nonzero(wide) + was_valid - np.count_nonzero(valid)) < wide.size:
         e = noise.excess(_window_args(x, g, alpha, vp, first, W + 2))
     else:
         at = np.flatnonzero(_read_by_narrow(wide, valid))
@@ -48,18 +58,27 @@ def sr_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
         e.ravel()[at] = noise.excess(_window_args_at(x, g, alpha, vp, first, W + 2, at))
     probs = np.zeros((n, W))
     over_threads(lambda i0, i1: _sr_law_rows(x, g, alpha, vp, t, e, valid, wide, probs, i0, i1), n, rows)
-    return _wide_cells(noise, x, g, alpha, vp, t, np.nonzero(wide), probs, own, 0.25 * tol)
+    return _wide_cells(noise, x, g, alpha, vp, t, np.nonzero(wide), probs)
 
 
 @njit(cache=True, nogil=True)
-def _mark_rows(vp, t, valid, limit, wide, i0, i1):
-    """``wide[i, w]`` at the valid cells of the rows ``i0 ≤ i < i1`` whose gaps are both at most ``limit``."""
+def _mark_rows(vp, t, valid, limit, wide, own, alpha, c_pdf, drop, i0, i1):
+    """``wide[i, w]`` at the valid cells of the rows ``i0 ≤ i < i1`` whose gaps are both at most ``limit``; a wide
+    cell at least two values from its row's own index ``own[i]``, not at an end of the grid, whose bound
+    ``c_pdf·(H0 + H1)/2`` on its probability (the density's peak times the hat's integral, ``H = gap/α``) is below
+    ``drop`` leaves the window (``valid[i, w] = False``): T_α drops it whatever it is."""
     W = t.shape[1]
+    nv = vp.shape[0] - 2
     for i in range(i0, i1):
         for w in range(W):
             if valid[i, w]:
                 c = t[i, w]
                 wide[i, w] = max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit
+                if wide[i, w] and abs(c - own[i]) > 1 and 0 < c < nv - 1:
+                    flat = c_pdf * (0.5 * ((vp[c + 1] - vp[c]) / alpha + (vp[c + 2] - vp[c + 1]) / alpha))
+                    if flat < drop:
+                        wide[i, w] = False
+                        valid[i, w] = False
 
 
 @njit(cache=True, nogil=True)

@@ -25,7 +25,7 @@ def _arg(x, v, g, alpha):
     return s - g
 
 
-def _wide_cells(noise, x, g, alpha, vp, t, wide, probs, own, drop):
+def _wide_cells(noise, x, g, alpha, vp, t, wide, probs):
     r"""SR's law at the cells whose gaps are both at most :data:`srchain.wide_moves.WIDE` · α·std, by quadrature of
     the noise's density instead of differences of its excess (which lose :math:`4\epsilon(\alpha\,\mathrm{std}/h)^2`
     relative there: all of it at bf16's gaps near 0). With :math:`a = (x - v_t)/\alpha - g` and
@@ -38,15 +38,14 @@ def _wide_cells(noise, x, g, alpha, vp, t, wide, probs, own, drop):
     with :math:`\Pr(\bar\xi \ge a)` (the lowest value) or :math:`\Pr(\bar\xi \le a)` (the highest) in place of the
     half beyond the grid: every term positive, a few ulps relative however small (:mod:`srchain.wide_moves` does the
     same on the fixed lattice). ``wide`` lists those cells as ``(rows, columns)``, row-major
-    (:func:`srchain.grid_sr.sr_axis_law` finds them); other cells keep ``probs``. ``own``: each row's own index on
-    this axis, ``drop``: a bound below which a far cell is certainly dropped from T_α (see
-    :func:`gauss_hat_integrals`; 0 for none)."""
+    (:func:`srchain.grid_sr.sr_axis_law` finds them, the far cells that T_α certainly drops taken out before); other
+    cells keep ``probs``."""
     nv = vp.shape[0] - 2
     r, w = wide
     if not r.size:
         return probs
     if type(noise).pdf is GaussianNoise.pdf:  # the same bits in two compiled passes around NumPy's exp
-        a, lower, upper = gauss_hat_integrals(x, g, alpha, vp, t, r, w, float(noise.s), own, drop)
+        a, lower, upper = gauss_hat_integrals(x, g, alpha, vp, t, r, w, float(noise.s))
     else:
         c = t[r, w]
         a = _arg(x[r], vp[c + 1], g[r], alpha)
@@ -89,7 +88,7 @@ _CELL_BLOCK = 1 << 12
 _CELLS_PER_THREAD = 1 << 16
 
 
-def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s, own=None, drop=0.0):
+def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
     r"""SR's hat-function integrals at the wide cells ``(r, w)`` of a format's grid for Gaussian noise of standard
     deviation ``s``: ``(a, lower, upper)`` with :math:`a = (x - v_c)/\alpha - g`, ``lower`` =
     ``H0 * _integral(pdf, a, H0, 1.0, True)`` and ``upper`` = ``H1 * _integral(pdf, a, H1, -1.0, True)``
@@ -99,21 +98,8 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s, own=None, drop=0.0):
     density peaks, and nearly always that point lies beyond the cell, so one of its two pieces has no width: its
     nodes are not evaluated (they add exactly +0 to a non-negative sum), which halves the ``exp`` calls. The cells
     are split over Numba's threads (each cell is computed by one, so the bits do not depend on how many), each with
-    its own blocks.
-
-    Cells that T_α is sure to drop take one density instead of eight or sixteen: a cell ``c`` at least two values
-    from its row's own index ``own[i]``, not at an end of the grid, whose bound ``c_pdf·(H0 + H1)/2`` on the
-    probability (the density's peak times the hat's integral) is below ``drop`` (the caller's ``tol/4``). Its
-    density is flat across it (``H0 + H1 < 4·drop/c_pdf``), so ``lower = H0·f(a)/2``, ``upper = H1·f(a)/2`` are
-    within ``|a|·(H0 + H1)/(3s²)`` relative of the integrals, to first order: below ``32·tol`` (3.2e-13 at ``tol``
-    = 1e-14) wherever ``f(a)`` is not 0 in float64 (``|a| < 38.6·s``). Such an entry is below ``tol`` in every
-    product over coordinates and not a nearest-neighbour move, so it is dropped from T_α, whose bits stay the
-    quadrature's; only the sums of the move laws that :func:`srchain.operator_checks.check_move_laws` checks see the
-    difference (3.2e-13 of the dropped mass at most). On bf16 [−4, 10] at α = 0.01 these are the values within
-    about 1.6e-14 of 0, two thirds of the wide cells."""
+    its own blocks."""
     m = r.size
-    if own is None:
-        own, drop = np.zeros(x.shape[0], dtype=np.int64), 0.0
     a, lower, upper = np.empty(m), np.empty(m), np.empty(m)
     c_pdf = _INV_SQRT_2PI / s
 
@@ -123,7 +109,7 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s, own=None, drop=0.0):
         pieces = np.empty((_CELL_BLOCK, 2), dtype=np.int64)
         for b0 in range(k0, k1, _CELL_BLOCK):
             b1 = min(k1, b0 + _CELL_BLOCK)
-            used = _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _WT, a, q, wt, pieces, own, drop, c_pdf)
+            used = _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _WT, a, q, wt, pieces)
             e = q[:used]
             np.exp(e, out=e)
             _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, wt, pieces, lower, upper)
@@ -133,15 +119,13 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s, own=None, drop=0.0):
 
 
 @njit(cache=True, nogil=True)
-def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt, pieces, own, drop, c_pdf):
+def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt, pieces):
     """For the cells ``k0 ≤ k < k1``: ``a`` (as :func:`_arg`), and per integral and piece of nonzero width, in order,
     per node the exponent ``-0.5 z z`` of the density at ``a ± h·u`` and the weight ``width·w_j·(1 − u)``
     (:func:`srchain.wide_moves._integral_block`'s operations), packed into ``q`` and ``wt``; ``pieces[k − k0,
-    side]`` is 1 or 2 (which pieces: the first if it has a width, the second if it has), and ``pieces[k − k0, 0]``
-    is −1 for a cell that T_α drops (:func:`gauss_hat_integrals`): one exponent, of the density at ``a``. Returns
-    the entries written."""
+    side]`` is 1 or 2 (which pieces: the first if it has a width, the second if it has). Returns the entries
+    written."""
     pos = 0
-    nv = vp.shape[0] - 2
     for k in range(k0, k1):
         i = r[k]
         c = t[i, w[k]]
@@ -149,14 +133,6 @@ def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt, pieces, 
         ak = (0.0 if d == 0 else d / alpha) - g[i]
         a[k] = ak
         b = k - k0
-        if abs(c - own[i]) > 1 and 0 < c < nv - 1:
-            flat = c_pdf * (0.5 * ((vp[c + 1] - vp[c]) / alpha + (vp[c + 2] - vp[c + 1]) / alpha))
-            if flat < drop:
-                pieces[b, 0] = -1
-                z = ak / s
-                q[pos] = -0.5 * z * z
-                pos += 1
-                continue
         for side in range(2):
             sign = 1.0 if side == 0 else -1.0
             h = (vp[c + 1] - vp[c]) / alpha if side == 0 else (vp[c + 2] - vp[c + 1]) / alpha
@@ -188,12 +164,6 @@ def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, wt, pieces, lower, upper):
         i = r[k]
         c = t[i, w[k]]
         b = k - k0
-        if pieces[b, 0] < 0:  # dropped from T_α: the density at a, flat across the cell
-            f = e[pos] * c_pdf
-            lower[k] = ((vp[c + 1] - vp[c]) / alpha) * (0.5 * f)
-            upper[k] = ((vp[c + 2] - vp[c + 1]) / alpha) * (0.5 * f)
-            pos += 1
-            continue
         for side in range(2):
             acc = 0.0
             for _ in range(pieces[b, side]):

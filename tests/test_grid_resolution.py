@@ -79,12 +79,16 @@ def _reference(x, g, alpha, v, c):
         ("fp16", (1e-7, 1e-5), 0.9 * 6e-8 / (WIDE * 2.0)),  # the gap just above WIDE·α·std: the excess form
     ],
 )
-def test_sr_law_on_very_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha):
+def test_sr_law_on_very_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha, monkeypatch):
+    import srchain.grid_sr as gs
+
     toy = get_problem("toy", domain=domain)
     grid = Grid.of(fmt, domain)
     v = grid.points[:, 0]
-    op = transition_matrix(toy, NOISE, grid, alpha)  # accepted
-    assert op.dropped_mass < 1e-12
+    built = transition_matrix(toy, NOISE, grid, alpha)  # accepted (the far cells that T_α drops leave the windows)
+    monkeypatch.setattr(gs, "DROP", 0.0)  # every cell of a window computed, to check the quadrature at each
+    op = transition_matrix(toy, NOISE, grid, alpha)
+    assert op.dropped_mass < 1e-12 and np.array_equal(op.P.data, built.P.data)
     rows = np.array([0, v.size // 3, v.size - 1])
     targets, probs, _ = grid_move_laws(toy, NOISE, grid, alpha, rows=rows)
     g = 2.0 * v[rows]  # objective (8): f'(w) = 2w below 1
@@ -144,34 +148,38 @@ def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch)
             assert np.array_equal(P.data.view(np.int64), ref.data.view(np.int64))
 
 
-def test_cells_that_t_alpha_drops_take_one_density_and_t_alpha_keeps_its_bits(monkeypatch):
-    """A far cell whose probability is certainly below tol/4 (the density's peak times the hat's integral) takes the
-    density at its centre instead of Gauss–Legendre (srchain.grid_wide.gauss_hat_integrals): within 1e-13 relative of
-    the quadrature (|a|·(H0 + H1)/(3s²) here ≤ 4e-14, plus rounding), and T_α, which drops it, keeps its bits. fp8-e4m3
-    on [−0.5, 0.5] at α = 3e11: every cell is wide, and the far cells' probabilities straddle tol (gaps from 2^-9 to
-    2^-4), so T_α keeps some far cells (quadrature) and drops the others (one density); the ends and the row's own value
-    and neighbours, kept whatever their size, never take the shortcut."""
+def test_cells_that_t_alpha_drops_leave_the_window_and_t_alpha_keeps_its_bits(monkeypatch):
+    """A far cell whose probability is certainly below tol/4 (the density's peak times the hat's integral) leaves its
+    row's window (srchain.grid_sr._mark_rows: target −1, no quadrature), and T_α, which drops it anyway, keeps its
+    bits, its dropped mass included (rows are normalised by the kept sum). fp8-e4m3 on [−0.5, 0.5] at α = 3e11:
+    every cell is wide, and the far cells' probabilities straddle tol (gaps from 2^-9 to 2^-4), so T_α keeps some far
+    cells (quadrature) and drops the others; the ends and the row's own value and neighbours, kept whatever their
+    size, never leave. The window's sum loses at most W·tol/4."""
     import srchain.grid_sr as gs
 
     domain, alpha = (-0.5, 0.5), 3e11
     toy = get_problem("toy", domain=domain)
     grid = Grid.of("fp8-e4m3", domain)
     targets, fast, own = grid_move_laws(toy, NOISE, grid, alpha)
-    P = transition_matrix(toy, NOISE, grid, alpha).P
-    wide_cells = gs._wide_cells
-    monkeypatch.setattr(gs, "_wide_cells", lambda *args: wide_cells(*args[:-1], 0.0))  # quadrature everywhere
-    _, full, _ = grid_move_laws(toy, NOISE, grid, alpha)
-    ref = transition_matrix(toy, NOISE, grid, alpha).P
-    assert np.array_equal(P.indptr, ref.indptr) and np.array_equal(P.indices, ref.indices)
-    assert np.array_equal(P.data.view(np.int64), ref.data.view(np.int64))
-    far = np.abs(targets[:, 0] - own[:, :1]) > 1
+    op = transition_matrix(toy, NOISE, grid, alpha)
+    monkeypatch.setattr(gs, "DROP", 0.0)  # every cell computed
+    full_targets, full, _ = grid_move_laws(toy, NOISE, grid, alpha)
+    ref = transition_matrix(toy, NOISE, grid, alpha)
+    P, R = op.P, ref.P
+    assert np.array_equal(P.indptr, R.indptr) and np.array_equal(P.indices, R.indices)
+    assert np.array_equal(P.data.view(np.int64), R.data.view(np.int64)) and op.dropped_mass == ref.dropped_mass
+    far = np.abs(full_targets[:, 0] - own[:, :1]) > 1
     assert np.count_nonzero((P.data < 1e-14) & (P.data > 0)) > 0  # kept entries below tol: neighbours
-    shortcut = fast != full
-    assert 1000 < np.count_nonzero(shortcut) < np.count_nonzero(far)  # some far cells, not all
-    cells = np.nonzero(shortcut[:, 0])
-    assert far[cells].all() and np.all(targets[:, 0][cells] > 0) and np.all(targets[:, 0][cells] < grid.size - 1)
-    assert np.all(full[shortcut] < 0.25e-14)
-    np.testing.assert_allclose(fast[shortcut], full[shortcut], rtol=1e-13, atol=0)
+    left = (targets[:, 0] < 0) & (full_targets[:, 0] >= 0)
+    assert 1000 < np.count_nonzero(left) < np.count_nonzero(far)  # some far cells, not all
+    cells = np.nonzero(left)
+    assert far[cells].all() and np.all(full_targets[:, 0][cells] > 0)
+    assert np.all(full_targets[:, 0][cells] < grid.size - 1)
+    assert np.all(full[:, 0][cells] < 0.25e-14) and np.all(fast[:, 0][cells] == 0.0)
+    stay = ~left & (full_targets[:, 0] >= 0)
+    assert np.array_equal(fast[:, 0][stay], full[:, 0][stay])  # every other cell: the same bits
+    W = targets.shape[2]
+    assert np.all(np.abs(fast.sum(axis=2) - full.sum(axis=2)) <= W * 0.25e-14)
 
 
 def _r_reference(noise, x, g, alpha, v, c):
