@@ -180,6 +180,15 @@ def test_cells_that_t_alpha_drops_leave_the_window_and_t_alpha_keeps_its_bits(mo
     assert np.array_equal(fast[:, 0][stay], full[:, 0][stay])  # every other cell: the same bits
     W = targets.shape[2]
     assert np.all(np.abs(fast.sum(axis=2) - full.sum(axis=2)) <= W * 0.25e-14)
+    # an end of the grid carries its tail whatever its gap: bf16 from 2^-125 (gaps of 2^-133, far below tol·α·std
+    # here) with the step's spread far wider than the domain, where each end's tail holds about half of a row's mass
+    domain, alpha = (2.0**-125, 2.0**-100), 2.0**-80
+    toy, grid = get_problem("toy", domain=domain), Grid.of("bf16", domain)
+    P = transition_matrix(toy, NOISE, grid, alpha).P
+    monkeypatch.setattr(gs, "DROP", 0.25)
+    Q = transition_matrix(toy, NOISE, grid, alpha).P
+    assert np.array_equal(P.indices, Q.indices) and np.array_equal(P.data, Q.data)
+    assert np.all(P[:, 0].toarray() > 0.1)  # the tail, kept in every row
 
 
 def _r_reference(noise, x, g, alpha, v, c):
