@@ -128,7 +128,7 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     at_lo = t == 0
     at_hi = t == n_v - 1
     if method == "r" and not noise.is_discrete:
-        return r_axis_law(noise, x, g, alpha, vp, t, np.ascontiguousarray(tgt[:, 0]), valid)
+        return r_axis_law(noise, x, g, alpha, vp, t, np.ascontiguousarray(tgt[:, 0]), valid, own, tol)
     vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
     h0, h1 = v0 - vm, v1 - v0
     if noise.is_discrete:
@@ -389,9 +389,9 @@ def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b):
     idx = np.arange(a, b)
     targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[a:b], idx, bits)
     # the same invariants as on the lattice: each 1-D law sums to 1 within its window's tail (before the rows are
-    # renormalised, which would hide a law that does not), and the matrix is stochastic; SR's far cells that T_α
-    # certainly drops have left the windows, each with less than DROP·tol (srchain.grid_sr._mark_rows)
-    left = probs.shape[2] * DROP * tol if method == "sr" and bits is None else 0.0
+    # renormalised, which would hide a law that does not), and the matrix is stochastic; SR's and R's far cells that
+    # T_α certainly drops have left the windows, each with less than DROP·tol (srchain.grid_sr, srchain.grid_r)
+    left = probs.shape[2] * DROP * tol if method in ("sr", "r") and bits is None else 0.0
     check_move_laws(probs, tol + noise.table_error + left, a, f"T_alpha at alpha = {alpha:g}")
     return build_rows(targets, probs, grid, tol, own)
 

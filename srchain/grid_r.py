@@ -27,6 +27,7 @@ import math
 import numpy as np
 from numba import njit
 
+from srchain import grid_sr
 from srchain._threads import over_threads
 from srchain.grid_wide import _arg
 from srchain.noise import _INV_SQRT_2PI, GaussianNoise
@@ -43,10 +44,12 @@ _CELLS_PER_THREAD = 1 << 16
 _DONE, _DIFFERENCE, _QUADRATURE = 0, 1, 2
 
 
-def r_axis_law(noise, x, g, alpha, vp, t, first, valid):
+def r_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
     """R's move law along one axis: ``probs`` ``(n, W)`` for rows at positions ``x`` with gradients ``g``, targets
     ``t`` (clipped into the padded values ``vp``; row ``i``'s window starts at ``first[i]``, the targets are
-    consecutive) and ``valid`` cells. The cells are sorted first (:func:`_sort_cells`), so that the SF and CDF are
+    consecutive), ``valid`` cells, each row's own index ``own`` and T_α's ``tol``. ``valid`` is updated: the far
+    cells that T_α certainly drops leave it (as in :func:`srchain.grid_sr.sr_axis_law`), so the caller's targets
+    there become −1. The cells are sorted first (:func:`_sort_cells`), so that the SF and CDF are
     evaluated only at the midpoints that a difference (or a tail) reads: near 0 on bf16 nearly every cell is
     narrow, and they were evaluated on every midpoint of the window to be thrown away. Every number kept is computed
     by the same operations as before, so T_α keeps its bits."""
@@ -61,8 +64,11 @@ def r_axis_law(noise, x, g, alpha, vp, t, first, valid):
     probs = np.zeros((n, W))
     kind = np.zeros((n, W), dtype=np.int8)
     rows = max(1, _CELLS_PER_THREAD // max(W, 1))
+    drop = grid_sr.DROP * tol if gaussian else 0.0  # a far cell of mass surely below it leaves the window
     over_threads(
-        lambda i0, i1: _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, probs, kind, i0, i1), n, rows
+        lambda i0, i1: _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs, kind, i0, i1),
+        n,
+        rows,
     )
     # differences and tails: y < m ⟺ ξ̄ > (x − m)/α − g, so Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) =
     # CDF(b_lo) − CDF(b_hi), at the W + 1 midpoints of a row (shared by neighbouring targets), only where read
@@ -91,11 +97,13 @@ def r_axis_law(noise, x, g, alpha, vp, t, first, valid):
 
 
 @njit(cache=True, nogil=True)
-def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, probs, kind, i0, i1):
+def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs, kind, i0, i1):
     """Rows ``i0 ≤ i < i1``: each valid cell is marked for a difference of the CDF (an end of the grid, or a rounding
     cell ``H = (v_{t+1} − v_{t−1})/(2α)`` wider than ``limit``), for Gauss–Legendre, or, for Gaussian noise where
     ``(H/s)(1 + |b|/s) <`` :data:`_MIDPOINT`, computed here as ``H·f(b + H/2)`` (``b = (x − m_t)/α − g`` as
-    :func:`srchain.grid_wide._arg` computes it, the density as :meth:`srchain.noise.GaussianNoise.pdf`)."""
+    :func:`srchain.grid_wide._arg` computes it, the density as :meth:`srchain.noise.GaussianNoise.pdf`). A narrow
+    cell at least two values from its row's own index, whose mass is at most ``f(0)·H < drop``, leaves the window
+    (``valid[i, w] = False``): T_α drops it whatever it is."""
     n_v = vp.shape[0] - 2
     c_pdf = _INV_SQRT_2PI / s
     for i in range(i0, i1):
@@ -106,6 +114,9 @@ def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, probs, kind, i0, 
             h = (0.5 * (vp[c + 2] - vp[c])) / alpha
             if c == 0 or c == n_v - 1 or not h <= limit:
                 kind[i, w] = _DIFFERENCE
+                continue
+            if abs(c - own[i]) > 1 and c_pdf * h < drop:
+                valid[i, w] = False
                 continue
             if gaussian:
                 d = x[i] - 0.5 * (vp[c + 1] + vp[c + 2])

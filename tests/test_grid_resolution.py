@@ -217,16 +217,20 @@ def _r_reference(noise, x, g, alpha, v, c):
         (make_noise("laplace", 2.0), "bf16", (-(2.0**-120), 2.0**-120), 2.0**-110),  # a kink: Gauss–Legendre, split
     ],
 )
-def test_r_law_on_very_fine_gaps_keeps_its_relative_accuracy(noise, fmt, domain, alpha):
+def test_r_law_on_very_fine_gaps_keeps_its_relative_accuracy(noise, fmt, domain, alpha, monkeypatch):
     """R was refused below 2^-30·α·std (its CDF differences were rounding); now every interior cell's mass matches
     adaptive quadrature. Tolerance: the midpoint rule's error is below 2^-52/24 relative, Gauss–Legendre's a few
     ulps, the differences' at most 64 eps ≈ 1.4e-14 at the threshold; 1e-11 leaves room for the reference's own
     1e-13 and the rounding of the step's offsets (about eps·|b|² relative)."""
+    import srchain.grid_sr as gs
+
     toy = get_problem("toy", domain=domain)
     grid = Grid.of(fmt, domain)
     v = grid.points[:, 0]
-    op = transition_matrix(toy, noise, grid, alpha, "r")  # accepted
-    assert op.dropped_mass < 1e-12
+    built = transition_matrix(toy, noise, grid, alpha, "r")  # accepted (the far cells that T_α drops leave windows)
+    monkeypatch.setattr(gs, "DROP", 0.0)  # every cell of a window computed, to check each
+    op = transition_matrix(toy, noise, grid, alpha, "r")
+    assert op.dropped_mass < 1e-12 and np.array_equal(op.P.data, built.P.data)
     rows = np.array([0, v.size // 3, v.size // 2, v.size - 1])
     targets, probs, _ = grid_move_laws(toy, noise, grid, alpha, "r", rows=rows)
     checked = 0
