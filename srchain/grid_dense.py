@@ -125,15 +125,18 @@ def thin_states(noise, grid, alpha: float, tol: float) -> np.ndarray | None:
     """The values of a 1-D grid that T_α certainly reaches from their neighbours only (a boolean mask), or None
     where no bound on the noise's density is known. Any rule moves to ``v_c`` only from a step landing in
     ``[v_{c−1}, v_{c+1}]``, of probability at most ``f_max·(v_{c+1} − v_{c−1})/α`` (``f_max`` the density's peak,
-    at 0 for the Gaussian, Laplace and Student-t noises); below ``tol/2`` that entry is dropped from every row but a
-    nearest neighbour's (:func:`srchain.assemble._assemble`). The ends (which carry the tails) never are."""
+    at 0 for the Gaussian, Laplace and Student-t noises); with half of it below
+    :data:`srchain.grid_sr.DROP` · tol (the bound by which SR's and R's laws take such a cell out of a far row's
+    window) that entry is dropped from every row but a nearest neighbour's (:func:`srchain.assemble._assemble`).
+    The ends (which carry the tails) never are."""
+    from srchain.grid_sr import DROP
     from srchain.noise import GaussianNoise, LaplaceNoise, StudentTNoise
 
     if type(noise) not in (GaussianNoise, LaplaceNoise, StudentTNoise) or grid.dim != 1:
         return None
     v = grid.points[:, 0]
     thin = np.zeros(v.size, dtype=bool)
-    thin[1:-1] = float(noise.pdf(0.0)) * ((v[2:] - v[:-2]) / alpha) < tol / 2
+    thin[1:-1] = float(noise.pdf(0.0)) * (0.5 * ((v[2:] - v[:-2]) / alpha)) < DROP * tol
     return thin
 
 
