@@ -47,6 +47,8 @@ def _assemble_row(i, targets, probs, own, strides, tol, counts_only, pos, indice
             t = targets[i, k, w]
             if t < 0 or probs[i, k, w] == 0.0:
                 valid = False
+                for k2 in range(k + 1, d):  # no combination with this entry is kept: on to axis k's next one
+                    idx[k2] = W - 1
                 break
             p *= probs[i, k, w]
             col += t * strides[k]

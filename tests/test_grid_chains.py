@@ -239,3 +239,41 @@ def test_two_dimensional_grid_is_the_product_of_one_dimensional_laws():
     l2 = stationary(limit_chain(sep, noise, g2).t_tilde).pi
     l1 = stationary(limit_chain(toy, noise, g1).t_tilde).pi
     assert np.allclose(l2, np.outer(l1, l1).ravel(), rtol=1e-9, atol=1e-300)
+
+
+def _tilted(dim_coupling):
+    """Objective (8) per coordinate, plus ``dim_coupling · w₀ w₁`` (0: separable)."""
+    sep = get_problem("separable", dim=2, domain=(0.5, 4.0))
+
+    def gradient(w):
+        w = np.asarray(w, dtype=np.float64)
+        g = np.array(sep.gradient(w), dtype=np.float64)
+        g[..., 0] += dim_coupling * w[..., 1]
+        g[..., 1] += dim_coupling * w[..., 0]
+        return g
+
+    return Problem(name="tilted", dim=2, domain=sep.domain, value=lambda w: 0.0 * w[..., 0], gradient=gradient)
+
+
+@pytest.mark.parametrize("coupling", [0.0, 1e-3])
+@pytest.mark.parametrize("method,bits", [("sr", None), ("r", None), ("sr", 3)])
+def test_one_law_per_axis_value_has_the_bits_of_one_per_row(monkeypatch, coupling, method, bits):
+    """On a 2-D box each axis' move law is computed once per value where the gradient along it depends on that
+    coordinate alone (``_distinct``), and per row otherwise: T_α is bitwise that of the per-row computation either
+    way. The coupled case (a 1e-3 tilt) must not be shared: a law computed from another row's gradient would differ."""
+    import srchain.grid_chains as gc
+
+    problem = _tilted(coupling)
+    grid = Grid.of("fp8-e4m3", [(0.5, 4.0), (1.0, 3.0)])
+    grads = np.asarray(problem.gradient(grid.points)).reshape(-1, 2)
+    own = np.stack([np.searchsorted(grid.axis(k), grid.points[:, k]) for k in range(2)], axis=1)
+    first, each = gc._distinct(own[:, 0], grads[:, 0], grid.shape[0])
+    assert (first is None) == (coupling != 0)
+    if first is not None:  # one row per value of axis 0, and every row mapped to its own value's
+        assert first.size == grid.shape[0] and np.array_equal(grid.points[first[each], 0], grid.points[:, 0])
+    noise = make_noise("gaussian", 2.0)
+    shared = grid_transition_matrix(problem, noise, grid, 0.05, method, sr_bits=bits).P
+    monkeypatch.setattr(gc, "_distinct", lambda *a: (None, None))
+    per_row = grid_transition_matrix(problem, noise, grid, 0.05, method, sr_bits=bits).P
+    for a, b in ((shared.indptr, per_row.indptr), (shared.indices, per_row.indices), (shared.data, per_row.data)):
+        assert np.array_equal(a, b)
