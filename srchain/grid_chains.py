@@ -245,6 +245,7 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
             np.ascontiguousarray(own[pick, k]),
             tol,
         )
+        law[~valid[pick, k, :]] = 0.0  # padding (a window narrower than the chunk's widest) has no entry
         probs[:, k, :] = law if first is None else law[each]
     targets = np.where(valid, targets, -1)
     return targets, probs, own
