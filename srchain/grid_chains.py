@@ -132,7 +132,8 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
     h0, h1 = v0 - vm, v1 - v0
     if noise.is_discrete:
-        return _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
+        law = _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
+        return np.where(valid, law, 0.0)  # none in the padding (the clipped end's tail would be counted again)
     if method == "sr":
         exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
     else:
@@ -245,7 +246,6 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
             np.ascontiguousarray(own[pick, k]),
             tol,
         )
-        law[~valid[pick, k, :]] = 0.0  # padding (a window narrower than the chunk's widest) has no entry
         probs[:, k, :] = law if first is None else law[each]
     targets = np.where(valid, targets, -1)
     return targets, probs, own
