@@ -105,27 +105,27 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
 
     def part(k0, k1):
         q = np.empty(_CELL_BLOCK * 4 * NODES)  # the pieces with a width, NODES entries each, in order
-        wt = np.empty(_CELL_BLOCK * 4 * NODES)
+        span = np.empty((_CELL_BLOCK * 4, 2))  # each such piece's start and width
         pieces = np.empty((_CELL_BLOCK, 2), dtype=np.int64)
         for b0 in range(k0, k1, _CELL_BLOCK):
             b1 = min(k1, b0 + _CELL_BLOCK)
-            used = _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _WT, a, q, wt, pieces)
+            used = _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, a, q, span, pieces)
             e = q[:used]
             np.exp(e, out=e)
-            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, wt, pieces, lower, upper)
+            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, span, _T, _WT, pieces, lower, upper)
 
     over_threads(part, m, _CELLS_PER_THREAD)
     return a, lower, upper
 
 
 @njit(cache=True, nogil=True)
-def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt, pieces):
+def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, a, q, span, pieces):
     """For the cells ``k0 ≤ k < k1``: ``a`` (as :func:`_arg`), and per integral and piece of nonzero width, in order,
-    per node the exponent ``-0.5 z z`` of the density at ``a ± h·u`` and the weight ``width·w_j·(1 − u)``
-    (:func:`srchain.wide_moves._integral_block`'s operations), packed into ``q`` and ``wt``; ``pieces[k − k0,
-    side]`` is 1 or 2 (which pieces: the first if it has a width, the second if it has). Returns the entries
-    written."""
+    per node the exponent ``-0.5 z z`` of the density at ``a ± h·u`` (:func:`srchain.wide_moves._integral_block`'s
+    operations), packed into ``q``, and the piece's start and width into ``span``; ``pieces[k − k0, side]`` is 1 or 2
+    (which pieces: the first if it has a width, the second if it has). Returns the entries written."""
     pos = 0
+    p = 0
     for k in range(k0, k1):
         i = r[k]
         c = t[i, w[k]]
@@ -145,9 +145,11 @@ def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt, pieces):
             for piece in range(first, last):
                 lo = 0.0 if piece == 0 else cut
                 width = cut if piece == 0 else 1.0 - cut
+                span[p, 0] = lo
+                span[p, 1] = width
+                p += 1
                 for j in range(tn.size):
                     u = lo + width * tn[j]
-                    wt[pos + j] = width * wn[j] * (1.0 - u)
                     z = (ak + sh * u) / s
                     q[pos + j] = -0.5 * z * z
                 pos += tn.size
@@ -155,11 +157,12 @@ def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, wn, a, q, wt, pieces):
 
 
 @njit(cache=True, nogil=True)
-def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, wt, pieces, lower, upper):
+def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, span, tn, wn, pieces, lower, upper):
     """``lower`` and ``upper`` of the cells ``k0 ≤ k < k1`` from the densities' exponentials ``e`` (packed as
-    :func:`_gauss_nodes` wrote them): each the sum of its pieces' weighted densities in
-    :func:`srchain.wide_moves._integral_block`'s order, times ``H0`` or ``H1``."""
+    :func:`_gauss_nodes` wrote them) and the weights ``width·w_j·(1 − u)`` of each piece: each the sum of its
+    pieces' weighted densities in :func:`srchain.wide_moves._integral_block`'s order, times ``H0`` or ``H1``."""
     pos = 0
+    p = 0
     for k in range(k0, k1):
         i = r[k]
         c = t[i, w[k]]
@@ -167,8 +170,12 @@ def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, wt, pieces, lower, upper):
         for side in range(2):
             acc = 0.0
             for _ in range(pieces[b, side]):
+                lo = span[p, 0]
+                width = span[p, 1]
+                p += 1
                 for j in range(NODES):
-                    acc += wt[pos + j] * (e[pos + j] * c_pdf)
+                    u = lo + width * tn[j]
+                    acc += (width * wn[j] * (1.0 - u)) * (e[pos + j] * c_pdf)
                 pos += NODES
             if side == 0:
                 lower[k] = ((vp[c + 1] - vp[c]) / alpha) * acc
