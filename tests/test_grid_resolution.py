@@ -18,7 +18,7 @@ from srchain.grid_chains import grid_move_laws
 from srchain.grids import Grid
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
-from srchain.problems import get_problem
+from srchain.problems import Problem, get_problem
 from srchain.wide_moves import WIDE
 
 NOISE = make_noise("gaussian", 2.0)
@@ -106,6 +106,68 @@ def test_sr_law_on_very_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha
     assert checked > 40
 
 
+def test_half_cells_of_one_node_are_exact_to_rounding():
+    """SR's half cells with (h/s)(1 + |a|/s + h/s) < ONE_NODE take one node at the centroid u = 1/3 of the weight
+    1 − u (srchain.grid_wide), where the 16-node Gauss–Legendre rule took 16. Checked on bf16 values within 1e-7 of
+    0 at α = 0.01 (gaps from 9.2e-41 up to 4.7e-10, so that the coarsest one-node cells sit at the threshold, next
+    to cells that still take Gauss–Legendre) against the hat function integrated at 40 digits (mpmath). Tolerance:
+    the rule's own error is below 2^-56; rounding a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a) ≈ 6 ulps
+    relative for |a| ≤ 5, the exponent, product and sum a few more: 1e-14 relative. A wrong node (u = 1/2) errs by
+    φ'/6, about 1e-9 relative at the threshold with |a| = 2s; a wrong weight by a factor."""
+    import mpmath
+
+    import srchain.grid_wide as gw
+
+    mpmath.mp.dps = 40
+    domain = (-1e-7, 1e-7)
+    # ½(w − 4)²: the gradient −4 puts the cells on the density's flank (|a| ≈ 4 = 2s), where a misplaced node errs
+    grid = Grid.of("bf16", domain)
+    quadratic = Problem(
+        name="quadratic",
+        dim=1,
+        domain=np.array([domain]),
+        value=lambda w: 0.5 * (np.asarray(w)[..., 0] - 4.0) ** 2,
+        gradient=lambda w: np.asarray(w, dtype=np.float64) - 4.0,
+    )
+    v = grid.points[:, 0]
+    alpha, s = 0.01, 2.0
+    rows = np.array([int(np.searchsorted(v, 0.0)), int(np.searchsorted(v, 5e-8)), v.size - 1])
+    targets, probs, _ = grid_move_laws(quadratic, NOISE, grid, alpha, rows=rows)
+    g = v[rows] - 4.0
+
+    def reference(x, gi, c):  # Pr(Qs = v_c): the hat function against the step's density, interior cells
+        xm, gm, am = mpmath.mpf(x), mpmath.mpf(gi), mpmath.mpf(alpha)
+
+        def f(y):
+            z = ((xm - y) / am - gm) / s
+            return mpmath.exp(-z * z / 2) / (s * mpmath.sqrt(2 * mpmath.pi)) / am
+
+        lo, mid, hi = (mpmath.mpf(float(u)) for u in v[c - 1 : c + 2])
+        top = f(mid)  # each half on u ∈ [0, 1] and relative to the density at v_c (mpmath's tolerance is absolute)
+        left = mpmath.quad(lambda u: u * f(lo + (mid - lo) * u) / top, [0, 1]) * (mid - lo)
+        right = mpmath.quad(lambda u: u * f(hi - (hi - mid) * u) / top, [0, 1]) * (hi - mid)
+        return (left + right) * top
+
+    one = near = 0
+    for r, i in enumerate(rows):
+        cells = np.flatnonzero(targets[r, 0] >= 0)
+        cells = cells[(targets[r, 0, cells] > 0) & (targets[r, 0, cells] < v.size - 1)]
+        t = targets[r, 0, cells]
+        edges = cells[(v[t] - v[t - 1]) != (v[t + 1] - v[t])]  # a binade's first value: its two halves differ
+        # (elsewhere the two halves' errors of a misplaced node cancel to first order)
+        sample = np.unique(np.r_[cells[-300:][::7], cells[:: max(1, cells.size // 30)], edges])
+        for w in sample:
+            c = targets[r, 0, w]
+            h = max(v[c] - v[c - 1], v[c + 1] - v[c]) / alpha
+            a = (v[i] - v[c]) / alpha - g[r]
+            crit = (h / s) * (1 + abs(a) / s + h / s)
+            one += crit < gw.ONE_NODE
+            near += gw.ONE_NODE / 4 < crit < gw.ONE_NODE
+            want = float(reference(v[i], g[r], c))
+            assert probs[r, 0, w] == pytest.approx(want, rel=1e-14, abs=0), (r, c, crit)
+    assert one > 40 and near > 5
+
+
 def test_a_move_law_that_does_not_sum_to_one_is_refused_not_renormalised(monkeypatch):
     # the invariants checked on every lattice build hold on a grid too: with the quadrature switched off (the
     # difference form everywhere, as before it existed) bf16's cells near 0 give laws summing far from 1, and the
@@ -127,7 +189,8 @@ class _ArrayFormGaussian(type(NOISE)):  # the same law; its own pdf sends the ce
 def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch):
     """srchain.grid_wide.gauss_hat_integrals replaces, for Gaussian noise, the array form that evaluates 32
     densities per wide cell through NumPy temporaries: the same operations in the same order with NumPy's exp, so T_α
-    keeps its bits, on any number of threads."""
+    keeps its bits, on any number of threads. (These cells are too wide for the one-node rule, which the array form
+    does not have; it is checked against 40-digit integrals above.)"""
     import numba
 
     noise = make_noise("gaussian", sigma, batch=batch)
