@@ -117,10 +117,11 @@ def _pad(v):
 
 def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     """Move law along one axis for rows with positions ``x`` (n,), gradients ``g`` (n,), targets ``tgt`` (n, W),
-    their own indices ``own`` (n,); ``tol``: T_α's (entries below it, not nearest-neighbour moves, are dropped)."""
+    their own indices ``own`` (n,); ``tol``: T_α's (entries below it, not nearest-neighbour moves, are dropped).
+    ``tgt`` is clipped to the grid in place (only padding beyond a row's window lies outside it)."""
     n_v = v.size
     vp = _pad(v)
-    t = np.clip(tgt, 0, n_v - 1)
+    t = np.clip(tgt, 0, n_v - 1, out=tgt)
     if method == "sr" and bits is None and not noise.is_discrete:
         return sr_axis_law(noise, x, g, alpha, vp, t, np.ascontiguousarray(tgt[:, 0]), valid, own, tol)
     xx = x[:, None]
@@ -227,7 +228,7 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
     offs = np.arange(W, dtype=np.int64)
     targets = lo[:, :, None] + offs
     valid = targets <= hi[:, :, None]
-    probs = np.empty(targets.shape)
+    probs = np.empty(targets.shape) if grid.dim > 1 else None  # one axis: its law is the table (no copy)
     for k in range(grid.dim):
         v = axis_values(grid, k)
         first, each = _distinct(own[:, k], grads[:, k], v.size) if grid.dim > 1 else (None, None)
@@ -246,8 +247,11 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
             np.ascontiguousarray(own[pick, k]),
             tol,
         )
-        probs[:, k, :] = law if first is None else law[each]
-    targets = np.where(valid, targets, -1)
+        if probs is None:
+            probs = law.reshape(targets.shape)
+        else:
+            probs[:, k, :] = law if first is None else law[each]
+    np.copyto(targets, -1, where=~valid)
     return targets, probs, own
 
 
