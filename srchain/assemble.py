@@ -76,6 +76,25 @@ def _assemble_row(i, targets, probs, own, strides, tol, counts_only, pos, indice
     return pos, kept
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _assemble_row_1d(i, targets, probs, own, stride, tol, counts_only, pos, indices, data):
+    """:func:`_assemble_row` on one axis (the same entries, values and kept mass; no combinations to walk)."""
+    kept = 0.0
+    own_i = own[i, 0]
+    for w in range(probs.shape[2]):
+        t = targets[i, 0, w]
+        p = probs[i, 0, w]
+        if t < 0 or p == 0.0:
+            continue
+        if p >= tol or abs(t - own_i) <= 1:
+            if not counts_only:
+                indices[pos] = t * stride
+                data[pos] = p
+            pos += 1
+            kept += p
+    return pos, kept
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _assemble(targets, probs, own, strides, tol, counts_only, indptr, indices, data, dropped):
     """Rows of P as products over coordinates of the 1-D move laws, in increasing column order.
@@ -95,10 +114,16 @@ def _assemble(targets, probs, own, strides, tol, counts_only, indptr, indices, d
         idx = np.empty(d, dtype=np.int64)
         for i in range(b * _ROWS_PER_TASK, min(n, (b + 1) * _ROWS_PER_TASK)):
             if counts_only:
-                pos, kept = _assemble_row(i, targets, probs, own, strides, tol, True, 0, indices, data, idx)
+                if d == 1:
+                    pos, kept = _assemble_row_1d(i, targets, probs, own, strides[0], tol, True, 0, indices, data)
+                else:
+                    pos, kept = _assemble_row(i, targets, probs, own, strides, tol, True, 0, indices, data, idx)
                 indptr[i + 1] = pos
                 continue
-            pos, kept = _assemble_row(i, targets, probs, own, strides, tol, False, indptr[i], indices, data, idx)
+            if d == 1:
+                pos, kept = _assemble_row_1d(i, targets, probs, own, strides[0], tol, False, indptr[i], indices, data)
+            else:
+                pos, kept = _assemble_row(i, targets, probs, own, strides, tol, False, indptr[i], indices, data, idx)
             dropped[i] = 1.0 - kept
             s = 0.0
             for q in range(indptr[i], pos):
