@@ -3,10 +3,12 @@ r"""SR's move law at the *wide* cells of a format's grid: cells whose gaps on bo
 difference of :mod:`srchain.grid_chains` would be all rounding. There the hat function is integrated against the
 noise's density by Gauss–Legendre (:func:`srchain.wide_moves._integral`, as on the fixed lattice); for Gaussian noise
 in two compiled passes around NumPy's ``exp`` (:func:`gauss_hat_integrals`), the same bits as the array form except
-at half cells so narrow that one node is exact to rounding (:data:`ONE_NODE`).
+at half cells so narrow that one or two nodes are exact to rounding (:data:`ONE_NODE`, :data:`TWO_NODES`).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -88,6 +90,14 @@ def _place_law(probs, r, w, t, lower, upper, nv, edge):
 #: 2^-26 and 2^-52, and the one-node rule's relative error, about ``(φ'² + |φ''|)/36``, below 2^-56 (half an ulp is
 #: 2^-53). On bf16 [−4, 10] at α = 0.01, half the cells that the quadrature takes (those within ~1e-8 of 0) qualify.
 ONE_NODE = 2.0**-26
+#: Below this (the same quantity), two nodes: Gauss's rule for the weight ``1 − u`` on [0, 1] (nodes
+#: ``0.4 ∓ √0.06``, exact for cubics). With ``φ'' = (h/s)²`` the density's fourth derivative is at most ``10 C⁴`` of
+#: it, and the rule's relative error ``10 C⁴/4! · ∫(1 − u)p₂² / ½ = C⁴/720`` is below 2^-57 (``p₂`` its node
+#: polynomial, ``∫(1 − u)p₂² = 1/600``). On bf16 [−4, 10] at α = 0.01, the cells within ~1e-3 of 0 that one node does
+#: not take.
+TWO_NODES = 2.0**-12
+_T2 = np.array([0.4 - math.sqrt(0.06), 0.4 + math.sqrt(0.06)])
+_W2 = np.array([0.25 + 1.0 / (60.0 * math.sqrt(0.06)), 0.25 - 1.0 / (60.0 * math.sqrt(0.06))])  # Σ = ½, Σ W u = 1/6
 #: Cells per block of :func:`gauss_hat_integrals` (its two node arrays: at most 1 MiB, in L2).
 _CELL_BLOCK = 1 << 12
 #: Cells from which :func:`gauss_hat_integrals` uses a second thread (about 10 ms of work on one).
@@ -98,8 +108,9 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
     r"""SR's hat-function integrals at the wide cells ``(r, w)`` of a format's grid for Gaussian noise of standard
     deviation ``s``: ``(a, lower, upper)`` with :math:`a = (x - v_c)/\alpha - g`, ``lower`` =
     ``H0 * _integral(pdf, a, H0, 1.0, True)`` and ``upper`` = ``H1 * _integral(pdf, a, H1, -1.0, True)``
-    (:func:`_wide_cells`' quadrature), bit for bit (except where a half cell takes one node, :data:`ONE_NODE`:
-    within 2^-56 relative of the exact integral there): the same operations on every element, in
+    (:func:`_wide_cells`' quadrature), bit for bit (except where a half cell takes one or two nodes,
+    :data:`ONE_NODE`, :data:`TWO_NODES`: within 2^-56 relative of the exact integral there): the same operations on
+    every element, in
     the same order, with NumPy's ``exp`` (whose results differ from the C library's in the last bit for a few
     percent of arguments) between two compiled passes over a block of cells. Each integral is split where the
     density peaks, and nearly always that point lies beyond the cell, so one of its two pieces has no width: its
@@ -116,22 +127,22 @@ def gauss_hat_integrals(x, g, alpha, vp, t, r, w, s):
         pieces = np.empty((_CELL_BLOCK, 2), dtype=np.int64)
         for b0 in range(k0, k1, _CELL_BLOCK):
             b1 = min(k1, b0 + _CELL_BLOCK)
-            used = _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, a, q, span, pieces)
+            used = _gauss_nodes(x, g, alpha, vp, t, r, w, b0, b1, s, _T, _T2, a, q, span, pieces)
             e = q[:used]
             np.exp(e, out=e)
-            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, span, _T, _WT, pieces, lower, upper)
+            _gauss_sums(alpha, vp, t, r, w, b0, b1, c_pdf, q, span, _T, _WT, _W2, pieces, lower, upper)
 
     over_threads(part, m, _CELLS_PER_THREAD)
     return a, lower, upper
 
 
 @njit(cache=True, nogil=True)
-def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, a, q, span, pieces):
+def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, t2, a, q, span, pieces):
     """For the cells ``k0 ≤ k < k1``: ``a`` (as :func:`_arg`), and per integral and piece of nonzero width, in order,
     per node the exponent ``-0.5 z z`` of the density at ``a ± h·u`` (:func:`srchain.wide_moves._integral_block`'s
     operations), packed into ``q``, and the piece's start and width into ``span``; ``pieces[k − k0, side]`` is 1 or 2
-    (which pieces: the first if it has a width, the second if it has), or −1 where the half cell takes one node
-    (:data:`ONE_NODE`: one exponent, at u = 1/3). Returns the entries written."""
+    (which pieces: the first if it has a width, the second if it has), or −1 / −2 where the half cell takes one node
+    (:data:`ONE_NODE`: one exponent, at u = 1/3) or two (:data:`TWO_NODES`). Returns the entries written."""
     pos = 0
     p = 0
     for k in range(k0, k1):
@@ -144,11 +155,19 @@ def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, a, q, span, pieces):
         for side in range(2):
             sign = 1.0 if side == 0 else -1.0
             h = (vp[c + 1] - vp[c]) / alpha if side == 0 else (vp[c + 2] - vp[c + 1]) / alpha
-            if (h / s) * (1.0 + abs(ak) / s + h / s) < ONE_NODE:  # one node at the weight's centroid u = 1/3
+            crit = (h / s) * (1.0 + abs(ak) / s + h / s)
+            if crit < ONE_NODE:  # one node at the weight's centroid u = 1/3
                 pieces[b, side] = -1
                 z = (ak + (sign * h) / 3.0) / s
                 q[pos] = -0.5 * z * z
                 pos += 1
+                continue
+            if crit < TWO_NODES:  # Gauss's two nodes for the weight 1 − u
+                pieces[b, side] = -2
+                for j in range(2):
+                    z = (ak + (sign * h) * t2[j]) / s
+                    q[pos + j] = -0.5 * z * z
+                pos += 2
                 continue
             cut = (-sign * ak) / h if h > 0 else 0.0
             cut = min(max(cut, 0.0), 1.0)
@@ -171,7 +190,7 @@ def _gauss_nodes(x, g, alpha, vp, t, r, w, k0, k1, s, tn, a, q, span, pieces):
 
 
 @njit(cache=True, nogil=True)
-def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, span, tn, wn, pieces, lower, upper):
+def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, span, tn, wn, w2, pieces, lower, upper):
     """``lower`` and ``upper`` of the cells ``k0 ≤ k < k1`` from the densities' exponentials ``e`` (packed as
     :func:`_gauss_nodes` wrote them) and the weights ``width·w_j·(1 − u)`` of each piece: each the sum of its
     pieces' weighted densities in :func:`srchain.wide_moves._integral_block`'s order, times ``H0`` or ``H1``."""
@@ -183,9 +202,13 @@ def _gauss_sums(alpha, vp, t, r, w, k0, k1, c_pdf, e, span, tn, wn, pieces, lowe
         b = k - k0
         for side in range(2):
             acc = 0.0
-            if pieces[b, side] < 0:  # one node (see ONE_NODE): the weight 1 − u integrates to 1/2
+            if pieces[b, side] == -1:  # one node (see ONE_NODE): the weight 1 − u integrates to 1/2
                 acc = 0.5 * (e[pos] * c_pdf)
                 pos += 1
+            elif pieces[b, side] == -2:  # two (see TWO_NODES)
+                acc += w2[0] * (e[pos] * c_pdf)
+                acc += w2[1] * (e[pos + 1] * c_pdf)
+                pos += 2
             for _ in range(pieces[b, side]):
                 lo = span[p, 0]
                 width = span[p, 1]

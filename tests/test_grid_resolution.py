@@ -106,20 +106,25 @@ def test_sr_law_on_very_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha
     assert checked > 40
 
 
-def test_half_cells_of_one_node_are_exact_to_rounding():
-    """SR's half cells with (h/s)(1 + |a|/s + h/s) < ONE_NODE take one node at the centroid u = 1/3 of the weight
-    1 − u (srchain.grid_wide), where the 16-node Gauss–Legendre rule took 16. Checked on bf16 values within 1e-7 of
-    0 at α = 0.01 (gaps from 9.2e-41 up to 4.7e-10, so that the coarsest one-node cells sit at the threshold, next
-    to cells that still take Gauss–Legendre) against the hat function integrated at 40 digits (mpmath). Tolerance:
-    the rule's own error is below 2^-56; rounding a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a) ≈ 6 ulps
-    relative for |a| ≤ 5, the exponent, product and sum a few more: 1e-14 relative. A wrong node (u = 1/2) errs by
-    φ'/6, about 1e-9 relative at the threshold with |a| = 2s; a wrong weight by a factor."""
+@pytest.mark.parametrize(
+    "tier,domain,middle",
+    [("ONE_NODE", (-1e-7, 1e-7), 5e-8), ("TWO_NODES", (-1e-3, 1e-3), 5e-4)],
+)
+def test_half_cells_of_one_or_two_nodes_are_exact_to_rounding(tier, domain, middle):
+    """SR's half cells with C = (h/s)(1 + |a|/s + h/s) < ONE_NODE take one node at the centroid u = 1/3 of the weight
+    1 − u (srchain.grid_wide), those with C < TWO_NODES Gauss's two nodes for that weight, where the Gauss–Legendre
+    rule took 8 per piece. Checked on bf16 values within 1e-7 of 0 (gaps from 9.2e-41 up to 4.7e-10) and within 1e-3
+    (up to 3.8e-6) at α = 0.01, so that the coarsest cells of each tier sit at its threshold next to cells of the
+    next, against the hat function integrated at 40 digits (mpmath). Tolerance: the rules' own errors are below
+    2^-56; rounding a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a) ≈ 6 ulps relative for |a| ≤ 5, the
+    exponent, product and sum a few more: 1e-14 relative. A wrong node (u = 1/2 for one) errs by φ'/6, about 1e-9
+    relative at the threshold with |a| = 2s; a wrong weight by a factor."""
     import mpmath
 
     import srchain.grid_wide as gw
 
+    threshold = getattr(gw, tier)
     mpmath.mp.dps = 40
-    domain = (-1e-7, 1e-7)
     # ½(w − 4)²: the gradient −4 puts the cells on the density's flank (|a| ≈ 4 = 2s), where a misplaced node errs
     grid = Grid.of("bf16", domain)
     quadratic = Problem(
@@ -131,7 +136,7 @@ def test_half_cells_of_one_node_are_exact_to_rounding():
     )
     v = grid.points[:, 0]
     alpha, s = 0.01, 2.0
-    rows = np.array([int(np.searchsorted(v, 0.0)), int(np.searchsorted(v, 5e-8)), v.size - 1])
+    rows = np.array([int(np.searchsorted(v, 0.0)), int(np.searchsorted(v, middle)), v.size - 1])
     targets, probs, _ = grid_move_laws(quadratic, NOISE, grid, alpha, rows=rows)
     g = v[rows] - 4.0
 
@@ -148,7 +153,7 @@ def test_half_cells_of_one_node_are_exact_to_rounding():
         right = mpmath.quad(lambda u: u * f(hi - (hi - mid) * u) / top, [0, 1]) * (hi - mid)
         return (left + right) * top
 
-    one = near = 0
+    inside = near = 0
     for r, i in enumerate(rows):
         cells = np.flatnonzero(targets[r, 0] >= 0)
         cells = cells[(targets[r, 0, cells] > 0) & (targets[r, 0, cells] < v.size - 1)]
@@ -161,11 +166,11 @@ def test_half_cells_of_one_node_are_exact_to_rounding():
             h = max(v[c] - v[c - 1], v[c + 1] - v[c]) / alpha
             a = (v[i] - v[c]) / alpha - g[r]
             crit = (h / s) * (1 + abs(a) / s + h / s)
-            one += crit < gw.ONE_NODE
-            near += gw.ONE_NODE / 4 < crit < gw.ONE_NODE
+            inside += crit < threshold
+            near += threshold / 4 < crit < threshold
             want = float(reference(v[i], g[r], c))
             assert probs[r, 0, w] == pytest.approx(want, rel=1e-14, abs=0), (r, c, crit)
-    assert one > 40 and near > 5
+    assert inside > 40 and near > 5
 
 
 def test_a_move_law_that_does_not_sum_to_one_is_refused_not_renormalised(monkeypatch):
@@ -189,16 +194,19 @@ class _ArrayFormGaussian(type(NOISE)):  # the same law; its own pdf sends the ce
 def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch):
     """srchain.grid_wide.gauss_hat_integrals replaces, for Gaussian noise, the array form that evaluates 32
     densities per wide cell through NumPy temporaries: the same operations in the same order with NumPy's exp, so T_α
-    keeps its bits, on any number of threads. (These cells are too wide for the one-node rule, which the array form
-    does not have; it is checked against 40-digit integrals above.)"""
+    keeps its bits, on any number of threads. The cells here are too wide for one or two nodes (their gaps are at
+    least TWO_NODES·α·s), which the array form does not have; those are checked against 40-digit integrals above."""
     import numba
+
+    import srchain.grid_wide as gw
 
     noise = make_noise("gaussian", sigma, batch=batch)
     generic = _ArrayFormGaussian(sigma=sigma, batch=batch)
-    domain = (-(2.0**-13), 2.0**-14)  # fp16's subnormals and the binade above them: 3073 values, every cell wide
+    domain = (2.0**-4, 2.0**-1)  # three binades of fp16, 3073 values, gaps 2^-14 … 2^-12: wide at α = 0.1
     toy = get_problem("toy", domain=domain)
     grid = Grid.of("fp16", domain)
-    for alpha in (0.1, 1e-3):
+    for alpha in (0.1, 0.03):
+        assert np.diff(grid.points[:, 0]).min() / (alpha * noise.s) > gw.TWO_NODES
         ref = transition_matrix(toy, generic, grid, alpha).P
         before = numba.get_num_threads()
         for threads in (1, before):
