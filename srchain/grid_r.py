@@ -29,14 +29,12 @@ from numba import njit
 
 from srchain import grid_sr
 from srchain._threads import over_threads
-from srchain.grid_wide import _arg
+from srchain.grid_wide import ONE_NODE, _arg
 from srchain.noise import _INV_SQRT_2PI, GaussianNoise
 from srchain.wide_moves import WIDE, _integral
 
 __all__ = ["r_axis_law"]
 
-#: The midpoint rule is exact to rounding where ``(H/s)·(1 + |b|/s)`` is below this (Gaussian noise).
-_MIDPOINT = 2.0**-26
 #: Window cells per thread of :func:`_sort_cells` (about 5 ms of work on one).
 _CELLS_PER_THREAD = 1 << 16
 #: How :func:`_sort_cells` leaves a cell: computed (by the midpoint rule) or not valid; a difference of the CDF (or
@@ -100,7 +98,8 @@ def r_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
 def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs, kind, i0, i1):
     """Rows ``i0 ≤ i < i1``: each valid cell is marked for a difference of the CDF (an end of the grid, or a rounding
     cell ``H = (v_{t+1} − v_{t−1})/(2α)`` wider than ``limit``), for Gauss–Legendre, or, for Gaussian noise where
-    ``(H/s)(1 + |b|/s) <`` :data:`_MIDPOINT`, computed here as ``H·f(b + H/2)`` (``b = (x − m_t)/α − g`` as
+    ``(H/s)(1 + |b|/s) <`` :data:`srchain.grid_wide.ONE_NODE` (SR's one-node rule's
+    bound: one node is exact to rounding), computed here as ``H·f(b + H/2)`` (``b = (x − m_t)/α − g`` as
     :func:`srchain.grid_wide._arg` computes it, the density as :meth:`srchain.noise.GaussianNoise.pdf`). A narrow
     cell at least two values from its row's own index, whose mass is at most ``f(0)·H < drop``, leaves the window
     (``valid[i, w] = False``): T_α drops it whatever it is."""
@@ -121,7 +120,7 @@ def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs,
             if gaussian:
                 d = x[i] - 0.5 * (vp[c + 1] + vp[c + 2])
                 a = (0.0 if d == 0 else d / alpha) - g[i]
-                if (h / s) * (1.0 + abs(a) / s) < _MIDPOINT:
+                if (h / s) * (1.0 + abs(a) / s) < ONE_NODE:
                     z = (a + 0.5 * h) / s
                     probs[i, w] = max(h * (math.exp(-0.5 * z * z) * c_pdf), 0.0)
                     continue
