@@ -50,8 +50,11 @@ from numba import njit
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
+from srchain.grid_interp import binned_axis_law
+from srchain.grid_r import far_cells as r_far_cells
 from srchain.grid_r import r_axis_law
 from srchain.grid_sr import DROP, sr_axis_law
+from srchain.grid_sr import far_cells as sr_far_cells
 from srchain.grid_wide import _arg
 from srchain.grids import Grid, axis_parity, axis_values
 from srchain.noise import NoiseModel
@@ -123,13 +126,15 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     vp = _pad(v)
     t = np.clip(tgt, 0, n_v - 1, out=tgt)
     if method == "sr" and bits is None and not noise.is_discrete:
-        return sr_axis_law(noise, x, g, alpha, vp, t, np.ascontiguousarray(tgt[:, 0]), valid, own, tol)
+        first = np.ascontiguousarray(tgt[:, 0])
+        return binned_axis_law(sr_axis_law, sr_far_cells, noise, x, g, alpha, vp, t, first, valid, own, tol)
     xx = x[:, None]
     gg = g[:, None]
     at_lo = t == 0
     at_hi = t == n_v - 1
     if method == "r" and not noise.is_discrete:
-        return r_axis_law(noise, x, g, alpha, vp, t, np.ascontiguousarray(tgt[:, 0]), valid, own, tol)
+        first = np.ascontiguousarray(tgt[:, 0])
+        return binned_axis_law(r_axis_law, r_far_cells, noise, x, g, alpha, vp, t, first, valid, own, tol)
     vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
     h0, h1 = v0 - vm, v1 - v0
     if noise.is_discrete:

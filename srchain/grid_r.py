@@ -33,7 +33,7 @@ from srchain.grid_wide import ONE_NODE, _arg
 from srchain.noise import _INV_SQRT_2PI, GaussianNoise
 from srchain.wide_moves import WIDE, _integral
 
-__all__ = ["r_axis_law"]
+__all__ = ["r_axis_law", "far_cells"]
 
 #: Window cells per thread of :func:`_sort_cells` (about 5 ms of work on one).
 _CELLS_PER_THREAD = 1 << 16
@@ -114,7 +114,7 @@ def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs,
             if c == 0 or c == n_v - 1 or not h <= limit:
                 kind[i, w] = _DIFFERENCE
                 continue
-            if abs(c - own[i]) > 1 and c_pdf * h < drop:
+            if abs(c - own[i]) > 1 and _is_far(h, c_pdf, drop):
                 valid[i, w] = False
                 continue
             if gaussian:
@@ -125,3 +125,29 @@ def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs,
                     probs[i, w] = max(h * (math.exp(-0.5 * z * z) * c_pdf), 0.0)
                     continue
             kind[i, w] = _QUADRATURE
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _is_far(h, c_pdf, drop):
+    """Whether the bound ``f(0)·H`` on the mass of a narrow rounding cell of width ``H`` is below ``drop``."""
+    return c_pdf * h < drop
+
+
+def far_cells(vp, lo, hi, alpha, noise, tol):
+    """The cells ``lo ≤ t ≤ hi`` (a boolean array) that :func:`r_axis_law` takes out of a row's window unless they
+    are its own value's neighbours (:func:`_sort_cells`)."""
+    std = float(noise.std)
+    limit = WIDE * std if math.isfinite(std) else -1.0
+    gaussian = type(noise).pdf is GaussianNoise.pdf
+    c_pdf = _INV_SQRT_2PI / float(noise.s) if gaussian else 0.0
+    return _far_cells(vp, lo, hi, limit, alpha, c_pdf, grid_sr.DROP * tol if gaussian else 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _far_cells(vp, lo, hi, limit, alpha, c_pdf, drop):
+    n_v = vp.shape[0] - 2
+    out = np.zeros(hi - lo + 1, dtype=np.bool_)
+    for c in range(lo, hi + 1):
+        h = (0.5 * (vp[c + 2] - vp[c])) / alpha
+        out[c - lo] = not (c == 0 or c == n_v - 1 or not h <= limit) and _is_far(h, c_pdf, drop)
+    return out

@@ -20,7 +20,7 @@ from srchain.grid_wide import _wide_cells
 from srchain.noise import _INV_SQRT_2PI, GaussianNoise
 from srchain.wide_moves import WIDE
 
-__all__ = ["sr_axis_law", "DROP"]
+__all__ = ["sr_axis_law", "far_cells", "DROP"]
 
 #: A far cell whose probability is certainly below ``DROP·tol`` is taken out of its row's window (T_α drops any entry
 #: below tol that is not a nearest-neighbour move, in every product over coordinates).
@@ -38,14 +38,10 @@ def sr_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(g)
     n, W = t.shape
-    std = float(noise.std)
-    limit = WIDE * alpha * std if math.isfinite(std) else -1.0  # (no quadrature without a finite std)
     wide = np.zeros((n, W), dtype=np.bool_)
     rows = max(1, _CELLS_PER_THREAD // max(W, 1))
     # a far cell whose probability is certainly below DROP·tol leaves the window (Gaussian noise: its peak is known)
-    gaussian = type(noise).pdf is GaussianNoise.pdf
-    c_pdf = _INV_SQRT_2PI / float(noise.s) if gaussian else 0.0
-    drop = DROP * tol if gaussian else 0.0
+    limit, c_pdf, drop = _limits(noise, alpha, tol)
     was_valid = np.count_nonzero(valid)
     over_threads(lambda i0, i1: _mark_rows(vp, t, valid, limit, wide, own, alpha, c_pdf, drop, i0, i1), n, rows)
     # the excess on the window extended by one value each side (targets are consecutive): everywhere while most
@@ -74,11 +70,44 @@ def _mark_rows(vp, t, valid, limit, wide, own, alpha, c_pdf, drop, i0, i1):
             if valid[i, w]:
                 c = t[i, w]
                 wide[i, w] = max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit
-                if wide[i, w] and abs(c - own[i]) > 1 and 0 < c < nv - 1:
-                    flat = c_pdf * (0.5 * ((vp[c + 1] - vp[c]) / alpha + (vp[c + 2] - vp[c + 1]) / alpha))
-                    if flat < drop:
-                        wide[i, w] = False
-                        valid[i, w] = False
+                if wide[i, w] and abs(c - own[i]) > 1 and _is_far(vp, c, nv, alpha, c_pdf, drop):
+                    wide[i, w] = False
+                    valid[i, w] = False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _is_far(vp, c, nv, alpha, c_pdf, drop):
+    """Whether the bound ``c_pdf·(H0 + H1)/2`` on the probability of the cell ``c`` (not an end of the grid) is
+    below ``drop`` (:func:`_mark_rows`, for a wide cell)."""
+    if not 0 < c < nv - 1:
+        return False
+    return c_pdf * (0.5 * ((vp[c + 1] - vp[c]) / alpha + (vp[c + 2] - vp[c + 1]) / alpha)) < drop
+
+
+def far_cells(vp, lo, hi, alpha, noise, tol):
+    """The cells ``lo ≤ t ≤ hi`` (a boolean array) that :func:`sr_axis_law` takes out of a row's window unless they
+    are its own value's neighbours (:func:`_mark_rows`)."""
+    limit, c_pdf, drop = _limits(noise, alpha, tol)
+    return _far_cells(vp, lo, hi, limit, alpha, c_pdf, drop)
+
+
+def _limits(noise, alpha, tol):
+    """``(limit, c_pdf, drop)``: the widest gap of a wide cell, the density's peak (Gaussian noise, else 0) and
+    the bound below which a far cell is dropped (0 but for Gaussian noise)."""
+    std = float(noise.std)
+    limit = WIDE * alpha * std if math.isfinite(std) else -1.0  # (no quadrature without a finite std)
+    gaussian = type(noise).pdf is GaussianNoise.pdf
+    return limit, (_INV_SQRT_2PI / float(noise.s) if gaussian else 0.0), (DROP * tol if gaussian else 0.0)
+
+
+@njit(cache=True, nogil=True)
+def _far_cells(vp, lo, hi, limit, alpha, c_pdf, drop):
+    nv = vp.shape[0] - 2
+    out = np.zeros(hi - lo + 1, dtype=np.bool_)
+    for c in range(lo, hi + 1):
+        wide = max(vp[c + 1] - vp[c], vp[c + 2] - vp[c + 1]) <= limit
+        out[c - lo] = wide and _is_far(vp, c, nv, alpha, c_pdf, drop)
+    return out
 
 
 @njit(cache=True, nogil=True)

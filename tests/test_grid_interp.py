@@ -1,0 +1,207 @@
+"""Rows whose mean steps share a binade, interpolated between a few reference rows (srchain.grid_interp).
+
+The error bound holds in 60-digit arithmetic; the interpolated rows keep exactly the cells of the direct computation
+and its values within the bound plus the references' rounding (checked against 60-digit integrals too); a row's law
+does not depend on the chunk of rows it is computed in or on the thread count; binades whose windows reach an end of
+the grid are computed directly."""
+
+import math
+
+import mpmath as mp
+import numba
+import numpy as np
+import pytest
+
+import srchain.grid_interp as gi
+from srchain.grid_chains import chunk_rows, grid_move_laws, grid_transition_matrix, prepare_rows
+from srchain.grids import Grid
+from srchain.noise import make_noise
+from srchain.problems import get_problem
+from srchain.wide_moves import WIDE
+
+NOISE = make_noise("gaussian", 2.0)
+# bf16 down to its smallest subnormal 2^-133 (2,817 values); the step's reach at tol = 1e-6 (α·2·4.89 ≈ 2^-117.7)
+# leaves the binades below 2^-119 clear of the ends: 1,216 rows have their law interpolated
+DOMAIN = (-(2.0**-116), 2.0**-116)
+TOY, GRID, ALPHA, TOL = get_problem("toy", domain=DOMAIN), Grid.of("bf16", DOMAIN), 2.0**-121, 1e-6
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """The number of rows whose law is interpolated, counted as they are."""
+    seen = {"rows": 0}
+    kernel = gi._interpolate_rows
+
+    def counting(rows, *args):
+        seen["rows"] += args[-1] - args[-2]
+        return kernel(rows, *args)
+
+    monkeypatch.setattr(gi, "_interpolate_rows", counting)
+    return seen
+
+
+def _direct(monkeypatch):
+    monkeypatch.setattr(gi, "ROWS_PER_POINT", math.inf)  # no binade holds enough values: every row computed directly
+
+
+@pytest.mark.parametrize("Z,eta", [(8.0, 0.05), (16.0, 0.02), (16.0, 1e-3), (30.0, 0.015), (16.0, 1e-10)])
+def test_the_interpolation_bound_holds_on_a_smoothed_hat_at_the_edge_of_reach(Z, eta):
+    """The hat function of a cell whose far end is at |z| = Z from every mean step of the binade (the largest |z|
+    the bound allows), smoothed by a unit Gaussian, in 60-digit arithmetic (F = s·ψ second difference, ψ(u) =
+    uΦ(u) + φ(u), no cancellation at 60 digits): interpolated from its exact values at m Chebyshev points, it errs
+    by at most error_bound(m) at 41 points of the binade, for every m up to points_needed, and by at most
+    INTERPOLATION_ERROR at points_needed."""
+    mp.mp.dps = 60
+    H = mp.mpf(1) / 64  # a wide cell's gaps (WIDE·std)
+    v2 = mp.mpf(Z) - mp.mpf(eta)
+    v1, v0 = v2 - H, v2 - 2 * H
+
+    def F(c):
+        u = [(c - v) for v in (v0, v1, v2)]
+        psi = [x * mp.ncdf(x) + mp.npdf(x) for x in u]
+        return psi[0] / H - psi[1] * (2 / H) + psi[2] / H
+
+    need = gi.points_needed(Z, eta, 1.0)
+    assert 1 <= need <= gi.POINTS_MAX
+    at = [mp.mpf(eta) * (mp.mpf(k) / 20 - 1) for k in range(41)]
+    exact = [F(c) for c in at]
+    for m in range(1, need + 1):
+        nodes = [mp.mpf(eta) * mp.cos((2 * j + 1) * mp.pi / (2 * m)) for j in range(m)]
+        values = [F(c) for c in nodes]
+        worst = 0
+        for c, want in zip(at, exact, strict=True):
+            got = mp.fsum(
+                values[j] * mp.fprod((c - nodes[k]) / (nodes[j] - nodes[k]) for k in range(m) if k != j)
+                for j in range(m)
+            )
+            worst = max(worst, abs(got - want) / want)
+        assert worst <= gi.error_bound(Z, eta, 1.0, m)
+    assert worst <= gi.INTERPOLATION_ERROR
+
+
+def test_points_needed_refuses_binades_across_which_entries_change_by_more_than_e():
+    assert gi.points_needed(16.0, 1.0 / 32, 1.0) > 0  # 2Zη/s² = 1: allowed
+    assert gi.points_needed(16.0, 1.0 / 31, 1.0) == 0  # 2Zη/s² = 1.03
+    assert gi.points_needed(16.0, 1e-3, 1.0) < gi.points_needed(16.0, 1e-2, 1.0)
+    assert gi.points_needed(1000.0, 1e-3, 1.0) == 0  # 2Zη/s² = 2
+
+
+@pytest.mark.parametrize("method", ["sr", "r"])
+def test_interpolated_rows_keep_the_direct_cells_and_values(method, counted, monkeypatch):
+    """T_α with the binades interpolated against T_α computed row by row: the same entries (every cell kept or
+    dropped alike, the own value's neighbours too), and values within 1e-14 relative where SR integrates the density
+    (wide cells, both few ulps: the bound's 2^-57 plus the references' rounding times the Lebesgue constant, below
+    3, and e: about 10 ulps); within 2e-13 for R (its differences of the CDF lose at most 64 eps = 1.4e-14, carried
+    over at most 3e times: 1.3e-13); within 1e-10 where SR takes differences of the excess (measured within 4e-12
+    of 60-digit integrals here, carried over at most 3e times: 3.3e-11)."""
+    binned = grid_transition_matrix(TOY, NOISE, GRID, ALPHA, method, tol=TOL).P
+    assert counted["rows"] > 1000
+    _direct(monkeypatch)
+    direct = grid_transition_matrix(TOY, NOISE, GRID, ALPHA, method, tol=TOL).P
+    assert np.array_equal(binned.indptr, direct.indptr) and np.array_equal(binned.indices, direct.indices)
+    rel = np.abs(binned.data - direct.data) / direct.data
+    v = GRID.points[:, 0]
+    gaps = np.diff(v)
+    t = direct.indices
+    inner = (t > 0) & (t < v.size - 1)
+    wide = np.zeros(t.size, dtype=bool)
+    wide[inner] = np.maximum(gaps[t[inner] - 1], gaps[t[inner]]) <= WIDE * ALPHA * NOISE.std
+    if method == "r":
+        assert rel.max() < 2e-13
+    else:
+        assert wide.mean() > 0.5 and rel[wide].max() < 1e-14 and rel.max() < 1e-10
+
+
+def test_interpolated_laws_are_within_the_bound_of_60_digit_integrals():
+    """SR's law (before T_α renormalises rows) on 600 cells of interpolated rows against the hat function
+    integrated exactly (60 digits, F = s·ψ second difference): within 1e-14 relative at the wide cells (measured
+    2.1e-15; the direct quadrature 5.3e-16) and 1e-10 at the others (measured 6.4e-12; the direct differences
+    3.4e-12)."""
+    mp.mp.dps = 60
+    v = GRID.points[:, 0]
+    grad = TOY.gradient(GRID.points)[:, 0]
+    c = v - ALPHA * grad
+    rows = np.flatnonzero((np.abs(c) < 2.0**-124) & (c != 0))
+    a, b = rows[0], rows[-1] + 1
+    targets, probs, _ = grid_move_laws(TOY, NOISE, GRID, ALPHA, "sr", TOL, rows=slice(a, b))
+    S = 2 * mp.mpf(ALPHA)
+
+    def exact(i, t):
+        step = mp.mpf(v[i]) - mp.mpf(ALPHA) * mp.mpf(grad[i])
+        vs = [mp.mpf(v[t + k]) for k in (-1, 0, 1)]
+        psi = [u * mp.ncdf(u) + mp.npdf(u) for u in ((step - x) / S for x in vs)]
+        return S * (
+            psi[0] / (vs[1] - vs[0]) - psi[1] * (1 / (vs[1] - vs[0]) + 1 / (vs[2] - vs[1])) + psi[2] / (vs[2] - vs[1])
+        )
+
+    rng = np.random.default_rng(7)
+    worst = {True: 0.0, False: 0.0}
+    for r in rng.choice(b - a, 30, replace=False):
+        cells = np.flatnonzero(targets[r, 0] >= 0)
+        for w in rng.choice(cells, 20, replace=False):
+            t = targets[r, 0, w]
+            if 0 < t < v.size - 1:
+                want = exact(a + r, t)
+                wide = max(v[t] - v[t - 1], v[t + 1] - v[t]) <= WIDE * ALPHA * NOISE.std
+                worst[wide] = max(worst[wide], float(abs(probs[r, 0, w] - want) / want))
+    assert worst[True] < 1e-14 and worst[False] < 1e-10
+
+
+def test_a_rows_law_does_not_depend_on_its_chunk_or_the_threads(counted):
+    """A binade's reference rows and each row's weights depend on the grid, the noise, α and tol alone: the rows of
+    a range computed as one chunk, as two chunks cut inside a binade, and on one thread, have the same bits."""
+    _, _, _, grads, _, _ = prepare_rows(TOY, NOISE, GRID, ALPHA, "sr", TOL, None)
+    v = GRID.points[:, 0]
+    a, b = np.searchsorted(v, [-(2.0**-125), 2.0**-125])
+    cut = int(np.searchsorted(v, 1.3 * 2.0**-127))  # inside the binade [2^-127, 2^-126)
+    whole = chunk_rows(TOY, NOISE, GRID, ALPHA, "sr", TOL, grads, None, a, b)
+    assert counted["rows"] > 400
+    parts = [chunk_rows(TOY, NOISE, GRID, ALPHA, "sr", TOL, grads, None, lo, hi) for lo, hi in ((a, cut), (cut, b))]
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single = chunk_rows(TOY, NOISE, GRID, ALPHA, "sr", TOL, grads, None, a, b)
+    finally:
+        numba.set_num_threads(threads)
+    for k in range(3):
+        assert np.array_equal(whole[k], np.concatenate([parts[0][k], parts[1][k]]))
+        assert np.array_equal(whole[k], single[k])
+
+
+def test_binades_that_reach_an_end_or_other_noises_are_computed_directly(counted):
+    """A binade whose rows' windows may reach an end of the grid (whose tails are not expanded) takes no reference
+    rows; on fp16's subnormals at α·std far wider than the domain every binade does; Laplace noise (no bound on its
+    derivatives here) is computed directly."""
+    v = GRID.points[:, 0]
+    reach = ALPHA * NOISE.quantile_width(TOL)
+    assert gi._binade(2 * -117, v, ALPHA, reach, NOISE.s)[2] == 0  # [2^-118, 2^-117): within reach of 2^-116
+    assert gi._binade(2 * -125 + 1, v, ALPHA, reach, NOISE.s)[2] > 0  # −[2^-126, 2^-125): clear of both ends
+    domain = (-(2.0**-14), 2.0**-15)
+    grid_transition_matrix(get_problem("toy", domain=domain), NOISE, Grid.of("fp16", domain), 1e-3)
+    grid_transition_matrix(TOY, make_noise("laplace", 2.0), GRID, ALPHA, tol=TOL)
+    assert counted["rows"] == 0
+
+
+@pytest.mark.parametrize("method", ["sr", "r"])
+def test_far_cells_leave_interpolated_rows_as_they_leave_direct_ones(method, counted, monkeypatch):
+    """bf16 on [−4, 10] at α = 0.01 (the issue's grid): the chunks of rows at 0 (most cells are far values near 0
+    that T_α drops from every row but their neighbours'), at 1e-8 and at 1e-3 (where the mean step x − αg differs
+    from x by 2%): the same entries as the direct computation, the values within the tolerances of
+    test_interpolated_rows_keep_the_direct_cells_and_values (wide cells: 1e-14; R: 2e-13; SR's differences: 1e-10)."""
+    toy, bf = get_problem("toy"), Grid.of("bf16", (-4.0, 10.0))
+    alpha, _, _, grads, chunks, _ = prepare_rows(toy, NOISE, bf, 0.01, method, 1e-14, None)
+    v = bf.points[:, 0]
+    picked = [next((a, b) for a, b in chunks if a <= np.searchsorted(v, at) < b) for at in (0.0, 1e-8, 1e-3)]
+    binned = [chunk_rows(toy, NOISE, bf, alpha, method, 1e-14, grads, None, a, b) for a, b in picked]
+    # every row but 0's (its mean step is 0) and the 8 at bf16's four smallest subnormals (their mean steps' binades
+    # hold one or two values: fewer than ROWS_PER_POINT per reference row)
+    assert counted["rows"] == sum(b - a for a, b in picked) - 9
+    _direct(monkeypatch)
+    for (a, b), got in zip(picked, binned, strict=True):
+        want = chunk_rows(toy, NOISE, bf, alpha, method, 1e-14, grads, None, a, b)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert got[1].size < 0.5 * (b - a) * (want[1].max() - want[1].min())  # most cells left the windows
+        rel = np.abs(got[2] - want[2]) / want[2]
+        t = want[1]
+        wide = np.maximum(v[t] - v[np.maximum(t - 1, 0)], v[np.minimum(t + 1, v.size - 1)] - v[t]) <= WIDE * 0.02
+        assert rel.max() < (2e-13 if method == "r" else 1e-10) and rel[wide].max() < 1e-14
