@@ -50,7 +50,7 @@ from numba import njit
 from srchain.assemble import build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
-from srchain.grid_interp import binned_axis_law
+from srchain.grid_interp import binned_axis_law, interpolated_rows
 from srchain.grid_r import far_cells as r_far_cells
 from srchain.grid_r import r_axis_law
 from srchain.grid_sr import DROP, sr_axis_law
@@ -58,7 +58,7 @@ from srchain.grid_sr import far_cells as sr_far_cells
 from srchain.grid_wide import _arg
 from srchain.grids import Grid, axis_parity, axis_values
 from srchain.noise import NoiseModel
-from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
+from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic, check_sums
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rounding import check_sr_bits, kbit_up_probability
@@ -423,15 +423,37 @@ def prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits):
 
 def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, index_dtype=np.int64):
     """CSR pieces ``(lengths, columns of index_dtype, values, dropped)`` of the rows ``a ≤ i < b`` of T_α
-    (:func:`prepare_rows`' arguments), their move laws checked."""
-    idx = np.arange(a, b)
-    targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[a:b], idx, bits)
+    (:func:`prepare_rows`' arguments), their move laws checked. On a 1-D grid the rows whose mean steps share an
+    interpolated binade are built straight from its reference rows (:func:`srchain.grid_interp.interpolated_rows`:
+    the same entries as from their move laws' tables, without the tables)."""
+    what = f"T_alpha at alpha = {alpha:g}"
     # the same invariants as on the lattice: each 1-D law sums to 1 within its window's tail (before the rows are
     # renormalised, which would hide a law that does not), and the matrix is stochastic; SR's and R's far cells that
     # T_α certainly drops have left the windows, each with less than DROP·tol (srchain.grid_sr, srchain.grid_r)
-    left = probs.shape[2] * DROP * tol if method in ("sr", "r") and bits is None else 0.0
-    check_move_laws(probs, tol + noise.table_error + left, a, f"T_alpha at alpha = {alpha:g}")
-    return build_rows(targets, probs, grid, tol, own, index_dtype)
+    drops = DROP * tol if method in ("sr", "r") and bits is None else 0.0
+
+    def direct(rows):
+        targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[rows], rows, bits)
+        check_move_laws(probs, tol + noise.table_error + probs.shape[2] * drops, 0, what, states=rows)
+        return build_rows(targets, probs, grid, tol, own, index_dtype)
+
+    if grid.dim == 1 and drops and not noise.is_discrete:
+        lo, hi, own = _windows(grid, grid.points[a:b], grads[a:b], alpha, _reach(noise, grads, alpha, tol))
+        allowed = tol + noise.table_error + int(np.max(hi - lo) + 1) * drops
+
+        def check(sums, rows):
+            check_sums(sums, allowed, what, lambda i: f"the move law of state {a + rows[i]} along axis 0")
+
+        law, far = (sr_axis_law, sr_far_cells) if method == "sr" else (r_axis_law, r_far_cells)
+        x, g = grid.points[a:b, 0], np.ascontiguousarray(grads[a:b, 0])
+        vp = _pad(axis_values(grid, 0))
+        done = interpolated_rows(
+            law, far, noise, vp, x, g, alpha, tol, own[:, 0], lo[:, 0], hi[:, 0], lambda rows: direct(a + rows),
+            index_dtype, check,
+        )  # fmt: skip
+        if done is not None:
+            return done
+    return direct(np.arange(a, b))
 
 
 def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):

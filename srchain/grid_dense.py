@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from numba import njit, prange
 
+from srchain._threads import threads_for
 from srchain.budget import check_memory, format_bytes
 from srchain.errors import SrchainError
 from srchain.grid_chains import CHUNK_BYTES, _check_resolvable, chunk_rows, grid_estimate, prepare_rows
@@ -199,33 +200,66 @@ def _ring(chunks, thin) -> int:
     return max(int(before[b] - before[a]) for a, b in chunks) + 2
 
 
-@njit(cache=True, nogil=True)
 def _scatter_thin(indptr, indices, data, a, pos, thin, T, ring, C, ocol, oval, ocnt, irow, icnt, done):
     """Scatter CSR rows ``a, a + 1, …`` by position (:func:`_law_thin_first`): a thin row into its ring slot
     (cleared first; free once the thin values ``done`` positions back are eliminated), a core row into ``C``, each
     rate to a thin value into the row's list. Returns the self-loops met, or −1 for an entry to a thin value from
-    beyond its neighbours, a list outgrown or a ring slot still in use."""
+    beyond its neighbours, a list outgrown or a ring slot still in use. The rows are scattered in parallel (each
+    into its own slot or row), then their few rates to thin values (at most two a row, its neighbours) go into the
+    lists in order of rows and entries."""
+    rows = indptr.size - 1
+    to_thin = np.full((rows, 2), -1, dtype=np.int64)
+    loops = np.zeros(rows, dtype=np.int64)
+    with threads_for(int(indptr[-1])):
+        ok = _scatter_rows(indptr, indices, a, pos, thin, T, ring, C, data, done, to_thin, loops)
+    if not ok or not _add_thin_rates(indices, data, a, pos, to_thin, ocol, oval, ocnt, irow, icnt):
+        return -1
+    return int(loops.sum())
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _scatter_rows(indptr, indices, a, pos, thin, T, ring, C, data, done, to_thin, loops):
+    """:func:`_scatter_thin`'s rates to the core, one row per task; each row's entries to thin values (at most its
+    two neighbours) into ``to_thin``, its self-loops into ``loops``. False for an entry to a thin value from beyond
+    the neighbours or a ring slot still in use."""
     R = ring.shape[0]
-    loops = 0
-    for r in range(indptr.size - 1):
+    bad = 0
+    for r in prange(indptr.size - 1):
         i = a + r
         pi = pos[i]
         if thin[i]:
             if pi - done >= R:
-                return -1
+                bad += 1
+                continue
             row = ring[pi % R]
             row[:] = 0.0
         else:
             row = C[pi - T]
+        m = 0
         for e in range(indptr[r], indptr[r + 1]):
             j = indices[e]
             if j == i:
-                loops += 1  # (GTH never reads the diagonal)
+                loops[r] += 1  # (GTH never reads the diagonal)
             elif not thin[j]:
                 row[pos[j] - T] = data[e]
-            elif abs(j - i) > 1 or not add_thin(ocol, oval, ocnt, irow, icnt, pi, pos[j], data[e]):
-                return -1
-    return loops
+            elif abs(j - i) > 1 or m == 2:
+                bad += 1
+                break
+            else:
+                to_thin[r, m] = e
+                m += 1
+    return bad == 0
+
+
+@njit(cache=True, nogil=True)
+def _add_thin_rates(indices, data, a, pos, to_thin, ocol, oval, ocnt, irow, icnt):
+    """The rates of :func:`_scatter_rows`' ``to_thin`` into the rows' lists, in order; False where a list is full."""
+    for r in range(to_thin.shape[0]):
+        for m in range(2):
+            e = to_thin[r, m]
+            if e >= 0 and not add_thin(ocol, oval, ocnt, irow, icnt, pos[a + r], pos[indices[e]], data[e]):
+                return False
+    return True
 
 
 def grid_law_dense(

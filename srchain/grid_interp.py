@@ -119,25 +119,64 @@ def _weights(tau_nodes, tau):
     return np.ascontiguousarray(L) if m else L
 
 
+def _binning(noise, x, g, alpha, vp, tol):
+    """``(keys, params, binned)``: each row's binade key (:func:`_binade`), the parameters of the binades met, and
+    which rows take an interpolated law; None where none does (or the noise is not Gaussian, or tol is 0)."""
+    if type(noise).pdf is not GaussianNoise.pdf or not tol > 0 or x.size == 0:
+        return None
+    s = float(noise.s)
+    reach = alpha * noise.quantile_width(tol)
+    v = vp[1:-1]
+    c = x - alpha * g  # the mean steps, as srchain.grid_chains._windows computes them
+    _, e = np.frexp(c)
+    keys = 2 * e.astype(np.int64) + (c < 0)
+    ok = (c != 0.0) & np.isfinite(c) & (np.abs(alpha * g) <= reach)
+    params = {int(k): _binade(int(k), v, alpha, reach, s) for k in np.unique(keys[ok])}
+    binned = ok & np.isin(keys, [k for k, p in params.items() if p[2]])
+    if not binned.any():
+        return None
+    return keys, params, binned
+
+
+def _references(law, far_cells, noise, alpha, vp, tol, param, own_lo, own_hi, index_dtype):
+    """``(refT, far)``: a binade's reference rows, the rule's ``law`` at its Chebyshev points over its cells
+    ``lo … hi`` (one row per cell, one column per point), and its far cells (``far_cells``); the cells that no row
+    keeps (far ones, but the neighbours of the rows' own values ``own_lo … own_hi``) are left out (0)."""
+    c0, eta_w, m, lo, hi = param
+    far = far_cells(vp, lo, hi, alpha, noise, tol)
+    keep = ~far
+    keep[max(own_lo - 1 - lo, 0) : own_hi + 2 - lo] = True  # a row's own value's neighbours are never taken out
+    span = hi - lo + 1
+    ref_t = np.broadcast_to(np.arange(lo, hi + 1, dtype=index_dtype), (m, span)).copy()
+    ref_valid = np.broadcast_to(keep, (m, span)).copy()
+    nodes = c0 + eta_w * _chebyshev(m)
+    ref = law(noise, nodes, np.zeros(m), alpha, vp, ref_t, np.full(m, lo, dtype=index_dtype), ref_valid,
+              np.zeros(m, dtype=np.int64), 0.0)  # fmt: skip
+    return np.ascontiguousarray(ref.T), far
+
+
+def _chebyshev(m):
+    return np.cos((2.0 * np.arange(m) + 1.0) * math.pi / (2.0 * m))
+
+
+def _weights_at(param, c):
+    """Each mean step's barycentric weights on the binade's reference rows (:func:`_weights`), with the points as
+    rounded (``(node − c0)/η`` exact: same sign, within a factor 2, η a power of 2)."""
+    c0, eta_w = param[0], param[1]
+    nodes = c0 + eta_w * _chebyshev(param[2])
+    return _weights((nodes - c0) / eta_w, (c - c0) / eta_w)
+
+
 def binned_axis_law(law, far_cells, noise, x, g, alpha, vp, t, first, valid, own, tol):
     """A rule's move law along one axis (``law``: :func:`srchain.grid_sr.sr_axis_law` or
     :func:`srchain.grid_r.r_axis_law`, same arguments and result), the rows whose mean steps share an interpolated
     binade from its reference rows (module docstring), the others by ``law``. ``far_cells(vp, lo, hi, alpha, noise,
     tol)`` marks the cells ``lo ≤ t ≤ hi`` that the rule takes out of a row's window unless they are its own
     value's neighbours. ``valid`` is updated as ``law`` does."""
-    if type(noise).pdf is not GaussianNoise.pdf or not tol > 0 or x.size == 0:
+    found = _binning(noise, x, g, alpha, vp, tol)
+    if found is None:
         return law(noise, x, g, alpha, vp, t, first, valid, own, tol)
-    s = float(noise.s)
-    reach = alpha * noise.quantile_width(tol)
-    v = vp[1:-1]
-    c = x - alpha * g  # the mean steps, as srchain.grid_chains._windows computes them
-    frac, e = np.frexp(c)
-    keys = 2 * e.astype(np.int64) + (c < 0)
-    ok = (c != 0.0) & np.isfinite(c) & (np.abs(alpha * g) <= reach)
-    params = {int(k): _binade(int(k), v, alpha, reach, s) for k in np.unique(keys[ok])}
-    binned = ok & np.isin(keys, [k for k, p in params.items() if p[2]])
-    if not binned.any():
-        return law(noise, x, g, alpha, vp, t, first, valid, own, tol)
+    keys, params, binned = found
     n, W = t.shape
     probs = np.zeros((n, W))
     rest = np.flatnonzero(~binned)
@@ -145,24 +184,15 @@ def binned_axis_law(law, far_cells, noise, x, g, alpha, vp, t, first, valid, own
         vr = valid[rest]
         probs[rest] = law(noise, x[rest], g[rest], alpha, vp, t[rest], first[rest], vr, own[rest], tol)
         valid[rest] = vr
+    c = x - alpha * g
+    per = max(1, _CELLS_PER_THREAD // max(W, 1))
     for k in np.unique(keys[binned]):
-        c0, eta_w, m, lo, hi = params[int(k)]
+        param = params[int(k)]
         rows = np.flatnonzero(binned & (keys == k))
-        far = far_cells(vp, lo, hi, alpha, noise, tol)
-        near = slice(max(int(own[rows].min()) - 1 - lo, 0), int(own[rows].max()) + 2 - lo)
-        keep = ~far
-        keep[near] = True  # a row's own value's neighbours are never taken out
-        tau = np.cos((2.0 * np.arange(m) + 1.0) * math.pi / (2.0 * m))
-        nodes = c0 + eta_w * tau
-        tau = (nodes - c0) / eta_w  # the nodes as rounded (each difference exact: same sign, within a factor 2)
-        span = hi - lo + 1
-        ref_t = np.broadcast_to(np.arange(lo, hi + 1, dtype=t.dtype), (m, span)).copy()
-        ref_valid = np.broadcast_to(keep, (m, span)).copy()
-        ref = law(noise, nodes, np.zeros(m), alpha, vp, ref_t, np.full(m, lo, dtype=t.dtype), ref_valid,
-                  np.zeros(m, dtype=own.dtype), 0.0)  # fmt: skip
-        L = _weights(tau, (c[rows] - c0) / eta_w)
-        refT = np.ascontiguousarray(ref.T)
-        per = max(1, _CELLS_PER_THREAD // max(W, 1))
+        refT, far = _references(law, far_cells, noise, alpha, vp, tol, param, int(own[rows].min()),
+                                int(own[rows].max()), t.dtype)  # fmt: skip
+        L = _weights_at(param, c[rows])
+        lo, hi = param[3], param[4]
         over_threads(
             lambda i0, i1, rows=rows, L=L, refT=refT, far=far, lo=lo, hi=hi: _interpolate_rows(
                 rows, L, refT, lo, hi, far, t, valid, own, probs, i0, i1
@@ -178,7 +208,6 @@ def _interpolate_rows(rows, L, refT, lo, hi, far, t, valid, own, probs, k0, k1):
     """The laws of ``rows[k0:k1]`` (their valid cells, all within ``lo … hi``): ``Σ_j L[k, j] · ref_j(t)``, the
     reference rows ``refT`` (one row per cell); a ``far`` cell that is not the row's own value's neighbour leaves
     the window."""
-    m = L.shape[1]
     W = t.shape[1]
     for k in range(k0, k1):
         i = rows[k]
@@ -192,7 +221,142 @@ def _interpolate_rows(rows, L, refT, lo, hi, far, t, valid, own, probs, k0, k1):
             if far[j] and abs(cell - own[i]) > 1:
                 valid[i, w] = False
                 continue
-            acc = 0.0
-            for q in range(m):
-                acc += L[k, q] * refT[j, q]
-            probs[i, w] = max(acc, 0.0)
+            probs[i, w] = _value(L, k, refT, j)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _value(L, k, refT, j):
+    acc = 0.0
+    for q in range(L.shape[1]):
+        acc += L[k, q] * refT[j, q]
+    return max(acc, 0.0)
+
+
+def interpolated_rows(law, far_cells, noise, vp, x, g, alpha, tol, own, first, last, direct, index_dtype, check):
+    """Rows of T_α on a 1-D grid as CSR pieces ``(lengths, columns, values, dropped)``, as
+    :func:`srchain.assemble.build_rows` makes them from the move laws, without the tables: the rows whose mean
+    steps share an interpolated binade straight from its reference rows (two compiled passes: the entries kept and
+    the law's sum, then the entries, normalised), the others by ``direct(rows)`` (their CSR pieces). ``own``,
+    ``first`` and ``last``: each row's own index and window; ``check(sums, rows)`` checks the interpolated laws'
+    sums (before the tol-drop) as :func:`srchain.operator_checks.check_move_laws` does. None where no row is
+    interpolated."""
+    found = _binning(noise, x, g, alpha, vp, tol)
+    if found is None:
+        return None
+    keys, params, binned = found
+    n = x.size
+    c = x - alpha * g
+    lengths = np.zeros(n, dtype=np.int64)
+    sums = np.zeros(n)
+    work = []
+    for k in np.unique(keys[binned]):
+        param = params[int(k)]
+        rows = np.flatnonzero(binned & (keys == k))
+        refT, far = _references(law, far_cells, noise, alpha, vp, tol, param, int(own[rows].min()),
+                                int(own[rows].max()), np.int64)  # fmt: skip
+        L = _weights_at(param, c[rows])
+        work.append((rows, L, refT, param[3], far, np.flatnonzero(~far) + param[3]))
+    none_i, none_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+
+    def passes(write, indptr, cols, vals, dropped):
+        for rows, L, refT, lo, far, kept_cells in work:
+            per = max(1, _CELLS_PER_THREAD // max(int(np.max(last[rows] - first[rows])) + 1, 1))
+            over_threads(
+                lambda k0, k1, rows=rows, L=L, refT=refT, lo=lo, far=far, kept_cells=kept_cells: _rows_1d(
+                    rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, lengths, sums, indptr, cols,
+                    vals, dropped, k0, k1,
+                ),
+                rows.size,
+                per,
+            )  # fmt: skip
+
+    passes(False, none_i, none_i.astype(index_dtype), none_f, none_f)
+    check(sums[binned], np.flatnonzero(binned))
+    rest = np.flatnonzero(~binned)
+    if rest.size:
+        r_len, r_cols, r_vals, r_dropped = direct(rest)
+        lengths[rest] = r_len
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    cols = np.empty(int(indptr[-1]), dtype=index_dtype)
+    vals = np.empty(int(indptr[-1]))
+    dropped = np.zeros(n)
+    if rest.size:
+        _place_rows(rest, indptr, r_len, r_cols, r_vals, cols, vals)
+    passes(True, indptr, cols, vals, dropped)
+    worst = float(np.max(np.abs(dropped[binned])))
+    return lengths, cols, vals, max(worst, r_dropped) if rest.size else worst
+
+
+@njit(cache=True, nogil=True)
+def _rows_1d(rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, lengths, sums, indptr, cols, vals,
+             dropped, k0, k1):  # fmt: skip
+    """The interpolated rows ``rows[k0:k1]`` (weights ``L``, reference rows ``refT`` from the cell ``lo``): unless
+    ``write``, each row's entries kept into ``lengths`` and its law's sum into ``sums``; if ``write``, the entries
+    from ``indptr[i]`` on, normalised, and the mass dropped. A row's cells are those of its window that are not
+    ``far`` (``kept_cells``, in order) and its own value's neighbours; an entry is kept as
+    :func:`srchain.assemble._assemble_row_1d` keeps it (at least ``tol``, or the row's own value or a
+    neighbour)."""
+    for k in range(k0, k1):
+        i = rows[k]
+        pos = indptr[i] if write else 0
+        start = pos
+        law = 0.0
+        kept = 0.0
+        q, near_hi = max(own[i] - 1, first[i]), min(own[i] + 1, last[i])
+        e0 = np.searchsorted(kept_cells, first[i])
+        e1 = np.searchsorted(kept_cells, last[i], side="right")
+        for e in range(e0, e1):
+            cell = kept_cells[e]
+            while q <= near_hi and q <= cell:  # the own value's neighbours that are far, in order (rare)
+                if q < cell:
+                    pos, law, kept = _entry(L, k, refT, q - lo, q, tol, write, cols, vals, pos, law, kept)
+                q += 1
+            p = _value(L, k, refT, cell - lo)
+            law += p
+            if p == 0.0 or not (p >= tol or abs(cell - own[i]) <= 1):
+                continue
+            if write:
+                cols[pos] = cell
+                vals[pos] = p
+            pos += 1
+            kept += p
+        while q <= near_hi:
+            pos, law, kept = _entry(L, k, refT, q - lo, q, tol, write, cols, vals, pos, law, kept)
+            q += 1
+        if not write:
+            lengths[i] = pos
+            sums[i] = law
+            continue
+        dropped[i] = 1.0 - kept
+        total = 0.0
+        for q in range(start, pos):
+            total += vals[q]
+        for q in range(start, pos):
+            vals[q] /= total
+
+
+@njit(cache=True, nogil=True)
+def _entry(L, k, refT, j, cell, tol, write, cols, vals, pos, law, kept):
+    """A far cell next to an interpolated row's own value: its probability added to the law's sum, and kept
+    (written) unless it is 0 (:func:`_rows_1d`)."""
+    p = _value(L, k, refT, j)
+    law += p
+    if p == 0.0:
+        return pos, law, kept
+    if write:
+        cols[pos] = cell
+        vals[pos] = p
+    return pos + 1, law, kept + p
+
+
+@njit(cache=True, nogil=True)
+def _place_rows(rows, indptr, lengths, cols_in, vals_in, cols, vals):
+    """Copy the CSR rows ``rows`` (pieces ``lengths``, ``cols_in``, ``vals_in``) into place."""
+    q = 0
+    for k in range(rows.size):
+        p = indptr[rows[k]]
+        for e in range(lengths[k]):
+            cols[p + e] = cols_in[q]
+            vals[p + e] = vals_in[q]
+            q += 1

@@ -26,17 +26,18 @@ __all__ = ["ROUNDING", "check_move_laws", "check_sums", "check_dropped", "check_
 ROUNDING = 1e-9
 
 
-def check_move_laws(probs: np.ndarray, tol: float, rows_start: int, what: str) -> None:
+def check_move_laws(probs: np.ndarray, tol: float, rows_start: int, what: str, states=None) -> None:
     """Refuse 1-D move laws ``probs`` (n, d, W) whose sums leave ``[1 − tol − ROUNDING, 1 + tol + ROUNDING]``, or
     with a NaN (``tol``: the window's tail plus the law's own error). ``rows_start`` is the first row's state
-    index; ``what`` names the chain in the message."""
+    index (or ``states`` each row's); ``what`` names the chain in the message."""
     if probs.ndim == 3 and probs.dtype == np.float64 and probs.flags.c_contiguous:
         sums = np.empty(probs.shape[:2], dtype=np.float64)
         with threads_for(probs.size):
             _law_sums(probs, sums)  # threaded: the build's checks must not be its serial part
     else:
         sums = probs.sum(axis=-1)
-    check_sums(sums, tol, what, lambda i, k: f"the move law of state {rows_start + i} along axis {k}")
+    state = (lambda i: rows_start + i) if states is None else (lambda i: int(states[i]))
+    check_sums(sums, tol, what, lambda i, k: f"the move law of state {state(i)} along axis {k}")
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import srchain.grid_interp as gi
+from srchain.assemble import build_rows
 from srchain.grid_chains import chunk_rows, grid_move_laws, grid_transition_matrix, prepare_rows
 from srchain.grids import Grid
 from srchain.noise import make_noise
-from srchain.problems import get_problem
+from srchain.problems import Problem, get_problem
 from srchain.wide_moves import WIDE
 
 NOISE = make_noise("gaussian", 2.0)
@@ -30,13 +31,18 @@ TOY, GRID, ALPHA, TOL = get_problem("toy", domain=DOMAIN), Grid.of("bf16", DOMAI
 def counted(monkeypatch):
     """The number of rows whose law is interpolated, counted as they are."""
     seen = {"rows": 0}
-    kernel = gi._interpolate_rows
+    tables, rows_1d = gi._interpolate_rows, gi._rows_1d
 
-    def counting(rows, *args):
+    def counting_tables(rows, *args):
         seen["rows"] += args[-1] - args[-2]
-        return kernel(rows, *args)
+        return tables(rows, *args)
 
-    monkeypatch.setattr(gi, "_interpolate_rows", counting)
+    def counting_rows(rows, *args):
+        seen["rows"] += 0 if args[9] else args[-1] - args[-2]  # (its first pass: write is False)
+        return rows_1d(rows, *args)
+
+    monkeypatch.setattr(gi, "_interpolate_rows", counting_tables)
+    monkeypatch.setattr(gi, "_rows_1d", counting_rows)
     return seen
 
 
@@ -186,8 +192,10 @@ def test_binades_that_reach_an_end_or_other_noises_are_computed_directly(counted
 def test_far_cells_leave_interpolated_rows_as_they_leave_direct_ones(method, counted, monkeypatch):
     """bf16 on [−4, 10] at α = 0.01 (the issue's grid): the chunks of rows at 0 (most cells are far values near 0
     that T_α drops from every row but their neighbours'), at 1e-8 and at 1e-3 (where the mean step x − αg differs
-    from x by 2%): the same entries as the direct computation, the values within the tolerances of
-    test_interpolated_rows_keep_the_direct_cells_and_values (wide cells: 1e-14; R: 2e-13; SR's differences: 1e-10)."""
+    from x by 2%), built straight from the reference rows: the same bits as from the interpolated move laws' tables
+    (srchain.assemble.build_rows), and the same entries as the direct computation, the values within the tolerances
+    of test_interpolated_rows_keep_the_direct_cells_and_values (wide cells: 1e-14; R: 2e-13; SR's differences:
+    1e-10)."""
     toy, bf = get_problem("toy"), Grid.of("bf16", (-4.0, 10.0))
     alpha, _, _, grads, chunks, _ = prepare_rows(toy, NOISE, bf, 0.01, method, 1e-14, None)
     v = bf.points[:, 0]
@@ -196,6 +204,10 @@ def test_far_cells_leave_interpolated_rows_as_they_leave_direct_ones(method, cou
     # every row but 0's (its mean step is 0) and the 8 at bf16's four smallest subnormals (their mean steps' binades
     # hold one or two values: fewer than ROWS_PER_POINT per reference row)
     assert counted["rows"] == sum(b - a for a, b in picked) - 9
+    for (a, b), got in zip(picked, binned, strict=True):  # the same bits as from the move laws' tables
+        targets, probs, own = grid_move_laws(toy, NOISE, bf, alpha, method, 1e-14, grads[a:b], np.arange(a, b))
+        tables = build_rows(targets, probs, bf, 1e-14, own)
+        assert all(np.array_equal(x, y) for x, y in zip(got, tables, strict=True))
     _direct(monkeypatch)
     for (a, b), got in zip(picked, binned, strict=True):
         want = chunk_rows(toy, NOISE, bf, alpha, method, 1e-14, grads, None, a, b)
@@ -205,3 +217,27 @@ def test_far_cells_leave_interpolated_rows_as_they_leave_direct_ones(method, cou
         t = want[1]
         wide = np.maximum(v[t] - v[np.maximum(t - 1, 0)], v[np.minimum(t + 1, v.size - 1)] - v[t]) <= WIDE * 0.02
         assert rel.max() < (2e-13 if method == "r" else 1e-10) and rel[wide].max() < 1e-14
+
+
+def test_a_row_keeps_its_own_values_neighbours_below_tol_as_the_direct_computation_does(counted, monkeypatch):
+    """A constant slope steps every row 0.9 of the reach away from its own value (the most a binned row may): the
+    rows whose mean steps land in an interpolated binade keep their own value and its neighbours, far below tol
+    there, as T_α does row by row (srchain.assemble keeps the self-loop and nearest-neighbour moves)."""
+    slope = 0.9 * NOISE.quantile_width(TOL)  # α·g = 0.9 of the reach
+    problem = Problem(
+        name="slope",
+        dim=1,
+        domain=np.array([DOMAIN]),
+        value=lambda w: slope * np.asarray(w)[..., 0],
+        gradient=lambda w: np.full(np.shape(w), slope),
+    )
+    binned = grid_transition_matrix(problem, NOISE, GRID, ALPHA, tol=TOL).P.tocoo()
+    rows = counted["rows"]
+    v = GRID.points[:, 0]
+    interpolated = gi._binning(NOISE, v, np.full(v.size, slope), ALPHA, np.r_[0.0, v, 0.0], TOL)[2]
+    _direct(monkeypatch)
+    direct = grid_transition_matrix(problem, NOISE, GRID, ALPHA, tol=TOL).P.tocoo()
+    assert np.array_equal(binned.row, direct.row) and np.array_equal(binned.col, direct.col)
+    assert rows == interpolated.sum() >= 10
+    near = (np.abs(binned.row - binned.col) <= 1) & (binned.data < TOL) & interpolated[binned.row]
+    assert near.sum() == 3 * rows  # each interpolated row's own value and both neighbours
