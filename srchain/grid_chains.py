@@ -35,6 +35,9 @@ of probability zero for continuous noise, enumerated exactly for discrete noise)
 (:mod:`srchain.rounding`) takes the value farther from zero with the truncated probability
 :math:`\lfloor 2^k q_a\rfloor / 2^k`: its move law is a sum of :math:`2^k - 1` CDF differences per cell.
 
+Rows whose mean steps :math:`x - \alpha g` share a binade (thousands near 0 on bf16 and fp16) take their SR or R law
+by interpolation between a few reference rows, within 2^-57 of each entry (:mod:`srchain.grid_interp`).
+
 The rows are assembled by :mod:`srchain.assemble` exactly as on a lattice (product over coordinates, entries below
 ``tol`` dropped except the self-loop and nearest-neighbour moves, rows renormalised).
 """
