@@ -50,6 +50,7 @@ import numpy as np
 from numba import njit
 
 from srchain._threads import over_threads
+from srchain.errors import SrchainError
 from srchain.noise import GaussianNoise
 
 __all__ = ["binned_axis_law", "error_bound", "points_needed", "POINTS_MAX", "INTERPOLATION_ERROR", "ROWS_PER_POINT"]
@@ -105,7 +106,6 @@ def _binade(key, v, alpha, reach, s):
 
 def _weights(tau_nodes, tau):
     """Barycentric interpolation weights ``(len(tau), m)`` at ``tau`` for the nodes ``tau_nodes`` (in [−1, 1])."""
-    m = tau_nodes.size
     diff = tau_nodes[:, None] - tau_nodes[None, :]
     np.fill_diagonal(diff, 1.0)
     bary = 1.0 / np.prod(diff, axis=1)
@@ -116,7 +116,7 @@ def _weights(tau_nodes, tau):
         L = q / q.sum(axis=1, keepdims=True)
     rows = hit.any(axis=1)
     L[rows] = hit[rows]  # a mean step at a node: that reference row itself
-    return np.ascontiguousarray(L) if m else L
+    return np.ascontiguousarray(L)
 
 
 def _binning(noise, x, g, alpha, vp, tol):
@@ -167,6 +167,19 @@ def _weights_at(param, c):
     return _weights((nodes - c0) / eta_w, (c - c0) / eta_w)
 
 
+def _each_binade(law, far_cells, noise, x, g, alpha, vp, tol, own, found, index_dtype):
+    """Per interpolated binade met (``found``: :func:`_binning`'s): ``(rows, L, refT, far, param)``, its rows, their
+    weights (:func:`_weights_at`), its reference rows and far cells (:func:`_references`) and its parameters."""
+    keys, params, binned = found
+    c = x - alpha * g
+    for k in np.unique(keys[binned]):
+        param = params[int(k)]
+        rows = np.flatnonzero(binned & (keys == k))
+        refT, far = _references(law, far_cells, noise, alpha, vp, tol, param, int(own[rows].min()),
+                                int(own[rows].max()), index_dtype)  # fmt: skip
+        yield rows, _weights_at(param, c[rows]), refT, far, param
+
+
 def binned_axis_law(law, far_cells, noise, x, g, alpha, vp, t, first, valid, own, tol):
     """A rule's move law along one axis (``law``: :func:`srchain.grid_sr.sr_axis_law` or
     :func:`srchain.grid_r.r_axis_law`, same arguments and result), the rows whose mean steps share an interpolated
@@ -176,7 +189,7 @@ def binned_axis_law(law, far_cells, noise, x, g, alpha, vp, t, first, valid, own
     found = _binning(noise, x, g, alpha, vp, tol)
     if found is None:
         return law(noise, x, g, alpha, vp, t, first, valid, own, tol)
-    keys, params, binned = found
+    binned = found[2]
     n, W = t.shape
     probs = np.zeros((n, W))
     rest = np.flatnonzero(~binned)
@@ -184,15 +197,9 @@ def binned_axis_law(law, far_cells, noise, x, g, alpha, vp, t, first, valid, own
         vr = valid[rest]
         probs[rest] = law(noise, x[rest], g[rest], alpha, vp, t[rest], first[rest], vr, own[rest], tol)
         valid[rest] = vr
-    c = x - alpha * g
     per = max(1, _CELLS_PER_THREAD // max(W, 1))
-    for k in np.unique(keys[binned]):
-        param = params[int(k)]
-        rows = np.flatnonzero(binned & (keys == k))
-        refT, far = _references(law, far_cells, noise, alpha, vp, tol, param, int(own[rows].min()),
-                                int(own[rows].max()), t.dtype)  # fmt: skip
-        L = _weights_at(param, c[rows])
-        lo, hi = param[3], param[4]
+    for rows, L, refT, far, (_, _, _, lo, hi) in _each_binade(law, far_cells, noise, x, g, alpha, vp, tol, own,
+                                                              found, t.dtype):  # fmt: skip
         over_threads(
             lambda i0, i1, rows=rows, L=L, refT=refT, far=far, lo=lo, hi=hi: _interpolate_rows(
                 rows, L, refT, lo, hi, far, t, valid, own, probs, i0, i1
@@ -243,19 +250,17 @@ def interpolated_rows(law, far_cells, noise, vp, x, g, alpha, tol, own, first, l
     found = _binning(noise, x, g, alpha, vp, tol)
     if found is None:
         return None
-    keys, params, binned = found
+    binned = found[2]
     n = x.size
-    c = x - alpha * g
     lengths = np.zeros(n, dtype=np.int64)
     sums = np.zeros(n)
-    work = []
-    for k in np.unique(keys[binned]):
-        param = params[int(k)]
-        rows = np.flatnonzero(binned & (keys == k))
-        refT, far = _references(law, far_cells, noise, alpha, vp, tol, param, int(own[rows].min()),
-                                int(own[rows].max()), np.int64)  # fmt: skip
-        L = _weights_at(param, c[rows])
-        work.append((rows, L, refT, param[3], far, np.flatnonzero(~far) + param[3]))
+    work = [
+        (rows, L, refT, param[3], far, np.flatnonzero(~far) + param[3])
+        for rows, L, refT, far, param in _each_binade(law, far_cells, noise, x, g, alpha, vp, tol, own, found, np.int64)
+    ]
+    for rows, _, _, lo, far, _ in work:  # (the binade's cells hold every window, _binade: the kernel relies on it)
+        if first[rows].min() < lo or last[rows].max() >= lo + far.size:
+            raise SrchainError("internal: a window beyond its binade's cells")
     none_i, none_f = np.zeros(0, dtype=np.int64), np.zeros(0)
 
     def passes(write, indptr, cols, vals, dropped):

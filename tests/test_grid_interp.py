@@ -241,3 +241,24 @@ def test_a_row_keeps_its_own_values_neighbours_below_tol_as_the_direct_computati
     assert rows == interpolated.sum() >= 10
     near = (np.abs(binned.row - binned.col) <= 1) & (binned.data < TOL) & interpolated[binned.row]
     assert near.sum() == 3 * rows  # each interpolated row's own value and both neighbours
+
+
+def test_on_a_2d_box_each_axis_law_is_interpolated_as_in_1d(counted, monkeypatch):
+    """A product box whose first axis is the bf16 grid above (separable objective (8)): the move laws along it, on
+    rows near 0, interpolated from the move tables (srchain.grid_interp.binned_axis_law) keep the same targets as row
+    by row and values within the tolerances of the 1-D test (1e-10; the wide cells 1e-14)."""
+    box = np.array([DOMAIN, (1.0, 1.03)])
+    grid = Grid.of("bf16", box)
+    problem = get_problem("separable", dim=2, domain=box)
+    rows = np.flatnonzero(np.abs(grid.points[:, 0]) < 2.0**-124)[::7]
+    targets, probs, _ = grid_move_laws(problem, NOISE, grid, ALPHA, "sr", TOL, rows=rows)
+    assert counted["rows"] > 300
+    _direct(monkeypatch)
+    direct_targets, direct, _ = grid_move_laws(problem, NOISE, grid, ALPHA, "sr", TOL, rows=rows)
+    assert np.array_equal(targets, direct_targets)
+    on = direct > 0
+    rel = np.abs(probs - direct)[on] / direct[on]
+    v = grid.axis(0)
+    t = np.clip(targets[:, 0, :], 1, v.size - 2)
+    wide = (np.maximum(v[t] - v[t - 1], v[t + 1] - v[t]) <= WIDE * ALPHA * NOISE.std) & (targets[:, 0, :] >= 0)
+    assert rel.max() < 1e-10 and np.max(np.abs(probs[:, 0][wide] - direct[:, 0][wide]) / direct[:, 0][wide]) < 1e-14
