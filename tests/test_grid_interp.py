@@ -46,18 +46,23 @@ def counted(monkeypatch):
     return seen
 
 
+@pytest.fixture
+def sixty_digits():
+    with mp.workdps(60):
+        yield
+
+
 def _direct(monkeypatch):
     monkeypatch.setattr(gi, "ROWS_PER_POINT", math.inf)  # no binade holds enough values: every row computed directly
 
 
 @pytest.mark.parametrize("Z,eta", [(8.0, 0.05), (16.0, 0.02), (16.0, 1e-3), (30.0, 0.015), (16.0, 1e-10)])
-def test_the_interpolation_bound_holds_on_a_smoothed_hat_at_the_edge_of_reach(Z, eta):
+def test_the_interpolation_bound_holds_on_a_smoothed_hat_at_the_edge_of_reach(Z, eta, sixty_digits):
     """The hat function of a cell whose far end is at |z| = Z from every mean step of the binade (the largest |z|
     the bound allows), smoothed by a unit Gaussian, in 60-digit arithmetic (F = s·ψ second difference, ψ(u) =
     uΦ(u) + φ(u), no cancellation at 60 digits): interpolated from its exact values at m Chebyshev points, it errs
     by at most error_bound(m) at 41 points of the binade, for every m up to points_needed, and by at most
     INTERPOLATION_ERROR at points_needed."""
-    mp.mp.dps = 60
     H = mp.mpf(1) / 64  # a wide cell's gaps (WIDE·std)
     v2 = mp.mpf(Z) - mp.mpf(eta)
     v1, v0 = v2 - H, v2 - 2 * H
@@ -118,12 +123,11 @@ def test_interpolated_rows_keep_the_direct_cells_and_values(method, counted, mon
         assert wide.mean() > 0.5 and rel[wide].max() < 1e-14 and rel.max() < 1e-10
 
 
-def test_interpolated_laws_are_within_the_bound_of_60_digit_integrals():
+def test_interpolated_laws_are_within_the_bound_of_60_digit_integrals(sixty_digits):
     """SR's law (before T_α renormalises rows) on 600 cells of interpolated rows against the hat function
     integrated exactly (60 digits, F = s·ψ second difference): within 1e-14 relative at the wide cells (measured
     2.1e-15; the direct quadrature 5.3e-16) and 1e-10 at the others (measured 6.4e-12; the direct differences
     3.4e-12)."""
-    mp.mp.dps = 60
     v = GRID.points[:, 0]
     grad = TOY.gradient(GRID.points)[:, 0]
     c = v - ALPHA * grad
