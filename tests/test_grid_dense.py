@@ -164,6 +164,20 @@ def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(thr
     assert lap is not None and not lap[0] and not lap[-1] and lap.sum() > 1000
 
 
+def test_a_refused_k_bit_law_is_refused_before_any_sample_row(monkeypatch):
+    """k-bit SR on bf16 [−4, 10] needs 3.2e10 CDF evaluations and is refused: law_route says so before it builds
+    the estimate's sample rows (3.5 s of 4-bit rows before), with the assembly's own message."""
+    import srchain.grid_chains as gc
+
+    def no_rows(*args, **kwargs):
+        raise AssertionError("sample rows built for a refused law")
+
+    monkeypatch.setattr(gc, "grid_move_laws", no_rows)
+    wide = get_problem("toy", domain=(-4.0, 10.0))
+    with pytest.raises(SrchainError, match="CDF evaluations"):
+        law_route(wide, NOISE, Grid.of("bf16", (-4.0, 10.0)), 0.01, "sr", sr_bits=4)
+
+
 def test_lists_outgrown_fall_back_to_the_dense_array(monkeypatch):
     """Where a row's list of rates to thin values would outgrow its capacity (here: one entry), the law comes from
     the n × n array instead, states with few predecessors first: that route's bits."""
