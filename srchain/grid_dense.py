@@ -76,8 +76,9 @@ def route_bytes(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=Non
     Nothing of size ``n × window`` is allocated."""
     # the chunks first: prepare_rows refuses what the assembly would (k-bit SR's staircase beyond its work limit)
     # before any sample row is built (on bf16 [−4, 10], 3.5 s of 4-bit SR rows for a law that is then refused)
-    chunks = prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits)[4]
-    need, nnz, tables = grid_estimate(problem, noise, grid, alpha, method, tol, sr_bits, with_tables=True)
+    alpha, method, bits, grads, chunks, width = prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits)
+    need, nnz = grid_estimate(problem, noise, grid, alpha, method, tol, sr_bits)
+    tables = _chunk_bytes(noise, grid, alpha, method, tol, bits, grads, chunks, width)
     thin = thin_states(noise, grid, float(alpha), tol)
     T = 0 if thin is None else int(thin.sum())
     if T:
@@ -85,6 +86,20 @@ def route_bytes(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=Non
     else:
         dense = dense_bytes(grid.size, tables)
     return dense, float(need) + 12.0 * nnz
+
+
+def _chunk_bytes(noise, grid, alpha, method, tol, bits, grads, chunks, width) -> float:
+    """The most memory one chunk of rows takes while it is built (:func:`srchain.grid_chains.chunk_rows`), per slot
+    of the chunk's widest window: the move tables of a row computed directly (96 bytes, as
+    :func:`srchain.grid_chains.grid_estimate` counts them), the CSR pieces of an interpolated one (40 bytes, the
+    assembly's; :mod:`srchain.grid_interp` builds no tables)."""
+    from srchain.grid_interp import interpolated
+
+    per = np.full(grid.size, 96.0)
+    if method in ("sr", "r") and bits is None and not noise.is_discrete:
+        v = grid.points[:, 0]
+        per[interpolated(noise, v, v, np.ascontiguousarray(grads[:, 0]), alpha, tol)] = 40.0
+    return max(float(per[a:b].sum()) * (float(width[a:b].max()) + 2.0) for a, b in chunks)
 
 
 def law_route(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=None, solver="auto") -> tuple[str, float]:

@@ -32,10 +32,14 @@ Chebyshev points (node polynomial at most :math:`2(\eta/2)^m`) errs by at most
 
 relative to :math:`F`. A binade takes the smallest :math:`m \le` :data:`POINTS_MAX` that makes this at most
 :data:`INTERPOLATION_ERROR` (2⁻⁵⁷, an eighth of an ulp), and only where :math:`2Z\eta/s^2 \le 1`; the reference rows'
-own errors (a few ulps; up to ~4e-12 where SR takes differences of the excess) carry over times the points'
-Lebesgue constant (below 3 for :math:`m \le 24`) and that factor (at most :math:`e`). Other rows, and the binades
-that hold fewer than :data:`ROWS_PER_POINT` values per reference row, whose window reaches an end of the grid (whose
-tails are not expanded here) or whose rows step farther than the window's reach, are computed directly.
+own errors (a few ulps; up to 1–3e-11 where SR takes differences of the excess) carry over times the points'
+Lebesgue constant (below 3 for :math:`m \le 24`) and that factor (at most :math:`e`). Where a binade's windows reach
+an end of the grid, the end cell carries the tail beyond it, :math:`T(a) = \Pr(\bar\xi > a)` (or below): its
+derivatives are :math:`\varphi_s^{(m-1)}`, and with the inverse Mills ratio :math:`\varphi(u)/Q(u) \le |u| + 1`,
+:math:`|T^{(m)}| \le ((|a|/s + \sqrt m)/s)^m\,T` and :math:`T` changes by at most :math:`e^{(|a|/s + 1)|d|/s}` over a
+shift :math:`d`: the bound holds with :math:`Z + s` in place of :math:`Z`, which such a binade takes. Other rows, and
+the binades that hold fewer than :data:`ROWS_PER_POINT` values per reference row or whose rows step farther than the
+window's reach, are computed directly.
 
 Which cells a row keeps is decided cell by cell exactly as its rule does (the far cells that T_α certainly drops
 leave the window, :func:`srchain.grid_sr.far_cells`, :func:`srchain.grid_r.far_cells`), and a binade's parameters
@@ -53,7 +57,15 @@ from srchain._threads import over_threads
 from srchain.errors import SrchainError
 from srchain.noise import GaussianNoise
 
-__all__ = ["binned_axis_law", "error_bound", "points_needed", "POINTS_MAX", "INTERPOLATION_ERROR", "ROWS_PER_POINT"]
+__all__ = [
+    "binned_axis_law",
+    "interpolated",
+    "error_bound",
+    "points_needed",
+    "POINTS_MAX",
+    "INTERPOLATION_ERROR",
+    "ROWS_PER_POINT",
+]
 
 #: The most reference rows (Chebyshev points) a binade takes.
 POINTS_MAX = 24
@@ -86,19 +98,22 @@ def _binade(key, v, alpha, reach, s):
     """``(c0, eta_w, m, lo, hi)`` of the binade ``key`` (``2e`` for the mean steps in ``[2^{e−1}, 2^e)``,
     ``2e + 1`` for their negatives): its centre and half-width (in value), its number of reference rows (0: not
     interpolated) and the cells ``lo ≤ t ≤ hi`` its rows may target (each row's window: its mean step ± ``reach``,
-    two cells more below and one above, and its own value ± 1, within ``reach`` of the mean step)."""
+    two cells more below and one above, and its own value ± 1, within ``reach`` of the mean step; clipped to the
+    grid, whose end cells carry the tails beyond it)."""
     e, negative = key >> 1, key & 1
     eta_w = math.ldexp(0.25, e)
     c0 = -3.0 * eta_w if negative else 3.0 * eta_w
     c_lo, c_hi = c0 - eta_w, c0 + eta_w
     lo = int(np.searchsorted(v, c_lo - reach, side="left")) - 3
     hi = int(np.searchsorted(v, c_hi + reach, side="right")) + 2
-    if lo < 1 or hi > v.size - 2:  # an end of the grid (its tail) within reach
-        return c0, eta_w, 0, lo, hi
+    end = lo < 1 or hi > v.size - 2  # an end of the grid (its clipped tail) within reach
+    lo, hi = max(lo, 0), min(hi, v.size - 1)
     inside = int(np.searchsorted(v, c_hi, side="left") - np.searchsorted(v, c_lo, side="left"))
-    gap = float(np.max(np.diff(v[lo - 1 : hi + 2])))
+    gap = float(np.max(np.diff(v[max(lo - 1, 0) : hi + 2])))
     Z = (max(c_hi - v[lo], v[hi] - c_lo) + gap) / alpha  # every |a| of a target, plus its cells' width
-    m = points_needed(Z, eta_w / alpha, s)
+    # a tail Pr(ξ̄ > a) has the same bound on its derivatives relative to itself, and changes by at most
+    # e^{(|a|/s + 1)|d|/s} over a shift d (the inverse Mills ratio is below |u| + 1): Z + s covers it
+    m = points_needed(Z + s if end else Z, eta_w / alpha, s)
     if m and inside < ROWS_PER_POINT * m:
         m = 0
     return c0, eta_w, m, lo, hi
@@ -136,6 +151,12 @@ def _binning(noise, x, g, alpha, vp, tol):
     if not binned.any():
         return None
     return keys, params, binned
+
+
+def interpolated(noise, v, x, g, alpha, tol) -> np.ndarray:
+    """Which rows (positions ``x``, gradients ``g`` along the axis of values ``v``) take an interpolated law."""
+    found = _binning(noise, x, g, alpha, np.r_[v[0], v, v[-1]], tol)
+    return np.zeros(x.size, dtype=bool) if found is None else found[2]
 
 
 def _references(law, far_cells, noise, alpha, vp, tol, param, own_lo, own_hi, index_dtype):

@@ -3,7 +3,7 @@
 The error bound holds in 60-digit arithmetic; the interpolated rows keep exactly the cells of the direct computation
 and its values within the bound plus the references' rounding (checked against 60-digit integrals too); a row's law
 does not depend on the chunk of rows it is computed in or on the thread count; binades whose windows reach an end of
-the grid are computed directly."""
+the grid take its tail into the bound."""
 
 import math
 
@@ -87,6 +87,36 @@ def test_the_interpolation_bound_holds_on_a_smoothed_hat_at_the_edge_of_reach(Z,
             )
             worst = max(worst, abs(got - want) / want)
         assert worst <= gi.error_bound(Z, eta, 1.0, m)
+    assert worst <= gi.INTERPOLATION_ERROR
+
+
+@pytest.mark.parametrize("side", [1, -1])
+@pytest.mark.parametrize("Z,eta", [(8.0, 0.05), (16.0, 1e-3), (30.0, 0.01)])
+def test_the_bound_with_z_plus_s_holds_on_an_end_cells_tail(Z, eta, side, sixty_digits):
+    """The tail beyond an end of the grid, Pr(ξ̄ > a) for a unit Gaussian, with |a| up to Z over the binade (far in
+    the tail, side 1, where the inverse Mills ratio grows like |a|; or near 1, side −1): interpolated from its exact
+    values at m Chebyshev points, it errs by at most error_bound(Z + s) (s = 1), for every m up to the points that
+    bound asks for, and by at most INTERPOLATION_ERROR there."""
+    v0 = -side * (mp.mpf(Z) - mp.mpf(eta))  # a = c − v0 ranges over side·[Z − 2η, Z]
+
+    def F(c):
+        return mp.ncdf(-(c - v0))
+
+    need = gi.points_needed(Z + 1.0, eta, 1.0)
+    assert 1 <= need <= gi.POINTS_MAX
+    at = [mp.mpf(eta) * (mp.mpf(k) / 20 - 1) for k in range(41)]
+    exact = [F(c) for c in at]
+    for m in range(1, need + 1):
+        nodes = [mp.mpf(eta) * mp.cos((2 * j + 1) * mp.pi / (2 * m)) for j in range(m)]
+        values = [F(c) for c in nodes]
+        worst = 0
+        for c, want in zip(at, exact, strict=True):
+            got = mp.fsum(
+                values[j] * mp.fprod((c - nodes[k]) / (nodes[j] - nodes[k]) for k in range(m) if k != j)
+                for j in range(m)
+            )
+            worst = max(worst, abs(got - want) / want)
+        assert worst <= gi.error_bound(Z + 1.0, eta, 1.0, m)
     assert worst <= gi.INTERPOLATION_ERROR
 
 
@@ -178,18 +208,29 @@ def test_a_rows_law_does_not_depend_on_its_chunk_or_the_threads(counted):
         assert np.array_equal(whole[k], single[k])
 
 
-def test_binades_that_reach_an_end_or_other_noises_are_computed_directly(counted):
-    """A binade whose rows' windows may reach an end of the grid (whose tails are not expanded) takes no reference
-    rows; on fp16's subnormals at α·std far wider than the domain every binade does; Laplace noise (no bound on its
-    derivatives here) is computed directly."""
+@pytest.mark.parametrize("method", ["sr", "r"])
+def test_binades_that_reach_an_end_take_its_tail_and_other_noises_are_computed_directly(method, counted, monkeypatch):
+    """A binade whose rows' windows reach an end of the grid takes Z + s in its bound (the end cell carries the tail
+    beyond it): on fp16's subnormals at α·std far wider than the domain (every row spans every state, ends included)
+    1,472 of the 1,537 rows are interpolated, with the same entries as row by row and values within 1e-14 (measured
+    1.1e-15; the end cells 4.6e-16). Laplace noise (no bound on its derivatives here) is computed directly."""
     v = GRID.points[:, 0]
-    reach = ALPHA * NOISE.quantile_width(TOL)
-    assert gi._binade(2 * -117, v, ALPHA, reach, NOISE.s)[2] == 0  # [2^-118, 2^-117): within reach of 2^-116
-    assert gi._binade(2 * -125 + 1, v, ALPHA, reach, NOISE.s)[2] > 0  # −[2^-126, 2^-125): clear of both ends
+    alpha = 2.0**-118  # the reach, 2^-114.7, spans the whole grid
+    c0, eta_w, m, lo, hi = gi._binade(2 * -120, v, alpha, alpha * NOISE.quantile_width(TOL), NOISE.s)
+    Z = (max(c0 + eta_w - v[lo], v[hi] - (c0 - eta_w)) + np.max(np.diff(v))) / alpha
+    assert (lo, hi) == (0, v.size - 1) and m == gi.points_needed(Z + NOISE.s, eta_w / alpha, NOISE.s) > 0
     domain = (-(2.0**-14), 2.0**-15)
-    grid_transition_matrix(get_problem("toy", domain=domain), NOISE, Grid.of("fp16", domain), 1e-3)
+    problem, grid = get_problem("toy", domain=domain), Grid.of("fp16", domain)
+    binned = grid_transition_matrix(problem, NOISE, grid, 1e-3, method).P
+    assert counted["rows"] == 1472
     grid_transition_matrix(TOY, make_noise("laplace", 2.0), GRID, ALPHA, tol=TOL)
-    assert counted["rows"] == 0
+    assert counted["rows"] == 1472
+    _direct(monkeypatch)
+    direct = grid_transition_matrix(problem, NOISE, grid, 1e-3, method).P
+    assert np.array_equal(binned.indptr, direct.indptr) and np.array_equal(binned.indices, direct.indices)
+    ends = (direct.indices == 0) | (direct.indices == grid.size - 1)
+    assert ends.sum() >= 2 * grid.size - 2  # every row moves to both ends
+    assert np.max(np.abs(binned.data - direct.data) / direct.data) < 1e-14
 
 
 @pytest.mark.parametrize("method", ["sr", "r"])

@@ -9,6 +9,8 @@ difference of the CDF (error ``eps·α·std/h``), integrates the density over it
 (srchain.grid_r), checked the same way; k-bit SR has no such form on a grid: below 2^-30·α·std it is refused in one
 line."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy.integrate import quad
@@ -191,14 +193,18 @@ class _ArrayFormGaussian(type(NOISE)):  # the same law; its own pdf sends the ce
 
 
 @pytest.mark.parametrize("sigma,batch", [(2.0, 1), (0.7, 4)])
-def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch):
+def test_the_compiled_gaussian_quadrature_has_the_array_forms_bits(sigma, batch, monkeypatch):
     """srchain.grid_wide.gauss_hat_integrals replaces, for Gaussian noise, the array form that evaluates 32
     densities per wide cell through NumPy temporaries: the same operations in the same order with NumPy's exp, so T_α
     keeps its bits, on any number of threads. The cells here are too wide for one or two nodes (their gaps are at
-    least TWO_NODES·α·s), which the array form does not have; those are checked against 40-digit integrals above."""
+    least TWO_NODES·α·s), which the array form does not have; those are checked against 40-digit integrals above.
+    Every row is computed directly (no binade interpolated, srchain.grid_interp: the array form has none)."""
     import numba
 
+    import srchain.grid_interp as gi
     import srchain.grid_wide as gw
+
+    monkeypatch.setattr(gi, "ROWS_PER_POINT", math.inf)
 
     noise = make_noise("gaussian", sigma, batch=batch)
     generic = _ArrayFormGaussian(sigma=sigma, batch=batch)
