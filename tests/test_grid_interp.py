@@ -208,9 +208,10 @@ def test_binades_that_reach_an_end_take_its_tail_and_other_noises_are_computed_d
     1.1e-15; the end cells 4.6e-16). Laplace noise (no bound on its derivatives here) is computed directly."""
     v = GRID.points[:, 0]
     alpha = 2.0**-118  # the reach, 2^-114.7, spans the whole grid
-    c0, eta_w, m, lo, hi = gi._binade(2 * -120, v, alpha, alpha * NOISE.quantile_width(TOL), NOISE.s)
+    c0, eta_w, m, lo, hi = gi._binade(2 * -121, v, alpha, alpha * NOISE.quantile_width(TOL), NOISE.s)
     Z = (max(c0 + eta_w - v[lo], v[hi] - (c0 - eta_w)) + np.max(np.diff(v))) / alpha
-    assert (lo, hi) == (0, v.size - 1) and m == gi.points_needed(Z + NOISE.s, eta_w / alpha, NOISE.s) > 0
+    assert (lo, hi) == (0, v.size - 1)
+    assert m == gi.points_needed(Z + NOISE.s, eta_w / alpha, NOISE.s) > gi.points_needed(Z, eta_w / alpha, NOISE.s)
     domain = (-(2.0**-14), 2.0**-15)
     problem, grid = get_problem("toy", domain=domain), Grid.of("fp16", domain)
     binned = grid_transition_matrix(problem, NOISE, grid, 1e-3, method).P
