@@ -135,8 +135,9 @@ def _weights(tau_nodes, tau):
 
 
 def _binning(noise, x, g, alpha, vp, tol):
-    """``(keys, params, binned)``: each row's binade key (:func:`_binade`), the parameters of the binades met, and
-    which rows take an interpolated law; None where none does (or the noise is not Gaussian, or tol is 0)."""
+    """``(keys, params, binned, c)``: each row's binade key (:func:`_binade`), the parameters of the binades met,
+    which rows take an interpolated law, and the mean steps; None where no row does (or the noise is not Gaussian,
+    or tol is 0)."""
     if type(noise).pdf is not GaussianNoise.pdf or not tol > 0 or x.size == 0:
         return None
     s = float(noise.s)
@@ -150,7 +151,7 @@ def _binning(noise, x, g, alpha, vp, tol):
     binned = ok & np.isin(keys, [k for k, p in params.items() if p[2]])
     if not binned.any():
         return None
-    return keys, params, binned
+    return keys, params, binned, c
 
 
 def interpolated(noise, v, x, g, alpha, tol) -> np.ndarray:
@@ -188,11 +189,10 @@ def _weights_at(param, c):
     return _weights((nodes - c0) / eta_w, (c - c0) / eta_w)
 
 
-def _each_binade(law, far_cells, noise, x, g, alpha, vp, tol, own, found, index_dtype):
+def _each_binade(law, far_cells, noise, alpha, vp, tol, own, found, index_dtype):
     """Per interpolated binade met (``found``: :func:`_binning`'s): ``(rows, L, refT, far, param)``, its rows, their
     weights (:func:`_weights_at`), its reference rows and far cells (:func:`_references`) and its parameters."""
-    keys, params, binned = found
-    c = x - alpha * g
+    keys, params, binned, c = found
     for k in np.unique(keys[binned]):
         param = params[int(k)]
         rows = np.flatnonzero(binned & (keys == k))
@@ -219,8 +219,9 @@ def binned_axis_law(law, far_cells, noise, x, g, alpha, vp, t, first, valid, own
         probs[rest] = law(noise, x[rest], g[rest], alpha, vp, t[rest], first[rest], vr, own[rest], tol)
         valid[rest] = vr
     per = max(1, _CELLS_PER_THREAD // max(W, 1))
-    for rows, L, refT, far, (_, _, _, lo, hi) in _each_binade(law, far_cells, noise, x, g, alpha, vp, tol, own,
-                                                              found, t.dtype):  # fmt: skip
+    for rows, L, refT, far, (_, _, _, lo, hi) in _each_binade(
+        law, far_cells, noise, alpha, vp, tol, own, found, t.dtype
+    ):
         over_threads(
             lambda i0, i1, rows=rows, L=L, refT=refT, far=far, lo=lo, hi=hi: _interpolate_rows(
                 rows, L, refT, lo, hi, far, t, valid, own, probs, i0, i1
@@ -277,7 +278,7 @@ def interpolated_rows(law, far_cells, noise, vp, x, g, alpha, tol, own, first, l
     sums = np.zeros(n)
     work = [
         (rows, L, refT, param[3], far, np.flatnonzero(~far) + param[3])
-        for rows, L, refT, far, param in _each_binade(law, far_cells, noise, x, g, alpha, vp, tol, own, found, np.int64)
+        for rows, L, refT, far, param in _each_binade(law, far_cells, noise, alpha, vp, tol, own, found, np.int64)
     ]
     for rows, _, _, lo, far, _ in work:  # (the binade's cells hold every window, _binade: the kernel relies on it)
         if first[rows].min() < lo or last[rows].max() >= lo + far.size:

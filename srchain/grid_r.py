@@ -55,14 +55,11 @@ def r_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol):
     g = np.ascontiguousarray(g)
     n, W = t.shape
     n_v = vp.shape[0] - 2
-    std = float(noise.std)
-    limit = WIDE * std if math.isfinite(std) else -1.0  # (no quadrature without a finite std)
-    gaussian = type(noise).pdf is GaussianNoise.pdf
+    limit, gaussian, drop = _limits(noise, tol)  # a far cell of mass surely below drop leaves the window
     s = float(noise.s) if gaussian else 1.0
     probs = np.zeros((n, W))
     kind = np.zeros((n, W), dtype=np.int8)
     rows = max(1, _CELLS_PER_THREAD // max(W, 1))
-    drop = grid_sr.DROP * tol if gaussian else 0.0  # a far cell of mass surely below it leaves the window
     over_threads(
         lambda i0, i1: _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs, kind, i0, i1),
         n,
@@ -111,7 +108,7 @@ def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs,
                 continue
             c = t[i, w]
             h = (0.5 * (vp[c + 2] - vp[c])) / alpha
-            if c == 0 or c == n_v - 1 or not h <= limit:
+            if not _narrow(c, n_v, h, limit):
                 kind[i, w] = _DIFFERENCE
                 continue
             if abs(c - own[i]) > 1 and _is_far(h, c_pdf, drop):
@@ -128,19 +125,32 @@ def _sort_cells(x, g, alpha, vp, t, valid, limit, gaussian, s, own, drop, probs,
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _narrow(c, n_v, h, limit):
+    """Whether the rounding cell ``c`` of width ``h`` is narrow (integrated, not differenced; never an end)."""
+    return not (c == 0 or c == n_v - 1 or not h <= limit)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _is_far(h, c_pdf, drop):
     """Whether the bound ``f(0)·H`` on the mass of a narrow rounding cell of width ``H`` is below ``drop``."""
     return c_pdf * h < drop
 
 
+def _limits(noise, tol):
+    """``(limit, gaussian, drop)``: the widest narrow rounding cell (in units of α), whether the noise is Gaussian,
+    and the bound below which a far narrow cell is dropped (0 but for Gaussian noise, whose peak is known)."""
+    std = float(noise.std)
+    gaussian = type(noise).pdf is GaussianNoise.pdf
+    limit = WIDE * std if math.isfinite(std) else -1.0  # (no quadrature without a finite std)
+    return limit, gaussian, grid_sr.DROP * tol if gaussian else 0.0
+
+
 def far_cells(vp, lo, hi, alpha, noise, tol):
     """The cells ``lo ≤ t ≤ hi`` (a boolean array) that :func:`r_axis_law` takes out of a row's window unless they
     are its own value's neighbours (:func:`_sort_cells`)."""
-    std = float(noise.std)
-    limit = WIDE * std if math.isfinite(std) else -1.0
-    gaussian = type(noise).pdf is GaussianNoise.pdf
-    c_pdf = _INV_SQRT_2PI / float(noise.s) if gaussian else 0.0
-    return _far_cells(vp, lo, hi, limit, alpha, c_pdf, grid_sr.DROP * tol if gaussian else 0.0)
+    limit, gaussian, drop = _limits(noise, tol)
+    c_pdf = _INV_SQRT_2PI / float(noise.s) if gaussian else 0.0  # (drop is 0 otherwise: nothing is far)
+    return _far_cells(vp, lo, hi, limit, alpha, c_pdf, drop)
 
 
 @njit(cache=True, nogil=True)
@@ -149,5 +159,5 @@ def _far_cells(vp, lo, hi, limit, alpha, c_pdf, drop):
     out = np.zeros(hi - lo + 1, dtype=np.bool_)
     for c in range(lo, hi + 1):
         h = (0.5 * (vp[c + 2] - vp[c])) / alpha
-        out[c - lo] = not (c == 0 or c == n_v - 1 or not h <= limit) and _is_far(h, c_pdf, drop)
+        out[c - lo] = _narrow(c, n_v, h, limit) and _is_far(h, c_pdf, drop)
     return out
