@@ -142,6 +142,16 @@ def nonneg_int(text: str) -> int:
     return int(x)
 
 
+class GivenAction(argparse.Action):
+    """Store the option's value and note its name in ``args.given``: a grid option that does not apply to the grid
+    chosen (``--delta`` with a format, ``--scale`` with the fixed grid) is refused by
+    :func:`srchain.spec.spec_from_args`."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Shared option groups (design.md: these names are a stable contract).
 # ---------------------------------------------------------------------------------------------------------------
@@ -195,6 +205,7 @@ def add_problem_options(
     g.add_argument(
         "--delta",
         type=positive_float,
+        action=GivenAction,
         default=0.5,
         metavar="Δ",
         help="quantization step Δ of the grid lo + ΔZ (default 0.5)",
@@ -227,6 +238,7 @@ def add_format_options(g) -> None:
     g.add_argument(
         "--scale",
         type=positive_float,
+        action=GivenAction,
         default=1.0,
         metavar="S",
         help="block scale of the format's values, a power of two (fp4-e2m1 covers ±6·S; default 1)",

@@ -141,7 +141,17 @@ def spec_from_args(args, max_states: int | None = None) -> ChainSpec:
     problem = problem_from_args(args, max_states)
     noise = noise_from_args(args)
     sr_bits = check_sr_bits(getattr(args, "sr_bits", None))
+    if sr_bits is not None and getattr(args, "method", "sr") in ("r", "sgd", "bc"):  # (a command of one rule)
+        raise SrchainError("--sr-bits applies to SR only")
     name = getattr(args, "format", None) or "fixed"
+    given = getattr(args, "given", ())
+    if name == "fixed" and "scale" in given:
+        raise SrchainError("--scale is a format's block scale; the fixed grid lo + ΔZ takes --delta (or give --format)")
+    if name != "fixed" and "delta" in given:
+        raise SrchainError(
+            f"--delta sets the fixed grid's step; the {name} grid holds the format's own values in the domain "
+            "(drop --delta, or use --format fixed)"
+        )
     lattice: Lattice | Grid
     if name == "fixed":
         lattice = Lattice.from_domain(args.delta, problem.domain, dim=problem.dim, max_states=max_states)

@@ -73,6 +73,24 @@ def test_one_line_errors(argv, needle, capsys):
     assert_one_line_error(code, err, needle)
 
 
+@pytest.mark.parametrize("command", ["stationary", "mixing", "simulate"])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--format", "fp8-e4m3", "--delta", "0.25"], "--delta sets the fixed grid's step"),
+        (["--scale", "2"], "--scale is a format's block scale"),
+        (["--format", "fixed", "--scale", "2"], "--scale is a format's block scale"),
+    ],
+)
+def test_a_grid_option_that_does_not_apply_is_refused(command, argv, needle, capsys):
+    """--delta with a format and --scale with the fixed grid would be ignored: refused in one line instead (given
+    explicitly, even at their default values)."""
+    code, _, err = run([command, "--alpha", "0.1", "--quiet", *argv], capsys)
+    assert_one_line_error(code, err, needle)
+    code, _, err = run([command, "--alpha", "0.1", "--quiet", "--format", "bf16", "--delta", "0.5"], capsys)
+    assert_one_line_error(code, err, "drop --delta")
+
+
 def test_simulate_on_a_format(tmp_path, capsys):
     """`srchain simulate --format`: counts over the grid's states, the same as the library's simulator."""
     out = tmp_path / "sim.json"

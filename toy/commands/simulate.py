@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     from srchain.errors import SrchainError
     from srchain.results import region_reader, write_json_fast
     from srchain.simulate import LATENT_BINS_PER_CELL, estimate_operator, estimate_simulation
-    from srchain.spec import spec_from_options, spec_options
+    from srchain.spec import spec_from_args, spec_options
     from srchain.sweep import Task, run_sweep
 
     check_resume(args)
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     problem = problem_from_args(args)
     check_lattice_size(problem.domain, args.delta)
     options = spec_options(args)
-    spec = spec_from_options(options)
+    spec = spec_from_args(args)  # (the grid options checked as given)
     lat = spec.lattice
     from srchain.resolvable import check_args_noise_range
 
