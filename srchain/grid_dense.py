@@ -59,6 +59,11 @@ __all__ = ["dense_bytes", "thin_bytes", "thin_states", "route_bytes", "law_route
 
 #: A progress bar (on a terminal) for the elimination of this many states or more (about 6 s on 2 cores).
 _BAR_STATES = 8000
+#: The thin-first route eliminates the core's values in order of how many rows move to them, fewest first (False:
+#: in the grid's order, the bits of the CSR T_α's dense GTH with the thin values first). On bf16 [−4, 10] at
+#: α = 0.01 the core's elimination takes 4.8 s instead of 6.6 s (the outer values' narrow rows go before the dense
+#: block around 0 and leave it fewer columns).
+CORE_ORDER = True
 #: The dense route is considered from this many states on (below, the sparse solvers are fast whatever the fill).
 DENSE_ROUTE_MIN = 1500
 
@@ -189,11 +194,12 @@ def _law_thin_first(args, chunks, thin, n, threads, say):
     tf = ThinFirst(n, T, _ring(chunks, thin), labels=order)
     say(f"assembling T_alpha's rates: {T} values reached from their neighbours only (eliminated as they come)")
     nnz, dropped, loops = 0, 0.0, 0
+    moves = np.zeros(n - T, dtype=np.int64)  # the rows that move to each core state
     for a, b in _bar(chunks, n, "T_alpha's rates"):
         block, dr = _rows(args, a, b)
         status = _scatter_thin(
             block.indptr, block.indices, block.data, a, pos, thin, T, tf.ring, tf.C,
-            tf.ocol, tf.oval, tf.ocnt, tf.irow, tf.icnt, tf.done,
+            tf.ocol, tf.oval, tf.ocnt, tf.irow, tf.icnt, tf.done, moves,
         )  # fmt: skip
         # an entry to a thin value from beyond its neighbours (the bound says it cannot happen) or a list outgrown;
         # else the thin values whose next row is in go
@@ -206,8 +212,9 @@ def _law_thin_first(args, chunks, thin, n, threads, say):
         return None
     if loops == 0:
         return np.zeros(0), nnz, dropped, loops
-    say(f"eliminating the dense core of {n - T} values (GTH)")
-    pi_pos = tf.law(threads, progress=n >= _BAR_STATES)
+    say(f"eliminating the dense core of {n - T} values (GTH, those that fewest rows move to first)")
+    order = np.argsort(moves, kind="stable") if CORE_ORDER else None
+    pi_pos = tf.law(threads, progress=n >= _BAR_STATES, order=order)
     return pi_pos[pos], nnz, dropped, loops
 
 
@@ -217,55 +224,67 @@ def _ring(chunks, thin) -> int:
     return max(int(before[b] - before[a]) for a, b in chunks) + 2
 
 
-def _scatter_thin(indptr, indices, data, a, pos, thin, T, ring, C, ocol, oval, ocnt, irow, icnt, done):
+def _scatter_thin(indptr, indices, data, a, pos, thin, T, ring, C, ocol, oval, ocnt, irow, icnt, done, moves):
     """Scatter CSR rows ``a, a + 1, …`` by position (:func:`_law_thin_first`): a thin row into its ring slot
     (cleared first; free once the thin values ``done`` positions back are eliminated), a core row into ``C``, each
-    rate to a thin value into the row's list. Returns the self-loops met, or −1 for an entry to a thin value from
-    beyond its neighbours, a list outgrown or a ring slot still in use. The rows are scattered in parallel (each
-    into its own slot or row), then their few rates to thin values (at most two a row, its neighbours) go into the
-    lists in order of rows and entries."""
+    rate to a thin value into the row's list; ``moves`` (the core's states) counts the other rows that move to each.
+    Returns the self-loops met, or −1 for an entry to a thin value from beyond its neighbours, a list outgrown or a
+    ring slot still in use. The rows are scattered in parallel (each into its own slot or row; :data:`_GROUPS`
+    groups of rows, each counting into its own row of counts), then their few rates to thin values (at most two a
+    row, its neighbours) go into the lists in order of rows and entries."""
     rows = indptr.size - 1
     to_thin = np.full((rows, 2), -1, dtype=np.int64)
     loops = np.zeros(rows, dtype=np.int64)
+    counts = np.zeros((min(_GROUPS, max(rows, 1)), moves.size), dtype=np.int64)
     with threads_for(int(indptr[-1])):
-        ok = _scatter_rows(indptr, indices, a, pos, thin, T, ring, C, data, done, to_thin, loops)
+        ok = _scatter_rows(indptr, indices, a, pos, thin, T, ring, C, data, done, to_thin, loops, counts)
     if not ok or not _add_thin_rates(indices, data, a, pos, to_thin, ocol, oval, ocnt, irow, icnt):
         return -1
+    moves += counts.sum(axis=0)
     return int(loops.sum())
 
 
+#: Groups of rows that :func:`_scatter_rows` scatters in parallel (each counts the moves to the core in its own row).
+_GROUPS = 32
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def _scatter_rows(indptr, indices, a, pos, thin, T, ring, C, data, done, to_thin, loops):
-    """:func:`_scatter_thin`'s rates to the core, one row per task; each row's entries to thin values (at most its
-    two neighbours) into ``to_thin``, its self-loops into ``loops``. False for an entry to a thin value from beyond
-    the neighbours or a ring slot still in use."""
+def _scatter_rows(indptr, indices, a, pos, thin, T, ring, C, data, done, to_thin, loops, counts):
+    """:func:`_scatter_thin`'s rates to the core, ``counts.shape[0]`` groups of consecutive rows in parallel; each
+    row's entries to thin values (at most its two neighbours) into ``to_thin``, its self-loops into ``loops``, its
+    moves to each core state into its group's ``counts``. False for an entry to a thin value from beyond the
+    neighbours or a ring slot still in use."""
     R = ring.shape[0]
-    bad = 0
-    for r in prange(indptr.size - 1):
-        i = a + r
-        pi = pos[i]
-        if thin[i]:
-            if pi - done >= R:
-                bad += 1
-                continue
-            row = ring[pi % R]
-            row[:] = 0.0
-        else:
-            row = C[pi - T]
-        m = 0
-        for e in range(indptr[r], indptr[r + 1]):
-            j = indices[e]
-            if j == i:
-                loops[r] += 1  # (GTH never reads the diagonal)
-            elif not thin[j]:
-                row[pos[j] - T] = data[e]
-            elif abs(j - i) > 1 or m == 2:
-                bad += 1
-                break
+    rows = indptr.size - 1
+    groups = counts.shape[0]
+    bad = np.zeros(groups, dtype=np.int64)
+    for g in prange(groups):
+        for r in range(g * rows // groups, (g + 1) * rows // groups):
+            i = a + r
+            pi = pos[i]
+            if thin[i]:
+                if pi - done >= R:
+                    bad[g] += 1
+                    continue
+                row = ring[pi % R]
+                row[:] = 0.0
             else:
-                to_thin[r, m] = e
-                m += 1
-    return bad == 0
+                row = C[pi - T]
+            m = 0
+            for e in range(indptr[r], indptr[r + 1]):
+                j = indices[e]
+                if j == i:
+                    loops[r] += 1  # (GTH never reads the diagonal)
+                elif not thin[j]:
+                    row[pos[j] - T] = data[e]
+                    counts[g, pos[j] - T] += 1
+                elif abs(j - i) > 1 or m == 2:
+                    bad[g] += 1
+                    break
+                else:
+                    to_thin[r, m] = e
+                    m += 1
+    return bad.sum() == 0
 
 
 @njit(cache=True, nogil=True)

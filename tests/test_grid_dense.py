@@ -3,6 +3,7 @@ straight into an n × n array and solved by dense GTH. It must give the law of t
 on any number of threads, pick itself only where it needs less memory than the sparse route, refuse before
 allocating, and be what `srchain stationary` runs there."""
 
+import functools
 import json
 
 import numpy as np
@@ -130,16 +131,23 @@ def test_the_states_with_few_predecessors_are_eliminated_first(threads, monkeypa
     assert np.max(np.abs(res.pi[big] - natural[big]) / natural[big]) < 1e-11
 
 
+@functools.cache
+def _ordered_law():
+    """The thin-first route's law of the bf16 test grid on one thread, the default chunks."""
+    return grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL, threads=1)[0].pi
+
+
 @pytest.mark.parametrize("threads,chunk_bytes", [(1, None), (2, None), (1, 2**21)])
 def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(threads, chunk_bytes, monkeypatch):
     """The values that the density's peak certifies T_α reaches from their neighbours only (thin_states) go first,
     their rates in short lists, eliminated as the rows come in (with small chunks, a few rows held at a time), the
-    rest in a K × K array (srchain.gth.thin): the law is the dense GTH of the CSR T_α with those values first, bit
-    for bit (measured here), in less memory than the dense route's."""
+    rest in a K × K array (srchain.gth.thin): the law is the dense GTH of the CSR T_α with those values first (bit
+    for bit with the core in the grid's order), in less memory than the dense route's."""
     import srchain.grid_chains as gc
     import srchain.grid_dense as gd
     from srchain.grid_dense import dense_bytes, thin_bytes, thin_states
 
+    ordered = _ordered_law()  # (before the chunks are made small)
     if chunk_bytes:
         monkeypatch.setattr(gc, "CHUNK_BYTES", chunk_bytes)
         chunks = gc.prepare_rows(BF_TOY, NOISE, BF_GRID, BF_ALPHA, "sr", BF_TOL, None)[4]
@@ -153,11 +161,30 @@ def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(thr
     # the certificate holds: every entry to a thin value comes from a neighbour (or is its self-loop)
     coo = P.tocoo()
     assert np.all(np.abs(coo.row - coo.col)[thin[coo.col]] <= 1)
+    # in the grid's order (CORE_ORDER off): the dense GTH of the CSR T_α with the thin values first, bit for bit
     order = np.r_[np.flatnonzero(thin), np.flatnonzero(~thin)]
     want = np.empty(n)
     want[order] = dense_gth(P[order][:, order], threads=1)
+    monkeypatch.setattr(gd, "CORE_ORDER", False)
     res, nnz, dropped = grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL, threads=threads)
     assert np.array_equal(res.pi, want) and nnz == P.nnz and res.residual < 1e-14
+    # by default the core's values go by how many other rows move to them (fewest first, ties in the grid's
+    # order): the thin values' exit rates are still summed in the grid's order, so the law is the dense GTH so
+    # permuted to GTH's entrywise accuracy (as in the test above), with the same bits on any threads and chunks
+    monkeypatch.setattr(gd, "CORE_ORDER", True)
+    off = P - sp.diags(P.diagonal())
+    off.eliminate_zeros()
+    moves = np.diff(off.tocsc().indptr)
+    core = np.flatnonzero(~thin)
+    order = np.r_[np.flatnonzero(thin), core[np.argsort(moves[core], kind="stable")]]
+    assert not np.array_equal(order, np.r_[np.flatnonzero(thin), core])  # (not the grid's order)
+    want[order] = dense_gth(P[order][:, order], threads=1)
+    res, nnz, dropped = grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL, threads=threads)
+    assert nnz == P.nnz and res.residual < 1e-14 and np.array_equal(res.pi > 0, want > 0)
+    big = want > 1e-280  # (entries deep in the subnormals keep few significant bits in either order)
+    assert big.sum() > n // 3
+    assert np.max(np.abs(res.pi[big] - want[big]) / want[big]) < 1e-11
+    assert np.array_equal(res.pi, ordered)
     assert thin_bytes(n, T, tables=0, ring=200) < 0.4 * dense_bytes(n, tables=0)  # ((n − T)/n)² = 0.30 here
     # another noise with a peak at 0 has its certificate too; a grid's ends never are thin
     lap = thin_states(make_noise("laplace", 2.0), BF_GRID, BF_ALPHA, BF_TOL)

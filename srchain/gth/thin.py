@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from srchain.gth.dense import eliminate_front
+from srchain.gth.dense import eliminate_front, permute_in_place
 from srchain.gth.front import fma
 from srchain.gth.multifrontal import Fronts, Tree, multifrontal_solve
 from srchain.gth.scaling import law_from_mant_expo, zero_pivot
@@ -74,20 +74,24 @@ class ThinFirst:
     def _zero_pivot(self, p: int):
         return zero_pivot(p if self.labels is None else int(self.labels[p]))
 
-    def law(self, threads: int | None = None, progress: bool = False) -> np.ndarray:
+    def law(self, threads: int | None = None, progress: bool = False, order: np.ndarray | None = None) -> np.ndarray:
         """The stationary law by position, every thin state eliminated: the core eliminated as one dense front
-        (:func:`srchain.gth.dense.eliminate_front`), then :func:`srchain.gth.multifrontal.multifrontal_solve` over
-        one node per thin state below the core's."""
+        (:func:`srchain.gth.dense.eliminate_front`), its states in ``order`` (default: by position; :attr:`C` is
+        permuted in place), then :func:`srchain.gth.multifrontal.multifrontal_solve` over one node per thin state
+        below the core's."""
         n, T, K = self.n, self.T, self.K
+        core = np.arange(K, dtype=np.int64) if order is None else np.asarray(order, dtype=np.int64)
+        if not np.array_equal(core, np.arange(K)):
+            permute_in_place(self.C, core)
         status = eliminate_front(self.C, K, threads, progress)
         if status:
-            raise self._zero_pivot(T + status - 1)
+            raise self._zero_pivot(T + int(core[status - 1]))
         own = np.arange(T + 1, dtype=np.int64)
         tree = Tree(own_start=own, own_end=np.r_[own[1:], n].astype(np.int64), nchild=np.zeros(T + 1, np.int64))
         front_ptr = np.zeros(T + 2, dtype=np.int64)
         np.cumsum(np.r_[self.fcnt[:T], K], out=front_ptr[1:])
         front_idx = np.empty(int(front_ptr[-1]), dtype=np.int32)
-        _pack_fronts(self.fidx, self.fcnt, front_ptr, front_idx, T, n)
+        _pack_fronts(self.fidx, self.fcnt, front_ptr, front_idx, T, core)
         factor_ptr = np.r_[K * K + np.arange(T, dtype=np.int64) * (CAP + 1), 0]
         mant, expo = multifrontal_solve(tree, Fronts(front_ptr, front_idx, factor_ptr, self.factor))
         return law_from_mant_expo(mant, expo)
@@ -199,10 +203,11 @@ def _eliminate_thin(ring, C, T, p0, p1, ocol, oval, ocnt, irow, icnt, fidx, fcnt
 
 
 @njit(cache=True, nogil=True)
-def _pack_fronts(fidx, fcnt, front_ptr, front_idx, T, n):
-    """The fronts' rows, node after node: each thin node's from ``fidx``, then the core's (positions T … n − 1)."""
+def _pack_fronts(fidx, fcnt, front_ptr, front_idx, T, core):
+    """The fronts' rows, node after node: each thin node's from ``fidx``, then the core's (positions ``T + core``,
+    in its order of elimination)."""
     for p in range(T):
         for r in range(fcnt[p]):
             front_idx[front_ptr[p] + r] = fidx[p, r]
-    for r in range(n - T):
-        front_idx[front_ptr[T] + r] = T + r
+    for r in range(core.size):
+        front_idx[front_ptr[T] + r] = T + core[r]
