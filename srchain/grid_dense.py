@@ -12,8 +12,10 @@ array (its diagonal dropped: GTH never reads it), one of two ways:
   certifies that T_α drops every other move to them; on bf16 [−4, 10] at α = 0.01 the 20,991 values within ~1e-13
   of 0). Their rates to one another go into short lists, and :class:`srchain.gth.thin.ThinFirst` eliminates each as
   soon as the row after it is in, updating a few rows, so only a chunk's thin rows are held; the other ``K``
-  values' rates form a dense ``K × K`` core, eliminated last: the same bits as :func:`srchain.gth.dense_gth` of the
-  CSR T_α with those values first, in about ``8·K²`` bytes (1.2 against 8.8 GB there).
+  values' rates form a dense ``K × K`` core, eliminated last, its values in order of how many rows move to them
+  (counted as the rows are scattered; fewest first, :data:`CORE_ORDER`): the dense GTH of the CSR T_α with those
+  values first and the core so ordered (the same bits with the core in the grid's order, where the thin values'
+  exit rates are summed in that order too), in about ``8·K²`` bytes (1.2 against 8.8 GB there).
 * **Otherwise the n × n array**, solved by :func:`srchain.gth.dense.dense_gth_rates` in the order of
   :func:`srchain.gth.dense.few_predecessors_first`: the states that few others move to first (the same bits as
   :func:`srchain.gth.dense_gth` of the CSR T_α so permuted, on any number of threads). In the grid's order the
@@ -180,7 +182,7 @@ def thin_bytes(n: int, thin: int, tables: float = CHUNK_BYTES, ring: int | None 
 def _law_thin_first(args, chunks, thin, n, threads, say):
     """The law by :class:`srchain.gth.thin.ThinFirst`, fed T_α's rows chunk by chunk in grid order by position
     (the thin values first, then the core, each in grid order): rates to the core into dense rows, to a thin value
-    into the row's list. A thin value is eliminated once the row after it is in (only its neighbours move to it,
+    into the row's list; the core is then eliminated in order of the rows that move to each value (:data:`CORE_ORDER`). A thin value is eliminated once the row after it is in (only its neighbours move to it,
     and the fill reaches rows already in), so the thin rows held are a chunk's. Returns ``(pi, nnz, dropped,
     loops)``, or None where an entry to a thin value comes from beyond its neighbours or a list outgrows its
     capacity (then the caller takes the dense route)."""

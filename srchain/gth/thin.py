@@ -9,7 +9,9 @@ core value next to its run), so the thin states need no column of their own: thi
 (:func:`srchain.gth.dense.dense_gth_rates`) with the thin states first, entry by entry the same operations (the
 pivot's exit rate summed over its later columns in order, ``c_ip = F[i, p]·(1/s_p)`` and
 ``F[i, j] = fma(c_ip, F[p, j], F[i, j])``), so the censored core rates are that elimination's bits. The core is
-then eliminated as one dense front (:func:`srchain.gth.dense.eliminate_front`) and the law back-substituted by
+then eliminated as one dense front (:func:`srchain.gth.dense.eliminate_front`), in position order or in an order
+given (its block permuted in place: the values that fewest rows move to first leave the dense block fewer columns),
+and the law back-substituted by
 :func:`srchain.gth.multifrontal.multifrontal_solve` over a tree of one node per thin state (its front: itself and its
 predecessors at its elimination) below the core's: the same law, summed in another order than the single front's.
 Fed row by row (:class:`ThinFirst`), a thin state is eliminated as soon as every row that moves to it is in, so
