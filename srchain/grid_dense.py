@@ -182,10 +182,11 @@ def thin_bytes(n: int, thin: int, tables: float = CHUNK_BYTES, ring: int | None 
 def _law_thin_first(args, chunks, thin, n, threads, say):
     """The law by :class:`srchain.gth.thin.ThinFirst`, fed T_α's rows chunk by chunk in grid order by position
     (the thin values first, then the core, each in grid order): rates to the core into dense rows, to a thin value
-    into the row's list; the core is then eliminated in order of the rows that move to each value (:data:`CORE_ORDER`). A thin value is eliminated once the row after it is in (only its neighbours move to it,
-    and the fill reaches rows already in), so the thin rows held are a chunk's. Returns ``(pi, nnz, dropped,
-    loops)``, or None where an entry to a thin value comes from beyond its neighbours or a list outgrows its
-    capacity (then the caller takes the dense route)."""
+    into the row's list. A thin value is eliminated once the row after it is in (only its neighbours move to it,
+    and the fill reaches rows already in), so the thin rows held are a chunk's; the core is eliminated last, in
+    order of the rows that move to each of its values (:data:`CORE_ORDER`). Returns ``(pi, nnz, dropped, loops)``,
+    or None where an entry to a thin value comes from beyond its neighbours or a list outgrows its capacity (then
+    the caller takes the dense route)."""
     from srchain.gth.thin import ThinFirst
 
     T = int(thin.sum())
