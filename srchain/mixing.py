@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from srchain.budget import check_memory
-from srchain.errors import SrchainError
+from srchain.errors import NotMixed, SrchainError
 from srchain.mixing_cert import (
     classify,
     d0_above,
@@ -240,11 +240,8 @@ def _exact(
     witness = None  # positions in ``alive`` of the largest distances found by the last full pass over them
     stale = False  # ``alive`` may still hold starts already ≤ ε (levels decided by a witness): pruned at the end
     while True:
-        if 2 ** len(powers) > max_steps:
-            raise SrchainError(
-                f"the chain has not mixed to eps={eps:g} after {max_steps} steps; raise max_steps or "
-                f"use the spectral bounds"
-            )
+        if 2 ** len(powers) > max_steps:  # (the last power kept was certified above ε for a start)
+            raise NotMixed(eps, max_steps, 2 ** (len(powers) - 1))
         Q = powers[-1]
         r2 = product_bound(rb[-1], sb[-1], rb[-1], sb[-1], nb) + r_flush
         s2 = sb[-1] * sb[-1] * (1.0 + 1e-15)
@@ -458,7 +455,8 @@ def mixing_time(
         Chains up to this size get the exact value; larger ones get bounds (``exact=False``,
         ``mixing_time=None``).
     max_steps : int
-        Give up (SrchainError) if the chain has not mixed within this many steps.
+        Give up (:class:`srchain.errors.NotMixed`, a SrchainError that carries the last step certified unmixed)
+        if the chain has not mixed within this many steps.
     max_bytes : float, optional
         Refuse (SrchainError) when the exact method's powers would exceed this many bytes: three dense
         ``n × n`` arrays up front, then the powers kept so far at every doubling.

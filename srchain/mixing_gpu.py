@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from srchain.errors import SrchainError
+from srchain.errors import NotMixed, SrchainError
 from srchain.mixing_cert import classify, d0_above, decide_starts, product_bound, row_sum_bound, tv_margin
 
 __all__ = ["exact_mixing_torch", "resolve_device"]
@@ -245,11 +245,8 @@ def exact_mixing_torch(
     del P
     level = 0
     while True:
-        if 2 ** (level + 1) > max_steps:
-            raise SrchainError(
-                f"the chain has not mixed to eps={eps:g} after {max_steps} steps; raise max_steps or "
-                f"use the spectral bounds"
-            )
+        if 2 ** (level + 1) > max_steps:  # (the power at ``level`` was certified above ε for a start)
+            raise NotMixed(eps, max_steps, 2**level)
         Q = store.get(level)
         r2 = product_bound(rb[-1], sb[-1], rb[-1], sb[-1], n)
         s2 = sb[-1] * sb[-1] * (1.0 + 1e-15)

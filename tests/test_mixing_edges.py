@@ -177,3 +177,42 @@ def test_a_gap_below_float64_resolution_gives_an_infinite_relaxation_time(p):
     t_rel, lo, hi, note = spectral_bounds(_two_state(p), np.array([0.5, 0.5]), 0.25)
     assert t_rel == math.inf and lo == math.inf and hi == math.inf
     assert "below float64 resolution" in note
+
+
+@pytest.mark.parametrize("device", [None, "cpu"])
+@pytest.mark.parametrize("max_steps", [100, 128, 181])
+def test_giving_up_at_max_steps_says_which_step_is_certified_unmixed(max_steps, device):
+    """M_ε = 182 (toy, Δ = 0.5, α = 0.1): below it the exact doubling gives up with NotMixed, whose ``steps`` is the
+    largest power of 2 it computed (at most max_steps, the next one beyond it), certified unmixed: M_ε > steps."""
+    from srchain.errors import NotMixed
+
+    if device is not None:
+        pytest.importorskip("torch")
+    op = transition_matrix(get_problem("toy"), make_noise("gaussian", 2.0), Lattice.from_domain(0.5, (-4, 10)), 0.1)
+    assert mixing_time(op).mixing_time == 182
+    with pytest.raises(NotMixed, match="has not mixed") as info:
+        mixing_time(op, max_steps=max_steps, device=device)
+    steps = info.value.steps
+    assert steps <= max_steps < 2 * steps and steps & (steps - 1) == 0 and steps < 182
+
+
+def test_srchain_mixing_keeps_the_other_alphas_when_one_has_not_mixed(tmp_path, capsys):
+    """`srchain mixing` with an α that has not mixed within --max-steps: that row carries the certified lower bound
+    (the last step the exact doubling found unmixed, plus 1) beside the spectral bounds, the others their exact M_ε,
+    and the command succeeds."""
+    import json
+
+    from cli_helpers import run
+
+    out = tmp_path / "m.json"
+    code, text, err = run(
+        ["mixing", "--alpha", "0.3", "0.1", "--max-steps", "100", "--quiet", "--json", str(out)], capsys
+    )
+    assert code == 0, err
+    rows = {r["alpha"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows[0.3]["exact"] and rows[0.3]["mixing_time"] == 29
+    slow = rows[0.1]
+    assert not slow["exact"] and slow["mixing_time"] is None and slow["method"] == "spectral-bounds"
+    assert slow["lower_bound"] == 65 <= 182  # d(64) > ε, and M_ε = 182
+    assert slow["note"].startswith("not mixed within --max-steps 100: d(64) > eps")
+    assert "# alpha=0.1: not mixed" in text

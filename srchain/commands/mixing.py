@@ -26,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=10**9,
         metavar="N",
-        help="give up when the chain has not mixed within this many steps",
+        help="give up the exact value when the chain has not mixed within this many steps (that alpha's row then "
+        "gives the steps certified unmixed as a lower bound, beside the spectral bounds)",
     )
     parser.add_argument(
         "--bound",
@@ -63,6 +64,7 @@ def mixing_alpha(
     """One task: M_ε(α) (exact, or spectral bounds) on the lattice of ``options``; ``(summary, arrays)``."""
     import math
 
+    from srchain.errors import NotMixed
     from srchain.mixing import mixing_time
     from srchain.operators import transition_matrix
     from srchain.spec import spec_from_options
@@ -98,15 +100,18 @@ def mixing_alpha(
     )
     held = float(op.P.data.nbytes + op.P.indices.nbytes + op.P.indptr.nbytes)
     pi = stationary(op, max_bytes=max_bytes - held).pi
-    m = mixing_time(
-        op,  # with its lattice: a symmetry of it splits the exact path's powers (srchain.mixing_symmetry)
-        eps=eps,
-        pi=pi,
-        max_exact_states=max_exact_states,
-        max_steps=max_steps,
-        max_bytes=max_bytes - held,
-        device=device,
-    )
+    try:
+        m = mixing_time(
+            op,  # with its lattice: a symmetry of it splits the exact path's powers (srchain.mixing_symmetry)
+            eps=eps,
+            pi=pi,
+            max_exact_states=max_exact_states,
+            max_steps=max_steps,
+            max_bytes=max_bytes - held,
+            device=device,
+        )
+    except NotMixed as exc:  # (a metastable chain at small alpha): what is certified, not an error for the sweep
+        m = _unmixed(op, pi, eps, max_steps, exc.steps)
     row = {"alpha": float(alpha), **{k: v for k, v in m.to_dict().items() if k != "eps"}, **extra}
 
     def num(v):
@@ -115,6 +120,31 @@ def mixing_alpha(
     arrays = {k: (math.inf if row[k] == "inf" else num(row[k])) for k in _SCALARS}
     arrays["exact"] = bool(row["exact"])
     return row, arrays
+
+
+def _unmixed(op, pi, eps, max_steps, steps):
+    """The result where the exact doubling gave up at ``max_steps``: ``d(steps) > ε`` was certified, so
+    ``M_ε > steps``; the spectral bounds (:func:`srchain.mixing.spectral_bounds`) beside it."""
+    import math
+    import time
+
+    from srchain.mixing import MixingResult, spectral_bounds
+
+    t0 = time.perf_counter()
+    t_rel, lo, hi, note = spectral_bounds(op.P, pi, eps)
+    return MixingResult(
+        mixing_time=None,
+        exact=False,
+        relaxation_time=t_rel,
+        # (a spectral gap below float64's resolution gives an infinite "bound", which certifies nothing)
+        lower_bound=max(float(lo), steps + 1.0) if math.isfinite(lo) else steps + 1.0,
+        upper_bound=hi,
+        eps=float(eps),
+        method="spectral-bounds",
+        seconds=time.perf_counter() - t0,
+        note=f"not mixed within --max-steps {max_steps}: d({steps}) > eps (certified by the exact doubling), so "
+        f"M_eps > {steps}; {note}",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -244,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
         ],
     )
     for r in results:
+        if str(r.get("note", "")).startswith("not mixed"):
+            print(f"# alpha={r['alpha']:g}: {r['note']}")
         if "bracket_lower" in r:
             print(
                 f"# alpha={r['alpha']:g}: {r['bracket_lower']} <= M_eps <= {r['bracket_upper']} "
