@@ -179,7 +179,15 @@ def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(thr
     order = np.r_[np.flatnonzero(thin), core[np.argsort(moves[core], kind="stable")]]
     assert not np.array_equal(order, np.r_[np.flatnonzero(thin), core])  # (not the grid's order)
     want[order] = dense_gth(P[order][:, order], threads=1)
+    from srchain.gth.thin import ThinFirst
+
+    seen = []
+    law = ThinFirst.law
+    monkeypatch.setattr(
+        ThinFirst, "law", lambda self, *a, order=None, **k: seen.append(order) or law(self, *a, order=order, **k)
+    )
     res, nnz, dropped = grid_law_dense(BF_TOY, NOISE, BF_GRID, BF_ALPHA, tol=BF_TOL, threads=threads)
+    assert np.array_equal(core[seen[0]], order[T:])  # (the core's order, as its positions in the grid's order)
     assert nnz == P.nnz and res.residual < 1e-14 and np.array_equal(res.pi > 0, want > 0)
     big = want > 1e-280  # (entries deep in the subnormals keep few significant bits in either order)
     assert big.sum() > n // 3
