@@ -276,6 +276,7 @@ def interpolated_rows(law, far_cells, noise, vp, x, g, alpha, tol, own, first, l
     n = x.size
     lengths = np.zeros(n, dtype=np.int64)
     sums = np.zeros(n)
+    kept = np.zeros(n)  # each row's kept mass (its normaliser), from the first pass
     work = [
         (rows, L, refT, param[3], far, np.flatnonzero(~far) + param[3])
         for rows, L, refT, far, param in _each_binade(law, far_cells, noise, alpha, vp, tol, own, found, np.int64)
@@ -290,8 +291,8 @@ def interpolated_rows(law, far_cells, noise, vp, x, g, alpha, tol, own, first, l
             per = max(1, _CELLS_PER_THREAD // max(int(np.max(last[rows] - first[rows])) + 1, 1))
             over_threads(
                 lambda k0, k1, rows=rows, L=L, refT=refT, lo=lo, far=far, kept_cells=kept_cells: _rows_1d(
-                    rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, lengths, sums, indptr, cols,
-                    vals, dropped, k0, k1,
+                    rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, lengths, sums, kept, indptr,
+                    cols, vals, dropped, k0, k1,
                 ),
                 rows.size,
                 per,
@@ -316,18 +317,20 @@ def interpolated_rows(law, far_cells, noise, vp, x, g, alpha, tol, own, first, l
 
 
 @njit(cache=True, nogil=True)
-def _rows_1d(rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, lengths, sums, indptr, cols, vals,
-             dropped, k0, k1):  # fmt: skip
+def _rows_1d(rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, lengths, sums, totals, indptr, cols,
+             vals, dropped, k0, k1):  # fmt: skip
     """The interpolated rows ``rows[k0:k1]`` (weights ``L``, reference rows ``refT`` from the cell ``lo``): unless
-    ``write``, each row's entries kept into ``lengths`` and its law's sum into ``sums``; if ``write``, the entries
-    from ``indptr[i]`` on, normalised, and the mass dropped. A row's cells are those of its window that are not
+    ``write``, each row's entries kept into ``lengths``, its law's sum into ``sums`` and its kept mass into
+    ``totals``; if ``write``, the entries from ``indptr[i]`` on, each divided by the row's kept mass (the sum of its
+    entries in order, as the first pass added them), and the mass dropped. A row's cells are those of its window
+    that are not
     ``far`` (``kept_cells``, in order) and its own value's neighbours; an entry is kept as
     :func:`srchain.assemble._assemble_row_1d` keeps it (at least ``tol``, or the row's own value or a
     neighbour)."""
     for k in range(k0, k1):
         i = rows[k]
         pos = indptr[i] if write else 0
-        start = pos
+        total = totals[i]  # (the first pass's; unused by it)
         law = 0.0
         kept = 0.0
         q, near_hi = max(own[i] - 1, first[i]), min(own[i] + 1, last[i])
@@ -337,7 +340,7 @@ def _rows_1d(rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, l
             cell = kept_cells[e]
             while q <= near_hi and q <= cell:  # the own value's neighbours that are far, in order (rare)
                 if q < cell:
-                    pos, law, kept = _entry(L, k, refT, q - lo, q, tol, write, cols, vals, pos, law, kept)
+                    pos, law, kept = _entry(L, k, refT, q - lo, q, total, write, cols, vals, pos, law, kept)
                 q += 1
             p = _value(L, k, refT, cell - lo)
             law += p
@@ -345,35 +348,31 @@ def _rows_1d(rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, l
                 continue
             if write:
                 cols[pos] = cell
-                vals[pos] = p
+                vals[pos] = p / total
             pos += 1
             kept += p
         while q <= near_hi:
-            pos, law, kept = _entry(L, k, refT, q - lo, q, tol, write, cols, vals, pos, law, kept)
+            pos, law, kept = _entry(L, k, refT, q - lo, q, total, write, cols, vals, pos, law, kept)
             q += 1
         if not write:
             lengths[i] = pos
             sums[i] = law
+            totals[i] = kept
             continue
         dropped[i] = 1.0 - kept
-        total = 0.0
-        for q in range(start, pos):
-            total += vals[q]
-        for q in range(start, pos):
-            vals[q] /= total
 
 
 @njit(cache=True, nogil=True)
-def _entry(L, k, refT, j, cell, tol, write, cols, vals, pos, law, kept):
+def _entry(L, k, refT, j, cell, total, write, cols, vals, pos, law, kept):
     """A far cell next to an interpolated row's own value: its probability added to the law's sum, and kept
-    (written) unless it is 0 (:func:`_rows_1d`)."""
+    (written, divided by the row's kept mass ``total``) unless it is 0 (:func:`_rows_1d`)."""
     p = _value(L, k, refT, j)
     law += p
     if p == 0.0:
         return pos, law, kept
     if write:
         cols[pos] = cell
-        vals[pos] = p
+        vals[pos] = p / total
     return pos + 1, law, kept + p
 
 
