@@ -49,7 +49,7 @@ from srchain.budget import check_memory, format_bytes
 from srchain.errors import SrchainError
 from srchain.grid_chains import CHUNK_BYTES, _check_resolvable, chunk_rows, grid_estimate, prepare_rows
 from srchain.gth.thin import add_thin
-from srchain.operator_checks import check_dropped, check_stochastic
+from srchain.operator_checks import check_dropped, check_rows
 
 if TYPE_CHECKING:
     from srchain.grids import Grid
@@ -140,13 +140,19 @@ def _bar(chunks, n, desc):
 
 def _rows(args, a, b):
     """Rows ``a ≤ i < b`` of T_α as a checked CSR block ``(b − a) × n`` and the largest dropped mass."""
+    indptr, indices, data, dr = _raw_rows(args, a, b)
+    return sp.csr_matrix((data, indices, indptr), shape=(b - a, args[2].size)), dr
+
+
+def _raw_rows(args, a, b):
+    """:func:`_rows` as its arrays ``(indptr, indices, data, dropped)``, checked, no matrix built (SciPy would copy
+    the columns into 32-bit integers)."""
     problem, noise, grid, alpha, method, tol, grads, bits = args
     ln, ci, va, dr = chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b)
     indptr = np.zeros(b - a + 1, dtype=np.int64)
     np.cumsum(ln, out=indptr[1:])
-    block = sp.csr_matrix((va, ci, indptr), shape=(b - a, grid.size))
-    check_stochastic(block, f"T_alpha at alpha = {alpha:g}")
-    return block, dr
+    check_rows(indptr, va, f"T_alpha at alpha = {alpha:g}")
+    return indptr, ci, va, dr
 
 
 def thin_states(noise, grid, alpha: float, tol: float) -> np.ndarray | None:
@@ -199,9 +205,9 @@ def _law_thin_first(args, chunks, thin, n, threads, say):
     nnz, dropped, loops = 0, 0.0, 0
     moves = np.zeros(n - T, dtype=np.int64)  # the rows that move to each core state
     for a, b in _bar(chunks, n, "T_alpha's rates"):
-        block, dr = _rows(args, a, b)
+        indptr, indices, data, dr = _raw_rows(args, a, b)
         status = _scatter_thin(
-            block.indptr, block.indices, block.data, a, pos, thin, T, tf.ring, tf.C,
+            indptr, indices, data, a, pos, thin, T, tf.ring, tf.C,
             tf.ocol, tf.oval, tf.ocnt, tf.irow, tf.icnt, tf.done, moves,
         )  # fmt: skip
         # an entry to a thin value from beyond its neighbours (the bound says it cannot happen) or a list outgrown;
@@ -209,7 +215,7 @@ def _law_thin_first(args, chunks, thin, n, threads, say):
         if status < 0 or not tf.eliminate(int(before[b - 1])):
             return None
         loops += status
-        nnz += block.nnz
+        nnz += int(indptr[-1])
         dropped = max(dropped, dr)
     if not tf.eliminate(T):
         return None

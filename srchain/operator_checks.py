@@ -95,11 +95,16 @@ def check_stochastic(P: sp.csr_matrix, what: str) -> None:
     """Refuse a matrix with a NaN, inf or negative entry, or a row whose sum is not 1 within :data:`ROUNDING`."""
     if P.format != "csr":
         P = P.tocsr()
-    n = P.shape[0]
+    check_rows(P.indptr, P.data, what)
+
+
+def check_rows(indptr: np.ndarray, data: np.ndarray, what: str) -> None:
+    """:func:`check_stochastic` of the CSR rows ``(indptr, data)`` (no matrix built)."""
+    n = indptr.size - 1
     s = np.empty(n, dtype=np.float64)
     flags = np.empty(n, dtype=np.int8)
-    with threads_for(P.nnz):
-        _row_checks(P.indptr, np.ascontiguousarray(P.data, dtype=np.float64), s, flags)
+    with threads_for(int(indptr[-1])):
+        _row_checks(indptr, np.ascontiguousarray(data, dtype=np.float64), s, flags)
     if np.any(flags & 1):
         raise SrchainError(f"{what} has NaN or infinite entries; float64 cannot represent this chain")
     if np.any(flags & 2):
