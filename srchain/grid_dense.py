@@ -44,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from srchain._pages import zeros
 from srchain._threads import threads_for
 from srchain.budget import check_memory, format_bytes
 from srchain.errors import SrchainError
@@ -370,7 +371,7 @@ def grid_law_dense(
         _check_rows(dropped, loops, alpha)
         return _result(args, chunks, pi, nnz, dropped, t0, say)
     say(f"assembling T_alpha's {n} x {n} rates")
-    F = np.zeros((n, n))
+    F = zeros(n * n).reshape(n, n)  # (no huge pages asked for: srchain._pages)
     nnz, dropped, loops = 0, 0.0, 0
     predecessors = np.zeros(n, dtype=np.int64)
     for a, b in _bar(chunks, n, "T_alpha's rates"):

@@ -188,3 +188,18 @@ def test_max_bytes_shrinks_the_kept_factor_before_it_refuses(coupled, coupled_la
     assert cuts and cuts[0] >= 1
     with pytest.raises(SrchainError, match="max_memory is"):
         sparse_gth(P, shape=shape, threads=2, max_bytes=1e5)
+
+
+def test_large_zeroed_arrays_come_from_their_own_mapping():
+    """srchain._pages.zeros: float64 zeros, writable; from MAPPED_MIN bytes on in an anonymous mapping of its own
+    (no MADV_HUGEPAGE, whose compaction stalled the first pass over bf16's dense core), below it NumPy's."""
+    import mmap
+
+    from srchain._pages import MAPPED_MIN, zeros
+
+    small, large = zeros(1000), zeros(MAPPED_MIN // 8)
+    for a, size in ((small, 1000), (large, MAPPED_MIN // 8)):
+        assert a.dtype == np.float64 and a.shape == (size,) and a.flags.writeable
+        a[-1] = 1.5
+        assert a[-1] == 1.5 and a[:-1].max() == 0.0
+    assert small.base is None and isinstance(large.base, memoryview) and isinstance(large.base.obj, mmap.mmap)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from srchain._pages import zeros
 from srchain.gth.dense import eliminate_front, permute_in_place
 from srchain.gth.front import fma
 from srchain.gth.multifrontal import Fronts, Tree, multifrontal_solve
@@ -50,7 +51,7 @@ class ThinFirst:
         self.n, self.T, self.K, self.done = n, T, K, 0
         self.labels = labels  # each position's state in the caller's labels (for a zero pivot's error)
         # one array for the back-substitution's factor: the core's K × K block, then CAP + 1 values per thin state
-        self.factor = np.zeros(K * K + T * (CAP + 1))
+        self.factor = zeros(K * K + T * (CAP + 1))  # (no huge pages asked for: srchain._pages)
         self.C = self.factor[: K * K].reshape(K, K)
         self.ring = np.zeros((max(ring, 1), K))
         self.ocol = np.zeros((n, CAP), dtype=np.int64)
