@@ -64,8 +64,8 @@ __all__ = ["dense_bytes", "thin_bytes", "thin_states", "route_bytes", "law_route
 _BAR_STATES = 8000
 #: The thin-first route eliminates the core's values in order of how many rows move to them, fewest first (False:
 #: in the grid's order, the bits of the CSR T_α's dense GTH with the thin values first). On bf16 [−4, 10] at
-#: α = 0.01 the core's elimination takes 4.8 s instead of 6.6 s (the outer values' narrow rows go before the dense
-#: block around 0 and leave it fewer columns).
+#: α = 0.01 the core's elimination took 5.7–6.2 s instead of 7.1–7.3 s (the outer values' narrow rows go before the
+#: dense block around 0 and leave it fewer columns).
 CORE_ORDER = True
 #: The dense route is considered from this many states on (below, the sparse solvers are fast whatever the fill).
 DENSE_ROUTE_MIN = 1500
