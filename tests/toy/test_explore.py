@@ -222,6 +222,23 @@ def test_a_finished_sweep_sends_the_curves_whole():
     assert np.all(np.isfinite(np.asarray(last.new["mass"], dtype=float)))
 
 
+def test_a_finished_sweep_puts_back_points_its_source_lacks(monkeypatch, capsys):
+    """The sweep's end checks the curves' source against every point it computed: one that never reached it (planted:
+    the patches lose α's index 3) is put back, and the server's log says so."""
+    import srchain.toy.explore.background as B
+
+    apply = B.Background._apply_curve
+
+    def lossy(self, patch, done, gen):
+        apply(self, {k: [p for p in v if p[0] != 3] for k, v in patch.items()}, done, gen)
+
+    monkeypatch.setattr(B.Background, "_apply_curve", lossy)
+    ex = E.Explorer(background=False, alpha=0.1)
+    ex.delta = 1.0
+    assert np.all(np.isfinite(np.asarray(ex.src_curve.data["mass"], dtype=float)))
+    assert "lacked the points [3]; put back" in capsys.readouterr().err
+
+
 def test_a_sweep_that_raises_says_so_in_the_page(monkeypatch, capsys):
     """A bug in the sweep is shown in the page and its traceback goes to the server's log, instead of curves that
     silently stop filling in."""
