@@ -234,6 +234,10 @@ def _ring(chunks, thin) -> int:
     return max(int(before[b] - before[a]) for a, b in chunks) + 2
 
 
+#: Groups of rows that :func:`_scatter_rows` scatters in parallel (each counts the moves to the core in its own row).
+_GROUPS = 32
+
+
 def _scatter_thin(indptr, indices, data, a, pos, thin, T, ring, C, ocol, oval, ocnt, irow, icnt, done, moves):
     """Scatter CSR rows ``a, a + 1, …`` by position (:func:`_law_thin_first`): a thin row into its ring slot
     (cleared first; free once the thin values ``done`` positions back are eliminated), a core row into ``C``, each
@@ -252,10 +256,6 @@ def _scatter_thin(indptr, indices, data, a, pos, thin, T, ring, C, ocol, oval, o
         return -1
     moves += counts.sum(axis=0)
     return int(loops.sum())
-
-
-#: Groups of rows that :func:`_scatter_rows` scatters in parallel (each counts the moves to the core in its own row).
-_GROUPS = 32
 
 
 @njit(cache=True, nogil=True, parallel=True)

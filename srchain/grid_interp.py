@@ -323,10 +323,8 @@ def _rows_1d(rows, L, refT, lo, far, kept_cells, own, first, last, tol, write, l
     ``write``, each row's entries kept into ``lengths``, its law's sum into ``sums`` and its kept mass into
     ``totals``; if ``write``, the entries from ``indptr[i]`` on, each divided by the row's kept mass (the sum of its
     entries in order, as the first pass added them), and the mass dropped. A row's cells are those of its window
-    that are not
-    ``far`` (``kept_cells``, in order) and its own value's neighbours; an entry is kept as
-    :func:`srchain.assemble._assemble_row_1d` keeps it (at least ``tol``, or the row's own value or a
-    neighbour)."""
+    that are not ``far`` (``kept_cells``, in order) and its own value's neighbours; an entry is kept as
+    :func:`srchain.assemble._assemble_row_1d` keeps it (at least ``tol``, or the row's own value or a neighbour)."""
     for k in range(k0, k1):
         i = rows[k]
         pos = indptr[i] if write else 0

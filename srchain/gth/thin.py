@@ -83,8 +83,9 @@ class ThinFirst:
         permuted in place), then :func:`srchain.gth.multifrontal.multifrontal_solve` over one node per thin state
         below the core's."""
         n, T, K = self.n, self.T, self.K
-        core = np.arange(K, dtype=np.int64) if order is None else np.asarray(order, dtype=np.int64)
-        if not np.array_equal(core, np.arange(K)):
+        core = np.arange(K, dtype=np.int64)
+        if order is not None and not np.array_equal(order, core):
+            core = np.asarray(order, dtype=np.int64)
             permute_in_place(self.C, core)
         status = eliminate_front(self.C, K, threads, progress)
         if status:

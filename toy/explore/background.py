@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import time
 from concurrent.futures import Future
 
@@ -146,21 +147,18 @@ class Background:
         for src in (self.src_curve, self.src_mix):
             src.trigger("data", src.data, src.data)
 
-    def _sweep_done(self, gen, final=None):
+    def _sweep_done(self, gen, final):
         if gen != self._gen:
             return
         self.progress.visible = False
         self.progress_text.object = ""
         # a point the sweep computed that the source lacks (seen once in a test under load: 2 of 41 never reached
         # the page) is put back, and said in the server's log
-        if final is not None:
-            have = self.src_curve.data["mass"]
-            lost = [i for i, m in final["mass"] if m == m and not have[i] == have[i]]
-            if lost:
-                import sys
-
-                print(f"srchain explore: the curves' source lacked the points {lost}; put back", file=sys.stderr)
-                self.src_curve.patch({k: [p for p in v if p[0] in lost] for k, v in final.items()})
+        have = self.src_curve.data["mass"]
+        lost = [i for i, m in final["mass"] if m == m and not have[i] == have[i]]
+        if lost:
+            print(f"srchain explore: the curves' source lacked the points {lost}; put back", file=sys.stderr)
+            self.src_curve.patch({k: [p for p in v if p[0] in lost] for k, v in final.items()})
         # the finished curves are sent whole: the page then holds every point even where one of the patches above
         # never reached it (a patch applied while the browser was still connecting, for one)
         self._resend()
