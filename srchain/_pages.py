@@ -1,13 +1,17 @@
-"""Zeroed arrays of a gigabyte or more whose pages the kernel may fault in without compacting memory first.
+"""Zeroed arrays of 256 MiB or more whose pages the kernel may fault in without compacting memory first.
 
 NumPy asks Linux for transparent huge pages on every array of 4 MiB or more (``madvise(MADV_HUGEPAGE)``). Where the
 kernel's THP defrag policy is ``madvise`` (the usual default), each first write to such a page then compacts memory
 synchronously when no free 2 MiB page is at hand: on a machine whose memory has been in use a while, the first pass
 over the 1.2 GB dense core of bf16 [−4, 10]'s law (:mod:`srchain.grid_dense`) took 1.0–1.4 s of page faults, against
 0.25 s for ordinary pages, which the elimination then pays back in about 0.25 s of TLB misses (2 cores of an AMD
-EPYC VM). :func:`zeros` maps anonymous memory itself and asks for nothing: the kernel zero-fills it, and under the
-``always`` policy still gives it huge pages where some are free. Such memory is not NumPy's, so ``tracemalloc``
-does not count it; the peak RSS does.
+EPYC VM). The sparse GTH's factor (:func:`srchain.gth.sparse.sparse_gth`, 0.7–1 GB on the 2-D format boxes of 10⁶
+states in ``benchmarks/bench_formats.py --two-d``) is written once, by the factorisation, and read once, by the
+back-substitution: huge pages save little there, and their faults cost more. Each solve took 2.69–2.80 s against
+3.30–3.32 s with NumPy's array on bf16 [1/32, 8]² at α = 5e-5, the fixed lattice 1.79–1.80 against 2.04–2.05 s
+(fresh processes). :func:`zeros` maps anonymous memory itself and asks for nothing: the kernel zero-fills it, and
+under the ``always`` policy still gives it huge pages where some are free. Such memory is not NumPy's, so
+``tracemalloc`` does not count it; the peak RSS does.
 """
 
 from __future__ import annotations
@@ -26,6 +30,6 @@ MAPPED_MIN = 1 << 28
 def zeros(size: int) -> np.ndarray:
     """A zeroed float64 array of ``size`` entries: from :data:`MAPPED_MIN` bytes on in fresh anonymous memory (no
     ``MADV_HUGEPAGE``), unmapped with the array."""
-    if 8 * size < MAPPED_MIN:
+    if size == 0 or 8 * size < MAPPED_MIN:  # (mmap maps no empty region)
         return np.zeros(size)
     return np.frombuffer(mmap.mmap(-1, 8 * size), dtype=np.float64)

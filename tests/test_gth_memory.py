@@ -203,3 +203,30 @@ def test_large_zeroed_arrays_come_from_their_own_mapping():
         a[-1] = 1.5
         assert a[-1] == 1.5 and a[:-1].max() == 0.0
     assert small.base is None and isinstance(large.base, memoryview) and isinstance(large.base.obj, mmap.mmap)
+
+
+@pytest.mark.parametrize("budget", [None, 0.0])
+def test_a_mapped_factor_gives_the_same_law(coupled, coupled_law, cuts, monkeypatch, budget):
+    """The sparse GTH's factor comes from srchain._pages.zeros (its own mapping from MAPPED_MIN bytes on): with the
+    threshold at 0 every factor (the kept one, or with a budget of 0 the subtrees' factored again) is mapped, and
+    the law keeps its bits."""
+    import mmap
+
+    import srchain._pages as pages
+    from srchain.gth import sparse
+
+    mapped = []
+    real = pages.zeros
+
+    def spy(size):
+        a = real(size)
+        if size:  # (an empty one is NumPy's)
+            mapped.append(isinstance(a.base, memoryview) and isinstance(a.base.obj, mmap.mmap))
+        return a
+
+    monkeypatch.setattr(pages, "MAPPED_MIN", 0)
+    monkeypatch.setattr(sparse, "zeros", spy)
+    P, shape = coupled
+    got = sparse_gth(P, shape=shape, threads=2, factor_bytes=budget)
+    assert got.tobytes() == coupled_law.tobytes()
+    assert mapped and all(mapped) and (cuts != []) == (budget == 0.0)

@@ -20,6 +20,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
+from srchain._pages import zeros
 from srchain.budget import GIB, check_memory
 from srchain.errors import SrchainError
 from srchain.gth.csr import offdiag_csr, relabel_split
@@ -161,7 +162,7 @@ def sparse_gth(
         f"{kept:.3g} of them kept)",
         "use a coarser lattice (larger delta) or a smaller alpha (shorter jumps, less fill)",
     )
-    fronts = Fronts(front_ptr, front_idx, factor_ptr, np.empty(kept))
+    fronts = Fronts(front_ptr, front_idx, factor_ptr, zeros(kept))  # (no huge pages asked for: srchain._pages)
     work = m.astype(np.float64) ** 2 * k
     bar = _Progress(work, nchild, cuts, progress)
     try:
@@ -333,7 +334,7 @@ def _refactor_and_solve(tree, rates, front_ptr, front_idx, block, cuts, mant, ex
 
     def run(t):
         lo, hi = int(t - size[t] + 1), int(t + 1)
-        fronts = Fronts(front_ptr, front_idx, local, np.empty(int(local[t] + block[t])))
+        fronts = Fronts(front_ptr, front_idx, local, zeros(int(local[t] + block[t])))
         space = spaces.get()
         try:
             status, bad, _ = multifrontal_factor(lo, hi, tree, rates, fronts, _EMPTY, space)
