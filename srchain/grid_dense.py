@@ -365,6 +365,11 @@ def grid_law_dense(
     )
     args = (problem, noise, grid, alpha, method, tol, grads, bits)
     say = progress or (lambda text: None)
+    lifted = _law_lifted(args, chunks, thin, n, T, max_bytes, threads, say)
+    if lifted is not None:
+        pi, nnz, dropped, loops = lifted
+        _check_rows(dropped, loops, alpha)
+        return _result(args, chunks, pi, nnz, dropped, t0, say, method="gth-lifted")
     done = _law_thin_first(args, chunks, thin, n, threads, say) if T else None
     if done is not None:
         pi, nnz, dropped, loops = done
@@ -392,6 +397,24 @@ def grid_law_dense(
     return _result(args, chunks, pi, nnz, dropped, t0, say)
 
 
+def _law_lifted(args, chunks, thin, n, T, max_bytes, threads, say):
+    """The law by :func:`srchain.grid_lifted.lifted_law` where it applies (:data:`srchain.grid_lifted.LIFTED`), its
+    dense front (the nodes and the rows computed directly) is at most half this route's core, and it needs no more
+    memory than this route (or ``max_bytes``); else None."""
+    from srchain import grid_lifted
+
+    problem, noise, grid, alpha, method, tol, grads, bits = args
+    if not grid_lifted.LIFTED or bits is not None:
+        return None
+    size = grid_lifted.lifted_size(problem, noise, grid, alpha, method, tol, grads)
+    if size is None or sum(size) > (n - T) / 2:  # D's dense front is not much smaller than this route's core
+        return None
+    own = thin_bytes(n, T, ring=_ring(chunks, thin)) if T else dense_bytes(n)
+    budget = min(own, math.inf if max_bytes is None else float(max_bytes))
+    say(f"the lifted chain: {size[0]} interpolation nodes and {size[1]} rows computed directly (GTH)")
+    return grid_lifted.lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, budget, threads)
+
+
 def _check_rows(dropped, loops, alpha):
     check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
     if loops == 0:
@@ -415,7 +438,7 @@ def _skipped(chunks, pi):
     return skip, float(mass[skip].sum())
 
 
-def _result(args, chunks, pi, nnz, dropped, t0, say):
+def _result(args, chunks, pi, nnz, dropped, t0, say, method="gth-dense"):
     """``(result, nnz, dropped)`` with the residual ``‖πP − π‖₁`` from the rows assembled once more, an upper bound
     where chunks of least π are left out (:func:`_skipped`: plus their mass)."""
     from srchain.stationary import StationaryResult  # noqa: F811 - the class at run time
@@ -432,7 +455,7 @@ def _result(args, chunks, pi, nnz, dropped, t0, say):
     res = StationaryResult(
         pi=pi,
         residual=float(np.abs(flow - pi).sum()) + left_out,
-        method="gth-dense",
+        method=method,
         underflow=int(np.sum(pi == 0.0)),
         seconds=time.perf_counter() - t0,
     )

@@ -27,6 +27,15 @@ TOY = get_problem("toy", domain=DOMAIN)
 GRID = Grid.of("fp16", DOMAIN)
 
 
+@pytest.fixture(autouse=True)
+def dense_route(monkeypatch):
+    """These tests are the dense route's: the lifted one, which grid_law_dense takes first where it applies, is
+    tested in test_grid_lifted.py."""
+    import srchain.grid_lifted
+
+    monkeypatch.setattr(srchain.grid_lifted, "LIFTED", False)
+
+
 @pytest.fixture(scope="module")
 def operator():
     return grid_transition_matrix(TOY, NOISE, GRID, 1e-3)

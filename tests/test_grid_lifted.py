@@ -1,0 +1,94 @@
+"""The lifted route (srchain.grid_lifted): π_α of a 1-D format grid's chain through its interpolation nodes as states
+of their own. It must keep exactly T_α's entries (the same count, the same dropped mass), give the dense route's law
+to GTH's entrywise accuracy on the same states, the same bits on any number of threads, and give way to the dense
+route where its Bernstein coefficients do not reproduce the reference rows."""
+
+import numpy as np
+import pytest
+
+import srchain.grid_lifted as gl
+from srchain.grid_dense import grid_law_dense
+from srchain.grids import Grid
+from srchain.noise import make_noise
+from srchain.problems import get_problem
+
+NOISE = make_noise("gaussian", 2.0)
+# fp16's subnormals around 0 (1,537 states, every row spans every state: every cell is kept by every row of its
+# binade), and bf16 within 2e-12 of 0 (22,425 states: 61,416 extras, mostly the rows' own neighbours among values
+# too fine for any other row to keep, so that the interpolated states have interpolated predecessors)
+CASES = [("fp16", (-(2.0**-14), 2.0**-15), 1e-3), ("bf16", (-1e-12, 2e-12), 1e-3)]
+
+
+def _laws(monkeypatch, fmt, domain, alpha, method, threads=None):
+    problem, grid = get_problem("toy", domain=domain), Grid.of(fmt, domain)
+    lifted = grid_law_dense(problem, NOISE, grid, alpha, method=method, threads=threads)
+    monkeypatch.setattr(gl, "LIFTED", False)
+    dense = grid_law_dense(problem, NOISE, grid, alpha, method=method, threads=threads)
+    monkeypatch.setattr(gl, "LIFTED", True)
+    return grid, lifted, dense
+
+
+@pytest.mark.parametrize("method", ["sr", "r"])
+@pytest.mark.parametrize("fmt,domain,alpha", CASES)
+def test_the_lifted_law_is_the_dense_routes(monkeypatch, fmt, domain, alpha, method):
+    grid, (res, nnz, dropped), (ref, nnz_ref, dropped_ref) = _laws(monkeypatch, fmt, domain, alpha, method)
+    assert res.method == "gth-lifted" and ref.method == "gth-dense"
+    # the same entries kept, row by row decided as T_α decides them (a cell kept by one row more changes the count)
+    assert nnz == nnz_ref
+    assert dropped == pytest.approx(dropped_ref, abs=1e-14)  # (kept masses summed in another order)
+    # The lifted rows equal T_α's entries to the Bernstein coefficients' solve (at most BERNSTEIN_RESIDUAL relative,
+    # checked) plus m roundings; a relative change ε of every rate moves each π_i by at most 2(n − 1)ε relative
+    # (O'Cinneide 1993), and GTH itself errs by O(n·eps) entrywise: with ε = BERNSTEIN_RESIDUAL that is the bound.
+    rtol = 2 * (grid.size - 1) * gl.BERNSTEIN_RESIDUAL
+    np.testing.assert_allclose(res.pi, ref.pi, rtol=rtol, atol=0)
+    assert res.residual < 1e-14
+
+
+def test_same_bits_on_one_and_two_threads(monkeypatch):
+    fmt, domain, alpha = CASES[0]
+    problem, grid = get_problem("toy", domain=domain), Grid.of(fmt, domain)
+    one = grid_law_dense(problem, NOISE, grid, alpha, threads=1)[0]
+    two = grid_law_dense(problem, NOISE, grid, alpha, threads=2)[0]
+    assert one.method == two.method == "gth-lifted"
+    assert one.pi.tobytes() == two.pi.tobytes()
+
+
+def test_coefficients_that_miss_the_reference_rows_give_way_to_the_dense_route(monkeypatch):
+    fmt, domain, alpha = CASES[0]
+    problem, grid = get_problem("toy", domain=domain), Grid.of(fmt, domain)
+    monkeypatch.setattr(gl, "BERNSTEIN_RESIDUAL", -1.0)  # no solve is close enough
+    res = grid_law_dense(problem, NOISE, grid, alpha)[0]
+    monkeypatch.setattr(gl, "LIFTED", False)
+    ref = grid_law_dense(problem, NOISE, grid, alpha)[0]
+    assert res.method == ref.method == "gth-dense"
+    assert res.pi.tobytes() == ref.pi.tobytes()
+
+
+def test_bernstein_weights_are_a_partition_of_unity_and_reproduce_polynomials():
+    tau = np.linspace(-1.0, 1.0, 7)
+    for m in (1, 2, 5, 14):
+        B = gl._bernstein(tau, m)
+        assert np.all(B >= 0) and np.allclose(B.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+        if m > 1:  # Σ_j B_j(τ) j/(m − 1) = u, the identity in u = (1 + τ)/2
+            assert np.allclose(B @ (np.arange(m) / (m - 1)), (tau + 1) / 2, rtol=0, atol=1e-15)
+
+
+def test_states_many_extras_reach_join_the_dense_front(monkeypatch):
+    # bf16 within 2e-4 of 0 at α = 1e-4: two interpolated states are reached by more than HUB_PREDECESSORS rows'
+    # extras and are eliminated in D's dense front (their rates in W's columns); with the threshold out of reach they
+    # are eliminated with the others, their predecessors in longer lists: the same law either way, to the bound above
+    problem, grid = get_problem("toy", domain=(-1e-4, 2e-4)), Grid.of("bf16", (-1e-4, 2e-4))
+    seen = []
+    real_eliminate = gl._eliminate
+
+    def spy(real, W, *rest):
+        seen.append(W.shape[1])
+        return real_eliminate(real, W, *rest)
+
+    monkeypatch.setattr(gl, "_eliminate", spy)
+    hubs = grid_law_dense(problem, NOISE, grid, 1e-4)
+    monkeypatch.setattr(gl, "HUB_PREDECESSORS", 10**9)
+    none = grid_law_dense(problem, NOISE, grid, 1e-4)
+    assert hubs[0].method == none[0].method == "gth-lifted" and hubs[1] == none[1]
+    assert seen[0] == seen[1] + 2  # the two hubs
+    np.testing.assert_allclose(hubs[0].pi, none[0].pi, rtol=2 * (grid.size - 1) * gl.BERNSTEIN_RESIDUAL, atol=0)
