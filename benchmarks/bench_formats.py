@@ -23,7 +23,8 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
   2⁻⁸) at α = 2e-4 (the step's reach, 3e-3, spans one or two cells; at bench_stationary.py's 5e-4 the separators
   are thicker and the solve takes minutes). ``--format bf16 --lo 0.03125 --hi 8 --alpha 5e-5``: 1025² again, over
   eight binades.
-* ``--dense``: bf16 on [−4, 10] solved by the dense route (srchain.grid_dense; 8.2 GiB of rates), phase by phase,
+* ``--dense``: bf16 on [−4, 10] solved by ``grid_law_dense`` (the lifted chain of srchain.grid_lifted where it applies,
+  else the dense route of srchain.grid_dense), phase by phase,
   with its peak RSS and the fixed grid of the same size at the same α (in a fresh process before and after, the
   faster counted: a process whose memory has been in use a while pays more page faults); and the chunk of rows
   around 0 with the laws
@@ -36,7 +37,7 @@ domain (Δ = (hi − lo)/(n − 1)); both are timed end to end (T_α built, π s
     python benchmarks/bench_formats.py --simulator   # the simulator rows only
     python benchmarks/bench_formats.py --two-d [--format fp16 --lo 3 --hi 6 --alpha 2e-4]   # about 5 minutes
     python benchmarks/bench_formats.py --lumping --alpha 0.01
-    python benchmarks/bench_formats.py --dense --alpha 0.01    # bf16 [-4, 10] by the dense route, ~10 minutes
+    python benchmarks/bench_formats.py --dense --alpha 0.01    # bf16 [-4, 10] by grid_law_dense, about a minute
 """
 
 from __future__ import annotations
@@ -284,11 +285,11 @@ def lumping(alpha: float) -> int:
 
 
 def dense_law(alpha: float) -> int:
-    """``--dense``: bf16 on [−4, 10] (33,185 states, rows of ~10,600 entries) solved by the dense route
-    (srchain.grid_dense): its phases, the peak RSS, the law's findings, and in the same run the fixed grid with as
-    many states at the same α (T_α + π by ``auto``), and the chunk of rows around 0 with the laws interpolated within
-    each binade of mean steps (srchain.grid_interp) against computed row by row: seconds, the same cells, the largest
-    relative difference."""
+    """``--dense``: bf16 on [−4, 10] (33,185 states, rows of ~10,600 entries) solved by grid_law_dense
+    (srchain.grid_lifted or srchain.grid_dense): its phases, the peak RSS, the law's findings, and in the same run
+    the fixed grid with as many states at the same α (T_α + π by ``auto``), and the chunk of rows around 0 with the
+    laws interpolated within each binade of mean steps (srchain.grid_interp) against computed row by row: seconds,
+    the same cells, the largest relative difference."""
     import math
 
     import numpy as np
@@ -437,7 +438,7 @@ def main() -> int:
     ap.add_argument("--two-d-case", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--fixed-case", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--simulator", action="store_true", help="only the grid simulator rows (a few seconds)")
-    ap.add_argument("--dense", action="store_true", help="only bf16 [-4, 10] by the dense route (at --alpha; ~10 min)")
+    ap.add_argument("--dense", action="store_true", help="only bf16 [-4, 10]'s law (at --alpha)")
     args = ap.parse_args()
     if args.fixed_case:
         print(json.dumps(fixed_case(int(args.fixed_case[0]), float(args.fixed_case[1]))))

@@ -11,8 +11,9 @@ the binade's :math:`m` reference rows. Written in Bernstein form,
     p_i(t) = \sum_{j=0}^{m-1} B_j(\tau_i)\,\beta_j(t),\qquad
     B_j(\tau) = \binom{m-1}{j} u^j (1 - u)^{m-1-j},\quad u = \frac{1 + \tau}{2},
 
-with :math:`B_j \ge 0` on the binade, and where every coefficient :math:`\beta_j(t)` is non-negative (checked; on
-bf16 [−4, 10] every one of the 1.15 million is), a row is a mixture of :math:`m` non-negative rows. Then T_α is
+with :math:`B_j \ge 0` on the binade, and where every coefficient :math:`\beta_j(t)` is non-negative (on bf16
+[−4, 10] every one of the 1.15 million on the cells that every row keeps is), a row is a mixture of :math:`m`
+non-negative rows. Then T_α is
 the chain censored on the grid's states of a larger chain with one more state per Bernstein coefficient row (a
 *node*): from the grid state :math:`i` to the node :math:`(b, j)` with rate :math:`B_j(\tau_i) S_{bj}/k_i`, from
 the node to each cell :math:`t` with :math:`\beta_j(t)/S_{bj}` (:math:`S_{bj} = \sum_t \beta_j(t)` over the cells
@@ -34,8 +35,10 @@ window and not far. Every other cell in some row's window that could be kept is 
 own interpolated value, computed as T_α computes it (:func:`srchain.grid_interp._value`), by T_α's rule. The law
 is that of the rows in Bernstein form, which equal T_α's entries to the coefficients' solve (checked to
 :data:`BERNSTEIN_RESIDUAL` at the nodes); the residual :math:`\|\pi P - \pi\|_1` is computed against T_α's rows
-themselves. The route does not apply (None) where a row is not interpolated on a binade whose coefficients are not
-all non-negative, or where the lifted chain needs more memory than the dense route.
+themselves. A cell whose coefficients are not all at least ``tol`` is never a node's target, so the rates stay
+non-negative whatever the coefficients' signs elsewhere (such cells only add extras). The route does not apply
+(None) where the coefficients miss the reference rows, a successor list would overflow, or the lifted chain needs
+more memory than it is given.
 """
 
 from __future__ import annotations
@@ -162,7 +165,7 @@ def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_byte
         cells = blo + np.flatnonzero(certain)
         col = dlist.size + node0 + np.arange(m)
         W[cells[:, None], col[None, :]] = beta / S[None, :]
-        kept = B @ S + np.bincount(ex_row, weights=ex_p, minlength=rows.size)
+        kept = _times(B, S[:, None])[:, 0] + np.bincount(ex_row, weights=ex_p, minlength=rows.size)
         kept_of[rows] = kept
         _fill_rows(rows, n + node0, B * S[None, :] / kept[:, None], ex_row, ex_cell, ex_p / kept[ex_row], dpos, W,
                    succ_c, succ_v, rows_len)  # fmt: skip
@@ -209,8 +212,8 @@ def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_byte
 def _binade(law, far_cells, noise, alpha, vp, tol, param, rows, c, own, lo, hi, what, allowed, check_sums):
     """One interpolated binade's part of the lifted chain: ``(certain, beta, S, B, ex_row, ex_cell, ex_p)``, the
     cells every row keeps (a mask over the binade's cells), their Bernstein coefficients and sums over those cells,
-    the rows' Bernstein weights, and the extras (row's position, cell, probability); None where a coefficient on a
-    kept cell is negative or the coefficients miss the reference rows."""
+    the rows' Bernstein weights, and the extras (row's position, cell, probability); None where the coefficients miss
+    the reference rows or a node would move nowhere (no cell that every row keeps)."""
     c0, eta_w, m, blo, bhi = param
     if lo[rows].min() < blo or hi[rows].max() > bhi:  # (the binade's cells hold every window: _binade)
         return None
@@ -220,9 +223,9 @@ def _binade(law, far_cells, noise, alpha, vp, tol, param, rows, c, own, lo, hi, 
     nodes = c0 + eta_w * _chebyshev(m)
     tau_nodes = (nodes - c0) / eta_w  # (as srchain.grid_interp._weights_at rounds them)
     if m > 1:
-        beta = np.linalg.solve(_bernstein(tau_nodes, m), ref_t.T).T
-        back = beta @ _bernstein(tau_nodes, m).T
-        if np.any(np.abs(back - ref_t) > BERNSTEIN_RESIDUAL * np.abs(ref_t)):
+        at_nodes = _bernstein(tau_nodes, m)
+        beta = _times(ref_t, np.ascontiguousarray(np.linalg.inv(at_nodes).T))  # (m × m: LAPACK on one thread)
+        if np.any(np.abs(_times(beta, np.ascontiguousarray(at_nodes.T)) - ref_t) > BERNSTEIN_RESIDUAL * np.abs(ref_t)):
             return None
     else:
         beta = ref_t.copy()
@@ -238,6 +241,18 @@ def _binade(law, far_cells, noise, alpha, vp, tol, param, rows, c, own, lo, hi, 
     ex_row, ex_cell, ex_p = _extras(rows, L, ref_t, blo, far, certain, np.flatnonzero(maybe) + blo, own, lo, hi, tol)
     B = _bernstein((c[rows] - c0) / eta_w, m)
     return certain, beta[certain], S, B, ex_row, ex_cell, ex_p
+
+
+@njit(cache=True, nogil=True)
+def _times(A, B):
+    """``A @ B`` with each entry's terms summed in order (a BLAS product's order may depend on its threads)."""
+    out = np.zeros((A.shape[0], B.shape[1]))
+    for i in range(A.shape[0]):
+        for k in range(A.shape[1]):
+            a = A[i, k]
+            for j in range(B.shape[1]):
+                out[i, j] += a * B[k, j]
+    return out
 
 
 @njit(cache=True, nogil=True)

@@ -37,8 +37,8 @@ __all__ = ["FormatStudy", "study_format", "default_scale", "DEFAULT_FORMATS", "D
 DEFAULT_FORMATS = ("bf16", "fp8-e4m3", "fp8-e5m2", "fp4-e2m1")
 #: The default box leaves 0 out: bf16's and fp16's values within 1 of zero (about 16,000 of bf16's, down to its
 #: subnormals) are each a state reachable from every state near 0, so T_α near 0 is dense (about 10,000 entries per
-#: row on [−4, 10] at every α from 1 to 1e-4): solved on the dense route (:mod:`srchain.grid_dense`), ~8 minutes per
-#: rule and α on 2 cores. [1, 8] holds objective (8)'s minimisers 2.5, 4.75.
+#: row on [−4, 10] at every α from 1 to 1e-4): solved by :func:`srchain.grid_dense.grid_law_dense` (2–5 s per rule
+#: and α on 2 cores). [1, 8] holds objective (8)'s minimisers 2.5, 4.75.
 DEFAULT_DOMAIN = (1.0, 8.0)
 
 
@@ -177,7 +177,8 @@ def study_format(
                 "kbit_bias_relative": None,
             }
             if op is None:
-                row["note"] = "solved on the dense route (srchain.grid_dense): T_alpha is not kept, so no mixing time"
+                route = "the lifted chain (srchain.grid_lifted)" if res.method == "gth-lifted" else "the dense route"
+                row["note"] = f"solved by {route}: T_alpha is not kept, so no mixing time"
                 row["note"] += " or drift" if x is not None and method == "sr" else ""
             elif grid.size <= max_exact_states:
                 try:  # a metastable chain (R between stall sets) may not mix within max_steps: reported as None
