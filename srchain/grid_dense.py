@@ -343,8 +343,8 @@ def grid_law_dense(
     Returns
     -------
     tuple
-        ``(result, nnz, dropped)``: a :class:`srchain.stationary.StationaryResult` (method ``"gth-dense"``), the
-        entries T_α keeps and its largest dropped row mass.
+        ``(result, nnz, dropped)``: a :class:`srchain.stationary.StationaryResult` (method ``"gth-lifted"`` or
+        ``"gth-dense"``), the entries T_α keeps and its largest dropped row mass.
 
     Raises
     ------

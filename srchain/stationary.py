@@ -104,7 +104,8 @@ class StationaryResult:
     residual : float
         :math:`\|\pi P - \pi\|_1`.
     method : str
-        The solver that ran: "birth-death", "gth-dense", "gth-sparse" or "splu".
+        The solver that ran: "birth-death", "gth-dense", "gth-sparse" or "splu" (on a format's grid,
+        :func:`srchain.grid_dense.grid_law_dense` also reports "gth-lifted").
     underflow : int
         Entries of ``pi`` that are exactly 0 because they are below the float64 range relative to the largest
         (for an irreducible chain every true :math:`\pi(x)` is positive).
