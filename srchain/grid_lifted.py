@@ -60,6 +60,8 @@ LIFTED = True
 MARGIN = 1e-9
 #: An interpolated state that more rows' extras reach than this joins ``D`` (module docstring).
 HUB_PREDECESSORS = 8
+#: Room for this many extras a row to start with (more is made as needed; bf16 [−4, 10] has at most 3).
+EXTRAS_PER_ROW = 4
 #: The Bernstein coefficients reproduce the reference rows at the nodes to this, relative to each entry, or the
 #: route does not apply.
 BERNSTEIN_RESIDUAL = 1e-12
@@ -237,7 +239,8 @@ def _binade(law, far_cells, noise, alpha, vp, tol, param, rows, c, own, lo, hi, 
         return None
     maybe = ~certain & ~far & (beta.max(axis=1) >= tol * (1.0 - MARGIN))
     L = _weights_at(param, c[rows])
-    ex_row, ex_cell, ex_p = _extras(rows, L, ref_t, blo, far, certain, np.flatnonzero(maybe) + blo, own, lo, hi, tol)
+    maybe_cells = np.flatnonzero(maybe) + blo
+    ex_row, ex_cell, ex_p = _extras(rows, L, ref_t, blo, far, certain, maybe_cells, own, lo, hi, tol, EXTRAS_PER_ROW)
     B = _bernstein((c[rows] - c0) / eta_w, m)
     return certain, beta[certain], S, B, ex_row, ex_cell, ex_p
 
@@ -273,11 +276,11 @@ def _times(A, B):
 
 
 @njit(cache=True, nogil=True)
-def _extras(rows, L, ref_t, blo, far, certain, maybe, own, lo, hi, tol):
+def _extras(rows, L, ref_t, blo, far, certain, maybe, own, lo, hi, tol, per_row):
     """Per row, the cells of its window outside the binade's ``certain`` ones that it keeps by T_α's rule (its own
     value's neighbours, and the ``maybe`` cells: not far, some coefficient near or above ``tol``), each with the
     row's interpolated probability as T_α computes it."""
-    cap = rows.size * (maybe.size + 3)
+    cap = per_row * rows.size + 16  # (doubled as needed: a binade's maybe cells may be many, its extras few)
     out_r = np.empty(cap, dtype=np.int64)
     out_c = np.empty(cap, dtype=np.int64)
     out_p = np.empty(cap)
@@ -309,6 +312,10 @@ def _extras(rows, L, ref_t, blo, far, certain, maybe, own, lo, hi, tol):
             p = _value(L, k, ref_t, j)
             if p == 0.0 or not (p >= tol or near):
                 continue
+            if q == out_r.size:
+                out_r = np.concatenate((out_r, np.empty_like(out_r)))
+                out_c = np.concatenate((out_c, np.empty_like(out_c)))
+                out_p = np.concatenate((out_p, np.empty_like(out_p)))
             out_r[q] = k
             out_c[q] = cell
             out_p[q] = p

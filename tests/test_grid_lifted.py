@@ -92,3 +92,13 @@ def test_states_many_extras_reach_join_the_dense_front(monkeypatch):
     assert hubs[0].method == none[0].method == "gth-lifted" and hubs[1] == none[1]
     assert seen[0] == seen[1] + 2  # the two hubs
     np.testing.assert_allclose(hubs[0].pi, none[0].pi, rtol=2 * (grid.size - 1) * gl.BERNSTEIN_RESIDUAL, atol=0)
+
+
+def test_extras_beyond_the_room_made_for_them_are_kept(monkeypatch):
+    # no room to start with: every binade's extras arrays are doubled as they fill, and the law keeps its bits
+    fmt, domain, alpha = CASES[1]
+    problem, grid = get_problem("toy", domain=domain), Grid.of(fmt, domain)
+    want = grid_law_dense(problem, NOISE, grid, alpha)[0]
+    monkeypatch.setattr(gl, "EXTRAS_PER_ROW", 0)
+    got = grid_law_dense(problem, NOISE, grid, alpha)[0]
+    assert got.method == want.method == "gth-lifted" and got.pi.tobytes() == want.pi.tobytes()
