@@ -410,13 +410,11 @@ def _law_lifted(args, chunks, thin, n, T, max_bytes, threads, say):
     problem, noise, grid, alpha, method, tol, grads, bits = args
     if not grid_lifted.LIFTED or bits is not None:
         return None
-    size = grid_lifted.lifted_size(problem, noise, grid, alpha, method, tol, grads)
-    if size is None or sum(size) > 0.9 * (n - T):  # its dense front is not smaller than this route's core
-        return None
     own = thin_bytes(n, T, ring=_ring(chunks, thin)) if T else dense_bytes(n)
     budget = min(own, math.inf if max_bytes is None else float(max_bytes))
-    say(f"the lifted chain: {size[0]} interpolation nodes and {size[1]} rows computed directly (GTH)")
-    return grid_lifted.lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, budget, threads)
+    # (a front of more than 0.9 times this route's core would not be smaller)
+    return grid_lifted.lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, budget, 0.9 * (n - T),
+                                  threads, say)  # fmt: skip
 
 
 def _check_rows(dropped, loops, alpha):

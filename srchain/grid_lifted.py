@@ -47,11 +47,18 @@ import numpy as np
 from numba import njit
 from scipy.special import comb
 
+from srchain.assemble import build_rows
 from srchain.grid_chains import _pad, _reach, _windows, grid_move_laws
 from srchain.grid_interp import _binning, _chebyshev, _references, _value, _weights_at
+from srchain.grid_r import far_cells as r_far
+from srchain.grid_r import r_axis_law
+from srchain.grid_sr import DROP, sr_axis_law
+from srchain.grid_sr import far_cells as sr_far
 from srchain.grids import axis_values
+from srchain.gth.dense import dense_gth_rates
+from srchain.operator_checks import check_move_laws, check_sums
 
-__all__ = ["lifted_law", "lifted_bytes", "lifted_size", "LIFTED", "MARGIN", "BERNSTEIN_RESIDUAL", "HUB_PREDECESSORS"]
+__all__ = ["lifted_law", "lifted_bytes", "LIFTED", "MARGIN", "BERNSTEIN_RESIDUAL", "HUB_PREDECESSORS"]
 
 #: Whether :func:`srchain.grid_dense.grid_law_dense` takes this route where it applies.
 LIFTED = True
@@ -94,44 +101,31 @@ def lifted_bytes(n: int, nodes: int, direct: int, cap: int) -> float:
     return 8.0 * (n + nodes) * d + 8.0 * d * d + 16.0 * n * cap + 64.0 * (n + nodes)
 
 
-def lifted_size(problem, noise, grid, alpha, method, tol, grads) -> tuple[int, int] | None:
-    """``(nodes, direct)`` of the lifted chain (before any row is built), or None where the route does not apply."""
-    setup = _setup(problem, noise, grid, alpha, method, tol, grads)
-    if setup is None:
-        return None
-    (keys, params, binned, _), *_ = setup
-    return sum(params[int(k)][2] for k in np.unique(keys[binned])), int(np.count_nonzero(~binned))
-
-
-def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_bytes: float, threads=None):
+def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_bytes, max_front, threads=None, say=None):
     """``(pi, nnz, dropped, loops)`` of T_α (SR or R, Eq. 6/4 on ``grid``) by the lifted chain (module docstring),
-    or None where the route does not apply or would take more than ``max_bytes``. ``chunks``: the row ranges of
-    :func:`srchain.grid_chains.prepare_rows`, whose direct rows are built one range at a time."""
-    from srchain.grid_chains import check_move_laws
-    from srchain.grid_r import far_cells as r_far
-    from srchain.grid_r import r_axis_law
-    from srchain.grid_sr import DROP, sr_axis_law
-    from srchain.grid_sr import far_cells as sr_far
-    from srchain.gth.dense import dense_gth_rates
-    from srchain.operator_checks import check_sums
-
+    or None where the route does not apply, its dense front (the nodes and the rows computed directly) would exceed
+    ``max_front`` states, or it would take more than ``max_bytes``. ``chunks``: the row ranges of
+    :func:`srchain.grid_chains.prepare_rows`, whose direct rows are built one range at a time; ``say``: called with a
+    short text once the route is taken."""
     setup = _setup(problem, noise, grid, alpha, method, tol, grads)
     if setup is None:
         return None
     (keys, params, binned, c), lo, hi, own, vp = setup
-    n = grid.size
-    law, far_cells = (sr_axis_law, sr_far) if method == "sr" else (r_axis_law, r_far)
     binades = [int(k) for k in np.unique(keys[binned])]
     n_nodes = sum(params[k][2] for k in binades)
     direct = np.flatnonzero(~binned)
+    if n_nodes + direct.size > max_front:
+        return None
+    if say is not None:
+        say(f"the lifted chain: {n_nodes} interpolation nodes and {direct.size} rows computed directly (GTH)")
+    n = grid.size
+    law, far_cells = (sr_axis_law, sr_far) if method == "sr" else (r_axis_law, r_far)
     what = f"T_alpha at alpha = {alpha:g}"
     allowed = tol + noise.table_error + int(np.max(hi - lo) + 1) * DROP * tol
     parts = []
     for k in binades:
         rows = np.flatnonzero(binned & (keys == k))
-        part = _binade(
-            law, far_cells, noise, alpha, vp, tol, params[k], rows, c, own, lo, hi, what, allowed, check_sums
-        )
+        part = _binade(law, far_cells, noise, alpha, vp, tol, params[k], rows, c, own, lo, hi, what, allowed)
         if part is None:
             return None
         parts.append((rows, params[k], part))
@@ -179,8 +173,6 @@ def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_byte
     del parts
     dropped = float(np.max(np.abs(1.0 - kept_of[binned]))) if binned.any() else 0.0
     # the direct rows, a chunk of the grid's rows at a time
-    from srchain.assemble import build_rows
-
     for a, b in chunks:
         sel = direct[(direct >= a) & (direct < b)]
         if sel.size == 0:
@@ -210,7 +202,7 @@ def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_byte
     return out / total, nnz, dropped, loops
 
 
-def _binade(law, far_cells, noise, alpha, vp, tol, param, rows, c, own, lo, hi, what, allowed, check_sums):
+def _binade(law, far_cells, noise, alpha, vp, tol, param, rows, c, own, lo, hi, what, allowed):
     """One interpolated binade's part of the lifted chain: ``(certain, beta, S, B, ex_row, ex_cell, ex_p)``, the
     cells every row keeps (a mask over the binade's cells), their Bernstein coefficients and sums over those cells,
     the rows' Bernstein weights, and the extras (row's position, cell, probability); None where the coefficients miss
