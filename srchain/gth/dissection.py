@@ -6,9 +6,9 @@ rest is the postordered separator tree (children before parents; node ``t`` owns
 :class:`srchain.gth.multifrontal.Tree`. A separator is eliminated after the two parts it separates, so no edge
 joins the fronts of two sibling subtrees and the subtrees can be factored independently (in parallel threads).
 
-* :func:`lattice_nested_dissection`, for chains on a C-ordered box lattice: cuts at the middle of the longest axis,
-  with separators that follow the chain's *local* jumps across the cut (:func:`axis_max_jumps` bounds where to
-  look).
+* :func:`lattice_nested_dissection`, for chains on a C-ordered box lattice: cuts near the middle of the longest
+  axis (moved to where the chain's jumps across are shortest, :func:`_cut_widths`), with separators that follow the
+  chain's *local* jumps across the cut.
 * :func:`graph_nested_dissection`, for any chain: George's automatic nested dissection by BFS level sets
   (:func:`bfs_levels`) of the symmetrised graph.
 """
@@ -35,6 +35,10 @@ LATTICE_LEAF = 32
 #: Graph nested dissection: leaves of at most this many states (no lattice geometry to exploit, so the separators
 #: are thicker and larger leaves pay).
 GRAPH_LEAF = 48
+#: Lattice nested dissection: a cut may move from the middle of its axis by up to ``1/CUT_SLACK`` of the domain's
+#: extent along it (so parts stay between 3/8 and 5/8), to where the chain's jumps across it are shortest: on a
+#: format's grid the middle often falls on a binade's end, where the finer side jumps farther (:func:`_cut_widths`).
+CUT_SLACK = 8
 #: Initial capacity (tree nodes) of the lattice dissection's node tables; they double when full.
 _TREE_CAPACITY = 64
 #: Graph nested dissection: the separator is the smallest BFS level that leaves between these fractions of the
@@ -94,6 +98,63 @@ def axis_max_jumps(indptr, indices, shape):
                 if x > out[a]:
                     out[a] = x
     return out
+
+
+@njit(cache=True, nogil=True)
+def _cut_widths(indptr, indices, shape, strides):
+    """``(w, reach)``, per axis ``a`` and cut ``x[a] = x`` over the whole lattice: ``w[a, x]``, at most how many
+    slabs thick its separator is, the fewer of the slabs on either side of the cut that the entries crossing it
+    reach (``min(R, L)``: ``R`` the farthest slab at or right of the cut that an entry reaches from its left, ``L``
+    the same on the left; 0 where no entry crosses), and ``reach[a, x] = max(R, L)``, how far from the cut the
+    ends of those entries lie. Per state and axis only its farthest entry each way counts: a nearer one reaches
+    less far."""
+    d = shape.shape[0]
+    R = np.zeros((d, shape.max() + 1), dtype=np.int64)
+    L = np.zeros((d, shape.max() + 1), dtype=np.int64)
+    ci = np.empty(d, dtype=np.int64)
+    lo = np.empty(d, dtype=np.int64)
+    hi = np.empty(d, dtype=np.int64)
+    for i in range(indptr.shape[0] - 1):
+        r = i
+        for a in range(d):
+            ci[a] = r // strides[a]
+            r -= ci[a] * strides[a]
+            lo[a] = ci[a]
+            hi[a] = ci[a]
+        for e in range(indptr[i], indptr[i + 1]):
+            r = np.int64(indices[e])
+            for a in range(d):
+                c = r // strides[a]
+                r -= c * strides[a]
+                lo[a] = min(lo[a], c)
+                hi[a] = max(hi[a], c)
+        for a in range(d):  # the entries ci → lo and ci → hi, each crossing the cuts between its ends
+            for x in range(lo[a] + 1, ci[a] + 1):
+                R[a, x] = max(R[a, x], ci[a] - x + 1)
+                L[a, x] = max(L[a, x], x - lo[a])
+            for x in range(ci[a] + 1, hi[a] + 1):
+                R[a, x] = max(R[a, x], hi[a] - x + 1)
+                L[a, x] = max(L[a, x], x - ci[a])
+    return np.minimum(R, L), np.maximum(R, L)
+
+
+@njit(cache=True, nogil=True)
+def _cut_at(widths, reach, axis, lo, hi):
+    """The cut of ``[lo, hi)`` along ``axis``: the middle, or the position within ``s = (hi − lo) // CUT_SLACK`` of
+    it whose :func:`_cut_widths` is least (the nearest such, the lower first; the middle wherever widths tie),
+    among those whose jumps reach less than ``s``: where the jumps are as long as that, the box is thick for them
+    (the separator takes a whole side) and a cut off the middle only unbalances it."""
+    ext = hi - lo
+    mid = lo + ext // 2
+    s = ext // CUT_SLACK
+    best = mid
+    if reach[axis, mid] > s:
+        return mid
+    for off in range(1, s + 1):
+        for x in (mid - off, mid + off):
+            if lo < x < hi and widths[axis, x] < widths[axis, best] and reach[axis, x] <= s:
+                best = x
+    return best
 
 
 @njit(cache=True, nogil=True)
@@ -195,20 +256,24 @@ def _collect_box(lo, hi, assigned, strides, out, o):
 
 
 @njit(cache=True, nogil=True)
-def lattice_nested_dissection(shape, jmax, indptr, indices, leaf):
+def lattice_nested_dissection(shape, jmax, indptr, indices, leaf, thin_cuts=True):
     """Nested dissection of a chain on a C-ordered box lattice with separators that follow the *local* jumps.
 
     A domain is a box minus the cells already taken by its ancestors' separators. It is cut at the middle of its
-    longest axis into a left part ``x < mid`` and a right part ``x ≥ mid``; the separator is the set of the right
-    part's cells that have a neighbour (an edge of ``P`` in either direction) in the left part, or the left part's
-    cells with a neighbour in the right part, whichever is smaller. Removing it disconnects the two parts exactly,
-    whatever the jumps, and it is one cell thick wherever the chain only jumps by ±1 across the cut: a chain whose
-    longer jumps live in a corner pays for them only there (a global slab width would double every separator).
-    Only cells within ``jmax[axis]`` (the largest jump along the axis) of the cut are examined. Domains of at most
-    ``leaf`` cells, or one cell thick along their longest axis, are leaves.
+    longest axis into a left part ``x < mid`` and a right part ``x ≥ mid`` (with ``thin_cuts``, wherever the jumps
+    are short for the box: the axis longest in units of the jumps across its cut, and the cut within 1/8 of the
+    extent from the middle where they are shortest, :func:`_cut_at`: still the middle of the longest axis wherever
+    the jumps are the same everywhere); the separator is the set of the right part's cells that have a neighbour (an
+    edge of ``P`` in either direction) in the left part, or the left part's cells with a neighbour in the right
+    part, whichever is smaller. Removing it disconnects the two parts exactly, whatever the jumps, and it is one
+    cell thick wherever the chain only jumps by ±1 across the cut: a chain whose longer jumps live in a corner pays
+    for them only there (a global slab width would double every separator). Only the slabs within ``jmax[axis]``
+    (the largest jump along the axis) of the cut are examined, fewer where the jumps across it are shorter. Domains
+    of at most ``leaf`` cells, or one cell thick along their longest axis, are leaves.
 
-    ``(indptr, indices)`` is the off-diagonal pattern of P (edges are followed in both directions).
-    Returns ``(newpos, own_start, own_end, nchild)`` (see the module).
+    ``(indptr, indices)`` is the off-diagonal pattern of P (edges are followed in both directions); with
+    ``thin_cuts=False`` every cut is at the middle of the longest axis. Returns ``(newpos, own_start, own_end,
+    nchild)`` (see the module).
     """
     d = shape.shape[0]
     n = 1
@@ -217,6 +282,7 @@ def lattice_nested_dissection(shape, jmax, indptr, indices, leaf):
     strides = np.ones(d, dtype=np.int64)
     for a in range(d - 2, -1, -1):
         strides[a] = strides[a + 1] * shape[a + 1]
+    widths, reach = _cut_widths(indptr, indices, shape, strides)
     assigned = np.zeros(n, dtype=np.uint8)  # 0 free, 1 taken by a tree node, 2 marked as a separator candidate
     cap = _TREE_CAPACITY
     lo = np.zeros((cap, d), dtype=np.int64)
@@ -247,8 +313,17 @@ def lattice_nested_dissection(shape, jmax, indptr, indices, leaf):
             nb = _collect_box(lo[t], hi[t], assigned, strides, buf, nb)
             olen[t] = nb - ostart[t]
             continue
-        mid = lo[t, best] + ext // 2
-        jw = max(jmax[best], 1)
+        mid = _cut_at(widths, reach, best, lo[t, best], hi[t, best]) if thin_cuts else lo[t, best] + ext // 2
+        # where the jumps are short for the box, the longest axis in units of the jumps across its cut (its
+        # separator, the cross-section times the width, is then the least): the longest wherever the widths are equal
+        thin = thin_cuts and reach[best, mid] <= ext // CUT_SLACK
+        for a in range(d):
+            e = hi[t, a] - lo[t, a]
+            if thin and a != best and e >= 2:
+                x = _cut_at(widths, reach, a, lo[t, a], hi[t, a])
+                if reach[a, x] <= e // CUT_SLACK and e * max(widths[best, mid], 1) > ext * max(widths[a, x], 1):
+                    best, mid, ext = a, x, e
+        jw = max(min(reach[best, mid], jmax[best]), 1)  # (the entries crossing the cut: both ends within jw)
         _mark_cut(lo[t], hi[t], best, mid, jw, assigned, shape, strides, indptr, indices)
         for a in range(d):
             slo[a] = lo[t, a]

@@ -188,7 +188,7 @@ def run(args) -> int:
         )
         for r in st.rows:
             if r.get("note"):
-                print(f"#   {r['method']} at alpha={r['alpha']:g}: {r['note'][:160]}")
+                print(f"#   {r['method']} at alpha={r['alpha']:g}: {' '.join(r['note'].split())}")  # (whole, one line)
     doc = {
         "command": "formats",
         "problem": problem.name,
