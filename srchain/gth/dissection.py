@@ -142,8 +142,8 @@ def _cut_widths(indptr, indices, shape, strides):
 def _cut_at(widths, reach, axis, lo, hi):
     """The cut of ``[lo, hi)`` along ``axis``: the middle, or the position within ``s = (hi − lo) // CUT_SLACK`` of
     it whose :func:`_cut_widths` is least (the nearest such, the lower first; the middle wherever widths tie),
-    among those whose jumps reach less than ``s``: where the jumps are as long as that, the box is thick for them
-    (the separator takes a whole side) and a cut off the middle only unbalances it."""
+    among those whose jumps reach at most ``s``; the middle where its own reach farther: the box is then thick for
+    the jumps (a separator takes most of a side) and a cut off the middle only unbalances it."""
     ext = hi - lo
     mid = lo + ext // 2
     s = ext // CUT_SLACK
