@@ -7,7 +7,9 @@ and learning rate α, everything is computed exactly from the chains of :mod:`sr
 * ``expected_distance``: :math:`\mathbb{E}_{\pi_\alpha}|w - w^*|` (Euclidean in d > 1);
 * ``tv_to_limit`` (SR): TV(π_α, π̃), π̃ the α → 0 law of Ũ with the position-dependent Δ (Theorem 5's analogue);
 * ``mixing_time``: the exact ε-mixing time (Eq. 10) where the grid is small enough and the chain mixes within
-  ``max_steps`` steps, else ``None`` (with a ``note``);
+  ``max_steps`` steps, else ``None`` (with a ``note``); ``mixing_time_above``: where it has not mixed by then, the
+  steps ``s`` (a power of 2) after which it is certified unmixed, ``M_ε > s`` (objective (8)'s three basins make
+  the chain metastable as α shrinks);
 * R: its stall set at α (the fixed points of the mean step, :func:`srchain.grid_chains.stall_set`), how many
   states it holds and π_α's mass on it;
 * SR with k bits: the exact bias of its mean step against SR's, :math:`\sum_x \pi(x)(\mathrm{drift}_k(x) -
@@ -80,6 +82,7 @@ def _no_law(label, alpha, note) -> dict:
         "tv_to_limit",
         "residual",
         "mixing_time",
+        "mixing_time_above",
         "stall_count",
         "stall_mass",
         "stall_values",
@@ -116,7 +119,7 @@ def study_format(
     ``tick()`` is called after each (rule, α) (a progress bar). ``bc_tol`` is BC's refinement tolerance
     (:func:`srchain.toy.bc_law.bc_law`), ``bc_steps`` the steps of its simulation where the operator does not fit.
     """
-    from srchain.errors import SrchainError
+    from srchain.errors import NotMixed, SrchainError
     from srchain.grid_chains import grid_limit_chain, stall_set
     from srchain.grid_dense import grid_law_dense, law_route
     from srchain.grids import is_uniform
@@ -170,6 +173,7 @@ def study_format(
                 "tv_to_limit": float(tv(pi, pi_lim)) if method == "sr" and bits is None else None,
                 "residual": float(res.residual),
                 "mixing_time": None,
+                "mixing_time_above": None,
                 "stall_count": None,
                 "stall_mass": None,
                 "stall_values": None,
@@ -191,6 +195,12 @@ def study_format(
                         max_bytes=max_bytes,
                     )
                     row["mixing_time"] = mt.mixing_time
+                except NotMixed as exc:
+                    row["mixing_time_above"] = exc.steps
+                    row["note"] = (
+                        f"not mixed to eps={eps:g} within max_steps = {max_steps} steps: M_eps > {exc.steps} "
+                        "(certified by the exact doubling; a larger max_steps, --max-steps, for the exact value)"
+                    )
                 except SrchainError as exc:
                     row["note"] = str(exc)
             if method == "r":

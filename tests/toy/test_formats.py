@@ -54,6 +54,29 @@ def test_study_kbit_bias_is_toward_zero_and_r_stalls():
     assert 0 <= sr["tv_to_limit"] <= 1 and sr["mixing_time"] > 0
 
 
+def test_a_chain_not_mixed_within_max_steps_gives_its_certified_lower_bound(capsys):
+    """Within 2 steps SR on fp8-e4m3 [1, 8] has not mixed (t_mix is in the tens): the row gives no mixing time but
+    the steps after which the exact doubling certified it unmixed (a power of 2, at most max_steps), and the table
+    prints it as ">S"."""
+    from srchain.mixing import mixing_time
+
+    toy = get_problem("toy", domain=(1, 8))
+    grid = Grid.of("fp8-e4m3", (1, 8))
+    noise = make_noise("gaussian", 2.0)
+    st = study_format(toy, noise, grid, [0.1], sr_bits=None, max_steps=2)
+    sr = st.rows[0]
+    exact = mixing_time(transition_matrix(toy, noise, grid, 0.1, "sr").P, eps=0.25).mixing_time
+    assert exact > 2 and sr["mixing_time"] is None
+    assert sr["mixing_time_above"] in (1, 2) and sr["mixing_time_above"] < exact
+    assert "M_eps > " in sr["note"] and "max_steps = 2" in sr["note"]
+    full = study_format(toy, noise, grid, [0.1], sr_bits=None)
+    assert full.rows[0]["mixing_time"] == exact and full.rows[0]["mixing_time_above"] is None
+    argv = ["formats", "--formats", "fp8-e4m3", "--alpha", "0.1", "--no-bc", "--sr-bits", "2", "--quiet"]
+    code, text, err = run([*argv, "--max-steps", "2"], capsys)
+    assert code == 0, err
+    assert text.count(" >2 ") == 3 and text.count("M_eps > 2 (") == 3  # SR, R and SR with 2 bits
+
+
 def test_default_scale():
     assert default_scale("fp4-e2m1", (1, 8)) == 2.0
     assert default_scale("fp4-e2m1", (-4, 10)) == 2.0

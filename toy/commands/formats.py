@@ -50,6 +50,14 @@ def configure(parser) -> None:
         help="learning rates α",
     )
     g.add_argument("--eps", type=positive_float, default=0.25, help="ε of the mixing time (Eq. 10)")
+    g.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=10**8,
+        metavar="N",
+        help="give up an exact mixing time after N steps (the row then gives the steps certified unmixed, '>S'; "
+        "default 1e8)",
+    )
     g.add_argument("--no-bc", action="store_true", help="leave BC out (by default its law is computed per α)")
     g.add_argument(
         "--bc-tol",
@@ -158,6 +166,7 @@ def run(args) -> int:
                 bc=not args.no_bc,
                 bc_tol=args.bc_tol,
                 bc_steps=args.bc_steps,
+                max_steps=args.max_steps,
             )
         )
     bar.close()
@@ -176,7 +185,7 @@ def run(args) -> int:
                 r["mass_at_minimizer"],
                 r["expected_distance"],
                 r["tv_to_limit"],
-                r["mixing_time"],
+                r["mixing_time"] if r.get("mixing_time_above") is None else f">{r['mixing_time_above']:.2g}",
                 r["stall_count"],
                 r["stall_mass"],
                 r["kbit_bias"],
@@ -231,6 +240,7 @@ def _store(path, doc, studies) -> None:
         "expected_distance",
         "tv_to_limit",
         "mixing_time",
+        "mixing_time_above",
         "stall_count",
         "stall_mass",
         "kbit_bias",
