@@ -12,7 +12,6 @@ from numba import njit
 from srchain.gth.dissection import (
     GRAPH_LEAF,
     LATTICE_LEAF,
-    axis_max_jumps,
     graph_nested_dissection,
     lattice_nested_dissection,
 )
@@ -197,7 +196,7 @@ def sparse_gth_reference(A, shape=None) -> np.ndarray:
     G = offdiag(A)
     if shape is not None:
         shp = np.asarray(shape, dtype=np.int64)
-        nd = lattice_nested_dissection(shp, axis_max_jumps(G.indptr, G.indices, shp), G.indptr, G.indices, LATTICE_LEAF)
+        nd = lattice_nested_dissection(shp, G.indptr, G.indices, LATTICE_LEAF)
     else:
         S = (G + G.T).tocsr()
         S.sort_indices()

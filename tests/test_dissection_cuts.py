@@ -94,8 +94,7 @@ def binade_end():
 def _tree(P, shape, thin_cuts):
     G = offdiag(P)
     shp = np.asarray(shape, dtype=np.int64)
-    jmax = np.array([shp.max()] * shp.size, dtype=np.int64)
-    newpos, s0, s1, nch = lattice_nested_dissection(shp, jmax, G.indptr, G.indices, LATTICE_LEAF, thin_cuts)
+    newpos, s0, s1, nch = lattice_nested_dissection(shp, G.indptr, G.indices, LATTICE_LEAF, thin_cuts)
     rates = Rates(*relabel_split(G.indptr, G.indices, G.data, newpos, s0, s1))
     front_ptr, _ = symbolic_fronts(Tree(s0, s1, nch), rates)
     m = np.diff(front_ptr).astype(float)
@@ -126,7 +125,7 @@ def test_the_separators_separate_and_the_law_is_the_same(binade_end, monkeypatch
     P, grid = binade_end
     G = offdiag(P)
     shp = np.asarray(grid.shape, dtype=np.int64)
-    newpos, s0, s1, nchild = lattice_nested_dissection(shp, shp.copy(), G.indptr, G.indices, LATTICE_LEAF)
+    newpos, s0, s1, nchild = lattice_nested_dissection(shp, G.indptr, G.indices, LATTICE_LEAF)
     node_of = np.searchsorted(s1, newpos, side="right")
     first = np.arange(nchild.size) - subtree_sizes(nchild) + 1  # subtree of t: the postorder range [first[t], t]
     coo = G.tocoo()

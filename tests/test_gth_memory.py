@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from srchain.errors import SrchainError
 from srchain.gth import dense_gth, offdiag, sparse_gth
 from srchain.gth.csr import relabel_split
-from srchain.gth.dissection import LATTICE_LEAF, axis_max_jumps, lattice_nested_dissection
+from srchain.gth.dissection import LATTICE_LEAF, lattice_nested_dissection
 from srchain.gth.multifrontal import Rates, Tree, subtree_sizes, symbolic_fronts
 from srchain.gth.sparse import keep_plan
 from srchain.lattice import Lattice
@@ -32,9 +32,7 @@ def _chain(problem: str, side: int, alpha: float):
 def _tree(P, shape):
     G = offdiag(P)
     shp = np.asarray(shape, dtype=np.int64)
-    newpos, s0, s1, nch = lattice_nested_dissection(
-        shp, axis_max_jumps(G.indptr, G.indices, shp), G.indptr, G.indices, LATTICE_LEAF
-    )
+    newpos, s0, s1, nch = lattice_nested_dissection(shp, G.indptr, G.indices, LATTICE_LEAF)
     return G, newpos, Tree(s0, s1, nch)
 
 

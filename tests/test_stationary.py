@@ -249,7 +249,7 @@ def test_local_separators_follow_local_jumps():
     G.eliminate_zeros()
     jmax = gth.axis_max_jumps(G.indptr, G.indices, np.array([L, L]))
     assert jmax.tolist() == [2, 2]
-    newpos, own_start, own_end, nchild = gth.lattice_nested_dissection(np.array([L, L]), jmax, G.indptr, G.indices, 4)
+    newpos, own_start, own_end, nchild = gth.lattice_nested_dissection(np.array([L, L]), G.indptr, G.indices, 4)
     assert np.array_equal(np.sort(newpos), np.arange(L * L))
     root = np.flatnonzero((newpos >= own_start[-1]) & (newpos < own_end[-1]))
     assert L <= root.size <= L + L // 4  # one column, thickened only where the corner's long jumps cross it

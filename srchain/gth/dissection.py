@@ -256,7 +256,7 @@ def _collect_box(lo, hi, assigned, strides, out, o):
 
 
 @njit(cache=True, nogil=True)
-def lattice_nested_dissection(shape, jmax, indptr, indices, leaf, thin_cuts=True):
+def lattice_nested_dissection(shape, indptr, indices, leaf, thin_cuts=True):
     """Nested dissection of a chain on a C-ordered box lattice with separators that follow the *local* jumps.
 
     A domain is a box minus the cells already taken by its ancestors' separators. It is cut at the middle of its
@@ -267,8 +267,8 @@ def lattice_nested_dissection(shape, jmax, indptr, indices, leaf, thin_cuts=True
     edge of ``P`` in either direction) in the left part, or the left part's cells with a neighbour in the right
     part, whichever is smaller. Removing it disconnects the two parts exactly, whatever the jumps, and it is one
     cell thick wherever the chain only jumps by ±1 across the cut: a chain whose longer jumps live in a corner pays
-    for them only there (a global slab width would double every separator). Only the slabs within ``jmax[axis]``
-    (the largest jump along the axis) of the cut are examined, fewer where the jumps across it are shorter. Domains
+    for them only there (a global slab width would double every separator). Only the slabs that the entries
+    crossing the cut reach are examined (:func:`_cut_widths`). Domains
     of at most ``leaf`` cells, or one cell thick along their longest axis, are leaves.
 
     ``(indptr, indices)`` is the off-diagonal pattern of P (edges are followed in both directions); with
@@ -323,7 +323,7 @@ def lattice_nested_dissection(shape, jmax, indptr, indices, leaf, thin_cuts=True
                 x = _cut_at(widths, reach, a, lo[t, a], hi[t, a])
                 if reach[a, x] <= e // CUT_SLACK and e * max(widths[best, mid], 1) > ext * max(widths[a, x], 1):
                     best, mid, ext = a, x, e
-        jw = max(min(reach[best, mid], jmax[best]), 1)  # (the entries crossing the cut: both ends within jw)
+        jw = max(reach[best, mid], 1)  # (the entries crossing the cut: both ends within jw of it)
         _mark_cut(lo[t], hi[t], best, mid, jw, assigned, shape, strides, indptr, indices)
         for a in range(d):
             slo[a] = lo[t, a]

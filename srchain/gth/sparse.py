@@ -27,7 +27,6 @@ from srchain.gth.csr import offdiag_csr, relabel_split
 from srchain.gth.dissection import (
     GRAPH_LEAF,
     LATTICE_LEAF,
-    axis_max_jumps,
     graph_nested_dissection,
     lattice_nested_dissection,
 )
@@ -132,8 +131,7 @@ def sparse_gth(
     G = graph.pop() if graph else offdiag(A)
     if shape is not None and int(np.prod(shape)) == n:
         shp = np.asarray(shape, dtype=np.int64)
-        jmax = axis_max_jumps(G.indptr, G.indices, shp)
-        nd = lattice_nested_dissection(shp, jmax, G.indptr, G.indices, int(leaf or LATTICE_LEAF))
+        nd = lattice_nested_dissection(shp, G.indptr, G.indices, int(leaf or LATTICE_LEAF))
     else:
         S = (G + G.T).tocsr()
         S.sort_indices()
