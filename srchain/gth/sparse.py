@@ -184,7 +184,7 @@ def sparse_gth(
         return law_from_mant_expo(mant, expo)[newpos]
     mant = np.zeros(n)
     expo = np.zeros(n, dtype=np.int64)
-    solve_nodes(0, nchild.size, tree, fronts, mant, expo)
+    solve_tree(tree, fronts, block, mant, expo, threads)
     del fronts  # the kept blocks go before the cut subtrees are factored again
     try:
         if cuts.size:
@@ -436,11 +436,12 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
     """
     nt = nchild.size
     threads = _threads(threads)
-    if threads < 2 or nt < _PARALLEL_MIN_NODES:
+    top, frontier = _frontier(nchild, work, threads)
+    if not top:
         run(0, nt, _EMPTY)
         return
     size = subtree_sizes(nchild)
-    sub = np.cumsum(work)  # subtree work = sum over a contiguous postorder range
+    sub = np.cumsum(work)
 
     def subtree_work(t):
         lo = t - size[t] + 1
@@ -453,17 +454,6 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
             c -= size[c]
         return cs[::-1]
 
-    top, frontier = [], [nt - 1]
-    while len(frontier) < _SUBTREES_PER_THREAD * threads:
-        best = max((t for t in frontier if nchild[t] > 0), key=subtree_work, default=None)
-        if best is None or subtree_work(best) < _MIN_SUBTREE_SHARE * sub[-1]:
-            break
-        frontier.remove(best)
-        top.append(best)
-        frontier.extend(children(best))
-    if not top:
-        run(0, nt, _EMPTY)
-        return
     from concurrent.futures import ThreadPoolExecutor
 
     futs = {}
@@ -483,4 +473,55 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
             futs[t] = ex.submit(node, int(t), children(t))
         futs[nt - 1].result()
         for f in futs.values():  # surface any error
+            f.result()
+
+
+def _frontier(nchild: np.ndarray, work: np.ndarray, threads: int) -> tuple[list, list]:
+    """``(top, frontier)``: the nodes above the subtrees that run in parallel, and the subtrees' roots (grown from
+    the root by splitting the one with the most ``work`` until there are about :data:`_SUBTREES_PER_THREAD` per
+    thread, none below :data:`_MIN_SUBTREE_SHARE` of the whole); ``top`` is empty where one thread, or a small
+    tree, runs it all."""
+    nt = nchild.size
+    if threads < 2 or nt < _PARALLEL_MIN_NODES:
+        return [], [nt - 1]
+    size = subtree_sizes(nchild)
+    sub = np.cumsum(work)  # subtree work = sum over a contiguous postorder range
+
+    def subtree_work(t):
+        lo = t - size[t] + 1
+        return sub[t] - (sub[lo - 1] if lo > 0 else 0.0)
+
+    top, frontier = [], [nt - 1]
+    while len(frontier) < _SUBTREES_PER_THREAD * threads:
+        best = max((t for t in frontier if nchild[t] > 0), key=subtree_work, default=None)
+        if best is None or subtree_work(best) < _MIN_SUBTREE_SHARE * sub[-1]:
+            break
+        frontier.remove(best)
+        top.append(best)
+        kids, c = [], best - 1
+        for _ in range(int(nchild[best])):
+            kids.append(c)
+            c -= size[c]
+        frontier.extend(kids[::-1])
+    return top, frontier
+
+
+def solve_tree(tree, fronts, block: np.ndarray, mant: np.ndarray, expo: np.ndarray, threads: int | None) -> None:
+    """Back-substitution (:func:`~srchain.gth.multifrontal.solve_nodes`) over the whole tree, the nodes whose block
+    is kept: the top of the tree first, root down, then the subtrees below it (:func:`_frontier`, by ``block``, the
+    factor's entries per node) in parallel threads. A front reads only its ancestors' states and writes only its
+    own, each front is solved by one thread in the same order of operations: the same bits on any thread count."""
+    nchild = tree.nchild
+    top, frontier = _frontier(nchild, block.astype(np.float64), _threads(threads))
+    if not top:
+        solve_nodes(0, nchild.size, tree, fronts, mant, expo)
+        return
+    for t in sorted(top, reverse=True):  # (postorder: a parent after its children, so root down is descending)
+        solve_nodes(int(t), int(t) + 1, tree, fronts, mant, expo)
+    size = subtree_sizes(nchild)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(_threads(threads)) as ex:
+        subtrees = sorted(frontier, key=lambda t: -float(block[int(t - size[t] + 1) : int(t) + 1].sum()))
+        for f in [ex.submit(solve_nodes, int(t - size[t] + 1), int(t) + 1, tree, fronts, mant, expo) for t in subtrees]:
             f.result()
