@@ -80,6 +80,26 @@ def test_the_cut_is_the_thinnest_near_the_middle():
     assert _cut_at(w, long, 0, lo, hi) == mid - 5  # a candidate whose jumps are that long is passed over
 
 
+def test_the_cut_axis_is_the_longest_in_units_of_the_jumps():
+    """A 40 × 30 lattice whose chain jumps up to 3 cells along axis 0 and 1 along axis 1: in units of its jumps
+    axis 1 is the longer (30 against 40/3), and cutting it takes one slab of 40 cells, against three of 30 across
+    axis 0 (the longest axis, where every cut is at the middle)."""
+    shape = (40, 30)
+    n = shape[0] * shape[1]
+    i, j = np.unravel_index(np.arange(n), shape)
+    rows, cols = [], []
+    for di, dj in [(d, 0) for d in (-3, -2, -1, 1, 2, 3)] + [(0, -1), (0, 1)]:
+        ok = (i + di >= 0) & (i + di < shape[0]) & (j + dj >= 0) & (j + dj < shape[1])
+        rows.append(np.flatnonzero(ok))
+        cols.append(np.ravel_multi_index((i[ok] + di, j[ok] + dj), shape))
+    G = sp.csr_matrix((np.ones(sum(r.size for r in rows)), (np.concatenate(rows), np.concatenate(cols))), (n, n))
+    shp = np.array(shape, dtype=np.int64)
+    for thin, axis, cells in ((True, 1, 40), (False, 0, 90)):
+        newpos, s0, s1, _ = lattice_nested_dissection(shp, G.indptr, G.indices, LATTICE_LEAF, thin)
+        root = np.unravel_index(np.flatnonzero((newpos >= s0[-1]) & (newpos < s1[-1])), shape)
+        assert root[0].size == cells and np.unique(root[axis]).size == cells // shape[1 - axis]
+
+
 @pytest.fixture(scope="module")
 def binade_end():
     """bf16 on [1/16, 1/4]²: 257 values per axis, the middle value (128) is 1/8, where the spacing doubles. At
