@@ -441,18 +441,11 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
         run(0, nt, _EMPTY)
         return
     size = subtree_sizes(nchild)
-    sub = np.cumsum(work)
+    sub = np.cumsum(work)  # subtree work = sum over a contiguous postorder range
 
     def subtree_work(t):
         lo = t - size[t] + 1
         return sub[t] - (sub[lo - 1] if lo > 0 else 0.0)
-
-    def children(t):
-        cs, c = [], t - 1
-        for _ in range(int(nchild[t])):
-            cs.append(c)
-            c -= size[c]
-        return cs[::-1]
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -470,7 +463,7 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
             return run(t, t + 1, incoming)
 
         for t in sorted(top):  # postorder: children first, so every wait is on a task submitted earlier
-            futs[t] = ex.submit(node, int(t), children(t))
+            futs[t] = ex.submit(node, int(t), _children(t, nchild, size))
         futs[nt - 1].result()
         for f in futs.values():  # surface any error
             f.result()
@@ -498,12 +491,17 @@ def _frontier(nchild: np.ndarray, work: np.ndarray, threads: int) -> tuple[list,
             break
         frontier.remove(best)
         top.append(best)
-        kids, c = [], best - 1
-        for _ in range(int(nchild[best])):
-            kids.append(c)
-            c -= size[c]
-        frontier.extend(kids[::-1])
+        frontier.extend(_children(best, nchild, size))
     return top, frontier
+
+
+def _children(t: int, nchild: np.ndarray, size: np.ndarray) -> list:
+    """The children of node ``t`` of the postordered tree, in postorder."""
+    cs, c = [], t - 1
+    for _ in range(int(nchild[t])):
+        cs.append(c)
+        c -= size[c]
+    return cs[::-1]
 
 
 def solve_tree(tree, fronts, block: np.ndarray, mant: np.ndarray, expo: np.ndarray, threads: int | None) -> None:
