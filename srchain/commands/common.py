@@ -59,6 +59,17 @@ def add_chain_options(parser, default_alpha):
     add_sweep_options(parser)
 
 
+def add_max_steps(parser, default: int, then: str) -> None:
+    """``--max-steps``: the steps after which an exact mixing time is given up; ``then``, what the row gives."""
+    parser.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=default,
+        metavar="N",
+        help=f"give up the exact mixing time when the chain has not mixed within this many steps ({then})",
+    )
+
+
 def add_sweep_options(parser) -> None:
     """``--out --workers --scheduler --memory-per-worker`` (the sweep engine, :mod:`srchain.sweep`)."""
     g = parser.add_argument_group("sweep")

@@ -10,7 +10,7 @@ HELP = "ε-mixing time M_ε(α) of the SR/R chain (Eq. 10): exact up to 10⁴ st
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from srchain.cli import positive_float, positive_int
-    from srchain.commands.common import add_chain_options
+    from srchain.commands.common import add_chain_options, add_max_steps
 
     add_chain_options(parser, default_alpha=[0.1, 0.01, 0.001])
     parser.add_argument("--eps", type=positive_float, default=0.25, help="ε of Eq. 10 (0 < ε < 1)")
@@ -21,14 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="compute the exact mixing time up to this many states; spectral bounds beyond",
     )
-    parser.add_argument(
-        "--max-steps",
-        type=positive_int,
-        default=10**9,
-        metavar="N",
-        help="give up the exact value when the chain has not mixed within this many steps (that alpha's row then "
-        "gives the steps certified unmixed as a lower bound, beside the spectral bounds)",
-    )
+    add_max_steps(parser, 10**9, "that alpha's row then gives the steps certified unmixed as a lower bound, beside "
+                  "the spectral bounds")  # fmt: skip
     parser.add_argument(
         "--bound",
         action="store_true",

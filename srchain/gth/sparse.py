@@ -444,8 +444,7 @@ def factor_tree(run, nchild: np.ndarray, work: np.ndarray, threads: int | None) 
     sub = np.cumsum(work)  # subtree work = sum over a contiguous postorder range
 
     def subtree_work(t):
-        lo = t - size[t] + 1
-        return sub[t] - (sub[lo - 1] if lo > 0 else 0.0)
+        return _subtree_work(t, sub, size)
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -478,11 +477,10 @@ def _frontier(nchild: np.ndarray, work: np.ndarray, threads: int) -> tuple[list,
     if threads < 2 or nt < _PARALLEL_MIN_NODES:
         return [], [nt - 1]
     size = subtree_sizes(nchild)
-    sub = np.cumsum(work)  # subtree work = sum over a contiguous postorder range
+    sub = np.cumsum(work)
 
     def subtree_work(t):
-        lo = t - size[t] + 1
-        return sub[t] - (sub[lo - 1] if lo > 0 else 0.0)
+        return _subtree_work(t, sub, size)
 
     top, frontier = [], [nt - 1]
     while len(frontier) < _SUBTREES_PER_THREAD * threads:
@@ -493,6 +491,12 @@ def _frontier(nchild: np.ndarray, work: np.ndarray, threads: int) -> tuple[list,
         top.append(best)
         frontier.extend(_children(best, nchild, size))
     return top, frontier
+
+
+def _subtree_work(t: int, sub: np.ndarray, size: np.ndarray) -> float:
+    """The work of node ``t``'s subtree: a contiguous postorder range of ``sub``, the work's running sum."""
+    lo = t - size[t] + 1
+    return float(sub[t] - (sub[lo - 1] if lo > 0 else 0.0))
 
 
 def _children(t: int, nchild: np.ndarray, size: np.ndarray) -> list:

@@ -12,6 +12,7 @@ def configure(parser) -> None:
     from srchain.toy.formats import DEFAULT_DOMAIN, DEFAULT_FORMATS
 
     from srchain.cli import add_noise_options, add_output_options, finite_float, positive_float, positive_int
+    from srchain.commands.common import add_max_steps
     from srchain.grids import format_arg
 
     g = parser.add_argument_group("formats")
@@ -50,14 +51,7 @@ def configure(parser) -> None:
         help="learning rates α",
     )
     g.add_argument("--eps", type=positive_float, default=0.25, help="ε of the mixing time (Eq. 10)")
-    g.add_argument(
-        "--max-steps",
-        type=positive_int,
-        default=10**8,
-        metavar="N",
-        help="give up an exact mixing time after N steps (the row then gives the steps certified unmixed, '>S'; "
-        "default 1e8)",
-    )
+    add_max_steps(g, 10**8, "the row then gives the steps certified unmixed, '>S' in the table")
     g.add_argument("--no-bc", action="store_true", help="leave BC out (by default its law is computed per α)")
     g.add_argument(
         "--bc-tol",
