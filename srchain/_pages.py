@@ -27,9 +27,10 @@ __all__ = ["zeros", "MAPPED_MIN"]
 MAPPED_MIN = 1 << 28
 
 
-def zeros(size: int) -> np.ndarray:
-    """A zeroed float64 array of ``size`` entries: from :data:`MAPPED_MIN` bytes on in fresh anonymous memory (no
+def zeros(size: int, dtype=np.float64, least: int = MAPPED_MIN) -> np.ndarray:
+    """A zeroed array of ``size`` entries: from ``least`` bytes on (:data:`MAPPED_MIN`) in fresh anonymous memory (no
     ``MADV_HUGEPAGE``), unmapped with the array."""
-    if size == 0 or 8 * size < MAPPED_MIN:  # (mmap maps no empty region)
-        return np.zeros(size)
-    return np.frombuffer(mmap.mmap(-1, 8 * size), dtype=np.float64)
+    dtype = np.dtype(dtype)
+    if size == 0 or dtype.itemsize * size < least:  # (mmap maps no empty region)
+        return np.zeros(size, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, dtype.itemsize * size), dtype=dtype)

@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from srchain.assemble import build_rows, count_rows
+from srchain.assemble import RowsBuffer, build_rows, count_rows
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grid_interp import binned_axis_law, interpolated_rows
@@ -322,8 +322,9 @@ def _chunk_ends(width, row_bytes, chunk_bytes, spread, slack):
     return ends[:m]
 
 
-#: Bytes per kept entry while T_α is assembled: the chunks' columns and values (16), their concatenation (16) and
-#: the int32 indices SciPy may make of them (4), rounded up.
+#: Bytes per kept entry while T_α is assembled: the columns and values (16), as much again while their buffer grows
+#: (:class:`srchain.assemble.RowsBuffer`: it holds 10% more than its first chunk's rate asks, and copies what it has
+#: once if a later chunk does not fit) and the int32 indices SciPy may make of them (4), rounded up.
 _ASSEMBLY_BYTES = 40
 #: Bytes per entry of the elimination fill of a 1-D chain (value and column index of a sparse row).
 _FILL_BYTES = 12
@@ -424,21 +425,22 @@ def prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits):
     return alpha, method, bits, grads, chunks, width
 
 
-def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, index_dtype=np.int64):
+def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, index_dtype=np.int64, into=None):
     """CSR pieces ``(lengths, columns of index_dtype, values, dropped)`` of the rows ``a ≤ i < b`` of T_α
-    (:func:`prepare_rows`' arguments), their move laws checked. On a 1-D grid the rows whose mean steps share an
-    interpolated binade are built straight from its reference rows (:func:`srchain.grid_interp.interpolated_rows`:
-    the same entries as from their move laws' tables, without the tables)."""
+    (:func:`prepare_rows`' arguments), their move laws checked; ``into``: a :class:`srchain.assemble.RowsBuffer` the
+    columns and values are written into. On a 1-D grid the rows whose mean steps share an interpolated binade are
+    built straight from its reference rows (:func:`srchain.grid_interp.interpolated_rows`: the same entries as from
+    their move laws' tables, without the tables)."""
     what = f"T_alpha at alpha = {alpha:g}"
     # the same invariants as on the lattice: each 1-D law sums to 1 within its window's tail (before the rows are
     # renormalised, which would hide a law that does not), and the matrix is stochastic; SR's and R's far cells that
     # T_α certainly drops have left the windows, each with less than DROP·tol (srchain.grid_sr, srchain.grid_r)
     drops = DROP * tol if method in ("sr", "r") and bits is None else 0.0
 
-    def direct(rows):
+    def direct(rows, into=None):
         targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[rows], rows, bits)
         check_move_laws(probs, tol + noise.table_error + probs.shape[2] * drops, 0, what, states=rows)
-        return build_rows(targets, probs, grid, tol, own, index_dtype)
+        return build_rows(targets, probs, grid, tol, own, index_dtype, into)
 
     if grid.dim == 1 and drops and not noise.is_discrete:
         lo, hi, own = _windows(grid, grid.points[a:b], grads[a:b], alpha, _reach(noise, grads, alpha, tol))
@@ -454,9 +456,14 @@ def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, inde
             law, far, noise, vp, x, g, alpha, tol, own[:, 0], lo[:, 0], hi[:, 0], lambda rows: direct(a + rows),
             index_dtype, check,
         )  # fmt: skip
+        if done is not None and into is not None:  # (pieces of its own: copied in)
+            lengths, cols, vals, dropped = done
+            at_cols, at_vals = into.claim(b - a, vals.size)
+            at_cols[:], at_vals[:] = cols, vals
+            return lengths, at_cols, at_vals, dropped
         if done is not None:
             return done
-    return direct(np.arange(a, b))
+    return direct(np.arange(a, b), into)
 
 
 def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, max_bytes=None, sr_bits=None):
@@ -485,27 +492,23 @@ def grid_transition_matrix(problem, noise, grid, alpha, method="sr", tol=1e-14, 
             "use a smaller domain (the grid is finest near 0), a coarser format, a smaller alpha or a larger tol",
         )
     _check_resolvable(noise, grid, alpha, method, bits)
-    lengths, cols, vals, dropped = [], [], [], 0.0
+    lengths, dropped = [], 0.0
     n = grid.size
     col_dtype = np.int32 if n < 2**31 - 1 else np.int64  # what SciPy would convert the columns to
+    into = RowsBuffer(n, col_dtype)
     for a, b in chunks:  # chunks of rows, each vectorised / compiled
-        ln, ci, va, dr = chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, col_dtype)
+        ln, _, _, dr = chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, col_dtype, into)
         lengths.append(ln)
-        cols.append(ci)
-        vals.append(va)
         dropped = max(dropped, dr)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.concatenate(lengths), out=indptr[1:])
-    P = sp.csr_matrix((_joined(vals), _joined(cols), indptr), shape=(n, n))
+    cols, vals = into.arrays()
+    P = sp.csr_matrix((vals, cols, indptr), shape=(n, n))
     P.has_sorted_indices = True
     check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
     check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
     label = method if bits is None else f"sr{bits}"
     return Operator(P=P, alpha=alpha, method=label, dropped_mass=dropped, window=int(width.max()), lattice=grid)
-
-
-def _joined(parts):
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def grid_u_tilde(problem, noise, grid) -> sp.csr_matrix:

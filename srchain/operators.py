@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from srchain._threads import threads_for
+from srchain.assemble import RowsBuffer as _RowsBuffer
 from srchain.assemble import build_rows as _build_rows
 from srchain.assemble import count_rows as _count_rows
 from srchain.budget import check_memory
@@ -123,7 +124,8 @@ class Operator:
 
 def estimate_bytes(lattice: Lattice, window: int = 1, nnz_per_row: float | None = None) -> int:
     r"""Peak memory of building ``P`` (bytes): one chunk's move tables (:func:`_chunk_rows`), the gradients and
-    coordinates, and the CSR arrays (12 bytes per kept entry, counted twice for the final concatenation).
+    coordinates, and the CSR arrays (12 bytes per kept entry, counted twice: their buffer may grow once,
+    :class:`srchain.assemble.RowsBuffer`).
 
     ``nnz_per_row`` defaults to the small-:math:`\alpha` regime's :math:`2d + 1`; :func:`transition_matrix` measures
     it on a sample of rows, so a wide window (large :math:`\alpha`, fine :math:`\Delta`) is counted with the entries
@@ -398,7 +400,8 @@ def transition_matrix(
     n = lattice.size
     chunk = _chunk_rows(lattice.dim, J, n)
     col_dtype = np.int32 if n < 2**31 - 1 else np.int64  # columns are < n
-    lengths, cols, vals, dropped = [], [], [], 0.0
+    lengths, dropped = [], 0.0
+    into = _RowsBuffer(n, col_dtype)
     for start in range(0, n, chunk):  # a loop over chunks of rows, each vectorised / compiled
         rows = slice(start, min(n, start + chunk))
         targets, probs, _ = move_laws(
@@ -407,18 +410,14 @@ def transition_matrix(
         check_move_laws(probs, tol + noise.table_error, start, f"T_alpha at alpha = {alpha:g}")
         if method == "sr":
             _check_rates_representable(noise, lattice, grads[rows], alpha, targets, probs, J)
-        ln, ci, va, dr = _build_rows(targets, probs, lattice, tol, index_dtype=col_dtype)
+        ln, _, _, dr = _build_rows(targets, probs, lattice, tol, index_dtype=col_dtype, into=into)
         del targets, probs
         lengths.append(ln)
-        cols.append(ci)
-        vals.append(va)
         dropped = max(dropped, dr)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.concatenate(lengths), out=indptr[1:])
     nnz = int(indptr[-1])
-    indices = np.concatenate(cols) if len(cols) > 1 else cols[0]
-    data = np.concatenate(vals) if len(vals) > 1 else vals[0]
-    del cols, vals
+    indices, data = into.arrays()
     idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
     P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=(n, n))
     P.has_sorted_indices = True

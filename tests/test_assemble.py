@@ -1,0 +1,92 @@
+"""T_α's rows assembled a chunk at a time into one buffer (srchain.assemble.RowsBuffer): the same CSR, bit for bit,
+whatever the chunks, whether the buffer had to grow, and whether its memory is NumPy's or mapped."""
+
+import numpy as np
+import pytest
+
+import srchain.assemble as asm
+import srchain.grid_chains as gc
+import srchain.operators as ops
+from srchain.assemble import RowsBuffer
+from srchain.grids import Grid
+from srchain.lattice import Lattice
+from srchain.noise import make_noise
+from srchain.problems import get_problem
+
+NOISE = make_noise("gaussian", 2.0)
+
+
+def _same(P, Q):
+    P, Q = P.tocsr(), Q.tocsr()
+    assert np.array_equal(P.indptr, Q.indptr)
+    assert np.array_equal(P.indices, Q.indices)
+    assert P.data.tobytes() == Q.data.tobytes()
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_a_buffer_that_grows_keeps_what_was_written(mapped, monkeypatch):
+    """A first chunk sparser than the rest (the buffer is sized from it, then too small twice) and empty chunks: the
+    arrays are what was claimed, in order, and they are views of the buffer (nothing copied at the end)."""
+    if mapped:
+        monkeypatch.setattr(asm, "_MAPPED_ROWS", 0)  # every buffer in memory of its own
+    buf = RowsBuffer(100, np.int32)
+    rng = np.random.default_rng(0)
+    want_i, want_v = [], []
+    sizes = []
+    for rows, nnz in ((10, 5), (30, 0), (20, 400), (40, 90)):
+        cols, vals = buf.claim(rows, nnz)
+        sizes.append(buf.data.size)
+        c, v = rng.integers(0, 100, nnz).astype(np.int32), rng.random(nnz)
+        cols[:], vals[:] = c, v
+        want_i.append(c)
+        want_v.append(v)
+    # sized for 10 rows of 0.5 entries (55 with the 10% more), then for 60 rows of 6.75 (743): no growth at the end
+    assert sizes == [55, 55, 743, 743]
+    cols, vals = buf.arrays()
+    assert np.array_equal(cols, np.concatenate(want_i)) and cols.dtype == np.int32
+    assert np.array_equal(vals, np.concatenate(want_v))
+    assert np.shares_memory(vals, buf.data) and buf.used == 495
+
+
+def test_a_buffer_stays_within_its_bound():
+    """Sized at the first chunk's rate, but never above ``most``, nor below what the chunk needs."""
+    buf = RowsBuffer(1000, most=300)
+    buf.claim(10, 20)
+    assert buf.data.size == 300
+    buf.claim(10, 400)
+    assert buf.data.size == 420
+
+
+@pytest.mark.parametrize("chunk_bytes", [2**16, 2**18])
+def test_talpha_on_a_lattice_is_the_same_in_many_chunks(chunk_bytes, monkeypatch):
+    """T_α of a 2-D coupled chain built in one chunk, and in many (from dozens to hundreds, into one buffer)."""
+    p = get_problem("coupled", dim=2)
+    lat = Lattice.from_domain(0.25, p.domain, 2)
+    whole = ops.transition_matrix(p, NOISE, lat, 0.05)
+    monkeypatch.setattr(ops, "CHUNK_BYTES", chunk_bytes)
+    assert ops._chunk_rows(lat.dim, whole.window, lat.size) < lat.size // 10
+    monkeypatch.setattr(asm, "_MAPPED_ROWS", 0)
+    _same(ops.transition_matrix(p, NOISE, lat, 0.05).P, whole.P)
+
+
+# a 2-D bf16 box (hundreds of chunks: the windows' widths change along the rows), and bf16 down to its smallest
+# subnormal at tol = 1e-6, whose 1,216 rows near 0 are interpolated within binades (tests/test_grid_interp.py)
+FORMAT_CASES = [(2, (0.03125, 0.25), 2e-4, 1e-14), (1, (-(2.0**-116), 2.0**-116), 2.0**-121, 1e-6)]
+
+
+@pytest.mark.parametrize("dim,domain,alpha,tol", FORMAT_CASES)
+def test_talpha_on_a_format_grid_is_its_chunks_joined(dim, domain, alpha, tol, monkeypatch):
+    """T_α on a format's grid is its chunks' pieces, each built on its own, joined (on 1-D, the interpolated rows
+    are copied into the buffer)."""
+    if dim == 1:
+        monkeypatch.setattr(gc, "CHUNK_BYTES", 2**18)
+    p = get_problem("separable", dim=2, domain=domain) if dim == 2 else get_problem("toy", domain=domain)
+    grid = Grid.of("bf16", domain, dim=dim)
+    alpha, method, bits, grads, chunks, _ = gc.prepare_rows(p, NOISE, grid, alpha, "sr", tol, None)
+    assert len(chunks) > 5
+    pieces = [gc.chunk_rows(p, NOISE, grid, alpha, method, tol, grads, bits, a, b, np.int32) for a, b in chunks]
+    monkeypatch.setattr(asm, "_MAPPED_ROWS", 0)
+    P = gc.grid_transition_matrix(p, NOISE, grid, alpha, tol=tol).P
+    assert np.array_equal(P.indptr, np.r_[0, np.cumsum(np.concatenate([q[0] for q in pieces]))])
+    assert np.array_equal(P.indices, np.concatenate([q[1] for q in pieces]))
+    assert P.data.tobytes() == np.concatenate([q[2] for q in pieces]).tobytes()
