@@ -24,21 +24,32 @@ def _own(targets, own):
     return np.ascontiguousarray(own, dtype=np.int64)
 
 
+def _tables(targets, probs, row_of):
+    """``(targets, probs, row_of)`` as :func:`_assemble` reads them: tables of shape ``(m, W)`` and each row's table
+    row per axis ``(n, d)``; per-row tables ``(n, d, W)`` (``row_of`` None) are their own, row ``i·d + k``."""
+    if row_of is None:
+        n, d, W = probs.shape
+        row_of = np.arange(n * d, dtype=np.int64).reshape(n, d)
+        targets, probs = targets.reshape(n * d, W), probs.reshape(n * d, W)
+    return np.ascontiguousarray(targets), np.ascontiguousarray(probs), np.ascontiguousarray(row_of, dtype=np.int64)
+
+
 #: Rows per parallel task of :func:`_assemble` (each task owns its scratch; rows never share an output entry).
 _ROWS_PER_TASK = 2048
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _assemble_row(i, targets, probs, own, strides, tol, counts_only, pos, indices, data, idx, end):
+def _assemble_row(i, targets, probs, row_of, own, strides, tol, counts_only, pos, indices, data, idx, end):
     """Row ``i`` of P from ``pos`` on (see :func:`_assemble`); returns the position after it and the kept mass.
     Each axis' combinations stop after its last target (``end``: scratch; a chunk's tables are as wide as its widest
     row, and on a format's grid most rows' windows are narrower: bf16 [1/32, 8]² at α = 5e-5, 3 to 11 cells)."""
-    d = probs.shape[1]
+    d = row_of.shape[1]
     kept = 0.0
     for k in range(d):
         idx[k] = 0
-        e = probs.shape[2]
-        while e > 1 and targets[i, k, e - 1] < 0:
+        r = row_of[i, k]
+        e = probs.shape[1]
+        while e > 1 and targets[r, e - 1] < 0:
             e -= 1
         end[k] = e
     done = False
@@ -50,13 +61,14 @@ def _assemble_row(i, targets, probs, own, strides, tol, counts_only, pos, indice
         valid = True
         for k in range(d):
             w = idx[k]
-            t = targets[i, k, w]
-            if t < 0 or probs[i, k, w] == 0.0:
+            r = row_of[i, k]
+            t = targets[r, w]
+            if t < 0 or probs[r, w] == 0.0:
                 valid = False
                 for k2 in range(k + 1, d):  # no combination with this entry is kept: on to axis k's next one
                     idx[k2] = end[k2] - 1
                 break
-            p *= probs[i, k, w]
+            p *= probs[r, w]
             col += t * strides[k]
             own_k = own[i, k]
             if t != own_k:
@@ -83,13 +95,14 @@ def _assemble_row(i, targets, probs, own, strides, tol, counts_only, pos, indice
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _assemble_row_1d(i, targets, probs, own, stride, tol, counts_only, pos, indices, data):
+def _assemble_row_1d(i, targets, probs, row_of, own, stride, tol, counts_only, pos, indices, data):
     """:func:`_assemble_row` on one axis (the same entries, values and kept mass; no combinations to walk)."""
     kept = 0.0
     own_i = own[i, 0]
-    for w in range(probs.shape[2]):
-        t = targets[i, 0, w]
-        p = probs[i, 0, w]
+    r = row_of[i, 0]
+    for w in range(probs.shape[1]):
+        t = targets[r, w]
+        p = probs[r, w]
         if t < 0 or p == 0.0:
             continue
         if p >= tol or abs(t - own_i) <= 1:
@@ -102,36 +115,36 @@ def _assemble_row_1d(i, targets, probs, own, stride, tol, counts_only, pos, indi
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _assemble(targets, probs, own, strides, tol, counts_only, indptr, indices, data, dropped):
+def _assemble(targets, probs, row_of, own, strides, tol, counts_only, indptr, indices, data, dropped):
     """Rows of P as products over coordinates of the 1-D move laws, in increasing column order.
 
-    Keeps an entry if its probability is ≥ tol, or if it is the self-loop or a nearest-neighbour move (one
-    coordinate by ±1, the others staying). ``counts_only``: writes row ``i``'s number of kept entries into
-    ``indptr[i + 1]``; otherwise writes the row from ``indptr[i]`` on, normalised, and its kept mass deficit into
-    ``dropped[i]``. ``own[i, k]`` is state ``i``'s own index along axis ``k`` (the centre of a symmetric window on a
-    lattice; anywhere in the window on a format's grid, whose windows are not centred).
+    Row ``i``'s law along axis ``k`` is the table row ``row_of[i, k]`` of ``targets`` and ``probs`` (``(m, W)``:
+    one per row and axis, or one per value of an axis where the law depends on nothing else). Keeps an entry if its
+    probability is ≥ tol, or if it is the self-loop or a nearest-neighbour move (one coordinate by ±1, the others
+    staying). ``counts_only``: writes row ``i``'s number of kept entries into ``indptr[i + 1]``; otherwise writes the
+    row from ``indptr[i]`` on, normalised, and its kept mass deficit into ``dropped[i]``. ``own[i, k]`` is state
+    ``i``'s own index along axis ``k`` (the centre of a symmetric window on a lattice; anywhere in the window on a
+    format's grid, whose windows are not centred).
 
     Blocks of rows run in parallel; a row is computed by one thread alone, its products over coordinates and its
     normalising sum in a fixed order, so P's bits do not depend on the thread count.
     """
-    n, d, W = probs.shape
+    n, d = row_of.shape
     tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for b in prange(tasks):
         idx = np.empty(d, dtype=np.int64)
         end = np.empty(d, dtype=np.int64)
         for i in range(b * _ROWS_PER_TASK, min(n, (b + 1) * _ROWS_PER_TASK)):
+            at = 0 if counts_only else indptr[i]
+            if d == 1:
+                pos, kept = _assemble_row_1d(i, targets, probs, row_of, own, strides[0], tol, counts_only, at,
+                                             indices, data)  # fmt: skip
+            else:
+                pos, kept = _assemble_row(i, targets, probs, row_of, own, strides, tol, counts_only, at, indices,
+                                          data, idx, end)  # fmt: skip
             if counts_only:
-                if d == 1:
-                    pos, kept = _assemble_row_1d(i, targets, probs, own, strides[0], tol, True, 0, indices, data)
-                else:
-                    pos, kept = _assemble_row(i, targets, probs, own, strides, tol, True, 0, indices, data, idx, end)
                 indptr[i + 1] = pos
                 continue
-            at = indptr[i]
-            if d == 1:
-                pos, kept = _assemble_row_1d(i, targets, probs, own, strides[0], tol, False, at, indices, data)
-            else:
-                pos, kept = _assemble_row(i, targets, probs, own, strides, tol, False, at, indices, data, idx, end)
             dropped[i] = 1.0 - kept
             s = 0.0
             for q in range(indptr[i], pos):
@@ -140,15 +153,17 @@ def _assemble(targets, probs, own, strides, tol, counts_only, indptr, indices, d
                 data[q] /= s
 
 
-def count_rows(targets, probs, lattice, tol: float, own=None) -> int:
-    """Entries :func:`_assemble` keeps for the rows whose move laws are given."""
-    n = probs.shape[0]
+def count_rows(targets, probs, lattice, tol: float, own=None, row_of=None) -> int:
+    """Entries :func:`_assemble` keeps for the rows whose move laws are given (per-row tables ``(n, d, W)``, or
+    tables ``(m, W)`` read through ``row_of``, as :func:`build_rows`)."""
     own = _own(targets, own)
+    targets, probs, row_of = _tables(targets, probs, row_of)
+    n = row_of.shape[0]
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
-    with threads_for(probs.size):
-        _assemble(targets, probs, own, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+    with threads_for(n * probs.shape[1] * row_of.shape[1]):
+        _assemble(targets, probs, row_of, own, lattice.strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
     return int(counts[1:].sum())
 
 
@@ -194,17 +209,22 @@ class RowsBuffer:
         return self.indices[: self.used], self.data[: self.used]
 
 
-def build_rows(targets, probs, lattice, tol: float, own=None, index_dtype=np.int64, into: RowsBuffer | None = None):
+def build_rows(
+    targets, probs, lattice, tol: float, own=None, index_dtype=np.int64, into: RowsBuffer | None = None, row_of=None
+):
     """CSR pieces (row lengths, columns of ``index_dtype``, values, dropped mass) of the rows whose move laws are
-    given; ``into``: the columns and values are written into that buffer (and are views of it)."""
-    n, d, W = probs.shape
+    given: per-row tables ``(n, d, W)``, or tables ``(m, W)`` that row ``i`` reads along axis ``k`` at ``row_of[i,
+    k]`` (one per value of an axis where its law depends on nothing else: :func:`srchain.grid_chains.grid_move_tables`);
+    ``into``: the columns and values are written into that buffer (and are views of it)."""
     own = _own(targets, own)
+    targets, probs, row_of = _tables(targets, probs, row_of)
+    n = row_of.shape[0]
     strides = lattice.strides
     counts = np.zeros(n + 1, dtype=np.int64)
     dummy_i = np.zeros(0, dtype=np.int64)
     dummy_f = np.zeros(0, dtype=np.float64)
-    with threads_for(probs.size):
-        _assemble(targets, probs, own, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
+    with threads_for(n * probs.shape[1] * row_of.shape[1]):
+        _assemble(targets, probs, row_of, own, strides, tol, True, counts, dummy_i, dummy_f, dummy_f)
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts[1:], out=indptr[1:])
         nnz = int(indptr[-1])
@@ -214,5 +234,5 @@ def build_rows(targets, probs, lattice, tol: float, own=None, index_dtype=np.int
         else:
             indices, data = into.claim(n, nnz)
         dropped = np.zeros(n, dtype=np.float64)
-        _assemble(targets, probs, own, strides, tol, False, indptr, indices, data, dropped)
+        _assemble(targets, probs, row_of, own, strides, tol, False, indptr, indices, data, dropped)
     return counts[1:], indices, data, float(np.max(np.abs(dropped))) if n else 0.0

@@ -61,7 +61,7 @@ from srchain.grid_sr import far_cells as sr_far_cells
 from srchain.grid_wide import _arg
 from srchain.grids import Grid, axis_parity, axis_values
 from srchain.noise import NoiseModel
-from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic, check_sums
+from srchain.operator_checks import check_dropped, check_move_tables, check_stochastic, check_sums
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rounding import check_sr_bits, kbit_up_probability
@@ -70,6 +70,7 @@ from srchain.wide_moves import WIDE
 __all__ = [
     "grid_transition_matrix",
     "grid_move_laws",
+    "grid_move_tables",
     "grid_u_tilde",
     "grid_limit_chain",
     "stall_set",
@@ -97,22 +98,26 @@ def _reach(noise: NoiseModel, grads, alpha, tol):
     return alpha * q
 
 
-def _windows(grid, points, grads, alpha, spread):
-    """Per row and axis the first and last target index (mean step ± spread, one cell more, own ± 1)."""
+def _windows(grid, rows, grads, alpha, spread):
+    """Per row (the grid's ``rows``, a slice or indices; ``grads`` theirs) and axis the first and last target index
+    (mean step ± spread, one cell more, own ± 1) and the row's own index. Where an axis' gradient is a function of
+    the position along it (:func:`_distinct`), its windows are found once per value."""
+    points, coords = grid.points[rows], np.array(grid.coords[rows], dtype=np.int64)
     lo = np.empty(points.shape, dtype=np.int64)
     hi = np.empty(points.shape, dtype=np.int64)
-    coords = np.empty(points.shape, dtype=np.int64)
     for k in range(grid.dim):  # axes, vectorised over states
         v = axis_values(grid, k)
-        x = points[:, k]
-        c = np.searchsorted(v, x)
-        ym = x - alpha * grads[:, k]
+        c = coords[:, k]
+        first, each = _distinct(c, grads[:, k], v.size) if grid.dim > 1 else (None, None)
+        pick = slice(None) if first is None else first
+        ym = points[pick, k] - alpha * grads[pick, k]
         with np.errstate(invalid="ignore", over="ignore"):
             a = np.searchsorted(v, ym - spread, side="right") - 2
             b = np.searchsorted(v, ym + spread, side="left") + 1
+        if first is not None:
+            a, b = a[each], b[each]
         lo[:, k] = np.clip(np.minimum(a, c - 1), 0, v.size - 1)
         hi[:, k] = np.clip(np.maximum(b, c + 1), 0, v.size - 1)
-        coords[:, k] = c
     return lo, hi, coords
 
 
@@ -223,7 +228,16 @@ def _rule(method) -> str:
 
 def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=None, rows=None, sr_bits=None):
     """Per-coordinate move laws on a grid: ``(targets, probs, own)``, each ``(n, d, W)`` / ``(n, d)``; targets
-    ``-1`` mark no entry (windows differ between rows)."""
+    ``-1`` mark no entry (windows differ between rows). (:func:`grid_move_tables` without a table per row.)"""
+    targets, probs, row_of, own = grid_move_tables(problem, noise, grid, alpha, method, tol, grads, rows, sr_bits)
+    return targets[row_of], probs[row_of], own
+
+
+def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=None, rows=None, sr_bits=None):
+    """The move laws of :func:`grid_move_laws` as the assembly reads them (:func:`srchain.assemble.build_rows`):
+    ``(targets, probs, row_of, own)``, tables ``(m, W)`` and each row's table row per axis ``(n, d)``. Along an
+    axis whose gradient is a function of the position along it (:func:`_distinct`) a table row is one value's law,
+    shared by every row at that value (a separable problem's d-dimensional box: one per value), else one row's."""
     alpha = check_alpha(alpha)
     method = _rule(method)
     bits = check_sr_bits(sr_bits)
@@ -231,36 +245,31 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
     pts = grid.points[rows]
     if grads is None:
         grads = np.asarray(problem.gradient(pts), dtype=np.float64).reshape(-1, grid.dim)
-    lo, hi, own = _windows(grid, pts, grads, alpha, _reach(noise, grads, alpha, tol))
-    W = int(np.max(hi - lo)) + 1 if pts.shape[0] else 1
+    lo, hi, own = _windows(grid, rows, grads, alpha, _reach(noise, grads, alpha, tol))
+    n, d = own.shape
+    W = int(np.max(hi - lo)) + 1 if n else 1
     offs = np.arange(W, dtype=np.int64)
-    targets = lo[:, :, None] + offs
-    valid = targets <= hi[:, :, None]
-    probs = np.empty(targets.shape) if grid.dim > 1 else None  # one axis: its law is the table (no copy)
-    for k in range(grid.dim):
+    row_of = np.empty((n, d), dtype=np.int64)
+    targets, probs = [], []
+    base = 0
+    for k in range(d):
         v = axis_values(grid, k)
-        first, each = _distinct(own[:, k], grads[:, k], v.size) if grid.dim > 1 else (None, None)
+        first, each = _distinct(own[:, k], grads[:, k], v.size) if d > 1 else (None, None)
         pick = slice(None) if first is None else first
+        t = lo[pick, k, None] + offs
+        valid = t <= hi[pick, k, None]
         law = _axis_law(
-            noise,
-            v,
-            axis_parity(grid, k),
-            pts[pick, k],
-            grads[pick, k],
-            alpha,
-            targets[pick, k, :],
-            valid[pick, k, :],
-            method,
-            bits,
-            np.ascontiguousarray(own[pick, k]),
-            tol,
-        )
-        if probs is None:
-            probs = law.reshape(targets.shape)
-        else:
-            probs[:, k, :] = law if first is None else law[each]
-    np.copyto(targets, -1, where=~valid)
-    return targets, probs, own
+            noise, v, axis_parity(grid, k), pts[pick, k], grads[pick, k], alpha, t, valid, method, bits,
+            np.ascontiguousarray(own[pick, k]), tol,
+        )  # fmt: skip
+        np.copyto(t, -1, where=~valid)
+        row_of[:, k] = base + (np.arange(n) if first is None else each)
+        base += t.shape[0]
+        targets.append(t)
+        probs.append(law)
+    if d == 1:
+        return targets[0], probs[0], row_of, own
+    return np.concatenate(targets), np.concatenate(probs), row_of, own
 
 
 def _distinct(own, g, size):
@@ -294,7 +303,7 @@ _WIDTH_SLACK = 16
 def _chunks(grid, grads, alpha, spread):
     """Row ranges whose move tables fit :data:`CHUNK_BYTES` and whose windows are of similar width (on a format's
     grid the window grows where the values are dense; consecutive rows change it gradually)."""
-    lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
+    lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
     width = (hi - lo).max(axis=1) + 1
     ends = _chunk_ends(width, grid.dim * 8 * _TABLES, CHUNK_BYTES, _WIDTH_SPREAD, _WIDTH_SLACK)
     starts = np.concatenate([[0], ends[:-1]])
@@ -345,12 +354,12 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
     grads = _gradients(problem, grid)
     spread = _reach(noise, grads, alpha, tol)
     n = grid.size
-    lo, hi, _ = _windows(grid, grid.points, grads, alpha, spread)
+    lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
     widest = int(np.max(hi - lo)) + 1
     fit = min(n, max(1, int(CHUNK_BYTES // (grid.dim * (widest + 2) * 8 * _TABLES))))  # rows of one chunk
     idx = np.unique(np.linspace(0, n - 1, min(n, samples, fit)).astype(np.int64))
-    targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[idx], idx, sr_bits)
-    per_row = count_rows(targets, probs, grid, tol, own) / idx.size
+    targets, probs, row_of, own = grid_move_tables(problem, noise, grid, alpha, method, tol, grads[idx], idx, sr_bits)
+    per_row = count_rows(targets, probs, grid, tol, own, row_of) / idx.size
     nnz = per_row * n * 1.1 + n
     fill = _FILL_BYTES * float(np.sum(hi - lo + 1)) if grid.dim == 1 else 0.0
     tables = min(CHUNK_BYTES, fit * widest * grid.dim * 8 * _TABLES)
@@ -438,12 +447,13 @@ def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, inde
     drops = DROP * tol if method in ("sr", "r") and bits is None else 0.0
 
     def direct(rows, into=None):
-        targets, probs, own = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[rows], rows, bits)
-        check_move_laws(probs, tol + noise.table_error + probs.shape[2] * drops, 0, what, states=rows)
-        return build_rows(targets, probs, grid, tol, own, index_dtype, into)
+        targets, probs, row_of, own = grid_move_tables(problem, noise, grid, alpha, method, tol, grads[rows], rows,
+                                                       bits)  # fmt: skip
+        check_move_tables(probs, row_of, tol + noise.table_error + probs.shape[1] * drops, what, rows)
+        return build_rows(targets, probs, grid, tol, own, index_dtype, into, row_of)
 
     if grid.dim == 1 and drops and not noise.is_discrete:
-        lo, hi, own = _windows(grid, grid.points[a:b], grads[a:b], alpha, _reach(noise, grads, alpha, tol))
+        lo, hi, own = _windows(grid, slice(a, b), grads[a:b], alpha, _reach(noise, grads, alpha, tol))
         allowed = tol + noise.table_error + int(np.max(hi - lo) + 1) * drops
 
         def check(sums, rows):

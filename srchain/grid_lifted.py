@@ -48,7 +48,7 @@ from numba import njit
 from scipy.special import comb
 
 from srchain.assemble import build_rows
-from srchain.grid_chains import _pad, _reach, _windows, grid_move_laws
+from srchain.grid_chains import _pad, _reach, _windows, grid_move_tables
 from srchain.grid_interp import _binning, _chebyshev, _references, _value, _weights_at
 from srchain.grid_r import far_cells as r_far
 from srchain.grid_r import r_axis_law
@@ -56,7 +56,7 @@ from srchain.grid_sr import DROP, sr_axis_law
 from srchain.grid_sr import far_cells as sr_far
 from srchain.grids import axis_values
 from srchain.gth.dense import dense_gth_rates
-from srchain.operator_checks import check_move_laws, check_sums
+from srchain.operator_checks import check_move_tables, check_sums
 
 __all__ = ["lifted_law", "lifted_bytes", "LIFTED", "MARGIN", "BERNSTEIN_RESIDUAL", "HUB_PREDECESSORS"]
 
@@ -90,7 +90,7 @@ def _setup(problem, noise, grid, alpha, method, tol, grads):
     found = _binning(noise, x, np.ascontiguousarray(grads[:, 0]), alpha, vp, tol)
     if found is None:
         return None
-    lo, hi, own = _windows(grid, grid.points, grads, alpha, _reach(noise, grads, alpha, tol))
+    lo, hi, own = _windows(grid, slice(None), grads, alpha, _reach(noise, grads, alpha, tol))
     return found, lo[:, 0], hi[:, 0], own[:, 0], vp
 
 
@@ -177,9 +177,10 @@ def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_byte
         sel = direct[(direct >= a) & (direct < b)]
         if sel.size == 0:
             continue
-        targets, probs, own_d = grid_move_laws(problem, noise, grid, alpha, method, tol, grads[sel], sel, None)
-        check_move_laws(probs, tol + noise.table_error + probs.shape[2] * DROP * tol, 0, what, states=sel)
-        ln, ci, va, dr = build_rows(targets, probs, grid, tol, own_d, np.int64)
+        tables = grid_move_tables(problem, noise, grid, alpha, method, tol, grads[sel], sel, None)
+        targets, probs, row_of, own_d = tables
+        check_move_tables(probs, row_of, tol + noise.table_error + probs.shape[1] * DROP * tol, what, sel)
+        ln, ci, va, dr = build_rows(targets, probs, grid, tol, own_d, np.int64, row_of=row_of)
         W[ci, np.repeat(dpos[sel], ln)] = va
         nnz += int(va.size)
         loops += int(np.count_nonzero(W[sel, dpos[sel]] > 0))

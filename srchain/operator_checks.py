@@ -20,7 +20,7 @@ from numba import njit, prange
 from srchain._threads import threads_for
 from srchain.errors import SrchainError
 
-__all__ = ["ROUNDING", "check_move_laws", "check_sums", "check_dropped", "check_stochastic"]
+__all__ = ["ROUNDING", "check_move_laws", "check_move_tables", "check_sums", "check_dropped", "check_stochastic"]
 
 #: Float64 rounding allowed in a move law's or a row's sum (see the module docstring).
 ROUNDING = 1e-9
@@ -38,6 +38,16 @@ def check_move_laws(probs: np.ndarray, tol: float, rows_start: int, what: str, s
         sums = probs.sum(axis=-1)
     state = (lambda i: rows_start + i) if states is None else (lambda i: int(states[i]))
     check_sums(sums, tol, what, lambda i, k: f"the move law of state {state(i)} along axis {k}")
+
+
+def check_move_tables(probs: np.ndarray, row_of: np.ndarray, tol: float, what: str, states) -> None:
+    """:func:`check_move_laws` of tables ``probs`` ``(m, W)`` that state ``states[i]`` reads along axis ``k`` at
+    ``row_of[i, k]`` (:func:`srchain.grid_chains.grid_move_tables`): each table row summed once, each refusal naming
+    a state that reads it."""
+    sums = np.empty((probs.shape[0], 1), dtype=np.float64)
+    with threads_for(probs.size):
+        _law_sums(np.ascontiguousarray(probs).reshape(probs.shape[0], 1, -1), sums)
+    check_sums(sums[row_of, 0], tol, what, lambda i, k: f"the move law of state {int(states[i])} along axis {k}")
 
 
 @njit(cache=True, nogil=True, parallel=True)

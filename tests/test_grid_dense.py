@@ -216,7 +216,7 @@ def test_a_refused_k_bit_law_is_refused_before_any_sample_row(monkeypatch):
     def no_rows(*args, **kwargs):
         raise AssertionError("sample rows built for a refused law")
 
-    monkeypatch.setattr(gc, "grid_move_laws", no_rows)
+    monkeypatch.setattr(gc, "grid_move_tables", no_rows)
     wide = get_problem("toy", domain=(-4.0, 10.0))
     with pytest.raises(SrchainError, match="CDF evaluations"):
         law_route(wide, NOISE, Grid.of("bf16", (-4.0, 10.0)), 0.01, "sr", sr_bits=4)
