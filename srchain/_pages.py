@@ -27,10 +27,11 @@ __all__ = ["zeros", "MAPPED_MIN"]
 MAPPED_MIN = 1 << 28
 
 
-def zeros(size: int, dtype=np.float64, least: int = MAPPED_MIN) -> np.ndarray:
-    """A zeroed array of ``size`` entries: from ``least`` bytes on (:data:`MAPPED_MIN`) in fresh anonymous memory (no
-    ``MADV_HUGEPAGE``), unmapped with the array."""
+def zeros(size: int, dtype=np.float64, least: int | None = None) -> np.ndarray:
+    """A zeroed array of ``size`` entries: from ``least`` bytes on (default :data:`MAPPED_MIN`) in fresh anonymous
+    memory (no ``MADV_HUGEPAGE``), unmapped with the array."""
     dtype = np.dtype(dtype)
+    least = MAPPED_MIN if least is None else least
     if size == 0 or dtype.itemsize * size < least:  # (mmap maps no empty region)
         return np.zeros(size, dtype=dtype)
     return np.frombuffer(mmap.mmap(-1, dtype.itemsize * size), dtype=dtype)

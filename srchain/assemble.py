@@ -14,7 +14,7 @@ from numba import njit, prange
 from srchain._pages import zeros
 from srchain._threads import threads_for
 
-__all__ = ["build_rows", "count_rows", "RowsBuffer"]
+__all__ = ["build_rows", "count_rows", "per_value", "RowsBuffer"]
 
 
 def _own(targets, own):
@@ -32,6 +32,26 @@ def _tables(targets, probs, row_of):
         row_of = np.arange(n * d, dtype=np.int64).reshape(n, d)
         targets, probs = targets.reshape(n * d, W), probs.reshape(n * d, W)
     return np.ascontiguousarray(targets), np.ascontiguousarray(probs), np.ascontiguousarray(row_of, dtype=np.int64)
+
+
+def per_value(own, g, size):
+    """``(first, each)``: the first row at each of the axis' ``size`` values and each row's value's rank among them,
+    where the gradient along the axis is a function of the position along it (bit for bit); ``(None, None)`` otherwise
+    or where fewer than half the rows repeat a value. A row's move law along an axis depends on nothing else (its
+    window too), and each row's law is computed alone, so one law per value has the bits of one per row: on a
+    separable problem's d-dimensional box each axis has one law per value."""
+    n = own.shape[0]
+    at = np.full(size, n, dtype=np.int64)
+    np.minimum.at(at, own, np.arange(n, dtype=np.int64))
+    first = at[at < n]
+    if 2 * first.size > n:
+        return None, None
+    rank = np.cumsum(at < n) - 1
+    each = rank[own]
+    gb = g.view(np.int64)
+    if not np.array_equal(gb, gb[first][each]):
+        return None, None
+    return first, each
 
 
 #: Rows per parallel task of :func:`_assemble` (each task owns its scratch; rows never share an output entry).

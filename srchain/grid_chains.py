@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from srchain.assemble import RowsBuffer, build_rows, count_rows
+from srchain.assemble import RowsBuffer, build_rows, count_rows, per_value
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grid_interp import binned_axis_law, interpolated_rows
@@ -101,14 +101,14 @@ def _reach(noise: NoiseModel, grads, alpha, tol):
 def _windows(grid, rows, grads, alpha, spread):
     """Per row (the grid's ``rows``, a slice or indices; ``grads`` theirs) and axis the first and last target index
     (mean step ± spread, one cell more, own ± 1) and the row's own index. Where an axis' gradient is a function of
-    the position along it (:func:`_distinct`), its windows are found once per value."""
+    the position along it (:func:`srchain.assemble.per_value`), its windows are found once per value."""
     points, coords = grid.points[rows], np.array(grid.coords[rows], dtype=np.int64)
     lo = np.empty(points.shape, dtype=np.int64)
     hi = np.empty(points.shape, dtype=np.int64)
     for k in range(grid.dim):  # axes, vectorised over states
         v = axis_values(grid, k)
         c = coords[:, k]
-        first, each = _distinct(c, grads[:, k], v.size) if grid.dim > 1 else (None, None)
+        first, each = per_value(c, grads[:, k], v.size) if grid.dim > 1 else (None, None)
         pick = slice(None) if first is None else first
         ym = points[pick, k] - alpha * grads[pick, k]
         with np.errstate(invalid="ignore", over="ignore"):
@@ -236,8 +236,8 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
 def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=None, rows=None, sr_bits=None):
     """The move laws of :func:`grid_move_laws` as the assembly reads them (:func:`srchain.assemble.build_rows`):
     ``(targets, probs, row_of, own)``, tables ``(m, W)`` and each row's table row per axis ``(n, d)``. Along an
-    axis whose gradient is a function of the position along it (:func:`_distinct`) a table row is one value's law,
-    shared by every row at that value (a separable problem's d-dimensional box: one per value), else one row's."""
+    axis whose gradient is a function of the position along it (:func:`srchain.assemble.per_value`) a table row is
+    one value's law, shared by every row at that value (a separable problem's box: one per value), else one row's."""
     alpha = check_alpha(alpha)
     method = _rule(method)
     bits = check_sr_bits(sr_bits)
@@ -254,7 +254,7 @@ def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=
     base = 0
     for k in range(d):
         v = axis_values(grid, k)
-        first, each = _distinct(own[:, k], grads[:, k], v.size) if d > 1 else (None, None)
+        first, each = per_value(own[:, k], grads[:, k], v.size) if d > 1 else (None, None)
         pick = slice(None) if first is None else first
         t = lo[pick, k, None] + offs
         valid = t <= hi[pick, k, None]
@@ -270,26 +270,6 @@ def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=
     if d == 1:
         return targets[0], probs[0], row_of, own
     return np.concatenate(targets), np.concatenate(probs), row_of, own
-
-
-def _distinct(own, g, size):
-    """``(first, each)``: the first row at each of the axis' ``size`` values and each row's value's rank among them,
-    where the gradient along the axis is a function of the position along it (bit for bit); ``(None, None)`` otherwise
-    or where fewer than half the rows repeat a value. A row's move law along an axis depends on nothing else (its
-    window too), and each row's law is computed alone, so one law per value has the bits of one per row: on a
-    separable problem's d-dimensional box each axis has one law per value."""
-    n = own.shape[0]
-    at = np.full(size, n, dtype=np.int64)
-    np.minimum.at(at, own, np.arange(n, dtype=np.int64))
-    first = at[at < n]
-    if 2 * first.size > n:
-        return None, None
-    rank = np.cumsum(at < n) - 1
-    each = rank[own]
-    gb = g.view(np.int64)
-    if not np.array_equal(gb, gb[first][each]):
-        return None, None
-    return first, each
 
 
 #: A chunk's rows have windows within this factor of each other (tables are as wide as the chunk's widest row),

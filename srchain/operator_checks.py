@@ -19,8 +19,17 @@ from numba import njit, prange
 
 from srchain._threads import threads_for
 from srchain.errors import SrchainError
+from srchain.move_kernels import _any_near_underflow
 
-__all__ = ["ROUNDING", "check_move_laws", "check_move_tables", "check_sums", "check_dropped", "check_stochastic"]
+__all__ = [
+    "ROUNDING",
+    "check_move_laws",
+    "check_move_tables",
+    "check_rates_representable",
+    "check_sums",
+    "check_dropped",
+    "check_stochastic",
+]
 
 #: Float64 rounding allowed in a move law's or a row's sum (see the module docstring).
 ROUNDING = 1e-9
@@ -124,3 +133,38 @@ def check_rows(indptr: np.ndarray, data: np.ndarray, what: str) -> None:
     if np.any(off):
         i = int(np.flatnonzero(off)[0])
         raise SrchainError(f"{what}: row {i} sums to {float(s[i]):.17g}, not 1; float64 cannot represent this chain")
+
+
+#: Smallest positive normal float64: below it a probability has lost relative accuracy (or is 0).
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def check_rates_representable(noise, lattice, grads: np.ndarray, alpha: float, targets, probs, J: int) -> None:
+    """Refuse an α so small that a nearest-neighbour move, α·Ũ(x, x ± Δe_k) to first order, underflows float64.
+
+    Such a chain would lose moves that Ũ has (and look reducible, or be silently wrong); the message says that
+    it is underflow, and the smallest α the lattice can represent. Only the rows whose neighbour moves came out
+    below the smallest normal float64 are examined (usually none); a rate that is itself below it is the noise's
+    own underflow, not α's, and is left to the reducibility check.
+    """
+    if J < 1:
+        return
+    with threads_for(probs.size):
+        if not _any_near_underflow(targets, probs, J, _TINY):  # threaded scan; the usual answer
+            return
+    near = probs[:, :, [J - 1, J + 1]]
+    low = (targets[:, :, [J - 1, J + 1]] >= 0) & (near < _TINY)
+    i, k, side = np.nonzero(low)
+    g = grads[i, k]
+    rates = np.where(side == 1, noise.lower_partial(-g), noise.upper_partial(-g)) / lattice.delta
+    rates = rates[rates >= _TINY]
+    if rates.size == 0:
+        return
+    r = float(rates.min())
+    if alpha * r < _TINY:
+        raise SrchainError(
+            f"alpha = {alpha:.3g} is so small that the smallest move probability, alpha times "
+            f"Ũ's rate {r:.3g}, underflows float64 (below {_TINY:.3g}); the smallest alpha this "
+            f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
+            f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that"
+        )

@@ -46,14 +46,20 @@ from srchain._threads import threads_for
 from srchain.assemble import RowsBuffer as _RowsBuffer
 from srchain.assemble import build_rows as _build_rows
 from srchain.assemble import count_rows as _count_rows
+from srchain.assemble import per_value
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grid_chains import grid_estimate, grid_transition_matrix, grid_u_tilde
 from srchain.grids import is_uniform
 from srchain.lattice import Lattice
-from srchain.move_kernels import _any_near_underflow, _offsets_kernel, _place, _sr_place, _sr_place_gaussian
+from srchain.move_kernels import _offsets_kernel, _place, _sr_place, _sr_place_gaussian
 from srchain.noise import GaussianNoise, NoiseModel
-from srchain.operator_checks import check_dropped, check_move_laws, check_stochastic
+from srchain.operator_checks import (
+    check_dropped,
+    check_move_tables,
+    check_rates_representable,
+    check_stochastic,
+)
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
 from srchain.rules import parse_rule
@@ -234,19 +240,58 @@ def move_laws(
     rows = slice(0, lattice.size) if rows is None else rows
     if grads is None:
         grads = np.asarray(problem.gradient(lattice.points[rows]), dtype=np.float64).reshape(-1, lattice.dim)
-    delta = lattice.delta
-    tau = alpha / delta
     J = _window(problem, noise, lattice, grads, alpha, tol) if window is None else window
-    offs = np.arange(-J, J + 1, dtype=np.int64)
     c = np.ascontiguousarray(lattice.coords[rows], dtype=np.int64)  # (n, d)
-    grads = np.ascontiguousarray(grads, dtype=np.float64)
+    nk = np.asarray(lattice.shape, dtype=np.int64)
+    return (*_laws(noise, method, np.ascontiguousarray(grads, dtype=np.float64), c, nk, alpha, lattice.delta, J), J)
+
+
+def move_tables(problem, noise, lattice, alpha, method="sr", tol=DEFAULT_TOL, grads=None, rows=None, window=None):
+    """:func:`move_laws` as the assembly reads them (:func:`srchain.assemble.build_rows`): ``(targets, probs,
+    row_of, J)``, tables ``(m, W)`` and each row's table row per axis ``(n, d)``. Where every axis' gradient is a
+    function of the position along it (:func:`srchain.assemble.per_value`: a separable problem), a table row is one
+    value's law along its axis, shared by every row at that value; else the tables are :func:`move_laws`' own. SR's
+    nearest moves are checked representable in float64 (:func:`srchain.operator_checks.check_rates_representable`)."""
+    alpha = check_alpha(alpha)
+    method = _lattice_rule(method)
+    rows = slice(0, lattice.size) if rows is None else rows
+    if grads is None:
+        grads = np.asarray(problem.gradient(lattice.points[rows]), dtype=np.float64).reshape(-1, lattice.dim)
+    c = lattice.coords[rows]
+    n, d = c.shape
+    shared = [per_value(c[:, k], grads[:, k], lattice.shape[k]) for k in range(d)] if d > 1 else [(None, None)]
+    if any(first is None for first, _ in shared):
+        targets, probs, J = move_laws(problem, noise, lattice, alpha, method, tol, grads, rows, window)
+        if method == "sr":
+            check_rates_representable(noise, lattice, grads, alpha, targets, probs, J)
+        return targets.reshape(n * d, -1), probs.reshape(n * d, -1), np.arange(n * d).reshape(n, d), J
+    J = _window(problem, noise, lattice, grads, alpha, tol) if window is None else window
+    row_of = np.empty((n, d), dtype=np.int64)
+    targets, probs, base = [], [], 0
+    for k, (first, each) in enumerate(shared):  # axes: each value's law computed alone, as in move_laws
+        gk = np.ascontiguousarray(grads[first, k : k + 1], dtype=np.float64)
+        ck = np.ascontiguousarray(c[first, k : k + 1], dtype=np.int64)
+        t, p = _laws(noise, method, gk, ck, np.array([lattice.shape[k]], dtype=np.int64), alpha, lattice.delta, J)
+        if method == "sr":
+            check_rates_representable(noise, lattice, gk, alpha, t, p, J)
+        targets.append(t[:, 0])
+        probs.append(p[:, 0])
+        row_of[:, k] = base + each
+        base += first.size
+    return np.concatenate(targets), np.concatenate(probs), row_of, J
+
+
+def _laws(noise, method, grads, c, nk, alpha, delta, J):
+    """``(targets, probs)`` of :func:`move_laws` for the positions ``c`` (n, d) with gradients ``grads`` on axes of
+    ``nk`` values; each entry is computed alone, whatever else is in the arrays."""
+    tau = alpha / delta
+    offs = np.arange(-J, J + 1, dtype=np.int64)
     # a_c = (m − c)/τ = −g − c·Δ/α, formed without m (which underflows, or loses −g's digits, for tiny α); Δ/α may
     # overflow to inf, where the noise's tail terms are exactly 0.
     with np.errstate(over="ignore"):
         inv_tau = 1.0 / tau if tau > 0 else math.inf
     targets = np.empty((c.shape[0], c.shape[1], 2 * J + 1), dtype=np.int64)
     probs = np.empty(targets.shape, dtype=np.float64)
-    nk = np.asarray(lattice.shape, dtype=np.int64)
     if method == "sr" and not noise.is_discrete and not is_wide(noise, inv_tau):
         # With E(a) = E[(a − ξ̄)⁺] − a⁺ (small in both tails, noise.excess) and a_c = (m − c)/τ:
         #   Pr(move j) = hat(m − j) + τ[E(a_{j−1}) − 2E(a_j) + E(a_{j+1})]
@@ -257,12 +302,12 @@ def move_laws(
         with threads_for(targets.size):
             if type(noise) is GaussianNoise:  # the excesses computed where they are used, in the same kernel
                 _sr_place_gaussian(grads, c, nk, J, alpha, delta, tau, inv_tau, noise.s, targets, probs)
-                return targets, probs, J
+                return targets, probs
             ex = np.empty((c.shape[0], c.shape[1], 2 * J + 3), dtype=np.float64)
             _offsets_kernel(grads, J, inv_tau, ex)  # a_c for c = −J − 1 … J + 1
             ex = noise.excess(ex)
             _sr_place(grads, c, nk, J, alpha, delta, tau, ex, targets, probs)
-            return targets, probs, J
+            return targets, probs
     g = (-grads)[:, :, None]
     if method == "sr":
         # Discrete noise is summed exactly, and wide noise (α·std/Δ ≥ 64, where the differences above, of numbers
@@ -287,7 +332,7 @@ def move_laws(
     exact, ge, le = (np.ascontiguousarray(np.broadcast_to(x, targets.shape), dtype=np.float64) for x in (exact, ge, le))
     with threads_for(targets.size):
         _place(c, nk, J, exact, ge, le, targets, probs)
-    return targets, probs, J
+    return targets, probs
 
 
 def _lattice_rule(method) -> str:
@@ -404,13 +449,11 @@ def transition_matrix(
     into = _RowsBuffer(n, col_dtype)
     for start in range(0, n, chunk):  # a loop over chunks of rows, each vectorised / compiled
         rows = slice(start, min(n, start + chunk))
-        targets, probs, _ = move_laws(
-            problem, noise, lattice, alpha, method, tol, grads=grads[rows], rows=rows, window=J
-        )
-        check_move_laws(probs, tol + noise.table_error, start, f"T_alpha at alpha = {alpha:g}")
-        if method == "sr":
-            _check_rates_representable(noise, lattice, grads[rows], alpha, targets, probs, J)
-        ln, _, _, dr = _build_rows(targets, probs, lattice, tol, index_dtype=col_dtype, into=into)
+        targets, probs, row_of, _ = move_tables(problem, noise, lattice, alpha, method, tol, grads[rows], rows, J)
+        what = f"T_alpha at alpha = {alpha:g}"
+        check_move_tables(probs, row_of, tol + noise.table_error, what, np.arange(rows.start, rows.stop))
+        own = lattice.coords[rows]
+        ln, _, _, dr = _build_rows(targets, probs, lattice, tol, own, col_dtype, into, row_of)
         del targets, probs
         lengths.append(ln)
         dropped = max(dropped, dr)
@@ -425,43 +468,6 @@ def transition_matrix(
     with threads_for(P.nnz):
         check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J, lattice=lattice)
-
-
-#: Smallest positive normal float64: below it a probability has lost relative accuracy (or is 0).
-_TINY = float(np.finfo(np.float64).tiny)
-
-
-def _check_rates_representable(
-    noise: NoiseModel, lattice: Lattice, grads: np.ndarray, alpha: float, targets, probs, J: int
-) -> None:
-    """Refuse an α so small that a nearest-neighbour move, α·Ũ(x, x ± Δe_k) to first order, underflows float64.
-
-    Such a chain would lose moves that Ũ has (and look reducible, or be silently wrong); the message says that
-    it is underflow, and the smallest α the lattice can represent. Only the rows whose neighbour moves came out
-    below the smallest normal float64 are examined (usually none); a rate that is itself below it is the noise's
-    own underflow, not α's, and is left to the reducibility check.
-    """
-    if J < 1:
-        return
-    with threads_for(probs.size):
-        if not _any_near_underflow(targets, probs, J, _TINY):  # threaded scan; the usual answer
-            return
-    near = probs[:, :, [J - 1, J + 1]]
-    low = (targets[:, :, [J - 1, J + 1]] >= 0) & (near < _TINY)
-    i, k, side = np.nonzero(low)
-    g = grads[i, k]
-    rates = np.where(side == 1, noise.lower_partial(-g), noise.upper_partial(-g)) / lattice.delta
-    rates = rates[rates >= _TINY]
-    if rates.size == 0:
-        return
-    r = float(rates.min())
-    if alpha * r < _TINY:
-        raise SrchainError(
-            f"alpha = {alpha:.3g} is so small that the smallest move probability, alpha times "
-            f"Ũ's rate {r:.3g}, underflows float64 (below {_TINY:.3g}); the smallest alpha this "
-            f"lattice represents is about {_TINY / r:.2g}. For alpha this small pi_alpha equals the "
-            f"limit law of Theorem 5 (Eq. 9) to O(alpha): use that"
-        )
 
 
 @accepts_spec

@@ -90,3 +90,26 @@ def test_talpha_on_a_format_grid_is_its_chunks_joined(dim, domain, alpha, tol, m
     assert np.array_equal(P.indptr, np.r_[0, np.cumsum(np.concatenate([q[0] for q in pieces]))])
     assert np.array_equal(P.indices, np.concatenate([q[1] for q in pieces]))
     assert P.data.tobytes() == np.concatenate([q[2] for q in pieces]).tobytes()
+
+
+@pytest.mark.parametrize(
+    "noise,method",
+    [
+        (NOISE, "sr"),
+        (NOISE, "r"),
+        (make_noise("laplace", 1.0), "sr"),
+        (make_noise("minibatch", 2.0, batch=3, samples=8), "sr"),
+    ],
+    ids=["gaussian-sr", "gaussian-r", "laplace-sr", "minibatch-sr"],
+)
+def test_a_separable_lattice_reads_one_law_per_value(noise, method, monkeypatch):
+    """On a separable problem's 2-D lattice each axis' move law is one table row per value (41 + 41 rows for 41²
+    states), and T_α is bit for bit the one built from a table row per state and axis."""
+    p = get_problem("separable", dim=2)
+    lat = Lattice.from_domain(0.35, p.domain, 2)
+    targets, probs, row_of, _ = ops.move_tables(p, noise, lat, 0.05, method)
+    assert targets.shape[0] == sum(lat.shape) and row_of.shape == (lat.size, 2)
+    shared = ops.transition_matrix(p, noise, lat, 0.05, method).P
+    monkeypatch.setattr(ops, "per_value", lambda *a: (None, None))
+    assert ops.move_tables(p, noise, lat, 0.05, method)[0].shape[0] == 2 * lat.size
+    _same(shared, ops.transition_matrix(p, noise, lat, 0.05, method).P)

@@ -259,7 +259,7 @@ def _tilted(dim_coupling):
 @pytest.mark.parametrize("method,bits", [("sr", None), ("r", None), ("sr", 3)])
 def test_one_law_per_axis_value_has_the_bits_of_one_per_row(monkeypatch, coupling, method, bits):
     """On a 2-D box each axis' move law is computed once per value where the gradient along it depends on that
-    coordinate alone (``_distinct``), and per row otherwise: T_α is bitwise that of the per-row computation either
+    coordinate alone (``per_value``), and per row otherwise: T_α is bitwise that of the per-row computation either
     way. The coupled case (a 1e-3 tilt) must not be shared: a law computed from another row's gradient would differ."""
     import srchain.grid_chains as gc
 
@@ -267,13 +267,13 @@ def test_one_law_per_axis_value_has_the_bits_of_one_per_row(monkeypatch, couplin
     grid = Grid.of("fp8-e4m3", [(0.5, 4.0), (1.0, 3.0)])
     grads = np.asarray(problem.gradient(grid.points)).reshape(-1, 2)
     own = np.stack([np.searchsorted(grid.axis(k), grid.points[:, k]) for k in range(2)], axis=1)
-    first, each = gc._distinct(own[:, 0], grads[:, 0], grid.shape[0])
+    first, each = gc.per_value(own[:, 0], grads[:, 0], grid.shape[0])
     assert (first is None) == (coupling != 0)
     if first is not None:  # one row per value of axis 0, and every row mapped to its own value's
         assert first.size == grid.shape[0] and np.array_equal(grid.points[first[each], 0], grid.points[:, 0])
     noise = make_noise("gaussian", 2.0)
     shared = grid_transition_matrix(problem, noise, grid, 0.05, method, sr_bits=bits).P
-    monkeypatch.setattr(gc, "_distinct", lambda *a: (None, None))
+    monkeypatch.setattr(gc, "per_value", lambda *a: (None, None))
     per_row = grid_transition_matrix(problem, noise, grid, 0.05, method, sr_bits=bits).P
     for a, b in ((shared.indptr, per_row.indptr), (shared.indices, per_row.indices), (shared.data, per_row.data)):
         assert np.array_equal(a, b)

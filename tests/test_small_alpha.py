@@ -122,19 +122,23 @@ def test_coupled_chain_tends_to_its_limit_linearly():
         assert tv(stationary(transition_matrix(prob, NOISE, lat, a).P).pi, lim) <= 1e-12
 
 
-@pytest.mark.parametrize("problem, alpha", [("toy", 1e-320), ("toy", 5e-324), ("coupled", 1e-300)])
+@pytest.mark.parametrize(
+    "problem, alpha", [("toy", 1e-320), ("toy", 5e-324), ("coupled", 1e-300), ("separable", 1e-310)]
+)
 def test_underflowing_rates_are_reported_as_underflow(problem, alpha, capsys):
+    """(``separable`` in 2-D: its move laws are one per value along each axis, srchain.operators.move_tables.)"""
     args = ["stationary", "--problem", problem, "--alpha", repr(alpha), "--quiet"]
-    if problem == "coupled":
+    two = problem != "toy"
+    if two:
         args += ["--dim", "2"]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "underflows float64" in err and "reducible" not in err
     with pytest.raises(SrchainError, match="underflows"):
         transition_matrix(
-            get_problem(problem, **({"dim": 2} if problem == "coupled" else {})),
+            get_problem(problem, **({"dim": 2} if two else {})),
             NOISE,
-            LAT if problem == "toy" else Lattice.from_domain(0.5, get_problem("coupled", dim=2).domain, dim=2),
+            Lattice.from_domain(0.5, get_problem(problem, dim=2).domain, dim=2) if two else LAT,
             alpha,
         )
 
