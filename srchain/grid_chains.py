@@ -100,25 +100,29 @@ def _reach(noise: NoiseModel, grads, alpha, tol):
 
 def _windows(grid, rows, grads, alpha, spread):
     """Per row (the grid's ``rows``, a slice or indices; ``grads`` theirs) and axis the first and last target index
-    (mean step ± spread, one cell more, own ± 1) and the row's own index. Where an axis' gradient is a function of
-    the position along it (:func:`srchain.assemble.per_value`), its windows are found once per value."""
+    (:func:`_axis_windows`) and the row's own index. Where an axis' gradient is a function of the position along it
+    (:func:`srchain.assemble.per_value`), its windows are found once per value."""
     points, coords = grid.points[rows], np.array(grid.coords[rows], dtype=np.int64)
     lo = np.empty(points.shape, dtype=np.int64)
     hi = np.empty(points.shape, dtype=np.int64)
     for k in range(grid.dim):  # axes, vectorised over states
-        v = axis_values(grid, k)
         c = coords[:, k]
-        first, each = per_value(c, grads[:, k], v.size) if grid.dim > 1 else (None, None)
+        first, each = per_value(c, grads[:, k], grid.shape[k]) if grid.dim > 1 else (None, None)
         pick = slice(None) if first is None else first
-        ym = points[pick, k] - alpha * grads[pick, k]
-        with np.errstate(invalid="ignore", over="ignore"):
-            a = np.searchsorted(v, ym - spread, side="right") - 2
-            b = np.searchsorted(v, ym + spread, side="left") + 1
-        if first is not None:
-            a, b = a[each], b[each]
-        lo[:, k] = np.clip(np.minimum(a, c - 1), 0, v.size - 1)
-        hi[:, k] = np.clip(np.maximum(b, c + 1), 0, v.size - 1)
+        a, b = _axis_windows(grid, k, c[pick], points[pick, k], grads[pick, k], alpha, spread)
+        lo[:, k], hi[:, k] = (a, b) if first is None else (a[each], b[each])
     return lo, hi, coords
+
+
+def _axis_windows(grid, k, c, x, g, alpha, spread):
+    """``(lo, hi)``: the first and last target index along axis ``k`` of rows at indices ``c``, positions ``x``,
+    gradients ``g`` there (mean step ± spread, one cell more, own ± 1)."""
+    v = axis_values(grid, k)
+    ym = x - alpha * g
+    with np.errstate(invalid="ignore", over="ignore"):
+        a = np.searchsorted(v, ym - spread, side="right") - 2
+        b = np.searchsorted(v, ym + spread, side="left") + 1
+    return np.clip(np.minimum(a, c - 1), 0, v.size - 1), np.clip(np.maximum(b, c + 1), 0, v.size - 1)
 
 
 def _pad(v):
@@ -245,25 +249,29 @@ def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=
     pts = grid.points[rows]
     if grads is None:
         grads = np.asarray(problem.gradient(pts), dtype=np.float64).reshape(-1, grid.dim)
-    lo, hi, own = _windows(grid, rows, grads, alpha, _reach(noise, grads, alpha, tol))
+    spread = _reach(noise, grads, alpha, tol)
+    own = np.array(grid.coords[rows], dtype=np.int64)
     n, d = own.shape
-    W = int(np.max(hi - lo)) + 1 if n else 1
+    axes = []  # per axis: the rows whose laws are computed, each row's among them, their windows
+    for k in range(d):
+        first, each = per_value(own[:, k], grads[:, k], grid.shape[k]) if d > 1 else (None, None)
+        pick = slice(None) if first is None else first
+        axes.append((pick, each, *_axis_windows(grid, k, own[pick, k], pts[pick, k], grads[pick, k], alpha, spread)))
+    W = max(int(np.max(hi - lo)) + 1 for _, _, lo, hi in axes) if n else 1
     offs = np.arange(W, dtype=np.int64)
     row_of = np.empty((n, d), dtype=np.int64)
     targets, probs = [], []
     base = 0
-    for k in range(d):
+    for k, (pick, each, lo, hi) in enumerate(axes):
         v = axis_values(grid, k)
-        first, each = per_value(own[:, k], grads[:, k], v.size) if d > 1 else (None, None)
-        pick = slice(None) if first is None else first
-        t = lo[pick, k, None] + offs
-        valid = t <= hi[pick, k, None]
+        t = lo[:, None] + offs
+        valid = t <= hi[:, None]
         law = _axis_law(
             noise, v, axis_parity(grid, k), pts[pick, k], grads[pick, k], alpha, t, valid, method, bits,
             np.ascontiguousarray(own[pick, k]), tol,
         )  # fmt: skip
         np.copyto(t, -1, where=~valid)
-        row_of[:, k] = base + (np.arange(n) if first is None else each)
+        row_of[:, k] = base + (np.arange(n) if each is None else each)
         base += t.shape[0]
         targets.append(t)
         probs.append(law)
@@ -282,10 +290,16 @@ _WIDTH_SLACK = 16
 
 def _chunks(grid, grads, alpha, spread):
     """Row ranges whose move tables fit :data:`CHUNK_BYTES` and whose windows are of similar width (on a format's
-    grid the window grows where the values are dense; consecutive rows change it gradually)."""
+    grid the window grows where the values are dense; consecutive rows change it gradually). Where every axis' law
+    is one per value (:func:`srchain.assemble.per_value`), the tables are as many as the values and only the rows'
+    own arrays (windows, table rows) grow with a chunk: chunks of :data:`CHUNK_BYTES` of those."""
     lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
     width = (hi - lo).max(axis=1) + 1
-    ends = _chunk_ends(width, grid.dim * 8 * _TABLES, CHUNK_BYTES, _WIDTH_SPREAD, _WIDTH_SLACK)
+    c = grid.coords
+    if grid.dim > 1 and all(per_value(c[:, k], grads[:, k], grid.shape[k])[0] is not None for k in range(grid.dim)):
+        ends = np.r_[np.arange(0, grid.size, CHUNK_BYTES // (grid.dim * 8 * _TABLES))[1:], grid.size]
+    else:
+        ends = _chunk_ends(width, grid.dim * 8 * _TABLES, CHUNK_BYTES, _WIDTH_SPREAD, _WIDTH_SLACK)
     starts = np.concatenate([[0], ends[:-1]])
     return list(zip(starts.tolist(), ends.tolist(), strict=True)), width, None
 

@@ -69,7 +69,7 @@ def test_talpha_on_a_lattice_is_the_same_in_many_chunks(chunk_bytes, monkeypatch
     _same(ops.transition_matrix(p, NOISE, lat, 0.05).P, whole.P)
 
 
-# a 2-D bf16 box (hundreds of chunks: the windows' widths change along the rows), and bf16 down to its smallest
+# a 2-D bf16 box (a hundred chunks of rows), and bf16 down to its smallest
 # subnormal at tol = 1e-6, whose 1,216 rows near 0 are interpolated within binades (tests/test_grid_interp.py)
 FORMAT_CASES = [(2, (0.03125, 0.25), 2e-4, 1e-14), (1, (-(2.0**-116), 2.0**-116), 2.0**-121, 1e-6)]
 
@@ -78,8 +78,7 @@ FORMAT_CASES = [(2, (0.03125, 0.25), 2e-4, 1e-14), (1, (-(2.0**-116), 2.0**-116)
 def test_talpha_on_a_format_grid_is_its_chunks_joined(dim, domain, alpha, tol, monkeypatch):
     """T_α on a format's grid is its chunks' pieces, each built on its own, joined (on 1-D, the interpolated rows
     are copied into the buffer)."""
-    if dim == 1:
-        monkeypatch.setattr(gc, "CHUNK_BYTES", 2**18)
+    monkeypatch.setattr(gc, "CHUNK_BYTES", 2**18)  # (the 2-D box's laws are one per value: chunks of 1,365 rows)
     p = get_problem("separable", dim=2, domain=domain) if dim == 2 else get_problem("toy", domain=domain)
     grid = Grid.of("bf16", domain, dim=dim)
     alpha, method, bits, grads, chunks, _ = gc.prepare_rows(p, NOISE, grid, alpha, "sr", tol, None)
