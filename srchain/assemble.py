@@ -234,8 +234,9 @@ def build_rows(
 ):
     """CSR pieces (row lengths, columns of ``index_dtype``, values, dropped mass) of the rows whose move laws are
     given: per-row tables ``(n, d, W)``, or tables ``(m, W)`` that row ``i`` reads along axis ``k`` at ``row_of[i,
-    k]`` (one per value of an axis where its law depends on nothing else: :func:`srchain.grid_chains.grid_move_tables`);
-    ``into``: the columns and values are written into that buffer (and are views of it)."""
+    k]`` (one per value of an axis where its law depends on nothing else: :func:`srchain.grid_chains.grid_move_tables`;
+    then each row's own indices ``own`` are required); ``into``: the columns and values are written into that buffer
+    (and are views of it)."""
     own = _own(targets, own)
     targets, probs, row_of = _tables(targets, probs, row_of)
     n = row_of.shape[0]
