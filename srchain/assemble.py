@@ -196,13 +196,13 @@ class RowsBuffer:
     stays: no concatenation of the chunks' pieces at the end (on a 10^6-state 2-D bf16 box, 14 million entries in 8
     chunks, that copy was 0.25 s of a 0.8 s build, and it held both copies at once).
 
-    The buffer is sized after the first chunk, for all ``n`` rows at that chunk's entries per row (and 10% more, at
-    most ``most``); a chunk that does not fit makes it larger, to the entries per row so far, copying what is
-    written once. Its unused end is never written, so its pages take no memory (:meth:`arrays` returns views).
+    The buffer is sized after the first chunk, for all ``n`` rows at that chunk's entries per row (and 10% more); a
+    chunk that does not fit makes it larger, to the entries per row so far, copying what is written once. Its
+    unused end is never written, so its pages take no memory (:meth:`arrays` returns views).
     """
 
-    def __init__(self, n: int, index_dtype=np.int64, most: int | None = None):
-        self.n, self.most = n, most
+    def __init__(self, n: int, index_dtype=np.int64):
+        self.n = n
         self.rows = 0
         self.used = 0
         self.indices = np.empty(0, dtype=index_dtype)
@@ -214,7 +214,7 @@ class RowsBuffer:
         self.rows += rows
         if end > self.data.size:
             want = -(-end * self.n * 11 // (10 * self.rows)) if self.rows < self.n else end  # (⌈1.1·end·n/rows⌉)
-            size = max(end, want if self.most is None else min(want, self.most))
+            size = max(end, want)
             for name in ("indices", "data"):
                 old = getattr(self, name)
                 new = zeros(size, old.dtype, least=_MAPPED_ROWS)

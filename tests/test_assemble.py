@@ -48,15 +48,6 @@ def test_a_buffer_that_grows_keeps_what_was_written(mapped, monkeypatch):
     assert np.shares_memory(vals, buf.data) and buf.used == 495
 
 
-def test_a_buffer_stays_within_its_bound():
-    """Sized at the first chunk's rate, but never above ``most``, nor below what the chunk needs."""
-    buf = RowsBuffer(1000, most=300)
-    buf.claim(10, 20)
-    assert buf.data.size == 300
-    buf.claim(10, 400)
-    assert buf.data.size == 420
-
-
 @pytest.mark.parametrize("chunk_bytes", [2**16, 2**18])
 def test_talpha_on_a_lattice_is_the_same_in_many_chunks(chunk_bytes, monkeypatch):
     """T_α of a 2-D coupled chain built in one chunk, and in many (from dozens to hundreds, into one buffer)."""
