@@ -157,7 +157,11 @@ def study_format(
                     )
                     res = stationary(op, max_bytes=max_bytes)
             except SrchainError as exc:  # e.g. k-bit SR at small α (no up-moves), R on gaps too fine for float64
-                study.rows.append(_no_law(label, alpha, str(exc)))
+                row = _no_law(label, alpha, str(exc))
+                if method == "r":  # (R's stall set needs no law: the states it keeps at every noise-free step)
+                    S = stall_set(problem, grid, alpha, noise)
+                    row["stall_count"], row["stall_values"] = int(S.size), pts[S].tolist()
+                study.rows.append(row)
                 if tick is not None:
                     tick()
                 continue

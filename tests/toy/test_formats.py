@@ -54,6 +54,32 @@ def test_study_kbit_bias_is_toward_zero_and_r_stalls():
     assert 0 <= sr["tv_to_limit"] <= 1 and sr["mixing_time"] > 0
 
 
+def test_a_zarr_store_is_written_without_warnings(tmp_path, capsys):
+    """The format and method names are variable-length strings in a Zarr store (Zarr 3 warns that fixed-width
+    unicode has no stable specification), and read back as the same names."""
+    import warnings
+
+    import srchain as sc
+
+    argv = ["formats", "--formats", "fp8-e4m3", "--alpha", "0.1", "--no-bc", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code, _, err = run([*argv, "--out", str(tmp_path / "f.zarr")], capsys)
+    assert code == 0, err
+    ds = sc.open_results(str(tmp_path / "f.zarr"))
+    assert list(ds["method"].values) == ["sr", "r", "sr4"] and list(ds["format"].values) == ["fp8-e4m3"]
+
+
+def test_r_without_a_law_still_gives_its_stall_set():
+    """At α = 1e-3 R on fp8-e4m3 [1, 8] is reducible (17 closed classes): no law, but its stall set, which needs
+    none, is in the row (all 25 values: |α∇f| is below half a gap everywhere)."""
+    toy = get_problem("toy", domain=(1, 8))
+    grid = Grid.of("fp8-e4m3", (1, 8))
+    r = study_format(toy, make_noise("gaussian", 2.0), grid, [1e-3], sr_bits=None, bc=False).rows[1]
+    assert r["law"] is None and "reducible" in r["note"] and r["stall_mass"] is None
+    assert r["stall_count"] == grid.size and r["stall_values"] == grid.points.tolist()
+
+
 def test_a_chain_not_mixed_within_max_steps_gives_its_certified_lower_bound(capsys):
     """Within 2 steps SR on fp8-e4m3 [1, 8] has not mixed (t_mix is in the tens): the row gives no mixing time but
     the steps after which the exact doubling certified it unmixed (a power of 2, at most max_steps), and the table

@@ -284,21 +284,24 @@ def _write_dataset(ds, path) -> None:
     from pathlib import Path
 
     from srchain.io import atomic_path
+    from srchain.results.regions import write_zarr
 
     p = Path(path)
     if p.suffix.lower() == ".nc":
         with atomic_path(p) as tmp:
             ds.to_netcdf(tmp, engine="h5netcdf")
         return
-    tmp = tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent if str(p.parent) else ".")
+    # variable-length strings (the format and method names): Zarr 3 has no stable fixed-width unicode type, as in
+    # srchain.results.store
+    ds = ds.assign_coords({k: ds[k].astype(object) for k in ds.coords if ds[k].dtype.kind == "U"})
+    tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", dir=p.parent if str(p.parent) else "."))
     try:
-        ds.to_zarr(tmp, mode="w")
+        write_zarr(ds, tmp / "store", None)
         if p.exists():
             shutil.rmtree(p)
-        os.replace(tmp, p)
-    except BaseException:
+        os.replace(tmp / "store", p)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _figure(path, st, problem, noise) -> None:
