@@ -59,19 +59,35 @@ _ROWS_PER_TASK = 2048
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _assemble_row(i, targets, probs, row_of, own, strides, tol, counts_only, pos, indices, data, idx, end):
+def _useful(t, p, own_k, tol):
+    """Whether a 1-D entry can be part of a kept product: a target, a positive probability, and either at least
+    ``tol`` or the own value or a neighbour (a product is at most each factor, and a far factor below ``tol`` makes
+    both :func:`_assemble`'s exceptions fail)."""
+    return t >= 0 and p != 0.0 and (p >= tol or abs(t - own_k) <= 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _assemble_row(i, targets, probs, row_of, own, strides, tol, counts_only, pos, indices, data, idx, beg, end):
     """Row ``i`` of P from ``pos`` on (see :func:`_assemble`); returns the position after it and the kept mass.
-    Each axis' combinations stop after its last target (``end``: scratch; a chunk's tables are as wide as its widest
-    row, and on a format's grid most rows' windows are narrower: bf16 [1/32, 8]² at α = 5e-5, 3 to 11 cells)."""
+    Each axis' combinations run from its first to its last entry that can be kept (:func:`_useful`; ``beg``, ``end``
+    and ``idx``: scratch): a chunk's tables are as wide as its widest row, and a window's ends hold the step's tails
+    (on bf16 [1/32, 8]² at α = 1e-5, 5 cells an axis of which 3 are kept)."""
     d = row_of.shape[1]
     kept = 0.0
+    W = probs.shape[1]
     for k in range(d):
-        idx[k] = 0
         r = row_of[i, k]
-        e = probs.shape[1]
-        while e > 1 and targets[r, e - 1] < 0:
+        b = 0
+        while b < W and not _useful(targets[r, b], probs[r, b], own[i, k], tol):
+            b += 1
+        e = W
+        while e > b and not _useful(targets[r, e - 1], probs[r, e - 1], own[i, k], tol):
             e -= 1
+        if b == e:  # no entry along this axis: an empty row
+            return pos, kept
+        beg[k] = b
         end[k] = e
+        idx[k] = b
     done = False
     while not done:
         p = 1.0
@@ -107,7 +123,7 @@ def _assemble_row(i, targets, probs, row_of, own, strides, tol, counts_only, pos
             idx[k] += 1
             if idx[k] < end[k]:
                 break
-            idx[k] = 0
+            idx[k] = beg[k]
             k -= 1
         if k < 0:
             done = True
@@ -153,6 +169,7 @@ def _assemble(targets, probs, row_of, own, strides, tol, counts_only, indptr, in
     tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for b in prange(tasks):
         idx = np.empty(d, dtype=np.int64)
+        beg = np.empty(d, dtype=np.int64)
         end = np.empty(d, dtype=np.int64)
         for i in range(b * _ROWS_PER_TASK, min(n, (b + 1) * _ROWS_PER_TASK)):
             at = 0 if counts_only else indptr[i]
@@ -161,7 +178,7 @@ def _assemble(targets, probs, row_of, own, strides, tol, counts_only, indptr, in
                                              indices, data)  # fmt: skip
             else:
                 pos, kept = _assemble_row(i, targets, probs, row_of, own, strides, tol, counts_only, at, indices,
-                                          data, idx, end)  # fmt: skip
+                                          data, idx, beg, end)  # fmt: skip
             if counts_only:
                 indptr[i + 1] = pos
                 continue

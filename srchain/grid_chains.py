@@ -293,12 +293,18 @@ def _chunks(grid, grads, alpha, spread):
     grid the window grows where the values are dense; consecutive rows change it gradually). Where every axis' law
     is one per value (:func:`srchain.assemble.per_value`), the tables are as many as the values and only the rows'
     own arrays (windows, table rows) grow with a chunk: chunks of :data:`CHUNK_BYTES` of those."""
-    lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
-    width = (hi - lo).max(axis=1) + 1
-    c = grid.coords
-    if grid.dim > 1 and all(per_value(c[:, k], grads[:, k], grid.shape[k])[0] is not None for k in range(grid.dim)):
+    c, pts = grid.coords, grid.points
+    shared = [per_value(c[:, k], grads[:, k], grid.shape[k]) for k in range(grid.dim)] if grid.dim > 1 else []
+    if shared and all(first is not None for first, _ in shared):
+        width = np.zeros(grid.size, dtype=np.int64)
+        for k, (first, each) in enumerate(shared):  # (each value's window, as _windows finds it)
+            lo, hi = _axis_windows(grid, k, c[first, k], pts[first, k], grads[first, k], alpha, spread)
+            np.maximum(width, (hi - lo)[each], out=width)
+        width += 1
         ends = np.r_[np.arange(0, grid.size, CHUNK_BYTES // (grid.dim * 8 * _TABLES))[1:], grid.size]
     else:
+        lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
+        width = (hi - lo).max(axis=1) + 1
         ends = _chunk_ends(width, grid.dim * 8 * _TABLES, CHUNK_BYTES, _WIDTH_SPREAD, _WIDTH_SLACK)
     starts = np.concatenate([[0], ends[:-1]])
     return list(zip(starts.tolist(), ends.tolist(), strict=True)), width, None
