@@ -14,7 +14,7 @@ from numba import njit, prange
 from srchain._pages import zeros
 from srchain._threads import threads_for
 
-__all__ = ["build_rows", "count_rows", "per_value", "RowsBuffer"]
+__all__ = ["build_rows", "count_rows", "per_value", "stack_tables", "RowsBuffer"]
 
 
 def _own(targets, own):
@@ -52,6 +52,19 @@ def per_value(own, g, size):
     if not np.array_equal(gb, gb[first][each]):
         return None, None
     return first, each
+
+
+def stack_tables(axes, n):
+    """``(targets, probs, row_of)`` from each axis' tables ``(targets (m_k, W), probs (m_k, W), each)`` for ``n``
+    rows: ``each`` the row's table row on that axis (None: one per row), offset by the axes before it."""
+    row_of = np.empty((n, len(axes)), dtype=np.int64)
+    base = 0
+    for k, (t, _, each) in enumerate(axes):
+        row_of[:, k] = base + (np.arange(n) if each is None else each)
+        base += t.shape[0]
+    if len(axes) == 1:
+        return axes[0][0], axes[0][1], row_of
+    return np.concatenate([a[0] for a in axes]), np.concatenate([a[1] for a in axes]), row_of
 
 
 #: Rows per parallel task of :func:`_assemble` (each task owns its scratch; rows never share an output entry).

@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from srchain.assemble import RowsBuffer, build_rows, count_rows, per_value
+from srchain.assemble import RowsBuffer, build_rows, count_rows, per_value, stack_tables
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grid_interp import binned_axis_law, interpolated_rows
@@ -259,9 +259,7 @@ def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=
         axes.append((pick, each, *_axis_windows(grid, k, own[pick, k], pts[pick, k], grads[pick, k], alpha, spread)))
     W = max(int(np.max(hi - lo)) + 1 for _, _, lo, hi in axes) if n else 1
     offs = np.arange(W, dtype=np.int64)
-    row_of = np.empty((n, d), dtype=np.int64)
-    targets, probs = [], []
-    base = 0
+    tables = []
     for k, (pick, each, lo, hi) in enumerate(axes):
         v = axis_values(grid, k)
         t = lo[:, None] + offs
@@ -271,13 +269,8 @@ def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=
             np.ascontiguousarray(own[pick, k]), tol,
         )  # fmt: skip
         np.copyto(t, -1, where=~valid)
-        row_of[:, k] = base + (np.arange(n) if each is None else each)
-        base += t.shape[0]
-        targets.append(t)
-        probs.append(law)
-    if d == 1:
-        return targets[0], probs[0], row_of, own
-    return np.concatenate(targets), np.concatenate(probs), row_of, own
+        tables.append((t, law, each))
+    return (*stack_tables(tables, n), own)
 
 
 #: A chunk's rows have windows within this factor of each other (tables are as wide as the chunk's widest row),

@@ -46,7 +46,7 @@ from srchain._threads import threads_for
 from srchain.assemble import RowsBuffer as _RowsBuffer
 from srchain.assemble import build_rows as _build_rows
 from srchain.assemble import count_rows as _count_rows
-from srchain.assemble import per_value
+from srchain.assemble import per_value, stack_tables
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grid_chains import grid_estimate, grid_transition_matrix, grid_u_tilde
@@ -266,19 +266,15 @@ def move_tables(problem, noise, lattice, alpha, method="sr", tol=DEFAULT_TOL, gr
             check_rates_representable(noise, lattice, grads, alpha, targets, probs, J)
         return targets.reshape(n * d, -1), probs.reshape(n * d, -1), np.arange(n * d).reshape(n, d), J
     J = _window(problem, noise, lattice, grads, alpha, tol) if window is None else window
-    row_of = np.empty((n, d), dtype=np.int64)
-    targets, probs, base = [], [], 0
+    tables = []
     for k, (first, each) in enumerate(shared):  # axes: each value's law computed alone, as in move_laws
         gk = np.ascontiguousarray(grads[first, k : k + 1], dtype=np.float64)
         ck = np.ascontiguousarray(c[first, k : k + 1], dtype=np.int64)
         t, p = _laws(noise, method, gk, ck, np.array([lattice.shape[k]], dtype=np.int64), alpha, lattice.delta, J)
         if method == "sr":
             check_rates_representable(noise, lattice, gk, alpha, t, p, J)
-        targets.append(t[:, 0])
-        probs.append(p[:, 0])
-        row_of[:, k] = base + each
-        base += first.size
-    return np.concatenate(targets), np.concatenate(probs), row_of, J
+        tables.append((t[:, 0], p[:, 0], each))
+    return (*stack_tables(tables, n), J)
 
 
 def _laws(noise, method, grads, c, nk, alpha, delta, J):
@@ -447,10 +443,10 @@ def transition_matrix(
     col_dtype = np.int32 if n < 2**31 - 1 else np.int64  # columns are < n
     lengths, dropped = [], 0.0
     into = _RowsBuffer(n, col_dtype)
+    what = f"T_alpha at alpha = {alpha:g}"
     for start in range(0, n, chunk):  # a loop over chunks of rows, each vectorised / compiled
         rows = slice(start, min(n, start + chunk))
         targets, probs, row_of, _ = move_tables(problem, noise, lattice, alpha, method, tol, grads[rows], rows, J)
-        what = f"T_alpha at alpha = {alpha:g}"
         check_move_tables(probs, row_of, tol + noise.table_error, what, np.arange(rows.start, rows.stop))
         own = lattice.coords[rows]
         ln, _, _, dr = _build_rows(targets, probs, lattice, tol, own, col_dtype, into, row_of)
@@ -464,9 +460,9 @@ def transition_matrix(
     idx_dtype = np.int32 if n < 2**31 - 1 and nnz < 2**31 - 1 else np.int64
     P = sp.csr_matrix((data, indices.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=(n, n))
     P.has_sorted_indices = True
-    check_dropped(dropped, f"T_alpha at alpha = {alpha:g}")
+    check_dropped(dropped, what)
     with threads_for(P.nnz):
-        check_stochastic(P, f"T_alpha at alpha = {alpha:g}")
+        check_stochastic(P, what)
     return Operator(P=P, alpha=alpha, method=method, dropped_mass=dropped, window=J, lattice=lattice)
 
 
