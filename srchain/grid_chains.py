@@ -237,7 +237,7 @@ def grid_move_laws(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=No
     return targets[row_of], probs[row_of], own
 
 
-def grid_move_tables(problem, noise, grid, alpha, method="sr", tol=1e-14, grads=None, rows=None, sr_bits=None):
+def grid_move_tables(problem, noise, grid, alpha, method, tol, grads=None, rows=None, sr_bits=None):
     """The move laws of :func:`grid_move_laws` as the assembly reads them (:func:`srchain.assemble.build_rows`):
     ``(targets, probs, row_of, own)``, tables ``(m, W)`` and each row's table row per axis ``(n, d)``. Along an
     axis whose gradient is a function of the position along it (:func:`srchain.assemble.per_value`) a table row is

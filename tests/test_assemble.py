@@ -103,3 +103,21 @@ def test_a_separable_lattice_reads_one_law_per_value(noise, method, monkeypatch)
     monkeypatch.setattr(ops, "per_value", lambda *a: (None, None))
     assert ops.move_tables(p, noise, lat, 0.05, method)[0].shape[0] == 2 * lat.size
     _same(shared, ops.transition_matrix(p, noise, lat, 0.05, method).P)
+
+
+def test_a_law_with_gaps_gives_the_product_chain():
+    """Two-point minibatch noise at α = 1: each axis' move law is two separate pairs of cells with zeros between
+    them inside the window, and the 2-D separable chain is still the product of two 1-D chains: the combinations
+    walk past a zero entry to the next one along its axis, not past the rest of the row."""
+    import scipy.sparse as sp
+
+    noise = make_noise("minibatch", 2.0, batch=1, samples=2)
+    p1, p2 = get_problem("toy"), get_problem("separable", dim=2)
+    P1 = ops.transition_matrix(p1, noise, Lattice.from_domain(0.1, p1.domain), 1.0, tol=0.0).P.tocsr()
+    P1.sort_indices()
+    first, last = P1.indices[P1.indptr[:-1]], P1.indices[P1.indptr[1:] - 1]
+    assert (np.diff(P1.indptr) < last - first + 1).all()  # every row has a zero between its first and last entry
+    P2 = ops.transition_matrix(p2, noise, Lattice.from_domain(0.1, p2.domain, 2), 1.0, tol=0.0).P.tocsr()
+    K = sp.kron(P1, P1, format="csr")
+    assert np.array_equal(P2.indptr, K.indptr) and np.array_equal(P2.indices, K.indices)
+    assert np.abs(P2.data - K.data).max() < 1e-15  # the same products, each row normalised once more

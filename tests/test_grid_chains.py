@@ -143,6 +143,9 @@ def test_closed_form_quadratic_fp8():
     assert grid.axis(0)[stall_set(prob, grid, 0.5)].tolist() == [2.25, 2.5]
     # larger α: only 2.25 (step 0.05·... ) — α = 1: 2.25 moves? α|2.25 − 2.3| = 0.05 < 0.125 stays; 2.5: 0.2 > 0.125
     assert grid.axis(0)[stall_set(prob, grid, 1.0)].tolist() == [2.25]
+    # the minimiser above the domain: every step goes up by α(4.5 − x) ≥ 0.25, more than half of any gap (≤ 0.125),
+    # so every value moves but the top one, whose step leaves the grid and rounds back to it
+    assert grid.axis(0)[stall_set(quadratic(4.5, (1.0, 4.0)), grid, 0.5)].tolist() == [4.0]
 
     def psi(z):
         return z * 0.5 * math.erfc(-z / math.sqrt(2)) + math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)

@@ -119,6 +119,16 @@ def test_points_needed_refuses_binades_across_which_entries_change_by_more_than_
     assert gi.points_needed(1000.0, 1e-3, 1.0) == 0  # 2Zη/s² = 2
 
 
+def test_points_needed_refuses_binades_that_no_points_up_to_the_most_interpolate():
+    """A binade as wide as the noise (η = s, Z = 0: 2Zη/s² = 0) needs more than POINTS_MAX points: its bound there
+    is 7e-15, far above 2^-57, so the binade is not interpolated (0), while at η = s/2 the fewest that meet it do."""
+    assert gi.error_bound(0.0, 1.0, 1.0, gi.POINTS_MAX) > 1000 * gi.INTERPOLATION_ERROR
+    assert gi.points_needed(0.0, 1.0, 1.0) == 0
+    m = gi.points_needed(0.0, 0.5, 1.0)
+    assert 1 < m <= gi.POINTS_MAX
+    assert gi.error_bound(0.0, 0.5, 1.0, m - 1) > gi.INTERPOLATION_ERROR >= gi.error_bound(0.0, 0.5, 1.0, m)
+
+
 @pytest.mark.parametrize("method", ["sr", "r"])
 def test_interpolated_rows_keep_the_direct_cells_and_values(method, counted, monkeypatch):
     """T_α with the binades interpolated against T_α computed row by row: the same entries (every cell kept or

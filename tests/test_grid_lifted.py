@@ -102,3 +102,45 @@ def test_extras_beyond_the_room_made_for_them_are_kept(monkeypatch):
     monkeypatch.setattr(gl, "EXTRAS_PER_ROW", 0)
     got = grid_law_dense(problem, NOISE, grid, alpha)[0]
     assert got.method == want.method == "gth-lifted" and got.pi.tobytes() == want.pi.tobytes()
+
+
+def _extras_by_their_rule(rows, L, ref_t, blo, far, certain, maybe, own, lo, hi, tol):
+    """The extras of :func:`srchain.grid_lifted._extras` read off its docstring, cell by cell: in the row's window,
+    not a certain cell, a ``maybe`` cell or a neighbour of the row's own value (a far cell only as a neighbour), with
+    its interpolated probability non-zero and at least ``tol`` unless a neighbour."""
+    out = []
+    for k, i in enumerate(rows):
+        near = set(range(max(own[i] - 1, lo[i]), min(own[i] + 1, hi[i]) + 1))
+        for cell in sorted((set(maybe.tolist()) & set(range(lo[i], hi[i] + 1))) | near):
+            j = cell - blo
+            p = max(float(L[k] @ ref_t[j]), 0.0)
+            if certain[j] or (far[j] and cell not in near) or p == 0.0 or not (p >= tol or cell in near):
+                continue
+            out.append((k, cell, p))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_extras_are_the_cells_their_rule_keeps(seed):
+    """Random windows, own values, certain, far and maybe cells, and interpolated probabilities on either side of
+    tol: the extras merged from the maybe cells and the own value's neighbours are exactly those of the rule, in
+    increasing order per row (a maybe cell above the neighbours is kept as well as one below or among them)."""
+    rng = np.random.default_rng(seed)
+    cells, m, nrows, blo, tol = 40, 3, 25, 100, 1e-3
+    rows = np.sort(rng.choice(60, nrows, replace=False)).astype(np.int64)
+    lo = np.full(60, blo, dtype=np.int64)
+    hi = np.full(60, blo, dtype=np.int64)
+    own = np.zeros(60, dtype=np.int64)
+    lo[rows] = blo + rng.integers(0, cells // 2, nrows)
+    hi[rows] = np.minimum(lo[rows] + rng.integers(2, cells // 2, nrows), blo + cells - 1)
+    own[rows] = rng.integers(lo[rows], hi[rows] + 1)
+    L = rng.dirichlet(np.ones(m), nrows)
+    ref_t = rng.choice([0.0, 1e-5, 5e-4, 2e-3, 0.1], (cells, m)) * rng.uniform(0.5, 2.0, (cells, m))
+    certain = rng.random(cells) < 0.3
+    far = ~certain & (rng.random(cells) < 0.3)
+    maybe = np.flatnonzero(~certain & ~far & (rng.random(cells) < 0.6)).astype(np.int64) + blo
+    ex_row, ex_cell, ex_p = gl._extras(rows, L, ref_t, blo, far, certain, maybe, own, lo, hi, tol, 1)
+    want = _extras_by_their_rule(rows, L, ref_t, blo, far, certain, maybe, own, lo, hi, tol)
+    assert len(want) > nrows  # maybe cells and neighbours both kept
+    assert [(int(r), int(c)) for r, c in zip(ex_row, ex_cell, strict=True)] == [(k, c) for k, c, _ in want]
+    assert np.allclose(ex_p, [p for _, _, p in want], rtol=1e-15, atol=0)

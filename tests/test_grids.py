@@ -113,6 +113,16 @@ def test_errors():
             check_sr_bits(bad)
 
 
+def test_from_values_takes_two_or_more_increasing_finite_values():
+    two = Grid.from_values([0.0, 0.5])  # the smallest grid: one cell
+    assert two.size == 2 and two.axes[0].tolist() == [0.0, 0.5]
+    # ties of Qd go to the larger index on such a grid (every value counts as "even")
+    assert qd_grid(np.array([0.25, 0.2499]), two.axes[0], two.even[0]).tolist() == [0.5, 0.0]
+    for bad in ([0.0], [0.0, 0.0], [1.0, 0.0], [0.0, np.inf], [[0.0, 1.0]]):
+        with pytest.raises(SrchainError, match="at least 2 finite values in increasing order"):
+            Grid.from_values(bad)
+
+
 def boundary_points(v):
     """Every value, every midpoint, and the float64 neighbours of each midpoint."""
     mid = 0.5 * (v[:-1] + v[1:])
