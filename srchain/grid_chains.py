@@ -152,15 +152,8 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     if noise.is_discrete:
         law = _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
         return np.where(valid, law, 0.0)  # none in the padding (the clipped end's tail would be counted again)
-    if method == "sr":
-        exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
-    else:
-        # y < m ⟺ ξ̄ > (x − m)/α − g: Pr(m_{t−1} ≤ y < m_t) = SF(b_hi) − SF(b_lo) = CDF(b_lo) − CDF(b_hi)
-        b_hi = _arg(xx, 0.5 * (v0 + v1), gg, alpha)
-        b_lo = _arg(xx, 0.5 * (vm + v0), gg, alpha)
-        exact = np.where(b_hi > 0, noise.sf(b_hi) - noise.sf(b_lo), noise.cdf(b_lo) - noise.cdf(b_hi))
-        le = noise.sf(b_hi)
-        ge = noise.cdf(b_lo)
+    # what is left is SR with k random bits on continuous noise (exact SR and R took the binned laws above)
+    exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
     probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
     return np.where(valid, np.maximum(probs, 0.0), 0.0)
 

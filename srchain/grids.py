@@ -62,7 +62,6 @@ __all__ = [
     "format_dtype",
     "check_scale",
     "is_uniform",
-    "grid_of",
     "grid_label",
     "axis_values",
     "axis_parity",
@@ -367,7 +366,7 @@ class Grid:
             j = np.clip(np.searchsorted(v, x, side="right") - 1, 0, v.size - 2)
             mid = 0.5 * (v[j] + v[j + 1])
             up = (x > mid) | ((x == mid) & self.even[k][j + 1])
-            out[..., k] = np.clip(np.where(up, j + 1, j), 0, v.size - 1)
+            out[..., k] = np.where(up, j + 1, j)  # (in 0 … n − 1: j is in 0 … n − 2)
         return out
 
     def nearest(self, w: ArrayLike) -> np.ndarray:
@@ -406,11 +405,6 @@ class Grid:
 
     def __repr__(self) -> str:
         return f"Grid({self.format}, scale={self.scale:g}, shape={self.shape}, domain={self.domain.tolist()})"
-
-
-def grid_of(name: str, domain, *, delta=None, scale: float = 1.0, dim=None, max_states=None):
-    """Function form of :meth:`Grid.of`."""
-    return Grid.of(name, domain, delta=delta, scale=scale, dim=dim, max_states=max_states)
 
 
 def grid_label(grid) -> str:

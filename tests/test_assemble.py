@@ -121,3 +121,27 @@ def test_a_law_with_gaps_gives_the_product_chain():
     K = sp.kron(P1, P1, format="csr")
     assert np.array_equal(P2.indptr, K.indptr) and np.array_equal(P2.indices, K.indices)
     assert np.abs(P2.data - K.data).max() < 1e-15  # the same products, each row normalised once more
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_an_entry_of_probability_exactly_tol_is_kept(dim):
+    """T_α keeps an entry whose probability is at least tol: a far move (two or more cells along axis 0, the other
+    axes staying) is kept at tol equal to its probability, as the assembly multiplies it, and dropped one float
+    above."""
+    p = get_problem("toy") if dim == 1 else get_problem("separable", dim=dim)
+    lat = Lattice.from_domain(0.5, p.domain, dim)
+    targets, probs = ops.move_laws(p, NOISE, lat, 0.3, "sr", tol=0.0)[:2]
+    i, c = lat.size // 2, targets.shape[2] // 2  # a state inside the box; its own index is the window's centre
+    far = [w for w in range(targets.shape[2]) if abs(w - c) >= 2 and probs[i, 0, w] > 0]
+    w0 = far[len(far) // 2]
+    q, col = 1.0, 0
+    for k in range(dim):
+        w = w0 if k == 0 else c
+        q *= probs[i, k, w]
+        col += int(targets[i, k, w]) * int(lat.strides[k])
+    kept = []
+    for tol in (q, np.nextafter(q, np.inf)):
+        lengths, cols, _, _ = asm.build_rows(targets, probs, lat, tol)
+        start = int(np.sum(lengths[:i]))
+        kept.append(col in cols[start : start + lengths[i]])
+    assert kept == [True, False]

@@ -144,3 +144,48 @@ def test_extras_are_the_cells_their_rule_keeps(seed):
     assert len(want) > nrows  # maybe cells and neighbours both kept
     assert [(int(r), int(c)) for r, c in zip(ex_row, ex_cell, strict=True)] == [(k, c) for k, c, _ in want]
     assert np.allclose(ex_p, [p for _, _, p in want], rtol=1e-15, atol=0)
+
+
+_PEAK_SCRIPT = """
+import re
+import srchain.grid_lifted as gl
+from srchain.grid_dense import grid_law_dense
+from srchain.grids import Grid
+from srchain.noise import make_noise
+from srchain.problems import get_problem
+def status(field):
+    with open("/proc/self/status") as f:
+        return 1024 * int(re.search(field + r":\\s*(\\d+) kB", f.read()).group(1))
+est, grew = [], []
+bytes_of, law_of = gl.lifted_bytes, gl.lifted_law
+gl.lifted_bytes = lambda *a: est.append(bytes_of(*a)) or est[-1]
+def measured(*a, **k):
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak resident set (VmHWM) restarts from the resident set now
+    before = status("VmRSS")
+    out = law_of(*a, **k)
+    grew.append(status("VmHWM") - before)
+    return out
+gl.lifted_law = measured
+toy, noise = get_problem("toy", domain=(-4.0, 10.0)), make_noise("gaussian", 2.0)
+for _ in range(2):  # the first run compiles or loads the kernels (with peaks of their own)
+    method = grid_law_dense(toy, noise, Grid.of("bf16", (-4.0, 10.0)), 0.01)[0].method
+print(method, est[-1], grew[-1])
+"""
+
+
+def test_the_lifted_chains_memory_estimate_bounds_its_peak():
+    """:func:`srchain.grid_lifted.lifted_bytes`, which decides whether the route fits ``max_bytes``, bounds what the
+    route takes: on bf16 [−4, 10] at α = 0.01 the process's peak resident set (VmHWM, restarted through
+    /proc/self/clear_refs) grows by less than the estimate while :func:`lifted_law` runs (measured: 1.27 GB
+    estimated, 0.90 GB taken)."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux's /proc/self/clear_refs to restart the peak resident set")
+    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], capture_output=True, text=True, timeout=600, check=True)
+    method, est, grew = out.stdout.split()
+    assert method == "gth-lifted"
+    assert 0 < float(grew) <= float(est)

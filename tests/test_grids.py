@@ -84,6 +84,28 @@ def test_grid_product_and_interface():
     assert g.to_dict()["format"] == "fp8-e4m3"
 
 
+def test_strides_index_and_locate_on_a_3d_grid():
+    """C order on a 3-D box: a state's flat index is its per-axis indices times the strides, and locate (the nearest
+    value per axis, ties to even) is Qd per axis, for every value, midpoint and point outside the box."""
+    g = Grid.of("fp4-e2m1", [[-1, 1], [0, 3], [-6, 6]])
+    assert g.dim == 3 and g.shape == (5, 6, 15)  # {0, ±0.5, ±1}, {0, 0.5, 1, 1.5, 2, 3}, ±{0, …, 6}
+    assert np.array_equal(g.coords @ g.strides, np.arange(g.size))
+    assert np.array_equal(g.index(g.coords), np.arange(g.size))
+    for k in range(3):
+        v = g.axis(k)
+        w = np.concatenate([boundary_points(v), [v[0] - 1.0, v[-1] + 1.0]])
+        pts = np.zeros((w.size, 3))
+        pts[:, k] = w
+        assert np.array_equal(v[g.locate(pts)[:, k]], qd_grid(w, v, g.even[k]))
+
+
+def test_max_states_allows_a_grid_of_exactly_that_many():
+    n = Grid.of("bf16", (1, 2)).size
+    assert Grid.of("bf16", (1, 2), max_states=n).size == n
+    with pytest.raises(SrchainError, match="more than the allowed"):
+        Grid.of("bf16", (1, 2), max_states=n - 1)
+
+
 def test_fixed_is_the_lattice():
     g = Grid.of("fixed", (-4, 10), delta=0.5)
     assert isinstance(g, Lattice) and g == Lattice.from_domain(0.5, (-4, 10))

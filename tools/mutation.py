@@ -260,6 +260,11 @@ TARGETS: dict[str, Target] = {
         ("tests/test_grid_interp.py", "tests/test_grid_lifted.py", "tests/test_grid_dense.py"),
         per_module=8,
     ),
+    "cnn_formats": Target(
+        ("cnn/formats.py",),
+        ("tests/cnn/test_formats_optim.py", "tests/test_format_names.py"),
+        per_module=10,
+    ),
     "cnn_metrics": Target(
         ("cnn/metrics.py",),
         ("tests/cnn/test_optim_algorithm.py", "tests/cnn/test_metrics.py"),
@@ -338,6 +343,10 @@ EQUIVALENT: dict[str, str] = {
         "a guard that never fires: grid_interp._binade makes the binade's cells hold every row's window (neither side "
         "was out on any of 2,512 binades of bf16 and fp16 grids at α from 0.001 to 0.1, SR and R), so `or` and `and` "
         "are both false"
+    ),
+    'srchain/grid_interp.py:_binade:`lo = int(np.searchsorted(v, c_lo - reach, side="left")) - 3` -> '
+    '`lo = int(np.searchsorted(v, c_lo - reach, side="left")) - 4`': (
+        "one cell more below the binade's cells: a superset, and every row reads only the cells of its own window"
     ),
     "srchain/noise.py:TabulatedNoise:`return c / c[-1]` -> `return c * c[-1]`": (
         "c[-1] is the integral of a density already normalised to 1 (exactly 1.0 for the laws the suite builds), so "
