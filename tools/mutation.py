@@ -348,6 +348,10 @@ EQUIVALENT: dict[str, str] = {
     '`lo = int(np.searchsorted(v, c_lo - reach, side="left")) - 4`': (
         "one cell more below the binade's cells: a superset, and every row reads only the cells of its own window"
     ),
+    "cnn/formats.py:Format:`return torch.where(v > 0, s, torch.ones_like(v))` -> "
+    "`return torch.where(v >= 0, s, torch.ones_like(v))`": (
+        "at v = 0 frexp gives the exponent 0, so s = 2^0 = 1 there as well (v = amax/M is never negative)"
+    ),
     "srchain/noise.py:TabulatedNoise:`return c / c[-1]` -> `return c * c[-1]`": (
         "c[-1] is the integral of a density already normalised to 1 (exactly 1.0 for the laws the suite builds), so "
         "dividing by it and multiplying by it agree to rounding"

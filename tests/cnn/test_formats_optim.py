@@ -399,3 +399,24 @@ def test_the_grid_rules_are_unchanged_for_a_seed():
             if opt.latent is not None:
                 h.update(opt.latent.numpy().tobytes())
     assert h.hexdigest() == "3bb25dad1ef99f65430679793106cd909891bbcc7cc541a2416124a06be278ce"
+
+
+def test_exact_sr_rounds_away_iff_the_draw_is_below_q():
+    """torch.rand draws multiples of 2^-24 in [0, 1), so "away iff u < q" gives P(away) = q exactly for every q on
+    that grid: at a midpoint (q = 1/2) the draw 1/2 rounds toward 0 and the float below it away (u ≤ q would round
+    away with probability 1/2 + 2^-24)."""
+    f = get_format("bf16")
+    x = torch.tensor([1.0 + 2**-8, -(4.0 + 2**-6)])  # midpoints: bf16's ulp is 2^-7 on [1, 2), 2^-5 on [4, 8)
+    t, a = f.toward_away(x)
+    for u, want in ((0.5, t), (float(np.nextafter(np.float32(0.5), np.float32(0))), a)):
+        assert torch.equal(f.qs(x, u=torch.full_like(x, u)), want)
+
+
+@pytest.mark.parametrize("name", ALL_FORMATS)
+def test_the_bias_is_zero_on_the_grid(name):
+    """At every value of the grid Qs has nothing to round: the bias is exactly 0 for exact and k-bit SR (the two
+    neighbours coincide there, a gap of 0: no 0/0)."""
+    f = get_format(name)
+    v = torch.tensor(format_values(f.name)[0], dtype=torch.float32)
+    for bits in (None, 1, 8):
+        assert torch.equal(f.bias(v, bits), torch.zeros_like(v, dtype=torch.float64))
