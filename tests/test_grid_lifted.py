@@ -5,6 +5,7 @@ route where its Bernstein coefficients do not reproduce the reference rows."""
 
 import numpy as np
 import pytest
+from _peak_memory import run_measured
 
 import srchain.grid_lifted as gl
 from srchain.grid_dense import grid_law_dense
@@ -147,24 +148,17 @@ def test_extras_are_the_cells_their_rule_keeps(seed):
 
 
 _PEAK_SCRIPT = """
-import re
 import srchain.grid_lifted as gl
 from srchain.grid_dense import grid_law_dense
 from srchain.grids import Grid
 from srchain.noise import make_noise
 from srchain.problems import get_problem
-def status(field):
-    with open("/proc/self/status") as f:
-        return 1024 * int(re.search(field + r":\\s*(\\d+) kB", f.read()).group(1))
 est, grew = [], []
 bytes_of, law_of = gl.lifted_bytes, gl.lifted_law
 gl.lifted_bytes = lambda *a: est.append(bytes_of(*a)) or est[-1]
 def measured(*a, **k):
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # the peak resident set (VmHWM) restarts from the resident set now
-    before = status("VmRSS")
-    out = law_of(*a, **k)
-    grew.append(status("VmHWM") - before)
+    out, g = grown(law_of, *a, **k)
+    grew.append(g)
     return out
 gl.lifted_law = measured
 toy, noise = get_problem("toy", domain=(-4.0, 10.0)), make_noise("gaussian", 2.0)
@@ -179,13 +173,6 @@ def test_the_lifted_chains_memory_estimate_bounds_its_peak():
     route takes: on bf16 [−4, 10] at α = 0.01 the process's peak resident set (VmHWM, restarted through
     /proc/self/clear_refs) grows by less than the estimate while :func:`lifted_law` runs (measured: 1.27 GB
     estimated, 0.90 GB taken)."""
-    import os
-    import subprocess
-    import sys
-
-    if not os.path.exists("/proc/self/clear_refs"):
-        pytest.skip("needs Linux's /proc/self/clear_refs to restart the peak resident set")
-    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], capture_output=True, text=True, timeout=600, check=True)
-    method, est, grew = out.stdout.split()
+    method, est, grew = run_measured(_PEAK_SCRIPT)
     assert method == "gth-lifted"
     assert 0 < float(grew) <= float(est)

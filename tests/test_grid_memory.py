@@ -3,6 +3,7 @@
 import resource
 
 import pytest
+from _peak_memory import run_measured
 from cli_helpers import assert_one_line_error, run
 
 from srchain.grid_chains import grid_estimate
@@ -57,7 +58,6 @@ def test_cli_refuses_bf16_around_zero_in_one_line(argv, gib, capsys):
 
 
 _PEAK_SCRIPT = """
-import re
 from srchain.grid_chains import grid_estimate, grid_transition_matrix
 from srchain.grids import Grid
 from srchain.noise import make_noise
@@ -67,16 +67,9 @@ noise, toy = make_noise("gaussian", 2.0), get_problem("toy")
 def law(lo, hi):
     grid = Grid.of("fp16", (lo, hi))
     return stationary(grid_transition_matrix(toy.with_domain((lo, hi)), noise, grid, 0.01)).pi
-def status(field):
-    with open("/proc/self/status") as f:
-        return 1024 * int(re.search(field + r":\\s*(\\d+) kB", f.read()).group(1))
 law(1.0, 4.0)  # the kernels compiled or loaded (their compilation has peaks of its own)
 need = grid_estimate(toy.with_domain((1.0, 4.0)), noise, Grid.of("fp16", (1.0, 4.0)), 0.01)[0]
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # the peak resident set (VmHWM) restarts from the resident set now
-before = status("VmRSS")
-law(1.0, 4.0)
-print(need, status("VmHWM") - before)
+print(need, grown(law, 1.0, 4.0)[1])
 """
 
 
@@ -86,12 +79,5 @@ def test_the_estimate_bounds_the_peak_of_building_and_solving():
     estimate). The process's peak resident set (VmHWM, restarted through /proc/self/clear_refs after a first run
     compiled the kernels) grows by less than the estimate while it builds T_α and solves π_α again (measured: ~85 MiB
     estimated, ~11–22 MiB taken)."""
-    import os
-    import subprocess
-    import sys
-
-    if not os.path.exists("/proc/self/clear_refs"):
-        pytest.skip("needs Linux's /proc/self/clear_refs to restart the peak resident set")
-    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], capture_output=True, text=True, timeout=300, check=True)
-    need, grew = (int(x) for x in out.stdout.split())
+    need, grew = (int(x) for x in run_measured(_PEAK_SCRIPT))
     assert 0 < grew <= need
