@@ -11,7 +11,14 @@ import scipy.sparse as sp
 from srchain.grids import Grid
 from srchain.gth import offdiag, sparse_gth
 from srchain.gth.csr import relabel_split
-from srchain.gth.dissection import CUT_SLACK, LATTICE_LEAF, _cut_at, _cut_widths, lattice_nested_dissection
+from srchain.gth.dissection import (
+    CUT_SLACK,
+    LATTICE_LEAF,
+    _cut_at,
+    _cut_widths,
+    axis_max_jumps,
+    lattice_nested_dissection,
+)
 from srchain.gth.multifrontal import Rates, Tree, symbolic_fronts
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
@@ -52,6 +59,9 @@ def test_the_widths_are_the_entries_own(shape, seed):
                 L[a, x] = max(L[a, x], x - lo)
     assert np.array_equal(widths, np.minimum(R, L))
     assert np.array_equal(reach, np.maximum(R, L))
+    # and the longest jump per axis (the cut axis is chosen in its units)
+    jumps = np.abs(coords[coo.row] - coords[coo.col]).max(axis=0)
+    assert np.array_equal(axis_max_jumps(G.indptr, G.indices, shape), jumps)
 
 
 def test_the_cut_is_the_thinnest_near_the_middle():

@@ -101,3 +101,19 @@ def test_thin_first_names_a_zero_pivot_in_the_callers_labels():
     assert tf.eliminate(2)
     with pytest.raises(ZeroPivot, match="out of state 13 "):
         tf.law(threads=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10**6), unique=True, max_size=12), st.integers(0, 3))
+def test_a_thin_rows_list_is_sorted_by_column_with_its_values(cols, extra):
+    """`_sort_list` (the thin elimination's per-row lists, fill appended at the end): the first m entries come out
+    in column order, each value still with its column, and the slots after them untouched."""
+    from srchain.gth.thin import _sort_list
+
+    m = len(cols)
+    col = np.array(cols + list(range(-extra, 0)), dtype=np.int64)
+    val = np.concatenate([np.asarray(cols, dtype=np.float64) * 0.5 + 1.0, np.full(extra, -7.0)])
+    _sort_list(col, val, m)
+    assert col[:m].tolist() == sorted(cols)
+    assert np.array_equal(val[:m], col[:m] * 0.5 + 1.0)
+    assert col[m:].tolist() == list(range(-extra, 0)) and np.all(val[m:] == -7.0)

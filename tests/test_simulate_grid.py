@@ -6,6 +6,7 @@ E|μ̂_i − μ_i| ≤ sqrt(μ_i/N), hence E TV ≤ b = ½ Σ_i sqrt(μ_i/N); TV
 so McDiarmid gives P(TV > b + t) ≤ exp(−2Nt²); t = sqrt(ln(1e6)/(2N)) makes a false failure a 1e-6 event.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -92,3 +93,33 @@ def test_bc_and_sgd_run():
         assert np.median(np.abs(ends - 4.75)) < 0.3, m
     with pytest.raises(SrchainError, match="SR only"):
         simulate_grid(toy, noise, grid, "r", 0.1, steps=1, sr_bits=3)
+
+
+def test_sgd_with_the_full_batch_is_gradient_descent():
+    """SGD under minibatch noise with B = m draws every perturbation, so ξ̄ is their mean, 0 up to rounding: the
+    simulated chain is gradient descent, step by step (its counts and end point against a plain loop). Each batch
+    is drawn by a partial Fisher–Yates shuffle of a permutation as long as the samples; a shorter one was unseen."""
+    toy = get_problem("toy")
+    grid = Grid.of("fp8-e4m3", toy.domain)
+    m, alpha, steps, burn = 8, 0.05, 200, 20
+    noise = make_noise("minibatch", 1.0, batch=m, samples=m)
+    run = simulate_grid(toy, noise, grid, "sgd", alpha, steps=steps, chains=3, start=[0.3], burn=burn, seed=5)
+    want = np.zeros(grid.size, dtype=np.int64)
+    w = 0.3
+    for t in range(burn + steps):
+        if t >= burn:
+            want[int(grid.nearest([w]))] += 1
+        w = min(max(w - alpha * float(toy.gradient(np.array([[w]]))[0, 0]), toy.domain[0, 0]), toy.domain[0, 1])
+    assert np.array_equal(run.counts, 3 * want)
+    assert np.array_equal(run.final, np.full(3, int(grid.nearest([w]))))
+    assert abs(w - 4.75) > 1.0  # (it descends into the toy's other basin: the path is not the trivial one)
+
+
+def test_the_start_is_the_middle_value_without_a_minimiser():
+    """A problem with no known minimiser (a user's own objective) starts every chain at the grid's middle value;
+    at a tiny α R stalls there."""
+    toy = get_problem("toy")
+    problem = dataclasses.replace(toy, minimizer=None)
+    grid = Grid.of("fp8-e4m3", toy.domain)
+    run = simulate_grid(problem, make_noise("gaussian", 0.5), grid, "r", 1e-6, steps=10, chains=4, seed=1)
+    assert np.array_equal(run.final, np.full(4, grid.size // 2))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import srchain.simulate.grid as sg
+import srchain.simulate.grid_locate as sg_locate
 from srchain.grids import Grid
 from srchain.lattice import Lattice
 from srchain.noise import make_noise
@@ -28,7 +29,12 @@ def _axis(name, domain):
         ("fixed", (-4.0, 10.0)),
     ],
 )
-def test_cell_of_the_bucket_table_is_the_binary_search_cell(name, domain):
+@pytest.mark.parametrize("table_max", [None, 64])
+def test_cell_of_the_bucket_table_is_the_binary_search_cell(name, domain, table_max, monkeypatch):
+    """``table_max``: a table capped far below the axis' values, whose buckets hold many values each, so that the
+    cell is found by the walk after the table's first step."""
+    if table_max is not None:
+        monkeypatch.setattr(sg_locate, "LOCATOR_MAX", table_max)
     v = _axis(name, domain)
     tab, p = sg._locator(v)
     lp = np.array([[p[0], *p[3:]]], dtype=np.int64)

@@ -181,6 +181,10 @@ def test_bad_inputs():
         stationary(np.eye(2) * 0.5 + 0.25, method="magic")
     with pytest.raises(SrchainError, match="tridiagonal"):
         birth_death_stationary(np.full((3, 3), 1 / 3))
+    # a birth-death chain cut between states 2 and 3 (no move down from 3): the message names that pair
+    P = np.array([[0.5, 0.5, 0, 0], [0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [0, 0, 0, 1.0]])
+    with pytest.raises(SrchainError, match="between states 2 and 3 in one direction"):
+        birth_death_stationary(P)
 
 
 @st.composite

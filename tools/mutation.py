@@ -260,6 +260,46 @@ TARGETS: dict[str, Target] = {
         ("tests/test_grid_interp.py", "tests/test_grid_lifted.py", "tests/test_grid_dense.py"),
         per_module=8,
     ),
+    "grid_sim": Target(
+        ("srchain/simulate/grid.py", "srchain/simulate/grid_locate.py"),
+        (
+            "tests/test_simulate_grid.py",
+            "tests/test_simulate_grid_fast.py",
+            "tests/test_simulate_grid_pairs.py",
+            "tests/test_grid_runs.py",
+            "tests/toy/test_bc_grid.py",
+        ),
+        per_module=8,
+    ),
+    "toy_formats": Target(
+        ("toy/formats.py",),
+        ("tests/toy/test_formats.py", "tests/toy/test_formats_bc.py", "tests/test_cli_formats.py"),
+        per_module=8,
+    ),
+    "gth_sparse": Target(
+        ("srchain/gth/sparse.py", "srchain/gth/dissection.py", "srchain/gth/thin.py", "srchain/gth/scaling.py"),
+        (
+            "tests/test_gth_edges.py",
+            "tests/test_dissection_cuts.py",
+            "tests/test_gth_order.py",
+            "tests/test_gth_split.py",
+            "tests/test_stationary.py",
+            "tests/test_grid_dense.py",
+            "tests/test_small_alpha.py",
+        ),
+        per_module=8,
+    ),
+    "stationary": Target(
+        ("srchain/stationary.py", "srchain/wide_moves.py"),
+        (
+            "tests/test_stationary.py",
+            "tests/test_wide_noise.py",
+            "tests/test_grid_resolution.py",
+            "tests/test_small_alpha.py",
+            "tests/test_theorem5.py",
+        ),
+        per_module=8,
+    ),
     "cnn_formats": Target(
         ("cnn/formats.py",),
         ("tests/cnn/test_formats_optim.py", "tests/test_format_names.py"),
@@ -288,6 +328,34 @@ _NO_BOUNDS_CHECK = (
 
 #: Survivors that no test can kill, each with the reason (the key is ``file:function:`before` -> `after```).
 EQUIVALENT: dict[str, str] = {
+    "srchain/simulate/grid.py:_bc_step:`c += (np.int64(c < n - 2) & np.int64(vals[o + c + 1] <= y)) - "
+    "(np.int64(c > 0) & np.int64(vals[o + c] > y))` -> `c += (np.int64(c < n - 2) & np.int64(vals[o + c + 1] <= y)) "
+    "- (np.int64(c > 1) & np.int64(vals[o + c] > y))`": (
+        "the step down it skips at c = 1 is then taken by the check after it, which finds the cell from the table"
+    ),
+    "srchain/simulate/grid.py:simulate_grid:`if start.size == 1 and d > 1:` -> `if start.size == 1 and d >= 1:`": (
+        "at d = 1 a one-value start filled to length d is the same array"
+    ),
+    "srchain/simulate/grid.py:simulate_grid:`perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else "
+    "1), dtype=np.int64)` -> `perm = np.zeros((2, params.size - 1 if code == NoiseKind.MINIBATCH else 2), "
+    "dtype=np.int64)`": "only minibatch draws read the permutation; for any other noise its length is unused",
+    "srchain/gth/dissection.py:lattice_nested_dissection:`nl = _take_marked(slo, shi, assigned, strides, buf, 0, -1)` "
+    "-> `nl = _take_marked(slo, shi, assigned, strides, buf, 0, -2)`": (
+        "_take_marked only counts for any keep other than 1 (assign) and 0 (unmark)"
+    ),
+    "srchain/gth/scaling.py:underflow_flags:`if 0.0 < c < cmin:` -> `if 0.0 < c <= cmin:`": (
+        "replacing the least value by an equal one leaves it the same"
+    ),
+    "srchain/gth/thin.py:_eliminate_thin:`cbuf[0] = 0.0 # (the own row's entry of the node's factor is never read)` -> "
+    "`cbuf[0] = 1.0 # (the own row's entry of the node's factor is never read)`": (
+        "a thin node's front has one own state, whose factor entry multifrontal_solve never reads (its loops over "
+        "q < p and rows r ≥ k = 1)"
+    ),
+    "srchain/stationary.py:_period:`diffs = np.abs(level[coo.row] + 1 - level[coo.col])` -> "
+    "`diffs = (level[coo.row] + 1 - level[coo.col])`": (
+        "BFS levels satisfy level(v) ≤ level(u) + 1 on every edge u → v of an irreducible chain, so the differences "
+        "are never negative"
+    ),
     "srchain/simulate/grid_runs.py:runs:`S = np.zeros((n, d, 3))` -> `S = np.zeros((n, d, 4))`": (
         "a larger table: only its first three columns are written and read"
     ),
@@ -880,9 +948,11 @@ def _only(t: Target, files: tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 def select(
-    name: str, t: Target, per_module: int | None, seed: int, files: tuple[str, ...] | None = None
+    name: str, t: Target, per_module: int | None, seed: int, files: tuple[str, ...] | None = None, root: Path = ROOT
 ) -> list[Mutant]:
-    allm = [m for f in _only(t, files) for m in enumerate_mutants(f, t.functions)]
+    """The sampled mutants of one target, enumerated from the files under ``root`` (a run's private copy: the
+    working tree may change while a run goes on)."""
+    allm = [m for f in _only(t, files) for m in enumerate_mutants(f, t.functions, root)]
     k = per_module if per_module is not None else t.per_module
     if k <= 0 or k >= len(allm):
         return allm
@@ -1036,8 +1106,8 @@ def main(argv=None) -> int:
             report = {"seed": a.seed, "modules": {}}
             for n in names:
                 t = TARGETS[n]
-                total = sum(len(enumerate_mutants(f, t.functions)) for f in _only(t, files))
-                sel = select(n, t, a.per_module, a.seed, files)
+                total = sum(len(enumerate_mutants(f, t.functions, copy)) for f in _only(t, files))
+                sel = select(n, t, a.per_module, a.seed, files, copy)
                 if a.rerun is not None:
                     old = json.loads(a.rerun.read_text())["modules"].get(n)
                     if old is None:
@@ -1045,7 +1115,7 @@ def main(argv=None) -> int:
                     keep = set(old["survived"]) | set(old["equivalent"])
                     if not keep:
                         continue
-                    every = [m for f in _only(t, files) for m in enumerate_mutants(f, t.functions)]
+                    every = [m for f in _only(t, files) for m in enumerate_mutants(f, t.functions, copy)]
                     sel = [m for m in every if m.key in keep]
                     missing = keep - {m.key for m in sel}
                     if missing:

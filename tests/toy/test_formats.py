@@ -54,6 +54,49 @@ def test_study_kbit_bias_is_toward_zero_and_r_stalls():
     assert 0 <= sr["tv_to_limit"] <= 1 and sr["mixing_time"] > 0
 
 
+def test_kbit_bias_is_the_mean_drift_difference_from_the_chains():
+    """The k-bit row's bias is Σ_x π_k(x)(drift_k(x) − drift_SR(x)), drift(x) = Σ_y P(x, y) y − x, computed here from
+    the two transition matrices; relative to π_k·|drift_SR|. (R's chain, computed between the two, must not enter.)"""
+    toy = get_problem("toy", domain=(1, 8))
+    grid = Grid.of("fp8-e4m3", (1, 8))
+    noise = make_noise("gaussian", 2.0)
+    k = study_format(toy, noise, grid, [0.1], sr_bits=3).rows[2]
+    x = grid.points[:, 0]
+    P_sr = transition_matrix(toy, noise, grid, 0.1, "sr").P
+    P_k = transition_matrix(toy, noise, grid, 0.1, "sr", sr_bits=3).P
+    pi_k = stationary(P_k).pi
+    drift_sr, drift_k = P_sr @ x - x, P_k @ x - x
+    bias = float(pi_k @ (drift_k - drift_sr))
+    assert k["method"] == "sr3"
+    assert k["kbit_bias"] == pytest.approx(bias, rel=1e-9)
+    assert k["kbit_bias_relative"] == pytest.approx(bias / float(pi_k @ np.abs(drift_sr)), rel=1e-9)
+
+
+def test_mixing_times_up_to_max_exact_states_inclusive():
+    toy = get_problem("toy", domain=(1, 8))
+    grid = Grid.of("fp8-e5m2", (1, 8))
+    noise = make_noise("gaussian", 2.0)
+    at = study_format(toy, noise, grid, [0.1], max_exact_states=grid.size).rows
+    below = study_format(toy, noise, grid, [0.1], max_exact_states=grid.size - 1).rows
+    assert all(r["mixing_time"] > 0 for r in at)
+    assert all(r["mixing_time"] is None for r in below)
+
+
+def test_the_api_defaults_are_the_commands():
+    """`study_format(...)` with its defaults computes what `srchain formats` does with its own."""
+    import argparse
+    import inspect
+
+    from srchain.toy.commands.formats import configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    cli = vars(parser.parse_args([]))
+    api = inspect.signature(study_format).parameters
+    for name in ("eps", "max_exact_states", "max_steps", "bc_tol", "bc_steps"):
+        assert api[name].default == cli[name], name
+
+
 def test_a_zarr_store_is_written_without_warnings(tmp_path, capsys):
     """The format and method names are variable-length strings in a Zarr store (Zarr 3 warns that fixed-width
     unicode has no stable specification), and read back as the same names."""

@@ -12,6 +12,7 @@ from srchain.toy.formats import _bc_row, study_format
 from srchain.grids import Grid
 from srchain.noise import make_noise
 from srchain.problems import get_problem
+from srchain.simulate.grid import simulate_grid
 
 TOY = get_problem("toy", domain=(1.0, 8.0))
 NOISE = make_noise("gaussian", 2.0)
@@ -52,6 +53,9 @@ def test_bc_is_simulated_where_its_operator_does_not_fit():
     exact = bc_law(TOY, NOISE, grid, 0.1, tol=1e-3).pi
     assert 0.5 * np.abs(pi - exact).sum() < 0.03 + 1e-3
     assert row["mass_at_minimizer"] == pytest.approx(float(pi[cells].sum()))
+    # as documented: the occupation of 4 chains from the minimiser after a tenth as many burn-in steps, seed 0
+    run = simulate_grid(TOY, NOISE, grid, "bc", 0.1, 10**6, chains=4, seed=0, burn=10**5)
+    np.testing.assert_array_equal(pi, run.occupation())
 
 
 def test_command_reports_bc_and_which_law(tmp_path, capsys):
