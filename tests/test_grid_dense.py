@@ -350,3 +350,5 @@ def test_srchain_formats_solves_a_grid_holding_0_on_the_dense_route(tmp_path, ca
         assert rows[method]["law"] == "exact" and np.array_equal(np.array(rows[method]["pi"]), res.pi)
         assert "dense route" in rows[method]["note"] and rows[method]["mixing_time"] is None
     assert rows["sr"]["tv_to_limit"] is not None and rows["r"]["stall_count"] is not None
+    # SR's drift (the k-bit bias's reference) needs T_alpha; R has no drift in the table
+    assert rows["sr"]["note"].endswith("no mixing time or drift") and rows["r"]["note"].endswith("no mixing time")

@@ -66,6 +66,8 @@ def test_same_seed_same_result():
     a = simulate_grid(toy, noise, grid, "sr", 0.1, steps=50, chains=100, seed=7)
     b = simulate_grid(toy, noise, grid, "sr", 0.1, steps=50, chains=100, seed=7)
     assert np.array_equal(a.final, b.final) and np.array_equal(a.counts, b.counts)
+    one = simulate_grid(toy, noise, grid, "sr", 0.1, steps=50)  # one chain by default
+    assert one.final.shape == (1,) and one.counts.sum() == 50
 
 
 def test_r_end_points_lie_in_the_stall_set():

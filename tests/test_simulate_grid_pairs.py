@@ -24,6 +24,7 @@ from srchain.problems import get_problem
         ("fp16", (1.0, 8.0), "sr", 4, ("gaussian", 2.0), 0.05),
         ("bf16", (-4.0, 10.0), "sr", None, ("laplace", 1.0), 0.05),
         ("fp8-e5m2", (-4.0, 10.0), "bc", None, ("gaussian", 1.0), 0.05),
+        ("fp8-e4m3", (-4.0, 10.0), "bc", None, ("laplace", 1.0), 0.05),  # (the lockstep BC loop is Gaussian's only)
     ],
 )
 def test_chains_run_together_equal_chains_run_alone(name, domain, method, bits, noise, alpha, monkeypatch):

@@ -175,6 +175,9 @@ def test_periodic_chain_raises():
 def test_bad_inputs():
     with pytest.raises(SrchainError, match="row-stochastic"):
         stationary(np.array([[0.5, 0.4], [0.5, 0.5]]))
+    # the row named is the one farthest from summing to 1 (row 1, 0.5 off), not the largest sum (row 2)
+    with pytest.raises(SrchainError, match="row 1 sums to 0.5 "):
+        stationary(np.array([[0.5, 0.5, 0], [0.25, 0, 0.25], [0, 0.6, 0.6]]))
     with pytest.raises(SrchainError, match="negative"):
         stationary(np.array([[1.5, -0.5], [0.5, 0.5]]))
     with pytest.raises(SrchainError, match="unknown stationary method"):

@@ -60,7 +60,7 @@ def test_kbit_bias_is_the_mean_drift_difference_from_the_chains():
     toy = get_problem("toy", domain=(1, 8))
     grid = Grid.of("fp8-e4m3", (1, 8))
     noise = make_noise("gaussian", 2.0)
-    k = study_format(toy, noise, grid, [0.1], sr_bits=3).rows[2]
+    _, st_r, k = study_format(toy, noise, grid, [0.1], sr_bits=3).rows
     x = grid.points[:, 0]
     P_sr = transition_matrix(toy, noise, grid, 0.1, "sr").P
     P_k = transition_matrix(toy, noise, grid, 0.1, "sr", sr_bits=3).P
@@ -68,6 +68,7 @@ def test_kbit_bias_is_the_mean_drift_difference_from_the_chains():
     drift_sr, drift_k = P_sr @ x - x, P_k @ x - x
     bias = float(pi_k @ (drift_k - drift_sr))
     assert k["method"] == "sr3"
+    assert k["tv_to_limit"] is None and st_r["tv_to_limit"] is None  # (π̃ is exact SR's limit)
     assert k["kbit_bias"] == pytest.approx(bias, rel=1e-9)
     assert k["kbit_bias_relative"] == pytest.approx(bias / float(pi_k @ np.abs(drift_sr)), rel=1e-9)
 
