@@ -22,10 +22,10 @@ wide (``h ≤`` :data:`WIDE` × its standard deviation) the integrands barely va
 :data:`NODES`-point Gauss–Legendre rule on each side of ``ξ̄ = 0`` (the Laplace density's kink) gives every
 probability to a few ulps *relative*, however small. Below the threshold the excess form loses about
 ``eps·(σ/h)²·max(3, t²)`` relative at ``t = |a|/σ`` (the excess's own error grows as ``t²``: its two terms
-cancel), so at most ``eps/WIDE²`` ≈ 1e-12 near the centre and about 1e-10 at a window's edge: against 60-digit
-arithmetic on Gaussian noise, with ``h = σ/60``, 3.1e-12 at ``t < 1`` and 7.2e-11 at ``t ≈ 7`` (probabilities
-~1e-15); with ``h = σ/41``, 1.1e-12 and 1.9e-11. This is the same on ΔZ and on a format's grid (the same
-kernels). Discrete noises (minibatch) never take differences:
+cancel), up to a few 1e-12 near the centre and about 1e-10 at a window's edge. Against 60-digit arithmetic on
+Gaussian noise, with ``h = σ/60``: 3.1e-12 at ``t < 1`` and 7.2e-11 at ``t ≈ 7`` (probabilities ~1e-15); with
+``h = σ/41``: 1.1e-12 and 1.9e-11 (within a factor 2 of the formula). This is the same on ΔZ and on a format's
+grid (the same kernels). Discrete noises (minibatch) never take differences:
 ``E[hat(u − j)]`` and the faces' ``E[clip(·, 0, 1)]`` are summed over the support exactly.
 """
 
