@@ -44,6 +44,7 @@ The rows are assembled by :mod:`srchain.assemble` exactly as on a lattice (produ
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -53,14 +54,15 @@ from numba import njit
 from srchain.assemble import RowsBuffer, build_rows, count_rows, per_value, stack_tables
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
-from srchain.grid_interp import binned_axis_law, interpolated_rows
+from srchain.grid_interp import binned_axis_law, interpolated_rows, reference_rows
+from srchain.grid_kbit import far_cells as kbit_far_cells
+from srchain.grid_kbit import kbit_axis_law
 from srchain.grid_r import far_cells as r_far_cells
 from srchain.grid_r import r_axis_law
 from srchain.grid_sr import DROP, sr_axis_law
 from srchain.grid_sr import far_cells as sr_far_cells
-from srchain.grid_wide import _arg
 from srchain.grids import Grid, axis_parity, axis_values
-from srchain.noise import NoiseModel
+from srchain.noise import GaussianNoise, NoiseModel
 from srchain.operator_checks import check_dropped, check_move_tables, check_stochastic, check_sums
 from srchain.problems import Problem
 from srchain.quantize import check_alpha
@@ -137,57 +139,25 @@ def _axis_law(noise, v, even, x, g, alpha, tgt, valid, method, bits, own, tol):
     n_v = v.size
     vp = _pad(v)
     t = np.clip(tgt, 0, n_v - 1, out=tgt)
-    if method == "sr" and bits is None and not noise.is_discrete:
+    if not noise.is_discrete:  # SR, R and k-bit SR: each rule's law, interpolated where rows share a binade
+        law, far = _rule_law(method, bits)
         first = np.ascontiguousarray(tgt[:, 0])
-        return binned_axis_law(sr_axis_law, sr_far_cells, noise, x, g, alpha, vp, t, first, valid, own, tol)
-    xx = x[:, None]
-    gg = g[:, None]
-    at_lo = t == 0
-    at_hi = t == n_v - 1
-    if method == "r" and not noise.is_discrete:
-        first = np.ascontiguousarray(tgt[:, 0])
-        return binned_axis_law(r_axis_law, r_far_cells, noise, x, g, alpha, vp, t, first, valid, own, tol)
+        return binned_axis_law(law, far, noise, x, g, alpha, vp, t, first, valid, own, tol)
     vm, v0, v1 = vp[t], vp[t + 1], vp[t + 2]  # v_{t-1}, v_t, v_{t+1}
     h0, h1 = v0 - vm, v1 - v0
-    if noise.is_discrete:
-        law = _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits)
-        return np.where(valid, law, 0.0)  # none in the padding (the clipped end's tail would be counted again)
-    # what is left is SR with k random bits on continuous noise (exact SR and R took the binned laws above)
-    exact, le, ge = _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits)
-    probs = np.where(at_lo, le, np.where(at_hi, ge, exact))
-    return np.where(valid, np.maximum(probs, 0.0), 0.0)
+    at_lo, at_hi = t == 0, t == n_v - 1
+    law = _axis_law_discrete(noise, v, even, x[:, None], g[:, None], alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t,
+                             method, bits)  # fmt: skip
+    return np.where(valid, law, 0.0)  # none in the padding (the clipped end's tail would be counted again)
 
 
-def _kbit_law(noise, xx, gg, alpha, vm, v0, v1, at_lo, at_hi, bits):
-    r"""SR with ``bits`` random bits: ``Pr(t) = U_{t−1} + (C_t − U_t)`` with ``C_c = Pr(y ∈ [v_c, v_{c+1}))`` and
-    ``U_c`` the probability of ending in the cell and rounding up (a staircase of ``2^k − 1`` CDF differences)."""
-    s = 2**bits
-
-    def between(a, b):  # Pr(a ≤ y < b) = Pr((x−b)/α − g < ξ̄ ≤ (x−a)/α − g), in its small-term form
-        za, zb = _arg(xx, a, gg, alpha), _arg(xx, b, gg, alpha)
-        return np.maximum(np.where(zb > 0, noise.sf(zb) - noise.sf(za), noise.cdf(za) - noise.cdf(zb)), 0.0)
-
-    def cell(a, b):
-        c = between(a, b)
-        h = b - a
-        neg = b <= 0
-        stair = np.zeros_like(c)
-        for m in range(1, s):  # the staircase ⌊2^k q_a⌋/2^k = 2^-k Σ_m 1{q_a ≥ m 2^-k}
-            cut = a + (m / s) * h
-            cut_neg = b - (m / s) * h
-            stair += np.where(neg, between(a, cut_neg), between(cut, b))
-        stair /= s
-        return c, np.where(neg, c - stair, stair)  # (C, U): up is away from zero unless the cell is negative
-
-    c_lo, u_lo = cell(vm, v0)
-    c_hi, u_hi = cell(v0, v1)
-    exact = u_lo + (c_hi - u_hi)
-    big = 1e300
-    le = between(np.full_like(v0, -big), v0) + (c_hi - u_hi)
-    ge = u_lo + between(v0, np.full_like(v0, big))
-    le = np.where(at_lo, le, 0.0)
-    ge = np.where(at_hi, ge, 0.0)
-    return exact, le, ge
+def _rule_law(method, bits):
+    """``(law, far_cells)`` of a rule on continuous noise (:func:`srchain.grid_interp.binned_axis_law`'s)."""
+    if method == "r":
+        return r_axis_law, r_far_cells
+    if bits is None:
+        return sr_axis_law, sr_far_cells
+    return functools.partial(kbit_axis_law, bits=bits), kbit_far_cells
 
 
 def _axis_law_discrete(noise, v, even, xx, gg, alpha, vm, v0, v1, h0, h1, at_lo, at_hi, t, method, bits):
@@ -355,19 +325,21 @@ def grid_estimate(problem, noise, grid, alpha, method="sr", tol=1e-14, sr_bits=N
 
 #: SR's move law is a divided *second* difference of the excess at gaps ``h``: its rounding error relative to a
 #: cell's probability is about ``4 eps (α·std/h)²`` (the excess is O(std), the cell's mass O(h/(α·std))), 6e-5 at
-#: ``h = 2^-18·α·std`` and falling as ``h²``; at bf16's gaps near 0 (9.2e-41) it is all rounding. k-bit SR
-#: takes first differences of the CDF: ``eps·α·std/h``, 2.4e-7 at ``2^-30·α·std`` (R integrates the density there).
+#: ``h = 2^-18·α·std`` and falling as ``h²``; at bf16's gaps near 0 (9.2e-41) it is all rounding. k-bit SR under
+#: non-Gaussian noise takes first differences of the CDF: ``eps·α·std/h``, 2.4e-7 at ``2^-30·α·std`` (under Gaussian
+#: noise it integrates the density over narrow cells, :mod:`srchain.grid_kbit`, as R does, :mod:`srchain.grid_r`).
 _RESOLVE_SR = 2.0**-18
 _RESOLVE_FIRST = 2.0**-30
 
 
 def _check_resolvable(noise: NoiseModel, grid, alpha, method, bits) -> None:
     """Refuse a grid whose gaps are too fine for float64 to resolve the move law at this α where no quadrature takes
-    over: k-bit SR (first differences of the CDF) on a grid holding 0 in bf16 or fp16 (gaps down to 9e-41 or
-    6e-8); for SR, only a tiny gap next to one wider than :data:`srchain.wide_moves.WIDE` · α·std (possible on
-    :meth:`Grid.from_values` grids, never on a format's, whose neighbouring gaps differ by at most 2×). R integrates
-    the density over its narrow rounding cells (:mod:`srchain.grid_r`) and is never refused."""
-    if noise.is_discrete or method == "r":
+    over: k-bit SR under non-Gaussian noise (first differences of the CDF) on a grid holding 0 in bf16 or fp16 (gaps
+    down to 9e-41 or 6e-8); for SR, only a tiny gap next to one wider than :data:`srchain.wide_moves.WIDE` · α·std
+    (possible on :meth:`Grid.from_values` grids, never on a format's, whose neighbouring gaps differ by at most 2×).
+    R integrates the density over its narrow rounding cells (:mod:`srchain.grid_r`) and is never refused; nor is
+    k-bit SR under Gaussian noise (:mod:`srchain.grid_kbit`)."""
+    if noise.is_discrete or method == "r" or (bits is not None and _gaussian(noise)):
         return
     std = float(noise.std)
     if not math.isfinite(std):
@@ -405,7 +377,7 @@ def prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits):
     spread = _reach(noise, grads, alpha, tol)
     chunks, width, _ = _chunks(grid, grads, alpha, spread)
     if bits is not None and not noise.is_discrete:
-        work = float(np.sum(width)) * grid.dim * 2 * 2**bits
+        work = _kbit_work(noise, grid, grads, alpha, tol, spread) * 2 * 2**bits
         if work > KBIT_MAX_WORK:
             k = int(math.log2(KBIT_MAX_WORK / max(work / 2**bits, 1)))  # the most bits within the limit
             fewer = (
@@ -420,6 +392,35 @@ def prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits):
     return alpha, method, bits, grads, chunks, width
 
 
+def _gaussian(noise) -> bool:
+    return type(noise).pdf is GaussianNoise.pdf
+
+
+def _kbit_work(noise, grid, grads, alpha, tol, spread) -> float:
+    """The cells whose k-bit SR halves take the staircase (:mod:`srchain.grid_kbit`: each costs ``2^k`` CDF
+    evaluations a half), summed over rows and axes: each window's cells wider than WIDE·α·std (every cell under
+    non-Gaussian noise) and its two ends; on a 1-D grid the rows of an interpolated binade count as its reference
+    rows (:func:`srchain.grid_interp.reference_rows`)."""
+    lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
+    std = float(noise.std)
+    limit = WIDE * alpha * std if _gaussian(noise) and math.isfinite(std) else -1.0
+    total = 0.0
+    for k in range(grid.dim):
+        v = axis_values(grid, k)
+        below = np.r_[0, np.cumsum(np.diff(v) > limit)]  # wide cells c < j (the cell c lies between v_c, v_c+1)
+
+        def cells(a, b, below=below, top=v.size - 1):  # wide cells from a − 1 to b, and the two ends
+            return below[np.clip(b + 1, 0, top)] - below[np.clip(a - 1, 0, top)] + 2
+
+        rows = np.ones(grid.size, dtype=bool)
+        if grid.dim == 1:
+            binned, refs = reference_rows(noise, v, grid.points[:, 0], grads[:, 0], alpha, tol)
+            rows = ~binned
+            total += sum(m * float(cells(np.int64(a), np.int64(b))) for m, a, b in refs)
+        total += float(np.sum(cells(lo[rows, k], hi[rows, k])))
+    return total
+
+
 def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, index_dtype=np.int64, into=None):
     """CSR pieces ``(lengths, columns of index_dtype, values, dropped)`` of the rows ``a ≤ i < b`` of T_α
     (:func:`prepare_rows`' arguments), their move laws checked; ``into``: a :class:`srchain.assemble.RowsBuffer` the
@@ -428,9 +429,9 @@ def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, inde
     their move laws' tables, without the tables)."""
     what = f"T_alpha at alpha = {alpha:g}"
     # the same invariants as on the lattice: each 1-D law sums to 1 within its window's tail (before the rows are
-    # renormalised, which would hide a law that does not), and the matrix is stochastic; SR's and R's far cells that
-    # T_α certainly drops have left the windows, each with less than DROP·tol (srchain.grid_sr, srchain.grid_r)
-    drops = DROP * tol if method in ("sr", "r") and bits is None else 0.0
+    # renormalised, which would hide a law that does not), and the matrix is stochastic; the far cells that T_α
+    # certainly drops have left the windows, each with less than DROP·tol (srchain.grid_sr, grid_r, grid_kbit)
+    drops = DROP * tol
 
     def direct(rows, into=None):
         targets, probs, row_of, own = grid_move_tables(problem, noise, grid, alpha, method, tol, grads[rows], rows,
@@ -445,7 +446,7 @@ def chunk_rows(problem, noise, grid, alpha, method, tol, grads, bits, a, b, inde
         def check(sums, rows):
             check_sums(sums, allowed, what, lambda i: f"the move law of state {a + rows[i]} along axis 0")
 
-        law, far = (sr_axis_law, sr_far_cells) if method == "sr" else (r_axis_law, r_far_cells)
+        law, far = _rule_law(method, bits)
         x, g = grid.points[a:b, 0], np.ascontiguousarray(grads[a:b, 0])
         vp = _pad(axis_values(grid, 0))
         done = interpolated_rows(

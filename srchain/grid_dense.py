@@ -107,7 +107,7 @@ def _chunk_bytes(noise, grid, alpha, method, tol, bits, grads, chunks, width) ->
     from srchain.grid_interp import interpolated
 
     per = np.full(grid.size, 96.0)
-    if method in ("sr", "r") and bits is None and not noise.is_discrete:
+    if not noise.is_discrete:  # (SR, R and k-bit SR alike)
         v = grid.points[:, 0]
         per[interpolated(noise, v, v, np.ascontiguousarray(grads[:, 0]), alpha, tol)] = 40.0
     return max(float(per[a:b].sum()) * (float(width[a:b].max()) + 2.0) for a, b in chunks)

@@ -60,6 +60,7 @@ from srchain.noise import GaussianNoise
 __all__ = [
     "binned_axis_law",
     "interpolated",
+    "reference_rows",
     "error_bound",
     "points_needed",
     "POINTS_MAX",
@@ -158,6 +159,16 @@ def interpolated(noise, v, x, g, alpha, tol) -> np.ndarray:
     """Which rows (positions ``x``, gradients ``g`` along the axis of values ``v``) take an interpolated law."""
     found = _binning(noise, x, g, alpha, np.r_[v[0], v, v[-1]], tol)
     return np.zeros(x.size, dtype=bool) if found is None else found[2]
+
+
+def reference_rows(noise, v, x, g, alpha, tol) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """``(binned, refs)``: which rows (positions ``x``, gradients ``g`` along the axis of values ``v``) take an
+    interpolated law, and per binade met ``(m, lo, hi)``: its reference rows and the cells they span."""
+    found = _binning(noise, x, g, alpha, np.r_[v[0], v, v[-1]], tol)
+    if found is None:
+        return np.zeros(x.size, dtype=bool), []
+    keys, params, binned, _ = found
+    return binned, [params[int(k)][2:] for k in np.unique(keys[binned])]
 
 
 def _references(law, far_cells, noise, alpha, vp, tol, param, own_lo, own_hi, index_dtype):

@@ -209,8 +209,8 @@ def test_values_reached_from_their_neighbours_only_are_eliminated_from_lists(thr
 
 
 def test_a_refused_k_bit_law_is_refused_before_any_sample_row(monkeypatch):
-    """k-bit SR on bf16 [−4, 10] needs 3.2e10 CDF evaluations and is refused: law_route says so before it builds
-    the estimate's sample rows (3.5 s of 4-bit rows before), with the assembly's own message."""
+    """k-bit SR on bf16 [−4, 10] under Laplace noise needs 3.2e10 CDF evaluations and is refused: law_route says so
+    before it builds the estimate's sample rows (3.5 s of 4-bit rows before), with the assembly's own message."""
     import srchain.grid_chains as gc
 
     def no_rows(*args, **kwargs):
@@ -219,7 +219,7 @@ def test_a_refused_k_bit_law_is_refused_before_any_sample_row(monkeypatch):
     monkeypatch.setattr(gc, "grid_move_tables", no_rows)
     wide = get_problem("toy", domain=(-4.0, 10.0))
     with pytest.raises(SrchainError, match="CDF evaluations"):
-        law_route(wide, NOISE, Grid.of("bf16", (-4.0, 10.0)), 0.01, "sr", sr_bits=4)
+        law_route(wide, make_noise("laplace", 2.0), Grid.of("bf16", (-4.0, 10.0)), 0.01, "sr", sr_bits=4)
 
 
 def test_lists_outgrown_fall_back_to_the_dense_array(monkeypatch):

@@ -6,8 +6,8 @@ differences were all rounding (on [−1e-3, 1e-3] at α = 0.01 a row's law summe
 renormalised). Cells whose gaps are both at most WIDE·α·std now integrate the hat function against the noise's
 density (as srchain.wide_moves does on the fixed lattice); checked here against adaptive quadrature. R's law, a first
 difference of the CDF (error ``eps·α·std/h``), integrates the density over its narrow rounding cells
-(srchain.grid_r), checked the same way; k-bit SR has no such form on a grid: below 2^-30·α·std it is refused in one
-line."""
+(srchain.grid_r), checked the same way; k-bit SR does so under Gaussian noise (srchain.grid_kbit,
+tests/test_grid_kbit.py) and under other noise is refused in one line below 2^-30·α·std."""
 
 import math
 
@@ -34,9 +34,11 @@ NOISE = make_noise("gaussian", 2.0)
     ],
 )
 def test_first_differences_on_too_fine_a_grid_are_refused_in_one_line(fmt, domain, alpha, method, bits):
+    """Under Laplace noise k-bit SR takes first differences of the CDF everywhere (the product rule of
+    srchain.grid_kbit is Gaussian's): refused below 2^-30·α·std (under Gaussian noise: tests/test_grid_kbit.py)."""
     toy = get_problem("toy", domain=domain)
     with pytest.raises(SrchainError, match="too fine for float64") as err:
-        transition_matrix(toy, NOISE, Grid.of(fmt, domain), alpha, method, sr_bits=bits)
+        transition_matrix(toy, make_noise("laplace", 2.0), Grid.of(fmt, domain), alpha, method, sr_bits=bits)
     assert "\n" not in str(err.value)
 
 
@@ -45,7 +47,21 @@ def test_cli_refuses_it_with_exit_status_2(capsys):
 
     # bf16 on [1e-38, 1e-36]: 830 values (small enough for the memory check), 9.2e-41 apart at the bottom
     code = main(
-        ["stationary", "--format", "bf16", "--domain", "1e-38", "1e-36", "--sr-bits", "4", "--alpha", "0.01", "--quiet"]
+        [
+            "stationary",
+            "--format",
+            "bf16",
+            "--domain",
+            "1e-38",
+            "1e-36",
+            "--sr-bits",
+            "4",
+            "--alpha",
+            "0.01",
+            "--noise",
+            "laplace",
+            "--quiet",
+        ]  # fmt: skip
     )
     assert code == 2
     assert "too fine for float64" in capsys.readouterr().err
