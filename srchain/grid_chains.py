@@ -55,6 +55,7 @@ from srchain.assemble import RowsBuffer, build_rows, count_rows, per_value, stac
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grid_interp import binned_axis_law, interpolated_rows, reference_rows
+from srchain.grid_kbit import NODES as KBIT_NODES
 from srchain.grid_kbit import far_cells as kbit_far_cells
 from srchain.grid_kbit import kbit_axis_law
 from srchain.grid_r import far_cells as r_far_cells
@@ -86,7 +87,7 @@ GRID_METHODS = ("sr", "r")
 #: Memory for one chunk's move tables (as in :mod:`srchain.operators`).
 CHUNK_BYTES = 512 * 2**20
 _TABLES = 12
-#: Most CDF evaluations one k-bit SR operator may make (``2^k`` per cell and row).
+#: Most CDF (and density) evaluations one k-bit SR operator may make (up to ``2^k`` per cell and row).
 KBIT_MAX_WORK = 4e8
 
 
@@ -377,16 +378,18 @@ def prepare_rows(problem, noise, grid, alpha, method, tol, sr_bits):
     spread = _reach(noise, grads, alpha, tol)
     chunks, width, _ = _chunks(grid, grads, alpha, spread)
     if bits is not None and not noise.is_discrete:
-        work = _kbit_work(noise, grid, grads, alpha, tol, spread) * 2 * 2**bits
+        work = _kbit_work(noise, grid, grads, alpha, tol, spread, bits)
         if work > KBIT_MAX_WORK:
-            k = int(math.log2(KBIT_MAX_WORK / max(work / 2**bits, 1)))  # the most bits within the limit
+            k = bits - 1  # the most bits within the limit
+            while k >= 1 and _kbit_work(noise, grid, grads, alpha, tol, spread, k) > KBIT_MAX_WORK:
+                k -= 1
             fewer = (
                 f"use fewer --sr-bits (exact up to about k = {k} here), "
                 if k >= 1
                 else "even k = 1 is out of reach: use "
             )
             raise SrchainError(
-                f"the exact k-bit SR operator needs about {work:.2g} CDF evaluations (2^k per cell and row); "
+                f"the exact k-bit SR operator needs about {work:.2g} CDF evaluations (up to 2^k per cell and row); "
                 f"{fewer}a smaller grid or a smaller alpha"
             )
     return alpha, method, bits, grads, chunks, width
@@ -396,21 +399,29 @@ def _gaussian(noise) -> bool:
     return type(noise).pdf is GaussianNoise.pdf
 
 
-def _kbit_work(noise, grid, grads, alpha, tol, spread) -> float:
-    """The cells whose k-bit SR halves take the staircase (:mod:`srchain.grid_kbit`: each costs ``2^k`` CDF
-    evaluations a half), summed over rows and axes: each window's cells wider than WIDE·α·std (every cell under
-    non-Gaussian noise) and its two ends; on a 1-D grid the rows of an interpolated binade count as its reference
-    rows (:func:`srchain.grid_interp.reference_rows`)."""
+def _kbit_work(noise, grid, grads, alpha, tol, spread, bits) -> float:
+    """The density and CDF evaluations of k-bit SR's move laws (:mod:`srchain.grid_kbit`), summed over rows and axes:
+    each half of a window's cell costs ``2^k`` differences on the staircase, ``M·NODES`` densities on ``M``
+    sub-cells where that is fewer, nothing to speak of on a narrow cell (every cell takes the staircase under
+    non-Gaussian noise); on a 1-D grid the rows of an interpolated binade count as its reference rows
+    (:func:`srchain.grid_interp.reference_rows`)."""
     lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
     std = float(noise.std)
     limit = WIDE * alpha * std if _gaussian(noise) and math.isfinite(std) else -1.0
+    N = 2.0**bits
     total = 0.0
     for k in range(grid.dim):
         v = axis_values(grid, k)
-        below = np.r_[0, np.cumsum(np.diff(v) > limit)]  # wide cells c < j (the cell c lies between v_c, v_c+1)
+        gaps = np.diff(v)
+        if limit > 0:
+            j = np.ceil(np.log2(np.maximum(gaps / limit, 1.0)))
+            cost = np.where(j == 0, 0.0, np.where((j <= bits) & (2.0**j * KBIT_NODES < N), 2.0**j * KBIT_NODES, N))
+        else:
+            cost = np.full(gaps.size, N)
+        below = np.r_[0.0, np.cumsum(2.0 * cost)]  # the cells c < j (the cell c lies between v_c and v_c+1)
 
-        def cells(a, b, below=below, top=v.size - 1):  # wide cells from a − 1 to b, and the two ends
-            return below[np.clip(b + 1, 0, top)] - below[np.clip(a - 1, 0, top)] + 2
+        def cells(a, b, below=below, top=v.size - 1):  # the cells from a − 1 to b
+            return below[np.clip(b + 1, 0, top)] - below[np.clip(a - 1, 0, top)] + 2.0
 
         rows = np.ones(grid.size, dtype=bool)
         if grid.dim == 1:

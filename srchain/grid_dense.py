@@ -408,13 +408,13 @@ def _law_lifted(args, chunks, thin, n, T, max_bytes, threads, say):
     from srchain import grid_lifted
 
     problem, noise, grid, alpha, method, tol, grads, bits = args
-    if not grid_lifted.LIFTED or bits is not None:
+    if not grid_lifted.LIFTED:
         return None
     own = thin_bytes(n, T, ring=_ring(chunks, thin)) if T else dense_bytes(n)
     budget = min(own, math.inf if max_bytes is None else float(max_bytes))
     # (a front of more than 0.9 times this route's core would not be smaller)
     return grid_lifted.lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, budget, 0.9 * (n - T),
-                                  threads, say)  # fmt: skip
+                                  threads, say, bits)  # fmt: skip
 
 
 def _check_rows(dropped, loops, alpha):

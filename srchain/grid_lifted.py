@@ -48,12 +48,9 @@ from numba import njit
 from scipy.special import comb
 
 from srchain.assemble import build_rows
-from srchain.grid_chains import _pad, _reach, _windows, grid_move_tables
+from srchain.grid_chains import _pad, _reach, _rule_law, _windows, grid_move_tables
 from srchain.grid_interp import _binning, _chebyshev, _references, _value, _weights_at
-from srchain.grid_r import far_cells as r_far
-from srchain.grid_r import r_axis_law
-from srchain.grid_sr import DROP, sr_axis_law
-from srchain.grid_sr import far_cells as sr_far
+from srchain.grid_sr import DROP
 from srchain.grids import axis_values
 from srchain.gth.dense import dense_gth_rates
 from srchain.operator_checks import check_move_tables, check_sums
@@ -101,8 +98,10 @@ def lifted_bytes(n: int, nodes: int, direct: int, cap: int) -> float:
     return 8.0 * (n + nodes) * d + 8.0 * d * d + 16.0 * n * cap + 64.0 * (n + nodes)
 
 
-def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_bytes, max_front, threads=None, say=None):
-    """``(pi, nnz, dropped, loops)`` of T_α (SR or R, Eq. 6/4 on ``grid``) by the lifted chain (module docstring),
+def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_bytes, max_front, threads=None, say=None,
+               bits=None):  # fmt: skip
+    """``(pi, nnz, dropped, loops)`` of T_α (SR, SR with ``bits`` random bits or R, Eq. 6/4 on ``grid``) by the
+    lifted chain (module docstring),
     or None where the route does not apply, its dense front (the nodes and the rows computed directly) would exceed
     ``max_front`` states, or it would take more than ``max_bytes``. ``chunks``: the row ranges of
     :func:`srchain.grid_chains.prepare_rows`, whose direct rows are built one range at a time; ``say``: called with a
@@ -119,7 +118,7 @@ def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_byte
     if say is not None:
         say(f"the lifted chain: {n_nodes} interpolation nodes and {direct.size} rows computed directly (GTH)")
     n = grid.size
-    law, far_cells = (sr_axis_law, sr_far) if method == "sr" else (r_axis_law, r_far)
+    law, far_cells = _rule_law(method, bits)
     what = f"T_alpha at alpha = {alpha:g}"
     allowed = tol + noise.table_error + int(np.max(hi - lo) + 1) * DROP * tol
     parts = []
@@ -177,7 +176,7 @@ def lifted_law(problem, noise, grid, alpha, method, tol, grads, chunks, max_byte
         sel = direct[(direct >= a) & (direct < b)]
         if sel.size == 0:
             continue
-        tables = grid_move_tables(problem, noise, grid, alpha, method, tol, grads[sel], sel, None)
+        tables = grid_move_tables(problem, noise, grid, alpha, method, tol, grads[sel], sel, bits)
         targets, probs, row_of, own_d = tables
         check_move_tables(probs, row_of, tol + noise.table_error + probs.shape[1] * DROP * tol, what, sel)
         ln, ci, va, dr = build_rows(targets, probs, grid, tol, own_d, np.int64, row_of=row_of)

@@ -13,7 +13,6 @@ import pytest
 from scipy.integrate import quad
 
 import srchain.grid_interp as gi
-from srchain.errors import SrchainError
 from srchain.grid_chains import grid_move_laws, prepare_rows
 from srchain.grid_kbit import staircase_rule
 from srchain.grids import Grid
@@ -98,14 +97,17 @@ def _reference(x, g, alpha, v, c, bits):
         ("bf16", (-1e-3, 1e-3), 0.01, 1),  # gaps up to 7.6e-6 against α·std = 0.02: the product rule
         ("bf16", (-1e-3, 1e-3), 0.01, 20),
         ("fp8-e4m3", (-1.0, 1.0), 0.1, 3),  # cells below 2^-5 narrow (2^-9 apart), the others the staircase
+        ("fp8-e4m3", (-1.0, 1.0), 0.1, 6),  # cells up to 4·WIDE·α·std on 2 or 4 sub-cells, wider ones the staircase
+        ("fp8-e4m3", (-1.0, 1.0), 0.1, 20),  # every wide cell on sub-cells (up to 32 of 2^-9)
     ],
 )
 def test_kbit_law_on_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha, bits, monkeypatch):
     """Entries of k-bit SR's move law against :func:`_reference`, at the ends and across each row's window.
     Tolerance 1e-12 relative: the product rule's error is below 1e-23 (srchain.grid_kbit), rounding the argument
-    a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a), a few ulps, and the staircase's differences on wide
-    cells lose at most 64 eps of the cell's mass; the reference's own tolerance is 1e-13 a piece. The first
-    differences that this replaces lost eps·α·std/h: 1e-9 on bf16 within 1e-3 of 0, everything below 1e-36."""
+    a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a), a few ulps, the sub-cells of a wide cell are as narrow
+    as a narrow cell, and the staircase's differences on wide cells lose at most 64 eps of the cell's mass; the
+    reference's own tolerance is 1e-13 a piece. The first differences that this replaces lost eps·α·std/h: 1e-9 on
+    bf16 within 1e-3 of 0, everything below 1e-36."""
     import srchain.grid_kbit as gk
 
     toy = get_problem("toy", domain=domain)
@@ -170,11 +172,10 @@ def test_kbit_simulation_on_a_grid_holding_zero_matches_the_exact_law():
 
 def test_kbit_on_bf16_holding_zero_is_exact_where_it_was_refused():
     """bf16 [−4, 10] (33,185 values) at α = 0.01: 4-bit SR needed 3.2e10 CDF evaluations (every cell of every window)
-    and was refused; with the narrow cells integrated and the rows near 0 interpolated, the staircase is left with
-    the wide cells of the windows that are computed, and prepare_rows accepts it (under Laplace noise, first
+    and was refused; with the narrow cells integrated, the wide ones on narrow sub-cells and the rows near 0
+    interpolated, prepare_rows accepts it, with any number of bits (under Laplace noise, first
     differences everywhere, it is still refused: tests/test_grid_chains.py::test_grid_errors)."""
     wide = get_problem("toy", domain=(-4.0, 10.0))
     grid = Grid.of("bf16", (-4.0, 10.0))
-    prepare_rows(wide, NOISE, grid, 0.01, "sr", 1e-14, 4)
-    with pytest.raises(SrchainError, match="exact up to about k = "):
-        prepare_rows(wide, NOISE, grid, 0.01, "sr", 1e-14, 32)
+    for bits in (4, 32):  # (32 bits: the wide cells' staircase of 2^32 differences on sub-cells, 8 densities each)
+        prepare_rows(wide, NOISE, grid, 0.01, "sr", 1e-14, bits)

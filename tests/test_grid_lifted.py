@@ -20,19 +20,19 @@ NOISE = make_noise("gaussian", 2.0)
 CASES = [("fp16", (-(2.0**-14), 2.0**-15), 1e-3), ("bf16", (-1e-12, 2e-12), 1e-3)]
 
 
-def _laws(monkeypatch, fmt, domain, alpha, method, threads=None):
+def _laws(monkeypatch, fmt, domain, alpha, method, threads=None, bits=None):
     problem, grid = get_problem("toy", domain=domain), Grid.of(fmt, domain)
-    lifted = grid_law_dense(problem, NOISE, grid, alpha, method=method, threads=threads)
+    lifted = grid_law_dense(problem, NOISE, grid, alpha, method=method, threads=threads, sr_bits=bits)
     monkeypatch.setattr(gl, "LIFTED", False)
-    dense = grid_law_dense(problem, NOISE, grid, alpha, method=method, threads=threads)
+    dense = grid_law_dense(problem, NOISE, grid, alpha, method=method, threads=threads, sr_bits=bits)
     monkeypatch.setattr(gl, "LIFTED", True)
     return grid, lifted, dense
 
 
-@pytest.mark.parametrize("method", ["sr", "r"])
+@pytest.mark.parametrize("method,bits", [("sr", None), ("r", None), ("sr", 3)])  # (SR with 3 random bits too)
 @pytest.mark.parametrize("fmt,domain,alpha", CASES)
-def test_the_lifted_law_is_the_dense_routes(monkeypatch, fmt, domain, alpha, method):
-    grid, (res, nnz, dropped), (ref, nnz_ref, dropped_ref) = _laws(monkeypatch, fmt, domain, alpha, method)
+def test_the_lifted_law_is_the_dense_routes(monkeypatch, fmt, domain, alpha, method, bits):
+    grid, (res, nnz, dropped), (ref, nnz_ref, dropped_ref) = _laws(monkeypatch, fmt, domain, alpha, method, bits=bits)
     assert res.method == "gth-lifted" and ref.method == "gth-dense"
     # the same entries kept, row by row decided as T_α decides them (a cell kept by one row more changes the count)
     assert nnz == nnz_ref
