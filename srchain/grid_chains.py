@@ -26,16 +26,17 @@ that module's formula. Where both gaps of a cell are at most :data:`srchain.wide
 and fp16 near 0, down to gaps of 9e-41) the differences would be rounding: there the hat function is integrated
 against the noise's density by Gauss–Legendre instead (:mod:`srchain.grid_wide`), as :mod:`srchain.wide_moves` does
 on the lattice; :mod:`srchain.grid_sr` sorts the cells between the two forms. R integrates the density over its
-rounding cells at most WIDE·α·std wide (:mod:`srchain.grid_r`); k-bit SR, first differences of the CDF, is refused
-below 2^-30·α·std.
+rounding cells at most WIDE·α·std wide (:mod:`srchain.grid_r`), and k-bit SR its staircase under Gaussian noise
+(:mod:`srchain.grid_kbit`); under other noise k-bit SR's first differences are refused below 2^-30·α·std.
 The ends of the grid carry the clipped tails (the projection the paper assumes).
 
 R (Eq. 4 on the grid) moves to :math:`v_t` when :math:`y` falls between the midpoints around it (ties to even;
 of probability zero for continuous noise, enumerated exactly for discrete noise). SR with :math:`k` random bits
 (:mod:`srchain.rounding`) takes the value farther from zero with the truncated probability
-:math:`\lfloor 2^k q_a\rfloor / 2^k`: its move law is a sum of :math:`2^k - 1` CDF differences per cell.
+:math:`\lfloor 2^k q_a\rfloor / 2^k`: its move law integrates that staircase against the step's density
+(:mod:`srchain.grid_kbit`).
 
-Rows whose mean steps :math:`x - \alpha g` share a binade (thousands near 0 on bf16 and fp16) take their SR or R law
+Rows whose mean steps :math:`x - \alpha g` share a binade (thousands near 0 on bf16 and fp16) take their law
 by interpolation between a few reference rows, within 2^-57 of each entry (:mod:`srchain.grid_interp`).
 
 The rows are assembled by :mod:`srchain.assemble` exactly as on a lattice (product over coordinates, entries below

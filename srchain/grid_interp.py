@@ -1,4 +1,5 @@
-r"""SR's and R's move laws for the many states whose mean steps share a binade: interpolated between a few rows.
+r"""SR's, R's and k-bit SR's move laws for the many states whose mean steps share a binade: interpolated between a
+few rows.
 
 Along one axis of a format's grid, the probability that SR (Eq. 6 on the grid) or R (Eq. 4) moves to the value
 :math:`v_t` depends on the row only through its mean step :math:`c = x - \alpha g` (:mod:`srchain.grid_chains`):
@@ -7,7 +8,8 @@ Along one axis of a format's grid, the probability that SR (Eq. 6 on the grid) o
 
     F_t(c) = \int K_t(y)\,\varphi_\alpha(c - y)\,dy,
 
-with :math:`K_t` the hat function of :math:`v_t` (SR) or the indicator of its rounding cell (R), smoothed by the
+with :math:`K_t` the hat function of :math:`v_t` (SR), the indicator of its rounding cell (R) or the staircase of
+k-bit SR over its two cells (:mod:`srchain.grid_kbit`; like the others non-negative, at most 1), smoothed by the
 step's density :math:`\varphi_\alpha`: for Gaussian noise an entire function of :math:`c`. Near 0 a float grid holds
 128 (bf16) or 1024 (fp16) values per binade down to 1e-40, so that thousands of rows have mean steps in a tiny
 interval and windows of ~10⁴ cells: on bf16 [−4, 10] at α = 0.01, 32,000 of the 33,185 rows have :math:`|c| < 2^{-8}`.
@@ -213,11 +215,11 @@ def _each_binade(law, far_cells, noise, alpha, vp, tol, own, found, index_dtype)
 
 
 def binned_axis_law(law, far_cells, noise, x, g, alpha, vp, t, first, valid, own, tol):
-    """A rule's move law along one axis (``law``: :func:`srchain.grid_sr.sr_axis_law` or
-    :func:`srchain.grid_r.r_axis_law`, same arguments and result), the rows whose mean steps share an interpolated
-    binade from its reference rows (module docstring), the others by ``law``. ``far_cells(vp, lo, hi, alpha, noise,
-    tol)`` marks the cells ``lo ≤ t ≤ hi`` that the rule takes out of a row's window unless they are its own
-    value's neighbours. ``valid`` is updated as ``law`` does."""
+    """A rule's move law along one axis (``law``: :func:`srchain.grid_sr.sr_axis_law`,
+    :func:`srchain.grid_r.r_axis_law` or :func:`srchain.grid_kbit.kbit_axis_law`, same arguments and result), the
+    rows whose mean steps share an interpolated binade from its reference rows (module docstring), the others by
+    ``law``. ``far_cells(vp, lo, hi, alpha, noise, tol)`` marks the cells ``lo ≤ t ≤ hi`` that the rule takes out
+    of a row's window unless they are its own value's neighbours. ``valid`` is updated as ``law`` does."""
     found = _binning(noise, x, g, alpha, vp, tol)
     if found is None:
         return law(noise, x, g, alpha, vp, t, first, valid, own, tol)

@@ -29,19 +29,24 @@ on a cell above 0, toward it below). At the grid's ends the clipped tails :math:
   :math:`W_i = \int_0^1 \ell_i(q)\,s_N(q)\,dq` of the staircase against the points' Lagrange polynomials
   (:func:`staircase_rule`, exact for any :math:`k`), and :math:`Z_c` with :math:`\int \ell_i (1 - s_N)`. The error is
   the density's interpolation error on the cell: at most about
-  :math:`2\,(h/(4\alpha s))^{P} (|z| + \sqrt{P})^{P}/P!` relative, below 1e-23 for :math:`|z| \le 10` at
-  :math:`P = 8` and :math:`h \le \alpha s/64`. Where one point is exact to rounding (SR's rule,
+  :math:`2\,(h/(4\alpha s))^{P} (|z| + \sqrt{P})^{P}/P!` relative, at :math:`P = 8` and :math:`h \le \alpha s/64`
+  below 4e-18 for :math:`|z| \le 3` and 2e-15 for :math:`|z| \le 10`. The weights are positive but for a few
+  of at most −1.7e-3 (k ≤ 4: the point nearest zero, where the staircase is 0), with :math:`\sum|W_i| \le 1.009
+  \sum W_i`: the sum loses nothing. Where one point is exact to rounding (SR's rule,
   :data:`srchain.grid_wide.ONE_NODE`), one density value at the weight's centroid is taken:
   :math:`A_c = h\,\mu_A\,\rho(q_A)` with :math:`\mu_A = (N-1)/(2N)`, :math:`q_A = (4N+1)/(6N)`, and
   :math:`Z_c = h\,\mu_Z\,\rho(q_Z)`, :math:`\mu_Z = (N+1)/(2N)`, :math:`q_Z = (2N+1)/(6N)` (second order, below
   ``2^-55`` relative there).
 
-Every term is a positive mass, so tiny probabilities keep their relative accuracy. As for SR and R
-(:mod:`srchain.grid_sr`, :mod:`srchain.grid_r`), a narrow target at least two values from its row's own value whose
-mass is surely below ``DROP·tol`` (the density's peak times both cells, :math:`f(0)(h_{t-1} + h_t)/\alpha`) leaves
-the window (:func:`far_cells`), so that the rows whose mean steps share a binade can take an interpolated law
-(:mod:`srchain.grid_interp`): the law depends on the row only through its mean step, and its kernel is non-negative and
-supported on the two cells around :math:`v_t`, as R's and SR's are.
+Every half is a positive mass computed without differences, so tiny probabilities keep their relative accuracy. As
+for SR and R (:mod:`srchain.grid_sr`, :mod:`srchain.grid_r`), a narrow target at least two values from its row's
+own value whose mass is surely below ``DROP·tol`` (the density's peak times both cells,
+:math:`f(0)(h_{t-1} + h_t)/\alpha`) leaves the window (:func:`far_cells`), so that the rows whose mean steps share
+a binade can take an interpolated law (:mod:`srchain.grid_interp`): the law depends on the row only through its mean
+step, and its kernel is non-negative and supported on the two cells around :math:`v_t`, as R's and SR's are.
+
+Where T_α is not kept (the dense and lifted routes), :func:`kbit_drift_gap` gives each row's k-bit bias from the
+step's law by the same product rule, and :func:`sr_drift` SR's drift in closed form.
 """
 
 from __future__ import annotations
@@ -53,12 +58,14 @@ import numpy as np
 from numba import njit
 
 from srchain._threads import over_threads
+from srchain.errors import SrchainError
+from srchain.grid_interp import _weights
 from srchain.grid_sr import DROP
 from srchain.grid_wide import ONE_NODE, _arg
 from srchain.noise import _INV_SQRT_2PI, GaussianNoise
 from srchain.wide_moves import WIDE
 
-__all__ = ["kbit_axis_law", "far_cells", "staircase_rule", "stair_cells", "NODES"]
+__all__ = ["kbit_axis_law", "far_cells", "staircase_rule", "saw_rule", "kbit_drift_gap", "sr_drift", "NODES"]
 
 #: Gauss–Legendre points of a narrow cell's product rule.
 NODES = 8
@@ -84,24 +91,24 @@ def staircase_rule(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = np.arange(N, dtype=np.float64)
         pts = ((m[:, None] + q[None, :]) / N).reshape(-1)  # every piece's points
         weight = np.repeat(m / N, NODES) * np.tile(gw / N, N)
-        away = _lagrange(q, pts).T @ weight
+        away = _weights(q, pts).T @ weight  # (the Lagrange polynomials at every piece's points)
     else:  # ∫ ℓ_i s_N = ∫ ℓ_i q − ∫ ℓ_i saw_N, the second by Euler–Maclaurin (_saw_moments)
         away = gw * q - _saw_moments(q, gw, N)
     return q, away, gw - away
 
 
-def _lagrange(q, pts):
-    """The Lagrange polynomials of the points ``q`` at ``pts``: ``(len(pts), len(q))``, barycentric form."""
-    diff = q[:, None] - q[None, :]
-    np.fill_diagonal(diff, 1.0)
-    bary = 1.0 / np.prod(diff, axis=1)
-    d = pts[:, None] - q[None, :]
-    hit = d == 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        L = (bary / d) / (bary / d).sum(axis=1, keepdims=True)
-    rows = hit.any(axis=1)
-    L[rows] = hit[rows]
-    return L
+@functools.cache
+def saw_rule(bits: int) -> np.ndarray:
+    r"""The product-integration weights of the sawtooth :math:`q - s_N(q) = \{Nq\}/N` at :func:`staircase_rule`'s
+    points (:math:`N = 2^{bits}`, 0 bits: :math:`q` itself), each a sum of positive terms (no difference of the
+    staircase's weights, which would lose :math:`\log_2 N` bits)."""
+    x, gw = np.polynomial.legendre.leggauss(NODES)
+    q, gw = 0.5 * (x + 1.0), 0.5 * gw
+    N = 2**bits
+    if bits <= _DIRECT_BITS:  # Σ_m ∫_{m/N}^{(m+1)/N} ℓ_i(q)(q − m/N) dq, each piece by Gauss–Legendre
+        pts = ((np.arange(N, dtype=np.float64)[:, None] + q[None, :]) / N).reshape(-1)
+        return _weights(q, pts).T @ np.tile(gw * q / (N * N), N)
+    return _saw_moments(q, gw, N)
 
 
 def _saw_moments(q, gw, N):
@@ -306,3 +313,77 @@ def _far_cells(vp, lo, hi, alpha, limit, c_pdf, drop):
     for c in range(lo, hi + 1):
         out[c - lo] = _is_far(vp, c, nv, alpha, limit, c_pdf, drop)
     return out
+
+
+def kbit_drift_gap(noise, x, g, alpha, v, bits) -> np.ndarray:
+    r"""``E[Q_s^{(k)}(y)] − E[Q_s(y)]`` per row (positions ``x``, gradients ``g`` along one axis of values ``v``), the
+    step :math:`y = x - \alpha(g + \bar\xi)` clipped to the grid: the k-bit bias
+    (:func:`srchain.rounding.kbit_bias`) averaged over the step, :math:`-\sum_c \operatorname{sign}_c h_c \delta_c`
+    with :math:`\delta_c = \int_c \rho\,(q - s_N(q))` the mass each cell moves toward zero, by the product rule on
+    narrow sub-cells (:func:`saw_rule`), every term positive; the cells within the noise's ``2^-60`` quantiles.
+    The drift gap of T_α's rows without T_α (on the dense and lifted routes it is not kept). Gaussian noise."""
+    limit, gaussian, s, _ = _limits(noise, alpha, 0.0)
+    if not gaussian or not limit > 0:
+        raise SrchainError("the k-bit drift without T_alpha needs Gaussian noise")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    g = np.ascontiguousarray(g, dtype=np.float64)
+    reach = alpha * noise.quantile_width(2.0**-60)
+    c = x - alpha * g
+    lo = np.clip(np.searchsorted(v, c - reach, side="right") - 2, 0, v.size - 2)
+    hi = np.clip(np.searchsorted(v, c + reach, side="left") + 1, 0, v.size - 2)
+    saw = np.array([saw_rule(k) for k in range(bits + 1)])
+    q, away, zero = staircase_rule(bits)
+    gw = away + zero
+    out = np.zeros(x.size)
+    over_threads(lambda i0, i1: _drift_gap_rows(x, g, alpha, v, lo, hi, limit, s, q, gw, saw, out, i0, i1), x.size, 64)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _drift_gap_rows(x, g, alpha, v, lo, hi, limit, s, q, gw, saw, out, i0, i1):
+    c_pdf = _INV_SQRT_2PI / s
+    bits = saw.shape[0] - 1
+    for i in range(i0, i1):
+        acc = 0.0
+        for c in range(lo[i], hi[i] + 1):
+            a, b = v[c], v[c + 1]
+            sign = -1.0 if b <= 0.0 else 1.0
+            acc -= sign * (b - a) * _saw_mass(x[i], g[i], alpha, a, b, limit, s, c_pdf, q, gw, saw, bits)
+        out[i] = acc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _saw_mass(x, g, alpha, a, b, limit, s, c_pdf, q, gw, saw, bits):
+    """``δ = ∫ρ (q − s_N(q))`` over the cell ``[a, b)`` (``q`` from its end nearer zero) on ``M = 2^j`` sub-cells
+    at most ``limit`` wide: with ``M ≤ N`` each holds ``N/M`` steps (the sawtooth of ``k − j`` bits, over ``M``),
+    else each lies within one step ``m``, where the sawtooth is ``(r + u)/M`` with ``r = i − m·M/N`` (exact)."""
+    H = (b - a) / alpha
+    j = 0
+    while not H <= limit * 2.0**j and j < 60:
+        j += 1
+    M = 2**j
+    neg = b <= 0.0
+    d = x - (b if neg else a)
+    xi0 = (0.0 if d == 0 else d / alpha) - g
+    step = (1.0 if neg else -1.0) * H  # ξ̄(q) = ξ̄0 + step·q
+    acc = 0.0
+    for i in range(M):
+        r = 0 if j <= bits else i - ((i * 2**bits) // M) * (M // 2**bits)
+        for k in range(q.shape[0]):
+            z = (xi0 + step * ((i + q[k]) / M)) / s
+            w = saw[bits - j, k] / M if j <= bits else gw[k] * (r + q[k]) / M
+            acc += w * math.exp(-0.5 * z * z)
+    return H * acc * c_pdf / M
+
+
+def sr_drift(noise, x, g, alpha, v) -> np.ndarray:
+    r"""SR's drift ``E[Q_s(y)] − x`` per row: SR is unbiased, so it is the clipped step's,
+    :math:`E[\min(\max(y, v_0), v_{n-1})] - x = (v_0 - x) + \alpha\Lambda(a_0) - \alpha\Lambda(a_{n-1})`
+    with :math:`a = (x - v)/\alpha - g`, the first two terms as :math:`-\alpha g + \alpha E(a_0)` where
+    :math:`a_0 > 0` (:math:`E` the noise's excess: no cancellation)."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
+    a0 = _arg(x, v[0], g, alpha)
+    an = _arg(x, v[-1], g, alpha)
+    head = np.where(a0 > 0, -alpha * g, v[0] - x)
+    return head + alpha * noise.excess(a0) - alpha * noise.lower_partial(an)

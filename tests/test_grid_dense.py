@@ -352,3 +352,26 @@ def test_srchain_formats_solves_a_grid_holding_0_on_the_dense_route(tmp_path, ca
     assert rows["sr"]["tv_to_limit"] is not None and rows["r"]["stall_count"] is not None
     # SR's drift (the k-bit bias's reference) needs T_alpha; R has no drift in the table
     assert rows["sr"]["note"].endswith("no mixing time or drift") and rows["r"]["note"].endswith("no mixing time")
+
+
+def test_srchain_formats_gives_the_k_bit_bias_on_the_dense_route(tmp_path, capsys):
+    """With --sr-bits the k-bit row on the dense route takes its bias from the steps' law (srchain.grid_kbit), not
+    from T_α: the same as π_k·(drift_k − drift_SR) from the two transition matrices of this small grid (1,537
+    states), to 1e-9 relative (T_α's drifts carry ~1e-13 absolute of rounding and dropped entries; the bias is
+    ~1e-7 here, its relative form ~1e-2)."""
+    out = tmp_path / "f.json"
+    lo, hi = DOMAIN
+    argv = ["formats", "--formats", "fp16", "--domain", repr(lo), repr(hi), "--alpha", "0.001", "--no-bc"]
+    code, _, err = run([*argv, "--sr-bits", "3", "--json", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    (study,) = json.loads(out.read_text())["formats"]
+    row = next(r for r in study["results"] if r["method"] == "sr3")
+    assert "the k-bit bias from the steps' law" in row["note"]
+    x = GRID.points[:, 0]
+    P = grid_transition_matrix(TOY, NOISE, GRID, 1e-3, "sr").P
+    Pk = grid_transition_matrix(TOY, NOISE, GRID, 1e-3, "sr", sr_bits=3).P
+    pi = np.array(row["pi"])
+    drift, drift_k = P @ x - x, Pk @ x - x
+    want = float(pi @ (drift_k - drift))
+    assert row["kbit_bias"] == pytest.approx(want, rel=1e-9)
+    assert row["kbit_bias_relative"] == pytest.approx(want / float(pi @ np.abs(drift)), rel=1e-9)

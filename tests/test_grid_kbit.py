@@ -103,11 +103,11 @@ def _reference(x, g, alpha, v, c, bits):
 )
 def test_kbit_law_on_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha, bits, monkeypatch):
     """Entries of k-bit SR's move law against :func:`_reference`, at the ends and across each row's window.
-    Tolerance 1e-12 relative: the product rule's error is below 1e-23 (srchain.grid_kbit), rounding the argument
-    a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a), a few ulps, the sub-cells of a wide cell are as narrow
-    as a narrow cell, and the staircase's differences on wide cells lose at most 64 eps of the cell's mass; the
-    reference's own tolerance is 1e-13 a piece. The first differences that this replaces lost eps·α·std/h: 1e-9 on
-    bf16 within 1e-3 of 0, everything below 1e-36."""
+    Tolerance 1e-12 relative: the product rule's error is below 2e-15 for |z| ≤ 10 (srchain.grid_kbit), rounding
+    the argument a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a), a few ulps, the sub-cells of a wide cell
+    are as narrow as a narrow cell, and the staircase's differences on wide cells lose at most 64 eps of the cell's
+    mass; the reference's own tolerance is 1e-13 a piece. The first differences that this replaces lost
+    eps·α·std/h: 1e-9 on bf16 within 1e-3 of 0, everything below 1e-36."""
     import srchain.grid_kbit as gk
 
     toy = get_problem("toy", domain=domain)
@@ -179,3 +179,31 @@ def test_kbit_on_bf16_holding_zero_is_exact_where_it_was_refused():
     grid = Grid.of("bf16", (-4.0, 10.0))
     for bits in (4, 32):  # (32 bits: the wide cells' staircase of 2^32 differences on sub-cells, 8 densities each)
         prepare_rows(wide, NOISE, grid, 0.01, "sr", 1e-14, bits)
+
+
+@pytest.mark.parametrize(
+    "fmt,domain,alpha,bits",
+    [
+        ("bf16", (1.0, 8.0), 0.01, 4),
+        ("fp8-e4m3", (-1.0, 1.0), 0.1, 3),  # narrow cells near 0 and wide ones on sub-cells of whole steps
+        ("fp8-e4m3", (-4.0, 10.0), 0.1, 3),  # cells 1 wide against WIDE·α·std = 0.003: sub-cells within a step
+        ("bf16", (1.0, 8.0), 0.001, 20),
+    ],
+)
+def test_drifts_from_the_steps_law_equal_t_alphas(fmt, domain, alpha, bits):
+    """kbit_drift_gap and sr_drift (the k-bit bias where T_α is not kept) against T_α's rows: drift_k − drift_SR and
+    drift_SR = Σ_y P(x, y) y − x. Tolerance 1e-12 absolute: T_α's drifts are sums of at most ~200 entries times
+    values below 10 (200·eps·10 = 4e-13 of rounding) and its rows lose the entries below tol = 1e-14 (times the
+    span, 1.4e-13); the gaps are up to 8e-3, so a wrong weight or sub-cell (a factor, a step) shows."""
+    from srchain.grid_kbit import kbit_drift_gap, sr_drift
+
+    toy = get_problem("toy", domain=domain)
+    grid = Grid.of(fmt, domain)
+    x = grid.points[:, 0]
+    g = toy.gradient(grid.points)[:, 0]
+    Pk = transition_matrix(toy, NOISE, grid, alpha, "sr", sr_bits=bits).P
+    P = transition_matrix(toy, NOISE, grid, alpha, "sr").P
+    gap = kbit_drift_gap(NOISE, x, g, alpha, x, bits)
+    assert np.abs(gap).max() > 1e-8
+    np.testing.assert_allclose(gap, (Pk @ x - x) - (P @ x - x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sr_drift(NOISE, x, g, alpha, x), P @ x - x, rtol=0, atol=1e-12)

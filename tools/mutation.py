@@ -278,6 +278,17 @@ TARGETS: dict[str, Target] = {
             "tests/toy/test_formats_bc.py",
             "tests/test_cli_formats.py",
             "tests/test_grid_dense.py::test_srchain_formats_solves_a_grid_holding_0_on_the_dense_route",
+            "tests/test_grid_dense.py::test_srchain_formats_gives_the_k_bit_bias_on_the_dense_route",
+        ),
+        per_module=8,
+    ),
+    "grid_kbit": Target(
+        ("srchain/grid_kbit.py",),
+        (
+            "tests/test_grid_kbit.py",
+            "tests/test_grid_chains.py",
+            "tests/test_simulate_grid.py",
+            "tests/test_grid_dense.py::test_srchain_formats_gives_the_k_bit_bias_on_the_dense_route",
         ),
         per_module=8,
     ),

@@ -96,6 +96,30 @@ def _drift(P, x):
     return np.asarray(P @ x).ravel() - x
 
 
+def _gaussian(noise) -> bool:
+    from srchain.noise import GaussianNoise
+
+    return type(noise).pdf is GaussianNoise.pdf
+
+
+def _kbit_bias_of_steps(problem, noise, grid, alpha, bits, pi) -> tuple[float, float]:
+    """The k-bit row's ``(bias, relative bias)`` without T_α (the dense and lifted routes keep none): each row's drift
+    gap and SR's drift from the step's law (:func:`srchain.grid_kbit.kbit_drift_gap`,
+    :func:`~srchain.grid_kbit.sr_drift`), weighed by π_k; the rows of least π are left out while their mass sums to
+    at most 2^-60 (a drift is at most the grid's span, so the sums move by less than 2^-60 of it). T_α's own rows
+    (where kept) give the same to ~1e-13 (its entries below tol dropped, its drifts differences of sums)."""
+    from srchain.grid_kbit import kbit_drift_gap, sr_drift
+
+    order = np.argsort(pi, kind="stable")
+    rows = np.sort(order[np.cumsum(pi[order]) > 2.0**-60])
+    v = grid.points[:, 0]
+    g = np.asarray(problem.gradient(grid.points[rows]), dtype=np.float64)[:, 0]
+    gap = kbit_drift_gap(noise, v[rows], g, alpha, v, bits)
+    sr = sr_drift(noise, v[rows], g, alpha, v)
+    bias = float(pi[rows] @ gap)
+    return bias, bias / max(float(pi[rows] @ np.abs(sr)), 1e-300)
+
+
 def study_format(
     problem,
     noise,
@@ -187,7 +211,12 @@ def study_format(
             if op is None:
                 route = "the lifted chain (srchain.grid_lifted)" if res.method == "gth-lifted" else "the dense route"
                 row["note"] = f"solved by {route}: T_alpha is not kept, so no mixing time"
-                row["note"] += " or drift" if x is not None and method == "sr" else ""
+                if x is not None and method == "sr" and bits is not None and _gaussian(noise):
+                    row["kbit_bias"], row["kbit_bias_relative"] = _kbit_bias_of_steps(problem, noise, grid, alpha,
+                                                                                      bits, pi)  # fmt: skip
+                    row["note"] += "; the k-bit bias from the steps' law (srchain.grid_kbit)"
+                elif x is not None and method == "sr":
+                    row["note"] += " or drift"
             elif grid.size <= max_exact_states:
                 try:  # a metastable chain (R between stall sets) may not mix within max_steps: reported as None
                     mt = mixing_time(
