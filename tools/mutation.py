@@ -287,7 +287,6 @@ TARGETS: dict[str, Target] = {
         (
             "tests/test_grid_kbit.py",
             "tests/test_grid_chains.py",
-            "tests/test_simulate_grid.py",
             "tests/test_grid_dense.py::test_srchain_formats_gives_the_k_bit_bias_on_the_dense_route",
         ),
         per_module=8,
