@@ -131,13 +131,18 @@ def _saw_moments(q, gw, N):
     return out / N
 
 
-def _limits(noise, alpha, tol):
-    """``(limit, gaussian, s, drop)``: the widest narrow cell (gap/α; −1: no quadrature), whether the noise is
-    Gaussian, its standard deviation and the bound below which a far narrow target is dropped."""
+def _limits(noise):
+    """``(limit, gaussian, s)``: the widest narrow cell (gap/α; −1: no quadrature), whether the noise is Gaussian and
+    its standard deviation."""
     gaussian = type(noise).pdf is GaussianNoise.pdf
     std = float(noise.std)
     limit = WIDE * std if gaussian and math.isfinite(std) else -1.0
-    return limit, gaussian, (float(noise.s) if gaussian else 1.0), (DROP * tol if gaussian else 0.0)
+    return limit, gaussian, (float(noise.s) if gaussian else 1.0)
+
+
+def _drop(noise, tol) -> float:
+    """The bound below which a far narrow target is dropped (0 but for Gaussian noise, whose peak is known)."""
+    return DROP * tol if type(noise).pdf is GaussianNoise.pdf else 0.0
 
 
 def kbit_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol, bits):
@@ -146,7 +151,8 @@ def kbit_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol, bits):
     x = np.ascontiguousarray(x, dtype=np.float64)
     g = np.ascontiguousarray(g, dtype=np.float64)
     n, W = t.shape
-    limit, _, s, drop = _limits(noise, alpha, tol)
+    limit, _, s = _limits(noise)
+    drop = _drop(noise, tol)
     q = staircase_rule(bits)[0]
     w_away = np.array([staircase_rule(k)[1] for k in range(bits + 1)])  # per k' ≤ k: a sub-cell's staircase
     w_zero = np.array([staircase_rule(k)[2] for k in range(bits + 1)])
@@ -302,7 +308,8 @@ def _half(x, g, alpha, a, b, up, limit, s, c_pdf, q, w_away, w_zero, one):
 def far_cells(vp, lo, hi, alpha, noise, tol):
     """The targets ``lo ≤ t ≤ hi`` (a boolean array) that :func:`kbit_axis_law` takes out of a row's window unless
     they are its own value's neighbours."""
-    limit, _, s, drop = _limits(noise, alpha, tol)
+    limit, _, s = _limits(noise)
+    drop = _drop(noise, tol)
     return _far_cells(vp, lo, hi, alpha, limit, _INV_SQRT_2PI / s, drop)
 
 
@@ -322,7 +329,7 @@ def kbit_drift_gap(noise, x, g, alpha, v, bits) -> np.ndarray:
     with :math:`\delta_c = \int_c \rho\,(q - s_N(q))` the mass each cell moves toward zero, by the product rule on
     narrow sub-cells (:func:`saw_rule`), every term positive; the cells within the noise's ``2^-60`` quantiles.
     The drift gap of T_α's rows without T_α (on the dense and lifted routes it is not kept). Gaussian noise."""
-    limit, gaussian, s, _ = _limits(noise, alpha, 0.0)
+    limit, gaussian, s = _limits(noise)
     if not gaussian or not limit > 0:
         raise SrchainError("the k-bit drift without T_alpha needs Gaussian noise")
     x = np.ascontiguousarray(x, dtype=np.float64)

@@ -345,6 +345,12 @@ _NO_BOUNDS_CHECK = (
 
 #: Survivors that no test can kill, each with the reason (the key is ``file:function:`before` -> `after```).
 EQUIVALENT: dict[str, str] = {
+    "srchain/grid_kbit.py:_half:`if j == 0 and (H / s) * (1.0 + abs(mid) / s) < ONE_NODE: # one node at the weight's "
+    "centroid` -> `if j == 0 and (H / s) * (2.0 + abs(mid) / s) < ONE_NODE: # one node at the weight's centroid`": (
+        "the criterion only chooses between two rules exact to rounding there: one density value at the weight's "
+        "centroid (error below 2^-55 where the criterion holds) and the 8-point product rule (below 4e-18); a larger "
+        "constant moves cells from the first to the second, the law's bits by an ulp"
+    ),
     "srchain/gth/sparse.py:_factor:`helpers = ThreadPoolExecutor(nthreads - 1)` -> "
     "`helpers = ThreadPoolExecutor(nthreads + 1)`": (
         "the pool's size bounds only how many of a split front's nthreads panels run at once; each panel's numbers are "
