@@ -18,7 +18,7 @@ from srchain.grid_kbit import staircase_rule
 from srchain.grids import Grid
 from srchain.noise import make_noise
 from srchain.operators import transition_matrix
-from srchain.problems import get_problem
+from srchain.problems import Problem, get_problem
 from srchain.simulate.grid import simulate_grid
 
 NOISE = make_noise("gaussian", 2.0)
@@ -56,7 +56,7 @@ def test_staircase_rule_integrates_polynomials_exactly(bits):
         assert abs(float(np.sum(zero * q**j)) - (1.0 / (j + 1) - want)) <= 16 * np.finfo(float).eps
 
 
-def _reference(x, g, alpha, v, c, bits):
+def _reference(x, g, alpha, v, c, bits, noise=NOISE):
     """Pr(SR with ``bits`` bits of y = v_c), y = x − α(g + ξ̄): each cell's staircase integrated piece by piece by
     adaptive quadrature in the cell's fraction q from its end nearer zero (gaps of 1e-40 are no trouble there); for
     k > 12 the staircase ⌊Nq⌋/N is taken as q − 1/(2N), whose error against the density's change across the cell
@@ -71,7 +71,7 @@ def _reference(x, g, alpha, v, c, bits):
         sign = 1.0 if neg else -1.0
 
         def dens(qq):
-            return H * float(NOISE.pdf(np.array(xi0 + sign * H * qq)))
+            return H * float(noise.pdf(np.array(xi0 + sign * H * qq)))
 
         if bits > 12:
             w = (lambda qq: qq - 0.5 / N) if away else (lambda qq: 1.0 - qq + 0.5 / N)
@@ -85,23 +85,26 @@ def _reference(x, g, alpha, v, c, bits):
     def arg(y):
         return (x - y) / alpha - g
 
-    p = half(v[c - 1], v[c], True) if c > 0 else float(NOISE.sf(np.array(arg(v[0]))))
-    return p + (half(v[c], v[c + 1], False) if c < v.size - 1 else float(NOISE.cdf(np.array(arg(v[-1])))))
+    p = half(v[c - 1], v[c], True) if c > 0 else float(noise.sf(np.array(arg(v[0]))))
+    return p + (half(v[c], v[c + 1], False) if c < v.size - 1 else float(noise.cdf(np.array(arg(v[-1])))))
 
 
 @pytest.mark.parametrize(
-    "fmt,domain,alpha,bits",
+    "fmt,domain,alpha,bits,sigma",
     [
-        ("bf16", (1e-38, 1e-36), 0.01, 4),  # gaps 9.2e-41 … 7.4e-39: one node a half (refused before)
-        ("bf16", (1e-38, 1e-36), 0.01, 20),
-        ("bf16", (-1e-3, 1e-3), 0.01, 1),  # gaps up to 7.6e-6 against α·std = 0.02: the product rule
-        ("bf16", (-1e-3, 1e-3), 0.01, 20),
-        ("fp8-e4m3", (-1.0, 1.0), 0.1, 3),  # cells below 2^-5 narrow (2^-9 apart), the others the staircase
-        ("fp8-e4m3", (-1.0, 1.0), 0.1, 6),  # cells up to 4·WIDE·α·std on 2 or 4 sub-cells, wider ones the staircase
-        ("fp8-e4m3", (-1.0, 1.0), 0.1, 20),  # every wide cell on sub-cells (up to 32 of 2^-9)
+        ("bf16", (1e-38, 1e-36), 0.01, 4, 2.0),  # gaps 9.2e-41 … 7.4e-39: one node a half (refused before)
+        ("bf16", (1e-38, 1e-36), 0.01, 20, 2.0),
+        ("bf16", (-1e-3, 1e-3), 0.01, 1, 2.0),  # gaps up to 7.6e-6 against α·std = 0.02: the product rule
+        ("bf16", (-1e-3, 1e-3), 0.01, 20, 2.0),
+        # σ = 0.01: α·std = 1e-4, so that the noise's scale is not 1 in any of the rules' criteria (one node up to
+        # gaps of ~1e-12, the product rule up to 1.6e-6, wider cells on sub-cells)
+        ("bf16", (-1e-3, 1e-3), 0.01, 4, 0.01),
+        ("fp8-e4m3", (-1.0, 1.0), 0.1, 3, 2.0),  # cells below 2^-5 narrow (2^-9 apart), the others the staircase
+        ("fp8-e4m3", (-1.0, 1.0), 0.1, 6, 2.0),  # cells up to 4·WIDE·α·std on 2 or 4 sub-cells, wider: staircase
+        ("fp8-e4m3", (-1.0, 1.0), 0.1, 20, 2.0),  # every wide cell on sub-cells (up to 32 of 2^-9)
     ],
 )
-def test_kbit_law_on_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha, bits, monkeypatch):
+def test_kbit_law_on_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha, bits, sigma, monkeypatch):
     """Entries of k-bit SR's move law against :func:`_reference`, at the ends and across each row's window.
     Tolerance 1e-12 relative: the product rule's error is below 2e-15 for |z| ≤ 10 (srchain.grid_kbit), rounding
     the argument a = (x − v)/α − g perturbs the density by |a|/s²·ulp(a), a few ulps, the sub-cells of a wide cell
@@ -115,7 +118,8 @@ def test_kbit_law_on_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha, b
     v = grid.points[:, 0]
     monkeypatch.setattr(gk, "DROP", 0.0)  # every cell of a window computed, to check the rule at each
     rows = np.array([0, v.size // 3, v.size // 2 + 1, v.size - 1])
-    targets, probs, _ = grid_move_laws(toy, NOISE, grid, alpha, sr_bits=bits, rows=rows)
+    noise = make_noise("gaussian", sigma)
+    targets, probs, _ = grid_move_laws(toy, noise, grid, alpha, sr_bits=bits, rows=rows)
     g = toy.gradient(v[rows, None])[:, 0]
     checked = 0
     for r, i in enumerate(rows):
@@ -123,7 +127,7 @@ def test_kbit_law_on_fine_gaps_keeps_its_relative_accuracy(fmt, domain, alpha, b
         assert abs(law.sum() - 1.0) < 1e-12
         cells = np.flatnonzero(targets[r, 0] >= 0)
         for w in np.unique(np.r_[cells[:3], cells[-3:], cells[:: max(1, cells.size // 12)]]):
-            want = _reference(v[i], g[r], alpha, v, targets[r, 0, w], bits)
+            want = _reference(v[i], g[r], alpha, v, targets[r, 0, w], bits, noise)
             assert probs[r, 0, w] == pytest.approx(want, rel=1e-12, abs=1e-300)
             checked += 1
     assert checked > 40
@@ -188,6 +192,7 @@ def test_kbit_on_bf16_holding_zero_is_exact_where_it_was_refused():
         ("fp8-e4m3", (-1.0, 1.0), 0.1, 3),  # narrow cells near 0 and wide ones on sub-cells of whole steps
         ("fp8-e4m3", (-4.0, 10.0), 0.1, 3),  # cells 1 wide against WIDE·α·std = 0.003: sub-cells within a step
         ("bf16", (1.0, 8.0), 0.001, 20),
+        ("fp8-e4m3", (1.0, 8.0), 0.3, 2),  # ½w² (below): mean steps below the grid's first value, its clipped tail
     ],
 )
 def test_drifts_from_the_steps_law_equal_t_alphas(fmt, domain, alpha, bits):
@@ -197,13 +202,55 @@ def test_drifts_from_the_steps_law_equal_t_alphas(fmt, domain, alpha, bits):
     span, 1.4e-13); the gaps are up to 8e-3, so a wrong weight or sub-cell (a factor, a step) shows."""
     from srchain.grid_kbit import kbit_drift_gap, sr_drift
 
-    toy = get_problem("toy", domain=domain)
+    toy = get_problem("toy", domain=domain) if alpha < 0.3 else _half_square(domain)
     grid = Grid.of(fmt, domain)
     x = grid.points[:, 0]
     g = toy.gradient(grid.points)[:, 0]
+    if alpha == 0.3:
+        assert np.sum(x - alpha * g < x[0]) > 3  # rows whose mean step is below the grid
     Pk = transition_matrix(toy, NOISE, grid, alpha, "sr", sr_bits=bits).P
     P = transition_matrix(toy, NOISE, grid, alpha, "sr").P
     gap = kbit_drift_gap(NOISE, x, g, alpha, x, bits)
     assert np.abs(gap).max() > 1e-8
     np.testing.assert_allclose(gap, (Pk @ x - x) - (P @ x - x), rtol=0, atol=1e-12)
     np.testing.assert_allclose(sr_drift(NOISE, x, g, alpha, x), P @ x - x, rtol=0, atol=1e-12)
+
+
+def _half_square(domain):
+    """½w² on ``domain``: its gradient w pushes every row toward (and below) the grid's first value."""
+    return Problem(
+        name="half-square",
+        dim=1,
+        domain=np.array([domain], dtype=np.float64),
+        value=lambda w: 0.5 * np.asarray(w)[..., 0] ** 2,
+        gradient=lambda w: np.asarray(w, dtype=np.float64),
+    )
+
+
+def test_the_drift_gaps_window_holds_every_cell_that_counts():
+    """kbit_drift_gap sums over the cells within the noise's 2^-60 quantiles of each mean step; against the sum over
+    every cell of the grid (the same per-cell rule), on fp8-e4m3 [−4, 10] at α = 0.1 (cells up to 1 wide against
+    α·std = 0.2, so that two cells at a window's end hold mass of 1e-14). Tolerance 16 eps of the terms' absolute
+    sum: the cells left out hold less than 2^-60 of the mass, each term is the same operations, and the window's
+    sum in order (at most ~16 terms that count, of both signs) rounds by at most that against the exact sum."""
+    from srchain.grid_kbit import _saw_mass, kbit_drift_gap, saw_rule, staircase_rule
+
+    domain = (-4.0, 10.0)
+    toy = get_problem("toy", domain=domain)
+    grid = Grid.of("fp8-e4m3", domain)
+    v = grid.points[:, 0]
+    alpha, bits, s = 0.1, 3, 2.0
+    rows = np.arange(0, v.size, 7)
+    g = toy.gradient(grid.points[rows])[:, 0]
+    gap = kbit_drift_gap(NOISE, v[rows], g, alpha, v, bits)
+    q, away, zero = staircase_rule(bits)
+    saw = np.array([saw_rule(k) for k in range(bits + 1)])
+    limit, c_pdf = 2.0 / 64, 1.0 / (s * math.sqrt(2.0 * math.pi))
+    for r, i in enumerate(rows):
+        cells = [
+            -(1.0 if v[c + 1] > 0 else -1.0)
+            * (v[c + 1] - v[c])
+            * _saw_mass(v[i], g[r], alpha, v[c], v[c + 1], limit, s, c_pdf, q, away + zero, saw, bits)
+            for c in range(v.size - 1)
+        ]
+        assert abs(gap[r] - math.fsum(cells)) <= 16 * np.finfo(float).eps * math.fsum(np.abs(cells))

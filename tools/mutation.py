@@ -345,6 +345,23 @@ _NO_BOUNDS_CHECK = (
 
 #: Survivors that no test can kill, each with the reason (the key is ``file:function:`before` -> `after```).
 EQUIVALENT: dict[str, str] = {
+    'srchain/grid_kbit.py:kbit_drift_gap:`hi = np.clip(np.searchsorted(v, c + reach, side="left") + 1, 0, '
+    'v.size - 2)` -> `hi = np.clip(np.searchsorted(v, c + reach, side="left") - 1, 0, v.size - 2)`': (
+        "the window still ends with the cell that holds the mean step plus the noise's 2^-60 quantile; the two cells "
+        "it leaves out lie beyond it, where the mass is below 2^-60 (tests/test_grid_kbit.py checks the window "
+        "against every cell to 16 eps)"
+    ),
+    "srchain/grid_kbit.py:stair_cells:`lo, hi = (np.full(a.shape, -1e300), b) if up else (a, np.full(b.shape, 1e300)) "
+    "# the tail beyond the grid` -> `lo, hi = (np.full(a.shape, -1e300), b) if up else (a, np.full(b.shape, 2e+300)) "
+    "# the tail beyond the grid`": (
+        "the bound only stands for +inf beyond the grid: (x − 1e300)/α and (x − 2e300)/α are both far below the "
+        "noise's quantiles (or overflow to −inf alike), so the tail's CDF is the same 0 and SF the same 1"
+    ),
+    "srchain/grid_kbit.py:_half_stair:`per = max(1, _STAIR_BLOCK // max(c.size, 1))` -> "
+    "`per = max(1, _STAIR_BLOCK // max(c.size, 2))`": (
+        "the block size only groups the staircase's differences into sums (the law's bits may move by an ulp); c is "
+        "never empty there (an empty staircase returns first)"
+    ),
     "srchain/grid_kbit.py:_half:`if j == 0 and (H / s) * (1.0 + abs(mid) / s) < ONE_NODE: # one node at the weight's "
     "centroid` -> `if j == 0 and (H / s) * (2.0 + abs(mid) / s) < ONE_NODE: # one node at the weight's centroid`": (
         "the criterion only chooses between two rules exact to rounding there: one density value at the weight's "
