@@ -100,8 +100,8 @@ def staircase_rule(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @functools.cache
 def saw_rule(bits: int) -> np.ndarray:
     r"""The product-integration weights of the sawtooth :math:`q - s_N(q) = \{Nq\}/N` at :func:`staircase_rule`'s
-    points (:math:`N = 2^{bits}`, 0 bits: :math:`q` itself), each a sum of positive terms (no difference of the
-    staircase's weights, which would lose :math:`\log_2 N` bits)."""
+    points (:math:`N = 2^{bits}`, 0 bits: :math:`q` itself), summed directly: not as the difference of
+    :math:`\int \ell_i q` and the staircase's weights, which would lose :math:`\log_2 N` bits."""
     x, gw = np.polynomial.legendre.leggauss(NODES)
     q, gw = 0.5 * (x + 1.0), 0.5 * gw
     N = 2**bits
