@@ -80,12 +80,20 @@ _BERNOULLI = (1.0 / 6.0, -1.0 / 30.0, 1.0 / 42.0, -1.0 / 30.0)
 
 
 @functools.cache
+def _gauss() -> tuple[np.ndarray, np.ndarray]:
+    """The :data:`NODES` Gauss–Legendre points and weights of [0, 1]."""
+    x, gw = np.polynomial.legendre.leggauss(NODES)
+    q, gw = 0.5 * (x + 1.0), 0.5 * gw
+    q.flags.writeable = gw.flags.writeable = False  # (shared by every rule)
+    return q, gw
+
+
+@functools.cache
 def staircase_rule(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""``(q, w_away, w_zero)``: the :data:`NODES` Gauss–Legendre points of [0, 1] and the product-integration weights
     of the staircase :math:`s_N(q) = \lfloor Nq\rfloor/N` (:math:`N = 2^{bits}`) and of :math:`1 - s_N`:
     :math:`\int_0^1 p(q)\,s_N(q)\,dq = \sum_i w_{away,i}\,p(q_i)` for every polynomial of degree below NODES."""
-    x, gw = np.polynomial.legendre.leggauss(NODES)
-    q, gw = 0.5 * (x + 1.0), 0.5 * gw
+    q, gw = _gauss()
     N = 2**bits
     if bits <= _DIRECT_BITS:  # Σ_m (m/N) ∫_{m/N}^{(m+1)/N} ℓ_i, each piece by Gauss–Legendre (exact: degree 7)
         m = np.arange(N, dtype=np.float64)
@@ -102,8 +110,7 @@ def saw_rule(bits: int) -> np.ndarray:
     r"""The product-integration weights of the sawtooth :math:`q - s_N(q) = \{Nq\}/N` at :func:`staircase_rule`'s
     points (:math:`N = 2^{bits}`, 0 bits: :math:`q` itself), summed directly: not as the difference of
     :math:`\int \ell_i q` and the staircase's weights, which would lose :math:`\log_2 N` bits."""
-    x, gw = np.polynomial.legendre.leggauss(NODES)
-    q, gw = 0.5 * (x + 1.0), 0.5 * gw
+    q, gw = _gauss()
     N = 2**bits
     if bits <= _DIRECT_BITS:  # Σ_m ∫_{m/N}^{(m+1)/N} ℓ_i(q)(q − m/N) dq, each piece by Gauss–Legendre
         pts = ((np.arange(N, dtype=np.float64)[:, None] + q[None, :]) / N).reshape(-1)
@@ -153,7 +160,7 @@ def kbit_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol, bits):
     n, W = t.shape
     limit, _, s = _limits(noise)
     drop = _drop(noise, tol)
-    q = staircase_rule(bits)[0]
+    q, gw = _gauss()
     w_away = np.array([staircase_rule(k)[1] for k in range(bits + 1)])  # per k' ≤ k: a sub-cell's staircase
     w_zero = np.array([staircase_rule(k)[2] for k in range(bits + 1)])
     N = float(2**bits)
@@ -164,7 +171,7 @@ def kbit_axis_law(noise, x, g, alpha, vp, t, first, valid, own, tol, bits):
     stair = np.zeros((n, W), dtype=np.int8)  # bit 1: the cell below takes the staircase, bit 2: the cell above
     over_threads(
         lambda i0, i1: _narrow_halves(
-            x, g, alpha, vp, t, valid, own, limit, s, drop, q, w_away, w_zero, one, probs, stair, i0, i1
+            x, g, alpha, vp, t, valid, own, limit, s, drop, q, gw, w_away, w_zero, one, probs, stair, i0, i1
         ),  # fmt: skip
         n,
         max(1, _CELLS_PER_THREAD // max(W, 1)),
@@ -225,7 +232,7 @@ def _half_stair(noise, x, g, alpha, a, b, N, up):
 
 
 @njit(cache=True, nogil=True)
-def _narrow_halves(x, g, alpha, vp, t, valid, own, limit, s, drop, q, w_away, w_zero, one, probs, stair, i0, i1):
+def _narrow_halves(x, g, alpha, vp, t, valid, own, limit, s, drop, q, gw, w_away, w_zero, one, probs, stair, i0, i1):
     """Rows ``i0 ≤ i < i1``: per valid target ``v_t``, the masses of its two cells that round to it where the cell is
     narrow (:func:`_half`), else a mark in ``stair``; a far narrow target leaves the window (:func:`_is_far`)."""
     nv = vp.shape[0] - 2
@@ -239,14 +246,14 @@ def _narrow_halves(x, g, alpha, vp, t, valid, own, limit, s, drop, q, w_away, w_
                 valid[i, w] = False
                 continue
             p = 0.0
-            lo = -1.0 if c == 0 else _half(x[i], g[i], alpha, vp[c], vp[c + 1], True, limit, s, c_pdf, q, w_away,
-                                            w_zero, one)  # fmt: skip
+            lo = -1.0 if c == 0 else _half(x[i], g[i], alpha, vp[c], vp[c + 1], True, limit, s, c_pdf, q, gw,
+                                            w_away, w_zero, one)  # fmt: skip
             if lo < 0.0:
                 stair[i, w] |= 1
             else:
                 p += lo
             hi = -1.0 if c == nv - 1 else _half(x[i], g[i], alpha, vp[c + 1], vp[c + 2], False, limit, s, c_pdf, q,
-                                                w_away, w_zero, one)  # fmt: skip
+                                                gw, w_away, w_zero, one)  # fmt: skip
             if hi < 0.0:
                 stair[i, w] |= 2
             else:
@@ -266,7 +273,7 @@ def _is_far(vp, c, nv, alpha, limit, c_pdf, drop):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _half(x, g, alpha, a, b, up, limit, s, c_pdf, q, w_away, w_zero, one):
+def _half(x, g, alpha, a, b, up, limit, s, c_pdf, q, gw, w_away, w_zero, one):
     """The mass of the cell ``[a, b)`` that rounds up (``up``) or down under Gaussian noise, by the product rule
     (module docstring): on the whole cell where it is narrow, else on ``M = 2^j`` sub-cells narrow enough, each
     holding ``N/M`` steps of the staircase (``s_N((i + u)/M) = i/M + s_{N/M}(u)/M``: the weights of ``k − j`` bits,
@@ -276,33 +283,46 @@ def _half(x, g, alpha, a, b, up, limit, s, c_pdf, q, w_away, w_zero, one):
     bits = w_away.shape[0] - 1
     if not limit > 0.0:
         return -1.0
-    j = 0
-    while not H <= limit * 2.0**j and j < bits:
-        j += 1
+    j = _sub_cells(H, limit, bits)
     M = 2**j
     if not H <= limit * M or (j > 0 and M * q.shape[0] >= 2**bits):
         return -1.0
     neg = b <= 0.0
     away = up != neg
-    end = b if neg else a  # the end nearer zero, where q = 0
-    d = x - end
-    xi0 = (0.0 if d == 0 else d / alpha) - g  # ξ̄ at q = 0, as srchain.grid_wide._arg
-    sign = 1.0 if neg else -1.0  # ξ̄(q) = ξ̄0 + sign·H·q
-    mid = xi0 + sign * 0.5 * H
+    xi0, step = _from_zero(x, g, alpha, a, b)
+    mid = xi0 + 0.5 * step
     if j == 0 and (H / s) * (1.0 + abs(mid) / s) < ONE_NODE:  # one node at the weight's centroid
         mu, qc = (one[0], one[1]) if away else (one[2], one[3])
-        z = (xi0 + sign * H * qc) / s
+        z = (xi0 + step * qc) / s
         return H * mu * (math.exp(-0.5 * z * z) * c_pdf)
     sub = bits - j
     acc = 0.0
     for i in range(M):  # the sub-cell q ∈ [i/M, (i + 1)/M): weight i/M (away) or (M − 1 − i)/M, plus its staircase
         base = (i if away else M - 1 - i) / M
         for k in range(q.shape[0]):
-            gw = w_away[0, k] + w_zero[0, k]  # (no bits: the Gauss–Legendre weight)
-            wk = base * gw + (w_away[sub, k] if away else w_zero[sub, k]) / M
-            z = (xi0 + sign * H * ((i + q[k]) / M)) / s
+            wk = base * gw[k] + (w_away[sub, k] if away else w_zero[sub, k]) / M
+            z = (xi0 + step * ((i + q[k]) / M)) / s
             acc += wk * math.exp(-0.5 * z * z)
     return H * acc * c_pdf / M
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sub_cells(H, limit, most):
+    """The least ``j ≤ most`` with ``H ≤ limit·2^j``: a cell ``H`` wide (in units of α) cut into ``2^j`` narrow
+    sub-cells (``most`` where none is narrow enough)."""
+    j = 0
+    while not H <= limit * 2.0**j and j < most:
+        j += 1
+    return j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _from_zero(x, g, alpha, a, b):
+    """``(ξ̄0, step)``: the noise ``ξ̄ = ξ̄0 + step·q`` that puts the step at the fraction ``q`` of the cell ``[a, b)``
+    from its end nearer zero (``ξ̄0`` as :func:`srchain.grid_wide._arg` computes it)."""
+    neg = b <= 0.0
+    d = x - (b if neg else a)
+    return (0.0 if d == 0 else d / alpha) - g, (1.0 if neg else -1.0) * ((b - a) / alpha)
 
 
 def far_cells(vp, lo, hi, alpha, noise, tol):
@@ -339,8 +359,7 @@ def kbit_drift_gap(noise, x, g, alpha, v, bits) -> np.ndarray:
     lo = np.clip(np.searchsorted(v, c - reach, side="right") - 2, 0, v.size - 2)
     hi = np.clip(np.searchsorted(v, c + reach, side="left") + 1, 0, v.size - 2)
     saw = np.array([saw_rule(k) for k in range(bits + 1)])
-    q, away, zero = staircase_rule(bits)
-    gw = away + zero
+    q, gw = _gauss()
     out = np.zeros(x.size)
     over_threads(lambda i0, i1: _drift_gap_rows(x, g, alpha, v, lo, hi, limit, s, q, gw, saw, out, i0, i1), x.size, 64)
     return out
@@ -365,14 +384,9 @@ def _saw_mass(x, g, alpha, a, b, limit, s, c_pdf, q, gw, saw, bits):
     at most ``limit`` wide: with ``M ≤ N`` each holds ``N/M`` steps (the sawtooth of ``k − j`` bits, over ``M``),
     else each lies within one step ``m``, where the sawtooth is ``(r + u)/M`` with ``r = i − m·M/N`` (exact)."""
     H = (b - a) / alpha
-    j = 0
-    while not H <= limit * 2.0**j and j < 60:
-        j += 1
+    j = _sub_cells(H, limit, 60)
     M = 2**j
-    neg = b <= 0.0
-    d = x - (b if neg else a)
-    xi0 = (0.0 if d == 0 else d / alpha) - g
-    step = (1.0 if neg else -1.0) * H  # ξ̄(q) = ξ̄0 + step·q
+    xi0, step = _from_zero(x, g, alpha, a, b)
     acc = 0.0
     for i in range(M):
         r = 0 if j <= bits else i - ((i * 2**bits) // M) * (M // 2**bits)
