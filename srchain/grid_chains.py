@@ -56,9 +56,8 @@ from srchain.assemble import RowsBuffer, build_rows, count_rows, per_value, stac
 from srchain.budget import check_memory
 from srchain.errors import SrchainError
 from srchain.grid_interp import binned_axis_law, interpolated_rows, reference_rows
-from srchain.grid_kbit import NODES as KBIT_NODES
 from srchain.grid_kbit import far_cells as kbit_far_cells
-from srchain.grid_kbit import kbit_axis_law
+from srchain.grid_kbit import half_costs, kbit_axis_law
 from srchain.grid_r import far_cells as r_far_cells
 from srchain.grid_r import r_axis_law
 from srchain.grid_sr import DROP, sr_axis_law
@@ -408,17 +407,11 @@ def _kbit_work(noise, grid, grads, alpha, tol, spread, bits) -> float:
     (:func:`srchain.grid_interp.reference_rows`)."""
     lo, hi, _ = _windows(grid, slice(None), grads, alpha, spread)
     std = float(noise.std)
-    limit = WIDE * alpha * std if _gaussian(noise) and math.isfinite(std) else -1.0
-    N = 2.0**bits
+    limit = WIDE * std if _gaussian(noise) and math.isfinite(std) else -1.0
     total = 0.0
     for k in range(grid.dim):
         v = axis_values(grid, k)
-        gaps = np.diff(v)
-        if limit > 0:
-            j = np.ceil(np.log2(np.maximum(gaps / limit, 1.0)))
-            cost = np.where(j == 0, 0.0, np.where((j <= bits) & (2.0**j * KBIT_NODES < N), 2.0**j * KBIT_NODES, N))
-        else:
-            cost = np.full(gaps.size, N)
+        cost = half_costs(np.diff(v) / alpha, limit, bits)
         below = np.r_[0.0, np.cumsum(2.0 * cost)]  # the cells c < j (the cell c lies between v_c and v_c+1)
 
         def cells(a, b, below=below, top=v.size - 1):  # the cells from a − 1 to b

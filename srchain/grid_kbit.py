@@ -65,7 +65,16 @@ from srchain.grid_wide import ONE_NODE, _arg
 from srchain.noise import _INV_SQRT_2PI, GaussianNoise
 from srchain.wide_moves import WIDE
 
-__all__ = ["kbit_axis_law", "far_cells", "staircase_rule", "saw_rule", "kbit_drift_gap", "sr_drift", "NODES"]
+__all__ = [
+    "kbit_axis_law",
+    "far_cells",
+    "staircase_rule",
+    "saw_rule",
+    "half_costs",
+    "kbit_drift_gap",
+    "sr_drift",
+    "NODES",
+]
 
 #: Gauss–Legendre points of a narrow cell's product rule.
 NODES = 8
@@ -304,6 +313,16 @@ def _half(x, g, alpha, a, b, up, limit, s, c_pdf, q, gw, w_away, w_zero, one):
             z = (xi0 + step * ((i + q[k]) / M)) / s
             acc += wk * math.exp(-0.5 * z * z)
     return H * acc * c_pdf / M
+
+
+def half_costs(H, limit, bits) -> np.ndarray:
+    """The density or CDF evaluations of one half of each cell ``H`` wide (gap/α) as :func:`_half` takes it: none to
+    speak of on a narrow cell, ``2^j·NODES`` on sub-cells, else the staircase's ``2^k`` (``limit`` −1: every cell)."""
+    N = 2.0**bits
+    if not limit > 0:
+        return np.full(np.shape(H), N)
+    j = np.ceil(np.log2(np.maximum(np.asarray(H) / limit, 1.0)))
+    return np.where(j == 0, 0.0, np.where((j <= bits) & (2.0**j * NODES < N), 2.0**j * NODES, N))
 
 
 @njit(cache=True, nogil=True, inline="always")
